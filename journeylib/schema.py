@@ -15,6 +15,8 @@ Logical types
     An instant, stored as ``TIMESTAMPTZ`` in UTC.
 ``number``
     A floating-point number.
+``integer``
+    A whole number (bookkeeping tables only).
 ``json``
     A JSON object (text in files, ``JSON`` in the store).
 ``enum``
@@ -26,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-LogicalType = Literal["id", "text", "timestamp", "number", "json", "enum"]
+LogicalType = Literal["id", "text", "timestamp", "number", "integer", "json", "enum"]
 
 MESSAGE_STATUSES: tuple[str, ...] = (
     "delivered",
@@ -65,7 +67,13 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
-    """A canonical table: its columns, key and deterministic order."""
+    """A canonical table: its columns, key and deterministic order.
+
+    ``mutable`` tables hold snapshots of entities (customers, users, tickets):
+    a later export with the same key and new content replaces the stored row.
+    Immutable tables hold facts (events, messages): a row whose key is stored
+    with different content is quarantined as a conflict, never overwritten.
+    """
 
     name: str
     columns: tuple[Column, ...]
@@ -73,6 +81,7 @@ class Table:
     order: tuple[str, ...]
     doc: str = ""
     extra_column: str | None = "properties"
+    mutable: bool = False
     fields: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +104,7 @@ def _c(name: str, type_: LogicalType, required: bool = False, doc: str = "", all
 
 CUSTOMERS = Table(
     name="customers",
+    mutable=True,
     doc="One row per paying account (or trial account that may become one).",
     columns=(
         _c("customer_id", "id", True, "The account's id, unique across sources."),
@@ -115,6 +125,7 @@ CUSTOMERS = Table(
 
 USERS = Table(
     name="users",
+    mutable=True,
     doc="People inside accounts.",
     columns=(
         _c("user_id", "id", True, "The person's id."),
@@ -146,6 +157,7 @@ EVENTS = Table(
 
 TICKETS = Table(
     name="tickets",
+    mutable=True,
     doc="Support tickets, text kept for sentiment and topics.",
     columns=(
         _c("ticket_id", "id", True, "Ticket id."),
@@ -201,10 +213,11 @@ QUARANTINE = Table(
     name="quarantine",
     doc="Every rejected input row, with the reason.",
     columns=(
-        _c("run", "text", True),
-        _c("source", "text", True),
-        _c("file", "text", True),
-        _c("line", "number"),
+        _c("run", "text", True, "Ingest run id."),
+        _c("source", "text", True, "Source label (canonical, or a vendor name)."),
+        _c("table_name", "text", True, "Canonical table the row was meant for."),
+        _c("file", "text", True, "Input file path."),
+        _c("line", "integer", doc="1-based line (CSV, JSON Lines) or row number (Parquet) of the row."),
         _c("raw", "text"),
         _c("reason", "text", True),
         _c("ingested_at", "timestamp", True),
@@ -223,10 +236,13 @@ INGEST_LOG = Table(
         _c("table_name", "text", True),
         _c("file", "text", True),
         _c("sha256", "text", True),
-        _c("rows_read", "number", True),
-        _c("rows_loaded", "number", True),
-        _c("rows_duplicate", "number", True),
-        _c("rows_quarantined", "number", True),
+        _c("rows_read", "integer", True),
+        _c("rows_loaded", "integer", True),
+        _c("rows_duplicate", "integer", True),
+        _c("rows_quarantined", "integer", True),
+        _c("rows_updated", "integer", doc="Of rows_loaded, how many replaced a stored row of a mutable table."),
+        _c("status", "text", doc="loaded, or skipped (same content already ingested)."),
+        _c("notes", "text", doc="Assumptions made while reading, e.g. naive timestamps taken as UTC."),
         _c("ingested_at", "timestamp", True),
     ),
     key=("run", "file"),

@@ -1,0 +1,51 @@
+# journeylib — the two set-up commands are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.journeylib-installed
+PORT ?= 8866
+DB ?= data/journeylib.duckdb
+
+.PHONY: help venv demo test lint typecheck unit notebooks dashboard report bench clean
+
+help:
+	@echo "make demo       build the venv, generate the demo world, ingest it, run the report suite"
+	@echo "make test       build the venv (with test extras) and run lint, types and the whole test suite"
+	@echo "make dashboard  serve the notebooks as Voila dashboards on http://127.0.0.1:$(PORT)/"
+	@echo "make report     run the demo report suite again on the current store"
+	@echo "make bench      run the benchmarks; results in benchmarks/results/"
+
+# The venv is rebuilt when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/journeylib demo --db $(DB)
+
+report: $(STAMP)
+	$(BIN)/journeylib report --db $(DB)
+
+dashboard: $(STAMP)
+	$(BIN)/journeylib dashboard --db $(DB) --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check journeylib tests benchmarks conftest.py
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# Unit, property, notebook (papermill + nbval) and browser tests in one run.
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest tests notebooks --ignore=tests/data --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

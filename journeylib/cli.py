@@ -1,0 +1,234 @@
+"""The ``journeylib`` command line: synth, ingest, report, dashboard, demo.
+
+Every sub-command has ``--help``. Failures exit non-zero with one paragraph
+that says what failed and what to do; tracebacks are shown only with
+``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .exceptions import JourneyLibError
+
+DEMO_CUSTOMERS = 2000
+DEMO_SEED = 42
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="DuckDB store (default: $JOURNEYLIB_DB or data/journeylib.duckdb)",
+    )
+
+
+def _store_path(db: Path | None) -> Path:
+    from .engine import default_db_path
+
+    return (db or default_db_path()).expanduser().resolve()
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """Run ``journeylib synth``: write the synthetic world."""
+    from .datasets import synthesize
+
+    res = synthesize(
+        args.out,
+        n_customers=args.customers,
+        seed=args.seed,
+        months=args.months,
+        file_format=args.file_format,
+    )
+    counts = ", ".join(f"{k} {v:,}" for k, v in res.counts.items())
+    _out(f"synthetic world written to {res.out_dir}: {counts}")
+    _out(f"planted truths: {res.truth_path}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Run ``journeylib ingest``: load canonical files into the store."""
+    from .engine import Store
+    from .ingest import ingest_files, ingest_folder, iter_results_lines
+
+    if args.folder is None and (args.table is None or not args.files):
+        msg = "give a TABLE and one or more FILEs (e.g. `journeylib ingest events events.csv`), or --folder DIR."
+        raise JourneyLibError(msg)
+    if args.folder is not None and args.table is not None:
+        msg = "give either TABLE FILE... or --folder DIR, not both."
+        raise JourneyLibError(msg)
+    db = _store_path(args.db)
+    with Store(db) as store:
+        if args.folder is not None:
+            results = ingest_folder(store, args.folder, source=args.source, force=args.force)
+        else:
+            results = ingest_files(store, args.table, args.files, source=args.source, force=args.force)
+    for line in iter_results_lines(results):
+        _out(line)
+    _out(f"store: {db}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Run ``journeylib report``: execute a report suite."""
+    from .reports import run_report
+
+    overrides = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            msg = f"--set expects KEY=VALUE, got {item!r}."
+            raise JourneyLibError(msg)
+        overrides[key] = value
+    run_dir = run_report(
+        args.suite,
+        db=_store_path(args.db),
+        out=args.out,
+        run_id=args.run_id,
+        overrides=overrides or None,
+        execution_timeout=args.timeout,
+    )
+    _out(f"report written to {run_dir}")
+    _out(f"open {Path(args.out).resolve() / 'latest' / 'index.html'}")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Run ``journeylib dashboard``: serve Voila on 127.0.0.1."""
+    from .dashboard import serve_dashboard
+
+    return serve_dashboard(args.notebooks, port=args.port, db=_store_path(args.db), notebook=args.notebook) or 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run ``journeylib demo``: synthesize, ingest and report in one go."""
+    import json
+
+    from .datasets import synthesize
+    from .engine import Store
+    from .ingest import ingest_folder, iter_results_lines
+    from .reports import run_report
+
+    world = Path(args.world)
+    truth = world / "truth.json"
+    fresh = True
+    if truth.exists():
+        meta = json.loads(truth.read_text())
+        fresh = not (meta.get("seed") == args.seed and meta.get("n_customers") == args.customers)
+    if fresh:
+        _out(f"1/3 generating the synthetic world ({args.customers:,} customers, seed {args.seed}) in {world}")
+        synthesize(world, n_customers=args.customers, seed=args.seed)
+    else:
+        _out(f"1/3 synthetic world already in {world} (seed {args.seed}); reusing it")
+    db = _store_path(args.db)
+    _out(f"2/3 ingesting it into {db}")
+    with Store(db) as store:
+        results = ingest_folder(store, world, source="synthetic")
+    for line in iter_results_lines(results):
+        _out("    " + line)
+    _out(f"3/3 running the report suite {args.suite}")
+    run_dir = run_report(args.suite, db=db, out=args.out)
+    _out("")
+    _out(f"Report: {Path(args.out).resolve() / 'latest' / 'index.html'}  (run {run_dir.name})")
+    _out(f"Truths planted in the demo world: {truth.resolve()}")
+    _out("Dashboard: `make dashboard` (or `journeylib dashboard`), then open http://127.0.0.1:8866/")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``journeylib`` command."""
+    parser = argparse.ArgumentParser(
+        prog="journeylib",
+        description="Customer journey mapping from the exports of the tools a Customer Success team already has.",
+    )
+    parser.add_argument("--version", action="version", version=f"journeylib {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on failure")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="generate the seeded synthetic SaaS world (canonical files + truth.json)")
+    p.add_argument("--customers", type=int, default=DEMO_CUSTOMERS, help="number of accounts (default %(default)s)")
+    p.add_argument("--seed", type=int, default=DEMO_SEED, help="random seed (default %(default)s)")
+    p.add_argument("--months", type=int, default=12, help="months of signups (default %(default)s)")
+    p.add_argument("--file-format", choices=["parquet", "csv"], default="parquet", help="file format (default %(default)s)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser(
+        "ingest",
+        help="load canonical CSV/Parquet/JSON Lines files into the store",
+        description=(
+            "Load canonical files (columns named as in the data contract) into the store. "
+            "Bad rows are quarantined with a reason; every file reconciles read = loaded + "
+            "duplicate + quarantined; a file already ingested (same sha256) is skipped."
+        ),
+    )
+    _db_arg(p)
+    p.add_argument("table", nargs="?", choices=["customers", "users", "events", "tickets", "messages"], help="canonical table")
+    p.add_argument("files", nargs="*", type=Path, help="files to load (.csv, .parquet, .jsonl)")
+    p.add_argument("--folder", type=Path, help="load every canonical file of a folder (as written by `journeylib synth`)")
+    p.add_argument("--source", default="canonical", help="source label for the ingest log (default %(default)s)")
+    p.add_argument("--force", action="store_true", help="re-read files whose content was already ingested")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("report", help="run a report suite with Papermill into reports/<run-id>/")
+    _db_arg(p)
+    p.add_argument("--suite", type=Path, default=Path("parameters/demo.yaml"), help="suite file (default %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="reports folder (default %(default)s)")
+    p.add_argument("--run-id", default=None, help="run id (default: UTC time and suite name)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a shared parameter (repeatable)")
+    p.add_argument("--timeout", type=int, default=600, help="per-cell execution timeout in seconds (default %(default)s)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("dashboard", help="serve the notebooks as Voila dashboards on 127.0.0.1")
+    _db_arg(p)
+    p.add_argument("--port", type=int, default=8866, help="port (default %(default)s)")
+    p.add_argument("--notebooks", type=Path, default=Path("notebooks"), help="notebooks folder (default %(default)s)")
+    p.add_argument("--notebook", default=None, help="serve only this notebook (e.g. 00_data_health)")
+    p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("demo", help="generate the demo world, ingest it and run the demo report suite")
+    _db_arg(p)
+    p.add_argument("--world", type=Path, default=Path("data/demo"), help="where the synthetic world goes (default %(default)s)")
+    p.add_argument("--customers", type=int, default=DEMO_CUSTOMERS, help="accounts (default %(default)s)")
+    p.add_argument("--seed", type=int, default=DEMO_SEED, help="seed (default %(default)s)")
+    p.add_argument("--suite", type=Path, default=Path("parameters/demo.yaml"), help="suite (default %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="reports folder (default %(default)s)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except JourneyLibError as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"journeylib {args.command}: error: {exc}\n")
+        return 1
+    except (ValueError, OSError) as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"journeylib {args.command}: error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
