@@ -284,3 +284,32 @@ def get_table(name: str) -> Table:
         allowed = ", ".join(ALL_TABLES)
         msg = f"unknown table {name!r}; allowed tables are: {allowed}"
         raise ValueError(msg) from None
+
+
+def contract_markdown() -> str:
+    """Render the canonical tables as the Markdown of ``docs/data-contract.md``.
+
+    Returns
+    -------
+    str
+        One section per table: its purpose, key, whether it is mutable, and a
+        column table (name, type, required, meaning).
+    """
+    out = [
+        "# The data contract: canonical tables",
+        "",
+        "Generated from `journeylib/schema.py` by `journeylib.schema.contract_markdown()`;",
+        "a test keeps this file in step. Timestamps are UTC. Files for the generic ingest",
+        "(`journeylib ingest TABLE FILE...`) name their columns exactly like this; other",
+        "columns are kept inside `properties`.",
+        "",
+    ]
+    for table in ALL_TABLES.values():
+        kind = "mutable (a newer snapshot replaces the stored row)" if table.mutable else "immutable (conflicting rows are quarantined)"
+        out += [f"## {table.name}", "", table.doc, "", f"Key: `{', '.join(table.key)}`; {kind}.", ""]
+        out += ["| column | type | required | meaning |", "|---|---|---|---|"]
+        for c in table.columns:
+            typ = c.type + (f" ({', '.join(c.allowed)})" if c.allowed else "")
+            out.append(f"| {c.name} | {typ} | {'yes' if c.required else ''} | {c.doc} |")
+        out.append("")
+    return "\n".join(out)

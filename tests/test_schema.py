@@ -1,0 +1,35 @@
+"""The canonical schema and its generated documentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from journeylib.engine import Store, table_ddl
+from journeylib.schema import ALL_TABLES, EVENTS, contract_markdown, get_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_contract_doc_is_current() -> None:
+    assert (ROOT / "docs" / "data-contract.md").read_text() == contract_markdown()
+
+
+def test_events_contract() -> None:
+    assert EVENTS.names == ["event_id", "customer_id", "user_id", "timestamp", "event", "source", "properties"]
+    assert EVENTS.order == ("customer_id", "timestamp", "source", "event", "event_id")
+    assert not EVENTS.mutable
+
+
+def test_get_table_error_lists_allowed() -> None:
+    with pytest.raises(ValueError, match="unknown table 'sessions'; allowed tables are: customers, users, events"):
+        get_table("sessions")
+
+
+def test_store_creates_every_table() -> None:
+    with Store(":memory:") as s:
+        for name, table in ALL_TABLES.items():
+            cols = s.query(f"SELECT * FROM \"{name}\" LIMIT 0").columns.tolist()
+            assert cols == table.names
+            assert f'"{name}"' in table_ddl(table)
