@@ -455,3 +455,26 @@ def merge_stage(store: Store, table: Table, *, run: str, source: str, file: str)
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     row = con.execute(sql).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
+
+
+# -- dialect helpers: the backend-specific SQL fragments other modules may use ---------
+def sql_add_days(expr: str, days: float) -> str:
+    """Return SQL adding *days* (may be fractional) to a timestamp expression."""
+    micros = round(days * 86_400_000_000)
+    return f"({expr} + to_microseconds({micros}))"
+
+
+def sql_days_between(start: str, end: str) -> str:
+    """Return SQL for the (fractional) days from *start* to *end*."""
+    return f"(epoch({end}) - epoch({start})) / 86400.0"
+
+
+def sql_json_text(column: str, key: str) -> str:
+    """Return SQL extracting property *key* of a JSON column as text."""
+    safe = key.replace("'", "''").replace('"', '\\"')
+    return f"json_extract_string({column}, '$.\"{safe}\"')"
+
+
+def sql_quote(value: object) -> str:
+    """Return a SQL string literal for *value* (as text)."""
+    return "'" + str(value).replace("'", "''") + "'"

@@ -1,0 +1,91 @@
+"""Journey definition: validation with key, line, allowed values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from journeylib.config import AllOf, AnyOf, Condition, JourneyDefinition
+from journeylib.exceptions import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_definition_loads() -> None:
+    d = JourneyDefinition.from_yaml(ROOT / "parameters" / "journeys" / "saas.yaml")
+    assert d.stage_names == [
+        "Trial Started",
+        "Onboarding Completed",
+        "First Value Achieved",
+        "Routine Usage Established",
+        "Expansion Opportunity",
+        "Renewal",
+    ]
+    assert isinstance(d.stages[1].rule, AllOf)
+    assert isinstance(d.stages[2].rule, AnyOf)
+    assert isinstance(d.stages[3].rule, Condition)
+    assert d.stages[3].rule.of == "previous_stage"
+    assert d.outcomes["churn"].customer_field == "churned_at"
+    assert d.path == d.stage_names
+
+
+def test_all_problems_reported_with_lines(tmp_path: Path) -> None:
+    f = tmp_path / "j.yaml"
+    f.write_text(
+        "name: t\n"  # 1
+        "stages:\n"  # 2
+        "  - name: A\n"  # 3
+        "    rule: signup\n"  # 4
+        "  - name: B\n"  # 5
+        "    rule:\n"  # 6
+        "      all:\n"  # 7
+        "        - {event: setup_completed, within_days: 7, colour: red}\n"  # 8
+        "        - {event: login, min_count: 0}\n"  # 9
+        "outcomes:\n"  # 10
+        "  churn: {customer_field: churn_at}\n"  # 11
+        "bogus: 1\n"  # 12
+    )
+    with pytest.raises(ConfigError) as info:
+        JourneyDefinition.from_yaml(f)
+    problems = info.value.problems
+    assert len(problems) == 4
+    text = str(info.value)
+    assert str(f) in text
+    assert "stages.1.rule.all.0.colour (line 8): unknown key 'colour'; allowed keys here: event, events, min_count, of, where, within_days" in problems
+    assert any(p.startswith("stages.1.rule.all.1.min_count (line 9): Input should be greater than or equal to 1") for p in problems)
+    assert "outcomes.churn.customer_field (line 11): must be 'converted_at', 'churned_at' or 'renewal_at'; found 'churn_at'" in problems
+    assert any(p.startswith("bogus (line 12): unknown key 'bogus'; allowed keys here: conventions, description") for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"name": "x", "stages": []}, "stages"),
+        ({"name": "x", "stages": [{"name": "A", "rule": {"event": "a", "events": ["b"]}}]}, "exactly one of 'event'"),
+        ({"name": "x", "stages": [{"name": "A", "rule": "signup"}, {"name": "A", "rule": {"event": "a"}}]}, "repeated: A"),
+        ({"name": "x", "stages": [{"name": "A", "rule": "signup"}], "happy_path": ["Z"]}, "unknown stage"),
+        ({"name": "x", "stages": [{"name": "A", "rule": {"event": "a", "of": "previous_stage"}}]}, "first stage 'A' cannot use"),
+        ({"name": "x", "stages": [{"name": "A", "rule": "signup"}, {"name": "B", "rule": "signup"}]}, "only allowed for the first stage"),
+        ({"name": "x", "stages": [{"name": "A", "rule": 5}]}, "expected 'signup' or a rule mapping"),
+        ({"name": "x", "stages": [{"name": "A", "rule": "signup"}], "conventions": {"occurence": "first"}}, "unknown key 'occurence'; allowed keys here: drop_after_days, occurrence"),
+    ],
+)
+def test_invalid_definitions(data: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        JourneyDefinition.from_dict(data)
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        JourneyDefinition.from_yaml(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        JourneyDefinition.from_yaml(bad)
+
+
+def test_dates_stay_strings(tmp_path: Path) -> None:
+    f = tmp_path / "j.yaml"
+    f.write_text("name: 2025-01-01\nstages:\n  - {name: A, rule: signup}\n")
+    assert JourneyDefinition.from_yaml(f).name == "2025-01-01"

@@ -1,0 +1,210 @@
+"""Milestones, funnel, time-to-convert and progress on hand-computed timelines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from journeylib.config import JourneyDefinition
+from journeylib.engine import Store
+from journeylib.exceptions import EmptyResultError
+from journeylib.stages import (
+    customer_stages_data,
+    funnel_data,
+    milestones_data,
+    progress_data,
+    stage_intervals_data,
+    time_to_convert_data,
+    wilson_interval,
+)
+
+T0 = pd.Timestamp("2025-01-01T00:00:00Z")
+
+
+def day(d: float) -> pd.Timestamp:
+    return T0 + pd.Timedelta(days=d)
+
+
+DEF = JourneyDefinition.from_dict(
+    {
+        "name": "test",
+        "stages": [
+            {"name": "Trial", "rule": "signup"},
+            {"name": "Setup", "rule": {"all": [{"event": "setup", "within_days": 7}, {"event": "login", "min_count": 2}]}},
+            {"name": "Value", "rule": {"any": [{"event": "project", "min_count": 2}, {"event": "integration", "where": {"kind": ["slack", "jira"]}}]}},
+            {"name": "Routine", "rule": {"event": "login", "min_count": 3, "within_days": 10, "of": "previous_stage"}},
+        ],
+        "conventions": {"drop_after_days": 30},
+    }
+)
+
+
+def make_store(customers: list[dict], events: list[tuple]) -> Store:
+    s = Store(":memory:")
+    s.insert("customers", pd.DataFrame(customers))
+    rows = [
+        {"event_id": f"e{i}", "customer_id": c, "timestamp": day(d), "event": ev, "properties": props}
+        for i, (c, d, ev, props) in enumerate(events)
+    ]
+    s.insert("events", pd.DataFrame(rows))
+    return s
+
+
+@pytest.fixture
+def store() -> Store:
+    customers = [
+        {"customer_id": "a", "segment": "SMB", "signup_at": day(0)},
+        {"customer_id": "b", "segment": "SMB", "signup_at": day(0)},
+        {"customer_id": "c", "segment": "SMB", "signup_at": day(0), "churned_at": day(20)},
+        {"customer_id": "d", "segment": "Ent", "signup_at": day(50)},
+    ]
+    events = [
+        # a: setup day 2 (within 7), logins day 1 and 3 -> Setup entered day 3 (2nd login);
+        #    integration slack day 4 -> Value day 4; logins day 5,6,7 after Value -> Routine at day 7.
+        ("a", 1, "login", None), ("a", 2, "setup", None), ("a", 3, "login", None),
+        ("a", 4, "integration", '{"kind": "slack"}'),
+        ("a", 5, "login", None), ("a", 6, "login", None), ("a", 7, "login", None),
+        # b: setup day 9 (outside the 7-day window) -> never Setup; an out-of-order project pair.
+        ("b", 1, "login", None), ("b", 2, "login", None), ("b", 9, "setup", None),
+        ("b", 3, "project", None), ("b", 4, "project", None),
+        # c: Setup at day 5; integration of a kind not in the filter -> no Value; churns day 20.
+        ("c", 1, "login", None), ("c", 4, "setup", None), ("c", 5, "login", None),
+        ("c", 6, "integration", '{"kind": "zoom"}'),
+        # d: Value rule met (projects day 51, 52) BEFORE Setup (day 55) -> Value entered day 55.
+        ("d", 51, "project", None), ("d", 52, "project", None),
+        ("d", 53, "setup", None), ("d", 54, "login", None), ("d", 55, "login", None),
+        # after as_of: never seen
+        ("d", 90, "login", None),
+    ]
+    s = make_store(customers, events)
+    yield s
+    s.close()
+
+
+AS_OF = day(60)
+
+
+def test_milestones_hand_computed(store: Store) -> None:
+    ms = milestones_data(store, definition=DEF, as_of=AS_OF)
+    got = {(r.customer_id, r.stage): (r.met_at, r.entered_at) for r in ms.itertuples()}
+    assert got[("a", "Trial")] == (day(0), day(0))
+    assert got[("a", "Setup")] == (day(3), day(3))
+    assert got[("a", "Value")] == (day(4), day(4))
+    assert got[("a", "Routine")] == (day(7), day(7))  # 3rd login within 10 days after day 4
+    assert pd.isna(got[("b", "Setup")][0])
+    assert got[("b", "Value")][0] == day(4)
+    assert pd.isna(got[("b", "Value")][1])
+    assert got[("c", "Setup")] == (day(5), day(5))
+    assert pd.isna(got[("c", "Value")][0])  # zoom is filtered out
+    assert got[("d", "Value")] == (day(52), day(55))  # met before Setup, entered when Setup was
+    assert pd.isna(got[("d", "Routine")][0])  # the day-90 login is after as_of
+
+
+def test_intervals_and_status(store: Store) -> None:
+    iv = stage_intervals_data(store, definition=DEF, as_of=AS_OF)
+    rec = {(r.customer_id, r.stage): r for r in iv.itertuples()}
+    assert rec[("a", "Routine")].status == "completed"
+    assert rec[("a", "Setup")].exited_at == day(4)
+    assert rec[("a", "Setup")].days_in_stage == pytest.approx(1.0)
+    # b: in Trial 60 days > drop_after_days 30 -> dropped
+    assert rec[("b", "Trial")].status == "dropped"
+    assert rec[("b", "Trial")].days_in_stage == pytest.approx(60.0)
+    # c: churned in Setup at day 20
+    assert rec[("c", "Setup")].status == "churned"
+    assert rec[("c", "Setup")].exited_at == day(20)
+    # d: in Value since day 55, 5 days at as_of: censored, not dropped
+    assert rec[("d", "Value")].status == "in_progress"
+    assert pd.isna(rec[("d", "Value")].exited_at)
+    cur = customer_stages_data(store, definition=DEF, as_of=AS_OF).set_index("customer_id")
+    assert cur["stage"].astype(str).to_dict() == {"a": "Routine", "b": "Trial", "c": "Setup", "d": "Value"}
+
+
+def test_funnel_hand_computed(store: Store) -> None:
+    f = funnel_data(store, definition=DEF, as_of=AS_OF).set_index("stage")
+    # Setup: eligible 4 (all in Trial); reached a, c, d = 3; dropped b (30+ days) = 1; censored 0.
+    assert f.loc["Setup", ["eligible", "converted", "dropped", "censored"]].tolist() == [4, 3, 1, 0]
+    assert f.loc["Setup", "conversion_rate"] == pytest.approx(0.75)
+    # Value: eligible a, c, d = 3; reached a, d; c churned -> dropped; censored 0.
+    assert f.loc["Value", ["eligible", "converted", "dropped", "censored"]].tolist() == [3, 2, 1, 0]
+    # Routine: eligible a, d; reached a; d in progress 5 days -> censored, not a drop-off.
+    assert f.loc["Routine", ["eligible", "converted", "dropped", "censored"]].tolist() == [2, 1, 0, 1]
+    assert f.loc["Routine", "conversion_rate"] == pytest.approx(1.0)
+    assert f.loc["Routine", "reached_share"] == pytest.approx(0.5)
+    lo, hi = wilson_interval([3], [4])
+    assert f.loc["Setup", "ci_low"] == pytest.approx(lo[0])
+    assert f.loc["Setup", "ci_high"] == pytest.approx(hi[0])
+
+
+def test_funnel_by_segment_and_errors(store: Store) -> None:
+    f = funnel_data(store, definition=DEF, as_of=AS_OF, by="segment")
+    assert set(f["group"]) == {"SMB", "Ent"}
+    ent = f[(f["group"] == "Ent")].set_index("stage")
+    assert ent.loc["Value", "converted"] == 1
+    with pytest.raises(ValueError, match="by must be one of segment, plan, cohort"):
+        funnel_data(store, definition=DEF, as_of=AS_OF, by="colour")
+    with pytest.raises(ValueError, match="segment 'Mid' matches no customer; known values: Ent, SMB"):
+        funnel_data(store, definition=DEF, as_of=AS_OF, segment="Mid")
+    with pytest.raises(EmptyResultError, match="no customers in scope"):
+        funnel_data(store, definition=DEF, as_of=day(-5))
+
+
+def test_time_to_convert(store: Store) -> None:
+    t = time_to_convert_data(store, definition=DEF, as_of=AS_OF).set_index("to_stage")
+    # Trial -> Setup: a 3 days, c 5 days, d 5 days -> median 5
+    assert t.loc["Setup", "n"] == 3
+    assert t.loc["Setup", "median"] == pytest.approx(5.0)
+    # Setup -> Value: a 1 day, d 0 days
+    assert t.loc["Value", "n"] == 2
+    assert t.loc["Value", "mean"] == pytest.approx(0.5)
+
+
+def test_progress(store: Store) -> None:
+    p = progress_data(store, definition=DEF, as_of=AS_OF, min_peers=1)
+    row = p.set_index("customer_id").loc["d"]
+    # d is in Value for 5 days; peers who left Value: a (3 days, Value day 4 -> Routine day 7), all segments
+    assert row["peer_group"] == "all"
+    assert row["peers"] == 1
+    assert row["days_in_stage"] == pytest.approx(5.0)
+    assert row["progress"] == "stuck"
+
+
+def test_wilson_matches_statsmodels_values() -> None:
+    lo, hi = wilson_interval([0, 5, 10], [10, 10, 0])
+    # Wilson 95% for 5/10: 0.2366, 0.7634
+    assert lo[1] == pytest.approx(0.2366, abs=1e-4)
+    assert hi[1] == pytest.approx(0.7634, abs=1e-4)
+    assert lo[0] == 0.0
+    assert np.isnan(lo[2])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seq=st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", "d", "e"]), st.integers(0, 40), st.sampled_from(["login", "setup", "project", "integration"])),
+        min_size=1,
+        max_size=40,
+    ),
+    seed=st.integers(0, 1000),
+)
+def test_invariants_customers_conserved_and_order_free(seq: list[tuple[str, int, str]], seed: int) -> None:
+    customers = [{"customer_id": c, "segment": "SMB", "signup_at": day(0)} for c in "abcde"]
+    events = [(c, d, ev, '{"kind": "slack"}' if ev == "integration" else None) for c, d, ev in seq]
+    rng = np.random.default_rng(seed)
+    shuffled = [events[i] for i in rng.permutation(len(events))]
+    results = []
+    for evs in (events, shuffled):
+        with make_store(customers, evs) as s:
+            f = funnel_data(s, definition=DEF, as_of=day(45))
+            iv = stage_intervals_data(s, definition=DEF, as_of=day(45))
+        # every customer of a stage's denominator is converted, dropped or censored
+        assert (f["converted"] + f["dropped"] + f["censored"] == f["eligible"]).all()
+        # reached counts never increase along the funnel
+        assert (np.diff(f["reached"].to_numpy()) <= 0).all()
+        # each customer has exactly one current (non-progressed) interval
+        assert (iv[iv["status"] != "progressed"].groupby("customer_id").size() == 1).all()
+        assert iv["customer_id"].nunique() == 5
+        results.append(f.drop(columns=["stage"]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(results[0], results[1])
