@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -337,11 +338,12 @@ def stage_rows(store: Store, table: Table, frame: pd.DataFrame, *, first: bool) 
         Whether this is the file's first chunk (the stage is created anew).
     """
     cast = ", ".join(
-        f'CAST("{c.name}" AS {_SQL_TYPES[c.type]}) AS "{c.name}"'
+        (f'json("{c.name}") AS "{c.name}"' if c.type == "json" else f'CAST("{c.name}" AS {_SQL_TYPES[c.type]}) AS "{c.name}"')
         if c.name in frame.columns
         else f'NULL::{_SQL_TYPES[c.type]} AS "{c.name}"'
         for c in table.columns
     )
+    # json() minifies, so exports that differ only in JSON white space are duplicates, not conflicts.
     select = f"SELECT {cast}, CAST(_line AS BIGINT) AS _line, CAST(_raw AS VARCHAR) AS _raw FROM _jl_chunk"
     store.con.register("_jl_chunk", frame)
     try:
@@ -478,3 +480,629 @@ def sql_json_text(column: str, key: str) -> str:
 def sql_quote(value: object) -> str:
     """Return a SQL string literal for *value* (as text)."""
     return "'" + str(value).replace("'", "''") + "'"
+
+
+# -- vendor ingest and identity (issue 3) -----------------------------------
+#
+# Vendor readers (journeylib.io.<vendor>) never import duckdb: the SQL they
+# need lives below. Two bookkeeping tables sit next to the canonical ones:
+#
+# ``source_identities``
+#     every version of every record that identifies a person or an account in
+#     a source (a CRM contact, a Zendesk organization, a Mixpanel distinct_id
+#     with the e-mail and CRM id its events carried), keyed by
+#     (source, source_id, record_hash). Identity resolution reads it.
+# ``source_refs``
+#     for every vendor row loaded into events, tickets or messages, the source
+#     person and account it refers to. Resolution writes customer_id/user_id
+#     of those rows from identity_map through it, so a row loaded before its
+#     CRM record arrives gets its customer later.
+
+#: DDL of the vendor bookkeeping tables.
+VENDOR_DDL: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS source_identities (
+  source VARCHAR, reader VARCHAR, source_id VARCHAR, kind VARCHAR,
+  email VARCHAR, name VARCHAR, domain VARCHAR, account_ref VARCHAR,
+  link_id VARCHAR, link_source VARCHAR, updated_at TIMESTAMPTZ, attributes JSON,
+  record_hash VARCHAR, file VARCHAR, line BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS source_refs (
+  table_name VARCHAR, row_id VARCHAR, source VARCHAR, person_ref VARCHAR, account_ref VARCHAR)""",
+)
+
+#: Columns of an identity observation (a row of ``source_identities`` before bookkeeping).
+IDENTITY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("source_id", "VARCHAR"),
+    ("kind", "VARCHAR"),
+    ("email", "VARCHAR"),
+    ("name", "VARCHAR"),
+    ("domain", "VARCHAR"),
+    ("account_ref", "VARCHAR"),
+    ("link_id", "VARCHAR"),
+    ("link_source", "VARCHAR"),
+    ("updated_at", "TIMESTAMPTZ"),
+    ("attributes", "JSON"),
+)
+
+#: Columns resolution derives; they are left out of the content comparison of vendor rows.
+DERIVED_COLUMNS: tuple[str, ...] = ("customer_id", "user_id")
+
+
+def ensure_vendor_tables(store: Store) -> None:
+    """Create the vendor bookkeeping tables (``source_identities``, ``source_refs``) if missing.
+
+    Parameters
+    ----------
+    store : Store
+        A writable store.
+    """
+    for ddl in VENDOR_DDL:
+        store.con.execute(ddl)
+
+
+def _stage_name(table: str) -> str:
+    return f"_jlv_{table}"
+
+
+def _reject_sql_cols() -> str:
+    return "CAST(line AS BIGINT) AS line, CAST(raw AS VARCHAR) AS raw, CAST(reason AS VARCHAR) AS reason, CAST(file AS VARCHAR) AS file"
+
+
+def reset_vendor_stage(store: Store) -> None:
+    """Drop every vendor staging table of the connection (start of a file)."""
+    for name in ("events", "tickets", "messages", "identities", "rejects"):
+        store.con.execute(f"DROP TABLE IF EXISTS {_stage_name(name)}")
+
+
+def stage_vendor_rows(store: Store, table: Table, frame: pd.DataFrame) -> None:
+    """Append reader rows to the vendor staging table of *table*.
+
+    Parameters
+    ----------
+    store : Store
+        The store, inside the file's transaction.
+    table : Table
+        events, tickets or messages.
+    frame : pandas.DataFrame
+        The table's columns (missing ones are NULL) plus ``_person_ref``,
+        ``_account_ref`` (source ids the row refers to), ``_line``, ``_raw``
+        and ``_file``.
+    """
+    if frame.empty:
+        return
+    cast = ", ".join(
+        f'CAST("{c.name}" AS {_SQL_TYPES[c.type]}) AS "{c.name}"' if c.name in frame.columns else f'NULL::{_SQL_TYPES[c.type]} AS "{c.name}"'
+        for c in table.columns
+    )
+    extra = ", ".join(
+        f'CAST("{c}" AS {t}) AS "{c}"' if c in frame.columns else f'NULL::{t} AS "{c}"'
+        for c, t in (("_person_ref", "VARCHAR"), ("_account_ref", "VARCHAR"), ("_line", "BIGINT"), ("_raw", "VARCHAR"), ("_file", "VARCHAR"))
+    )
+    _append(store, _stage_name(table.name), f"SELECT {cast}, {extra} FROM _jl_chunk", frame)
+
+
+def stage_vendor_identities(store: Store, frame: pd.DataFrame) -> None:
+    """Append identity observations to the vendor staging table.
+
+    Parameters
+    ----------
+    store : Store
+        The store, inside the file's transaction.
+    frame : pandas.DataFrame
+        Columns of :data:`IDENTITY_COLUMNS` (missing ones are NULL) plus
+        ``_line``, ``_raw`` and ``_file``.
+    """
+    if frame.empty:
+        return
+    cast = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' if c in frame.columns else f'NULL::{t} AS "{c}"' for c, t in IDENTITY_COLUMNS)
+    extra = ", ".join(
+        f'CAST("{c}" AS {t}) AS "{c}"' if c in frame.columns else f'NULL::{t} AS "{c}"'
+        for c, t in (("_line", "BIGINT"), ("_raw", "VARCHAR"), ("_file", "VARCHAR"))
+    )
+    _append(store, _stage_name("identities"), f"SELECT {cast}, {extra} FROM _jl_chunk", frame)
+
+
+def stage_vendor_rejects(store: Store, frame: pd.DataFrame) -> None:
+    """Append rejected input rows (``line``, ``raw``, ``reason``, ``file``) to the staging table."""
+    if frame.empty:
+        return
+    _append(store, _stage_name("rejects"), f"SELECT {_reject_sql_cols()} FROM _jl_chunk", frame)
+
+
+def _append(store: Store, stage: str, select: str, frame: Any) -> None:
+    con = store.con
+    con.register("_jl_chunk", frame)
+    try:
+        exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [stage]).fetchone()
+        if exists and exists[0]:
+            con.execute(f"INSERT INTO {stage} {select}")
+        else:
+            con.execute(f"CREATE TEMP TABLE {stage} AS {select}")
+    finally:
+        con.unregister("_jl_chunk")
+
+
+def staged_count(store: Store, name: str) -> int:
+    """Return the number of rows in the vendor staging table *name* (0 if absent)."""
+    stage = _stage_name(name)
+    exists = store.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [stage]).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    return _scalar(store.con, f"SELECT count(*) FROM {stage}")
+
+
+@dataclass(frozen=True)
+class JsonLinesSpec:
+    """How a vendor's JSON Lines events become event rows, decided in SQL.
+
+    The reader (which knows the vendor format) fills this in; the engine turns
+    it into one SQL statement per block of lines, so no Python code runs per
+    event.
+
+    Parameters
+    ----------
+    fields : dict of str to tuple of str
+        Named values: JSON paths (DuckDB syntax, e.g. ``$.properties.time``)
+        tried in order; the first non-null wins.
+    required : tuple of str
+        Field names whose absence quarantines the line.
+    event_field, time_field : str
+        Fields holding the event name and its time.
+    time_kind : {"epoch", "text"}
+        ``epoch``: seconds since 1970 (milliseconds if above 1e11);
+        ``text``: ISO-like text, UTC unless it carries an offset.
+    id_prefix : str
+        Prefix of ``event_id`` (the source name and a colon).
+    id_fields : tuple of str
+        The vendor's de-duplication key, first non-null wins; when all are
+        null the id is the md5 of event, time, person and properties.
+    person_refs : tuple of (str, str)
+        ``(prefix, field)`` pairs; the first non-null gives ``source_refs.person_ref``.
+    properties_path : str, optional
+        Path of a JSON object kept as ``properties``.
+    extras : tuple of (str, str)
+        ``(key, field)`` pairs merged into ``properties``.
+    identity : dict of str to str
+        Observation column (``email``, ``link_id``, ``name``) → field name.
+    timezone : str, optional
+        IANA zone in which epoch values are local wall-clock times.
+    """
+
+    fields: dict[str, tuple[str, ...]]
+    required: tuple[str, ...]
+    event_field: str
+    time_field: str
+    time_kind: str
+    id_prefix: str
+    id_fields: tuple[str, ...]
+    person_refs: tuple[tuple[str, str], ...]
+    properties_path: str | None = None
+    extras: tuple[tuple[str, str], ...] = ()
+    identity: dict[str, str] = field(default_factory=dict)
+    timezone: str | None = None
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _json_lines_sql(spec: JsonLinesSpec, source: str) -> str:
+    names = list(spec.fields)
+    paths: list[str] = []
+    index: dict[str, list[int]] = {}
+    for name in names:
+        index[name] = []
+        for p in spec.fields[name]:
+            paths.append(p)
+            index[name].append(len(paths))
+    path_list = "[" + ", ".join(_sql_str(p) for p in paths) + "]"
+
+    def val(name: str) -> str:
+        parts = [f"v[{i}]" for i in index[name]]
+        return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+    t = val(spec.time_field)
+    if spec.time_kind == "epoch":
+        num = f"TRY_CAST({t} AS DOUBLE)"
+        secs = f"CASE WHEN abs({num}) > 1e11 THEN {num} / 1000.0 ELSE {num} END"
+        ts = f"try(to_timestamp({secs}))"
+        if spec.timezone:
+            ts = f"timezone({_sql_str(spec.timezone)}, CAST({ts} AT TIME ZONE 'UTC' AS TIMESTAMP))"
+        expect = "epoch seconds"
+    else:
+        ts = (
+            f"CASE WHEN regexp_matches(trim({t}), '([zZ]|[+-]\\d\\d(:?\\d\\d)?)$') THEN TRY_CAST(trim({t}) AS TIMESTAMPTZ) "
+            f"ELSE timezone('UTC', TRY_CAST(trim({t}) AS TIMESTAMP)) END"
+        )
+        expect = "a timestamp such as 2025-03-01 09:30:00"
+    person = " ".join(f"WHEN {val(f)} IS NOT NULL AND {val(f)} <> '' THEN {_sql_str(pref)} || {val(f)}" for pref, f in spec.person_refs)
+    person_sql = f"CASE {person} END" if person else "NULL"
+    props = f"json_extract(s, {_sql_str(spec.properties_path)})" if spec.properties_path else "NULL::JSON"
+    if spec.extras:
+        obj = ", ".join(f"{_sql_str(k)}, {val(f)}" for k, f in spec.extras)
+        props = f"json_merge_patch(coalesce({props}, '{{}}'::JSON), json_object({obj}))"
+    ids = [f"nullif({val(f)}, '')" for f in spec.id_fields]
+    fallback = f"md5(concat_ws(chr(31), {val(spec.event_field)}, {t}, {person_sql}, CAST(_props AS VARCHAR)))"
+    event_id = f"{_sql_str(spec.id_prefix)} || coalesce({', '.join([*ids, fallback])})"
+    missing = " ".join(
+        f"WHEN {val(f)} IS NULL OR trim({val(f)}) = '' THEN {_sql_str('missing required field ' + spec.fields[f][0].removeprefix('$.') + ' (expected by the reader)')}"
+        for f in spec.required
+    )
+    ident = {k: val(f) for k, f in spec.identity.items()}
+    ident_cols = ", ".join(f"{ident.get(c, 'NULL')} AS _id_{c}" for c in ("email", "link_id", "name"))
+    return f"""
+    WITH d AS (SELECT line, try(decode(raw)) AS s, raw FROM _jl_lines),
+    t AS (SELECT line, s, raw, CASE WHEN s IS NULL THEN NULL ELSE try(json_type(s)) END AS jt FROM d),
+    p AS (SELECT line, s, raw, jt,
+                 CASE WHEN jt = 'OBJECT' THEN json_extract_string(s, {path_list}) END AS v,
+                 CASE WHEN jt = 'OBJECT' THEN {props} END AS _props
+          FROM t WHERE s IS NULL OR trim(s) <> ''),
+    r AS (SELECT *, {ts} AS _ts FROM p)
+    SELECT line, coalesce(s, CAST(raw AS VARCHAR)) AS s,
+           CASE WHEN s IS NULL THEN 'bytes that are not valid UTF-8'
+                WHEN jt IS NULL THEN 'not valid JSON'
+                WHEN jt <> 'OBJECT' THEN 'expected a JSON object per line, found ' || lower(jt)
+                {missing}
+                WHEN _ts IS NULL THEN {_sql_str(spec.fields[spec.time_field][0].removeprefix('$.') + ': expected ' + expect + ', found ')} || coalesce({t}, 'nothing')
+           END AS _reason,
+           CASE WHEN jt = 'OBJECT' THEN {event_id} END AS event_id,
+           NULL::VARCHAR AS customer_id, NULL::VARCHAR AS user_id, _ts AS "timestamp",
+           {val(spec.event_field)} AS event, {_sql_str(source)} AS source, _props AS properties,
+           {person_sql} AS _person_ref, NULL::VARCHAR AS _account_ref, {ident_cols}
+    FROM r"""
+
+
+def stage_json_lines(store: Store, raw: Any, first_line: int, *, spec: JsonLinesSpec, source: str, file: str) -> int:
+    """Parse a block of JSON Lines in SQL into the vendor staging tables.
+
+    Good lines go to the events stage; bad ones (not UTF-8, not JSON, not an
+    object, missing a required field, unreadable time) to the rejects stage
+    with their line number and reason; the identities each line carries to a
+    per-block aggregate.
+
+    Parameters
+    ----------
+    store : Store
+        The store, inside the file's transaction.
+    raw : pyarrow.Array
+        Binary array, one element per physical line (newline excluded).
+    first_line : int
+        1-based line number of the first element.
+    spec : JsonLinesSpec
+        What to extract.
+    source : str
+        Source label written into ``events.source``.
+    file : str
+        File label for quarantine rows.
+
+    Returns
+    -------
+    int
+        Non-blank lines read.
+    """
+    import pyarrow as pa
+
+    lines = pa.table({"line": pa.array(range(first_line, first_line + len(raw)), pa.int64()), "raw": raw})
+    con = store.con
+    con.register("_jl_lines", lines)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _jlv_block AS {_json_lines_sql(spec, source)}")
+    finally:
+        con.unregister("_jl_lines")
+    ev_cols = ", ".join(f'"{c}"' for c in get_table("events").names)
+    fl = _sql_str(file)
+    _append_sql(
+        store,
+        _stage_name("events"),
+        f"SELECT {ev_cols}, _person_ref, _account_ref, line AS _line, s AS _raw, {fl} AS _file FROM _jlv_block WHERE _reason IS NULL",
+    )
+    _append_sql(
+        store,
+        _stage_name("rejects"),
+        f"SELECT line, left(s, 4000) AS raw, _reason AS reason, {fl} AS file FROM _jlv_block WHERE _reason IS NOT NULL",
+    )
+    _append_sql(
+        store,
+        _stage_name("identities"),
+        f"""SELECT _person_ref AS source_id, 'person' AS kind, lower(trim(_id_email)) AS email, _id_name AS name,
+                   NULL::VARCHAR AS domain, NULL::VARCHAR AS account_ref, nullif(trim(_id_link_id), '') AS link_id,
+                   NULL::VARCHAR AS link_source, NULL::TIMESTAMPTZ AS updated_at, NULL::JSON AS attributes,
+                   min(line) AS _line, NULL::VARCHAR AS _raw, {fl} AS _file
+            FROM _jlv_block WHERE _reason IS NULL AND _person_ref IS NOT NULL
+            GROUP BY ALL""",
+    )
+    n = _scalar(con, "SELECT count(*) FROM _jlv_block")
+    con.execute("DROP TABLE _jlv_block")
+    return n
+
+
+def _append_sql(store: Store, stage: str, select: str) -> None:
+    con = store.con
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [stage]).fetchone()
+    if exists and exists[0]:
+        con.execute(f"INSERT INTO {stage} {select}")
+    else:
+        con.execute(f"CREATE TEMP TABLE {stage} AS {select}")
+
+
+def _content_hash(cols: list[str], alias: str) -> str:
+    return "hash(" + ", ".join(f'{alias}."{c}"' for c in cols) + ")"
+
+
+def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> MergeCounts:
+    """Merge the vendor staging table of *table* into the store, de-duplicating by key.
+
+    The rules are those of :func:`merge_stage` (conflicting rows in one file
+    are all quarantined; identical repeats are duplicates; a stored key with
+    other content is replaced in a mutable table and quarantined otherwise),
+    with two differences: the content comparison leaves out the columns
+    resolution derives (``customer_id``, ``user_id``), and every loaded row's
+    source references are written to ``source_refs``.
+
+    Parameters
+    ----------
+    store : Store
+        The store, inside the file's transaction.
+    table : Table
+        events, tickets or messages.
+    run, source : str
+        Written into quarantine rows.
+
+    Returns
+    -------
+    MergeCounts
+        ``loaded``, ``updated``, ``duplicate``, ``quarantined``.
+    """
+    stage = _stage_name(table.name)
+    if not staged_count(store, table.name):
+        return MergeCounts(loaded=0, updated=0, duplicate=0, quarantined=0)
+    (key,) = table.key
+    con = store.con
+    cols = ", ".join(f'"{c}"' for c in table.names)
+    content = [c for c in table.names if c not in DERIVED_COLUMNS]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jlv_staged AS SELECT s.*, {_content_hash(content, 's')} AS _hash FROM {stage} s")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jlv_conflict AS
+        SELECT "{key}" AS k, string_agg(CAST(_line AS VARCHAR), ', ' ORDER BY _line) AS lines
+        FROM _jlv_staged GROUP BY "{key}" HAVING count(DISTINCT _hash) > 1"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jlv_cmp AS
+        WITH f AS (
+            SELECT * FROM _jlv_staged s ANTI JOIN _jlv_conflict c ON s."{key}" = c.k
+            QUALIFY row_number() OVER (PARTITION BY "{key}" ORDER BY _file, _line) = 1
+        )
+        SELECT f.*, CASE WHEN t."{key}" IS NULL THEN NULL ELSE {_content_hash(content, 't')} END AS _stored_hash
+        FROM f LEFT JOIN "{table.name}" t ON t."{key}" = f."{key}" """
+    )
+    total = _scalar(con, "SELECT count(*) FROM _jlv_staged")
+    n_conflict = _scalar(con, f'SELECT count(*) FROM _jlv_staged s SEMI JOIN _jlv_conflict c ON s."{key}" = c.k')
+    n_first = _scalar(con, "SELECT count(*) FROM _jlv_cmp")
+    n_same = _scalar(con, "SELECT count(*) FROM _jlv_cmp WHERE _stored_hash = _hash")
+    n_new = _scalar(con, "SELECT count(*) FROM _jlv_cmp WHERE _stored_hash IS NULL")
+    n_changed = n_first - n_same - n_new
+    q = "INSERT INTO quarantine (run, source, table_name, file, line, raw, reason, ingested_at) "
+    con.execute(
+        q + f"""SELECT ?, ?, ?, s._file, s._line, left(s._raw, 4000),
+               'rows with {key}=' || s."{key}" || ' disagree (lines ' || c.lines || '); none was loaded', now()
+        FROM _jlv_staged s JOIN _jlv_conflict c ON s."{key}" = c.k""",
+        [run, source, table.name],
+    )
+    quarantined = n_conflict
+    updated = 0
+    refs = f"""INSERT INTO source_refs SELECT '{table.name}', "{key}", ?, _person_ref, _account_ref FROM _jlv_cmp"""
+    if n_changed:
+        changed = "_stored_hash IS NOT NULL AND _stored_hash <> _hash"
+        if table.mutable:
+            con.execute(f'DELETE FROM "{table.name}" WHERE "{key}" IN (SELECT "{key}" FROM _jlv_cmp WHERE {changed})')
+            con.execute(
+                f"""DELETE FROM source_refs WHERE table_name = '{table.name}'
+                AND row_id IN (SELECT "{key}" FROM _jlv_cmp WHERE {changed})"""
+            )
+            con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _jlv_cmp WHERE {changed}')
+            con.execute(refs + f" WHERE {changed}", [source])
+            updated = n_changed
+        else:
+            con.execute(
+                q + f"""SELECT ?, ?, ?, _file, _line, left(_raw, 4000),
+                       '{key}=' || "{key}" || ' is already stored with different content; {table.name} rows are never overwritten', now()
+                FROM _jlv_cmp WHERE {changed}""",
+                [run, source, table.name],
+            )
+            quarantined += n_changed
+    con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _jlv_cmp WHERE _stored_hash IS NULL')
+    con.execute(refs + " WHERE _stored_hash IS NULL", [source])
+    loaded = n_new + updated
+    duplicate = total - n_conflict - loaded - (0 if table.mutable else n_changed)
+    for tmp in (stage, "_jlv_staged", "_jlv_conflict", "_jlv_cmp"):
+        con.execute(f"DROP TABLE IF EXISTS {tmp}")
+    return MergeCounts(loaded=loaded, updated=updated, duplicate=duplicate, quarantined=quarantined)
+
+
+def merge_vendor_identities(store: Store, *, source: str, reader: str) -> MergeCounts:
+    """Store the staged identity observations that are new (by content), de-duplicated.
+
+    Parameters
+    ----------
+    store : Store
+        The store, inside the file's transaction.
+    source, reader : str
+        The source label and the reader that produced the observations.
+
+    Returns
+    -------
+    MergeCounts
+        ``loaded`` (new versions), ``duplicate`` (versions already stored or
+        repeated), ``updated`` and ``quarantined`` (always 0).
+    """
+    stage = _stage_name("identities")
+    if not staged_count(store, "identities"):
+        return MergeCounts(loaded=0, updated=0, duplicate=0, quarantined=0)
+    con = store.con
+    obs = [c for c, _ in IDENTITY_COLUMNS]
+    hash_cols = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in obs)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jlv_ids AS
+        SELECT * FROM (SELECT s.*, md5(concat_ws(chr(31), {hash_cols}, '')) AS record_hash FROM {stage} s)
+        QUALIFY row_number() OVER (PARTITION BY source_id, record_hash ORDER BY _file, _line) = 1"""
+    )
+    total = _scalar(con, f"SELECT count(*) FROM {stage}")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _jlv_ids_new AS
+        SELECT i.* FROM _jlv_ids i ANTI JOIN source_identities t
+        ON t.source = ? AND t.source_id = i.source_id AND t.record_hash = i.record_hash""",
+        [source],
+    )
+    loaded = _scalar(con, "SELECT count(*) FROM _jlv_ids_new")
+    sel = ", ".join(f'"{c}"' for c in obs)
+    con.execute(
+        f"""INSERT INTO source_identities (source, reader, {sel}, record_hash, file, line)
+        SELECT ?, ?, {sel}, record_hash, _file, _line FROM _jlv_ids_new""",
+        [source, reader],
+    )
+    for tmp in (stage, "_jlv_ids", "_jlv_ids_new"):
+        con.execute(f"DROP TABLE IF EXISTS {tmp}")
+    return MergeCounts(loaded=loaded, updated=0, duplicate=total - loaded, quarantined=0)
+
+
+def quarantine_vendor_rejects(store: Store, *, run: str, source: str, table_name: str) -> dict[str, int]:
+    """Move the staged rejects into ``quarantine``; return their count per file."""
+    stage = _stage_name("rejects")
+    if not staged_count(store, "rejects"):
+        return {}
+    store.con.execute(
+        f"""INSERT INTO quarantine (run, source, table_name, file, line, raw, reason, ingested_at)
+        SELECT ?, ?, ?, file, line, raw, reason, now() FROM {stage}""",
+        [run, source, table_name],
+    )
+    counts = store.con.execute(f"SELECT file, count(*) FROM {stage} GROUP BY file").fetchall()
+    store.con.execute(f"DROP TABLE {stage}")
+    return {str(f): int(n) for f, n in counts}
+
+
+def identity_observations(store: Store) -> pd.DataFrame:
+    """Return the identity evidence resolution works from, one row per source id.
+
+    Records of tools that keep a snapshot (CRM, support: ``updated_at`` set)
+    contribute their latest version (ties broken by content hash, so the
+    order files were ingested in never matters); ids observed on events
+    (``updated_at`` empty) contribute every distinct value they carried.
+
+    Parameters
+    ----------
+    store : Store
+        The store.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``source``, ``reader``, ``source_id``, ``kind``, ``email``,
+        ``name``, ``domain``, ``account_ref``, ``link_id``, ``link_source``,
+        ``attributes``, ``first_seen`` (earliest ``updated_at``).
+    """
+    ensure_vendor_tables(store)
+    return store.query(
+        """WITH latest AS (
+            SELECT * FROM source_identities WHERE updated_at IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY source, source_id ORDER BY updated_at DESC, record_hash DESC) = 1
+        ), seen AS (
+            SELECT source, source_id, min(updated_at) AS first_seen FROM source_identities GROUP BY ALL
+        ), obs AS (
+            SELECT source, reader, source_id, kind, email, name, domain, account_ref, link_id, link_source,
+                   CAST(attributes AS VARCHAR) AS attributes FROM latest
+            UNION
+            SELECT DISTINCT o.source, o.reader, o.source_id, o.kind, o.email, o.name, o.domain, o.account_ref, o.link_id,
+                   o.link_source, CAST(o.attributes AS VARCHAR)
+            FROM source_identities o ANTI JOIN latest l ON l.source = o.source AND l.source_id = o.source_id
+            WHERE o.updated_at IS NULL
+        )
+        SELECT obs.*, seen.first_seen FROM obs JOIN seen USING (source, source_id)
+        ORDER BY source, source_id, email NULLS FIRST, link_id NULLS FIRST, name NULLS FIRST, account_ref NULLS FIRST"""
+    )
+
+
+def replace_identity_map(store: Store, frame: pd.DataFrame) -> None:
+    """Replace ``identity_map`` with *frame* (its six columns)."""
+    store.con.execute("DELETE FROM identity_map")
+    store.insert("identity_map", frame)
+
+
+def apply_identity_map(store: Store) -> dict[str, int]:
+    """Write ``customer_id`` and ``user_id`` of vendor rows from ``identity_map``.
+
+    A row's account reference wins when it resolves to a customer; otherwise
+    its person reference decides. Rows whose references do not resolve get
+    NULL. Only rows whose values change are written.
+
+    Parameters
+    ----------
+    store : Store
+        A writable store.
+
+    Returns
+    -------
+    dict of str to int
+        Rows changed per table.
+    """
+    ensure_vendor_tables(store)
+    changed: dict[str, int] = {}
+    for name, key in (("events", "event_id"), ("tickets", "ticket_id"), ("messages", "message_id")):
+        store.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _jlv_res AS
+            SELECT r.row_id, coalesce(a.customer_id, p.customer_id) AS customer_id, p.user_id AS user_id
+            FROM source_refs r
+            LEFT JOIN identity_map p ON p.source = r.source AND p.source_id = r.person_ref
+            LEFT JOIN identity_map a ON a.source = r.source AND a.source_id = r.account_ref
+            WHERE r.table_name = '{name}'"""
+        )
+        store.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _jlv_upd AS
+            SELECT x.* FROM _jlv_res x JOIN "{name}" t ON t."{key}" = x.row_id
+            WHERE t.customer_id IS DISTINCT FROM x.customer_id OR t.user_id IS DISTINCT FROM x.user_id"""
+        )
+        n = _scalar(store.con, "SELECT count(*) FROM _jlv_upd")
+        if n:
+            store.con.execute(
+                f"""UPDATE "{name}" SET customer_id = u.customer_id, user_id = u.user_id
+                FROM _jlv_upd u WHERE "{name}"."{key}" = u.row_id"""
+            )
+        changed[name] = n
+        store.con.execute("DROP TABLE IF EXISTS _jlv_res")
+        store.con.execute("DROP TABLE IF EXISTS _jlv_upd")
+    return changed
+
+
+def replace_derived_rows(store: Store, name: str, frame: pd.DataFrame, *, marker: str) -> int:
+    """Replace the rows of *name* that identity resolution derived earlier with *frame*.
+
+    Derived rows carry ``properties.derived_by == marker``; rows loaded by the
+    generic ingest are never touched, except that a derived row replaces a
+    row with the same key.
+
+    Parameters
+    ----------
+    store : Store
+        A writable store.
+    name : str
+        ``customers`` or ``users``.
+    frame : pandas.DataFrame
+        The new derived rows (canonical columns; ``properties`` JSON text
+        holding the marker).
+    marker : str
+        Value of ``properties.derived_by``.
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    table = get_table(name)
+    (key,) = table.key
+    store.con.execute(f"""DELETE FROM "{name}" WHERE json_extract_string(properties, '$.derived_by') = ?""", [marker])
+    if frame.empty:
+        return 0
+    store.con.register("_jl_derived", frame)
+    try:
+        store.con.execute(f'DELETE FROM "{name}" WHERE "{key}" IN (SELECT "{key}" FROM _jl_derived)')
+    finally:
+        store.con.unregister("_jl_derived")
+    return store.insert(name, frame)

@@ -342,3 +342,11 @@ def test_counts_reconcile_idempotent_and_order_free(tmp_path: Path, rows: list[t
     (a, qa, da), (b, qb, db) = results
     pd.testing.assert_frame_equal(a, b)  # row order in the file does not matter
     assert (qa, da) == (qb, db)
+
+
+def test_json_whitespace_differences_are_duplicates(store: Store, tmp_path: Path) -> None:
+    a = write(tmp_path / "a.csv", EVENTS_HEADER + 'e1,c1,,2025-03-01T10:00:00Z,login,,"{""a"": 1}"\n')
+    b = write(tmp_path / "b.csv", EVENTS_HEADER + 'e1,c1,,2025-03-01T10:00:00Z,login,,"{ ""a"" :1 }"\n')
+    ingest_file(store, "events", a)
+    r = ingest_file(store, "events", b)
+    assert (r.loaded, r.duplicate, r.quarantined) == (0, 1, 0)

@@ -298,7 +298,7 @@ class FileReader:
             n = len(frame)
             frame.columns = [str(c).strip() for c in frame.columns]
             frame["_line"] = np.arange(offset + 1, offset + n + 1)
-            frame["_raw"] = _records_json(frame.drop(columns=["_line"]))
+            frame["_raw"] = None  # built only for rows that are refused (see validate_frame)
             offset += n
             yield frame, []
 
@@ -407,6 +407,13 @@ def validate_frame(frame: pd.DataFrame, table: Table, *, notes: Counter[str], fi
     rows["_raw"] = frame["_raw"].to_numpy()
     bad_mask = np.array([bool(r) for r in reasons], dtype=bool)
     n_ok = int((~bad_mask).sum())
+    raw_col = frame["_raw"]
+    if bad_mask.any() and raw_col.isna().any():
+        bad_frame = frame.loc[bad_mask]
+        missing_raw = bad_frame["_raw"].isna().to_numpy()
+        rebuilt = _records_json(bad_frame.loc[missing_raw].drop(columns=["_line", "_raw"]))
+        raw_col = raw_col.copy()
+        raw_col.loc[bad_frame.index[missing_raw]] = rebuilt
     for name, naive in naive_masks.items():
         k = int((naive.to_numpy() & ~bad_mask).sum())
         if k:
@@ -417,7 +424,7 @@ def validate_frame(frame: pd.DataFrame, table: Table, *, notes: Counter[str], fi
     rejects = pd.DataFrame(
         {
             "line": frame["_line"].to_numpy()[bad_mask],
-            "raw": frame["_raw"].to_numpy()[bad_mask],
+            "raw": raw_col.to_numpy()[bad_mask],
             "reason": ["; ".join(r) for r, b in zip(reasons, bad_mask, strict=True) if b],
         }
     )
@@ -432,9 +439,10 @@ def _add(reasons: list[list[str]], mask: pd.Series, values: pd.Series, template:
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    if values.dtype == object or pd.api.types.is_string_dtype(values):
-        return values.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
-    return values.map(lambda v: "" if pd.isna(v) else str(v))
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.map(lambda v: "" if pd.isna(v) else v.isoformat())
+    present = values.notna()
+    return values.astype(object).where(present, "").astype(str)
 
 
 def _parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -457,37 +465,44 @@ def _parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Serie
 
 
 def _properties(frame: pd.DataFrame, table: Table) -> tuple[pd.Series, list[str]]:
-    """Merge the ``properties`` column with non-canonical columns into JSON text."""
+    """Merge the ``properties`` column with non-canonical columns into JSON text.
+
+    Returns the JSON text per row (None when empty) and a problem per row ("" when fine).
+    """
     extra = [c for c in frame.columns if c not in table.fields and c not in ("_line", "_raw")]
     col = table.extra_column or "properties"
-    base = frame[col] if col in frame.columns else pd.Series([None] * len(frame), index=frame.index)
+    base = frame[col].tolist() if col in frame.columns else [None] * len(frame)
     out: list[str | None] = []
     bad: list[str] = []
     extra_vals = [frame[c].tolist() for c in extra]
-    for i, v in enumerate(base.tolist()):
+    for i, v in enumerate(base):
         problem = ""
         obj: dict[str, Any] | None = None
+        text: str | None = None
         if isinstance(v, dict):
-            obj = dict(v)
+            obj = v
         elif v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
-            obj = None
-        else:
+            pass
+        elif isinstance(v, str):
             try:
-                parsed = json.loads(v) if isinstance(v, str) else v
+                parsed = json.loads(v)
             except json.JSONDecodeError:
-                parsed = None
-                problem = f"column {col}: expected a JSON object, found {str(v)[:60]!r}"
-            if not problem:
+                problem = f"column {col}: expected a JSON object, found {v[:60]!r}"
+            else:
                 if isinstance(parsed, dict):
-                    obj = parsed
+                    obj, text = parsed, v.strip()
                 else:
                     problem = f"column {col}: expected a JSON object, found {type(parsed).__name__}"
+        else:
+            problem = f"column {col}: expected a JSON object, found {type(v).__name__}"
         if extra and not problem:
             adds = {name: _plain(vals[i]) for name, vals in zip(extra, extra_vals, strict=True)}
             adds = {k: x for k, x in adds.items() if x not in (None, "")}
             if adds:
-                obj = {**adds, **(obj or {})}
-        out.append(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str) if obj else None)
+                obj, text = {**adds, **(obj or {})}, None
+        if text is None and obj:
+            text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+        out.append(text if obj else None)
         bad.append(problem)
     return pd.Series(out, index=frame.index, dtype=object), bad
 
