@@ -1,0 +1,13 @@
+"""Widgets: each wraps one journeylib computation and recomputes when its inputs change.
+
+A widget's data parameters equal the signature of the ``_data`` function it
+wraps; it shows its chart as an ``altair.JupyterChart`` updated in place, and
+its errors in a visible HTML area. Build widgets only in dashboard mode
+(``journeylib.theme.setup_altair() == "dashboard"``).
+"""
+
+from __future__ import annotations
+
+from .data_health import DataHealthWidget
+
+__all__ = ["DataHealthWidget"]

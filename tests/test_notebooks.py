@@ -1,0 +1,243 @@
+"""Tests of the notebooks: thin and clean as committed, parameters in step, runnable with smoke.yaml.
+
+Every notebook in ``notebooks/`` is checked; its parameter sets live in
+``parameters/<notebook>/``. The smoke runs use the session's ``demo_store``
+(tests/conftest or the root conftest) when there is one, else a small store
+built here from inline frames.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import re
+import tokenize
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import papermill as pm
+import pytest
+from IPython.core.inputtransformer2 import TransformerManager
+from papermill.iorw import read_yaml_file
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = ROOT / "notebooks"
+PARAMETERS_DIR = ROOT / "parameters"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+IDS = [nb.stem for nb in NOTEBOOKS]
+
+# Statements a thin notebook must not contain: definitions and loops (comprehensions included).
+FORBIDDEN_NODES = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Lambda,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
+SQL = re.compile(
+    r"\bselect\b[\s\S]+?\bfrom\b|\binsert\s+into\b|\bcreate\s+(?:or\s+replace\s+)?(?:temp\s+)?(?:table|view)\b"
+    r"|\bimport\s+duckdb\b|\bduckdb\.|\.query\(|\.execute\(",
+    re.IGNORECASE,
+)
+CELL_TIMEOUT_S = 120
+
+
+def _without_comments(source: str) -> str:
+    """Return Python *source* with its comments removed (help comments may say "duckdb")."""
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    return tokenize.untokenize((t.type, t.string) for t in tokens if t.type != tokenize.COMMENT)
+
+
+def _code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def _declared(path: Path) -> dict[str, dict]:
+    return pm.inspect_notebook(str(path))
+
+
+def _parameter_sets(nb: Path) -> list[Path]:
+    return sorted((PARAMETERS_DIR / nb.stem).glob("*.yaml"))
+
+
+def test_there_are_notebooks() -> None:
+    assert NOTEBOOKS, f"no notebooks in {NOTEBOOKS_DIR}"
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=IDS)
+def test_committed_notebook_is_clean(nb_path: Path) -> None:
+    nb = nbformat.read(nb_path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell must be tagged `parameters`"
+    assert nb.cells[0].cell_type == "markdown", "the first cell is the title"
+    for i, cell in enumerate(_code_cells(nb)):
+        where = f"{nb_path.name}, code cell {i}"
+        assert cell.outputs == [], f"{where} has outputs; clear them before committing"
+        assert cell.execution_count is None, f"{where} has an execution count; clear outputs"
+        source = TransformerManager().transform_cell(cell.source)  # IPython magics into Python
+        for node in ast.walk(ast.parse(source)):
+            assert not isinstance(node, FORBIDDEN_NODES), (
+                f"{where}: {type(node).__name__} in a notebook; move it to journeylib (notebooks are thin)"
+            )
+        assert not SQL.search(_without_comments(source)), (
+            f"{where}: SQL in a notebook; computations belong in journeylib"
+        )
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=IDS)
+def test_parameters_are_annotated_and_match_every_parameter_set(nb_path: Path) -> None:
+    declared = _declared(nb_path)
+    assert declared, f"{nb_path.name} declares no parameters"
+    nb = nbformat.read(nb_path, as_version=4)
+    (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    lines = [ln for ln in cell.source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    # papermill skips (with a mere warning) a line holding two "=", e.g. in its help comment
+    assert len(declared) == len(lines), (
+        f"papermill understood {sorted(declared)} from {len(lines)} lines; write one "
+        "`name: type = default  # help` per line, with no '=' in the help text"
+    )
+    untyped = [name for name, p in declared.items() if p["inferred_type_name"] in ("None", "")]
+    assert not untyped, f"parameters without a type annotation: {untyped}"
+    undocumented = [name for name, p in declared.items() if not p["help"]]
+    assert not undocumented, f"parameters without a `# help` comment: {undocumented}"
+    sets = _parameter_sets(nb_path)
+    assert PARAMETERS_DIR / nb_path.stem / "smoke.yaml" in sets, f"parameters/{nb_path.stem}/smoke.yaml is missing"
+    for path in sets:
+        keys = set(read_yaml_file(str(path)) or {})
+        assert keys == set(declared), (
+            f"{path.relative_to(ROOT)}: keys {sorted(keys)} differ from the parameters cell {sorted(declared)}"
+        )
+
+
+# -- smoke runs ---------------------------------------------------------------------------------
+
+
+def _fallback_store(folder: Path) -> Path:
+    """Build a 120-customer store from generated inline frames (when no demo_store exists)."""
+    from journeylib.engine import Store
+
+    rng = np.random.default_rng(7)
+    n = 120
+    ids = [f"c{i:03d}" for i in range(n)]
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "segment": rng.choice(["SMB", "Mid-market", "Enterprise"], n, p=[0.6, 0.3, 0.1]),
+            "plan": rng.choice(["starter", "pro", "enterprise"], n),
+            "signup_at": "2024-01-01T00:00:00Z",
+        }
+    )
+    m = 3000
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    events = pd.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(m)],
+            "customer_id": rng.choice([*ids, "orphan"], m),
+            "timestamp": start + pd.to_timedelta(rng.integers(0, 120 * 24 * 60, m), unit="min"),
+            "event": rng.choice(["login", "report_viewed", "ticket_created", "email_opened"], m),
+            "source": rng.choice(["product", "support", "email"], m),
+        }
+    )
+    quarantine = pd.DataFrame(
+        {
+            "run": "r1",
+            "source": "product",
+            "file": "events.csv",
+            "line": [2, 5],
+            "raw": "",
+            "reason": ["column event: required value is empty", "column timestamp: expected a timestamp, found 'x'"],
+            "ingested_at": "2024-05-01T00:00:00Z",
+        }
+    )
+    db = folder / "fallback.duckdb"
+    with Store(db) as store:
+        store.insert("customers", customers)
+        store.insert("events", events)
+        store.insert("quarantine", quarantine)
+    return db
+
+
+@pytest.fixture(scope="module")
+def notebook_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    try:
+        return Path(request.getfixturevalue("demo_store"))
+    except pytest.FixtureLookupError:
+        return _fallback_store(tmp_path_factory.mktemp("notebook-store"))
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(notebook_db: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Run a notebook once with its smoke.yaml (cached per module); return (output notebook, output_dir)."""
+    cache: dict[Path, tuple[nbformat.NotebookNode, Path]] = {}
+    mp = pytest.MonkeyPatch()
+    # Charts as vl-convert SVG, whatever the developer's shell says (RECIPES §5).
+    mp.setenv("REPORT_CHART_MODE", "static")
+    mp.delenv("SERVER_SOFTWARE", raising=False)
+
+    def run(nb_path: Path) -> tuple[nbformat.NotebookNode, Path]:
+        if nb_path not in cache:
+            folder = tmp_path_factory.mktemp(nb_path.stem)
+            declared = _declared(nb_path)
+            params = dict(read_yaml_file(str(PARAMETERS_DIR / nb_path.stem / "smoke.yaml")) or {})
+            if "db" in declared:
+                params["db"] = str(notebook_db)
+            if "output_dir" in declared:
+                params["output_dir"] = str(folder / "out")
+            out = pm.execute_notebook(
+                str(nb_path),
+                str(folder / nb_path.name),
+                parameters=params,
+                kernel_name="python3",
+                cwd=str(NOTEBOOKS_DIR),
+                execution_timeout=CELL_TIMEOUT_S,  # never unbounded: the nbclient stall (RECIPES §9)
+                progress_bar=False,
+            )
+            cache[nb_path] = (out, folder / "out")
+        return cache[nb_path]
+
+    yield run
+    mp.undo()
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_with_smoke_parameters(nb_path: Path, smoke_runs) -> None:
+    out, _ = smoke_runs(nb_path)
+    errors = [o for c in _code_cells(out) for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    text = json.dumps(out)
+    assert "cdn.jsdelivr.net" not in text, "a chart was rendered with the CDN renderer, not as static SVG"
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_data_health_smoke_run_writes_its_artifacts(smoke_runs, notebook_db: Path) -> None:
+    from journeylib.artifacts import read_artifacts
+    from journeylib.engine import Store
+
+    nb_path = NOTEBOOKS_DIR / "00_data_health.ipynb"
+    out, output_dir = smoke_runs(nb_path)
+    smoke = read_yaml_file(str(PARAMETERS_DIR / "00_data_health" / "smoke.yaml"))
+    art = read_artifacts(output_dir)
+    assert {"table_counts", "source_volume", "customer_mix", "coverage", "quarantine_reasons"} <= set(art.tables)
+    with Store(notebook_db, read_only=True) as store:
+        total = store.count("customers")
+    assert art.summary["sample_n"] == smoke["sample_n"]
+    assert art.summary["customers"] == min(smoke["sample_n"], total)
+    assert art.tables["customer_mix"]["customers"].sum() == art.summary["customers"]
+    svgs = [o for c in _code_cells(out) for o in c.get("outputs", []) if "image/svg+xml" in o.get("data", {})]
+    assert len(svgs) >= 4  # volume, mix, event types, coverage, quarantine reasons
+    # the dashboard-only widget cell is skipped in static mode: no widget output
+    assert "application/vnd.jupyter.widget-view+json" not in json.dumps(out)
