@@ -1,0 +1,291 @@
+"""Real-browser tests: Debian Chromium driven by Playwright, with no way out to the network.
+
+(a) A report's offline HTML, opened from disk with every request other than
+``file:`` aborted, must make no external request and show its SVG charts.
+(b) A Voila dashboard on a free 127.0.0.1 port must show its chart, recompute
+it when the segment dropdown changes, and never reach beyond the loopback.
+
+Both use ``notebooks/00_data_health.ipynb`` and the ``demo`` suite when they
+exist, else the fixture notebook of ``tests/data/notebooks/``. Screenshots go
+to each test's pytest tmp folder. Chromium is ``/usr/bin/chromium`` (apt);
+never ``playwright install``. Without it the tests are skipped, except under
+``CI`` where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from journeylib.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
+from journeylib.engine import Store
+from journeylib.reports import run_report
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+# RECIPES §7: no background traffic, and no host but 127.0.0.1 can even be resolved.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+REAL_NOTEBOOK = ROOT / "notebooks" / "00_data_health.ipynb"
+FIXTURES = ROOT / "tests" / "data" / "notebooks"
+SVG_TEXTS = "() => [...document.querySelectorAll('svg text')].map(t => t.textContent.trim()).filter(Boolean)"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the browser tests look at: the real notebook when it exists, else the fixture."""
+
+    notebooks_dir: Path
+    parameters_dir: Path
+    suite: str
+    notebook: str
+    static_title: str  # a chart title in the report HTML
+    live_title: Callable[[str], str]  # the live chart's title for a segment
+    source_marker: str  # a line of code that must not reach the browser
+
+
+def _target() -> Target:
+    if REAL_NOTEBOOK.is_file() and (ROOT / "parameters" / "demo.yaml").is_file():
+        return Target(
+            notebooks_dir=ROOT / "notebooks",
+            parameters_dir=ROOT / "parameters",
+            suite="demo",
+            notebook="00_data_health",
+            static_title="Weekly events by source",
+            live_title=lambda seg: "Weekly events by source" if seg == "all" else f"Weekly events by source — {seg}",
+            source_marker="journeylib.theme.query_parameters(",
+        )
+    return Target(
+        notebooks_dir=FIXTURES,
+        parameters_dir=FIXTURES / "parameters",
+        suite="fixture",
+        notebook="ok_report",
+        static_title="Customers by segment: all",
+        live_title=lambda seg: f"Customers by segment: {seg}",
+        source_marker="resolve_db_path(db)",
+    )
+
+
+TARGET = _target()
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _missing(what: str) -> None:
+    if _in_ci():
+        pytest.fail(f"{what}; CI is set, so the browser tests must run: install it (apt-get install -y chromium)")
+    pytest.skip(f"{what}; install Debian's chromium (apt-get install -y chromium) to run the browser tests")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        _missing(f"{CHROMIUM} is missing")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - playwright is a test dependency
+        _missing("the playwright package is missing")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class NetworkGuard:
+    """Route handler: lets through file:/data:/blob: (and 127.0.0.1 if allowed), aborts and records the rest."""
+
+    allow_loopback: bool
+    requests: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+
+    def __call__(self, route: Any) -> None:
+        url = route.request.url
+        self.requests.append(url)
+        local = url.startswith(("file:", "data:", "blob:"))
+        if local or (self.allow_loopback and urlparse(url).hostname == "127.0.0.1"):
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort()
+
+
+def _new_page(browser: Any, guard: NetworkGuard, console: list[tuple[str, str]]) -> Any:
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    page.route("**/*", guard)
+    page.on("console", lambda msg: console.append((msg.type, msg.text)))
+    page.on("pageerror", lambda exc: console.append(("pageerror", str(exc))))
+    return page
+
+
+def _build_store(folder: Path) -> Path:
+    rng = np.random.default_rng(5)
+    n, m = 60, 900
+    ids = [f"c{i:03d}" for i in range(n)]
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "segment": rng.choice(["SMB", "Mid-market", "Enterprise"], n, p=[0.6, 0.3, 0.1]),
+            "plan": rng.choice(["starter", "pro"], n),
+            "signup_at": "2024-01-01T00:00:00Z",
+            "mrr": rng.integers(50, 2000, n).astype(float),
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(m)],
+            "customer_id": rng.choice(ids, m),
+            "timestamp": pd.Timestamp("2024-01-01", tz="UTC")
+            + pd.to_timedelta(rng.integers(0, 70 * 1440, m), unit="min"),
+            "event": rng.choice(["login", "report_viewed", "ticket_created"], m),
+            "source": rng.choice(["product", "support", "email"], m),
+        }
+    )
+    db = folder / "browser-test.duckdb"
+    with Store(db) as store:
+        store.insert("customers", customers)
+        store.insert("events", events)
+    return db
+
+
+@pytest.fixture(scope="module")
+def store_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lead's session ``demo_store`` when there is one, else a small store built here."""
+    try:
+        return Path(request.getfixturevalue("demo_store"))
+    except pytest.FixtureLookupError:
+        return _build_store(tmp_path_factory.mktemp("store"))
+
+
+@pytest.fixture(scope="module")
+def report_run(store_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run_report(
+        TARGET.suite,
+        db=store_db,
+        out=tmp_path_factory.mktemp("reports"),
+        notebooks_dir=TARGET.notebooks_dir,
+        parameters_dir=TARGET.parameters_dir,
+        execution_timeout=120,
+    )
+
+
+def test_offline_report_html_renders_with_the_network_cut(browser: Any, report_run: Path, tmp_path: Path) -> None:
+    html = report_run / TARGET.notebook / f"{TARGET.notebook}.html"
+    guard = NetworkGuard(allow_loopback=False)
+    console: list[tuple[str, str]] = []
+    page = _new_page(browser, guard, console)
+    page.goto(html.as_uri(), wait_until="load")
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+
+    assert guard.blocked == [], f"the report asked the network for {guard.blocked}"
+    assert all(url.startswith("file:") for url in guard.requests), guard.requests
+    charts = page.evaluate(
+        """() => [...document.querySelectorAll('svg')]
+             .filter(s => s.getBoundingClientRect().width > 50)
+             .map(s => [...s.querySelectorAll('text')].map(t => t.textContent.trim()).filter(Boolean).length)"""
+    )
+    assert charts, "no SVG chart on the page"
+    assert all(n > 0 for n in charts), f"SVG charts without text: {charts}"
+    assert html.read_text(encoding="utf-8").count("<svg") == len(charts)
+    assert any(text.startswith(TARGET.static_title) for text in page.evaluate(SVG_TEXTS))
+    assert TARGET.source_marker not in page.content()
+    errors = [text for kind, text in console if kind in ("error", "pageerror")]
+    assert errors == [], errors
+
+    # The run's index page is offline too, and its links lead to files that exist.
+    page.goto((report_run / "index.html").as_uri(), wait_until="load")
+    hrefs = page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)")
+    page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
+    assert guard.blocked == []
+    local = [urlparse(h) for h in hrefs if h.startswith("file:")]
+    assert local
+    assert all(Path(u.path).exists() for u in local)
+
+
+@pytest.fixture
+def dashboard(store_db: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = find_free_port()
+    log = tmp_path / "voila.log"
+    process = start_dashboard(
+        TARGET.notebooks_dir, port=port, db=store_db, notebook=TARGET.notebook, execution_timeout=120, log=log
+    )
+    try:
+        yield wait_until_ready(port, 60, process=process), log
+    finally:
+        stop_dashboard(process)
+
+
+def _wait_for_text(page: Any, text: str, timeout_ms: int, *, what: str, log: Path, shot: Path) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    try:
+        page.wait_for_function(
+            "(want) => [...document.querySelectorAll('svg text')].some(t => t.textContent.trim() === want)",
+            arg=text,
+            timeout=timeout_ms,
+        )
+    except PlaywrightTimeoutError:
+        page.screenshot(path=str(shot), full_page=True)
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+        pytest.fail(
+            f"{what}: no chart titled {text!r} after {timeout_ms / 1000:.0f} s; chart texts seen: "
+            f"{page.evaluate(SVG_TEXTS)[:20]}; screenshot {shot}; Voila log tail:\n{tail}"
+        )
+
+
+def test_voila_dashboard_recomputes_on_dropdown_and_stays_on_loopback(
+    browser: Any, dashboard: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, log = dashboard
+    guard = NetworkGuard(allow_loopback=True)
+    console: list[tuple[str, str]] = []
+    page = _new_page(browser, guard, console)
+    page.goto(url, timeout=90_000)
+    first = TARGET.live_title("all")
+    _wait_for_text(page, first, 90_000, what="initial page", log=log, shot=tmp_path / "voila-failed.png")
+    select = page.locator(".widget-dropdown select").first
+    select.scroll_into_view_if_needed()  # Voila scrolls inside its own container: full_page is not enough
+    page.screenshot(path=str(tmp_path / "voila-initial.png"))
+
+    labels = [label.strip() for label in select.locator("option").all_inner_texts()]
+    segment = next((label for label in labels if label != "all"), None)
+    assert segment is not None, f"the segment dropdown offers only {labels}"
+    select.select_option(label=segment)
+    _wait_for_text(
+        page,
+        TARGET.live_title(segment),
+        30_000,
+        what=f"after picking {segment}",
+        log=log,
+        shot=tmp_path / "voila-failed.png",
+    )
+    select.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "voila-changed.png"))
+
+    assert guard.blocked == [], f"the dashboard tried to leave 127.0.0.1: {guard.blocked}"
+    assert all(urlparse(u).hostname == "127.0.0.1" or u.startswith(("data:", "blob:")) for u in guard.requests)
+    assert TARGET.source_marker not in page.content(), "notebook source reached the browser"
+    # The Content-Security-Policy keeps Voila's page from even trying its Font Awesome CDN links;
+    # anything else it refused would be a dependency on the network.
+    refused = [text for kind, text in console if "Content Security Policy" in text]
+    assert all("fontawesome" in text for text in refused), refused

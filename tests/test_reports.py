@@ -1,0 +1,654 @@
+"""Tests of the report runner (journeylib.reports), artifacts and the dashboard command line.
+
+Fast tests check the suite configuration, parameter validation and
+precedence, artifacts and the Voila argv without starting a kernel. The tests
+marked ``notebooks``/``slow`` run the fixture suites of
+``tests/data/notebooks/`` with Papermill: one that succeeds and one whose
+first notebook fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+from journeylib import reports
+from journeylib.artifacts import read_artifacts, to_jsonable, write_artifacts
+from journeylib.dashboard import SECURITY_CONFIG_DIR, DashboardError, dashboard_command, wait_until_ready
+from journeylib.engine import Store
+from journeylib.exceptions import ConfigError, JourneyLibError
+from journeylib.reports import (
+    NotebookParameterWarning,
+    ReportError,
+    SuiteConfig,
+    plan_report,
+    run_report,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "data" / "notebooks"
+FIXTURE_PARAMETERS = FIXTURES / "parameters"
+EXECUTION_TIMEOUT = 120
+
+
+# -- a small store ------------------------------------------------------------------------------
+
+
+def build_store(folder: Path) -> Path:
+    """Write a 60-customer store from inline frames; enough for the fixture and the real notebooks."""
+    rng = np.random.default_rng(11)
+    n = 60
+    ids = [f"c{i:03d}" for i in range(n)]
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "segment": rng.choice(["SMB", "Mid-market", "Enterprise"], n, p=[0.6, 0.3, 0.1]),
+            "plan": rng.choice(["starter", "pro", "enterprise"], n),
+            "signup_at": "2024-01-01T00:00:00Z",
+            "mrr": rng.integers(50, 2000, n).astype(float),
+        }
+    )
+    m = 900
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    events = pd.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(m)],
+            "customer_id": rng.choice(ids, m),
+            "timestamp": start + pd.to_timedelta(rng.integers(0, 70 * 24 * 60, m), unit="min"),
+            "event": rng.choice(["login", "report_viewed", "ticket_created"], m),
+            "source": rng.choice(["product", "support", "email"], m),
+        }
+    )
+    db = folder / "reports-test.duckdb"
+    with Store(db) as store:
+        store.insert("customers", customers)
+        store.insert("events", events)
+    return db
+
+
+@pytest.fixture(scope="module")
+def store_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lead's session ``demo_store`` when there is one, else a small store built here."""
+    try:
+        return Path(request.getfixturevalue("demo_store"))
+    except pytest.FixtureLookupError:
+        return build_store(tmp_path_factory.mktemp("store"))
+
+
+def _plan(suite: object, store_db: Path, **kwargs: object) -> reports.ReportPlan:
+    return plan_report(
+        suite,  # type: ignore[arg-type]
+        db=store_db,
+        notebooks_dir=FIXTURES,
+        parameters_dir=kwargs.pop("parameters_dir", FIXTURE_PARAMETERS),  # type: ignore[arg-type]
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+# -- artifacts ----------------------------------------------------------------------------------
+
+
+def test_write_artifacts_round_trip(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"segment": ["SMB", "Enterprise"], "customers": [3, 1]})
+    summary = {
+        "customers": np.int64(4),  # numpy scalar -> 4
+        "share": np.float64("nan"),  # NaN -> null
+        "as_of": pd.Timestamp("2024-06-30", tz="UTC"),  # -> ISO string
+        "first": dt.date(2024, 1, 1),
+        "missing": pd.NaT,
+        "segments": {"SMB", "Enterprise"},  # set -> sorted list
+    }
+    paths = write_artifacts(tmp_path, tables={"by_segment": frame}, summary=summary)
+    assert [p.name for p in paths] == ["by_segment.parquet", "summary.json"]
+    raw = json.loads((tmp_path / "artifacts" / "summary.json").read_text())
+    assert raw == {
+        "customers": 4,
+        "share": None,
+        "as_of": "2024-06-30T00:00:00+00:00",
+        "first": "2024-01-01",
+        "missing": None,
+        "segments": ["Enterprise", "SMB"],
+    }
+    art = read_artifacts(tmp_path)
+    pd.testing.assert_frame_equal(art.tables["by_segment"], frame)
+    assert art.summary == raw
+
+
+def test_write_artifacts_is_a_no_op_without_output_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert write_artifacts("", tables={"t": pd.DataFrame({"x": [1]})}, summary={"n": 1}) == []
+    assert write_artifacts(None, tables={}, summary={}) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_artifacts_adds_tables_and_updates_summary(tmp_path: Path) -> None:
+    write_artifacts(tmp_path, tables={"a": pd.DataFrame({"x": [1]})}, summary={"n": 1, "kept": True})
+    write_artifacts(tmp_path, tables={"b": pd.DataFrame({"y": [2]})}, summary={"n": 2})
+    art = read_artifacts(tmp_path)
+    assert sorted(art.tables) == ["a", "b"]
+    assert art.summary == {"n": 2, "kept": True}
+
+
+@pytest.mark.parametrize(
+    ("tables", "summary", "error", "match"),
+    [
+        ({"../evil": pd.DataFrame({"x": [1]})}, {}, ValueError, r"'\.\./evil' is not a valid file name"),
+        ({"t": [1, 2]}, {}, TypeError, r"'t' \(list\)"),
+        ({"t": pd.DataFrame({0: [1]})}, {}, ValueError, "non-string column names"),
+        ({}, {"frame": pd.DataFrame({"x": [1]})}, TypeError, r"summary\['frame'\].*tables="),
+        ({}, {"nested": {"obj": object()}}, TypeError, r"summary\['nested'\]\['obj'\]: cannot store"),
+    ],
+)
+def test_write_artifacts_rejects_bad_input_and_writes_nothing(
+    tmp_path: Path, tables: dict, summary: dict, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        write_artifacts(tmp_path, tables=tables, summary=summary)
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_write_artifacts_names_the_table_parquet_cannot_hold(tmp_path: Path) -> None:
+    mixed = pd.DataFrame({"x": [1, "one"]})  # object column of int and str
+    with pytest.raises(JourneyLibError, match=r"table 'mixed' as Parquet.*astype\(str\)"):
+        write_artifacts(tmp_path, tables={"mixed": mixed}, summary={})
+
+
+def test_read_artifacts_explains_a_wrong_folder(tmp_path: Path) -> None:
+    with pytest.raises(JourneyLibError, match=r"no artifacts folder at .*output_dir"):
+        read_artifacts(tmp_path)
+    write_artifacts(tmp_path, tables={"a": pd.DataFrame({"x": [1]})}, summary={})
+    with pytest.raises(JourneyLibError, match=r"no table\(s\) \['b'\].*available: \['a'\]"):
+        read_artifacts(tmp_path, tables=["b"])
+
+
+def test_to_jsonable_handles_infinities_and_numpy_arrays() -> None:
+    assert to_jsonable({"a": np.array([1.5, np.inf]), "b": float("-inf")}) == {"a": [1.5, None], "b": None}
+
+
+# -- suite configuration ------------------------------------------------------------------------
+
+
+def test_suite_from_yaml_keeps_dates_as_strings_and_names_suite_after_file(tmp_path: Path) -> None:
+    path = tmp_path / "weekly.yaml"
+    path.write_text("shared:\n  as_of: 2024-06-30\nnotebooks:\n  - ok_report\n")
+    suite = SuiteConfig.from_yaml(path)
+    assert suite.name == "weekly"
+    assert suite.shared == {"as_of": "2024-06-30"}
+    assert suite.notebooks[0].notebook == "ok_report"
+    assert suite.notebooks[0].parameter_set == "default"
+
+
+def test_suite_from_dict_turns_dates_into_iso_strings() -> None:
+    suite = SuiteConfig.from_yaml({"name": "s", "shared": {"as_of": dt.date(2024, 6, 30)}, "notebooks": ["x"]})
+    assert suite.shared["as_of"] == "2024-06-30"
+
+
+def test_unknown_suite_key_names_key_place_and_allowed_keys(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nnotebook: ok_report\nnotebooks:\n  - notebook: ok_report\n    paramter_set: smb\n")
+    with pytest.raises(ConfigError) as info:
+        SuiteConfig.from_yaml(path)
+    err = info.value
+    assert err.source == str(path)
+    # Both problems come together, each with its place and the allowed keys.
+    assert len(err.problems) == 2
+    assert "(top level): unknown key 'notebook'; allowed keys here are: name, description, shared, notebooks" in str(
+        err
+    )
+    assert (
+        "notebooks[0]: unknown key 'paramter_set'; allowed keys here are: notebook, parameter_set, parameters, "
+        "output_name" in str(err)
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"name": "s", "notebooks": []}, "notebooks: the list is empty"),
+        ({"name": "s"}, "notebooks: required key is missing"),
+        ({"name": "bad name", "notebooks": ["x"]}, "name: 'bad name' is not a valid name"),
+        ({"name": "s", "notebooks": ["x", "x"]}, "give one of them a distinct `output_name`"),
+        ({"name": "s", "shared": {"as_of": float("nan")}, "notebooks": ["x"]}, r"shared: as_of: nan is not allowed"),
+    ],
+)
+def test_invalid_suites_raise_config_error(data: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        SuiteConfig.from_yaml(data)
+
+
+def test_missing_suite_lists_available_suites(tmp_path: Path, store_db: Path) -> None:
+    with pytest.raises(ConfigError, match=r"suite 'nope' not found.*available in .*: failing, fixture"):
+        _plan("nope", store_db)
+
+
+def test_unknown_notebook_parameter_is_a_config_error(store_db: Path) -> None:
+    suite = {"name": "s", "notebooks": [{"notebook": "ok_report", "parameters": {"segmnet": "SMB"}}]}
+    with pytest.raises(ConfigError) as info:
+        _plan(suite, store_db)
+    msg = str(info.value)
+    assert "notebooks[0].parameters: 'segmnet' is not a parameter of notebook 'ok_report'" in msg
+    assert "its parameters are: db, as_of, segment, output_dir, sample_n" in msg
+
+
+def test_unknown_parameter_in_a_parameter_set_names_the_file(tmp_path: Path, store_db: Path) -> None:
+    (tmp_path / "ok_report").mkdir()
+    bad_set = tmp_path / "ok_report" / "default.yaml"
+    bad_set.write_text("segment: SMB\nsample: 5\n")
+    suite = {"name": "s", "shared": {"colour": "red"}, "notebooks": ["ok_report", "missing_nb"]}
+    with pytest.raises(ConfigError) as info:
+        _plan(suite, store_db, parameters_dir=tmp_path)
+    problems = info.value.problems
+    assert any(f"{bad_set}: 'sample' is not a parameter of notebook 'ok_report'" in p for p in problems)
+    assert any("notebook 'missing_nb' not found" in p and "available in" in p and "ok_report" in p for p in problems)
+    assert any("notebooks[1].parameter_set: 'default' not found" in p for p in problems)
+
+
+def test_shared_and_override_keys_must_belong_to_some_notebook(store_db: Path) -> None:
+    suite = {"name": "s", "shared": {"colour": "red"}, "notebooks": ["ok_report"]}
+    with pytest.raises(ConfigError) as info:
+        _plan(suite, store_db, overrides={"size": 3})
+    assert any(p.startswith("shared.colour: not a parameter of any notebook") for p in info.value.problems)
+    assert any(p.startswith("overrides.size: not a parameter of any notebook") for p in info.value.problems)
+
+
+def test_shared_parameters_go_only_to_notebooks_that_declare_them(store_db: Path) -> None:
+    suite = {
+        "name": "s",
+        "shared": {"as_of": "2024-01-31", "threshold": 2},
+        "notebooks": ["ok_report", "failing_report"],
+    }
+    ok, failing = _plan(suite, store_db).notebooks
+    assert ok.parameters["as_of"] == "2024-01-31"
+    assert "threshold" not in ok.parameters
+    assert failing.parameters["threshold"] == 5  # its default parameter set wins over shared
+    assert "as_of" not in failing.parameters
+
+
+@pytest.mark.parametrize(
+    ("layers", "expected", "source"),
+    [
+        ({}, None, None),  # the notebook's own default stays: nothing injected
+        ({"shared"}, "shared", "shared"),
+        ({"shared", "set"}, "set", "set:custom"),
+        ({"shared", "set", "entry"}, "entry", "suite"),
+        ({"shared", "set", "entry", "override"}, "override", "override"),
+        ({"shared", "override"}, "override", "override"),
+    ],
+)
+def test_parameter_precedence(
+    tmp_path: Path, store_db: Path, layers: set[str], expected: str | None, source: str | None
+) -> None:
+    # notebook default < shared < parameter set < suite entry < command-line override
+    (tmp_path / "ok_report").mkdir()
+    (tmp_path / "ok_report" / "custom.yaml").write_text("segment: set\n" if "set" in layers else "{}\n")
+    entry: dict = {"notebook": "ok_report", "parameter_set": "custom"}
+    if "entry" in layers:
+        entry["parameters"] = {"segment": "entry"}
+    suite = {"name": "s", "shared": {"segment": "shared"} if "shared" in layers else {}, "notebooks": [entry]}
+    overrides = {"segment": "override"} if "override" in layers else None
+    (item,) = _plan(suite, store_db, parameters_dir=tmp_path, overrides=overrides).notebooks
+    assert item.parameters.get("segment") == expected
+    assert item.sources.get("segment") == source
+    assert item.declared["segment"]["default"] == '"all"'
+
+
+def test_overrides_are_converted_to_the_declared_type(store_db: Path) -> None:
+    (item,) = _plan("fixture", store_db, overrides={"sample_n": "50"}).notebooks
+    assert item.parameters["sample_n"] == 50
+    with pytest.raises(ConfigError, match=r"'sample_n' is declared `int` but got str 'many'"):
+        _plan("fixture", store_db, overrides={"sample_n": "many"})
+
+
+def test_parameter_set_values_are_type_checked(tmp_path: Path, store_db: Path) -> None:
+    (tmp_path / "ok_report").mkdir()
+    (tmp_path / "ok_report" / "default.yaml").write_text("sample_n: lots\nsegment: 3\n")
+    with pytest.raises(ConfigError) as info:
+        _plan({"name": "s", "notebooks": ["ok_report"]}, store_db, parameters_dir=tmp_path)
+    assert len(info.value.problems) == 2
+    assert "'segment' is declared `str` but got int 3" in str(info.value)
+
+
+def test_db_and_output_dir_are_the_runners(tmp_path: Path, store_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(store_db.parent)
+    (item,) = plan_report(
+        "fixture", db=store_db.name, notebooks_dir=FIXTURES, parameters_dir=FIXTURE_PARAMETERS
+    ).notebooks
+    assert item.db == store_db.resolve()  # relative to the caller's folder, injected absolute
+    assert item.parameters["db"] == str(store_db.resolve())
+    assert item.sources["db"] == "override"
+    assert item.writes_artifacts
+    assert "output_dir" not in item.parameters
+
+    monkeypatch.delenv("JOURNEYLIB_DB", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(JourneyLibError, match="no journeylib store found"):
+        plan_report("fixture", notebooks_dir=FIXTURES, parameters_dir=FIXTURE_PARAMETERS)
+    monkeypatch.setenv("JOURNEYLIB_DB", str(store_db))
+    (item,) = plan_report("fixture", notebooks_dir=FIXTURES, parameters_dir=FIXTURE_PARAMETERS).notebooks
+    assert item.sources["db"] == "runner"
+
+
+def test_parameter_line_papermill_cannot_parse_is_still_a_parameter(tmp_path: Path, store_db: Path) -> None:
+    cell = nbformat.v4.new_code_cell('db: str = ""  # empty = JOURNEYLIB_DB\nn: int = 3  # how many')
+    cell.metadata["tags"] = ["parameters"]
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "eq.ipynb")
+    with pytest.warns(NotebookParameterWarning, match=r"line 1 .*parameter 'db'.*remove the extra '='"):
+        plan = plan_report(
+            {"name": "s", "notebooks": [{"notebook": "eq", "parameter_set": None}]},
+            db=store_db,
+            notebooks_dir=tmp_path,
+            parameters_dir=tmp_path,
+        )
+    assert plan.notebooks[0].declared["db"]["inferred_type_name"] == "str"
+    assert plan.notebooks[0].parameters["db"] == str(store_db)
+
+
+def test_run_report_rejects_bad_run_ids_and_existing_folders(tmp_path: Path, store_db: Path) -> None:
+    kwargs = {"db": store_db, "out": tmp_path, "notebooks_dir": FIXTURES, "parameters_dir": FIXTURE_PARAMETERS}
+    with pytest.raises(ValueError, match=r"run_id '\.\./x' is not a valid folder name"):
+        run_report("fixture", run_id="../x", **kwargs)
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(JourneyLibError, match="taken already exists"):
+        run_report("fixture", run_id="taken", **kwargs)
+    with pytest.raises(ValueError, match="execution_timeout must be a positive"):
+        run_report("fixture", execution_timeout=0, **kwargs)
+
+
+def test_latest_falls_back_to_a_redirect_page_and_back_to_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = tmp_path / "20240101-000000-a", tmp_path / "20240102-000000-a"
+    first.mkdir()
+    second.mkdir()
+
+    def no_symlinks(*args: object, **kwargs: object) -> None:
+        raise OSError("symlinks not supported here")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "symlink", no_symlinks)
+        latest = reports._point_latest(tmp_path, first)
+    assert latest is not None
+    assert latest.is_dir()
+    assert not latest.is_symlink()
+    assert 'url=../20240101-000000-a/index.html"' in (latest / "index.html").read_text()
+    latest = reports._point_latest(tmp_path, second)
+    assert latest is not None
+    assert latest.is_symlink()
+    assert latest.resolve() == second.resolve()
+
+
+def test_write_report_html_inlines_svg_with_distinct_ids(tmp_path: Path) -> None:
+    svg = '<svg xmlns="http://www.w3.org/2000/svg"><defs><clipPath id="clip1"></clipPath></defs><g clip-path="url(#clip1)"><text>T{}</text></g></svg>'
+    cells = [
+        nbformat.v4.new_code_cell(
+            "a", outputs=[nbformat.v4.new_output("display_data", {"image/svg+xml": svg.format(1)})]
+        ),
+        nbformat.v4.new_code_cell(
+            "b", outputs=[nbformat.v4.new_output("display_data", {"image/svg+xml": svg.format(2)})]
+        ),
+        nbformat.v4.new_code_cell("no output"),
+        nbformat.v4.new_code_cell(
+            "live", metadata={"tags": ["dashboard-only"]}, outputs=[nbformat.v4.new_output("stream", text="LIVE")]
+        ),
+    ]
+    nb_path = tmp_path / "two.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), nb_path)
+    html = reports.write_report_html(
+        nb_path, header={"title": "Two", "facts": {"Run": "r1"}, "parameters": {"n": "1"}}
+    ).read_text()
+    assert html.count("<svg") == 2
+    assert "<img" not in html
+    assert 'id="jl1-clip1"' in html
+    assert 'id="jl2-clip1"' in html
+    assert "url(#jl2-clip1)" in html
+    assert "LIVE" not in html
+    assert "no output" not in html
+    assert "<script src" not in html
+    assert "r1" in html
+
+
+# -- dashboard command ---------------------------------------------------------------------------
+
+
+def test_dashboard_command_serves_loopback_only_without_sources(store_db: Path) -> None:
+    argv = dashboard_command(FIXTURES, port=9123, db=store_db, notebook="ok_report", execution_timeout=60)
+    assert argv[0] == sys.executable
+    voila = argv.index("-m")
+    assert argv[voila + 1] == "voila"
+    assert argv[voila + 2] == str(FIXTURES / "ok_report.ipynb")
+    for flag in (
+        "--no-browser",
+        "--port=9123",
+        "--Voila.ip=127.0.0.1",
+        "--Voila.port_retries=0",
+        "--strip_sources=True",
+        "--VoilaExecutor.timeout=60",
+        f"--Voila.config_file_paths=[{str(FIXTURES)!r}, {str(SECURITY_CONFIG_DIR)!r}]",
+    ):
+        assert flag in argv
+    allow = next(a for a in argv if a.startswith("--VoilaConfiguration.file_allowlist="))
+    assert "png" in allow
+    assert "duckdb" not in allow
+    security = json.loads((SECURITY_CONFIG_DIR / "voila.json").read_text())
+    csp = security["Voila"]["tornado_settings"]["headers"]["Content-Security-Policy"]
+    assert "default-src 'self' data: blob:;" in csp
+    assert "http" not in csp.replace("'self'", "")  # no other host may serve anything
+    assert "--no-browser" not in dashboard_command(FIXTURES, open_browser=True)
+    assert str(FIXTURES) in dashboard_command(FIXTURES)  # the folder: one page per notebook
+
+
+def test_dashboard_command_explains_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(DashboardError, match=r"notebook 'nope' not found.*available in .*ok_report"):
+        dashboard_command(FIXTURES, notebook="nope")
+    with pytest.raises(DashboardError, match=r"store .*missing\.duckdb does not exist"):
+        dashboard_command(FIXTURES, db=tmp_path / "missing.duckdb")
+    with pytest.raises(ValueError, match="port must be an integer between 1 and 65535"):
+        dashboard_command(FIXTURES, port=70000)
+
+
+def test_wait_until_ready_stops_when_the_server_exits() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    proc.wait(timeout=30)
+    with pytest.raises(DashboardError, match="exited with code 3"):
+        wait_until_ready(1, 5, process=proc)
+
+
+# -- running suites (kernels) ---------------------------------------------------------------------
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("href", "src") and value:
+                if tag == "a" and name == "href" and not re.match(r"^[a-z]+:", value) and not value.startswith("#"):
+                    self.hrefs.append(value)
+                if tag in ("script", "link", "img", "iframe") and re.match(r"^(https?:)?//", value):
+                    self.external.append(value)
+
+
+def _links(path: Path) -> _Links:
+    parser = _Links()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+@pytest.fixture(scope="module")
+def reports_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("reports")
+
+
+@pytest.fixture(scope="module")
+def fixture_run(reports_out: Path, store_db: Path) -> Path:
+    return run_report(
+        "fixture",
+        db=store_db,
+        out=reports_out,
+        notebooks_dir=FIXTURES,
+        parameters_dir=FIXTURE_PARAMETERS,
+        execution_timeout=EXECUTION_TIMEOUT,
+    )
+
+
+@pytest.fixture(scope="module")
+def failing_run(fixture_run: Path, reports_out: Path, store_db: Path) -> ReportError:
+    with pytest.raises(ReportError) as info:
+        run_report(
+            FIXTURE_PARAMETERS / "failing.yaml",
+            db=store_db,
+            out=reports_out,
+            notebooks_dir=FIXTURES,
+            parameters_dir=FIXTURE_PARAMETERS,
+            execution_timeout=EXECUTION_TIMEOUT,
+        )
+    return info.value
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_fixture_run_writes_every_file(fixture_run: Path, reports_out: Path, store_db: Path) -> None:
+    run_dir = fixture_run
+    assert run_dir.parent == reports_out.resolve()
+    assert re.fullmatch(r"\d{8}-\d{6}-fixture", run_dir.name)
+    nb_dir = run_dir / "ok_report"
+    executed = nb_dir / "ok_report.ipynb"
+    html_path = nb_dir / "ok_report.html"
+    for path in (executed, html_path, run_dir / "manifest.json", run_dir / "index.html", reports_out / "index.html"):
+        assert path.is_file(), path
+
+    # The executed notebook got the injected parameters (an unquoted YAML date stays a string).
+    nb = nbformat.read(executed, as_version=4)
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert 'as_of = "2024-06-30"' in injected.source
+    assert f'output_dir = "{nb_dir}"' in injected.source
+
+    # Offline HTML: inline SVG chart with text, no code, no CDN.
+    html = html_path.read_text(encoding="utf-8")
+    assert "<svg" in html
+    assert "Customers by segment: all</text>" in html
+    assert _links(html_path).external == []
+    assert "cdn.jsdelivr" not in html
+    assert "unpkg.com" not in html
+    assert "cdnjs" not in html
+    assert "resolve_db_path(db)" not in html  # inputs hidden
+    assert "2024-06-30" in html  # the run header lists the parameters
+    assert "Saved 1 table(s) and <code>summary.json</code>" in html  # write_artifacts displays one line
+
+    # Artifacts written by the notebook into its report folder.
+    art = read_artifacts(nb_dir)
+    with Store(store_db, read_only=True) as store:
+        customers = store.table("customers")
+        fingerprint = store.fingerprint()
+    expected = customers.groupby("segment").size()
+    assert art.tables["by_segment"].set_index("segment")["customers"].to_dict() == expected.to_dict()
+    assert art.summary["customers"] == len(customers)
+    assert art.summary["as_of"] == "2024-06-30"
+    assert art.summary["segment"] == "all"
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["suite"] == "fixture"
+    assert manifest["run_id"] == run_dir.name
+    assert manifest["status"] == "succeeded"
+    assert manifest["data"] == {"db": str(store_db.resolve()), "fingerprint": fingerprint}
+    assert {"journeylib", "pandas", "duckdb", "altair", "papermill", "python"} <= set(manifest["versions"])
+    assert manifest["started_at"] <= manifest["finished_at"]
+    assert manifest["seconds"] > 0
+    (record,) = manifest["notebooks"]
+    assert record["status"] == "succeeded"
+    assert record["error"] is None
+    assert record["parameters"] == {
+        "as_of": "2024-06-30",
+        "segment": "all",
+        "sample_n": 0,
+        "db": str(store_db.resolve()),
+        "output_dir": str(nb_dir),
+    }
+    assert record["parameter_sources"] == {
+        "as_of": "shared",
+        "segment": "set:default",
+        "sample_n": "set:default",
+        "db": "override",
+        "output_dir": "runner",
+    }
+    assert record["fingerprint"] == fingerprint
+    assert record["seconds"] > 0
+    assert record["timings"]["execute"] > 0
+    assert record["timings"]["html"] > 0
+    assert record["files"]["html"] == "ok_report/ok_report.html"
+    assert [a["name"] for a in record["files"]["artifacts"]] == ["by_segment"]
+    assert record["summary"]["customers"] == len(customers)
+
+    # index.html links every file, all of which exist; nothing external.
+    index = _links(run_dir / "index.html")
+    assert index.external == []
+    for target in (
+        "ok_report/ok_report.html",
+        "ok_report/ok_report.ipynb",
+        "ok_report/artifacts/by_segment.parquet",
+        "ok_report/artifacts/summary.json",
+        "manifest.json",
+    ):
+        assert target in index.hrefs
+    assert all((run_dir / href).exists() for href in index.hrefs)
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_failing_cell_raises_report_error_naming_notebook_cell_and_error(failing_run: ReportError) -> None:
+    err = failing_run
+    msg = str(err)
+    assert "1 of 2 notebook(s) of suite 'failing' failed" in msg
+    assert "failing_report" in msg
+    assert "cell index 3 (In [4]) `ratio = sum(counted) / 0" in msg
+    assert "ZeroDivisionError: division by zero" in msg
+    (failure,) = err.failures
+    assert (failure.name, failure.cell_index, failure.ename) == ("failing_report", 3, "ZeroDivisionError")
+    assert failure.executed_notebook is not None
+    assert failure.executed_notebook.is_file()
+    traceback = failure.executed_notebook.read_text()
+    assert "ZeroDivisionError" in traceback
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_failing_run_still_writes_manifest_index_and_other_notebooks(
+    failing_run: ReportError, reports_out: Path
+) -> None:
+    run_dir = failing_run.run_dir
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    failed, ok = manifest["notebooks"]
+    assert failed["status"] == "failed"
+    assert failed["error"]["cell_index"] == 3
+    assert failed["error"]["first_line"].startswith("ratio = sum(counted) / 0")
+    assert failed["files"]["notebook"] == "failing_report/failing_report.ipynb"
+    assert failed["files"]["html"] == "failing_report/failing_report.html"  # the traceback, readable offline
+    assert ok["status"] == "succeeded"
+    assert ok["parameters"]["segment"] == "SMB"
+    assert read_artifacts(run_dir / "ok_report").summary["segment"] == "SMB"
+    index = (run_dir / "index.html").read_text()
+    assert "status-failed" in index
+    assert "ZeroDivisionError" in index
+
+    # latest now points at this newer run; the runs index lists both.
+    latest = reports_out / "latest"
+    assert latest.is_symlink()
+    assert latest.resolve() == run_dir.resolve()
+    runs = (reports_out / "index.html").read_text()
+    assert run_dir.name in runs
+    assert "fixture" in runs
