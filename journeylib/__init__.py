@@ -1,3 +1,60 @@
-"""journeylib: customer journey mapping for Customer Success teams."""
+"""journeylib: customer journey mapping for Customer Success teams.
+
+The curated public API is re-exported here and imported lazily, so that
+``import journeylib`` stays fast and a notebook pays only for what it uses::
+
+    import journeylib as jl
+    store = jl.Store("data/journeylib.duckdb", read_only=True)
+    definition = jl.JourneyDefinition.from_yaml("parameters/journeys/saas.yaml")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # store and ingest
+    "Store": "journeylib.engine",
+    "resolve_db_path": "journeylib.engine",
+    "ingest_file": "journeylib.ingest",
+    "ingest_files": "journeylib.ingest",
+    "ingest_folder": "journeylib.ingest",
+    # configuration and scope
+    "JourneyDefinition": "journeylib.config",
+    "Scope": "journeylib.scope",
+    # synthetic world
+    "synthesize": "journeylib.datasets",
+    "load_truth": "journeylib.datasets",
+    "load_world": "journeylib.datasets",
+    # reports
+    "run_report": "journeylib.reports",
+    "write_artifacts": "journeylib.artifacts",
+    "read_artifacts": "journeylib.artifacts",
+    # errors
+    "JourneyLibError": "journeylib.exceptions",
+    "SchemaError": "journeylib.exceptions",
+    "ConfigError": "journeylib.exceptions",
+    "SourceFormatError": "journeylib.exceptions",
+    "EmptyResultError": "journeylib.exceptions",
+    "StatisticalWarning": "journeylib.exceptions",
+    "DataQualityWarning": "journeylib.exceptions",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        msg = f"module 'journeylib' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

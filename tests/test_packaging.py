@@ -42,3 +42,10 @@ def test_console_script_lists_subcommands() -> None:
     out = subprocess.run([sys.executable, "-m", "journeylib.cli", "--help"], capture_output=True, text=True, check=True).stdout
     for sub in ("synth", "ingest", "report", "dashboard", "demo"):
         assert sub in out
+
+
+def test_public_api_resolves() -> None:
+    import journeylib
+
+    for name in journeylib.__all__:
+        assert getattr(journeylib, name) is not None, name
