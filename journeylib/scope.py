@@ -17,8 +17,12 @@ from .engine import Store, sql_quote
 from .exceptions import EmptyResultError
 
 
-def to_utc(value: Any) -> pd.Timestamp | None:
+def to_utc(value: Any, *, end_of_day: bool = False) -> pd.Timestamp | None:
     """Parse a date/time (str, datetime, Timestamp) to a UTC Timestamp; empty → None.
+
+    With ``end_of_day``, a bare date (``"2025-06-30"``) means the last
+    microsecond of that day, so an ``as_of`` date includes the whole day (the
+    convention of :mod:`journeylib.health` too).
 
     Raises
     ------
@@ -32,7 +36,13 @@ def to_utc(value: Any) -> pd.Timestamp | None:
     except (ValueError, TypeError) as exc:
         msg = f"expected a date such as 2025-06-30 or 2025-06-30T12:00:00Z, got {value!r}"
         raise ValueError(msg) from exc
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if pd.isna(ts):
+        msg = f"expected a date such as 2025-06-30 or 2025-06-30T12:00:00Z, got {value!r}"
+        raise ValueError(msg)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if end_of_day and isinstance(value, str) and len(value.strip()) == 10:
+        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    return ts
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ class Scope:
             If a segment or plan is given that no customer has; the message
             lists the values that exist.
         """
-        ts = to_utc(as_of)
+        ts = to_utc(as_of, end_of_day=True)
         if ts is None:
             row = store.query("SELECT max(timestamp) AS t FROM events")
             latest = row["t"].iloc[0]
@@ -136,7 +146,11 @@ class Scope:
             f"FROM customers WHERE {' AND '.join(where)}"
         )
         if self.sample_n > 0:
-            sql = f"SELECT * FROM ({sql}) ORDER BY hash(customer_id || '{self.random_state}') LIMIT {self.sample_n}"
+            # the same seeded sample as journeylib.health: md5 of the id and the seed, not row order
+            sql = (
+                f"SELECT * FROM ({sql}) ORDER BY md5(customer_id || ':' || '{self.random_state}'), customer_id "
+                f"LIMIT {self.sample_n}"
+            )
         return sql
 
     def events_sql(self) -> str:
