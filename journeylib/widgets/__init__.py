@@ -9,5 +9,6 @@ its errors in a visible HTML area. Build widgets only in dashboard mode
 from __future__ import annotations
 
 from .data_health import DataHealthWidget
+from .voice_of_customer import VoiceOfCustomerWidget
 
-__all__ = ["DataHealthWidget"]
+__all__ = ["DataHealthWidget", "VoiceOfCustomerWidget"]

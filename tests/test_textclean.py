@@ -1,0 +1,237 @@
+"""Tests of journeylib.textclean: quotes, signatures, boilerplate, HTML, language, length, odd input."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from journeylib import textclean
+from journeylib.textclean import clean_text, clean_texts, detect_language, split_messages, strip_quoted, strip_signature
+
+# -- quoted replies -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        # Gmail style, as in the synthetic world
+        (
+            "The import failed again.\n\nOn Fri, 17 Jan 2025 at 11:48, Mateo from Planwise Support "
+            "<support@planwise.io> wrote:\n> Thanks for reaching out!\n> Best,\n> Mateo",
+            "The import failed again.",
+        ),
+        # Outlook header block
+        (
+            "Still broken.\n\nFrom: Support <support@acme.io>\nSent: Monday, 3 March 2025 10:14\nTo: me\n"
+            "Subject: RE: export\n\nWe fixed it!",
+            "Still broken.",
+        ),
+        ("Thanks, that works.\n\n-----Original Message-----\nFrom: x\nGreat news!", "Thanks, that works."),
+        # French and German reply headers
+        ("Toujours en panne.\n\nLe lun. 3 mars 2025 à 10:14, Tom <t@x.io> a écrit :\n> Réparé", "Toujours en panne."),
+        ("Geht immer noch nicht.\n\nAm 03.03.2025 um 10:14 schrieb Tom <t@x.io>:\n> Behoben", "Geht immer noch nicht."),
+        # bare '>' lines without a header
+        ("> old quoted line\nMy new question?", "My new question?"),
+    ],
+)
+def test_strip_quoted_removes_earlier_replies(body: str, kept: str) -> None:
+    text, removed = strip_quoted(body)
+    assert text == kept
+    assert removed
+
+
+def test_strip_quoted_leaves_plain_text_alone() -> None:
+    assert strip_quoted("On Monday the export broke.") == ("On Monday the export broke.", False)
+
+
+# -- signatures -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        ("It works now.\n\nBest regards,\nMaya Smith\nAcme Ltd", "It works now."),
+        ("It works now.\n\nThanks,\nMaya", "It works now."),
+        ("It works now.\n\nCheers!\nMaya", "It works now."),
+        ("It works now.\n-- \nMaya Smith | Head of Ops | +44 20 7946 0958", "It works now."),
+        ("It works now.\n\nSent from my iPhone", "It works now."),
+        ("It works now.\n\nKevin Brown", "It works now."),  # a bare name block
+    ],
+)
+def test_strip_signature(body: str, kept: str) -> None:
+    assert strip_signature(body) == (kept, True)
+
+
+def test_a_thanks_sentence_is_content_not_a_signature() -> None:
+    text = "Thanks for fixing the sync so quickly last week. Everything looks good now."
+    assert strip_signature(text) == (text, False)
+
+
+def test_a_message_that_is_only_a_sign_off_is_kept() -> None:
+    result = clean_text("Thanks!")
+    assert result.text_clean == "Thanks!"
+    assert result.unscored_reason is None
+    assert "only a sign-off" in "; ".join(result.notes)
+
+
+def test_greeting_is_removed_because_vader_reads_good_as_positive() -> None:
+    result = clean_text("Good morning,\n\nThe export is broken.\n\nThanks,\nMaya")
+    assert result.text_clean == "The export is broken."
+    assert result.signature_removed
+
+
+def test_confidentiality_boilerplate_is_removed() -> None:
+    body = (
+        "The report is wrong.\n\nThis email and any attachments are confidential and intended solely for the addressee."
+    )
+    assert clean_text(body).text_clean == "The report is wrong."
+
+
+# -- HTML ----------------------------------------------------------------------------------
+
+
+def test_html_is_converted_and_quotes_dropped() -> None:
+    body = (
+        "<html><head><style>p{color:red}</style></head><body><p>Hello,</p><p>The app is <b>broken</b> &amp; slow!!"
+        "</p><div class='gmail_quote'>On Mon, Tom wrote: <blockquote>Fixed!</blockquote></div>"
+        "<script>alert(1)</script></body></html>"
+    )
+    result = clean_text(body)
+    assert result.text_clean == "The app is broken & slow!!"
+    assert result.was_html
+    assert result.quoted_removed
+    assert "HTML converted to text" in result.notes
+
+
+def test_broken_html_never_crashes() -> None:
+    result = clean_text("<div><p>Unclosed <b>tags <i>everywhere</div> and the export is broken")
+    assert "export is broken" in result.text_clean
+
+
+# -- language --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("The export is broken and we need it for the board meeting", "en"),
+        ("La exportación no funciona y la necesito para la reunión del lunes", "es"),
+        ("Le rapport ne fonctionne pas et nous avons besoin de lui pour la réunion", "fr"),
+        ("Der Export funktioniert nicht und wir brauchen ihn für das Meeting", "de"),
+        ("Спасибо, всё работает отлично", "other"),
+        ("导出功能坏了,请帮忙", "other"),
+        ("Merci beaucoup", "und"),
+        ("Nothing works since the update.", "en"),
+        ("I need a refund as soon as possible.", "en"),  # "a", "as" are not Portuguese here
+    ],
+)
+def test_detect_language(text: str, language: str) -> None:
+    assert detect_language(text)[0] == language
+
+
+def test_non_english_is_unscored_with_the_reason() -> None:
+    result = clean_text("Gracias, pero la factura está mal y no funciona el pago del mes.")
+    assert result.text_scored == ""
+    assert result.unscored_reason is not None
+    assert result.unscored_reason.startswith("not English: detected es")
+
+
+def test_mixed_language_scores_only_the_english_sentences() -> None:
+    text = "The export works fine now and the team is happy with it. Pero la factura está mal y no funciona el pago del mes."
+    result = clean_text(text)
+    assert result.language == "mixed"
+    assert result.text_scored == "The export works fine now and the team is happy with it."
+    assert any("1 non-English sentence(s) not scored" in n for n in result.notes)
+
+
+# -- length, emoji, odd input -------------------------------------------------------------------
+
+
+def test_very_long_text_is_truncated_at_a_sentence_with_a_note() -> None:
+    body = "The export is broken. " * 1000  # 22,000 characters
+    result = clean_text(body, max_chars=500)
+    assert result.truncated
+    assert len(result.text_clean) <= 500
+    assert result.text_clean.endswith(".")
+    assert any(n.startswith("truncated from 22,000") for n in result.notes)
+
+
+def test_truncate_text_hand_case() -> None:
+    assert textclean.truncate_text("One. Two three. Four five six.", 20) == ("One. Two three.", True)
+    assert textclean.truncate_text("short", 0) == ("short", False)
+
+
+def test_emoji_are_kept_and_noted() -> None:
+    result = clean_text("😡😡")
+    assert result.has_emoji
+    assert result.text_scored == "😡😡"
+    assert result.unscored_reason is None
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "empty text"),
+        (float("nan"), "empty text"),
+        (pd.NA, "empty text"),
+        ("", "empty text"),
+        ("   \n ", "empty text"),
+        (12, "not text"),
+    ],
+)
+def test_empty_and_non_text_are_unscored_with_a_reason(value: object, reason: str) -> None:
+    result = clean_text(value)
+    assert result.unscored_reason == reason
+    assert result.text_scored == ""
+
+
+def test_only_punctuation_is_unscored() -> None:
+    assert clean_text("???!!! ...").unscored_reason == textclean.REASON_NO_WORDS
+
+
+def test_clean_texts_frame_keeps_index_and_columns() -> None:
+    texts = pd.Series(["It works, thanks!", None], index=[10, 11])
+    frame = clean_texts(texts)
+    assert list(frame.index) == [10, 11]
+    assert tuple(frame.columns) == textclean.CLEAN_COLUMNS
+    assert frame["unscored_reason"].tolist() == [None, "empty text"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.none(), st.text(max_size=300), st.floats(allow_nan=True), st.integers()))
+def test_clean_text_never_crashes_and_never_silently_drops(value: object) -> None:
+    result = clean_text(value, max_chars=120)
+    # Either it can be scored (and there is text to score), or it says why not.
+    if result.unscored_reason is None:
+        assert result.text_scored.strip()
+    else:
+        assert result.text_scored == ""
+    assert len(result.text_clean) <= 120
+    assert result.language in textclean.LANGUAGES
+    assert not (isinstance(value, float) and math.isnan(value) and result.unscored_reason is None)
+
+
+# -- conversation parts ---------------------------------------------------------------------------
+
+
+def test_split_messages_separates_customer_and_quoted_parts() -> None:
+    body = (
+        "Still broken.\n\nOn Mon, 3 Mar 2025 at 10:14, Tom <t@x.io> wrote:\n> We fixed it, enjoy!\n>\n"
+        "> On Sun, 2 Mar 2025 at 09:00, Maya <m@acme.io> wrote:\n>> The export is broken."
+    )
+    parts = split_messages(body)
+    assert [(p.part, p.role) for p in parts] == [(0, "customer"), (1, "quoted"), (2, "quoted")]
+    assert parts[0].text == "Still broken."
+    assert parts[1].author == "Tom <t@x.io>"
+    assert parts[1].text == "We fixed it, enjoy!"
+    assert parts[2].text == "The export is broken."
+
+
+def test_split_messages_of_html_and_empty_input() -> None:
+    parts = split_messages("<p>Still broken</p><blockquote>On Mon, Tom wrote:<br>Fixed!</blockquote>")
+    assert parts[0].text == "Still broken"
+    assert [p.role for p in split_messages(None)] == ["customer"]
