@@ -8,7 +8,9 @@ its errors in a visible HTML area. Build widgets only in dashboard mode
 
 from __future__ import annotations
 
+from .cohorts import CohortsWidget
 from .data_health import DataHealthWidget
+from .drivers import DriversWidget
 from .voice_of_customer import VoiceOfCustomerWidget
 
-__all__ = ["DataHealthWidget", "VoiceOfCustomerWidget"]
+__all__ = ["CohortsWidget", "DataHealthWidget", "DriversWidget", "VoiceOfCustomerWidget"]

@@ -1,0 +1,261 @@
+"""DriversWidget: the behaviours associated with an outcome, recomputed from pickers."""
+
+from __future__ import annotations
+
+import html
+import inspect
+import warnings
+from typing import Any, ClassVar
+
+import altair as alt
+import ipywidgets as widgets
+import pandas as pd
+import traitlets
+
+from .. import charts, charts_drivers, drivers, health, theme
+from ..config import JourneyDefinition
+from ..engine import Store
+from ..exceptions import StatisticalWarning
+
+__all__ = ["DriversWidget", "LiveComputationWidget"]
+
+_ERROR_STYLE = "color:#a40000;background:#fff1f0;border:1px solid #f3b7b2;padding:6px 10px;border-radius:4px"
+#: Dropdown labels at their natural width (the default cuts "Window (days):").
+_LABEL: dict[str, str] = {"description_width": "initial"}
+_NOTES_STYLE = "color:#5c4400;background:#fffbe6;border:1px solid #f0dc9a;padding:4px 10px;border-radius:4px;font-size:90%"
+#: Choices of the window picker (days after signup).
+WINDOW_CHOICES: tuple[int, ...] = (7, 14, 30)
+#: Choices of the minimum-support picker (customers per side).
+SUPPORT_CHOICES: tuple[int, ...] = (10, 20, 30, 50, 100)
+
+
+def _options(values: tuple[Any, ...], current: Any) -> list[Any]:
+    return sorted({*values, current}, key=lambda v: (str(type(v)), v))
+
+
+class LiveComputationWidget(widgets.VBox):
+    """Base of the widgets that wrap one computation and show its chart live.
+
+    Subclasses set :attr:`compute` (the ``_data`` function), declare its
+    picker-driven parameters as traits, and implement :meth:`_draw` and
+    :meth:`_title`. Parameters of the computation that have no trait are kept
+    in :attr:`fixed`. On any observed trait change the data are recomputed and
+    ``live.chart`` is replaced in place; a failure shows in :attr:`errors`
+    (and :attr:`error`) with a placeholder chart, never raised; the
+    statistical caveats of the computation
+    (:class:`~journeylib.exceptions.StatisticalWarning`) are listed in
+    :attr:`notes` instead of the cell's output.
+    """
+
+    compute: ClassVar[Any]
+    DATA_PARAMETERS: ClassVar[tuple[str, ...]] = ()
+    error = traitlets.Unicode("", help="Message of the last failure; empty when the chart is current.")
+
+    def _setup(self, store: Store, fixed: dict[str, Any], controls: list[widgets.Widget], extra: list[widgets.Widget]) -> None:
+        self.store = store
+        self.fixed = fixed
+        self.data: pd.DataFrame | None = None
+        self.errors = widgets.HTML("")
+        self.notes = widgets.HTML("")
+        self.live: alt.JupyterChart | None = None
+        self.live = theme.live_chart(self._chart())
+        self.children = [widgets.HBox(controls), self.errors, self.notes, self.live, *extra]
+
+    def data_parameters(self) -> dict[str, Any]:
+        """Return the keyword arguments passed to the wrapped computation.
+
+        Returns
+        -------
+        dict
+            ``{name: value}`` for every name in :attr:`DATA_PARAMETERS`:
+            traits where the widget has one (``""`` passed as None), the
+            constructor's values otherwise.
+        """
+        out: dict[str, Any] = {}
+        for name in self.DATA_PARAMETERS:
+            if self.has_trait(name):
+                value = getattr(self, name)
+                out[name] = None if value == "" else value
+            else:
+                out[name] = self.fixed.get(name, inspect.signature(self.compute).parameters[name].default)
+        return out
+
+    def _draw(self, data: pd.DataFrame) -> alt.TopLevelSpec:
+        raise NotImplementedError
+
+    def _title(self) -> str:
+        raise NotImplementedError
+
+    def _after(self, data: pd.DataFrame) -> None:
+        """Update widgets other than the chart after a successful computation."""
+
+    def _chart(self) -> alt.TopLevelSpec:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", StatisticalWarning)
+                data = self.compute(self.store, **self.data_parameters())
+                chart = self._draw(data)
+            self._show_notes(caught)
+        except Exception as exc:  # a widget callback must show its failure, not raise it
+            self.notes.value = ""
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.errors.value = f'<div class="journeylib-error" style="{_ERROR_STYLE}">{html.escape(self.error)}</div>'
+            return charts.placeholder_chart(title=self._title(), message="No result for this selection; see the message above.")
+        self.data = data
+        self.error = ""
+        self.errors.value = ""
+        self._after(data)
+        return chart
+
+    def _show_notes(self, caught: list[warnings.WarningMessage]) -> None:
+        notes = []
+        for w in caught:
+            if issubclass(w.category, StatisticalWarning):
+                notes.append(str(w.message))
+            else:  # not ours to summarise: pass it on
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in dict.fromkeys(notes))
+        self.notes.value = f'<ul class="journeylib-notes" style="{_NOTES_STYLE}">{items}</ul>' if items else ""
+
+    def _refresh(self) -> None:
+        if self.live is None:  # still being constructed
+            return
+        self.live.chart = self._chart()
+
+
+class DriversWidget(LiveComputationWidget):
+    """Forest plot of the behaviours most associated with an outcome, with pickers.
+
+    Wraps :func:`journeylib.drivers.drivers_data`; its data parameters are the
+    function's parameters after ``store``. ``outcome``, ``window_days``,
+    ``segment``, ``min_support``, ``as_of``, ``horizon_days`` and ``sample_n``
+    are traits (the Outcome, Window, Segment and Min. support pickers set the
+    first four); the others are fixed at construction. Each change
+    recomputes the table, replaces ``live.chart`` in place and rewrites the
+    plain-English lines below it; failures go to the red ``errors`` area.
+
+    Parameters
+    ----------
+    store : Store
+        The journey store.
+    definition : JourneyDefinition
+        Outcomes and stages.
+    outcome : str, default "churn"
+        An outcome of the definition.
+    window_days : int, default 7
+        Behaviour window.
+    segment : str, default "all"
+        ``"all"`` or a segment.
+    min_support : int, default 30
+        Fewest customers per side.
+    as_of : str, default ""
+        Censoring date; empty for the latest event.
+    horizon_days : float, default 0
+        0 for the outcome's default horizon.
+    sample_n : int, default 0
+        Seeded sample size (0 = all).
+    top_n : int, default 12
+        Behaviours drawn.
+    **kwargs
+        Other parameters of ``drivers_data`` (``property_keys``,
+        ``thresholds`` ...) and display options of ``ipywidgets.VBox``.
+
+    Attributes
+    ----------
+    outcome_picker, window_picker, segment_picker, support_picker : ipywidgets.Dropdown
+        The pickers.
+    errors : ipywidgets.HTML
+        Visible error area.
+    notes : ipywidgets.HTML
+        Statistical caveats of the last computation (exclusions, thin data).
+    live : altair.JupyterChart
+        The forest plot; ``live.chart`` is replaced on change.
+    lines : ipywidgets.HTML
+        The plain-English lines of the significant behaviours.
+    data : pandas.DataFrame or None
+        The last result of ``drivers_data``.
+    """
+
+    compute = staticmethod(drivers.drivers_data)
+    DATA_PARAMETERS: ClassVar[tuple[str, ...]] = tuple(inspect.signature(drivers.drivers_data).parameters)[1:]
+
+    outcome = traitlets.Unicode("churn", help="Outcome name of the journey definition.")
+    window_days = traitlets.Int(7, help="Behaviour window in days after signup.")
+    segment = traitlets.Unicode(health.ALL_SEGMENTS, help="'all' or a customers.segment value.")
+    min_support = traitlets.Int(30, help="Fewest customers on each side of a split.")
+    as_of = traitlets.Unicode("", help="Censoring date (ISO); empty for the latest event.")
+    horizon_days = traitlets.Float(0.0, help="Outcome follow-up in days; 0 for the outcome's default.")
+    sample_n = traitlets.Int(0, help="0 for every customer; >0 for a seeded sample.")
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        definition: JourneyDefinition,
+        outcome: str = "churn",
+        window_days: int = 7,
+        segment: str | None = health.ALL_SEGMENTS,
+        min_support: int = 30,
+        as_of: str | None = "",
+        horizon_days: float = 0.0,
+        sample_n: int = 0,
+        top_n: int = 12,
+        **kwargs: Any,
+    ) -> None:
+        fixed = {k: kwargs.pop(k) for k in list(kwargs) if k in self.DATA_PARAMETERS}
+        fixed["definition"] = definition
+        super().__init__(**kwargs)
+        self.live = None
+        self.top_n = top_n
+        with self.hold_trait_notifications():
+            self.outcome = outcome
+            self.window_days = int(window_days)
+            self.segment = segment or health.ALL_SEGMENTS
+            self.min_support = int(min_support)
+            self.as_of = "" if as_of is None else str(as_of)
+            self.horizon_days = float(horizon_days or 0)
+            self.sample_n = int(sample_n)
+        self.outcome_picker = widgets.Dropdown(options=list(definition.outcomes), value=None, description="Outcome:", style=_LABEL)
+        self.window_picker = widgets.Dropdown(options=_options(WINDOW_CHOICES, self.window_days), value=self.window_days,
+                                              description="Window (days):", style=_LABEL)
+        seg_options = [health.ALL_SEGMENTS, *health.available_segments(store)]
+        self.segment_picker = widgets.Dropdown(options=seg_options, value=None, description="Segment:", style=_LABEL)
+        self.support_picker = widgets.Dropdown(options=_options(SUPPORT_CHOICES, self.min_support), value=self.min_support,
+                                               description="Min. support:", style=_LABEL)
+        self._sync_pickers()
+        self.outcome_picker.observe(lambda c: setattr(self, "outcome", c["new"]), names="value")
+        self.window_picker.observe(lambda c: setattr(self, "window_days", int(c["new"])), names="value")
+        self.segment_picker.observe(lambda c: setattr(self, "segment", c["new"]), names="value")
+        self.support_picker.observe(lambda c: setattr(self, "min_support", int(c["new"])), names="value")
+        self.lines = widgets.HTML("")
+        self._setup(store, fixed, [self.outcome_picker, self.window_picker, self.segment_picker, self.support_picker],
+                    [self.lines])
+
+    def _sync_pickers(self) -> None:
+        # A value the pickers do not offer (e.g. from a URL) stays out of them; the computation reports it.
+        for picker, value in ((self.outcome_picker, self.outcome), (self.segment_picker, self.segment)):
+            if value in picker.options and picker.value != value:
+                picker.value = value
+
+    def _title(self) -> str:
+        where = "" if self.segment in ("", health.ALL_SEGMENTS) else f" — {self.segment}"
+        return f"{self.outcome.capitalize()}: behaviours in the first {self.window_days} days{where}"
+
+    def _draw(self, data: pd.DataFrame) -> alt.TopLevelSpec:
+        top = drivers.top_drivers_data(data, top_n=self.top_n)
+        if top.empty:
+            return charts.placeholder_chart(
+                title=self._title(), message=f"No behaviour has {self.min_support}+ customers on both sides; lower the minimum support."
+            )
+        return charts_drivers.drivers_forest_chart(top, title=self._title())
+
+    def _after(self, data: pd.DataFrame) -> None:
+        lines = drivers.driver_lines_data(data, top_n=5)["line"]
+        self.lines.value = "<ul>" + "".join(f"<li>{html.escape(str(x))}</li>" for x in lines) + "</ul>"
+
+    @traitlets.observe("outcome", "window_days", "segment", "min_support", "as_of", "horizon_days", "sample_n")
+    def _recompute(self, change: dict[str, Any]) -> None:
+        if self.live is None:
+            return
+        self._sync_pickers()
+        self._refresh()

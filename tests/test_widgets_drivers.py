@@ -1,0 +1,188 @@
+"""DriversWidget and CohortsWidget: built headless, pickers recompute the live chart in place, errors are shown."""
+
+from __future__ import annotations
+
+import inspect
+
+import pandas as pd
+import pytest
+
+from journeylib import cohorts, drivers
+from journeylib.config import JourneyDefinition
+from journeylib.engine import Store
+from journeylib.widgets.cohorts import CohortsWidget
+from journeylib.widgets.drivers import DriversWidget
+
+T0 = pd.Timestamp("2025-01-01T00:00:00Z")
+AS_OF = (T0 + pd.Timedelta(days=400)).isoformat()
+DEF = JourneyDefinition.from_dict(
+    {
+        "name": "test",
+        "stages": [{"name": "Trial", "rule": "signup"}, {"name": "Setup", "rule": {"event": "setup_completed"}}],
+        "outcomes": {"churn": {"customer_field": "churned_at"}, "conversion": {"customer_field": "converted_at"}},
+    }
+)
+
+
+def day(d: float) -> pd.Timestamp:
+    return T0 + pd.Timedelta(days=d)
+
+
+@pytest.fixture
+def store() -> Store:
+    """120 customers in two segments; 80 convert; setup within 7 days goes with less churn."""
+    customers, events = [], []
+    for i in range(120):
+        cid = f"c{i:03d}"
+        setup = i % 2 == 0
+        converted = i < 80
+        churned = converted and ((not setup and i % 4 == 1) or (setup and i % 12 == 0))
+        customers.append({"customer_id": cid, "segment": "SMB" if i % 3 else "Enterprise", "plan": "pro" if converted else "trial",
+                          "signup_at": day(0), "converted_at": day(15) if converted else None,
+                          "churned_at": day(100) if churned else None})
+        events.append({"event_id": f"l{i}", "customer_id": cid, "timestamp": day(1 + i % 5), "event": "login", "source": "product"})
+        if setup:
+            events.append({"event_id": f"s{i}", "customer_id": cid, "timestamp": day(2), "event": "setup_completed", "source": "product"})
+    s = Store(":memory:")
+    s.insert("customers", pd.DataFrame(customers))
+    s.insert("events", pd.DataFrame(events))
+    yield s
+    s.close()
+
+
+def test_drivers_widget_parameters_equal_the_wrapped_signature(store: Store) -> None:
+    params = list(inspect.signature(drivers.drivers_data).parameters)
+    assert list(DriversWidget.DATA_PARAMETERS) == params[1:]
+    w = DriversWidget(store, definition=DEF, as_of=AS_OF, min_support=10, property_keys="region")
+    got = w.data_parameters()
+    assert set(got) == set(params[1:])
+    assert (got["outcome"], got["window_days"], got["segment"], got["min_support"]) == ("churn", 7, "all", 10)
+    assert got["definition"] is DEF
+    assert got["property_keys"] == "region"
+    assert got["horizon_days"] == 0.0
+
+
+def test_drivers_widget_recomputes_in_place(store: Store) -> None:
+    w = DriversWidget(store, definition=DEF, as_of=AS_OF, min_support=10)
+    assert w.error == ""
+    assert w.errors.value == ""
+    assert w.live.spec["title"] == "Churn: behaviours in the first 7 days"
+    assert "did not complete setup within 7 days" in w.lines.value
+    assert "customers in scope are not analysed for churn" in w.notes.value  # caveats shown, not printed
+    assert w.children[1] is w.errors
+    assert w.children[2] is w.notes
+    assert w.children[3] is w.live
+    live = w.live
+    w.segment_picker.value = "SMB"  # what a user does in the browser
+    assert w.segment == "SMB"
+    assert w.live is live
+    assert w.live.spec["title"] == "Churn: behaviours in the first 7 days — SMB"
+    w.outcome_picker.value = "conversion"
+    w.window_picker.value = 14
+    assert w.live.spec["title"] == "Conversion: behaviours in the first 14 days — SMB"
+    assert w.data is not None
+    assert set(w.data["outcome"]) == {"conversion"}
+    w.support_picker.value = 100
+    assert w.min_support == 100
+    assert "lower the minimum support" in str(w.live.spec)  # nothing estimable: a placeholder, not an error
+    assert w.error == ""
+
+
+def test_drivers_widget_shows_errors_instead_of_raising(store: Store) -> None:
+    w = DriversWidget(store, definition=DEF, as_of=AS_OF, min_support=10)
+    w.outcome = "expansion"  # not in this definition (e.g. from a URL)
+    assert w.error.startswith("ValueError: outcome 'expansion' is not in the journey definition")
+    assert "journeylib-error" in w.errors.value
+    assert w.live.spec["mark"]["type"] == "text"  # placeholder
+    w.outcome = "churn"
+    assert w.error == ""
+    assert w.errors.value == ""
+
+
+def test_cohorts_widget(store: Store) -> None:
+    params = list(inspect.signature(cohorts.cohort_metrics_data).parameters)
+    assert list(CohortsWidget.DATA_PARAMETERS) == params[1:]
+    w = CohortsWidget(store, definition=DEF, as_of=AS_OF, min_support=10)
+    got = w.data_parameters()
+    assert got["metrics"] == ["conversion_rate", "stage", "time_to_value_days"]
+    assert got["conversion_days"] == got["stage_days"] == 30.0
+    assert w.error == ""
+    assert w.live.spec["title"] == "Conversion by segment"
+    live = w.live
+    w.outcome_picker.value = "churn"
+    assert w.live is live
+    assert w.live.spec["title"] == "Churn by segment"
+    assert set(w.data["metric"]) == {"churn_rate", "days_active"}
+    w.segment_picker.value = "SMB"
+    assert w.live.spec["title"] == "Churn by segment — SMB"
+    w.by = "weather"
+    assert w.error.startswith("ValueError: by must be one of")
+    assert "journeylib-error" in w.errors.value
+
+
+# -- the Voila dashboards in a real browser ---------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [  # RECIPES §7: nothing but 127.0.0.1 can even be resolved
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run", "--disable-quic", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+HAS_TITLE = "(want) => [...document.querySelectorAll('svg text')].some(t => t.textContent.trim() === want)"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("notebook", "picker", "first", "label", "second"),
+    [
+        ("03_churn_drivers", 0, "Churn: behaviours in the first 7 days", "conversion", "Conversion: behaviours in the first 7 days"),
+        ("02_cohorts_and_segments", 1, "Conversion by segment", "churn", "Churn by segment"),
+    ],
+)
+def test_voila_dashboard_pickers_recompute_in_a_real_browser(
+    notebook: str, picker: int, first: str, label: str, second: str, demo_store, tmp_path
+) -> None:
+    import os
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    from journeylib.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
+
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"{CHROMIUM} is missing; CI is set, so the browser tests must run")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    root = Path(__file__).resolve().parents[1]
+    port = find_free_port()
+    log = tmp_path / "voila.log"
+    process = start_dashboard(root / "notebooks", port=port, db=demo_store, notebook=notebook, execution_timeout=180, log=log)
+    blocked: list[str] = []
+
+    def guard(route) -> None:
+        url = route.request.url
+        if urlparse(url).hostname == "127.0.0.1" or url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort()
+
+    try:
+        url = wait_until_ready(port, 60, process=process)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1300, "height": 1200})
+            page.route("**/*", guard)
+            page.goto(url, timeout=150_000)
+            page.wait_for_function(HAS_TITLE, arg=first, timeout=150_000)
+            select = page.locator(".widget-dropdown select").nth(picker)
+            select.scroll_into_view_if_needed()
+            select.select_option(label=label)  # a user picks another outcome
+            page.wait_for_function(HAS_TITLE, arg=second, timeout=60_000)
+            page.screenshot(path=str(tmp_path / f"{notebook}.png"))
+            assert "journeylib.widgets" not in page.content()  # sources are stripped
+            browser.close()
+    finally:
+        stop_dashboard(process)
+    assert [u for u in blocked if "fontawesome" not in u] == []
