@@ -63,8 +63,33 @@ def scoped_title(base: str, data: pd.DataFrame) -> str:
     return base
 
 
-def _columns(data: pd.DataFrame, needed: Sequence[str], *, chart: str, producer: str) -> pd.DataFrame:
-    """Return the encoded columns of *data*, or raise naming the missing ones."""
+def require_columns(data: pd.DataFrame, needed: Sequence[str], *, chart: str, producer: str) -> pd.DataFrame:
+    """Return a copy of the columns a chart encodes, or raise naming the missing ones.
+
+    Every chart module uses this to check that it was handed what its
+    ``_data`` function returned.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        What the caller passed to the chart.
+    needed : sequence of str
+        Columns the chart encodes.
+    chart, producer : str
+        The chart's and the producing computation's names, for the message.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Those columns (each once), copied.
+
+    Raises
+    ------
+    TypeError
+        If *data* is not a DataFrame.
+    ValueError
+        If columns are missing; the message lists them and the columns found.
+    """
     if not isinstance(data, pd.DataFrame):
         msg = f"{chart}: data must be the DataFrame returned by {producer}; got {type(data).__name__}"
         raise TypeError(msg)
@@ -75,7 +100,10 @@ def _columns(data: pd.DataFrame, needed: Sequence[str], *, chart: str, producer:
             f"(columns found: {list(data.columns)})"
         )
         raise ValueError(msg)
-    return data.loc[:, list(needed)]
+    return data.loc[:, list(dict.fromkeys(needed))].copy()
+
+
+_columns = require_columns
 
 
 def source_volume_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.FacetChart:

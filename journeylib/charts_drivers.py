@@ -14,12 +14,11 @@ the theme (:mod:`journeylib.theme`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import altair as alt
 import pandas as pd
 
 from . import theme as _theme  # noqa: F401  (registers and enables the journeylib theme)
+from .charts import require_columns as _columns
 from .theme import PALETTE
 
 __all__ = [
@@ -30,17 +29,6 @@ __all__ = [
     "segment_profiles_chart",
     "segment_selection_chart",
 ]
-
-
-def _columns(data: pd.DataFrame, needed: Sequence[str], *, chart: str, producer: str) -> pd.DataFrame:
-    if not isinstance(data, pd.DataFrame):
-        msg = f"{chart}: data must be the DataFrame returned by {producer}; got {type(data).__name__}"
-        raise TypeError(msg)
-    missing = [c for c in needed if c not in data.columns]
-    if missing:
-        msg = f"{chart}: data lacks column(s) {missing}; pass the DataFrame returned by {producer}"
-        raise ValueError(msg)
-    return data.loc[:, list(needed)].copy()
 
 
 def drivers_forest_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.LayerChart:

@@ -9,12 +9,11 @@ order of :data:`journeylib.sentiment.EMOTIONS`, so each keeps its colour.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import altair as alt
 import pandas as pd
 
 from . import theme as _theme  # noqa: F401  (registers and enables the journeylib theme)
+from .charts import require_columns as _columns
 from .charts import scoped_title
 from .sentiment import EMOTIONS
 
@@ -27,17 +26,6 @@ __all__ = [
     "validation_chart",
     "voc_weekly_chart",
 ]
-
-
-def _columns(data: pd.DataFrame, needed: Sequence[str], *, chart: str, producer: str) -> pd.DataFrame:
-    if not isinstance(data, pd.DataFrame):
-        msg = f"{chart}: data must be the DataFrame returned by {producer}; got {type(data).__name__}"
-        raise TypeError(msg)
-    missing = [c for c in needed if c not in data.columns]
-    if missing:
-        msg = f"{chart}: data lacks column(s) {missing}; pass the DataFrame returned by {producer} (columns found: {list(data.columns)})"
-        raise ValueError(msg)
-    return data.loc[:, list(needed)]
 
 
 def _scope(base: str, data: pd.DataFrame) -> str:
