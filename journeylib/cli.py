@@ -53,19 +53,37 @@ def cmd_synth(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{k} {v:,}" for k, v in res.counts.items())
     _out(f"synthetic world written to {res.out_dir}: {counts}")
     _out(f"planted truths: {res.truth_path}")
+    if args.format == "vendor":
+        from .datasets.vendor import write_vendor_exports
+
+        vend = write_vendor_exports(res.out_dir, seed=args.seed)
+        n = sum(len(v) for v in vend.files.values())
+        _out(f"vendor exports written to {vend.out_dir}: {n} files of {len(vend.files)} sources")
+        _out(f"load them with: journeylib ingest --config {vend.sources_yaml}")
+        _out(f"planted identity outcomes: {vend.truth_path}")
     return 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Run ``journeylib ingest``: load canonical files into the store."""
+    """Run ``journeylib ingest``: load canonical files, vendor exports or a sources.yaml."""
     from .engine import Store
     from .ingest import ingest_files, ingest_folder, iter_results_lines
+    from .schema import ENTITY_TABLES
+    from .sources import READERS
 
+    if args.config is not None or (args.source in READERS and args.folder is None):
+        return _ingest_vendor(args)
     if args.folder is None and (args.table is None or not args.files):
         msg = "give a TABLE and one or more FILEs (e.g. `journeylib ingest events events.csv`), or --folder DIR."
         raise JourneyLibError(msg)
     if args.folder is not None and args.table is not None:
         msg = "give either TABLE FILE... or --folder DIR, not both."
+        raise JourneyLibError(msg)
+    if args.table is not None and args.table not in ENTITY_TABLES:
+        msg = (
+            f"unknown table {args.table!r}: give one of {', '.join(ENTITY_TABLES)} for canonical files, "
+            f"or --source NAME with NAME one of {', '.join(READERS)} for vendor exports."
+        )
         raise JourneyLibError(msg)
     db = _store_path(args.db)
     with Store(db) as store:
@@ -74,6 +92,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         else:
             results = ingest_files(store, args.table, args.files, source=args.source, force=args.force)
     for line in iter_results_lines(results):
+        _out(line)
+    _out(f"store: {db}")
+    return 0
+
+
+def _ingest_vendor(args: argparse.Namespace) -> int:
+    """``journeylib ingest --config FILE [--source NAME]`` or ``--source NAME FILE...``."""
+    from .engine import Store
+    from .sources import SourcesConfig, ingest_source_files, ingest_sources
+
+    if args.folder is not None:
+        msg = "--folder loads canonical files; it cannot be combined with --config or a vendor --source."
+        raise JourneyLibError(msg)
+    files = ([args.table] if args.table is not None else []) + [str(f) for f in args.files]
+    db = _store_path(args.db)
+    if args.config is not None:
+        if files:
+            msg = f"--config loads the files listed in {args.config}; do not also give files ({files[0]} ...)."
+            raise JourneyLibError(msg)
+        cfg = SourcesConfig.from_yaml(args.config)
+        only = [args.source] if args.source not in (None, "canonical") else None
+        with Store(db) as store:
+            result = ingest_sources(store, cfg, only=only, force=args.force)
+    else:
+        if not files:
+            msg = f"give the {args.source} export files: `journeylib ingest --source {args.source} FILE...`."
+            raise JourneyLibError(msg)
+        with Store(db) as store:
+            result = ingest_source_files(store, args.source, files, force=args.force)
+    for line in result.lines():
         _out(line)
     _out(f"store: {db}")
     return 0
@@ -161,22 +209,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--months", type=int, default=12, help="months of signups (default %(default)s)")
     p.add_argument("--file-format", choices=["parquet", "csv"], default="parquet", help="file format (default %(default)s)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--format",
+        choices=["canonical", "vendor"],
+        default="canonical",
+        help="canonical tables only, or also vendor-format exports in OUT/vendor/ with a sources.yaml (default %(default)s)",
+    )
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser(
         "ingest",
         help="load canonical CSV/Parquet/JSON Lines files into the store",
         description=(
-            "Load canonical files (columns named as in the data contract) into the store. "
+            "Load canonical files (columns named as in the data contract), vendor exports (--source NAME FILE...) "
+            "or everything a sources.yaml lists (--config FILE) into the store. "
             "Bad rows are quarantined with a reason; every file reconciles read = loaded + "
             "duplicate + quarantined; a file already ingested (same sha256) is skipped."
         ),
     )
     _db_arg(p)
-    p.add_argument("table", nargs="?", choices=["customers", "users", "events", "tickets", "messages"], help="canonical table")
-    p.add_argument("files", nargs="*", type=Path, help="files to load (.csv, .parquet, .jsonl)")
+    p.add_argument("table", nargs="?", metavar="TABLE", help="canonical table: customers, users, events, tickets or messages")
+    p.add_argument("files", nargs="*", type=Path, help="files to load (.csv, .parquet, .jsonl; or vendor exports with --source)")
     p.add_argument("--folder", type=Path, help="load every canonical file of a folder (as written by `journeylib synth`)")
-    p.add_argument("--source", default="canonical", help="source label for the ingest log (default %(default)s)")
+    p.add_argument(
+        "--source",
+        default="canonical",
+        help=(
+            "a vendor reader (mixpanel, amplitude, zendesk, intercom, hubspot, salesforce, sendgrid, mailchimp): "
+            "then every positional argument is an export file of that vendor, in any order; with --config, load only "
+            "that source; otherwise the source label of canonical files (default %(default)s)"
+        ),
+    )
+    p.add_argument("--config", type=Path, default=None, help="a sources.yaml: load every vendor source it lists, then resolve identities")
     p.add_argument("--force", action="store_true", help="re-read files whose content was already ingested")
     p.set_defaults(func=cmd_ingest)
 

@@ -535,8 +535,16 @@ def ensure_vendor_tables(store: Store) -> None:
     store : Store
         A writable store.
     """
+    if store.read_only:  # reports and dashboards: nothing to create; readers check vendor_tables_exist
+        return
     for ddl in VENDOR_DDL:
         store.con.execute(ddl)
+
+
+def vendor_tables_exist(store: Store) -> bool:
+    """Whether the store has the vendor bookkeeping tables (any vendor export was ever ingested)."""
+    n = _count(store.con, "SELECT count(*) FROM duckdb_tables() WHERE table_name IN ('source_identities', 'source_refs') AND NOT temporary")
+    return n == 2
 
 
 def _stage_name(table: str) -> str:
@@ -549,8 +557,16 @@ def _reject_sql_cols() -> str:
 
 def reset_vendor_stage(store: Store) -> None:
     """Drop every vendor staging table of the connection (start of a file)."""
-    for name in ("events", "tickets", "messages", "identities", "rejects"):
+    for name in ("events", "tickets", "messages", "identities", "rejects", "jsonl"):
         store.con.execute(f"DROP TABLE IF EXISTS {_stage_name(name)}")
+    _STAGES[id(store.con)] = set()
+
+
+def _row_hash_sql(table: Table, alias: str = "") -> str:
+    """Return the SQL hash of a vendor row's content: its columns except the derived ones, plus its references."""
+    a = f"{alias}." if alias else ""
+    cols = [f'{a}"{c}"' for c in table.names if c not in DERIVED_COLUMNS]
+    return "hash(" + ", ".join([*cols, f"{a}_person_ref", f"{a}_account_ref"]) + ")"
 
 
 def stage_vendor_rows(store: Store, table: Table, frame: pd.DataFrame) -> None:
@@ -577,7 +593,8 @@ def stage_vendor_rows(store: Store, table: Table, frame: pd.DataFrame) -> None:
         f'CAST("{c}" AS {t}) AS "{c}"' if c in frame.columns else f'NULL::{t} AS "{c}"'
         for c, t in (("_person_ref", "VARCHAR"), ("_account_ref", "VARCHAR"), ("_line", "BIGINT"), ("_raw", "VARCHAR"), ("_file", "VARCHAR"))
     )
-    _append(store, _stage_name(table.name), f"SELECT {cast}, {extra} FROM _jl_chunk", frame)
+    select = f"SELECT *, {_row_hash_sql(table)} AS _hash FROM (SELECT {cast}, {extra} FROM _jl_chunk)"
+    _append(store, _stage_name(table.name), select, frame)
 
 
 def stage_vendor_identities(store: Store, frame: pd.DataFrame) -> None:
@@ -612,11 +629,11 @@ def _append(store: Store, stage: str, select: str, frame: Any) -> None:
     con = store.con
     con.register("_jl_chunk", frame)
     try:
-        exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [stage]).fetchone()
-        if exists and exists[0]:
+        if _temp_exists(con, stage):
             con.execute(f"INSERT INTO {stage} {select}")
         else:
-            con.execute(f"CREATE TEMP TABLE {stage} AS {select}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS {select}")
+            _STAGES.setdefault(id(con), set()).add(stage)
     finally:
         con.unregister("_jl_chunk")
 
@@ -624,10 +641,9 @@ def _append(store: Store, stage: str, select: str, frame: Any) -> None:
 def staged_count(store: Store, name: str) -> int:
     """Return the number of rows in the vendor staging table *name* (0 if absent)."""
     stage = _stage_name(name)
-    exists = store.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [stage]).fetchone()
-    if not exists or not exists[0]:
+    if not _temp_exists(store.con, stage):
         return 0
-    return _scalar(store.con, f"SELECT count(*) FROM {stage}")
+    return _count(store.con, f"SELECT count(*) FROM {stage}")
 
 
 @dataclass(frozen=True)
@@ -704,7 +720,7 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str) -> str:
     if spec.time_kind == "epoch":
         num = f"TRY_CAST({t} AS DOUBLE)"
         secs = f"CASE WHEN abs({num}) > 1e11 THEN {num} / 1000.0 ELSE {num} END"
-        ts = f"try(to_timestamp({secs}))"
+        ts = f"CASE WHEN abs({num}) < 1e13 THEN to_timestamp({secs}) END"
         if spec.timezone:
             ts = f"timezone({_sql_str(spec.timezone)}, CAST({ts} AT TIME ZONE 'UTC' AS TIMESTAMP))"
         expect = "epoch seconds"
@@ -717,12 +733,16 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str) -> str:
     person = " ".join(f"WHEN {val(f)} IS NOT NULL AND {val(f)} <> '' THEN {_sql_str(pref)} || {val(f)}" for pref, f in spec.person_refs)
     person_sql = f"CASE {person} END" if person else "NULL"
     props = f"json_extract(s, {_sql_str(spec.properties_path)})" if spec.properties_path else "NULL::JSON"
-    if spec.extras:
-        obj = ", ".join(f"{_sql_str(k)}, {val(f)}" for k, f in spec.extras)
-        props = f"json_merge_patch(coalesce({props}, '{{}}'::JSON), json_object({obj}))"
+    extras_sql = "NULL::JSON[]"
+    merged = "_p0"
+    if spec.extras:  # typed JSON values (json_extract, not _string), one parse for all of them
+        extras_sql = "json_extract(s, [" + ", ".join(_sql_str(spec.fields[f][0]) for _, f in spec.extras) + "])"
+        obj = ", ".join(f"{_sql_str(k)}, _jv[{i}]" for i, (k, _) in enumerate(spec.extras, start=1))
+        merged = f"CASE WHEN jt = 'OBJECT' THEN json_merge_patch(coalesce(_p0, '{{}}'::JSON), json_object({obj})) END"
     ids = [f"nullif({val(f)}, '')" for f in spec.id_fields]
     fallback = f"md5(concat_ws(chr(31), {val(spec.event_field)}, {t}, {person_sql}, CAST(_props AS VARCHAR)))"
-    event_id = f"{_sql_str(spec.id_prefix)} || coalesce({', '.join([*ids, fallback])})"
+    given = f"coalesce({', '.join(ids)})" if len(ids) > 1 else ids[0]
+    event_id = f"{_sql_str(spec.id_prefix)} || CASE WHEN {given} IS NOT NULL THEN {given} ELSE {fallback} END"
     missing = " ".join(
         f"WHEN {val(f)} IS NULL OR trim({val(f)}) = '' THEN {_sql_str('missing required field ' + spec.fields[f][0].removeprefix('$.') + ' (expected by the reader)')}"
         for f in spec.required
@@ -734,9 +754,10 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str) -> str:
     t AS (SELECT line, s, raw, CASE WHEN s IS NULL THEN NULL ELSE try(json_type(s)) END AS jt FROM d),
     p AS (SELECT line, s, raw, jt,
                  CASE WHEN jt = 'OBJECT' THEN json_extract_string(s, {path_list}) END AS v,
-                 CASE WHEN jt = 'OBJECT' THEN {props} END AS _props
-          FROM t WHERE s IS NULL OR trim(s) <> ''),
-    r AS (SELECT *, {ts} AS _ts FROM p)
+                 CASE WHEN jt = 'OBJECT' THEN {props} END AS _p0,
+                 CASE WHEN jt = 'OBJECT' THEN {extras_sql} END AS _jv
+          FROM t WHERE s IS NULL OR CASE WHEN length(s) > 8 THEN true ELSE trim(s, ' ' || chr(9) || chr(10) || chr(13)) <> '' END),
+    r AS (SELECT *, {ts} AS _ts, {merged} AS _props FROM p)
     SELECT line, coalesce(s, CAST(raw AS VARCHAR)) AS s,
            CASE WHEN s IS NULL THEN 'bytes that are not valid UTF-8'
                 WHEN jt IS NULL THEN 'not valid JSON'
@@ -764,7 +785,8 @@ def stage_json_lines(store: Store, raw: Any, first_line: int, *, spec: JsonLines
     store : Store
         The store, inside the file's transaction.
     raw : pyarrow.Array
-        Binary array, one element per physical line (newline excluded).
+        Binary array, one element per physical line (a trailing newline is
+        ignored).
     first_line : int
         1-based line number of the first element.
     spec : JsonLinesSpec
@@ -783,49 +805,65 @@ def stage_json_lines(store: Store, raw: Any, first_line: int, *, spec: JsonLines
 
     lines = pa.table({"line": pa.array(range(first_line, first_line + len(raw)), pa.int64()), "raw": raw})
     con = store.con
+    ev = get_table("events")
+    ev_cols = ", ".join(f'"{c}"' for c in ev.names)
+    fl = _sql_str(file)
+    select = f"""SELECT {ev_cols}, _person_ref, _account_ref, line AS _line,
+                 CASE WHEN _reason IS NOT NULL THEN left(rtrim(s, chr(10) || chr(13)), 4000) END AS _raw, {fl} AS _file,
+                 _reason, _id_email, _id_link_id, _id_name, {_row_hash_sql(ev)} AS _hash
+                 FROM ({_json_lines_sql(spec, source)})"""
+    before = staged_count(store, "jsonl")
     con.register("_jl_lines", lines)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _jlv_block AS {_json_lines_sql(spec, source)}")
+        _append_sql(store, _stage_name("jsonl"), select)
     finally:
         con.unregister("_jl_lines")
-    ev_cols = ", ".join(f'"{c}"' for c in get_table("events").names)
-    fl = _sql_str(file)
-    _append_sql(
-        store,
-        _stage_name("events"),
-        f"SELECT {ev_cols}, _person_ref, _account_ref, line AS _line, s AS _raw, {fl} AS _file FROM _jlv_block WHERE _reason IS NULL",
-    )
-    _append_sql(
-        store,
-        _stage_name("rejects"),
-        f"SELECT line, left(s, 4000) AS raw, _reason AS reason, {fl} AS file FROM _jlv_block WHERE _reason IS NOT NULL",
-    )
+    return staged_count(store, "jsonl") - before
+
+
+def close_json_lines(store: Store) -> None:
+    """Split the staged JSON Lines into the events, rejects and identities stages.
+
+    Call once after the last :func:`stage_json_lines` of a file: bad lines
+    go to the rejects stage, the distinct (person, e-mail, CRM id, company)
+    of the good ones to the identities stage, and the good lines become the
+    events stage (renamed in place, not copied).
+    """
+    stage = _stage_name("jsonl")
+    if not staged_count(store, "jsonl"):
+        _drop(store.con, stage)
+        return
+    _append_sql(store, _stage_name("rejects"), f"SELECT _line AS line, _raw AS raw, _reason AS reason, _file AS file FROM {stage} WHERE _reason IS NOT NULL")
     _append_sql(
         store,
         _stage_name("identities"),
-        f"""SELECT _person_ref AS source_id, 'person' AS kind, lower(trim(_id_email)) AS email, _id_name AS name,
+        f"""SELECT _person_ref AS source_id, 'person' AS kind, lower(trim(any_value(_id_email))) AS email, _id_name AS name,
                    NULL::VARCHAR AS domain, NULL::VARCHAR AS account_ref, nullif(trim(_id_link_id), '') AS link_id,
                    NULL::VARCHAR AS link_source, NULL::TIMESTAMPTZ AS updated_at, NULL::JSON AS attributes,
-                   min(line) AS _line, NULL::VARCHAR AS _raw, {fl} AS _file
-            FROM _jlv_block WHERE _reason IS NULL AND _person_ref IS NOT NULL
-            GROUP BY ALL""",
+                   min(_line) AS _line, NULL::VARCHAR AS _raw, min(_file) AS _file
+            FROM {stage} WHERE _reason IS NULL AND _person_ref IS NOT NULL
+            GROUP BY _person_ref, lower(trim(_id_email)), _id_name, nullif(trim(_id_link_id), '')""",
     )
-    n = _scalar(con, "SELECT count(*) FROM _jlv_block")
-    con.execute("DROP TABLE _jlv_block")
-    return n
+    store.con.execute(f"DELETE FROM {stage} WHERE _reason IS NOT NULL")
+    if staged_count(store, "events"):
+        cols = ", ".join(f'"{c}"' for c in get_table("events").names)
+        store.con.execute(
+            f"INSERT INTO {_stage_name('events')} SELECT {cols}, _person_ref, _account_ref, _line, _raw, _file, _hash FROM {stage}"
+        )
+        _drop(store.con, stage)
+    else:
+        store.con.execute(f"ALTER TABLE {stage} RENAME TO {_stage_name('events')}")
+        _STAGES.setdefault(id(store.con), set()).add(_stage_name("events"))
+        _STAGES[id(store.con)].discard(stage)
 
 
 def _append_sql(store: Store, stage: str, select: str) -> None:
     con = store.con
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [stage]).fetchone()
-    if exists and exists[0]:
+    if _temp_exists(con, stage):
         con.execute(f"INSERT INTO {stage} {select}")
     else:
-        con.execute(f"CREATE TEMP TABLE {stage} AS {select}")
-
-
-def _content_hash(cols: list[str], alias: str) -> str:
-    return "hash(" + ", ".join(f'{alias}."{c}"' for c in cols) + ")"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS {select}")
+        _STAGES.setdefault(id(con), set()).add(stage)
 
 
 def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> MergeCounts:
@@ -834,9 +872,11 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
     The rules are those of :func:`merge_stage` (conflicting rows in one file
     are all quarantined; identical repeats are duplicates; a stored key with
     other content is replaced in a mutable table and quarantined otherwise),
-    with two differences: the content comparison leaves out the columns
-    resolution derives (``customer_id``, ``user_id``), and every loaded row's
-    source references are written to ``source_refs``.
+    with two differences: the content compared is the row without the columns
+    resolution derives (``customer_id``, ``user_id``) but with the source ids
+    it refers to, and every loaded row's references are written to
+    ``source_refs``. The work is hash aggregates and joins, never a sort of
+    the whole file.
 
     Parameters
     ----------
@@ -853,68 +893,81 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
         ``loaded``, ``updated``, ``duplicate``, ``quarantined``.
     """
     stage = _stage_name(table.name)
-    if not staged_count(store, table.name):
+    total = staged_count(store, table.name)
+    if not total:
+        _drop(store.con, stage)
         return MergeCounts(loaded=0, updated=0, duplicate=0, quarantined=0)
     (key,) = table.key
     con = store.con
     cols = ", ".join(f'"{c}"' for c in table.names)
-    content = [c for c in table.names if c not in DERIVED_COLUMNS]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _jlv_staged AS SELECT s.*, {_content_hash(content, 's')} AS _hash FROM {stage} s")
+    raw = "coalesce(s._raw, left(CAST(to_json(struct_pack(" + ", ".join(f'"{c}" := s."{c}"' for c in table.names) + ")) AS VARCHAR), 4000))"
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jlv_conflict AS
-        SELECT "{key}" AS k, string_agg(CAST(_line AS VARCHAR), ', ' ORDER BY _line) AS lines
-        FROM _jlv_staged GROUP BY "{key}" HAVING count(DISTINCT _hash) > 1"""
+        f"""CREATE OR REPLACE TEMP TABLE _jlv_k AS
+        SELECT "{key}" AS k, count(*) AS n, CASE WHEN min(_hash) = max(_hash) THEN 1 ELSE 2 END AS nh, min(_hash) AS h
+        FROM {stage} GROUP BY "{key}" """
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jlv_cmp AS
-        WITH f AS (
-            SELECT * FROM _jlv_staged s ANTI JOIN _jlv_conflict c ON s."{key}" = c.k
-            QUALIFY row_number() OVER (PARTITION BY "{key}" ORDER BY _file, _line) = 1
-        )
-        SELECT f.*, CASE WHEN t."{key}" IS NULL THEN NULL ELSE {_content_hash(content, 't')} END AS _stored_hash
-        FROM f LEFT JOIN "{table.name}" t ON t."{key}" = f."{key}" """
+        SELECT k.k, k.n, k.h,
+               CASE WHEN t."{key}" IS NULL THEN NULL
+                    ELSE {_row_hash_sql(table, "t").replace("t._person_ref", "r.person_ref").replace("t._account_ref", "r.account_ref")} END AS sh
+        FROM _jlv_k k
+        LEFT JOIN "{table.name}" t ON t."{key}" = k.k
+        LEFT JOIN source_refs r ON r.table_name = '{table.name}' AND r.row_id = k.k
+        WHERE k.nh = 1"""
     )
-    total = _scalar(con, "SELECT count(*) FROM _jlv_staged")
-    n_conflict = _scalar(con, f'SELECT count(*) FROM _jlv_staged s SEMI JOIN _jlv_conflict c ON s."{key}" = c.k')
-    n_first = _scalar(con, "SELECT count(*) FROM _jlv_cmp")
-    n_same = _scalar(con, "SELECT count(*) FROM _jlv_cmp WHERE _stored_hash = _hash")
-    n_new = _scalar(con, "SELECT count(*) FROM _jlv_cmp WHERE _stored_hash IS NULL")
-    n_changed = n_first - n_same - n_new
+    n_conflict = _count(con, "SELECT coalesce(sum(n), 0) FROM _jlv_k WHERE nh > 1")
+    n_new = _count(con, "SELECT count(*) FROM _jlv_cmp WHERE sh IS NULL")
+    n_changed = _count(con, "SELECT count(*) FROM _jlv_cmp WHERE sh IS NOT NULL AND sh <> h")
     q = "INSERT INTO quarantine (run, source, table_name, file, line, raw, reason, ingested_at) "
-    con.execute(
-        q + f"""SELECT ?, ?, ?, s._file, s._line, left(s._raw, 4000),
-               'rows with {key}=' || s."{key}" || ' disagree (lines ' || c.lines || '); none was loaded', now()
-        FROM _jlv_staged s JOIN _jlv_conflict c ON s."{key}" = c.k""",
-        [run, source, table.name],
-    )
+    if n_conflict:
+        con.execute(
+            q + f"""SELECT ?, ?, ?, s._file, s._line, {raw},
+                   'rows with {key}=' || s."{key}" || ' disagree (lines ' ||
+                   (SELECT string_agg(CAST(x._line AS VARCHAR), ', ' ORDER BY x._line) FROM {stage} x WHERE x."{key}" = s."{key}")
+                   || '); none was loaded', now()
+            FROM {stage} s SEMI JOIN (SELECT k FROM _jlv_k WHERE nh > 1) c ON s."{key}" = c.k""",
+            [run, source, table.name],
+        )
+
+    def write(where: str) -> None:
+        # one staged row per chosen key: single rows straight from the stage (no copy), repeated
+        # identical rows through a window over just those keys
+        single = f"""SELECT * FROM {stage} s SEMI JOIN (SELECT k FROM _jlv_cmp WHERE n = 1 AND {where}) c ON s."{key}" = c.k"""
+        repeated = f"""SELECT * EXCLUDE (rn) FROM (
+                SELECT s.*, row_number() OVER (PARTITION BY s."{key}" ORDER BY s._file, s._line) AS rn
+                FROM {stage} s SEMI JOIN (SELECT k FROM _jlv_cmp WHERE n > 1 AND {where}) c ON s."{key}" = c.k
+            ) WHERE rn = 1"""
+        for sel in (single, repeated):
+            con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM ({sel})')
+            con.execute(f"""INSERT INTO source_refs SELECT '{table.name}', "{key}", ?, _person_ref, _account_ref FROM ({sel})""", [source])
+
     quarantined = n_conflict
     updated = 0
-    refs = f"""INSERT INTO source_refs SELECT '{table.name}', "{key}", ?, _person_ref, _account_ref FROM _jlv_cmp"""
     if n_changed:
-        changed = "_stored_hash IS NOT NULL AND _stored_hash <> _hash"
+        changed = "sh IS NOT NULL AND sh <> h"
         if table.mutable:
-            con.execute(f'DELETE FROM "{table.name}" WHERE "{key}" IN (SELECT "{key}" FROM _jlv_cmp WHERE {changed})')
-            con.execute(
-                f"""DELETE FROM source_refs WHERE table_name = '{table.name}'
-                AND row_id IN (SELECT "{key}" FROM _jlv_cmp WHERE {changed})"""
-            )
-            con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _jlv_cmp WHERE {changed}')
-            con.execute(refs + f" WHERE {changed}", [source])
+            con.execute(f'DELETE FROM "{table.name}" WHERE "{key}" IN (SELECT k FROM _jlv_cmp WHERE {changed})')
+            con.execute(f"DELETE FROM source_refs WHERE table_name = '{table.name}' AND row_id IN (SELECT k FROM _jlv_cmp WHERE {changed})")
+            write(changed)
             updated = n_changed
         else:
             con.execute(
-                q + f"""SELECT ?, ?, ?, _file, _line, left(_raw, 4000),
-                       '{key}=' || "{key}" || ' is already stored with different content; {table.name} rows are never overwritten', now()
-                FROM _jlv_cmp WHERE {changed}""",
+                q + f"""SELECT ?, ?, ?, s._file, s._line, {raw},
+                       '{key}=' || s."{key}" || ' is already stored with different content; {table.name} rows are never overwritten', now()
+                FROM {stage} s SEMI JOIN (SELECT k FROM _jlv_cmp WHERE {changed}) c ON s."{key}" = c.k""",
                 [run, source, table.name],
             )
-            quarantined += n_changed
-    con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _jlv_cmp WHERE _stored_hash IS NULL')
-    con.execute(refs + " WHERE _stored_hash IS NULL", [source])
+            quarantined += _count(con, f'SELECT count(*) FROM {stage} s SEMI JOIN (SELECT k FROM _jlv_cmp WHERE {changed}) c ON s."{key}" = c.k')
+    if n_new and n_new == total:  # every staged row is new and unique: straight from the stage
+        con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM {stage}')
+        con.execute(f"""INSERT INTO source_refs SELECT '{table.name}', "{key}", ?, _person_ref, _account_ref FROM {stage}""", [source])
+    elif n_new:
+        write("sh IS NULL")
     loaded = n_new + updated
-    duplicate = total - n_conflict - loaded - (0 if table.mutable else n_changed)
-    for tmp in (stage, "_jlv_staged", "_jlv_conflict", "_jlv_cmp"):
-        con.execute(f"DROP TABLE IF EXISTS {tmp}")
+    duplicate = total - quarantined - loaded
+    for tmp in (stage, "_jlv_k", "_jlv_cmp"):
+        _drop(con, tmp)
     return MergeCounts(loaded=loaded, updated=updated, duplicate=duplicate, quarantined=quarantined)
 
 
@@ -945,14 +998,14 @@ def merge_vendor_identities(store: Store, *, source: str, reader: str) -> MergeC
         SELECT * FROM (SELECT s.*, md5(concat_ws(chr(31), {hash_cols}, '')) AS record_hash FROM {stage} s)
         QUALIFY row_number() OVER (PARTITION BY source_id, record_hash ORDER BY _file, _line) = 1"""
     )
-    total = _scalar(con, f"SELECT count(*) FROM {stage}")
+    total = _count(con, f"SELECT count(*) FROM {stage}")
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _jlv_ids_new AS
         SELECT i.* FROM _jlv_ids i ANTI JOIN source_identities t
         ON t.source = ? AND t.source_id = i.source_id AND t.record_hash = i.record_hash""",
         [source],
     )
-    loaded = _scalar(con, "SELECT count(*) FROM _jlv_ids_new")
+    loaded = _count(con, "SELECT count(*) FROM _jlv_ids_new")
     sel = ", ".join(f'"{c}"' for c in obs)
     con.execute(
         f"""INSERT INTO source_identities (source, reader, {sel}, record_hash, file, line)
@@ -960,7 +1013,7 @@ def merge_vendor_identities(store: Store, *, source: str, reader: str) -> MergeC
         [source, reader],
     )
     for tmp in (stage, "_jlv_ids", "_jlv_ids_new"):
-        con.execute(f"DROP TABLE IF EXISTS {tmp}")
+        _drop(con, tmp)
     return MergeCounts(loaded=loaded, updated=0, duplicate=total - loaded, quarantined=0)
 
 
@@ -975,7 +1028,7 @@ def quarantine_vendor_rejects(store: Store, *, run: str, source: str, table_name
         [run, source, table_name],
     )
     counts = store.con.execute(f"SELECT file, count(*) FROM {stage} GROUP BY file").fetchall()
-    store.con.execute(f"DROP TABLE {stage}")
+    _drop(store.con, stage)
     return {str(f): int(n) for f, n in counts}
 
 
@@ -1059,7 +1112,7 @@ def apply_identity_map(store: Store) -> dict[str, int]:
             SELECT x.* FROM _jlv_res x JOIN "{name}" t ON t."{key}" = x.row_id
             WHERE t.customer_id IS DISTINCT FROM x.customer_id OR t.user_id IS DISTINCT FROM x.user_id"""
         )
-        n = _scalar(store.con, "SELECT count(*) FROM _jlv_upd")
+        n = _count(store.con, "SELECT count(*) FROM _jlv_upd")
         if n:
             store.con.execute(
                 f"""UPDATE "{name}" SET customer_id = u.customer_id, user_id = u.user_id
@@ -1106,3 +1159,22 @@ def replace_derived_rows(store: Store, name: str, frame: pd.DataFrame, *, marker
     finally:
         store.con.unregister("_jl_derived")
     return store.insert(name, frame)
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
+    """Run a one-value query to completion and return the value as int (0 for NULL)."""
+    rows = con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
+    return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+
+#: Vendor staging tables created on each connection (avoids a catalog query per check).
+_STAGES: dict[int, set[str]] = {}
+
+
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {name}")
+    _STAGES.get(id(con), set()).discard(name)
+
+
+def _temp_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return name in _STAGES.get(id(con), set())

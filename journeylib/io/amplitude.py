@@ -1,0 +1,220 @@
+"""Amplitude export reader.
+
+Reads the archive returned by Amplitude's Export API, ``GET /api/2/export``
+(https://amplitude.com/docs/apis/analytics/export): a zip of gzipped JSON
+Lines files named ``<project>/<project>_<date>_<hour>#<n>.json.gz``, one
+event per line with ``event_type``, ``event_time`` (UTC,
+``2015-08-10 12:00:00.000000``), ``user_id``, ``device_id``,
+``amplitude_id``, ``$insert_id`` (``insert_id`` in the HTTP API),
+``uuid``, ``event_properties``, ``user_properties`` and device fields. A
+single ``.json.gz`` member or an unzipped ``.json`` file is read as well.
+
+Mapping
+-------
+* one ``events`` row per line: ``event_id`` = ``<source>:`` + the insert id
+  (else ``uuid``; else the md5 of the content), ``timestamp`` from
+  ``event_time``, ``event`` = ``event_type``, ``properties`` =
+  ``event_properties`` plus ``amplitude_id``, ``device_id``, ``platform``,
+  ``session_id`` and ``country``;
+* the person is ``user_id:<user_id>`` (or ``device_id:<device_id>`` for
+  anonymous events); the identity observation carries
+  ``user_properties.email`` and the explicit CRM account id of the
+  ``account_id_properties`` option found in ``user_properties``.
+
+A zip member that is not a ``.json.gz``/``.json`` export file (a
+``__MACOSX`` entry, a README) is quarantined as one row with the reason; a
+truncated gzip member fails the whole archive with a message naming it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..engine import JsonLinesSpec
+from ..exceptions import SourceFormatError
+from ._vendor import LinesBlock, Part, ReadContext, iter_line_blocks, rejects_frame
+
+NAME = "amplitude"
+#: File kinds this reader recognises.
+KINDS: tuple[str, ...] = ("events",)
+#: Canonical table each kind mainly feeds (its refused rows count there).
+KIND_TABLES: dict[str, str] = {"events": "events"}
+#: Default ``user_properties`` names that hold an explicit CRM account id.
+ACCOUNT_ID_PROPERTIES: tuple[str, ...] = ("salesforce_account_id", "sfdc_account_id", "crm_account_id", "hubspot_company_id")
+
+
+def _q(key: str) -> str:
+    return '"' + key.replace('"', '\\"') + '"'
+
+
+def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
+    """Return the SQL extraction spec of an Amplitude export for *source*.
+
+    Parameters
+    ----------
+    source : str
+        Source label (the ``event_id`` prefix).
+    options : dict, optional
+        ``account_id_properties``.
+
+    Returns
+    -------
+    journeylib.engine.JsonLinesSpec
+        The spec.
+    """
+    options = options or {}
+    accounts = tuple(options.get("account_id_properties") or ACCOUNT_ID_PROPERTIES)
+    return JsonLinesSpec(
+        fields={
+            "event_type": ("$.event_type",),
+            "event_time": ("$.event_time",),
+            "user_id": ("$.user_id",),
+            "device_id": ("$.device_id",),
+            "insert_id": ('$."$insert_id"', "$.insert_id"),
+            "uuid": ("$.uuid",),
+            "amplitude_id": ("$.amplitude_id",),
+            "platform": ("$.platform",),
+            "session_id": ("$.session_id",),
+            "country": ("$.country",),
+            "email": ("$.user_properties.email", '$.user_properties."$email"', "$.user_properties.Email"),
+            "link_id": tuple(f"$.user_properties.{_q(p)}" for p in accounts),
+            "company": ("$.user_properties.company", "$.user_properties.company_name"),
+        },
+        required=("event_type", "event_time"),
+        event_field="event_type",
+        time_field="event_time",
+        time_kind="text",
+        id_prefix=f"{source}:",
+        id_fields=("insert_id", "uuid"),
+        person_refs=(("user_id:", "user_id"), ("device_id:", "device_id")),
+        properties_path="$.event_properties",
+        extras=(("amplitude_id", "amplitude_id"), ("device_id", "device_id"), ("platform", "platform"), ("session_id", "session_id"), ("country", "country")),
+        identity={"email": "email", "link_id": "link_id", "name": "company"},
+    )
+
+
+def _is_event_lines(head: bytes) -> bool:
+    for raw in head.split(b"\n")[:50]:
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and "event_type" in obj:
+            return True
+    return False
+
+
+def detect_kind(path: Path) -> str:
+    """Tell whether *path* is an Amplitude export (zip, gzipped or plain JSON Lines).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    str
+        ``"events"``.
+
+    Raises
+    ------
+    SourceFormatError
+        If the file is none of these.
+    """
+    if zipfile.is_zipfile(path):
+        return "events"
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(2)
+        opener = gzip.open if magic == b"\x1f\x8b" else open
+        with opener(path, "rb") as fh:
+            head = fh.read(65_536)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        msg = f"{path}: the gzip stream is truncated or corrupt ({exc}). Download the Amplitude export again; nothing was loaded."
+        raise SourceFormatError(msg) from exc
+    except OSError as exc:
+        msg = f"{path}: cannot read the file ({exc}). The Amplitude reader expects its export as JSON Lines, optionally gzipped."
+        raise SourceFormatError(msg) from exc
+    if _is_event_lines(head[3:] if head.startswith(b"\xef\xbb\xbf") else head):
+        return "events"
+    msg = (
+        f"{path}: line 1: not an Amplitude export. Expected the Export API zip of <project>_<date>#<n>.json.gz files, "
+        'or JSON Lines with "event_type" and "event_time" per line.'
+    )
+    raise SourceFormatError(msg)
+
+
+def _blocks(fh: Any, label: str, s: JsonLinesSpec) -> Iterator[LinesBlock]:
+    try:
+        for first_line, raw in iter_line_blocks(fh):
+            yield LinesBlock(raw=raw, first_line=first_line, spec=s, file=label)
+    except (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
+        msg = (
+            f"{label}: the gzip stream is truncated or corrupt ({exc}). Download the Amplitude export again; "
+            "nothing of this archive was loaded."
+        )
+        raise SourceFormatError(msg) from exc
+
+
+def read_amplitude(path: str | Path, ctx: ReadContext) -> Iterator[Part | LinesBlock]:
+    """Read an Amplitude export archive in blocks for the engine to parse.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The Export API zip, a ``.json.gz`` member, or a plain JSON Lines file.
+    ctx : ReadContext
+        Source label and options (``account_id_properties``).
+
+    Yields
+    ------
+    LinesBlock or Part
+        Blocks of lines per member; a ``rejects`` part for foreign members.
+
+    Raises
+    ------
+    SourceFormatError
+        If the file is not an Amplitude export, or a member is truncated.
+    """
+    p = Path(path)
+    detect_kind(p)
+    s = spec(ctx.source, dict(ctx.options))
+    if not zipfile.is_zipfile(p):
+        with open(p, "rb") as fh:
+            magic = fh.read(2)
+        opener = gzip.open if magic == b"\x1f\x8b" else open
+        with opener(p, "rb") as fh:
+            yield from _blocks(fh, str(p), s)
+        return
+    try:
+        archive = zipfile.ZipFile(p)
+    except zipfile.BadZipFile as exc:
+        msg = f"{p}: not a readable zip ({exc}). Download the Amplitude export again; nothing was loaded."
+        raise SourceFormatError(msg) from exc
+    with archive:
+        members = sorted(i.filename for i in archive.infolist() if not i.is_dir())
+        if not members:
+            msg = f"{p}: the zip holds no file. Download the Amplitude export again; nothing was loaded."
+            raise SourceFormatError(msg)
+        foreign: list[tuple[int | None, str, str]] = []
+        for name in members:
+            label = f"{p}!{name}"
+            base = name.rsplit("/", 1)[-1]
+            if name.startswith("__MACOSX/") or base.startswith(".") or not (base.endswith(".json.gz") or base.endswith(".json")):
+                foreign.append((None, name, f"zip member {name!r} is not an Amplitude export file (expected <project>_<date>_<hour>#<n>.json.gz); skipped"))
+                continue
+            with archive.open(name) as raw_fh:
+                if base.endswith(".gz"):
+                    with gzip.open(raw_fh, "rb") as fh:
+                        yield from _blocks(fh, label, s)
+                else:
+                    yield from _blocks(raw_fh, label, s)
+        if foreign:
+            yield Part("rejects", rejects_frame(foreign, str(p)))

@@ -1,0 +1,249 @@
+"""Identity stitching: methods in order of trust, ambiguity, order independence, the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from journeylib.engine import Store
+from journeylib.exceptions import EmptyResultError
+from journeylib.identity import (
+    IdentityOptions,
+    identity_report_data,
+    identity_summary_data,
+    resolve_identities,
+    unmatched_ids_data,
+    write_identity_report,
+)
+from journeylib.io._vendor import norm_email
+from journeylib.sources import ingest_source_files
+
+VENDORS = Path(__file__).parent / "data" / "vendors"
+#: (reader, file) of every fixture, for order tests
+ALL_FILES = [(v, p) for v in ("salesforce", "hubspot", "mixpanel", "zendesk", "intercom", "sendgrid", "mailchimp") for p in sorted((VENDORS / v).iterdir())]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def store() -> Store:
+    s = Store(":memory:")
+    yield s
+    s.close()
+
+
+# -- hand-computed cases -------------------------------------------------------------
+
+
+def test_methods_in_order_of_trust(store: Store, tmp_path: Path) -> None:
+    accounts = write(tmp_path / "Account.csv", "Id,Name,Website\nA1,Acme Corp,https://acme.com\nB2,Beta LLC,beta.io\n")
+    contacts = write(tmp_path / "Contact.csv", "Id,AccountId,Email\nc1,A1,ann@acme.com\nc2,B2,bo@beta.io\n")
+    mp = write(
+        tmp_path / "mp.jsonl",
+        # u1: explicit CRM id B2 wins over its acme e-mail; u2: e-mail of a CRM contact; u3: beta.io domain;
+        # u4: gmail, nothing else; u5: two explicit ids → ambiguous, never guessed
+        '{"event": "e", "properties": {"time": 1, "distinct_id": "u1", "salesforce_account_id": "B2", "$email": "ann@acme.com"}}\n'
+        '{"event": "e", "properties": {"time": 2, "distinct_id": "u2", "$email": " ANN@acme.com "}}\n'
+        '{"event": "e", "properties": {"time": 3, "distinct_id": "u3", "$email": "new.person@beta.io"}}\n'
+        '{"event": "e", "properties": {"time": 4, "distinct_id": "u4", "$email": "someone@gmail.com"}}\n'
+        '{"event": "e", "properties": {"time": 5, "distinct_id": "u5", "salesforce_account_id": "A1"}}\n'
+        '{"event": "e", "properties": {"time": 6, "distinct_id": "u5", "salesforce_account_id": "B2"}}\n',
+    )
+    ingest_source_files(store, "salesforce", [accounts, contacts])
+    ingest_source_files(store, "mixpanel", [mp])
+    m = store.table("identity_map").set_index(["source", "source_id"])
+    got = {sid: (row.customer_id, row.method, None if pd.isna(row.confidence) else row.confidence) for (src, sid), row in m.iterrows() if src == "mixpanel"}
+    assert got == {
+        "distinct_id:u1": ("B2", "crm_id", 1.0),
+        "distinct_id:u2": ("A1", "email", 0.95),
+        "distinct_id:u3": ("B2", "domain", 0.8),
+        "distinct_id:u4": (None, "unmatched", None),
+        "distinct_id:u5": (None, "ambiguous", None),
+    }
+    assert m.loc[("salesforce", "contact:c1"), "method"] == "contact_account"
+    assert m.loc[("salesforce", "account:A1"), "method"] == "crm_account"
+    ev = store.table("events").set_index("timestamp")
+    # rows of unresolved ids are kept, with a NULL customer
+    assert ev["customer_id"].isna().sum() == 3
+    assert len(ev) == 6
+
+
+def test_free_mail_domain_is_never_an_account_domain(store: Store, tmp_path: Path) -> None:
+    accounts = write(tmp_path / "Account.csv", "Id,Name,Website\nG1,Gmail fans,https://gmail.com\n")
+    contacts = write(tmp_path / "contacts.csv", "Record ID,Email\n1,x@gmail.com\n")
+    ingest_source_files(store, "salesforce", [accounts])
+    ingest_source_files(store, "hubspot", [contacts])
+    assert store.table("identity_map").set_index("source_id").loc["contact:1", "method"] == "unmatched"
+    resolve_identities(store, IdentityOptions(free_mail_domains=()))
+    assert store.table("identity_map").set_index("source_id").loc["contact:1", "method"] == "unmatched"
+
+
+def test_account_domain_shared_by_two_accounts_is_ambiguous(store: Store, tmp_path: Path) -> None:
+    accounts = write(tmp_path / "Account.csv", "Id,Name,Website\nA1,Acme EU,acme.com\nA2,Acme US,https://www.acme.com\n")
+    orgs = write(tmp_path / "orgs.json", '{"organizations": [{"id": 1, "name": "Acme", "domain_names": ["acme.com"], "updated_at": "2024-01-01T00:00:00Z"}]}')
+    ingest_source_files(store, "salesforce", [accounts])
+    ingest_source_files(store, "zendesk", [orgs])
+    row = store.query("SELECT customer_id, method FROM identity_map WHERE source = 'zendesk'").iloc[0]
+    assert (row["customer_id"], row["method"]) == (None, "ambiguous")
+
+
+def test_fuzzy_company_name_is_optional_and_has_a_confidence(store: Store, tmp_path: Path) -> None:
+    accounts = write(tmp_path / "Account.csv", "Id,Name,Website\nA1,Initech Inc.,initech.example\nA2,Initrode GmbH,initrode.example\n")
+    companies = write(tmp_path / "companies.csv", "Record ID,Company name\n7,INITECH\n8,Something Else\n")
+    ingest_source_files(store, "salesforce", [accounts])
+    ingest_source_files(store, "hubspot", [companies])
+    m = store.table("identity_map").set_index("source_id")
+    assert m.loc["company:7", "method"] == "unmatched"  # off by default
+    resolve_identities(store, IdentityOptions(fuzzy_names=True, fuzzy_threshold=0.9))
+    m = store.table("identity_map").set_index("source_id")
+    # "initech" vs "initech" once suffixes and case are normalised: similarity 1.0
+    assert (m.loc["company:7", "customer_id"], m.loc["company:7", "method"], m.loc["company:7", "confidence"]) == ("A1", "fuzzy_name", 1.0)
+    assert m.loc["company:8", "method"] == "unmatched"
+
+
+@pytest.mark.parametrize(
+    ("raw", "plus", "expected"),
+    [
+        ("  Jane.Doe@ACME.com ", False, "jane.doe@acme.com"),
+        ("jane+news@acme.com", False, "jane+news@acme.com"),
+        ("jane+news@acme.com", True, "jane@acme.com"),
+        ("<jane@acme.com>", False, "jane@acme.com"),
+        ("not an email", False, None),
+        ("a@b", False, None),
+        (42, False, None),
+    ],
+)
+def test_norm_email(raw: object, plus: bool, expected: str | None) -> None:
+    assert norm_email(raw, plus_addressing=plus) == expected
+
+
+def test_latest_crm_snapshot_wins_whatever_the_order(tmp_path: Path) -> None:
+    acc = write(tmp_path / "Account.csv", "Id,Name,Website\nA1,Acme,acme.com\nB2,Beta,beta.io\n")
+    old = write(tmp_path / "old.csv", "Id,AccountId,Email,LastModifiedDate\nc1,A1,ann@acme.com,2024-01-01T00:00:00.000+0000\n")
+    new = write(tmp_path / "new.csv", "Id,AccountId,Email,LastModifiedDate\nc1,B2,ann@acme.com,2024-06-01T00:00:00.000+0000\n")
+    results = []
+    for order in ([acc, old, new], [new, old, acc]):
+        with Store(":memory:") as s:
+            ingest_source_files(s, "salesforce", order)
+            results.append(s.table("identity_map").set_index("source_id").loc["contact:c1", "customer_id"])
+    assert results == ["B2", "B2"]  # the contact moved to Beta: the newer record wins in both orders
+
+
+# -- order independence ------------------------------------------------------------------
+
+
+def _snapshot(store: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    imap = store.table("identity_map")
+    ev = store.table("events", columns=["event_id", "customer_id", "user_id"]).sort_values("event_id").reset_index(drop=True)
+    tk = store.table("tickets", columns=["ticket_id", "customer_id", "user_id"]).sort_values("ticket_id").reset_index(drop=True)
+    return imap, ev, tk
+
+
+def _ingest_in_order(order: list[tuple[str, Path]]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    with Store(":memory:") as s:
+        for reader, path in order:
+            ingest_source_files(s, reader, [path])
+        return _snapshot(s)
+
+
+def test_analytics_before_or_after_crm_gives_the_same_result() -> None:
+    crm = [f for f in ALL_FILES if f[0] in ("salesforce", "hubspot")]
+    rest = [f for f in ALL_FILES if f[0] not in ("salesforce", "hubspot")]
+    a = _ingest_in_order(crm + rest)
+    b = _ingest_in_order(rest + crm)
+    for x, y in zip(a, b, strict=True):
+        pd.testing.assert_frame_equal(x, y)
+    # and events that were unmatched before the CRM arrived are matched now
+    assert a[1]["customer_id"].notna().sum() > 0
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(order=st.permutations(ALL_FILES))
+def test_any_ingest_order_gives_the_same_result(order: list[tuple[str, Path]]) -> None:
+    expected = _reference()
+    got = _ingest_in_order(list(order))
+    for x, y in zip(expected, got, strict=True):
+        pd.testing.assert_frame_equal(x, y)
+
+
+_REF: list[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]] = []
+
+
+def _reference() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    if not _REF:
+        _REF.append(_ingest_in_order(ALL_FILES))
+    return _REF[0]
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def loaded() -> Store:
+    s = Store(":memory:")
+    by_reader: dict[str, list[Path]] = {}
+    for reader, path in ALL_FILES:
+        by_reader.setdefault(reader, []).append(path)
+    for reader, paths in by_reader.items():
+        ingest_source_files(s, reader, paths, resolve=False)
+    resolve_identities(s)
+    yield s
+    s.close()
+
+
+def test_identity_report_data(loaded: Store) -> None:
+    rep = identity_report_data(loaded)
+    assert list(rep.columns) == ["source", "method", "matched", "ids", "ids_share", "events", "tickets", "messages", "rows_share"]
+    shares = rep.groupby("source")[["ids_share"]].sum()["ids_share"]
+    assert (shares.round(9) == 1.0).all()
+    mc = rep[rep["source"] == "mailchimp"].set_index("method")
+    # jane (e-mail of a Salesforce contact): open + click; quiet@acme.com (domain): no rows; bounced@: unmatched
+    assert mc.loc["email", ["ids", "messages", "events"]].tolist() == [1, 2, 2]
+    assert mc.loc["domain", ["ids", "messages"]].tolist() == [1, 0]
+    assert mc.loc["unmatched", ["ids", "messages"]].tolist() == [1, 1]
+    assert mc["rows_share"].sum() == pytest.approx(1.0)
+    summary = identity_summary_data(loaded).set_index("source")
+    total = summary.loc["(all sources)"]
+    assert total["ids"] == total["ids_matched"] + total["ids_ambiguous"] + total["ids_unmatched"]
+    assert total["rows"] == total["rows_matched"] + total["rows_ambiguous"] + total["rows_unmatched"]
+    assert total["rows"] == loaded.count("events") + loaded.count("tickets") + loaded.count("messages")
+
+
+def test_unmatched_ids_and_artifacts(loaded: Store, tmp_path: Path) -> None:
+    top = unmatched_ids_data(loaded, n=1)
+    assert list(top.columns) == ["source", "source_id", "method", "email", "rows", "rank"]
+    assert (top["rank"] == 1).all()
+    assert top["source"].is_unique
+    sg = top[top["source"] == "sendgrid"].iloc[0]
+    assert (sg["source_id"], sg["rows"]) == ("email:pat.freelance@gmail.com", 6)  # 4 events + 2 messages
+    paths = write_identity_report(loaded, tmp_path / "artifacts")
+    assert sorted(p.name for p in paths) == ["identity_report.json", "identity_report.parquet", "identity_summary.parquet", "identity_unmatched.parquet"]
+    assert set(json.loads((tmp_path / "artifacts" / "identity_report.json").read_text())) == {"identity_report", "identity_summary", "identity_unmatched"}
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        unmatched_ids_data(loaded, n=0)
+
+
+def test_report_on_an_empty_store_raises(store: Store) -> None:
+    with pytest.raises(EmptyResultError, match="identity_map is empty"):
+        identity_report_data(store)
+
+
+def test_report_on_read_only_and_canonical_only_stores(loaded: Store, tmp_path: Path) -> None:
+    # a store of canonical files only has no vendor tables: the report says so, or is empty when asked
+    with Store(tmp_path / "canonical.duckdb") as s:
+        s.insert("events", pd.DataFrame({"event_id": ["e1"], "customer_id": ["c1"], "timestamp": [pd.Timestamp("2024-01-01", tz="UTC")], "event": ["login"]}))
+    with Store(tmp_path / "canonical.duckdb", read_only=True) as ro:
+        with pytest.raises(EmptyResultError):
+            identity_summary_data(ro)
+        summary = identity_summary_data(ro, empty_ok=True)
+        assert summary["source"].tolist() == ["(all sources)"]
+        assert summary["ids"].tolist() == [0]
+        assert unmatched_ids_data(ro).empty

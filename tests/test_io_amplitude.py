@@ -1,0 +1,135 @@
+"""Amplitude Export API reader: documented example, archives, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from journeylib.engine import Store
+from journeylib.exceptions import SourceFormatError
+from journeylib.sources import ingest_source_files, ingest_vendor_file
+
+FIXTURE = Path(__file__).parent / "data" / "vendors" / "amplitude" / "events.jsonl"
+
+
+@pytest.fixture
+def store() -> Store:
+    s = Store(":memory:")
+    yield s
+    s.close()
+
+
+def export_zip(path: Path, members: dict[str, bytes]) -> Path:
+    """Write an archive shaped like the Export API's: <project>/<project>_<date>_<hour>#<n>.json.gz members."""
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def test_documented_example(store: Store, tmp_path: Path) -> None:
+    zf = export_zip(tmp_path / "export.zip", {"187520/187520_2022-01-01_10#0.json.gz": gzip.compress(FIXTURE.read_bytes())})
+    res = ingest_source_files(store, "amplitude", [zf])
+    events = next(r for r in res.files if r.table == "events")
+    # 4 lines; the 4th repeats the 1st ($insert_id 5f0adeff...) → 3 loaded + 1 duplicate
+    assert (events.read, events.loaded, events.duplicate, events.quarantined) == (4, 3, 1, 0)
+    ev = store.table("events").set_index("event_id")
+    assert set(ev.index) == {
+        "amplitude:5f0adeff-6668-4427-8d02-57d803a2b841",  # $insert_id
+        "amplitude:c1d2e3f4-6c1e-11ec-90d6-0242ac120003",  # no insert id: uuid
+        "amplitude:a3c9b0d2-1111-4a4a-9b9b-000000000003",
+    }
+    click = ev.loc["amplitude:5f0adeff-6668-4427-8d02-57d803a2b841"]
+    assert click["event"] == "Button Clicked"
+    assert click["timestamp"].isoformat() == "2022-01-01T10:00:00.100000+00:00"  # event_time is UTC
+    props = json.loads(click["properties"])
+    assert props["button"] == "upgrade"  # event_properties
+    assert props["platform"] == "iOS"
+    assert props["amplitude_id"] == 123456789
+    assert click["user_id"] == "bob@globex.io"  # user_properties.email, normalised
+    imap = store.table("identity_map").set_index("source_id")
+    assert "device_id:D1E2F3A4" in imap.index  # anonymous event: the device is the person
+    assert "user_id:user-42" in imap.index
+
+
+def test_email_links_to_crm_contact(store: Store, tmp_path: Path) -> None:
+    zf = export_zip(tmp_path / "export.zip", {"187520/187520_2022-01-01_10#0.json.gz": gzip.compress(FIXTURE.read_bytes())})
+    sf = Path(__file__).parent / "data" / "vendors" / "salesforce"
+    acc = tmp_path / "Contact.csv"
+    acc.write_text("Id,AccountId,Email\n0035g00000BOB0001,0015g00000GLOBEX1,bob@globex.io\n")
+    ingest_source_files(store, "salesforce", [sf / "Account.csv", acc])
+    ingest_source_files(store, "amplitude", [zf])
+    ev = store.table("events")
+    assert (ev.loc[ev["user_id"] == "bob@globex.io", "customer_id"] == "0015g00000GLOBEX1").all()
+    imap = store.table("identity_map").set_index("source_id")
+    assert imap.loc["user_id:user-42", "method"] == "email"
+
+
+def test_overlapping_archives_deduplicate(store: Store, tmp_path: Path) -> None:
+    lines = FIXTURE.read_bytes().splitlines()
+    a = export_zip(tmp_path / "a.zip", {"1/1_2022-01-01_10#0.json.gz": gzip.compress(b"\n".join(lines[:2]))})
+    b = export_zip(tmp_path / "b.zip", {"1/1_2022-01-01_11#0.json.gz": gzip.compress(b"\n".join(lines[1:3]))})
+    ra = ingest_vendor_file(store, a, reader="amplitude")[0]
+    rb = ingest_vendor_file(store, b, reader="amplitude")[0]
+    assert (ra.loaded, rb.loaded, rb.duplicate) == (2, 1, 1)
+    assert store.count("events") == 3
+
+
+def test_zip_with_a_foreign_member(store: Store, tmp_path: Path) -> None:
+    zf = export_zip(
+        tmp_path / "export.zip",
+        {"187520/187520_2022-01-01_10#0.json.gz": gzip.compress(FIXTURE.read_bytes()), "README.txt": b"hello", "__MACOSX/._x": b"\x00"},
+    )
+    r = ingest_vendor_file(store, zf, reader="amplitude")[0]
+    assert (r.read, r.loaded, r.duplicate, r.quarantined) == (6, 3, 1, 2)
+    q = store.query("SELECT raw, reason FROM quarantine ORDER BY raw")
+    assert q["raw"].tolist() == ["README.txt", "__MACOSX/._x"]
+    assert "zip member 'README.txt' is not an Amplitude export file" in q["reason"].iloc[0]
+
+
+def test_truncated_gzip_member_fails_the_archive(store: Store, tmp_path: Path) -> None:
+    data = gzip.compress(FIXTURE.read_bytes() * 30)
+    zf = export_zip(tmp_path / "export.zip", {"1/1_2022-01-01_10#0.json.gz": data[: len(data) // 2]})
+    with pytest.raises(SourceFormatError, match=r"export\.zip!1/1_2022-01-01_10#0\.json\.gz: the gzip stream is truncated"):
+        ingest_vendor_file(store, zf, reader="amplitude")
+    assert store.count("events") == 0
+    assert store.count("ingest_log") == 0
+
+
+BAD_LINES = [
+    ("not json", b'{"event_type": "x", "event_time": ', "not valid JSON"),
+    ("not an object", b"[1, 2]", "expected a JSON object per line, found array"),
+    ("missing event_type", b'{"event_time": "2022-01-01 10:00:00", "user_id": "u"}', "missing required field event_type"),
+    ("bad time", b'{"event_type": "x", "event_time": "soon", "user_id": "u"}', "event_time: expected a timestamp such as 2025-03-01 09:30:00, found soon"),
+    ("not utf-8", '{"event_type": "caf\xe9", "event_time": "2022-01-01 10:00:00"}'.encode("latin-1"), "bytes that are not valid UTF-8"),
+]
+
+
+@pytest.mark.parametrize(("kind", "line", "reason"), BAD_LINES, ids=[b[0] for b in BAD_LINES])
+def test_bad_line_in_a_member(store: Store, tmp_path: Path, kind: str, line: bytes, reason: str) -> None:
+    good = FIXTURE.read_bytes().splitlines()[0]
+    zf = export_zip(tmp_path / "export.zip", {"1/1_2022-01-01_10#0.json.gz": gzip.compress(good + b"\n" + line + b"\n")})
+    r = ingest_vendor_file(store, zf, reader="amplitude")[0]
+    assert (r.read, r.loaded, r.quarantined) == (2, 1, 1)
+    q = store.table("quarantine")
+    assert q["line"].tolist() == [2]
+    assert reason in q["reason"].iloc[0]
+    assert q["file"].iloc[0] == f"{zf}!1/1_2022-01-01_10#0.json.gz"
+
+
+def test_not_an_amplitude_file(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "x.json"
+    f.write_text('{"tickets": []}')
+    with pytest.raises(SourceFormatError, match=r"x\.json: line 1: not an Amplitude export"):
+        ingest_vendor_file(store, f, reader="amplitude")
+
+
+def test_offsets_in_event_time(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "events.json"
+    f.write_text('{"event_type": "a", "event_time": "2022-01-01T12:00:00+02:00", "user_id": "u", "uuid": "1"}\n')
+    ingest_vendor_file(store, f, reader="amplitude")
+    assert store.table("events")["timestamp"].iloc[0].isoformat() == "2022-01-01T10:00:00+00:00"

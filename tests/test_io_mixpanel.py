@@ -1,0 +1,165 @@
+"""Mixpanel raw export reader: documented example, de-duplication, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from journeylib.engine import Store
+from journeylib.exceptions import SourceFormatError
+from journeylib.sources import ingest_source_files, ingest_vendor_file
+
+FIXTURE = Path(__file__).parent / "data" / "vendors" / "mixpanel" / "export.jsonl"
+
+
+@pytest.fixture
+def store() -> Store:
+    s = Store(":memory:")
+    yield s
+    s.close()
+
+
+def reasons(store: Store) -> list[tuple[int, str]]:
+    q = store.query("SELECT line, reason FROM quarantine ORDER BY line")
+    return list(zip(q["line"].tolist(), q["reason"].tolist(), strict=True))
+
+
+def test_documented_example(store: Store) -> None:
+    res = ingest_source_files(store, "mixpanel", [FIXTURE])
+    events = next(r for r in res.files if r.table == "events")
+    # 5 lines: line 4 repeats line 1 exactly (same $insert_id and content) → 4 loaded + 1 duplicate
+    assert (events.read, events.loaded, events.duplicate, events.quarantined) == (5, 4, 1, 0)
+    ev = store.table("events").set_index("event_id")
+    assert sorted(ev.index) == [
+        "mixpanel:29fc2962-6d9c-455d-95ad-95b84f09b9e4",
+        "mixpanel:5d958f87-542d-4c10-9422-0ed75893dc81",
+        "mixpanel:935d87b1-00cd-41b7-be34-b9d98dd08b42",
+        # no $insert_id: md5 of event, time, distinct_id and properties
+        "mixpanel:" + ev.index[ev["event"] == "Page View"][0].split(":", 1)[1],
+    ]
+    signup = ev.loc["mixpanel:29fc2962-6d9c-455d-95ad-95b84f09b9e4"]
+    assert signup["timestamp"].isoformat() == "2021-04-18T03:27:57+00:00"  # 1618716477 s
+    purchase = ev.loc["mixpanel:935d87b1-00cd-41b7-be34-b9d98dd08b42"]
+    assert purchase["timestamp"].isoformat() == "2021-04-18T03:27:57+00:00"  # 1618716477000 ms
+    assert json.loads(purchase["properties"])["Item"] == "Coffee"  # vendor properties kept
+    assert signup["source"] == "mixpanel"
+    # nobody can be resolved without a CRM: customers are NULL, not dropped; people get their e-mail
+    assert ev["customer_id"].isna().all()
+    assert signup["user_id"] == "jane.doe@acme.com"
+    imap = store.table("identity_map").set_index("source_id")
+    assert imap.loc["distinct_id:john.doe@gmail.com", "method"] == "unmatched"
+
+
+def test_explicit_crm_id_resolves_once_the_account_arrives(store: Store, tmp_path: Path) -> None:
+    ingest_source_files(store, "mixpanel", [FIXTURE])
+    acc = tmp_path / "Account.csv"
+    acc.write_text("Id,Name,Website\n0015g00000GLOBEX1,Globex,https://globex.io\n")
+    ingest_source_files(store, "salesforce", [acc])
+    ev = store.table("events")
+    song = ev[ev["event"] == "Played Song"].iloc[0]
+    assert song["customer_id"] == "0015g00000GLOBEX1"  # salesforce_account_id property
+    imap = store.table("identity_map").set_index("source_id")
+    assert imap.loc["distinct_id:john.doe@gmail.com", "method"] == "crm_id"
+
+
+def test_gzip_export_and_truncated_gzip(store: Store, tmp_path: Path) -> None:
+    gz = tmp_path / "export.jsonl.gz"
+    gz.write_bytes(gzip.compress(FIXTURE.read_bytes()))
+    assert ingest_vendor_file(store, gz, reader="mixpanel")[0].loaded == 4
+    cut = tmp_path / "cut.jsonl.gz"
+    data = gzip.compress(FIXTURE.read_bytes() * 50)
+    cut.write_bytes(data[: len(data) // 2])
+    before = store.count("events")
+    with pytest.raises(SourceFormatError, match=r"cut\.jsonl\.gz: the gzip stream is truncated or corrupt"):
+        ingest_vendor_file(store, cut, reader="mixpanel")
+    assert store.count("events") == before  # the whole file was rolled back
+
+
+BAD_LINES = [
+    ("not json", '{"event": "x", "properties": {"time": 1', "not valid JSON"),
+    ("array", "[1, 2, 3]", "expected a JSON object per line, found array"),
+    ("string", '"hello"', "expected a JSON object per line, found varchar"),
+    ("no event", '{"properties": {"time": 1618716477, "distinct_id": "a"}}', "missing required field event"),
+    ("unknown shape", '{"name": "Signup", "ts": 1618716477}', "missing required field event"),
+    ("no time", '{"event": "x", "properties": {"distinct_id": "a"}}', "missing required field properties.time"),
+    ("bad time", '{"event": "x", "properties": {"time": "yesterday", "distinct_id": "a"}}', "properties.time: expected epoch seconds, found yesterday"),
+]
+
+
+@pytest.mark.parametrize(("kind", "line", "reason"), BAD_LINES, ids=[b[0] for b in BAD_LINES])
+def test_bad_line_is_quarantined_with_line_and_reason(store: Store, tmp_path: Path, kind: str, line: str, reason: str) -> None:
+    good = FIXTURE.read_text().splitlines()[0]
+    f = tmp_path / "export.jsonl"
+    f.write_text(good + "\n\n" + line + "\n")  # the blank line 2 is not a row
+    (r, _) = ingest_vendor_file(store, f, reader="mixpanel")
+    assert (r.read, r.loaded, r.quarantined) == (2, 1, 1)
+    [(lineno, why)] = reasons(store)
+    assert lineno == 3
+    assert reason in why
+    q = store.table("quarantine")
+    assert q["file"].iloc[0] == str(f)
+    assert q["raw"].iloc[0].strip() == line
+
+
+def test_non_utf8_line_and_bom(store: Store, tmp_path: Path) -> None:
+    good = FIXTURE.read_bytes().splitlines()[0]
+    f = tmp_path / "export.jsonl"
+    f.write_bytes(b"\xef\xbb\xbf" + good + b"\n" + '{"event": "caf\xe9", "properties": {"time": 1}}'.encode("latin-1") + b"\n")
+    (r, _) = ingest_vendor_file(store, f, reader="mixpanel")
+    assert (r.loaded, r.quarantined) == (1, 1)
+    assert reasons(store) == [(2, "bytes that are not valid UTF-8")]
+
+
+def test_not_a_mixpanel_file_is_rejected_whole(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "events.csv"
+    f.write_text("event_id,customer_id\ne1,c1\n")
+    with pytest.raises(SourceFormatError, match=r"events\.csv: line 1: not a Mixpanel raw event export"):
+        ingest_vendor_file(store, f, reader="mixpanel")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(SourceFormatError, match="the file is empty"):
+        ingest_vendor_file(store, empty, reader="mixpanel")
+    assert store.count("ingest_log") == 0
+
+
+def test_conflicting_insert_ids_are_quarantined(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "export.jsonl"
+    f.write_text(
+        '{"event": "a", "properties": {"time": 1, "distinct_id": "u", "$insert_id": "i1"}}\n'
+        '{"event": "b", "properties": {"time": 1, "distinct_id": "u", "$insert_id": "i1"}}\n'
+    )
+    (r, _) = ingest_vendor_file(store, f, reader="mixpanel")
+    assert (r.read, r.loaded, r.quarantined) == (2, 0, 2)
+    assert all("rows with event_id=mixpanel:i1 disagree (lines 1, 2)" in why for _, why in reasons(store))
+
+
+def test_timezone_option(store: Store, tmp_path: Path) -> None:
+    from journeylib.sources import ReaderOptions
+
+    f = tmp_path / "export.jsonl"
+    f.write_text('{"event": "a", "properties": {"time": 1618716477, "distinct_id": "u", "$insert_id": "i1"}}\n')
+    ingest_vendor_file(store, f, reader="mixpanel", options=ReaderOptions(timezone="Europe/Berlin"))
+    # 03:27:57 wall-clock in Berlin (UTC+2 in April) is 01:27:57 UTC
+    assert store.table("events")["timestamp"].iloc[0].isoformat() == "2021-04-18T01:27:57+00:00"
+
+
+def test_large_files_are_merged_in_bounded_batches(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import journeylib.io._vendor as vendor
+    import journeylib.sources as sources
+
+    monkeypatch.setattr(vendor, "BLOCK_BYTES", 150)  # a few lines per block
+    monkeypatch.setattr(sources, "FLUSH_ROWS", 1)  # merge after every block
+    lines = [f'{{"event": "e", "properties": {{"time": {t}, "distinct_id": "u{t % 3}", "$insert_id": "i{t % 7}"}}}}' for t in range(1, 15)]
+    f = tmp_path / "export.jsonl"
+    f.write_text("\n".join(lines) + "\nnot json\n")
+    (r, ids) = ingest_vendor_file(store, f, reader="mixpanel")
+    # 15 lines; insert ids repeat every 7 lines with other content: the first occurrences load (7),
+    # the 7 later ones conflict with a stored row and are quarantined, and the bad line too
+    assert (r.read, r.loaded, r.duplicate, r.quarantined) == (15, 7, 0, 8)
+    assert ids.reconciles
+    assert store.count("events") == 7
+    why = store.query("SELECT reason FROM quarantine WHERE reason LIKE '%already stored%'")["reason"]
+    assert len(why) == 7

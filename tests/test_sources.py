@@ -1,0 +1,205 @@
+"""sources.yaml: validation, config ingest (incremental, idempotent), the synthetic vendor world, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from journeylib.cli import main
+from journeylib.datasets import synthesize
+from journeylib.datasets.vendor import load_vendor_truth, write_vendor_exports
+from journeylib.engine import Store
+from journeylib.exceptions import ConfigError, SourceFormatError
+from journeylib.identity import identity_summary_data
+from journeylib.sources import SourcesConfig, ingest_sources
+
+VENDORS = Path(__file__).parent / "data" / "vendors"
+COLS = ["ids", "ids_matched", "ids_ambiguous", "ids_unmatched", "rows", "rows_matched", "rows_ambiguous", "rows_unmatched"]
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+def test_from_yaml_accepts_path_text_and_dict(tmp_path: Path) -> None:
+    text = "version: 1\nsources:\n  crm:\n    reader: salesforce\n    files: ['*.csv']\n  mixpanel:\n    files: [a.jsonl]\n    options: {timezone: Europe/Berlin}\n"
+    f = tmp_path / "sources.yaml"
+    f.write_text(text)
+    for src in (f, str(f), text, {"version": 1, "sources": {"crm": {"reader": "salesforce", "files": ["*.csv"]}, "mixpanel": {"files": ["a.jsonl"]}}}):
+        cfg = SourcesConfig.from_yaml(src)
+        assert cfg.reader_of("crm") == "salesforce"
+        assert cfg.reader_of("mixpanel") == "mixpanel"
+    assert SourcesConfig.from_yaml(f).base_dir == tmp_path.resolve()  # globs are relative to the file
+    with pytest.raises(Exception, match="frozen"):
+        cfg.version = 2  # type: ignore[misc]
+
+
+def test_every_problem_is_reported_with_its_key(tmp_path: Path) -> None:
+    bad = {
+        "version": 2,
+        "sources": {"crm": {"reader": "pipedrive", "fils": ["x"]}, "zendesk": {"files": ["t.json"], "options": {"timezone": "UTC"}}},
+        "identity": {"fuzzy_threshold": 2, "plus": True},
+        "extra": 1,
+    }
+    with pytest.raises(ConfigError) as info:
+        SourcesConfig.from_yaml(bad)
+    msg = str(info.value)
+    for fragment in (
+        "version: Input should be 1, found 2",
+        "sources.crm.reader: Input should be 'mixpanel', 'amplitude', 'zendesk', 'intercom', 'hubspot', 'salesforce', 'sendgrid' or 'mailchimp', found 'pipedrive'",
+        "sources.crm.fils: unknown key; allowed keys here are reader, files, options",
+        "sources.crm.files: required key is missing",
+        "identity.fuzzy_threshold: Input should be less than or equal to 1",
+        "identity.plus: unknown key; allowed keys here are account_sources, plus_addressing, free_mail_domains, fuzzy_names, fuzzy_threshold",
+        "extra: unknown key; allowed keys here are version, sources, identity",
+    ):
+        assert fragment in msg, fragment
+    assert info.value.problems
+    assert len(info.value.problems) >= 7
+
+
+def test_cross_field_rules() -> None:
+    with pytest.raises(ConfigError, match=r"sources\.crm\.reader: required because 'crm' is not a reader name"):
+        SourcesConfig.from_yaml({"sources": {"crm": {"files": ["a.csv"]}}})
+    with pytest.raises(ConfigError, match=r"sources\.zendesk\.options\.timezone: only the mixpanel reader takes a timezone"):
+        SourcesConfig.from_yaml({"sources": {"zendesk": {"files": ["a.json"], "options": {"timezone": "UTC"}}}})
+    with pytest.raises(ConfigError, match=r"identity\.account_sources: unknown source\(s\) \['hubspot'\]"):
+        SourcesConfig.from_yaml({"sources": {"salesforce": {"files": ["a.csv"]}}, "identity": {"account_sources": ["hubspot"]}})
+    with pytest.raises(ConfigError, match=r"sources: Dictionary should have at least 1 item"):
+        SourcesConfig.from_yaml({"sources": {}})
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        SourcesConfig.from_yaml("sources: [unclosed\n  x: 1\n")
+
+
+def test_glob_matching_nothing_fails_before_loading(tmp_path: Path) -> None:
+    (tmp_path / "sources.yaml").write_text(
+        f"sources:\n  salesforce:\n    files: ['{VENDORS / 'salesforce'}/*.csv']\n  mixpanel:\n    files: [missing/*.jsonl]\n"
+    )
+    with Store(":memory:") as s, pytest.raises(SourceFormatError, match=r"sources\.mixpanel\.files\[0\] = 'missing/\*\.jsonl' matches no file"):
+        ingest_sources(s, tmp_path / "sources.yaml")
+    with Store(":memory:") as s:
+        with pytest.raises(SourceFormatError):
+            ingest_sources(s, tmp_path / "sources.yaml")
+        assert s.count("ingest_log") == 0  # nothing was loaded
+
+
+# -- config ingest ---------------------------------------------------------------------------
+
+
+def fixture_config(tmp_path: Path) -> Path:
+    lines = ["version: 1", "sources:"]
+    for reader in ("salesforce", "hubspot", "mixpanel", "zendesk", "intercom", "sendgrid", "mailchimp"):
+        lines += [f"  {reader}:", f"    files: ['{VENDORS / reader}/*']"]
+    lines += ["identity:", "  account_sources: [salesforce]"]
+    f = tmp_path / "sources.yaml"
+    f.write_text("\n".join(lines) + "\n")
+    return f
+
+
+def test_config_ingest_is_incremental_and_idempotent(tmp_path: Path) -> None:
+    cfg = fixture_config(tmp_path)
+    with Store(tmp_path / "s.duckdb") as s:
+        first = ingest_sources(s, cfg)
+        assert all(r.reconciles for r in first.files)
+        counts = {t: s.count(t) for t in ("events", "tickets", "messages", "customers", "users", "identity_map", "quarantine")}
+        imap = s.table("identity_map")
+        again = ingest_sources(s, cfg)
+        assert {r.status for r in again.files} == {"skipped"}  # same content: skipped by sha256
+        assert {t: s.count(t) for t in counts} == counts
+        pd.testing.assert_frame_equal(s.table("identity_map"), imap)
+        # a late export with an old event and an overlapping one
+        late = tmp_path / "late.jsonl"
+        late.write_text(
+            (VENDORS / "mixpanel" / "export.jsonl").read_text().splitlines()[0] + "\n"
+            '{"event": "Signup", "properties": {"time": 1500000000, "distinct_id": "old", "$insert_id": "late-1"}}\n'
+        )
+        from journeylib.sources import ingest_source_files
+
+        r = ingest_source_files(s, "mixpanel", [late]).files[0]
+        assert (r.loaded, r.duplicate) == (1, 1)
+        assert s.count("events") == counts["events"] + 1
+
+
+def test_only_one_source_of_the_config(tmp_path: Path) -> None:
+    cfg = fixture_config(tmp_path)
+    with Store(":memory:") as s:
+        res = ingest_sources(s, cfg, only=["sendgrid"])
+        assert {Path(r.file).parent.name for r in res.files} == {"sendgrid"}
+        with pytest.raises(ConfigError, match="--source amplitude: not a source of this configuration"):
+            ingest_sources(s, cfg, only=["amplitude"])
+
+
+# -- the synthetic world in vendor formats ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vendor_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("vendor-world") / "world"
+    synthesize(out, n_customers=60, seed=11)
+    write_vendor_exports(out)
+    return out
+
+
+def test_identity_report_equals_what_the_world_planted(vendor_world: Path) -> None:
+    truth = load_vendor_truth(vendor_world)
+    with Store(":memory:") as s:
+        res = ingest_sources(s, vendor_world / "vendor" / "sources.yaml")
+        assert all(r.reconciles for r in res.files)
+        got = identity_summary_data(s).set_index("source")[COLS]
+        expected = pd.DataFrame(truth["expected"]).T[COLS].astype("int64")
+        pd.testing.assert_frame_equal(got.sort_index(), expected.sort_index(), check_names=False)
+        # the planted mess is visible where it should be
+        assert got.loc["zendesk", "ids_ambiguous"] >= 1  # the shared support inbox
+        assert got.loc["(all sources)", "ids_unmatched"] >= 1  # free-mail users missing from the CRM
+        q = s.query("SELECT source, count(*) AS n FROM quarantine GROUP BY ALL").set_index("source")["n"].to_dict()
+        assert q == truth["quarantined"]  # the malformed lines, and nothing else
+        dup = sum(r.duplicate for r in res.files if r.table == "events" and "mixpanel" in r.file)
+        assert dup > 0  # overlapping monthly exports
+        assert s.count("customers") == truth["n_customers"]
+        # every source kind reached the timeline
+        assert set(s.table("events")["source"]) == {"salesforce", "hubspot", "mixpanel", "amplitude", "zendesk", "intercom", "sendgrid", "mailchimp"}
+
+
+def test_vendor_exports_are_deterministic(vendor_world: Path, tmp_path: Path) -> None:
+    other = tmp_path / "world"
+    synthesize(other, n_customers=60, seed=11)
+    write_vendor_exports(other)
+    for f in sorted((vendor_world / "vendor").rglob("*")):
+        if f.is_file() and f.name != "vendor_truth.json":
+            assert (other / "vendor" / f.relative_to(vendor_world / "vendor")).read_bytes() == f.read_bytes(), f.name
+    assert load_vendor_truth(other)["expected"] == load_vendor_truth(vendor_world)["expected"]
+    with pytest.raises(ValueError, match=r"missing_from_crm_share must be within \[0, 1\], got 2"):
+        write_vendor_exports(other, missing_from_crm_share=2)
+
+
+# -- command line --------------------------------------------------------------------------
+
+
+def test_cli_config_and_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "s.duckdb"
+    assert main(["ingest", "--db", str(db), "--source", "hubspot", *map(str, sorted((VENDORS / "hubspot").glob("*.csv")))]) == 0
+    out = capsys.readouterr().out
+    assert "contacts.csv → identities: read 3 = loaded 3" in out
+    assert "identity: master hubspot" in out
+    assert main(["ingest", "--db", str(db), "--config", str(fixture_config(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "skipped, identical content already ingested" in out  # the hubspot files again
+    assert "identity: master salesforce" in out
+    # errors: a file of another vendor, files with --config, unknown table
+    assert main(["ingest", "--db", str(db), "--source", "zendesk", str(VENDORS / "hubspot" / "deals.csv")]) == 1
+    assert "deals.csv: not JSON at line 1" in capsys.readouterr().err
+    assert main(["ingest", "--db", str(db), "--config", str(tmp_path / "sources.yaml"), "x.csv"]) == 1
+    assert "do not also give files" in capsys.readouterr().err
+    assert main(["ingest", "--db", str(db), "--source", "mixpanel"]) == 1
+    assert "give the mixpanel export files" in capsys.readouterr().err
+
+
+def test_cli_synth_vendor_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "w"
+    assert main(["synth", "--customers", "25", "--seed", "2", "--out", str(out), "--format", "vendor"]) == 0
+    text = capsys.readouterr().out
+    assert f"journeylib ingest --config {out / 'vendor' / 'sources.yaml'}" in text
+    assert (out / "vendor" / "vendor_truth.json").exists()
+    assert main(["ingest", "--db", str(tmp_path / "v.duckdb"), "--config", str(out / "vendor" / "sources.yaml")]) == 0
+    assert "identity: master salesforce" in capsys.readouterr().out
