@@ -11,6 +11,7 @@ from __future__ import annotations
 from .cohorts import CohortsWidget
 from .data_health import DataHealthWidget
 from .drivers import DriversWidget
+from .journey_map import JourneyMapWidget
 from .voice_of_customer import VoiceOfCustomerWidget
 
-__all__ = ["CohortsWidget", "DataHealthWidget", "DriversWidget", "VoiceOfCustomerWidget"]
+__all__ = ["CohortsWidget", "DataHealthWidget", "DriversWidget", "JourneyMapWidget", "VoiceOfCustomerWidget"]

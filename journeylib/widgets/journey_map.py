@@ -1,0 +1,221 @@
+"""JourneyMapWidget: the funnel and the milestone flow, recomputed for a segment, plan, signup period and stage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from typing import Any
+
+import altair as alt
+import ipywidgets as widgets
+import pandas as pd
+import traitlets
+
+from .. import charts, charts_journey, journeys, stages, theme
+from ..config import JourneyDefinition
+from ..engine import Store
+
+__all__ = ["JourneyMapWidget"]
+
+_ERROR_STYLE = "color:#a40000;background:#fff1f0;border:1px solid #f3b7b2;padding:6px 10px;border-radius:4px"
+ALL = "all"
+
+
+class JourneyMapWidget(widgets.VBox):
+    """The journey funnel and flow as live charts, with segment, plan, signup period and stage pickers.
+
+    Wraps :func:`journeylib.stages.funnel_data` and
+    :func:`journeylib.journeys.flow_data`: the scope parameters they share
+    (``as_of``, ``segment``, ``plan``, ``signup_from``, ``signup_to``,
+    ``sample_n``) are traits of the widget with the same names and meaning,
+    and ``stage`` is the flow's ``from_stage`` (``"all"`` = from each
+    customer's first milestone). Changing any of them (the pickers change
+    ``segment``, ``plan``, ``signup_from``/``signup_to`` and ``stage``)
+    recomputes both results and replaces the charts of the two
+    ``JupyterChart`` widgets in place. A failure (e.g. a filter that leaves
+    no customer) is shown in the red ``errors`` area above the charts, with
+    placeholder charts, and never raised.
+
+    Parameters
+    ----------
+    store : Store
+        The journey store to read.
+    definition : JourneyDefinition
+        The journey definition (stages, conventions).
+    as_of : str, datetime.date or None, default None
+        Censoring date; ``None`` or ``""`` for the latest event.
+    segment, plan : str, default "all"
+        ``"all"`` or a value of ``customers.segment`` / ``customers.plan``.
+    signup_from, signup_to : str, default ""
+        Signup period ``[from, to)`` as ISO dates; empty = open.
+    sample_n : int, default 0
+        0 for every customer; otherwise a seeded sample of that many.
+    stage : str, default "all"
+        Start the flow at this stage.
+    n_steps : int, default 5
+        Steps of the flow (display).
+    **kwargs
+        Display options passed to :class:`ipywidgets.VBox`.
+
+    Attributes
+    ----------
+    segment_picker, plan_picker, period_picker, stage_picker : ipywidgets.Dropdown
+        The pickers; the period options are ``"all"`` and the signup quarters.
+    errors : ipywidgets.HTML
+        The visible error area; empty when the last computation succeeded.
+    funnel_live, flow_live : altair.JupyterChart
+        The chart widgets, updated in place.
+    funnel, flow : pandas.DataFrame or None
+        The last successful results.
+    """
+
+    #: The computations the widget wraps, and the charts that draw their results.
+    compute_funnel = staticmethod(stages.funnel_data)
+    compute_flow = staticmethod(journeys.flow_data)
+    #: The scope parameters shared by both computations, plus ``stage`` (the flow's ``from_stage``).
+    DATA_PARAMETERS: tuple[str, ...] = ("as_of", "segment", "plan", "signup_from", "signup_to", "sample_n", "stage")
+
+    as_of = traitlets.Unicode("", help="Censoring date (ISO); empty for the latest event.")
+    segment = traitlets.Unicode(ALL, help="'all' or a customers.segment value.")
+    plan = traitlets.Unicode(ALL, help="'all' or a customers.plan value.")
+    signup_from = traitlets.Unicode("", help="Start of the signup period (ISO date, inclusive); empty = open.")
+    signup_to = traitlets.Unicode("", help="End of the signup period (ISO date, exclusive); empty = open.")
+    sample_n = traitlets.Int(0, help="0 for every customer; >0 for a seeded sample of that many.")
+    stage = traitlets.Unicode(ALL, help="Stage the flow starts at; 'all' = each customer's first milestone.")
+    error = traitlets.Unicode("", help="Message of the last failure; empty when the charts are current.")
+
+    def __init__(
+        self,
+        store: Store,
+        definition: JourneyDefinition,
+        *,
+        as_of: str | dt.date | None = None,
+        segment: str | None = ALL,
+        plan: str | None = ALL,
+        signup_from: str | dt.date | None = "",
+        signup_to: str | dt.date | None = "",
+        sample_n: int = 0,
+        stage: str | None = ALL,
+        n_steps: int = 5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.store = store
+        self.definition = definition
+        self.n_steps = n_steps
+        self.funnel: pd.DataFrame | None = None
+        self.flow: pd.DataFrame | None = None
+        self.funnel_live: alt.JupyterChart | None = None
+        self.flow_live: alt.JupyterChart | None = None
+        self._batch = False
+        choices = journeys.scope_choices_data(store)
+        self._periods = {
+            f"{r.value} ({r.customers})": (str(r.signup_from), str(r.signup_to))
+            for r in choices[choices["field"] == "signup_period"].itertuples()
+        }
+        self.segment_picker = widgets.Dropdown(options=[ALL, *choices.loc[choices["field"] == "segment", "value"]], value=ALL, description="Segment:")
+        self.plan_picker = widgets.Dropdown(options=[ALL, *choices.loc[choices["field"] == "plan", "value"]], value=ALL, description="Plan:")
+        self.period_picker = widgets.Dropdown(options=[ALL, *self._periods], value=ALL, description="Signups:")
+        self.stage_picker = widgets.Dropdown(options=[ALL, *definition.stage_names], value=ALL, description="Flow from:")
+        self.errors = widgets.HTML("")
+        with self.hold_trait_notifications():
+            self.as_of = _text(as_of)
+            self.segment = segment or ALL
+            self.plan = plan or ALL
+            self.signup_from = _text(signup_from)
+            self.signup_to = _text(signup_to)
+            self.sample_n = int(sample_n)
+            self.stage = stage or ALL
+        self._sync_pickers()
+        self.segment_picker.observe(self._on_pick("segment"), names="value")
+        self.plan_picker.observe(self._on_pick("plan"), names="value")
+        self.stage_picker.observe(self._on_pick("stage"), names="value")
+        self.period_picker.observe(self._on_period, names="value")
+        funnel_chart, flow_chart = self._charts()
+        self.funnel_live = theme.live_chart(funnel_chart)
+        self.flow_live = theme.live_chart(flow_chart)
+        pickers = widgets.HBox([self.segment_picker, self.plan_picker, self.period_picker, self.stage_picker], layout=widgets.Layout(flex_flow="row wrap"))
+        self.children = [pickers, self.errors, self.funnel_live, self.flow_live]
+
+    def data_parameters(self) -> dict[str, Any]:
+        """Return the scope keyword arguments passed to both computations.
+
+        Returns
+        -------
+        dict
+            ``as_of``, ``segment``, ``plan``, ``signup_from``, ``signup_to``
+            (``""`` passed as ``None``) and ``sample_n``; ``stage`` is passed
+            to ``flow_data`` as ``from_stage``.
+        """
+        values: dict[str, Any] = {name: getattr(self, name) for name in self.DATA_PARAMETERS if name != "stage"}
+        for name in ("as_of", "signup_from", "signup_to"):
+            values[name] = values[name] or None
+        return values
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _on_pick(self, name: str) -> Any:
+        def handler(change: dict[str, Any]) -> None:
+            setattr(self, name, change["new"])
+
+        return handler
+
+    def _on_period(self, change: dict[str, Any]) -> None:
+        lo, hi = self._periods.get(change["new"], ("", ""))
+        # both bounds change together: recompute once, not once per bound
+        self._batch = True
+        try:
+            self.signup_from, self.signup_to = lo, hi
+        finally:
+            self._batch = False
+        self._recompute({})
+
+    def _sync_pickers(self) -> None:
+        # Values from a URL that the store does not have stay out of the dropdowns;
+        # the computation then reports them in the error area.
+        for picker, value in ((self.segment_picker, self.segment), (self.plan_picker, self.plan), (self.stage_picker, self.stage)):
+            if value in picker.options and picker.value != value:
+                picker.value = value
+        label = next((k for k, v in self._periods.items() if v == (self.signup_from, self.signup_to)), ALL if not (self.signup_from or self.signup_to) else None)
+        if label is not None and self.period_picker.value != label:
+            self.period_picker.value = label
+
+    def _title_segment(self) -> str:
+        return "" if self.segment == ALL else f" — {self.segment}"
+
+    def _charts(self) -> tuple[alt.TopLevelSpec, alt.TopLevelSpec]:
+        """Recompute both results and return their charts, or placeholders and the error shown."""
+        params = self.data_parameters()
+        try:
+            funnel = self.compute_funnel(self.store, definition=self.definition, **params)
+            flow = self.compute_flow(
+                self.store, definition=self.definition, from_stage=None if self.stage == ALL else self.stage, n_steps=self.n_steps, **params
+            )
+            funnel_chart = charts_journey.funnel_chart(funnel, segment=self.segment)
+            flow_chart = charts_journey.flow_chart(flow)
+        except Exception as exc:  # a widget callback must show its failure, not raise it
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.errors.value = f'<div class="journeylib-error" style="{_ERROR_STYLE}">{html.escape(self.error)}</div>'
+            message = "No data for this selection; see the message above."
+            return (
+                charts.placeholder_chart(title="Journey funnel" + self._title_segment(), message=message),
+                charts.placeholder_chart(title="Customer flow through the milestones" + self._title_segment(), message=message),
+            )
+        self.funnel, self.flow = funnel, flow
+        self.error = ""
+        self.errors.value = ""
+        return funnel_chart, flow_chart
+
+    @traitlets.observe("as_of", "segment", "plan", "signup_from", "signup_to", "sample_n", "stage")
+    def _recompute(self, change: dict[str, Any]) -> None:
+        if self.funnel_live is None or self.flow_live is None or self._batch:  # constructing, or a batch of changes
+            return
+        self._sync_pickers()
+        funnel_chart, flow_chart = self._charts()
+        self.funnel_live.chart = funnel_chart
+        self.flow_live.chart = flow_chart
+
+
+def _text(value: str | dt.date | None) -> str:
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, dt.date) else str(value)

@@ -1,0 +1,195 @@
+"""Friction points: the statistics, the score rule, hand-made data with a known answer, and the planted point."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from journeylib.config import JourneyDefinition
+from journeylib.datasets import load_ticket_labels
+from journeylib.engine import Store
+from journeylib.friction import EVIDENCE, MAX_CONTRIBUTION, _rate_ratio, friction_data, friction_tests_data
+from journeylib.journeys import load_definition
+
+T0 = pd.Timestamp("2025-01-01T00:00:00Z")
+CAUSAL = re.compile(r"\b(because|causes?|caused|due to|leads? to|drives?|results? in)\b", re.IGNORECASE)
+
+
+def day(d: float) -> pd.Timestamp:
+    return T0 + pd.Timedelta(days=d)
+
+
+DEF = JourneyDefinition.from_dict(
+    {
+        "name": "two steps",
+        "stages": [
+            {"name": "Trial", "rule": "signup"},
+            {"name": "Setup", "rule": {"event": "setup"}},
+            {"name": "Value", "rule": {"event": "project"}},
+        ]
+    }
+)
+
+
+def _world() -> tuple[list[dict], list[dict], list[dict]]:
+    """Segment A: slow setup (10 days) and 3 tickets each in Trial; segment B: setup in 2 days, a ticket for every third."""
+    customers, events, tickets = [], [], []
+    for seg, setup_day, tickets_each in (("A", 10.0, 3), ("B", 2.0, None)):
+        for i in range(30):
+            cid = f"{seg}{i:02d}"
+            customers.append({"customer_id": cid, "segment": seg, "signup_at": day(0)})
+            jitter = 0.1 * i
+            events.append({"event_id": f"{cid}-s", "customer_id": cid, "timestamp": day(setup_day + jitter), "event": "setup"})
+            events.append({"event_id": f"{cid}-p", "customer_id": cid, "timestamp": day(setup_day + jitter + 3), "event": "project"})
+            n_t = tickets_each if tickets_each is not None else int(i % 3 == 0)
+            for k in range(n_t):
+                tickets.append({"ticket_id": f"{cid}-t{k}", "customer_id": cid, "created_at": day(1 + k)})
+    return customers, events, tickets
+
+
+@pytest.fixture(scope="module")
+def store() -> Store:
+    customers, events, tickets = _world()
+    s = Store(":memory:")
+    s.insert("customers", pd.DataFrame(customers))
+    s.insert("events", pd.DataFrame(events))
+    s.insert("tickets", pd.DataFrame(tickets))
+    yield s
+    s.close()
+
+
+AS_OF = day(60)
+
+
+def test_rate_ratio_matches_the_closed_form() -> None:
+    # group: 3 customers, 2 + 4 + 0 tickets over 1 + 2 + 1 weeks; rest: 2 customers, 1 + 1 over 2 + 2 weeks
+    y = np.array([2, 4, 0, 1, 1], dtype=float)
+    w = np.array([1, 2, 1, 2, 2], dtype=float)
+    g = np.array([1, 1, 1, 0, 0], dtype=bool)
+    r = _rate_ratio(y, w, g, np.arange(5), 0.05)
+    rg, rp = 6 / 4, 2 / 4
+    assert r.value == pytest.approx(rg)
+    assert r.reference == pytest.approx(rp)
+    assert r.ratio == pytest.approx(3.0)
+    # cluster-robust variance of log(rg/rp): sum of squared influences
+    var = np.sum((y[g] - rg * w[g]) ** 2) / 6**2 + np.sum((y[~g] - rp * w[~g]) ** 2) / 2**2
+    z = 1.959963984540054
+    assert r.ci_low == pytest.approx(3.0 * np.exp(-z * np.sqrt(var)))
+    assert r.ci_high == pytest.approx(3.0 * np.exp(z * np.sqrt(var)))
+    # with no events on one side, the exact conditional test is used
+    zero = _rate_ratio(np.array([3.0, 0.0]), np.array([1.0, 1.0]), np.array([True, False]), np.arange(2), 0.05)
+    assert zero.p == pytest.approx(0.125)  # P(3 of 3 in the group | p = 1/2)
+    assert np.isinf(zero.ratio)
+
+
+def test_known_answer_on_hand_made_data(store: Store) -> None:
+    tests = friction_tests_data(store, definition=DEF, as_of=AS_OF, n_boot=200)
+    a = tests[(tests["group"] == "A") & (tests["stage"] == "Trial")].iloc[0]
+    assert a["rank"] == 1
+    assert a["next_stage"] == "Setup"
+    # time in Trial: A 10 + 0.1 i days, B 2 + 0.1 i: medians 11.45 and 3.45
+    assert a["time_value"] == pytest.approx(11.45)
+    assert a["time_reference"] == pytest.approx(3.45)
+    assert a["time_ratio"] == pytest.approx(11.45 / 3.45)
+    assert a["time_ci_low"] <= a["time_ratio"] <= a["time_ci_high"]
+    # tickets per customer-week in Trial: A 90 over sum(10 + 0.1 i)/7 weeks; B 10 over sum(2 + 0.1 i)/7
+    weeks_a = sum(10 + 0.1 * i for i in range(30)) / 7
+    weeks_b = sum(2 + 0.1 * i for i in range(30)) / 7
+    assert a["tickets_value"] == pytest.approx(90 / weeks_a)
+    assert a["tickets_reference"] == pytest.approx(10 / weeks_b)
+    assert a["tickets_total"] == 90
+    assert a["customer_weeks"] == pytest.approx(weeks_a)
+    assert a["time_q"] < 0.05
+    assert a["score"] > 0
+    assert "Trial → Setup" in a["statement"]
+    b = tests[tests["group"] == "B"]
+    # B is faster and raises fewer tickets than its peers (A): nothing vs peers ...
+    assert (b[["time_score", "tickets_score", "dropoff_score", "step_score"]] == 0).all().all()
+    # ... but all of its tickets are raised in Trial, none in its other stages: that is friction vs its own baseline
+    b_trial = b[b["stage"] == "Trial"].iloc[0]
+    assert b_trial["tickets_baseline_score"] == MAX_CONTRIBUTION
+    assert b_trial["score"] < a["score"]
+    points = friction_data(store, definition=DEF, as_of=AS_OF, segment="A", n_boot=200)
+    assert points["group"].unique().tolist() == ["A"]
+    assert points.iloc[0]["stage"] == "Trial"
+    assert friction_data(store, definition=DEF, as_of=AS_OF, segment="B", n_boot=200)["stage"].tolist() == ["Trial"]
+
+
+def test_score_rule_and_benjamini_hochberg(store: Store) -> None:
+    tests = friction_tests_data(store, definition=DEF, as_of=AS_OF, n_boot=200)
+    expected = np.zeros(len(tests))
+    for name in EVIDENCE:
+        ratio = tests[f"{name}_ratio"].to_numpy(dtype=float)
+        q = tests[f"{name}_q"].to_numpy(dtype=float)
+        ok = (q <= 0.05) & (ratio > 1)
+        expected += np.where(ok, np.minimum(np.log2(np.where(ok, ratio, 1.0)), MAX_CONTRIBUTION), 0.0)
+        p = tests[f"{name}_p"].to_numpy(dtype=float)
+        tested = np.isfinite(p)
+        assert (q[tested] >= p[tested] - 1e-12).all()  # adjusted p-values are never smaller
+        assert np.isnan(q[~tested]).all()
+    assert tests["score"].to_numpy() == pytest.approx(expected)
+    assert (tests["tests"] == tests["tests"].iloc[0]).all()
+    ranks = tests.sort_values(["group", "rank"]).groupby("group")["score"].apply(lambda s: s.is_monotonic_decreasing)
+    assert ranks.all()
+
+
+def test_sentiment_evidence(store: Store) -> None:
+    tickets = store.query("SELECT ticket_id, customer_id FROM tickets")
+    sentiment = pd.DataFrame(
+        {"ticket_id": tickets["ticket_id"], "label": np.where(tickets["customer_id"].str.startswith("A"), "negative", "positive")}
+    )
+    tests = friction_tests_data(store, definition=DEF, as_of=AS_OF, ticket_sentiment=sentiment, n_boot=200)
+    a = tests[(tests["group"] == "A") & (tests["stage"] == "Trial")].iloc[0]
+    assert a["negative_value"] == pytest.approx(1.0)
+    assert a["negative_reference"] == pytest.approx(0.0)
+    assert a["negative_tickets"] == 90
+    # compound only: <= -0.05 is negative
+    by_score = sentiment.assign(compound=np.where(sentiment["label"] == "negative", -0.6, 0.4)).drop(columns="label")
+    b = friction_tests_data(store, definition=DEF, as_of=AS_OF, ticket_sentiment=by_score, n_boot=200)
+    assert b.loc[(b["group"] == "A") & (b["stage"] == "Trial"), "negative_value"].iloc[0] == pytest.approx(1.0)
+    # journeylib.sentiment.score_tickets' columns: polarity, and scored=False rows left out of the denominator
+    polar = sentiment.rename(columns={"label": "polarity"}).assign(scored=~tickets["ticket_id"].eq("A00-t0"))
+    c = friction_tests_data(store, definition=DEF, as_of=AS_OF, ticket_sentiment=polar, n_boot=200)
+    assert c.loc[(c["group"] == "A") & (c["stage"] == "Trial"), "negative_tickets"].iloc[0] == 89
+    with pytest.raises(ValueError, match="ticket_sentiment must have a ticket_id column"):
+        friction_tests_data(store, definition=DEF, as_of=AS_OF, ticket_sentiment=pd.DataFrame({"id": [1]}))
+
+
+def test_errors(store: Store) -> None:
+    with pytest.raises(ValueError, match="segment 'C' matches no customer; known values: A, B"):
+        friction_data(store, definition=DEF, segment="C")
+    with pytest.raises(ValueError, match="top_n must be at least 1"):
+        friction_data(store, definition=DEF, top_n=0)
+
+
+def test_planted_friction_point_is_first_for_mid_market(demo_store: Path, demo_world: Path) -> None:
+    """truth.json: Mid-market customers take ~3x longer to set up and raise ~3x more setup tickets."""
+    truth = json.loads((demo_world / "truth.json").read_text())["planted"]["friction_point"]
+    definition = load_definition("parameters/journeys/saas.yaml")
+    labels = load_ticket_labels(demo_world)
+    sentiment = pd.DataFrame({"ticket_id": labels["ticket_id"], "label": np.where(labels["tone"] == "frustrated", "negative", "neutral")})
+    with Store(demo_store, read_only=True) as s:
+        points = friction_data(s, definition=definition, segment=truth["parameters"]["segment"])
+        with_sentiment = friction_data(s, definition=definition, segment="Mid-market", ticket_sentiment=sentiment)
+        everyone = friction_tests_data(s, definition=definition)
+    first = points.iloc[0]
+    assert (first["group"], first["rank"], first["stage"], first["next_stage"]) == ("Mid-market", 1, "Trial Started", "Onboarding Completed")
+    assert first["tickets_ratio"] > 2  # planted: 3x the setup tickets of the other segments
+    assert first["tickets_q"] <= 0.05
+    assert with_sentiment.iloc[0]["stage"] == "Trial Started"
+    assert with_sentiment.iloc[0]["negative_score"] > 0  # planted: mostly frustrated
+    assert with_sentiment.iloc[0]["score"] > first["score"]
+    # the point is Mid-market's: the other segments' Trial Started raise no more tickets than their peers
+    others = everyone[(everyone["stage"] == "Trial Started") & everyone["group"].isin(["SMB", "Enterprise"])]
+    assert (others["tickets_score"] == 0).all()
+    with Store(demo_store, read_only=True) as s:
+        ranked = friction_data(s, definition=definition)
+    assert (ranked.iloc[0]["group"], ranked.iloc[0]["stage"]) == ("Mid-market", "Trial Started")  # first of the whole list
+    for statement in everyone["statement"]:
+        assert not CAUSAL.search(statement), statement
+    assert re.search(r"Mid-market customers, Trial Started → Onboarding Completed \(score \d+\.\d\): ", first["statement"])
