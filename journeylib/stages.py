@@ -83,16 +83,28 @@ def _rule_sql(rule: Any, refs: dict[str, str], occurrence: str) -> str:
     return sql
 
 
+def _uses_where(definition: JourneyDefinition) -> bool:
+    def walk(rule: Any) -> bool:
+        if isinstance(rule, Condition):
+            return bool(rule.where)
+        if isinstance(rule, AllOf):
+            return any(walk(r) for r in rule.all)
+        if isinstance(rule, AnyOf):
+            return any(walk(r) for r in rule.any)
+        return False
+
+    return any(walk(s.rule) for s in definition.stages)
+
+
 def _compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) -> pd.DataFrame:
     """Run the milestone SQL; one row per customer × stage."""
     con = store.con
     names = sorted(set().union(*(s.events() for s in definition.stages)))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jl_c AS {scope.customers_sql()}")
-    if names:
-        in_list = ", ".join(sql_quote(n) for n in names)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _jl_e AS SELECT * FROM ({scope.events_sql()}) WHERE event IN ({in_list})")
-    else:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _jl_e AS SELECT * FROM ({scope.events_sql()}) WHERE false")
+    # Only the columns the rules read: properties (wide JSON) only when a rule filters on them.
+    cols = "customer_id, timestamp, event_id, event" + (", properties" if _uses_where(definition) else "")
+    in_list = ", ".join(sql_quote(n) for n in names) if names else "NULL"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jl_e AS SELECT {cols} FROM ({scope.events_sql()}) WHERE event IN ({in_list})")
     con.execute("CREATE OR REPLACE TEMP TABLE _jl_ref_signup AS SELECT customer_id, signup_at AS ref FROM _jl_c")
     occurrence = definition.conventions.occurrence
     for k, stage in enumerate(definition.stages):
