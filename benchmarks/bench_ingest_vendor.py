@@ -12,9 +12,11 @@ child processes, so that each peak memory (max RSS) is its own:
   (``CREATE TABLE AS SELECT * FROM read_json(...)``; for Amplitude the
   gzipped members, read by DuckDB directly);
 * ``journeylib``: :func:`journeylib.sources.ingest_vendor_file` into a fresh
-  store: parsing in SQL, quarantine, de-duplication by insert id, the
+  store with the store's default settings (``memory_limit`` =
+  ``$JOURNEYLIB_MEMORY_LIMIT`` or :data:`journeylib.engine.DEFAULT_MEMORY_LIMIT`):
+  parsing in SQL, quarantine, de-duplication by insert id, the
   ``source_refs`` and identity observations, one transaction;
-* ``journeylib_memory_limited``: the same with DuckDB's ``memory_limit`` set
+* ``journeylib_memory_limited``: the same with ``Store(memory_limit=...)``
   (``--memory-limit``, default 1GB), to show memory stays bounded (DuckDB
   spills to disk).
 
@@ -130,16 +132,18 @@ def measure(kind: str, n: int, tmp: Path, memory_limit: str) -> dict[str, object
         "generate_seconds": round(gen, 1),
         "baseline": {"seconds": round(base_s, 2), "events_per_second": round(n / base_s), "peak_rss_mib": round(base_rss)},
     }
-    for label, limit in (("journeylib", None), ("journeylib_memory_limited", memory_limit)):
+    from journeylib.engine import DEFAULT_MEMORY_LIMIT
+
+    default_limit = os.environ.get("JOURNEYLIB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+    for label, limit in (("journeylib", default_limit), ("journeylib_memory_limited", memory_limit)):
         db = tmp / f"jl-{kind}-{label}.duckdb"
-        setting = f"s.execute(\"SET memory_limit = '{limit}'\")\n    " if limit else ""
         secs, rss, text = child(
             "import json\n"
             "from journeylib.engine import Store\n"
             "from journeylib.sources import ingest_vendor_file\n"
             "t1 = time.perf_counter()\n"
-            f"with Store({str(db)!r}) as s:\n"
-            f"    {setting}res = ingest_vendor_file(s, {str(src)!r}, reader={kind!r})\n"
+            f"with Store({str(db)!r}, memory_limit={limit!r}) as s:\n"
+            f"    res = ingest_vendor_file(s, {str(src)!r}, reader={kind!r})\n"
             "print(json.dumps([time.perf_counter() - t1, [[r.table, r.read, r.loaded, r.duplicate, r.quarantined] for r in res]]))\n"
         )
         ingest_s, counts = json.loads(text.splitlines()[-1])
@@ -206,7 +210,7 @@ def main() -> int:
         assert isinstance(m, dict)
         lines.append(
             f"| {r['reader']} | {r['events']:,} | {r['file_mib']} | {b['events_per_second']:,} ({b['peak_rss_mib']}) | "
-            f"{j['events_per_second']:,} ({j['peak_rss_mib']}) | {j['vs_baseline']} | "
+            f"{j['events_per_second']:,} ({j['peak_rss_mib']}, limit {j['memory_limit']}) | {j['vs_baseline']} | "
             f"{m['events_per_second']:,} ({m['peak_rss_mib']}, limit {m['memory_limit']}) |"
         )
     lines += [

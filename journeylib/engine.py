@@ -49,6 +49,48 @@ def default_db_path() -> Path:
     return Path(env) if env else DEFAULT_DB
 
 
+#: DuckDB ``memory_limit`` of a store unless ``memory_limit=`` or ``$JOURNEYLIB_MEMORY_LIMIT`` say otherwise.
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
+def engine_settings(
+    *, memory_limit: str | None = None, threads: int | None = None, temp_directory: str | Path | None = None
+) -> dict[str, str]:
+    """Return the DuckDB settings a :class:`Store` applies, from arguments, environment and defaults.
+
+    Parameters
+    ----------
+    memory_limit : str, optional
+        E.g. ``"2GB"`` or ``"60%"``; default ``$JOURNEYLIB_MEMORY_LIMIT``, else
+        :data:`DEFAULT_MEMORY_LIMIT`; ``"none"`` (or empty) leaves DuckDB's default.
+    threads : int, optional
+        Default ``$JOURNEYLIB_THREADS``, else DuckDB's.
+    temp_directory : str or pathlib.Path, optional
+        Default ``$JOURNEYLIB_TEMP_DIRECTORY``, else DuckDB's.
+
+    Returns
+    -------
+    dict of str to str
+        Setting name → value, only those to set.
+
+    Examples
+    --------
+    >>> engine_settings(memory_limit="1GB", threads=2)
+    {'memory_limit': '1GB', 'threads': '2'}
+    """
+    out: dict[str, str] = {}
+    mem = memory_limit if memory_limit is not None else os.environ.get("JOURNEYLIB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
+    if mem.strip() and mem.strip().lower() != "none":
+        out["memory_limit"] = mem.strip()
+    thr = threads if threads is not None else os.environ.get("JOURNEYLIB_THREADS")
+    if thr is not None and str(thr).strip():
+        out["threads"] = str(int(thr))
+    tmp = temp_directory if temp_directory is not None else os.environ.get("JOURNEYLIB_TEMP_DIRECTORY")
+    if tmp is not None and str(tmp).strip():
+        out["temp_directory"] = str(tmp)
+    return out
+
+
 def table_ddl(table: Table) -> str:
     """Return the ``CREATE TABLE IF NOT EXISTS`` statement of a canonical table.
 
@@ -76,12 +118,24 @@ class Store:
     read_only : bool, default False
         Open without write access (reports and dashboards do). A read-only
         store must already exist.
+    memory_limit : str, optional
+        DuckDB's ``memory_limit`` (e.g. ``"2GB"``, ``"60%"`` of the RAM). Above
+        it DuckDB spills to *temp_directory*, so a 10M-event ingest runs in
+        bounded memory. Default: ``$JOURNEYLIB_MEMORY_LIMIT``, else
+        :data:`DEFAULT_MEMORY_LIMIT`. ``"none"`` keeps DuckDB's own default
+        (80% of the RAM).
+    threads : int, optional
+        DuckDB worker threads. Default: ``$JOURNEYLIB_THREADS``, else DuckDB's
+        (the number of cores).
+    temp_directory : str or pathlib.Path, optional
+        Where DuckDB spills. Default: ``$JOURNEYLIB_TEMP_DIRECTORY``, else
+        DuckDB's (``<store>.tmp`` next to the file).
 
     Raises
     ------
     JourneyLibError
-        If a read-only store does not exist, or the file is not a DuckDB
-        database.
+        If a read-only store does not exist, the file is not a DuckDB
+        database, or a setting is not valid.
 
     Examples
     --------
@@ -90,7 +144,15 @@ class Store:
     0
     """
 
-    def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_DB,
+        *,
+        read_only: bool = False,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+        temp_directory: str | Path | None = None,
+    ) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
         self.read_only = read_only
         if self.path is not None:
@@ -106,6 +168,14 @@ class Store:
         except duckdb.Error as exc:
             msg = f"cannot open store {path}: {exc}. Is it a DuckDB file, and not open for writing elsewhere?"
             raise JourneyLibError(msg) from exc
+        self.settings = engine_settings(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory)
+        for name, value in self.settings.items():
+            try:
+                self.con.execute(f"SET {name} = {sql_quote(value)}")
+            except duckdb.Error as exc:
+                self.con.close()
+                msg = f"cannot set DuckDB {name} = {value!r} on store {path}: {exc}"
+                raise JourneyLibError(msg) from exc
         if not read_only:
             self.create_tables()
 
@@ -527,6 +597,24 @@ IDENTITY_COLUMNS: tuple[tuple[str, str], ...] = (
 DERIVED_COLUMNS: tuple[str, ...] = ("customer_id", "user_id")
 
 
+@contextlib.contextmanager
+def unordered_inserts(store: Store) -> Iterator[None]:
+    """Let DuckDB write rows in any order inside the block (``preserve_insertion_order=false``).
+
+    A vendor load never relies on the physical row order (every choice is by
+    key, file and line), and without the order DuckDB parses and writes on
+    all its threads and keeps less in memory. The previous setting is
+    restored afterwards.
+    """
+    row = store.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    before = bool(row[0]) if row else True
+    store.con.execute("SET preserve_insertion_order = false")
+    try:
+        yield
+    finally:
+        store.con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
+
+
 def ensure_vendor_tables(store: Store) -> None:
     """Create the vendor bookkeeping tables (``source_identities``, ``source_refs``) if missing.
 
@@ -593,8 +681,7 @@ def stage_vendor_rows(store: Store, table: Table, frame: pd.DataFrame) -> None:
         f'CAST("{c}" AS {t}) AS "{c}"' if c in frame.columns else f'NULL::{t} AS "{c}"'
         for c, t in (("_person_ref", "VARCHAR"), ("_account_ref", "VARCHAR"), ("_line", "BIGINT"), ("_raw", "VARCHAR"), ("_file", "VARCHAR"))
     )
-    select = f"SELECT *, {_row_hash_sql(table)} AS _hash FROM (SELECT {cast}, {extra} FROM _jl_chunk)"
-    _append(store, _stage_name(table.name), select, frame)
+    _append(store, _stage_name(table.name), f"SELECT {cast}, {extra} FROM _jl_chunk", frame)
 
 
 def stage_vendor_identities(store: Store, frame: pd.DataFrame) -> None:
@@ -697,6 +784,10 @@ class JsonLinesSpec:
     timezone: str | None = None
 
 
+#: Rows per Arrow record batch handed to the engine (one batch would be scanned by one thread).
+_SCAN_BATCH_ROWS = 32_768
+
+
 def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -738,7 +829,7 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str) -> str:
     if spec.extras:  # typed JSON values (json_extract, not _string), one parse for all of them
         extras_sql = "json_extract(s, [" + ", ".join(_sql_str(spec.fields[f][0]) for _, f in spec.extras) + "])"
         obj = ", ".join(f"{_sql_str(k)}, _jv[{i}]" for i, (k, _) in enumerate(spec.extras, start=1))
-        merged = f"CASE WHEN jt = 'OBJECT' THEN json_merge_patch(coalesce(_p0, '{{}}'::JSON), json_object({obj})) END"
+        merged = f"CASE WHEN v IS NOT NULL THEN json_merge_patch(coalesce(_p0, '{{}}'::JSON), json_object({obj})) END"
     ids = [f"nullif({val(f)}, '')" for f in spec.id_fields]
     fallback = f"md5(concat_ws(chr(31), {val(spec.event_field)}, {t}, {person_sql}, CAST(_props AS VARCHAR)))"
     given = f"coalesce({', '.join(ids)})" if len(ids) > 1 else ids[0]
@@ -749,23 +840,25 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str) -> str:
     )
     ident = {k: val(f) for k, f in spec.identity.items()}
     ident_cols = ", ".join(f"{ident.get(c, 'NULL')} AS _id_{c}" for c in ("email", "link_id", "name"))
+    # One JSON parse per line for the fields (try(): a line that is not JSON gives NULL instead of an
+    # error) and one for the properties object. json_type() runs only on lines missing a required
+    # field, to say whether they were objects at all (a non-object never has a field).
+    not_object = " OR ".join(f"{val(f)} IS NULL OR trim({val(f)}) = ''" for f in spec.required) or "false"
     return f"""
     WITH d AS (SELECT line, try(decode(raw)) AS s, raw FROM _jl_lines),
-    t AS (SELECT line, s, raw, CASE WHEN s IS NULL THEN NULL ELSE try(json_type(s)) END AS jt FROM d),
-    p AS (SELECT line, s, raw, jt,
-                 CASE WHEN jt = 'OBJECT' THEN json_extract_string(s, {path_list}) END AS v,
-                 CASE WHEN jt = 'OBJECT' THEN {props} END AS _p0,
-                 CASE WHEN jt = 'OBJECT' THEN {extras_sql} END AS _jv
-          FROM t WHERE s IS NULL OR CASE WHEN length(s) > 8 THEN true ELSE trim(s, ' ' || chr(9) || chr(10) || chr(13)) <> '' END),
-    r AS (SELECT *, {ts} AS _ts, {merged} AS _props FROM p)
+    p AS (SELECT line, s, raw, try(json_extract_string(s, {path_list})) AS v FROM d
+          WHERE s IS NULL OR CASE WHEN length(s) > 8 THEN true ELSE trim(s, ' ' || chr(9) || chr(10) || chr(13)) <> '' END),
+    q AS (SELECT *, CASE WHEN v IS NOT NULL THEN {props} END AS _p0, CASE WHEN v IS NOT NULL THEN {extras_sql} END AS _jv FROM p),
+    r AS (SELECT *, {ts} AS _ts, {merged} AS _props,
+                 CASE WHEN v IS NOT NULL AND ({not_object}) THEN try(json_type(s)) ELSE 'OBJECT' END AS jt FROM q)
     SELECT line, coalesce(s, CAST(raw AS VARCHAR)) AS s,
            CASE WHEN s IS NULL THEN 'bytes that are not valid UTF-8'
-                WHEN jt IS NULL THEN 'not valid JSON'
+                WHEN v IS NULL THEN 'not valid JSON'
                 WHEN jt <> 'OBJECT' THEN 'expected a JSON object per line, found ' || lower(jt)
                 {missing}
                 WHEN _ts IS NULL THEN {_sql_str(spec.fields[spec.time_field][0].removeprefix('$.') + ': expected ' + expect + ', found ')} || coalesce({t}, 'nothing')
            END AS _reason,
-           CASE WHEN jt = 'OBJECT' THEN {event_id} END AS event_id,
+           CASE WHEN v IS NOT NULL THEN {event_id} END AS event_id,
            NULL::VARCHAR AS customer_id, NULL::VARCHAR AS user_id, _ts AS "timestamp",
            {val(spec.event_field)} AS event, {_sql_str(source)} AS source, _props AS properties,
            {person_sql} AS _person_ref, NULL::VARCHAR AS _account_ref, {ident_cols}
@@ -801,16 +894,20 @@ def stage_json_lines(store: Store, raw: Any, first_line: int, *, spec: JsonLines
     int
         Non-blank lines read.
     """
+    import numpy as np
     import pyarrow as pa
 
-    lines = pa.table({"line": pa.array(range(first_line, first_line + len(raw)), pa.int64()), "raw": raw})
+    n = len(raw)
+    lines = pa.table({"line": pa.array(np.arange(first_line, first_line + n, dtype=np.int64)), "raw": raw})
+    if n > _SCAN_BATCH_ROWS:  # several record batches: the engine scans them on all its threads
+        lines = pa.Table.from_batches(lines.to_batches(max_chunksize=_SCAN_BATCH_ROWS))
     con = store.con
     ev = get_table("events")
     ev_cols = ", ".join(f'"{c}"' for c in ev.names)
     fl = _sql_str(file)
     select = f"""SELECT {ev_cols}, _person_ref, _account_ref, line AS _line,
                  CASE WHEN _reason IS NOT NULL THEN left(rtrim(s, chr(10) || chr(13)), 4000) END AS _raw, {fl} AS _file,
-                 _reason, _id_email, _id_link_id, _id_name, {_row_hash_sql(ev)} AS _hash
+                 _reason, _id_email, _id_link_id, _id_name
                  FROM ({_json_lines_sql(spec, source)})"""
     before = staged_count(store, "jsonl")
     con.register("_jl_lines", lines)
@@ -844,11 +941,12 @@ def close_json_lines(store: Store) -> None:
             FROM {stage} WHERE _reason IS NULL AND _person_ref IS NOT NULL
             GROUP BY _person_ref, lower(trim(_id_email)), _id_name, nullif(trim(_id_link_id), '')""",
     )
-    store.con.execute(f"DELETE FROM {stage} WHERE _reason IS NOT NULL")
+    if staged_count(store, "rejects"):
+        store.con.execute(f"DELETE FROM {stage} WHERE _reason IS NOT NULL")
     if staged_count(store, "events"):
         cols = ", ".join(f'"{c}"' for c in get_table("events").names)
         store.con.execute(
-            f"INSERT INTO {_stage_name('events')} SELECT {cols}, _person_ref, _account_ref, _line, _raw, _file, _hash FROM {stage}"
+            f"INSERT INTO {_stage_name('events')} SELECT {cols}, _person_ref, _account_ref, _line, _raw, _file FROM {stage}"
         )
         _drop(store.con, stage)
     else:
@@ -875,8 +973,13 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
     with two differences: the content compared is the row without the columns
     resolution derives (``customer_id``, ``user_id``) but with the source ids
     it refers to, and every loaded row's references are written to
-    ``source_refs``. The work is hash aggregates and joins, never a sort of
-    the whole file.
+    ``source_refs``.
+
+    The work is set-based and proportional to what needs it: one aggregate of
+    the staged keys finds the repeated ones, one semi join finds the ones
+    already stored, and row contents are hashed only for those keys. When no
+    key repeats and none is stored (the usual case) the stage is inserted as
+    it is.
 
     Parameters
     ----------
@@ -899,26 +1002,37 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
         return MergeCounts(loaded=0, updated=0, duplicate=0, quarantined=0)
     (key,) = table.key
     con = store.con
-    cols = ", ".join(f'"{c}"' for c in table.names)
     raw = "coalesce(s._raw, left(CAST(to_json(struct_pack(" + ", ".join(f'"{c}" := s."{c}"' for c in table.names) + ")) AS VARCHAR), 4000))"
+    h_stage = _row_hash_sql(table, "s")
+    h_stored = _row_hash_sql(table, "t").replace("t._person_ref", "r.person_ref").replace("t._account_ref", "r.account_ref")
+    # keys staged more than once, with how many different contents they carry
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jlv_k AS
-        SELECT "{key}" AS k, count(*) AS n, CASE WHEN min(_hash) = max(_hash) THEN 1 ELSE 2 END AS nh, min(_hash) AS h
-        FROM {stage} GROUP BY "{key}" """
+        f"""CREATE OR REPLACE TEMP TABLE _jlv_rep AS
+        SELECT s."{key}" AS k, count(*) AS n, count(DISTINCT {h_stage}) AS nh
+        FROM {stage} s SEMI JOIN (SELECT "{key}" AS k FROM {stage} GROUP BY ALL HAVING count(*) > 1) d ON s."{key}" = d.k
+        GROUP BY ALL"""
     )
+    # staged keys already stored: a scan of the stored keys only; whole rows are read and hashed
+    # only for the keys found (none when a file brings only new events)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _jlv_hit AS SELECT t."{key}" AS k FROM "{table.name}" t SEMI JOIN {stage} s ON s."{key}" = t."{key}" """)
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jlv_cmp AS
-        SELECT k.k, k.n, k.h,
-               CASE WHEN t."{key}" IS NULL THEN NULL
-                    ELSE {_row_hash_sql(table, "t").replace("t._person_ref", "r.person_ref").replace("t._account_ref", "r.account_ref")} END AS sh
-        FROM _jlv_k k
-        LEFT JOIN "{table.name}" t ON t."{key}" = k.k
-        LEFT JOIN source_refs r ON r.table_name = '{table.name}' AND r.row_id = k.k
-        WHERE k.nh = 1"""
+        f"""CREATE OR REPLACE TEMP TABLE _jlv_old AS
+        WITH o AS (SELECT t.*, {h_stored} AS sh FROM "{table.name}" t
+                   SEMI JOIN _jlv_hit x ON x.k = t."{key}"
+                   LEFT JOIN source_refs r ON r.table_name = '{table.name}' AND r.row_id = t."{key}")
+        SELECT o."{key}" AS k, any_value(o.sh) AS sh, min({h_stage}) AS h, count(*) AS n
+        FROM o JOIN {stage} s ON s."{key}" = o."{key}"
+        WHERE o."{key}" NOT IN (SELECT k FROM _jlv_rep WHERE nh > 1 AND k IS NOT NULL)
+        GROUP BY ALL"""
+        if _count(con, "SELECT count(*) FROM _jlv_hit")
+        else "CREATE OR REPLACE TEMP TABLE _jlv_old (k VARCHAR, sh UBIGINT, h UBIGINT, n BIGINT)"
     )
-    n_conflict = _count(con, "SELECT coalesce(sum(n), 0) FROM _jlv_k WHERE nh > 1")
-    n_new = _count(con, "SELECT count(*) FROM _jlv_cmp WHERE sh IS NULL")
-    n_changed = _count(con, "SELECT count(*) FROM _jlv_cmp WHERE sh IS NOT NULL AND sh <> h")
+    n_conflict = _count(con, "SELECT coalesce(sum(n), 0) FROM _jlv_rep WHERE nh > 1")
+    n_old = _count(con, "SELECT count(*) FROM _jlv_old")
+    n_changed = _count(con, "SELECT count(*) FROM _jlv_old WHERE sh <> h")
+    n_keys = total if not _count(con, "SELECT count(*) FROM _jlv_rep") else _count(con, f'SELECT count(*) FROM (SELECT DISTINCT "{key}" FROM {stage})')
+    n_conflict_keys = _count(con, "SELECT count(*) FROM _jlv_rep WHERE nh > 1")
+    n_new = n_keys - n_conflict_keys - n_old
     q = "INSERT INTO quarantine (run, source, table_name, file, line, raw, reason, ingested_at) "
     if n_conflict:
         con.execute(
@@ -926,49 +1040,56 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
                    'rows with {key}=' || s."{key}" || ' disagree (lines ' ||
                    (SELECT string_agg(CAST(x._line AS VARCHAR), ', ' ORDER BY x._line) FROM {stage} x WHERE x."{key}" = s."{key}")
                    || '); none was loaded', now()
-            FROM {stage} s SEMI JOIN (SELECT k FROM _jlv_k WHERE nh > 1) c ON s."{key}" = c.k""",
+            FROM {stage} s SEMI JOIN (SELECT k FROM _jlv_rep WHERE nh > 1) c ON s."{key}" = c.k""",
             [run, source, table.name],
         )
 
-    def write(where: str) -> None:
-        # one staged row per chosen key: single rows straight from the stage (no copy), repeated
-        # identical rows through a window over just those keys
-        single = f"""SELECT * FROM {stage} s SEMI JOIN (SELECT k FROM _jlv_cmp WHERE n = 1 AND {where}) c ON s."{key}" = c.k"""
-        repeated = f"""SELECT * EXCLUDE (rn) FROM (
+    def write(chosen: str) -> None:
+        # the first staged row (by file, line) of every key *chosen* selects
+        sel = f"""SELECT * EXCLUDE (rn) FROM (
                 SELECT s.*, row_number() OVER (PARTITION BY s."{key}" ORDER BY s._file, s._line) AS rn
-                FROM {stage} s SEMI JOIN (SELECT k FROM _jlv_cmp WHERE n > 1 AND {where}) c ON s."{key}" = c.k
+                FROM {stage} s SEMI JOIN ({chosen}) c ON s."{key}" = c.k
             ) WHERE rn = 1"""
-        for sel in (single, repeated):
-            con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM ({sel})')
-            con.execute(f"""INSERT INTO source_refs SELECT '{table.name}', "{key}", ?, _person_ref, _account_ref FROM ({sel})""", [source])
+        _write_rows(con, table, sel, source)
 
     quarantined = n_conflict
     updated = 0
     if n_changed:
-        changed = "sh IS NOT NULL AND sh <> h"
+        changed = "SELECT k FROM _jlv_old WHERE sh <> h"
         if table.mutable:
-            con.execute(f'DELETE FROM "{table.name}" WHERE "{key}" IN (SELECT k FROM _jlv_cmp WHERE {changed})')
-            con.execute(f"DELETE FROM source_refs WHERE table_name = '{table.name}' AND row_id IN (SELECT k FROM _jlv_cmp WHERE {changed})")
+            con.execute(f'DELETE FROM "{table.name}" WHERE "{key}" IN ({changed})')
+            con.execute(f"DELETE FROM source_refs WHERE table_name = '{table.name}' AND row_id IN ({changed})")
             write(changed)
             updated = n_changed
         else:
             con.execute(
                 q + f"""SELECT ?, ?, ?, s._file, s._line, {raw},
                        '{key}=' || s."{key}" || ' is already stored with different content; {table.name} rows are never overwritten', now()
-                FROM {stage} s SEMI JOIN (SELECT k FROM _jlv_cmp WHERE {changed}) c ON s."{key}" = c.k""",
+                FROM {stage} s SEMI JOIN ({changed}) c ON s."{key}" = c.k""",
                 [run, source, table.name],
             )
-            quarantined += _count(con, f'SELECT count(*) FROM {stage} s SEMI JOIN (SELECT k FROM _jlv_cmp WHERE {changed}) c ON s."{key}" = c.k')
+            quarantined += _count(con, "SELECT coalesce(sum(n), 0) FROM _jlv_old WHERE sh <> h")
     if n_new and n_new == total:  # every staged row is new and unique: straight from the stage
-        con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM {stage}')
-        con.execute(f"""INSERT INTO source_refs SELECT '{table.name}', "{key}", ?, _person_ref, _account_ref FROM {stage}""", [source])
+        _write_rows(con, table, f"SELECT * FROM {stage}", source)
     elif n_new:
-        write("sh IS NULL")
+        # new keys staged once come straight from the stage; repeated ones through a window over just them
+        skip = "SELECT k FROM _jlv_rep UNION ALL SELECT k FROM _jlv_old"
+        _write_rows(con, table, f'SELECT s.* FROM {stage} s ANTI JOIN ({skip}) x ON s."{key}" = x.k', source)
+        if _count(con, "SELECT count(*) FROM _jlv_rep WHERE nh = 1"):
+            write("SELECT k FROM _jlv_rep r WHERE nh = 1 AND k NOT IN (SELECT k FROM _jlv_old)")
     loaded = n_new + updated
     duplicate = total - quarantined - loaded
-    for tmp in (stage, "_jlv_k", "_jlv_cmp"):
+    for tmp in (stage, "_jlv_rep", "_jlv_hit", "_jlv_old"):
         _drop(con, tmp)
     return MergeCounts(loaded=loaded, updated=updated, duplicate=duplicate, quarantined=quarantined)
+
+
+def _write_rows(con: duckdb.DuckDBPyConnection, table: Table, select: str, source: str) -> None:
+    """Insert the rows *select* returns (staged columns) into *table* and their references into ``source_refs``."""
+    (key,) = table.key
+    cols = ", ".join(f'"{c}"' for c in table.names)
+    con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM ({select})')
+    con.execute(f"""INSERT INTO source_refs SELECT '{table.name}', "{key}", ?, _person_ref, _account_ref FROM ({select})""", [source])
 
 
 def merge_vendor_identities(store: Store, *, source: str, reader: str) -> MergeCounts:

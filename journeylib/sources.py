@@ -63,6 +63,7 @@ from .engine import (
     stage_vendor_rejects,
     stage_vendor_rows,
     staged_count,
+    unordered_inserts,
 )
 from .exceptions import ConfigError, SourceFormatError
 from .identity import IdentityOptions, ResolutionSummary, resolve_identities
@@ -426,7 +427,7 @@ def ingest_vendor_file(
             else:
                 acc[t].update(merge_vendor_stage(store, get_table(t), run=run, source=source))
 
-    with store.transaction():
+    with unordered_inserts(store), store.transaction():
         reset_vendor_stage(store)
         for part in read_fn(p, ctx):
             _stage(store, part, source)

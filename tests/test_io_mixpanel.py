@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ FIXTURE = Path(__file__).parent / "data" / "vendors" / "mixpanel" / "export.json
 
 
 @pytest.fixture
-def store() -> Store:
+def store() -> Iterator[Store]:
     s = Store(":memory:")
     yield s
     s.close()
@@ -44,7 +45,7 @@ def test_documented_example(store: Store) -> None:
     assert signup["timestamp"].isoformat() == "2021-04-18T03:27:57+00:00"  # 1618716477 s
     purchase = ev.loc["mixpanel:935d87b1-00cd-41b7-be34-b9d98dd08b42"]
     assert purchase["timestamp"].isoformat() == "2021-04-18T03:27:57+00:00"  # 1618716477000 ms
-    assert json.loads(purchase["properties"])["Item"] == "Coffee"  # vendor properties kept
+    assert json.loads(str(purchase["properties"]))["Item"] == "Coffee"  # vendor properties kept
     assert signup["source"] == "mixpanel"
     # nobody can be resolved without a CRM: customers are NULL, not dropped; people get their e-mail
     assert ev["customer_id"].isna().all()
@@ -163,3 +164,34 @@ def test_large_files_are_merged_in_bounded_batches(store: Store, tmp_path: Path,
     assert store.count("events") == 7
     why = store.query("SELECT reason FROM quarantine WHERE reason LIKE '%already stored%'")["reason"]
     assert len(why) == 7
+
+
+def test_mixed_new_repeated_and_stored_keys(store: Store, tmp_path: Path) -> None:
+    def line(name: str, ins: str, t: int = 1) -> str:
+        return json.dumps({"event": name, "properties": {"time": t, "distinct_id": "u", "$insert_id": ins}})
+
+    first = tmp_path / "a.jsonl"
+    first.write_text("\n".join([line("a", "i1"), line("b", "i2")]) + "\n")
+    ingest_vendor_file(store, first, reader="mixpanel")
+    second = tmp_path / "b.jsonl"
+    second.write_text(
+        "\n".join(
+            [
+                line("a", "i1"),  # stored, same content: duplicate
+                line("x", "i2"),  # stored with other content: quarantined, stored row kept
+                line("c", "i3"),  # new
+                line("d", "i4"),  # new, repeated identically below: loaded once
+                line("d", "i4"),
+                line("e", "i5"),  # repeated with other content: both quarantined
+                line("f", "i5"),
+            ]
+        )
+        + "\n"
+    )
+    (r, _) = ingest_vendor_file(store, second, reader="mixpanel")
+    assert (r.read, r.loaded, r.duplicate, r.quarantined) == (7, 2, 2, 3)
+    ev = store.table("events").set_index("event_id")["event"].to_dict()
+    assert ev == {"mixpanel:i1": "a", "mixpanel:i2": "b", "mixpanel:i3": "c", "mixpanel:i4": "d"}
+    refs = store.query("SELECT row_id, count(*) AS n FROM source_refs GROUP BY row_id")
+    assert sorted(refs["row_id"]) == sorted(str(k) for k in ev)
+    assert (refs["n"] == 1).all()
