@@ -16,8 +16,8 @@ help:
 	@echo "make report     run the demo report suite again on the current store"
 	@echo "make bench      run the benchmarks; results in benchmarks/results/"
 
-# The venv is rebuilt when pyproject.toml changes.
-$(STAMP): pyproject.toml
+# The venv is updated when pyproject.toml or this Makefile changes.
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
