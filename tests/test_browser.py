@@ -21,12 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from journeylib.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
-from journeylib.engine import Store
 from journeylib.reports import run_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -138,43 +135,10 @@ def _new_page(browser: Any, guard: NetworkGuard, console: list[tuple[str, str]])
     return page
 
 
-def _build_store(folder: Path) -> Path:
-    rng = np.random.default_rng(5)
-    n, m = 60, 900
-    ids = [f"c{i:03d}" for i in range(n)]
-    customers = pd.DataFrame(
-        {
-            "customer_id": ids,
-            "segment": rng.choice(["SMB", "Mid-market", "Enterprise"], n, p=[0.6, 0.3, 0.1]),
-            "plan": rng.choice(["starter", "pro"], n),
-            "signup_at": "2024-01-01T00:00:00Z",
-            "mrr": rng.integers(50, 2000, n).astype(float),
-        }
-    )
-    events = pd.DataFrame(
-        {
-            "event_id": [f"e{i}" for i in range(m)],
-            "customer_id": rng.choice(ids, m),
-            "timestamp": pd.Timestamp("2024-01-01", tz="UTC")
-            + pd.to_timedelta(rng.integers(0, 70 * 1440, m), unit="min"),
-            "event": rng.choice(["login", "report_viewed", "ticket_created"], m),
-            "source": rng.choice(["product", "support", "email"], m),
-        }
-    )
-    db = folder / "browser-test.duckdb"
-    with Store(db) as store:
-        store.insert("customers", customers)
-        store.insert("events", events)
-    return db
-
-
 @pytest.fixture(scope="module")
-def store_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The lead's session ``demo_store`` when there is one, else a small store built here."""
-    try:
-        return Path(request.getfixturevalue("demo_store"))
-    except pytest.FixtureLookupError:
-        return _build_store(tmp_path_factory.mktemp("store"))
+def store_db(demo_store: Path) -> Path:
+    """The session's synthetic store (root conftest.py)."""
+    return Path(demo_store)
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,6 @@ import tokenize
 from pathlib import Path
 
 import nbformat
-import numpy as np
-import pandas as pd
 import papermill as pm
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
@@ -123,57 +121,10 @@ def test_parameters_are_annotated_and_match_every_parameter_set(nb_path: Path) -
 # -- smoke runs ---------------------------------------------------------------------------------
 
 
-def _fallback_store(folder: Path) -> Path:
-    """Build a 120-customer store from generated inline frames (when no demo_store exists)."""
-    from journeylib.engine import Store
-
-    rng = np.random.default_rng(7)
-    n = 120
-    ids = [f"c{i:03d}" for i in range(n)]
-    customers = pd.DataFrame(
-        {
-            "customer_id": ids,
-            "segment": rng.choice(["SMB", "Mid-market", "Enterprise"], n, p=[0.6, 0.3, 0.1]),
-            "plan": rng.choice(["starter", "pro", "enterprise"], n),
-            "signup_at": "2024-01-01T00:00:00Z",
-        }
-    )
-    m = 3000
-    start = pd.Timestamp("2024-01-01", tz="UTC")
-    events = pd.DataFrame(
-        {
-            "event_id": [f"e{i}" for i in range(m)],
-            "customer_id": rng.choice([*ids, "orphan"], m),
-            "timestamp": start + pd.to_timedelta(rng.integers(0, 120 * 24 * 60, m), unit="min"),
-            "event": rng.choice(["login", "report_viewed", "ticket_created", "email_opened"], m),
-            "source": rng.choice(["product", "support", "email"], m),
-        }
-    )
-    quarantine = pd.DataFrame(
-        {
-            "run": "r1",
-            "source": "product",
-            "file": "events.csv",
-            "line": [2, 5],
-            "raw": "",
-            "reason": ["column event: required value is empty", "column timestamp: expected a timestamp, found 'x'"],
-            "ingested_at": "2024-05-01T00:00:00Z",
-        }
-    )
-    db = folder / "fallback.duckdb"
-    with Store(db) as store:
-        store.insert("customers", customers)
-        store.insert("events", events)
-        store.insert("quarantine", quarantine)
-    return db
-
-
 @pytest.fixture(scope="module")
-def notebook_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    try:
-        return Path(request.getfixturevalue("demo_store"))
-    except pytest.FixtureLookupError:
-        return _fallback_store(tmp_path_factory.mktemp("notebook-store"))
+def notebook_db(demo_store: Path) -> Path:
+    """The session's synthetic store (root conftest.py)."""
+    return Path(demo_store)
 
 
 @pytest.fixture(scope="module")

@@ -45,45 +45,10 @@ EXECUTION_TIMEOUT = 120
 # -- a small store ------------------------------------------------------------------------------
 
 
-def build_store(folder: Path) -> Path:
-    """Write a 60-customer store from inline frames; enough for the fixture and the real notebooks."""
-    rng = np.random.default_rng(11)
-    n = 60
-    ids = [f"c{i:03d}" for i in range(n)]
-    customers = pd.DataFrame(
-        {
-            "customer_id": ids,
-            "segment": rng.choice(["SMB", "Mid-market", "Enterprise"], n, p=[0.6, 0.3, 0.1]),
-            "plan": rng.choice(["starter", "pro", "enterprise"], n),
-            "signup_at": "2024-01-01T00:00:00Z",
-            "mrr": rng.integers(50, 2000, n).astype(float),
-        }
-    )
-    m = 900
-    start = pd.Timestamp("2024-01-01", tz="UTC")
-    events = pd.DataFrame(
-        {
-            "event_id": [f"e{i}" for i in range(m)],
-            "customer_id": rng.choice(ids, m),
-            "timestamp": start + pd.to_timedelta(rng.integers(0, 70 * 24 * 60, m), unit="min"),
-            "event": rng.choice(["login", "report_viewed", "ticket_created"], m),
-            "source": rng.choice(["product", "support", "email"], m),
-        }
-    )
-    db = folder / "reports-test.duckdb"
-    with Store(db) as store:
-        store.insert("customers", customers)
-        store.insert("events", events)
-    return db
-
-
 @pytest.fixture(scope="module")
-def store_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The lead's session ``demo_store`` when there is one, else a small store built here."""
-    try:
-        return Path(request.getfixturevalue("demo_store"))
-    except pytest.FixtureLookupError:
-        return build_store(tmp_path_factory.mktemp("store"))
+def store_db(demo_store: Path) -> Path:
+    """The session's synthetic store (root conftest.py)."""
+    return Path(demo_store)
 
 
 def _plan(suite: object, store_db: Path, **kwargs: object) -> reports.ReportPlan:

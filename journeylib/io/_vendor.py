@@ -624,3 +624,12 @@ def missing_fields(obj: Mapping[str, Any], *names: str) -> str | None:
 def epoch_key(dt: datetime | None) -> str:
     """Return whole epoch seconds of *dt* as text (for ids that include a time)."""
     return str(int(dt.timestamp())) if dt else ""
+
+
+#: Default property names (analytics user/event properties) that hold an explicit CRM account id.
+ACCOUNT_ID_PROPERTIES: tuple[str, ...] = ("salesforce_account_id", "sfdc_account_id", "crm_account_id", "hubspot_company_id")
+
+
+def json_path_key(key: str) -> str:
+    """Return *key* quoted for use as one step of a JSON path (``$.properties."<key>"``)."""
+    return '"' + key.replace('"', '\\"') + '"'

@@ -38,19 +38,21 @@ from typing import Any
 
 from ..engine import JsonLinesSpec
 from ..exceptions import SourceFormatError
-from ._vendor import LinesBlock, Part, ReadContext, iter_line_blocks, rejects_frame
+from ._vendor import (
+    ACCOUNT_ID_PROPERTIES,
+    LinesBlock,
+    Part,
+    ReadContext,
+    iter_line_blocks,
+    json_path_key,
+    rejects_frame,
+)
 
 NAME = "amplitude"
 #: File kinds this reader recognises.
 KINDS: tuple[str, ...] = ("events",)
 #: Canonical table each kind mainly feeds (its refused rows count there).
 KIND_TABLES: dict[str, str] = {"events": "events"}
-#: Default ``user_properties`` names that hold an explicit CRM account id.
-ACCOUNT_ID_PROPERTIES: tuple[str, ...] = ("salesforce_account_id", "sfdc_account_id", "crm_account_id", "hubspot_company_id")
-
-
-def _q(key: str) -> str:
-    return '"' + key.replace('"', '\\"') + '"'
 
 
 def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
@@ -83,7 +85,7 @@ def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
             "session_id": ("$.session_id",),
             "country": ("$.country",),
             "email": ("$.user_properties.email", '$.user_properties."$email"', "$.user_properties.Email"),
-            "link_id": tuple(f"$.user_properties.{_q(p)}" for p in accounts),
+            "link_id": tuple(f"$.user_properties.{json_path_key(p)}" for p in accounts),
             "company": ("$.user_properties.company", "$.user_properties.company_name"),
         },
         required=("event_type", "event_time"),

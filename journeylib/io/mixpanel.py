@@ -47,19 +47,13 @@ from typing import Any
 
 from ..engine import JsonLinesSpec
 from ..exceptions import SourceFormatError
-from ._vendor import LinesBlock, Part, ReadContext, iter_line_blocks
+from ._vendor import ACCOUNT_ID_PROPERTIES, LinesBlock, Part, ReadContext, iter_line_blocks, json_path_key
 
 NAME = "mixpanel"
 #: File kinds this reader recognises.
 KINDS: tuple[str, ...] = ("events",)
 #: Canonical table each kind mainly feeds (its refused rows count there).
 KIND_TABLES: dict[str, str] = {"events": "events"}
-#: Default property names that hold an explicit CRM account id.
-ACCOUNT_ID_PROPERTIES: tuple[str, ...] = ("salesforce_account_id", "sfdc_account_id", "crm_account_id", "hubspot_company_id")
-
-
-def _q(key: str) -> str:
-    return '"' + key.replace('"', '\\"') + '"'
 
 
 def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
@@ -86,7 +80,7 @@ def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
             "distinct_id": ("$.properties.distinct_id",),
             "insert_id": ('$.properties."$insert_id"',),
             "email": ('$.properties."$email"', "$.properties.email"),
-            "link_id": tuple(f"$.properties.{_q(p)}" for p in accounts),
+            "link_id": tuple(f"$.properties.{json_path_key(p)}" for p in accounts),
             "company": ("$.properties.company", '$.properties."$company"'),
         },
         required=("event", "time"),
