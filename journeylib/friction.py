@@ -65,7 +65,7 @@ from .config import AllOf, AnyOf, Condition, JourneyDefinition, Stage
 from .engine import Store
 from .exceptions import EmptyResultError
 from .journeys import _loops_by_stage, _scope, _stage_frames
-from .stages import _compute_stages
+from .stages import compute_stages
 
 __all__ = ["EVIDENCE", "friction_data", "friction_tests_data"]
 
@@ -160,7 +160,7 @@ def _step_times(store: Store, definition: JourneyDefinition, scope: Any, k: int)
         sub = definition.model_copy(
             update={"stages": [*definition.stages[: k + 1], Stage(name="__step__", rule=cond)], "happy_path": None}
         )
-        ms = _compute_stages(store, sub, scope)
+        ms = compute_stages(store, sub, scope)
         prev = ms[ms["stage_order"] == k].set_index("customer_id")["entered_at"]
         step = ms[ms["stage_order"] == k + 1].set_index("customer_id")["met_at"]
         days = ((step - prev.reindex(step.index)).dt.total_seconds() / 86400.0).clip(lower=0.0).dropna()

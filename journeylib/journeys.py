@@ -41,7 +41,7 @@ from .config import AllOf, AnyOf, Condition, JourneyDefinition, Outcome
 from .engine import Store, sql_days_between, sql_quote
 from .exceptions import ConfigError, EmptyResultError
 from .scope import Scope
-from .stages import _add_exits, _compute_stages, wilson_interval
+from .stages import add_stage_exits, compute_stages, wilson_interval
 
 __all__ = [
     "CHURNED",
@@ -218,11 +218,11 @@ def _stage_frames(store: Store, definition: JourneyDefinition, scope: Scope) -> 
     The one place that uses the stage internals of :mod:`journeylib.stages`
     (one SQL pass instead of two through the public functions).
     """
-    ms = _compute_stages(store, definition, scope)
+    ms = compute_stages(store, definition, scope)
     # a column that is all NULL comes back without a datetime dtype
     for col in ("met_at", "entered_at", "signup_at", "converted_at", "churned_at"):
         ms[col] = pd.to_datetime(ms[col], utc=True)
-    iv = _add_exits(ms, definition, scope.as_of)
+    iv = add_stage_exits(ms, definition, scope.as_of)
     return ms, iv
 
 

@@ -33,6 +33,8 @@ from .exceptions import EmptyResultError
 from .scope import Scope
 
 __all__ = [
+    "add_stage_exits",
+    "compute_stages",
     "customer_stages_data",
     "funnel_data",
     "milestones_data",
@@ -96,8 +98,31 @@ def _uses_where(definition: JourneyDefinition) -> bool:
     return any(walk(s.rule) for s in definition.stages)
 
 
-def _compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) -> pd.DataFrame:
-    """Run the milestone SQL; one row per customer × stage."""
+def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) -> pd.DataFrame:
+    """Run the milestone SQL for an already-built :class:`~journeylib.scope.Scope`.
+
+    The engine step behind :func:`milestones_data`, for modules that build
+    their scope once and reuse it (journeys, friction, suggest).
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    definition : JourneyDefinition
+        Stages and conventions.
+    scope : Scope
+        Customers and censoring date.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`milestones_data`.
+
+    Raises
+    ------
+    EmptyResultError
+        If no customer is in scope.
+    """
     con = store.con
     names = sorted(set().union(*(s.events() for s in definition.stages)))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jl_c AS {scope.customers_sql()}")
@@ -186,11 +211,27 @@ def milestones_data(
         If no customer is in scope.
     """
     scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    return _compute_stages(store, definition, scope)
+    return compute_stages(store, definition, scope)
 
 
-def _add_exits(ms: pd.DataFrame, definition: JourneyDefinition, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Per customer × entered stage: exit time and how the stage ended."""
+def add_stage_exits(ms: pd.DataFrame, definition: JourneyDefinition, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Add exit times and how each entered stage ended to :func:`compute_stages` output.
+
+    Parameters
+    ----------
+    ms : pandas.DataFrame
+        Output of :func:`compute_stages`.
+    definition : JourneyDefinition
+        Gives the number of stages and ``drop_after_days``.
+    as_of : pandas.Timestamp
+        Censoring date.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The entered rows of *ms* plus ``exited_at``, ``days_in_stage`` and
+        ``status`` as documented in :func:`stage_intervals_data`.
+    """
     entered = ms[ms["entered_at"].notna()].copy()
     entered = entered.sort_values(["customer_id", "stage_order"])
     nxt = entered.groupby("customer_id")["entered_at"].shift(-1)
@@ -242,8 +283,8 @@ def stage_intervals_data(
         ``plan``, ``signup_at``.
     """
     scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    ms = _compute_stages(store, definition, scope)
-    iv = _add_exits(ms, definition, scope.as_of)
+    ms = compute_stages(store, definition, scope)
+    iv = add_stage_exits(ms, definition, scope.as_of)
     cols = ["customer_id", "stage", "stage_order", "entered_at", "exited_at", "days_in_stage", "status", "segment", "plan", "signup_at"]
     return iv[cols].reset_index(drop=True)
 
@@ -363,8 +404,8 @@ def funnel_data(
         msg = f"by must be one of {', '.join(GROUPABLE)} or None; got {by!r}"
         raise ValueError(msg)
     scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    ms = _compute_stages(store, definition, scope)
-    iv = _add_exits(ms, definition, scope.as_of)
+    ms = compute_stages(store, definition, scope)
+    iv = add_stage_exits(ms, definition, scope.as_of)
     ms = _with_cohort(ms, cohort_freq)
     group_of = ms.drop_duplicates("customer_id").set_index("customer_id")[by] if by else None
     rows = []
@@ -426,7 +467,7 @@ def time_to_convert_data(
         msg = f"by must be one of {', '.join(GROUPABLE)} or None; got {by!r}"
         raise ValueError(msg)
     scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    ms = _with_cohort(_compute_stages(store, definition, scope), cohort_freq)
+    ms = _with_cohort(compute_stages(store, definition, scope), cohort_freq)
     ms = ms.sort_values(["customer_id", "stage_order"])
     ms["prev_entered"] = ms.groupby("customer_id")["entered_at"].shift(1)
     ms["days"] = (ms["entered_at"] - ms["prev_entered"]).dt.total_seconds() / 86400.0

@@ -46,7 +46,7 @@ from .engine import Store, sql_days_between, sql_quote
 from .exceptions import EmptyResultError
 from .journeys import rule_text
 from .scope import Scope
-from .stages import _compute_stages, funnel_data, wilson_interval
+from .stages import compute_stages, funnel_data, wilson_interval
 
 __all__ = [
     "compare_definitions_data",
@@ -524,7 +524,7 @@ def compare_definitions_data(
         f["stage"] = f["stage"].astype(str)
         f.insert(0, "definition", label)
         f["rule"] = [rule_text(st.rule) for st in definition.stages]
-        ms = _compute_stages(store, definition, scope)
+        ms = compute_stages(store, definition, scope)
         ms = ms[ms["customer_id"].isin(pop.index)]
         limit = ms["signup_at"] + pd.Timedelta(days=outcome_window_days)
         cut = ms["customer_id"].map(pop["cutoff_at"])
