@@ -11,9 +11,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .exceptions import JourneyLibError
+
+if TYPE_CHECKING:
+    from .sources import SourcesResult
 
 DEMO_CUSTOMERS = 2000
 DEMO_SEED = 42
@@ -158,37 +162,68 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return serve_dashboard(args.notebooks, port=args.port, db=_store_path(args.db), notebook=args.notebook) or 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Run ``journeylib demo``: synthesize, ingest and report in one go."""
+def build_demo_store(world: Path, db: Path, *, customers: int, seed: int, sources: Path | None = None) -> SourcesResult:
+    """Generate (or reuse) the demo world with its vendor exports and ingest them through ``sources.yaml``.
+
+    Parameters
+    ----------
+    world : pathlib.Path
+        Folder of the synthetic world; reused when it holds a world of the
+        same seed and size with its vendor exports.
+    db : pathlib.Path
+        The store to ingest into (created if missing; re-running skips the
+        files already loaded).
+    customers, seed : int
+        Size and seed of the world.
+    sources : pathlib.Path, optional
+        The ``sources.yaml`` to ingest (default: ``WORLD/vendor/sources.yaml``,
+        written with the exports).
+
+    Returns
+    -------
+    journeylib.sources.SourcesResult
+        Per-file results and the identity resolution summary.
+    """
     import json
 
     from .datasets import synthesize
+    from .datasets.vendor import VENDOR_TRUTH_FILE, write_vendor_exports
     from .engine import Store
-    from .ingest import ingest_folder, iter_results_lines
+    from .sources import ingest_sources
+
+    truth = world / "truth.json"
+    fresh = True
+    if truth.exists() and (world / "vendor" / VENDOR_TRUTH_FILE).exists():
+        meta = json.loads(truth.read_text())
+        fresh = not (meta.get("seed") == seed and meta.get("n_customers") == customers)
+    if fresh:
+        _out(f"1/3 generating the synthetic world ({customers:,} customers, seed {seed}) in {world}, with its vendor exports")
+        synthesize(world, n_customers=customers, seed=seed)
+        write_vendor_exports(world, seed=seed)
+    else:
+        _out(f"1/3 synthetic world and vendor exports already in {world} (seed {seed}); reusing them")
+    config = sources or world / "vendor" / "sources.yaml"
+    _out(f"2/3 ingesting the vendor exports of {config} into {db}")
+    with Store(db) as store:
+        result = ingest_sources(store, config)
+    for line in result.lines():
+        _out("    " + line)
+    return result
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run ``journeylib demo``: synthesize, write vendor exports, ingest them through ``sources.yaml``, report."""
+    from .datasets.vendor import VENDOR_TRUTH_FILE
     from .reports import run_report
 
     world = Path(args.world)
-    truth = world / "truth.json"
-    fresh = True
-    if truth.exists():
-        meta = json.loads(truth.read_text())
-        fresh = not (meta.get("seed") == args.seed and meta.get("n_customers") == args.customers)
-    if fresh:
-        _out(f"1/3 generating the synthetic world ({args.customers:,} customers, seed {args.seed}) in {world}")
-        synthesize(world, n_customers=args.customers, seed=args.seed)
-    else:
-        _out(f"1/3 synthetic world already in {world} (seed {args.seed}); reusing it")
     db = _store_path(args.db)
-    _out(f"2/3 ingesting it into {db}")
-    with Store(db) as store:
-        results = ingest_folder(store, world, source="synthetic")
-    for line in iter_results_lines(results):
-        _out("    " + line)
+    build_demo_store(world, db, customers=args.customers, seed=args.seed, sources=Path(args.sources) if args.sources else None)
     _out(f"3/3 running the report suite {args.suite}")
     run_dir = run_report(args.suite, db=db, out=args.out)
     _out("")
     _out(f"Report: {Path(args.out).resolve() / 'latest' / 'index.html'}  (run {run_dir.name})")
-    _out(f"Truths planted in the demo world: {truth.resolve()}")
+    _out(f"Truths planted in the demo world: {(world / 'truth.json').resolve()} and {(world / 'vendor' / VENDOR_TRUTH_FILE).resolve()}")
     _out("Dashboard: `make dashboard` (or `journeylib dashboard`), then open http://127.0.0.1:8866/")
     return 0
 
@@ -265,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--world", type=Path, default=Path("data/demo"), help="where the synthetic world goes (default %(default)s)")
     p.add_argument("--customers", type=int, default=DEMO_CUSTOMERS, help="accounts (default %(default)s)")
     p.add_argument("--seed", type=int, default=DEMO_SEED, help="seed (default %(default)s)")
+    p.add_argument("--sources", type=Path, default=None, help="sources.yaml to ingest (default: WORLD/vendor/sources.yaml, written with the world)")
     p.add_argument("--suite", type=Path, default=Path("parameters/demo.yaml"), help="suite (default %(default)s)")
     p.add_argument("--out", type=Path, default=Path("reports"), help="reports folder (default %(default)s)")
     p.set_defaults(func=cmd_demo)

@@ -639,6 +639,11 @@ def _stage_name(table: str) -> str:
     return f"_jlv_{table}"
 
 
+def vendor_stage_table(table: str) -> str:
+    """Return the name of the vendor staging table of *table* (``events``, ``tickets``, ...) of the file being read."""
+    return _stage_name(table)
+
+
 def _reject_sql_cols() -> str:
     return "CAST(line AS BIGINT) AS line, CAST(raw AS VARCHAR) AS raw, CAST(reason AS VARCHAR) AS reason, CAST(file AS VARCHAR) AS file"
 

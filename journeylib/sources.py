@@ -64,7 +64,9 @@ from .engine import (
     stage_vendor_rows,
     staged_count,
     unordered_inserts,
+    vendor_stage_table,
 )
+from .eventmap import EventRule, apply_event_map
 from .exceptions import ConfigError, SourceFormatError
 from .identity import IdentityOptions, ResolutionSummary, resolve_identities
 from .ingest import FileResult, file_sha256, new_run_id
@@ -122,6 +124,9 @@ class SourceConfig(BaseModel):
         File paths or globs, relative to the configuration file.
     options : ReaderOptions
         Reader options.
+    events : list of journeylib.eventmap.EventRule
+        Rules renaming this source's events (e.g. a won Salesforce renewal
+        opportunity → ``renewal``), applied in order while reading.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -129,6 +134,7 @@ class SourceConfig(BaseModel):
     reader: ReaderName | None = None
     files: tuple[str, ...] = Field(min_length=1)
     options: ReaderOptions = ReaderOptions()
+    events: tuple[EventRule, ...] = ()
 
 
 class SourcesConfig(BaseModel):
@@ -268,6 +274,7 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
     "": ("version", "sources", "identity"),
     "source": tuple(SourceConfig.model_fields),
     "options": tuple(ReaderOptions.model_fields),
+    "event": tuple(EventRule.model_fields),
     "identity": tuple(IdentityOptions.model_fields),
 }
 
@@ -285,6 +292,8 @@ def _problems(exc: ValidationError) -> list[str]:
                 kind = "identity"
             elif parent[-1] == "options":
                 kind = "options"
+            elif len(parent) >= 2 and parent[-2] == "events":
+                kind = "event"
             else:
                 kind = "source"
             out.append(f"{key}: unknown key; allowed keys here are {', '.join(_ALLOWED[kind])}")
@@ -362,6 +371,7 @@ def ingest_vendor_file(
     options: ReaderOptions | None = None,
     run: str | None = None,
     force: bool = False,
+    events: Sequence[EventRule] = (),
 ) -> list[FileResult]:
     """Load one vendor export file in one transaction (identities are not resolved here).
 
@@ -381,6 +391,9 @@ def ingest_vendor_file(
         Run id.
     force : bool, default False
         Re-read a file whose content was already loaded for this source.
+    events : sequence of journeylib.eventmap.EventRule, optional
+        Rules renaming the file's events before they are stored; the counts
+        of renamed events are in the main table's notes.
 
     Returns
     -------
@@ -421,6 +434,8 @@ def ingest_vendor_file(
         for t in tables:
             read[t] += staged_count(store, t)
         n_rejected += sum(quarantine_vendor_rejects(store, run=run, source=source, table_name=main_table).values())
+        if events and staged_count(store, "events"):
+            ctx.notes.update(apply_event_map(store, vendor_stage_table("events"), events))
         for t in tables:
             if t == "identities":
                 acc[t].update(merge_vendor_identities(store, source=source, reader=reader))
@@ -628,7 +643,9 @@ def ingest_sources(
     for name, files in plan:
         src = cfg.sources[name]
         for p in files:
-            result.files += ingest_vendor_file(store, p, reader=cfg.reader_of(name), source=name, options=src.options, run=run, force=force)
+            result.files += ingest_vendor_file(
+                store, p, reader=cfg.reader_of(name), source=name, options=src.options, run=run, force=force, events=src.events
+            )
     result.identity = resolve_identities(store, cfg.identity)
     return result
 

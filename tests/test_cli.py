@@ -55,3 +55,25 @@ def test_synth_then_ingest_folder(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_read_only_store_must_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--db", str(tmp_path / "none.duckdb"), "--suite", "parameters/demo.yaml", "--out", str(tmp_path / "r")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_demo_store_comes_from_the_vendor_exports_through_sources_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from journeylib.cli import build_demo_store
+
+    world, db = tmp_path / "world", tmp_path / "demo.duckdb"
+    first = build_demo_store(world, db, customers=40, seed=3)
+    out = capsys.readouterr().out
+    assert "with its vendor exports" in out
+    assert f"{world / 'vendor' / 'sources.yaml'}" in out
+    assert all(r.reconciles for r in first.files)
+    readers = {Path(r.file).parent.name for r in first.files}
+    assert readers == {"salesforce", "hubspot", "mixpanel", "amplitude", "zendesk", "intercom", "sendgrid", "mailchimp"}
+    with Store(db, read_only=True) as s:
+        n = {t: s.count(t) for t in ("customers", "users", "events", "tickets", "messages", "identity_map", "quarantine")}
+        assert n["customers"] == 40
+        assert s.query("SELECT count(*) AS n FROM events WHERE event = 'subscription_started'")["n"].iloc[0] > 0  # mapped CRM events
+    again = build_demo_store(world, db, customers=40, seed=3)  # re-running changes nothing
+    assert "already in" in capsys.readouterr().out
+    assert {r.status for r in again.files} == {"skipped"}
+    with Store(db, read_only=True) as s:
+        assert {t: s.count(t) for t in n} == n

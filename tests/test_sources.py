@@ -48,7 +48,7 @@ def test_every_problem_is_reported_with_its_key(tmp_path: Path) -> None:
     for fragment in (
         "version: Input should be 1, found 2",
         "sources.crm.reader: Input should be 'mixpanel', 'amplitude', 'zendesk', 'intercom', 'hubspot', 'salesforce', 'sendgrid' or 'mailchimp', found 'pipedrive'",
-        "sources.crm.fils: unknown key; allowed keys here are reader, files, options",
+        "sources.crm.fils: unknown key; allowed keys here are reader, files, options, events",
         "sources.crm.files: required key is missing",
         "identity.fuzzy_threshold: Input should be less than or equal to 1",
         "identity.plus: unknown key; allowed keys here are account_sources, plus_addressing, free_mail_domains, fuzzy_names, fuzzy_threshold",

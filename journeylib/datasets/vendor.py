@@ -68,12 +68,22 @@ import pandas as pd
 
 from .files import load_truth, load_world
 
-__all__ = ["VENDOR_TRUTH_FILE", "VendorExportResult", "load_vendor_truth", "write_vendor_exports"]
+__all__ = ["CRM_EVENT_RULES", "VENDOR_TRUTH_FILE", "VendorExportResult", "load_vendor_truth", "write_vendor_exports"]
 
 #: Name of the vendor truth file inside ``<world>/vendor/``.
 VENDOR_TRUTH_FILE = "vendor_truth.json"
 SHARED_INBOX = "support@helpdesk-partners.net"
 _FREE = ("gmail.com", "outlook.com")
+#: ``events`` rules of the written ``sources.yaml``: the CRM records of this world → the journey's commercial events.
+CRM_EVENT_RULES: dict[str, list[dict[str, Any]]] = {
+    "salesforce": [
+        {"match": "opportunity_won", "where": {"opportunity_type": "New Business"}, "to": "subscription_started"},
+        {"match": "opportunity_won", "where": {"opportunity_type": "Upsell"}, "to": "plan_upgraded"},
+        {"match": "opportunity_won", "where": {"opportunity_type": "Renewal"}, "to": "renewal"},
+        {"match": "opportunity_lost", "where": {"opportunity_type": "Renewal"}, "to": "subscription_cancelled"},
+    ],
+    "hubspot": [{"match": "lifecycle_stage_changed", "where": {"object": "company", "stage": "lead"}, "to": "trial_started"}],
+}
 PRODUCT_EVENTS = ("login", "feature_used", "project_created", "task_created", "invite_sent", "integration_connected",
                   "setup_step_completed", "setup_completed", "experiment_assigned")  # fmt: skip
 
@@ -242,7 +252,8 @@ def write_vendor_exports(
     files["intercom"] = w.intercom(out / "intercom", exp)
     files["sendgrid"], files["mailchimp"] = w.email(out, exp)
     sources = {
-        name: {"files": [str(p.relative_to(out)).replace("\\", "/") for p in paths]} for name, paths in files.items()
+        name: {"files": [str(p.relative_to(out)).replace("\\", "/") for p in paths], **({"events": CRM_EVENT_RULES[name]} if name in CRM_EVENT_RULES else {})}
+        for name, paths in files.items()
     }
     sources_yaml = out / "sources.yaml"
     header = (
