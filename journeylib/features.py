@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .categories import sources_of
 from .config import JourneyDefinition
 from .engine import Store, sql_add_days, sql_days_between, sql_json_text, sql_quote
 from .exceptions import EmptyResultError, StatisticalWarning
@@ -192,6 +193,7 @@ def build_features(
     random_state: int = 0,
     event_types: Sequence[str] | None = None,
     activity_sources: Sequence[str] = ("product",),
+    exclude_sources: Sequence[str] = ("crm",),
     property_keys: Sequence[str] = (),
     ticket_scores: pd.DataFrame | None = None,
 ) -> CustomerFeatures:
@@ -223,9 +225,17 @@ def build_features(
         Seed of the sample.
     event_types : sequence of str, optional
         Event names to build features for (default: every event name the
-        scoped customers have inside their windows).
+        scoped customers have inside their windows, except those only seen
+        from ``exclude_sources``).
     activity_sources : sequence of str, default ("product",)
-        Event sources that count as activity for ``days_active`` and sessions.
+        Source categories (see :mod:`journeylib.categories`) or source names
+        whose events count as activity for ``days_active`` and sessions: the
+        canonical ``product`` source and every Mixpanel or Amplitude source.
+    exclude_sources : sequence of str, default ("crm",)
+        Source categories or names whose events are not behaviour features
+        by default: CRM records (``subscription_started``, won opportunities,
+        lifecycle-stage changes) are commercial facts that encode the
+        outcomes. Name an event in ``event_types`` to include it anyway.
     property_keys : sequence of str, default ()
         ``customers.properties`` keys to add as ``prop_<key>`` text columns,
         e.g. ``("acquisition_channel", "region")``. Choose keys fixed at
@@ -341,12 +351,16 @@ def build_features(
         f"FROM events e JOIN ({cw}) cw ON e.customer_id = cw.customer_id "
         "WHERE e.timestamp >= cw.signup_at AND e.timestamp < cw.window_end"
     )
-    srcs = ", ".join(sql_quote(s) for s in activity_sources) or "NULL"
+    srcs = ", ".join(sql_quote(s) for s in sources_of(store, activity_sources)) or "NULL"
+    excl = ", ".join(sql_quote(s) for s in sources_of(store, exclude_sources)) if exclude_sources else ""
+    behaviour = f"bool_or(coalesce(source NOT IN ({excl}), true))" if excl else "true"
     seen = store.query(
-        f"SELECT event, bool_or(coalesce(source IN ({srcs}), false)) AS activity FROM ({ev_sql}) GROUP BY event ORDER BY event"
+        f"SELECT event, bool_or(coalesce(source IN ({srcs}), false)) AS activity, {behaviour} AS behaviour "
+        f"FROM ({ev_sql}) GROUP BY event ORDER BY event"
     )
     activity = dict(zip(seen["event"].astype(str), seen["activity"].astype(bool), strict=True))
-    names = list(activity) if event_types is None else [str(e) for e in event_types]
+    default_names = seen.loc[seen["behaviour"].astype(bool), "event"].astype(str).tolist()
+    names = default_names if event_types is None else [str(e) for e in event_types]
     catalog: list[dict[str, Any]] = []
 
     def add(feature: str, kind: str, source: str, event: str, wdays: int, description: str, is_activity: bool = False) -> None:

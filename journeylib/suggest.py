@@ -15,9 +15,10 @@ No leakage: the population is the customers whose outcome window is
 complete (signed up at least ``outcome_window_days`` before ``as_of``), and a
 customer's behaviour is counted only before the window of the candidate
 ends *and* before the outcome event itself (conversion for ``conversion``,
-churn for ``churn`` and ``retention``). Events of the ``crm`` source
-(commercial events such as ``subscription_started``) and the events that
-define an outcome are not candidates.
+churn for ``churn`` and ``retention``). Events of CRM sources (commercial
+events such as ``subscription_started``; the canonical ``crm`` source and
+any Salesforce or HubSpot source) and the events that define an outcome are
+not candidates.
 
 A small ordered set is picked greedily: significant candidates with lift
 above 1 and support within bounds, the best (by information gain) per event,
@@ -41,6 +42,7 @@ import yaml
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from .categories import sources_of
 from .config import Condition, JourneyDefinition, Stage
 from .engine import Store, sql_days_between, sql_quote
 from .exceptions import EmptyResultError
@@ -210,7 +212,9 @@ def suggest_milestones_data(
         Candidate events; default every event of the scope outside
         ``exclude_sources`` and the definition's outcome events.
     exclude_sources : list of str, default ("crm",)
-        Sources whose events are never candidates.
+        Source categories (:mod:`journeylib.categories`) or source names
+        whose events are never candidates: by default the canonical ``crm``
+        source and every Salesforce or HubSpot source.
     min_support, max_support : float, default 0.05, 0.95
         Support bounds of a pick.
     n_stages : int, default 4
@@ -277,7 +281,7 @@ def suggest_milestones_data(
     where = [f"e.timestamp < p.signup_at + to_microseconds({round(max(windows) * 86_400_000_000)})", "e.timestamp >= p.signup_at",
              "(p.cutoff_at IS NULL OR e.timestamp < p.cutoff_at)"]
     if exclude_sources:
-        where.append(f"coalesce(e.source, '') NOT IN ({', '.join(sql_quote(x) for x in exclude_sources)})")
+        where.append(f"coalesce(e.source, '') NOT IN ({', '.join(sql_quote(x) for x in sources_of(store, exclude_sources))})")
     if excluded:
         where.append(f"e.event NOT IN ({', '.join(sql_quote(x) for x in sorted(excluded))})")
     if events is not None:
