@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from .engine import Store, vendor_tables_exist
 
-__all__ = ["CATEGORIES", "READER_CATEGORY", "source_categories", "sources_of"]
+__all__ = ["CATEGORIES", "READER_CATEGORY", "events_of", "source_categories", "sources_of"]
 
 #: The categories, which are also the canonical source labels.
 CATEGORIES: tuple[str, ...] = ("product", "crm", "support", "email")
@@ -83,3 +83,26 @@ def sources_of(store: Store, categories: Sequence[str]) -> list[str]:
     wanted = set(categories)
     found = {s for s, c in source_categories(store).items() if c in wanted or s in wanted}
     return sorted(found | wanted)
+
+
+def events_of(store: Store, categories: Sequence[str]) -> list[str]:
+    """Return the event names seen from sources of the given categories (or names), sorted.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    categories : sequence of str
+        As in :func:`sources_of`.
+
+    Returns
+    -------
+    list of str
+        Distinct ``events.event`` values of those sources (e.g. for
+        ``["product", "support"]``: what customers did, without CRM records
+        or e-mails the company sent).
+    """
+    names = ", ".join("'" + s.replace("'", "''") + "'" for s in sources_of(store, categories))
+    if not names:
+        return []
+    return store.query(f"SELECT DISTINCT event FROM events WHERE source IN ({names}) ORDER BY event")["event"].astype(str).tolist()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from journeylib.categories import source_categories, sources_of
+from journeylib.categories import events_of, source_categories, sources_of
 from journeylib.engine import Store
 from journeylib.features import build_features
 from journeylib.suggest import suggest_milestones_data
@@ -57,3 +57,12 @@ def test_suggested_milestones_never_use_crm_records(vendor_store: Path) -> None:
     assert isinstance(cands, pd.DataFrame)
     assert len(cands)
     assert not set(cands["event"]) & crm_events
+
+
+def test_events_of_customer_action_sources(demo_store: Path, vendor_store: Path) -> None:
+    with Store(vendor_store, read_only=True) as s:
+        names = set(events_of(s, ["product", "support"]))
+    assert {"login", "setup_completed", "ticket_created"} <= names
+    assert not names & {"opportunity_created", "lifecycle_stage_changed", "subscription_started", "email_opened"}
+    with Store(demo_store, read_only=True) as s:
+        assert set(events_of(s, ["product", "support"])) == names  # the same actions, whichever way the world was loaded
