@@ -21,9 +21,10 @@ Conventions (also in ``docs/journey-definition.md``):
   identical properties by a customer, for events most customers do exactly
   once (``attempt_events`` overrides the choice), e.g. the same
   ``setup_step_completed`` step twice. A *return after a gap* is an activity
-  event that follows ``gap_days`` or more without activity (events of the
-  ``email`` and ``crm`` sources are the company's, not the customer's, and
-  neither break nor end a gap). A loop belongs to the stage the customer was
+  event that follows ``gap_days`` or more without activity (events of e-mail
+  and CRM sources — canonical ``email``/``crm``, or SendGrid, Mailchimp,
+  Salesforce, HubSpot — are the company's, not the customer's, and neither
+  break nor end a gap). A loop belongs to the stage the customer was
   in at that moment (by ``entered_at``).
 """
 
@@ -37,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .categories import sources_of
 from .config import AllOf, AnyOf, Condition, JourneyDefinition, Outcome
 from .engine import Store, sql_days_between, sql_quote
 from .exceptions import ConfigError, EmptyResultError
@@ -76,7 +78,9 @@ STILL_ACTIVE = "still active"
 END_NODES: tuple[str, ...] = (STILL_ACTIVE, DROPPED, CHURNED)
 #: Event-level node that lumps every event outside the top N.
 OTHER = "other"
-#: Sources whose events are sent by the company, not done by the customer (they do not break inactivity gaps).
+#: Source categories (:mod:`journeylib.categories`) whose events the company sends, not the customer does
+#: (they do not break inactivity gaps): the canonical ``email`` and ``crm`` sources and every
+#: SendGrid, Mailchimp, Salesforce or HubSpot source.
 COMPANY_SOURCES: tuple[str, ...] = ("email", "crm")
 #: Separator of stage names in a path string.
 ARROW = " → "
@@ -285,9 +289,9 @@ def _segment_label(scope: Scope) -> str:
 
 
 # -- loops ----------------------------------------------------------------------------------------
-def _loop_events_sql(scope: Scope, attempt_events: Sequence[str] | None, gap_days: float, attempt_once_share: float) -> str:
+def _loop_events_sql(store: Store, scope: Scope, attempt_events: Sequence[str] | None, gap_days: float, attempt_once_share: float) -> str:
     """Return SQL of loop events: repeated attempts and returns after a gap (customer_id, timestamp, kind, event)."""
-    company = ", ".join(sql_quote(s) for s in COMPANY_SOURCES)
+    company = ", ".join(sql_quote(s) for s in sources_of(store, COMPANY_SOURCES))
     if attempt_events is not None:
         names = ", ".join(sql_quote(n) for n in attempt_events) or "NULL"
         attempt_types = f"SELECT DISTINCT event, p FROM per_customer WHERE event IN ({names})"
@@ -327,7 +331,7 @@ def _loops_by_stage(store: Store, scope: Scope, iv: pd.DataFrame, attempt_events
     intervals["exited_at"] = intervals["exited_at"].fillna(scope.as_of + pd.Timedelta(seconds=1))
     sql = f"""
         SELECT i.customer_id, i.stage_order, l.kind, count(*) AS loops
-        FROM ({_loop_events_sql(scope, attempt_events, gap_days, attempt_once_share)}) l
+        FROM ({_loop_events_sql(store, scope, attempt_events, gap_days, attempt_once_share)}) l
         JOIN _jl_intervals i ON l.customer_id = i.customer_id AND l.timestamp >= i.entered_at AND l.timestamp < i.exited_at
         GROUP BY ALL"""
     return store.query(sql, _jl_intervals=intervals)
@@ -374,7 +378,7 @@ def loop_events_data(
         customer and time.
     """
     scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    sql = f"SELECT * FROM ({_loop_events_sql(scope, attempt_events, gap_days, attempt_once_share)}) ORDER BY customer_id, timestamp, kind, event"
+    sql = f"SELECT * FROM ({_loop_events_sql(store, scope, attempt_events, gap_days, attempt_once_share)}) ORDER BY customer_id, timestamp, kind, event"
     return store.query(sql)
 
 

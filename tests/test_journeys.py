@@ -255,6 +255,16 @@ def test_loops_repeated_attempts_and_returns() -> None:
         assert longer_gap.empty
 
 
+def test_company_sources_are_found_by_kind_not_name() -> None:
+    """A SendGrid e-mail or a Salesforce record during a silence is the company's doing: the login after it is a return."""
+    customers = [{"customer_id": "q", "segment": "SMB", "signup_at": day(0)}]
+    events = [("q", 1, "login", None, "mixpanel"), ("q", 10, "email_opened", None, "sendgrid"), ("q", 20, "opportunity_created", None, "salesforce"),
+              ("q", 30, "login", None, "mixpanel")]  # fmt: skip
+    with make_store(customers, events) as s:
+        loops = loop_events_data(s, as_of=day(40), attempt_events=[])
+        assert [(r.kind, r.event, r.timestamp) for r in loops.itertuples()] == [("return after gap", "login", day(30))]
+
+
 def test_flow_hand_computed(store: Store) -> None:
     f = flow_data(store, definition=DEF, as_of=AS_OF, n_steps=3, padding=0.05, n_points=4)
     nodes = f[f["element"] == "node"].set_index(["step", "node"])
