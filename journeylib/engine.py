@@ -541,6 +541,19 @@ def sql_days_between(start: str, end: str) -> str:
     return f"(epoch({end}) - epoch({start})) / 86400.0"
 
 
+def sql_nth_smallest(expr: str, n: int, *, where: str | None = None) -> str:
+    """Return an aggregate SQL expression for the *n*-th smallest value of *expr* in a group (1-based).
+
+    Only rows satisfying the SQL condition *where* count, when given. NULL when
+    fewer than *n* values qualify. A bounded top-*n* aggregate, much cheaper
+    than numbering every row with a window function.
+    """
+    filt = f" FILTER (WHERE {where})" if where else ""
+    if n == 1:
+        return f"min({expr}){filt}"
+    return f"(min({expr}, {int(n)}){filt})[{int(n)}]"
+
+
 def sql_json_text(column: str, key: str) -> str:
     """Return SQL extracting property *key* of a JSON column as text."""
     safe = key.replace("'", "''").replace('"', '\\"')

@@ -21,6 +21,8 @@ in ``docs/journey-definition.md``:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -28,7 +30,7 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from .config import AllOf, AnyOf, Condition, JourneyDefinition
-from .engine import Store, sql_add_days, sql_json_text, sql_quote
+from .engine import Store, sql_add_days, sql_json_text, sql_nth_smallest, sql_quote
 from .exceptions import EmptyResultError
 from .scope import Scope
 
@@ -53,49 +55,125 @@ def _scope(store: Store, as_of: Any, segment: str | None, plan: str | None, sign
 
 
 # -- SQL for rules ---------------------------------------------------------------
-def _condition_sql(cond: Condition, ref_table: str, occurrence: str) -> str:
+# A rule's conditions are aggregates over the events of a customer at or after a
+# reference time (signup, or entry into the previous stage), up to as_of. All the
+# conditions that share a reference are evaluated in one grouped scan of
+# ``events`` (one FILTER-ed aggregate each; the n-th qualifying time is a bounded
+# top-n aggregate, not a window numbering every event), and a rule combines its
+# conditions' times as expressions: all of → the latest, if every one holds;
+# any of → the earliest that holds. No narrowed copy of the events is kept.
+def _conditions(rule: Any) -> list[Condition]:
+    if isinstance(rule, Condition):
+        return [rule]
+    if isinstance(rule, AllOf | AnyOf):
+        return [c for m in (rule.all if isinstance(rule, AllOf) else rule.any) for c in _conditions(m)]
+    return []
+
+
+def _condition_filter(cond: Condition) -> str:
     names = ", ".join(sql_quote(n) for n in cond.names)
-    where = [f"e.event IN ({names})", "e.timestamp >= r.ref"]
+    where = [f"e.event IN ({names})"]
     if cond.within_days is not None:
         where.append(f"e.timestamp < {sql_add_days('r.ref', cond.within_days)}")
     for key, val in (cond.where or {}).items():
         vals = val if isinstance(val, list) else [val]
         texts = ", ".join(sql_quote(str(v).lower() if isinstance(v, bool) else v) for v in vals)
         where.append(f"{sql_json_text('e.properties', key)} IN ({texts})")
-    base = f"SELECT e.customer_id, e.timestamp AS ts, e.event_id FROM _jl_e e JOIN {ref_table} r ON e.customer_id = r.customer_id WHERE {' AND '.join(where)}"
+    return " AND ".join(where)
+
+
+def _condition_agg(cond: Condition, occurrence: str) -> str:
+    """Aggregate giving the time *cond* holds within its customer's group, NULL if it does not."""
+    filt, n = _condition_filter(cond), cond.min_count
     if occurrence == "last":
-        return f"SELECT customer_id, max(ts) AS t FROM ({base}) GROUP BY customer_id HAVING count(*) >= {cond.min_count}"
+        return f"CASE WHEN count(*) FILTER (WHERE {filt}) >= {n} THEN max(e.timestamp) FILTER (WHERE {filt}) END"
+    return sql_nth_smallest("e.timestamp", n, where=filt)
+
+
+def _conditions_sql(conds: list[Condition], cols: list[str], ref_sql: str, occurrence: str, asof_sql: str) -> str:
+    """One grouped scan of ``events``: per customer of *ref_sql*, the time each condition holds (columns *cols*)."""
+    names = ", ".join(sql_quote(n) for n in sorted({n for c in conds for n in c.names}))
+    aggs = ", ".join(f"{_condition_agg(c, occurrence)} AS {col}" for c, col in zip(conds, cols, strict=True))
     return (
-        "SELECT customer_id, ts AS t FROM (SELECT customer_id, ts, row_number() OVER "
-        f"(PARTITION BY customer_id ORDER BY ts, event_id) AS rn FROM ({base})) WHERE rn = {cond.min_count}"
+        f"SELECT e.customer_id, {aggs} FROM events e JOIN ({ref_sql}) r ON e.customer_id = r.customer_id "
+        f"WHERE e.event IN ({names}) AND e.timestamp <= {asof_sql} AND e.timestamp >= r.ref GROUP BY e.customer_id"
     )
 
 
-def _rule_sql(rule: Any, refs: dict[str, str], occurrence: str) -> str:
+def _rule_expr(rule: Any, col_of: dict[int, str]) -> str:
     if isinstance(rule, Condition):
-        return _condition_sql(rule, refs[rule.of], occurrence)
+        return col_of[id(rule)]
     members = rule.all if isinstance(rule, AllOf) else rule.any
-    parts = [_rule_sql(m, refs, occurrence) for m in members]
+    parts = [_rule_expr(m, col_of) for m in members]
     if isinstance(rule, AnyOf):
-        union = " UNION ALL ".join(f"({p})" for p in parts)
-        return f"SELECT customer_id, min(t) AS t FROM ({union}) GROUP BY customer_id"
-    sql = f"SELECT m0.customer_id, greatest({', '.join(f'm{i}.t' for i in range(len(parts)))}) AS t FROM ({parts[0]}) m0"
-    for i, p in enumerate(parts[1:], start=1):
-        sql += f" JOIN ({p}) m{i} ON m{i}.customer_id = m0.customer_id"
-    return sql
+        return f"least({', '.join(parts)})"  # NULLs (conditions that do not hold) are ignored
+    held = " AND ".join(f"{p} IS NOT NULL" for p in parts)
+    return f"CASE WHEN {held} THEN greatest({', '.join(parts)}) END"
 
 
-def _uses_where(definition: JourneyDefinition) -> bool:
-    def walk(rule: Any) -> bool:
-        if isinstance(rule, Condition):
-            return bool(rule.where)
-        if isinstance(rule, AllOf):
-            return any(walk(r) for r in rule.all)
-        if isinstance(rule, AnyOf):
-            return any(walk(r) for r in rule.any)
-        return False
+#: Temporary tables of one stage computation: the scoped customers, the times of the
+#: conditions referring to signup, and one table per stage.
+_CUSTOMERS = "_jl_c"
+_SIGNUP_CONDITIONS = "_jl_sig"
 
-    return any(walk(s.rule) for s in definition.stages)
+
+def _stage_table(k: int) -> str:
+    return f"_jl_s{k}"
+
+
+@contextmanager
+def _stage_tables(store: Store, definition: JourneyDefinition, scope: Scope) -> Iterator[int]:
+    """Build the stage tables in the engine; yield the number of customers in scope; drop them after.
+
+    ``_jl_c`` holds the scoped customers (:meth:`Scope.customers_sql`),
+    ``_jl_sig`` the time each signup-referenced condition holds, and
+    ``_jl_s<k>`` one row per customer with ``met_at`` and ``entered_at`` of
+    stage *k*. Per-customer tables only, never a copy of the events.
+    """
+    con = store.con
+    asof_sql = f"TIMESTAMPTZ {sql_quote(scope.as_of.isoformat())}"
+    occurrence = definition.conventions.occurrence
+    tables = [_CUSTOMERS, _SIGNUP_CONDITIONS] + [_stage_table(k) for k in range(len(definition.stages))]
+    rules = [s.rule for s in definition.stages]
+    conds = [_conditions(rule) for rule in rules]
+    col_of = {id(c): f"_jl_c{k}_{i}" for k, cs in enumerate(conds) for i, c in enumerate(cs)}
+    signup = [c for cs in conds for c in cs if c.of == "signup"]
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CUSTOMERS} AS {scope.customers_sql()}")
+        ref = f"SELECT customer_id, signup_at AS ref FROM {_CUSTOMERS}"
+        sig = _conditions_sql(signup, [col_of[id(c)] for c in signup], ref, occurrence, asof_sql) if signup else f"SELECT customer_id FROM {_CUSTOMERS} WHERE false"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_SIGNUP_CONDITIONS} AS {sig}")
+        for k, rule in enumerate(rules):
+            prev_conds = [c for c in conds[k] if c.of == "previous_stage"]
+            joins = f"LEFT JOIN {_SIGNUP_CONDITIONS} g ON g.customer_id = c.customer_id"
+            if prev_conds:
+                ref = f"SELECT customer_id, entered_at AS ref FROM {_stage_table(k - 1)} WHERE entered_at IS NOT NULL"
+                agg = _conditions_sql(prev_conds, [col_of[id(c)] for c in prev_conds], ref, occurrence, asof_sql)
+                joins += f" LEFT JOIN ({agg}) q ON q.customer_id = c.customer_id"
+            met = "c.signup_at" if rule == "signup" else _rule_expr(rule, col_of)
+            if k == 0:
+                prev = "c.signup_at"
+            else:
+                prev = "p.entered_at"
+                joins += f" LEFT JOIN {_stage_table(k - 1)} p ON p.customer_id = c.customer_id"
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {_stage_table(k)} AS
+                SELECT customer_id, met_at, CASE WHEN met_at IS NOT NULL AND prev IS NOT NULL THEN greatest(met_at, prev) END AS entered_at
+                FROM (SELECT c.customer_id, {met} AS met_at, {prev} AS prev FROM {_CUSTOMERS} c {joins})"""
+            )
+        row = con.execute(f"SELECT count(*) FROM {_CUSTOMERS}").fetchone()
+        n_customers = int(row[0]) if row else 0
+        if n_customers == 0:
+            msg = f"no customers in scope ({scope.describe()}); widen the filters."
+            raise EmptyResultError(msg)
+        yield n_customers
+    finally:
+        for tmp in tables:
+            con.execute(f"DROP TABLE IF EXISTS {tmp}")
+
+
+def _stage_joins(n_stages: int) -> str:
+    return " ".join(f"JOIN {_stage_table(k)} s{k} ON s{k}.customer_id = c.customer_id" for k in range(n_stages))
 
 
 def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) -> pd.DataFrame:
@@ -116,54 +194,46 @@ def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) ->
     Returns
     -------
     pandas.DataFrame
-        The columns of :func:`milestones_data`.
+        The columns of :func:`milestones_data`: ``customer_id``, ``stage``,
+        ``stage_order``, ``met_at``, ``entered_at``, ``segment``, ``plan``,
+        ``signup_at``, ``converted_at``, ``churned_at``; one row per customer
+        × stage, ordered by customer and stage.
 
     Raises
     ------
     EmptyResultError
         If no customer is in scope.
     """
-    con = store.con
-    names = sorted(set().union(*(s.events() for s in definition.stages)))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _jl_c AS {scope.customers_sql()}")
-    # Only the columns the rules read: properties (wide JSON) only when a rule filters on them.
-    cols = "customer_id, timestamp, event_id, event" + (", properties" if _uses_where(definition) else "")
-    in_list = ", ".join(sql_quote(n) for n in names) if names else "NULL"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _jl_e AS SELECT {cols} FROM ({scope.events_sql()}) WHERE event IN ({in_list})")
-    con.execute("CREATE OR REPLACE TEMP TABLE _jl_ref_signup AS SELECT customer_id, signup_at AS ref FROM _jl_c")
-    occurrence = definition.conventions.occurrence
-    for k, stage in enumerate(definition.stages):
-        if k > 0:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _jl_ref_prev AS SELECT customer_id, entered_at AS ref FROM _jl_st WHERE stage_order = {k - 1} AND entered_at IS NOT NULL"
-            )
-        refs = {"signup": "_jl_ref_signup", "previous_stage": "_jl_ref_prev"}
-        met = "SELECT customer_id, signup_at AS t FROM _jl_c" if stage.rule == "signup" else _rule_sql(stage.rule, refs, occurrence)
-        prev = (
-            "SELECT customer_id, signup_at AS entered_at FROM _jl_c"
-            if k == 0
-            else f"SELECT customer_id, entered_at FROM _jl_st WHERE stage_order = {k - 1}"
+    n_stages = len(definition.stages)
+    stage_cols = ", ".join(f"s{k}.met_at AS met_{k}, s{k}.entered_at AS entered_{k}" for k in range(n_stages))
+    with _stage_tables(store, definition, scope):
+        # one row per customer from the engine (the long table repeats each customer's
+        # strings once per stage); it is unfolded below without copying those strings
+        wide = store.query(
+            f"""SELECT c.customer_id, c.segment, c.plan, c.signup_at, c.converted_at, c.churned_at, {stage_cols}
+                FROM {_CUSTOMERS} c {_stage_joins(n_stages)} ORDER BY c.customer_id"""
         )
-        sql = f"""
-            SELECT c.customer_id, {sql_quote(stage.name)} AS stage, {k} AS stage_order, m.t AS met_at,
-                   CASE WHEN m.t IS NOT NULL AND p.entered_at IS NOT NULL THEN greatest(m.t, p.entered_at) END AS entered_at
-            FROM _jl_c c LEFT JOIN ({met}) m ON m.customer_id = c.customer_id
-                         LEFT JOIN ({prev}) p ON p.customer_id = c.customer_id"""
-        if k == 0:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _jl_st AS {sql}")
-        else:
-            con.execute(f"INSERT INTO _jl_st {sql}")
-    out = store.query(
-        """SELECT s.customer_id, s.stage, s.stage_order, s.met_at, s.entered_at,
-                  c.segment, c.plan, c.signup_at, c.converted_at, c.churned_at
-           FROM _jl_st s JOIN _jl_c c USING (customer_id) ORDER BY s.customer_id, s.stage_order"""
+    n = len(wide)
+    per_customer = np.repeat(np.arange(n), n_stages)  # row i*n_stages + k is customer i, stage k
+    stage_major = np.arange(n * n_stages).reshape(n_stages, n).T.ravel()  # stage-by-stage stack → customer order
+    time_dtype = wide["signup_at"].dtype
+
+    def stacked(prefix: str) -> pd.Series:
+        cols = [wide[f"{prefix}_{k}"].astype(time_dtype) for k in range(n_stages)]
+        return pd.concat(cols, ignore_index=True).take(stage_major).reset_index(drop=True)
+
+    codes = np.tile(np.arange(n_stages), n)
+    out = pd.DataFrame(
+        {
+            "customer_id": wide["customer_id"].to_numpy()[per_customer],
+            "stage": pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(definition.stage_names, ordered=True)),
+            "stage_order": codes.astype(np.int32),
+            "met_at": stacked("met"),
+            "entered_at": stacked("entered"),
+        }
     )
-    for tmp in ("_jl_c", "_jl_e", "_jl_ref_signup", "_jl_ref_prev", "_jl_st"):
-        con.execute(f"DROP TABLE IF EXISTS {tmp}")
-    if out.empty:
-        msg = f"no customers in scope ({scope.describe()}); widen the filters."
-        raise EmptyResultError(msg)
-    out["stage"] = pd.Categorical(out["stage"], categories=definition.stage_names, ordered=True)
+    for col in ("segment", "plan", "signup_at", "converted_at", "churned_at"):
+        out[col] = wide[col].take(per_customer).reset_index(drop=True)
     return out
 
 
@@ -351,6 +421,38 @@ def _with_cohort(frame: pd.DataFrame, cohort_freq: str) -> pd.DataFrame:
     return out
 
 
+def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by: str | None) -> pd.DataFrame:
+    """Count customers by group, furthest stage entered and whether they are gone, in the engine.
+
+    Returns one row per (``grp``, ``k``, ``gone``) with ``n`` customers: ``grp``
+    is the ``by`` attribute (``signup_at`` for cohorts, ``"all"`` without
+    ``by``); ``k`` the furthest stage entered (-1: none); ``gone`` whether
+    that stage ended in churn or a drop-out, as the ``status`` of
+    :func:`add_stage_exits` (churned; else, short of the last stage,
+    ``drop_after_days`` passed since entering it).
+    """
+    n_stages = len(definition.stages)
+    asof_sql = f"TIMESTAMPTZ {sql_quote(scope.as_of.isoformat())}"
+    grp = {None: "'all'", "segment": "c.segment", "plan": "c.plan", "cohort": "c.signup_at"}[by]
+    furthest = "CASE " + " ".join(f"WHEN s{k}.entered_at IS NOT NULL THEN {k}" for k in reversed(range(n_stages))) + " ELSE -1 END"
+    last_in = "coalesce(" + ", ".join(f"s{k}.entered_at" for k in reversed(range(n_stages))) + ")"
+    drop_days = definition.conventions.drop_after_days
+    # days in the stage as add_stage_exits computes them: exact microseconds, then seconds, then days
+    dropped = (
+        "FALSE"
+        if drop_days is None
+        else f"CAST(epoch_us({asof_sql}) - epoch_us(last_in) AS DOUBLE) / 1000000 / 86400 > CAST({float(drop_days)!r} AS DOUBLE)"
+    )
+    with _stage_tables(store, definition, scope):
+        return store.query(
+            f"""WITH f AS (SELECT {grp} AS grp, {furthest} AS k, {last_in} AS last_in, c.churned_at
+                           FROM {_CUSTOMERS} c {_stage_joins(n_stages)})
+                SELECT grp, k, k >= 0 AND (churned_at IS NOT NULL OR (k < {n_stages - 1} AND {dropped})) AS gone,
+                       count(*) AS n
+                FROM f GROUP BY ALL ORDER BY ALL"""
+        )
+
+
 def funnel_data(
     store: Store,
     *,
@@ -399,29 +501,29 @@ def funnel_data(
     ------
     ValueError
         If ``by`` is not one of segment, plan, cohort.
+    EmptyResultError
+        If no customer is in scope.
     """
     if by is not None and by not in GROUPABLE:
         msg = f"by must be one of {', '.join(GROUPABLE)} or None; got {by!r}"
         raise ValueError(msg)
     scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    ms = compute_stages(store, definition, scope)
-    iv = add_stage_exits(ms, definition, scope.as_of)
-    ms = _with_cohort(ms, cohort_freq)
-    group_of = ms.drop_duplicates("customer_id").set_index("customer_id")[by] if by else None
-    rows = []
     stage_names = definition.stage_names
-    last_status = iv.sort_values("stage_order").groupby("customer_id")[["stage_order", "status"]].last()
-    groups = sorted(group_of.dropna().unique()) if group_of is not None else ["all"]
+    counts = _funnel_counts(store, definition, scope, by)
+    if by == "cohort":
+        counts = _with_cohort(counts.rename(columns={"grp": "signup_at"}), cohort_freq)
+        counts = counts.groupby(["cohort", "k", "gone"])["n"].sum().reset_index().rename(columns={"cohort": "grp"})
+    groups = sorted(counts["grp"].dropna().unique())
+    rows = []
     for g in groups:
-        cust = group_of.index[group_of == g] if group_of is not None else ms["customer_id"].unique()
-        ls = last_status.reindex(cust)
-        total = len(cust)
-        start = int((ls["stage_order"] >= 0).sum())
+        part = counts[counts["grp"] == g]
+        k_of, n_of, gone = part["k"].to_numpy(), part["n"].to_numpy(), part["gone"].to_numpy(dtype=bool)
+        total = int(n_of.sum())
+        start = int(n_of[k_of >= 0].sum())
         for k, name in enumerate(stage_names):
-            reached = int((ls["stage_order"] >= k).sum())
-            eligible = total if k == 0 else int((ls["stage_order"] >= k - 1).sum())
-            at_prev = ls[ls["stage_order"] == k - 1] if k > 0 else ls.iloc[0:0]
-            dropped = int(at_prev["status"].isin(["churned", "dropped"]).sum()) if k > 0 else total - reached
+            reached = int(n_of[k_of >= k].sum())
+            eligible = total if k == 0 else int(n_of[k_of >= k - 1].sum())
+            dropped = int(n_of[(k_of == k - 1) & gone].sum()) if k > 0 else total - reached
             censored = eligible - reached - dropped
             rows.append(
                 {"group": str(g), "stage": name, "stage_order": k, "reached": reached, "eligible": eligible,
