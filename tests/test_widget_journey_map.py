@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 import os
-import warnings
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
@@ -130,16 +131,37 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--no-first-run", "--disable-quic", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
+ROOT = Path(__file__).resolve().parents[1]
+WIDGET = ".journeylib-journey-map"
+CHART_AREAS = {"funnel": f"{WIDGET} .journeylib-funnel", "flow": f"{WIDGET} .journeylib-flow"}
+# The texts of the chart drawn in an area, and its SVG (to tell a redrawn picture from the old one).
+DRAWN = """(sel) => { const svg = document.querySelector(sel + ' svg');
+  return svg ? {texts: [...svg.querySelectorAll('text')].map(t => t.textContent.trim()).filter(Boolean), svg: svg.outerHTML}
+             : {texts: [], svg: null}; }"""
+# True when an area draws a chart with the wanted title and texts, and a picture other than `before`.
+SHOWS = """([sel, title, texts, before]) => { const svg = document.querySelector(sel + ' svg');
+  if (!svg) return false;
+  const drawn = new Set([...svg.querySelectorAll('text')].map(t => t.textContent.trim()));
+  return drawn.has(title) && texts.every(t => drawn.has(t)) && (before === null || svg.outerHTML !== before); }"""
+
+
+def _expected(w: JourneyMapWidget) -> dict[str, tuple[str, list[str]]]:
+    """What each chart area must draw for the headless twin's state: its title, and for the flow its node labels."""
+    labels = sorted(set(w.flow.loc[w.flow["element"] == "node", "label"].astype(str))) if w.flow is not None else []
+    return {"funnel": (w.funnel_live.spec["title"], []), "flow": (w.flow_live.spec["title"], labels)}
 
 
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_voila_journey_map_recomputes_in_a_real_browser(demo_store, tmp_path) -> None:
-    """01_journey_map under Voila: the widget's segment picker changes the live funnel and flow, on loopback only."""
-    from pathlib import Path
-    from urllib.parse import urlparse
+def test_voila_journey_map_pickers_redraw_every_chart_in_a_real_browser(demo_store, tmp_path) -> None:
+    """01_journey_map under Voila: each picker of the widget redraws the funnel and the flow, on loopback only.
 
+    A headless twin of the widget (same store and definition) receives the
+    same picks and says what each chart must show: titles, the flow's node
+    labels, and whether the funnel changed at all (then its picture must
+    differ from the one before the pick).
+    """
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
             pytest.fail(f"{CHROMIUM} is missing; CI is set, so the browser tests must run (apt-get install -y chromium)")
@@ -147,10 +169,14 @@ def test_voila_journey_map_recomputes_in_a_real_browser(demo_store, tmp_path) ->
     sync_api = pytest.importorskip("playwright.sync_api")
     from journeylib.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
 
-    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    store = Store(demo_store, read_only=True)
+    twin = JourneyMapWidget(store, journeys.load_definition(ROOT / "parameters" / "journeys" / "saas.yaml"), n_steps=5)
+    # (picker index in the widget, option label) as a user picks them; each changes the flow, the last two the funnel too
+    picks = [(0, "Mid-market"), (3, "First Value Achieved"), (1, "pro"), (2, twin.period_picker.options[2])]
+
     port = find_free_port()
     log = tmp_path / "voila.log"
-    process = start_dashboard(notebooks, port=port, db=demo_store, notebook="01_journey_map", execution_timeout=240, log=log)
+    process = start_dashboard(ROOT / "notebooks", port=port, db=demo_store, notebook="01_journey_map", execution_timeout=240, log=log)
     blocked: list[str] = []
     console: list[str] = []
 
@@ -162,21 +188,19 @@ def test_voila_journey_map_recomputes_in_a_real_browser(demo_store, tmp_path) ->
             blocked.append(url)
             route.abort()
 
-    def wait_for_title(page, text: str, timeout_ms: int) -> None:
-        try:
-            page.wait_for_function(
-                "(want) => [...document.querySelectorAll('svg text')].some(t => t.textContent.trim() === want)",
-                arg=text,
-                timeout=timeout_ms,
-            )
-        except sync_api.TimeoutError:
-            page.screenshot(path=str(tmp_path / "voila-failed.png"), full_page=True)
-            texts = page.evaluate("() => [...document.querySelectorAll('svg text')].map(t => t.textContent.trim()).filter(Boolean)")
-            titles = [t for t in texts if t.startswith(("Journey funnel", "Customer flow"))]
-            pytest.fail(
-                f"no chart titled {text!r}; titles seen {titles}; browser console {console[-20:]}; "
-                f"Voila log tail:\n{log.read_text(errors='replace')[-3000:]}"
-            )
+    def wait_until_drawn(page, step: str, want: dict[str, tuple[str, list[str]]], before: dict[str, str | None], timeout_ms: int) -> None:
+        for area, (title, texts) in want.items():
+            try:
+                page.wait_for_function(SHOWS, arg=[CHART_AREAS[area], title, texts, before.get(area)], timeout=timeout_ms)
+            except sync_api.TimeoutError:
+                page.screenshot(path=str(tmp_path / "voila-failed.png"), full_page=True)
+                drawn = page.evaluate(DRAWN, CHART_AREAS[area])
+                pytest.fail(
+                    f"{step}: the widget's {area} chart was not redrawn as {title!r} with {texts} within {timeout_ms / 1000:.0f} s"
+                    f"{' (its picture did not change)' if before.get(area) is not None and drawn['svg'] == before[area] else ''}; "
+                    f"texts drawn: {drawn['texts'][:40]}; browser console: {console[-15:]}; "
+                    f"Voila log tail:\n{log.read_text(errors='replace')[-3000:]}"
+                )
 
     try:
         url = wait_until_ready(port, 60, process=process)
@@ -187,37 +211,24 @@ def test_voila_journey_map_recomputes_in_a_real_browser(demo_store, tmp_path) ->
             page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"[:300]))
             page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"[:300]))
             page.goto(url, timeout=180_000)
-            wait_for_title(page, "Customer flow through the milestones", 180_000)
-            # the report's flow chart renders first; wait for the widget's own (the second one) before picking
-            try:
-                page.wait_for_function(
-                    "() => [...document.querySelectorAll('svg text')]"
-                    ".filter(t => t.textContent.trim() === 'Customer flow through the milestones').length >= 2",
-                    timeout=120_000,
-                )
-            except sync_api.TimeoutError:
-                page.screenshot(path=str(tmp_path / "voila-failed.png"), full_page=True)
-                pytest.fail(f"the widget's funnel never rendered; Voila log tail:\n{log.read_text(errors='replace')[-3000:]}")
-            select = page.locator(".widget-dropdown select").first  # the widget's Segment picker
-            select.scroll_into_view_if_needed()
+            wait_until_drawn(page, "initial page", _expected(twin), {}, 180_000)
+            selects = page.locator(f"{WIDGET} .widget-dropdown select")
+            selects.first.scroll_into_view_if_needed()
             page.screenshot(path=str(tmp_path / "voila-initial.png"))
-            select.select_option(label="Mid-market")
-            wait_for_title(page, "Journey funnel — Mid-market", 90_000)
-            assert page.locator(".journeylib-error").count() == 0
-            # Known intermittent issue (2 of ~12 loaded runs): the second JupyterChart of the widget
-            # sometimes keeps its old picture in the browser although its spec was replaced (the
-            # headless widget test checks that spec). Report it, but let the funnel decide the test.
-            try:
-                page.wait_for_function(
-                    "() => [...document.querySelectorAll('svg text')]"
-                    ".some(t => t.textContent.trim() === 'Customer flow through the milestones — Mid-market')",
-                    timeout=60_000,
-                )
-            except sync_api.TimeoutError:
-                warnings.warn("the live flow chart did not re-render in the browser within 60 s", stacklevel=1)
-            select.scroll_into_view_if_needed()
-            page.screenshot(path=str(tmp_path / "voila-mid-market.png"))
+            for index, label in picks:
+                before = {area: page.evaluate(DRAWN, sel)["svg"] for area, sel in CHART_AREAS.items()}
+                funnel_spec = twin.funnel_live.spec
+                [twin.segment_picker, twin.plan_picker, twin.period_picker, twin.stage_picker][index].value = label
+                assert twin.error == "", twin.error
+                want = _expected(twin)
+                must_change = {"flow": before["flow"], "funnel": before["funnel"] if twin.funnel_live.spec != funnel_spec else None}
+                selects.nth(index).select_option(label=label)
+                wait_until_drawn(page, f"after picking {label!r}", want, must_change, 60_000)
+                assert page.locator(f"{WIDGET} .journeylib-error").count() == 0
+            selects.first.scroll_into_view_if_needed()
+            page.screenshot(path=str(tmp_path / "voila-picked.png"))
             browser.close()
     finally:
         stop_dashboard(process)
+        store.close()
     assert blocked == [] or all("fontawesome" in u for u in blocked), f"the dashboard tried to leave 127.0.0.1: {blocked}"

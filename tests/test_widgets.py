@@ -128,3 +128,29 @@ def test_bad_sample_n_is_shown_not_raised(store: Store) -> None:
     assert "sample_n must be 0" in widget.errors.value
     widget.sample_n = 1
     assert widget.error == ""
+
+
+def test_live_chart_replaces_the_page_built_chart_once_then_updates_in_place() -> None:
+    import altair as alt
+
+    from journeylib.widgets._live import LiveChart, error_html
+
+    area = LiveChart(alt.Chart().mark_point().properties(title="a"))
+    built_with_page = area.widget
+    area.chart = alt.Chart().mark_point().properties(title="a")  # the same chart: nothing sent
+    assert area.widget is built_with_page
+    assert not area.replaced
+    area.chart = alt.Chart().mark_point().properties(title="b")
+    assert area.replaced
+    assert area.widget is not built_with_page
+    assert area.children == (area.widget,)
+    assert built_with_page.comm is None  # closed
+    fresh = area.widget
+    area.chart = alt.Chart().mark_point().properties(title="c")
+    assert area.widget is fresh
+    assert area.spec["title"] == "c"
+    assert error_html("") == ""
+    assert error_html("ValueError: <b>") == (
+        '<div class="journeylib-error" style="color:#a40000;background:#fff1f0;border:1px solid #f3b7b2;'
+        'padding:6px 10px;border-radius:4px">ValueError: &lt;b&gt;</div>'
+    )

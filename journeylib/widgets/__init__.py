@@ -1,8 +1,9 @@
 """Widgets: each wraps one journeylib computation and recomputes when its inputs change.
 
 A widget's data parameters equal the signature of the ``_data`` function it
-wraps; it shows its chart as an ``altair.JupyterChart`` updated in place, and
-its errors in a visible HTML area. Build widgets only in dashboard mode
+wraps; it shows its chart in a :class:`~journeylib.widgets._live.LiveChart` area
+(a new ``altair.JupyterChart`` for each new chart) and its errors in a visible
+HTML area. Build widgets only in dashboard mode
 (``journeylib.theme.setup_altair() == "dashboard"``).
 """
 

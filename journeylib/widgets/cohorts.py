@@ -30,8 +30,8 @@ class CohortsWidget(LiveComputationWidget):
     time to value, days active), ``window_days`` (sets both
     ``conversion_days`` and ``stage_days``), ``segment``, ``min_support``,
     ``as_of`` and ``sample_n`` are traits; the other parameters are fixed at
-    construction. Each change recomputes the table and replaces ``live.chart``
-    in place; failures go to the red ``errors`` area.
+    construction. Each change recomputes the table and shows the new chart in
+    ``live``; failures go to the red ``errors`` area.
 
     Parameters
     ----------
@@ -64,7 +64,7 @@ class CohortsWidget(LiveComputationWidget):
         Visible error area.
     notes : ipywidgets.HTML
         Statistical caveats of the last computation (thin cohorts, untested metrics).
-    live : altair.JupyterChart
+    live : LiveChart
         The chart; ``live.chart`` is replaced on change.
     data : pandas.DataFrame or None
         The last result of ``cohort_metrics_data``.

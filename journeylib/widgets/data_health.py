@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import inspect
 from typing import Any
 
@@ -12,12 +11,11 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from .. import charts, health, theme
+from .. import charts, health
 from ..engine import Store
+from ._live import LiveChart, error_html
 
 __all__ = ["DataHealthWidget"]
-
-_ERROR_STYLE = "color:#a40000;background:#fff1f0;border:1px solid #f3b7b2;padding:6px 10px;border-radius:4px"
 
 
 class DataHealthWidget(widgets.VBox):
@@ -26,8 +24,8 @@ class DataHealthWidget(widgets.VBox):
     Wraps :func:`journeylib.health.source_volume_data`: its data parameters
     (``as_of``, ``segment``, ``sample_n``, ``random_state``) are traits of the
     widget with the same names and meaning. Changing any of them (the
-    ``Segment`` dropdown changes ``segment``) recomputes the data and replaces
-    the chart of the ``JupyterChart`` in place. A failure (e.g. a segment
+    ``Segment`` dropdown changes ``segment``) recomputes the data and shows the
+    new chart in the ``live`` area. A failure (e.g. a segment
     without events) is shown in the red ``errors`` area above the chart,
     with a placeholder chart, and never raised.
 
@@ -52,7 +50,7 @@ class DataHealthWidget(widgets.VBox):
         ``"all"`` followed by the store's segments.
     errors : ipywidgets.HTML
         The visible error area; empty when the last computation succeeded.
-    live : altair.JupyterChart
+    live : LiveChart
         The chart widget; ``live.chart`` is the current chart.
     data : pandas.DataFrame or None
         The last successful result of ``source_volume_data``.
@@ -98,7 +96,7 @@ class DataHealthWidget(widgets.VBox):
         options = [health.ALL_SEGMENTS, *health.available_segments(store)]
         self.segment_picker = widgets.Dropdown(options=options, value=health.ALL_SEGMENTS, description="Segment:")
         self.errors = widgets.HTML("")
-        self.live: alt.JupyterChart | None = None
+        self.live: LiveChart | None = None
         with self.hold_trait_notifications():
             self.as_of = "" if as_of is None else str(as_of.isoformat() if isinstance(as_of, dt.date) else as_of)
             self.segment = health.ALL_SEGMENTS if segment is None else segment
@@ -106,7 +104,7 @@ class DataHealthWidget(widgets.VBox):
             self.random_state = random_state
         self._sync_picker()
         self.segment_picker.observe(self._on_pick, names="value")
-        self.live = theme.live_chart(self._chart())
+        self.live = LiveChart(self._chart())
         self.children = [widgets.HBox([self.segment_picker]), self.errors, self.live]
 
     def data_parameters(self) -> dict[str, Any]:
@@ -139,7 +137,7 @@ class DataHealthWidget(widgets.VBox):
             chart = self.draw(data)
         except Exception as exc:  # a widget callback must show its failure, not raise it
             self.error = f"{type(exc).__name__}: {exc}"
-            self.errors.value = f'<div class="journeylib-error" style="{_ERROR_STYLE}">{html.escape(self.error)}</div>'
+            self.errors.value = error_html(self.error)
             title = "Weekly events by source" + ("" if self.segment == health.ALL_SEGMENTS else f" — {self.segment}")
             return charts.placeholder_chart(title=title, message="No data for this selection; see the message above.")
         self.data = data

@@ -12,14 +12,14 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from .. import charts, charts_drivers, drivers, health, theme
+from .. import charts, charts_drivers, drivers, health
 from ..config import JourneyDefinition
 from ..engine import Store
 from ..exceptions import StatisticalWarning
+from ._live import LiveChart, error_html
 
 __all__ = ["DriversWidget", "LiveComputationWidget"]
 
-_ERROR_STYLE = "color:#a40000;background:#fff1f0;border:1px solid #f3b7b2;padding:6px 10px;border-radius:4px"
 #: Dropdown labels at their natural width (the default cuts "Window (days):").
 _LABEL: dict[str, str] = {"description_width": "initial"}
 _NOTES_STYLE = "color:#5c4400;background:#fffbe6;border:1px solid #f0dc9a;padding:4px 10px;border-radius:4px;font-size:90%"
@@ -39,9 +39,10 @@ class LiveComputationWidget(widgets.VBox):
     Subclasses set :attr:`compute` (the ``_data`` function), declare its
     picker-driven parameters as traits, and implement :meth:`_draw` and
     :meth:`_title`. Parameters of the computation that have no trait are kept
-    in :attr:`fixed`. On any observed trait change the data are recomputed and
-    ``live.chart`` is replaced in place; a failure shows in :attr:`errors`
-    (and :attr:`error`) with a placeholder chart, never raised; the
+    in :attr:`fixed`. On any observed trait change the data are recomputed
+    and the new chart is shown in ``live``
+    (:class:`~journeylib.widgets._live.LiveChart`); a failure shows in
+    :attr:`errors` (and :attr:`error`) with a placeholder chart, never raised; the
     statistical caveats of the computation
     (:class:`~journeylib.exceptions.StatisticalWarning`) are listed in
     :attr:`notes` instead of the cell's output.
@@ -57,8 +58,8 @@ class LiveComputationWidget(widgets.VBox):
         self.data: pd.DataFrame | None = None
         self.errors = widgets.HTML("")
         self.notes = widgets.HTML("")
-        self.live: alt.JupyterChart | None = None
-        self.live = theme.live_chart(self._chart())
+        self.live: LiveChart | None = None
+        self.live = LiveChart(self._chart())
         self.children = [widgets.HBox(controls), self.errors, self.notes, self.live, *extra]
 
     def data_parameters(self) -> dict[str, Any]:
@@ -99,7 +100,7 @@ class LiveComputationWidget(widgets.VBox):
         except Exception as exc:  # a widget callback must show its failure, not raise it
             self.notes.value = ""
             self.error = f"{type(exc).__name__}: {exc}"
-            self.errors.value = f'<div class="journeylib-error" style="{_ERROR_STYLE}">{html.escape(self.error)}</div>'
+            self.errors.value = error_html(self.error)
             return charts.placeholder_chart(title=self._title(), message="No result for this selection; see the message above.")
         self.data = data
         self.error = ""
@@ -131,7 +132,7 @@ class DriversWidget(LiveComputationWidget):
     ``segment``, ``min_support``, ``as_of``, ``horizon_days`` and ``sample_n``
     are traits (the Outcome, Window, Segment and Min. support pickers set the
     first four); the others are fixed at construction. Each change
-    recomputes the table, replaces ``live.chart`` in place and rewrites the
+    recomputes the table, shows the new chart in ``live`` and rewrites the
     plain-English lines below it; failures go to the red ``errors`` area.
 
     Parameters
@@ -168,7 +169,7 @@ class DriversWidget(LiveComputationWidget):
         Visible error area.
     notes : ipywidgets.HTML
         Statistical caveats of the last computation (exclusions, thin data).
-    live : altair.JupyterChart
+    live : LiveChart
         The forest plot; ``live.chart`` is replaced on change.
     lines : ipywidgets.HTML
         The plain-English lines of the significant behaviours.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 from typing import Any
 
 import altair as alt
@@ -11,13 +10,13 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from .. import charts, charts_journey, journeys, stages, theme
+from .. import charts, charts_journey, journeys, stages
 from ..config import JourneyDefinition
 from ..engine import Store
+from ._live import LiveChart, error_html
 
 __all__ = ["JourneyMapWidget"]
 
-_ERROR_STYLE = "color:#a40000;background:#fff1f0;border:1px solid #f3b7b2;padding:6px 10px;border-radius:4px"
 ALL = "all"
 
 
@@ -31,8 +30,9 @@ class JourneyMapWidget(widgets.VBox):
     and ``stage`` is the flow's ``from_stage`` (``"all"`` = from each
     customer's first milestone). Changing any of them (the pickers change
     ``segment``, ``plan``, ``signup_from``/``signup_to`` and ``stage``)
-    recomputes both results and replaces the charts of the two
-    ``JupyterChart`` widgets in place. A failure (e.g. a filter that leaves
+    recomputes both results and shows the new charts in the two chart
+    areas (:class:`~journeylib.widgets._live.LiveChart`: each new chart gets a
+    new ``JupyterChart``, see that module for why). A failure (e.g. a filter that leaves
     no customer) is shown in the red ``errors`` area above the charts, with
     placeholder charts, and never raised.
 
@@ -63,8 +63,10 @@ class JourneyMapWidget(widgets.VBox):
         The pickers; the period options are ``"all"`` and the signup quarters.
     errors : ipywidgets.HTML
         The visible error area; empty when the last computation succeeded.
-    funnel_live, flow_live : altair.JupyterChart
-        The chart widgets, updated in place.
+    funnel_live, flow_live : LiveChart
+        The chart areas (CSS classes ``journeylib-funnel`` and
+        ``journeylib-flow``); ``.spec`` is the chart shown. The widget has
+        the class ``journeylib-journey-map``.
     funnel, flow : pandas.DataFrame or None
         The last successful results.
     """
@@ -105,8 +107,8 @@ class JourneyMapWidget(widgets.VBox):
         self.n_steps = n_steps
         self.funnel: pd.DataFrame | None = None
         self.flow: pd.DataFrame | None = None
-        self.funnel_live: alt.JupyterChart | None = None
-        self.flow_live: alt.JupyterChart | None = None
+        self.funnel_live: LiveChart | None = None
+        self.flow_live: LiveChart | None = None
         self._batch = False
         choices = journeys.scope_choices_data(store)
         self._periods = {
@@ -132,8 +134,11 @@ class JourneyMapWidget(widgets.VBox):
         self.stage_picker.observe(self._on_pick("stage"), names="value")
         self.period_picker.observe(self._on_period, names="value")
         funnel_chart, flow_chart = self._charts()
-        self.funnel_live = theme.live_chart(funnel_chart)
-        self.flow_live = theme.live_chart(flow_chart)
+        self.funnel_live = LiveChart(funnel_chart)
+        self.funnel_live.add_class("journeylib-funnel")
+        self.flow_live = LiveChart(flow_chart)
+        self.flow_live.add_class("journeylib-flow")
+        self.add_class("journeylib-journey-map")
         pickers = widgets.HBox([self.segment_picker, self.plan_picker, self.period_picker, self.stage_picker], layout=widgets.Layout(flex_flow="row wrap"))
         self.children = [pickers, self.errors, self.funnel_live, self.flow_live]
 
@@ -194,7 +199,7 @@ class JourneyMapWidget(widgets.VBox):
             flow_chart = charts_journey.flow_chart(flow)
         except Exception as exc:  # a widget callback must show its failure, not raise it
             self.error = f"{type(exc).__name__}: {exc}"
-            self.errors.value = f'<div class="journeylib-error" style="{_ERROR_STYLE}">{html.escape(self.error)}</div>'
+            self.errors.value = error_html(self.error)
             message = "No data for this selection; see the message above."
             return (
                 charts.placeholder_chart(title="Journey funnel" + self._title_segment(), message=message),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import inspect
 from typing import Any
 
@@ -11,11 +10,10 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from .. import charts, charts_voc, theme, voc
+from .. import charts, charts_voc, voc
+from ._live import LiveChart, error_html
 
 __all__ = ["VoiceOfCustomerWidget"]
-
-_ERROR_STYLE = "color:#a40000;background:#fff1f0;border:1px solid #f3b7b2;padding:6px 10px;border-radius:4px"
 
 
 def _options(voice: pd.DataFrame, column: str, *, order_by: str | None = None) -> list[str]:
@@ -40,8 +38,7 @@ class VoiceOfCustomerWidget(widgets.VBox):
     Wraps :func:`journeylib.voc.emotion_by_stage_data`: its data parameters
     (``segment``, ``stage``, ``topic``, ``period``, ``as_of``) are traits with
     the same names and meaning. A change (from a dropdown or in code)
-    recomputes the data and replaces the chart of the ``JupyterChart`` in
-    place. A failure (e.g. a selection without tickets) is shown in the red
+    recomputes the data and shows the new chart in the ``live`` area. A failure (e.g. a selection without tickets) is shown in the red
     ``errors`` area with a placeholder chart, never raised.
 
     Parameters
@@ -62,7 +59,7 @@ class VoiceOfCustomerWidget(widgets.VBox):
         The pickers (``"all"`` first).
     errors : ipywidgets.HTML
         The visible error area; empty when the last computation succeeded.
-    live : altair.JupyterChart
+    live : LiveChart
         The chart widget.
     data : pandas.DataFrame or None
         The last successful result.
@@ -104,7 +101,7 @@ class VoiceOfCustomerWidget(widgets.VBox):
         super().__init__(**kwargs)
         self.voice = voice
         self.data: pd.DataFrame | None = None
-        self.live: alt.JupyterChart | None = None
+        self.live: LiveChart | None = None
         self.segment_picker = widgets.Dropdown(options=_options(voice, "segment"), description="Segment:")
         self.stage_picker = widgets.Dropdown(
             options=_options(voice, "stage", order_by="stage_order"), description="Stage:"
@@ -129,7 +126,7 @@ class VoiceOfCustomerWidget(widgets.VBox):
         self._sync_pickers()
         for name, picker in self._pickers.items():
             picker.observe(self._on_pick(name), names="value")
-        self.live = theme.live_chart(self._chart())
+        self.live = LiveChart(self._chart())
         self.children = [
             widgets.HBox([self.segment_picker, self.stage_picker]),
             widgets.HBox([self.topic_picker, self.period_picker]),
@@ -171,7 +168,7 @@ class VoiceOfCustomerWidget(widgets.VBox):
             chart = self.draw(data)
         except Exception as exc:  # a widget callback must show its failure, not raise it
             self.error = f"{type(exc).__name__}: {exc}"
-            self.errors.value = f'<div class="journeylib-error" style="{_ERROR_STYLE}">{html.escape(self.error)}</div>'
+            self.errors.value = error_html(self.error)
             title = "Emotion by journey stage" + ("" if self.segment == voc.ALL else f" — {self.segment}")
             return charts.placeholder_chart(
                 title=title, message="No tickets for this selection; see the message above."
