@@ -9,8 +9,14 @@ Charts render in one of two modes (see ``RECIPES.md`` §4–§5):
     SVG rendered in the kernel by vl-convert: deterministic, no JavaScript,
     right for Papermill reports and offline HTML.
 ``"dashboard"``
-    Altair's anywidget ``JupyterChart`` with its JavaScript inlined (offline),
-    drawing SVG: right under Voila, where widgets update charts in place.
+    Under Voila. Charts a notebook simply displays are the same kernel-rendered
+    SVG; the charts of widgets (:func:`live_chart`) are Altair's anywidget
+    ``JupyterChart`` with its JavaScript inlined (offline), drawing SVG, so
+    widgets update them in place. Only widget charts load JavaScript: each
+    ``JupyterChart`` imports its own ~900 KB Vega bundle, and anywidget drops
+    every later update of a chart whose bundle took more than 2 s to load —
+    with a dozen of them loading at page open on a busy 2-core machine, some
+    did (see ``journeylib.widgets._live``).
 
 :func:`setup_altair` picks the mode; :func:`query_parameters` reads URL
 overrides of notebook parameters under Voila.
@@ -127,9 +133,10 @@ def setup_altair(mode: str | None = None) -> str:
     ----------
     mode : {"static", "dashboard"}, optional
         ``"static"``: SVG rendered by vl-convert in the kernel (Papermill,
-        offline HTML). ``"dashboard"``: offline ``JupyterChart`` widgets drawing
-        SVG (Voila). Default: the ``REPORT_CHART_MODE`` environment variable,
-        else ``"dashboard"`` under Voila, else ``"static"``.
+        offline HTML). ``"dashboard"`` (Voila): displayed charts as the same
+        SVG, and :func:`live_chart` widgets as offline ``JupyterChart`` drawing
+        SVG. Default: the ``REPORT_CHART_MODE`` environment variable, else
+        ``"dashboard"`` under Voila, else ``"static"``.
 
     Returns
     -------
@@ -153,13 +160,10 @@ def setup_altair(mode: str | None = None) -> str:
         msg = f"setup_altair: {where}={chosen!r} is not a chart mode; allowed: {', '.join(_MODES)}"
         raise ValueError(msg)
     alt.theme.enable(THEME_NAME)
-    if chosen == "static":
-        alt.renderers.enable("svg")
-    else:
-        # Embed options go in the same call: set_embed_options would drop offline=True (RECIPES §4).
-        alt.renderers.enable("jupyter", offline=True, embed_options=EMBED_OPTIONS)
-        # The renderer switches JupyterChart offline only when it first renders a chart;
-        # a widget built before that would load its JavaScript from a CDN.
+    alt.renderers.enable("svg")
+    if chosen == "dashboard":
+        # Widget charts (live_chart) are JupyterCharts: inline their JavaScript before any is built,
+        # or they would load it from a CDN (RECIPES §4).
         alt.JupyterChart.enable_offline(offline=True)
     return chosen
 

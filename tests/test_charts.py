@@ -212,8 +212,12 @@ def test_setup_altair_dashboard_under_voila(restore_renderer, monkeypatch: pytes
     monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.13")
     assert theme.in_voila()
     assert theme.setup_altair() == "dashboard"
-    assert alt.renderers.active == "jupyter"
-    assert alt.renderers.options == {"offline": True, "embed_options": theme.EMBED_OPTIONS}
+    # displayed charts stay kernel-rendered SVG: only widget charts load JavaScript, inlined (offline)
+    assert alt.renderers.active == "svg"
+    bundle = alt.JupyterChart._esm
+    assert isinstance(bundle, str)
+    assert "https://" not in bundle[:2000]
+    assert len(bundle) > 100_000
 
 
 def test_setup_altair_env_and_argument_win(restore_renderer, monkeypatch: pytest.MonkeyPatch) -> None:
