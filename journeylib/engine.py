@@ -663,9 +663,13 @@ def _reject_sql_cols() -> str:
 
 def reset_vendor_stage(store: Store) -> None:
     """Drop every vendor staging table of the connection (start of a file)."""
+    con = store.con
+    for name in list(_ARROW_STAGES.get(id(con), {})):
+        _drop(con, name)
+    _PENDING_LINES.pop(id(con), None)
     for name in ("events", "tickets", "messages", "identities", "rejects", "jsonl"):
-        store.con.execute(f"DROP TABLE IF EXISTS {_stage_name(name)}")
-    _STAGES[id(store.con)] = set()
+        con.execute(f"DROP TABLE IF EXISTS {_stage_name(name)}")
+    _STAGES[id(con)] = set()
 
 
 def _row_hash_sql(table: Table, alias: str = "") -> str:
@@ -744,9 +748,18 @@ def _append(store: Store, stage: str, select: str, frame: Any) -> None:
 
 
 def staged_count(store: Store, name: str) -> int:
-    """Return the number of rows in the vendor staging table *name* (0 if absent)."""
+    """Return the number of rows in the vendor staging table *name* (0 if absent).
+
+    For ``jsonl``: the parsed JSON Lines waiting for :func:`close_json_lines`.
+    """
+    con = store.con
+    if name == "jsonl":
+        return sum(t.num_rows for t in _PENDING_LINES.get(id(con), ()))
     stage = _stage_name(name)
-    if not _temp_exists(store.con, stage):
+    arrow = _ARROW_STAGES.get(id(con), {}).get(stage)
+    if arrow is not None:
+        return int(arrow.num_rows)
+    if not _temp_exists(con, stage):
         return 0
     return _count(store.con, f"SELECT count(*) FROM {stage}")
 
@@ -834,19 +847,24 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str) -> str:
             ts = f"timezone({_sql_str(spec.timezone)}, CAST({ts} AT TIME ZONE 'UTC' AS TIMESTAMP))"
         expect = "epoch seconds"
     else:
+        # the regular expression runs only when the last 6 characters could hold an offset or a Z
+        # (a naive '2025-03-01 09:30:00.000000' never can): same result, a fraction of the work
+        tt = f"trim({t})"
         ts = (
-            f"CASE WHEN regexp_matches(trim({t}), '([zZ]|[+-]\\d\\d(:?\\d\\d)?)$') THEN TRY_CAST(trim({t}) AS TIMESTAMPTZ) "
-            f"ELSE timezone('UTC', TRY_CAST(trim({t}) AS TIMESTAMP)) END"
+            f"CASE WHEN (right({tt}, 1) IN ('z', 'Z') OR contains(right({tt}, 6), '+') OR contains(right({tt}, 6), '-')) "
+            f"AND regexp_matches({tt}, '([zZ]|[+-]\\d\\d(:?\\d\\d)?)$') THEN TRY_CAST({tt} AS TIMESTAMPTZ) "
+            f"ELSE timezone('UTC', TRY_CAST({tt} AS TIMESTAMP)) END"
         )
         expect = "a timestamp such as 2025-03-01 09:30:00"
     person = " ".join(f"WHEN {val(f)} IS NOT NULL AND {val(f)} <> '' THEN {_sql_str(pref)} || {val(f)}" for pref, f in spec.person_refs)
     person_sql = f"CASE {person} END" if person else "NULL"
-    props = f"json_extract(s, {_sql_str(spec.properties_path)})" if spec.properties_path else "NULL::JSON"
-    extras_sql = "NULL::JSON[]"
+    # the properties object and the extras' typed JSON values (json_extract, not _string): one parse for all
+    typed = [spec.properties_path or "$.__journeylib_none__", *(spec.fields[f][0] for _, f in spec.extras)]
+    props = "_jv[1]" if spec.properties_path else "NULL::JSON"
+    extras_sql = "json_extract(s, [" + ", ".join(_sql_str(x) for x in typed) + "])" if spec.extras or spec.properties_path else "NULL::JSON[]"
     merged = "_p0"
-    if spec.extras:  # typed JSON values (json_extract, not _string), one parse for all of them
-        extras_sql = "json_extract(s, [" + ", ".join(_sql_str(spec.fields[f][0]) for _, f in spec.extras) + "])"
-        obj = ", ".join(f"{_sql_str(k)}, _jv[{i}]" for i, (k, _) in enumerate(spec.extras, start=1))
+    if spec.extras:
+        obj = ", ".join(f"{_sql_str(k)}, _jv[{i}]" for i, (k, _) in enumerate(spec.extras, start=2))
         merged = f"CASE WHEN v IS NOT NULL THEN json_merge_patch(coalesce(_p0, '{{}}'::JSON), json_object({obj})) END"
     ids = [f"nullif({val(f)}, '')" for f in spec.id_fields]
     fallback = f"md5(concat_ws(chr(31), {val(spec.event_field)}, {t}, {person_sql}, CAST(_props AS VARCHAR)))"
@@ -858,15 +876,17 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str) -> str:
     )
     ident = {k: val(f) for k, f in spec.identity.items()}
     ident_cols = ", ".join(f"{ident.get(c, 'NULL')} AS _id_{c}" for c in ("email", "link_id", "name"))
-    # One JSON parse per line for the fields (try(): a line that is not JSON gives NULL instead of an
-    # error) and one for the properties object. json_type() runs only on lines missing a required
+    # Blank lines are dropped on their bytes (a filter on the decoded text would decode each line
+    # again per reference). One JSON parse per line for the fields (try(): a line that is not JSON
+    # gives NULL instead of an error) and one for the properties object. json_type() runs only on lines missing a required
     # field, to say whether they were objects at all (a non-object never has a field).
     not_object = " OR ".join(f"{val(f)} IS NULL OR trim({val(f)}) = ''" for f in spec.required) or "false"
     return f"""
-    WITH d AS (SELECT line, try(decode(raw)) AS s, raw FROM _jl_lines),
-    p AS (SELECT line, s, raw, try(json_extract_string(s, {path_list})) AS v FROM d
-          WHERE s IS NULL OR CASE WHEN length(s) > 8 THEN true ELSE trim(s, ' ' || chr(9) || chr(10) || chr(13)) <> '' END),
-    q AS (SELECT *, CASE WHEN v IS NOT NULL THEN {props} END AS _p0, CASE WHEN v IS NOT NULL THEN {extras_sql} END AS _jv FROM p),
+    WITH d AS (SELECT line, try(decode(raw)) AS s, raw FROM _jl_lines
+               WHERE octet_length(raw) > 8 OR coalesce(trim(try(decode(raw)), ' ' || chr(9) || chr(10) || chr(13)) <> '', true)),
+    p AS (SELECT line, s, raw, try(json_extract_string(s, {path_list})) AS v FROM d),
+    q0 AS (SELECT *, CASE WHEN v IS NOT NULL THEN {extras_sql} END AS _jv FROM p),
+    q AS (SELECT *, {props} AS _p0 FROM q0),
     r AS (SELECT *, {ts} AS _ts, {merged} AS _props,
                  CASE WHEN v IS NOT NULL AND ({not_object}) THEN try(json_type(s)) ELSE 'OBJECT' END AS jt FROM q)
     SELECT line, coalesce(s, CAST(raw AS VARCHAR)) AS s,
@@ -927,50 +947,96 @@ def stage_json_lines(store: Store, raw: Any, first_line: int, *, spec: JsonLines
                  CASE WHEN _reason IS NOT NULL THEN left(rtrim(s, chr(10) || chr(13)), 4000) END AS _raw, {fl} AS _file,
                  _reason, _id_email, _id_link_id, _id_name
                  FROM ({_json_lines_sql(spec, source)})"""
-    before = staged_count(store, "jsonl")
-    con.register("_jl_lines", lines)
+    _hold("_jl_lines", lines)
+    # lossless: ``properties`` stays JSON through Arrow (as text it would be re-validated on insert)
+    con.execute("SET arrow_lossless_conversion = true")
     try:
-        _append_sql(store, _stage_name("jsonl"), select)
+        parsed = con.sql(select).to_arrow_table()
     finally:
-        con.unregister("_jl_lines")
-    return staged_count(store, "jsonl") - before
+        con.execute("RESET arrow_lossless_conversion")
+        _release("_jl_lines")
+    _PENDING_LINES.setdefault(id(con), []).append(parsed)
+    return int(parsed.num_rows)
 
 
-def close_json_lines(store: Store) -> None:
-    """Split the staged JSON Lines into the events, rejects and identities stages.
+def close_json_lines(store: Store, *, materialize: bool = False) -> None:
+    """Split the parsed JSON Lines into the events, rejects and identities stages.
 
-    Call once after the last :func:`stage_json_lines` of a file: bad lines
-    go to the rejects stage, the distinct (person, e-mail, CRM id, company)
-    of the good ones to the identities stage, and the good lines become the
-    events stage (renamed in place, not copied).
+    Call after the :func:`stage_json_lines` calls of a flush: bad lines go to
+    the rejects stage, the distinct (person, e-mail, CRM id, company) of the
+    good ones to the identities stage, and the good lines become the events
+    stage.
+
+    The parsed lines are Arrow tables owned by Python, not tables of the
+    engine: a table created and dropped inside the file's transaction keeps
+    its memory until the commit, so a 10M-line file would hold every flush
+    at once. The events stage stays an Arrow table readable by name from
+    the engine (read by :func:`merge_vendor_stage`, freed when it drops it)
+    unless *materialize* asks for an engine table (needed to ``UPDATE`` it,
+    e.g. by :func:`journeylib.eventmap.apply_event_map`) or reader rows were
+    staged for events too.
+
+    Parameters
+    ----------
+    store : Store
+        The store, inside the file's transaction.
+    materialize : bool, default False
+        Make the events stage a temporary table of the engine.
     """
-    stage = _stage_name("jsonl")
-    if not staged_count(store, "jsonl"):
-        _drop(store.con, stage)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    con = store.con
+    parts = [t for t in _PENDING_LINES.pop(id(con), []) if t.num_rows]
+    if not parts:
         return
-    _append_sql(store, _stage_name("rejects"), f"SELECT _line AS line, _raw AS raw, _reason AS reason, _file AS file FROM {stage} WHERE _reason IS NOT NULL")
-    _append_sql(
-        store,
-        _stage_name("identities"),
-        f"""SELECT _person_ref AS source_id, 'person' AS kind, lower(trim(any_value(_id_email))) AS email, _id_name AS name,
-                   NULL::VARCHAR AS domain, NULL::VARCHAR AS account_ref, nullif(trim(_id_link_id), '') AS link_id,
-                   NULL::VARCHAR AS link_source, NULL::TIMESTAMPTZ AS updated_at, NULL::JSON AS attributes,
-                   min(_line) AS _line, NULL::VARCHAR AS _raw, min(_file) AS _file
-            FROM {stage} WHERE _reason IS NULL AND _person_ref IS NOT NULL
-            GROUP BY _person_ref, lower(trim(_id_email)), _id_name, nullif(trim(_id_link_id), '')""",
-    )
-    if staged_count(store, "rejects"):
-        store.con.execute(f"DELETE FROM {stage} WHERE _reason IS NOT NULL")
-    if staged_count(store, "events"):
-        cols = ", ".join(f'"{c}"' for c in get_table("events").names)
-        store.con.execute(
-            f"INSERT INTO {_stage_name('events')} SELECT {cols}, _person_ref, _account_ref, _line, _raw, _file FROM {stage}"
+    lines = pa.concat_tables(parts)
+    del parts
+    stage = _stage_name("jsonl")
+    _register_stage(con, stage, lines)
+    try:
+        n_bad = lines.num_rows - lines.column("_reason").null_count
+        if n_bad:
+            _append_sql(
+                store, _stage_name("rejects"), f"SELECT _line AS line, _raw AS raw, _reason AS reason, _file AS file FROM {stage} WHERE _reason IS NOT NULL"
+            )
+        _append_sql(
+            store,
+            _stage_name("identities"),
+            # distinct raw values first (a plain hash aggregate), normalised on the few that remain
+            f"""WITH g AS (SELECT _person_ref, _id_email, _id_name, _id_link_id, min(_line) AS _line, min(_file) AS _file
+                           FROM {stage} WHERE _reason IS NULL AND _person_ref IS NOT NULL GROUP BY ALL)
+                SELECT _person_ref AS source_id, 'person' AS kind, lower(trim(any_value(_id_email))) AS email, _id_name AS name,
+                       NULL::VARCHAR AS domain, NULL::VARCHAR AS account_ref, nullif(trim(_id_link_id), '') AS link_id,
+                       NULL::VARCHAR AS link_source, NULL::TIMESTAMPTZ AS updated_at, NULL::JSON AS attributes,
+                       min(_line) AS _line, NULL::VARCHAR AS _raw, min(_file) AS _file
+                FROM g GROUP BY _person_ref, lower(trim(_id_email)), _id_name, nullif(trim(_id_link_id), '')""",
         )
-        _drop(store.con, stage)
+    finally:
+        _drop(con, stage)
+    good = lines.filter(pc.is_null(lines.column("_reason"))) if n_bad else lines
+    del lines
+    if not good.num_rows:
+        return
+    events = _stage_name("events")
+    if materialize or _temp_exists(con, events):
+        if events in _ARROW_STAGES.get(id(con), {}):  # an earlier block of this flush is held as Arrow: make it a table
+            held = _ARROW_STAGES[id(con)][events]
+            _drop(con, events)
+            _materialize(store, events, held)
+        _materialize(store, events, good)
     else:
-        store.con.execute(f"ALTER TABLE {stage} RENAME TO {_stage_name('events')}")
-        _STAGES.setdefault(id(store.con), set()).add(_stage_name("events"))
-        _STAGES[id(store.con)].discard(stage)
+        _register_stage(con, events, good)
+
+
+def _materialize(store: Store, stage: str, table: Any) -> None:
+    """Append the rows of the Arrow *table* (events stage columns and more) to the engine table *stage*."""
+    cols = ", ".join(f'"{c}"' for c in get_table("events").names)
+    _hold("_jl_held", table)
+    try:
+        _append_sql(store, stage, f"SELECT {cols}, _person_ref, _account_ref, _line, _raw, _file FROM _jl_held")
+    finally:
+        _release("_jl_held")
 
 
 def _append_sql(store: Store, stage: str, select: str) -> None:
@@ -1308,10 +1374,40 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
 
 #: Vendor staging tables created on each connection (avoids a catalog query per check).
 _STAGES: dict[int, set[str]] = {}
+#: Staging tables held as Arrow tables readable by name (see :func:`close_json_lines`).
+_ARROW_STAGES: dict[int, dict[str, Any]] = {}
+#: Parsed JSON Lines blocks not yet split by :func:`close_json_lines`, per connection.
+_PENDING_LINES: dict[int, list[Any]] = {}
+
+
+def _hold(name: str, table: Any) -> None:
+    """Make the Arrow *table* readable as *name* by SQL run from this module.
+
+    DuckDB's Python replacement scan finds it among this module's globals
+    (the frame that runs the query). ``connection.register`` would do the
+    same, but DuckDB keeps every object registered inside a transaction
+    alive until the transaction ends: a 10M-line file would hold all its
+    blocks, raw and parsed, until its COMMIT.
+    """
+    globals()[name] = table
+
+
+def _release(name: str) -> None:
+    globals().pop(name, None)
+
+
+def _register_stage(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> None:
+    """Hold a staging table as an Arrow table readable as *name* (freed as soon as it is dropped)."""
+    _hold(name, table)
+    _ARROW_STAGES.setdefault(id(con), {})[name] = table
+    _STAGES.setdefault(id(con), set()).add(name)
 
 
 def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    con.execute(f"DROP TABLE IF EXISTS {name}")
+    if _ARROW_STAGES.get(id(con), {}).pop(name, None) is not None:
+        _release(name)
+    else:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
     _STAGES.get(id(con), set()).discard(name)
 
 

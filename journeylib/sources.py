@@ -430,7 +430,7 @@ def ingest_vendor_file(
     def flush() -> None:
         # merge what is staged; JSON Lines are flushed every FLUSH_ROWS lines so memory stays bounded
         nonlocal n_rejected
-        close_json_lines(store)
+        close_json_lines(store, materialize=bool(events))  # event rules UPDATE the events stage
         for t in tables:
             read[t] += staged_count(store, t)
         n_rejected += sum(quarantine_vendor_rejects(store, run=run, source=source, table_name=main_table).values())

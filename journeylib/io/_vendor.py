@@ -30,7 +30,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,12 +158,14 @@ def iter_line_blocks(stream: Iterable[bytes] | io.BufferedIOBase, *, block_bytes
 
     The block's bytes are handed to Arrow without a copy: each element is one
     physical line *including* its trailing ``\n`` (JSON white space, like a
-    ``\r`` before it), which the SQL parser ignores.
+    ``\r`` before it), which the SQL parser ignores. Each block is read into
+    a fresh buffer after the unfinished last line of the previous one, so the
+    bytes are copied once, from the stream.
 
     Parameters
     ----------
     stream : binary file object
-        Read with ``.read(block_bytes)``.
+        Read with ``.readinto()`` (or ``.read(block_bytes)``).
     block_bytes : int, optional
         Approximate bytes per block (default :data:`BLOCK_BYTES`).
 
@@ -174,36 +176,112 @@ def iter_line_blocks(stream: Iterable[bytes] | io.BufferedIOBase, *, block_bytes
     """
     import pyarrow as pa
 
-    reader = stream.read  # type: ignore[union-attr]
     size = block_bytes or BLOCK_BYTES
+    readinto = getattr(stream, "readinto", None)
     rest = b""
     line = 1
     first = True
     while True:
-        chunk = reader(size)
-        data = rest + chunk if rest else chunk
-        if first and data.startswith(b"\xef\xbb\xbf"):
-            data = b"   " + data[3:]  # keep offsets; white space is ignored by JSON
-        first = False
-        if not chunk:
-            if not data:
+        buf = bytearray(len(rest) + size)
+        buf[: len(rest)] = rest
+        view = memoryview(buf)
+        got, filled = 1, len(rest)
+        while filled < len(buf) and got:  # a stream may return less than asked before its end
+            if readinto is not None:
+                got = readinto(view[filled:]) or 0
+            else:
+                chunk = stream.read(len(buf) - filled)  # type: ignore[union-attr]
+                got = len(chunk)
+                view[filled : filled + got] = chunk
+            filled += got
+        at_end = filled < len(buf)
+        if first and (filled >= 3 or at_end):
+            if bytes(view[:3]) == b"\xef\xbb\xbf":
+                view[:3] = b"   "  # keep offsets; white space is ignored by JSON
+            first = False
+        if at_end:
+            if not filled:
                 return
-            data += b"\n"
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            rest = data
+            if view[filled - 1] != 10:  # the last line lacks its newline: there is room for one
+                view[filled] = 10
+                filled += 1
+        data = view[:filled]
+        arr_bytes = np.frombuffer(data, dtype=np.uint8)
+        nl = np.flatnonzero(arr_bytes == 10)
+        if not len(nl):
+            rest = bytes(data)
             continue
-        body = memoryview(data)[: cut + 1]
-        rest = data[cut + 1 :]
-        nl = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == 10)
+        cut = int(nl[-1])
+        rest = bytes(data[cut + 1 :])
         offsets = np.empty(len(nl) + 1, dtype=np.int64)
         offsets[0] = 0
         offsets[1:] = nl + 1
-        arr = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(nl), [None, pa.py_buffer(offsets), pa.py_buffer(body)])
-        yield line, arr
+        body = pa.py_buffer(data[: cut + 1])
+        first = False  # the byte-order mark can only open the first line
+        yield line, pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(nl), [None, pa.py_buffer(offsets), body])
         line += len(nl)
-        if not chunk:
+        if at_end:
             return
+
+
+def prefetch(blocks: Iterator[Any], depth: int = 1) -> Generator[Any, None, None]:
+    """Run *blocks* in a background thread, *depth* items ahead of the consumer.
+
+    Reading and decompressing the next block of a file (which release the
+    GIL) then overlap with the engine's parsing of the current one. An
+    exception of the producer is raised in the consumer; a consumer that
+    stops early stops the producer.
+
+    Parameters
+    ----------
+    blocks : iterator
+        The producer.
+    depth : int, default 1
+        Items read ahead.
+
+    Yields
+    ------
+    object
+        The items of *blocks*, in order.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in blocks:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", None))
+        except BaseException as exc:  # handed to the consumer
+            q.put(("error", exc))
+
+    worker = threading.Thread(target=run, name="journeylib-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
 
 
 # -- JSON documents ------------------------------------------------------------

@@ -33,6 +33,7 @@ import json
 import zipfile
 import zlib
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from ._vendor import (
     ReadContext,
     iter_line_blocks,
     json_path_key,
+    prefetch,
     rejects_frame,
 )
 
@@ -155,8 +157,9 @@ def detect_kind(path: Path) -> str:
 
 def _blocks(fh: Any, label: str, s: JsonLinesSpec) -> Iterator[LinesBlock]:
     try:
-        for first_line, raw in iter_line_blocks(fh):
-            yield LinesBlock(raw=raw, first_line=first_line, spec=s, file=label)
+        with closing(prefetch(iter_line_blocks(fh))) as blocks:  # read and decompress ahead while the engine parses
+            for first_line, raw in blocks:
+                yield LinesBlock(raw=raw, first_line=first_line, spec=s, file=label)
     except (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
         msg = (
             f"{label}: the gzip stream is truncated or corrupt ({exc}). Download the Amplitude export again; "

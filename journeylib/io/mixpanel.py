@@ -42,12 +42,13 @@ import gzip
 import json
 import zlib
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from ..engine import JsonLinesSpec
 from ..exceptions import SourceFormatError
-from ._vendor import ACCOUNT_ID_PROPERTIES, LinesBlock, Part, ReadContext, iter_line_blocks, json_path_key
+from ._vendor import ACCOUNT_ID_PROPERTIES, LinesBlock, Part, ReadContext, iter_line_blocks, json_path_key, prefetch
 
 NAME = "mixpanel"
 #: File kinds this reader recognises.
@@ -168,8 +169,8 @@ def read_mixpanel(path: str | Path, ctx: ReadContext) -> Iterator[Part | LinesBl
     detect_kind(p)
     s = spec(ctx.source, dict(ctx.options))
     try:
-        with _open(p) as fh:
-            for first_line, raw in iter_line_blocks(fh):
+        with _open(p) as fh, closing(prefetch(iter_line_blocks(fh))) as blocks:  # read ahead while the engine parses
+            for first_line, raw in blocks:
                 yield LinesBlock(raw=raw, first_line=first_line, spec=s, file=str(p))
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         msg = f"{p}: the gzip stream is truncated or corrupt ({exc}). Download the export again; nothing was loaded."
