@@ -297,11 +297,11 @@ def best_of(code: str, repeat: int) -> tuple[float, float, str]:
 
 
 def default_memory_limit() -> str:
-    """DuckDB ``memory_limit`` a journeylib store sets by default (DuckDB's own if it sets none)."""
+    """DuckDB ``memory_limit`` a read-only journeylib store sets by default (DuckDB's own if it sets none)."""
     sys.path.insert(0, str(ROOT))
     from journeylib.engine import engine_settings
 
-    return engine_settings().get("memory_limit", "80%")
+    return engine_settings(read_only=True).get("memory_limit", "80%")  # the operations read a read-only store
 
 
 def run_operations(db: Path, as_of: str, limit: str, customers: int, n_events: int, repeat: int = 2) -> dict[str, object]:

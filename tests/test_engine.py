@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from journeylib.engine import DEFAULT_MEMORY_LIMIT, Store, engine_settings
+from journeylib.engine import DEFAULT_MEMORY_LIMIT, DEFAULT_READ_MEMORY_LIMIT, Store, engine_settings
 from journeylib.exceptions import JourneyLibError
 
 
@@ -24,6 +24,18 @@ def test_default_memory_limit_is_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     with Store(":memory:") as s:
         assert s.settings == {"memory_limit": DEFAULT_MEMORY_LIMIT}
         assert setting(s, "memory_limit").endswith("GiB")
+
+
+def test_read_only_stores_default_to_the_analysis_limit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("JOURNEYLIB_MEMORY_LIMIT", raising=False)
+    with Store(tmp_path / "a.duckdb"):
+        pass
+    with Store(tmp_path / "a.duckdb", read_only=True) as s:
+        assert s.settings["memory_limit"] == DEFAULT_READ_MEMORY_LIMIT == "600MB"
+        assert setting(s, "memory_limit").startswith("572")  # 600 MB in MiB
+    monkeypatch.setenv("JOURNEYLIB_MEMORY_LIMIT", "3GB")  # the environment wins
+    with Store(tmp_path / "a.duckdb", read_only=True) as s:
+        assert s.settings["memory_limit"] == "3GB"
 
 
 def test_options_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
