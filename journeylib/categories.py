@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .engine import Store, vendor_tables_exist
+from .engine import Store, sql_quote, vendor_tables_exist
 
 __all__ = ["CATEGORIES", "READER_CATEGORY", "events_of", "source_categories", "sources_of"]
 
@@ -102,7 +102,7 @@ def events_of(store: Store, categories: Sequence[str]) -> list[str]:
         ``["product", "support"]``: what customers did, without CRM records
         or e-mails the company sent).
     """
-    names = ", ".join("'" + s.replace("'", "''") + "'" for s in sources_of(store, categories))
+    names = ", ".join(sql_quote(s) for s in sources_of(store, categories))
     if not names:
         return []
     return store.query(f"SELECT DISTINCT event FROM events WHERE source IN ({names}) ORDER BY event")["event"].astype(str).tolist()
