@@ -8,9 +8,11 @@ model. anywidget (0.11) gives a model 2 s to initialise; past that, the
 model's ``ready`` promise is rejected for good and every later message from
 the kernel to that model is dropped, while its view still draws the first
 chart. When a dashboard page opens, all its JupyterChart models load at
-once (01_journey_map has 14 of them), so on a busy machine the last ones
-can miss the 2 s, and assigning ``chart`` to such a widget changes the
-kernel's spec but never the browser's picture.
+once (01_journey_map had 14 of them while displayed charts were JupyterCharts
+too; now only widget charts are, see :func:`journeylib.theme.setup_altair`),
+so on a busy machine the last ones could miss the 2 s, and assigning
+``chart`` to such a widget changed the kernel's spec but never the browser's
+picture.
 
 :class:`LiveChart` therefore shows its first new chart in a *new*
 JupyterChart (and closes the one built with the page): a model's first state
