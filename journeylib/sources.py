@@ -69,8 +69,8 @@ from .engine import (
 from .eventmap import EventRule, apply_event_map
 from .exceptions import ConfigError, SourceFormatError
 from .identity import IdentityOptions, ResolutionSummary, resolve_identities
-from .ingest import FileResult, file_sha256, new_run_id
-from .io._vendor import LinesBlock, Part, ReadContext
+from .ingest import FileResult, new_run_id
+from .io._vendor import BackgroundDigest, LinesBlock, Part, ReadContext
 from .schema import get_table
 
 __all__ = [
@@ -362,6 +362,10 @@ def detect_kind(reader: str, path: str | Path) -> str:
 
 
 # -- ingest ---------------------------------------------------------------------------
+class _AlreadyLoaded(Exception):
+    """Raised inside a file's transaction when its content turns out to be loaded already."""
+
+
 def ingest_vendor_file(
     store: Store,
     path: str | Path,
@@ -413,12 +417,20 @@ def ingest_vendor_file(
     kind = detect_kind(reader, p)
     main_table = str(mod.KIND_TABLES[kind])
     run = run or new_run_id()
-    sha = file_sha256(p)
+    digest = BackgroundDigest(p)  # hashed while the first blocks are read and parsed
     ensure_vendor_tables(store)
-    if not force:
-        seen = store.query("SELECT run FROM ingest_log WHERE sha256 = ? AND source = ? AND status = 'loaded' LIMIT 1", [sha, source])
-        if len(seen):
-            return [FileResult(str(p), main_table, "skipped", 0, 0, 0, 0, 0, (), sha, run)]
+    checked = force
+
+    def loaded_before() -> bool:
+        # whether this content was already loaded for the source (waits for the digest)
+        nonlocal checked
+        checked = True
+        seen = store.query("SELECT run FROM ingest_log WHERE sha256 = ? AND source = ? AND status = 'loaded' LIMIT 1", [digest.result(), source])
+        return bool(len(seen))
+
+    def skipped() -> list[FileResult]:
+        return [FileResult(str(p), main_table, "skipped", 0, 0, 0, 0, 0, (), digest.result(), run)]
+
     ctx = ReadContext(source=source, options=(options or ReaderOptions()).model_dump(exclude_none=True))
     now = datetime.now(UTC)
     read_fn = getattr(mod, f"read_{reader}")
@@ -442,54 +454,70 @@ def ingest_vendor_file(
             else:
                 acc[t].update(merge_vendor_stage(store, get_table(t), run=run, source=source))
 
-    with unordered_inserts(store), store.transaction():
-        reset_vendor_stage(store)
-        for part in read_fn(p, ctx):
-            _stage(store, part, source)
-            if isinstance(part, LinesBlock) and staged_count(store, "jsonl") >= FLUSH_ROWS:
-                flush()
-        flush()
-        if not any(read.values()) and not n_rejected:
-            msg = f"{p}: the {reader} {kind} export holds no record. Export it again; nothing was loaded."
-            raise SourceFormatError(msg)
-        results: list[FileResult] = []
-        notes = tuple(f"{k} ({v:,})" for k, v in sorted(ctx.notes.items()))
-        for table in tables:
-            extra = n_rejected if table == main_table else 0
-            if not read[table] and not extra and table != main_table:
-                continue
-            counts = acc[table]
-            res = FileResult(
-                file=str(p),
-                table=table,
-                status="loaded",
-                read=read[table] + extra,
-                loaded=counts["loaded"],
-                updated=counts["updated"],
-                duplicate=counts["duplicate"],
-                quarantined=counts["quarantined"] + extra,
-                notes=notes if table == main_table else (),
-                sha256=sha,
-                run=run,
-            )
-            if not res.reconciles:  # a bug, never bad input
-                msg = f"internal error: counts for {p} ({table}) do not reconcile: {res}"
-                raise AssertionError(msg)
-            results.append(res)
-        store.insert(
-            "ingest_log",
-            pd.DataFrame(
-                [
-                    {
-                        "run": run, "source": source, "table_name": r.table, "file": str(p), "sha256": sha,
-                        "rows_read": r.read, "rows_loaded": r.loaded, "rows_duplicate": r.duplicate,
-                        "rows_quarantined": r.quarantined, "rows_updated": r.updated, "status": "loaded",
-                        "notes": "; ".join((f"{reader} {kind} export", *r.notes)), "ingested_at": now,
-                    }
-                    for r in results
-                ]
-            ),
-        )  # fmt: skip
+    try:
+        with unordered_inserts(store), store.transaction():
+            reset_vendor_stage(store)
+            # a file already loaded is given up as soon as its digest is known, and always before
+            # anything is written (only staging happens before the first flush)
+            for part in read_fn(p, ctx):
+                if not checked and digest.done() and loaded_before():
+                    raise _AlreadyLoaded
+                _stage(store, part, source)
+                if isinstance(part, LinesBlock) and staged_count(store, "jsonl") >= FLUSH_ROWS:
+                    if not checked and loaded_before():
+                        raise _AlreadyLoaded
+                    flush()
+            if not checked and loaded_before():
+                raise _AlreadyLoaded
+            flush()
+            sha = digest.result()
+            if not any(read.values()) and not n_rejected:
+                msg = f"{p}: the {reader} {kind} export holds no record. Export it again; nothing was loaded."
+                raise SourceFormatError(msg)
+            results: list[FileResult] = []
+            notes = tuple(f"{k} ({v:,})" for k, v in sorted(ctx.notes.items()))
+            for table in tables:
+                extra = n_rejected if table == main_table else 0
+                if not read[table] and not extra and table != main_table:
+                    continue
+                counts = acc[table]
+                res = FileResult(
+                    file=str(p),
+                    table=table,
+                    status="loaded",
+                    read=read[table] + extra,
+                    loaded=counts["loaded"],
+                    updated=counts["updated"],
+                    duplicate=counts["duplicate"],
+                    quarantined=counts["quarantined"] + extra,
+                    notes=notes if table == main_table else (),
+                    sha256=sha,
+                    run=run,
+                )
+                if not res.reconciles:  # a bug, never bad input
+                    msg = f"internal error: counts for {p} ({table}) do not reconcile: {res}"
+                    raise AssertionError(msg)
+                results.append(res)
+            store.insert(
+                "ingest_log",
+                pd.DataFrame(
+                    [
+                        {
+                            "run": run, "source": source, "table_name": r.table, "file": str(p), "sha256": sha,
+                            "rows_read": r.read, "rows_loaded": r.loaded, "rows_duplicate": r.duplicate,
+                            "rows_quarantined": r.quarantined, "rows_updated": r.updated, "status": "loaded",
+                            "notes": "; ".join((f"{reader} {kind} export", *r.notes)), "ingested_at": now,
+                        }
+                        for r in results
+                    ]
+                ),
+            )  # fmt: skip
+    except _AlreadyLoaded:
+        return skipped()
+    except SourceFormatError:
+        if not checked and loaded_before():  # the content was loaded before: skipped, as it always was
+            return skipped()
+        raise
     return results
 
 

@@ -195,3 +195,69 @@ def test_mixed_new_repeated_and_stored_keys(store: Store, tmp_path: Path) -> Non
     refs = store.query("SELECT row_id, count(*) AS n FROM source_refs GROUP BY row_id")
     assert sorted(refs["row_id"]) == sorted(str(k) for k in ev)
     assert (refs["n"] == 1).all()
+
+
+def test_bad_lines_among_good_ones_in_every_block(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Blocks are parsed in a fast form first (which fails on a line that is not JSON and is then
+    # retried, outside the file's transaction) and only the lines it marks bad are explained.
+    import journeylib.io._vendor as vendor
+
+    monkeypatch.setattr(vendor, "BLOCK_BYTES", 400)  # several blocks, each with good and bad lines
+    good = [json.dumps({"event": "e", "properties": {"time": 1618716477 + t, "distinct_id": "u", "$insert_id": f"i{t}"}}) for t in range(12)]
+    bad = {
+        3: ('{"event": "x", "properties": {"time": 1', "not valid JSON"),
+        6: ('{"event": "x", "properties": {"distinct_id": "a"}}', "missing required field properties.time"),
+        9: ('["an", "array"]', "expected a JSON object per line, found array"),
+        12: ('{"event": "x", "properties": {"time": "soon"}}', "properties.time: expected epoch seconds, found soon"),
+    }
+    lines: list[str] = []
+    for g in good:
+        lines.append(g)
+        if len(lines) + 1 in bad:
+            lines.append(bad[len(lines) + 1][0])
+    f = tmp_path / "export.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    (r, _) = ingest_vendor_file(store, f, reader="mixpanel")
+    assert (r.read, r.loaded, r.quarantined) == (16, 12, 4)
+    got = reasons(store)
+    assert [n for n, _ in got] == sorted(bad)
+    for n, why in got:
+        assert bad[n][1] in why
+    q = store.query("SELECT line, raw FROM quarantine ORDER BY line")
+    assert q["raw"].tolist() == [bad[n][0] for n in sorted(bad)]
+    assert sorted(store.table("events")["event_id"]) == sorted(f"mixpanel:i{t}" for t in range(12))
+
+
+def test_reingest_is_skipped_before_anything_is_written(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the digest is computed while the file is read; the file is given up before its first merge
+    import journeylib.io._vendor as vendor
+    import journeylib.sources as sources
+
+    monkeypatch.setattr(vendor, "BLOCK_BYTES", 300)
+    monkeypatch.setattr(sources, "FLUSH_ROWS", 2)  # a merge after (almost) every block
+    lines = [json.dumps({"event": "e", "properties": {"time": 1618716477 + t, "distinct_id": "u", "$insert_id": f"i{t}"}}) for t in range(20)]
+    f = tmp_path / "export.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    (first, _) = ingest_vendor_file(store, f, reader="mixpanel")
+    assert first.loaded == 20
+    def counts() -> dict[str, int]:
+        tables = ("events", "source_refs", "source_identities", "ingest_log", "quarantine")
+        return {t: int(store.query(f"SELECT count(*) AS n FROM {t}")["n"].iloc[0]) for t in tables}
+
+    before = counts()
+    (again,) = ingest_vendor_file(store, f, reader="mixpanel")
+    assert again.status == "skipped"
+    assert again.sha256 == first.sha256
+    assert counts() == before
+    forced = ingest_vendor_file(store, f, reader="mixpanel", force=True)[0]
+    assert (forced.status, forced.loaded, forced.duplicate) == ("loaded", 0, 20)
+
+
+def test_vendor_writes_restore_the_compression_setting(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "export.jsonl"
+    f.write_text('{"event": "a", "properties": {"time": 1618716477, "distinct_id": "u", "$insert_id": "i1"}}\n')
+    store.execute("SET force_compression = 'uncompressed'")
+    ingest_vendor_file(store, f, reader="mixpanel")
+    assert store.query("SELECT current_setting('force_compression') AS v")["v"].iloc[0].lower() == "uncompressed"
+    store.execute("SET force_compression = 'auto'")
+    assert store.query("SELECT current_setting('arrow_lossless_conversion') AS v")["v"].iloc[0] in (False, "false")

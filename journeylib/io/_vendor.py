@@ -176,13 +176,16 @@ def iter_line_blocks(stream: Iterable[bytes] | io.BufferedIOBase, *, block_bytes
     """
     import pyarrow as pa
 
-    size = block_bytes or BLOCK_BYTES
+    full = block_bytes or BLOCK_BYTES
+    # the first block is smaller: the engine starts parsing sooner, while the next one is read
+    size = max(full // 8, 1)
     readinto = getattr(stream, "readinto", None)
     rest = b""
     line = 1
     first = True
     while True:
         buf = bytearray(len(rest) + size)
+        size = full
         buf[: len(rest)] = rest
         view = memoryview(buf)
         got, filled = 1, len(rest)
@@ -282,6 +285,48 @@ def prefetch(blocks: Iterator[Any], depth: int = 1) -> Generator[Any, None, None
                 q.get_nowait()
             except queue.Empty:
                 worker.join(0.05)
+
+
+class BackgroundDigest:
+    """The sha256 of a file, computed in a thread while the file is being read.
+
+    ``hashlib`` releases the GIL on large updates, so hashing a big export
+    overlaps with reading and parsing it instead of delaying the start.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import threading
+
+        self._digest: str | None = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            from ..ingest import file_sha256
+
+            try:
+                self._digest = file_sha256(path)
+            except BaseException as exc:  # handed to the caller of result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="journeylib-sha256", daemon=True)
+        self._thread.start()
+
+    def done(self) -> bool:
+        """Whether the digest is ready (or failed)."""
+        return not self._thread.is_alive()
+
+    def result(self) -> str:
+        """Wait for the digest and return it as hex; raise what the hashing raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._digest is not None
+        return self._digest
 
 
 # -- JSON documents ------------------------------------------------------------
