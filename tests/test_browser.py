@@ -204,7 +204,7 @@ def _wait_for_text(page: Any, text: str, timeout_ms: int, *, what: str, log: Pat
 
     try:
         page.wait_for_function(
-            "(want) => [...document.querySelectorAll('svg text')].some(t => t.textContent.trim() === want)",
+            "(want) => [...document.querySelectorAll('.journeylib-live svg text')].some(t => t.textContent.trim() === want)",
             arg=text,
             timeout=timeout_ms,
         )

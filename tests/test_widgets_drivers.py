@@ -126,7 +126,8 @@ CHROMIUM_ARGS = [  # RECIPES §7: nothing but 127.0.0.1 can even be resolved
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--no-first-run", "--disable-quic", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
-HAS_TITLE = "(want) => [...document.querySelectorAll('svg text')].some(t => t.textContent.trim() === want)"
+#: A chart text inside the widget's live chart (static charts of the page may carry the same titles).
+HAS_TITLE = "(want) => [...document.querySelectorAll('.journeylib-live svg text')].some(t => t.textContent.trim() === want)"
 
 
 @pytest.mark.browser
