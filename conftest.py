@@ -26,9 +26,9 @@ _state: dict[str, Path] = {}
 def _build() -> None:
     from journeylib.datasets import synthesize
     from journeylib.datasets.vendor import write_vendor_exports
-    from journeylib.engine import Store
-    from journeylib.ingest import ingest_folder
-    from journeylib.sources import ingest_sources
+    from journeylib.store.engine import Store
+    from journeylib.store.ingest import ingest_folder
+    from journeylib.store.sources import ingest_sources
 
     root = Path(tempfile.mkdtemp(prefix="journeylib-test-"))
     world = root / "world"

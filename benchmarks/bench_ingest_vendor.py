@@ -11,9 +11,9 @@ child processes, so that each peak memory (max RSS) is its own:
 * ``baseline``: DuckDB loading the same file with no validation at all
   (``CREATE TABLE AS SELECT * FROM read_json(...)``; for Amplitude the
   gzipped members, read by DuckDB directly);
-* ``journeylib``: :func:`journeylib.sources.ingest_vendor_file` into a fresh
+* ``journeylib``: :func:`journeylib.store.sources.ingest_vendor_file` into a fresh
   store with the store's default settings (``memory_limit`` =
-  ``$JOURNEYLIB_MEMORY_LIMIT`` or :data:`journeylib.engine.DEFAULT_MEMORY_LIMIT`):
+  ``$JOURNEYLIB_MEMORY_LIMIT`` or :data:`journeylib.store.engine.DEFAULT_MEMORY_LIMIT`):
   parsing in SQL, quarantine, de-duplication by insert id, the
   ``source_refs`` and identity observations, one transaction;
 * ``journeylib_memory_limited``: the same with ``Store(memory_limit=...)``
@@ -132,15 +132,15 @@ def measure(kind: str, n: int, tmp: Path, memory_limit: str) -> dict[str, object
         "generate_seconds": round(gen, 1),
         "baseline": {"seconds": round(base_s, 2), "events_per_second": round(n / base_s), "peak_rss_mib": round(base_rss)},
     }
-    from journeylib.engine import DEFAULT_MEMORY_LIMIT
+    from journeylib.store.engine import DEFAULT_MEMORY_LIMIT
 
     default_limit = os.environ.get("JOURNEYLIB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
     for label, limit in (("journeylib", default_limit), ("journeylib_memory_limited", memory_limit)):
         db = tmp / f"jl-{kind}-{label}.duckdb"
         secs, rss, text = child(
             "import json\n"
-            "from journeylib.engine import Store\n"
-            "from journeylib.sources import ingest_vendor_file\n"
+            "from journeylib.store.engine import Store\n"
+            "from journeylib.store.sources import ingest_vendor_file\n"
             "t1 = time.perf_counter()\n"
             f"with Store({str(db)!r}, memory_limit={limit!r}) as s:\n"
             f"    res = ingest_vendor_file(s, {str(src)!r}, reader={kind!r})\n"

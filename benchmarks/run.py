@@ -73,8 +73,8 @@ def main() -> int:
         )
         jl_s, jl_rss, out = child(
             "from pathlib import Path\n"
-            "from journeylib.engine import Store\n"
-            "from journeylib.ingest import ingest_files\n"
+            "from journeylib.store.engine import Store\n"
+            "from journeylib.store.ingest import ingest_files\n"
             f"files = sorted(Path({str(world / 'events')!r}).glob('*.parquet'))\n"
             f"with Store({str(Path(tmp) / 'jl.duckdb')!r}) as s:\n"
             "    rs = ingest_files(s, 'events', files)\n"

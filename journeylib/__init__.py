@@ -17,22 +17,22 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     # store and ingest
-    "Store": "journeylib.engine",
-    "resolve_db_path": "journeylib.engine",
-    "ingest_file": "journeylib.ingest",
-    "ingest_files": "journeylib.ingest",
-    "ingest_folder": "journeylib.ingest",
+    "Store": "journeylib.store.engine",
+    "resolve_db_path": "journeylib.store.engine",
+    "ingest_file": "journeylib.store.ingest",
+    "ingest_files": "journeylib.store.ingest",
+    "ingest_folder": "journeylib.store.ingest",
     # configuration and scope
-    "JourneyDefinition": "journeylib.config",
+    "JourneyDefinition": "journeylib.config.journey",
     "Scope": "journeylib.scope",
     # synthetic world
     "synthesize": "journeylib.datasets",
     "load_truth": "journeylib.datasets",
     "load_world": "journeylib.datasets",
     # reports
-    "run_report": "journeylib.reports",
-    "write_artifacts": "journeylib.artifacts",
-    "read_artifacts": "journeylib.artifacts",
+    "run_report": "journeylib.reports.runner",
+    "write_artifacts": "journeylib.reports.artifacts",
+    "read_artifacts": "journeylib.reports.artifacts",
     # errors
     "JourneyLibError": "journeylib.exceptions",
     "SchemaError": "journeylib.exceptions",

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
-from .exceptions import JourneyLibError
+from journeylib import __version__
+from journeylib.exceptions import JourneyLibError
 
 if TYPE_CHECKING:
-    from .sources import SourcesResult
+    from journeylib.store.sources import SourcesResult
 
 DEMO_CUSTOMERS = 2000
 DEMO_SEED = 42
@@ -38,14 +38,14 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _store_path(db: Path | None) -> Path:
-    from .engine import default_db_path
+    from journeylib.store.engine import default_db_path
 
     return (db or default_db_path()).expanduser().resolve()
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """Run ``journeylib synth``: write the synthetic world."""
-    from .datasets import synthesize
+    from journeylib.datasets import synthesize
 
     res = synthesize(
         args.out,
@@ -58,7 +58,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     _out(f"synthetic world written to {res.out_dir}: {counts}")
     _out(f"planted truths: {res.truth_path}")
     if args.format == "vendor":
-        from .datasets.vendor import write_vendor_exports
+        from journeylib.datasets.vendor import write_vendor_exports
 
         vend = write_vendor_exports(res.out_dir, seed=args.seed)
         n = sum(len(v) for v in vend.files.values())
@@ -70,10 +70,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Run ``journeylib ingest``: load canonical files, vendor exports or a sources.yaml."""
-    from .engine import Store
-    from .ingest import ingest_files, ingest_folder, iter_results_lines
-    from .schema import ENTITY_TABLES
-    from .sources import READERS
+    from journeylib.store.engine import Store
+    from journeylib.store.ingest import ingest_files, ingest_folder, iter_results_lines
+    from journeylib.store.schema import ENTITY_TABLES
+    from journeylib.store.sources import READERS
 
     if args.config is not None or (args.source in READERS and args.folder is None):
         return _ingest_vendor(args)
@@ -103,8 +103,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def _ingest_vendor(args: argparse.Namespace) -> int:
     """``journeylib ingest --config FILE [--source NAME]`` or ``--source NAME FILE...``."""
-    from .engine import Store
-    from .sources import SourcesConfig, ingest_source_files, ingest_sources
+    from journeylib.store.engine import Store
+    from journeylib.store.sources import SourcesConfig, ingest_source_files, ingest_sources
 
     if args.folder is not None:
         msg = "--folder loads canonical files; it cannot be combined with --config or a vendor --source."
@@ -133,7 +133,7 @@ def _ingest_vendor(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Run ``journeylib report``: execute a report suite."""
-    from .reports import run_report
+    from journeylib.reports.runner import run_report
 
     overrides = {}
     for item in args.set or []:
@@ -157,7 +157,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Run ``journeylib dashboard``: serve Voila on 127.0.0.1."""
-    from .dashboard import serve_dashboard
+    from journeylib.reports.dashboard import serve_dashboard
 
     return serve_dashboard(args.notebooks, port=args.port, db=_store_path(args.db), notebook=args.notebook) or 0
 
@@ -181,15 +181,15 @@ def build_demo_store(world: Path, db: Path, *, customers: int, seed: int, source
 
     Returns
     -------
-    journeylib.sources.SourcesResult
+    journeylib.store.sources.SourcesResult
         Per-file results and the identity resolution summary.
     """
     import json
 
-    from .datasets import synthesize
-    from .datasets.vendor import VENDOR_TRUTH_FILE, write_vendor_exports
-    from .engine import Store
-    from .sources import ingest_sources
+    from journeylib.datasets import synthesize
+    from journeylib.datasets.vendor import VENDOR_TRUTH_FILE, write_vendor_exports
+    from journeylib.store.engine import Store
+    from journeylib.store.sources import ingest_sources
 
     truth = world / "truth.json"
     fresh = True
@@ -213,8 +213,8 @@ def build_demo_store(world: Path, db: Path, *, customers: int, seed: int, source
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run ``journeylib demo``: synthesize, write vendor exports, ingest them through ``sources.yaml``, report."""
-    from .datasets.vendor import VENDOR_TRUTH_FILE
-    from .reports import run_report
+    from journeylib.datasets.vendor import VENDOR_TRUTH_FILE
+    from journeylib.reports.runner import run_report
 
     world = Path(args.world)
     db = _store_path(args.db)

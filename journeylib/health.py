@@ -1,7 +1,7 @@
 """Data health: what data the store holds, and how complete and consistent it is.
 
 The computations behind the ``00_data_health`` notebook. Each ``<metric>_data``
-function takes a :class:`~journeylib.engine.Store` and keyword-only options and
+function takes a :class:`~journeylib.store.engine.Store` and keyword-only options and
 returns a tidy :class:`pandas.DataFrame`; the event-level aggregation runs as
 SQL inside the store, never as Python loops over events.
 
@@ -38,9 +38,9 @@ from typing import Any
 
 import pandas as pd
 
-from .engine import Store
-from .exceptions import EmptyResultError
-from .schema import ALL_TABLES
+from journeylib.exceptions import EmptyResultError
+from journeylib.store.engine import Store
+from journeylib.store.schema import ALL_TABLES
 
 __all__ = [
     "ALL_SEGMENTS",

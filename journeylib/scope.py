@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from .engine import Store, sql_quote
-from .exceptions import EmptyResultError
+from journeylib.exceptions import EmptyResultError
+from journeylib.store.engine import Store, sql_quote
 
 
 def to_utc(value: Any, *, end_of_day: bool = False) -> pd.Timestamp | None:

@@ -21,8 +21,8 @@ PLANTED_SEED = 42
 def planted_world() -> tuple[Path, Path]:
     """Return (world folder, store path) of the planted world, building it on first use."""
     from journeylib.datasets import synthesize
-    from journeylib.engine import Store
-    from journeylib.ingest import ingest_folder
+    from journeylib.store.engine import Store
+    from journeylib.store.ingest import ingest_folder
 
     root = Path(tempfile.mkdtemp(prefix="journeylib-planted-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)

@@ -23,8 +23,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from journeylib.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
-from journeylib.reports import run_report
+from journeylib.reports.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
+from journeylib.reports.runner import run_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -68,7 +68,7 @@ def _target() -> Target:
             notebook="00_data_health",
             static_title="Weekly events by source",
             live_title=lambda seg: "Weekly events by source" if seg == "all" else f"Weekly events by source — {seg}",
-            source_marker="journeylib.theme.query_parameters(",
+            source_marker="journeylib.charts.theme.query_parameters(",
         )
     return Target(
         notebooks_dir=FIXTURES,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from journeylib.categories import events_of, source_categories, sources_of
-from journeylib.engine import Store
-from journeylib.features import build_features
-from journeylib.suggest import suggest_milestones_data
+from journeylib.customers.features import build_features
+from journeylib.journey.suggest import suggest_milestones_data
+from journeylib.store.categories import events_of, source_categories, sources_of
+from journeylib.store.engine import Store
 
 
 def test_categories_of_canonical_and_vendor_sources(demo_store: Path, vendor_store: Path) -> None:
@@ -27,7 +27,7 @@ def test_categories_of_canonical_and_vendor_sources(demo_store: Path, vendor_sto
 
 
 def test_source_named_freely_takes_its_readers_category(tmp_path: Path) -> None:
-    from journeylib.sources import ingest_sources
+    from journeylib.store.sources import ingest_sources
 
     vendors = Path(__file__).parent / "data" / "vendors"
     cfg = {"sources": {"web_app": {"reader": "mixpanel", "files": [str(vendors / "mixpanel" / "*.jsonl")]}}}

@@ -1,4 +1,4 @@
-"""Tests of journeylib.charts and journeylib.theme: spec fragments, theme, render modes."""
+"""Tests of journeylib.charts.health and journeylib.charts.theme: spec fragments, theme, render modes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 import vl_convert as vlc
 
-from journeylib import charts, health, theme
-from journeylib.engine import Store
+from journeylib import health
+from journeylib.charts import health as charts
+from journeylib.charts import theme
+from journeylib.store.engine import Store
 
 CUSTOMERS = pd.DataFrame(
     {

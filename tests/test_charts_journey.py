@@ -7,10 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from journeylib import charts_journey as cj
-from journeylib.engine import Store
-from journeylib.friction import friction_data
-from journeylib.journeys import (
+from journeylib.charts import journey as cj
+from journeylib.journey.friction import friction_data
+from journeylib.journey.paths import (
     conformance_data,
     event_transitions_data,
     flow_data,
@@ -18,8 +17,9 @@ from journeylib.journeys import (
     stage_transitions_data,
     variants_data,
 )
-from journeylib.stages import funnel_data, time_to_convert_data
-from journeylib.suggest import compare_definitions_data, suggest_milestones_data, suggested_definition
+from journeylib.journey.stages import funnel_data, time_to_convert_data
+from journeylib.journey.suggest import compare_definitions_data, suggest_milestones_data, suggested_definition
+from journeylib.store.engine import Store
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_funnel_chart(frames: dict[str, pd.DataFrame]) -> None:
     assert by["hconcat"][0]["layer"][0]["encoding"]["yOffset"]["field"] == "group"
     with pytest.raises(ValueError, match=r"funnel_chart: data lacks column\(s\) \['conversion_rate'"):
         cj.funnel_chart(frames["funnel"].drop(columns=["conversion_rate"]))
-    with pytest.raises(TypeError, match=r"must be the DataFrame returned by journeylib\.stages\.funnel_data"):
+    with pytest.raises(TypeError, match=r"must be the DataFrame returned by journeylib\.journey\.stages\.funnel_data"):
         cj.funnel_chart([1, 2])  # type: ignore[arg-type]
 
 

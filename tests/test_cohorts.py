@@ -15,7 +15,8 @@ from lifelines.statistics import logrank_test
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
-from journeylib.cohorts import (
+from journeylib.config.journey import JourneyDefinition
+from journeylib.customers.cohorts import (
     METRIC_COLUMNS,
     PAIRWISE_COLUMNS,
     cohort_customers_data,
@@ -25,10 +26,9 @@ from journeylib.cohorts import (
     retention_curves_data,
     select_metrics,
 )
-from journeylib.config import JourneyDefinition
-from journeylib.drivers import bh_qvalues
-from journeylib.engine import Store
+from journeylib.customers.drivers import bh_qvalues
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
+from journeylib.store.engine import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from journeylib.config import AllOf, AnyOf, Condition, JourneyDefinition
+from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition
 from journeylib.exceptions import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -39,7 +39,7 @@ from journeylib.datasets import (
 )
 from journeylib.datasets import text as dtext
 from journeylib.exceptions import JourneyLibError
-from journeylib.schema import ENTITY_TABLES, MESSAGE_STATUSES
+from journeylib.store.schema import ENTITY_TABLES, MESSAGE_STATUSES
 
 SMALL = {"n_customers": 200, "seed": 7, "chunk_customers": 80}
 TABLES = list(ENTITY_TABLES)

@@ -16,9 +16,8 @@ from _planted import planted_world
 from scipy import stats
 from statsmodels.stats.contingency_tables import StratifiedTable, Table2x2
 
-from journeylib.config import JourneyDefinition
-from journeylib.datasets import load_truth
-from journeylib.drivers import (
+from journeylib.config.journey import JourneyDefinition
+from journeylib.customers.drivers import (
     DRIVER_COLUMNS,
     bh_qvalues,
     driver_lines_data,
@@ -34,9 +33,10 @@ from journeylib.drivers import (
     top_drivers_data,
     two_by_two_data,
 )
-from journeylib.engine import Store
+from journeylib.customers.features import build_features
+from journeylib.datasets import load_truth
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
-from journeylib.features import build_features
+from journeylib.store.engine import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
@@ -444,7 +444,7 @@ def test_churn_drivers_notebook_writes_every_table(demo_store: Path, tmp_path: P
     import papermill as pm
     from papermill.iorw import read_yaml_file
 
-    from journeylib.artifacts import read_artifacts
+    from journeylib.reports.artifacts import read_artifacts
 
     monkeypatch.setenv("REPORT_CHART_MODE", "static")
     monkeypatch.delenv("SERVER_SOFTWARE", raising=False)

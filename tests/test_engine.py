@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from journeylib.engine import DEFAULT_MEMORY_LIMIT, DEFAULT_READ_MEMORY_LIMIT, Store, engine_settings
 from journeylib.exceptions import JourneyLibError
+from journeylib.store.engine import DEFAULT_MEMORY_LIMIT, DEFAULT_READ_MEMORY_LIMIT, Store, engine_settings
 
 
 def setting(store: Store, name: str) -> str:
@@ -62,7 +62,7 @@ def test_bad_setting_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_vendor_ingest_restores_insertion_order(tmp_path: Path) -> None:
-    from journeylib.sources import ingest_vendor_file
+    from journeylib.store.sources import ingest_vendor_file
 
     f = tmp_path / "export.jsonl"
     f.write_text('{"event": "a", "properties": {"time": 1, "distinct_id": "u", "$insert_id": "i1"}}\n')

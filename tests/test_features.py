@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeylib.config import JourneyDefinition
-from journeylib.engine import Store
+from journeylib.config.journey import JourneyDefinition
+from journeylib.customers.features import build_features, customer_outcomes_data, feature_slug
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
-from journeylib.features import build_features, customer_outcomes_data, feature_slug
+from journeylib.store.engine import Store
 
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 AS_OF = T0 + pd.Timedelta(days=100)

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeylib.config import JourneyDefinition
+from journeylib.config.journey import JourneyDefinition
 from journeylib.datasets import load_ticket_labels
-from journeylib.engine import Store
-from journeylib.friction import EVIDENCE, MAX_CONTRIBUTION, _rate_ratio, friction_data, friction_tests_data
-from journeylib.journeys import load_definition
+from journeylib.journey.friction import EVIDENCE, MAX_CONTRIBUTION, _rate_ratio, friction_data, friction_tests_data
+from journeylib.journey.paths import load_definition
+from journeylib.store.engine import Store
 
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 CAUSAL = re.compile(r"\b(because|causes?|caused|due to|leads? to|drives?|results? in)\b", re.IGNORECASE)
@@ -152,7 +152,7 @@ def test_sentiment_evidence(store: Store) -> None:
     by_score = sentiment.assign(compound=np.where(sentiment["label"] == "negative", -0.6, 0.4)).drop(columns="label")
     b = friction_tests_data(store, definition=DEF, as_of=AS_OF, ticket_sentiment=by_score, n_boot=200)
     assert b.loc[(b["group"] == "A") & (b["stage"] == "Trial"), "negative_value"].iloc[0] == pytest.approx(1.0)
-    # journeylib.sentiment.score_tickets' columns: polarity, and scored=False rows left out of the denominator
+    # journeylib.voice.sentiment.score_tickets' columns: polarity, and scored=False rows left out of the denominator
     polar = sentiment.rename(columns={"label": "polarity"}).assign(scored=~tickets["ticket_id"].eq("A00-t0"))
     c = friction_tests_data(store, definition=DEF, as_of=AS_OF, ticket_sentiment=polar, n_boot=200)
     assert c.loc[(c["group"] == "A") & (c["stage"] == "Trial"), "negative_tickets"].iloc[0] == 89

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeylib import health
-from journeylib.engine import Store
 from journeylib.exceptions import EmptyResultError
+from journeylib.store.engine import Store
 
 UTC = "UTC"
 

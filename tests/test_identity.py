@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeylib.engine import Store
 from journeylib.exceptions import EmptyResultError
-from journeylib.identity import (
+from journeylib.io._vendor import norm_email
+from journeylib.store.engine import Store
+from journeylib.store.identity import (
     IdentityOptions,
     identity_report_data,
     identity_summary_data,
@@ -20,8 +21,7 @@ from journeylib.identity import (
     unmatched_ids_data,
     write_identity_report,
 )
-from journeylib.io._vendor import norm_email
-from journeylib.sources import ingest_source_files
+from journeylib.store.sources import ingest_source_files
 
 VENDORS = Path(__file__).parent / "data" / "vendors"
 #: (reader, file) of every fixture, for order tests

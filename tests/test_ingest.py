@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeylib.engine import Store
 from journeylib.exceptions import SourceFormatError
-from journeylib.ingest import file_sha256, ingest_file, ingest_files, ingest_folder
+from journeylib.store.engine import Store
+from journeylib.store.ingest import file_sha256, ingest_file, ingest_files, ingest_folder
 
 EVENTS_HEADER = "event_id,customer_id,user_id,timestamp,event,source,properties\n"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from journeylib.engine import Store
 from journeylib.exceptions import SourceFormatError
-from journeylib.sources import detect_kind, ingest_source_files, ingest_vendor_file
+from journeylib.store.engine import Store
+from journeylib.store.sources import detect_kind, ingest_source_files, ingest_vendor_file
 
 VENDORS = Path(__file__).parent / "data" / "vendors"
 FILES = sorted((VENDORS / "hubspot").glob("*.csv"))
@@ -60,7 +60,7 @@ def test_documented_exports(store: Store) -> None:
 
 
 def test_plus_addressing_only_when_configured(store: Store, tmp_path: Path) -> None:
-    from journeylib.identity import IdentityOptions, resolve_identities
+    from journeylib.store.identity import IdentityOptions, resolve_identities
 
     contacts = tmp_path / "contacts.csv"
     contacts.write_text("Record ID,Email\n1,carla+news@acme.com\n")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from journeylib.engine import Store
 from journeylib.exceptions import SourceFormatError
-from journeylib.sources import ingest_source_files, ingest_vendor_file
+from journeylib.store.engine import Store
+from journeylib.store.sources import ingest_source_files, ingest_vendor_file
 
 FIXTURE = Path(__file__).parent / "data" / "vendors" / "mixpanel" / "export.jsonl"
 
@@ -138,7 +138,7 @@ def test_conflicting_insert_ids_are_quarantined(store: Store, tmp_path: Path) ->
 
 
 def test_timezone_option(store: Store, tmp_path: Path) -> None:
-    from journeylib.sources import ReaderOptions
+    from journeylib.store.sources import ReaderOptions
 
     f = tmp_path / "export.jsonl"
     f.write_text('{"event": "a", "properties": {"time": 1618716477, "distinct_id": "u", "$insert_id": "i1"}}\n')
@@ -149,7 +149,7 @@ def test_timezone_option(store: Store, tmp_path: Path) -> None:
 
 def test_large_files_are_merged_in_bounded_batches(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import journeylib.io._vendor as vendor
-    import journeylib.sources as sources
+    import journeylib.store.sources as sources
 
     monkeypatch.setattr(vendor, "BLOCK_BYTES", 150)  # a few lines per block
     monkeypatch.setattr(sources, "FLUSH_ROWS", 1)  # merge after every block
@@ -231,7 +231,7 @@ def test_bad_lines_among_good_ones_in_every_block(store: Store, tmp_path: Path, 
 def test_reingest_is_skipped_before_anything_is_written(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # the digest is computed while the file is read; the file is given up before its first merge
     import journeylib.io._vendor as vendor
-    import journeylib.sources as sources
+    import journeylib.store.sources as sources
 
     monkeypatch.setattr(vendor, "BLOCK_BYTES", 300)
     monkeypatch.setattr(sources, "FLUSH_ROWS", 2)  # a merge after (almost) every block

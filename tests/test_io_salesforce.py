@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from journeylib.engine import Store
 from journeylib.exceptions import SourceFormatError
-from journeylib.sources import detect_kind, ingest_source_files, ingest_vendor_file
+from journeylib.store.engine import Store
+from journeylib.store.sources import detect_kind, ingest_source_files, ingest_vendor_file
 
 FILES = sorted((Path(__file__).parent / "data" / "vendors" / "salesforce").glob("*.csv"))
 

@@ -11,10 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeylib.config import JourneyDefinition
-from journeylib.engine import Store
+from journeylib.config.journey import JourneyDefinition
 from journeylib.exceptions import ConfigError, EmptyResultError
-from journeylib.journeys import (
+from journeylib.journey.paths import (
     CHURNED,
     DROPPED,
     END_NODES,
@@ -33,7 +32,8 @@ from journeylib.journeys import (
     stage_transitions_data,
     variants_data,
 )
-from journeylib.stages import funnel_data, wilson_interval
+from journeylib.journey.stages import funnel_data, wilson_interval
+from journeylib.store.engine import Store
 
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 

@@ -1,11 +1,11 @@
-"""Tests of journeylib.pii: what is masked, and what is deliberately left alone."""
+"""Tests of journeylib.voice.pii: what is masked, and what is deliberately left alone."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from journeylib.pii import EMAIL_TOKEN, NAME_TOKEN, PHONE_TOKEN, mask_pii, mask_pii_series, names_from_emails
+from journeylib.voice.pii import EMAIL_TOKEN, NAME_TOKEN, PHONE_TOKEN, mask_pii, mask_pii_series, names_from_emails
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests of the report runner (journeylib.reports), artifacts and the dashboard command line.
+"""Tests of the report runner (journeylib.reports.runner), artifacts and the dashboard command line.
 
 Fast tests check the suite configuration, parameter validation and
 precedence, artifacts and the Voila argv without starting a kernel. The tests
@@ -23,18 +23,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeylib import reports
-from journeylib.artifacts import read_artifacts, to_jsonable, write_artifacts
-from journeylib.dashboard import SECURITY_CONFIG_DIR, DashboardError, dashboard_command, wait_until_ready
-from journeylib.engine import Store
 from journeylib.exceptions import ConfigError, JourneyLibError
-from journeylib.reports import (
+from journeylib.reports import runner as reports
+from journeylib.reports.artifacts import read_artifacts, to_jsonable, write_artifacts
+from journeylib.reports.dashboard import SECURITY_CONFIG_DIR, DashboardError, dashboard_command, wait_until_ready
+from journeylib.reports.runner import (
     NotebookParameterWarning,
     ReportError,
     SuiteConfig,
     plan_report,
     run_report,
 )
+from journeylib.store.engine import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "data" / "notebooks"

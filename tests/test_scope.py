@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from journeylib.engine import Store
 from journeylib.exceptions import EmptyResultError
 from journeylib.scope import Scope, to_utc
+from journeylib.store.engine import Store
 
 
 def test_to_utc_conventions() -> None:

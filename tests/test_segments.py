@@ -14,12 +14,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from journeylib.config import JourneyDefinition
-from journeylib.datasets import load_archetypes
-from journeylib.engine import Store
-from journeylib.exceptions import StatisticalWarning
-from journeylib.features import build_features, customer_outcomes_data
-from journeylib.segments import (
+from journeylib.config.journey import JourneyDefinition
+from journeylib.customers.features import build_features, customer_outcomes_data
+from journeylib.customers.segments import (
     BehaviouralSegmenter,
     early_behaviour_matrix,
     group_comparison_data,
@@ -27,6 +24,9 @@ from journeylib.segments import (
     segment_assignments_data,
     segment_outcomes_data,
 )
+from journeylib.datasets import load_archetypes
+from journeylib.exceptions import StatisticalWarning
+from journeylib.store.engine import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The bar for recovering the latent archetypes (power_user / in_between / struggler) from the first
@@ -205,7 +205,7 @@ def test_cohorts_and_segments_notebook_writes_every_table(demo_store: Path, tmp_
     import papermill as pm
     from papermill.iorw import read_yaml_file
 
-    from journeylib.artifacts import read_artifacts
+    from journeylib.reports.artifacts import read_artifacts
 
     monkeypatch.setenv("REPORT_CHART_MODE", "static")
     monkeypatch.delenv("SERVER_SOFTWARE", raising=False)

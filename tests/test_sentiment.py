@@ -1,4 +1,4 @@
-"""Tests of journeylib.sentiment: scorers, labels, emotions, the estimator contract, tickets and messages."""
+"""Tests of journeylib.voice.sentiment: scorers, labels, emotions, the estimator contract, tickets and messages."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks
 
-from journeylib import evaluation, sentiment
 from journeylib.datasets import load_ticket_labels, load_world
 from journeylib.exceptions import ConfigError
-from journeylib.sentiment import (
+from journeylib.voice import evaluation, sentiment
+from journeylib.voice.sentiment import (
     EMOTIONS,
     SCORE_COLUMNS,
     UNSCORED,
@@ -566,7 +566,7 @@ def test_make_scorer_from_alias_path_and_instance() -> None:
     assert isinstance(make_scorer(None), VaderScorer)
     assert isinstance(make_scorer("vader", max_chars=10), VaderScorer)
     assert make_scorer("vader", max_chars=10).max_chars == 10
-    assert isinstance(make_scorer("journeylib.sentiment:TfidfLogisticScorer"), TfidfLogisticScorer)
+    assert isinstance(make_scorer("journeylib.voice.sentiment:TfidfLogisticScorer"), TfidfLogisticScorer)
     # (the test module may be imported under another name, so compare class names)
     assert type(make_scorer("tests.test_sentiment._CompoundOnly")).__name__ == "_CompoundOnly"
     inst = _CompoundOnly()
@@ -577,7 +577,7 @@ def test_make_scorer_from_alias_path_and_instance() -> None:
     ("spec", "message"),
     [
         ("nopackage.module.Class", "cannot be imported"),
-        ("journeylib.sentiment.Nope", "cannot be imported"),
+        ("journeylib.voice.sentiment.Nope", "cannot be imported"),
         ("vader-ish", "dotted path"),
     ],
 )

@@ -10,10 +10,10 @@ import pytest
 from journeylib.cli import main
 from journeylib.datasets import synthesize
 from journeylib.datasets.vendor import load_vendor_truth, write_vendor_exports
-from journeylib.engine import Store
 from journeylib.exceptions import ConfigError, SourceFormatError
-from journeylib.identity import identity_summary_data
-from journeylib.sources import SourcesConfig, ingest_sources
+from journeylib.store.engine import Store
+from journeylib.store.identity import identity_summary_data
+from journeylib.store.sources import SourcesConfig, ingest_sources
 
 VENDORS = Path(__file__).parent / "data" / "vendors"
 COLS = ["ids", "ids_matched", "ids_ambiguous", "ids_unmatched", "rows", "rows_matched", "rows_ambiguous", "rows_unmatched"]
@@ -114,7 +114,7 @@ def test_config_ingest_is_incremental_and_idempotent(tmp_path: Path) -> None:
             (VENDORS / "mixpanel" / "export.jsonl").read_text().splitlines()[0] + "\n"
             '{"event": "Signup", "properties": {"time": 1500000000, "distinct_id": "old", "$insert_id": "late-1"}}\n'
         )
-        from journeylib.sources import ingest_source_files
+        from journeylib.store.sources import ingest_source_files
 
         r = ingest_source_files(s, "mixpanel", [late]).files[0]
         assert (r.loaded, r.duplicate) == (1, 1)

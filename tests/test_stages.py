@@ -8,10 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journeylib.config import JourneyDefinition
-from journeylib.engine import Store
+from journeylib.config.journey import JourneyDefinition
 from journeylib.exceptions import EmptyResultError
-from journeylib.stages import (
+from journeylib.journey.stages import (
     customer_stages_data,
     funnel_data,
     milestones_data,
@@ -20,6 +19,7 @@ from journeylib.stages import (
     time_to_convert_data,
     wilson_interval,
 )
+from journeylib.store.engine import Store
 
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 

@@ -9,18 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from journeylib.config import JourneyDefinition
-from journeylib.engine import Store
+from journeylib.config.journey import JourneyDefinition
 from journeylib.exceptions import EmptyResultError
-from journeylib.journeys import load_definition
-from journeylib.stages import wilson_interval
-from journeylib.suggest import (
+from journeylib.journey.paths import load_definition
+from journeylib.journey.stages import wilson_interval
+from journeylib.journey.suggest import (
     compare_definitions_data,
     definition_yaml,
     suggest_milestones_data,
     suggested_definition,
     write_suggested_definition,
 )
+from journeylib.store.engine import Store
 
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 

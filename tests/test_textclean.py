@@ -1,4 +1,4 @@
-"""Tests of journeylib.textclean: quotes, signatures, boilerplate, HTML, language, length, odd input."""
+"""Tests of journeylib.voice.textclean: quotes, signatures, boilerplate, HTML, language, length, odd input."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journeylib import textclean
-from journeylib.textclean import clean_text, clean_texts, detect_language, split_messages, strip_quoted, strip_signature
+from journeylib.voice import textclean
+from journeylib.voice.textclean import (
+    clean_text,
+    clean_texts,
+    detect_language,
+    split_messages,
+    strip_quoted,
+    strip_signature,
+)
 
 # -- quoted replies -------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Tests of journeylib.topics: recovery of clear topics, the choice of k, stability, edge cases."""
+"""Tests of journeylib.voice.topics: recovery of clear topics, the choice of k, stability, edge cases."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import estimator_checks
 
 from journeylib.exceptions import EmptyResultError
-from journeylib.topics import NO_TOPIC, TopicModel, topic_stability
+from journeylib.voice.topics import NO_TOPIC, TopicModel, topic_stability
 
 RNG = np.random.default_rng(0)
 VOCAB = {

@@ -1,4 +1,4 @@
-"""Tests of journeylib.voc (and its charts and widget): stages, tables, spikes, worklist, features.
+"""Tests of journeylib.voice.analysis (and its charts and widget): stages, tables, spikes, worklist, features.
 
 Hand-made tickets and stage intervals give hand-computed cases; the synthetic
 world (2,000 customers, seed 42) checks that the planted friction point, a spike
@@ -16,12 +16,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from journeylib import charts_voc, voc
+from journeylib.charts import voice as charts_voc
 from journeylib.datasets import load_truth, load_world, synthesize
-from journeylib.engine import Store
 from journeylib.exceptions import EmptyResultError
-from journeylib.journeys import load_definition
-from journeylib.stages import stage_intervals_data
+from journeylib.journey.paths import load_definition
+from journeylib.journey.stages import stage_intervals_data
+from journeylib.store.engine import Store
+from journeylib.voice import analysis as voc
 from journeylib.widgets.voice_of_customer import VoiceOfCustomerWidget
 
 UTC = "UTC"

@@ -10,9 +10,10 @@ from urllib.parse import urlparse
 import pandas as pd
 import pytest
 
-from journeylib import journeys, stages
-from journeylib.config import JourneyDefinition
-from journeylib.engine import Store
+from journeylib.config.journey import JourneyDefinition
+from journeylib.journey import paths as journeys
+from journeylib.journey import stages
+from journeylib.store.engine import Store
 from journeylib.widgets.journey_map import JourneyMapWidget
 
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
@@ -167,7 +168,7 @@ def test_voila_journey_map_pickers_redraw_every_chart_in_a_real_browser(demo_sto
             pytest.fail(f"{CHROMIUM} is missing; CI is set, so the browser tests must run (apt-get install -y chromium)")
         pytest.skip(f"{CHROMIUM} is missing; install Debian's chromium to run the browser tests")
     sync_api = pytest.importorskip("playwright.sync_api")
-    from journeylib.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
+    from journeylib.reports.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
 
     store = Store(demo_store, read_only=True)
     twin = JourneyMapWidget(store, journeys.load_definition(ROOT / "parameters" / "journeys" / "saas.yaml"), n_steps=5)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from journeylib import health
-from journeylib.engine import Store
+from journeylib.store.engine import Store
 from journeylib.widgets import DataHealthWidget
 
 # SMB: a (2 product events in W10); Enterprise: b (1 support event in W11);
@@ -133,7 +133,7 @@ def test_bad_sample_n_is_shown_not_raised(store: Store) -> None:
 def test_live_chart_replaces_the_page_built_chart_once_then_updates_in_place() -> None:
     import altair as alt
 
-    from journeylib.widgets._live import LiveChart, error_html
+    from journeylib.widgets.base import LiveChart, error_html
 
     area = LiveChart(alt.Chart().mark_point().properties(title="a"))
     built_with_page = area.widget

@@ -7,9 +7,9 @@ import inspect
 import pandas as pd
 import pytest
 
-from journeylib import cohorts, drivers
-from journeylib.config import JourneyDefinition
-from journeylib.engine import Store
+from journeylib.config.journey import JourneyDefinition
+from journeylib.customers import cohorts, drivers
+from journeylib.store.engine import Store
 from journeylib.widgets.cohorts import CohortsWidget
 from journeylib.widgets.drivers import DriversWidget
 
@@ -147,7 +147,7 @@ def test_voila_dashboard_pickers_recompute_in_a_real_browser(
     from pathlib import Path
     from urllib.parse import urlparse
 
-    from journeylib.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
+    from journeylib.reports.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
 
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):

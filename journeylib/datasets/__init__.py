@@ -19,8 +19,8 @@ Examples
 
 from __future__ import annotations
 
-from .files import FILE_FORMATS, load_archetypes, load_ticket_labels, load_truth, load_world
-from .world import GENERATOR_VERSION, SynthResult, WorldParameters, synthesize
+from journeylib.datasets.files import FILE_FORMATS, load_archetypes, load_ticket_labels, load_truth, load_world
+from journeylib.datasets.world import GENERATOR_VERSION, SynthResult, WorldParameters, synthesize
 
 __all__ = [
     "FILE_FORMATS",

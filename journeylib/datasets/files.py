@@ -2,7 +2,7 @@
 
 Tables are written chunk by chunk through Arrow writers so that a world of
 100,000 customers never has to sit in memory at once. Column names and order
-come from :mod:`journeylib.schema`; timestamps are UTC (``timestamp[us, UTC]``
+come from :mod:`journeylib.store.schema`; timestamps are UTC (``timestamp[us, UTC]``
 in Parquet, ISO-8601 text ending in ``Z`` in CSV) and ``properties`` is JSON
 object text.
 """
@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..exceptions import JourneyLibError
-from ..schema import ENTITY_TABLES, Table
+from journeylib.exceptions import JourneyLibError
+from journeylib.store.schema import ENTITY_TABLES, Table
 
 __all__ = ["FILE_FORMATS", "load_archetypes", "load_ticket_labels", "load_truth", "load_world"]
 
@@ -53,7 +53,7 @@ def arrow_schema(table: Table) -> pa.Schema:
 
     Parameters
     ----------
-    table : journeylib.schema.Table
+    table : journeylib.store.schema.Table
         A canonical table.
 
     Returns
@@ -206,7 +206,7 @@ def load_world(out_dir: str | Path, *, tables: list[str] | None = None) -> dict[
     -------
     dict of str to pandas.DataFrame
         One frame per table, with exactly the columns of
-        :mod:`journeylib.schema`, the same whether the world was written as
+        :mod:`journeylib.store.schema`, the same whether the world was written as
         Parquet or CSV. Timestamps are ``datetime64[ns, UTC]``, text is
         ``object`` with ``None`` for missing, numbers are ``float64``.
 

@@ -42,7 +42,7 @@ The mess planted
   event).
 
 ``vendor_truth.json`` records what was planted and, per source, the identity
-outcome the resolution rules of :mod:`journeylib.identity` must reach on these
+outcome the resolution rules of :mod:`journeylib.store.identity` must reach on these
 files (``expected``): ids and rows matched, ambiguous and unmatched. These
 expectations are derived from the planted facts (who is missing from the CRM,
 who uses free mail, which accounts carry an explicit id, which tool knows
@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .files import load_truth, load_world
+from journeylib.datasets.files import load_truth, load_world
 
 __all__ = ["CRM_EVENT_RULES", "VENDOR_TRUTH_FILE", "VendorExportResult", "load_vendor_truth", "write_vendor_exports"]
 
@@ -273,7 +273,7 @@ def write_vendor_exports(
         "expected": exp.table(),
         "quarantined": dict(exp.quarantined),
         "notes": (
-            "expected: identity outcome per source as journeylib.identity.identity_summary_data reports it "
+            "expected: identity outcome per source as journeylib.store.identity.identity_summary_data reports it "
             "(ids and vendor rows matched / ambiguous / unmatched). quarantined: malformed input rows planted per source."
         ),
     }

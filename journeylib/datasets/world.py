@@ -3,7 +3,7 @@
 :func:`synthesize` simulates accounts of a fictional product (Planwise) from
 trial sign-up to conversion, expansion, renewal and churn, with their users,
 product events, support tickets, lifecycle e-mails and CRM stage changes, and
-writes them as canonical tables (see :mod:`journeylib.schema`) plus a
+writes them as canonical tables (see :mod:`journeylib.store.schema`) plus a
 ``truth.json`` describing what was planted and what was realised.
 
 How it is generated
@@ -38,9 +38,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.special import ndtr
 
-from ..schema import CUSTOMERS, EVENTS, MESSAGE_STATUSES, MESSAGES, TICKETS, USERS
-from . import text
-from .files import FILE_FORMATS, TRUTH_FILE, TableSink, arrow_schema, truth_schema
+from journeylib.datasets import text
+from journeylib.datasets.files import FILE_FORMATS, TRUTH_FILE, TableSink, arrow_schema, truth_schema
+from journeylib.store.schema import CUSTOMERS, EVENTS, MESSAGE_STATUSES, MESSAGES, TICKETS, USERS
 
 __all__ = ["GENERATOR_VERSION", "SynthResult", "synthesize"]
 

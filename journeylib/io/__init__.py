@@ -1,5 +1,5 @@
 """Readers: one per export format. Nothing outside this package knows vendor formats."""
 
-from .generic import SUPPORTED_SUFFIXES, Chunk, FileReader, read_canonical
+from journeylib.io.generic import SUPPORTED_SUFFIXES, Chunk, FileReader, read_canonical
 
 __all__ = ["SUPPORTED_SUFFIXES", "Chunk", "FileReader", "read_canonical"]

@@ -8,10 +8,10 @@ Every vendor reader turns one export file into a stream of *parts*:
   that say who a source id is: an e-mail, a CRM account id, a company name),
   or rejected input rows for ``rejects`` (``line``, ``raw``, ``reason``);
 * :class:`LinesBlock` — a block of raw JSON Lines plus a
-  :class:`~journeylib.engine.JsonLinesSpec`, parsed by the store's SQL engine
+  :class:`~journeylib.store.engine.JsonLinesSpec`, parsed by the store's SQL engine
   (Mixpanel, Amplitude: millions of events, never a Python loop per line).
 
-Readers never touch the store; :mod:`journeylib.sources` stages the parts,
+Readers never touch the store; :mod:`journeylib.store.sources` stages the parts,
 merges them and resolves identities.
 
 Source ids
@@ -40,8 +40,8 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
-from ..engine import JsonLinesSpec
-from ..exceptions import SourceFormatError
+from journeylib.exceptions import SourceFormatError
+from journeylib.store.engine import JsonLinesSpec
 
 #: Raw content kept for one quarantined row, in characters.
 MAX_RAW_CHARS = 4_000
@@ -71,7 +71,7 @@ class Part:
     rows : pandas.DataFrame
         For a canonical table: its columns plus ``_person_ref``,
         ``_account_ref``, ``_line``, ``_raw``, ``_file``. For ``identities``:
-        the columns of :data:`journeylib.engine.IDENTITY_COLUMNS` plus
+        the columns of :data:`journeylib.store.engine.IDENTITY_COLUMNS` plus
         ``_line``, ``_raw``, ``_file``. For ``rejects``: ``line``, ``raw``,
         ``reason``, ``file``.
     """
@@ -90,7 +90,7 @@ class LinesBlock:
         One element per physical line, newline excluded.
     first_line : int
         1-based line number of the first element.
-    spec : journeylib.engine.JsonLinesSpec
+    spec : journeylib.store.engine.JsonLinesSpec
         What to extract.
     file : str
         File label for quarantine rows (``archive.zip!member`` inside archives).
@@ -306,7 +306,7 @@ class BackgroundDigest:
         self._error: BaseException | None = None
 
         def run() -> None:
-            from ..ingest import file_sha256
+            from journeylib.store.ingest import file_sha256
 
             try:
                 self._digest = file_sha256(path)

@@ -37,9 +37,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from ..engine import JsonLinesSpec
-from ..exceptions import SourceFormatError
-from ._vendor import (
+from journeylib.exceptions import SourceFormatError
+from journeylib.io._vendor import (
     ACCOUNT_ID_PROPERTIES,
     LinesBlock,
     Part,
@@ -49,6 +48,7 @@ from ._vendor import (
     prefetch,
     rejects_frame,
 )
+from journeylib.store.engine import JsonLinesSpec
 
 NAME = "amplitude"
 #: File kinds this reader recognises.
@@ -69,7 +69,7 @@ def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
 
     Returns
     -------
-    journeylib.engine.JsonLinesSpec
+    journeylib.store.engine.JsonLinesSpec
         The spec.
     """
     options = options or {}

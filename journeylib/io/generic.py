@@ -3,7 +3,7 @@
 Any source that is not a supported vendor export (a warehouse extract, a
 home-grown tool) can be loaded by writing the canonical tables of
 ARCHITECTURE.md by column name. This module reads such files in chunks and
-validates every row against :mod:`journeylib.schema`:
+validates every row against :mod:`journeylib.store.schema`:
 
 * required columns must be present (a file without them is rejected whole,
   with a :class:`~journeylib.exceptions.SourceFormatError` naming the file and
@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import SourceFormatError
-from ..schema import Table
+from journeylib.exceptions import SourceFormatError
+from journeylib.store.schema import Table
 
 #: File endings the generic reader accepts, by format.
 SUPPORTED_SUFFIXES: dict[str, str] = {
@@ -311,7 +311,7 @@ def read_canonical(path: str | Path, table: Table, *, chunk_rows: int = CHUNK_RO
     path : str or pathlib.Path
         The file.
     table : Table
-        The canonical table it holds (from :mod:`journeylib.schema`).
+        The canonical table it holds (from :mod:`journeylib.store.schema`).
     chunk_rows : int, default 200,000
         Rows per chunk, which bounds memory.
 

@@ -23,7 +23,7 @@ Mapping
   ``company``/``$company``.
 
 Parsing happens in the store's SQL engine in 64 MiB blocks
-(:func:`journeylib.engine.stage_json_lines`). Lines that are not UTF-8, not
+(:func:`journeylib.store.engine.stage_json_lines`). Lines that are not UTF-8, not
 JSON, not an object, lack ``event``/``properties.time``, or carry a time that
 is not a number are quarantined with their line number.
 
@@ -46,9 +46,17 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from ..engine import JsonLinesSpec
-from ..exceptions import SourceFormatError
-from ._vendor import ACCOUNT_ID_PROPERTIES, LinesBlock, Part, ReadContext, iter_line_blocks, json_path_key, prefetch
+from journeylib.exceptions import SourceFormatError
+from journeylib.io._vendor import (
+    ACCOUNT_ID_PROPERTIES,
+    LinesBlock,
+    Part,
+    ReadContext,
+    iter_line_blocks,
+    json_path_key,
+    prefetch,
+)
+from journeylib.store.engine import JsonLinesSpec
 
 NAME = "mixpanel"
 #: File kinds this reader recognises.
@@ -69,7 +77,7 @@ def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
 
     Returns
     -------
-    journeylib.engine.JsonLinesSpec
+    journeylib.store.engine.JsonLinesSpec
         The spec.
     """
     options = options or {}

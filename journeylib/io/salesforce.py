@@ -45,8 +45,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import SourceFormatError
-from ._vendor import (
+from journeylib.exceptions import SourceFormatError
+from journeylib.io._vendor import (
     Part,
     ReadContext,
     RecordSink,

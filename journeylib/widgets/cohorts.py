@@ -10,10 +10,13 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from .. import charts, charts_drivers, cohorts, health
-from ..config import JourneyDefinition
-from ..engine import Store
-from .drivers import _LABEL, SUPPORT_CHOICES, WINDOW_CHOICES, LiveComputationWidget, _options
+from journeylib import health
+from journeylib.charts import customers as charts_drivers
+from journeylib.charts import health as charts
+from journeylib.config.journey import JourneyDefinition
+from journeylib.customers import cohorts
+from journeylib.store.engine import Store
+from journeylib.widgets.drivers import _LABEL, SUPPORT_CHOICES, WINDOW_CHOICES, LiveComputationWidget, _options
 
 __all__ = ["CohortsWidget"]
 
@@ -24,7 +27,7 @@ BY_CHOICES: tuple[str, ...] = ("segment", "plan", "signup_period", "channel")
 class CohortsWidget(LiveComputationWidget):
     """Cohorts compared on one outcome, with bars and intervals, recomputed from pickers.
 
-    Wraps :func:`journeylib.cohorts.cohort_metrics_data`; its data parameters
+    Wraps :func:`journeylib.customers.cohorts.cohort_metrics_data`; its data parameters
     are the function's parameters after ``store``. ``by``, ``metric``
     (chosen with the Outcome picker: conversion, churn, stage conversion,
     time to value, days active), ``window_days`` (sets both
@@ -42,7 +45,7 @@ class CohortsWidget(LiveComputationWidget):
     by : str, default "segment"
         Cohort dimension.
     outcome : str, default "conversion"
-        A key of :data:`journeylib.cohorts.OUTCOME_METRICS`.
+        A key of :data:`journeylib.customers.cohorts.OUTCOME_METRICS`.
     window_days : int, default 30
         Days after signup for conversion and stage metrics.
     segment : str, default "all"

@@ -11,9 +11,10 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from .. import charts, health
-from ..engine import Store
-from ._live import LiveChart, error_html
+from journeylib import health
+from journeylib.charts import health as charts
+from journeylib.store.engine import Store
+from journeylib.widgets.base import LiveChart, error_html
 
 __all__ = ["DataHealthWidget"]
 

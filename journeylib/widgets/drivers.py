@@ -12,11 +12,14 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from .. import charts, charts_drivers, drivers, health
-from ..config import JourneyDefinition
-from ..engine import Store
-from ..exceptions import StatisticalWarning
-from ._live import LiveChart, error_html
+from journeylib import health
+from journeylib.charts import customers as charts_drivers
+from journeylib.charts import health as charts
+from journeylib.config.journey import JourneyDefinition
+from journeylib.customers import drivers
+from journeylib.exceptions import StatisticalWarning
+from journeylib.store.engine import Store
+from journeylib.widgets.base import LiveChart, error_html
 
 __all__ = ["DriversWidget", "LiveComputationWidget"]
 
@@ -41,7 +44,7 @@ class LiveComputationWidget(widgets.VBox):
     :meth:`_title`. Parameters of the computation that have no trait are kept
     in :attr:`fixed`. On any observed trait change the data are recomputed
     and the new chart is shown in ``live``
-    (:class:`~journeylib.widgets._live.LiveChart`); a failure shows in
+    (:class:`~journeylib.widgets.base.LiveChart`); a failure shows in
     :attr:`errors` (and :attr:`error`) with a placeholder chart, never raised; the
     statistical caveats of the computation
     (:class:`~journeylib.exceptions.StatisticalWarning`) are listed in
@@ -127,7 +130,7 @@ class LiveComputationWidget(widgets.VBox):
 class DriversWidget(LiveComputationWidget):
     """Forest plot of the behaviours most associated with an outcome, with pickers.
 
-    Wraps :func:`journeylib.drivers.drivers_data`; its data parameters are the
+    Wraps :func:`journeylib.customers.drivers.drivers_data`; its data parameters are the
     function's parameters after ``store``. ``outcome``, ``window_days``,
     ``segment``, ``min_support``, ``as_of``, ``horizon_days`` and ``sample_n``
     are traits (the Outcome, Window, Segment and Min. support pickers set the

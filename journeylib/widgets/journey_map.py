@@ -10,10 +10,13 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from .. import charts, charts_journey, journeys, stages
-from ..config import JourneyDefinition
-from ..engine import Store
-from ._live import LiveChart, error_html
+from journeylib.charts import health as charts
+from journeylib.charts import journey as charts_journey
+from journeylib.config.journey import JourneyDefinition
+from journeylib.journey import paths as journeys
+from journeylib.journey import stages
+from journeylib.store.engine import Store
+from journeylib.widgets.base import LiveChart, error_html
 
 __all__ = ["JourneyMapWidget"]
 
@@ -23,15 +26,15 @@ ALL = "all"
 class JourneyMapWidget(widgets.VBox):
     """The journey funnel and flow as live charts, with segment, plan, signup period and stage pickers.
 
-    Wraps :func:`journeylib.stages.funnel_data` and
-    :func:`journeylib.journeys.flow_data`: the scope parameters they share
+    Wraps :func:`journeylib.journey.stages.funnel_data` and
+    :func:`journeylib.journey.paths.flow_data`: the scope parameters they share
     (``as_of``, ``segment``, ``plan``, ``signup_from``, ``signup_to``,
     ``sample_n``) are traits of the widget with the same names and meaning,
     and ``stage`` is the flow's ``from_stage`` (``"all"`` = from each
     customer's first milestone). Changing any of them (the pickers change
     ``segment``, ``plan``, ``signup_from``/``signup_to`` and ``stage``)
     recomputes both results and shows the new charts in the two chart
-    areas (:class:`~journeylib.widgets._live.LiveChart`: each new chart gets a
+    areas (:class:`~journeylib.widgets.base.LiveChart`: each new chart gets a
     new ``JupyterChart``, see that module for why). A failure (e.g. a filter that leaves
     no customer) is shown in the red ``errors`` area above the charts, with
     placeholder charts, and never raised.

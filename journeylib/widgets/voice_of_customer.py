@@ -10,8 +10,10 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from .. import charts, charts_voc, voc
-from ._live import LiveChart, error_html
+from journeylib.charts import health as charts
+from journeylib.charts import voice as charts_voc
+from journeylib.voice import analysis as voc
+from journeylib.widgets.base import LiveChart, error_html
 
 __all__ = ["VoiceOfCustomerWidget"]
 
@@ -35,7 +37,7 @@ def _options(voice: pd.DataFrame, column: str, *, order_by: str | None = None) -
 class VoiceOfCustomerWidget(widgets.VBox):
     """Emotion shares per journey stage with stage, segment, topic and period pickers.
 
-    Wraps :func:`journeylib.voc.emotion_by_stage_data`: its data parameters
+    Wraps :func:`journeylib.voice.analysis.emotion_by_stage_data`: its data parameters
     (``segment``, ``stage``, ``topic``, ``period``, ``as_of``) are traits with
     the same names and meaning. A change (from a dropdown or in code)
     recomputes the data and shows the new chart in the ``live`` area. A failure (e.g. a selection without tickets) is shown in the red
@@ -45,7 +47,7 @@ class VoiceOfCustomerWidget(widgets.VBox):
     ----------
     voice : pandas.DataFrame
         Scored tickets with stages (``assign_stages(ticket_voice_data(...))``)
-        and, for the topic picker, topics (:func:`journeylib.voc.add_topics`).
+        and, for the topic picker, topics (:func:`journeylib.voice.analysis.add_topics`).
     segment, stage, topic, period : str, default "all"
         The initial selection.
     as_of : str, default ""

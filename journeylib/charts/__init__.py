@@ -1,0 +1,1 @@
+"""Altair charts: each ``<metric>_chart`` encodes what the matching ``<metric>_data`` returned."""

@@ -1,0 +1,409 @@
+"""Typed configuration models, validated at the boundary.
+
+One model per file kind. This module holds the **journey definition**: the
+ordered stages (milestone rules over the timeline), the outcomes, the segment
+field and the intended happy path. It is YAML, loaded with
+:meth:`JourneyDefinition.from_yaml`, and every problem is reported at once in
+one :class:`~journeylib.exceptions.ConfigError` that names the key, its line in
+the file, what is allowed and what was found.
+
+Rule semantics
+--------------
+A **condition** holds at the time of the ``min_count``-th qualifying event:
+an event whose name is ``event`` (or one of ``events``), whose properties
+match ``where`` (all keys, values compared as text), that happened at or after
+the reference time and strictly before ``reference + within_days`` (when
+``within_days`` is given), and at or before the analysis ``as_of``. The
+reference ``of`` is ``signup`` (customers.signup_at) or ``previous_stage``
+(when the previous stage was entered). ``all`` holds when every member holds
+(at the latest of their times); ``any`` when one does (at the earliest).
+
+A **stage** is entered when its rule holds *and* the previous stage has been
+entered, at the later of the two times (stages are ordered). The first stage
+may use ``rule: signup`` to start every customer at signup.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+
+from journeylib.exceptions import ConfigError
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Condition(_Frozen):
+    """One milestone condition over events.
+
+    Parameters
+    ----------
+    event : str, optional
+        Event name (exclusive with ``events``).
+    events : list of str, optional
+        Any of these event names.
+    min_count : int, default 1
+        The condition holds at the ``min_count``-th qualifying event.
+    within_days : float, optional
+        Only events before ``reference + within_days`` qualify.
+    of : {"signup", "previous_stage"}, default "signup"
+        The reference time.
+    where : dict, optional
+        Property filters: ``{property: value}`` or ``{property: [values]}``.
+    """
+
+    event: str | None = None
+    events: list[str] | None = None
+    min_count: Annotated[int, Field(ge=1)] = 1
+    within_days: Annotated[float, Field(gt=0)] | None = None
+    of: Literal["signup", "previous_stage"] = "signup"
+    where: dict[str, str | int | float | bool | list[str | int | float | bool]] | None = None
+
+    @model_validator(mode="after")
+    def _one_event_key(self) -> Self:
+        if (self.event is None) == (self.events is None):
+            msg = "give exactly one of 'event' (a name) or 'events' (a list of names)"
+            raise ValueError(msg)
+        if self.events is not None and not self.events:
+            msg = "'events' must list at least one event name"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        """The qualifying event names."""
+        return [self.event] if self.event is not None else list(self.events or [])
+
+
+def _rule_kind(value: Any) -> str | None:
+    """Pick the rule branch from what the user wrote, so errors speak of that branch only."""
+    if isinstance(value, str):
+        return "<signup>"
+    if isinstance(value, dict):
+        if "all" in value:
+            return "<all>"
+        if "any" in value:
+            return "<any>"
+        return "<condition>"
+    if isinstance(value, (Condition, AllOf, AnyOf)):
+        return {Condition: "<condition>", AllOf: "<all>", AnyOf: "<any>"}[type(value)]
+    return None
+
+
+class AllOf(_Frozen):
+    """Every member condition holds (at the latest of their times)."""
+
+    all: list[RuleMember] = Field(min_length=1)
+
+
+class AnyOf(_Frozen):
+    """At least one member holds (at the earliest of their times)."""
+
+    any: list[RuleMember] = Field(min_length=1)
+
+
+RuleMember = Annotated[
+    Annotated[Condition, Tag("<condition>")] | Annotated[AllOf, Tag("<all>")] | Annotated[AnyOf, Tag("<any>")],
+    Discriminator(_rule_kind),
+]
+StageRule = Annotated[
+    Annotated[Literal["signup"], Tag("<signup>")]
+    | Annotated[Condition, Tag("<condition>")]
+    | Annotated[AllOf, Tag("<all>")]
+    | Annotated[AnyOf, Tag("<any>")],
+    Discriminator(_rule_kind),
+]
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+
+
+class Stage(_Frozen):
+    """A journey stage: a name, an optional description and its milestone rule."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    rule: StageRule
+
+    def events(self) -> set[str]:
+        """Every event name the stage's rule refers to."""
+        return _rule_events(self.rule)
+
+
+class Outcome(_Frozen):
+    """An outcome (churn, conversion, ...) from a customer field or an event.
+
+    Parameters
+    ----------
+    customer_field : str, optional
+        A timestamp column of ``customers`` (e.g. ``churned_at``).
+    event : str, optional
+        The first occurrence of this event.
+    """
+
+    customer_field: Literal["converted_at", "churned_at", "renewal_at"] | None = None
+    event: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.customer_field is None) == (self.event is None):
+            msg = "give exactly one of 'customer_field' or 'event'"
+            raise ValueError(msg)
+        return self
+
+
+class Conventions(_Frozen):
+    """Time conventions of the stage computation.
+
+    Parameters
+    ----------
+    occurrence : {"first", "last"}, default "first"
+        Whether a stage's time is when it first held, or the last qualifying
+        event (for "last", the time of the last event that keeps it holding).
+    drop_after_days : float, optional
+        A customer who has not entered the next stage this many days after
+        entering the current one, and has not churned, counts as dropped out
+        rather than still in progress. Without it only churn makes a drop-out;
+        everyone else not yet converted is censored (in progress).
+    """
+
+    occurrence: Literal["first", "last"] = "first"
+    drop_after_days: Annotated[float, Field(gt=0)] | None = None
+
+
+class JourneyDefinition(_Frozen):
+    """A journey definition: stages in order, outcomes, segments and happy path.
+
+    Examples
+    --------
+    >>> d = JourneyDefinition.from_dict({
+    ...     "name": "mini",
+    ...     "stages": [{"name": "Trial", "rule": "signup"},
+    ...                {"name": "Setup", "rule": {"event": "setup_completed", "within_days": 14}}],
+    ... })
+    >>> d.stage_names
+    ['Trial', 'Setup']
+    """
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    stages: list[Stage] = Field(min_length=1)
+    outcomes: dict[str, Outcome] = Field(default_factory=dict)
+    segment_field: Literal["segment", "plan"] = "segment"
+    happy_path: list[str] | None = None
+    conventions: Conventions = Field(default_factory=Conventions)
+
+    @field_validator("stages")
+    @classmethod
+    def _unique_names(cls, stages: list[Stage]) -> list[Stage]:
+        names = [s.name for s in stages]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            msg = f"stage names must be unique; repeated: {', '.join(dupes)}"
+            raise ValueError(msg)
+        return stages
+
+    @model_validator(mode="after")
+    def _check_refs(self) -> Self:
+        if self.happy_path is not None:
+            unknown = [s for s in self.happy_path if s not in self.stage_names]
+            if unknown:
+                msg = f"happy_path names unknown stage(s) {unknown}; stages are {self.stage_names}"
+                raise ValueError(msg)
+        first = self.stages[0]
+        if _uses_previous(first.rule):
+            msg = f"the first stage {first.name!r} cannot use of: previous_stage (there is none)"
+            raise ValueError(msg)
+        for s in self.stages[1:]:
+            if s.rule == "signup":
+                msg = f"stage {s.name!r}: rule 'signup' is only allowed for the first stage"
+                raise ValueError(msg)
+        return self
+
+    @property
+    def stage_names(self) -> list[str]:
+        """Stage names in order."""
+        return [s.name for s in self.stages]
+
+    @property
+    def path(self) -> list[str]:
+        """The happy path (default: all stages in order)."""
+        return list(self.happy_path) if self.happy_path is not None else self.stage_names
+
+    # -- loading ------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>", text: str | None = None) -> JourneyDefinition:
+        """Build and validate a definition from a mapping.
+
+        Parameters
+        ----------
+        data : dict
+            The parsed YAML.
+        source : str
+            Where it came from, for messages.
+        text : str, optional
+            The YAML text, used to give line numbers in messages.
+
+        Returns
+        -------
+        JourneyDefinition
+
+        Raises
+        ------
+        ConfigError
+            With every problem: key path, line, what is allowed, what was found.
+        """
+        if not isinstance(data, dict):
+            raise ConfigError([f"expected a mapping at the top level, found {type(data).__name__}"], source)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_problems(exc, text), source) from None
+
+    @classmethod
+    def from_yaml(cls, path_or_data: str | Path | dict[str, Any]) -> JourneyDefinition:
+        """Load a definition from a YAML file, YAML text path, or a dict.
+
+        Parameters
+        ----------
+        path_or_data : str, pathlib.Path or dict
+            A path to a YAML file, or the already-parsed mapping.
+
+        Returns
+        -------
+        JourneyDefinition
+
+        Raises
+        ------
+        ConfigError
+            If the file is missing, not YAML, or invalid (all problems at once).
+        """
+        if isinstance(path_or_data, dict):
+            return cls.from_dict(path_or_data)
+        path = Path(path_or_data)
+        if not path.exists():
+            raise ConfigError([f"file not found: {path}"], str(path))
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = yaml.load(text, Loader=_NoDatesLoader)
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"not valid YAML: {exc}"], str(path)) from None
+        return cls.from_dict(data, source=str(path), text=text)
+
+
+class _NoDatesLoader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as strings (as papermill does)."""
+
+
+_NoDatesLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _rule_events(rule: Any) -> set[str]:
+    if isinstance(rule, Condition):
+        return set(rule.names)
+    if isinstance(rule, AllOf):
+        return set().union(*(_rule_events(r) for r in rule.all))
+    if isinstance(rule, AnyOf):
+        return set().union(*(_rule_events(r) for r in rule.any))
+    return set()
+
+
+def _uses_previous(rule: Any) -> bool:
+    if isinstance(rule, Condition):
+        return rule.of == "previous_stage"
+    if isinstance(rule, AllOf):
+        return any(_uses_previous(r) for r in rule.all)
+    if isinstance(rule, AnyOf):
+        return any(_uses_previous(r) for r in rule.any)
+    return False
+
+
+_ALLOWED_KEYS = {
+    "JourneyDefinition": sorted(JourneyDefinition.model_fields),
+    "Stage": sorted(Stage.model_fields),
+    "Condition": sorted(Condition.model_fields),
+    "Outcome": sorted(Outcome.model_fields),
+    "AllOf": ["all"],
+    "AnyOf": ["any"],
+    "Conventions": sorted(Conventions.model_fields),
+}
+
+
+_TAG_OWNER = {"<condition>": "Condition", "<all>": "AllOf", "<any>": "AnyOf", "<signup>": "Stage"}
+
+
+def _problems(exc: ValidationError, text: str | None) -> list[str]:
+    """Turn pydantic errors into messages with key path, line and allowed values."""
+    lines = _line_index(text) if text else {}
+    out: list[str] = []
+    for err in exc.errors():
+        raw_loc = err["loc"]
+        loc = tuple(p for p in raw_loc if p not in _TAG_OWNER)
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        where = lines.get(loc)
+        at = f" (line {where})" if where else ""
+        typ = err["type"]
+        if typ == "extra_forbidden":
+            allowed = ", ".join(_ALLOWED_KEYS.get(_owner(raw_loc), []))
+            msg = f"{key}{at}: unknown key {str(loc[-1])!r}; allowed keys here: {allowed}"
+        elif typ == "literal_error":
+            msg = f"{key}{at}: {err['msg'].replace('Input should be', 'must be')}; found {err.get('input')!r}"
+        elif typ == "missing":
+            msg = f"{key}{at}: required key is missing"
+        elif typ in ("union_tag_invalid", "union_tag_not_found"):
+            msg = f"{key}{at}: expected 'signup' or a rule mapping (event/events, all, any); found {err.get('input')!r}"
+        else:
+            msg = f"{key}{at}: {err['msg']}; found {err.get('input')!r}"
+        if msg not in out:
+            out.append(msg)
+    return out or [str(exc)]
+
+
+def _owner(loc: tuple[Any, ...]) -> str:
+    """Name the model whose keys are allowed at an error location."""
+    tags = [p for p in loc if p in _TAG_OWNER]
+    keys = [p for p in loc if isinstance(p, str) and p not in _TAG_OWNER]
+    if tags and loc.index(tags[-1]) > max((loc.index(k) for k in ("stages",) if k in loc), default=-1):
+        return _TAG_OWNER[tags[-1]]
+    if len(keys) >= 2 and keys[-2] == "conventions":
+        return "Conventions"
+    if "outcomes" in keys:
+        return "Outcome"
+    if "stages" in keys:
+        return "Stage"
+    return "JourneyDefinition"
+
+
+def _line_index(text: str) -> dict[tuple[Any, ...], int]:
+    """Map key paths of a YAML document to 1-based line numbers."""
+    try:
+        root = yaml.compose(text, Loader=_NoDatesLoader)
+    except yaml.YAMLError:
+        return {}
+    index: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        index[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = k.value
+                index[(*path, key)] = k.start_mark.line + 1
+                walk(v, (*path, key))
+                index[(*path, key)] = k.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, (*path, i))
+
+    if root is not None:
+        walk(root, ())
+    return index

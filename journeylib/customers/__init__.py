@@ -1,0 +1,1 @@
+"""Customer-level analytics: the feature table, cohorts, behavioural segments and drivers."""

@@ -1,0 +1,638 @@
+"""The customer feature table: early behaviour per account, with no look-ahead.
+
+Every customer-level analysis of behaviour (behavioural segments, drivers of
+churn and conversion, cohort comparisons) starts from the same table, built
+here in the engine (one SQL statement over the canonical tables, never Python
+loops over events).
+
+Conventions
+-----------
+* **The behaviour window** of a customer is ``[signup_at, signup_at +
+  window_days)``. Every feature is computed from rows timestamped inside it
+  (tickets by ``created_at``, users by ``created_at``), so nothing after the
+  window can leak into a feature. Sub-window features (``7d``, ``14d`` ...)
+  use ``[signup_at, signup_at + d)`` for every ``d`` in ``windows`` that is
+  at most ``window_days``.
+* **Complete windows only.** A customer whose window has not ended by
+  ``as_of`` (``signup_at + window_days > as_of``) is left out of the table and
+  counted in :attr:`CustomerFeatures.exclusions`; a
+  :class:`~journeylib.exceptions.StatisticalWarning` says how many.
+* **Account level.** One row per ``customer_id`` (the paying account); events
+  of all its users are pooled.
+* **Snapshot attributes.** ``segment``, ``plan`` and customer properties come
+  from the customers table as exported (a snapshot at export time, not
+  time-travelled to the window end): ``plan`` in particular is ``trial``
+  until a customer converts, so it must not be used to explain conversion
+  (:mod:`journeylib.customers.drivers` leaves it out then).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from journeylib.config.journey import JourneyDefinition
+from journeylib.exceptions import EmptyResultError, StatisticalWarning
+from journeylib.journey.stages import milestones_data
+from journeylib.scope import Scope
+from journeylib.store.categories import sources_of
+from journeylib.store.engine import Store, sql_add_days, sql_days_between, sql_json_text, sql_quote
+
+__all__ = [
+    "DEFAULT_WINDOWS",
+    "SESSION_GAP_MINUTES",
+    "CustomerFeatures",
+    "build_features",
+    "customer_outcomes_data",
+    "feature_slug",
+]
+
+#: Sub-windows (days after signup) of the count and "did X" features.
+DEFAULT_WINDOWS: tuple[int, ...] = (7, 14, 30)
+#: Inactivity gap that starts a new session.
+SESSION_GAP_MINUTES = 30
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def feature_slug(name: str) -> str:
+    """Turn an event, stage or property name into a column-name fragment.
+
+    Parameters
+    ----------
+    name : str
+        Any name, e.g. ``"First Value Achieved"``.
+
+    Returns
+    -------
+    str
+        Lower case, runs of other characters replaced by ``_``.
+
+    Examples
+    --------
+    >>> feature_slug("First Value Achieved")
+    'first_value_achieved'
+    """
+    return _SLUG.sub("_", str(name).lower()).strip("_") or "x"
+
+
+@dataclass(frozen=True)
+class CustomerFeatures:
+    """The customer feature table and how it was made.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        One row per customer with a complete behaviour window; columns are
+        described in :attr:`catalog` (see :func:`build_features`).
+    catalog : pandas.DataFrame
+        One row per feature column: ``feature`` (column name), ``kind``
+        (``count``, ``first_days``, ``numeric``, ``rate``, ``binary``,
+        ``category``), ``source`` (events, sessions, messages, tickets, voc,
+        stages, users, customers), ``event`` (event, stage or property name,
+        or empty), ``window_days`` (window the feature covers; 0 for
+        attributes), ``activity`` (True for events of an activity source),
+        ``description`` (plain English).
+    exclusions : pandas.DataFrame
+        ``reason`` and ``customers``: customers in scope left out, and why.
+    window_days : int
+        The behaviour window.
+    windows : tuple of int
+        The sub-windows computed (each at most ``window_days``).
+    as_of : pandas.Timestamp
+        The censoring date.
+    scope : Scope
+        The filters used.
+    """
+
+    data: pd.DataFrame
+    catalog: pd.DataFrame
+    exclusions: pd.DataFrame
+    window_days: int
+    windows: tuple[int, ...]
+    as_of: pd.Timestamp
+    scope: Scope = field(repr=False)
+
+    @property
+    def n_excluded(self) -> int:
+        """Customers in scope left out (window not complete at as_of)."""
+        return int(self.exclusions["customers"].sum()) if len(self.exclusions) else 0
+
+    def columns_of(self, *kinds: str, source: str | None = None) -> list[str]:
+        """Return the feature columns of the given kinds (and source), in table order.
+
+        Parameters
+        ----------
+        *kinds : str
+            Kinds as in :attr:`catalog`; none means every kind.
+        source : str, optional
+            Keep only features of this source.
+
+        Returns
+        -------
+        list of str
+            Column names.
+        """
+        cat = self.catalog
+        mask = cat["kind"].isin(kinds) if kinds else pd.Series(True, index=cat.index)
+        if source is not None:
+            mask &= cat["source"] == source
+        return cat.loc[mask, "feature"].tolist()
+
+
+def _scope(
+    store: Store,
+    *,
+    as_of: Any,
+    segment: str | None,
+    plan: str | None,
+    signup_from: Any,
+    signup_to: Any,
+    sample_n: int,
+    random_state: int,
+) -> Scope:
+    return Scope.build(
+        store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to,
+        sample_n=sample_n, random_state=random_state,
+    )
+
+
+def _check_window(window_days: Any, windows: Sequence[int]) -> tuple[int, tuple[int, ...]]:
+    if isinstance(window_days, bool) or not isinstance(window_days, (int, np.integer)) or window_days < 1:
+        msg = f"window_days must be a positive whole number of days, e.g. 7 or 14; got {window_days!r}"
+        raise ValueError(msg)
+    bad = [w for w in windows if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1]
+    if bad:
+        msg = f"windows must be positive whole numbers of days; got {list(windows)!r}"
+        raise ValueError(msg)
+    subs = tuple(sorted({int(w) for w in windows if w <= window_days} | {int(window_days)}))
+    return int(window_days), subs
+
+
+def _timestamp_literal(ts: pd.Timestamp) -> str:
+    return f"TIMESTAMPTZ {sql_quote(ts.isoformat())}"
+
+
+def build_features(
+    store: Store,
+    *,
+    definition: JourneyDefinition | None = None,
+    window_days: int = 14,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+    random_state: int = 0,
+    event_types: Sequence[str] | None = None,
+    activity_sources: Sequence[str] = ("product",),
+    exclude_sources: Sequence[str] = ("crm",),
+    property_keys: Sequence[str] = (),
+    ticket_scores: pd.DataFrame | None = None,
+) -> CustomerFeatures:
+    """Build the customer feature table for the first ``window_days`` after signup.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    definition : JourneyDefinition, optional
+        When given, ``stage_<name>_by_<D>d`` features say which stages were
+        entered within the window.
+    window_days : int, default 14
+        The behaviour window D: features use ``[signup_at, signup_at + D)``.
+    windows : sequence of int, default (7, 14, 30)
+        Sub-windows of the count features; those longer than D are dropped
+        and D itself is always included.
+    as_of : date-like, optional
+        Censoring date; default the latest event. Customers whose window
+        ends after it are excluded (and counted).
+    segment, plan : str, optional
+        Filters (``None`` or ``"all"`` = no filter).
+    signup_from, signup_to : date-like, optional
+        Signup period ``[from, to)``.
+    sample_n : int, default 0
+        Seeded sample of that many customers in scope (0 = all), taken before
+        the complete-window filter.
+    random_state : int, default 0
+        Seed of the sample.
+    event_types : sequence of str, optional
+        Event names to build features for (default: every event name the
+        scoped customers have inside their windows, except those only seen
+        from ``exclude_sources``).
+    activity_sources : sequence of str, default ("product",)
+        Source categories (see :mod:`journeylib.store.categories`) or source names
+        whose events count as activity for ``days_active`` and sessions: the
+        canonical ``product`` source and every Mixpanel or Amplitude source.
+    exclude_sources : sequence of str, default ("crm",)
+        Source categories or names whose events are not behaviour features
+        by default: CRM records (``subscription_started``, won opportunities,
+        lifecycle-stage changes) are commercial facts that encode the
+        outcomes. Name an event in ``event_types`` to include it anyway.
+    property_keys : sequence of str, default ()
+        ``customers.properties`` keys to add as ``prop_<key>`` text columns,
+        e.g. ``("acquisition_channel", "region")``. Choose keys fixed at
+        signup; snapshot keys such as a status or current MRR encode the
+        outcome.
+    ticket_scores : pandas.DataFrame, optional
+        Per-ticket scores from a sentiment/topic model: ``ticket_id`` plus
+        numeric columns (averaged over the customer's tickets created in the
+        window → ``ticket_<col>_mean_<D>d``) and text columns (tickets per
+        value → ``tickets_<col>_<value>_<D>d``).
+
+    Returns
+    -------
+    CustomerFeatures
+        ``data`` has one row per customer with a complete window and these
+        columns (``<e>`` is an event slug, ``<d>`` a sub-window):
+
+        ``customer_id``, ``segment``, ``plan``, ``signup_at``, ``window_end``
+            Identity, snapshot attributes, and ``signup_at + D``.
+        ``n_<e>_<d>d``
+            Events of that type in ``[signup, signup + d)``.
+        ``first_<e>_days``
+            Days from signup to the first such event in the window (NaN if
+            none in the window).
+        ``days_active_<D>d``
+            Distinct days since signup (day 0, 1, ...) with an activity event.
+        ``sessions_<D>d``, ``sessions_per_week_<D>d``
+            Activity sessions (a new one after a gap of more than 30 minutes)
+            in the window, and per 7 days of window.
+        ``sessions_trend_<D>d``
+            Sessions per week in the second half of the window minus the
+            first half (negative = declining).
+        ``emails_delivered_<D>d``, ``emails_opened_<D>d``, ``emails_clicked_<D>d``, ``emails_unsubscribed_<D>d``
+            Message statuses in the window.
+        ``email_open_rate_<D>d``, ``email_click_rate_<D>d``
+            Opened (clicked) / delivered in the window; NaN when nothing was
+            delivered.
+        ``tickets_<D>d``, ``tickets_high_priority_<D>d``
+            Tickets created in the window; of them, priority high or urgent.
+        ``ticket_satisfaction_<D>d``
+            Mean satisfaction (0..1) of tickets created *and* solved in the
+            window (NaN if none rated).
+        ``users_<D>d``
+            Size: users of the account created before the window end (users
+            without ``created_at`` count).
+        ``stage_<s>_by_<D>d``, ``stages_reached_<D>d``
+            With a definition: whether each stage was entered before the
+            window end; number of stages entered by then.
+        ``prop_<key>``
+            The requested customer properties (text).
+        ``ticket_<col>_mean_<D>d``, ``tickets_<col>_<value>_<D>d``
+            From ``ticket_scores``.
+
+    Raises
+    ------
+    ValueError
+        If ``window_days`` or ``windows`` are not positive whole numbers, or
+        ``ticket_scores`` has no ``ticket_id`` column.
+    EmptyResultError
+        If no customer in scope has a complete window.
+
+    Warns
+    -----
+    StatisticalWarning
+        When customers are excluded because their window is not complete.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> store = Store(":memory:")
+    >>> _ = store.insert("customers", pd.DataFrame({"customer_id": ["a"], "signup_at": ["2024-01-01T00:00:00Z"]}))
+    >>> _ = store.insert("events", pd.DataFrame({"event_id": ["e1"], "customer_id": ["a"],
+    ...     "timestamp": ["2024-01-02T09:00:00Z"], "event": ["login"], "source": ["product"]}))
+    >>> feats = build_features(store, window_days=7, as_of="2024-02-01")
+    >>> int(feats.data.loc[0, "n_login_7d"]), float(feats.data.loc[0, "first_login_days"])
+    (1, 1.375)
+    """
+    window_days, subs = _check_window(window_days, windows)
+    scope = _scope(
+        store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to,
+        sample_n=sample_n, random_state=random_state,
+    )
+    if ticket_scores is not None and "ticket_id" not in ticket_scores.columns:
+        msg = f"ticket_scores must have a ticket_id column; it has {list(ticket_scores.columns)}"
+        raise ValueError(msg)
+    asof = _timestamp_literal(scope.as_of)
+    d_end = sql_add_days("signup_at", window_days)
+    base = f"SELECT customer_id, signup_at, {d_end} AS window_end FROM ({scope.customers_sql()})"
+    counts = store.query(f"SELECT count(*) AS n, count(*) FILTER (WHERE window_end <= {asof}) AS complete FROM ({base})")
+    n_scope, n_complete = int(counts["n"].iloc[0]), int(counts["complete"].iloc[0])
+    exclusions = pd.DataFrame(
+        {"reason": ["window_incomplete"], "customers": [n_scope - n_complete]}
+    )
+    exclusions = exclusions[exclusions["customers"] > 0].reset_index(drop=True)
+    if n_complete == 0:
+        msg = (
+            f"no customer in scope ({scope.describe()}) has a complete {window_days}-day window before as_of "
+            f"({n_scope} in scope signed up less than {window_days} days before it); use an earlier window or a later as_of."
+        )
+        raise EmptyResultError(msg)
+    if n_scope > n_complete:
+        warnings.warn(
+            f"{n_scope - n_complete} of {n_scope} customers in scope signed up less than {window_days} days before "
+            f"as_of ({scope.as_of:%Y-%m-%d}); their window is not complete, so they are left out.",
+            StatisticalWarning,
+            stacklevel=2,
+        )
+
+    cw = f"SELECT c.* FROM ({base}) c WHERE c.window_end <= {asof}"
+    t_days = sql_days_between("cw.signup_at", "e.timestamp")
+    ev_sql = (
+        f"SELECT e.customer_id, e.event, e.source, e.timestamp, e.event_id, {t_days} AS t_days "
+        f"FROM events e JOIN ({cw}) cw ON e.customer_id = cw.customer_id "
+        "WHERE e.timestamp >= cw.signup_at AND e.timestamp < cw.window_end"
+    )
+    srcs = ", ".join(sql_quote(s) for s in sources_of(store, activity_sources)) or "NULL"
+    excl = ", ".join(sql_quote(s) for s in sources_of(store, exclude_sources)) if exclude_sources else ""
+    behaviour = f"bool_or(coalesce(source NOT IN ({excl}), true))" if excl else "true"
+    seen = store.query(
+        f"SELECT event, bool_or(coalesce(source IN ({srcs}), false)) AS activity, {behaviour} AS behaviour "
+        f"FROM ({ev_sql}) GROUP BY event ORDER BY event"
+    )
+    activity = dict(zip(seen["event"].astype(str), seen["activity"].astype(bool), strict=True))
+    default_names = seen.loc[seen["behaviour"].astype(bool), "event"].astype(str).tolist()
+    names = default_names if event_types is None else [str(e) for e in event_types]
+    catalog: list[dict[str, Any]] = []
+
+    def add(feature: str, kind: str, source: str, event: str, wdays: int, description: str, is_activity: bool = False) -> None:
+        catalog.append(
+            {"feature": feature, "kind": kind, "source": source, "event": event, "window_days": wdays,
+             "activity": is_activity, "description": description}
+        )
+
+    parts: list[str] = []
+    for name in names:
+        slug = feature_slug(name)
+        q = sql_quote(name)
+        for d in subs:
+            col = f"n_{slug}_{d}d"
+            parts.append(f'count(*) FILTER (WHERE e.event = {q} AND e.t_days < {d}) AS "{col}"')
+            add(col, "count", "events", name, d, f"{name} events in the first {d} days", activity.get(name, False))
+        col = f"first_{slug}_days"
+        parts.append(f'min(e.t_days) FILTER (WHERE e.event = {q}) AS "{col}"')
+        add(col, "first_days", "events", name, window_days, f"days from signup to the first {name} (in the first {window_days} days)",
+            activity.get(name, False))
+    w = window_days
+    parts.append(f'count(DISTINCT floor(e.t_days)) FILTER (WHERE e.source IN ({srcs})) AS "days_active_{w}d"')
+    add(f"days_active_{w}d", "count", "events", "", w, f"days with activity in the first {w} days")
+    event_cols = ", ".join(parts)
+    ev_agg = f"SELECT cw.customer_id, {event_cols} FROM ({cw}) cw LEFT JOIN ({ev_sql}) e ON e.customer_id = cw.customer_id GROUP BY cw.customer_id"
+
+    half = w / 2.0
+    gap = SESSION_GAP_MINUTES * 60
+    sess_sql = f"""
+        SELECT customer_id,
+               count(*) FILTER (WHERE new_session) AS sessions,
+               count(*) FILTER (WHERE new_session AND t_days < {half}) AS s1,
+               count(*) FILTER (WHERE new_session AND t_days >= {half}) AS s2
+        FROM (
+            SELECT e.customer_id, e.t_days,
+                   (lag(e.timestamp) OVER (PARTITION BY e.customer_id ORDER BY e.timestamp, e.event_id) IS NULL
+                    OR {sql_days_between("lag(e.timestamp) OVER (PARTITION BY e.customer_id ORDER BY e.timestamp, e.event_id)", "e.timestamp")} > {gap / 86400.0})
+                   AS new_session
+            FROM ({ev_sql}) e WHERE e.source IN ({srcs})
+        ) GROUP BY customer_id"""
+    weeks = w / 7.0
+    half_weeks = half / 7.0
+    add(f"sessions_{w}d", "count", "sessions", "", w, f"activity sessions in the first {w} days")
+    add(f"sessions_per_week_{w}d", "numeric", "sessions", "", w, f"activity sessions per week in the first {w} days")
+    add(f"sessions_trend_{w}d", "numeric", "sessions", "", w,
+        f"sessions per week in days {half:g}–{w} minus days 0–{half:g} (negative = declining)")
+
+    m_days = sql_days_between("cw.signup_at", "m.timestamp")
+    msg_sql = f"""
+        SELECT cw.customer_id,
+               count(*) FILTER (WHERE m.status = 'delivered') AS delivered,
+               count(*) FILTER (WHERE m.status = 'opened') AS opened,
+               count(*) FILTER (WHERE m.status = 'clicked') AS clicked,
+               count(*) FILTER (WHERE m.status = 'unsubscribed') AS unsubscribed
+        FROM ({cw}) cw JOIN messages m ON m.customer_id = cw.customer_id
+        WHERE m.timestamp >= cw.signup_at AND m.timestamp < cw.window_end AND {m_days} >= 0
+        GROUP BY cw.customer_id"""
+    for status in ("delivered", "opened", "clicked", "unsubscribed"):
+        add(f"emails_{status}_{w}d", "count", "messages", status, w, f"emails {status} in the first {w} days")
+    add(f"email_open_rate_{w}d", "rate", "messages", "opened", w, f"emails opened / delivered in the first {w} days")
+    add(f"email_click_rate_{w}d", "rate", "messages", "clicked", w, f"emails clicked / delivered in the first {w} days")
+
+    tk_sql = f"""
+        SELECT cw.customer_id,
+               count(*) AS tickets,
+               count(*) FILTER (WHERE lower(t.priority) IN ('high', 'urgent')) AS high_priority,
+               avg(t.satisfaction) FILTER (WHERE t.solved_at < cw.window_end) AS satisfaction
+        FROM ({cw}) cw JOIN tickets t ON t.customer_id = cw.customer_id
+        WHERE t.created_at >= cw.signup_at AND t.created_at < cw.window_end
+        GROUP BY cw.customer_id"""
+    add(f"tickets_{w}d", "count", "tickets", "", w, f"support tickets created in the first {w} days")
+    add(f"tickets_high_priority_{w}d", "count", "tickets", "", w, f"high or urgent tickets created in the first {w} days")
+    add(f"ticket_satisfaction_{w}d", "rate", "tickets", "", w,
+        f"mean satisfaction (0–1) of tickets created and solved in the first {w} days")
+
+    users_sql = f"""
+        SELECT cw.customer_id, count(*) AS users
+        FROM ({cw}) cw JOIN users u ON u.customer_id = cw.customer_id
+        WHERE u.created_at IS NULL OR u.created_at < cw.window_end
+        GROUP BY cw.customer_id"""
+    add(f"users_{w}d", "count", "users", "", w, f"users of the account created before day {w} (account size)")
+
+    prop_cols = []
+    for key in property_keys:
+        col = f"prop_{feature_slug(key)}"
+        prop_cols.append(f'{sql_json_text("c.properties", key)} AS "{col}"')
+        add(col, "category", "customers", key, 0, f"customer property {key} (as exported)")
+    props_sql = ", " + ", ".join(prop_cols) if prop_cols else ""
+
+    ev_cols = ", ".join(f'ev."{c["feature"]}"' for c in catalog if c["source"] == "events")
+    sql = f"""
+        WITH cw AS ({cw}),
+             ev AS ({ev_agg}),
+             ss AS ({sess_sql}),
+             ms AS ({msg_sql}),
+             tk AS ({tk_sql}),
+             us AS ({users_sql})
+        SELECT cw.customer_id, c.segment, c.plan, cw.signup_at, cw.window_end,
+               {ev_cols},
+               coalesce(ss.sessions, 0) AS "sessions_{w}d",
+               coalesce(ss.sessions, 0) / {weeks} AS "sessions_per_week_{w}d",
+               (coalesce(ss.s2, 0) - coalesce(ss.s1, 0)) / {half_weeks} AS "sessions_trend_{w}d",
+               coalesce(ms.delivered, 0) AS "emails_delivered_{w}d",
+               coalesce(ms.opened, 0) AS "emails_opened_{w}d",
+               coalesce(ms.clicked, 0) AS "emails_clicked_{w}d",
+               coalesce(ms.unsubscribed, 0) AS "emails_unsubscribed_{w}d",
+               CASE WHEN ms.delivered > 0 THEN ms.opened / ms.delivered END AS "email_open_rate_{w}d",
+               CASE WHEN ms.delivered > 0 THEN ms.clicked / ms.delivered END AS "email_click_rate_{w}d",
+               coalesce(tk.tickets, 0) AS "tickets_{w}d",
+               coalesce(tk.high_priority, 0) AS "tickets_high_priority_{w}d",
+               tk.satisfaction AS "ticket_satisfaction_{w}d",
+               coalesce(us.users, 0) AS "users_{w}d"
+               {props_sql}
+        FROM cw JOIN customers c ON c.customer_id = cw.customer_id
+        LEFT JOIN ev ON ev.customer_id = cw.customer_id
+        LEFT JOIN ss ON ss.customer_id = cw.customer_id
+        LEFT JOIN ms ON ms.customer_id = cw.customer_id
+        LEFT JOIN tk ON tk.customer_id = cw.customer_id
+        LEFT JOIN us ON us.customer_id = cw.customer_id
+        ORDER BY cw.customer_id"""
+    data = store.query(sql)
+    count_cols = [c["feature"] for c in catalog if c["kind"] == "count"]
+    for col in count_cols:
+        if col in data.columns:
+            data[col] = data[col].fillna(0).astype("int64")
+    for col in ("email_open_rate", "email_click_rate", "ticket_satisfaction", "sessions_per_week", "sessions_trend"):
+        name = f"{col}_{w}d"
+        data[name] = data[name].astype("float64")
+    for c in catalog:
+        if c["kind"] == "first_days":
+            data[c["feature"]] = data[c["feature"]].astype("float64")
+    for key in property_keys:
+        col = f"prop_{feature_slug(key)}"
+        data[col] = data[col].astype(object).where(data[col].notna(), None)
+
+    if definition is not None:
+        data = _add_stage_features(store, data, definition, scope, w, add)
+    if ticket_scores is not None:
+        data = _add_ticket_scores(store, data, ticket_scores, cw, w, add)
+
+    cat = pd.DataFrame(catalog, columns=["feature", "kind", "source", "event", "window_days", "activity", "description"])
+    return CustomerFeatures(
+        data=data.reset_index(drop=True), catalog=cat, exclusions=exclusions, window_days=w, windows=subs,
+        as_of=scope.as_of, scope=scope,
+    )
+
+
+def _add_stage_features(
+    store: Store, data: pd.DataFrame, definition: JourneyDefinition, scope: Scope, w: int, add: Any
+) -> pd.DataFrame:
+    """Add ``stage_<s>_by_<w>d`` (entered before the window end) and ``stages_reached_<w>d``."""
+    ms = milestones_data(
+        store, definition=definition, as_of=scope.as_of, segment=scope.segment, plan=scope.plan,
+        signup_from=scope.signup_from, signup_to=scope.signup_to,
+    )
+    ms = ms[ms["customer_id"].isin(data["customer_id"])]
+    end = data.set_index("customer_id")["window_end"]
+    reached = ms["entered_at"].notna() & (ms["entered_at"] < ms["customer_id"].map(end))
+    wide = (
+        pd.DataFrame({"customer_id": ms["customer_id"], "stage": ms["stage"].astype(str), "reached": reached})
+        .pivot_table(index="customer_id", columns="stage", values="reached", aggfunc="max")
+        .reindex(columns=definition.stage_names)
+    )
+    out = data.copy()
+    total = pd.Series(0, index=out.index, dtype="int64")
+    for name in definition.stage_names:
+        col = f"stage_{feature_slug(name)}_by_{w}d"
+        vals = out["customer_id"].map(wide[name]) if name in wide.columns else pd.Series(False, index=out.index)
+        out[col] = vals.fillna(False).astype(bool)
+        total += out[col].astype("int64")
+        add(col, "binary", "stages", name, w, f"entered stage {name} within {w} days of signup")
+    out[f"stages_reached_{w}d"] = total
+    add(f"stages_reached_{w}d", "count", "stages", "", w, f"journey stages entered within {w} days of signup")
+    return out
+
+
+def _add_ticket_scores(store: Store, data: pd.DataFrame, scores: pd.DataFrame, cw: str, w: int, add: Any) -> pd.DataFrame:
+    """Aggregate per-ticket scores over each customer's tickets created in the window."""
+    tickets = store.query(
+        f"""SELECT t.ticket_id, t.customer_id FROM ({cw}) cw JOIN tickets t ON t.customer_id = cw.customer_id
+            WHERE t.created_at >= cw.signup_at AND t.created_at < cw.window_end"""
+    )
+    cols = [c for c in scores.columns if c not in ("ticket_id", "customer_id", "created_at")]
+    joined = tickets.merge(scores[["ticket_id", *cols]].drop_duplicates("ticket_id"), on="ticket_id", how="inner")
+    out = data.copy()
+    for col in cols:
+        slug = feature_slug(col)
+        values = joined[col]
+        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+            levels = sorted(values.dropna().astype(str).unique())
+            counts = (
+                joined.assign(_v=values.astype(str)).groupby(["customer_id", "_v"]).size().unstack(fill_value=0)
+                if levels else pd.DataFrame()
+            )
+            for level in levels:
+                name = f"tickets_{slug}_{feature_slug(level)}_{w}d"
+                out[name] = out["customer_id"].map(counts[level]).fillna(0).astype("int64")
+                add(name, "count", "voc", f"{col}={level}", w, f"tickets with {col} = {level} in the first {w} days")
+        else:
+            name = f"ticket_{slug}_mean_{w}d"
+            out[name] = out["customer_id"].map(joined.groupby("customer_id")[col].mean()).astype("float64")
+            add(name, "numeric", "voc", col, w, f"mean ticket {col} over tickets created in the first {w} days")
+    return out
+
+
+def customer_outcomes_data(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+    random_state: int = 0,
+    property_keys: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Return when each customer in scope met each outcome of the journey definition.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    definition : JourneyDefinition
+        Its ``outcomes`` (customer fields or first events) are evaluated.
+    as_of, segment, plan, signup_from, signup_to, sample_n, random_state
+        Scope, as in :func:`build_features`.
+    property_keys : sequence of str, default ()
+        ``customers.properties`` keys to add as ``prop_<key>`` columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer in scope: ``customer_id``, ``segment``,
+        ``plan``, ``signup_at``, ``converted_at``, ``churned_at`` (NaT when
+        not by as_of); ``<outcome>_at`` for every outcome of the definition
+        (UTC; NaT if it has not happened by as_of): for ``customer_field``
+        outcomes the field, for ``event`` outcomes the first such event at or
+        after signup; ``prop_<key>`` columns.
+
+    Raises
+    ------
+    EmptyResultError
+        If no customer is in scope.
+    """
+    scope = _scope(
+        store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to,
+        sample_n=sample_n, random_state=random_state,
+    )
+    asof = _timestamp_literal(scope.as_of)
+    selects = []
+    joins = []
+    for i, (name, outcome) in enumerate(definition.outcomes.items()):
+        col = f'"{feature_slug(name)}_at"'
+        if outcome.customer_field is not None:
+            field_sql = f"c.{outcome.customer_field}"
+            selects.append(f"CASE WHEN {field_sql} <= {asof} THEN {field_sql} END AS {col}")
+        else:
+            alias = f"o{i}"
+            joins.append(
+                f"LEFT JOIN (SELECT e.customer_id, min(e.timestamp) AS t FROM events e JOIN ({scope.customers_sql()}) c2 "
+                f"ON e.customer_id = c2.customer_id WHERE e.event = {sql_quote(outcome.event)} AND e.timestamp >= c2.signup_at "
+                f"AND e.timestamp <= {asof} GROUP BY e.customer_id) {alias} ON {alias}.customer_id = c.customer_id"
+            )
+            selects.append(f"{alias}.t AS {col}")
+    props = [f'{sql_json_text("c.properties", k)} AS "prop_{feature_slug(k)}"' for k in property_keys]
+    cols = ", ".join(["c.customer_id", "c.segment", "c.plan", "c.signup_at", "c.converted_at", "c.churned_at", *selects, *props])
+    sql = f"SELECT {cols} FROM ({scope.customers_sql()}) c {' '.join(joins)} ORDER BY c.customer_id"
+    out = store.query(sql)
+    if out.empty:
+        msg = f"no customers in scope ({scope.describe()}); widen the filters."
+        raise EmptyResultError(msg)
+    out = out.loc[:, ~out.columns.duplicated()]
+    return out.reset_index(drop=True)

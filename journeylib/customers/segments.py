@@ -1,0 +1,667 @@
+"""Behavioural segments: clusters of customers by what they did in their first days.
+
+:class:`BehaviouralSegmenter` is a scikit-learn clusterer. It log-transforms
+count columns (``log1p``), fills missing values with the column median,
+standardises every column, fits k-means (or a Gaussian mixture) for each
+number of segments in ``k_range`` and keeps the one that is best by a stated
+criterion — the mean **silhouette** (higher is better) or the **BIC** of a
+Gaussian mixture (lower is better) — keeping every alternative in
+``selection_``. Each segment is named from what distinguishes it: the segment
+with the most activity is ``power users``, the one with the least
+``strugglers``, the others ``in-between users``, each followed by its two most
+distinctive behaviours ("power users: many integrations connected and tasks
+created"). Stability is measured by refitting on bootstrap resamples and
+comparing each refit's assignment of all customers with the original one
+(adjusted Rand index, ``stability_``).
+
+The feature matrix comes from :func:`early_behaviour_matrix`; outcomes per
+segment from :func:`segment_outcomes_data` (which reuses
+:mod:`journeylib.customers.cohorts`), and the "power users vs churners" comparison from
+:func:`group_comparison_data`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.mixture import GaussianMixture
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
+
+from journeylib.config.journey import JourneyDefinition
+from journeylib.customers.cohorts import cohort_metrics_data
+from journeylib.customers.drivers import EVENT_PHRASES, bh_qvalues
+from journeylib.customers.features import CustomerFeatures
+from journeylib.exceptions import StatisticalWarning
+from journeylib.store.engine import Store
+
+__all__ = [
+    "BehaviouralSegmenter",
+    "early_behaviour_matrix",
+    "group_comparison_data",
+    "power_users_vs_churners_data",
+    "segment_assignments_data",
+    "segment_outcomes_data",
+]
+
+_SILHOUETTE_SAMPLE = 3000
+
+
+def early_behaviour_matrix(features: CustomerFeatures, *, redundancy: float = 0.9, frequent: float = 0.25) -> pd.DataFrame:
+    """Pick the early-behaviour columns that segments are built from.
+
+    Rules (no knowledge of the event names is needed):
+
+    * how much: the count of every activity event in the window, except an
+      event whose ``log1p`` count correlates above ``redundancy`` with the
+      ``log1p`` of sessions (it repeats what sessions per week says, e.g. the
+      login that opens each session);
+    * how intensively: events per session for the frequent in-session actions
+      (events at least ``frequent`` times as common as sessions overall, not
+      redundant);
+    * sessions per week, e-mail open rate and support tickets.
+
+    Parameters
+    ----------
+    features : CustomerFeatures
+        The result of :func:`journeylib.customers.features.build_features`.
+    redundancy : float, default 0.9
+        Correlation with sessions above which an event's count is dropped.
+    frequent : float, default 0.25
+        Events per session (overall) from which an event gets an intensity
+        column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``customer_id``; columns (``D`` = the feature window)
+        ``n_<e>_<D>d`` (events in the window), ``per_session_<e>_<D>d``
+        (events per activity session; 0 without sessions),
+        ``sessions_per_week_<D>d``, ``email_open_rate_<D>d`` (NaN when no
+        e-mail was delivered) and ``tickets_<D>d``. Constant columns are
+        dropped.
+    """
+    data = features.data.set_index("customer_id")
+    w = features.window_days
+    cat = features.catalog
+    counts = cat[(cat["kind"] == "count") & cat["activity"].astype(bool) & (cat["window_days"] == w)]["feature"].tolist()
+    out = pd.DataFrame(index=data.index)
+    sessions = data[f"sessions_{w}d"].astype(float)
+    log_s = np.log1p(sessions.to_numpy())
+    total_sessions = float(sessions.sum())
+    for col in counts:
+        v = data[col].astype(float)
+        if v.nunique() < 2:
+            continue
+        if np.ptp(log_s) > 0 and float(np.corrcoef(np.log1p(v.to_numpy()), log_s)[0, 1]) > redundancy:
+            continue
+        out[col] = v
+        if total_sessions > 0 and float(v.sum()) / total_sessions >= frequent:
+            out["per_session_" + col.removeprefix("n_")] = np.where(sessions > 0, v / sessions.where(sessions > 0, 1), 0.0)
+    for col in (f"sessions_per_week_{w}d", f"email_open_rate_{w}d", f"tickets_{w}d"):
+        if col in data.columns:
+            out[col] = data[col].astype(float)
+    keep = [c for c in out.columns if out[c].nunique(dropna=True) > 1]
+    return out[keep]
+
+
+def _phrase(col: str) -> str:
+    """Short noun phrase of a matrix column, for segment names."""
+    base = col
+    per_session = base.startswith("per_session_")
+    base = base.removeprefix("per_session_").removeprefix("n_")
+    base = base.rsplit("_", 1)[0] if base.endswith("d") and base.rsplit("_", 1)[-1][:-1].isdigit() else base
+    if base in EVENT_PHRASES:
+        noun = EVENT_PHRASES[base][2]
+    elif base.startswith("sessions_per_week"):
+        noun = "sessions per week"
+    elif base.startswith("email_open_rate"):
+        noun = "email opens"
+    elif base.startswith("tickets"):
+        noun = "support tickets"
+    else:
+        noun = base.replace("_", " ")
+    return f"{noun} per session" if per_session else noun
+
+
+class BehaviouralSegmenter(ClusterMixin, BaseEstimator):
+    """Cluster customers on early behaviour, choosing the number of segments by a stated criterion.
+
+    Parameters
+    ----------
+    method : {"kmeans", "gmm"}, default "kmeans"
+        k-means, or a Gaussian mixture (full covariance).
+    n_segments : int or "auto", default "auto"
+        A fixed number of segments, or "auto" to choose in ``k_range``.
+    k_range : tuple of int, default (2, 6)
+        Smallest and largest number of segments tried (inclusive).
+    criterion : {"silhouette", "bic"}, default "silhouette"
+        Silhouette (higher is better; computed on at most 3,000 customers)
+        or the BIC of a Gaussian mixture with the same k (lower is better).
+    n_bootstrap : int, default 20
+        Bootstrap refits for ``stability_`` (0 to skip).
+    log_counts : bool, default True
+        ``log1p`` columns whose values are all non-negative whole numbers.
+    random_state : int, default 0
+        Seed of the fits and the resamples.
+
+    Attributes
+    ----------
+    n_segments_ : int
+        The number of segments chosen.
+    labels_ : numpy.ndarray
+        Segment of each training row (0 .. n_segments_ - 1, largest first).
+    names_ : list of str
+        Name of each segment.
+    selection_ : pandas.DataFrame
+        ``k``, ``criterion``, ``score``, ``chosen``: every k tried.
+    stability_ : pandas.DataFrame
+        ``bootstrap`` and ``ari``: adjusted Rand index between each bootstrap
+        refit's segments of all training rows and ``labels_``.
+    profiles_ : pandas.DataFrame
+        One row per segment × feature: ``segment`` (index), ``name``,
+        ``feature``, ``label`` (phrase), ``mean`` (original units), ``median``,
+        ``z`` (segment mean of the standardised value; 0 = average customer),
+        ``share`` (segment's share of customers).
+    feature_names_in_ : numpy.ndarray
+        Column names seen in fit (only when X was a DataFrame).
+    feature_labels_ : list of str
+        Column names used in profiles (``x0``, ``x1`` ... for arrays).
+    n_features_in_ : int
+        Number of columns.
+    scaler_ : sklearn.preprocessing.StandardScaler
+        Fitted scaler.
+    model_ : KMeans or GaussianMixture
+        The fitted model with ``n_segments_`` components.
+    log_columns_ : numpy.ndarray of bool
+        Which columns were log-transformed.
+    medians_ : numpy.ndarray
+        Fill values for missing entries.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 1, (50, 2)), rng.normal(6, 1, (50, 2))])
+    >>> seg = BehaviouralSegmenter(n_bootstrap=0, log_counts=False).fit(X)
+    >>> seg.n_segments_
+    2
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str = "kmeans",
+        n_segments: int | str = "auto",
+        k_range: tuple[int, int] = (2, 6),
+        criterion: str = "silhouette",
+        n_bootstrap: int = 20,
+        log_counts: bool = True,
+        random_state: int = 0,
+    ) -> None:
+        self.method = method
+        self.n_segments = n_segments
+        self.k_range = k_range
+        self.criterion = criterion
+        self.n_bootstrap = n_bootstrap
+        self.log_counts = log_counts
+        self.random_state = random_state
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.method not in ("kmeans", "gmm"):
+            msg = f"method must be 'kmeans' or 'gmm'; got {self.method!r}"
+            raise ValueError(msg)
+        if self.criterion not in ("silhouette", "bic"):
+            msg = f"criterion must be 'silhouette' or 'bic'; got {self.criterion!r}"
+            raise ValueError(msg)
+        if self.n_segments != "auto" and (not isinstance(self.n_segments, (int, np.integer)) or self.n_segments < 1):
+            msg = f"n_segments must be 'auto' or a positive whole number; got {self.n_segments!r}"
+            raise ValueError(msg)
+        lo, hi = self.k_range
+        if not (1 <= lo <= hi):
+            msg = f"k_range must be (smallest, largest) with 1 <= smallest <= largest; got {self.k_range!r}"
+            raise ValueError(msg)
+
+    def _prepare(self, X: Any, *, fit: bool) -> np.ndarray:
+        if fit:
+            A = validate_data(self, X, ensure_all_finite="allow-nan", dtype=float, ensure_min_samples=2)
+            names = getattr(self, "feature_names_in_", None)
+            self.feature_labels_ = [str(c) for c in names] if names is not None else [f"x{i}" for i in range(A.shape[1])]
+            finite = np.where(np.isfinite(A), A, np.nan)
+            if np.isinf(A).any():
+                msg = "X contains infinity; replace it (e.g. by NaN) before segmenting"
+                raise ValueError(msg)
+            self.medians_ = np.nan_to_num(np.nanmedian(finite, axis=0), nan=0.0) if A.size else np.zeros(A.shape[1])
+            filled = np.where(np.isnan(A), self.medians_, A)
+            whole = np.all((filled >= 0) & (np.mod(filled, 1) == 0), axis=0)
+            self.log_columns_ = whole & bool(self.log_counts)
+        else:
+            A = validate_data(self, X, ensure_all_finite="allow-nan", dtype=float, reset=False)
+            if np.isinf(A).any():
+                msg = "X contains infinity; replace it (e.g. by NaN) before segmenting"
+                raise ValueError(msg)
+            filled = np.where(np.isnan(A), self.medians_, A)
+        return np.where(self.log_columns_, np.log1p(np.clip(filled, 0, None)), filled)
+
+    def _model(self, k: int, seed: int, n_init: int = 10) -> KMeans | GaussianMixture:
+        if self.method == "kmeans":
+            return KMeans(n_clusters=k, n_init=n_init, random_state=seed)
+        return GaussianMixture(n_components=k, n_init=max(1, n_init // 3), random_state=seed, covariance_type="full",
+                               reg_covar=1e-4)
+
+    def _score(self, Z: np.ndarray, k: int, model: Any, labels: np.ndarray) -> float:
+        if self.criterion == "bic":
+            gm = model if isinstance(model, GaussianMixture) else GaussianMixture(
+                n_components=k, n_init=3, random_state=self.random_state, reg_covar=1e-4
+            ).fit(Z)
+            return float(gm.bic(Z))
+        if len(np.unique(labels)) < 2:
+            return math.nan
+        size = min(len(Z), _SILHOUETTE_SAMPLE)
+        return float(silhouette_score(Z, labels, sample_size=size, random_state=self.random_state))
+
+    # -- API -------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None) -> BehaviouralSegmenter:
+        """Fit segments for each k, keep the best by the criterion, name them and measure stability.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_customers, n_features)
+            Early-behaviour features, e.g. :func:`early_behaviour_matrix`.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        BehaviouralSegmenter
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            On invalid parameters, fewer than 2 rows, or infinite values.
+        """
+        self._check_params()
+        # Customer tables are small: one thread is faster than OpenMP's, whose spinning threads
+        # slow k-means down 50-fold on a busy 2-core machine (measured).
+        with threadpool_limits(limits=1):
+            return self._fit(X)
+
+    def _fit(self, X: Any) -> BehaviouralSegmenter:
+        A = self._prepare(X, fit=True)
+        n = A.shape[0]
+        self.scaler_ = StandardScaler().fit(A)
+        Z = self.scaler_.transform(A)
+        distinct = len(np.unique(Z, axis=0))
+        lo, hi = self.k_range
+        if self.n_segments == "auto":
+            ks = [k for k in range(lo, hi + 1) if k <= min(distinct, n - 1)] or [1]
+        else:
+            ks = [int(self.n_segments)]
+        rows = []
+        fitted: dict[int, Any] = {}
+        for k in ks:
+            model = self._model(k, self.random_state).fit(Z)
+            labels = model.predict(Z)
+            fitted[k] = model
+            score = self._score(Z, k, model, labels) if len(ks) > 1 else math.nan
+            rows.append({"k": k, "criterion": self.criterion, "score": score})
+        sel = pd.DataFrame(rows)
+        if len(ks) == 1 or sel["score"].isna().all():
+            best = ks[0]
+        else:
+            scores = sel["score"].to_numpy(dtype=float)
+            pick = np.nanargmax(scores) if self.criterion == "silhouette" else np.nanargmin(scores)
+            best = int(sel["k"].to_numpy()[int(pick)])
+        sel["chosen"] = sel["k"] == best
+        self.selection_ = sel
+        self.model_ = fitted[best]
+        raw = self.model_.predict(Z)
+        # number segments by size, largest first, so labels are stable across runs
+        order = pd.Series(raw).value_counts().index.tolist()
+        remap = {old: new for new, old in enumerate(order)}
+        self._order = np.array([order[i] for i in range(len(order))])
+        self.labels_ = np.array([remap[v] for v in raw], dtype=np.int64)
+        self.n_segments_ = len(order)
+        self._name_segments(A, Z)
+        self.stability_ = self._bootstrap(Z)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Assign customers to the fitted segments.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like
+            The same columns as in fit.
+
+        Returns
+        -------
+        numpy.ndarray of int
+            Segment numbers (as in ``labels_``).
+        """
+        check_is_fitted(self, ["model_", "scaler_"])
+        Z = self.scaler_.transform(self._prepare(X, fit=False))
+        with threadpool_limits(limits=1):
+            raw = self.model_.predict(Z)
+        lookup = {old: new for new, old in enumerate(self._order)}
+        return np.array([lookup.get(v, -1) for v in raw], dtype=np.int64)
+
+    def summary(self) -> pd.DataFrame:
+        """Return one row per segment: ``segment``, ``name``, ``customers``, ``share``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Sizes from the training rows (share of all of them).
+        """
+        check_is_fitted(self, ["labels_"])
+        counts = np.bincount(self.labels_, minlength=self.n_segments_)
+        return pd.DataFrame(
+            {"segment": np.arange(self.n_segments_), "name": self.names_, "customers": counts,
+             "share": counts / counts.sum()}
+        )
+
+    def stability_summary(self) -> dict[str, float]:
+        """Return the bootstrap stability: mean ARI and its 2.5%/97.5% percentiles.
+
+        Returns
+        -------
+        dict
+            ``ari_mean``, ``ari_low``, ``ari_high``, ``n_bootstrap`` (NaN
+            when no bootstrap was run).
+        """
+        check_is_fitted(self, ["stability_"])
+        a = self.stability_["ari"].to_numpy(dtype=float)
+        if not len(a):
+            return {"ari_mean": math.nan, "ari_low": math.nan, "ari_high": math.nan, "n_bootstrap": 0}
+        return {"ari_mean": float(a.mean()), "ari_low": float(np.quantile(a, 0.025)),
+                "ari_high": float(np.quantile(a, 0.975)), "n_bootstrap": len(a)}
+
+    # -- internals ---------------------------------------------------------------------------
+    def _bootstrap(self, Z: np.ndarray) -> pd.DataFrame:
+        rng = np.random.default_rng(self.random_state)
+        out = []
+        n = len(Z)
+        for b in range(int(self.n_bootstrap)):
+            idx = rng.integers(0, n, n)
+            if len(np.unique(Z[idx], axis=0)) < self.n_segments_:
+                continue
+            model = self._model(self.n_segments_, self.random_state + b + 1, n_init=3).fit(Z[idx])
+            out.append({"bootstrap": b, "ari": float(adjusted_rand_score(self.labels_, model.predict(Z)))})
+        return pd.DataFrame(out, columns=["bootstrap", "ari"])
+
+    def _name_segments(self, A: np.ndarray, Z: np.ndarray) -> None:
+        cols = list(self.feature_labels_)
+        k = self.n_segments_
+        labels = self.labels_
+        zmean = np.vstack([Z[labels == s].mean(axis=0) for s in range(k)])
+        orig = np.where(self.log_columns_, np.expm1(A), A)  # original units (missing values filled)
+        back = np.vstack([orig[labels == s].mean(axis=0) for s in range(k)])
+        medians = np.vstack([np.median(orig[labels == s], axis=0) for s in range(k)])
+        share = np.bincount(labels, minlength=k) / len(labels)
+        # activity: every column except tickets (more tickets is not more engagement)
+        act = np.array([not c.startswith("tickets") for c in cols])
+        score = zmean[:, act].mean(axis=1) if act.any() else zmean.mean(axis=1)
+        rank = np.argsort(-score)
+        kind = ["in-between users"] * k
+        if k >= 2:
+            kind[int(rank[0])] = "power users"
+            kind[int(rank[-1])] = "strugglers"
+        elif k == 1:
+            kind[0] = "all customers"
+        names = []
+        for s in range(k):
+            top = np.argsort(-np.abs(zmean[s]))[:2] if k > 1 else np.array([], dtype=np.int64)
+            bits: list[str] = []
+            for j in top:
+                word = "many" if zmean[s, j] > 0 else "few"
+                phrase = _phrase(cols[j])
+                if any(x in phrase for x in ("per session", "per week", "opens")):
+                    word = "high" if zmean[s, j] > 0 else "low"
+                bits.append(f"{word} {phrase}")
+            names.append(f"{kind[s]}: " + " and ".join(bits) if bits else kind[s])
+        seen: dict[str, int] = {}
+        for i, nm in enumerate(names):
+            if nm in seen:
+                seen[nm] += 1
+                names[i] = f"{nm} ({seen[nm]})"
+            else:
+                seen[nm] = 1
+        self.names_ = names
+        self.kinds_ = kind
+        rows = []
+        for s in range(k):
+            for j, c in enumerate(cols):
+                rows.append({"segment": s, "name": names[s], "feature": c, "label": _phrase(c), "mean": float(back[s, j]),
+                             "median": float(medians[s, j]), "z": float(zmean[s, j]), "share": float(share[s])})
+        self.profiles_ = pd.DataFrame(rows)
+
+
+def segment_assignments_data(segmenter: BehaviouralSegmenter, matrix: pd.DataFrame) -> pd.DataFrame:
+    """Return each customer's segment, for cohort comparisons and artifacts.
+
+    Parameters
+    ----------
+    segmenter : BehaviouralSegmenter
+        Fitted on *matrix* (or on the same columns).
+    matrix : pandas.DataFrame
+        Index ``customer_id``, the columns of fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``segment`` (number), ``cohort`` (the segment's
+        name; the ``labels`` input of :mod:`journeylib.customers.cohorts`), ``kind``
+        (``power users``, ``in-between users``, ``strugglers``).
+    """
+    check_is_fitted(segmenter, ["labels_"])
+    seg = segmenter.predict(matrix)
+    names = np.asarray(segmenter.names_, dtype=object)
+    kinds = np.asarray(segmenter.kinds_, dtype=object)
+    return pd.DataFrame({"customer_id": matrix.index.to_numpy(), "segment": seg, "cohort": names[seg], "kind": kinds[seg]})
+
+
+def segment_outcomes_data(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    assignments: pd.DataFrame,
+    min_support: int = 30,
+    as_of: Any = None,
+    conversion_days: float = 30,
+    churn_days: float = 150,
+    stage_days: float = 30,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Return each segment's size, conversion and churn, with intervals and tests.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    definition : JourneyDefinition
+        Outcomes and stages.
+    assignments : pandas.DataFrame
+        The result of :func:`segment_assignments_data`.
+    min_support, as_of, conversion_days, churn_days, stage_days, alpha
+        As in :func:`journeylib.customers.cohorts.cohort_metrics_data`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of :func:`journeylib.customers.cohorts.cohort_metrics_data` with
+        ``by="labels"`` for the metrics ``conversion_rate``, ``churn_rate``
+        and ``time_to_value_days`` (``cohort`` = segment name), plus
+        ``customers`` (segment size) and ``share`` (of the segmented
+        customers).
+    """
+    out = cohort_metrics_data(
+        store, definition=definition, by="labels", labels=assignments[["customer_id", "cohort"]], min_support=min_support,
+        as_of=as_of, conversion_days=conversion_days, churn_days=churn_days, stage_days=stage_days,
+        metrics=["conversion_rate", "churn_rate", "time_to_value_days"], alpha=alpha,
+    )
+    sizes = assignments["cohort"].value_counts()
+    out["customers"] = out["cohort"].map(sizes).fillna(0).astype("int64")
+    out["share"] = out["customers"] / len(assignments)
+    return out
+
+
+def _hedges_g(a: np.ndarray, b: np.ndarray, alpha: float) -> tuple[float, float, float]:
+    na, nb = len(a), len(b)
+    sp = math.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2))
+    if sp == 0:
+        return math.nan, math.nan, math.nan
+    d = (a.mean() - b.mean()) / sp
+    j = 1 - 3 / (4 * (na + nb) - 9)
+    g = j * d
+    se = math.sqrt((na + nb) / (na * nb) + g**2 / (2 * (na + nb)))
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    return g, g - z * se, g + z * se
+
+
+def group_comparison_data(
+    matrix: pd.DataFrame,
+    *,
+    group_a: Sequence[Any],
+    group_b: Sequence[Any],
+    name_a: str = "A",
+    name_b: str = "B",
+    min_support: int = 10,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Which behaviours differ most between two groups of customers, by how much.
+
+    Parameters
+    ----------
+    matrix : pandas.DataFrame
+        Index ``customer_id``; numeric behaviour columns (e.g.
+        :func:`early_behaviour_matrix`).
+    group_a, group_b : sequence
+        Customer ids of the two groups (ids missing from *matrix* are
+        ignored; a customer in both groups is dropped from both).
+    name_a, name_b : str
+        Group names for the ``comparison`` column.
+    min_support : int, default 10
+        Fewest customers with a value in each group for a feature to be
+        compared.
+    alpha : float, default 0.05
+        1 - confidence level; FDR level of ``significant``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per feature, largest absolute effect first: ``comparison``
+        ("A vs B"), ``feature``, ``label`` (phrase), ``n_a``, ``n_b``
+        (customers with a value), ``mean_a``, ``mean_b``, ``difference``
+        (mean_a − mean_b) with ``diff_ci_low``/``diff_ci_high`` (Welch),
+        ``ratio`` (mean_a / mean_b; NaN when mean_b is 0), ``hedges_g`` with
+        ``g_ci_low``/``g_ci_high`` (standardised difference), ``p_value``
+        (Mann–Whitney U, two-sided), ``q_value`` (Benjamini–Hochberg over the
+        features), ``significant`` (q ≤ alpha), ``status`` (``ok``,
+        ``below_min_support``, ``skipped_constant``) and ``reason``.
+
+    Warns
+    -----
+    StatisticalWarning
+        When a group has fewer than ``min_support`` customers.
+    """
+    a_ids = set(group_a) & set(matrix.index)
+    b_ids = set(group_b) & set(matrix.index)
+    both = a_ids & b_ids
+    a_ids -= both
+    b_ids -= both
+    A = matrix.loc[sorted(a_ids)]
+    B = matrix.loc[sorted(b_ids)]
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    rows = []
+    for col in matrix.columns:
+        a = A[col].dropna().to_numpy(dtype=float)
+        b = B[col].dropna().to_numpy(dtype=float)
+        row: dict[str, Any] = {"comparison": f"{name_a} vs {name_b}", "feature": col, "label": _phrase(col),
+                               "n_a": len(a), "n_b": len(b)}
+        need = max(int(min_support), 2)  # a variance needs two values
+        if len(a) < need or len(b) < need:
+            row.update(status="below_min_support", reason=f"{len(a)} vs {len(b)} customers; at least {need} needed")
+        elif np.ptp(np.concatenate([a, b])) == 0:
+            row.update(status="skipped_constant", reason=f"{col} is the same for every customer compared")
+        else:
+            va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+            se = math.sqrt(va + vb)
+            dfree = (va + vb) ** 2 / ((va**2 / (len(a) - 1)) + (vb**2 / (len(b) - 1))) if se > 0 else math.inf
+            tq = float(stats.t.ppf(1 - alpha / 2, dfree)) if math.isfinite(dfree) else z
+            diff = float(a.mean() - b.mean())
+            g, glo, ghi = _hedges_g(a, b, alpha)
+            row.update(
+                mean_a=float(a.mean()), mean_b=float(b.mean()), difference=diff, diff_ci_low=diff - tq * se,
+                diff_ci_high=diff + tq * se, ratio=float(a.mean() / b.mean()) if b.mean() != 0 else math.nan,
+                hedges_g=g, g_ci_low=glo, g_ci_high=ghi,
+                p_value=float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue), status="ok", reason="",
+            )
+        rows.append(row)
+    cols = ["comparison", "feature", "label", "n_a", "n_b", "mean_a", "mean_b", "difference", "diff_ci_low", "diff_ci_high",
+            "ratio", "hedges_g", "g_ci_low", "g_ci_high", "p_value", "q_value", "significant", "status", "reason"]
+    out = pd.DataFrame(rows).reindex(columns=cols)
+    if len(A) < min_support or len(B) < min_support:
+        warnings.warn(
+            f"{name_a} has {len(A)} and {name_b} {len(B)} customers; at least {min_support} each are needed to compare them.",
+            StatisticalWarning,
+            stacklevel=2,
+        )
+    out["q_value"] = bh_qvalues(out["p_value"])
+    out["significant"] = out["q_value"].le(alpha).fillna(False).astype(bool)
+    out = out.assign(_o=out["hedges_g"].abs().fillna(-1)).sort_values("_o", ascending=False).drop(columns="_o")
+    return out.reset_index(drop=True)
+
+
+def power_users_vs_churners_data(
+    matrix: pd.DataFrame,
+    assignments: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    *,
+    min_support: int = 10,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Compare the early behaviour of retained power users with that of churners.
+
+    Parameters
+    ----------
+    matrix : pandas.DataFrame
+        The segmentation matrix (index ``customer_id``).
+    assignments : pandas.DataFrame
+        The result of :func:`segment_assignments_data`.
+    outcomes : pandas.DataFrame
+        ``customer_id`` and ``churned_at`` (e.g.
+        :func:`journeylib.customers.features.customer_outcomes_data`).
+    min_support, alpha
+        As in :func:`group_comparison_data`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`group_comparison_data` with A = customers of the ``power
+        users`` segment who had not churned by as_of, B = every customer who
+        churned by as_of (any segment); ``comparison`` is "power users vs
+        churners".
+    """
+    churned = set(outcomes.loc[outcomes["churned_at"].notna(), "customer_id"])
+    power = set(assignments.loc[assignments["kind"] == "power users", "customer_id"]) - churned
+    return group_comparison_data(
+        matrix, group_a=sorted(power), group_b=sorted(churned), name_a="power users", name_b="churners",
+        min_support=min_support, alpha=alpha,
+    )

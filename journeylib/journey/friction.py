@@ -1,0 +1,610 @@
+"""Friction points: where in the journey friction accumulates, for whom, with the evidence.
+
+A **unit** is a stage *k* of the journey definition together with its exit
+(the transition to stage *k + 1*), for one **group**: a segment, or ``all``
+customers. The last stage has no exit and is not a unit. For every unit the
+evidence below is measured; each item with a p-value is a test, one-sided in
+the direction of "more friction".
+
+========================  ====================================================================
+evidence                  measure and test
+========================  ====================================================================
+``time``                  days in stage *k* of customers who progressed, group vs peers (the
+                          customers of the other segments): ratio of medians, bootstrap CI,
+                          one-sided Mann–Whitney p-value
+``step``                  for an exit rule made of several conditions (``all``/``any``): days
+                          from entering *k* to each condition; the condition with the smallest
+                          p-value is reported (every condition is tested and counted)
+``dropoff``               share of the customers whose outcome in *k* is known (progressed,
+                          churned, dropped) who churned or dropped, group vs peers
+``dropoff_stages``        the same share in *k* vs the group's other stages (pooled)
+``tickets``               support tickets (canonical ``tickets`` table, by ``created_at``) per
+                          customer-week in *k*, group vs peers
+``tickets_baseline``      the same rate in *k* vs the group's own rate in its other stages
+``loops``                 loop events (repeated attempts and returns after a gap, see
+                          :func:`journeylib.journey.paths.loop_events_data`) per customer-week, vs peers
+``negative``              share of the tickets raised in *k* that are negative (needs
+                          ``ticket_sentiment``), group vs peers
+========================  ====================================================================
+
+Ratios of rates and shares are estimated as ratios of pooled rates, with
+95% confidence intervals and p-values from a log-linear (modified Poisson)
+model with cluster-robust standard errors, customers being the clusters: a
+customer who raises many tickets does not count as many independent
+customers. When one side has no events the p-value comes from the exact
+conditional binomial test. Medians of days are floored at one hour before
+dividing, so instant transitions do not give infinite ratios.
+
+Time in stage: from entering *k* to entering *k + 1*, or to churn; a customer
+still in *k* at ``as_of`` is in it until ``as_of``, and one who ``dropped``
+(no progress within ``conventions.drop_after_days``) is counted as in it
+only for those ``drop_after_days`` (exposure for tickets and loops).
+
+**Multiple testing**: the Benjamini–Hochberg procedure is applied across all
+the tests of one call (every unit, group and evidence item); ``*_q`` columns
+hold the adjusted p-values.
+
+**Score** (the ranking rule): the sum, over the evidence items whose q-value
+is at most ``alpha`` and whose ratio is above 1, of ``min(log2(ratio), 3)``.
+A ratio of 2 adds 1, a ratio of 4 adds 2, 8 or more adds 3. Units with a
+score of 0 are not friction points. Ties are broken by the smallest q-value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition, Stage
+from journeylib.exceptions import EmptyResultError
+from journeylib.journey.paths import _loops_by_stage, _scope, _stage_frames
+from journeylib.journey.stages import compute_stages
+from journeylib.store.engine import Store
+
+__all__ = ["EVIDENCE", "friction_data", "friction_tests_data"]
+
+#: Evidence items, in the order of the columns and of the statement.
+EVIDENCE: tuple[str, ...] = ("tickets", "step", "time", "dropoff", "negative", "loops", "tickets_baseline", "dropoff_stages")
+#: Contribution of one evidence item to the score is capped here (log2 units).
+MAX_CONTRIBUTION = 3.0
+#: Medians below this many days count as this (one day), so instant transitions do not give huge ratios.
+MEDIAN_FLOOR_DAYS = 1.0
+#: Sentiment labels counted as negative (``label`` column); without a label, ``compound <= -0.05``.
+NEGATIVE_LABELS = ("negative", "neg", "frustrated", "angry")
+
+_CAUSAL_WORDS = ("because", "cause", "due to", "leads to", "drives", "results in")
+
+
+@dataclass(frozen=True)
+class _Ratio:
+    value: float = np.nan
+    reference: float = np.nan
+    ratio: float = np.nan
+    ci_low: float = np.nan
+    ci_high: float = np.nan
+    p: float = np.nan
+
+
+# -- statistics -----------------------------------------------------------------------------------
+def _rate_ratio(y: np.ndarray, w: np.ndarray, in_group: np.ndarray, cluster: np.ndarray, alpha: float) -> _Ratio:
+    """Ratio of pooled rates sum(y)/sum(w), group vs the rest, cluster-robust (modified Poisson)."""
+    g = in_group.astype(bool)
+    yg, wg, yp, wp = float(y[g].sum()), float(w[g].sum()), float(y[~g].sum()), float(w[~g].sum())
+    if wg <= 0 or wp <= 0:
+        return _Ratio()
+    rg, rp = yg / wg, yp / wp
+    if yg == 0 or yp == 0:
+        if yg + yp == 0:
+            return _Ratio(value=rg, reference=rp)
+        p = float(stats.binomtest(round(yg), round(yg + yp), wg / (wg + wp), alternative="greater").pvalue)
+        return _Ratio(value=rg, reference=rp, ratio=rg / rp if rp > 0 else np.inf, p=p)
+    infl = np.where(g, (y - rg * w) / yg, -(y - rp * w) / yp)
+    per_cluster = pd.Series(infl).groupby(pd.Series(cluster)).sum().to_numpy()
+    se = float(np.sqrt(np.sum(per_cluster**2)))
+    lr = float(np.log(rg / rp))
+    z = stats.norm.ppf(1 - alpha / 2)
+    if se <= 0:
+        return _Ratio(value=rg, reference=rp, ratio=rg / rp, ci_low=rg / rp, ci_high=rg / rp, p=0.0 if lr > 0 else 1.0)
+    return _Ratio(
+        value=rg, reference=rp, ratio=float(np.exp(lr)), ci_low=float(np.exp(lr - z * se)), ci_high=float(np.exp(lr + z * se)),
+        p=float(stats.norm.sf(lr / se)),
+    )
+
+
+def _median_ratio(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int, alpha: float) -> _Ratio:
+    """Ratio of medians (floored), percentile bootstrap CI, one-sided Mann–Whitney p (a > b)."""
+    if len(a) == 0 or len(b) == 0:
+        return _Ratio()
+    ma, mb = float(np.median(a)), float(np.median(b))
+    ratio = max(ma, MEDIAN_FLOOR_DAYS) / max(mb, MEDIAN_FLOOR_DAYS)
+    boot_a = np.median(a[rng.integers(0, len(a), (n_boot, len(a)))], axis=1)
+    boot_b = np.median(b[rng.integers(0, len(b), (n_boot, len(b)))], axis=1)
+    boots = np.maximum(boot_a, MEDIAN_FLOOR_DAYS) / np.maximum(boot_b, MEDIAN_FLOOR_DAYS)
+    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
+    p = float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
+    return _Ratio(value=ma, reference=mb, ratio=ratio, ci_low=float(lo), ci_high=float(hi), p=p)
+
+
+# -- the exit rule's conditions -------------------------------------------------------------------
+def _leaves(rule: Any) -> list[Condition]:
+    if isinstance(rule, Condition):
+        return [rule]
+    if isinstance(rule, (AllOf, AnyOf)):
+        members = rule.all if isinstance(rule, AllOf) else rule.any
+        return [leaf for m in members for leaf in _leaves(m)]
+    return []
+
+
+def _leaf_label(cond: Condition) -> str:
+    label = " or ".join(cond.names)
+    if cond.min_count > 1:
+        label += f" ×{cond.min_count}"
+    if cond.where:
+        label += " (" + ", ".join(f"{k}={v}" for k, v in cond.where.items()) + ")"
+    return label
+
+
+def _step_times(store: Store, definition: JourneyDefinition, scope: Any, k: int) -> dict[str, pd.Series]:
+    """Days from entering stage k to each condition of stage k+1's rule (customers who met it)."""
+    leaves = _leaves(definition.stages[k + 1].rule)
+    if len(leaves) < 2:
+        return {}
+    out: dict[str, pd.Series] = {}
+    for cond in leaves:  # a handful of conditions, each one SQL pass
+        sub = definition.model_copy(
+            update={"stages": [*definition.stages[: k + 1], Stage(name="__step__", rule=cond)], "happy_path": None}
+        )
+        ms = compute_stages(store, sub, scope)
+        prev = ms[ms["stage_order"] == k].set_index("customer_id")["entered_at"]
+        step = ms[ms["stage_order"] == k + 1].set_index("customer_id")["met_at"]
+        days = ((step - prev.reindex(step.index)).dt.total_seconds() / 86400.0).clip(lower=0.0).dropna()
+        label = _leaf_label(cond)
+        out[label if label not in out else f"{label} ({len(out)})"] = days
+    return out
+
+
+# -- the evidence table ---------------------------------------------------------------------------
+def _exposure(iv: pd.DataFrame, definition: JourneyDefinition, as_of: pd.Timestamp) -> pd.DataFrame:
+    iv = iv.copy()
+    end = iv["exited_at"].fillna(as_of)
+    drop_days = definition.conventions.drop_after_days
+    if drop_days is not None:
+        capped = iv["entered_at"] + pd.Timedelta(days=drop_days)
+        end = end.where(iv["status"] != "dropped", np.minimum(end, capped))
+    iv["exposure_end"] = end
+    iv["weeks"] = ((end - iv["entered_at"]).dt.total_seconds() / (7 * 86400.0)).clip(lower=0.0)
+    return iv
+
+
+def _tickets_in_stage(store: Store, scope: Any, iv: pd.DataFrame, sentiment: pd.DataFrame | None) -> pd.DataFrame:
+    """Tickets per customer × stage interval (and negative ones, if sentiment is given)."""
+    intervals = iv[["customer_id", "stage_order", "entered_at", "exposure_end"]]
+    neg = "0"
+    join = ""
+    if sentiment is not None:
+        join = "LEFT JOIN _jl_sentiment s ON s.ticket_id = t.ticket_id"
+        neg = "CASE WHEN s.negative THEN 1 ELSE 0 END"
+    sql = f"""
+        SELECT i.customer_id, i.stage_order, count(*) AS tickets, sum({neg}) AS negative,
+               count(*) FILTER (WHERE {"s.ticket_id IS NOT NULL" if sentiment is not None else "false"}) AS scored
+        FROM (SELECT t.* FROM tickets t SEMI JOIN ({scope.customers_sql()}) c ON t.customer_id = c.customer_id
+              WHERE t.created_at <= TIMESTAMPTZ '{scope.as_of.isoformat()}') t
+        {join}
+        JOIN _jl_intervals i ON i.customer_id = t.customer_id AND t.created_at >= i.entered_at AND t.created_at < i.exposure_end
+        GROUP BY ALL"""
+    if sentiment is not None:
+        return store.query(sql, _jl_intervals=intervals, _jl_sentiment=sentiment)
+    return store.query(sql, _jl_intervals=intervals)
+
+
+def _negative_flags(ticket_sentiment: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per scored ticket: ``ticket_id`` and ``negative`` (bool)."""
+    label_col = "label" if "label" in ticket_sentiment.columns else "polarity" if "polarity" in ticket_sentiment.columns else None
+    if "ticket_id" not in ticket_sentiment.columns or (label_col is None and "compound" not in ticket_sentiment.columns):
+        msg = (
+            "friction: ticket_sentiment must have a ticket_id column and a label (or polarity) or compound column "
+            f"(as journeylib.voice.sentiment returns); got columns {list(ticket_sentiment.columns)}"
+        )
+        raise ValueError(msg)
+    frame = ticket_sentiment.drop_duplicates("ticket_id")
+    if "scored" in frame.columns:  # tickets the scorer could not read are not in the denominator
+        frame = frame[frame["scored"].fillna(False).astype(bool)]
+    neg = pd.Series(False, index=frame.index)
+    if label_col is not None:
+        neg = frame[label_col].astype(str).str.lower().isin(NEGATIVE_LABELS)
+    if "compound" in frame.columns:
+        comp = pd.to_numeric(frame["compound"], errors="coerce")
+        no_label = frame[label_col].isna() if label_col is not None else pd.Series(True, index=frame.index)
+        neg = neg | (no_label & (comp <= -0.05))
+    return pd.DataFrame({"ticket_id": frame["ticket_id"].astype(str).to_numpy(), "negative": neg.to_numpy(dtype=bool)})
+
+
+def _put(row: dict[str, Any], name: str, r: _Ratio) -> None:
+    row[f"{name}_value"] = r.value
+    row[f"{name}_reference"] = r.reference
+    row[f"{name}_ratio"] = r.ratio
+    row[f"{name}_ci_low"] = r.ci_low
+    row[f"{name}_ci_high"] = r.ci_high
+    row[f"{name}_p"] = r.p
+
+
+def _evidence(
+    store: Store,
+    definition: JourneyDefinition,
+    *,
+    as_of: Any,
+    segment: str | None,
+    plan: str | None,
+    signup_from: Any,
+    signup_to: Any,
+    sample_n: int,
+    alpha: float,
+    ticket_sentiment: pd.DataFrame | None,
+    n_boot: int,
+    random_state: int,
+    min_customers: int,
+    attempt_events: Sequence[str] | None,
+    gap_days: float,
+) -> pd.DataFrame:
+    # Peers are the other segments, so the computation covers every segment; `segment` picks the groups reported.
+    scope = _scope(store, as_of, None, plan, signup_from, signup_to, sample_n)
+    chosen = None if segment in (None, "", "all") else segment
+    if chosen is not None:
+        segments_known = store.query("SELECT DISTINCT segment FROM customers WHERE segment IS NOT NULL ORDER BY 1")["segment"].tolist()
+        if chosen not in segments_known:
+            msg = f"segment {chosen!r} matches no customer; known values: {', '.join(segments_known) or '(none)'}"
+            raise ValueError(msg)
+    _, iv = _stage_frames(store, definition, scope)
+    iv = _exposure(iv, definition, scope.as_of)
+    iv["segment"] = iv["segment"].astype(object).where(iv["segment"].notna(), "(none)").astype(str)
+    sentiment = _negative_flags(ticket_sentiment) if ticket_sentiment is not None else None
+    tk = _tickets_in_stage(store, scope, iv, sentiment)
+    loop_rows = _loops_by_stage(store, scope, iv.assign(exited_at=iv["exposure_end"]), attempt_events, gap_days, 0.8)
+    lp = (
+        loop_rows.groupby(["customer_id", "stage_order"], as_index=False)["loops"].sum()
+        if len(loop_rows)
+        else pd.DataFrame(columns=["customer_id", "stage_order", "loops"])
+    )
+    iv = iv.merge(tk, on=["customer_id", "stage_order"], how="left").merge(lp, on=["customer_id", "stage_order"], how="left")
+    for col in ("tickets", "negative", "scored", "loops"):
+        iv[col] = pd.to_numeric(iv[col], errors="coerce").fillna(0.0).astype(float)
+    iv["known"] = iv["status"].isin(["progressed", "churned", "dropped"])
+    iv["lost"] = iv["status"].isin(["churned", "dropped"]).astype(float)
+    rng = np.random.default_rng(random_state)
+    names = definition.stage_names
+    segments = sorted(iv["segment"].unique())
+    groups = [chosen] if chosen is not None else ["all", *segments]
+    rows: list[dict[str, Any]] = []
+    for k in range(len(names) - 1):  # stages, not events
+        here = iv[iv["stage_order"] == k]
+        steps = _step_times(store, definition, scope, k)
+        for group in groups:
+            is_g = np.ones(len(here), dtype=bool) if group == "all" else (here["segment"] == group).to_numpy()
+            row: dict[str, Any] = {
+                "group": group, "stage": names[k], "next_stage": names[k + 1], "stage_order": k,
+                "customers": int(is_g.sum()), "peers": int((~is_g).sum()) if group != "all" else 0,
+            }
+            cust_g = here[is_g]
+            progressed = here["status"] == "progressed"
+            row["median_days"] = float(cust_g.loc[cust_g["status"] == "progressed", "days_in_stage"].median())
+            others = iv[(iv["stage_order"] != k) & (iv["stage_order"] < len(names) - 1) & (iv["status"] == "progressed")]
+            others = others if group == "all" else others[others["segment"] == group]
+            row["other_stages_median_days"] = float(others["days_in_stage"].median()) if len(others) else np.nan
+            row["time_vs_stages_ratio"] = (
+                max(row["median_days"], MEDIAN_FLOOR_DAYS) / max(row["other_stages_median_days"], MEDIAN_FLOOR_DAYS)
+                if np.isfinite(row["median_days"]) and np.isfinite(row["other_stages_median_days"]) else np.nan
+            )
+            enough = row["customers"] >= min_customers and (group == "all" or row["peers"] >= min_customers)
+            with_peers = group != "all" and enough
+            # time in stage vs peers
+            a = here.loc[is_g & progressed, "days_in_stage"].to_numpy(dtype=float)
+            b = here.loc[~is_g & progressed, "days_in_stage"].to_numpy(dtype=float)
+            _put(row, "time", _median_ratio(a, b, rng, n_boot, alpha) if with_peers and min(len(a), len(b)) >= 5 else _Ratio())
+            # the exit rule's conditions vs peers: test each, report the most extreme
+            best = ("", _Ratio())
+            step_ps: list[float] = []
+            best_i = -1
+            if with_peers:
+                seg_of = here.set_index("customer_id")["segment"]
+                for label, days in steps.items():
+                    seg = seg_of.reindex(days.index)
+                    da = days[seg == group].to_numpy(dtype=float)
+                    db = days[(seg != group) & seg.notna()].to_numpy(dtype=float)
+                    if min(len(da), len(db)) < 5:
+                        continue
+                    r = _median_ratio(da, db, rng, n_boot, alpha)
+                    if not np.isfinite(best[1].p) or r.p < best[1].p:
+                        best, best_i = (label, r), len(step_ps)
+                    step_ps.append(r.p)
+            row["step"] = best[0]
+            _put(row, "step", best[1])
+            row["_step_other_p"] = [p for i, p in enumerate(step_ps) if i != best_i]
+            known = here["known"].to_numpy()
+            cl = here["customer_id"].to_numpy()
+            ones = np.ones(len(here))
+            # drop-off vs peers
+            if with_peers:
+                _put(row, "dropoff", _rate_ratio(here["lost"].to_numpy()[known], ones[known], is_g[known], cl[known], alpha))
+                _put(row, "tickets", _rate_ratio(here["tickets"].to_numpy(), here["weeks"].to_numpy(), is_g, cl, alpha))
+                _put(row, "loops", _rate_ratio(here["loops"].to_numpy(), here["weeks"].to_numpy(), is_g, cl, alpha))
+                if sentiment is not None:
+                    _put(row, "negative", _rate_ratio(here["negative"].to_numpy(), here["scored"].to_numpy(), is_g, cl, alpha))
+                else:
+                    _put(row, "negative", _Ratio())
+            else:
+                for name in ("dropoff", "tickets", "loops", "negative"):
+                    _put(row, name, _Ratio())
+            # vs the group's other stages (exits only: the last stage has none)
+            mine = iv[iv["stage_order"] < len(names) - 1]
+            mine = mine if group == "all" else mine[mine["segment"] == group]
+            in_k = (mine["stage_order"] == k).to_numpy()
+            if enough and in_k.any() and (~in_k).any():
+                kn = mine["known"].to_numpy()
+                _put(row, "dropoff_stages", _rate_ratio(mine["lost"].to_numpy()[kn], np.ones(int(kn.sum())), in_k[kn], mine["customer_id"].to_numpy()[kn], alpha))
+                allst = iv if group == "all" else iv[iv["segment"] == group]
+                in_k2 = (allst["stage_order"] == k).to_numpy()
+                _put(row, "tickets_baseline", _rate_ratio(allst["tickets"].to_numpy(), allst["weeks"].to_numpy(), in_k2, allst["customer_id"].to_numpy(), alpha))
+            else:
+                _put(row, "dropoff_stages", _Ratio())
+                _put(row, "tickets_baseline", _Ratio())
+            row["tickets_total"] = float(cust_g["tickets"].sum())
+            row["customer_weeks"] = float(cust_g["weeks"].sum())
+            row["loops_total"] = float(cust_g["loops"].sum())
+            row["negative_tickets"] = float(cust_g["negative"].sum()) if sentiment is not None else np.nan
+            rows.append(row)
+    if not rows:
+        msg = "friction: the definition has a single stage; friction needs at least one transition between stages."
+        raise EmptyResultError(msg)
+    out = pd.DataFrame(rows)
+    return _score(out, alpha)
+
+
+def _score(out: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Benjamini–Hochberg across every test of the call, then the score and the rank."""
+    cells: list[tuple[int, str]] = []
+    ps: list[float] = []
+    for i, row in out.iterrows():  # units (a few dozen), not events
+        for name in EVIDENCE:
+            p = row[f"{name}_p"]
+            if np.isfinite(p):
+                cells.append((int(i), name))  # type: ignore[call-overload]
+                ps.append(float(p))
+        ps.extend(float(p) for p in row["_step_other_p"] if np.isfinite(p))
+        cells.extend((-1, "") for p in row["_step_other_p"] if np.isfinite(p))
+    for name in EVIDENCE:
+        out[f"{name}_q"] = np.nan
+    if ps:
+        q = multipletests(ps, method="fdr_bh")[1]
+        for (i, name), qv in zip(cells, q, strict=True):
+            if i >= 0:
+                out.loc[i, f"{name}_q"] = qv
+    out["tests"] = len(ps)
+    score = np.zeros(len(out))
+    for name in EVIDENCE:
+        ratio = out[f"{name}_ratio"].to_numpy(dtype=float)
+        sig = (out[f"{name}_q"].to_numpy(dtype=float) <= alpha) & (ratio > 1)
+        contrib = np.where(sig, np.minimum(np.log2(np.where(sig, ratio, 1.0)), MAX_CONTRIBUTION), 0.0)
+        out[f"{name}_score"] = contrib
+        score += contrib
+    out["score"] = score
+    qcols = [f"{n}_q" for n in EVIDENCE]
+    out["min_q"] = out[qcols].min(axis=1)
+    out["evidence_items"] = (out[[f"{n}_score" for n in EVIDENCE]] > 0).sum(axis=1)
+    out = out.drop(columns=["_step_other_p"]).sort_values(["group", "score", "min_q"], ascending=[True, False, True], kind="mergesort")
+    out["rank"] = out.groupby("group").cumcount() + 1
+    out["statement"] = [_statement(cast(dict[str, Any], r)) for r in out.to_dict("records")]
+    return out.reset_index(drop=True)
+
+
+# -- plain English ---------------------------------------------------------------------------------
+def _fmt(x: float, digits: int = 2) -> str:
+    if not np.isfinite(x):
+        return "n/a"
+    return f"{x:.{digits}f}"
+
+
+def _ci(r: dict[str, Any], name: str) -> str:
+    lo, hi = r[f"{name}_ci_low"], r[f"{name}_ci_high"]
+    if np.isfinite(lo) and np.isfinite(hi):
+        return f"ratio {_fmt(r[f'{name}_ratio'], 1)}, 95% CI {_fmt(lo, 1)}–{_fmt(hi, 1)}, q={_q(r[f'{name}_q'])}"
+    return f"ratio {_fmt(r[f'{name}_ratio'], 1)}, q={_q(r[f'{name}_q'])}"
+
+
+def _q(q: float) -> str:
+    return "<0.001" if q < 0.001 else f"{q:.3f}"
+
+
+def _statement(r: dict[str, Any]) -> str:
+    who = "All customers" if r["group"] == "all" else f"{r['group']} customers"
+    peers = "customers of other segments"
+    parts: list[tuple[float, str]] = []
+    texts = {
+        "tickets": lambda: f"raised {_fmt(r['tickets_value'])} support tickets per customer-week in {r['stage']} vs {_fmt(r['tickets_reference'])} for {peers} ({_ci(r, 'tickets')})",
+        "step": lambda: f"took a median {_fmt(r['step_value'], 1)} days from entering {r['stage']} to {r['step']} vs {_fmt(r['step_reference'], 1)} days for {peers} ({_ci(r, 'step')})",
+        "time": lambda: f"spent a median {_fmt(r['time_value'], 1)} days in {r['stage']} before {r['next_stage']} vs {_fmt(r['time_reference'], 1)} days for {peers} ({_ci(r, 'time')})",
+        "dropoff": lambda: f"dropped out or churned in {r['stage']} {_fmt(100 * r['dropoff_value'], 0)}% of the time vs {_fmt(100 * r['dropoff_reference'], 0)}% for {peers} ({_ci(r, 'dropoff')})",
+        "negative": lambda: f"{_fmt(100 * r['negative_value'], 0)}% of their tickets in {r['stage']} were negative vs {_fmt(100 * r['negative_reference'], 0)}% for {peers} ({_ci(r, 'negative')})",
+        "loops": lambda: f"had {_fmt(r['loops_value'])} repeated attempts or returns per customer-week in {r['stage']} vs {_fmt(r['loops_reference'])} for {peers} ({_ci(r, 'loops')})",
+        "tickets_baseline": lambda: f"raised {_fmt(r['tickets_baseline_value'])} tickets per customer-week in {r['stage']} vs {_fmt(r['tickets_baseline_reference'])} in their other stages ({_ci(r, 'tickets_baseline')})",
+        "dropoff_stages": lambda: f"dropped out or churned in {r['stage']} {_fmt(100 * r['dropoff_stages_value'], 0)}% of the time vs {_fmt(100 * r['dropoff_stages_reference'], 0)}% in their other stages ({_ci(r, 'dropoff_stages')})",
+    }
+    for name in EVIDENCE:
+        if r[f"{name}_score"] > 0:
+            parts.append((r[f"{name}_score"], texts[name]()))
+    if not parts:
+        return f"{who}, {r['stage']} → {r['next_stage']}: no evidence passed the false-discovery threshold."
+    parts.sort(key=lambda t: -t[0])
+    body = "; ".join(p for _, p in parts)
+    return f"{who}, {r['stage']} → {r['next_stage']} (score {r['score']:.1f}): {body}."
+
+
+# -- public ---------------------------------------------------------------------------------------
+_COMMON_DOC = """
+    Parameters
+    ----------
+    store : Store
+        The canonical store (``events``, ``customers``, ``tickets``).
+    definition : JourneyDefinition
+        Stages and conventions.
+    as_of, plan, signup_from, signup_to, sample_n
+        Scope, as in :func:`journeylib.journey.stages.milestones_data`; they apply
+        to the group *and* its peers.
+    segment : str, optional
+        Report this segment only (its peers are still the other segments).
+        Default: ``all`` customers and every segment.
+    alpha : float, default 0.05
+        False-discovery rate (Benjamini–Hochberg) and 1 - confidence level.
+    ticket_sentiment : pandas.DataFrame, optional
+        One row per ticket: ``ticket_id`` and ``label`` or ``polarity``
+        (``negative`` counts) and/or ``compound`` (≤ -0.05 counts when there
+        is no label), e.g. what :func:`journeylib.voice.sentiment.score_tickets`
+        returns; rows with ``scored`` False are left out. Adds the
+        ``negative`` evidence: the share of the scored tickets in the stage
+        that are negative.
+    n_boot : int, default 500
+        Bootstrap resamples of the CIs of median ratios.
+    random_state : int, default 0
+        Seed of the bootstrap.
+    min_customers : int, default 20
+        A unit is tested only with at least this many customers in the
+        group (and in its peers).
+    attempt_events : list of str, optional
+        Events whose repetition is a repeated attempt (see
+        :func:`journeylib.journey.paths.loop_events_data`).
+    gap_days : float, default 14
+        Inactivity after which activity counts as a return.
+"""
+
+
+def friction_tests_data(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+    alpha: float = 0.05,
+    ticket_sentiment: pd.DataFrame | None = None,
+    n_boot: int = 500,
+    random_state: int = 0,
+    min_customers: int = 20,
+    attempt_events: Sequence[str] | None = None,
+    gap_days: float = 14.0,
+) -> pd.DataFrame:
+    """Return every tested unit (group × stage) with its evidence, q-values and score.
+
+    See the module docstring for the evidence, the tests and the score rule.
+    {common}
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group × stage with an exit, ranked within the group by
+        ``score`` (then ``min_q``). Identity: ``group`` (segment or ``all``),
+        ``rank``, ``stage``, ``next_stage``, ``stage_order``,
+        ``customers`` (customers who entered the stage, in the group),
+        ``peers`` (those of other segments; 0 for ``all``). Description:
+        ``median_days`` (in stage, progressed customers),
+        ``other_stages_median_days`` and ``time_vs_stages_ratio`` (vs the
+        group's other stages; descriptive, not tested), ``tickets_total``,
+        ``customer_weeks`` (exposure), ``loops_total``, ``negative_tickets``.
+        For each evidence item ``E`` in ``tickets``, ``step``, ``time``,
+        ``dropoff``, ``negative``, ``loops``, ``tickets_baseline``,
+        ``dropoff_stages``: ``E_value`` (the group's rate, share or median
+        days), ``E_reference`` (the peers' or the other stages'),
+        ``E_ratio`` = value / reference, ``E_ci_low``, ``E_ci_high``,
+        ``E_p`` (one-sided), ``E_q`` (Benjamini–Hochberg), ``E_score``
+        (contribution to the score); ``step`` also names the condition.
+        ``tests`` (tests in the call), ``score``, ``min_q``,
+        ``evidence_items`` (items contributing) and ``statement`` (plain
+        English, citing the contributing numbers).
+
+    Raises
+    ------
+    ValueError
+        If ``segment`` matches no customer, or ``ticket_sentiment`` lacks
+        the columns.
+    EmptyResultError
+        If no customer is in scope or the definition has one stage.
+    """
+    return _evidence(
+        store, definition, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to,
+        sample_n=sample_n, alpha=alpha, ticket_sentiment=ticket_sentiment, n_boot=n_boot, random_state=random_state,
+        min_customers=min_customers, attempt_events=attempt_events, gap_days=gap_days,
+    )
+
+
+def friction_data(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+    top_n: int = 5,
+    alpha: float = 0.05,
+    ticket_sentiment: pd.DataFrame | None = None,
+    n_boot: int = 500,
+    random_state: int = 0,
+    min_customers: int = 20,
+    attempt_events: Sequence[str] | None = None,
+    gap_days: float = 14.0,
+) -> pd.DataFrame:
+    """Return the ranked friction points (up to ``top_n`` per group), each with its evidence.
+
+    The rows of :func:`friction_tests_data` with a positive score, at most
+    ``top_n`` per group, best first. Segment-specific: with ``segment`` set,
+    only that segment's points are returned, each compared with the other
+    segments.
+    {common}
+    top_n : int, default 5
+        Friction points kept per group.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`friction_tests_data`, for the units with
+        ``score`` > 0 and ``rank`` ≤ ``top_n`` (``rank`` is within the
+        group); sorted by ``score``, highest first, so the strongest point of
+        any group leads. Empty (with those columns) when nothing passes the
+        false-discovery threshold.
+
+    Raises
+    ------
+    ValueError
+        If ``top_n`` < 1, ``segment`` matches no customer, or
+        ``ticket_sentiment`` lacks the columns.
+    EmptyResultError
+        If no customer is in scope or the definition has one stage.
+
+    Examples
+    --------
+    >>> points = friction_data(store, definition=definition, segment="Mid-market")  # doctest: +SKIP
+    >>> points.loc[0, ["stage", "score", "statement"]]  # doctest: +SKIP
+    """
+    if top_n < 1:
+        msg = f"friction_data: top_n must be at least 1; got {top_n}"
+        raise ValueError(msg)
+    tests = friction_tests_data(
+        store, definition=definition, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
+        signup_to=signup_to, sample_n=sample_n, alpha=alpha, ticket_sentiment=ticket_sentiment, n_boot=n_boot,
+        random_state=random_state, min_customers=min_customers, attempt_events=attempt_events, gap_days=gap_days,
+    )
+    out = tests[(tests["score"] > 0) & (tests["rank"] <= top_n)]
+    return out.sort_values(["score", "min_q", "group"], ascending=[False, True, True], kind="mergesort").reset_index(drop=True)
+
+
+friction_tests_data.__doc__ = (friction_tests_data.__doc__ or "").replace("{common}", _COMMON_DOC)
+friction_data.__doc__ = (friction_data.__doc__ or "").replace("{common}", _COMMON_DOC)

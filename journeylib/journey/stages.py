@@ -1,0 +1,659 @@
+"""Journey stages: milestone detection, funnel, time-to-convert and progress.
+
+Milestones are detected in the engine (SQL over the canonical ``events``
+table, never Python loops over events) from a
+:class:`~journeylib.config.journey.JourneyDefinition`. Conventions, also documented
+in ``docs/journey-definition.md``:
+
+* ``as_of`` is the censoring date. Events after it are not seen; churn or
+  conversion after it has not happened yet.
+* A condition holds at the time of its ``min_count``-th qualifying event
+  (``occurrence: first``) or of the last qualifying event (``occurrence:
+  last``); windows are ``[reference, reference + within_days)``.
+* Stages are ordered: stage *k* is entered at ``max(met_at[k], entered_at[k-1])``
+  and only if stage *k-1* was entered. ``met_at`` (the rule alone) is kept
+  too, so out-of-order behaviour stays visible to path analysis.
+* A customer who entered stage *k-1* but not *k* has **dropped out** at *k*
+  if they churned (by ``as_of``), or if ``conventions.drop_after_days`` is set
+  and that many days passed since entering *k-1*. Otherwise they are **still
+  in progress** (censored) and are never counted as a drop-off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.proportion import proportion_confint
+
+from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition
+from journeylib.exceptions import EmptyResultError
+from journeylib.scope import Scope
+from journeylib.store.engine import Store, sql_add_days, sql_json_text, sql_nth_smallest, sql_quote
+
+__all__ = [
+    "add_stage_exits",
+    "compute_stages",
+    "customer_stages_data",
+    "funnel_data",
+    "milestones_data",
+    "progress_data",
+    "stage_intervals_data",
+    "time_to_convert_data",
+    "wilson_interval",
+]
+
+#: Grouping columns the funnel and time tables can be broken down by.
+GROUPABLE = ("segment", "plan", "cohort")
+
+
+def _scope(store: Store, as_of: Any, segment: str | None, plan: str | None, signup_from: Any, signup_to: Any, sample_n: int) -> Scope:
+    return Scope.build(store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
+
+
+# -- SQL for rules ---------------------------------------------------------------
+# A rule's conditions are aggregates over the events of a customer at or after a
+# reference time (signup, or entry into the previous stage), up to as_of. All the
+# conditions that share a reference are evaluated in one grouped scan of
+# ``events`` (one FILTER-ed aggregate each; the n-th qualifying time is a bounded
+# top-n aggregate, not a window numbering every event), and a rule combines its
+# conditions' times as expressions: all of → the latest, if every one holds;
+# any of → the earliest that holds. No narrowed copy of the events is kept.
+def _conditions(rule: Any) -> list[Condition]:
+    if isinstance(rule, Condition):
+        return [rule]
+    if isinstance(rule, AllOf | AnyOf):
+        return [c for m in (rule.all if isinstance(rule, AllOf) else rule.any) for c in _conditions(m)]
+    return []
+
+
+def _condition_filter(cond: Condition) -> str:
+    names = ", ".join(sql_quote(n) for n in cond.names)
+    where = [f"e.event IN ({names})"]
+    if cond.within_days is not None:
+        where.append(f"e.timestamp < {sql_add_days('r.ref', cond.within_days)}")
+    for key, val in (cond.where or {}).items():
+        vals = val if isinstance(val, list) else [val]
+        texts = ", ".join(sql_quote(str(v).lower() if isinstance(v, bool) else v) for v in vals)
+        where.append(f"{sql_json_text('e.properties', key)} IN ({texts})")
+    return " AND ".join(where)
+
+
+def _condition_agg(cond: Condition, occurrence: str) -> str:
+    """Aggregate giving the time *cond* holds within its customer's group, NULL if it does not."""
+    filt, n = _condition_filter(cond), cond.min_count
+    if occurrence == "last":
+        return f"CASE WHEN count(*) FILTER (WHERE {filt}) >= {n} THEN max(e.timestamp) FILTER (WHERE {filt}) END"
+    return sql_nth_smallest("e.timestamp", n, where=filt)
+
+
+def _conditions_sql(conds: list[Condition], cols: list[str], ref_sql: str, occurrence: str, asof_sql: str) -> str:
+    """One grouped scan of ``events``: per customer of *ref_sql*, the time each condition holds (columns *cols*)."""
+    names = ", ".join(sql_quote(n) for n in sorted({n for c in conds for n in c.names}))
+    aggs = ", ".join(f"{_condition_agg(c, occurrence)} AS {col}" for c, col in zip(conds, cols, strict=True))
+    return (
+        f"SELECT e.customer_id, {aggs} FROM events e JOIN ({ref_sql}) r ON e.customer_id = r.customer_id "
+        f"WHERE e.event IN ({names}) AND e.timestamp <= {asof_sql} AND e.timestamp >= r.ref GROUP BY e.customer_id"
+    )
+
+
+def _rule_expr(rule: Any, col_of: dict[int, str]) -> str:
+    if isinstance(rule, Condition):
+        return col_of[id(rule)]
+    members = rule.all if isinstance(rule, AllOf) else rule.any
+    parts = [_rule_expr(m, col_of) for m in members]
+    if isinstance(rule, AnyOf):
+        return f"least({', '.join(parts)})"  # NULLs (conditions that do not hold) are ignored
+    held = " AND ".join(f"{p} IS NOT NULL" for p in parts)
+    return f"CASE WHEN {held} THEN greatest({', '.join(parts)}) END"
+
+
+#: Temporary tables of one stage computation: the scoped customers, the times of the
+#: conditions referring to signup, and one table per stage.
+_CUSTOMERS = "_jl_c"
+_SIGNUP_CONDITIONS = "_jl_sig"
+
+
+def _stage_table(k: int) -> str:
+    return f"_jl_s{k}"
+
+
+@contextmanager
+def _stage_tables(store: Store, definition: JourneyDefinition, scope: Scope) -> Iterator[int]:
+    """Build the stage tables in the engine; yield the number of customers in scope; drop them after.
+
+    ``_jl_c`` holds the scoped customers (:meth:`Scope.customers_sql`),
+    ``_jl_sig`` the time each signup-referenced condition holds, and
+    ``_jl_s<k>`` one row per customer with ``met_at`` and ``entered_at`` of
+    stage *k*. Per-customer tables only, never a copy of the events.
+    """
+    con = store.con
+    asof_sql = f"TIMESTAMPTZ {sql_quote(scope.as_of.isoformat())}"
+    occurrence = definition.conventions.occurrence
+    tables = [_CUSTOMERS, _SIGNUP_CONDITIONS] + [_stage_table(k) for k in range(len(definition.stages))]
+    rules = [s.rule for s in definition.stages]
+    conds = [_conditions(rule) for rule in rules]
+    col_of = {id(c): f"_jl_c{k}_{i}" for k, cs in enumerate(conds) for i, c in enumerate(cs)}
+    signup = [c for cs in conds for c in cs if c.of == "signup"]
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CUSTOMERS} AS {scope.customers_sql()}")
+        ref = f"SELECT customer_id, signup_at AS ref FROM {_CUSTOMERS}"
+        sig = _conditions_sql(signup, [col_of[id(c)] for c in signup], ref, occurrence, asof_sql) if signup else f"SELECT customer_id FROM {_CUSTOMERS} WHERE false"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_SIGNUP_CONDITIONS} AS {sig}")
+        for k, rule in enumerate(rules):
+            prev_conds = [c for c in conds[k] if c.of == "previous_stage"]
+            joins = f"LEFT JOIN {_SIGNUP_CONDITIONS} g ON g.customer_id = c.customer_id"
+            if prev_conds:
+                ref = f"SELECT customer_id, entered_at AS ref FROM {_stage_table(k - 1)} WHERE entered_at IS NOT NULL"
+                agg = _conditions_sql(prev_conds, [col_of[id(c)] for c in prev_conds], ref, occurrence, asof_sql)
+                joins += f" LEFT JOIN ({agg}) q ON q.customer_id = c.customer_id"
+            met = "c.signup_at" if rule == "signup" else _rule_expr(rule, col_of)
+            if k == 0:
+                prev = "c.signup_at"
+            else:
+                prev = "p.entered_at"
+                joins += f" LEFT JOIN {_stage_table(k - 1)} p ON p.customer_id = c.customer_id"
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {_stage_table(k)} AS
+                SELECT customer_id, met_at, CASE WHEN met_at IS NOT NULL AND prev IS NOT NULL THEN greatest(met_at, prev) END AS entered_at
+                FROM (SELECT c.customer_id, {met} AS met_at, {prev} AS prev FROM {_CUSTOMERS} c {joins})"""
+            )
+        row = con.execute(f"SELECT count(*) FROM {_CUSTOMERS}").fetchone()
+        n_customers = int(row[0]) if row else 0
+        if n_customers == 0:
+            msg = f"no customers in scope ({scope.describe()}); widen the filters."
+            raise EmptyResultError(msg)
+        yield n_customers
+    finally:
+        for tmp in tables:
+            con.execute(f"DROP TABLE IF EXISTS {tmp}")
+
+
+def _stage_joins(n_stages: int) -> str:
+    return " ".join(f"JOIN {_stage_table(k)} s{k} ON s{k}.customer_id = c.customer_id" for k in range(n_stages))
+
+
+def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) -> pd.DataFrame:
+    """Run the milestone SQL for an already-built :class:`~journeylib.scope.Scope`.
+
+    The engine step behind :func:`milestones_data`, for modules that build
+    their scope once and reuse it (journeys, friction, suggest).
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    definition : JourneyDefinition
+        Stages and conventions.
+    scope : Scope
+        Customers and censoring date.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`milestones_data`: ``customer_id``, ``stage``,
+        ``stage_order``, ``met_at``, ``entered_at``, ``segment``, ``plan``,
+        ``signup_at``, ``converted_at``, ``churned_at``; one row per customer
+        × stage, ordered by customer and stage.
+
+    Raises
+    ------
+    EmptyResultError
+        If no customer is in scope.
+    """
+    n_stages = len(definition.stages)
+    stage_cols = ", ".join(f"s{k}.met_at AS met_{k}, s{k}.entered_at AS entered_{k}" for k in range(n_stages))
+    with _stage_tables(store, definition, scope):
+        # one row per customer from the engine (the long table repeats each customer's
+        # strings once per stage); it is unfolded below without copying those strings
+        wide = store.query(
+            f"""SELECT c.customer_id, c.segment, c.plan, c.signup_at, c.converted_at, c.churned_at, {stage_cols}
+                FROM {_CUSTOMERS} c {_stage_joins(n_stages)} ORDER BY c.customer_id"""
+        )
+    n = len(wide)
+    per_customer = np.repeat(np.arange(n), n_stages)  # row i*n_stages + k is customer i, stage k
+    stage_major = np.arange(n * n_stages).reshape(n_stages, n).T.ravel()  # stage-by-stage stack → customer order
+    time_dtype = wide["signup_at"].dtype
+
+    def stacked(prefix: str) -> pd.Series:
+        cols = [wide[f"{prefix}_{k}"].astype(time_dtype) for k in range(n_stages)]
+        return pd.concat(cols, ignore_index=True).take(stage_major).reset_index(drop=True)
+
+    codes = np.tile(np.arange(n_stages), n)
+    out = pd.DataFrame(
+        {
+            "customer_id": wide["customer_id"].to_numpy()[per_customer],
+            "stage": pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(definition.stage_names, ordered=True)),
+            "stage_order": codes.astype(np.int32),
+            "met_at": stacked("met"),
+            "entered_at": stacked("entered"),
+        }
+    )
+    for col in ("segment", "plan", "signup_at", "converted_at", "churned_at"):
+        out[col] = wide[col].take(per_customer).reset_index(drop=True)
+    return out
+
+
+def milestones_data(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+) -> pd.DataFrame:
+    """Return when each customer met each stage's milestone, and entered each stage.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    definition : JourneyDefinition
+        Stages and conventions.
+    as_of : date-like, optional
+        Censoring date; default the latest event.
+    segment, plan : str, optional
+        Filters (``"all"`` or None = no filter).
+    signup_from, signup_to : date-like, optional
+        Signup period ``[from, to)``.
+    sample_n : int, default 0
+        Seeded sample of customers (0 = all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer × stage: ``customer_id``; ``stage`` (ordered
+        categorical); ``stage_order`` (0-based); ``met_at`` (UTC; when the
+        stage's rule alone first held, NaT if never by as_of); ``entered_at``
+        (UTC; when the stage was entered in order, NaT if not);
+        ``segment``, ``plan``, ``signup_at``, ``converted_at``, ``churned_at``
+        (customer attributes; outcomes after as_of blanked).
+
+    Raises
+    ------
+    EmptyResultError
+        If no customer is in scope.
+    """
+    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
+    return compute_stages(store, definition, scope)
+
+
+def add_stage_exits(ms: pd.DataFrame, definition: JourneyDefinition, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Add exit times and how each entered stage ended to :func:`compute_stages` output.
+
+    Parameters
+    ----------
+    ms : pandas.DataFrame
+        Output of :func:`compute_stages`.
+    definition : JourneyDefinition
+        Gives the number of stages and ``drop_after_days``.
+    as_of : pandas.Timestamp
+        Censoring date.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The entered rows of *ms* plus ``exited_at``, ``days_in_stage`` and
+        ``status`` as documented in :func:`stage_intervals_data`.
+    """
+    entered = ms[ms["entered_at"].notna()].copy()
+    entered = entered.sort_values(["customer_id", "stage_order"])
+    nxt = entered.groupby("customer_id")["entered_at"].shift(-1)
+    last = nxt.isna()
+    churn = entered["churned_at"]
+    entered["exited_at"] = nxt
+    entered.loc[last & churn.notna(), "exited_at"] = churn[last & churn.notna()]
+    drop_days = definition.conventions.drop_after_days
+    days_in = (entered["exited_at"].fillna(as_of) - entered["entered_at"]).dt.total_seconds() / 86400.0
+    n_stages = len(definition.stages)
+    status = np.where(~last, "progressed", "in_progress")
+    status = np.where(last & churn.notna(), "churned", status)
+    status = np.where(last & churn.isna() & (entered["stage_order"] == n_stages - 1), "completed", status)
+    if drop_days is not None:
+        status = np.where((status == "in_progress") & (days_in > drop_days), "dropped", status)
+    entered["days_in_stage"] = days_in.to_numpy()
+    entered["status"] = status
+    return entered
+
+
+def stage_intervals_data(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+) -> pd.DataFrame:
+    """Return the time each customer spent in each stage they entered.
+
+    Parameters
+    ----------
+    store, definition, as_of, segment, plan, signup_from, signup_to, sample_n
+        As in :func:`milestones_data`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer × entered stage: ``customer_id``, ``stage``,
+        ``stage_order``, ``entered_at`` (UTC), ``exited_at`` (UTC: entry into
+        the next stage, or churn; NaT while still in the stage at as_of),
+        ``days_in_stage`` (to exit, or to as_of when still in it),
+        ``status`` (``progressed`` to the next stage, ``churned`` in it,
+        ``dropped`` (no progress within ``drop_after_days``), ``completed``
+        (last stage), or ``in_progress``: censored at as_of), ``segment``,
+        ``plan``, ``signup_at``.
+    """
+    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
+    ms = compute_stages(store, definition, scope)
+    iv = add_stage_exits(ms, definition, scope.as_of)
+    cols = ["customer_id", "stage", "stage_order", "entered_at", "exited_at", "days_in_stage", "status", "segment", "plan", "signup_at"]
+    return iv[cols].reset_index(drop=True)
+
+
+def customer_stages_data(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+) -> pd.DataFrame:
+    """Return each customer's current stage at ``as_of``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer: ``customer_id``, ``stage`` (furthest stage
+        entered), ``stage_order``, ``entered_at``, ``days_in_stage`` (days from
+        entering it to exit or as_of), ``status`` (see
+        :func:`stage_intervals_data`; never ``progressed``), ``segment``,
+        ``plan``, ``signup_at``.
+    """
+    iv = stage_intervals_data(
+        store, definition=definition, as_of=as_of, segment=segment, plan=plan,
+        signup_from=signup_from, signup_to=signup_to, sample_n=sample_n,
+    )
+    cur = iv.sort_values(["customer_id", "stage_order"]).groupby("customer_id", as_index=False).tail(1)
+    return cur.drop(columns=["exited_at"]).reset_index(drop=True)
+
+
+def wilson_interval(successes: Any, trials: Any, *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for binomial proportions (vectorised).
+
+    Parameters
+    ----------
+    successes, trials : array-like of int
+        Counts; where ``trials`` is 0 the interval is NaN.
+    alpha : float, default 0.05
+        1 - confidence level.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Lower and upper bounds.
+    """
+    s = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    lo = np.full(s.shape, np.nan)
+    hi = np.full(s.shape, np.nan)
+    ok = n > 0
+    if ok.any():
+        lo_ok, hi_ok = proportion_confint(s[ok], n[ok], alpha=alpha, method="wilson")
+        lo[ok], hi[ok] = lo_ok, hi_ok
+    return lo, hi
+
+
+def _with_cohort(frame: pd.DataFrame, cohort_freq: str) -> pd.DataFrame:
+    out = frame.copy()
+    out["cohort"] = out["signup_at"].dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period(cohort_freq).astype(str)
+    return out
+
+
+def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by: str | None) -> pd.DataFrame:
+    """Count customers by group, furthest stage entered and whether they are gone, in the engine.
+
+    Returns one row per (``grp``, ``k``, ``gone``) with ``n`` customers: ``grp``
+    is the ``by`` attribute (``signup_at`` for cohorts, ``"all"`` without
+    ``by``); ``k`` the furthest stage entered (-1: none); ``gone`` whether
+    that stage ended in churn or a drop-out, as the ``status`` of
+    :func:`add_stage_exits` (churned; else, short of the last stage,
+    ``drop_after_days`` passed since entering it).
+    """
+    n_stages = len(definition.stages)
+    asof_sql = f"TIMESTAMPTZ {sql_quote(scope.as_of.isoformat())}"
+    grp = {None: "'all'", "segment": "c.segment", "plan": "c.plan", "cohort": "c.signup_at"}[by]
+    furthest = "CASE " + " ".join(f"WHEN s{k}.entered_at IS NOT NULL THEN {k}" for k in reversed(range(n_stages))) + " ELSE -1 END"
+    last_in = "coalesce(" + ", ".join(f"s{k}.entered_at" for k in reversed(range(n_stages))) + ")"
+    drop_days = definition.conventions.drop_after_days
+    # days in the stage as add_stage_exits computes them: exact microseconds, then seconds, then days
+    dropped = (
+        "FALSE"
+        if drop_days is None
+        else f"CAST(epoch_us({asof_sql}) - epoch_us(last_in) AS DOUBLE) / 1000000 / 86400 > CAST({float(drop_days)!r} AS DOUBLE)"
+    )
+    with _stage_tables(store, definition, scope):
+        return store.query(
+            f"""WITH f AS (SELECT {grp} AS grp, {furthest} AS k, {last_in} AS last_in, c.churned_at
+                           FROM {_CUSTOMERS} c {_stage_joins(n_stages)})
+                SELECT grp, k, k >= 0 AND (churned_at IS NOT NULL OR (k < {n_stages - 1} AND {dropped})) AS gone,
+                       count(*) AS n
+                FROM f GROUP BY ALL ORDER BY ALL"""
+        )
+
+
+def funnel_data(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+    by: str | None = None,
+    cohort_freq: str = "Q",
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Return stage-to-stage conversion with Wilson intervals, censoring kept apart.
+
+    Parameters
+    ----------
+    store, definition, as_of, segment, plan, signup_from, signup_to, sample_n
+        As in :func:`milestones_data`.
+    by : {"segment", "plan", "cohort"}, optional
+        Break the funnel down by this customer attribute (cohort = signup
+        period of ``cohort_freq``).
+    cohort_freq : str, default "Q"
+        Pandas period alias for signup cohorts (``"M"``, ``"Q"``).
+    alpha : float, default 0.05
+        1 - confidence level of the intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (group ×) stage: ``group`` (the ``by`` value, or
+        ``"all"``); ``stage``; ``stage_order``; ``reached`` (customers who
+        entered the stage); ``eligible`` (customers who entered the previous
+        stage — the denominator; for the first stage, all customers in scope);
+        ``converted`` (= reached); ``dropped`` (eligible, did not reach it and
+        churned or passed drop_after_days); ``censored`` (eligible, not
+        reached, still in progress at as_of — not a drop-off); ``conversion_rate``
+        = converted / (converted + dropped), the rate among customers whose
+        outcome is known; ``ci_low``, ``ci_high`` (Wilson interval of
+        conversion_rate); ``reached_share`` = converted / eligible (a lower
+        bound while customers are censored); ``share_of_start`` = reached / customers in
+        the first stage.
+
+    Raises
+    ------
+    ValueError
+        If ``by`` is not one of segment, plan, cohort.
+    EmptyResultError
+        If no customer is in scope.
+    """
+    if by is not None and by not in GROUPABLE:
+        msg = f"by must be one of {', '.join(GROUPABLE)} or None; got {by!r}"
+        raise ValueError(msg)
+    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
+    stage_names = definition.stage_names
+    counts = _funnel_counts(store, definition, scope, by)
+    if by == "cohort":
+        counts = _with_cohort(counts.rename(columns={"grp": "signup_at"}), cohort_freq)
+        counts = counts.groupby(["cohort", "k", "gone"])["n"].sum().reset_index().rename(columns={"cohort": "grp"})
+    groups = sorted(counts["grp"].dropna().unique())
+    rows = []
+    for g in groups:
+        part = counts[counts["grp"] == g]
+        k_of, n_of, gone = part["k"].to_numpy(), part["n"].to_numpy(), part["gone"].to_numpy(dtype=bool)
+        total = int(n_of.sum())
+        start = int(n_of[k_of >= 0].sum())
+        for k, name in enumerate(stage_names):
+            reached = int(n_of[k_of >= k].sum())
+            eligible = total if k == 0 else int(n_of[k_of >= k - 1].sum())
+            dropped = int(n_of[(k_of == k - 1) & gone].sum()) if k > 0 else total - reached
+            censored = eligible - reached - dropped
+            rows.append(
+                {"group": str(g), "stage": name, "stage_order": k, "reached": reached, "eligible": eligible,
+                 "converted": reached, "dropped": dropped, "censored": censored, "start": start}
+            )
+    out = pd.DataFrame(rows)
+    known = out["converted"] + out["dropped"]
+    out["conversion_rate"] = np.where(known > 0, out["converted"] / known.where(known > 0, 1), np.nan)
+    out["ci_low"], out["ci_high"] = wilson_interval(out["converted"], known, alpha=alpha)
+    out["reached_share"] = np.where(out["eligible"] > 0, out["converted"] / out["eligible"].where(out["eligible"] > 0, 1), np.nan)
+    out["share_of_start"] = np.where(out["start"] > 0, out["reached"] / out["start"].where(out["start"] > 0, 1), np.nan)
+    out["stage"] = pd.Categorical(out["stage"], categories=stage_names, ordered=True)
+    return out.drop(columns=["start"])
+
+
+def time_to_convert_data(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+    by: str | None = None,
+    cohort_freq: str = "Q",
+) -> pd.DataFrame:
+    """Return the distribution of days from entering one stage to entering the next.
+
+    Only customers who made the transition contribute (a distribution among
+    converters; the funnel's ``censored`` column says how many are still on
+    the way).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (group ×) transition: ``group``; ``from_stage``;
+        ``to_stage``; ``stage_order`` (of ``to_stage``); ``n`` (customers who
+        made it); ``p25``, ``median``, ``p75``, ``p90``, ``mean`` (days).
+    """
+    if by is not None and by not in GROUPABLE:
+        msg = f"by must be one of {', '.join(GROUPABLE)} or None; got {by!r}"
+        raise ValueError(msg)
+    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
+    ms = _with_cohort(compute_stages(store, definition, scope), cohort_freq)
+    ms = ms.sort_values(["customer_id", "stage_order"])
+    ms["prev_entered"] = ms.groupby("customer_id")["entered_at"].shift(1)
+    ms["days"] = (ms["entered_at"] - ms["prev_entered"]).dt.total_seconds() / 86400.0
+    made = ms[ms["stage_order"].gt(0) & ms["days"].notna()]
+    names = definition.stage_names
+    keys = ["group", "stage_order"]
+    made = made.assign(group=made[by].astype(str) if by else "all")
+    agg = made.groupby(keys)["days"].agg(
+        n="count",
+        p25=lambda x: x.quantile(0.25),
+        median="median",
+        p75=lambda x: x.quantile(0.75),
+        p90=lambda x: x.quantile(0.90),
+        mean="mean",
+    ).reset_index()
+    agg["from_stage"] = [names[k - 1] for k in agg["stage_order"]]
+    agg["to_stage"] = [names[k] for k in agg["stage_order"]]
+    return agg[["group", "from_stage", "to_stage", "stage_order", "n", "p25", "median", "p75", "p90", "mean"]]
+
+
+def progress_data(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+    min_peers: int = 20,
+) -> pd.DataFrame:
+    """Return whether each customer still in a stage is on track, behind or stuck.
+
+    Peers are customers of the same segment who progressed out of the same
+    stage; their days-in-stage give the 50th, 75th and 90th percentiles.
+    ``on_track`` means days so far ≤ p75, ``behind`` ≤ p90, ``stuck`` > p90.
+    With fewer than ``min_peers`` peers in the segment, all segments are used
+    (``peer_group`` says which).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer in progress at as_of: ``customer_id``,
+        ``segment``, ``stage``, ``stage_order``, ``entered_at``,
+        ``days_in_stage`` (so far), ``peer_group`` (segment name or ``"all"``),
+        ``peers`` (customers in the peer group who progressed), ``peer_p50``,
+        ``peer_p75``, ``peer_p90`` (days), ``percentile`` (share of peers who
+        left the stage faster than this customer has been in it),
+        ``progress`` (``on_track``, ``behind``, ``stuck``, or ``no_peers``).
+    """
+    iv = stage_intervals_data(
+        store, definition=definition, as_of=as_of, segment=None, plan=plan,
+        signup_from=signup_from, signup_to=signup_to, sample_n=0,
+    )
+    done = iv[iv["status"] == "progressed"]
+    cur = iv[iv["status"] == "in_progress"].copy()
+    seg = None if segment in (None, "", "all") else segment
+    if seg is not None:
+        cur = cur[cur["segment"] == seg]
+    if sample_n:
+        cur = cur.sample(n=min(sample_n, len(cur)), random_state=0) if len(cur) else cur
+    rows = []
+    for (stage_order, segment_value), grp in cur.groupby(["stage_order", "segment"], observed=True, dropna=False):
+        peers = done[(done["stage_order"] == stage_order) & (done["segment"] == segment_value)]["days_in_stage"]
+        group_name = str(segment_value)
+        if len(peers) < min_peers:
+            peers = done[done["stage_order"] == stage_order]["days_in_stage"]
+            group_name = "all"
+        vals = np.sort(peers.to_numpy())
+        p50, p75, p90 = (np.quantile(vals, q) if len(vals) else np.nan for q in (0.5, 0.75, 0.9))
+        pct = np.searchsorted(vals, grp["days_in_stage"].to_numpy(), side="right") / len(vals) if len(vals) else np.full(len(grp), np.nan)
+        g = grp.assign(peer_group=group_name, peers=len(vals), peer_p50=p50, peer_p75=p75, peer_p90=p90, percentile=pct)
+        rows.append(g)
+    if not rows:
+        msg = "no customer is in progress in any stage at as_of; nothing to track."
+        raise EmptyResultError(msg)
+    out = pd.concat(rows, ignore_index=True)
+    d = out["days_in_stage"]
+    out["progress"] = np.select(
+        [out["peers"] < 1, d <= out["peer_p75"], d <= out["peer_p90"]],
+        ["no_peers", "on_track", "behind"],
+        default="stuck",
+    )
+    cols = ["customer_id", "segment", "stage", "stage_order", "entered_at", "days_in_stage", "peer_group", "peers",
+            "peer_p50", "peer_p75", "peer_p90", "percentile", "progress"]
+    return out[cols].sort_values(["stage_order", "customer_id"]).reset_index(drop=True)

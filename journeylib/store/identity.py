@@ -1,0 +1,643 @@
+"""Identity stitching: every source id resolved to a paying account and a person.
+
+Each vendor reader records who its ids are (``source_identities``: a CRM
+contact's e-mail and account, a Mixpanel distinct_id's e-mail and CRM id, a
+Zendesk organization's domain); :func:`resolve_identities` turns that
+evidence into ``identity_map`` and writes ``customer_id``/``user_id`` of the
+vendor rows of ``events``, ``tickets`` and ``messages``. It recomputes
+everything from the stored evidence each time new data arrives, so the result
+depends only on *what* was ingested, never on the order: events loaded before
+their CRM record get their customer as soon as it arrives.
+
+Accounts
+--------
+The **account sources** (``IdentityOptions.account_sources``; by default the
+sources read by salesforce, then hubspot, intercom, zendesk) are ranked; the
+first one holding accounts is the *master*: each of its accounts is a
+customer, ``customer_id`` being its id in that tool (method ``crm_account``).
+An account of another source resolves, in order, by an explicit id of a
+master account it carries (``crm_id``: HubSpot's *Salesforce Account ID*, a
+Zendesk organization's ``external_id``, an Intercom ``company_id``), by its
+web domain (``domain``), or by fuzzy company name (``fuzzy_name``, off by
+default).
+
+People
+------
+A person id resolves, in order of trust, by:
+
+1. ``crm_id`` — an explicit account id on the record (e.g. an analytics user
+   property such as ``salesforce_account_id``);
+2. ``email`` — its normalised e-mail (trimmed, lower case; ``+tag`` dropped
+   only with ``plus_addressing``) equals that of a CRM contact (a person of a
+   salesforce or hubspot source) attached to an account;
+3. ``contact_account`` — the record's own account in its tool (a CRM
+   contact's account, a Zendesk user's organization, an Intercom contact's
+   company) resolves;
+4. ``domain`` — its e-mail domain equals the domain of exactly one customer
+   (never for free-mail domains such as gmail.com, outlook.com);
+5. ``fuzzy_name`` — its company name matches one customer's name with a
+   similarity of at least ``fuzzy_threshold`` (optional; the confidence is the
+   similarity).
+
+When a step finds **two or more** accounts the id is ``ambiguous`` and
+resolution stops: a conflict is never guessed. An id no step resolves is
+``unmatched``. Both keep ``customer_id`` NULL; their rows are kept and counted
+in the report. A person's ``user_id`` is its normalised e-mail when it has
+exactly one, else ``<source>:<source_id>``.
+
+Customers and users from vendor data
+-------------------------------------
+The master source's accounts become ``customers`` rows and resolved people
+``users`` rows (``properties.derived_by = "journeylib.store.identity"``); they are
+replaced on each resolution, and rows loaded by the generic ingest are left
+alone.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from journeylib.io._vendor import FREE_MAIL_DOMAINS, email_domain, norm_email
+from journeylib.store.engine import (
+    Store,
+    apply_identity_map,
+    ensure_vendor_tables,
+    identity_observations,
+    replace_derived_rows,
+    replace_identity_map,
+    vendor_tables_exist,
+)
+
+__all__ = [
+    "DERIVED_MARKER",
+    "METHODS",
+    "IdentityOptions",
+    "ResolutionSummary",
+    "identity_report_data",
+    "identity_summary_data",
+    "resolve_identities",
+    "unmatched_ids_data",
+    "write_identity_report",
+]
+
+#: Resolution methods in order of trust, then the two non-resolutions.
+METHODS: tuple[str, ...] = ("crm_account", "crm_id", "email", "contact_account", "domain", "fuzzy_name", "ambiguous", "unmatched")
+_CONFIDENCE = {"crm_account": 1.0, "crm_id": 1.0, "email": 0.95, "contact_account": 0.9, "domain": 0.8}
+#: Readers whose people are CRM contacts (the reference for the ``email`` method).
+CRM_READERS: tuple[str, ...] = ("salesforce", "hubspot")
+#: Default rank of account sources, by reader.
+ACCOUNT_READERS: tuple[str, ...] = ("salesforce", "hubspot", "intercom", "zendesk")
+#: ``properties.derived_by`` of customers/users rows written by resolution.
+DERIVED_MARKER = "journeylib.store.identity"
+
+
+class IdentityOptions(BaseModel):
+    """How identities are resolved (the ``identity`` section of ``sources.yaml``).
+
+    Parameters
+    ----------
+    account_sources : list of str, optional
+        Source names that hold accounts, most trusted first; the first with
+        accounts is the master (its account ids become ``customer_id``).
+        Default: sources read by salesforce, hubspot, intercom, zendesk, in
+        that order.
+    plus_addressing : bool, default False
+        Treat ``jane+news@acme.com`` as ``jane@acme.com``.
+    free_mail_domains : list of str
+        Domains added to the built-in free-mail list (never used to match an
+        account by domain).
+    fuzzy_names : bool, default False
+        Match remaining ids by company name.
+    fuzzy_threshold : float, default 0.92
+        Minimum similarity (0.5..1) of a fuzzy match.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account_sources: tuple[str, ...] | None = None
+    plus_addressing: bool = False
+    free_mail_domains: tuple[str, ...] = ()
+    fuzzy_names: bool = False
+    fuzzy_threshold: float = Field(default=0.92, ge=0.5, le=1.0)
+
+
+@dataclass(frozen=True)
+class ResolutionSummary:
+    """What one resolution did.
+
+    Attributes
+    ----------
+    master : str or None
+        The account source whose ids are ``customer_id``.
+    ids : dict
+        Ids per method over all sources.
+    rows_changed : dict
+        Rows whose customer/user changed, per table.
+    customers, users : int
+        Derived rows written.
+    """
+
+    master: str | None
+    ids: dict[str, int] = field(default_factory=dict)
+    rows_changed: dict[str, int] = field(default_factory=dict)
+    customers: int = 0
+    users: int = 0
+
+    def summary(self) -> str:
+        """One line for humans."""
+        ids = ", ".join(f"{m} {self.ids[m]:,}" for m in METHODS if self.ids.get(m))
+        changed = sum(self.rows_changed.values())
+        return (
+            f"identity: master {self.master or '(none: no account source)'}; ids {ids or 'none'}; "
+            f"{changed:,} row(s) re-attributed; {self.customers:,} customers and {self.users:,} users derived"
+        )
+
+
+def _native(source_id: str) -> str:
+    return source_id.split(":", 1)[1] if ":" in source_id else source_id
+
+
+_NAME_NOISE = re.compile(r"\b(inc|ltd|llc|gmbh|group|co|ag|sa|plc|corp|corporation|company)\b\.?")
+
+
+def _norm_name(name: Any) -> str:
+    if not isinstance(name, str):
+        return ""
+    s = _NAME_NOISE.sub(" ", name.lower().replace("&", " "))
+    return " ".join(re.sub(r"[^a-z0-9 ]", " ", s).split())
+
+
+class _Resolver:
+    """The resolution rules over one snapshot of the evidence (pure; no store access)."""
+
+    def __init__(self, obs: pd.DataFrame, options: IdentityOptions) -> None:
+        self.o = options
+        self.free = FREE_MAIL_DOMAINS | {d.lower() for d in options.free_mail_domains}
+        self.obs = obs
+        self.readers = dict(zip(obs["source"], obs["reader"], strict=False))
+        self.master = self._master()
+        # one entry per (source, source_id): sets of evidence
+        self.ev: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in obs.itertuples(index=False):
+            k = (str(r.source), str(r.source_id))
+            e = self.ev.setdefault(
+                k,
+                {"kind": r.kind, "reader": r.reader, "emails": set(), "links": set(), "names": set(), "domains": set(), "accounts": set(), "attributes": None},
+            )
+            em = norm_email(r.email, plus_addressing=options.plus_addressing)
+            if em:
+                e["emails"].add(em)
+            for key, val in (("links", r.link_id), ("names", r.name), ("domains", r.domain), ("accounts", r.account_ref)):
+                if isinstance(val, str) and val.strip():
+                    e[key].add(val.strip().lower() if key == "domains" else val.strip())
+            if isinstance(r.attributes, str):
+                e["attributes"] = r.attributes
+        self.result: dict[tuple[str, str], tuple[str | None, str, float | None]] = {}
+
+    def _master(self) -> str | None:
+        accounts = self.obs[self.obs["kind"] == "account"]
+        have = set(accounts["source"])
+        if self.o.account_sources is not None:
+            ranked = [s for s in self.o.account_sources if s in have]
+        else:
+            ranked = sorted(have, key=lambda s: (ACCOUNT_READERS.index(self.readers[s]) if self.readers.get(s) in ACCOUNT_READERS else 99, s))
+            ranked = [s for s in ranked if self.readers.get(s) in ACCOUNT_READERS]
+        return ranked[0] if ranked else None
+
+    # -- accounts -------------------------------------------------------------
+    def resolve_accounts(self) -> None:
+        self.customer_ids: dict[str, str] = {}  # native master id -> customer_id
+        self.domain_index: dict[str, set[str]] = defaultdict(set)
+        self.names: dict[str, str] = {}
+        for (src, sid), e in self.ev.items():
+            if e["kind"] == "account" and src == self.master:
+                cid = _native(sid)
+                self.customer_ids[cid] = cid
+                self.result[(src, sid)] = (cid, "crm_account", 1.0)
+                for d in e["domains"]:
+                    if d not in self.free:
+                        self.domain_index[d].add(cid)
+                for n in e["names"]:
+                    self.names[cid] = n
+        self.other_accounts: dict[str, list[tuple[str | None, str, float | None]]] = defaultdict(list)
+        for (src, sid), e in sorted(self.ev.items()):
+            if e["kind"] != "account" or src == self.master:
+                continue
+            self.result[(src, sid)] = self._account_steps(e)
+            self.other_accounts[_native(sid)].append(self.result[(src, sid)])
+
+    def _account_steps(self, e: dict[str, Any]) -> tuple[str | None, str, float | None]:
+        links = {self.customer_ids[x] for x in e["links"] if x in self.customer_ids}
+        if links:
+            return self._one(links, "crm_id")
+        doms = set().union(*(self.domain_index.get(d, set()) for d in e["domains"] if d not in self.free)) if e["domains"] else set()
+        if doms:
+            return self._one(doms, "domain")
+        return self._fuzzy(e)
+
+    def _one(self, candidates: set[str], method: str, confidence: float | None = None) -> tuple[str | None, str, float | None]:
+        if len(candidates) == 1:
+            return next(iter(candidates)), method, confidence if confidence is not None else _CONFIDENCE[method]
+        return None, "ambiguous", None
+
+    def _fuzzy(self, e: dict[str, Any]) -> tuple[str | None, str, float | None]:
+        if not self.o.fuzzy_names or not e["names"] or not self.names:
+            return None, "unmatched", None
+        best: dict[str, float] = {}
+        for n in e["names"]:
+            q = _norm_name(n)
+            if not q:
+                continue
+            for cid, name in self.names.items():
+                score = difflib.SequenceMatcher(None, q, _norm_name(name)).ratio()
+                if score >= self.o.fuzzy_threshold:
+                    best[cid] = max(best.get(cid, 0.0), score)
+        if not best:
+            return None, "unmatched", None
+        top = max(best.values())
+        winners = {c for c, s in best.items() if s == top}
+        return self._one(winners, "fuzzy_name", round(top, 4))
+
+    # -- people ---------------------------------------------------------------
+    def resolve_people(self) -> None:
+        people = {k: e for k, e in self.ev.items() if e["kind"] == "person"}
+        # anchors: CRM contacts attached to an account (explicit id or their own account)
+        self.email_index: dict[str, set[str]] = defaultdict(set)
+        anchors: dict[tuple[str, str], tuple[str | None, str, float | None]] = {}
+        for k, e in people.items():
+            if e["reader"] not in CRM_READERS:
+                continue
+            res = self._explicit(e) or self._membership(k[0], e)
+            if res and res[0]:
+                anchors[k] = res
+                for em in e["emails"]:
+                    self.email_index[em].add(res[0])
+        for k, e in sorted(people.items()):
+            if k in anchors:  # a CRM contact: its own account is the answer
+                self.result[k] = anchors[k]
+                continue
+            self.result[k] = self._explicit(e) or self._email(e) or self._membership(k[0], e) or self._domain(e) or self._fuzzy(e)
+        # aliases (a ticket, an opportunity) resolve like the record they name: account_ref, else link_id
+        for (src, sid), e in sorted(self.ev.items()):
+            if e["kind"] != "alias":
+                continue
+            alias_res: tuple[str | None, str, float | None] = (None, "unmatched", None)
+            for target in [*sorted(e["accounts"]), *sorted(e["links"])]:
+                got = self.result.get((src, target))
+                if got and (got[0] or alias_res[1] == "unmatched"):
+                    alias_res = got
+                if alias_res[0]:
+                    break
+            self.result[(src, sid)] = alias_res
+
+    def _explicit(self, e: dict[str, Any]) -> tuple[str | None, str, float | None] | None:
+        found: set[str] = set()
+        ambiguous = False
+        for link in e["links"]:
+            if link in self.customer_ids:
+                found.add(self.customer_ids[link])
+                continue
+            # an id of another account source (e.g. hubspot_company_id) that resolved
+            for res in self.other_accounts.get(link, []):
+                if res[0]:
+                    found.add(res[0])
+                elif res[1] == "ambiguous":
+                    ambiguous = True
+        if ambiguous and not found:
+            return None, "ambiguous", None
+        return self._one(found, "crm_id") if found else None
+
+    def _email(self, e: dict[str, Any]) -> tuple[str | None, str, float | None] | None:
+        found: set[str] = set()
+        for em in e["emails"]:
+            found |= self.email_index.get(em, set())
+        return self._one(found, "email") if found else None
+
+    def _membership(self, source: str, e: dict[str, Any]) -> tuple[str | None, str, float | None] | None:
+        if not e["accounts"]:
+            return None
+        found: set[str] = set()
+        ambiguous = False
+        for ref in e["accounts"]:
+            res = self.result.get((source, ref))
+            if res and res[0]:
+                found.add(res[0])
+            elif res and res[1] == "ambiguous":
+                ambiguous = True
+        if ambiguous and not found:
+            return None, "ambiguous", None
+        return self._one(found, "contact_account") if found else None
+
+    def _domain(self, e: dict[str, Any]) -> tuple[str | None, str, float | None] | None:
+        doms = {d for d in (email_domain(em) for em in e["emails"]) if d and d not in self.free}
+        found: set[str] = set()
+        for d in doms:
+            found |= self.domain_index.get(d, set())
+        return self._one(found, "domain") if found else None
+
+    # -- output ---------------------------------------------------------------
+    def identity_map(self) -> pd.DataFrame:
+        rows = []
+        for (src, sid), (cid, method, conf) in sorted(self.result.items()):
+            e = self.ev[(src, sid)]
+            user = None
+            if e["kind"] == "person":
+                user = next(iter(e["emails"])) if len(e["emails"]) == 1 else f"{src}:{sid}"
+            rows.append({"source": src, "source_id": sid, "customer_id": cid, "user_id": user, "method": method, "confidence": conf})
+        return pd.DataFrame(rows, columns=["source", "source_id", "customer_id", "user_id", "method", "confidence"])
+
+
+def _derived_customers(res: _Resolver) -> pd.DataFrame:
+    rows = []
+    for (src, sid), e in sorted(res.ev.items()):
+        if src != res.master or e["kind"] != "account":
+            continue
+        attrs = json.loads(e["attributes"]) if e["attributes"] else {}
+        props = dict(attrs.get("properties") or {})
+        props.update({"derived_by": DERIVED_MARKER, "source": src, "source_id": sid})
+        rows.append(
+            {
+                "customer_id": _native(sid),
+                "name": attrs.get("name") or next(iter(sorted(e["names"])), None),
+                "domain": attrs.get("domain") or next(iter(sorted(e["domains"])), None),
+                **{k: attrs.get(k) for k in ("segment", "plan", "signup_at", "converted_at", "churned_at", "renewal_at", "mrr")},
+                "properties": json.dumps(props, sort_keys=True, separators=(",", ":"), default=str),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["customer_id", "name", "domain", "segment", "plan", "signup_at", "converted_at", "churned_at", "renewal_at", "mrr", "properties"])
+    for col in ("signup_at", "converted_at", "churned_at", "renewal_at"):
+        frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601", errors="coerce")
+    frame["mrr"] = pd.to_numeric(frame["mrr"], errors="coerce")
+    return frame
+
+
+def _derived_users(res: _Resolver, imap: pd.DataFrame) -> pd.DataFrame:
+    people = imap[imap["customer_id"].notna() & imap["user_id"].notna()].copy()
+    if people.empty:
+        return pd.DataFrame(columns=["user_id", "customer_id", "email", "role", "created_at", "properties"])
+    people["rank"] = people["method"].map({m: i for i, m in enumerate(METHODS)})
+    people = people.sort_values(["user_id", "rank", "customer_id", "source", "source_id"]).drop_duplicates("user_id")
+    rows = []
+    for r in people.itertuples(index=False):
+        e = res.ev[(str(r.source), str(r.source_id))]
+        attrs = json.loads(e["attributes"]) if e["attributes"] else {}
+        email = r.user_id if "@" in str(r.user_id) and ":" not in str(r.user_id) else None
+        props = {"derived_by": DERIVED_MARKER, "source": r.source, "source_id": r.source_id, "method": r.method}
+        rows.append({"user_id": r.user_id, "customer_id": r.customer_id, "email": email, "role": attrs.get("role"), "created_at": attrs.get("created_at"), "properties": json.dumps(props, sort_keys=True, separators=(",", ":"))})
+    frame = pd.DataFrame(rows)
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601", errors="coerce")
+    return frame
+
+
+def resolve_identities(store: Store, options: IdentityOptions | None = None) -> ResolutionSummary:
+    """Resolve every stored source id and re-attribute the vendor rows, in one transaction.
+
+    Parameters
+    ----------
+    store : Store
+        A writable store.
+    options : IdentityOptions, optional
+        Resolution settings (defaults: see :class:`IdentityOptions`).
+
+    Returns
+    -------
+    ResolutionSummary
+        The master source, ids per method, rows re-attributed and derived rows.
+
+    Examples
+    --------
+    >>> from journeylib.store.engine import Store
+    >>> resolve_identities(Store(":memory:")).master is None
+    True
+    """
+    options = options or IdentityOptions()
+    ensure_vendor_tables(store)
+    obs = identity_observations(store)
+    res = _Resolver(obs, options)
+    res.resolve_accounts()
+    res.resolve_people()
+    imap = res.identity_map()
+    customers = _derived_customers(res)
+    users = _derived_users(res, imap)
+    with store.transaction():
+        replace_identity_map(store, imap)
+        changed = apply_identity_map(store)
+        n_c = replace_derived_rows(store, "customers", customers, marker=DERIVED_MARKER)
+        n_u = replace_derived_rows(store, "users", users, marker=DERIVED_MARKER)
+    counts = imap["method"].value_counts().to_dict() if len(imap) else {}
+    return ResolutionSummary(master=res.master, ids={str(k): int(v) for k, v in counts.items()}, rows_changed=changed, customers=n_c, users=n_u)
+
+
+# -- the resolution report ---------------------------------------------------------
+_ROWS_SQL = """
+WITH r AS (
+    SELECT r.source, r.table_name,
+           CASE WHEN a.customer_id IS NOT NULL THEN a.method ELSE coalesce(p.method, 'unmatched') END AS method
+    FROM source_refs r
+    LEFT JOIN identity_map p ON p.source = r.source AND p.source_id = r.person_ref
+    LEFT JOIN identity_map a ON a.source = r.source AND a.source_id = r.account_ref
+)
+SELECT source, method,
+       count(*) FILTER (WHERE table_name = 'events') AS events,
+       count(*) FILTER (WHERE table_name = 'tickets') AS tickets,
+       count(*) FILTER (WHERE table_name = 'messages') AS messages
+FROM r GROUP BY ALL
+"""
+
+
+def identity_report_data(store: Store, *, empty_ok: bool = False) -> pd.DataFrame:
+    """Count, per source and resolution method, the ids and the rows they carry.
+
+    Parameters
+    ----------
+    store : Store
+        The store (after :func:`resolve_identities`); read-only is fine.
+    empty_ok : bool, default False
+        Return an empty frame (same columns) instead of raising when no
+        vendor export was ever ingested (a store of canonical files only).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (source, method) that occurs, sources alphabetically and
+        methods in :data:`METHODS` order:
+
+        ``source``
+            Source label.
+        ``method``
+            ``crm_account``, ``crm_id``, ``email``, ``contact_account``,
+            ``domain``, ``fuzzy_name``, ``ambiguous`` or ``unmatched``.
+        ``matched``
+            Whether the method gives a customer (False for ambiguous/unmatched).
+        ``ids``
+            Source ids resolved by the method.
+        ``ids_share``
+            ``ids`` / all ids of the source.
+        ``events``, ``tickets``, ``messages``
+            Vendor rows whose customer was decided by an id of this method
+            (a row's account reference when it resolves, else its person).
+        ``rows_share``
+            (events + tickets + messages) / all vendor rows of the source;
+            0 when the source has no rows.
+
+    Raises
+    ------
+    EmptyResultError
+        If no source id is stored (nothing vendor-formatted was ingested)
+        and *empty_ok* is False.
+    """
+    from journeylib.exceptions import EmptyResultError
+
+    columns = ["source", "method", "matched", "ids", "ids_share", "events", "tickets", "messages", "rows_share"]
+    ids = store.query("SELECT source, method, count(*) AS ids FROM identity_map GROUP BY ALL")
+    if ids.empty or not vendor_tables_exist(store):
+        if empty_ok:
+            return pd.DataFrame({c: pd.Series(dtype="object" if c in ("source", "method") else "float64") for c in columns})
+        msg = "identity_report_data: identity_map is empty. Ingest vendor exports (journeylib ingest --config sources.yaml) first."
+        raise EmptyResultError(msg)
+    rows = store.query(_ROWS_SQL)
+    out = ids.merge(rows, on=["source", "method"], how="outer")
+    for col in ("ids", "events", "tickets", "messages"):
+        out[col] = out[col].fillna(0).astype("int64")
+    out["matched"] = ~out["method"].isin(["ambiguous", "unmatched"])
+    out["ids_share"] = out["ids"] / out.groupby("source")["ids"].transform("sum")
+    n_rows = out["events"] + out["tickets"] + out["messages"]
+    tot = n_rows.groupby(out["source"]).transform("sum")
+    out["rows_share"] = np.where(tot > 0, n_rows / tot.where(tot > 0, 1), 0.0)
+    out["_o"] = out["method"].map({m: i for i, m in enumerate(METHODS)})
+    out = out.sort_values(["source", "_o"]).drop(columns="_o").reset_index(drop=True)
+    return out[columns]
+
+
+def identity_summary_data(store: Store, *, empty_ok: bool = False) -> pd.DataFrame:
+    """Summarise resolution per source: matched, ambiguous and unmatched ids and rows.
+
+    Parameters
+    ----------
+    store : Store
+        The store (after :func:`resolve_identities`); read-only is fine.
+    empty_ok : bool, default False
+        See :func:`identity_report_data`; an empty store gives only the
+        ``(all sources)`` row, with zeros.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per source plus a last row ``source == "(all sources)"``:
+        ``ids``, ``ids_matched``, ``ids_ambiguous``, ``ids_unmatched``,
+        ``matched_share`` (ids_matched / ids), ``rows``, ``rows_matched``,
+        ``rows_ambiguous``, ``rows_unmatched``, ``rows_matched_share``
+        (rows_matched / rows; 0 without rows).
+    """
+    rep = identity_report_data(store, empty_ok=empty_ok)
+    rep = rep.assign(rows=rep["events"] + rep["tickets"] + rep["messages"])
+    out = []
+    for src, g in [*rep.groupby("source", sort=True), ("(all sources)", rep)]:
+        def part(col: str, g: pd.DataFrame = g) -> tuple[int, int, int, int]:
+            return (
+                int(g[col].sum()),
+                int(g.loc[g["matched"], col].sum()),
+                int(g.loc[g["method"] == "ambiguous", col].sum()),
+                int(g.loc[g["method"] == "unmatched", col].sum()),
+            )
+
+        i, im, ia, iu = part("ids")
+        r, rm, ra, ru = part("rows")
+        out.append(
+            {
+                "source": src, "ids": i, "ids_matched": im, "ids_ambiguous": ia, "ids_unmatched": iu,
+                "matched_share": im / i if i else 0.0,
+                "rows": r, "rows_matched": rm, "rows_ambiguous": ra, "rows_unmatched": ru,
+                "rows_matched_share": rm / r if r else 0.0,
+            }
+        )  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def unmatched_ids_data(store: Store, *, n: int = 10) -> pd.DataFrame:
+    """List the unresolved ids that carry the most rows, per source.
+
+    Parameters
+    ----------
+    store : Store
+        The store (after :func:`resolve_identities`).
+    n : int, default 10
+        Ids kept per source.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``source``, ``source_id``, ``method`` (``ambiguous`` or
+        ``unmatched``), ``email`` (the e-mail(s) seen, ``;``-separated),
+        ``rows`` (vendor rows referring to the id) and ``rank`` (1 = most
+        rows within the source). Empty when every id resolved.
+    """
+    if n < 1:
+        msg = f"unmatched_ids_data: n must be at least 1, got {n}"
+        raise ValueError(msg)
+    if not vendor_tables_exist(store):
+        return pd.DataFrame(columns=["source", "source_id", "method", "email", "rows", "rank"])
+    return store.query(
+        """WITH u AS (SELECT source, source_id, method FROM identity_map WHERE method IN ('ambiguous', 'unmatched')),
+        rows AS (
+            SELECT r.source, x.source_id, count(*) AS rows FROM source_refs r
+            JOIN u x ON x.source = r.source AND (x.source_id = r.person_ref OR x.source_id = r.account_ref)
+            GROUP BY ALL
+        ),
+        em AS (SELECT source, source_id, string_agg(DISTINCT email, ';' ORDER BY email) AS email
+               FROM source_identities WHERE email IS NOT NULL GROUP BY ALL)
+        SELECT * FROM (
+            SELECT u.source, u.source_id, u.method, em.email, coalesce(rows.rows, 0) AS rows,
+                   row_number() OVER (PARTITION BY u.source ORDER BY coalesce(rows.rows, 0) DESC, u.source_id) AS rank
+            FROM u LEFT JOIN rows USING (source, source_id) LEFT JOIN em USING (source, source_id)
+        ) WHERE rank <= ? ORDER BY source, rank""",
+        [n],
+    )
+
+
+def write_identity_report(store: Store, out_dir: str | Path, *, n: int = 10) -> list[Path]:
+    """Write the resolution report as artifacts (Parquet and JSON).
+
+    Parameters
+    ----------
+    store : Store
+        The store (after :func:`resolve_identities`).
+    out_dir : str or pathlib.Path
+        Folder to write into (created).
+    n : int, default 10
+        Top unmatched ids per source.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``identity_report.parquet``, ``identity_summary.parquet``,
+        ``identity_unmatched.parquet`` and ``identity_report.json`` (all three
+        tables as records).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "identity_report": identity_report_data(store),
+        "identity_summary": identity_summary_data(store),
+        "identity_unmatched": unmatched_ids_data(store, n=n),
+    }
+    paths = []
+    for name, frame in tables.items():
+        p = out / f"{name}.parquet"
+        frame.to_parquet(p, index=False)
+        paths.append(p)
+    js = out / "identity_report.json"
+    js.write_text(json.dumps({k: json.loads(v.to_json(orient="records")) for k, v in tables.items()}, indent=2))
+    paths.append(js)
+    return paths
+

@@ -1,0 +1,315 @@
+"""The canonical tables: the data contract every layer after ``io`` relies on.
+
+One :class:`Table` per canonical table of ARCHITECTURE.md. Each lists its
+columns with a logical type, whether a value is required in an input row, and
+the key that identifies a row (used for de-duplication). ``engine`` turns these
+into DuckDB DDL; ``io`` validates input rows against them.
+
+Logical types
+-------------
+``id``
+    Non-empty text identifier (surrounding whitespace stripped).
+``text``
+    Free text; empty means missing.
+``timestamp``
+    An instant, stored as ``TIMESTAMPTZ`` in UTC.
+``number``
+    A floating-point number.
+``integer``
+    A whole number (bookkeeping tables only).
+``json``
+    A JSON object (text in files, ``JSON`` in the store).
+``enum``
+    Text from a closed set of values (``Column.allowed``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+LogicalType = Literal["id", "text", "timestamp", "number", "integer", "json", "enum"]
+
+MESSAGE_STATUSES: tuple[str, ...] = (
+    "delivered",
+    "opened",
+    "clicked",
+    "bounced",
+    "unsubscribed",
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a canonical table.
+
+    Parameters
+    ----------
+    name : str
+        Column name, the same in files and in the store.
+    type : str
+        Logical type, one of ``id``, ``text``, ``timestamp``, ``number``,
+        ``json``, ``enum``.
+    required : bool
+        Whether an input row must carry a non-empty value.
+    allowed : tuple of str
+        Allowed values for ``enum`` columns.
+    doc : str
+        What the column means.
+    """
+
+    name: str
+    type: LogicalType
+    required: bool = False
+    allowed: tuple[str, ...] = ()
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A canonical table: its columns, key and deterministic order.
+
+    ``mutable`` tables hold snapshots of entities (customers, users, tickets):
+    a later export with the same key and new content replaces the stored row.
+    Immutable tables hold facts (events, messages): a row whose key is stored
+    with different content is quarantined as a conflict, never overwritten.
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    order: tuple[str, ...]
+    doc: str = ""
+    extra_column: str | None = "properties"
+    mutable: bool = False
+    fields: dict[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", {c.name: c for c in self.columns})
+
+    @property
+    def names(self) -> list[str]:
+        """Column names in canonical order."""
+        return [c.name for c in self.columns]
+
+    @property
+    def required(self) -> list[str]:
+        """Names of the columns an input file must have."""
+        return [c.name for c in self.columns if c.required]
+
+
+def _c(name: str, type_: LogicalType, required: bool = False, doc: str = "", allowed: tuple[str, ...] = ()) -> Column:
+    return Column(name=name, type=type_, required=required, allowed=allowed, doc=doc)
+
+
+CUSTOMERS = Table(
+    name="customers",
+    mutable=True,
+    doc="One row per paying account (or trial account that may become one).",
+    columns=(
+        _c("customer_id", "id", True, "The account's id, unique across sources."),
+        _c("name", "text", doc="Account name."),
+        _c("domain", "text", doc="Main email/web domain of the account, lower case."),
+        _c("segment", "text", doc="Business segment, e.g. SMB, Mid-market, Enterprise."),
+        _c("plan", "text", doc="Current plan."),
+        _c("signup_at", "timestamp", True, "When the account signed up (trial start)."),
+        _c("converted_at", "timestamp", doc="When the account first paid; empty if never."),
+        _c("churned_at", "timestamp", doc="When the account churned; empty if active."),
+        _c("renewal_at", "timestamp", doc="Next (or last) renewal date."),
+        _c("mrr", "number", doc="Monthly recurring revenue in the account currency."),
+        _c("properties", "json", doc="Every other attribute of the input row, as JSON."),
+    ),
+    key=("customer_id",),
+    order=("customer_id",),
+)
+
+USERS = Table(
+    name="users",
+    mutable=True,
+    doc="People inside accounts.",
+    columns=(
+        _c("user_id", "id", True, "The person's id."),
+        _c("customer_id", "id", True, "The account the person belongs to."),
+        _c("email", "text", doc="Email address, lower case, trimmed."),
+        _c("role", "text", doc="Role in the account (admin, member, ...)."),
+        _c("created_at", "timestamp", doc="When the person's user was created."),
+        _c("properties", "json", doc="Every other attribute of the input row, as JSON."),
+    ),
+    key=("user_id",),
+    order=("customer_id", "user_id"),
+)
+
+EVENTS = Table(
+    name="events",
+    doc="One long timeline across product, support, email and CRM.",
+    columns=(
+        _c("event_id", "id", True, "Unique id of the event (vendor insert id where there is one)."),
+        _c("customer_id", "id", True, "The account the event belongs to."),
+        _c("user_id", "text", doc="The person who did it, if known."),
+        _c("timestamp", "timestamp", True, "When it happened, UTC."),
+        _c("event", "text", True, "Event name, e.g. login, invite_sent, ticket_created."),
+        _c("source", "text", doc="Where it came from (product, support, email, crm, or a vendor name)."),
+        _c("properties", "json", doc="Event properties, as a JSON object."),
+    ),
+    key=("event_id",),
+    order=("customer_id", "timestamp", "source", "event", "event_id"),
+)
+
+TICKETS = Table(
+    name="tickets",
+    mutable=True,
+    doc="Support tickets, text kept for sentiment and topics.",
+    columns=(
+        _c("ticket_id", "id", True, "Ticket id."),
+        _c("customer_id", "id", True, "The account that raised it."),
+        _c("user_id", "text", doc="The requester, if known."),
+        _c("created_at", "timestamp", True, "When it was opened."),
+        _c("solved_at", "timestamp", doc="When it was solved; empty if open."),
+        _c("channel", "text", doc="email, chat, web, phone, ..."),
+        _c("subject", "text", doc="Subject line."),
+        _c("body", "text", doc="Full text of the conversation."),
+        _c("status", "text", doc="new, open, pending, solved, closed."),
+        _c("priority", "text", doc="low, normal, high, urgent."),
+        _c("satisfaction", "number", doc="Satisfaction score scaled to 0..1 (bad=0, good=1; a 1-5 rating r is (r-1)/4)."),
+        _c("properties", "json", doc="Every other attribute of the input row, as JSON."),
+    ),
+    key=("ticket_id",),
+    order=("customer_id", "created_at", "ticket_id"),
+)
+
+MESSAGES = Table(
+    name="messages",
+    doc="Email engagement, one row per recipient and status.",
+    columns=(
+        _c("message_id", "id", True, "Id of this engagement record."),
+        _c("customer_id", "id", True, "The account of the recipient."),
+        _c("user_id", "text", doc="The recipient, if known."),
+        _c("timestamp", "timestamp", True, "When the status happened."),
+        _c("campaign", "text", doc="Campaign or template name."),
+        _c("status", "enum", True, "What happened.", MESSAGE_STATUSES),
+        _c("properties", "json", doc="Every other attribute of the input row, as JSON."),
+    ),
+    key=("message_id",),
+    order=("customer_id", "timestamp", "message_id"),
+)
+
+IDENTITY_MAP = Table(
+    name="identity_map",
+    doc="How each source identifier was resolved to an account and a person.",
+    columns=(
+        _c("source", "text", True),
+        _c("source_id", "text", True),
+        _c("customer_id", "text"),
+        _c("user_id", "text"),
+        _c("method", "text"),
+        _c("confidence", "number"),
+    ),
+    key=("source", "source_id"),
+    order=("source", "source_id"),
+    extra_column=None,
+)
+
+QUARANTINE = Table(
+    name="quarantine",
+    doc="Every rejected input row, with the reason.",
+    columns=(
+        _c("run", "text", True, "Ingest run id."),
+        _c("source", "text", True, "Source label (canonical, or a vendor name)."),
+        _c("table_name", "text", True, "Canonical table the row was meant for."),
+        _c("file", "text", True, "Input file path."),
+        _c("line", "integer", doc="1-based line (CSV, JSON Lines) or row number (Parquet) of the row."),
+        _c("raw", "text"),
+        _c("reason", "text", True),
+        _c("ingested_at", "timestamp", True),
+    ),
+    key=("file", "line", "reason"),
+    order=("file", "line"),
+    extra_column=None,
+)
+
+INGEST_LOG = Table(
+    name="ingest_log",
+    doc="One row per ingested file; read = loaded + duplicate + quarantined.",
+    columns=(
+        _c("run", "text", True),
+        _c("source", "text", True),
+        _c("table_name", "text", True),
+        _c("file", "text", True),
+        _c("sha256", "text", True),
+        _c("rows_read", "integer", True),
+        _c("rows_loaded", "integer", True),
+        _c("rows_duplicate", "integer", True),
+        _c("rows_quarantined", "integer", True),
+        _c("rows_updated", "integer", doc="Of rows_loaded, how many replaced a stored row of a mutable table."),
+        _c("status", "text", doc="loaded, or skipped (same content already ingested)."),
+        _c("notes", "text", doc="Assumptions made while reading, e.g. naive timestamps taken as UTC."),
+        _c("ingested_at", "timestamp", True),
+    ),
+    key=("run", "file"),
+    order=("ingested_at", "file"),
+    extra_column=None,
+)
+
+#: Tables a user can load with the generic ingest.
+ENTITY_TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, USERS, EVENTS, TICKETS, MESSAGES)}
+
+#: Every table of the store.
+ALL_TABLES: dict[str, Table] = {
+    **ENTITY_TABLES,
+    **{t.name: t for t in (IDENTITY_MAP, QUARANTINE, INGEST_LOG)},
+}
+
+
+def get_table(name: str) -> Table:
+    """Return the canonical table called *name*.
+
+    Parameters
+    ----------
+    name : str
+        One of the canonical table names.
+
+    Returns
+    -------
+    Table
+        Its schema.
+
+    Raises
+    ------
+    ValueError
+        If *name* is not a canonical table; the message lists the allowed names.
+    """
+    try:
+        return ALL_TABLES[name]
+    except KeyError:
+        allowed = ", ".join(ALL_TABLES)
+        msg = f"unknown table {name!r}; allowed tables are: {allowed}"
+        raise ValueError(msg) from None
+
+
+def contract_markdown() -> str:
+    """Render the canonical tables as the Markdown of ``docs/data-contract.md``.
+
+    Returns
+    -------
+    str
+        One section per table: its purpose, key, whether it is mutable, and a
+        column table (name, type, required, meaning).
+    """
+    out = [
+        "# The data contract: canonical tables",
+        "",
+        "Generated from `journeylib/store/schema.py` by `journeylib.store.schema.contract_markdown()`;",
+        "a test keeps this file in step. Timestamps are UTC. Files for the generic ingest",
+        "(`journeylib ingest TABLE FILE...`) name their columns exactly like this; other",
+        "columns are kept inside `properties`.",
+        "",
+    ]
+    for table in ALL_TABLES.values():
+        kind = "mutable (a newer snapshot replaces the stored row)" if table.mutable else "immutable (conflicting rows are quarantined)"
+        out += [f"## {table.name}", "", table.doc, "", f"Key: `{', '.join(table.key)}`; {kind}.", ""]
+        out += ["| column | type | required | meaning |", "|---|---|---|---|"]
+        for c in table.columns:
+            typ = c.type + (f" ({', '.join(c.allowed)})" if c.allowed else "")
+            out.append(f"| {c.name} | {typ} | {'yes' if c.required else ''} | {c.doc} |")
+        out.append("")
+    return "\n".join(out)

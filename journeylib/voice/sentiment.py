@@ -1,0 +1,1176 @@
+"""Sentiment and emotions of support text, offline, with a scikit-learn interface.
+
+Scorers
+-------
+A *scorer* turns texts into sentiment. The default, :class:`VaderScorer`, wraps
+VADER (``vaderSentiment``: a lexicon of about 7,500 human-rated words and
+emoji plus rules for negation, intensifiers, "but", capitals and
+exclamation marks; Hutto & Gilbert, ICWSM 2014). It needs no download and no
+training. :class:`TfidfLogisticScorer` is a supervised alternative (TF-IDF
+word n-grams + multinomial logistic regression) for teams that have labelled
+tickets. Any other estimator can be plugged in through configuration with
+:func:`make_scorer` and a dotted class path (``"mypkg.scorers.BertScorer"``);
+the contract is in :func:`make_scorer`.
+
+Every scorer returns four numbers per text, ``neg``, ``neu``, ``pos`` (shares
+in 0..1) and ``compound`` (-1..1), and a **polarity** label from
+``compound`` with VADER's published thresholds (:data:`POLARITY_THRESHOLDS`):
+
+* ``positive`` if ``compound >= 0.05``,
+* ``negative`` if ``compound <= -0.05``,
+* ``neutral`` otherwise.
+
+A text that cannot be scored gets ``NaN`` scores, polarity ``"unscored"`` and
+an ``unscored_reason``: empty, not English (see :mod:`journeylib.voice.textclean`),
+nothing left after removing quotes and signatures, or, for short text whose
+language cannot be told, no word or emoji that the lexicon knows. A neutral
+label therefore always means "read, and found neutral"; the column
+``lexicon_hits`` says how many sentiment-bearing words were found.
+
+Emotions
+--------
+:class:`EmotionClassifier` labels a text ``frustration``, ``confusion``,
+``satisfaction`` or ``neutral`` with documented cues (see the class): phrase
+patterns, question forms, shouting, emoji and the VADER compound. It is a
+transparent rule set, not a learned model; its accuracy is measured in
+:mod:`journeylib.voice.evaluation` and reported in ``docs/voice-of-customer.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.utils.validation import check_is_fitted
+
+from journeylib.exceptions import ConfigError
+from journeylib.voice import textclean
+
+__all__ = [
+    "EMOTIONS",
+    "POLARITIES",
+    "POLARITY_THRESHOLDS",
+    "SCORE_COLUMNS",
+    "UNSCORED",
+    "EmotionClassifier",
+    "TfidfLogisticScorer",
+    "VaderScorer",
+    "emotion_labels_from_tones",
+    "make_scorer",
+    "polarity_labels",
+    "score_messages",
+    "score_texts",
+    "score_tickets",
+]
+
+#: ``(negative_max, positive_min)``: compound <= -0.05 is negative, >= 0.05 positive (VADER's thresholds).
+POLARITY_THRESHOLDS: tuple[float, float] = (-0.05, 0.05)
+#: Polarity labels, in order.
+POLARITIES: tuple[str, ...] = ("negative", "neutral", "positive")
+#: Emotion labels, in the order used by tables and charts.
+EMOTIONS: tuple[str, ...] = ("frustration", "confusion", "satisfaction", "neutral")
+#: Label of a text that was not scored (see ``unscored_reason``).
+UNSCORED = "unscored"
+#: Feature names of every scorer's ``transform``.
+SCORE_COLUMNS: tuple[str, ...] = ("neg", "neu", "pos", "compound")
+
+REASON_NO_LEXICON = "no English word or emoji with a sentiment value (language undetermined)"
+
+
+def polarity_labels(
+    compound: Any,
+    *,
+    negative_threshold: float = POLARITY_THRESHOLDS[0],
+    positive_threshold: float = POLARITY_THRESHOLDS[1],
+) -> np.ndarray:
+    """Label compound scores ``negative``, ``neutral`` or ``positive``.
+
+    Parameters
+    ----------
+    compound : array-like of float
+        Compound scores in -1..1; ``NaN`` means unscored.
+    negative_threshold : float, default -0.05
+        Scores at or below it are negative.
+    positive_threshold : float, default 0.05
+        Scores at or above it are positive.
+
+    Returns
+    -------
+    numpy.ndarray of str
+        One label per score; ``"unscored"`` for ``NaN``.
+
+    Examples
+    --------
+    >>> polarity_labels([-0.5, 0.0, 0.05, float("nan")]).tolist()
+    ['negative', 'neutral', 'positive', 'unscored']
+    """
+    values = np.asarray(compound, dtype=float)
+    out = np.full(values.shape, "neutral", dtype=object)
+    out[values <= negative_threshold] = "negative"
+    out[values >= positive_threshold] = "positive"
+    out[np.isnan(values)] = UNSCORED
+    return out
+
+
+def _as_list(X: Any) -> list[Any]:
+    if isinstance(X, str):
+        msg = "expected a sequence of texts (a list, array or Series), got a single string; wrap it in a list"
+        raise TypeError(msg)
+    if isinstance(X, pd.DataFrame):
+        if X.shape[1] != 1:
+            msg = f"expected one text column, got a DataFrame with {X.shape[1]} columns"
+            raise ValueError(msg)
+        return X.iloc[:, 0].tolist()
+    if isinstance(X, np.ndarray):
+        if X.ndim == 2 and X.shape[1] == 1:
+            return X[:, 0].tolist()
+        if X.ndim != 1:
+            msg = f"expected a 1-D sequence of texts, got an array of shape {X.shape}"
+            raise ValueError(msg)
+        return X.tolist()
+    if isinstance(X, Iterable):
+        return list(X)
+    msg = f"expected a sequence of texts, got {type(X).__name__}"
+    raise TypeError(msg)
+
+
+def _text_input_tags(tags: Any) -> Any:
+    """Declare 1-D text input (like ``CountVectorizer``); numeric estimator checks do not apply."""
+    tags.input_tags.two_d_array = False
+    tags.input_tags.string = True
+    return tags
+
+
+class _TextScorer(BaseEstimator, TransformerMixin):
+    """Shared behaviour of the journeylib scorers: cleaning, labels, frames."""
+
+    clean: bool
+    max_chars: int
+    negative_threshold: float
+    positive_threshold: float
+
+    def _validate_params_(self) -> None:
+        if not -1.0 <= self.negative_threshold < self.positive_threshold <= 1.0:
+            msg = (
+                f"{type(self).__name__}: need -1 <= negative_threshold < positive_threshold <= 1; got "
+                f"negative_threshold={self.negative_threshold!r}, positive_threshold={self.positive_threshold!r}"
+            )
+            raise ValueError(msg)
+        if int(self.max_chars) < 0:
+            msg = f"{type(self).__name__}: max_chars must be >= 0 (0 = no limit); got {self.max_chars!r}"
+            raise ValueError(msg)
+
+    def _prepare(self, X: Any) -> pd.DataFrame:
+        texts = _as_list(X)
+        if self.clean:
+            return textclean.clean_texts(texts, max_chars=int(self.max_chars)).reset_index(drop=True)
+        # Already-clean text: only the empty/non-text checks apply.
+        rows = []
+        for t in texts:
+            ok = isinstance(t, str) and bool(t.strip())
+            rows.append(
+                {
+                    "text_clean": t if ok else "",
+                    "text_scored": t if ok else "",
+                    # clean=False means "already clean English": score every non-empty text.
+                    "language": "en",
+                    "unscored_reason": None if ok else textclean.REASON_EMPTY,
+                    "notes": "",
+                }
+            )
+        return pd.DataFrame(rows, columns=["text_clean", "text_scored", "language", "unscored_reason", "notes"])
+
+    def _raw_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __sklearn_tags__(self) -> Any:
+        return _text_input_tags(super().__sklearn_tags__())
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Return the names of the ``transform`` columns: ``neg``, ``neu``, ``pos``, ``compound``."""
+        return np.asarray(SCORE_COLUMNS, dtype=object)
+
+    def score_frame(self, X: Any) -> pd.DataFrame:
+        """Score texts and explain every result.
+
+        Parameters
+        ----------
+        X : sequence of str
+            Raw texts (cleaned first when ``clean=True``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per text, in input order: ``neg``, ``neu``, ``pos``
+            (shares 0..1), ``compound`` (-1..1; NaN when unscored),
+            ``polarity`` (negative/neutral/positive/unscored, thresholds in
+            :data:`POLARITY_THRESHOLDS`), ``scored`` (bool),
+            ``unscored_reason`` (None when scored), ``lexicon_hits``
+            (sentiment-bearing tokens found; -1 when the scorer has no
+            lexicon), ``language``, ``text_clean``, ``text_scored``,
+            ``notes``.
+        """
+        check_is_fitted(self)
+        prep = self._prepare(X)
+        n = len(prep)
+        scores = np.full((n, 4), np.nan)
+        hits = np.full(n, -1, dtype=np.int64)
+        reasons = prep["unscored_reason"].astype(object).tolist()
+        todo = [i for i in range(n) if reasons[i] is None]
+        scored_texts = prep["text_scored"].astype(str).tolist()
+        if todo:
+            raw, raw_hits = self._raw_scores([scored_texts[i] for i in todo])
+            scores[todo] = raw
+            hits[todo] = raw_hits
+            for j, i in enumerate(todo):
+                if raw_hits[j] == 0 and prep.at[i, "language"] == "und":
+                    reasons[i] = REASON_NO_LEXICON
+                    scores[i] = np.nan
+        out = pd.DataFrame(scores, columns=list(SCORE_COLUMNS))
+        out["polarity"] = polarity_labels(
+            out["compound"], negative_threshold=self.negative_threshold, positive_threshold=self.positive_threshold
+        )
+        out["scored"] = out["compound"].notna()
+        out["unscored_reason"] = pd.Series(reasons, dtype=object)
+        out["lexicon_hits"] = hits
+        out["language"] = prep["language"].to_numpy()
+        out["text_clean"] = prep["text_clean"].to_numpy()
+        out["text_scored"] = prep["text_scored"].to_numpy()
+        notes = prep["notes"].astype(str).tolist()
+        for i in range(n):
+            if out.at[i, "scored"] and hits[i] == 0:
+                notes[i] = "; ".join(x for x in (notes[i], "no sentiment-bearing word found: neutral by absence") if x)
+        out["notes"] = notes
+        return out
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Return ``neg``, ``neu``, ``pos``, ``compound`` per text (NaN rows when unscored).
+
+        Parameters
+        ----------
+        X : sequence of str
+            Raw texts.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_texts, 4)
+            Columns as :meth:`get_feature_names_out`.
+        """
+        return self.score_frame(X)[list(SCORE_COLUMNS)].to_numpy(dtype=float)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Return the polarity label of each text (``"unscored"`` when it cannot be scored).
+
+        Parameters
+        ----------
+        X : sequence of str
+            Raw texts.
+
+        Returns
+        -------
+        numpy.ndarray of str
+            negative, neutral, positive or unscored.
+        """
+        return self.score_frame(X)["polarity"].to_numpy(dtype=object)
+
+
+class VaderScorer(_TextScorer):
+    """VADER sentiment of support text, as a scikit-learn transformer.
+
+    ``fit`` learns nothing from the data: it loads VADER's lexicon (shipped in
+    the ``vaderSentiment`` package, no download) and validates the
+    parameters, so it can sit in a scikit-learn ``Pipeline``.
+
+    Parameters
+    ----------
+    clean : bool, default True
+        Clean texts with :func:`journeylib.voice.textclean.clean_text` first
+        (HTML, quotes, signature, greeting, language, truncation).
+    max_chars : int, default 5000
+        Longest text scored (after cleaning); longer text is cut with a note.
+        VADER's compound of a long thread averages many sentences; cutting
+        keeps the customer's first, newest words.
+    negative_threshold : float, default -0.05
+        Compound at or below it is ``negative``.
+    positive_threshold : float, default 0.05
+        Compound at or above it is ``positive``.
+
+    Attributes
+    ----------
+    analyzer_ : vaderSentiment.vaderSentiment.SentimentIntensityAnalyzer
+        The loaded analyzer.
+
+    Examples
+    --------
+    >>> scorer = VaderScorer().fit()
+    >>> scorer.predict(["The export is broken again.", "Works great, thanks!", "How do I invite my team?"]).tolist()
+    ['negative', 'positive', 'positive']
+    """
+
+    def __init__(
+        self,
+        *,
+        clean: bool = True,
+        max_chars: int = textclean.DEFAULT_MAX_CHARS,
+        negative_threshold: float = POLARITY_THRESHOLDS[0],
+        positive_threshold: float = POLARITY_THRESHOLDS[1],
+    ) -> None:
+        self.clean = clean
+        self.max_chars = max_chars
+        self.negative_threshold = negative_threshold
+        self.positive_threshold = positive_threshold
+
+    def fit(self, X: Any = None, y: Any = None) -> VaderScorer:
+        """Load the VADER lexicon and check the parameters.
+
+        Parameters
+        ----------
+        X, y : ignored
+            Present for the scikit-learn API.
+
+        Returns
+        -------
+        VaderScorer
+            ``self``.
+        """
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        self._validate_params_()
+        self.analyzer_ = SentimentIntensityAnalyzer()
+        return self
+
+    def _raw_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        analyzer = self.analyzer_
+        lexicon = analyzer.lexicon
+        emojis = analyzer.emojis
+        out = np.empty((len(texts), 4))
+        hits = np.zeros(len(texts), dtype=np.int64)
+        for i, text in enumerate(texts):
+            s = analyzer.polarity_scores(text)
+            out[i] = (s["neg"], s["neu"], s["pos"], s["compound"])
+            words = [w.strip(".,!?;:\"'()[]") for w in text.lower().split()]
+            n_words = sum(1 for w in words if w in lexicon)
+            n_emoji = 0
+            for ch in text:
+                desc = emojis.get(ch)
+                if desc and any(part in lexicon for part in desc.split()):
+                    n_emoji += 1
+            hits[i] = n_words + n_emoji
+        return out, hits
+
+
+class TfidfLogisticScorer(_TextScorer):
+    """A supervised alternative scorer: TF-IDF word n-grams and logistic regression.
+
+    For teams with labelled tickets (or to compare against VADER on labelled
+    text). ``compound`` is ``P(positive) - P(negative)``; ``neg``, ``neu``,
+    ``pos`` are the class probabilities (``neu`` is 0 when the training labels
+    have no neutral class).
+
+    Parameters
+    ----------
+    C : float, default 2.0
+        Inverse regularisation strength of the logistic regression.
+    ngram_max : int, default 2
+        Longest word n-gram.
+    min_df : int, default 2
+        Ignore n-grams seen in fewer texts.
+    clean, max_chars, negative_threshold, positive_threshold
+        As in :class:`VaderScorer`.
+    random_state : int, default 0
+        Seed of the solver.
+
+    Attributes
+    ----------
+    vectorizer_ : sklearn.feature_extraction.text.TfidfVectorizer
+        The fitted vectoriser.
+    model_ : sklearn.multiclass.OneVsRestClassifier
+        The fitted one-vs-rest logistic regressions (liblinear).
+    classes_ : numpy.ndarray
+        Polarity labels seen in training.
+
+    Examples
+    --------
+    >>> texts = ["great, thanks", "love it", "broken again", "terrible, cancel", "invoice attached", "update address"]
+    >>> y = ["positive", "positive", "negative", "negative", "neutral", "neutral"]
+    >>> TfidfLogisticScorer(min_df=1).fit(texts, y).predict(["thanks, love it"]).tolist()
+    ['positive']
+    """
+
+    def __init__(
+        self,
+        *,
+        C: float = 2.0,
+        ngram_max: int = 2,
+        min_df: int = 2,
+        clean: bool = True,
+        max_chars: int = textclean.DEFAULT_MAX_CHARS,
+        negative_threshold: float = POLARITY_THRESHOLDS[0],
+        positive_threshold: float = POLARITY_THRESHOLDS[1],
+        random_state: int = 0,
+    ) -> None:
+        self.C = C
+        self.ngram_max = ngram_max
+        self.min_df = min_df
+        self.clean = clean
+        self.max_chars = max_chars
+        self.negative_threshold = negative_threshold
+        self.positive_threshold = positive_threshold
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> TfidfLogisticScorer:
+        """Fit on labelled texts.
+
+        Parameters
+        ----------
+        X : sequence of str
+            Raw texts.
+        y : sequence of str or float
+            Polarity labels (negative/neutral/positive), or numeric scores
+            turned into labels with the thresholds (as for compound).
+
+        Returns
+        -------
+        TfidfLogisticScorer
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            If *y* has another length than *X*, holds unknown labels, or fewer
+            than two classes remain after dropping unscoreable texts.
+        """
+        self._validate_params_()
+        prep = self._prepare(X)
+        labels = np.asarray(list(y), dtype=object)
+        if len(labels) != len(prep):
+            msg = f"TfidfLogisticScorer.fit: X has {len(prep)} texts but y has {len(labels)} labels"
+            raise ValueError(msg)
+        if labels.size and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in labels):
+            labels = polarity_labels(
+                labels.astype(float),
+                negative_threshold=self.negative_threshold,
+                positive_threshold=self.positive_threshold,
+            )
+        unknown = sorted({str(v) for v in labels} - set(POLARITIES))
+        if unknown:
+            msg = f"TfidfLogisticScorer.fit: unknown label(s) {unknown}; allowed: {list(POLARITIES)} or numeric scores"
+            raise ValueError(msg)
+        keep = prep["unscored_reason"].isna().to_numpy()
+        if len(set(labels[keep])) < 2:
+            msg = "TfidfLogisticScorer.fit: need at least two polarity classes among the scoreable texts"
+            raise ValueError(msg)
+        self.vectorizer_ = TfidfVectorizer(
+            ngram_range=(1, int(self.ngram_max)), min_df=int(self.min_df), sublinear_tf=True, strip_accents="unicode"
+        )
+        matrix = self.vectorizer_.fit_transform(prep.loc[keep, "text_scored"].tolist())
+        # liblinear (one-vs-rest) is fast on sparse text; probabilities are normalised across classes.
+        self.model_ = OneVsRestClassifier(
+            LogisticRegression(C=float(self.C), solver="liblinear", max_iter=1000, random_state=self.random_state)
+        )
+        self.model_.fit(matrix, labels[keep].astype(str))
+        self.classes_ = self.model_.classes_
+        return self
+
+    def _raw_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        proba = self.model_.predict_proba(self.vectorizer_.transform(texts))
+        cols = {c: i for i, c in enumerate(self.model_.classes_)}
+        neg = proba[:, cols["negative"]] if "negative" in cols else np.zeros(len(texts))
+        neu = proba[:, cols["neutral"]] if "neutral" in cols else np.zeros(len(texts))
+        pos = proba[:, cols["positive"]] if "positive" in cols else np.zeros(len(texts))
+        out = np.column_stack([neg, neu, pos, pos - neg])
+        return out, np.full(len(texts), -1, dtype=np.int64)
+
+
+# -- configuration -------------------------------------------------------------------
+_ALIASES: dict[str, str] = {
+    "vader": "journeylib.voice.sentiment.VaderScorer",
+    "tfidf_logistic": "journeylib.voice.sentiment.TfidfLogisticScorer",
+}
+
+
+def make_scorer(spec: Any = None, **params: Any) -> Any:
+    """Build a scorer from configuration: an alias, a dotted class path, or an instance.
+
+    The scorer contract: an object with ``fit(X, y=None)`` returning itself
+    and either ``score_frame(X)`` returning the columns of
+    :meth:`VaderScorer.score_frame`, or ``transform(X)`` returning an array
+    whose columns are named by ``get_feature_names_out()`` and include
+    ``compound`` in -1..1 (NaN for unscored texts). :func:`score_texts` adds
+    the cleaning, labels and reasons for the second kind. A wrapper around a
+    ``transformers`` pipeline with a local model fits this contract.
+
+    Parameters
+    ----------
+    spec : str, object or None
+        ``None``, ``""`` or ``"vader"`` for :class:`VaderScorer`;
+        ``"tfidf_logistic"`` for :class:`TfidfLogisticScorer`; a dotted path
+        ``"package.module.Class"`` (or ``"package.module:Class"``) imported
+        and called with *params*; or an estimator instance (returned as is).
+    **params
+        Keyword arguments of the class.
+
+    Returns
+    -------
+    object
+        An unfitted scorer (or the instance given).
+
+    Raises
+    ------
+    ConfigError
+        If the path cannot be imported, or the object lacks ``fit`` and
+        ``transform``/``score_frame``.
+
+    Examples
+    --------
+    >>> type(make_scorer("vader", max_chars=2000)).__name__
+    'VaderScorer'
+    >>> type(make_scorer("journeylib.voice.sentiment.VaderScorer")).__name__
+    'VaderScorer'
+    """
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        spec = "vader"
+    if isinstance(spec, str):
+        path = _ALIASES.get(spec.strip().lower(), spec.strip())
+        module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
+        if not module_name or not attr:
+            msg = f"scorer {spec!r} is not a dotted path like 'package.module.Class'; aliases: {sorted(_ALIASES)}"
+            raise ConfigError([msg], source="scorer")
+        try:
+            module = importlib.import_module(module_name)
+            cls = getattr(module, attr)
+        except (ImportError, AttributeError) as exc:
+            msg = f"scorer {spec!r} cannot be imported ({exc}); aliases: {sorted(_ALIASES)}"
+            raise ConfigError([msg], source="scorer") from exc
+        try:
+            obj = cls(**params)
+        except TypeError as exc:
+            msg = f"scorer {spec!r} does not accept the parameters {sorted(params)}: {exc}"
+            raise ConfigError([msg], source="scorer") from exc
+    else:
+        obj = spec
+    if not callable(getattr(obj, "fit", None)) or not (
+        callable(getattr(obj, "score_frame", None)) or callable(getattr(obj, "transform", None))
+    ):
+        msg = f"scorer {type(obj).__name__} needs a fit method and a score_frame or transform method"
+        raise ConfigError([msg], source="scorer")
+    return obj
+
+
+def _is_fitted(obj: Any) -> bool:
+    try:
+        check_is_fitted(obj)
+    except Exception:
+        return False
+    return True
+
+
+def score_texts(texts: Any, *, scorer: Any = None, max_chars: int = textclean.DEFAULT_MAX_CHARS) -> pd.DataFrame:
+    """Score texts with any scorer and return the explained frame.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Raw texts.
+    scorer : object, str or None
+        A scorer or a :func:`make_scorer` spec; ``None`` for VADER. An
+        unfitted scorer is fitted without labels (fine for VADER).
+    max_chars : int, default 5000
+        Used to clean texts for scorers that only implement ``transform``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :meth:`VaderScorer.score_frame`, one row per text.
+
+    Raises
+    ------
+    ValueError
+        If a plug-in scorer's ``transform`` returns no ``compound`` column
+        or the wrong number of rows.
+
+    Examples
+    --------
+    >>> score_texts(["It is broken again!!", ""])[["polarity", "unscored_reason"]].to_dict("list")
+    {'polarity': ['negative', 'unscored'], 'unscored_reason': [None, 'empty text']}
+    """
+    est = make_scorer(scorer) if scorer is None or isinstance(scorer, str) else scorer
+    if not _is_fitted(est):
+        est = est.fit(None) if isinstance(est, VaderScorer) else est.fit(_as_list(texts))
+    if callable(getattr(est, "score_frame", None)):
+        return est.score_frame(texts)
+    # A plug-in with transform only: clean here, score the scoreable rows.
+    prep = textclean.clean_texts(_as_list(texts), max_chars=max_chars).reset_index(drop=True)
+    n = len(prep)
+    scores = np.full((n, 4), np.nan)
+    todo = np.flatnonzero(prep["unscored_reason"].isna().to_numpy())
+    if len(todo):
+        raw = np.asarray(est.transform(prep.loc[todo, "text_scored"].tolist()), dtype=float)
+        names = list(getattr(est, "get_feature_names_out", lambda: ["compound"])())
+        if raw.ndim == 1:
+            raw = raw.reshape(-1, 1)
+        if "compound" not in names or raw.shape[0] != len(todo):
+            msg = (
+                f"scorer {type(est).__name__}.transform must return one row per text and a 'compound' column "
+                f"(got shape {raw.shape}, features {names})"
+            )
+            raise ValueError(msg)
+        for j, col in enumerate(SCORE_COLUMNS):
+            if col in names:
+                scores[todo, j] = raw[:, names.index(col)]
+    out = pd.DataFrame(scores, columns=list(SCORE_COLUMNS))
+    out["polarity"] = polarity_labels(out["compound"])
+    out["scored"] = out["compound"].notna()
+    out["unscored_reason"] = prep["unscored_reason"].astype(object)
+    out["lexicon_hits"] = -1
+    out["language"] = prep["language"]
+    out["text_clean"] = prep["text_clean"]
+    out["text_scored"] = prep["text_scored"]
+    out["notes"] = prep["notes"]
+    return out
+
+
+# -- emotions ----------------------------------------------------------------------------
+def _rx(*patterns: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+#: Cue patterns and weights of :class:`EmotionClassifier` (documented in docs/voice-of-customer.md).
+EMOTION_CUES: dict[str, tuple[tuple[str, float, re.Pattern[str]], ...]] = {
+    "frustration": (
+        (
+            "repeated problem",
+            1.0,
+            _rx(
+                r"\b(?:again|still|every time|(?:second|third|fourth|fifth|nth) (?:time|ticket))\b",
+                r"\bkeeps? (?:on )?(?:fail|crash|break|reset|disconnect|vanish|disappear|happen|time|log|dropp)\w*",
+                r"\bfor \d+ (?:days|weeks)\b",
+                r"\b(?:days|weeks) now\b",
+            ),
+        ),
+        (
+            "broken / failing",
+            1.0,
+            _rx(
+                r"\bnothing (?:works|loads|syncs|happens)\b",
+                r"\b(?:broken|broke|crash(?:es|ed|ing)?|fail(?:s|ed|ing)?|down|not working|doesn'?t work|isn'?t working|won'?t work|unusable|timing out|lost|vanish\w*|disappear\w*|disconnected|stale|duplicated|wrong|mistake)\b",
+            ),
+        ),
+        (
+            "strong negative",
+            1.5,
+            _rx(
+                r"\b(?:unacceptable|ridiculous|terrible|awful|useless|frustrat\w*|annoy\w*|angry|furious|fed up|disappoint\w*|waste of|worst|seriously)\b"
+            ),
+        ),
+        (
+            "escalation / churn threat",
+            1.5,
+            _rx(
+                r"\b(?:escalate|refund|cancel\w*|other tools|competitors?|look(?:ing)? (?:at|for) (?:other|another)|considering (?:other|leaving|switching)|switch(?:ing)? to|right fit|justify)\b"
+            ),
+        ),
+        (
+            "disappointed",
+            1.0,
+            _rx(
+                r"\b(?:not|isn'?t|wasn'?t) what (?:we|i) (?:expected|paid for|signed up for)\b",
+                r"\bexpected (?:better|more)\b",
+                r"\bnot (?:happy|satisfied|impressed)\b",
+            ),
+        ),
+        (
+            "waiting / ignored",
+            1.0,
+            _rx(
+                r"\bnever (?:finish\w*|answer\w*|repl\w*|respond\w*|work\w*|load\w*|arriv\w*|sync\w*)\b",
+                r"\bnobody (?:has )?(?:answered|replied|responded)\b",
+                r"\bno (?:answer|reply|response)\b",
+                r"\b(?:still )?waiting\b",
+                r"\bnothing has happened\b",
+                r"\bnot resolved\b",
+                r"\bon hold\b",
+                r"\bblocking\b",
+                r"\blosing (?:time|updates|money)\b",
+                r"\bcan'?t work\b",
+            ),
+        ),
+        (
+            "sarcasm",
+            2.0,
+            _rx(
+                r"\b(?:great|perfect|wonderful|fantastic|awesome|love how|nice)\b[,!.]*\s+(?:a |an )?(?:another|yet another|again|third|second|fourth)\b",
+                r"\bjust what (?:i|we) needed\b",
+                r"\bthanks for nothing\b",
+                r"\b(?:yeah|oh) (?:right|sure)\b",
+                r"\blove how\b.*\b(?:every|always|never|again)\b",
+                r"['\"]fixed['\"]",
+            ),
+        ),
+        ("angry emoji", 1.5, _rx("[\U0001f620\U0001f621\U0001f624\U0001f92c\U0001f44e\U0001f644\U0001f612\U0001f4a2]")),
+    ),
+    "confusion": (
+        (
+            "how / where / which question",
+            1.0,
+            _rx(
+                r"\b(?:how (?:do|can|does|should|would) (?:i|we|you)|where (?:do|can|is|are)|which (?:\w+ )?(?:do|should|is)|what(?:'s| is) the difference|is (?:there|it) (?:a way|possible)|do (?:i|we) need|can (?:i|we|guests?)|does \w+ support)\b"
+            ),
+        ),
+        (
+            "not sure / unclear",
+            1.5,
+            _rx(
+                r"\b(?:not sure|unsure|confus\w*|don'?t understand|unclear|not clear|a bit lost|lost on|can'?t find|couldn'?t find|don'?t see|silly question|am i doing something wrong|wasn'?t sure|wondering|clarify|explain)\b"
+            ),
+        ),
+        (
+            "new user",
+            0.5,
+            _rx(r"\b(?:new to|just signed up|getting started|first time|step-by-step|any pointers|guide)\b"),
+        ),
+    ),
+    "satisfaction": (
+        ("thanks / appreciation", 1.0, _rx(r"\b(?:thanks?|thank you|appreciate\w*|grateful|kudos)\b")),
+        (
+            "praise",
+            1.0,
+            _rx(
+                r"\b(?:great|love\w*|excellent|awesome|amazing|perfect|smooth|painless|snappy|nice work|good work|well done|keep up|happy with|glad|impressed|much (?:faster|better)|big difference|works (?:great|well|perfectly)|sorted|no complaints|went fine|all good)\b"
+            ),
+        ),
+        ("relaxed", 0.5, _rx(r"\b(?:no rush|not urgent|no hurry|just curious|when you have a (?:moment|minute))\b")),
+        (
+            "happy emoji",
+            1.5,
+            _rx(
+                "[\U0001f60d\U0001f64f\U0001f44d\U0001f389\u2764\U0001f60a\U0001f642\U0001f600\U0001f603\U0001f604\U0001f970\U0001f929\U0001f44f]"
+            ),
+        ),
+    ),
+}
+
+_SHOUT_WORD = re.compile(r"\b[A-Z]{3,}\b")
+# "not happy", "never great", "isn't smooth": a negated praise cue does not count.
+_NEGATED = re.compile(
+    r"\b(?:not|never|no|isn'?t|wasn'?t|aren'?t|don'?t|doesn'?t|didn'?t|hardly|far from)\s+(?:\w+\s+)?$", re.IGNORECASE
+)
+
+
+def _matches(pattern: re.Pattern[str], text: str, *, negatable: bool) -> bool:
+    for m in pattern.finditer(text):
+        if not negatable or not _NEGATED.search(text[max(0, m.start() - 30) : m.start()]):
+            return True
+    return False
+
+
+class EmotionClassifier(BaseEstimator, ClassifierMixin):
+    """Label support text ``frustration``, ``confusion``, ``satisfaction`` or ``neutral``.
+
+    Method (a transparent rule set; nothing is learned, ``fit`` only loads
+    VADER and checks the parameters). For each emotion a score adds the
+    weights of the cue groups that match (each group counts once; see
+    :data:`EMOTION_CUES`), plus:
+
+    * frustration: ``2 * |compound|`` when VADER's compound is negative
+      (``<= -0.05``); +1.0 for shouting (two or more all-capital words of 3+
+      letters, or over 60% capitals); +0.5 for ``!!``;
+    * confusion: +0.5 per question mark, at most 1.0;
+    * satisfaction: ``2 * compound`` when the compound is positive
+      (``>= 0.05``), but only if no frustration cue matched (a polite
+      "thanks" in a complaint is not satisfaction).
+
+    The label is the emotion with the highest score if that score reaches
+    ``threshold``, else ``neutral``; ties go to frustration, then confusion,
+    then satisfaction (a missed frustration costs a CSM more than a missed
+    compliment). Texts that cannot be read (empty, not English) get
+    ``"unscored"``.
+
+    Known limits: sarcasm is caught only in the listed forms ("Great,
+    another outage"); irony without them reads as satisfaction. Cues are
+    English.
+
+    Parameters
+    ----------
+    threshold : float, default 1.0
+        Lowest winning score for a non-neutral label.
+    clean : bool, default True
+        Clean texts first (see :class:`VaderScorer`).
+    max_chars : int, default 5000
+        Longest text read.
+
+    Attributes
+    ----------
+    classes_ : numpy.ndarray
+        :data:`EMOTIONS`.
+    analyzer_ : SentimentIntensityAnalyzer
+        VADER, for the compound score.
+
+    Examples
+    --------
+    >>> clf = EmotionClassifier().fit()
+    >>> clf.predict(["Still broken after 3 days. Unacceptable.", "How do I add a guest?", "Works great, thanks!"]).tolist()
+    ['frustration', 'confusion', 'satisfaction']
+    """
+
+    def __init__(
+        self, *, threshold: float = 1.0, clean: bool = True, max_chars: int = textclean.DEFAULT_MAX_CHARS
+    ) -> None:
+        self.threshold = threshold
+        self.clean = clean
+        self.max_chars = max_chars
+
+    def __sklearn_tags__(self) -> Any:
+        return _text_input_tags(super().__sklearn_tags__())
+
+    def fit(self, X: Any = None, y: Any = None) -> EmotionClassifier:
+        """Load VADER and check the parameters.
+
+        Parameters
+        ----------
+        X, y : ignored
+            Present for the scikit-learn API.
+
+        Returns
+        -------
+        EmotionClassifier
+            ``self``.
+        """
+        if not float(self.threshold) > 0:
+            msg = f"EmotionClassifier: threshold must be > 0; got {self.threshold!r}"
+            raise ValueError(msg)
+        self._scorer = VaderScorer(clean=self.clean, max_chars=self.max_chars).fit()
+        self.analyzer_ = self._scorer.analyzer_
+        self.classes_ = np.asarray(EMOTIONS, dtype=object)
+        return self
+
+    def explain(self, X: Any, *, scores: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Score every emotion and name the cues that fired.
+
+        Parameters
+        ----------
+        X : sequence of str
+            Raw texts.
+        scores : pandas.DataFrame, optional
+            The :meth:`VaderScorer.score_frame` of the same texts, to avoid
+            scoring twice.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per text: ``emotion`` (label or ``"unscored"``),
+            ``frustration_score``, ``confusion_score``,
+            ``satisfaction_score`` (>= 0; NaN when unreadable), ``cues``
+            (``"; "``-joined cue groups that matched, e.g.
+            ``"frustration: repeated problem"``).
+        """
+        check_is_fitted(self)
+        frame = scores if scores is not None else self._scorer.score_frame(X)
+        texts = frame["text_scored"].tolist()
+        compound = frame["compound"].to_numpy(dtype=float)
+        readable = np.array([bool(t and t.strip()) for t in texts])
+        n = len(texts)
+        result = {e: np.zeros(n) for e in EMOTIONS[:3]}
+        cues_out: list[str] = []
+        for i, text in enumerate(texts):
+            if not readable[i]:
+                cues_out.append("")
+                continue
+            fired: list[str] = []
+            for emotion, groups in EMOTION_CUES.items():
+                for name, weight, pattern in groups:
+                    if _matches(pattern, text, negatable=emotion == "satisfaction"):
+                        result[emotion][i] += weight
+                        fired.append(f"{emotion}: {name}")
+            c = compound[i]
+            if c == c:  # not NaN
+                if c <= POLARITY_THRESHOLDS[0]:
+                    result["frustration"][i] += 2 * abs(c)
+                elif c >= POLARITY_THRESHOLDS[1] and result["frustration"][i] == 0:
+                    result["satisfaction"][i] += 2 * c
+            letters = [ch for ch in text if ch.isalpha()]
+            caps_share = sum(ch.isupper() for ch in letters) / len(letters) if len(letters) >= 12 else 0.0
+            if len(_SHOUT_WORD.findall(text)) >= 2 or caps_share > 0.6:
+                result["frustration"][i] += 1.0
+                fired.append("frustration: shouting")
+            if "!!" in text:
+                result["frustration"][i] += 0.5
+            result["confusion"][i] += min(1.0, 0.5 * text.count("?"))
+            cues_out.append("; ".join(fired))
+        table = np.column_stack([result[e] for e in EMOTIONS[:3]])
+        best = table.argmax(axis=1)  # argmax takes the first maximum: frustration, confusion, satisfaction
+        labels = np.where(
+            table.max(axis=1) >= float(self.threshold), np.asarray(EMOTIONS[:3], dtype=object)[best], "neutral"
+        )
+        labels = np.where(readable, labels, UNSCORED).astype(object)
+        out = pd.DataFrame({"emotion": labels})
+        for e in EMOTIONS[:3]:
+            out[f"{e}_score"] = np.where(readable, result[e], np.nan)
+        out["cues"] = cues_out
+        return out
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Return the emotion label of each text.
+
+        Parameters
+        ----------
+        X : sequence of str
+            Raw texts.
+
+        Returns
+        -------
+        numpy.ndarray of str
+            frustration, confusion, satisfaction, neutral or unscored.
+        """
+        return self.explain(X)["emotion"].to_numpy(dtype=object)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Return the frustration, confusion and satisfaction scores of each text.
+
+        Parameters
+        ----------
+        X : sequence of str
+            Raw texts.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_texts, 3)
+            Scores in the order of ``EMOTIONS[:3]``; NaN rows for unreadable texts.
+        """
+        frame = self.explain(X)
+        return frame[[f"{e}_score" for e in EMOTIONS[:3]]].to_numpy(dtype=float)
+
+
+# -- tickets and messages ----------------------------------------------------------------
+_SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|wg|tr|sv)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+def _ticket_texts(tickets: pd.DataFrame) -> tuple[list[str | None], list[str]]:
+    """Return the text to read per ticket and the notes of cleaning its body."""
+    subjects = (
+        tickets["subject"] if "subject" in tickets.columns else pd.Series([None] * len(tickets), index=tickets.index)
+    )
+    bodies = tickets["body"] if "body" in tickets.columns else pd.Series([None] * len(tickets), index=tickets.index)
+    out: list[str | None] = []
+    notes: list[str] = []
+    for subject, body in zip(subjects.tolist(), bodies.tolist(), strict=True):
+        body_text = body if isinstance(body, str) else ""
+        subject_text = _SUBJECT_PREFIX.sub("", subject).strip() if isinstance(subject, str) else ""
+        if not body_text.strip() and not subject_text:
+            out.append(None)
+            notes.append("")
+            continue
+        # The body is cleaned first (its greeting and signature are at its edges);
+        # the subject is then a sentence of its own in front of it.
+        found: list[str] = []
+        cleaned = ""
+        if body_text.strip():
+            result = textclean.clean_text(body_text, max_chars=0)
+            cleaned = result.text_clean
+            found += [n for n in result.notes if n.startswith("HTML")]
+            if result.quoted_removed:
+                found.append("quoted reply removed")
+            if result.signature_removed:
+                found.append("signature removed")
+            if not cleaned:
+                found.append(f"body: {result.unscored_reason}; subject only")
+        else:
+            found.append("empty body; subject only")
+        if subject_text and subject_text[-1] not in ".!?":
+            subject_text += "."
+        out.append("\n".join(p for p in (subject_text, cleaned) if p))
+        notes.append("; ".join(found))
+    return out, notes
+
+
+def _check_columns(frame: pd.DataFrame, needed: Sequence[str], *, function: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        msg = f"{function}: expected a tickets DataFrame, got {type(frame).__name__}"
+        raise TypeError(msg)
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        msg = f"{function}: the tickets frame lacks column(s) {missing}; columns found: {list(frame.columns)}"
+        raise ValueError(msg)
+
+
+def score_tickets(
+    tickets: pd.DataFrame,
+    *,
+    scorer: Any = None,
+    emotions: EmotionClassifier | None = None,
+    max_chars: int = textclean.DEFAULT_MAX_CHARS,
+) -> pd.DataFrame:
+    r"""Score the sentiment and emotion of each ticket (subject + the customer's newest message).
+
+    The text read is the subject (``Re:``/``Fwd:`` removed) followed by the
+    body cleaned by :mod:`journeylib.voice.textclean`: quoted earlier replies (the
+    agent's), signature, greeting and boilerplate are left out.
+
+    Parameters
+    ----------
+    tickets : pandas.DataFrame
+        Canonical tickets (at least ``ticket_id``, ``subject``, ``body``);
+        other columns are kept.
+    scorer : object, str or None
+        A scorer or :func:`make_scorer` spec; ``None`` for VADER.
+    emotions : EmotionClassifier, optional
+        The emotion rules (default :class:`EmotionClassifier` with its
+        default threshold).
+    max_chars : int, default 5000
+        Longest text read per ticket.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The input columns (not modified), then ``text_clean`` (what was read,
+        for display: unmasked), ``language``, ``compound``, ``neg``, ``neu``,
+        ``pos``, ``polarity``, ``scored``, ``unscored_reason``,
+        ``lexicon_hits``, ``emotion`` (frustration / confusion /
+        satisfaction / neutral / unscored), ``frustration_score``,
+        ``confusion_score``, ``satisfaction_score``, ``cues`` and ``notes``.
+
+    Raises
+    ------
+    ValueError
+        If ``ticket_id`` or both of ``subject`` and ``body`` are missing.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"ticket_id": ["t1"], "subject": ["Re: Export broken"],
+    ...                   "body": ["Hi,\n\nStill broken!!\n\nThanks,\nMaya"]})
+    >>> score_tickets(t)[["text_clean", "polarity", "emotion"]].iloc[0].tolist()
+    ['Export broken.\nStill broken!!', 'negative', 'frustration']
+    """
+    _check_columns(tickets, ["ticket_id"], function="score_tickets")
+    if "subject" not in tickets.columns and "body" not in tickets.columns:
+        msg = "score_tickets: the tickets frame needs a subject or body column"
+        raise ValueError(msg)
+    texts, body_notes = _ticket_texts(tickets)
+    est = make_scorer(scorer) if scorer is None or isinstance(scorer, str) else scorer
+    if isinstance(est, _TextScorer):
+        est = est.set_params(max_chars=max_chars)
+    scores = score_texts(texts, scorer=est, max_chars=max_chars)
+    clf = emotions if emotions is not None else EmotionClassifier(max_chars=max_chars)
+    if not _is_fitted(clf):
+        clf = clf.fit()
+    # Emotion cues read the same cleaned text; VADER's compound feeds them
+    # (a plug-in scorer changes polarity, not the emotion rules).
+    vader_frame = scores if isinstance(est, VaderScorer) else clf._scorer.score_frame(texts)
+    emo = clf.explain(texts, scores=vader_frame)
+    out = tickets.reset_index(drop=True).copy()
+    for col in (
+        "text_clean",
+        "language",
+        "compound",
+        "neg",
+        "neu",
+        "pos",
+        "polarity",
+        "scored",
+        "unscored_reason",
+        "lexicon_hits",
+    ):
+        out[col] = scores[col].to_numpy()
+    for col in ("emotion", "frustration_score", "confusion_score", "satisfaction_score", "cues"):
+        out[col] = emo[col].to_numpy()
+    out["notes"] = ["; ".join(x for x in pair if x) for pair in zip(body_notes, scores["notes"].tolist(), strict=True)]
+    out.index = tickets.index
+    return out
+
+
+def score_messages(
+    tickets: pd.DataFrame, *, scorer: Any = None, max_chars: int = textclean.DEFAULT_MAX_CHARS
+) -> pd.DataFrame:
+    r"""Score each message of each ticket's conversation separately.
+
+    A body is split by :func:`journeylib.voice.textclean.split_messages` into the
+    customer's newest message (part 0) and the quoted earlier messages.
+
+    Parameters
+    ----------
+    tickets : pandas.DataFrame
+        Canonical tickets with ``ticket_id`` and ``body`` (``customer_id``
+        and ``created_at`` are carried along if present).
+    scorer : object, str or None
+        A scorer or :func:`make_scorer` spec; ``None`` for VADER.
+    max_chars : int, default 5000
+        Longest text read per message.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per message: ``ticket_id``, ``customer_id``, ``created_at``
+        (the ticket's), ``part`` (0 = newest), ``role`` (customer / quoted),
+        ``author`` (from the reply header; personal data: mask before
+        display), ``compound``, ``polarity``, ``scored``,
+        ``unscored_reason``, ``text_clean``.
+
+    Raises
+    ------
+    ValueError
+        If ``ticket_id`` or ``body`` is missing.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"ticket_id": ["t1"], "body": ["Still broken.\n\nOn Mon, 3 Mar 2025, Tom wrote:\n> Fixed, enjoy!"]})
+    >>> score_messages(t)[["role", "polarity"]].values.tolist()
+    [['customer', 'negative'], ['quoted', 'positive']]
+    """
+    _check_columns(tickets, ["ticket_id", "body"], function="score_messages")
+    rows: list[dict[str, Any]] = []
+    has_c = "customer_id" in tickets.columns
+    has_t = "created_at" in tickets.columns
+    for rec in tickets.itertuples(index=False):
+        for part in textclean.split_messages(rec.body):
+            rows.append(
+                {
+                    "ticket_id": rec.ticket_id,
+                    "customer_id": rec.customer_id if has_c else None,
+                    "created_at": rec.created_at if has_t else pd.NaT,
+                    "part": part.part,
+                    "role": part.role,
+                    "author": part.author,
+                    "text": part.text,
+                }
+            )
+    frame = pd.DataFrame(rows, columns=["ticket_id", "customer_id", "created_at", "part", "role", "author", "text"])
+    scores = score_texts(frame["text"].tolist(), scorer=scorer, max_chars=max_chars)
+    for col in ("compound", "polarity", "scored", "unscored_reason", "text_clean"):
+        frame[col] = scores[col].to_numpy()
+    return frame.drop(columns=["text"])
+
+
+def emotion_labels_from_tones(tones: Iterable[Any], mapping: Mapping[str, str] | None = None) -> list[str]:
+    """Map tone labels (``confused``, ``frustrated``, ``satisfied``) to :data:`EMOTIONS`.
+
+    Parameters
+    ----------
+    tones : iterable of str
+        Tone labels, e.g. the synthetic world's ``ticket_labels.tone``.
+    mapping : mapping, optional
+        Tone to emotion; default confused→confusion, frustrated→frustration,
+        satisfied→satisfaction, neutral→neutral.
+
+    Returns
+    -------
+    list of str
+        Emotion labels (unknown tones pass through unchanged).
+
+    Examples
+    --------
+    >>> emotion_labels_from_tones(["frustrated", "confused"])
+    ['frustration', 'confusion']
+    """
+    table = dict(
+        mapping
+        or {"confused": "confusion", "frustrated": "frustration", "satisfied": "satisfaction", "neutral": "neutral"}
+    )
+    return [table.get(str(t), str(t)) for t in tones]
