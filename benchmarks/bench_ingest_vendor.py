@@ -13,7 +13,7 @@ child processes, so that each peak memory (max RSS) is its own:
   gzipped members, read by DuckDB directly);
 * ``journeylib``: :func:`journeylib.store.sources.ingest_vendor_file` into a fresh
   store with the store's default settings (``memory_limit`` =
-  ``$JOURNEYLIB_MEMORY_LIMIT`` or :data:`journeylib.store.engine.DEFAULT_MEMORY_LIMIT`):
+  ``$JOURNEYLIB_MEMORY_LIMIT`` or :data:`journeylib.store.database.DEFAULT_MEMORY_LIMIT`):
   parsing in SQL, quarantine, de-duplication by insert id, the
   ``source_refs`` and identity observations, one transaction;
 * ``journeylib_memory_limited``: the same with ``Store(memory_limit=...)``
@@ -132,14 +132,14 @@ def measure(kind: str, n: int, tmp: Path, memory_limit: str) -> dict[str, object
         "generate_seconds": round(gen, 1),
         "baseline": {"seconds": round(base_s, 2), "events_per_second": round(n / base_s), "peak_rss_mib": round(base_rss)},
     }
-    from journeylib.store.engine import DEFAULT_MEMORY_LIMIT
+    from journeylib.store.database import DEFAULT_MEMORY_LIMIT
 
     default_limit = os.environ.get("JOURNEYLIB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
     for label, limit in (("journeylib", default_limit), ("journeylib_memory_limited", memory_limit)):
         db = tmp / f"jl-{kind}-{label}.duckdb"
         secs, rss, text = child(
             "import json\n"
-            "from journeylib.store.engine import Store\n"
+            "from journeylib.store import Store\n"
             "from journeylib.store.sources import ingest_vendor_file\n"
             "t1 = time.perf_counter()\n"
             f"with Store({str(db)!r}, memory_limit={limit!r}) as s:\n"

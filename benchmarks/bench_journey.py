@@ -40,7 +40,7 @@ the transition pairs, the session totals).
 
 Loading: ``--load ingest`` uses :func:`journeylib.store.ingest.ingest_folder`
 (validated, de-duplicated); ``--load parquet`` creates the canonical tables
-with :class:`journeylib.store.engine.Store` and fills them straight from the
+with :class:`journeylib.store.Store` and fills them straight from the
 world's Parquet files with DuckDB (benchmark only, no validation), which is
 much faster at 10M events; ``auto`` (default) ingests up to 2M events and
 loads Parquet above. Results: ``benchmarks/results/journey.json``.
@@ -251,7 +251,7 @@ def load_world(world: Path, db: Path, how: str) -> dict[str, float]:
     """Load a synthetic world into a new store; return the load time and peak RSS."""
     if how == "ingest":
         code = f"""
-            from journeylib.store.engine import Store
+            from journeylib.store import Store
             from journeylib.store.ingest import ingest_folder
             with Store({str(db)!r}) as s:
                 ingest_folder(s, {str(world)!r}, source="synthetic")
@@ -260,7 +260,7 @@ def load_world(world: Path, db: Path, how: str) -> dict[str, float]:
         # Benchmark only: the canonical tables from Store, filled straight from Parquet (no validation).
         code = f"""
             import duckdb
-            from journeylib.store.engine import Store
+            from journeylib.store import Store
             Store({str(db)!r}).close()
             con = duckdb.connect({str(db)!r})
             for table in ("customers", "events", "tickets", "users", "messages"):
@@ -299,7 +299,7 @@ def best_of(code: str, repeat: int) -> tuple[float, float, str]:
 def default_memory_limit() -> str:
     """DuckDB ``memory_limit`` a read-only journeylib store sets by default (DuckDB's own if it sets none)."""
     sys.path.insert(0, str(ROOT))
-    from journeylib.store.engine import engine_settings
+    from journeylib.store.database import engine_settings
 
     return engine_settings(read_only=True).get("memory_limit", "80%")  # the operations read a read-only store
 
@@ -307,8 +307,8 @@ def default_memory_limit() -> str:
 def run_operations(db: Path, as_of: str, limit: str, customers: int, n_events: int, repeat: int = 2) -> dict[str, object]:
     """Run the four operations, journeylib and baseline, with one DuckDB memory setting for both.
 
-    ``default`` is what a :class:`journeylib.store.engine.Store` sets by default
-    (:func:`journeylib.store.engine.engine_settings`), applied to the baseline's connection too.
+    ``default`` is what a :class:`journeylib.store.Store` sets by default
+    (:func:`journeylib.store.database.engine_settings`), applied to the baseline's connection too.
     """
     setting = f"SET memory_limit = '{default_memory_limit() if limit == 'default' else limit}'"
     ops: dict[str, object] = {}
@@ -317,7 +317,7 @@ def run_operations(db: Path, as_of: str, limit: str, customers: int, n_events: i
             from journeylib.journey import paths as journeys
             from journeylib.journey import stages
             from journeylib.config.journey import JourneyDefinition
-            from journeylib.store.engine import Store
+            from journeylib.store import Store
             store = Store({str(db)!r}, read_only=True)
             store.execute("SET enable_progress_bar = false")
             if {setting!r}:

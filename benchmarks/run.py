@@ -73,7 +73,7 @@ def main() -> int:
         )
         jl_s, jl_rss, out = child(
             "from pathlib import Path\n"
-            "from journeylib.store.engine import Store\n"
+            "from journeylib.store import Store\n"
             "from journeylib.store.ingest import ingest_files\n"
             f"files = sorted(Path({str(world / 'events')!r}).glob('*.parquet'))\n"
             f"with Store({str(Path(tmp) / 'jl.duckdb')!r}) as s:\n"

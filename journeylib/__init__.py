@@ -17,14 +17,15 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     # store and ingest
-    "Store": "journeylib.store.engine",
-    "resolve_db_path": "journeylib.store.engine",
+    "Store": "journeylib.store",
+    "resolve_db_path": "journeylib.store",
     "ingest_file": "journeylib.store.ingest",
     "ingest_files": "journeylib.store.ingest",
     "ingest_folder": "journeylib.store.ingest",
     # configuration and scope
     "JourneyDefinition": "journeylib.config.journey",
     "Scope": "journeylib.scope",
+    "Journey": "journeylib.context",
     # synthetic world
     "synthesize": "journeylib.datasets",
     "load_truth": "journeylib.datasets",
@@ -39,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "journeylib.exceptions",
     "SourceFormatError": "journeylib.exceptions",
     "EmptyResultError": "journeylib.exceptions",
+    "ScopeError": "journeylib.exceptions",
     "StatisticalWarning": "journeylib.exceptions",
     "DataQualityWarning": "journeylib.exceptions",
 }

@@ -38,7 +38,7 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _store_path(db: Path | None) -> Path:
-    from journeylib.store.engine import default_db_path
+    from journeylib.store import default_db_path
 
     return (db or default_db_path()).expanduser().resolve()
 
@@ -70,12 +70,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Run ``journeylib ingest``: load canonical files, vendor exports or a sources.yaml."""
-    from journeylib.store.engine import Store
+    from journeylib.io.registry import reader_names
+    from journeylib.store import Store
     from journeylib.store.ingest import ingest_files, ingest_folder, iter_results_lines
     from journeylib.store.schema import ENTITY_TABLES
-    from journeylib.store.sources import READERS
 
-    if args.config is not None or (args.source in READERS and args.folder is None):
+    readers = reader_names()
+    if args.config is not None or (args.source in readers and args.folder is None):
         return _ingest_vendor(args)
     if args.folder is None and (args.table is None or not args.files):
         msg = "give a TABLE and one or more FILEs (e.g. `journeylib ingest events events.csv`), or --folder DIR."
@@ -86,7 +87,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.table is not None and args.table not in ENTITY_TABLES:
         msg = (
             f"unknown table {args.table!r}: give one of {', '.join(ENTITY_TABLES)} for canonical files, "
-            f"or --source NAME with NAME one of {', '.join(READERS)} for vendor exports."
+            f"or --source NAME with NAME one of {', '.join(readers)} for vendor exports."
         )
         raise JourneyLibError(msg)
     db = _store_path(args.db)
@@ -103,8 +104,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def _ingest_vendor(args: argparse.Namespace) -> int:
     """``journeylib ingest --config FILE [--source NAME]`` or ``--source NAME FILE...``."""
-    from journeylib.store.engine import Store
-    from journeylib.store.sources import SourcesConfig, ingest_source_files, ingest_sources
+    from journeylib.config.sources import SourcesConfig
+    from journeylib.store import Store
+    from journeylib.store.sources import ingest_source_files, ingest_sources
 
     if args.folder is not None:
         msg = "--folder loads canonical files; it cannot be combined with --config or a vendor --source."
@@ -188,7 +190,7 @@ def build_demo_store(world: Path, db: Path, *, customers: int, seed: int, source
 
     from journeylib.datasets import synthesize
     from journeylib.datasets.vendor import VENDOR_TRUTH_FILE, write_vendor_exports
-    from journeylib.store.engine import Store
+    from journeylib.store import Store
     from journeylib.store.sources import ingest_sources
 
     truth = world / "truth.json"
@@ -230,6 +232,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``journeylib`` command."""
+    from journeylib.io.registry import reader_names
+
     parser = argparse.ArgumentParser(
         prog="journeylib",
         description="Customer journey mapping from the exports of the tools a Customer Success team already has.",
@@ -270,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--source",
         default="canonical",
         help=(
-            "a vendor reader (mixpanel, amplitude, zendesk, intercom, hubspot, salesforce, sendgrid, mailchimp): "
+            f"a vendor reader ({', '.join(reader_names())}): "
             "then every positional argument is an export file of that vendor, in any order; with --config, load only "
             "that source; otherwise the source label of canonical files (default %(default)s)"
         ),

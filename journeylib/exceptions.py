@@ -49,6 +49,15 @@ class EmptyResultError(JourneyLibError):
     """A computation produced no rows where rows were required."""
 
 
+class ScopeError(EmptyResultError, ValueError):
+    """A scope filter selects no customer: a segment or plan that no customer has.
+
+    Both an :class:`EmptyResultError` (the analysis would be empty) and a
+    ``ValueError`` (the argument is wrong); the message lists the values that
+    exist.
+    """
+
+
 class StatisticalWarning(UserWarning):
     """A statistical caveat: a tiny cohort, a near-constant feature, a wide interval."""
 

@@ -1,7 +1,7 @@
 """Data health: what data the store holds, and how complete and consistent it is.
 
 The computations behind the ``00_data_health`` notebook. Each ``<metric>_data``
-function takes a :class:`~journeylib.store.engine.Store` and keyword-only options and
+function takes a :class:`~journeylib.store.Store` and keyword-only options and
 returns a tidy :class:`pandas.DataFrame`; the event-level aggregation runs as
 SQL inside the store, never as Python loops over events.
 
@@ -32,14 +32,13 @@ customers only, so orphan counts are 0 by construction.
 from __future__ import annotations
 
 import datetime as dt
-import re
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from journeylib.exceptions import EmptyResultError
-from journeylib.store.engine import Store
+from journeylib.scope import ALL, NO_CUTOFF, Scope
+from journeylib.store import Store
 from journeylib.store.schema import ALL_TABLES
 
 __all__ = [
@@ -61,7 +60,7 @@ __all__ = [
 ]
 
 #: The ``segment`` value that selects every customer.
-ALL_SEGMENTS = "all"
+ALL_SEGMENTS = ALL
 #: Label of missing ``segment`` or ``plan`` values.
 MISSING_LABEL = "(none)"
 #: Label of events with no ``source``.
@@ -70,8 +69,6 @@ UNKNOWN_SOURCE = "(unknown)"
 ALL_SOURCES = "(all sources)"
 #: ``reason`` of the row of :func:`quarantine_reasons_data` that folds the rest.
 OTHER_REASONS = "(other reasons)"
-
-_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 # Quarantine reasons carry row-specific values (the offending value, an id, line
 # numbers). Masking them groups rows that failed for the same reason; the full
@@ -86,54 +83,35 @@ _REASON_KIND_SQL = r"""regexp_replace(regexp_replace(regexp_replace(regexp_repla
 
 
 # -- scope ----------------------------------------------------------------------
+# Data health counts every customer in the store (not only those who signed up
+# by as_of), so it renders the shared Scope with those two options off.
 
 
-@dataclass(frozen=True)
-class _Scope:
-    """The customers and the timeline a customer-level computation looks at."""
+def _timeline(scope: Scope) -> bool:
+    return scope.as_of is not NO_CUTOFF
 
-    as_of: pd.Timestamp | None  # None: no timeline (customer-only computations)
-    segment: str
-    sample_n: int
-    random_state: int
 
-    @property
-    def filtered(self) -> bool:
-        """Whether the events are restricted to selected customers."""
-        return self.segment != ALL_SEGMENTS or self.sample_n > 0
+def _as_of_text(scope: Scope) -> str:
+    """``as_of`` as an ISO timestamp, or ``""`` without a timeline."""
+    return scope.as_of.isoformat() if _timeline(scope) else ""
 
-    @property
-    def as_of_text(self) -> str:
-        """``as_of`` as an ISO timestamp, or ``""`` without a timeline."""
-        return self.as_of.isoformat() if self.as_of is not None else ""
 
-    @property
-    def label(self) -> str:
-        """How the scope is described in error messages."""
-        where = "all customers" if self.segment == ALL_SEGMENTS else f"segment {self.segment!r}"
-        if self.sample_n:
-            where += f" (sample_n={self.sample_n}, random_state={self.random_state})"
-        return where
-
-    def ctes(self) -> str:
-        """Return the SQL defining ``scope_customers`` and ``scope_events`` (without ``WITH``)."""
-        where = "WHERE segment = $segment" if self.segment != ALL_SEGMENTS else ""
-        sample = (
-            "ORDER BY md5(customer_id || ':' || $random_state), customer_id LIMIT $sample_n" if self.sample_n else ""
-        )
-        as_of_where = "e.timestamp <= CAST($as_of AS TIMESTAMPTZ)" if self.as_of is not None else "TRUE"
-        if self.filtered:
-            events_where = "AND e.customer_id IN (SELECT customer_id FROM scope_customers)"
-            known = "TRUE"
-        else:
-            events_where = ""
-            known = "e.customer_id IN (SELECT customer_id FROM customers)"
-        return f"""
+def _ctes(scope: Scope) -> str:
+    """Return the SQL defining ``scope_customers`` and ``scope_events`` (without ``WITH``)."""
+    customers = scope.customers_sql(signed_up_by_as_of=False, blank_later_outcomes=False)
+    as_of_where = "e.timestamp <= CAST($as_of AS TIMESTAMPTZ)" if _timeline(scope) else "TRUE"
+    if scope.filtered:
+        events_where = "AND e.customer_id IN (SELECT customer_id FROM scope_customers)"
+        known = "TRUE"
+    else:
+        events_where = ""
+        known = "e.customer_id IN (SELECT customer_id FROM customers)"
+    return f"""
         scope_customers AS (
             SELECT customer_id,
                    coalesce(segment, '{MISSING_LABEL}') AS segment,
                    coalesce(plan, '{MISSING_LABEL}') AS plan
-            FROM customers {where} {sample}
+            FROM ({customers}) c
         ),
         scope_events AS (
             SELECT e.customer_id, e.timestamp, e.event,
@@ -143,62 +121,10 @@ class _Scope:
             WHERE {as_of_where} {events_where}
         )"""
 
-    def params(self) -> dict[str, Any]:
-        """Return the prepared-statement parameters :meth:`ctes` uses."""
-        params: dict[str, Any] = {}
-        if self.as_of is not None:
-            params["as_of"] = self.as_of_text
-        if self.segment != ALL_SEGMENTS:
-            params["segment"] = self.segment
-        if self.sample_n:
-            params["sample_n"] = self.sample_n
-            params["random_state"] = str(self.random_state)
-        return params
 
-
-def _parse_as_of(as_of: str | dt.date | None, *, function: str) -> pd.Timestamp | None:
-    """Parse *as_of* to an inclusive UTC bound; ``None`` for "latest event"."""
-    if as_of is None or (isinstance(as_of, str) and not as_of.strip()):
-        return None
-    date_only = False
-    ts: Any  # a Timestamp, or NaT when unreadable
-    if isinstance(as_of, str):
-        text = as_of.strip()
-        date_only = bool(_DATE_ONLY.fullmatch(text))
-        try:
-            ts = pd.Timestamp(text)
-        except ValueError:
-            ts = pd.NaT
-    elif isinstance(as_of, dt.datetime):
-        ts = pd.Timestamp(as_of)
-    elif isinstance(as_of, dt.date):
-        ts, date_only = pd.Timestamp(as_of), True
-    else:
-        msg = f"{function}: as_of must be an ISO date or timestamp string, a date, a datetime or None; got {type(as_of).__name__}"
-        raise TypeError(msg)
-    if pd.isna(ts):
-        msg = (
-            f"{function}: cannot read as_of={as_of!r} as a date or timestamp. "
-            "Use an ISO date such as '2024-03-31' or a timestamp such as '2024-03-31T12:00:00Z', or '' for the latest event."
-        )
-        raise ValueError(msg)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    if date_only:
-        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-    return ts
-
-
-def _latest_event(store: Store, *, function: str) -> pd.Timestamp:
-    row = store.query("SELECT max(timestamp) AS latest FROM events")
-    latest = row["latest"].iloc[0]
-    if pd.isna(latest):
-        msg = (
-            f"{function}: the store has no events, so there is no timeline to describe. "
-            "Ingest an events export first (`journeylib ingest --db PATH events FILE`) or run `journeylib demo`."
-        )
-        raise EmptyResultError(msg)
-    ts = pd.Timestamp(latest)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+def _params(scope: Scope) -> dict[str, Any]:
+    """Return the prepared-statement parameters :func:`_ctes` uses."""
+    return {"as_of": _as_of_text(scope)} if _timeline(scope) else {}
 
 
 def available_segments(store: Store) -> list[str]:
@@ -237,41 +163,18 @@ def _scope(
     random_state: int,
     function: str,
     timeline: bool = True,
-) -> _Scope:
-    """Validate the scope options of a customer-level computation (*timeline*: resolve ``as_of``)."""
-    segment = ALL_SEGMENTS if segment is None else segment
-    if not isinstance(segment, str):
-        msg = f"{function}: segment must be a string ('all' or a customers.segment value); got {type(segment).__name__}"
-        raise TypeError(msg)
-    for name, value in (("sample_n", sample_n), ("random_state", random_state)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            msg = f"{function}: {name} must be an int; got {value!r} ({type(value).__name__})"
-            raise TypeError(msg)
-    if sample_n < 0:
-        msg = f"{function}: sample_n must be 0 (all customers) or a positive number of customers; got {sample_n}"
-        raise ValueError(msg)
-    if segment != ALL_SEGMENTS:
-        segments = available_segments(store)
-        if segment not in segments:
-            known = ", ".join(repr(s) for s in segments) or "none (no customer has a segment)"
-            msg = (
-                f"{function}: segment={segment!r} has no customers. Segments in the store: {known}; "
-                f"or use {ALL_SEGMENTS!r} for every customer."
-            )
-            raise EmptyResultError(msg)
-    if not timeline:
-        return _Scope(as_of=None, segment=segment, sample_n=sample_n, random_state=random_state)
-    parsed = _parse_as_of(as_of, function=function)
-    resolved = parsed if parsed is not None else _latest_event(store, function=function)
-    return _Scope(as_of=resolved, segment=segment, sample_n=sample_n, random_state=random_state)
+) -> Scope:
+    """Validate the scope options of a data-health computation (*timeline*: resolve ``as_of``)."""
+    return Scope.build(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state,
+                       function=function, timeline=timeline)
 
 
-def _no_events(store: Store, scope: _Scope, *, function: str) -> EmptyResultError:
+def _no_events(store: Store, scope: Scope, *, function: str) -> EmptyResultError:
     """Build the error for a scope without events, saying who is in it and where the timeline starts."""
     facts = store.query(
-        f"WITH {scope.ctes()} SELECT (SELECT count(*) FROM scope_customers) AS customers, "
+        f"WITH {_ctes(scope)} SELECT (SELECT count(*) FROM scope_customers) AS customers, "
         "(SELECT min(timestamp) FROM events) AS first",
-        scope.params(),
+        _params(scope),
     ).iloc[0]
     first = facts["first"]
     start = (
@@ -281,7 +184,7 @@ def _no_events(store: Store, scope: _Scope, *, function: str) -> EmptyResultErro
     )
     msg = (
         f"{function}: no events for {scope.label} ({int(facts['customers'])} customers) up to "
-        f"as_of={scope.as_of_text}; {start}. Pick a later as_of, another segment, or a larger sample_n."
+        f"as_of={_as_of_text(scope)}; {start}. Pick a later as_of, another segment, or a larger sample_n."
     )
     return EmptyResultError(msg)
 
@@ -580,7 +483,7 @@ def customer_mix_data(
         timeline=False,
     )
     sql = f"""
-    WITH {scope.ctes()},
+    WITH {_ctes(scope)},
     groups AS (SELECT segment, plan, count(*) AS customers FROM scope_customers GROUP BY ALL)
     SELECT segment, plan, customers,
            sum(customers) OVER (PARTITION BY segment) AS segment_customers,
@@ -589,10 +492,10 @@ def customer_mix_data(
            customers / sum(customers) OVER () AS share_of_total
     FROM groups ORDER BY segment, plan
     """
-    out = store.query(sql, scope.params())
+    out = store.query(sql, _params(scope))
     if out.empty:
         msg = (
-            f"{function}: the store has no customers{'' if scope.segment == ALL_SEGMENTS else ' in ' + scope.label}. "
+            f"{function}: the store has no customers{'' if scope.segment is None else ' in ' + scope.label}. "
             "Ingest a customers export first (`journeylib ingest --db PATH customers FILE`) or run `journeylib demo`."
         )
         raise EmptyResultError(msg)
@@ -672,7 +575,7 @@ def source_volume_data(
     function = "source_volume_data"
     scope = _scope(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state, function=function)
     sql = f"""
-    WITH {scope.ctes()},
+    WITH {_ctes(scope)},
     ev AS (
         SELECT source, customer_id, known,
                CAST(date_trunc('week', timezone('UTC', timestamp)) AS DATE) AS week_start
@@ -699,12 +602,12 @@ def source_volume_data(
     FROM sources s CROSS JOIN weeks w LEFT JOIN counts c USING (source, week_start)
     ORDER BY s.source, w.week_start
     """
-    out = store.query(sql, scope.params())
+    out = store.query(sql, _params(scope))
     if out.empty:
         raise _no_events(store, scope, function=function)
     out["week_start"] = pd.to_datetime(out["week_start"])
     out["partial_week"] = out["partial_week"].astype(bool)
-    out["segment"] = scope.segment
+    out["segment"] = scope.segment_label
     return out.astype({"events": "int64", "active_customers": "int64"})
 
 
@@ -775,7 +678,7 @@ def event_type_data(
     function = "event_type_data"
     scope = _scope(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state, function=function)
     sql = f"""
-    WITH {scope.ctes()},
+    WITH {_ctes(scope)},
     n AS (SELECT count(*) AS customers_total FROM scope_customers)
     SELECT e.event, count(*) AS events,
            count(DISTINCT e.customer_id) FILTER (WHERE e.known) AS customers,
@@ -786,11 +689,11 @@ def event_type_data(
     FROM scope_events e CROSS JOIN n
     GROUP BY e.event ORDER BY events DESC, e.event
     """
-    out = store.query(sql, scope.params())
+    out = store.query(sql, _params(scope))
     if out.empty:
         raise _no_events(store, scope, function=function)
     out = _utc(out, ["first_timestamp", "last_timestamp"])
-    out["segment"] = scope.segment
+    out["segment"] = scope.segment_label
     return out.astype(
         {"events": "int64", "customers": "int64", "customers_total": "int64", "share_of_customers": "float64"}
     )
@@ -871,7 +774,7 @@ def coverage_data(
     function = "coverage_data"
     scope = _scope(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state, function=function)
     sql = f"""
-    WITH {scope.ctes()},
+    WITH {_ctes(scope)},
     n AS (SELECT count(*) AS customers_total FROM scope_customers),
     per_cs AS (SELECT source, customer_id, count(*) AS k FROM scope_events WHERE known GROUP BY ALL),
     per_c AS (SELECT customer_id, sum(k) AS k FROM per_cs GROUP BY customer_id),
@@ -896,8 +799,8 @@ def coverage_data(
            r.median_events_per_customer, r.orphan_events
     FROM rows r CROSS JOIN n ORDER BY r.ord, r.source
     """
-    out = _utc(store.query(sql, scope.params()), ["first_timestamp", "last_timestamp"])
-    out["segment"] = scope.segment
+    out = _utc(store.query(sql, _params(scope)), ["first_timestamp", "last_timestamp"])
+    out["segment"] = scope.segment_label
     return out.astype(
         {
             "events": "int64",
@@ -981,8 +884,8 @@ def data_health_summary(
     function = "data_health_summary"
     scope = _scope(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state, function=function)
     kwargs: dict[str, Any] = {
-        "as_of": scope.as_of,
-        "segment": scope.segment,
+        "as_of": scope.as_of if _timeline(scope) else None,
+        "segment": scope.segment_label,
         "sample_n": sample_n,
         "random_state": random_state,
     }
@@ -990,19 +893,19 @@ def data_health_summary(
     overall = coverage[coverage["source"] == ALL_SOURCES].iloc[0]
     sources = coverage.loc[coverage["source"] != ALL_SOURCES, "source"].tolist()
     extra = store.query(
-        f"""WITH {scope.ctes()}
+        f"""WITH {_ctes(scope)}
         SELECT count(DISTINCT event) AS event_types,
                CAST(date_diff('week', date_trunc('week', timezone('UTC', min(timestamp))),
                               date_trunc('week', timezone('UTC', CAST($as_of AS TIMESTAMPTZ)))) + 1 AS BIGINT) AS weeks
         FROM scope_events""",
-        scope.params(),
+        _params(scope),
     ).iloc[0]
     tables = table_counts_data(store)
     reconciliation = ingest_reconciliation_data(store)
     reasons = quarantine_reasons_data(store, top_n=1)
     return {
-        "as_of": scope.as_of_text,
-        "segment": scope.segment,
+        "as_of": _as_of_text(scope),
+        "segment": scope.segment_label,
         "sample_n": int(sample_n),
         "random_state": int(random_state),
         "customers": int(overall["customers_total"]),

@@ -1,63 +1,166 @@
 """Which customers and which part of the timeline an analysis looks at.
 
-Every customer-level analysis takes the same filters: an ``as_of`` date (the
-censoring date: nothing after it is seen), a segment, a plan, a signup period
-and an optional seeded sample. :class:`Scope` turns them into SQL over the
-canonical tables, so all modules filter the same way.
+Every analysis takes the same filters: an ``as_of`` date (the censoring date:
+nothing after it is seen), a segment, a plan, a signup period and an optional
+seeded sample. :class:`Scope` is the one implementation of those filters: one
+date parser (:func:`to_utc`), one sentinel for "every segment or plan"
+(:data:`ALL`, with ``None`` and ``""`` meaning the same), one seeded sample
+(:func:`journeylib.store.dialect.sql_seeded_order`), and one error for a
+segment or plan no customer has (:class:`~journeylib.exceptions.ScopeError`).
+It renders the filters as SQL over the canonical tables, so all modules
+filter the same way.
+
+Examples
+--------
+>>> import pandas as pd
+>>> scope = Scope(as_of=pd.Timestamp("2025-06-30T23:59:59.999999Z"), segment="SMB", sample_n=100)
+>>> scope.describe()
+'as of 2025-06-30, segment SMB, sample of 100'
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import numbers
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from journeylib.exceptions import EmptyResultError
-from journeylib.store.engine import Store, sql_quote
+from journeylib.exceptions import EmptyResultError, ScopeError
+from journeylib.store import Store
+from journeylib.store.dialect import sql_quote, sql_seeded_order, sql_timestamp
+
+__all__ = ["ALL", "NO_CUTOFF", "Scope", "is_all", "latest_event", "to_utc"]
+
+#: The one spelling of "every segment" / "every plan" (``None`` and ``""`` mean the same).
+ALL = "all"
+
+#: ``as_of`` of a scope built with ``timeline=False``: no censoring date, every customer whatever their signup.
+NO_CUTOFF = pd.Timestamp.max.tz_localize("UTC")
+
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_FILTER_DEFAULTS: dict[str, Any] = {
+    "as_of": None, "segment": None, "plan": None, "signup_from": None, "signup_to": None, "sample_n": 0, "random_state": 0,
+}
 
 
-def to_utc(value: Any, *, end_of_day: bool = False) -> pd.Timestamp | None:
-    """Parse a date/time (str, datetime, Timestamp) to a UTC Timestamp; empty → None.
+def is_all(value: Any) -> bool:
+    """Return whether a segment or plan filter means "every customer" (``None``, ``""`` or ``"all"``)."""
+    return value is None or (isinstance(value, str) and value.strip() in ("", ALL))
 
-    With ``end_of_day``, a bare date (``"2025-06-30"``) means the last
-    microsecond of that day, so an ``as_of`` date includes the whole day (the
-    convention of :mod:`journeylib.health` too).
+
+def to_utc(value: Any, *, end_of_day: bool = False, function: str = "as_of", name: str = "as_of") -> pd.Timestamp | None:
+    """Parse a date/time (str, date, datetime, Timestamp) to a UTC Timestamp; empty → None.
+
+    Naive times are taken as UTC; offsets are honoured. With ``end_of_day``, a
+    bare date (``"2025-06-30"`` or a :class:`datetime.date`) means the last
+    microsecond of that day, so an ``as_of`` date includes the whole day.
+
+    Parameters
+    ----------
+    value : str, datetime.date, datetime.datetime, pandas.Timestamp or None
+        The date; ``None`` or a blank string give ``None``.
+    end_of_day : bool, default False
+        Whether a bare date means the end of that day.
+    function, name : str
+        Named in error messages (the calling function and its parameter).
+
+    Returns
+    -------
+    pandas.Timestamp or None
+        The time in UTC.
 
     Raises
     ------
+    TypeError
+        If the value is not a string, date, datetime or Timestamp.
     ValueError
-        If the value is not a date; the message shows it.
+        If the text is not a date; the message shows it.
+
+    Examples
+    --------
+    >>> to_utc("2025-06-30", end_of_day=True).isoformat()
+    '2025-06-30T23:59:59.999999+00:00'
+    >>> to_utc("2025-06-30T12:00:00+02:00").isoformat()
+    '2025-06-30T10:00:00+00:00'
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    try:
+    date_only = False
+    ts: Any
+    if isinstance(value, str):
+        text = value.strip()
+        date_only = bool(_DATE_ONLY.fullmatch(text))
+        try:
+            ts = pd.Timestamp(text)
+        except ValueError:
+            ts = pd.NaT
+    elif isinstance(value, dt.datetime):  # includes pandas.Timestamp
         ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        msg = f"expected a date such as 2025-06-30 or 2025-06-30T12:00:00Z, got {value!r}"
-        raise ValueError(msg) from exc
+    elif isinstance(value, dt.date):
+        ts, date_only = pd.Timestamp(value), True
+    else:
+        msg = f"{function}: {name} must be an ISO date or timestamp string, a date, a datetime or None; got {type(value).__name__}"
+        raise TypeError(msg)
     if pd.isna(ts):
-        msg = f"expected a date such as 2025-06-30 or 2025-06-30T12:00:00Z, got {value!r}"
+        msg = (
+            f"{function}: cannot read {name}={value!r} as a date or timestamp; expected a date such as 2025-06-30 "
+            "or 2025-06-30T12:00:00Z, or '' for the default."
+        )
         raise ValueError(msg)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    if end_of_day and isinstance(value, str) and len(value.strip()) == 10:
+    if end_of_day and date_only:
         ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
     return ts
 
 
+def latest_event(store: Store, *, function: str = "Scope.build") -> pd.Timestamp:
+    """Return the time of the latest event in the store (UTC), the default ``as_of``.
+
+    Raises
+    ------
+    EmptyResultError
+        If the store has no events, so there is no default as_of.
+    """
+    latest = store.query("SELECT max(timestamp) AS t FROM events")["t"].iloc[0]
+    if pd.isna(latest):
+        msg = (
+            f"{function}: the store has no events, so there is no default as_of; ingest an events export first "
+            "(`journeylib ingest --db PATH events FILE`, or `journeylib demo`) or pass as_of."
+        )
+        raise EmptyResultError(msg)
+    ts = pd.Timestamp(latest)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _known_values(store: Store, column: str) -> list[str]:
+    out = store.query(f"SELECT DISTINCT {column} AS v FROM customers WHERE {column} IS NOT NULL AND {column} <> '' ORDER BY 1")
+    return [str(v) for v in out["v"]]
+
+
+def _check_int(value: Any, name: str, function: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        msg = f"{function}: {name} must be an int; got {value!r} ({type(value).__name__})"
+        raise TypeError(msg)
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Scope:
-    """Filters shared by the customer-level analyses.
+    """Filters shared by the analyses: the one currency for "which customers".
 
     Parameters
     ----------
     as_of : pandas.Timestamp
         Censoring date (UTC): events after it are not seen, outcomes after it
-        have not happened yet.
+        have not happened yet. :data:`NO_CUTOFF` for customer-only scopes.
     segment : str, optional
-        Keep customers of this segment (``None`` or ``"all"`` = every segment).
+        Keep customers of this segment (``None`` = every segment).
     plan : str, optional
-        Keep customers on this plan.
+        Keep customers on this plan (``None`` = every plan).
     signup_from, signup_to : pandas.Timestamp, optional
         Keep customers who signed up in ``[signup_from, signup_to)``.
     sample_n : int, default 0
@@ -86,84 +189,179 @@ class Scope:
         signup_to: Any = None,
         sample_n: int = 0,
         random_state: int = 0,
+        function: str = "Scope.build",
+        timeline: bool = True,
     ) -> Scope:
-        """Make a scope, defaulting ``as_of`` to the latest event in the store.
+        """Make a scope from loose filter values, defaulting ``as_of`` to the latest event.
+
+        Parameters
+        ----------
+        store : Store
+            The canonical store (for the default as_of and the known segments and plans).
+        as_of, segment, plan, signup_from, signup_to, sample_n, random_state
+            The filters; dates as ISO text, dates or timestamps; ``"all"``,
+            ``""`` or ``None`` for every segment or plan.
+        function : str, default "Scope.build"
+            The caller, named in error messages.
+        timeline : bool, default True
+            Resolve ``as_of``. ``False`` for customer-only computations: no
+            events are read and ``as_of`` is :data:`NO_CUTOFF`.
+
+        Returns
+        -------
+        Scope
+            The validated scope.
 
         Raises
         ------
         EmptyResultError
             If the store has no events (so there is no default as_of).
-        ValueError
+        ScopeError
             If a segment or plan is given that no customer has; the message
-            lists the values that exist.
+            lists the values that exist. (A subclass of both
+            :class:`~journeylib.exceptions.EmptyResultError` and ``ValueError``.)
+        TypeError, ValueError
+            If a date cannot be read or ``sample_n``/``random_state`` are not
+            whole numbers (``sample_n`` ≥ 0).
         """
-        ts = to_utc(as_of, end_of_day=True)
-        if ts is None:
-            row = store.query("SELECT max(timestamp) AS t FROM events")
-            latest = row["t"].iloc[0]
-            if pd.isna(latest):
-                msg = "the store has no events, so there is no default as_of; ingest events or pass as_of."
-                raise EmptyResultError(msg)
-            ts = pd.Timestamp(latest).tz_convert("UTC")
-        seg = None if segment in (None, "", "all") else segment
-        pl = None if plan in (None, "", "all") else plan
+        sample = _check_int(sample_n if sample_n is not None else 0, "sample_n", function)
+        seed = _check_int(random_state, "random_state", function)
+        if sample < 0:
+            msg = f"{function}: sample_n must be 0 (all customers) or a positive number of customers; got {sample}"
+            raise ValueError(msg)
+        seg = None if is_all(segment) else segment
+        pl = None if is_all(plan) else plan
         for col, val in (("segment", seg), ("plan", pl)):
-            if val is not None:
-                known = store.query(f"SELECT DISTINCT {col} AS v FROM customers WHERE {col} IS NOT NULL ORDER BY 1")["v"].tolist()
-                if val not in known:
-                    msg = f"{col} {val!r} matches no customer; known values: {', '.join(map(str, known)) or '(none)'}"
-                    raise ValueError(msg)
+            if val is None:
+                continue
+            if not isinstance(val, str):
+                msg = f"{function}: {col} must be a string ('{ALL}' or a customers.{col} value); got {type(val).__name__}"
+                raise TypeError(msg)
+            known = _known_values(store, col)
+            if val not in known:
+                msg = (
+                    f"{function}: {col} {val!r} matches no customer; known values: {', '.join(known) or '(none)'}; "
+                    f"or use {ALL!r} for every customer."
+                )
+                raise ScopeError(msg)
+        if timeline:
+            ts = to_utc(as_of, end_of_day=True, function=function)
+            if ts is None:
+                ts = latest_event(store, function=function)
+        else:
+            ts = NO_CUTOFF
         return cls(
             as_of=ts,
             segment=seg,
             plan=pl,
-            signup_from=to_utc(signup_from),
-            signup_to=to_utc(signup_to),
-            sample_n=int(sample_n or 0),
-            random_state=int(random_state),
+            signup_from=to_utc(signup_from, function=function, name="signup_from"),
+            signup_to=to_utc(signup_to, function=function, name="signup_to"),
+            sample_n=sample,
+            random_state=seed,
         )
 
-    def customers_sql(self) -> str:
+    @classmethod
+    def resolve(cls, store: Store, scope: Scope | None, *, function: str = "Scope.resolve", **filters: Any) -> Scope:
+        """Return *scope*, or build one from the loose *filters* when it is None.
+
+        The ``*_data`` functions accept either a ready :class:`Scope` (what
+        :class:`journeylib.Journey` passes) or the loose filter keywords; this
+        is where the two meet.
+
+        Raises
+        ------
+        TypeError
+            If a scope is given together with a filter that differs from its
+            default (the two would disagree).
+        """
+        if scope is None:
+            return cls.build(store, function=function, **filters)
+        if not isinstance(scope, Scope):
+            msg = f"{function}: scope must be a journeylib.Scope; got {type(scope).__name__}"
+            raise TypeError(msg)
+        clashing = sorted(k for k, v in filters.items() if not _is_default(k, v))
+        if clashing:
+            msg = f"{function}: pass either scope or the filters {', '.join(clashing)}, not both"
+            raise TypeError(msg)
+        return scope
+
+    def replace(self, **changes: Any) -> Scope:
+        """Return a copy with some fields changed (e.g. ``segment=None`` for every segment)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def filtered(self) -> bool:
+        """Whether only some customers are selected (segment, plan, signup period or sample)."""
+        return any(v is not None for v in (self.segment, self.plan, self.signup_from, self.signup_to)) or self.sample_n > 0
+
+    @property
+    def segment_label(self) -> str:
+        """The segment, or :data:`ALL`."""
+        return self.segment if self.segment is not None else ALL
+
+    @property
+    def label(self) -> str:
+        """Who is in scope, for messages: ``all customers`` or ``segment 'SMB'`` (with the sample)."""
+        where = "all customers" if self.segment is None else f"segment {self.segment!r}"
+        if self.plan is not None:
+            where += f", plan {self.plan!r}"
+        if self.sample_n:
+            where += f" (sample_n={self.sample_n}, random_state={self.random_state})"
+        return where
+
+    def customers_sql(self, *, signed_up_by_as_of: bool = True, blank_later_outcomes: bool = True) -> str:
         """Return SQL selecting the scoped customers (all canonical columns).
 
-        Customers who signed up after ``as_of`` are left out; ``churned_at`` and
-        ``converted_at`` later than ``as_of`` are blanked (not known yet).
+        Parameters
+        ----------
+        signed_up_by_as_of : bool, default True
+            Leave out customers who signed up after ``as_of``. Data-health
+            counts (every customer in the store) pass False.
+        blank_later_outcomes : bool, default True
+            Blank ``churned_at`` and ``converted_at`` later than ``as_of``
+            (not known yet).
+
+        Returns
+        -------
+        str
+            A SELECT over ``customers``; the sample (if any) is taken after
+            the other filters, ordered by a seeded hash of ``customer_id``.
         """
-        asof = f"TIMESTAMPTZ {sql_quote(self.as_of.isoformat())}"
-        where = [f"signup_at <= {asof}"]
+        asof = sql_timestamp(self.as_of) if self.as_of is not NO_CUTOFF else None
+        where = []
+        if signed_up_by_as_of and asof is not None:
+            where.append(f"signup_at <= {asof}")
         if self.segment is not None:
             where.append(f"segment = {sql_quote(self.segment)}")
         if self.plan is not None:
             where.append(f"plan = {sql_quote(self.plan)}")
         if self.signup_from is not None:
-            where.append(f"signup_at >= TIMESTAMPTZ {sql_quote(self.signup_from.isoformat())}")
+            where.append(f"signup_at >= {sql_timestamp(self.signup_from)}")
         if self.signup_to is not None:
-            where.append(f"signup_at < TIMESTAMPTZ {sql_quote(self.signup_to.isoformat())}")
-        sql = (
-            "SELECT * REPLACE ("
-            f"CASE WHEN churned_at <= {asof} THEN churned_at END AS churned_at, "
-            f"CASE WHEN converted_at <= {asof} THEN converted_at END AS converted_at) "
-            f"FROM customers WHERE {' AND '.join(where)}"
-        )
-        if self.sample_n > 0:
-            # the same seeded sample as journeylib.health: md5 of the id and the seed, not row order
-            sql = (
-                f"SELECT * FROM ({sql}) ORDER BY md5(customer_id || ':' || '{self.random_state}'), customer_id "
-                f"LIMIT {self.sample_n}"
+            where.append(f"signup_at < {sql_timestamp(self.signup_to)}")
+        if blank_later_outcomes and asof is not None:
+            select = (
+                "SELECT * REPLACE ("
+                f"CASE WHEN churned_at <= {asof} THEN churned_at END AS churned_at, "
+                f"CASE WHEN converted_at <= {asof} THEN converted_at END AS converted_at) FROM customers"
             )
+        else:
+            select = "SELECT * FROM customers"
+        sql = f"{select} WHERE {' AND '.join(where)}" if where else select
+        if self.sample_n > 0:
+            sql = f"SELECT * FROM ({sql}) ORDER BY {sql_seeded_order('customer_id', self.random_state)} LIMIT {self.sample_n}"
         return sql
 
     def events_sql(self) -> str:
         """Return SQL selecting the scoped customers' events up to ``as_of``."""
-        asof = f"TIMESTAMPTZ {sql_quote(self.as_of.isoformat())}"
         return (
             f"SELECT e.* FROM events e SEMI JOIN ({self.customers_sql()}) c ON e.customer_id = c.customer_id "
-            f"WHERE e.timestamp <= {asof}"
+            f"WHERE e.timestamp <= {sql_timestamp(self.as_of)}"
         )
 
     def describe(self) -> str:
         """Return a short human description, e.g. for chart subtitles."""
-        parts = [f"as of {self.as_of:%Y-%m-%d}"]
+        parts = [f"as of {self.as_of:%Y-%m-%d}"] if self.as_of is not NO_CUTOFF else ["whole store"]
         if self.segment:
             parts.append(f"segment {self.segment}")
         if self.plan:
@@ -175,3 +373,14 @@ class Scope:
         if self.sample_n:
             parts.append(f"sample of {self.sample_n}")
         return ", ".join(parts)
+
+
+def _is_default(name: str, value: Any) -> bool:
+    if name not in _FILTER_DEFAULTS:
+        msg = f"unknown scope filter {name!r}; known: {', '.join(_FILTER_DEFAULTS)}"
+        raise TypeError(msg)
+    if name in ("segment", "plan"):
+        return is_all(value)
+    if name in ("as_of", "signup_from", "signup_to"):
+        return value is None or (isinstance(value, str) and not value.strip())
+    return value in (None, _FILTER_DEFAULTS[name])

@@ -7,40 +7,27 @@ it when the segment dropdown changes, and never reach beyond the loopback.
 
 Both use ``notebooks/00_data_health.ipynb`` and the ``demo`` suite when they
 exist, else the fixture notebook of ``tests/data/notebooks/``. Screenshots go
-to each test's pytest tmp folder. Chromium is ``/usr/bin/chromium`` (apt);
-never ``playwright install``. Without it the tests are skipped, except under
-``CI`` where that is a failure.
+to each test's pytest tmp folder. The browser start-up (Debian's Chromium, the
+network guard, skip or fail under ``CI``) is in ``_browser.py``; the dashboard
+test records its time to usable in ``benchmarks/results/dashboard_ttu.json``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from _browser import ROOT, NetworkGuard, TimeToUsable, new_page
 
 from journeylib.reports.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
 from journeylib.reports.runner import run_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-# RECIPES §7: no background traffic, and no host but 127.0.0.1 can even be resolved.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 REAL_NOTEBOOK = ROOT / "notebooks" / "00_data_health.ipynb"
 FIXTURES = ROOT / "tests" / "data" / "notebooks"
 SVG_TEXTS = "() => [...document.querySelectorAll('svg text')].map(t => t.textContent.trim()).filter(Boolean)"
@@ -84,57 +71,6 @@ def _target() -> Target:
 TARGET = _target()
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _missing(what: str) -> None:
-    if _in_ci():
-        pytest.fail(f"{what}; CI is set, so the browser tests must run: install it (apt-get install -y chromium)")
-    pytest.skip(f"{what}; install Debian's chromium (apt-get install -y chromium) to run the browser tests")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        _missing(f"{CHROMIUM} is missing")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:  # pragma: no cover - playwright is a test dependency
-        _missing("the playwright package is missing")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@dataclass
-class NetworkGuard:
-    """Route handler: lets through file:/data:/blob: (and 127.0.0.1 if allowed), aborts and records the rest."""
-
-    allow_loopback: bool
-    requests: list[str] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)
-
-    def __call__(self, route: Any) -> None:
-        url = route.request.url
-        self.requests.append(url)
-        local = url.startswith(("file:", "data:", "blob:"))
-        if local or (self.allow_loopback and urlparse(url).hostname == "127.0.0.1"):
-            route.continue_()
-        else:
-            self.blocked.append(url)
-            route.abort()
-
-
-def _new_page(browser: Any, guard: NetworkGuard, console: list[tuple[str, str]]) -> Any:
-    page = browser.new_page(viewport={"width": 1200, "height": 1000})
-    page.route("**/*", guard)
-    page.on("console", lambda msg: console.append((msg.type, msg.text)))
-    page.on("pageerror", lambda exc: console.append(("pageerror", str(exc))))
-    return page
-
-
 @pytest.fixture(scope="module")
 def store_db(demo_store: Path) -> Path:
     """The session's synthetic store (root conftest.py)."""
@@ -157,7 +93,7 @@ def test_offline_report_html_renders_with_the_network_cut(browser: Any, report_r
     html = report_run / TARGET.notebook / f"{TARGET.notebook}.html"
     guard = NetworkGuard(allow_loopback=False)
     console: list[tuple[str, str]] = []
-    page = _new_page(browser, guard, console)
+    page = new_page(browser, guard, console)
     page.goto(html.as_uri(), wait_until="load")
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
 
@@ -218,15 +154,20 @@ def _wait_for_text(page: Any, text: str, timeout_ms: int, *, what: str, log: Pat
 
 
 def test_voila_dashboard_recomputes_on_dropdown_and_stays_on_loopback(
-    browser: Any, dashboard: tuple[str, Path], tmp_path: Path
+    browser: Any, dashboard: tuple[str, Path], tmp_path: Path, time_to_usable: TimeToUsable
 ) -> None:
     url, log = dashboard
     guard = NetworkGuard(allow_loopback=True)
     console: list[tuple[str, str]] = []
-    page = _new_page(browser, guard, console)
-    page.goto(url, timeout=90_000)
+    page = new_page(browser, guard, console)
     first = TARGET.live_title("all")
-    _wait_for_text(page, first, 90_000, what="initial page", log=log, shot=tmp_path / "voila-failed.png")
+    time_to_usable.open(
+        page,
+        url,
+        lambda: _wait_for_text(page, first, 90_000, what="initial page", log=log, shot=tmp_path / "voila-failed.png"),
+        timeout_ms=90_000,
+        notebook=TARGET.notebook,
+    )
     select = page.locator(".widget-dropdown select").first
     select.scroll_into_view_if_needed()  # Voila scrolls inside its own container: full_page is not enough
     page.screenshot(path=str(tmp_path / "voila-initial.png"))

@@ -8,8 +8,8 @@ import pandas as pd
 
 from journeylib.customers.features import build_features
 from journeylib.journey.suggest import suggest_milestones_data
+from journeylib.store import Store
 from journeylib.store.categories import events_of, source_categories, sources_of
-from journeylib.store.engine import Store
 
 
 def test_categories_of_canonical_and_vendor_sources(demo_store: Path, vendor_store: Path) -> None:

@@ -1,4 +1,4 @@
-"""Tests of journeylib.charts.health and journeylib.charts.theme: spec fragments, theme, render modes."""
+"""Tests of journeylib.charts.health, journeylib.charts.common and journeylib.charts.theme: spec fragments, theme."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import vl_convert as vlc
 from journeylib import health
 from journeylib.charts import health as charts
 from journeylib.charts import theme
-from journeylib.store.engine import Store
+from journeylib.charts.common import placeholder_chart, scoped_title
+from journeylib.store import Store
 
 CUSTOMERS = pd.DataFrame(
     {
@@ -142,7 +143,7 @@ def test_charts_use_the_theme_only(store: Store) -> None:
         charts.customer_mix_chart(health.customer_mix_data(store)),
         charts.event_type_chart(health.event_type_data(store)),
         charts.quarantine_reasons_chart(health.quarantine_reasons_data(store)),
-        charts.placeholder_chart(title="x"),
+        placeholder_chart(title="x"),
     ]
     for chart in built:
         spec = chart.to_dict()
@@ -175,10 +176,10 @@ def test_charts_reject_non_frames() -> None:
 
 
 def test_scoped_title() -> None:
-    assert charts.scoped_title("T", pd.DataFrame({"segment": ["all", "all"]})) == "T"
-    assert charts.scoped_title("T", pd.DataFrame({"segment": ["SMB", "Enterprise"]})) == "T"
-    assert charts.scoped_title("T", pd.DataFrame({"x": [1]})) == "T"
-    assert charts.scoped_title("T", pd.DataFrame({"segment": ["Mid-market"]})) == "T — Mid-market"
+    assert scoped_title("T", pd.DataFrame({"segment": ["all", "all"]})) == "T"
+    assert scoped_title("T", pd.DataFrame({"segment": ["SMB", "Enterprise"]})) == "T"
+    assert scoped_title("T", pd.DataFrame({"x": [1]})) == "T"
+    assert scoped_title("T", pd.DataFrame({"segment": ["Mid-market"]})) == "T — Mid-market"
 
 
 def test_static_svg_carries_the_title_text(store: Store) -> None:
@@ -191,75 +192,6 @@ def test_static_svg_carries_the_title_text(store: Store) -> None:
 # -- theme ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def restore_renderer(monkeypatch: pytest.MonkeyPatch):
-    for name in ("REPORT_CHART_MODE", "SERVER_SOFTWARE", "QUERY_STRING"):
-        monkeypatch.delenv(name, raising=False)
-    active, options = alt.renderers.active, dict(alt.renderers.options)
-    yield
-    alt.renderers.enable(active, **options)
-
-
 def test_theme_is_registered_and_enabled() -> None:
     assert theme.THEME_NAME in alt.theme.names()
     assert alt.theme.active == theme.THEME_NAME
-
-
-def test_setup_altair_static_by_default(restore_renderer) -> None:
-    assert theme.setup_altair() == "static"
-    assert alt.renderers.active == "svg"
-
-
-def test_setup_altair_dashboard_under_voila(restore_renderer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.13")
-    assert theme.in_voila()
-    assert theme.setup_altair() == "dashboard"
-    # displayed charts stay kernel-rendered SVG: only widget charts load JavaScript, inlined (offline)
-    assert alt.renderers.active == "svg"
-    bundle = alt.JupyterChart._esm
-    assert isinstance(bundle, str)
-    assert "https://" not in bundle[:2000]
-    assert len(bundle) > 100_000
-
-
-def test_setup_altair_env_and_argument_win(restore_renderer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.13")
-    monkeypatch.setenv("REPORT_CHART_MODE", "static")
-    assert theme.setup_altair() == "static"
-    assert theme.setup_altair("dashboard") == "dashboard"
-
-
-def test_setup_altair_rejects_unknown_modes(restore_renderer, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValueError, match="mode='interactive' is not a chart mode; allowed: static, dashboard"):
-        theme.setup_altair("interactive")
-    monkeypatch.setenv("REPORT_CHART_MODE", "png")
-    with pytest.raises(ValueError, match="REPORT_CHART_MODE='png'"):
-        theme.setup_altair()
-
-
-def test_live_chart_updates_in_place() -> None:
-    live = theme.live_chart(charts.placeholder_chart(title="before"))
-    assert live.embed_options == theme.EMBED_OPTIONS
-    live.chart = charts.placeholder_chart(title="after")
-    assert live.spec["title"] == "after"
-
-
-def test_query_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
-    defaults = {"segment": "all", "sample_n": 0, "ratio": 0.5, "flag": False, "as_of": ""}
-    got = theme.query_parameters(defaults, query_string="segment=SMB&sample_n=50&ratio=0.25&flag=true&db=/etc/passwd")
-    assert got == {
-        "segment": "SMB",
-        "sample_n": 50,
-        "ratio": 0.25,
-        "flag": True,
-        "as_of": "",
-    }  # db is not a key: ignored
-    assert defaults["segment"] == "all"  # not mutated
-    with pytest.raises(ValueError, match="URL parameter sample_n='lots' is not a whole number"):
-        theme.query_parameters(defaults, query_string="sample_n=lots")
-    # outside Voila the environment's query is ignored: papermill-injected values win
-    monkeypatch.delenv("SERVER_SOFTWARE", raising=False)
-    monkeypatch.setenv("QUERY_STRING", "segment=SMB")
-    assert theme.query_parameters(defaults) == defaults
-    monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.13")
-    assert theme.query_parameters(defaults)["segment"] == "SMB"

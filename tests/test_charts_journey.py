@@ -8,23 +8,23 @@ import pandas as pd
 import pytest
 
 from journeylib.charts import journey as cj
+from journeylib.config import JourneyDefinition
 from journeylib.journey.friction import friction_data
 from journeylib.journey.paths import (
     conformance_data,
     event_transitions_data,
     flow_data,
-    load_definition,
     stage_transitions_data,
     variants_data,
 )
 from journeylib.journey.stages import funnel_data, time_to_convert_data
 from journeylib.journey.suggest import compare_definitions_data, suggest_milestones_data, suggested_definition
-from journeylib.store.engine import Store
+from journeylib.store import Store
 
 
 @pytest.fixture(scope="module")
 def frames(demo_store: Path) -> dict[str, pd.DataFrame]:
-    definition = load_definition("parameters/journeys/saas.yaml")
+    definition = JourneyDefinition.load("parameters/journeys/saas.yaml")
     with Store(demo_store, read_only=True) as s:
         candidates = suggest_milestones_data(s, definition=definition)
         return {

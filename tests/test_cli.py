@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from journeylib.cli import main
-from journeylib.store.engine import Store
+from journeylib.store import Store
 
 
 def test_ingest_prints_reconciled_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _planted import planted_world
+from _builders import ROOT, T0, day, event_rows, memory_store
 from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test
 from scipy import stats
@@ -22,16 +22,13 @@ from journeylib.customers.cohorts import (
     cohort_customers_data,
     cohort_metrics_data,
     cohort_pairwise_data,
-    median_interval,
     retention_curves_data,
     select_metrics,
 )
-from journeylib.customers.drivers import bh_qvalues
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
-from journeylib.store.engine import Store
+from journeylib.stats import bh_qvalues, median_interval
+from journeylib.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
-T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 AS_OF = T0 + pd.Timedelta(days=60)
 DEF = JourneyDefinition.from_dict(
     {
@@ -43,10 +40,6 @@ DEF = JourneyDefinition.from_dict(
         "outcomes": {"churn": {"customer_field": "churned_at"}, "conversion": {"customer_field": "converted_at"}},
     }
 )
-
-
-def day(d: float) -> pd.Timestamp:
-    return T0 + pd.Timedelta(days=d)
 
 
 def make_store() -> Store:
@@ -66,13 +59,7 @@ def make_store() -> Store:
     ]
     events = [("s1", 2, "project_created"), ("s2", 6, "project_created"), ("e1", 1, "project_created"),
               ("e3", 3, "project_created"), ("s1", 1, "login"), ("s1", 2.5, "login"), ("e1", 1, "login")]
-    s = Store(":memory:")
-    s.insert("customers", pd.DataFrame(customers))
-    s.insert("events", pd.DataFrame([
-        {"event_id": f"e{i}", "customer_id": c, "timestamp": day(d), "event": ev, "source": "product"}
-        for i, (c, d, ev) in enumerate(events)
-    ]))
-    return s
+    return memory_store(customers=customers, events=event_rows(events))
 
 
 def metrics(**kw) -> pd.DataFrame:
@@ -210,8 +197,8 @@ def test_select_metrics_and_unknown_metric() -> None:
 
 
 @pytest.mark.slow
-def test_planted_world_cohorts_use_the_right_tests_and_control_fdr() -> None:
-    _, db = planted_world()
+def test_planted_world_cohorts_use_the_right_tests_and_control_fdr(planted_world: tuple[Path, Path]) -> None:
+    _, db = planted_world
     definition = JourneyDefinition.from_yaml(ROOT / "parameters" / "journeys" / "saas.yaml")
     with Store(db, read_only=True) as store, warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticalWarning)

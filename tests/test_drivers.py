@@ -12,34 +12,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _planted import planted_world
+from _builders import ROOT, T0, day, event_rows, memory_store
 from scipy import stats
 from statsmodels.stats.contingency_tables import StratifiedTable, Table2x2
 
 from journeylib.config.journey import JourneyDefinition
 from journeylib.customers.drivers import (
     DRIVER_COLUMNS,
-    bh_qvalues,
     driver_lines_data,
     driver_notes_data,
     driver_summary,
     drivers_data,
     drivers_from_features,
-    mantel_haenszel_risk_ratio,
     outcome_population_data,
     size_band,
     split_keys,
     success_indicators_data,
     top_drivers_data,
-    two_by_two_data,
 )
 from journeylib.customers.features import build_features
 from journeylib.datasets import load_truth
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
-from journeylib.store.engine import Store
+from journeylib.stats import bh_qvalues, mantel_haenszel_risk_ratio, two_by_two_data
+from journeylib.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
-T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 AS_OF = T0 + pd.Timedelta(days=400)
 CAUSAL = re.compile(r"\b(?:because|caus\w*|driv\w*|leads? to|due to|impact\w*|effect\w*|result\w* in)\b", re.IGNORECASE)
 
@@ -59,24 +55,9 @@ DEF = JourneyDefinition.from_dict(
 )
 
 
-def day(d: float) -> pd.Timestamp:
-    return T0 + pd.Timedelta(days=d)
-
-
 def make_store(customers: list[dict], events: list[tuple], **tables: pd.DataFrame) -> Store:
-    s = Store(":memory:")
-    s.insert("customers", pd.DataFrame(customers))
-    if events:
-        s.insert(
-            "events",
-            pd.DataFrame(
-                [{"event_id": f"e{i}", "customer_id": c, "timestamp": day(d), "event": ev, "source": "product"}
-                 for i, (c, d, ev) in enumerate(events)]
-            ),
-        )
-    for name, frame in tables.items():
-        s.insert(name, frame)
-    return s
+    with_events = {"events": event_rows(events)} if events else {}
+    return memory_store(customers=customers, **with_events, **tables)
 
 
 def effect_store(*, churn_a: int = 10, churn_b: int = 30, n: int = 60, segments: tuple[str, ...] = ("SMB", "Enterprise")) -> Store:
@@ -330,8 +311,8 @@ def test_argument_errors() -> None:
 
 # -- the planted world ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def planted() -> tuple[Path, Store]:
-    world, db = planted_world()
+def planted(planted_world: tuple[Path, Path]) -> tuple[Path, Store]:
+    world, db = planted_world
     store = Store(db, read_only=True)
     yield world, store
     store.close()

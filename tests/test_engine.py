@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from journeylib.exceptions import JourneyLibError
-from journeylib.store.engine import DEFAULT_MEMORY_LIMIT, DEFAULT_READ_MEMORY_LIMIT, Store, engine_settings
+from journeylib.store import Store
+from journeylib.store.database import DEFAULT_MEMORY_LIMIT, DEFAULT_READ_MEMORY_LIMIT, engine_settings
 
 
 def setting(store: Store, name: str) -> str:

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from journeylib.config import EventRule, SourcesConfig
 from journeylib.datasets.vendor import CRM_EVENT_RULES
 from journeylib.exceptions import ConfigError
-from journeylib.store.engine import Store
-from journeylib.store.eventmap import EventRule, apply_event_map
-from journeylib.store.sources import SourcesConfig, ingest_sources
+from journeylib.store import Store
+from journeylib.store.eventmap import apply_event_map
+from journeylib.store.sources import ingest_sources
 
 VENDORS = Path(__file__).parent / "data" / "vendors"
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,10 +89,10 @@ def test_rule_errors_name_the_key() -> None:
         SourcesConfig.from_yaml(bad)
     msg = str(info.value)
     for fragment in (
-        "sources.salesforce.events.0.form: unknown key; allowed keys here are match, where, to",
-        "sources.salesforce.events.1.to: required key is missing",
-        "sources.salesforce.events.2.match: an event name without leading or trailing white space is expected, found ' opportunity_won'",
-        "sources.salesforce.events.3.where: property 'opportunity_type': an empty list matches nothing",
+        "sources.salesforce.events[0].form: unknown key 'form'; allowed keys here: match, where, to",
+        "sources.salesforce.events[1].to: required key is missing",
+        "sources.salesforce.events[2].match: an event name without leading or trailing white space is expected, found ' opportunity_won'",
+        "sources.salesforce.events[3].where: property 'opportunity_type': an empty list matches nothing",
     ):
         assert fragment in msg, fragment
 

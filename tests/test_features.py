@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import T0, day, event_rows, memory_store
 
 from journeylib.config.journey import JourneyDefinition
 from journeylib.customers.features import build_features, customer_outcomes_data, feature_slug
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
-from journeylib.store.engine import Store
+from journeylib.store import Store
 
-T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 AS_OF = T0 + pd.Timedelta(days=100)
 
 DEF = JourneyDefinition.from_dict(
@@ -26,10 +26,6 @@ DEF = JourneyDefinition.from_dict(
         "outcomes": {"churn": {"customer_field": "churned_at"}, "expansion": {"event": "plan_upgraded"}},
     }
 )
-
-
-def day(d: float) -> pd.Timestamp:
-    return T0 + pd.Timedelta(days=d)
 
 
 # customer a: the hand-computed timeline; b: nothing at all; c: signed up 3 days before as_of
@@ -77,19 +73,7 @@ USERS = pd.DataFrame(
 
 
 def make_store(events: list[tuple] = EVENTS) -> Store:
-    s = Store(":memory:")
-    s.insert("customers", pd.DataFrame(CUSTOMERS))
-    s.insert(
-        "events",
-        pd.DataFrame(
-            [{"event_id": f"e{i:02d}", "customer_id": c, "timestamp": day(d), "event": ev, "source": src}
-             for i, (c, d, ev, src) in enumerate(events)]
-        ),
-    )
-    s.insert("messages", MESSAGES)
-    s.insert("tickets", TICKETS)
-    s.insert("users", USERS)
-    return s
+    return memory_store(customers=CUSTOMERS, events=event_rows(events, id_width=2), messages=MESSAGES, tickets=TICKETS, users=USERS)
 
 
 @pytest.fixture

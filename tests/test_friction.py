@@ -9,20 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import day, memory_store
 
 from journeylib.config.journey import JourneyDefinition
 from journeylib.datasets import load_ticket_labels
-from journeylib.journey.friction import EVIDENCE, MAX_CONTRIBUTION, _rate_ratio, friction_data, friction_tests_data
-from journeylib.journey.paths import load_definition
-from journeylib.store.engine import Store
+from journeylib.journey.friction import EVIDENCE, MAX_CONTRIBUTION, friction_data, friction_tests_data
+from journeylib.stats import clustered_rate_ratio
+from journeylib.store import Store
 
-T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 CAUSAL = re.compile(r"\b(because|causes?|caused|due to|leads? to|drives?|results? in)\b", re.IGNORECASE)
-
-
-def day(d: float) -> pd.Timestamp:
-    return T0 + pd.Timedelta(days=d)
-
 
 DEF = JourneyDefinition.from_dict(
     {
@@ -55,10 +50,7 @@ def _world() -> tuple[list[dict], list[dict], list[dict]]:
 @pytest.fixture(scope="module")
 def store() -> Store:
     customers, events, tickets = _world()
-    s = Store(":memory:")
-    s.insert("customers", pd.DataFrame(customers))
-    s.insert("events", pd.DataFrame(events))
-    s.insert("tickets", pd.DataFrame(tickets))
+    s = memory_store(customers=customers, events=events, tickets=tickets)
     yield s
     s.close()
 
@@ -71,7 +63,7 @@ def test_rate_ratio_matches_the_closed_form() -> None:
     y = np.array([2, 4, 0, 1, 1], dtype=float)
     w = np.array([1, 2, 1, 2, 2], dtype=float)
     g = np.array([1, 1, 1, 0, 0], dtype=bool)
-    r = _rate_ratio(y, w, g, np.arange(5), 0.05)
+    r = clustered_rate_ratio(y, w, g, np.arange(5), alpha=0.05)
     rg, rp = 6 / 4, 2 / 4
     assert r.value == pytest.approx(rg)
     assert r.reference == pytest.approx(rp)
@@ -82,7 +74,7 @@ def test_rate_ratio_matches_the_closed_form() -> None:
     assert r.ci_low == pytest.approx(3.0 * np.exp(-z * np.sqrt(var)))
     assert r.ci_high == pytest.approx(3.0 * np.exp(z * np.sqrt(var)))
     # with no events on one side, the exact conditional test is used
-    zero = _rate_ratio(np.array([3.0, 0.0]), np.array([1.0, 1.0]), np.array([True, False]), np.arange(2), 0.05)
+    zero = clustered_rate_ratio(np.array([3.0, 0.0]), np.array([1.0, 1.0]), np.array([True, False]), np.arange(2), alpha=0.05)
     assert zero.p == pytest.approx(0.125)  # P(3 of 3 in the group | p = 1/2)
     assert np.isinf(zero.ratio)
 
@@ -170,7 +162,7 @@ def test_errors(store: Store) -> None:
 def test_planted_friction_point_is_first_for_mid_market(demo_store: Path, demo_world: Path) -> None:
     """truth.json: Mid-market customers take ~3x longer to set up and raise ~3x more setup tickets."""
     truth = json.loads((demo_world / "truth.json").read_text())["planted"]["friction_point"]
-    definition = load_definition("parameters/journeys/saas.yaml")
+    definition = JourneyDefinition.load("parameters/journeys/saas.yaml")
     labels = load_ticket_labels(demo_world)
     sentiment = pd.DataFrame({"ticket_id": labels["ticket_id"], "label": np.where(labels["tone"] == "frustrated", "negative", "neutral")})
     with Store(demo_store, read_only=True) as s:

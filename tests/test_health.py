@@ -7,12 +7,13 @@ import json
 
 import pandas as pd
 import pytest
+from _builders import memory_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeylib import health
-from journeylib.exceptions import EmptyResultError
-from journeylib.store.engine import Store
+from journeylib.exceptions import EmptyResultError, ScopeError
+from journeylib.store import Store
 
 UTC = "UTC"
 
@@ -86,16 +87,9 @@ INGEST_LOG = pd.DataFrame(
 )
 
 
-def _store(**tables: pd.DataFrame) -> Store:
-    store = Store(":memory:")
-    for name, frame in tables.items():
-        store.insert(name, frame)
-    return store
-
-
 @pytest.fixture
 def tiny() -> Store:
-    store = _store(customers=CUSTOMERS, events=EVENTS, quarantine=QUARANTINE, ingest_log=INGEST_LOG)
+    store = memory_store(customers=CUSTOMERS, events=EVENTS, quarantine=QUARANTINE, ingest_log=INGEST_LOG)
     yield store
     store.close()
 
@@ -217,7 +211,7 @@ def test_customer_mix_data_for_one_segment(tiny: Store) -> None:
 
 
 def test_customer_mix_data_labels_missing_segment_and_plan() -> None:
-    store = _store(customers=pd.DataFrame({"customer_id": ["a"], "signup_at": ["2024-01-01T00:00:00Z"]}))
+    store = memory_store(customers=pd.DataFrame({"customer_id": ["a"], "signup_at": ["2024-01-01T00:00:00Z"]}))
     out = health.customer_mix_data(store)
     assert out[["segment", "plan", "customers"]].values.tolist() == [[health.MISSING_LABEL, health.MISSING_LABEL, 1]]
 
@@ -299,8 +293,8 @@ def test_source_volume_data_weeks_run_to_as_of(tiny: Store) -> None:
 
 def test_source_volume_data_errors(tiny: Store, empty: Store) -> None:
     with pytest.raises(
-        EmptyResultError,
-        match=r"segment='Foo' has no customers\. Segments in the store: 'Enterprise', 'Mid-market', 'SMB'",
+        ScopeError,
+        match=r"source_volume_data: segment 'Foo' matches no customer; known values: Enterprise, Mid-market, SMB; or use 'all'",
     ):
         health.source_volume_data(tiny, segment="Foo")
     with pytest.raises(
@@ -320,7 +314,7 @@ def test_source_volume_data_errors(tiny: Store, empty: Store) -> None:
 
 
 def test_segment_with_customers_but_no_events() -> None:
-    store = _store(
+    store = memory_store(
         customers=pd.DataFrame(
             {"customer_id": ["a", "b"], "segment": ["SMB", "Partner"], "signup_at": ["2024-01-01T00:00:00Z"] * 2}
         ),
@@ -340,7 +334,7 @@ def test_segment_with_customers_but_no_events() -> None:
 
 
 def test_missing_source_is_labelled_unknown() -> None:
-    store = _store(
+    store = memory_store(
         events=pd.DataFrame(
             {"event_id": ["e"], "customer_id": ["a"], "timestamp": ["2024-03-04T00:00:00Z"], "event": ["x"]}
         )
@@ -408,7 +402,7 @@ def test_coverage_data_with_a_segment_has_no_orphans(tiny: Store) -> None:
 
 
 def test_coverage_data_without_customers_has_nan_shares() -> None:
-    store = _store(events=EVENTS)
+    store = memory_store(events=EVENTS)
     out = health.coverage_data(store)
     assert (out["customers_total"] == 0).all()
     assert out["share_customers_covered"].isna().all()
@@ -440,7 +434,7 @@ def test_sample_n_limits_events_to_the_sampled_customers(tiny: Store) -> None:
 
 def test_random_state_changes_the_sample() -> None:
     ids = [f"c{i:03d}" for i in range(40)]
-    store = _store(
+    store = memory_store(
         customers=pd.DataFrame({"customer_id": ids, "plan": ids, "signup_at": ["2024-01-01T00:00:00Z"] * 40})
     )
     picks = {tuple(health.customer_mix_data(store, sample_n=5, random_state=seed)["plan"]) for seed in range(3)}
@@ -487,7 +481,7 @@ def test_data_health_summary_hand_computed(tiny: Store) -> None:
 
 
 def test_data_health_summary_errors(tiny: Store, empty: Store) -> None:
-    with pytest.raises(EmptyResultError, match="segment='smb' has no customers"):
+    with pytest.raises(ScopeError, match="segment 'smb' matches no customer"):
         health.data_health_summary(tiny, segment="smb")  # segments are case-sensitive
     with pytest.raises(EmptyResultError, match="the store has no events"):
         health.data_health_summary(empty)
@@ -523,7 +517,7 @@ def test_customer_mix_shares_sum_to_one_and_ignore_row_order(rows: list, perm) -
         }
     )
     shuffled = frame.sample(frac=1, random_state=perm.randint(0, 10_000))
-    with _store(customers=frame) as a, _store(customers=shuffled) as b:
+    with memory_store(customers=frame) as a, memory_store(customers=shuffled) as b:
         out = health.customer_mix_data(a)
         pd.testing.assert_frame_equal(out, health.customer_mix_data(b))
         # the same sample, whatever the order the rows were loaded in
@@ -559,7 +553,7 @@ def test_source_volume_matches_a_naive_oracle_and_ignores_row_order(rows: list) 
         }
     )
     customers = pd.DataFrame({"customer_id": ["c1", "c2", "c3"], "signup_at": ["2024-01-01T00:00:00Z"] * 3})
-    with _store(customers=customers, events=events) as a, _store(customers=customers, events=events.iloc[::-1]) as b:
+    with memory_store(customers=customers, events=events) as a, memory_store(customers=customers, events=events.iloc[::-1]) as b:
         out = health.source_volume_data(a)
         pd.testing.assert_frame_equal(out, health.source_volume_data(b))
         types = health.event_type_data(a)

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeylib.exceptions import EmptyResultError
-from journeylib.io._vendor import norm_email
-from journeylib.store.engine import Store
+from journeylib.io.common import norm_email
+from journeylib.store import Store
 from journeylib.store.identity import (
     IdentityOptions,
     identity_report_data,

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.store.engine import Store
+from journeylib.store import Store
 from journeylib.store.ingest import file_sha256, ingest_file, ingest_files, ingest_folder
 
 EVENTS_HEADER = "event_id,customer_id,user_id,timestamp,event,source,properties\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.store.engine import Store
+from journeylib.store import Store
 from journeylib.store.sources import ingest_source_files, ingest_vendor_file
 
 FIXTURE = Path(__file__).parent / "data" / "vendors" / "mixpanel" / "export.jsonl"
@@ -138,7 +138,7 @@ def test_conflicting_insert_ids_are_quarantined(store: Store, tmp_path: Path) ->
 
 
 def test_timezone_option(store: Store, tmp_path: Path) -> None:
-    from journeylib.store.sources import ReaderOptions
+    from journeylib.config import ReaderOptions
 
     f = tmp_path / "export.jsonl"
     f.write_text('{"event": "a", "properties": {"time": 1618716477, "distinct_id": "u", "$insert_id": "i1"}}\n')
@@ -148,7 +148,7 @@ def test_timezone_option(store: Store, tmp_path: Path) -> None:
 
 
 def test_large_files_are_merged_in_bounded_batches(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import journeylib.io._vendor as vendor
+    import journeylib.io.common as vendor
     import journeylib.store.sources as sources
 
     monkeypatch.setattr(vendor, "BLOCK_BYTES", 150)  # a few lines per block
@@ -200,7 +200,7 @@ def test_mixed_new_repeated_and_stored_keys(store: Store, tmp_path: Path) -> Non
 def test_bad_lines_among_good_ones_in_every_block(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Blocks are parsed in a fast form first (which fails on a line that is not JSON and is then
     # retried, outside the file's transaction) and only the lines it marks bad are explained.
-    import journeylib.io._vendor as vendor
+    import journeylib.io.common as vendor
 
     monkeypatch.setattr(vendor, "BLOCK_BYTES", 400)  # several blocks, each with good and bad lines
     good = [json.dumps({"event": "e", "properties": {"time": 1618716477 + t, "distinct_id": "u", "$insert_id": f"i{t}"}}) for t in range(12)]
@@ -230,7 +230,7 @@ def test_bad_lines_among_good_ones_in_every_block(store: Store, tmp_path: Path, 
 
 def test_reingest_is_skipped_before_anything_is_written(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # the digest is computed while the file is read; the file is given up before its first merge
-    import journeylib.io._vendor as vendor
+    import journeylib.io.common as vendor
     import journeylib.store.sources as sources
 
     monkeypatch.setattr(vendor, "BLOCK_BYTES", 300)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.store.engine import Store
+from journeylib.store import Store
 from journeylib.store.sources import detect_kind, ingest_source_files, ingest_vendor_file
 
 FILES = sorted((Path(__file__).parent / "data" / "vendors" / "salesforce").glob("*.csv"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.store.engine import Store
+from journeylib.store import Store
 from journeylib.store.sources import ingest_source_files, ingest_vendor_file
 
 VENDORS = Path(__file__).parent / "data" / "vendors"

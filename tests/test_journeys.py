@@ -23,7 +23,6 @@ from journeylib.journey.paths import (
     customer_paths_data,
     event_transitions_data,
     flow_data,
-    load_definition,
     loop_events_data,
     rule_text,
     scope_choices_data,
@@ -32,8 +31,9 @@ from journeylib.journey.paths import (
     stage_transitions_data,
     variants_data,
 )
-from journeylib.journey.stages import funnel_data, wilson_interval
-from journeylib.store.engine import Store
+from journeylib.journey.stages import funnel_data
+from journeylib.stats import wilson_interval
+from journeylib.store import Store
 
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 
@@ -326,14 +326,14 @@ def test_stage_map_rule_text_and_choices(store: Store) -> None:
     assert (period["value"], period["signup_from"], period["signup_to"], period["customers"]) == ("2025Q1", "2025-01-01", "2025-04-01", 4)
 
 
-def test_load_definition_finds_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_definition_load_finds_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(Path(__file__).resolve().parents[1] / "notebooks")
-    assert load_definition("../parameters/journeys/saas.yaml").stage_names[0] == "Trial Started"
+    assert JourneyDefinition.load("../parameters/journeys/saas.yaml").stage_names[0] == "Trial Started"
     monkeypatch.chdir(tmp_path)
-    assert load_definition("parameters/journeys/saas.yaml").name == "B2B SaaS customer journey"  # via the package's repository
-    assert load_definition(DEF) is DEF
+    assert JourneyDefinition.load("parameters/journeys/saas.yaml").name == "B2B SaaS customer journey"  # via the package's repository
+    assert JourneyDefinition.load(DEF) is DEF
     with pytest.raises(ConfigError, match="not found; looked at"):
-        load_definition("nope/missing.yaml")
+        JourneyDefinition.load("nope/missing.yaml")
 
 
 def test_empty_scope_raises(store: Store) -> None:
@@ -415,7 +415,7 @@ def test_funnel_ci_contains_the_planted_setup_rate(demo_store: Path, demo_world:
 
 
 def test_journeys_on_the_demo_world(demo_store: Path) -> None:
-    definition = load_definition("parameters/journeys/saas.yaml")
+    definition = JourneyDefinition.load("parameters/journeys/saas.yaml")
     with Store(demo_store, read_only=True) as s:
         n = s.count("customers")
         tr = stage_transitions_data(s, definition=definition)

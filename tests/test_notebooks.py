@@ -176,7 +176,7 @@ def test_notebook_runs_with_smoke_parameters(nb_path: Path, smoke_runs) -> None:
 @pytest.mark.slow
 def test_data_health_smoke_run_writes_its_artifacts(smoke_runs, notebook_db: Path) -> None:
     from journeylib.reports.artifacts import read_artifacts
-    from journeylib.store.engine import Store
+    from journeylib.store import Store
 
     nb_path = NOTEBOOKS_DIR / "00_data_health.ipynb"
     out, output_dir = smoke_runs(nb_path)

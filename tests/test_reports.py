@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from journeylib.config import SuiteConfig
 from journeylib.exceptions import ConfigError, JourneyLibError
 from journeylib.reports import runner as reports
 from journeylib.reports.artifacts import read_artifacts, to_jsonable, write_artifacts
@@ -30,11 +31,10 @@ from journeylib.reports.dashboard import SECURITY_CONFIG_DIR, DashboardError, da
 from journeylib.reports.runner import (
     NotebookParameterWarning,
     ReportError,
-    SuiteConfig,
     plan_report,
     run_report,
 )
-from journeylib.store.engine import Store
+from journeylib.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "data" / "notebooks"
@@ -168,12 +168,12 @@ def test_unknown_suite_key_names_key_place_and_allowed_keys(tmp_path: Path) -> N
     assert err.source == str(path)
     # Both problems come together, each with its place and the allowed keys.
     assert len(err.problems) == 2
-    assert "(top level): unknown key 'notebook'; allowed keys here are: name, description, shared, notebooks" in str(
+    assert "notebook (line 2): unknown key 'notebook'; allowed keys here: name, description, shared, notebooks" in str(
         err
     )
     assert (
-        "notebooks[0]: unknown key 'paramter_set'; allowed keys here are: notebook, parameter_set, parameters, "
-        "output_name" in str(err)
+        "notebooks[0].paramter_set (line 5): unknown key 'paramter_set'; allowed keys here: notebook, parameter_set, "
+        "parameters, output_name" in str(err)
     )
 
 
@@ -182,7 +182,10 @@ def test_unknown_suite_key_names_key_place_and_allowed_keys(tmp_path: Path) -> N
     [
         ({"name": "s", "notebooks": []}, "notebooks: the list is empty"),
         ({"name": "s"}, "notebooks: required key is missing"),
-        ({"name": "bad name", "notebooks": ["x"]}, "name: 'bad name' is not a valid name"),
+        (
+            {"name": "bad name", "notebooks": ["x"]},
+            r"name: not a valid name; use letters, digits, '_', '-' or '\.'.*; found 'bad name'",
+        ),
         ({"name": "s", "notebooks": ["x", "x"]}, "give one of them a distinct `output_name`"),
         ({"name": "s", "shared": {"as_of": float("nan")}, "notebooks": ["x"]}, r"shared: as_of: nan is not allowed"),
     ],

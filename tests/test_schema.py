@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from journeylib.store.engine import Store, table_ddl
+from journeylib.store import Store
+from journeylib.store.database import table_ddl
 from journeylib.store.schema import ALL_TABLES, EVENTS, contract_markdown, get_table
 
 ROOT = Path(__file__).resolve().parents[1]

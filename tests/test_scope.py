@@ -7,7 +7,7 @@ import pytest
 
 from journeylib.exceptions import EmptyResultError
 from journeylib.scope import Scope, to_utc
-from journeylib.store.engine import Store
+from journeylib.store import Store
 
 
 def test_to_utc_conventions() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _planted import planted_world
+from _builders import ROOT
 from scipy import stats
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import adjusted_rand_score
@@ -26,9 +26,8 @@ from journeylib.customers.segments import (
 )
 from journeylib.datasets import load_archetypes
 from journeylib.exceptions import StatisticalWarning
-from journeylib.store.engine import Store
+from journeylib.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
 #: The bar for recovering the latent archetypes (power_user / in_between / struggler) from the first
 #: 14 days of behaviour. A supervised classifier on the same features reaches ARI ~0.66 on this world
 #: (the archetypes overlap: "in between" has no behaviour of its own); k-means with k chosen by
@@ -146,8 +145,8 @@ def test_group_comparison_thin_groups_warn_and_say_why() -> None:
 
 
 @pytest.fixture(scope="module")
-def planted_segments():
-    world, db = planted_world()
+def planted_segments(planted_world: tuple[Path, Path]):
+    world, db = planted_world
     definition = JourneyDefinition.from_yaml(ROOT / "parameters" / "journeys" / "saas.yaml")
     store = Store(db, read_only=True)
     with warnings.catch_warnings():

@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 
 from journeylib.cli import main
+from journeylib.config import SourcesConfig
 from journeylib.datasets import synthesize
 from journeylib.datasets.vendor import load_vendor_truth, write_vendor_exports
 from journeylib.exceptions import ConfigError, SourceFormatError
-from journeylib.store.engine import Store
+from journeylib.store import Store
 from journeylib.store.identity import identity_summary_data
-from journeylib.store.sources import SourcesConfig, ingest_sources
+from journeylib.store.sources import ingest_sources
 
 VENDORS = Path(__file__).parent / "data" / "vendors"
 COLS = ["ids", "ids_matched", "ids_ambiguous", "ids_unmatched", "rows", "rows_matched", "rows_ambiguous", "rows_unmatched"]
@@ -46,13 +47,13 @@ def test_every_problem_is_reported_with_its_key(tmp_path: Path) -> None:
         SourcesConfig.from_yaml(bad)
     msg = str(info.value)
     for fragment in (
-        "version: Input should be 1, found 2",
-        "sources.crm.reader: Input should be 'mixpanel', 'amplitude', 'zendesk', 'intercom', 'hubspot', 'salesforce', 'sendgrid' or 'mailchimp', found 'pipedrive'",
-        "sources.crm.fils: unknown key; allowed keys here are reader, files, options, events",
+        "version: must be 1; found 2",
+        "sources.crm.reader: must be 'mixpanel', 'amplitude', 'zendesk', 'intercom', 'hubspot', 'salesforce', 'sendgrid' or 'mailchimp'; found 'pipedrive'",
+        "sources.crm.fils: unknown key 'fils'; allowed keys here: reader, files, options, events",
         "sources.crm.files: required key is missing",
-        "identity.fuzzy_threshold: Input should be less than or equal to 1",
-        "identity.plus: unknown key; allowed keys here are account_sources, plus_addressing, free_mail_domains, fuzzy_names, fuzzy_threshold",
-        "extra: unknown key; allowed keys here are version, sources, identity",
+        "identity.fuzzy_threshold: Input should be less than or equal to 1; found 2",
+        "identity.plus: unknown key 'plus'; allowed keys here: account_sources, plus_addressing, free_mail_domains, fuzzy_names, fuzzy_threshold",
+        "extra: unknown key 'extra'; allowed keys here: version, sources, identity",
     ):
         assert fragment in msg, fragment
     assert info.value.problems

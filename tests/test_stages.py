@@ -17,9 +17,9 @@ from journeylib.journey.stages import (
     progress_data,
     stage_intervals_data,
     time_to_convert_data,
-    wilson_interval,
 )
-from journeylib.store.engine import Store
+from journeylib.stats import wilson_interval
+from journeylib.store import Store
 
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import day, event_rows, memory_store
 
 from journeylib.config.journey import JourneyDefinition
 from journeylib.exceptions import EmptyResultError
-from journeylib.journey.paths import load_definition
-from journeylib.journey.stages import wilson_interval
 from journeylib.journey.suggest import (
     compare_definitions_data,
     definition_yaml,
@@ -20,13 +19,8 @@ from journeylib.journey.suggest import (
     suggested_definition,
     write_suggested_definition,
 )
-from journeylib.store.engine import Store
-
-T0 = pd.Timestamp("2025-01-01T00:00:00Z")
-
-
-def day(d: float) -> pd.Timestamp:
-    return T0 + pd.Timedelta(days=d)
+from journeylib.stats import wilson_interval
+from journeylib.store import Store
 
 
 def _world() -> Store:
@@ -47,13 +41,7 @@ def _world() -> Store:
             if conv is not None:
                 events.append((cid, 14, "subscription_started", "crm"))
                 events.append((cid, 15, "paid_feature", "product"))
-    s = Store(":memory:")
-    s.insert("customers", pd.DataFrame(customers))
-    s.insert(
-        "events",
-        pd.DataFrame([{"event_id": f"e{i}", "customer_id": c, "timestamp": day(d), "event": e, "source": src} for i, (c, d, e, src) in enumerate(events)]),
-    )
-    return s
+    return memory_store(customers=customers, events=event_rows(events))
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +134,7 @@ def test_written_definition_is_valid_and_compares(store: Store, tmp_path: Path) 
 def test_planted_effects_are_inside_the_reported_intervals(demo_store: Path, demo_world: Path) -> None:
     """truth.json's realised rates of the two planted milestone effects fall inside the reported Wilson CIs."""
     planted = json.loads((demo_world / "truth.json").read_text())["planted"]
-    definition = load_definition("parameters/journeys/saas.yaml")
+    definition = JourneyDefinition.load("parameters/journeys/saas.yaml")
     with Store(demo_store, read_only=True) as s:
         # >= 2 integrations in the 14-day trial -> conversion (population: signed up 16+ days before as_of)
         conv = suggest_milestones_data(s, definition=definition, outcome="conversion", outcome_window_days=16, windows_days=(14,), min_counts=(2,))

@@ -14,14 +14,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import memory_store
 from scipy import stats
 
 from journeylib.charts import voice as charts_voc
-from journeylib.datasets import load_truth, load_world, synthesize
+from journeylib.config import JourneyDefinition
+from journeylib.datasets import load_truth, load_world
 from journeylib.exceptions import EmptyResultError
-from journeylib.journey.paths import load_definition
 from journeylib.journey.stages import stage_intervals_data
-from journeylib.store.engine import Store
+from journeylib.stats import poisson_rate_test
+from journeylib.store import Store
 from journeylib.voice import analysis as voc
 from journeylib.widgets.voice_of_customer import VoiceOfCustomerWidget
 
@@ -186,7 +188,7 @@ def test_weekly_table_includes_zero_weeks() -> None:
 
 def test_rate_test_matches_the_binomial_oracle() -> None:
     x1, e1, x2, e2 = 30, 100.0, 5, 100.0
-    p = voc._rate_test(np.array([x1], float), np.array([e1]), np.array([x2], float), np.array([e2]))[0]
+    p = poisson_rate_test(np.array([x1], float), np.array([e1]), np.array([x2], float), np.array([e2]))[0]
     assert p == pytest.approx(stats.binomtest(x1, x1 + x2, e1 / (e1 + e2), alternative="greater").pvalue)
 
 
@@ -369,12 +371,9 @@ def test_widget_wraps_emotion_by_stage_and_recomputes_in_place() -> None:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Path]:
-    folder = tmp_path_factory.mktemp("world42")
-    synthesize(folder, n_customers=2000, seed=42)
-    store = Store(":memory:")
-    for name, frame in load_world(folder).items():
-        store.insert(name, frame)
+def world(planted_world: tuple[Path, Path]) -> tuple[Store, Path]:
+    folder, _ = planted_world  # the same 2,000-customer, seed-42 world, loaded here from its files
+    store = memory_store(**load_world(folder))
     yield store, folder
     store.close()
 
@@ -388,7 +387,7 @@ def test_planted_negative_setup_spike_is_found_in_its_stage_and_segment(world: t
     # "setup" is the time before setup is completed: the journey's first stage.
     setup_stage = "Trial Started"
     voice = voc.ticket_voice_data(store)
-    intervals = stage_intervals_data(store, definition=load_definition("parameters/journeys/saas.yaml"))
+    intervals = stage_intervals_data(store, definition=JourneyDefinition.load("parameters/journeys/saas.yaml"))
     voice = voc.assign_stages(voice, intervals)
     spikes = voc.ticket_spikes_data(voice, stage_intervals=intervals)
     flagged = spikes[spikes["spike"] & spikes["comparison"].isin(["other_stages", "other_segments"])]

@@ -13,7 +13,7 @@ import pytest
 from journeylib.config.journey import JourneyDefinition
 from journeylib.journey import paths as journeys
 from journeylib.journey import stages
-from journeylib.store.engine import Store
+from journeylib.store import Store
 from journeylib.widgets.journey_map import JourneyMapWidget
 
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
@@ -171,7 +171,7 @@ def test_voila_journey_map_pickers_redraw_every_chart_in_a_real_browser(demo_sto
     from journeylib.reports.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
 
     store = Store(demo_store, read_only=True)
-    twin = JourneyMapWidget(store, journeys.load_definition(ROOT / "parameters" / "journeys" / "saas.yaml"), n_steps=5)
+    twin = JourneyMapWidget(store, JourneyDefinition.load(ROOT / "parameters" / "journeys" / "saas.yaml"), n_steps=5)
     # (picker index in the widget, option label) as a user picks them; each changes the flow, the last two the funnel too
     picks = [(0, "Mid-market"), (3, "First Value Achieved"), (1, "pro"), (2, twin.period_picker.options[2])]
 

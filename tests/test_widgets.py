@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from journeylib import health
-from journeylib.store.engine import Store
+from journeylib.store import Store
 from journeylib.widgets import DataHealthWidget
 
 # SMB: a (2 product events in W10); Enterprise: b (1 support event in W11);
@@ -154,3 +154,13 @@ def test_live_chart_replaces_the_page_built_chart_once_then_updates_in_place() -
         '<div class="journeylib-error" style="color:#a40000;background:#fff1f0;border:1px solid #f3b7b2;'
         'padding:6px 10px;border-radius:4px">ValueError: &lt;b&gt;</div>'
     )
+
+
+def test_live_chart_updates_in_place() -> None:
+    from journeylib.charts.common import placeholder_chart
+    from journeylib.widgets.base import EMBED_OPTIONS, live_chart
+
+    live = live_chart(placeholder_chart(title="before"))
+    assert live.embed_options == EMBED_OPTIONS
+    live.chart = placeholder_chart(title="after")
+    assert live.spec["title"] == "after"

@@ -6,14 +6,15 @@ import inspect
 
 import pandas as pd
 import pytest
+from _browser import NetworkGuard, TimeToUsable, new_page
+from _builders import ROOT, T0, day, memory_store
 
 from journeylib.config.journey import JourneyDefinition
 from journeylib.customers import cohorts, drivers
-from journeylib.store.engine import Store
+from journeylib.store import Store
 from journeylib.widgets.cohorts import CohortsWidget
 from journeylib.widgets.drivers import DriversWidget
 
-T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 AS_OF = (T0 + pd.Timedelta(days=400)).isoformat()
 DEF = JourneyDefinition.from_dict(
     {
@@ -22,10 +23,6 @@ DEF = JourneyDefinition.from_dict(
         "outcomes": {"churn": {"customer_field": "churned_at"}, "conversion": {"customer_field": "converted_at"}},
     }
 )
-
-
-def day(d: float) -> pd.Timestamp:
-    return T0 + pd.Timedelta(days=d)
 
 
 @pytest.fixture
@@ -43,9 +40,7 @@ def store() -> Store:
         events.append({"event_id": f"l{i}", "customer_id": cid, "timestamp": day(1 + i % 5), "event": "login", "source": "product"})
         if setup:
             events.append({"event_id": f"s{i}", "customer_id": cid, "timestamp": day(2), "event": "setup_completed", "source": "product"})
-    s = Store(":memory:")
-    s.insert("customers", pd.DataFrame(customers))
-    s.insert("events", pd.DataFrame(events))
+    s = memory_store(customers=customers, events=events)
     yield s
     s.close()
 
@@ -121,11 +116,6 @@ def test_cohorts_widget(store: Store) -> None:
 
 
 # -- the Voila dashboards in a real browser ---------------------------------------------------------------
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [  # RECIPES §7: nothing but 127.0.0.1 can even be resolved
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--disable-quic", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 #: A chart text inside the widget's live chart (static charts of the page may carry the same titles).
 HAS_TITLE = "(want) => [...document.querySelectorAll('.journeylib-live svg text')].some(t => t.textContent.trim() === want)"
 
@@ -139,51 +129,32 @@ HAS_TITLE = "(want) => [...document.querySelectorAll('.journeylib-live svg text'
         ("03_churn_drivers", 0, "Churn: behaviours in the first 7 days", "conversion", "Conversion: behaviours in the first 7 days"),
         ("02_cohorts_and_segments", 1, "Conversion by segment", "churn", "Churn by segment"),
     ],
+    ids=["03_churn_drivers", "02_cohorts_and_segments"],
 )
 def test_voila_dashboard_pickers_recompute_in_a_real_browser(
-    notebook: str, picker: int, first: str, label: str, second: str, demo_store, tmp_path
+    notebook: str, picker: int, first: str, label: str, second: str, demo_store, tmp_path, browser, time_to_usable: TimeToUsable
 ) -> None:
-    import os
-    from pathlib import Path
-    from urllib.parse import urlparse
-
     from journeylib.reports.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
 
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-            pytest.fail(f"{CHROMIUM} is missing; CI is set, so the browser tests must run")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    root = Path(__file__).resolve().parents[1]
     port = find_free_port()
     log = tmp_path / "voila.log"
-    process = start_dashboard(root / "notebooks", port=port, db=demo_store, notebook=notebook, execution_timeout=180, log=log)
-    blocked: list[str] = []
-
-    def guard(route) -> None:
-        url = route.request.url
-        if urlparse(url).hostname == "127.0.0.1" or url.startswith(("data:", "blob:")):
-            route.continue_()
-        else:
-            blocked.append(url)
-            route.abort()
-
+    process = start_dashboard(ROOT / "notebooks", port=port, db=demo_store, notebook=notebook, execution_timeout=180, log=log)
+    guard = NetworkGuard(allow_loopback=True, allow_files=False)
     try:
         url = wait_until_ready(port, 60, process=process)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1300, "height": 1200})
-            page.route("**/*", guard)
-            page.goto(url, timeout=150_000)
-            page.wait_for_function(HAS_TITLE, arg=first, timeout=150_000)
+        page = new_page(browser, guard, width=1300, height=1200)
+        try:
+            time_to_usable.open(
+                page, url, lambda: page.wait_for_function(HAS_TITLE, arg=first, timeout=150_000), timeout_ms=150_000, notebook=notebook
+            )
             select = page.locator(".widget-dropdown select").nth(picker)
             select.scroll_into_view_if_needed()
             select.select_option(label=label)  # a user picks another outcome
             page.wait_for_function(HAS_TITLE, arg=second, timeout=60_000)
             page.screenshot(path=str(tmp_path / f"{notebook}.png"))
             assert "journeylib.widgets" not in page.content()  # sources are stripped
-            browser.close()
+        finally:
+            page.close()
     finally:
         stop_dashboard(process)
-    assert [u for u in blocked if "fontawesome" not in u] == []
+    assert [u for u in guard.blocked if "fontawesome" not in u] == []

@@ -18,7 +18,7 @@ import altair as alt
 import pandas as pd
 
 from journeylib.charts import theme as _theme  # noqa: F401  (registers and enables the journeylib theme)
-from journeylib.charts.health import require_columns as _columns
+from journeylib.charts.common import require_columns
 from journeylib.charts.theme import PALETTE
 
 __all__ = [
@@ -62,7 +62,7 @@ def drivers_forest_chart(data: pd.DataFrame, *, title: str | None = None) -> alt
     >>> drivers_forest_chart(d).to_dict()["title"]
     'Behaviours and churn: relative risk (95% CI)'
     """
-    frame = _columns(
+    frame = require_columns(
         data,
         ["label", "rank", "rr", "rr_ci_low", "rr_ci_high", "rr_adjusted", "significant", "q_value", "n_exposed",
          "n_reference", "outcome"],
@@ -127,7 +127,7 @@ def retention_curves_chart(data: pd.DataFrame, *, title: str | None = None) -> a
     ValueError
         If *data* lacks the columns of ``retention_curves_data``.
     """
-    frame = _columns(
+    frame = require_columns(
         data, ["by", "cohort", "day", "retention", "ci_low", "ci_high", "at_risk", "churned", "customers"],
         chart="retention_curves_chart", producer="journeylib.customers.cohorts.retention_curves_data",
     )
@@ -176,7 +176,7 @@ def cohort_comparison_chart(data: pd.DataFrame, *, title: str | None = None, col
     ValueError
         If *data* lacks the columns of ``cohort_metrics_data``.
     """
-    frame = _columns(
+    frame = require_columns(
         data, ["by", "cohort", "metric", "n", "value", "ci_low", "ci_high", "status", "test", "q_value"],
         chart="cohort_comparison_chart", producer="journeylib.customers.cohorts.cohort_metrics_data",
     )
@@ -232,8 +232,8 @@ def segment_profiles_chart(data: pd.DataFrame, *, title: str | None = None) -> a
     ValueError
         If *data* lacks the columns of ``profiles_``.
     """
-    frame = _columns(data, ["name", "feature", "label", "mean", "median", "z", "share"],
-                     chart="segment_profiles_chart", producer="BehaviouralSegmenter.profiles_")
+    frame = require_columns(data, ["name", "feature", "label", "mean", "median", "z", "share"],
+                            chart="segment_profiles_chart", producer="BehaviouralSegmenter.profiles_")
     base = alt.Chart(frame).encode(
         x=alt.X("label:N", title=None, axis=alt.Axis(labelAngle=-35, labelLimit=200)),
         y=alt.Y("name:N", title=None, axis=alt.Axis(labelLimit=420)),
@@ -279,8 +279,8 @@ def segment_selection_chart(data: pd.DataFrame, *, title: str | None = None) -> 
     ValueError
         If *data* lacks ``k``, ``criterion``, ``score`` or ``chosen``.
     """
-    frame = _columns(data, ["k", "criterion", "score", "chosen"], chart="segment_selection_chart",
-                     producer="BehaviouralSegmenter.selection_")
+    frame = require_columns(data, ["k", "criterion", "score", "chosen"], chart="segment_selection_chart",
+                            producer="BehaviouralSegmenter.selection_")
     crit = str(frame["criterion"].iloc[0]) if len(frame) else "criterion"
     better = "higher is better" if crit == "silhouette" else "lower is better"
     base = alt.Chart(frame).encode(x=alt.X("k:O", title="Number of segments"),
@@ -311,7 +311,7 @@ def group_comparison_chart(data: pd.DataFrame, *, title: str | None = None) -> a
     ValueError
         If *data* lacks the columns of ``group_comparison_data``.
     """
-    frame = _columns(
+    frame = require_columns(
         data, ["comparison", "label", "hedges_g", "g_ci_low", "g_ci_high", "mean_a", "mean_b", "q_value", "significant", "status"],
         chart="group_comparison_chart", producer="journeylib.customers.segments.group_comparison_data",
     )

@@ -1,4 +1,4 @@
-"""Charts of journeylib computations.
+"""Charts of the data-health computations of :mod:`journeylib.health`.
 
 Each ``<metric>_chart(data, *, title=None)`` takes exactly the frame that
 ``<metric>_data`` returned and only encodes it: no aggregation happens here
@@ -6,104 +6,29 @@ Each ``<metric>_chart(data, *, title=None)`` takes exactly the frame that
 colours and sizes come from the one theme registered in :mod:`journeylib.charts.theme`.
 
 When the data is filtered to one segment (its ``segment`` column holds a single
-value other than ``"all"``), the title ends with `` — <segment>``; dashboards
-and browser tests rely on that.
+value other than ``"all"``), the title ends with `` — <segment>``
+(:func:`journeylib.charts.common.scoped_title`); dashboards and browser tests
+rely on that.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import altair as alt
 import pandas as pd
 
 from journeylib.charts import theme as _theme  # noqa: F401  (registers and enables the journeylib theme)
-from journeylib.health import ALL_SEGMENTS
+from journeylib.charts.common import require_columns, scoped_title
 
 __all__ = [
     "coverage_chart",
     "customer_mix_chart",
     "event_type_chart",
-    "placeholder_chart",
     "quarantine_reasons_chart",
-    "scoped_title",
     "source_volume_chart",
 ]
 
 # Counts are whole numbers: no 0.5 ticks on small data.
 _COUNT_AXIS = alt.Axis(tickMinStep=1, format=",d")
-
-
-def scoped_title(base: str, data: pd.DataFrame) -> str:
-    """Append the segment a frame is filtered to, if any, to a chart title.
-
-    Parameters
-    ----------
-    base : str
-        The title without the segment.
-    data : pandas.DataFrame
-        A computation's result; its ``segment`` column is read if present.
-
-    Returns
-    -------
-    str
-        ``"<base> — <segment>"`` when ``segment`` holds exactly one value other
-        than ``"all"``, else *base*.
-
-    Examples
-    --------
-    >>> scoped_title("Weekly events by source", pd.DataFrame({"segment": ["SMB", "SMB"]}))
-    'Weekly events by source — SMB'
-    """
-    if "segment" not in data.columns:
-        return base
-    values = data["segment"].dropna().unique()
-    if len(values) == 1 and values[0] != ALL_SEGMENTS:
-        return f"{base} — {values[0]}"
-    return base
-
-
-def require_columns(data: pd.DataFrame, needed: Sequence[str], *, chart: str, producer: str) -> pd.DataFrame:
-    """Return a copy of the columns a chart encodes, or raise naming the missing ones.
-
-    Every chart module uses this to check that it was handed what its
-    ``_data`` function returned.
-
-    Parameters
-    ----------
-    data : pandas.DataFrame
-        What the caller passed to the chart.
-    needed : sequence of str
-        Columns the chart encodes.
-    chart, producer : str
-        The chart's and the producing computation's names, for the message.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Those columns (each once), copied.
-
-    Raises
-    ------
-    TypeError
-        If *data* is not a DataFrame.
-    ValueError
-        If columns are missing; the message lists them and the columns found.
-    """
-    if not isinstance(data, pd.DataFrame):
-        msg = f"{chart}: data must be the DataFrame returned by {producer}; got {type(data).__name__}"
-        raise TypeError(msg)
-    missing = [c for c in needed if c not in data.columns]
-    if missing:
-        msg = (
-            f"{chart}: data lacks column(s) {missing}; pass the DataFrame returned by {producer} "
-            f"(columns found: {list(data.columns)})"
-        )
-        raise ValueError(msg)
-    return data.loc[:, list(dict.fromkeys(needed))].copy()
-
-
-_columns = require_columns
 
 
 def source_volume_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.FacetChart:
@@ -137,7 +62,7 @@ def source_volume_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.
     >>> source_volume_chart(data).to_dict()["title"]
     'Weekly events by source — SMB'
     """
-    frame = _columns(
+    frame = require_columns(
         data,
         ["source", "week_start", "iso_week", "events", "active_customers", "partial_week", "segment"],
         chart="source_volume_chart",
@@ -197,7 +122,7 @@ def customer_mix_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.C
     >>> customer_mix_chart(data).to_dict()["mark"]["type"]
     'bar'
     """
-    frame = _columns(
+    frame = require_columns(
         data,
         ["segment", "plan", "customers", "share_of_segment", "share_of_total"],
         chart="customer_mix_chart",
@@ -252,7 +177,7 @@ def event_type_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.Cha
     >>> event_type_chart(data).to_dict()["title"]
     'Events by type'
     """
-    frame = _columns(
+    frame = require_columns(
         data,
         ["event", "events", "customers", "share_of_customers", "segment"],
         chart="event_type_chart",
@@ -306,7 +231,7 @@ def coverage_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.Layer
     >>> coverage_chart(data).to_dict()["layer"][0]["encoding"]["x2"]["field"]
     'last_timestamp'
     """
-    frame = _columns(
+    frame = require_columns(
         data,
         [
             "source",
@@ -371,7 +296,7 @@ def quarantine_reasons_chart(data: pd.DataFrame, *, title: str | None = None) ->
     >>> quarantine_reasons_chart(data).to_dict()["encoding"]["y"]["sort"]
     {'field': 'rank', 'order': 'ascending'}
     """
-    frame = _columns(
+    frame = require_columns(
         data,
         ["rank", "reason", "rows", "files", "share_of_quarantined"],
         chart="quarantine_reasons_chart",
@@ -392,26 +317,3 @@ def quarantine_reasons_chart(data: pd.DataFrame, *, title: str | None = None) ->
         )
         .properties(title=title or "Top quarantine reasons")
     )
-
-
-def placeholder_chart(*, title: str, message: str = "No data to show") -> alt.Chart:
-    """Draw a text-only chart, shown by widgets while their data is unavailable.
-
-    Parameters
-    ----------
-    title : str
-        Chart title (keep the segment in it, as the data charts do).
-    message : str, default "No data to show"
-        Text in the middle of the chart.
-
-    Returns
-    -------
-    altair.Chart
-        A chart with one text mark.
-
-    Examples
-    --------
-    >>> placeholder_chart(title="Weekly events by source — Foo").to_dict()["mark"]["type"]
-    'text'
-    """
-    return alt.Chart(pd.DataFrame({"message": [message]})).mark_text().encode(text="message:N").properties(title=title)

@@ -15,14 +15,13 @@ carry no segment column, so callers pass the segment they filtered on).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
 from journeylib.charts import theme as _theme  # noqa: F401  (registers and enables the journeylib theme)
-from journeylib.charts.health import scoped_title
+from journeylib.charts.common import require_columns, scoped_title
 from journeylib.charts.theme import PALETTE
 
 __all__ = [
@@ -41,18 +40,6 @@ _OUTCOME_COLORS = {"converted": PALETTE[2], "censored": "#bbbbbb", "dropped": PA
 #: Stage colours of the flow: the palette without the orange kept for "dropped".
 _STAGE_COLORS = [c for i, c in enumerate(PALETTE) if i != 5]
 _END_COLORS = {"still active": "#9ecae1", "dropped": PALETTE[5], "churned": "#7f2704"}
-
-
-def _need(data: pd.DataFrame, needed: Sequence[str], *, chart: str, producer: str) -> pd.DataFrame:
-    """Return the encoded columns of *data*, or raise naming the missing ones."""
-    if not isinstance(data, pd.DataFrame):
-        msg = f"{chart}: data must be the DataFrame returned by {producer}; got {type(data).__name__}"
-        raise TypeError(msg)
-    missing = [c for c in needed if c not in data.columns]
-    if missing:
-        msg = f"{chart}: data lacks column(s) {missing}; pass the DataFrame returned by {producer} (columns found: {list(data.columns)})"
-        raise ValueError(msg)
-    return data.loc[:, list(dict.fromkeys(needed))].copy()
 
 
 def _title(base: str, data: pd.DataFrame, segment: str | None) -> str:
@@ -95,8 +82,8 @@ def funnel_chart(data: pd.DataFrame, *, title: str | None = None, segment: str |
     ValueError
         If *data* lacks the columns of ``funnel_data``.
     """
-    frame = _need(data, ["group", "stage", "stage_order", "eligible", "converted", "dropped", "censored", "conversion_rate",
-                         "ci_low", "ci_high", "reached_share", "share_of_start"], chart="funnel_chart", producer="journeylib.journey.stages.funnel_data")
+    frame = require_columns(data, ["group", "stage", "stage_order", "eligible", "converted", "dropped", "censored", "conversion_rate",
+                                    "ci_low", "ci_high", "reached_share", "share_of_start"], chart="funnel_chart", producer="journeylib.journey.stages.funnel_data")
     frame["stage"] = frame["stage"].astype(str)
     order = _stage_order(frame)
     several = frame["group"].nunique() > 1
@@ -159,8 +146,8 @@ def time_to_convert_chart(data: pd.DataFrame, *, title: str | None = None, segme
         ``p25`` to ``p90``, a box from ``p25`` to ``p75`` and a tick at the
         ``median``; coloured by ``group``; x on a symlog scale of days.
     """
-    frame = _need(data, ["group", "from_stage", "to_stage", "stage_order", "n", "p25", "median", "p75", "p90", "mean"],
-                  chart="time_to_convert_chart", producer="journeylib.journey.stages.time_to_convert_data")
+    frame = require_columns(data, ["group", "from_stage", "to_stage", "stage_order", "n", "p25", "median", "p75", "p90", "mean"],
+                            chart="time_to_convert_chart", producer="journeylib.journey.stages.time_to_convert_data")
     frame["transition"] = frame["from_stage"].astype(str) + " → " + frame["to_stage"].astype(str)
     order = _stage_order(frame, "transition")
     several = frame["group"].nunique() > 1
@@ -202,8 +189,8 @@ def transitions_chart(data: pd.DataFrame, *, title: str | None = None, segment: 
         order for events), colour = ``probability`` (out of each row),
         labels with the probability; the tooltip adds counts and median days.
     """
-    frame = _need(data, ["from_node", "to_node", "kind", "customers", "from_total", "probability", "ci_low", "ci_high", "median_days"],
-                  chart="transitions_chart", producer="journeylib.journey.paths.stage_transitions_data or event_transitions_data")
+    frame = require_columns(data, ["from_node", "to_node", "kind", "customers", "from_total", "probability", "ci_low", "ci_high", "median_days"],
+                            chart="transitions_chart", producer="journeylib.journey.paths.stage_transitions_data or event_transitions_data")
     if "from_order" in data.columns and "to_order" in data.columns:
         rows = list(dict.fromkeys(data.sort_values("from_order")["from_node"].astype(str)))
         cols = list(dict.fromkeys(data.sort_values("to_order")["to_node"].astype(str)))
@@ -250,8 +237,8 @@ def flow_chart(data: pd.DataFrame, *, title: str | None = None, segment: str | N
         ``link_id``, coloured by target node), node rectangles (``x``–``x2``,
         ``y``–``y2``, coloured by node) and node labels; y runs down from 0.
     """
-    frame = _need(data, ["element", "step", "node", "node_kind", "node_order", "target", "link_id", "point", "customers", "share", "x", "x2", "y", "y2", "label"],
-                  chart="flow_chart", producer="journeylib.journey.paths.flow_data")
+    frame = require_columns(data, ["element", "step", "node", "node_kind", "node_order", "target", "link_id", "point", "customers", "share", "x", "x2", "y", "y2", "label"],
+                            chart="flow_chart", producer="journeylib.journey.paths.flow_data")
     nodes = frame[frame["element"] == "node"]
     links = frame[frame["element"] == "link"]
     # colours keyed on node_order, so a stage keeps its colour whichever other stages a selection has
@@ -307,8 +294,8 @@ def variants_chart(data: pd.DataFrame, *, title: str | None = None, segment: str
         ``follows_happy_path``. Right: ``churn_rate`` and
         ``conversion_rate`` points with their Wilson intervals.
     """
-    frame = _need(data, ["rank", "variant", "customers", "share", "follows_happy_path", "churn_rate", "churn_ci_low", "churn_ci_high",
-                         "conversion_rate", "conversion_ci_low", "conversion_ci_high"], chart="variants_chart", producer="journeylib.journey.paths.variants_data")
+    frame = require_columns(data, ["rank", "variant", "customers", "share", "follows_happy_path", "churn_rate", "churn_ci_low", "churn_ci_high",
+                                    "conversion_rate", "conversion_ci_low", "conversion_ci_high"], chart="variants_chart", producer="journeylib.journey.paths.variants_data")
     order = list(frame.sort_values("rank")["variant"].astype(str))
     y = alt.Y("variant:N", sort=order, title=None, axis=alt.Axis(labelLimit=420))
     share = alt.Chart(frame).mark_bar().encode(
@@ -363,8 +350,8 @@ def conformance_chart(data: pd.DataFrame, *, title: str | None = None, segment: 
         ``rate`` with its Wilson interval; the followed share is in the
         subtitle.
     """
-    frame = _need(data, ["stage", "stage_order", "kind", "customers", "eligible", "rate", "ci_low", "ci_high", "share", "detail"],
-                  chart="conformance_chart", producer="journeylib.journey.paths.conformance_data")
+    frame = require_columns(data, ["stage", "stage_order", "kind", "customers", "eligible", "rate", "ci_low", "ci_high", "share", "detail"],
+                            chart="conformance_chart", producer="journeylib.journey.paths.conformance_data")
     followed = frame[frame["kind"] == "followed"]
     dev = frame[frame["kind"] != "followed"]
     order = _stage_order(dev)
@@ -406,8 +393,8 @@ def friction_chart(data: pd.DataFrame, *, title: str | None = None, segment: str
     """
     from journeylib.journey.friction import EVIDENCE
 
-    frame = _need(data, ["group", "rank", "stage", "next_stage", "score", "statement", *[f"{e}_score" for e in EVIDENCE]],
-                  chart="friction_chart", producer="journeylib.journey.friction.friction_data")
+    frame = require_columns(data, ["group", "rank", "stage", "next_stage", "score", "statement", *[f"{e}_score" for e in EVIDENCE]],
+                            chart="friction_chart", producer="journeylib.journey.friction.friction_data")
     frame["point"] = frame["group"].astype(str) + " · " + frame["stage"].astype(str) + " → " + frame["next_stage"].astype(str)
     order = list(frame["point"])  # friction_data's order: highest score first
     groups = frame["group"].dropna().unique()
@@ -451,8 +438,8 @@ def suggestions_chart(data: pd.DataFrame, *, title: str | None = None, segment: 
         size = ``lift``), picked candidates coloured and labelled with their
         ``order`` and ``label``.
     """
-    frame = _need(data, ["label", "event", "support", "information_gain", "lift", "lift_ci_low", "lift_ci_high", "median_days", "q_value", "selected", "order"],
-                  chart="suggestions_chart", producer="journeylib.journey.suggest.suggest_milestones_data")
+    frame = require_columns(data, ["label", "event", "support", "information_gain", "lift", "lift_ci_low", "lift_ci_high", "median_days", "q_value", "selected", "order"],
+                            chart="suggestions_chart", producer="journeylib.journey.suggest.suggest_milestones_data")
     frame["tag"] = frame["order"].astype(str) + ". " + frame["label"]
     base = alt.Chart(frame).encode(
         x=alt.X("support:Q", title="Support (share of customers who reach it)", axis=alt.Axis(format="%")),
@@ -488,8 +475,8 @@ def definition_comparison_chart(data: pd.DataFrame, *, title: str | None = None,
         Per definition (column), bars of ``share_of_start`` per stage, and
         points of ``lift`` with their interval (log scale).
     """
-    frame = _need(data, ["definition", "stage", "stage_order", "rule", "reached", "share_of_start", "conversion_rate", "lift", "lift_ci_low", "lift_ci_high"],
-                  chart="definition_comparison_chart", producer="journeylib.journey.suggest.compare_definitions_data")
+    frame = require_columns(data, ["definition", "stage", "stage_order", "rule", "reached", "share_of_start", "conversion_rate", "lift", "lift_ci_low", "lift_ci_high"],
+                            chart="definition_comparison_chart", producer="journeylib.journey.suggest.compare_definitions_data")
     frame["stage_label"] = frame["stage_order"].astype(str) + ". " + frame["stage"].astype(str)
     tooltip = [alt.Tooltip("definition:N", title="Definition"), alt.Tooltip("stage:N", title="Stage"), alt.Tooltip("rule:N", title="Rule"),
                alt.Tooltip("reached:Q", title="Reached", format=","), alt.Tooltip("share_of_start:Q", title="Share of start", format=".1%"),

@@ -13,8 +13,7 @@ import altair as alt
 import pandas as pd
 
 from journeylib.charts import theme as _theme  # noqa: F401  (registers and enables the journeylib theme)
-from journeylib.charts.health import require_columns as _columns
-from journeylib.charts.health import scoped_title
+from journeylib.charts.common import require_columns, scoped_title
 from journeylib.voice.sentiment import EMOTIONS
 
 __all__ = [
@@ -72,7 +71,7 @@ def emotion_by_stage_chart(data: pd.DataFrame, *, title: str | None = None) -> a
     >>> emotion_by_stage_chart(d).to_dict()["title"]
     'Emotion by journey stage — SMB'
     """
-    frame = _columns(
+    frame = require_columns(
         data,
         [
             "stage",
@@ -142,7 +141,7 @@ def stage_sentiment_chart(data: pd.DataFrame, *, title: str | None = None) -> al
     >>> stage_sentiment_chart(d).to_dict()["encoding"]["y"]["field"]
     'mean_compound'
     """
-    frame = _columns(
+    frame = require_columns(
         data,
         [
             "segment",
@@ -210,7 +209,7 @@ def voc_weekly_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.Lay
     >>> len(voc_weekly_chart(d).to_dict()["layer"])
     2
     """
-    frame = _columns(
+    frame = require_columns(
         data,
         [
             "week_start",
@@ -280,7 +279,7 @@ def ticket_spikes_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.
     >>> ticket_spikes_chart(d).to_dict()["layer"][0]["mark"]["type"]
     'rule'
     """
-    frame = _columns(
+    frame = require_columns(
         data,
         [
             "comparison",
@@ -360,7 +359,7 @@ def topics_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.Chart:
     >>> topics_chart(d).to_dict()["encoding"]["x"]["field"]
     'texts'
     """
-    frame = _columns(
+    frame = require_columns(
         data,
         ["topic", "label", "top_terms", "stability", "texts", "share"],
         chart="topics_chart",
@@ -412,7 +411,7 @@ def topic_selection_chart(data: pd.DataFrame, *, title: str | None = None) -> al
     >>> topic_selection_chart(d).to_dict()["transform"][0]["fold"]
     ['stability', 'coherence_npmi']
     """
-    frame = _columns(
+    frame = require_columns(
         data,
         ["k", "stability", "coherence_npmi", "reconstruction_error", "chosen"],
         chart="topic_selection_chart",
@@ -465,7 +464,7 @@ def validation_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.Cha
     >>> validation_chart(d).to_dict()["transform"][0]["fold"]
     ['accuracy', 'macro_f1', 'pearson_r']
     """
-    frame = _columns(
+    frame = require_columns(
         data,
         ["corpus", "scorer", "accuracy", "macro_f1", "pearson_r", "n", "coverage"],
         chart="validation_chart",

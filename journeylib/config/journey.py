@@ -3,7 +3,7 @@
 One model per file kind. This module holds the **journey definition**: the
 ordered stages (milestone rules over the timeline), the outcomes, the segment
 field and the intended happy path. It is YAML, loaded with
-:meth:`JourneyDefinition.from_yaml`, and every problem is reported at once in
+:meth:`JourneyDefinition.load` (or :meth:`JourneyDefinition.from_yaml`), and every problem is reported at once in
 one :class:`~journeylib.exceptions.ConfigError` that names the key, its line in
 the file, what is allowed and what was found.
 
@@ -26,12 +26,13 @@ may use ``rule: signup`` to start every customer at signup.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from journeylib.config.loader import KeyPath, read_yaml, validate_config
 from journeylib.exceptions import ConfigError
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
@@ -123,6 +124,12 @@ StageRule = Annotated[
 ]
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
+
+#: What a stage rule may be, for messages about a rule of none of its kinds.
+_HINTS = {
+    "union_tag_invalid": "expected 'signup' or a rule mapping (event/events, all, any)",
+    "union_tag_not_found": "expected 'signup' or a rule mapping (event/events, all, any)",
+}
 
 
 class Stage(_Frozen):
@@ -239,7 +246,62 @@ class JourneyDefinition(_Frozen):
 
     # -- loading ------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>", text: str | None = None) -> JourneyDefinition:
+    def load(cls, definition: JourneyDefinition | Mapping[str, Any] | str | Path) -> JourneyDefinition:
+        """Load a journey definition from anything that names one.
+
+        A relative path is tried against the working directory, then each of its
+        parents (so ``../parameters/journeys/saas.yaml`` works from
+        ``notebooks/`` and ``parameters/journeys/saas.yaml`` from anywhere inside
+        the repository), then the folder that holds the ``journeylib`` package.
+
+        Parameters
+        ----------
+        definition : JourneyDefinition, dict, str or pathlib.Path
+            An already-built definition (returned as is), the parsed mapping,
+            or the path of a YAML file.
+
+        Returns
+        -------
+        JourneyDefinition
+            The validated definition.
+
+        Raises
+        ------
+        ConfigError
+            If the file is found nowhere (the message lists where it looked) or
+            is invalid (every problem, with key path, line, what is allowed and
+            what was found).
+
+        Examples
+        --------
+        >>> JourneyDefinition.load("parameters/journeys/saas.yaml").stage_names[0]
+        'Trial Started'
+        """
+        if isinstance(definition, JourneyDefinition):
+            return definition
+        if isinstance(definition, Mapping):
+            return cls.from_dict(dict(definition))
+        path = Path(definition).expanduser()
+        if path.is_absolute():
+            return cls.from_yaml(path)
+        here = Path.cwd().resolve()
+        bases = [here, *here.parents, Path(__file__).resolve().parents[2]]
+        tried = []
+        for base in bases:
+            candidate = (base / path).resolve()
+            tried.append(str(candidate))
+            if candidate.is_file():
+                return cls.from_yaml(candidate)
+        shown = ", ".join(tried[:3]) + (" ..." if len(tried) > 3 else "")
+        raise ConfigError(
+            [f"journey definition {str(definition)!r} not found; looked at {shown}. Pass an absolute path or one relative to the repository."],
+            str(definition),
+        )
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], *, source: str = "<dict>", lines: Mapping[KeyPath, int] | None = None
+    ) -> JourneyDefinition:
         """Build and validate a definition from a mapping.
 
         Parameters
@@ -248,8 +310,9 @@ class JourneyDefinition(_Frozen):
             The parsed YAML.
         source : str
             Where it came from, for messages.
-        text : str, optional
-            The YAML text, used to give line numbers in messages.
+        lines : mapping of key path to int, optional
+            The line of each key (:attr:`journeylib.config.loader.YamlDocument.lines`),
+            for messages.
 
         Returns
         -------
@@ -260,16 +323,16 @@ class JourneyDefinition(_Frozen):
         ConfigError
             With every problem: key path, line, what is allowed, what was found.
         """
-        if not isinstance(data, dict):
+        if not isinstance(data, Mapping):
             raise ConfigError([f"expected a mapping at the top level, found {type(data).__name__}"], source)
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise ConfigError(_problems(exc, text), source) from None
+        return validate_config(cls, dict(data), source=source, lines=lines, hints=_HINTS)
 
     @classmethod
-    def from_yaml(cls, path_or_data: str | Path | dict[str, Any]) -> JourneyDefinition:
-        """Load a definition from a YAML file, YAML text path, or a dict.
+    def from_yaml(cls, path_or_data: str | Path | Mapping[str, Any]) -> JourneyDefinition:
+        """Load a definition from a YAML file or a dict.
+
+        Unlike :meth:`load`, a relative path is taken relative to the working
+        directory only.
 
         Parameters
         ----------
@@ -285,27 +348,10 @@ class JourneyDefinition(_Frozen):
         ConfigError
             If the file is missing, not YAML, or invalid (all problems at once).
         """
-        if isinstance(path_or_data, dict):
-            return cls.from_dict(path_or_data)
-        path = Path(path_or_data)
-        if not path.exists():
-            raise ConfigError([f"file not found: {path}"], str(path))
-        text = path.read_text(encoding="utf-8")
-        try:
-            data = yaml.load(text, Loader=_NoDatesLoader)
-        except yaml.YAMLError as exc:
-            raise ConfigError([f"not valid YAML: {exc}"], str(path)) from None
-        return cls.from_dict(data, source=str(path), text=text)
-
-
-class _NoDatesLoader(yaml.SafeLoader):
-    """SafeLoader that leaves dates as strings (as papermill does)."""
-
-
-_NoDatesLoader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+        if isinstance(path_or_data, Mapping):
+            return cls.from_dict(dict(path_or_data))
+        doc = read_yaml(path_or_data)
+        return cls.from_dict(doc.data, source=doc.source, lines=doc.lines)
 
 
 def _rule_events(rule: Any) -> set[str]:
@@ -326,84 +372,3 @@ def _uses_previous(rule: Any) -> bool:
     if isinstance(rule, AnyOf):
         return any(_uses_previous(r) for r in rule.any)
     return False
-
-
-_ALLOWED_KEYS = {
-    "JourneyDefinition": sorted(JourneyDefinition.model_fields),
-    "Stage": sorted(Stage.model_fields),
-    "Condition": sorted(Condition.model_fields),
-    "Outcome": sorted(Outcome.model_fields),
-    "AllOf": ["all"],
-    "AnyOf": ["any"],
-    "Conventions": sorted(Conventions.model_fields),
-}
-
-
-_TAG_OWNER = {"<condition>": "Condition", "<all>": "AllOf", "<any>": "AnyOf", "<signup>": "Stage"}
-
-
-def _problems(exc: ValidationError, text: str | None) -> list[str]:
-    """Turn pydantic errors into messages with key path, line and allowed values."""
-    lines = _line_index(text) if text else {}
-    out: list[str] = []
-    for err in exc.errors():
-        raw_loc = err["loc"]
-        loc = tuple(p for p in raw_loc if p not in _TAG_OWNER)
-        key = ".".join(str(p) for p in loc) or "(top level)"
-        where = lines.get(loc)
-        at = f" (line {where})" if where else ""
-        typ = err["type"]
-        if typ == "extra_forbidden":
-            allowed = ", ".join(_ALLOWED_KEYS.get(_owner(raw_loc), []))
-            msg = f"{key}{at}: unknown key {str(loc[-1])!r}; allowed keys here: {allowed}"
-        elif typ == "literal_error":
-            msg = f"{key}{at}: {err['msg'].replace('Input should be', 'must be')}; found {err.get('input')!r}"
-        elif typ == "missing":
-            msg = f"{key}{at}: required key is missing"
-        elif typ in ("union_tag_invalid", "union_tag_not_found"):
-            msg = f"{key}{at}: expected 'signup' or a rule mapping (event/events, all, any); found {err.get('input')!r}"
-        else:
-            msg = f"{key}{at}: {err['msg']}; found {err.get('input')!r}"
-        if msg not in out:
-            out.append(msg)
-    return out or [str(exc)]
-
-
-def _owner(loc: tuple[Any, ...]) -> str:
-    """Name the model whose keys are allowed at an error location."""
-    tags = [p for p in loc if p in _TAG_OWNER]
-    keys = [p for p in loc if isinstance(p, str) and p not in _TAG_OWNER]
-    if tags and loc.index(tags[-1]) > max((loc.index(k) for k in ("stages",) if k in loc), default=-1):
-        return _TAG_OWNER[tags[-1]]
-    if len(keys) >= 2 and keys[-2] == "conventions":
-        return "Conventions"
-    if "outcomes" in keys:
-        return "Outcome"
-    if "stages" in keys:
-        return "Stage"
-    return "JourneyDefinition"
-
-
-def _line_index(text: str) -> dict[tuple[Any, ...], int]:
-    """Map key paths of a YAML document to 1-based line numbers."""
-    try:
-        root = yaml.compose(text, Loader=_NoDatesLoader)
-    except yaml.YAMLError:
-        return {}
-    index: dict[tuple[Any, ...], int] = {}
-
-    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
-        index[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = k.value
-                index[(*path, key)] = k.start_mark.line + 1
-                walk(v, (*path, key))
-                index[(*path, key)] = k.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                walk(v, (*path, i))
-
-    if root is not None:
-        walk(root, ())
-    return index

@@ -41,15 +41,21 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test, multivariate_logrank_test
 from scipy import stats
-from statsmodels.stats.proportion import confint_proportions_2indep
 
 from journeylib.config.journey import JourneyDefinition
-from journeylib.customers.drivers import bh_qvalues
 from journeylib.customers.features import build_features, customer_outcomes_data, feature_slug
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
-from journeylib.journey.stages import milestones_data, wilson_interval
+from journeylib.journey.stages import milestones_data
 from journeylib.scope import Scope
-from journeylib.store.engine import Store, sql_json_text
+from journeylib.stats import (
+    bh_qvalues,
+    median_interval,
+    newcombe_difference_interval,
+    two_proportion_z_test,
+    wilson_interval,
+)
+from journeylib.store import Store
+from journeylib.store.dialect import sql_json_text
 
 __all__ = [
     "COHORT_DIMENSIONS",
@@ -59,7 +65,6 @@ __all__ = [
     "cohort_customers_data",
     "cohort_metrics_data",
     "cohort_pairwise_data",
-    "median_interval",
     "retention_curves_data",
     "select_metrics",
 ]
@@ -86,43 +91,6 @@ PAIRWISE_COLUMNS: tuple[str, ...] = (
     "by", "metric", "cohort_a", "cohort_b", "n_a", "n_b", "value_a", "value_b", "difference", "diff_ci_low",
     "diff_ci_high", "effect", "effect_name", "test", "statistic", "p_value", "q_value", "significant", "alpha",
 )
-
-
-def median_interval(values: Any, *, alpha: float = 0.05) -> tuple[float, float, float]:
-    """Median with a distribution-free (binomial order-statistic) interval.
-
-    The interval is ``[x_(k), x_(n-k+1)]`` (1-based order statistics) with
-    ``k = binom.ppf(alpha / 2, n, 0.5)``, so that P(median < x_(k)) ≤ alpha/2
-    on each side; its coverage is at least about 1 - alpha.
-
-    Parameters
-    ----------
-    values : array-like of float
-        Observations (NaN ignored).
-    alpha : float, default 0.05
-        1 - confidence level.
-
-    Returns
-    -------
-    (float, float, float)
-        Median, lower and upper bound (NaN without values; the sample
-        extremes when n is too small for the level).
-
-    Examples
-    --------
-    >>> median_interval(list(range(1, 101)))
-    (50.5, 40.0, 61.0)
-    """
-    x = np.sort(np.asarray(values, dtype=float))
-    x = x[np.isfinite(x)]
-    n = len(x)
-    if n == 0:
-        return math.nan, math.nan, math.nan
-    lo_rank = int(stats.binom.ppf(alpha / 2, n, 0.5))
-    hi_rank = int(n - lo_rank)
-    lo = x[max(lo_rank - 1, 0)] if lo_rank >= 1 else x[0]
-    hi = x[min(hi_rank, n - 1)]
-    return float(np.median(x)), float(lo), float(hi)
 
 
 def _resolve_by(by: str) -> str:
@@ -632,10 +600,9 @@ def cohort_pairwise_data(
             elif stats.contingency.expected_freq(tbl).min() < 5:
                 test, stat, p = "fisher", math.nan, float(stats.fisher_exact(tbl).pvalue)
             else:
-                pool = (ka + kb) / (na + nb)
-                zval = (pa - pb) / math.sqrt(pool * (1 - pool) * (1 / na + 1 / nb))
-                test, stat, p = "two_proportion_z", zval, float(2 * stats.norm.sf(abs(zval)))
-            lo, hi = confint_proportions_2indep(ka, na, kb, nb, method="newcomb", compare="diff", alpha=alpha)
+                zval, p = two_proportion_z_test(ka, na, kb, nb)
+                test, stat = "two_proportion_z", zval
+            lo, hi = newcombe_difference_interval(ka, na, kb, nb, alpha=alpha)
             rr = pa / pb if pb > 0 else math.nan
             rows.append({"metric": metric, "cohort_a": ca, "cohort_b": cb, "n_a": na, "n_b": nb, "value_a": pa,
                          "value_b": pb, "difference": pa - pb, "diff_ci_low": float(lo), "diff_ci_high": float(hi),

@@ -59,15 +59,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.contingency_tables import StratifiedTable
-from statsmodels.stats.multitest import multipletests
 
 from journeylib.config.journey import JourneyDefinition
 from journeylib.customers.features import CustomerFeatures, build_features, customer_outcomes_data, feature_slug
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.scope import Scope
-from journeylib.store.engine import Store
+from journeylib.stats import bh_qvalues, mantel_haenszel_odds_ratio, mantel_haenszel_risk_ratio, two_by_two_data
+from journeylib.store import Store
 
 __all__ = [
     "DEFAULT_HORIZON_DAYS",
@@ -75,19 +73,16 @@ __all__ = [
     "EVENT_PHRASES",
     "OUTCOME_VERBS",
     "PLAN_ENCODED_OUTCOMES",
-    "bh_qvalues",
     "driver_lines_data",
     "driver_notes_data",
     "driver_summary",
     "drivers_data",
     "drivers_from_features",
-    "mantel_haenszel_risk_ratio",
     "outcome_population_data",
     "size_band",
     "split_keys",
     "success_indicators_data",
     "top_drivers_data",
-    "two_by_two_data",
 ]
 
 #: Follow-up after signup within which an outcome counts, per outcome name (days).
@@ -132,12 +127,6 @@ DRIVER_COLUMNS: tuple[str, ...] = (
     "population", "events", "n_excluded_window", "n_excluded_followup", "n_not_at_risk", "n_excluded_prior_outcome",
     "family_size", "alpha", "min_support",
 )
-
-_Z = stats.norm.ppf
-
-
-def _z(alpha: float) -> float:
-    return float(_Z(1 - alpha / 2))
 
 
 def split_keys(keys: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -207,168 +196,6 @@ def driver_summary(drivers: pd.DataFrame) -> dict[str, Any]:
         "min_support": int(first["min_support"]),
         "top_line": str(driver_lines_data(drivers, top_n=1)["line"].iloc[0]),
     }
-
-
-# -- 2x2 statistics ------------------------------------------------------------------------
-def two_by_two_data(a: Any, b: Any, c: Any, d: Any, *, alpha: float = 0.05) -> pd.DataFrame:
-    """Compute RR, OR, lift, their intervals and a p-value for 2×2 tables (vectorised).
-
-    Parameters
-    ----------
-    a, b, c, d : array-like of int
-        Exposed with outcome, exposed without, reference with, reference
-        without.
-    alpha : float, default 0.05
-        1 - confidence level.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per table: ``n_exposed`` (a + b), ``n_reference`` (c + d),
-        ``rate_exposed`` (a / n_exposed), ``rate_reference`` (c / n_reference),
-        ``rate_overall`` ((a + c) / all), ``rr`` and ``rr_ci_low``/``rr_ci_high``
-        (Katz log interval), ``or`` and ``or_ci_low``/``or_ci_high`` (Woolf
-        log interval), ``lift`` (rate_exposed / rate_overall) and its interval
-        (from RR's, group shares fixed), ``corrected`` (True when a zero cell
-        made us add 0.5 to every cell for the ratios and intervals), ``test``
-        (``fisher`` when an expected count is below 5, else ``chi2``),
-        ``p_value`` (two-sided). Rates and ratios are NaN when a group is empty.
-
-    Examples
-    --------
-    >>> t = two_by_two_data([20], [80], [10], [90])
-    >>> round(float(t["rr"][0]), 3), round(float(t["or"][0]), 3)
-    (2.0, 2.25)
-    """
-    a_, b_, c_, d_ = (np.atleast_1d(np.asarray(x, dtype=float)) for x in (a, b, c, d))
-    n1, n0 = a_ + b_, c_ + d_
-    total = n1 + n0
-    m1 = a_ + c_
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r1 = np.where(n1 > 0, a_ / n1, np.nan)
-        r0 = np.where(n0 > 0, c_ / n0, np.nan)
-        overall = np.where(total > 0, m1 / total, np.nan)
-        zero = (a_ == 0) | (b_ == 0) | (c_ == 0) | (d_ == 0)
-        h = np.where(zero, 0.5, 0.0)
-        ah, bh, ch, dh = a_ + h, b_ + h, c_ + h, d_ + h
-        n1h, n0h = ah + bh, ch + dh
-        ok = (n1 > 0) & (n0 > 0)
-        rr = np.where(ok, (ah / n1h) / (ch / n0h), np.nan)
-        se_rr = np.sqrt(1 / ah - 1 / n1h + 1 / ch - 1 / n0h)
-        odds = np.where(ok, ah * dh / (bh * ch), np.nan)
-        se_or = np.sqrt(1 / ah + 1 / bh + 1 / ch + 1 / dh)
-        z = _z(alpha)
-        rr_lo, rr_hi = rr * np.exp(-z * se_rr), rr * np.exp(z * se_rr)
-        or_lo, or_hi = odds * np.exp(-z * se_or), odds * np.exp(z * se_or)
-        w1 = np.where(total > 0, n1 / total, np.nan)
-        w0 = 1 - w1
-
-        def lift_of(x: np.ndarray) -> np.ndarray:
-            return x / (w1 * x + w0)
-
-        lift = np.where(ok & (overall > 0), r1 / overall, np.nan)
-        lift_lo = np.where(np.isfinite(lift), lift_of(rr_lo), np.nan)
-        lift_hi = np.where(np.isfinite(lift), lift_of(rr_hi), np.nan)
-        # expected counts decide the test
-        e_min = np.minimum.reduce([n1 * m1 / total, n1 * (total - m1) / total, n0 * m1 / total, n0 * (total - m1) / total])
-        chi2 = np.where(
-            ok & (m1 > 0) & (m1 < total),
-            total * (a_ * d_ - b_ * c_) ** 2 / (n1 * n0 * m1 * (total - m1)),
-            np.nan,
-        )
-    p_chi = stats.chi2.sf(chi2, 1)
-    use_fisher = ok & (m1 > 0) & (m1 < total) & (e_min < 5)
-    p = np.where(np.isfinite(chi2), p_chi, np.nan)
-    for i in np.flatnonzero(use_fisher):
-        p[i] = stats.fisher_exact([[a_[i], b_[i]], [c_[i], d_[i]]]).pvalue
-    test = np.where(use_fisher, "fisher", np.where(np.isfinite(chi2), "chi2", ""))
-    return pd.DataFrame(
-        {
-            "n_exposed": n1.astype("int64"), "n_reference": n0.astype("int64"),
-            "rate_exposed": r1, "rate_reference": r0, "rate_overall": overall,
-            "rr": rr, "rr_ci_low": rr_lo, "rr_ci_high": rr_hi,
-            "or": odds, "or_ci_low": or_lo, "or_ci_high": or_hi,
-            "lift": lift, "lift_ci_low": lift_lo, "lift_ci_high": lift_hi,
-            "corrected": zero & ok, "test": test, "p_value": p,
-        }
-    )
-
-
-def mantel_haenszel_risk_ratio(
-    a: Any, b: Any, c: Any, d: Any, *, alpha: float = 0.05
-) -> tuple[float, float, float, bool]:
-    """Mantel–Haenszel pooled risk ratio over strata, with the Greenland–Robins interval.
-
-    Strata where either group is empty carry no information and are ignored.
-    If no stratum has an event on one side, 0.5 is added to every cell of the
-    informative strata (and the fourth value says so).
-
-    Parameters
-    ----------
-    a, b, c, d : array-like of int
-        Per stratum: exposed with outcome, exposed without, reference with,
-        reference without.
-    alpha : float, default 0.05
-        1 - confidence level.
-
-    Returns
-    -------
-    (float, float, float, bool)
-        RR_MH, lower and upper bound (NaN when no stratum is informative), and
-        whether the 0.5 correction was applied.
-
-    Examples
-    --------
-    >>> rr, lo, hi, _ = mantel_haenszel_risk_ratio([20], [80], [10], [90])
-    >>> round(rr, 3)
-    2.0
-    """
-    a_, b_, c_, d_ = (np.atleast_1d(np.asarray(x, dtype=float)) for x in (a, b, c, d))
-    keep = (a_ + b_ > 0) & (c_ + d_ > 0)
-    a_, b_, c_, d_ = a_[keep], b_[keep], c_[keep], d_[keep]
-    if not len(a_):
-        return math.nan, math.nan, math.nan, False
-    corrected = False
-    n1, n0 = a_ + b_, c_ + d_
-    n = n1 + n0
-    r_sum, s_sum = float(np.sum(a_ * n0 / n)), float(np.sum(c_ * n1 / n))
-    if r_sum == 0 or s_sum == 0:
-        corrected = True
-        a_, b_, c_, d_ = a_ + 0.5, b_ + 0.5, c_ + 0.5, d_ + 0.5
-        n1, n0 = a_ + b_, c_ + d_
-        n = n1 + n0
-        r_sum, s_sum = float(np.sum(a_ * n0 / n)), float(np.sum(c_ * n1 / n))
-    rr = r_sum / s_sum
-    var = float(np.sum((n1 * n0 * (a_ + c_) - a_ * c_ * n) / n**2)) / (r_sum * s_sum)
-    z = _z(alpha)
-    se = math.sqrt(max(var, 0.0))
-    return rr, rr * math.exp(-z * se), rr * math.exp(z * se), corrected
-
-
-def bh_qvalues(p_values: Any) -> np.ndarray:
-    """Benjamini–Hochberg q-values (NaN p-values stay NaN and are not counted).
-
-    Parameters
-    ----------
-    p_values : array-like of float
-        Two-sided p-values.
-
-    Returns
-    -------
-    numpy.ndarray
-        Adjusted p-values (q-values); the family is the non-NaN entries.
-
-    Examples
-    --------
-    >>> bh_qvalues([0.01, 0.04, float("nan"), 0.03]).round(3).tolist()
-    [0.03, 0.04, nan, 0.04]
-    """
-    p = np.asarray(p_values, dtype=float)
-    q = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        q[ok] = multipletests(p[ok], method="fdr_bh")[1]
-    return q
 
 
 def size_band(users: Any) -> pd.Series:
@@ -671,17 +498,7 @@ def _adjusted(x: np.ndarray, y: np.ndarray, strata: np.ndarray, n_strata: int, a
     if n_inf == 0:
         return nan, nan, nan, nan, nan, nan, nan, 0, False
     rr, rr_lo, rr_hi, corrected = mantel_haenszel_risk_ratio(a, b, c, d, alpha=alpha)
-    tables = np.stack([np.stack([a[informative], b[informative]]), np.stack([c[informative], d[informative]])])
-    or_, or_lo, or_hi, p = nan, nan, nan, nan
-    if (a + c)[informative].sum() > 0 and (b + d)[informative].sum() > 0:
-        tab = tables + 0.5 if corrected else tables
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            st = StratifiedTable(tab)
-            or_ = float(st.oddsratio_pooled)
-            lo, hi = st.oddsratio_pooled_confint(alpha=alpha)
-            or_lo, or_hi = float(lo), float(hi)
-            p = float(StratifiedTable(tables).test_null_odds(correction=False).pvalue)
+    or_, or_lo, or_hi, p = mantel_haenszel_odds_ratio(a, b, c, d, alpha=alpha, add_half=corrected)
     vals = [rr, rr_lo, rr_hi, or_, or_lo, or_hi, p]
     vals = [v if math.isfinite(v) else nan for v in vals]
     return (*vals, n_inf, corrected)

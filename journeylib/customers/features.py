@@ -39,10 +39,11 @@ import pandas as pd
 
 from journeylib.config.journey import JourneyDefinition
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
-from journeylib.journey.stages import milestones_data
+from journeylib.journey.stages import StageCache, milestones_data
 from journeylib.scope import Scope
+from journeylib.store import Store
 from journeylib.store.categories import sources_of
-from journeylib.store.engine import Store, sql_add_days, sql_days_between, sql_json_text, sql_quote
+from journeylib.store.dialect import sql_add_days, sql_days_between, sql_json_text, sql_quote
 
 __all__ = [
     "DEFAULT_WINDOWS",
@@ -145,23 +146,6 @@ class CustomerFeatures:
         return cat.loc[mask, "feature"].tolist()
 
 
-def _scope(
-    store: Store,
-    *,
-    as_of: Any,
-    segment: str | None,
-    plan: str | None,
-    signup_from: Any,
-    signup_to: Any,
-    sample_n: int,
-    random_state: int,
-) -> Scope:
-    return Scope.build(
-        store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to,
-        sample_n=sample_n, random_state=random_state,
-    )
-
-
 def _check_window(window_days: Any, windows: Sequence[int]) -> tuple[int, tuple[int, ...]]:
     if isinstance(window_days, bool) or not isinstance(window_days, (int, np.integer)) or window_days < 1:
         msg = f"window_days must be a positive whole number of days, e.g. 7 or 14; got {window_days!r}"
@@ -191,6 +175,8 @@ def build_features(
     signup_to: Any = None,
     sample_n: int = 0,
     random_state: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
     event_types: Sequence[str] | None = None,
     activity_sources: Sequence[str] = ("product",),
     exclude_sources: Sequence[str] = ("crm",),
@@ -314,9 +300,9 @@ def build_features(
     (1, 1.375)
     """
     window_days, subs = _check_window(window_days, windows)
-    scope = _scope(
-        store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to,
-        sample_n=sample_n, random_state=random_state,
+    scope = Scope.resolve(
+        store, scope, function="build_features", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
+        signup_to=signup_to, sample_n=sample_n, random_state=random_state,
     )
     if ticket_scores is not None and "ticket_id" not in ticket_scores.columns:
         msg = f"ticket_scores must have a ticket_id column; it has {list(ticket_scores.columns)}"
@@ -497,7 +483,7 @@ def build_features(
         data[col] = data[col].astype(object).where(data[col].notna(), None)
 
     if definition is not None:
-        data = _add_stage_features(store, data, definition, scope, w, add)
+        data = _add_stage_features(store, data, definition, scope, w, add, cache)
     if ticket_scores is not None:
         data = _add_ticket_scores(store, data, ticket_scores, cw, w, add)
 
@@ -509,13 +495,11 @@ def build_features(
 
 
 def _add_stage_features(
-    store: Store, data: pd.DataFrame, definition: JourneyDefinition, scope: Scope, w: int, add: Any
+    store: Store, data: pd.DataFrame, definition: JourneyDefinition, scope: Scope, w: int, add: Any, cache: StageCache | None
 ) -> pd.DataFrame:
     """Add ``stage_<s>_by_<w>d`` (entered before the window end) and ``stages_reached_<w>d``."""
-    ms = milestones_data(
-        store, definition=definition, as_of=scope.as_of, segment=scope.segment, plan=scope.plan,
-        signup_from=scope.signup_from, signup_to=scope.signup_to,
-    )
+    # every customer of the scope before sampling: the sample is taken from the feature rows
+    ms = milestones_data(store, definition=definition, scope=scope.replace(sample_n=0, random_state=0), cache=cache)
     ms = ms[ms["customer_id"].isin(data["customer_id"])]
     end = data.set_index("customer_id")["window_end"]
     reached = ms["entered_at"].notna() & (ms["entered_at"] < ms["customer_id"].map(end))
@@ -577,6 +561,7 @@ def customer_outcomes_data(
     signup_to: Any = None,
     sample_n: int = 0,
     random_state: int = 0,
+    scope: Scope | None = None,
     property_keys: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Return when each customer in scope met each outcome of the journey definition.
@@ -607,9 +592,9 @@ def customer_outcomes_data(
     EmptyResultError
         If no customer is in scope.
     """
-    scope = _scope(
-        store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to,
-        sample_n=sample_n, random_state=random_state,
+    scope = Scope.resolve(
+        store, scope, function="customer_outcomes_data", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
+        signup_to=signup_to, sample_n=sample_n, random_state=random_state,
     )
     asof = _timestamp_literal(scope.as_of)
     selects = []

@@ -40,10 +40,11 @@ from threadpoolctl import threadpool_limits
 
 from journeylib.config.journey import JourneyDefinition
 from journeylib.customers.cohorts import cohort_metrics_data
-from journeylib.customers.drivers import EVENT_PHRASES, bh_qvalues
+from journeylib.customers.drivers import EVENT_PHRASES
 from journeylib.customers.features import CustomerFeatures
 from journeylib.exceptions import StatisticalWarning
-from journeylib.store.engine import Store
+from journeylib.stats import bh_qvalues, hedges_g_interval
+from journeylib.store import Store
 
 __all__ = [
     "BehaviouralSegmenter",
@@ -522,19 +523,6 @@ def segment_outcomes_data(
     return out
 
 
-def _hedges_g(a: np.ndarray, b: np.ndarray, alpha: float) -> tuple[float, float, float]:
-    na, nb = len(a), len(b)
-    sp = math.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2))
-    if sp == 0:
-        return math.nan, math.nan, math.nan
-    d = (a.mean() - b.mean()) / sp
-    j = 1 - 3 / (4 * (na + nb) - 9)
-    g = j * d
-    se = math.sqrt((na + nb) / (na * nb) + g**2 / (2 * (na + nb)))
-    z = float(stats.norm.ppf(1 - alpha / 2))
-    return g, g - z * se, g + z * se
-
-
 def group_comparison_data(
     matrix: pd.DataFrame,
     *,
@@ -606,7 +594,7 @@ def group_comparison_data(
             dfree = (va + vb) ** 2 / ((va**2 / (len(a) - 1)) + (vb**2 / (len(b) - 1))) if se > 0 else math.inf
             tq = float(stats.t.ppf(1 - alpha / 2, dfree)) if math.isfinite(dfree) else z
             diff = float(a.mean() - b.mean())
-            g, glo, ghi = _hedges_g(a, b, alpha)
+            g, glo, ghi = hedges_g_interval(a, b, alpha=alpha)
             row.update(
                 mean_a=float(a.mean()), mean_b=float(b.mean()), difference=diff, diff_ci_low=diff - tq * se,
                 diff_ci_high=diff + tq * se, ratio=float(a.mean() / b.mean()) if b.mean() != 0 else math.nan,

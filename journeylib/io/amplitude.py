@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.io._vendor import (
+from journeylib.io.common import (
     ACCOUNT_ID_PROPERTIES,
     LinesBlock,
     Part,
@@ -48,7 +48,8 @@ from journeylib.io._vendor import (
     prefetch,
     rejects_frame,
 )
-from journeylib.store.engine import JsonLinesSpec
+from journeylib.io.registry import VendorReader
+from journeylib.store.staging import JsonLinesSpec
 
 NAME = "amplitude"
 #: File kinds this reader recognises.
@@ -69,7 +70,7 @@ def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
 
     Returns
     -------
-    journeylib.store.engine.JsonLinesSpec
+    journeylib.store.staging.JsonLinesSpec
         The spec.
     """
     options = options or {}
@@ -223,3 +224,14 @@ def read_amplitude(path: str | Path, ctx: ReadContext) -> Iterator[Part | LinesB
                     yield from _blocks(raw_fh, label, s)
         if foreign:
             yield Part("rejects", rejects_frame(foreign, str(p)))
+
+
+#: This reader as :mod:`journeylib.io.registry` lists it.
+READER = VendorReader(
+    name=NAME,
+    category="product",
+    detect_kind=detect_kind,
+    read=read_amplitude,
+    kind_tables=KIND_TABLES,
+    order=20,
+)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.io._vendor import (
+from journeylib.io.common import (
     Part,
     ReadContext,
     RecordSink,
@@ -51,6 +51,7 @@ from journeylib.io._vendor import (
     require_columns,
     web_domain,
 )
+from journeylib.io.registry import VendorReader
 
 NAME = "hubspot"
 #: File kinds this reader recognises.
@@ -239,3 +240,15 @@ def _deal(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str
     if created is None and not entered:
         sink.reject(line, raw, "deal without Create Date or any Date entered column: nothing to place on the timeline")
     return naive
+
+
+#: This reader as :mod:`journeylib.io.registry` lists it.
+READER = VendorReader(
+    name=NAME,
+    category="crm",
+    detect_kind=detect_kind,
+    read=read_hubspot,
+    kind_tables=KIND_TABLES,
+    order=50,
+    account_rank=2,
+)

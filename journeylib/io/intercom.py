@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.io._vendor import (
+from journeylib.io.common import (
     Part,
     ReadContext,
     RecordSink,
@@ -62,6 +62,7 @@ from journeylib.io._vendor import (
     text_id,
     web_domain,
 )
+from journeylib.io.registry import VendorReader
 
 NAME = "intercom"
 #: File kinds this reader recognises.
@@ -214,3 +215,15 @@ def _company(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[
         "identities", line, raw, source_id=f"company:{text_id(rec['id'])}", kind="account", name=clean(rec.get("name")),
         domain=domain, link_id=text_id(rec.get("company_id")), updated_at=updated, attributes=json_text(attrs),
     )  # fmt: skip
+
+
+#: This reader as :mod:`journeylib.io.registry` lists it.
+READER = VendorReader(
+    name=NAME,
+    category="support",
+    detect_kind=detect_kind,
+    read=read_intercom,
+    kind_tables=KIND_TABLES,
+    order=40,
+    account_rank=3,
+)

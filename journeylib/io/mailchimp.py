@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.io._vendor import (
+from journeylib.io.common import (
     Part,
     ReadContext,
     RecordSink,
@@ -43,6 +43,7 @@ from journeylib.io._vendor import (
     raw_json,
     read_bytes,
 )
+from journeylib.io.registry import VendorReader
 
 NAME = "mailchimp"
 #: File kinds this reader recognises.
@@ -143,3 +144,14 @@ def read_mailchimp(path: str | Path, ctx: ReadContext) -> Iterator[Part]:
             props = {"campaign": campaign, "message_id": row_id, **{k: item[k] for k in ("type", "url") if k in item}}
             sink.add("events", line, item_raw, event_id=row_id, timestamp=ts, event=event, properties=json_text(props), _person_ref=ref)
     yield from sink.parts()
+
+
+#: This reader as :mod:`journeylib.io.registry` lists it.
+READER = VendorReader(
+    name=NAME,
+    category="email",
+    detect_kind=detect_kind,
+    read=read_mailchimp,
+    kind_tables=KIND_TABLES,
+    order=80,
+)

@@ -23,7 +23,7 @@ Mapping
   ``company``/``$company``.
 
 Parsing happens in the store's SQL engine in 64 MiB blocks
-(:func:`journeylib.store.engine.stage_json_lines`). Lines that are not UTF-8, not
+(:func:`journeylib.store.staging.stage_json_lines`). Lines that are not UTF-8, not
 JSON, not an object, lack ``event``/``properties.time``, or carry a time that
 is not a number are quarantined with their line number.
 
@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.io._vendor import (
+from journeylib.io.common import (
     ACCOUNT_ID_PROPERTIES,
     LinesBlock,
     Part,
@@ -56,7 +56,8 @@ from journeylib.io._vendor import (
     json_path_key,
     prefetch,
 )
-from journeylib.store.engine import JsonLinesSpec
+from journeylib.io.registry import VendorReader
+from journeylib.store.staging import JsonLinesSpec
 
 NAME = "mixpanel"
 #: File kinds this reader recognises.
@@ -77,7 +78,7 @@ def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
 
     Returns
     -------
-    journeylib.store.engine.JsonLinesSpec
+    journeylib.store.staging.JsonLinesSpec
         The spec.
     """
     options = options or {}
@@ -183,3 +184,14 @@ def read_mixpanel(path: str | Path, ctx: ReadContext) -> Iterator[Part | LinesBl
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         msg = f"{p}: the gzip stream is truncated or corrupt ({exc}). Download the export again; nothing was loaded."
         raise SourceFormatError(msg) from exc
+
+
+#: This reader as :mod:`journeylib.io.registry` lists it.
+READER = VendorReader(
+    name=NAME,
+    category="product",
+    detect_kind=detect_kind,
+    read=read_mixpanel,
+    kind_tables=KIND_TABLES,
+    order=10,
+)

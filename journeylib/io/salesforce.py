@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.io._vendor import (
+from journeylib.io.common import (
     Part,
     ReadContext,
     RecordSink,
@@ -60,6 +60,7 @@ from journeylib.io._vendor import (
     require_columns,
     web_domain,
 )
+from journeylib.io.registry import VendorReader
 
 NAME = "salesforce"
 #: File kinds this reader recognises (Salesforce object names).
@@ -247,3 +248,15 @@ def _case(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str
         sink.add("events", line, raw, event_id=f"{tid}:solved:{epoch_key(closed)}", timestamp=closed, event="ticket_solved", properties=props, _person_ref=person, _account_ref=account)
     if supplied:
         sink.add("identities", line, raw, source_id=f"email:{supplied}", kind="person", email=supplied)
+
+
+#: This reader as :mod:`journeylib.io.registry` lists it.
+READER = VendorReader(
+    name=NAME,
+    category="crm",
+    detect_kind=detect_kind,
+    read=read_salesforce,
+    kind_tables=KIND_TABLES,
+    order=60,
+    account_rank=1,
+)

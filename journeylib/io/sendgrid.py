@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.io._vendor import (
+from journeylib.io.common import (
     Part,
     ReadContext,
     RecordSink,
@@ -47,6 +47,7 @@ from journeylib.io._vendor import (
     read_bytes,
     text_id,
 )
+from journeylib.io.registry import VendorReader
 
 NAME = "sendgrid"
 #: File kinds this reader recognises.
@@ -166,3 +167,14 @@ def read_sendgrid(path: str | Path, ctx: ReadContext) -> Iterator[Part]:
         sink.add("events", line, raw, event_id=row_id, timestamp=ts, event=event, properties=json_text(props), _person_ref=ref)
         sink.add("identities", line, raw, source_id=ref, kind="person", email=email)
     yield from sink.parts()
+
+
+#: This reader as :mod:`journeylib.io.registry` lists it.
+READER = VendorReader(
+    name=NAME,
+    category="email",
+    detect_kind=detect_kind,
+    read=read_sendgrid,
+    kind_tables=KIND_TABLES,
+    order=70,
+)

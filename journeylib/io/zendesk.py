@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.io._vendor import (
+from journeylib.io.common import (
     Part,
     ReadContext,
     RecordSink,
@@ -63,6 +63,7 @@ from journeylib.io._vendor import (
     text_id,
     web_domain,
 )
+from journeylib.io.registry import VendorReader
 
 NAME = "zendesk"
 #: File kinds this reader recognises.
@@ -235,3 +236,15 @@ def _ticket_event(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: 
         elif etype == "Change" and c.get("field_name") == "status":
             props = {"ticket_id": ticket_id, "from": c.get("previous_value"), "to": c.get("value")}
             sink.add("events", line, raw, event_id=f"{ctx.source}:change:{cid}", timestamp=ts, event="ticket_status_changed", properties=json_text(props), _account_ref=ref)
+
+
+#: This reader as :mod:`journeylib.io.registry` lists it.
+READER = VendorReader(
+    name=NAME,
+    category="support",
+    detect_kind=detect_kind,
+    read=read_zendesk,
+    kind_tables=KIND_TABLES,
+    order=30,
+    account_rank=4,
+)

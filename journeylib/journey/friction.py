@@ -53,19 +53,18 @@ score of 0 are not friction points. Ties are broken by the smallest q-value.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition, Stage
 from journeylib.exceptions import EmptyResultError
-from journeylib.journey.paths import _loops_by_stage, _scope, _stage_frames
-from journeylib.journey.stages import compute_stages
-from journeylib.store.engine import Store
+from journeylib.journey.paths import loops_by_stage
+from journeylib.journey.stages import StageCache, stage_frames, stage_milestones
+from journeylib.scope import Scope
+from journeylib.stats import RatioEstimate, bh_qvalues, clustered_rate_ratio, median_ratio_bootstrap
+from journeylib.store import Store
 
 __all__ = ["EVIDENCE", "friction_data", "friction_tests_data"]
 
@@ -79,56 +78,6 @@ MEDIAN_FLOOR_DAYS = 1.0
 NEGATIVE_LABELS = ("negative", "neg", "frustrated", "angry")
 
 _CAUSAL_WORDS = ("because", "cause", "due to", "leads to", "drives", "results in")
-
-
-@dataclass(frozen=True)
-class _Ratio:
-    value: float = np.nan
-    reference: float = np.nan
-    ratio: float = np.nan
-    ci_low: float = np.nan
-    ci_high: float = np.nan
-    p: float = np.nan
-
-
-# -- statistics -----------------------------------------------------------------------------------
-def _rate_ratio(y: np.ndarray, w: np.ndarray, in_group: np.ndarray, cluster: np.ndarray, alpha: float) -> _Ratio:
-    """Ratio of pooled rates sum(y)/sum(w), group vs the rest, cluster-robust (modified Poisson)."""
-    g = in_group.astype(bool)
-    yg, wg, yp, wp = float(y[g].sum()), float(w[g].sum()), float(y[~g].sum()), float(w[~g].sum())
-    if wg <= 0 or wp <= 0:
-        return _Ratio()
-    rg, rp = yg / wg, yp / wp
-    if yg == 0 or yp == 0:
-        if yg + yp == 0:
-            return _Ratio(value=rg, reference=rp)
-        p = float(stats.binomtest(round(yg), round(yg + yp), wg / (wg + wp), alternative="greater").pvalue)
-        return _Ratio(value=rg, reference=rp, ratio=rg / rp if rp > 0 else np.inf, p=p)
-    infl = np.where(g, (y - rg * w) / yg, -(y - rp * w) / yp)
-    per_cluster = pd.Series(infl).groupby(pd.Series(cluster)).sum().to_numpy()
-    se = float(np.sqrt(np.sum(per_cluster**2)))
-    lr = float(np.log(rg / rp))
-    z = stats.norm.ppf(1 - alpha / 2)
-    if se <= 0:
-        return _Ratio(value=rg, reference=rp, ratio=rg / rp, ci_low=rg / rp, ci_high=rg / rp, p=0.0 if lr > 0 else 1.0)
-    return _Ratio(
-        value=rg, reference=rp, ratio=float(np.exp(lr)), ci_low=float(np.exp(lr - z * se)), ci_high=float(np.exp(lr + z * se)),
-        p=float(stats.norm.sf(lr / se)),
-    )
-
-
-def _median_ratio(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int, alpha: float) -> _Ratio:
-    """Ratio of medians (floored), percentile bootstrap CI, one-sided Mann–Whitney p (a > b)."""
-    if len(a) == 0 or len(b) == 0:
-        return _Ratio()
-    ma, mb = float(np.median(a)), float(np.median(b))
-    ratio = max(ma, MEDIAN_FLOOR_DAYS) / max(mb, MEDIAN_FLOOR_DAYS)
-    boot_a = np.median(a[rng.integers(0, len(a), (n_boot, len(a)))], axis=1)
-    boot_b = np.median(b[rng.integers(0, len(b), (n_boot, len(b)))], axis=1)
-    boots = np.maximum(boot_a, MEDIAN_FLOOR_DAYS) / np.maximum(boot_b, MEDIAN_FLOOR_DAYS)
-    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
-    p = float(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
-    return _Ratio(value=ma, reference=mb, ratio=ratio, ci_low=float(lo), ci_high=float(hi), p=p)
 
 
 # -- the exit rule's conditions -------------------------------------------------------------------
@@ -150,7 +99,7 @@ def _leaf_label(cond: Condition) -> str:
     return label
 
 
-def _step_times(store: Store, definition: JourneyDefinition, scope: Any, k: int) -> dict[str, pd.Series]:
+def _step_times(store: Store, definition: JourneyDefinition, scope: Any, k: int, cache: StageCache | None) -> dict[str, pd.Series]:
     """Days from entering stage k to each condition of stage k+1's rule (customers who met it)."""
     leaves = _leaves(definition.stages[k + 1].rule)
     if len(leaves) < 2:
@@ -160,7 +109,7 @@ def _step_times(store: Store, definition: JourneyDefinition, scope: Any, k: int)
         sub = definition.model_copy(
             update={"stages": [*definition.stages[: k + 1], Stage(name="__step__", rule=cond)], "happy_path": None}
         )
-        ms = compute_stages(store, sub, scope)
+        ms = stage_milestones(store, sub, scope, cache=cache)
         prev = ms[ms["stage_order"] == k].set_index("customer_id")["entered_at"]
         step = ms[ms["stage_order"] == k + 1].set_index("customer_id")["met_at"]
         days = ((step - prev.reindex(step.index)).dt.total_seconds() / 86400.0).clip(lower=0.0).dropna()
@@ -225,7 +174,7 @@ def _negative_flags(ticket_sentiment: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"ticket_id": frame["ticket_id"].astype(str).to_numpy(), "negative": neg.to_numpy(dtype=bool)})
 
 
-def _put(row: dict[str, Any], name: str, r: _Ratio) -> None:
+def _put(row: dict[str, Any], name: str, r: RatioEstimate) -> None:
     row[f"{name}_value"] = r.value
     row[f"{name}_reference"] = r.reference
     row[f"{name}_ratio"] = r.ratio
@@ -251,21 +200,21 @@ def _evidence(
     min_customers: int,
     attempt_events: Sequence[str] | None,
     gap_days: float,
+    scope: Scope | None,
+    cache: StageCache | None,
+    function: str,
 ) -> pd.DataFrame:
+    chosen_scope = Scope.resolve(store, scope, function=function, as_of=as_of, segment=segment, plan=plan,
+                                 signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
     # Peers are the other segments, so the computation covers every segment; `segment` picks the groups reported.
-    scope = _scope(store, as_of, None, plan, signup_from, signup_to, sample_n)
-    chosen = None if segment in (None, "", "all") else segment
-    if chosen is not None:
-        segments_known = store.query("SELECT DISTINCT segment FROM customers WHERE segment IS NOT NULL ORDER BY 1")["segment"].tolist()
-        if chosen not in segments_known:
-            msg = f"segment {chosen!r} matches no customer; known values: {', '.join(segments_known) or '(none)'}"
-            raise ValueError(msg)
-    _, iv = _stage_frames(store, definition, scope)
+    chosen = chosen_scope.segment
+    scope = chosen_scope.replace(segment=None)
+    _, iv = stage_frames(store, definition, scope, cache=cache)
     iv = _exposure(iv, definition, scope.as_of)
     iv["segment"] = iv["segment"].astype(object).where(iv["segment"].notna(), "(none)").astype(str)
     sentiment = _negative_flags(ticket_sentiment) if ticket_sentiment is not None else None
     tk = _tickets_in_stage(store, scope, iv, sentiment)
-    loop_rows = _loops_by_stage(store, scope, iv.assign(exited_at=iv["exposure_end"]), attempt_events, gap_days, 0.8)
+    loop_rows = loops_by_stage(store, scope, iv.assign(exited_at=iv["exposure_end"]), attempt_events, gap_days, 0.8)
     lp = (
         loop_rows.groupby(["customer_id", "stage_order"], as_index=False)["loops"].sum()
         if len(loop_rows)
@@ -283,7 +232,7 @@ def _evidence(
     rows: list[dict[str, Any]] = []
     for k in range(len(names) - 1):  # stages, not events
         here = iv[iv["stage_order"] == k]
-        steps = _step_times(store, definition, scope, k)
+        steps = _step_times(store, definition, scope, k, cache)
         for group in groups:
             is_g = np.ones(len(here), dtype=bool) if group == "all" else (here["segment"] == group).to_numpy()
             row: dict[str, Any] = {
@@ -305,9 +254,9 @@ def _evidence(
             # time in stage vs peers
             a = here.loc[is_g & progressed, "days_in_stage"].to_numpy(dtype=float)
             b = here.loc[~is_g & progressed, "days_in_stage"].to_numpy(dtype=float)
-            _put(row, "time", _median_ratio(a, b, rng, n_boot, alpha) if with_peers and min(len(a), len(b)) >= 5 else _Ratio())
+            _put(row, "time", median_ratio_bootstrap(a, b, rng=rng, n_boot=n_boot, alpha=alpha, floor=MEDIAN_FLOOR_DAYS) if with_peers and min(len(a), len(b)) >= 5 else RatioEstimate())
             # the exit rule's conditions vs peers: test each, report the most extreme
-            best = ("", _Ratio())
+            best = ("", RatioEstimate())
             step_ps: list[float] = []
             best_i = -1
             if with_peers:
@@ -318,7 +267,7 @@ def _evidence(
                     db = days[(seg != group) & seg.notna()].to_numpy(dtype=float)
                     if min(len(da), len(db)) < 5:
                         continue
-                    r = _median_ratio(da, db, rng, n_boot, alpha)
+                    r = median_ratio_bootstrap(da, db, rng=rng, n_boot=n_boot, alpha=alpha, floor=MEDIAN_FLOOR_DAYS)
                     if not np.isfinite(best[1].p) or r.p < best[1].p:
                         best, best_i = (label, r), len(step_ps)
                     step_ps.append(r.p)
@@ -330,29 +279,29 @@ def _evidence(
             ones = np.ones(len(here))
             # drop-off vs peers
             if with_peers:
-                _put(row, "dropoff", _rate_ratio(here["lost"].to_numpy()[known], ones[known], is_g[known], cl[known], alpha))
-                _put(row, "tickets", _rate_ratio(here["tickets"].to_numpy(), here["weeks"].to_numpy(), is_g, cl, alpha))
-                _put(row, "loops", _rate_ratio(here["loops"].to_numpy(), here["weeks"].to_numpy(), is_g, cl, alpha))
+                _put(row, "dropoff", clustered_rate_ratio(here["lost"].to_numpy()[known], ones[known], is_g[known], cl[known], alpha=alpha))
+                _put(row, "tickets", clustered_rate_ratio(here["tickets"].to_numpy(), here["weeks"].to_numpy(), is_g, cl, alpha=alpha))
+                _put(row, "loops", clustered_rate_ratio(here["loops"].to_numpy(), here["weeks"].to_numpy(), is_g, cl, alpha=alpha))
                 if sentiment is not None:
-                    _put(row, "negative", _rate_ratio(here["negative"].to_numpy(), here["scored"].to_numpy(), is_g, cl, alpha))
+                    _put(row, "negative", clustered_rate_ratio(here["negative"].to_numpy(), here["scored"].to_numpy(), is_g, cl, alpha=alpha))
                 else:
-                    _put(row, "negative", _Ratio())
+                    _put(row, "negative", RatioEstimate())
             else:
                 for name in ("dropoff", "tickets", "loops", "negative"):
-                    _put(row, name, _Ratio())
+                    _put(row, name, RatioEstimate())
             # vs the group's other stages (exits only: the last stage has none)
             mine = iv[iv["stage_order"] < len(names) - 1]
             mine = mine if group == "all" else mine[mine["segment"] == group]
             in_k = (mine["stage_order"] == k).to_numpy()
             if enough and in_k.any() and (~in_k).any():
                 kn = mine["known"].to_numpy()
-                _put(row, "dropoff_stages", _rate_ratio(mine["lost"].to_numpy()[kn], np.ones(int(kn.sum())), in_k[kn], mine["customer_id"].to_numpy()[kn], alpha))
+                _put(row, "dropoff_stages", clustered_rate_ratio(mine["lost"].to_numpy()[kn], np.ones(int(kn.sum())), in_k[kn], mine["customer_id"].to_numpy()[kn], alpha=alpha))
                 allst = iv if group == "all" else iv[iv["segment"] == group]
                 in_k2 = (allst["stage_order"] == k).to_numpy()
-                _put(row, "tickets_baseline", _rate_ratio(allst["tickets"].to_numpy(), allst["weeks"].to_numpy(), in_k2, allst["customer_id"].to_numpy(), alpha))
+                _put(row, "tickets_baseline", clustered_rate_ratio(allst["tickets"].to_numpy(), allst["weeks"].to_numpy(), in_k2, allst["customer_id"].to_numpy(), alpha=alpha))
             else:
-                _put(row, "dropoff_stages", _Ratio())
-                _put(row, "tickets_baseline", _Ratio())
+                _put(row, "dropoff_stages", RatioEstimate())
+                _put(row, "tickets_baseline", RatioEstimate())
             row["tickets_total"] = float(cust_g["tickets"].sum())
             row["customer_weeks"] = float(cust_g["weeks"].sum())
             row["loops_total"] = float(cust_g["loops"].sum())
@@ -380,7 +329,7 @@ def _score(out: pd.DataFrame, alpha: float) -> pd.DataFrame:
     for name in EVIDENCE:
         out[f"{name}_q"] = np.nan
     if ps:
-        q = multipletests(ps, method="fdr_bh")[1]
+        q = bh_qvalues(ps)
         for (i, name), qv in zip(cells, q, strict=True):
             if i >= 0:
                 out.loc[i, f"{name}_q"] = qv
@@ -455,6 +404,10 @@ _COMMON_DOC = """
     as_of, plan, signup_from, signup_to, sample_n
         Scope, as in :func:`journeylib.journey.stages.milestones_data`; they apply
         to the group *and* its peers.
+    scope : Scope, optional
+        A ready scope instead of the filters (its segment is the one reported).
+    cache : StageCache, optional
+        Share the milestone frames with the other analyses of the same scope.
     segment : str, optional
         Report this segment only (its peers are still the other segments).
         Default: ``all`` customers and every segment.
@@ -492,6 +445,8 @@ def friction_tests_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
     alpha: float = 0.05,
     ticket_sentiment: pd.DataFrame | None = None,
     n_boot: int = 500,
@@ -539,7 +494,8 @@ def friction_tests_data(
     return _evidence(
         store, definition, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to,
         sample_n=sample_n, alpha=alpha, ticket_sentiment=ticket_sentiment, n_boot=n_boot, random_state=random_state,
-        min_customers=min_customers, attempt_events=attempt_events, gap_days=gap_days,
+        min_customers=min_customers, attempt_events=attempt_events, gap_days=gap_days, scope=scope, cache=cache,
+        function="friction_tests_data",
     )
 
 
@@ -553,6 +509,8 @@ def friction_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
     top_n: int = 5,
     alpha: float = 0.05,
     ticket_sentiment: pd.DataFrame | None = None,
@@ -601,6 +559,7 @@ def friction_data(
         store, definition=definition, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
         signup_to=signup_to, sample_n=sample_n, alpha=alpha, ticket_sentiment=ticket_sentiment, n_boot=n_boot,
         random_state=random_state, min_customers=min_customers, attempt_events=attempt_events, gap_days=gap_days,
+        scope=scope, cache=cache,
     )
     out = tests[(tests["score"] > 0) & (tests["rank"] <= top_n)]
     return out.sort_values(["score", "min_q", "group"], ascending=[False, True, True], kind="mergesort").reset_index(drop=True)

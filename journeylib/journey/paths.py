@@ -32,18 +32,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition, Outcome
-from journeylib.exceptions import ConfigError, EmptyResultError
-from journeylib.journey.stages import add_stage_exits, compute_stages, wilson_interval
+from journeylib.exceptions import EmptyResultError
+from journeylib.journey.stages import StageCache, stage_frames
 from journeylib.scope import Scope
+from journeylib.stats import wilson_interval
+from journeylib.store import Store
 from journeylib.store.categories import sources_of
-from journeylib.store.engine import Store, sql_days_between, sql_quote
+from journeylib.store.dialect import sql_days_between, sql_quote
 
 __all__ = [
     "CHURNED",
@@ -56,7 +57,6 @@ __all__ = [
     "customer_paths_data",
     "event_transitions_data",
     "flow_data",
-    "load_definition",
     "loop_events_data",
     "rule_text",
     "scope_choices_data",
@@ -89,57 +89,6 @@ _STATUS_END = {"churned": CHURNED, "dropped": DROPPED, "in_progress": STILL_ACTI
 
 
 # -- definitions --------------------------------------------------------------------------------
-def load_definition(definition: str | Path | JourneyDefinition | dict[str, Any]) -> JourneyDefinition:
-    """Load a journey definition, finding a relative path from a notebook or the repository.
-
-    A relative path is tried against the working directory, then each of its
-    parents (so ``../parameters/journeys/saas.yaml`` works from
-    ``notebooks/`` and ``parameters/journeys/saas.yaml`` from anywhere inside
-    the repository), then the folder that holds the ``journeylib`` package.
-
-    Parameters
-    ----------
-    definition : str, pathlib.Path, JourneyDefinition or dict
-        A YAML path, an already-built definition (returned as is) or a mapping.
-
-    Returns
-    -------
-    JourneyDefinition
-        The validated definition.
-
-    Raises
-    ------
-    ConfigError
-        If the file is found nowhere (the message lists where it looked) or
-        is invalid (every problem, with key and line).
-
-    Examples
-    --------
-    >>> load_definition("parameters/journeys/saas.yaml").stage_names[0]
-    'Trial Started'
-    """
-    if isinstance(definition, JourneyDefinition):
-        return definition
-    if isinstance(definition, dict):
-        return JourneyDefinition.from_dict(definition)
-    path = Path(definition).expanduser()
-    if path.is_absolute():
-        return JourneyDefinition.from_yaml(path)
-    here = Path.cwd().resolve()
-    bases = [here, *here.parents, Path(__file__).resolve().parents[2]]
-    tried = []
-    for base in bases:
-        candidate = (base / path).resolve()
-        tried.append(str(candidate))
-        if candidate.is_file():
-            return JourneyDefinition.from_yaml(candidate)
-    shown = ", ".join(tried[:3]) + (" ..." if len(tried) > 3 else "")
-    raise ConfigError(
-        [f"journey definition {str(definition)!r} not found; looked at {shown}. Pass an absolute path or one relative to the repository."],
-        str(definition),
-    )
-
-
 def rule_text(rule: Any) -> str:
     """Return a short plain-English rendering of a stage rule.
 
@@ -194,7 +143,7 @@ def stage_map_data(definition: JourneyDefinition) -> pd.DataFrame:
 
     Examples
     --------
-    >>> stage_map_data(load_definition("parameters/journeys/saas.yaml"))["stage"].tolist()[:2]
+    >>> stage_map_data(JourneyDefinition.load("parameters/journeys/saas.yaml"))["stage"].tolist()[:2]
     ['Trial Started', 'Onboarding Completed']
     """
     path = definition.path
@@ -212,24 +161,6 @@ def stage_map_data(definition: JourneyDefinition) -> pd.DataFrame:
 
 
 # -- shared building blocks ------------------------------------------------------------------------
-def _scope(store: Store, as_of: Any, segment: str | None, plan: str | None, signup_from: Any, signup_to: Any, sample_n: int) -> Scope:
-    return Scope.build(store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
-
-
-def _stage_frames(store: Store, definition: JourneyDefinition, scope: Scope) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Milestones (customer × stage) and stage intervals, computed once.
-
-    The one place that uses the stage internals of :mod:`journeylib.journey.stages`
-    (one SQL pass instead of two through the public functions).
-    """
-    ms = compute_stages(store, definition, scope)
-    # a column that is all NULL comes back without a datetime dtype
-    for col in ("met_at", "entered_at", "signup_at", "converted_at", "churned_at"):
-        ms[col] = pd.to_datetime(ms[col], utc=True)
-    iv = add_stage_exits(ms, definition, scope.as_of)
-    return ms, iv
-
-
 def _customer_frame(ms: pd.DataFrame, iv: pd.DataFrame, definition: JourneyDefinition, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per customer: attributes, furthest stage, status and end node."""
     cust = ms.drop_duplicates("customer_id").set_index("customer_id")[["segment", "plan", "signup_at", "converted_at", "churned_at"]]
@@ -325,8 +256,28 @@ def _loop_events_sql(store: Store, scope: Scope, attempt_events: Sequence[str] |
     """
 
 
-def _loops_by_stage(store: Store, scope: Scope, iv: pd.DataFrame, attempt_events: Sequence[str] | None, gap_days: float, attempt_once_share: float) -> pd.DataFrame:
-    """Loop events per customer × stage interval (entered-based) × kind."""
+def loops_by_stage(store: Store, scope: Scope, iv: pd.DataFrame, attempt_events: Sequence[str] | None, gap_days: float, attempt_once_share: float) -> pd.DataFrame:
+    """Count loop events (see :func:`loop_events_data`) per customer, stage interval and kind.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    scope : Scope
+        Customers and censoring date.
+    iv : pandas.DataFrame
+        Stage intervals (``customer_id``, ``stage_order``, ``entered_at``,
+        ``exited_at``; NaT exit = still in the stage at as_of).
+    attempt_events, gap_days, attempt_once_share
+        As in :func:`loop_events_data`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id``, ``stage_order``, ``kind`` (``repeated attempt`` or
+        ``return after gap``), ``loops`` (events of that kind while in the
+        stage).
+    """
     intervals = iv[["customer_id", "stage_order", "entered_at", "exited_at"]].copy()
     intervals["exited_at"] = intervals["exited_at"].fillna(scope.as_of + pd.Timedelta(seconds=1))
     sql = f"""
@@ -346,6 +297,7 @@ def loop_events_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
     attempt_events: Sequence[str] | None = None,
     gap_days: float = 14.0,
     attempt_once_share: float = 0.8,
@@ -356,7 +308,7 @@ def loop_events_data(
     ----------
     store : Store
         The canonical store.
-    as_of, segment, plan, signup_from, signup_to, sample_n
+    as_of, segment, plan, signup_from, signup_to, sample_n, scope
         Scope, as in :func:`journeylib.journey.stages.milestones_data`.
     attempt_events : list of str, optional
         Events whose repetition (same properties) is a repeated attempt.
@@ -377,7 +329,8 @@ def loop_events_data(
         (the repeated event, or the first event after the gap). Sorted by
         customer and time.
     """
-    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
+    scope = Scope.resolve(store, scope, function="loop_events_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
     sql = f"SELECT * FROM ({_loop_events_sql(store, scope, attempt_events, gap_days, attempt_once_share)}) ORDER BY customer_id, timestamp, kind, event"
     return store.query(sql)
 
@@ -404,9 +357,10 @@ def _paths(
     attempt_events: Sequence[str] | None = None,
     gap_days: float = 14.0,
     attempt_once_share: float = 0.8,
+    cache: StageCache | None = None,
 ) -> _Paths:
     """Compute the customer table with paths and deviations, the long met table, and loops by stage."""
-    ms, iv = _stage_frames(store, definition, scope)
+    ms, iv = stage_frames(store, definition, scope, cache=cache)
     cust = _customer_frame(ms, iv, definition, scope.as_of)
     met = _met_long(ms)
     path = met.groupby("customer_id")["stage"].agg(ARROW.join)
@@ -432,18 +386,18 @@ def _paths(
         reordered[name] = col.notna() & earliest_later.notna() & (earliest_later < col)
         later_met = later_met | col.notna()
         earliest_later = earliest_later.where(earliest_later.notna() & (col.isna() | (earliest_later <= col)), col)
-    loops_by_stage = pd.DataFrame(columns=["customer_id", "stage_order", "kind", "loops"])
+    stage_loops = pd.DataFrame(columns=["customer_id", "stage_order", "kind", "loops"])
     if loops:
-        loops_by_stage = _loops_by_stage(store, scope, iv, attempt_events, gap_days, attempt_once_share)
-    n_loops = loops_by_stage.groupby("customer_id")["loops"].sum() if len(loops_by_stage) else pd.Series(dtype=float)
+        stage_loops = loops_by_stage(store, scope, iv, attempt_events, gap_days, attempt_once_share)
+    n_loops = stage_loops.groupby("customer_id")["loops"].sum() if len(stage_loops) else pd.Series(dtype=float)
     names = definition.stage_names
     looped_stages = (
-        loops_by_stage.assign(stage=[names[int(k)] for k in loops_by_stage["stage_order"]])
+        stage_loops.assign(stage=[names[int(k)] for k in stage_loops["stage_order"]])
         .drop_duplicates(["customer_id", "stage_order"])
         .sort_values(["customer_id", "stage_order"])
         .groupby("customer_id")["stage"]
         .agg("; ".join)
-        if len(loops_by_stage)
+        if len(stage_loops)
         else pd.Series(dtype=str)
     )
 
@@ -460,7 +414,7 @@ def _paths(
     cust["n_loops"] = n_loops.reindex(cust.index).fillna(0).astype(int)
     cust["looped"] = looped_stages.reindex(cust.index).fillna("").astype(str)
     cust["follows_happy_path"] = (cust["skipped"] == "") & (cust["reordered"] == "") & (cust["n_loops"] == 0)
-    return _Paths(customers=cust, met=met, loops=loops_by_stage, skipped=skipped, reordered=reordered, met_wide=wide)
+    return _Paths(customers=cust, met=met, loops=stage_loops, skipped=skipped, reordered=reordered, met_wide=wide)
 
 
 def customer_paths_data(
@@ -473,6 +427,8 @@ def customer_paths_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
     attempt_events: Sequence[str] | None = None,
     gap_days: float = 14.0,
 ) -> pd.DataFrame:
@@ -484,7 +440,7 @@ def customer_paths_data(
         The canonical store.
     definition : JourneyDefinition
         Stages, happy path and conventions.
-    as_of, segment, plan, signup_from, signup_to, sample_n
+    as_of, segment, plan, signup_from, signup_to, sample_n, scope, cache
         Scope, as in :func:`journeylib.journey.stages.milestones_data`.
     attempt_events : list of str, optional
         Events that count as attempts (see :func:`loop_events_data`).
@@ -515,8 +471,9 @@ def customer_paths_data(
     EmptyResultError
         If no customer is in scope.
     """
-    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    cust = _paths(store, definition, scope, loops=True, attempt_events=attempt_events, gap_days=gap_days).customers
+    scope = Scope.resolve(store, scope, function="customer_paths_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
+    cust = _paths(store, definition, scope, loops=True, attempt_events=attempt_events, gap_days=gap_days, cache=cache).customers
     cust["converted"] = cust["converted_at"].notna()
     cust["churned"] = cust["churned_at"].notna()
     cols = [
@@ -538,6 +495,8 @@ def stage_transitions_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
     basis: Literal["met", "entered"] = "met",
     alpha: float = 0.05,
 ) -> pd.DataFrame:
@@ -556,7 +515,7 @@ def stage_transitions_data(
         The canonical store.
     definition : JourneyDefinition
         Stages and conventions.
-    as_of, segment, plan, signup_from, signup_to, sample_n
+    as_of, segment, plan, signup_from, signup_to, sample_n, scope, cache
         Scope, as in :func:`journeylib.journey.stages.milestones_data`.
     basis : {"met", "entered"}, default "met"
         ``"met"``: milestones in the order they were met (skips and
@@ -589,8 +548,9 @@ def stage_transitions_data(
     if basis not in ("met", "entered"):
         msg = f"stage_transitions_data: basis must be 'met' or 'entered'; got {basis!r}"
         raise ValueError(msg)
-    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    ms, iv = _stage_frames(store, definition, scope)
+    scope = Scope.resolve(store, scope, function="stage_transitions_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
+    ms, iv = stage_frames(store, definition, scope, cache=cache)
     cust = _customer_frame(ms, iv, definition, scope.as_of)
     if basis == "met":
         steps = _met_long(ms).rename(columns={"met_at": "at"})
@@ -651,6 +611,7 @@ def event_transitions_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
     top_n: int = 10,
     events: Sequence[str] | None = None,
     collapse_repeats: bool = False,
@@ -672,7 +633,7 @@ def event_transitions_data(
         The canonical store.
     definition : JourneyDefinition, optional
         Supplies the default ``inactive_days`` (``conventions.drop_after_days``).
-    as_of, segment, plan, signup_from, signup_to, sample_n
+    as_of, segment, plan, signup_from, signup_to, sample_n, scope
         Scope, as in :func:`journeylib.journey.stages.milestones_data`.
     top_n : int, default 10
         Events kept as their own node (by number of events in scope).
@@ -713,7 +674,8 @@ def event_transitions_data(
     if top_n < 1:
         msg = f"event_transitions_data: top_n must be at least 1; got {top_n}"
         raise ValueError(msg)
-    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
+    scope = Scope.resolve(store, scope, function="event_transitions_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
     if inactive_days is None and definition is not None:
         inactive_days = definition.conventions.drop_after_days
     asof = f"TIMESTAMPTZ {sql_quote(scope.as_of.isoformat())}"
@@ -802,6 +764,8 @@ def variants_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
     top_n: int = 10,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
@@ -814,7 +778,7 @@ def variants_data(
     definition : JourneyDefinition
         Stages, outcomes (``churn`` and ``conversion``, default the customer
         fields ``churned_at`` and ``converted_at``) and happy path.
-    as_of, segment, plan, signup_from, signup_to, sample_n
+    as_of, segment, plan, signup_from, signup_to, sample_n, scope, cache
         Scope, as in :func:`journeylib.journey.stages.milestones_data`.
     top_n : int, default 10
         Variants listed on their own; the rest are one ``(other variants)`` row.
@@ -847,8 +811,9 @@ def variants_data(
     if top_n < 1:
         msg = f"variants_data: top_n must be at least 1; got {top_n}"
         raise ValueError(msg)
-    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    cust = _paths(store, definition, scope, loops=False).customers
+    scope = Scope.resolve(store, scope, function="variants_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
+    cust = _paths(store, definition, scope, loops=False, cache=cache).customers
     churn_t = _outcome_times(store, scope, definition.outcomes.get("churn"), "churned_at", cust)
     conv_t = _outcome_times(store, scope, definition.outcomes.get("conversion"), "converted_at", cust)
     happy = definition.path
@@ -905,6 +870,8 @@ def conformance_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
     attempt_events: Sequence[str] | None = None,
     gap_days: float = 14.0,
     alpha: float = 0.05,
@@ -926,7 +893,7 @@ def conformance_data(
         The canonical store.
     definition : JourneyDefinition
         Stages and happy path (default: all stages in order).
-    as_of, segment, plan, signup_from, signup_to, sample_n
+    as_of, segment, plan, signup_from, signup_to, sample_n, scope, cache
         Scope, as in :func:`journeylib.journey.stages.milestones_data`.
     attempt_events : list of str, optional
         Events that count as attempts (see :func:`loop_events_data`).
@@ -954,8 +921,9 @@ def conformance_data(
     EmptyResultError
         If no customer is in scope.
     """
-    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    paths = _paths(store, definition, scope, loops=True, attempt_events=attempt_events, gap_days=gap_days)
+    scope = Scope.resolve(store, scope, function="conformance_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
+    paths = _paths(store, definition, scope, loops=True, attempt_events=attempt_events, gap_days=gap_days, cache=cache)
     cust, met, loops, skipped, reordered = paths.customers, paths.met, paths.loops, paths.skipped, paths.reordered
     happy = definition.path
     order = {name: k for k, name in enumerate(definition.stage_names)}
@@ -1014,6 +982,8 @@ def flow_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
     n_steps: int = 5,
     from_stage: str | None = None,
     node_width: float = 0.18,
@@ -1043,7 +1013,7 @@ def flow_data(
         The canonical store.
     definition : JourneyDefinition
         Stages and conventions.
-    as_of, segment, plan, signup_from, signup_to, sample_n
+    as_of, segment, plan, signup_from, signup_to, sample_n, scope, cache
         Scope, as in :func:`journeylib.journey.stages.milestones_data`.
     n_steps : int, default 5
         Steps shown (≥ 2).
@@ -1087,8 +1057,9 @@ def flow_data(
     if from_stage is not None and from_stage not in definition.stage_names:
         msg = f"flow_data: from_stage {from_stage!r} is not a stage; stages are {definition.stage_names}"
         raise ValueError(msg)
-    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    ms, iv = _stage_frames(store, definition, scope)
+    scope = Scope.resolve(store, scope, function="flow_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
+    ms, iv = stage_frames(store, definition, scope, cache=cache)
     cust = _customer_frame(ms, iv, definition, scope.as_of)
     met = _met_long(ms)
     if from_stage is not None:
@@ -1178,6 +1149,7 @@ def sessions_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
     gap_minutes: float = 30.0,
     sources: Sequence[str] | None = None,
     level: Literal["customer", "session"] = "customer",
@@ -1188,7 +1160,7 @@ def sessions_data(
     ----------
     store : Store
         The canonical store.
-    as_of, segment, plan, signup_from, signup_to, sample_n
+    as_of, segment, plan, signup_from, signup_to, sample_n, scope
         Scope, as in :func:`journeylib.journey.stages.milestones_data`.
     gap_minutes : float, default 30
         Inactivity that ends a session.
@@ -1221,7 +1193,8 @@ def sessions_data(
     if gap_minutes <= 0:
         msg = f"sessions_data: gap_minutes must be positive; got {gap_minutes}"
         raise ValueError(msg)
-    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
+    scope = Scope.resolve(store, scope, function="sessions_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
     keep = f"WHERE source IN ({', '.join(sql_quote(s) for s in sources)})" if sources else ""
     gap_us = round(gap_minutes * 60_000_000)
     # Ordering by timestamp alone is enough: events with equal timestamps are never split by a gap,

@@ -27,31 +27,30 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
 from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition
 from journeylib.exceptions import EmptyResultError
 from journeylib.scope import Scope
-from journeylib.store.engine import Store, sql_add_days, sql_json_text, sql_nth_smallest, sql_quote
+from journeylib.stats import wilson_interval
+from journeylib.store import Store
+from journeylib.store.dialect import sql_add_days, sql_json_text, sql_nth_smallest, sql_quote
 
 __all__ = [
+    "StageCache",
     "add_stage_exits",
     "compute_stages",
     "customer_stages_data",
     "funnel_data",
     "milestones_data",
     "progress_data",
+    "stage_frames",
     "stage_intervals_data",
+    "stage_milestones",
     "time_to_convert_data",
-    "wilson_interval",
 ]
 
 #: Grouping columns the funnel and time tables can be broken down by.
 GROUPABLE = ("segment", "plan", "cohort")
-
-
-def _scope(store: Store, as_of: Any, segment: str | None, plan: str | None, signup_from: Any, signup_to: Any, sample_n: int) -> Scope:
-    return Scope.build(store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
 
 
 # -- SQL for rules ---------------------------------------------------------------
@@ -237,6 +236,92 @@ def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) ->
     return out
 
 
+class StageCache:
+    """Stage frames by definition and scope, computed on first use and then reused.
+
+    Every journey analysis starts from the same milestone frame (one row per
+    customer × stage, :func:`compute_stages`). A cache passed to the ``*_data``
+    functions (as :class:`journeylib.Journey` does) makes them share it: the
+    engine runs the milestone SQL once per (store, definition, scope), however
+    many analyses a notebook or a widget asks for. Frames are handed out as
+    copies, so no analysis can change another's input.
+
+    Attributes
+    ----------
+    computed : int
+        How many times the milestone SQL ran (a count tests read).
+
+    Examples
+    --------
+    >>> cache = StageCache()
+    >>> cache.computed
+    0
+    """
+
+    def __init__(self) -> None:
+        self._milestones: dict[tuple[int, str, Scope], pd.DataFrame] = {}
+        self.computed = 0
+
+    def __repr__(self) -> str:
+        return f"StageCache({len(self._milestones)} frame(s), computed {self.computed}×)"
+
+    def milestones(self, store: Store, definition: JourneyDefinition, scope: Scope) -> pd.DataFrame:
+        """Return (a copy of) :func:`compute_stages` for this store, definition and scope."""
+        key = (id(store), definition.model_dump_json(), scope)
+        frame = self._milestones.get(key)
+        if frame is None:
+            frame = compute_stages(store, definition, scope)
+            self._milestones[key] = frame
+            self.computed += 1
+        return frame.copy()
+
+
+def stage_milestones(store: Store, definition: JourneyDefinition, scope: Scope, *, cache: StageCache | None = None) -> pd.DataFrame:
+    """Return :func:`compute_stages` output, from *cache* when one is given.
+
+    Parameters
+    ----------
+    store, definition, scope
+        As in :func:`compute_stages`.
+    cache : StageCache, optional
+        Reuse (and keep) the frame there.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`compute_stages`.
+    """
+    return cache.milestones(store, definition, scope) if cache is not None else compute_stages(store, definition, scope)
+
+
+def stage_frames(
+    store: Store, definition: JourneyDefinition, scope: Scope, *, cache: StageCache | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the milestones (customer × stage) and the stage intervals of a scope.
+
+    The shared building block of the path, flow and friction analyses.
+
+    Parameters
+    ----------
+    store, definition, scope
+        As in :func:`compute_stages`.
+    cache : StageCache, optional
+        Reuse the milestone frame there.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        The :func:`compute_stages` frame with every time column as UTC
+        datetimes (a column that is all NULL comes back from the engine
+        without a datetime dtype), and :func:`add_stage_exits` of it.
+    """
+    ms = stage_milestones(store, definition, scope, cache=cache)
+    for col in ("met_at", "entered_at", "signup_at", "converted_at", "churned_at"):
+        ms[col] = pd.to_datetime(ms[col], utc=True)
+    iv = add_stage_exits(ms, definition, scope.as_of)
+    return ms, iv
+
+
 def milestones_data(
     store: Store,
     *,
@@ -247,6 +332,8 @@ def milestones_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
 ) -> pd.DataFrame:
     """Return when each customer met each stage's milestone, and entered each stage.
 
@@ -264,6 +351,11 @@ def milestones_data(
         Signup period ``[from, to)``.
     sample_n : int, default 0
         Seeded sample of customers (0 = all).
+    scope : Scope, optional
+        A ready :class:`~journeylib.scope.Scope` instead of the filters above
+        (what :class:`journeylib.Journey` passes).
+    cache : StageCache, optional
+        Share the milestone frame with the other analyses of the same scope.
 
     Returns
     -------
@@ -280,8 +372,9 @@ def milestones_data(
     EmptyResultError
         If no customer is in scope.
     """
-    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    return compute_stages(store, definition, scope)
+    scope = Scope.resolve(store, scope, function="milestones_data", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
+                          signup_to=signup_to, sample_n=sample_n)
+    return stage_milestones(store, definition, scope, cache=cache)
 
 
 def add_stage_exits(ms: pd.DataFrame, definition: JourneyDefinition, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -332,12 +425,14 @@ def stage_intervals_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
 ) -> pd.DataFrame:
     """Return the time each customer spent in each stage they entered.
 
     Parameters
     ----------
-    store, definition, as_of, segment, plan, signup_from, signup_to, sample_n
+    store, definition, as_of, segment, plan, signup_from, signup_to, sample_n, scope, cache
         As in :func:`milestones_data`.
 
     Returns
@@ -352,8 +447,9 @@ def stage_intervals_data(
         (last stage), or ``in_progress``: censored at as_of), ``segment``,
         ``plan``, ``signup_at``.
     """
-    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    ms = compute_stages(store, definition, scope)
+    scope = Scope.resolve(store, scope, function="stage_intervals_data", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
+                          signup_to=signup_to, sample_n=sample_n)
+    ms = stage_milestones(store, definition, scope, cache=cache)
     iv = add_stage_exits(ms, definition, scope.as_of)
     cols = ["customer_id", "stage", "stage_order", "entered_at", "exited_at", "days_in_stage", "status", "segment", "plan", "signup_at"]
     return iv[cols].reset_index(drop=True)
@@ -369,6 +465,8 @@ def customer_stages_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
 ) -> pd.DataFrame:
     """Return each customer's current stage at ``as_of``.
 
@@ -383,36 +481,10 @@ def customer_stages_data(
     """
     iv = stage_intervals_data(
         store, definition=definition, as_of=as_of, segment=segment, plan=plan,
-        signup_from=signup_from, signup_to=signup_to, sample_n=sample_n,
+        signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, scope=scope, cache=cache,
     )
     cur = iv.sort_values(["customer_id", "stage_order"]).groupby("customer_id", as_index=False).tail(1)
     return cur.drop(columns=["exited_at"]).reset_index(drop=True)
-
-
-def wilson_interval(successes: Any, trials: Any, *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for binomial proportions (vectorised).
-
-    Parameters
-    ----------
-    successes, trials : array-like of int
-        Counts; where ``trials`` is 0 the interval is NaN.
-    alpha : float, default 0.05
-        1 - confidence level.
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        Lower and upper bounds.
-    """
-    s = np.asarray(successes, dtype=float)
-    n = np.asarray(trials, dtype=float)
-    lo = np.full(s.shape, np.nan)
-    hi = np.full(s.shape, np.nan)
-    ok = n > 0
-    if ok.any():
-        lo_ok, hi_ok = proportion_confint(s[ok], n[ok], alpha=alpha, method="wilson")
-        lo[ok], hi[ok] = lo_ok, hi_ok
-    return lo, hi
 
 
 def _with_cohort(frame: pd.DataFrame, cohort_freq: str) -> pd.DataFrame:
@@ -453,6 +525,24 @@ def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by
         )
 
 
+def _funnel_counts_of(store: Store, definition: JourneyDefinition, scope: Scope, by: str | None, cache: StageCache) -> pd.DataFrame:
+    """:func:`_funnel_counts` from the cached milestone frame instead of a new engine pass.
+
+    The furthest stage entered and whether it ended in churn or a drop-out are
+    read from :func:`add_stage_exits` (the ``status`` the SQL mirrors).
+    """
+    ms = cache.milestones(store, definition, scope)
+    iv = add_stage_exits(ms, definition, scope.as_of)
+    last = iv.groupby("customer_id", sort=False).tail(1).set_index("customer_id")
+    cust = ms.drop_duplicates("customer_id").set_index("customer_id")
+    k = last["stage_order"].reindex(cust.index).fillna(-1).astype("int64")
+    gone = last["status"].reindex(cust.index).isin(["churned", "dropped"])
+    grp: Any = "all" if by is None else cust["signup_at" if by == "cohort" else by]
+    frame = pd.DataFrame({"grp": grp, "k": k.to_numpy(), "gone": gone.to_numpy()}, index=cust.index)
+    counts = frame.groupby(["grp", "k", "gone"], dropna=False, sort=True).size().rename("n").reset_index()
+    return counts
+
+
 def funnel_data(
     store: Store,
     *,
@@ -463,6 +553,8 @@ def funnel_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
     by: str | None = None,
     cohort_freq: str = "Q",
     alpha: float = 0.05,
@@ -471,7 +563,7 @@ def funnel_data(
 
     Parameters
     ----------
-    store, definition, as_of, segment, plan, signup_from, signup_to, sample_n
+    store, definition, as_of, segment, plan, signup_from, signup_to, sample_n, scope, cache
         As in :func:`milestones_data`.
     by : {"segment", "plan", "cohort"}, optional
         Break the funnel down by this customer attribute (cohort = signup
@@ -507,9 +599,10 @@ def funnel_data(
     if by is not None and by not in GROUPABLE:
         msg = f"by must be one of {', '.join(GROUPABLE)} or None; got {by!r}"
         raise ValueError(msg)
-    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
+    scope = Scope.resolve(store, scope, function="funnel_data", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
+                          signup_to=signup_to, sample_n=sample_n)
     stage_names = definition.stage_names
-    counts = _funnel_counts(store, definition, scope, by)
+    counts = _funnel_counts(store, definition, scope, by) if cache is None else _funnel_counts_of(store, definition, scope, by, cache)
     if by == "cohort":
         counts = _with_cohort(counts.rename(columns={"grp": "signup_at"}), cohort_freq)
         counts = counts.groupby(["cohort", "k", "gone"])["n"].sum().reset_index().rename(columns={"cohort": "grp"})
@@ -549,6 +642,8 @@ def time_to_convert_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
     by: str | None = None,
     cohort_freq: str = "Q",
 ) -> pd.DataFrame:
@@ -568,8 +663,9 @@ def time_to_convert_data(
     if by is not None and by not in GROUPABLE:
         msg = f"by must be one of {', '.join(GROUPABLE)} or None; got {by!r}"
         raise ValueError(msg)
-    scope = _scope(store, as_of, segment, plan, signup_from, signup_to, sample_n)
-    ms = _with_cohort(compute_stages(store, definition, scope), cohort_freq)
+    scope = Scope.resolve(store, scope, function="time_to_convert_data", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
+                          signup_to=signup_to, sample_n=sample_n)
+    ms = _with_cohort(stage_milestones(store, definition, scope, cache=cache), cohort_freq)
     ms = ms.sort_values(["customer_id", "stage_order"])
     ms["prev_entered"] = ms.groupby("customer_id")["entered_at"].shift(1)
     ms["days"] = (ms["entered_at"] - ms["prev_entered"]).dt.total_seconds() / 86400.0
@@ -600,6 +696,8 @@ def progress_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
     min_peers: int = 20,
 ) -> pd.DataFrame:
     """Return whether each customer still in a stage is on track, behind or stuck.
@@ -621,17 +719,17 @@ def progress_data(
         left the stage faster than this customer has been in it),
         ``progress`` (``on_track``, ``behind``, ``stuck``, or ``no_peers``).
     """
-    iv = stage_intervals_data(
-        store, definition=definition, as_of=as_of, segment=None, plan=plan,
-        signup_from=signup_from, signup_to=signup_to, sample_n=0,
-    )
+    scope = Scope.resolve(store, scope, function="progress_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
+    # peers come from every segment and every customer, whatever the segment and sample shown
+    iv = stage_intervals_data(store, definition=definition, scope=scope.replace(segment=None, sample_n=0), cache=cache)
     done = iv[iv["status"] == "progressed"]
     cur = iv[iv["status"] == "in_progress"].copy()
-    seg = None if segment in (None, "", "all") else segment
-    if seg is not None:
-        cur = cur[cur["segment"] == seg]
-    if sample_n:
-        cur = cur.sample(n=min(sample_n, len(cur)), random_state=0) if len(cur) else cur
+    if scope.segment is not None:
+        cur = cur[cur["segment"] == scope.segment]
+    if scope.sample_n:  # the scope's own seeded sample, as in every other analysis
+        sampled = store.query(f"SELECT customer_id FROM ({scope.customers_sql()})")["customer_id"]
+        cur = cur[cur["customer_id"].isin(sampled)]
     rows = []
     for (stage_order, segment_value), grp in cur.groupby(["stage_order", "segment"], observed=True, dropna=False):
         peers = done[(done["stage_order"] == stage_order) & (done["segment"] == segment_value)]["days_in_stage"]

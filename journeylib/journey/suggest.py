@@ -40,15 +40,16 @@ import numpy as np
 import pandas as pd
 import yaml
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from journeylib.config.journey import Condition, JourneyDefinition, Stage
 from journeylib.exceptions import EmptyResultError
 from journeylib.journey.paths import rule_text
-from journeylib.journey.stages import compute_stages, funnel_data, wilson_interval
+from journeylib.journey.stages import StageCache, funnel_data, stage_milestones
 from journeylib.scope import Scope
+from journeylib.stats import bh_qvalues, risk_ratio_interval, wilson_interval
+from journeylib.store import Store
 from journeylib.store.categories import sources_of
-from journeylib.store.engine import Store, sql_days_between, sql_quote
+from journeylib.store.dialect import sql_days_between, sql_quote
 
 __all__ = [
     "compare_definitions_data",
@@ -127,16 +128,7 @@ def _separation(reached: np.ndarray, reached_success: np.ndarray, n: int, s: int
         r1 = np.where(nr > 0, a / nr, np.nan)
         r0 = np.where(nn > 0, c / nn, np.nan)
         lift = r1 / r0
-        # Katz log risk-ratio interval with a 0.5 correction when a cell is empty
-        zero = (a == 0) | (c == 0)
-        aa, cc = np.where(zero, a + 0.5, a), np.where(zero, c + 0.5, c)
-        nr2, nn2 = np.where(zero, nr + 1.0, nr), np.where(zero, nn + 1.0, nn)
-        se = np.sqrt(1 / aa - 1 / nr2 + 1 / cc - 1 / nn2)
-        lr = np.log((aa / nr2) / (cc / nn2))
-        z = stats.norm.ppf(1 - alpha / 2)
-        lo, hi = np.exp(lr - z * se), np.exp(lr + z * se)
-        undefined = (nr == 0) | (nn == 0)
-        lo, hi = np.where(undefined, np.nan, lo), np.where(undefined, np.nan, hi)
+        lo, hi = risk_ratio_interval(a, b, c, d, alpha=alpha)
         base = s / n if n else np.nan
         h_y = float(_entropy(np.array([base]))[0]) if n else np.nan
         h_cond = (nr / n) * _entropy(r1) + (nn / n) * _entropy(r0)
@@ -167,6 +159,7 @@ def suggest_milestones_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
     outcome: Outcome = "retention",
     outcome_window_days: float = 90.0,
     population: Literal["all", "converted"] | None = None,
@@ -190,7 +183,7 @@ def suggest_milestones_data(
         Supplies the outcomes (``conversion``, ``churn``; default the
         customer fields ``converted_at``, ``churned_at``); its outcome
         events are not candidates.
-    as_of, segment, plan, signup_from, signup_to, sample_n
+    as_of, segment, plan, signup_from, signup_to, sample_n, scope
         Scope, as in :func:`journeylib.journey.stages.milestones_data`.
     outcome : {"retention", "churn", "conversion"}, default "retention"
         Success is: ``retention``, converted and not churned within the
@@ -268,7 +261,8 @@ def suggest_milestones_data(
         msg = f"suggest_milestones_data: no window in {list(windows_days)} is within outcome_window_days={outcome_window_days}"
         raise ValueError(msg)
     counts = sorted({int(k) for k in min_counts if int(k) >= 1})
-    scope = Scope.build(store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
+    scope = Scope.resolve(store, scope, function="suggest_milestones_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
     pop = _population(store, scope, definition, outcome, outcome_window_days, pop_kind)
     if pop.empty:
         msg = (
@@ -310,7 +304,7 @@ def suggest_milestones_data(
     cand["support"] = cand["reached"] / n
     sep = _separation(cand["reached"].to_numpy(), cand["reached_success"].to_numpy(), n, s, alpha)
     cand = pd.concat([cand.reset_index(drop=True), sep], axis=1)
-    cand["q_value"] = multipletests(cand["p_value"].to_numpy(), method="fdr_bh")[1]
+    cand["q_value"] = bh_qvalues(cand["p_value"].to_numpy())
     cand["label"] = [_label(e, int(k), float(d)) for e, k, d in zip(cand["event"], cand["min_count"], cand["within_days"], strict=True)]
     cand = cand.sort_values(["information_gain", "support", "event", "min_count", "within_days"], ascending=[False, False, True, True, True])
     cand = cand.reset_index(drop=True)
@@ -484,6 +478,8 @@ def compare_definitions_data(
     signup_from: Any = None,
     signup_to: Any = None,
     sample_n: int = 0,
+    scope: Scope | None = None,
+    cache: StageCache | None = None,
     outcome: Outcome = "retention",
     outcome_window_days: float = 90.0,
     alpha: float = 0.05,
@@ -496,7 +492,7 @@ def compare_definitions_data(
         The canonical store.
     current, suggested : JourneyDefinition
         The two definitions (the current one supplies the outcomes).
-    as_of, segment, plan, signup_from, signup_to, sample_n
+    as_of, segment, plan, signup_from, signup_to, sample_n, scope, cache
         Scope, as in :func:`journeylib.journey.stages.milestones_data`.
     outcome, outcome_window_days
         As in :func:`suggest_milestones_data`.
@@ -517,18 +513,18 @@ def compare_definitions_data(
         ``lift_ci_low``, ``lift_ci_high``, ``information_gain`` (as in
         :func:`suggest_milestones_data`); ``segment``.
     """
-    scope = Scope.build(store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
+    scope = Scope.resolve(store, scope, function="compare_definitions_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
     pop = _population(store, scope, current, outcome, outcome_window_days, "converted" if outcome == "churn" else "all").set_index("customer_id")
     n, s = len(pop), int(pop["success"].sum())
     frames = []
     for label, definition in (("current", current), ("suggested", suggested)):
-        f = funnel_data(store, definition=definition, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
-                        signup_to=signup_to, sample_n=sample_n, alpha=alpha)
+        f = funnel_data(store, definition=definition, scope=scope, cache=cache, alpha=alpha)
         f = f[["stage", "stage_order", "reached", "eligible", "dropped", "censored", "conversion_rate", "ci_low", "ci_high", "share_of_start"]].copy()
         f["stage"] = f["stage"].astype(str)
         f.insert(0, "definition", label)
         f["rule"] = [rule_text(st.rule) for st in definition.stages]
-        ms = compute_stages(store, definition, scope)
+        ms = stage_milestones(store, definition, scope, cache=cache)
         ms = ms[ms["customer_id"].isin(pop.index)]
         limit = ms["signup_at"] + pd.Timedelta(days=outcome_window_days)
         cut = ms["customer_id"].map(pop["cutoff_at"])

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from journeylib.exceptions import JourneyLibError
-from journeylib.store.engine import resolve_db_path
+from journeylib.store import resolve_db_path
 
 __all__ = [
     "DEFAULT_EXECUTION_TIMEOUT",
@@ -208,7 +208,7 @@ def dashboard_env(db: str | os.PathLike[str] | None = None, *, base: dict[str, s
     db : str or os.PathLike, optional
         The store; default ``JOURNEYLIB_DB``, else ``data/journeylib.duckdb``
         found from the working directory (see
-        :func:`journeylib.store.engine.resolve_db_path`).
+        :func:`journeylib.store.resolve_db_path`).
     base : dict, optional
         The environment to extend (default: this process's).
 

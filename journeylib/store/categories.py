@@ -15,24 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from journeylib.store.engine import Store, sql_quote, vendor_tables_exist
+from journeylib.io.registry import CATEGORIES, reader_categories
+from journeylib.store.database import Store
+from journeylib.store.dialect import sql_quote
+from journeylib.store.staging import vendor_tables_exist
 
 __all__ = ["CATEGORIES", "READER_CATEGORY", "events_of", "source_categories", "sources_of"]
 
-#: The categories, which are also the canonical source labels.
-CATEGORIES: tuple[str, ...] = ("product", "crm", "support", "email")
-
-#: Category of each vendor reader.
-READER_CATEGORY: dict[str, str] = {
-    "mixpanel": "product",
-    "amplitude": "product",
-    "salesforce": "crm",
-    "hubspot": "crm",
-    "zendesk": "support",
-    "intercom": "support",
-    "sendgrid": "email",
-    "mailchimp": "email",
-}
+#: Category of each vendor reader, as the readers declare it (:mod:`journeylib.io.registry`).
+#: The categories (:data:`CATEGORIES`) are also the canonical source labels.
+READER_CATEGORY: dict[str, str] = reader_categories()
 
 
 def source_categories(store: Store) -> dict[str, str]:

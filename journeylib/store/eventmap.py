@@ -25,66 +25,39 @@ rules, ingest into a new store (see ``docs/sources.md``).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from journeylib.config.eventmap import EventRule, Scalar
+from journeylib.store.database import Store
+from journeylib.store.dialect import sql_json_text, sql_quote
 
-from journeylib.store.engine import Store, sql_json_text, sql_quote
+__all__ = ["apply_event_map", "event_map_case", "event_rule_condition"]
 
-__all__ = ["EventRule", "apply_event_map", "event_map_case"]
-
-_NAME_RE = re.compile(r"^\S(.*\S)?$")
-Scalar = str | int | float | bool
-
-
-class EventRule(BaseModel):
-    """One rule of a source's ``events`` list.
+def event_rule_condition(rule: EventRule, column_event: str = "event", column_properties: str = "properties") -> str:
+    """Return the SQL condition of an event rule over an events table.
 
     Parameters
     ----------
-    match : str
-        The vendor event name (``events.event`` as the reader writes it).
-    where : dict of str to scalar or list of scalars, optional
-        Property filters, all of which must hold; a list means any of its
-        values. Values are compared as text.
-    to : str
-        The event name to give matching events.
+    rule : journeylib.config.eventmap.EventRule
+        The rule.
+    column_event : str, default "event"
+        The column of event names.
+    column_properties : str, default "properties"
+        The column of JSON properties.
+
+    Returns
+    -------
+    str
+        A parenthesised SQL condition: the event name is ``match`` and every
+        ``where`` property (as text) is one of its values.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    match: str = Field(min_length=1)
-    where: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
-    to: str = Field(min_length=1)
-
-    @field_validator("match", "to")
-    @classmethod
-    def _trimmed(cls, value: str) -> str:
-        if not _NAME_RE.match(value):
-            msg = f"an event name without leading or trailing white space is expected, found {value!r}"
-            raise ValueError(msg)
-        return value
-
-    @field_validator("where")
-    @classmethod
-    def _values(cls, value: dict[str, Any]) -> dict[str, Any]:
-        empty = [k for k, v in value.items() if isinstance(v, list) and not v]
-        if empty:
-            msg = f"property {empty[0]!r}: an empty list matches nothing; give at least one value"
-            raise ValueError(msg)
-        return value
-
-    def condition(self, column_event: str = "event", column_properties: str = "properties") -> str:
-        """Return the SQL condition of this rule over an events table."""
-        parts = [f"{column_event} = {sql_quote(self.match)}"]
-        for key, want in self.where.items():
-            values = want if isinstance(want, list) else [want]
-            texts = ", ".join(sql_quote(_text(v)) for v in values)
-            parts.append(f"{sql_json_text(column_properties, key)} IN ({texts})")
-        return "(" + " AND ".join(parts) + ")"
+    parts = [f"{column_event} = {sql_quote(rule.match)}"]
+    for key, want in rule.where.items():
+        values = want if isinstance(want, list) else [want]
+        texts = ", ".join(sql_quote(_text(v)) for v in values)
+        parts.append(f"{sql_json_text(column_properties, key)} IN ({texts})")
+    return "(" + " AND ".join(parts) + ")"
 
 
 def _text(value: Scalar) -> str:
@@ -98,7 +71,7 @@ def event_map_case(rules: Sequence[EventRule]) -> tuple[str, str]:
 
     Parameters
     ----------
-    rules : sequence of EventRule
+    rules : sequence of journeylib.config.eventmap.EventRule
         In order; the first that matches wins.
 
     Returns
@@ -109,8 +82,8 @@ def event_map_case(rules: Sequence[EventRule]) -> tuple[str, str]:
     """
     if not rules:
         return "event", "FALSE"
-    whens = " ".join(f"WHEN {r.condition()} THEN {sql_quote(r.to)}" for r in rules)
-    return f"CASE {whens} ELSE event END", " OR ".join(r.condition() for r in rules)
+    whens = " ".join(f"WHEN {event_rule_condition(r)} THEN {sql_quote(r.to)}" for r in rules)
+    return f"CASE {whens} ELSE event END", " OR ".join(event_rule_condition(r) for r in rules)
 
 
 def apply_event_map(store: Store, table: str, rules: Sequence[EventRule]) -> Counter[str]:
@@ -123,7 +96,7 @@ def apply_event_map(store: Store, table: str, rules: Sequence[EventRule]) -> Cou
     table : str
         A table with the ``event`` and ``properties`` columns of ``events``
         (the vendor staging table of the file being read).
-    rules : sequence of EventRule
+    rules : sequence of journeylib.config.eventmap.EventRule
         The source's rules, in order.
 
     Returns

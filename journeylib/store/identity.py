@@ -67,13 +67,14 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from journeylib.io._vendor import FREE_MAIL_DOMAINS, email_domain, norm_email
-from journeylib.store.engine import (
-    Store,
+from journeylib.io.common import FREE_MAIL_DOMAINS, email_domain, norm_email
+from journeylib.io.registry import account_readers, readers_in_category
+from journeylib.store.database import Store
+from journeylib.store.merge import replace_derived_rows
+from journeylib.store.staging import (
     apply_identity_map,
     ensure_vendor_tables,
     identity_observations,
-    replace_derived_rows,
     replace_identity_map,
     vendor_tables_exist,
 )
@@ -93,10 +94,10 @@ __all__ = [
 #: Resolution methods in order of trust, then the two non-resolutions.
 METHODS: tuple[str, ...] = ("crm_account", "crm_id", "email", "contact_account", "domain", "fuzzy_name", "ambiguous", "unmatched")
 _CONFIDENCE = {"crm_account": 1.0, "crm_id": 1.0, "email": 0.95, "contact_account": 0.9, "domain": 0.8}
-#: Readers whose people are CRM contacts (the reference for the ``email`` method).
-CRM_READERS: tuple[str, ...] = ("salesforce", "hubspot")
-#: Default rank of account sources, by reader.
-ACCOUNT_READERS: tuple[str, ...] = ("salesforce", "hubspot", "intercom", "zendesk")
+#: Readers whose people are CRM contacts (the reference for the ``email`` method): the ``crm`` readers.
+CRM_READERS: tuple[str, ...] = readers_in_category("crm")
+#: Default rank of account sources, by reader (:attr:`journeylib.io.registry.VendorReader.account_rank`).
+ACCOUNT_READERS: tuple[str, ...] = account_readers()
 #: ``properties.derived_by`` of customers/users rows written by resolution.
 DERIVED_MARKER = "journeylib.store.identity"
 
@@ -416,7 +417,7 @@ def resolve_identities(store: Store, options: IdentityOptions | None = None) -> 
 
     Examples
     --------
-    >>> from journeylib.store.engine import Store
+    >>> from journeylib.store import Store
     >>> resolve_identities(Store(":memory:")).master is None
     True
     """

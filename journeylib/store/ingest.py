@@ -18,7 +18,8 @@ import pandas as pd
 
 from journeylib.exceptions import SourceFormatError
 from journeylib.io.generic import read_canonical
-from journeylib.store.engine import Store, merge_stage, stage_rows
+from journeylib.store.database import Store
+from journeylib.store.merge import merge_stage, stage_rows
 from journeylib.store.schema import ENTITY_TABLES, Table
 
 

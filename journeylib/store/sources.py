@@ -1,7 +1,7 @@
-"""Vendor sources: the ``sources.yaml`` configuration and the ingest of vendor exports.
+"""Vendor sources: the ingest of vendor exports.
 
-``sources.yaml`` says which vendor exports to load and how to stitch
-identities (see ``docs/sources.md``)::
+``sources.yaml`` (:class:`journeylib.config.sources.SourcesConfig`) says which
+vendor exports to load and how to stitch identities (see ``docs/sources.md``)::
 
     version: 1
     sources:
@@ -35,25 +35,28 @@ file's main table and are in ``quarantine`` with file, line and reason.
 
 from __future__ import annotations
 
-import glob
 import importlib
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from journeylib.config.eventmap import EventRule
+from journeylib.config.sources import ReaderOptions, SourcesConfig
 from journeylib.exceptions import ConfigError, SourceFormatError
-from journeylib.io._vendor import BackgroundDigest, LinesBlock, Part, ReadContext
-from journeylib.store.engine import (
-    Store,
+from journeylib.io.common import BackgroundDigest, LinesBlock, Part, ReadContext
+from journeylib.io.registry import get_vendor_reader, reader_names
+from journeylib.store.database import Store
+from journeylib.store.eventmap import apply_event_map
+from journeylib.store.identity import IdentityOptions, ResolutionSummary, resolve_identities
+from journeylib.store.ingest import FileResult, new_run_id
+from journeylib.store.schema import get_table
+from journeylib.store.staging import (
     close_json_lines,
     ensure_vendor_tables,
     merge_vendor_identities,
@@ -68,16 +71,9 @@ from journeylib.store.engine import (
     unordered_inserts,
     vendor_stage_table,
 )
-from journeylib.store.eventmap import EventRule, apply_event_map
-from journeylib.store.identity import IdentityOptions, ResolutionSummary, resolve_identities
-from journeylib.store.ingest import FileResult, new_run_id
-from journeylib.store.schema import get_table
 
 __all__ = [
     "READERS",
-    "ReaderOptions",
-    "SourceConfig",
-    "SourcesConfig",
     "SourcesResult",
     "detect_kind",
     "get_reader",
@@ -89,226 +85,8 @@ __all__ = [
 #: JSON Lines staged before a merge inside one file's transaction (bounds memory).
 FLUSH_ROWS = 1_000_000
 
-#: Reader names, each a module ``journeylib.io.<name>``.
-READERS: tuple[str, ...] = ("mixpanel", "amplitude", "zendesk", "intercom", "hubspot", "salesforce", "sendgrid", "mailchimp")
-ReaderName = Literal["mixpanel", "amplitude", "zendesk", "intercom", "hubspot", "salesforce", "sendgrid", "mailchimp"]
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-# -- configuration ----------------------------------------------------------------
-class ReaderOptions(BaseModel):
-    """Options of a reader (the ``options`` of a source).
-
-    Parameters
-    ----------
-    timezone : str, optional
-        Mixpanel only: IANA zone in which the export's epoch times are local.
-    account_id_properties : list of str, optional
-        Mixpanel and Amplitude: property names holding an explicit CRM account id.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    timezone: str | None = None
-    account_id_properties: tuple[str, ...] | None = None
-
-
-class SourceConfig(BaseModel):
-    """One source of ``sources.yaml``.
-
-    Parameters
-    ----------
-    reader : str, optional
-        One of :data:`READERS`; defaults to the source's name.
-    files : list of str
-        File paths or globs, relative to the configuration file.
-    options : ReaderOptions
-        Reader options.
-    events : list of journeylib.store.eventmap.EventRule
-        Rules renaming this source's events (e.g. a won Salesforce renewal
-        opportunity → ``renewal``), applied in order while reading.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    reader: ReaderName | None = None
-    files: tuple[str, ...] = Field(min_length=1)
-    options: ReaderOptions = ReaderOptions()
-    events: tuple[EventRule, ...] = ()
-
-
-class SourcesConfig(BaseModel):
-    """The ``sources.yaml`` configuration: vendor sources and identity settings.
-
-    Parameters
-    ----------
-    version : int
-        Schema version, 1.
-    sources : dict of str to SourceConfig
-        Source name (lower case, digits, ``_``) → its reader and files.
-    identity : journeylib.store.identity.IdentityOptions
-        How ids are resolved.
-    base_dir : pathlib.Path
-        Folder relative file globs are resolved from (the file's folder; the
-        working directory for a dict). Not a YAML key.
-
-    Examples
-    --------
-    >>> cfg = SourcesConfig.from_yaml({"sources": {"mixpanel": {"files": ["events.jsonl"]}}})
-    >>> cfg.reader_of("mixpanel")
-    'mixpanel'
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: Literal[1] = 1
-    sources: dict[str, SourceConfig] = Field(min_length=1)
-    identity: IdentityOptions = IdentityOptions()
-    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
-
-    @field_validator("sources")
-    @classmethod
-    def _names(cls, value: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
-        bad = [k for k in value if not _NAME_RE.match(k)]
-        if bad:
-            msg = f"source name(s) {bad} must be lower case letters, digits and _ (starting with a letter)"
-            raise ValueError(msg)
-        return value
-
-    @model_validator(mode="after")
-    def _readers(self) -> SourcesConfig:
-        problems = []
-        for name, src in self.sources.items():
-            if src.reader is None and name not in READERS:
-                problems.append(f"sources.{name}.reader: required because {name!r} is not a reader name; allowed readers are {', '.join(READERS)}")
-            reader = src.reader or name
-            if src.options.timezone and reader != "mixpanel":
-                problems.append(f"sources.{name}.options.timezone: only the mixpanel reader takes a timezone (this source uses {reader})")
-            if src.options.account_id_properties and reader not in ("mixpanel", "amplitude"):
-                problems.append(f"sources.{name}.options.account_id_properties: only mixpanel and amplitude take it (this source uses {reader})")
-        unknown = [s for s in (self.identity.account_sources or ()) if s not in self.sources]
-        if unknown:
-            problems.append(f"identity.account_sources: unknown source(s) {unknown}; the sources are {', '.join(self.sources)}")
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
-
-    def reader_of(self, name: str) -> str:
-        """Return the reader of source *name*."""
-        return self.sources[name].reader or name
-
-    @classmethod
-    def from_yaml(cls, src: str | Path | Mapping[str, Any]) -> SourcesConfig:
-        """Build the configuration from a YAML file, YAML text or a dict.
-
-        Parameters
-        ----------
-        src : str, pathlib.Path or dict
-            A path to ``sources.yaml`` (a ``str`` naming an existing file or
-            ending in ``.yaml``/``.yml`` is a path), YAML text, or the parsed
-            mapping.
-
-        Returns
-        -------
-        SourcesConfig
-            The validated configuration.
-
-        Raises
-        ------
-        ConfigError
-            Listing every problem, each naming its key (e.g.
-            ``sources.mixpanel.fils``), what was found and what is allowed.
-        """
-        where = "<dict>"
-        base = Path.cwd()
-        if isinstance(src, Mapping):
-            data: Any = dict(src)
-        else:
-            text = None
-            if isinstance(src, Path) or (isinstance(src, str) and "\n" not in src and (Path(src).exists() or src.endswith((".yaml", ".yml")))):
-                path = Path(src)
-                where = str(path)
-                if not path.exists():
-                    raise ConfigError([f"file not found: {path}"], source=where)
-                text = path.read_text(encoding="utf-8")
-                base = path.resolve().parent
-            else:
-                text = str(src)
-                where = "<yaml text>"
-            try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise ConfigError([f"not valid YAML: {exc}"], source=where) from exc
-        if not isinstance(data, dict):
-            raise ConfigError([f"the top level must be a mapping with keys version, sources, identity; found {type(data).__name__}"], source=where)
-        if "base_dir" in data:
-            raise ConfigError(["base_dir: unknown key; allowed keys are version, sources, identity"], source=where)
-        try:
-            return cls.model_validate({**data, "base_dir": base})
-        except ValidationError as exc:
-            raise ConfigError(_problems(exc), source=where) from None
-
-    def files_of(self, name: str) -> list[Path]:
-        """Expand the globs of source *name* into sorted existing files.
-
-        Raises
-        ------
-        SourceFormatError
-            If a pattern matches no file (naming the key and the folder).
-        """
-        out: list[Path] = []
-        for i, pattern in enumerate(self.sources[name].files):
-            full = pattern if Path(pattern).is_absolute() else str(self.base_dir / pattern)
-            found = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
-            if not found:
-                msg = (
-                    f"sources.{name}.files[{i}] = {pattern!r} matches no file (looked in {self.base_dir}). "
-                    "Fix the path or glob in sources.yaml; nothing was loaded."
-                )
-                raise SourceFormatError(msg)
-            out += [p for p in found if p not in out]
-        return out
-
-
-_ALLOWED: dict[str, tuple[str, ...]] = {
-    "": ("version", "sources", "identity"),
-    "source": tuple(SourceConfig.model_fields),
-    "options": tuple(ReaderOptions.model_fields),
-    "event": tuple(EventRule.model_fields),
-    "identity": tuple(IdentityOptions.model_fields),
-}
-
-
-def _problems(exc: ValidationError) -> list[str]:
-    out = []
-    for err in exc.errors():
-        loc = [str(x) for x in err["loc"]]
-        key = ".".join(loc) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            parent = loc[:-1]
-            if not parent:
-                kind = ""
-            elif parent[0] == "identity":
-                kind = "identity"
-            elif parent[-1] == "options":
-                kind = "options"
-            elif len(parent) >= 2 and parent[-2] == "events":
-                kind = "event"
-            else:
-                kind = "source"
-            out.append(f"{key}: unknown key; allowed keys here are {', '.join(_ALLOWED[kind])}")
-        elif err["type"] == "literal_error":
-            out.append(f"{key}: {err['msg']}, found {err.get('input')!r}")
-        elif err["type"] == "missing":
-            out.append(f"{key}: required key is missing")
-        elif err["type"] == "value_error" and not loc:
-            # cross-field rules of SourcesConfig: each problem already names its key
-            out += str(err["msg"]).removeprefix("Value error, ").split("\n")
-        elif err["type"] == "value_error":
-            out.append(f"{key}: {str(err['msg']).removeprefix('Value error, ')}")
-        else:
-            out.append(f"{key}: {err['msg']} (found {err.get('input')!r})")
-    return out
+#: Reader names, each a module ``journeylib.io.<name>`` (from :mod:`journeylib.io.registry`).
+READERS: tuple[str, ...] = reader_names()
 
 
 # -- readers ------------------------------------------------------------------------
@@ -320,9 +98,7 @@ def get_reader(name: str) -> ModuleType:
     ValueError
         If *name* is not one of :data:`READERS`.
     """
-    if name not in READERS:
-        msg = f"unknown reader {name!r}; allowed readers are {', '.join(READERS)}"
-        raise ValueError(msg)
+    get_vendor_reader(name)
     return importlib.import_module(f"journeylib.io.{name}")
 
 
@@ -347,7 +123,7 @@ def detect_kind(reader: str, path: str | Path) -> str:
         If the file is none of the reader's kinds; the message names the file,
         the line and what was expected.
     """
-    mod = get_reader(reader)
+    vendor = get_vendor_reader(reader)
     p = Path(path)
     if not p.exists():
         msg = f"{p}: no such file. Check the path."
@@ -358,7 +134,7 @@ def detect_kind(reader: str, path: str | Path) -> str:
     if p.stat().st_size == 0:
         msg = f"{p}: the file is empty (0 bytes). Export it again; nothing was loaded."
         raise SourceFormatError(msg)
-    return str(mod.detect_kind(p))
+    return str(vendor.detect_kind(p))
 
 
 # -- ingest ---------------------------------------------------------------------------
@@ -395,7 +171,7 @@ def ingest_vendor_file(
         Run id.
     force : bool, default False
         Re-read a file whose content was already loaded for this source.
-    events : sequence of journeylib.store.eventmap.EventRule, optional
+    events : sequence of journeylib.config.eventmap.EventRule, optional
         Rules renaming the file's events before they are stored; the counts
         of renamed events are in the main table's notes.
 
@@ -411,11 +187,11 @@ def ingest_vendor_file(
     SourceFormatError
         If the file cannot be read at all; nothing of it is loaded.
     """
-    mod = get_reader(reader)
+    vendor = get_vendor_reader(reader)
     source = source or reader
     p = Path(path)
     kind = detect_kind(reader, p)
-    main_table = str(mod.KIND_TABLES[kind])
+    main_table = str(vendor.kind_tables[kind])
     run = run or new_run_id()
     digest = BackgroundDigest(p)  # hashed while the first blocks are read and parsed
     ensure_vendor_tables(store)
@@ -433,7 +209,7 @@ def ingest_vendor_file(
 
     ctx = ReadContext(source=source, options=(options or ReaderOptions()).model_dump(exclude_none=True))
     now = datetime.now(UTC)
-    read_fn = getattr(mod, f"read_{reader}")
+    read_fn = vendor.read
     tables = ("tickets", "messages", "events", "identities")
     read: Counter[str] = Counter()
     acc: dict[str, Counter[str]] = {t: Counter() for t in tables}
@@ -612,7 +388,7 @@ def ingest_source_files(
         If a file cannot be read (files before it stay loaded: each file is
         its own transaction).
     """
-    get_reader(reader)
+    get_vendor_reader(reader)
     run = new_run_id()
     result = SourcesResult()
     for p in paths:

@@ -54,11 +54,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.scope import Scope, to_utc
-from journeylib.store.engine import Store
+from journeylib.stats import bh_qvalues, poisson_rate_test
+from journeylib.store import Store
 from journeylib.voice import pii, sentiment
 
 __all__ = [
@@ -874,17 +874,6 @@ def _kind_mask(v: pd.DataFrame, kind: str) -> pd.Series:
     return v["emotion"] == kind
 
 
-def _rate_test(x1: np.ndarray, e1: np.ndarray, x2: np.ndarray, e2: np.ndarray) -> np.ndarray:
-    """One-sided exact conditional test that rate 1 > rate 2 (binomial given the total)."""
-    n = x1 + x2
-    p0 = np.divide(e1, e1 + e2, out=np.full(len(e1), np.nan), where=(e1 + e2) > 0)
-    out = np.full(len(x1), np.nan)
-    ok = (n > 0) & np.isfinite(p0) & (e1 > 0) & (e2 > 0)
-    out[ok] = stats.binom.sf(x1[ok] - 1, n[ok], p0[ok])
-    out[(n == 0) & (e1 > 0) & (e2 > 0)] = 1.0
-    return out
-
-
 def _weekly_exposure(iv: pd.DataFrame, start: pd.Timestamp, as_of: pd.Timestamp) -> pd.DataFrame:
     """Customer-days in each stage × segment × week, from interval overlaps with week bins."""
     week0 = _week_start(pd.Series([start]))[0].tz_localize("UTC")
@@ -1018,7 +1007,7 @@ def ticket_spikes_data(
             res = cell.copy()
             res["baseline_tickets"] = (tot["tickets"] - cell["tickets"]).astype(int)
             res["baseline_customer_months"] = tot["customer_months"] - cell["customer_months"]
-            res["p_value"] = _rate_test(
+            res["p_value"] = poisson_rate_test(
                 res["tickets"].to_numpy(float), res["customer_months"].to_numpy(float),
                 res["baseline_tickets"].to_numpy(float), res["baseline_customer_months"].to_numpy(float),
             )  # fmt: skip
@@ -1046,7 +1035,7 @@ def ticket_spikes_data(
     for comp in out["comparison"].unique():
         sel = (out["comparison"] == comp) & out["p_value"].notna()
         if sel.any():
-            out.loc[sel, "q_value"] = multipletests(out.loc[sel, "p_value"].to_numpy(), method="fdr_bh")[1]
+            out.loc[sel, "q_value"] = bh_qvalues(out.loc[sel, "p_value"].to_numpy())
     out["spike"] = (out["q_value"] <= alpha) & (out["tickets"] >= int(min_tickets))
     cols = [
         "comparison", "segment", "stage", "stage_order", "week_start", "kind", "tickets", "customer_months", "rate",

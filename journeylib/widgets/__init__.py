@@ -4,7 +4,7 @@ A widget's data parameters equal the signature of the ``_data`` function it
 wraps; it shows its chart in a :class:`~journeylib.widgets.base.LiveChart` area
 (a new ``altair.JupyterChart`` for each new chart) and its errors in a visible
 HTML area. Build widgets only in dashboard mode
-(``journeylib.charts.theme.setup_altair() == "dashboard"``).
+(``journeylib.notebook.setup_altair() == "dashboard"``).
 """
 
 from __future__ import annotations

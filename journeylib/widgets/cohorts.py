@@ -12,11 +12,17 @@ import traitlets
 
 from journeylib import health
 from journeylib.charts import customers as charts_drivers
-from journeylib.charts import health as charts
+from journeylib.charts.common import placeholder_chart
 from journeylib.config.journey import JourneyDefinition
 from journeylib.customers import cohorts
-from journeylib.store.engine import Store
-from journeylib.widgets.drivers import _LABEL, SUPPORT_CHOICES, WINDOW_CHOICES, LiveComputationWidget, _options
+from journeylib.store import Store
+from journeylib.widgets.base import (
+    LABEL_STYLE,
+    SUPPORT_CHOICES,
+    WINDOW_CHOICES,
+    LiveComputationWidget,
+    picker_options,
+)
 
 __all__ = ["CohortsWidget"]
 
@@ -110,14 +116,14 @@ class CohortsWidget(LiveComputationWidget):
             self.min_support = int(min_support)
             self.as_of = "" if as_of is None else str(as_of)
             self.sample_n = int(sample_n)
-        self.by_picker = widgets.Dropdown(options=_options(BY_CHOICES, self.by), value=self.by, description="Compare by:", style=_LABEL)
-        self.outcome_picker = widgets.Dropdown(options=list(cohorts.OUTCOME_METRICS), value=None, description="Outcome:", style=_LABEL)
-        self.window_picker = widgets.Dropdown(options=_options(WINDOW_CHOICES, self.window_days), value=self.window_days,
-                                              description="Window (days):", style=_LABEL)
+        self.by_picker = widgets.Dropdown(options=picker_options(BY_CHOICES, self.by), value=self.by, description="Compare by:", style=LABEL_STYLE)
+        self.outcome_picker = widgets.Dropdown(options=list(cohorts.OUTCOME_METRICS), value=None, description="Outcome:", style=LABEL_STYLE)
+        self.window_picker = widgets.Dropdown(options=picker_options(WINDOW_CHOICES, self.window_days), value=self.window_days,
+                                              description="Window (days):", style=LABEL_STYLE)
         self.segment_picker = widgets.Dropdown(options=[health.ALL_SEGMENTS, *health.available_segments(store)], value=None,
-                                               description="Segment:", style=_LABEL)
-        self.support_picker = widgets.Dropdown(options=_options(SUPPORT_CHOICES, self.min_support), value=self.min_support,
-                                               description="Min. support:", style=_LABEL)
+                                               description="Segment:", style=LABEL_STYLE)
+        self.support_picker = widgets.Dropdown(options=picker_options(SUPPORT_CHOICES, self.min_support), value=self.min_support,
+                                               description="Min. support:", style=LABEL_STYLE)
         self._sync_pickers()
         self.by_picker.observe(lambda c: setattr(self, "by", c["new"]), names="value")
         self.outcome_picker.observe(lambda c: setattr(self, "outcome", c["new"]), names="value")
@@ -133,7 +139,7 @@ class CohortsWidget(LiveComputationWidget):
         Returns
         -------
         dict
-            As :meth:`LiveComputationWidget.data_parameters`, with
+            As :meth:`journeylib.widgets.base.LiveComputationWidget.data_parameters`, with
             ``metrics`` from the Outcome picker and ``conversion_days`` =
             ``stage_days`` = ``window_days``.
         """
@@ -154,7 +160,7 @@ class CohortsWidget(LiveComputationWidget):
 
     def _draw(self, data: pd.DataFrame) -> alt.TopLevelSpec:
         if not (data["status"] == "ok").any():
-            return charts.placeholder_chart(
+            return placeholder_chart(
                 title=self._title(), message=f"No cohort has {self.min_support}+ customers for this metric; see the table."
             )
         return charts_drivers.cohort_comparison_chart(data, title=self._title())

@@ -13,7 +13,8 @@ import traitlets
 
 from journeylib import health
 from journeylib.charts import health as charts
-from journeylib.store.engine import Store
+from journeylib.charts.common import placeholder_chart
+from journeylib.store import Store
 from journeylib.widgets.base import LiveChart, error_html
 
 __all__ = ["DataHealthWidget"]
@@ -140,7 +141,7 @@ class DataHealthWidget(widgets.VBox):
             self.error = f"{type(exc).__name__}: {exc}"
             self.errors.value = error_html(self.error)
             title = "Weekly events by source" + ("" if self.segment == health.ALL_SEGMENTS else f" — {self.segment}")
-            return charts.placeholder_chart(title=title, message="No data for this selection; see the message above.")
+            return placeholder_chart(title=title, message="No data for this selection; see the message above.")
         self.data = data
         self.error = ""
         self.errors.value = ""

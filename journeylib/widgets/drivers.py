@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import inspect
-import warnings
 from typing import Any, ClassVar
 
 import altair as alt
@@ -14,118 +13,19 @@ import traitlets
 
 from journeylib import health
 from journeylib.charts import customers as charts_drivers
-from journeylib.charts import health as charts
+from journeylib.charts.common import placeholder_chart
 from journeylib.config.journey import JourneyDefinition
 from journeylib.customers import drivers
-from journeylib.exceptions import StatisticalWarning
-from journeylib.store.engine import Store
-from journeylib.widgets.base import LiveChart, error_html
+from journeylib.store import Store
+from journeylib.widgets.base import (
+    LABEL_STYLE,
+    SUPPORT_CHOICES,
+    WINDOW_CHOICES,
+    LiveComputationWidget,
+    picker_options,
+)
 
-__all__ = ["DriversWidget", "LiveComputationWidget"]
-
-#: Dropdown labels at their natural width (the default cuts "Window (days):").
-_LABEL: dict[str, str] = {"description_width": "initial"}
-_NOTES_STYLE = "color:#5c4400;background:#fffbe6;border:1px solid #f0dc9a;padding:4px 10px;border-radius:4px;font-size:90%"
-#: Choices of the window picker (days after signup).
-WINDOW_CHOICES: tuple[int, ...] = (7, 14, 30)
-#: Choices of the minimum-support picker (customers per side).
-SUPPORT_CHOICES: tuple[int, ...] = (10, 20, 30, 50, 100)
-
-
-def _options(values: tuple[Any, ...], current: Any) -> list[Any]:
-    return sorted({*values, current}, key=lambda v: (str(type(v)), v))
-
-
-class LiveComputationWidget(widgets.VBox):
-    """Base of the widgets that wrap one computation and show its chart live.
-
-    Subclasses set :attr:`compute` (the ``_data`` function), declare its
-    picker-driven parameters as traits, and implement :meth:`_draw` and
-    :meth:`_title`. Parameters of the computation that have no trait are kept
-    in :attr:`fixed`. On any observed trait change the data are recomputed
-    and the new chart is shown in ``live``
-    (:class:`~journeylib.widgets.base.LiveChart`); a failure shows in
-    :attr:`errors` (and :attr:`error`) with a placeholder chart, never raised; the
-    statistical caveats of the computation
-    (:class:`~journeylib.exceptions.StatisticalWarning`) are listed in
-    :attr:`notes` instead of the cell's output.
-    """
-
-    compute: ClassVar[Any]
-    DATA_PARAMETERS: ClassVar[tuple[str, ...]] = ()
-    error = traitlets.Unicode("", help="Message of the last failure; empty when the chart is current.")
-
-    def _setup(self, store: Store, fixed: dict[str, Any], controls: list[widgets.Widget], extra: list[widgets.Widget]) -> None:
-        self.store = store
-        self.fixed = fixed
-        self.data: pd.DataFrame | None = None
-        self.errors = widgets.HTML("")
-        self.notes = widgets.HTML("")
-        self.live: LiveChart | None = None
-        self.live = LiveChart(self._chart())
-        self.children = [widgets.HBox(controls), self.errors, self.notes, self.live, *extra]
-
-    def data_parameters(self) -> dict[str, Any]:
-        """Return the keyword arguments passed to the wrapped computation.
-
-        Returns
-        -------
-        dict
-            ``{name: value}`` for every name in :attr:`DATA_PARAMETERS`:
-            traits where the widget has one (``""`` passed as None), the
-            constructor's values otherwise.
-        """
-        out: dict[str, Any] = {}
-        for name in self.DATA_PARAMETERS:
-            if self.has_trait(name):
-                value = getattr(self, name)
-                out[name] = None if value == "" else value
-            else:
-                out[name] = self.fixed.get(name, inspect.signature(self.compute).parameters[name].default)
-        return out
-
-    def _draw(self, data: pd.DataFrame) -> alt.TopLevelSpec:
-        raise NotImplementedError
-
-    def _title(self) -> str:
-        raise NotImplementedError
-
-    def _after(self, data: pd.DataFrame) -> None:
-        """Update widgets other than the chart after a successful computation."""
-
-    def _chart(self) -> alt.TopLevelSpec:
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", StatisticalWarning)
-                data = self.compute(self.store, **self.data_parameters())
-                chart = self._draw(data)
-            self._show_notes(caught)
-        except Exception as exc:  # a widget callback must show its failure, not raise it
-            self.notes.value = ""
-            self.error = f"{type(exc).__name__}: {exc}"
-            self.errors.value = error_html(self.error)
-            return charts.placeholder_chart(title=self._title(), message="No result for this selection; see the message above.")
-        self.data = data
-        self.error = ""
-        self.errors.value = ""
-        self._after(data)
-        return chart
-
-    def _show_notes(self, caught: list[warnings.WarningMessage]) -> None:
-        notes = []
-        for w in caught:
-            if issubclass(w.category, StatisticalWarning):
-                notes.append(str(w.message))
-            else:  # not ours to summarise: pass it on
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        items = "".join(f"<li>{html.escape(n)}</li>" for n in dict.fromkeys(notes))
-        self.notes.value = f'<ul class="journeylib-notes" style="{_NOTES_STYLE}">{items}</ul>' if items else ""
-
-    def _refresh(self) -> None:
-        if self.live is None:  # still being constructed
-            return
-        self.live.chart = self._chart()
-
+__all__ = ["DriversWidget"]
 
 class DriversWidget(LiveComputationWidget):
     """Forest plot of the behaviours most associated with an outcome, with pickers.
@@ -219,13 +119,13 @@ class DriversWidget(LiveComputationWidget):
             self.as_of = "" if as_of is None else str(as_of)
             self.horizon_days = float(horizon_days or 0)
             self.sample_n = int(sample_n)
-        self.outcome_picker = widgets.Dropdown(options=list(definition.outcomes), value=None, description="Outcome:", style=_LABEL)
-        self.window_picker = widgets.Dropdown(options=_options(WINDOW_CHOICES, self.window_days), value=self.window_days,
-                                              description="Window (days):", style=_LABEL)
+        self.outcome_picker = widgets.Dropdown(options=list(definition.outcomes), value=None, description="Outcome:", style=LABEL_STYLE)
+        self.window_picker = widgets.Dropdown(options=picker_options(WINDOW_CHOICES, self.window_days), value=self.window_days,
+                                              description="Window (days):", style=LABEL_STYLE)
         seg_options = [health.ALL_SEGMENTS, *health.available_segments(store)]
-        self.segment_picker = widgets.Dropdown(options=seg_options, value=None, description="Segment:", style=_LABEL)
-        self.support_picker = widgets.Dropdown(options=_options(SUPPORT_CHOICES, self.min_support), value=self.min_support,
-                                               description="Min. support:", style=_LABEL)
+        self.segment_picker = widgets.Dropdown(options=seg_options, value=None, description="Segment:", style=LABEL_STYLE)
+        self.support_picker = widgets.Dropdown(options=picker_options(SUPPORT_CHOICES, self.min_support), value=self.min_support,
+                                               description="Min. support:", style=LABEL_STYLE)
         self._sync_pickers()
         self.outcome_picker.observe(lambda c: setattr(self, "outcome", c["new"]), names="value")
         self.window_picker.observe(lambda c: setattr(self, "window_days", int(c["new"])), names="value")
@@ -248,7 +148,7 @@ class DriversWidget(LiveComputationWidget):
     def _draw(self, data: pd.DataFrame) -> alt.TopLevelSpec:
         top = drivers.top_drivers_data(data, top_n=self.top_n)
         if top.empty:
-            return charts.placeholder_chart(
+            return placeholder_chart(
                 title=self._title(), message=f"No behaviour has {self.min_support}+ customers on both sides; lower the minimum support."
             )
         return charts_drivers.drivers_forest_chart(top, title=self._title())

@@ -10,12 +10,12 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from journeylib.charts import health as charts
 from journeylib.charts import journey as charts_journey
+from journeylib.charts.common import placeholder_chart
 from journeylib.config.journey import JourneyDefinition
 from journeylib.journey import paths as journeys
 from journeylib.journey import stages
-from journeylib.store.engine import Store
+from journeylib.store import Store
 from journeylib.widgets.base import LiveChart, error_html
 
 __all__ = ["JourneyMapWidget"]
@@ -205,8 +205,8 @@ class JourneyMapWidget(widgets.VBox):
             self.errors.value = error_html(self.error)
             message = "No data for this selection; see the message above."
             return (
-                charts.placeholder_chart(title="Journey funnel" + self._title_segment(), message=message),
-                charts.placeholder_chart(title="Customer flow through the milestones" + self._title_segment(), message=message),
+                placeholder_chart(title="Journey funnel" + self._title_segment(), message=message),
+                placeholder_chart(title="Customer flow through the milestones" + self._title_segment(), message=message),
             )
         self.funnel, self.flow = funnel, flow
         self.error = ""

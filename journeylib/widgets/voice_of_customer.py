@@ -10,8 +10,8 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from journeylib.charts import health as charts
 from journeylib.charts import voice as charts_voc
+from journeylib.charts.common import placeholder_chart
 from journeylib.voice import analysis as voc
 from journeylib.widgets.base import LiveChart, error_html
 
@@ -172,7 +172,7 @@ class VoiceOfCustomerWidget(widgets.VBox):
             self.error = f"{type(exc).__name__}: {exc}"
             self.errors.value = error_html(self.error)
             title = "Emotion by journey stage" + ("" if self.segment == voc.ALL else f" — {self.segment}")
-            return charts.placeholder_chart(
+            return placeholder_chart(
                 title=title, message="No tickets for this selection; see the message above."
             )
         self.data = data

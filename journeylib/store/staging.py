@@ -1,598 +1,72 @@
-"""The store: the only module that talks to the database.
+"""Vendor staging: how the rows of a vendor export reach the store, and the identity bookkeeping.
 
-The embedded default is a single DuckDB file. Every other module asks the
-:class:`Store` for frames (``store.table("events")``, ``store.query(sql)``) or
-hands it frames to write; no other module imports ``duckdb``. Backend-specific
-SQL lives here so that the same event-level work can later run through Ibis on
-another engine.
+Vendor readers (``journeylib.io.<vendor>``) never import duckdb: the SQL they
+need lives here. A vendor file is read inside one transaction; its rows,
+identity observations and rejects are appended to temporary staging tables
+(:func:`stage_vendor_rows`, :func:`stage_vendor_identities`,
+:func:`stage_vendor_rejects`; JSON Lines are parsed in SQL by
+:func:`stage_json_lines` and split by :func:`close_json_lines`), then merged
+(:func:`merge_vendor_stage`, :func:`merge_vendor_identities`,
+:func:`quarantine_vendor_rejects`).
+
+Two bookkeeping tables sit next to the canonical ones:
+
+``source_identities``
+    every version of every record that identifies a person or an account in
+    a source (a CRM contact, a Zendesk organization, a Mixpanel distinct_id
+    with the e-mail and CRM id its events carried), keyed by
+    (source, source_id, record_hash). Identity resolution reads it
+    (:func:`identity_observations`).
+``source_refs``
+    for every vendor row loaded into events, tickets or messages, the source
+    person and account it refers to. Resolution writes customer_id/user_id
+    of those rows from identity_map through it (:func:`apply_identity_map`),
+    so a row loaded before its CRM record arrives gets its customer later.
+
+Staging tables held as Arrow tables are made readable by name from the
+globals of this module (see :func:`close_json_lines`), so every statement
+that reads them runs here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from journeylib.exceptions import JourneyLibError, SchemaError
-from journeylib.store.schema import ALL_TABLES, Table, get_table
-
-#: Where the CLI keeps the store unless ``--db`` or ``JOURNEYLIB_DB`` says otherwise.
-DEFAULT_DB = Path("data") / "journeylib.duckdb"
-
-_SQL_TYPES = {
-    "id": "VARCHAR",
-    "text": "VARCHAR",
-    "enum": "VARCHAR",
-    "timestamp": "TIMESTAMPTZ",
-    "number": "DOUBLE",
-    "integer": "BIGINT",
-    "json": "JSON",
-}
-
-
-def default_db_path() -> Path:
-    """Return the store path from ``JOURNEYLIB_DB`` or the default ``data/journeylib.duckdb``.
-
-    Returns
-    -------
-    pathlib.Path
-        The path (not necessarily existing).
-    """
-    env = os.environ.get("JOURNEYLIB_DB")
-    return Path(env) if env else DEFAULT_DB
-
-
-#: DuckDB ``memory_limit`` of a writable store (ingest) unless ``memory_limit=`` or ``$JOURNEYLIB_MEMORY_LIMIT`` say otherwise.
-DEFAULT_MEMORY_LIMIT = "2GB"
-#: DuckDB ``memory_limit`` of a read-only store (reports, dashboards, analysis; one per dashboard kernel)
-#: unless ``memory_limit=`` or ``$JOURNEYLIB_MEMORY_LIMIT`` say otherwise. With it the journey map's
-#: operations on 12.4M events peak under 1 GB of RSS (``benchmarks/results/journey.md``).
-DEFAULT_READ_MEMORY_LIMIT = "600MB"
-
-
-def engine_settings(
-    *,
-    memory_limit: str | None = None,
-    threads: int | None = None,
-    temp_directory: str | Path | None = None,
-    read_only: bool = False,
-) -> dict[str, str]:
-    """Return the DuckDB settings a :class:`Store` applies, from arguments, environment and defaults.
-
-    Parameters
-    ----------
-    memory_limit : str, optional
-        E.g. ``"2GB"`` or ``"60%"``; default ``$JOURNEYLIB_MEMORY_LIMIT``, else
-        :data:`DEFAULT_READ_MEMORY_LIMIT` for a read-only store and
-        :data:`DEFAULT_MEMORY_LIMIT` for a writable one; ``"none"`` (or
-        empty) leaves DuckDB's default.
-    threads : int, optional
-        Default ``$JOURNEYLIB_THREADS``, else DuckDB's.
-    temp_directory : str or pathlib.Path, optional
-        Default ``$JOURNEYLIB_TEMP_DIRECTORY``, else DuckDB's.
-    read_only : bool, default False
-        Whether the store is opened read-only (picks the default memory limit).
-
-    Returns
-    -------
-    dict of str to str
-        Setting name → value, only those to set.
-
-    Examples
-    --------
-    >>> engine_settings(memory_limit="1GB", threads=2)
-    {'memory_limit': '1GB', 'threads': '2'}
-    """
-    out: dict[str, str] = {}
-    default = DEFAULT_READ_MEMORY_LIMIT if read_only else DEFAULT_MEMORY_LIMIT
-    mem = memory_limit if memory_limit is not None else os.environ.get("JOURNEYLIB_MEMORY_LIMIT", default)
-    if mem.strip() and mem.strip().lower() != "none":
-        out["memory_limit"] = mem.strip()
-    thr = threads if threads is not None else os.environ.get("JOURNEYLIB_THREADS")
-    if thr is not None and str(thr).strip():
-        out["threads"] = str(int(thr))
-    tmp = temp_directory if temp_directory is not None else os.environ.get("JOURNEYLIB_TEMP_DIRECTORY")
-    if tmp is not None and str(tmp).strip():
-        out["temp_directory"] = str(tmp)
-    return out
-
-
-def table_ddl(table: Table) -> str:
-    """Return the ``CREATE TABLE IF NOT EXISTS`` statement of a canonical table.
-
-    Parameters
-    ----------
-    table : Table
-        A canonical table schema.
-
-    Returns
-    -------
-    str
-        DuckDB DDL.
-    """
-    cols = ",\n  ".join(f'"{c.name}" {_SQL_TYPES[c.type]}' for c in table.columns)
-    return f'CREATE TABLE IF NOT EXISTS "{table.name}" (\n  {cols}\n)'
-
-
-class Store:
-    """A canonical journey store in a DuckDB file.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        The DuckDB file; ``":memory:"`` for a throw-away store.
-    read_only : bool, default False
-        Open without write access (reports and dashboards do). A read-only
-        store must already exist.
-    memory_limit : str, optional
-        DuckDB's ``memory_limit`` (e.g. ``"2GB"``, ``"60%"`` of the RAM). Above
-        it DuckDB spills to *temp_directory*, so a 10M-event ingest runs in
-        bounded memory. Default: ``$JOURNEYLIB_MEMORY_LIMIT``, else
-        :data:`DEFAULT_MEMORY_LIMIT`. ``"none"`` keeps DuckDB's own default
-        (80% of the RAM).
-    threads : int, optional
-        DuckDB worker threads. Default: ``$JOURNEYLIB_THREADS``, else DuckDB's
-        (the number of cores).
-    temp_directory : str or pathlib.Path, optional
-        Where DuckDB spills. Default: ``$JOURNEYLIB_TEMP_DIRECTORY``, else
-        DuckDB's (``<store>.tmp`` next to the file).
-
-    Raises
-    ------
-    JourneyLibError
-        If a read-only store does not exist, the file is not a DuckDB
-        database, or a setting is not valid.
-
-    Examples
-    --------
-    >>> store = Store(":memory:")
-    >>> store.count("events")
-    0
-    """
-
-    def __init__(
-        self,
-        path: str | Path = DEFAULT_DB,
-        *,
-        read_only: bool = False,
-        memory_limit: str | None = None,
-        threads: int | None = None,
-        temp_directory: str | Path | None = None,
-    ) -> None:
-        self.path = Path(path) if str(path) != ":memory:" else None
-        self.read_only = read_only
-        if self.path is not None:
-            if read_only and not self.path.exists():
-                msg = (
-                    f"store {self.path} does not exist. Create it with "
-                    f"`journeylib ingest --db {self.path} TABLE FILE...` or `journeylib demo`."
-                )
-                raise JourneyLibError(msg)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = duckdb.connect(str(self.path) if self.path else ":memory:", read_only=read_only)
-        except duckdb.Error as exc:
-            msg = f"cannot open store {path}: {exc}. Is it a DuckDB file, and not open for writing elsewhere?"
-            raise JourneyLibError(msg) from exc
-        self.settings = engine_settings(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory, read_only=read_only)
-        for name, value in self.settings.items():
-            try:
-                self.con.execute(f"SET {name} = {sql_quote(value)}")
-            except duckdb.Error as exc:
-                self.con.close()
-                msg = f"cannot set DuckDB {name} = {value!r} on store {path}: {exc}"
-                raise JourneyLibError(msg) from exc
-        if not read_only:
-            self.create_tables()
-
-    # -- lifecycle -------------------------------------------------------
-    def close(self) -> None:
-        """Close the connection."""
-        self.con.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        where = self.path if self.path else ":memory:"
-        return f"Store({str(where)!r}, read_only={self.read_only})"
-
-    def create_tables(self) -> None:
-        """Create every canonical table that does not exist yet."""
-        for table in ALL_TABLES.values():
-            self.con.execute(table_ddl(table))
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Store]:
-        """Run a block in one transaction: all of it is written, or none.
-
-        Yields
-        ------
-        Store
-            This store.
-        """
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield self
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
-
-    # -- reading ----------------------------------------------------------
-    def query(self, sql: str, params: list[Any] | Mapping[str, Any] | None = None, **frames: pd.DataFrame) -> pd.DataFrame:
-        """Run SQL and return the result as a DataFrame.
-
-        Parameters
-        ----------
-        sql : str
-            DuckDB SQL.
-        params : list or dict, optional
-            Prepared-statement parameters (``?`` or ``$name``).
-        **frames : pandas.DataFrame
-            Frames made visible to the query under their keyword names.
-
-        Returns
-        -------
-        pandas.DataFrame
-            The result; timestamps are timezone-aware UTC.
-        """
-        con = self.con
-        for name, frame in frames.items():
-            con.register(name, frame)
-        try:
-            return con.execute(sql, params).df() if params is not None else con.execute(sql).df()
-        finally:
-            for name in frames:
-                con.unregister(name)
-
-    def execute(self, sql: str, params: list[Any] | Mapping[str, Any] | None = None) -> None:
-        """Run a statement that returns nothing of interest."""
-        if params is None:
-            self.con.execute(sql)
-        else:
-            self.con.execute(sql, params)
-
-    def table(self, name: str, *, columns: list[str] | None = None, where: str | None = None) -> pd.DataFrame:
-        """Return a canonical table as a DataFrame in its deterministic order.
-
-        Parameters
-        ----------
-        name : str
-            A canonical table name.
-        columns : list of str, optional
-            Columns to return (default all).
-        where : str, optional
-            A SQL filter.
-
-        Returns
-        -------
-        pandas.DataFrame
-            The table's rows, ordered by its canonical order.
-        """
-        table = get_table(name)
-        cols = columns or table.names
-        unknown = [c for c in cols if c not in table.fields]
-        if unknown:
-            msg = f"table {name!r} has no column(s) {unknown}; its columns are {table.names}"
-            raise SchemaError(msg)
-        select = ", ".join(f'"{c}"' for c in cols)
-        order = ", ".join(f'"{c}"' for c in table.order)
-        sql = f'SELECT {select} FROM "{name}"' + (f" WHERE {where}" if where else "") + f" ORDER BY {order}"
-        return self.query(sql)
-
-    def count(self, name: str) -> int:
-        """Return the number of rows of a canonical table."""
-        get_table(name)
-        row = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
-        return int(row[0]) if row else 0
-
-    def fingerprint(self) -> str:
-        """Return a short hash of the loaded data (files and row counts).
-
-        Two stores with the same ingested files and counts have the same
-        fingerprint; reports record it in their manifest.
-
-        Returns
-        -------
-        str
-            16 hex digits.
-        """
-        h = hashlib.sha256()
-        for name in ALL_TABLES:
-            if name in ("quarantine", "ingest_log"):
-                continue
-            h.update(f"{name}:{self.count(name)};".encode())
-        log = self.query("SELECT DISTINCT sha256 FROM ingest_log ORDER BY sha256")
-        for sha in log["sha256"]:
-            h.update(str(sha).encode())
-        return h.hexdigest()[:16]
-
-    # -- writing ---------------------------------------------------------
-    def insert(self, name: str, frame: pd.DataFrame) -> int:
-        """Append rows to a canonical table.
-
-        Parameters
-        ----------
-        name : str
-            A canonical table name.
-        frame : pandas.DataFrame
-            Rows with (a subset of) the table's columns; missing columns are
-            written as NULL.
-
-        Returns
-        -------
-        int
-            Number of rows written.
-        """
-        table = get_table(name)
-        if frame.empty:
-            return 0
-        unknown = [c for c in frame.columns if c not in table.fields]
-        if unknown:
-            msg = f"cannot insert into {name!r}: unknown column(s) {unknown}; allowed are {table.names}"
-            raise SchemaError(msg)
-        select = ", ".join(
-            f'CAST("{c.name}" AS {_SQL_TYPES[c.type]})' if c.name in frame.columns else f"NULL::{_SQL_TYPES[c.type]}"
-            for c in table.columns
-        )
-        self.con.register("_jl_insert", frame)
-        try:
-            self.con.execute(f'INSERT INTO "{name}" SELECT {select} FROM _jl_insert')
-        finally:
-            self.con.unregister("_jl_insert")
-        return len(frame)
-
-
-def resolve_db_path(db: str | Path | None = None) -> Path:
-    """Find the store a notebook, report or dashboard should open.
-
-    Order: the explicit *db* argument; the ``JOURNEYLIB_DB`` environment
-    variable; ``data/journeylib.duckdb`` in the working directory or the
-    nearest parent that has one (notebooks run with ``notebooks/`` as cwd).
-
-    Parameters
-    ----------
-    db : str or pathlib.Path, optional
-        An explicit path; empty string or None means "find it".
-
-    Returns
-    -------
-    pathlib.Path
-        An absolute path.
-
-    Raises
-    ------
-    JourneyLibError
-        If no store is found; the message lists the places looked at.
-    """
-    if db:
-        return Path(db).expanduser().resolve()
-    env = os.environ.get("JOURNEYLIB_DB")
-    if env:
-        return Path(env).expanduser().resolve()
-    here = Path.cwd().resolve()
-    looked = []
-    for folder in (here, *here.parents):
-        candidate = folder / DEFAULT_DB
-        looked.append(str(candidate))
-        if candidate.exists():
-            return candidate
-    msg = (
-        "no journeylib store found: no --db/db parameter, JOURNEYLIB_DB is unset, and none of "
-        f"{', '.join(looked[:3])}{' ...' if len(looked) > 3 else ''} exists. Run `make demo` "
-        "or `journeylib ingest --db PATH TABLE FILE...` first, or pass db=PATH."
-    )
-    raise JourneyLibError(msg)
-
-
-def _hash_sql(table: Table, alias: str) -> str:
-    """Return SQL for the md5 of a row's canonical columns, comparable across stage and store."""
-    parts = " || '\x1f' || ".join(f"coalesce(CAST({alias}.\"{c}\" AS VARCHAR), '\x00')" for c in table.names)
-    return f"md5({parts})"
-
-
-class MergeCounts(dict[str, int]):
-    """Counts of one staged merge: loaded, updated, duplicate, quarantined."""
-
-
-def stage_rows(store: Store, table: Table, frame: pd.DataFrame, *, first: bool) -> None:
-    """Append validated rows to the temporary staging table of an ingest.
-
-    Parameters
-    ----------
-    store : Store
-        The store (inside the file's transaction).
-    table : Table
-        The target canonical table.
-    frame : pandas.DataFrame
-        Validated rows: the table's columns plus ``_line`` (int) and ``_raw`` (str).
-    first : bool
-        Whether this is the file's first chunk (the stage is created anew).
-    """
-    cast = ", ".join(
-        (f'json("{c.name}") AS "{c.name}"' if c.type == "json" else f'CAST("{c.name}" AS {_SQL_TYPES[c.type]}) AS "{c.name}"')
-        if c.name in frame.columns
-        else f'NULL::{_SQL_TYPES[c.type]} AS "{c.name}"'
-        for c in table.columns
-    )
-    # json() minifies, so exports that differ only in JSON white space are duplicates, not conflicts.
-    select = f"SELECT {cast}, CAST(_line AS BIGINT) AS _line, CAST(_raw AS VARCHAR) AS _raw FROM _jl_chunk"
-    store.con.register("_jl_chunk", frame)
-    try:
-        if first:
-            store.con.execute(f"CREATE OR REPLACE TEMP TABLE _jl_stage AS {select}")
-        else:
-            store.con.execute(f"INSERT INTO _jl_stage {select}")
-    finally:
-        store.con.unregister("_jl_chunk")
-
-
-def merge_stage(store: Store, table: Table, *, run: str, source: str, file: str) -> MergeCounts:
-    """Merge the staging table into a canonical table, de-duplicating by key.
-
-    Rules, all decided in SQL:
-
-    * rows of the file that share a key with *different* content are all
-      quarantined (which one is right cannot be known, and keeping the first
-      would make the result depend on row order);
-    * rows that repeat a key with identical content count once; the repeats
-      are duplicates;
-    * a row whose key is already stored with identical content is a duplicate;
-    * a row whose key is stored with different content replaces the stored
-      row in a mutable table (customers, users, tickets) and is quarantined
-      in an immutable one (events, messages);
-    * every other row is inserted.
-
-    Parameters
-    ----------
-    store : Store
-        The store, inside the file's transaction, with ``_jl_stage`` filled.
-    table : Table
-        Target canonical table.
-    run, source, file : str
-        Written into quarantine rows.
-
-    Returns
-    -------
-    MergeCounts
-        ``loaded`` (inserted or updated), ``updated``, ``duplicate``, ``quarantined``.
-    """
-    (key,) = table.key
-    con = store.con
-    cols = ", ".join(f'"{c}"' for c in table.names)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jl_staged AS
-        SELECT s.*, {_hash_sql(table, "s")} AS _hash FROM _jl_stage s"""
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jl_conflict AS
-        SELECT "{key}" AS k, string_agg(CAST(_line AS VARCHAR), ', ' ORDER BY _line) AS lines
-        FROM _jl_staged GROUP BY "{key}" HAVING count(DISTINCT _hash) > 1"""
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jl_first AS
-        SELECT * EXCLUDE (rn) FROM (
-            SELECT s.*, row_number() OVER (PARTITION BY "{key}" ORDER BY _line) AS rn
-            FROM _jl_staged s ANTI JOIN _jl_conflict c ON s."{key}" = c.k
-        ) WHERE rn = 1"""
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jl_cmp AS
-        SELECT f.*, CASE WHEN t."{key}" IS NULL THEN NULL ELSE {_hash_sql(table, "t")} END AS _stored_hash
-        FROM _jl_first f LEFT JOIN "{table.name}" t ON t."{key}" = f."{key}" """
-    )
-    total = _scalar(con, "SELECT count(*) FROM _jl_staged")
-    n_conflict = _scalar(con, "SELECT count(*) FROM _jl_staged s SEMI JOIN _jl_conflict c ON s.\"" + key + "\" = c.k")
-    n_first = _scalar(con, "SELECT count(*) FROM _jl_first")
-    n_same = _scalar(con, "SELECT count(*) FROM _jl_cmp WHERE _stored_hash = _hash")
-    n_new = _scalar(con, "SELECT count(*) FROM _jl_cmp WHERE _stored_hash IS NULL")
-    n_changed = n_first - n_same - n_new
-    quarantined = n_conflict
-    con.execute(
-        f"""INSERT INTO quarantine (run, source, table_name, file, line, raw, reason, ingested_at)
-        SELECT ?, ?, ?, ?, s._line, s._raw,
-               'rows with {key}=' || s."{key}" || ' disagree (lines ' || c.lines || '); none was loaded',
-               now()
-        FROM _jl_staged s JOIN _jl_conflict c ON s."{key}" = c.k""",
-        [run, source, table.name, file],
-    )
-    updated = 0
-    if n_changed:
-        if table.mutable:
-            con.execute(
-                f"""DELETE FROM "{table.name}" WHERE "{key}" IN
-                (SELECT "{key}" FROM _jl_cmp WHERE _stored_hash IS NOT NULL AND _stored_hash <> _hash)"""
-            )
-            con.execute(
-                f"""INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _jl_cmp
-                WHERE _stored_hash IS NOT NULL AND _stored_hash <> _hash"""
-            )
-            updated = n_changed
-        else:
-            con.execute(
-                f"""INSERT INTO quarantine (run, source, table_name, file, line, raw, reason, ingested_at)
-                SELECT ?, ?, ?, ?, _line, _raw,
-                       '{key}=' || "{key}" || ' is already stored with different content; {table.name} rows are never overwritten',
-                       now()
-                FROM _jl_cmp WHERE _stored_hash IS NOT NULL AND _stored_hash <> _hash""",
-                [run, source, table.name, file],
-            )
-            quarantined += n_changed
-    con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _jl_cmp WHERE _stored_hash IS NULL')
-    loaded = n_new + updated
-    duplicate = total - n_conflict - loaded - (0 if table.mutable else n_changed)
-    for tmp in ("_jl_stage", "_jl_staged", "_jl_conflict", "_jl_first", "_jl_cmp"):
-        con.execute(f"DROP TABLE IF EXISTS {tmp}")
-    return MergeCounts(loaded=loaded, updated=updated, duplicate=duplicate, quarantined=quarantined)
-
-
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
-
-
-# -- dialect helpers: the backend-specific SQL fragments other modules may use ---------
-def sql_add_days(expr: str, days: float) -> str:
-    """Return SQL adding *days* (may be fractional) to a timestamp expression."""
-    micros = round(days * 86_400_000_000)
-    return f"({expr} + to_microseconds({micros}))"
-
-
-def sql_days_between(start: str, end: str) -> str:
-    """Return SQL for the (fractional) days from *start* to *end*."""
-    return f"(epoch({end}) - epoch({start})) / 86400.0"
-
-
-def sql_nth_smallest(expr: str, n: int, *, where: str | None = None) -> str:
-    """Return an aggregate SQL expression for the *n*-th smallest value of *expr* in a group (1-based).
-
-    Only rows satisfying the SQL condition *where* count, when given. NULL when
-    fewer than *n* values qualify. A bounded top-*n* aggregate, much cheaper
-    than numbering every row with a window function.
-    """
-    filt = f" FILTER (WHERE {where})" if where else ""
-    if n == 1:
-        return f"min({expr}){filt}"
-    return f"(min({expr}, {int(n)}){filt})[{int(n)}]"
-
-
-def sql_json_text(column: str, key: str) -> str:
-    """Return SQL extracting property *key* of a JSON column as text."""
-    safe = key.replace("'", "''").replace('"', '\\"')
-    return f"json_extract_string({column}, '$.\"{safe}\"')"
-
-
-def sql_quote(value: object) -> str:
-    """Return a SQL string literal for *value* (as text)."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-# -- vendor ingest and identity (issue 3) -----------------------------------
-#
-# Vendor readers (journeylib.io.<vendor>) never import duckdb: the SQL they
-# need lives below. Two bookkeeping tables sit next to the canonical ones:
-#
-# ``source_identities``
-#     every version of every record that identifies a person or an account in
-#     a source (a CRM contact, a Zendesk organization, a Mixpanel distinct_id
-#     with the e-mail and CRM id its events carried), keyed by
-#     (source, source_id, record_hash). Identity resolution reads it.
-# ``source_refs``
-#     for every vendor row loaded into events, tickets or messages, the source
-#     person and account it refers to. Resolution writes customer_id/user_id
-#     of those rows from identity_map through it, so a row loaded before its
-#     CRM record arrives gets its customer later.
+from journeylib.store.database import Store
+from journeylib.store.dialect import SQL_TYPES, sql_quote
+from journeylib.store.merge import MergeCounts
+from journeylib.store.schema import Table, get_table
+
+__all__ = [
+    "DERIVED_COLUMNS",
+    "IDENTITY_COLUMNS",
+    "VENDOR_DDL",
+    "VENDOR_STRING_COMPRESSION",
+    "JsonLinesSpec",
+    "apply_identity_map",
+    "close_json_lines",
+    "ensure_vendor_tables",
+    "identity_observations",
+    "merge_vendor_identities",
+    "merge_vendor_stage",
+    "quarantine_vendor_rejects",
+    "replace_identity_map",
+    "reset_vendor_stage",
+    "stage_json_lines",
+    "stage_vendor_identities",
+    "stage_vendor_rejects",
+    "stage_vendor_rows",
+    "staged_count",
+    "unordered_inserts",
+    "vendor_stage_table",
+    "vendor_tables_exist",
+]
 
 #: DDL of the vendor bookkeeping tables.
 VENDOR_DDL: tuple[str, ...] = (
@@ -709,7 +183,7 @@ def stage_vendor_rows(store: Store, table: Table, frame: pd.DataFrame) -> None:
     if frame.empty:
         return
     cast = ", ".join(
-        f'CAST("{c.name}" AS {_SQL_TYPES[c.type]}) AS "{c.name}"' if c.name in frame.columns else f'NULL::{_SQL_TYPES[c.type]} AS "{c.name}"'
+        f'CAST("{c.name}" AS {SQL_TYPES[c.type]}) AS "{c.name}"' if c.name in frame.columns else f'NULL::{SQL_TYPES[c.type]} AS "{c.name}"'
         for c in table.columns
     )
     extra = ", ".join(
@@ -832,10 +306,6 @@ class JsonLinesSpec:
 _SCAN_BATCH_ROWS = 32_768
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, guarded: bool = True) -> str:
     """Return the SQL that parses ``_jl_lines`` (``line``, ``raw``) into event rows.
 
@@ -855,7 +325,7 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, gua
         for p in spec.fields[name]:
             paths.append(p)
             index[name].append(len(paths))
-    path_list = "[" + ", ".join(_sql_str(p) for p in paths) + "]"
+    path_list = "[" + ", ".join(sql_quote(p) for p in paths) + "]"
 
     def val(name: str) -> str:
         parts = [f"v[{i}]" for i in index[name]]
@@ -867,7 +337,7 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, gua
         secs = f"CASE WHEN abs({num}) > 1e11 THEN {num} / 1000.0 ELSE {num} END"
         ts = f"CASE WHEN abs({num}) < 1e13 THEN to_timestamp({secs}) END"
         if spec.timezone:
-            ts = f"timezone({_sql_str(spec.timezone)}, CAST({ts} AT TIME ZONE 'UTC' AS TIMESTAMP))"
+            ts = f"timezone({sql_quote(spec.timezone)}, CAST({ts} AT TIME ZONE 'UTC' AS TIMESTAMP))"
         expect = "epoch seconds"
     else:
         # the regular expression runs only when the last 6 characters could hold an offset or a Z
@@ -879,22 +349,22 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, gua
             f"ELSE timezone('UTC', TRY_CAST({tt} AS TIMESTAMP)) END"
         )
         expect = "a timestamp such as 2025-03-01 09:30:00"
-    person = " ".join(f"WHEN {val(f)} IS NOT NULL AND {val(f)} <> '' THEN {_sql_str(pref)} || {val(f)}" for pref, f in spec.person_refs)
+    person = " ".join(f"WHEN {val(f)} IS NOT NULL AND {val(f)} <> '' THEN {sql_quote(pref)} || {val(f)}" for pref, f in spec.person_refs)
     person_sql = f"CASE {person} END" if person else "NULL"
     # the properties object and the extras' typed JSON values (json_extract, not _string): one parse for all
     typed = [spec.properties_path or "$.__journeylib_none__", *(spec.fields[f][0] for _, f in spec.extras)]
     props = "_jv[1]" if spec.properties_path else "NULL::JSON"
-    extras_sql = "json_extract(s, [" + ", ".join(_sql_str(x) for x in typed) + "])" if spec.extras or spec.properties_path else "NULL::JSON[]"
+    extras_sql = "json_extract(s, [" + ", ".join(sql_quote(x) for x in typed) + "])" if spec.extras or spec.properties_path else "NULL::JSON[]"
     merged = "_p0"
     if spec.extras:
-        obj = ", ".join(f"{_sql_str(k)}, _jv[{i}]" for i, (k, _) in enumerate(spec.extras, start=2))
+        obj = ", ".join(f"{sql_quote(k)}, _jv[{i}]" for i, (k, _) in enumerate(spec.extras, start=2))
         merged = f"CASE WHEN v IS NOT NULL THEN json_merge_patch(coalesce(_p0, '{{}}'::JSON), json_object({obj})) END"
     ids = [f"nullif({val(f)}, '')" for f in spec.id_fields]
     fallback = f"md5(concat_ws(chr(31), {val(spec.event_field)}, {t}, {person_sql}, CAST(_props AS VARCHAR)))"
     given = f"coalesce({', '.join(ids)})" if len(ids) > 1 else ids[0]
-    event_id = f"{_sql_str(spec.id_prefix)} || CASE WHEN {given} IS NOT NULL THEN {given} ELSE {fallback} END"
+    event_id = f"{sql_quote(spec.id_prefix)} || CASE WHEN {given} IS NOT NULL THEN {given} ELSE {fallback} END"
     missing = " ".join(
-        f"WHEN {val(f)} IS NULL OR trim({val(f)}) = '' THEN {_sql_str('missing required field ' + spec.fields[f][0].removeprefix('$.') + ' (expected by the reader)')}"
+        f"WHEN {val(f)} IS NULL OR trim({val(f)}) = '' THEN {sql_quote('missing required field ' + spec.fields[f][0].removeprefix('$.') + ' (expected by the reader)')}"
         for f in spec.required
     )
     ident = {k: val(f) for k, f in spec.identity.items()}
@@ -917,7 +387,7 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, gua
                 WHEN v IS NULL THEN 'not valid JSON'
                 WHEN jt <> 'OBJECT' THEN 'expected a JSON object per line, found ' || lower(jt)
                 {missing}
-                WHEN _ts IS NULL THEN {_sql_str(spec.fields[spec.time_field][0].removeprefix('$.') + ': expected ' + expect + ', found ')} || coalesce({t}, 'nothing')
+                WHEN _ts IS NULL THEN {sql_quote(spec.fields[spec.time_field][0].removeprefix('$.') + ': expected ' + expect + ', found ')} || coalesce({t}, 'nothing')
            END AS _reason"""
     return f"""
     WITH d AS (SELECT line, try(decode(raw)) AS s, raw FROM _jl_lines
@@ -930,7 +400,7 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, gua
            {reason},
            CASE WHEN v IS NOT NULL THEN {event_id} END AS event_id,
            NULL::VARCHAR AS customer_id, NULL::VARCHAR AS user_id, _ts AS "timestamp",
-           {val(spec.event_field)} AS event, {_sql_str(source)} AS source, _props AS properties,
+           {val(spec.event_field)} AS event, {sql_quote(source)} AS source, _props AS properties,
            {person_sql} AS _person_ref, NULL::VARCHAR AS _account_ref, {ident_cols}
     FROM r"""
 
@@ -974,7 +444,7 @@ def stage_json_lines(store: Store, raw: Any, first_line: int, *, spec: JsonLines
     con = store.con
     ev = get_table("events")
     ev_cols = ", ".join(f'"{c}"' for c in ev.names)
-    fl = _sql_str(file)
+    fl = sql_quote(file)
 
     def select(*, lean: bool, guarded: bool) -> str:
         raw_sql = "NULL::VARCHAR" if lean else "CASE WHEN _reason IS NOT NULL THEN left(rtrim(s, chr(10) || chr(13)), 4000) END"
@@ -1398,43 +868,6 @@ def apply_identity_map(store: Store) -> dict[str, int]:
         store.con.execute("DROP TABLE IF EXISTS _jlv_res")
         store.con.execute("DROP TABLE IF EXISTS _jlv_upd")
     return changed
-
-
-def replace_derived_rows(store: Store, name: str, frame: pd.DataFrame, *, marker: str) -> int:
-    """Replace the rows of *name* that identity resolution derived earlier with *frame*.
-
-    Derived rows carry ``properties.derived_by == marker``; rows loaded by the
-    generic ingest are never touched, except that a derived row replaces a
-    row with the same key.
-
-    Parameters
-    ----------
-    store : Store
-        A writable store.
-    name : str
-        ``customers`` or ``users``.
-    frame : pandas.DataFrame
-        The new derived rows (canonical columns; ``properties`` JSON text
-        holding the marker).
-    marker : str
-        Value of ``properties.derived_by``.
-
-    Returns
-    -------
-    int
-        Rows written.
-    """
-    table = get_table(name)
-    (key,) = table.key
-    store.con.execute(f"""DELETE FROM "{name}" WHERE json_extract_string(properties, '$.derived_by') = ?""", [marker])
-    if frame.empty:
-        return 0
-    store.con.register("_jl_derived", frame)
-    try:
-        store.con.execute(f'DELETE FROM "{name}" WHERE "{key}" IN (SELECT "{key}" FROM _jl_derived)')
-    finally:
-        store.con.unregister("_jl_derived")
-    return store.insert(name, frame)
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:

@@ -8,7 +8,7 @@ Every vendor reader turns one export file into a stream of *parts*:
   that say who a source id is: an e-mail, a CRM account id, a company name),
   or rejected input rows for ``rejects`` (``line``, ``raw``, ``reason``);
 * :class:`LinesBlock` — a block of raw JSON Lines plus a
-  :class:`~journeylib.store.engine.JsonLinesSpec`, parsed by the store's SQL engine
+  :class:`~journeylib.store.staging.JsonLinesSpec`, parsed by the store's SQL engine
   (Mixpanel, Amplitude: millions of events, never a Python loop per line).
 
 Readers never touch the store; :mod:`journeylib.store.sources` stages the parts,
@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.store.engine import JsonLinesSpec
+from journeylib.store.staging import JsonLinesSpec
 
 #: Raw content kept for one quarantined row, in characters.
 MAX_RAW_CHARS = 4_000
@@ -71,7 +71,7 @@ class Part:
     rows : pandas.DataFrame
         For a canonical table: its columns plus ``_person_ref``,
         ``_account_ref``, ``_line``, ``_raw``, ``_file``. For ``identities``:
-        the columns of :data:`journeylib.store.engine.IDENTITY_COLUMNS` plus
+        the columns of :data:`journeylib.store.staging.IDENTITY_COLUMNS` plus
         ``_line``, ``_raw``, ``_file``. For ``rejects``: ``line``, ``raw``,
         ``reason``, ``file``.
     """
@@ -90,7 +90,7 @@ class LinesBlock:
         One element per physical line, newline excluded.
     first_line : int
         1-based line number of the first element.
-    spec : journeylib.store.engine.JsonLinesSpec
+    spec : journeylib.store.staging.JsonLinesSpec
         What to extract.
     file : str
         File label for quarantine rows (``archive.zip!member`` inside archives).

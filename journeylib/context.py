@@ -1,0 +1,358 @@
+"""The analysis context: one store, one journey definition, one scope, results computed once.
+
+A notebook, a widget or an analyst asks many questions of the same customers:
+the funnel, the transitions, the flow, the friction points, the drivers. Each
+``*_data`` function of journeylib can answer one of them on its own (they are
+the documented, testable API), but on its own each would recompute what they
+share — above all the stage frames (milestones and intervals per customer),
+the engine's most expensive step. :class:`Journey` is the front door that
+shares it::
+
+    j = journeylib.Journey.open("data/journeylib.duckdb", definition="parameters/journeys/saas.yaml", segment="SMB")
+    j.funnel_data()
+    j.friction_data(ticket_sentiment=j.scored_tickets())
+
+It is immutable: its store, definition and :class:`~journeylib.scope.Scope`
+never change (:meth:`Journey.with_scope` returns a new context that shares the
+caches, which are keyed by scope). Every analysis method calls the module
+function of the same name with this context's store, definition, scope and
+caches; keyword arguments are passed on unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from journeylib.config.journey import JourneyDefinition
+from journeylib.journey.stages import StageCache
+from journeylib.scope import Scope
+from journeylib.store import Store, resolve_db_path
+
+__all__ = ["Journey"]
+
+_SCOPE_FIELDS = ("as_of", "segment", "plan", "signup_from", "signup_to", "sample_n", "random_state")
+
+
+def _analysis(module: str, name: str) -> Callable[..., Any]:
+    """Make a context method that runs ``module.name`` (imported on first use, so opening a context stays cheap)."""
+
+    def method(self: Journey, **kwargs: Any) -> Any:
+        return self.run(getattr(importlib.import_module(module), name), **kwargs)
+
+    method.__name__ = name
+    method.__qualname__ = f"Journey.{name}"
+    method.__doc__ = (
+        f"Run :func:`{module}.{name}` on this context's store, definition, scope and caches.\n\n"
+        "Keyword arguments are passed on; see that function for them and for the columns returned.\n"
+    )
+    return method
+
+
+class Journey:
+    """An immutable analysis context: a store, a journey definition and a scope, with shared caches.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store (opened read-only by :meth:`open`).
+    definition : JourneyDefinition or None
+        Stages, outcomes and conventions; None for a context that only runs
+        analyses without stages (data health).
+    scope : Scope
+        Which customers, as of when.
+
+    Attributes
+    ----------
+    stage_cache : StageCache
+        The milestone frames computed so far, by definition and scope; its
+        ``computed`` counts the engine passes.
+
+    Examples
+    --------
+    >>> j = Journey.open(db, definition="parameters/journeys/saas.yaml", segment="SMB")  # doctest: +SKIP
+    >>> j.funnel_data()[["stage", "reached", "conversion_rate"]]  # doctest: +SKIP
+    >>> j.with_scope(segment="Enterprise").funnel_data()  # doctest: +SKIP
+    """
+
+    __slots__ = ("_definition", "_features", "_scope", "_store", "_tickets", "stage_cache")
+
+    def __init__(
+        self, store: Store, definition: JourneyDefinition | None, scope: Scope, *, _caches: Journey | None = None
+    ) -> None:
+        if not isinstance(scope, Scope):
+            msg = f"Journey: scope must be a journeylib.Scope (Scope.build(store, ...)); got {type(scope).__name__}"
+            raise TypeError(msg)
+        if definition is not None and not isinstance(definition, JourneyDefinition):
+            msg = f"Journey: definition must be a JourneyDefinition (JourneyDefinition.load(path)); got {type(definition).__name__}"
+            raise TypeError(msg)
+        self._store = store
+        self._definition = definition
+        self._scope = scope
+        shared = _caches
+        self.stage_cache: StageCache = shared.stage_cache if shared is not None else StageCache()
+        self._features: dict[tuple[Any, ...], Any] = shared._features if shared is not None else {}
+        self._tickets: dict[str, pd.DataFrame] = shared._tickets if shared is not None else {}
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        db: str | Path | None = None,
+        *,
+        definition: JourneyDefinition | str | Path | dict[str, Any],
+        as_of: Any = None,
+        segment: str | None = None,
+        plan: str | None = None,
+        signup_from: Any = None,
+        signup_to: Any = None,
+        sample_n: int = 0,
+        random_state: int = 0,
+    ) -> Journey:
+        """Open a store read-only and build the context for a definition and a scope.
+
+        Parameters
+        ----------
+        db : str or Path, optional
+            The store; default ``JOURNEYLIB_DB`` or ``data/journeylib.duckdb``
+            (:func:`journeylib.store.resolve_db_path`).
+        definition : JourneyDefinition, dict, str or Path
+            A definition or where to read it (:meth:`JourneyDefinition.load`).
+        as_of, segment, plan, signup_from, signup_to, sample_n, random_state
+            The scope (:meth:`Scope.build`).
+
+        Returns
+        -------
+        Journey
+            The context.
+
+        Raises
+        ------
+        ConfigError
+            If the definition cannot be read or is invalid.
+        ScopeError
+            If the segment or plan matches no customer.
+        """
+        store = Store(resolve_db_path(db), read_only=True)
+        scope = Scope.build(
+            store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to,
+            sample_n=sample_n, random_state=random_state, function="Journey.open",
+        )
+        return cls(store, JourneyDefinition.load(definition), scope)
+
+    def with_scope(self, **changes: Any) -> Journey:
+        """Return a context for another scope of the same store and definition, sharing the caches.
+
+        Parameters
+        ----------
+        **changes
+            Scope filters to change (``segment="SMB"``, ``as_of="2025-06-30"``,
+            ``sample_n=0``, …); the others are kept.
+
+        Returns
+        -------
+        Journey
+            The new context.
+        """
+        unknown = sorted(set(changes) - set(_SCOPE_FIELDS))
+        if unknown:
+            msg = f"Journey.with_scope: unknown scope filter(s) {', '.join(unknown)}; known: {', '.join(_SCOPE_FIELDS)}"
+            raise TypeError(msg)
+        filters = {f: getattr(self._scope, f) for f in _SCOPE_FIELDS} | changes
+        scope = Scope.build(self._store, function="Journey.with_scope", **filters)
+        return Journey(self._store, self._definition, scope, _caches=self)
+
+    def with_definition(self, definition: JourneyDefinition | str | Path | dict[str, Any]) -> Journey:
+        """Return a context for another journey definition of the same store and scope, sharing the caches."""
+        return Journey(self._store, JourneyDefinition.load(definition), self._scope, _caches=self)
+
+    # -- what it holds ---------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        """The canonical store."""
+        return self._store
+
+    @property
+    def definition(self) -> JourneyDefinition:
+        """The journey definition.
+
+        Raises
+        ------
+        ValueError
+            If the context was built without one.
+        """
+        if self._definition is None:
+            msg = "this Journey has no journey definition; open it with definition=... to run stage analyses"
+            raise ValueError(msg)
+        return self._definition
+
+    @property
+    def scope(self) -> Scope:
+        """Which customers, as of when."""
+        return self._scope
+
+    def __repr__(self) -> str:
+        name = self._definition.name if self._definition is not None else None
+        return f"Journey({name!r}, {self._scope.describe()}, {self.stage_cache!r})"
+
+    def milestones(self) -> pd.DataFrame:
+        """Return the milestone frame (:func:`journeylib.journey.stages.compute_stages`), computed once."""
+        return self.stage_cache.milestones(self._store, self.definition, self._scope)
+
+    def intervals(self) -> pd.DataFrame:
+        """Return the stage intervals (:func:`journeylib.journey.stages.stage_intervals_data`) from the cached milestones."""
+        return self.stage_intervals_data()
+
+    def features(self, **kwargs: Any) -> Any:
+        """Return the customer feature table (:func:`journeylib.customers.features.build_features`), built once per arguments.
+
+        Parameters
+        ----------
+        **kwargs
+            Arguments of ``build_features`` besides the store, definition and
+            scope (``window_days``, ``windows``, ``property_keys``, ...).
+            Sequences are compared by value.
+
+        Returns
+        -------
+        CustomerFeatures
+            As ``build_features`` returns it.
+        """
+        key = tuple(sorted((k, _hashable(v)) for k, v in kwargs.items()))
+        if key not in self._features:
+            self._features[key] = self.run(_function("journeylib.customers.features", "build_features"), **kwargs)
+        return self._features[key]
+
+    def scored_tickets(self, *, scorer: Any = "vader") -> pd.DataFrame:
+        """Return every ticket of the store scored for sentiment (:func:`journeylib.voice.sentiment.score_tickets`), once per scorer.
+
+        Returns
+        -------
+        pandas.DataFrame
+            As ``score_tickets`` returns it (one row per ticket).
+        """
+        key = scorer if isinstance(scorer, str) else repr(scorer)
+        if key not in self._tickets:
+            score_tickets = _function("journeylib.voice.sentiment", "score_tickets")
+            self._tickets[key] = score_tickets(self._store.table("tickets"), **({} if scorer == "vader" else {"scorer": scorer}))
+        return self._tickets[key].copy()
+
+    # -- running analyses ------------------------------------------------------------------------
+    def run(self, func: Callable[..., Any], /, **kwargs: Any) -> Any:
+        """Run any journeylib analysis on this context.
+
+        The store goes first; ``definition``, ``scope`` and ``cache`` are
+        filled in where *func* takes them and they were not given. A function
+        that takes loose filters (``as_of``, ``segment``, ...) instead of a
+        ``scope`` gets this scope's values for them.
+
+        Raises
+        ------
+        TypeError
+            If the scope filters something that *func* cannot filter (e.g. a
+            plan for a function without ``plan``): its result would silently
+            cover other customers.
+        """
+        params = inspect.signature(func).parameters
+        call: dict[str, Any] = {}
+        if "definition" in params and "definition" not in kwargs and (self._definition is not None or _required(params["definition"])):
+            call["definition"] = self.definition
+        if "cache" in params and "cache" not in kwargs:
+            call["cache"] = self.stage_cache
+        if "scope" in params:
+            if not any(f in kwargs for f in (*_SCOPE_FIELDS, "scope")):
+                call["scope"] = self._scope
+        else:
+            call.update(self._loose_filters(func, params, kwargs))
+        return func(self._store, **call, **kwargs)
+
+    def _loose_filters(self, func: Callable[..., Any], params: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        scope = self._scope
+        values = {
+            "as_of": scope.as_of, "segment": scope.segment, "plan": scope.plan, "signup_from": scope.signup_from,
+            "signup_to": scope.signup_to, "sample_n": scope.sample_n, "random_state": scope.random_state,
+        }
+        defaults = {"as_of": None, "segment": None, "plan": None, "signup_from": None, "signup_to": None, "sample_n": 0, "random_state": 0}
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            if name in kwargs:
+                continue
+            if name in params:
+                if name == "random_state" and not scope.sample_n:
+                    continue  # a function's own random_state (e.g. a bootstrap seed) is not the sample's
+                out[name] = value
+            elif value != defaults[name]:
+                msg = (
+                    f"Journey.run: {func.__module__}.{func.__name__} cannot filter by {name}, but this context's scope "
+                    f"does ({name}={value!r}); use a context without it (Journey.with_scope({name}=...)) for this analysis."
+                )
+                raise TypeError(msg)
+        return out
+
+    # -- the journey map -------------------------------------------------------------------------
+    milestones_data = _analysis("journeylib.journey.stages", "milestones_data")
+    stage_intervals_data = _analysis("journeylib.journey.stages", "stage_intervals_data")
+    customer_stages_data = _analysis("journeylib.journey.stages", "customer_stages_data")
+    funnel_data = _analysis("journeylib.journey.stages", "funnel_data")
+    time_to_convert_data = _analysis("journeylib.journey.stages", "time_to_convert_data")
+    progress_data = _analysis("journeylib.journey.stages", "progress_data")
+    stage_transitions_data = _analysis("journeylib.journey.paths", "stage_transitions_data")
+    event_transitions_data = _analysis("journeylib.journey.paths", "event_transitions_data")
+    customer_paths_data = _analysis("journeylib.journey.paths", "customer_paths_data")
+    variants_data = _analysis("journeylib.journey.paths", "variants_data")
+    conformance_data = _analysis("journeylib.journey.paths", "conformance_data")
+    flow_data = _analysis("journeylib.journey.paths", "flow_data")
+    loop_events_data = _analysis("journeylib.journey.paths", "loop_events_data")
+    sessions_data = _analysis("journeylib.journey.paths", "sessions_data")
+    friction_data = _analysis("journeylib.journey.friction", "friction_data")
+    friction_tests_data = _analysis("journeylib.journey.friction", "friction_tests_data")
+    suggest_milestones_data = _analysis("journeylib.journey.suggest", "suggest_milestones_data")
+
+    def stage_map_data(self) -> pd.DataFrame:
+        """Return the stages of the definition as a table (:func:`journeylib.journey.paths.stage_map_data`)."""
+        return _function("journeylib.journey.paths", "stage_map_data")(self.definition)
+
+    def compare_definitions_data(self, *, suggested: JourneyDefinition, **kwargs: Any) -> pd.DataFrame:
+        """Compare this definition with *suggested* (:func:`journeylib.journey.suggest.compare_definitions_data`)."""
+        func = _function("journeylib.journey.suggest", "compare_definitions_data")
+        return func(self._store, current=self.definition, suggested=suggested, scope=self._scope, cache=self.stage_cache, **kwargs)
+
+    # -- customers -------------------------------------------------------------------------------
+    cohort_metrics_data = _analysis("journeylib.customers.cohorts", "cohort_metrics_data")
+    cohort_pairwise_data = _analysis("journeylib.customers.cohorts", "cohort_pairwise_data")
+    retention_curves_data = _analysis("journeylib.customers.cohorts", "retention_curves_data")
+    customer_outcomes_data = _analysis("journeylib.customers.features", "customer_outcomes_data")
+    drivers_data = _analysis("journeylib.customers.drivers", "drivers_data")
+
+    # -- data health -----------------------------------------------------------------------------
+    data_health_summary = _analysis("journeylib.health", "data_health_summary")
+    source_volume_data = _analysis("journeylib.health", "source_volume_data")
+    customer_mix_data = _analysis("journeylib.health", "customer_mix_data")
+    event_type_data = _analysis("journeylib.health", "event_type_data")
+    coverage_data = _analysis("journeylib.health", "coverage_data")
+
+    # -- voice of the customer -------------------------------------------------------------------
+    ticket_voice_data = _analysis("journeylib.voice.analysis", "ticket_voice_data")
+
+
+def _required(param: inspect.Parameter) -> bool:
+    return param.default is inspect.Parameter.empty
+
+
+def _function(module: str, name: str) -> Callable[..., Any]:
+    return getattr(importlib.import_module(module), name)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, pd.DataFrame):
+        return ("frame", id(value))
+    return value

@@ -1,0 +1,469 @@
+"""Planning a report run: resolve the suite, inspect each notebook's parameters, validate and layer them.
+
+:func:`plan_report` reads a suite (:class:`journeylib.config.suite.SuiteConfig`),
+finds its notebooks and parameter sets, reads each notebook's declared
+parameters (``papermill.inspect_notebook``, completed by Python's own parser)
+and resolves what each notebook gets, without running anything.
+
+Parameter precedence, lowest to highest: the notebook's own defaults <
+``shared`` < the parameter set < the suite entry's ``parameters`` < the
+command-line ``overrides`` (``db=`` included). The runner itself sets
+``output_dir`` (the notebook's folder) and ``db`` (the absolute store path)
+for the notebooks that declare them.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import dataclasses
+import io
+import os
+import tokenize
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from journeylib.config.loader import read_yaml
+from journeylib.config.suite import SuiteConfig, SuiteNotebook, clean_parameter_value
+from journeylib.exceptions import ConfigError
+from journeylib.store import resolve_db_path
+
+__all__ = [
+    "RUNNER_PARAMETERS",
+    "NotebookParameterWarning",
+    "PlannedNotebook",
+    "ReportPlan",
+    "papermill_path",
+    "plan_report",
+]
+
+#: Parameters the runner sets itself in every notebook that declares them.
+RUNNER_PARAMETERS = ("db", "output_dir")
+
+
+class NotebookParameterWarning(UserWarning):
+    """A notebook's ``parameters`` cell has a line Papermill cannot parse."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedNotebook:
+    """One notebook of a report run, with everything resolved.
+
+    Attributes
+    ----------
+    name : str
+        Output folder name under the run.
+    notebook : str
+        Notebook name (file stem).
+    path : pathlib.Path
+        Absolute path of the notebook file.
+    parameter_set : str or None
+        Name of the parameter set used.
+    parameter_set_file : pathlib.Path or None
+        Absolute path of the parameter-set file.
+    parameters : dict
+        The parameters injected (``output_dir`` is added at run time).
+    sources : dict
+        Where each injected parameter came from: ``shared``,
+        ``set:<name>``, ``suite``, ``override`` or ``runner``.
+    declared : dict
+        Every parameter the notebook declares: name -> Papermill's
+        ``{name, inferred_type_name, default, help}``.
+    db : pathlib.Path
+        Absolute path of the store the notebook reads (also given to the
+        kernel as ``JOURNEYLIB_DB``).
+    """
+
+    name: str
+    notebook: str
+    path: Path
+    parameter_set: str | None
+    parameter_set_file: Path | None
+    parameters: dict[str, Any]
+    sources: dict[str, str]
+    declared: dict[str, dict[str, Any]]
+    db: Path
+
+    @property
+    def writes_artifacts(self) -> bool:
+        """Whether the notebook declares ``output_dir`` (so it can save artifacts)."""
+        return "output_dir" in self.declared
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportPlan:
+    """A validated report run, ready to execute.
+
+    Attributes
+    ----------
+    suite : SuiteConfig
+        The suite.
+    suite_file : pathlib.Path or None
+        The suite's YAML file (None for a dict).
+    notebooks_dir, parameters_dir : pathlib.Path
+        Absolute folders.
+    overrides : dict
+        The command-line overrides, cleaned.
+    notebooks : tuple of PlannedNotebook
+        What will run, in order.
+    """
+
+    suite: SuiteConfig
+    suite_file: Path | None
+    notebooks_dir: Path
+    parameters_dir: Path
+    overrides: dict[str, Any]
+    notebooks: tuple[PlannedNotebook, ...]
+
+
+def _available(folder: Path, pattern: str) -> str:
+    names = sorted(p.stem for p in folder.glob(pattern)) if folder.is_dir() else []
+    return ", ".join(names) if names else "none"
+
+
+def _resolve_suite(
+    suite: str | os.PathLike[str] | SuiteConfig | Mapping[str, Any], parameters_dir: Path
+) -> tuple[SuiteConfig, Path | None]:
+    if isinstance(suite, SuiteConfig):
+        return suite, None
+    if isinstance(suite, Mapping):
+        return SuiteConfig.from_yaml(suite), None
+    text = os.fspath(suite)
+    path = Path(text).expanduser()
+    looks_like_path = path.suffix in (".yaml", ".yml") or os.sep in text or "/" in text or path.is_file()
+    if not looks_like_path:
+        path = parameters_dir / f"{text}.yaml"
+    if not path.is_file():
+        msg = (
+            f"suite {text!r} not found: {path} does not exist. Suites are YAML files "
+            f"parameters/<suite>.yaml; available in {parameters_dir}: {_available(parameters_dir, '*.y*ml')}"
+        )
+        raise ConfigError([msg], str(path))
+    return SuiteConfig.from_yaml(path), path.resolve()
+
+
+_SIMPLE_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "list": (list,),
+    "dict": (dict,),
+}
+
+
+def _type_problem(name: str, value: Any, declared: Mapping[str, Any]) -> str | None:
+    type_name = str(declared.get("inferred_type_name") or "")
+    expected = _SIMPLE_TYPES.get(type_name)
+    if expected is None:
+        return None  # no annotation, or one we do not check (Optional[...], unions)
+    is_bool_for_number = isinstance(value, bool) and bool not in expected
+    if isinstance(value, expected) and not is_bool_for_number:
+        return None
+    return f"parameter {name!r} is declared `{type_name}` but got {type(value).__name__} {value!r}"
+
+
+def _coerce_override(value: Any, declared: Mapping[str, Any] | None) -> Any:
+    """Convert a command-line string to the parameter's declared type when it parses cleanly."""
+    if not isinstance(value, str) or declared is None:
+        return value
+    type_name = declared.get("inferred_type_name")
+    text = value.strip()
+    with contextlib.suppress(ValueError):
+        if type_name == "int":
+            return int(text)
+        if type_name == "float":
+            return float(text)
+        if type_name == "bool" and text.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return text.lower() in ("true", "1", "yes")
+    return value
+
+
+def papermill_path(path: Path) -> str:
+    """Return *path* for Papermill, which formats paths with the parameters (``{name}``): escape braces.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A notebook path.
+
+    Returns
+    -------
+    str
+        The path with ``{`` and ``}`` doubled.
+
+    Examples
+    --------
+    >>> papermill_path(Path("a{b}.ipynb"))
+    'a{{b}}.ipynb'
+    """
+    return str(path).replace("{", "{{").replace("}", "}}")
+
+
+def _parameters_cell_names(path: Path) -> dict[str, dict[str, Any]]:
+    """Names assigned in the notebook's ``parameters`` cell, read with Python's own parser."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    cell = next(
+        (c for c in nb.cells if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])),
+        None,
+    )
+    if cell is None:
+        return {}
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError:
+        return {}
+    comments: dict[int, str] = {}
+    with contextlib.suppress(tokenize.TokenError, IndentationError):
+        for tok in tokenize.generate_tokens(io.StringIO(cell.source).readline):
+            if tok.type == tokenize.COMMENT:
+                comments[tok.start[0]] = tok.string.lstrip("#").strip()
+    found: dict[str, dict[str, Any]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            targets, annotation = [node.target.id], ast.unparse(node.annotation)
+        elif isinstance(node, ast.Assign):
+            targets, annotation = [t.id for t in node.targets if isinstance(t, ast.Name)], "None"
+        else:
+            continue
+        default = ast.unparse(node.value) if node.value is not None else ""
+        for name in targets:
+            found[name] = {
+                "name": name,
+                "inferred_type_name": annotation,
+                "default": default,
+                "help": comments.get(node.end_lineno or node.lineno, ""),
+                "line": node.lineno,
+            }
+    return found
+
+
+def _inspect(path: Path) -> dict[str, dict[str, Any]]:
+    """Return the notebook's parameters: ``papermill.inspect_notebook``, completed by Python's parser.
+
+    Papermill skips a parameter line holding more than one ``=`` (e.g. ``=``
+    in its help comment); such a name is still a parameter (injection works),
+    so it is added here, with a warning saying how to make ``papermill
+    --help-notebook`` see it.
+    """
+    import nbformat
+    from papermill import inspect_notebook
+    from papermill.translators import PythonTranslator
+
+    try:
+        found = inspect_notebook(papermill_path(path))
+    except ValueError:
+        # No kernelspec in the notebook's metadata: read the cell as Python, the kernel reports run with.
+        nb = nbformat.read(str(path), as_version=4)
+        cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+        found = {p.name: p._asdict() for p in PythonTranslator.inspect(cell)} if cell is not None else {}
+    declared = {name: dict(info) for name, info in found.items()}
+    for name, info in _parameters_cell_names(path).items():
+        if name in declared:
+            continue
+        line = info.pop("line")
+        declared[name] = info
+        msg = (
+            f"{path}: papermill cannot parse line {line} of the parameters cell (parameter {name!r}), "
+            "usually because the line holds more than one '=' (an '=' in the help comment). The report "
+            "runner still treats it as a parameter, but `papermill --help-notebook` will not list it: "
+            "remove the extra '='."
+        )
+        warnings.warn(msg, NotebookParameterWarning, stacklevel=3)
+    return declared
+
+
+def _declared_list(declared: Mapping[str, Any]) -> str:
+    return ", ".join(declared) if declared else "none (the notebook has no cell tagged `parameters`)"
+
+
+def plan_report(
+    suite: str | os.PathLike[str] | SuiteConfig | Mapping[str, Any],
+    *,
+    db: str | os.PathLike[str] | None = None,
+    notebooks_dir: str | os.PathLike[str] = "notebooks",
+    parameters_dir: str | os.PathLike[str] = "parameters",
+    overrides: Mapping[str, Any] | None = None,
+) -> ReportPlan:
+    """Validate a suite against its notebooks and resolve every parameter, without running anything.
+
+    :func:`run_report` calls this first; call it yourself to check a suite
+    (``journeylib report --check``) or to see what would be injected.
+
+    Parameters
+    ----------
+    suite : str, os.PathLike, SuiteConfig or mapping
+        A suite name (``"demo"`` -> ``<parameters_dir>/demo.yaml``), a path
+        to a suite file, a :class:`SuiteConfig` or a dict.
+    db : str or os.PathLike, optional
+        The store; highest precedence (like a command-line ``--db``).
+        Default: a ``db`` parameter of the suite, else ``JOURNEYLIB_DB``,
+        else ``data/journeylib.duckdb`` in the working directory or a parent.
+        Relative paths are relative to the working directory.
+    notebooks_dir : str or os.PathLike, default "notebooks"
+        Where ``<notebook>.ipynb`` files are.
+    parameters_dir : str or os.PathLike, default "parameters"
+        Where suites and ``<notebook>/<set>.yaml`` parameter sets are.
+    overrides : mapping, optional
+        Command-line parameters; they win over everything in the suite. A
+        string is converted to the parameter's declared type (``"50"`` for
+        ``sample_n: int``). Each must be a parameter of at least one
+        notebook of the suite; it is given to the notebooks that declare it.
+
+    Returns
+    -------
+    ReportPlan
+        The suite and one :class:`PlannedNotebook` per notebook.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem at once: a missing suite, notebook or parameter
+        set (with what is available), an unknown parameter (with the
+        notebook's declared parameters), a value of the wrong type.
+    JourneyLibError
+        If no store can be found.
+    """
+    nb_dir = Path(notebooks_dir).expanduser().resolve()
+    par_dir = Path(parameters_dir).expanduser().resolve()
+    config, suite_file = _resolve_suite(suite, par_dir)
+    where = str(suite_file) if suite_file else f"suite {config.name!r}"
+
+    problems: list[str] = []
+    clean_overrides: dict[str, Any] = {}
+    if overrides:
+        override_problems: list[str] = []
+        for key, value in overrides.items():
+            if not isinstance(key, str) or not key.isidentifier():
+                override_problems.append(f"overrides: {key!r} is not a valid parameter name")
+                continue
+            clean_overrides[key] = clean_parameter_value(value, f"overrides.{key}", override_problems)
+        problems.extend(override_problems)
+    if db is not None and str(db) != "":
+        clean_overrides["db"] = os.fspath(db)
+
+    # Read every notebook's declared parameters and every parameter set first.
+    inspected: list[tuple[SuiteNotebook, Path, dict[str, dict[str, Any]] | None, Path | None, dict[str, Any]]] = []
+    for i, entry in enumerate(config.notebooks):
+        nb_path = nb_dir / f"{entry.notebook}.ipynb"
+        declared: dict[str, dict[str, Any]] | None = None
+        if not nb_path.is_file():
+            problems.append(
+                f"notebooks[{i}]: notebook {entry.notebook!r} not found at {nb_path}; "
+                f"available in {nb_dir}: {_available(nb_dir, '*.ipynb')}"
+            )
+        else:
+            try:
+                declared = _inspect(nb_path)
+            except Exception as exc:  # a corrupt notebook: report it with the others
+                problems.append(f"notebooks[{i}]: cannot read {nb_path}: {exc}")
+        set_file: Path | None = None
+        set_values: dict[str, Any] = {}
+        if entry.parameter_set is not None:
+            set_file = par_dir / entry.notebook / f"{entry.parameter_set}.yaml"
+            if not set_file.is_file():
+                problems.append(
+                    f"notebooks[{i}].parameter_set: {entry.parameter_set!r} not found at {set_file}; "
+                    f"available for {entry.notebook}: {_available(set_file.parent, '*.y*ml')} "
+                    "(or `parameter_set: null` for none)"
+                )
+                set_file = None
+            else:
+                try:
+                    raw = read_yaml(set_file, what="parameter set").data
+                except ConfigError as exc:
+                    problems.extend(f"{set_file}: {p}" for p in exc.problems)
+                    raw = {}
+                if raw is not None and not isinstance(raw, dict):
+                    problems.append(f"{set_file}: must be a mapping of parameter name to value")
+                    raw = {}
+                set_problems: list[str] = []
+                for key, value in (raw or {}).items():
+                    set_values[str(key)] = clean_parameter_value(value, f"{set_file}: {key}", set_problems)
+                problems.extend(set_problems)
+        inspected.append((entry, nb_path, declared, set_file, set_values))
+
+    # Suite-wide keys (shared, overrides) must belong to at least one notebook.
+    all_declared: set[str] = set()
+    for _, _, declared, _, _ in inspected:
+        all_declared.update(declared or {})
+    if all(d is not None for _, _, d, _, _ in inspected):
+        for scope, values in (("shared", config.shared), ("overrides", clean_overrides)):
+            for key in values:
+                if key not in all_declared and key != "db":  # db is also the runner's store
+                    problems.append(
+                        f"{scope}.{key}: not a parameter of any notebook of the suite; declared are: "
+                        f"{', '.join(sorted(all_declared)) or 'none'}"
+                    )
+
+    planned: list[tuple[PlannedNotebook, tuple[str, str] | None]] = []
+    for i, (entry, nb_path, declared, set_file, set_values) in enumerate(inspected):
+        if declared is None:
+            continue
+        params: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        db_choice: tuple[str, str] | None = None  # the highest-precedence non-empty `db`, and where it came from
+        layers: list[tuple[str, str, Mapping[str, Any], bool]] = [
+            ("shared", "shared", config.shared, False),
+            (f"set:{entry.parameter_set}", str(set_file), set_values, True),
+            ("suite", f"notebooks[{i}].parameters", entry.parameters, True),
+            ("override", "overrides", clean_overrides, False),
+        ]
+        for source, label, layer_values, strict in layers:
+            for key, value in layer_values.items():
+                if key == "db" and value not in ("", None):
+                    if isinstance(value, str):
+                        db_choice = (source, value)
+                    else:
+                        problems.append(f"{label}: db must be a path (a string), got {value!r}")
+                if key not in declared:
+                    if strict:
+                        problems.append(
+                            f"{label}: {key!r} is not a parameter of notebook {entry.notebook!r} "
+                            f"({nb_path}); its parameters are: {_declared_list(declared)}"
+                        )
+                    continue
+                if source == "override":
+                    value = _coerce_override(value, declared[key])
+                type_problem = _type_problem(key, value, declared[key])
+                if type_problem:
+                    problems.append(f"{label}: {type_problem} in notebook {entry.notebook!r}")
+                params[key] = value
+                sources[key] = source
+        item = PlannedNotebook(
+            name=entry.name,
+            notebook=entry.notebook,
+            path=nb_path.resolve(),
+            parameter_set=entry.parameter_set,
+            parameter_set_file=set_file.resolve() if set_file else None,
+            parameters=params,
+            sources=sources,
+            declared=declared,
+            db=Path(),  # resolved below, once the configuration is known to be valid
+        )
+        planned.append((item, db_choice))
+    if problems:
+        raise ConfigError(problems, where)
+
+    resolved: list[PlannedNotebook] = []
+    for item, db_choice in planned:
+        # Relative store paths are relative to the working directory of the caller, not of the kernel.
+        store = resolve_db_path(db_choice[1] if db_choice else None)
+        params = dict(item.parameters)
+        sources = dict(item.sources)
+        if "db" in item.declared:
+            params["db"] = str(store)
+            sources["db"] = db_choice[0] if db_choice else "runner"
+        resolved.append(dataclasses.replace(item, db=store, parameters=params, sources=sources))
+    return ReportPlan(
+        suite=config,
+        suite_file=suite_file,
+        notebooks_dir=nb_dir,
+        parameters_dir=par_dir,
+        overrides=clean_overrides,
+        notebooks=tuple(resolved),
+    )

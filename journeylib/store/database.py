@@ -1,0 +1,397 @@
+"""The database: a :class:`Store` holds the connection to the canonical tables and its settings.
+
+The embedded default is a single DuckDB file. Every other module asks the
+:class:`Store` for frames (``store.table("events")``, ``store.query(sql)``) or
+hands it frames to write; only the modules of :mod:`journeylib.store` import
+``duckdb``. SQL fragments whose spelling depends on the backend come from
+:mod:`journeylib.store.dialect`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from journeylib.exceptions import JourneyLibError, SchemaError
+from journeylib.store.dialect import SQL_TYPES, sql_quote
+from journeylib.store.schema import ALL_TABLES, Table, get_table
+
+__all__ = [
+    "DEFAULT_DB",
+    "DEFAULT_MEMORY_LIMIT",
+    "DEFAULT_READ_MEMORY_LIMIT",
+    "Store",
+    "default_db_path",
+    "engine_settings",
+    "resolve_db_path",
+    "table_ddl",
+]
+
+#: Where the CLI keeps the store unless ``--db`` or ``JOURNEYLIB_DB`` says otherwise.
+DEFAULT_DB = Path("data") / "journeylib.duckdb"
+
+
+def default_db_path() -> Path:
+    """Return the store path from ``JOURNEYLIB_DB`` or the default ``data/journeylib.duckdb``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path (not necessarily existing).
+    """
+    env = os.environ.get("JOURNEYLIB_DB")
+    return Path(env) if env else DEFAULT_DB
+
+
+#: DuckDB ``memory_limit`` of a writable store (ingest) unless ``memory_limit=`` or ``$JOURNEYLIB_MEMORY_LIMIT`` say otherwise.
+DEFAULT_MEMORY_LIMIT = "2GB"
+#: DuckDB ``memory_limit`` of a read-only store (reports, dashboards, analysis; one per dashboard kernel)
+#: unless ``memory_limit=`` or ``$JOURNEYLIB_MEMORY_LIMIT`` say otherwise. With it the journey map's
+#: operations on 12.4M events peak under 1 GB of RSS (``benchmarks/results/journey.md``).
+DEFAULT_READ_MEMORY_LIMIT = "600MB"
+
+
+def engine_settings(
+    *,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    temp_directory: str | Path | None = None,
+    read_only: bool = False,
+) -> dict[str, str]:
+    """Return the DuckDB settings a :class:`Store` applies, from arguments, environment and defaults.
+
+    Parameters
+    ----------
+    memory_limit : str, optional
+        E.g. ``"2GB"`` or ``"60%"``; default ``$JOURNEYLIB_MEMORY_LIMIT``, else
+        :data:`DEFAULT_READ_MEMORY_LIMIT` for a read-only store and
+        :data:`DEFAULT_MEMORY_LIMIT` for a writable one; ``"none"`` (or
+        empty) leaves DuckDB's default.
+    threads : int, optional
+        Default ``$JOURNEYLIB_THREADS``, else DuckDB's.
+    temp_directory : str or pathlib.Path, optional
+        Default ``$JOURNEYLIB_TEMP_DIRECTORY``, else DuckDB's.
+    read_only : bool, default False
+        Whether the store is opened read-only (picks the default memory limit).
+
+    Returns
+    -------
+    dict of str to str
+        Setting name → value, only those to set.
+
+    Examples
+    --------
+    >>> engine_settings(memory_limit="1GB", threads=2)
+    {'memory_limit': '1GB', 'threads': '2'}
+    """
+    out: dict[str, str] = {}
+    default = DEFAULT_READ_MEMORY_LIMIT if read_only else DEFAULT_MEMORY_LIMIT
+    mem = memory_limit if memory_limit is not None else os.environ.get("JOURNEYLIB_MEMORY_LIMIT", default)
+    if mem.strip() and mem.strip().lower() != "none":
+        out["memory_limit"] = mem.strip()
+    thr = threads if threads is not None else os.environ.get("JOURNEYLIB_THREADS")
+    if thr is not None and str(thr).strip():
+        out["threads"] = str(int(thr))
+    tmp = temp_directory if temp_directory is not None else os.environ.get("JOURNEYLIB_TEMP_DIRECTORY")
+    if tmp is not None and str(tmp).strip():
+        out["temp_directory"] = str(tmp)
+    return out
+
+
+def table_ddl(table: Table) -> str:
+    """Return the ``CREATE TABLE IF NOT EXISTS`` statement of a canonical table.
+
+    Parameters
+    ----------
+    table : Table
+        A canonical table schema.
+
+    Returns
+    -------
+    str
+        DuckDB DDL.
+    """
+    cols = ",\n  ".join(f'"{c.name}" {SQL_TYPES[c.type]}' for c in table.columns)
+    return f'CREATE TABLE IF NOT EXISTS "{table.name}" (\n  {cols}\n)'
+
+
+class Store:
+    """A canonical journey store in a DuckDB file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The DuckDB file; ``":memory:"`` for a throw-away store.
+    read_only : bool, default False
+        Open without write access (reports and dashboards do). A read-only
+        store must already exist.
+    memory_limit : str, optional
+        DuckDB's ``memory_limit`` (e.g. ``"2GB"``, ``"60%"`` of the RAM). Above
+        it DuckDB spills to *temp_directory*, so a 10M-event ingest runs in
+        bounded memory. Default: ``$JOURNEYLIB_MEMORY_LIMIT``, else
+        :data:`DEFAULT_MEMORY_LIMIT`. ``"none"`` keeps DuckDB's own default
+        (80% of the RAM).
+    threads : int, optional
+        DuckDB worker threads. Default: ``$JOURNEYLIB_THREADS``, else DuckDB's
+        (the number of cores).
+    temp_directory : str or pathlib.Path, optional
+        Where DuckDB spills. Default: ``$JOURNEYLIB_TEMP_DIRECTORY``, else
+        DuckDB's (``<store>.tmp`` next to the file).
+
+    Raises
+    ------
+    JourneyLibError
+        If a read-only store does not exist, the file is not a DuckDB
+        database, or a setting is not valid.
+
+    Examples
+    --------
+    >>> store = Store(":memory:")
+    >>> store.count("events")
+    0
+    """
+
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_DB,
+        *,
+        read_only: bool = False,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+        temp_directory: str | Path | None = None,
+    ) -> None:
+        self.path = Path(path) if str(path) != ":memory:" else None
+        self.read_only = read_only
+        if self.path is not None:
+            if read_only and not self.path.exists():
+                msg = (
+                    f"store {self.path} does not exist. Create it with "
+                    f"`journeylib ingest --db {self.path} TABLE FILE...` or `journeylib demo`."
+                )
+                raise JourneyLibError(msg)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path) if self.path else ":memory:", read_only=read_only)
+        except duckdb.Error as exc:
+            msg = f"cannot open store {path}: {exc}. Is it a DuckDB file, and not open for writing elsewhere?"
+            raise JourneyLibError(msg) from exc
+        self.settings = engine_settings(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory, read_only=read_only)
+        for name, value in self.settings.items():
+            try:
+                self.con.execute(f"SET {name} = {sql_quote(value)}")
+            except duckdb.Error as exc:
+                self.con.close()
+                msg = f"cannot set DuckDB {name} = {value!r} on store {path}: {exc}"
+                raise JourneyLibError(msg) from exc
+        if not read_only:
+            self.create_tables()
+
+    # -- lifecycle -------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection."""
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.path if self.path else ":memory:"
+        return f"Store({str(where)!r}, read_only={self.read_only})"
+
+    def create_tables(self) -> None:
+        """Create every canonical table that does not exist yet."""
+        for table in ALL_TABLES.values():
+            self.con.execute(table_ddl(table))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """Run a block in one transaction: all of it is written, or none.
+
+        Yields
+        ------
+        Store
+            This store.
+        """
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # -- reading ----------------------------------------------------------
+    def query(self, sql: str, params: list[Any] | Mapping[str, Any] | None = None, **frames: pd.DataFrame) -> pd.DataFrame:
+        """Run SQL and return the result as a DataFrame.
+
+        Parameters
+        ----------
+        sql : str
+            DuckDB SQL.
+        params : list or dict, optional
+            Prepared-statement parameters (``?`` or ``$name``).
+        **frames : pandas.DataFrame
+            Frames made visible to the query under their keyword names.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The result; timestamps are timezone-aware UTC.
+        """
+        con = self.con
+        for name, frame in frames.items():
+            con.register(name, frame)
+        try:
+            return con.execute(sql, params).df() if params is not None else con.execute(sql).df()
+        finally:
+            for name in frames:
+                con.unregister(name)
+
+    def execute(self, sql: str, params: list[Any] | Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns nothing of interest."""
+        if params is None:
+            self.con.execute(sql)
+        else:
+            self.con.execute(sql, params)
+
+    def table(self, name: str, *, columns: list[str] | None = None, where: str | None = None) -> pd.DataFrame:
+        """Return a canonical table as a DataFrame in its deterministic order.
+
+        Parameters
+        ----------
+        name : str
+            A canonical table name.
+        columns : list of str, optional
+            Columns to return (default all).
+        where : str, optional
+            A SQL filter.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The table's rows, ordered by its canonical order.
+        """
+        table = get_table(name)
+        cols = columns or table.names
+        unknown = [c for c in cols if c not in table.fields]
+        if unknown:
+            msg = f"table {name!r} has no column(s) {unknown}; its columns are {table.names}"
+            raise SchemaError(msg)
+        select = ", ".join(f'"{c}"' for c in cols)
+        order = ", ".join(f'"{c}"' for c in table.order)
+        sql = f'SELECT {select} FROM "{name}"' + (f" WHERE {where}" if where else "") + f" ORDER BY {order}"
+        return self.query(sql)
+
+    def count(self, name: str) -> int:
+        """Return the number of rows of a canonical table."""
+        get_table(name)
+        row = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+        return int(row[0]) if row else 0
+
+    def fingerprint(self) -> str:
+        """Return a short hash of the loaded data (files and row counts).
+
+        Two stores with the same ingested files and counts have the same
+        fingerprint; reports record it in their manifest.
+
+        Returns
+        -------
+        str
+            16 hex digits.
+        """
+        h = hashlib.sha256()
+        for name in ALL_TABLES:
+            if name in ("quarantine", "ingest_log"):
+                continue
+            h.update(f"{name}:{self.count(name)};".encode())
+        log = self.query("SELECT DISTINCT sha256 FROM ingest_log ORDER BY sha256")
+        for sha in log["sha256"]:
+            h.update(str(sha).encode())
+        return h.hexdigest()[:16]
+
+    # -- writing ---------------------------------------------------------
+    def insert(self, name: str, frame: pd.DataFrame) -> int:
+        """Append rows to a canonical table.
+
+        Parameters
+        ----------
+        name : str
+            A canonical table name.
+        frame : pandas.DataFrame
+            Rows with (a subset of) the table's columns; missing columns are
+            written as NULL.
+
+        Returns
+        -------
+        int
+            Number of rows written.
+        """
+        table = get_table(name)
+        if frame.empty:
+            return 0
+        unknown = [c for c in frame.columns if c not in table.fields]
+        if unknown:
+            msg = f"cannot insert into {name!r}: unknown column(s) {unknown}; allowed are {table.names}"
+            raise SchemaError(msg)
+        select = ", ".join(
+            f'CAST("{c.name}" AS {SQL_TYPES[c.type]})' if c.name in frame.columns else f"NULL::{SQL_TYPES[c.type]}"
+            for c in table.columns
+        )
+        self.con.register("_jl_insert", frame)
+        try:
+            self.con.execute(f'INSERT INTO "{name}" SELECT {select} FROM _jl_insert')
+        finally:
+            self.con.unregister("_jl_insert")
+        return len(frame)
+
+
+def resolve_db_path(db: str | Path | None = None) -> Path:
+    """Find the store a notebook, report or dashboard should open.
+
+    Order: the explicit *db* argument; the ``JOURNEYLIB_DB`` environment
+    variable; ``data/journeylib.duckdb`` in the working directory or the
+    nearest parent that has one (notebooks run with ``notebooks/`` as cwd).
+
+    Parameters
+    ----------
+    db : str or pathlib.Path, optional
+        An explicit path; empty string or None means "find it".
+
+    Returns
+    -------
+    pathlib.Path
+        An absolute path.
+
+    Raises
+    ------
+    JourneyLibError
+        If no store is found; the message lists the places looked at.
+    """
+    if db:
+        return Path(db).expanduser().resolve()
+    env = os.environ.get("JOURNEYLIB_DB")
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path.cwd().resolve()
+    looked = []
+    for folder in (here, *here.parents):
+        candidate = folder / DEFAULT_DB
+        looked.append(str(candidate))
+        if candidate.exists():
+            return candidate
+    msg = (
+        "no journeylib store found: no --db/db parameter, JOURNEYLIB_DB is unset, and none of "
+        f"{', '.join(looked[:3])}{' ...' if len(looked) > 3 else ''} exists. Run `make demo` "
+        "or `journeylib ingest --db PATH TABLE FILE...` first, or pass db=PATH."
+    )
+    raise JourneyLibError(msg)

@@ -1,0 +1,203 @@
+"""Merging canonical files into the store: staging, de-duplication by key, derived rows.
+
+The generic ingest (:mod:`journeylib.store.ingest`) validates each chunk of a
+canonical file and appends it to a temporary staging table
+(:func:`stage_rows`); :func:`merge_stage` then decides in SQL, for the whole
+file, which rows are new, duplicates, updates or conflicts, comparing rows by
+a hash of their canonical columns. :func:`replace_derived_rows` replaces the
+``customers``/``users`` rows identity resolution derives.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from journeylib.store.database import Store
+from journeylib.store.dialect import SQL_TYPES
+from journeylib.store.schema import Table, get_table
+
+__all__ = ["MergeCounts", "merge_stage", "replace_derived_rows", "stage_rows"]
+
+
+def _hash_sql(table: Table, alias: str) -> str:
+    """Return SQL for the md5 of a row's canonical columns, comparable across stage and store."""
+    parts = " || '\x1f' || ".join(f"coalesce(CAST({alias}.\"{c}\" AS VARCHAR), '\x00')" for c in table.names)
+    return f"md5({parts})"
+
+
+class MergeCounts(dict[str, int]):
+    """Counts of one staged merge: loaded, updated, duplicate, quarantined."""
+
+
+def stage_rows(store: Store, table: Table, frame: pd.DataFrame, *, first: bool) -> None:
+    """Append validated rows to the temporary staging table of an ingest.
+
+    Parameters
+    ----------
+    store : Store
+        The store (inside the file's transaction).
+    table : Table
+        The target canonical table.
+    frame : pandas.DataFrame
+        Validated rows: the table's columns plus ``_line`` (int) and ``_raw`` (str).
+    first : bool
+        Whether this is the file's first chunk (the stage is created anew).
+    """
+    cast = ", ".join(
+        (f'json("{c.name}") AS "{c.name}"' if c.type == "json" else f'CAST("{c.name}" AS {SQL_TYPES[c.type]}) AS "{c.name}"')
+        if c.name in frame.columns
+        else f'NULL::{SQL_TYPES[c.type]} AS "{c.name}"'
+        for c in table.columns
+    )
+    # json() minifies, so exports that differ only in JSON white space are duplicates, not conflicts.
+    select = f"SELECT {cast}, CAST(_line AS BIGINT) AS _line, CAST(_raw AS VARCHAR) AS _raw FROM _jl_chunk"
+    store.con.register("_jl_chunk", frame)
+    try:
+        if first:
+            store.con.execute(f"CREATE OR REPLACE TEMP TABLE _jl_stage AS {select}")
+        else:
+            store.con.execute(f"INSERT INTO _jl_stage {select}")
+    finally:
+        store.con.unregister("_jl_chunk")
+
+
+def merge_stage(store: Store, table: Table, *, run: str, source: str, file: str) -> MergeCounts:
+    """Merge the staging table into a canonical table, de-duplicating by key.
+
+    Rules, all decided in SQL:
+
+    * rows of the file that share a key with *different* content are all
+      quarantined (which one is right cannot be known, and keeping the first
+      would make the result depend on row order);
+    * rows that repeat a key with identical content count once; the repeats
+      are duplicates;
+    * a row whose key is already stored with identical content is a duplicate;
+    * a row whose key is stored with different content replaces the stored
+      row in a mutable table (customers, users, tickets) and is quarantined
+      in an immutable one (events, messages);
+    * every other row is inserted.
+
+    Parameters
+    ----------
+    store : Store
+        The store, inside the file's transaction, with ``_jl_stage`` filled.
+    table : Table
+        Target canonical table.
+    run, source, file : str
+        Written into quarantine rows.
+
+    Returns
+    -------
+    MergeCounts
+        ``loaded`` (inserted or updated), ``updated``, ``duplicate``, ``quarantined``.
+    """
+    (key,) = table.key
+    con = store.con
+    cols = ", ".join(f'"{c}"' for c in table.names)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jl_staged AS
+        SELECT s.*, {_hash_sql(table, "s")} AS _hash FROM _jl_stage s"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jl_conflict AS
+        SELECT "{key}" AS k, string_agg(CAST(_line AS VARCHAR), ', ' ORDER BY _line) AS lines
+        FROM _jl_staged GROUP BY "{key}" HAVING count(DISTINCT _hash) > 1"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jl_first AS
+        SELECT * EXCLUDE (rn) FROM (
+            SELECT s.*, row_number() OVER (PARTITION BY "{key}" ORDER BY _line) AS rn
+            FROM _jl_staged s ANTI JOIN _jl_conflict c ON s."{key}" = c.k
+        ) WHERE rn = 1"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jl_cmp AS
+        SELECT f.*, CASE WHEN t."{key}" IS NULL THEN NULL ELSE {_hash_sql(table, "t")} END AS _stored_hash
+        FROM _jl_first f LEFT JOIN "{table.name}" t ON t."{key}" = f."{key}" """
+    )
+    total = _scalar(con, "SELECT count(*) FROM _jl_staged")
+    n_conflict = _scalar(con, "SELECT count(*) FROM _jl_staged s SEMI JOIN _jl_conflict c ON s.\"" + key + "\" = c.k")
+    n_first = _scalar(con, "SELECT count(*) FROM _jl_first")
+    n_same = _scalar(con, "SELECT count(*) FROM _jl_cmp WHERE _stored_hash = _hash")
+    n_new = _scalar(con, "SELECT count(*) FROM _jl_cmp WHERE _stored_hash IS NULL")
+    n_changed = n_first - n_same - n_new
+    quarantined = n_conflict
+    con.execute(
+        f"""INSERT INTO quarantine (run, source, table_name, file, line, raw, reason, ingested_at)
+        SELECT ?, ?, ?, ?, s._line, s._raw,
+               'rows with {key}=' || s."{key}" || ' disagree (lines ' || c.lines || '); none was loaded',
+               now()
+        FROM _jl_staged s JOIN _jl_conflict c ON s."{key}" = c.k""",
+        [run, source, table.name, file],
+    )
+    updated = 0
+    if n_changed:
+        if table.mutable:
+            con.execute(
+                f"""DELETE FROM "{table.name}" WHERE "{key}" IN
+                (SELECT "{key}" FROM _jl_cmp WHERE _stored_hash IS NOT NULL AND _stored_hash <> _hash)"""
+            )
+            con.execute(
+                f"""INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _jl_cmp
+                WHERE _stored_hash IS NOT NULL AND _stored_hash <> _hash"""
+            )
+            updated = n_changed
+        else:
+            con.execute(
+                f"""INSERT INTO quarantine (run, source, table_name, file, line, raw, reason, ingested_at)
+                SELECT ?, ?, ?, ?, _line, _raw,
+                       '{key}=' || "{key}" || ' is already stored with different content; {table.name} rows are never overwritten',
+                       now()
+                FROM _jl_cmp WHERE _stored_hash IS NOT NULL AND _stored_hash <> _hash""",
+                [run, source, table.name, file],
+            )
+            quarantined += n_changed
+    con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _jl_cmp WHERE _stored_hash IS NULL')
+    loaded = n_new + updated
+    duplicate = total - n_conflict - loaded - (0 if table.mutable else n_changed)
+    for tmp in ("_jl_stage", "_jl_staged", "_jl_conflict", "_jl_first", "_jl_cmp"):
+        con.execute(f"DROP TABLE IF EXISTS {tmp}")
+    return MergeCounts(loaded=loaded, updated=updated, duplicate=duplicate, quarantined=quarantined)
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def replace_derived_rows(store: Store, name: str, frame: pd.DataFrame, *, marker: str) -> int:
+    """Replace the rows of *name* that identity resolution derived earlier with *frame*.
+
+    Derived rows carry ``properties.derived_by == marker``; rows loaded by the
+    generic ingest are never touched, except that a derived row replaces a
+    row with the same key.
+
+    Parameters
+    ----------
+    store : Store
+        A writable store.
+    name : str
+        ``customers`` or ``users``.
+    frame : pandas.DataFrame
+        The new derived rows (canonical columns; ``properties`` JSON text
+        holding the marker).
+    marker : str
+        Value of ``properties.derived_by``.
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    table = get_table(name)
+    (key,) = table.key
+    store.con.execute(f"""DELETE FROM "{name}" WHERE json_extract_string(properties, '$.derived_by') = ?""", [marker])
+    if frame.empty:
+        return 0
+    store.con.register("_jl_derived", frame)
+    try:
+        store.con.execute(f'DELETE FROM "{name}" WHERE "{key}" IN (SELECT "{key}" FROM _jl_derived)')
+    finally:
+        store.con.unregister("_jl_derived")
+    return store.insert(name, frame)

@@ -1,0 +1,78 @@
+"""Builders for the hand-made worlds of the unit tests: a day clock, event rows from tuples, in-memory stores.
+
+Test modules import these names (``from _builders import day, memory_store``) to
+write their hand-computed timelines as short tuples; the fixtures that use them
+live in ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from journeylib.store import Store
+
+#: The repository's top folder (``parameters/``, ``notebooks/`` and ``tests/`` are below it).
+ROOT = Path(__file__).resolve().parents[1]
+#: Day 0 of the hand-made timelines: 2025-01-01 00:00 UTC.
+T0 = pd.Timestamp("2025-01-01T00:00:00Z")
+
+
+def day(d: float) -> pd.Timestamp:
+    """Return the UTC timestamp *d* days (fractions allowed, negatives too) after :data:`T0`."""
+    return T0 + pd.Timedelta(days=d)
+
+
+def event_rows(events: Iterable[Sequence[Any]], *, id_width: int = 0) -> pd.DataFrame:
+    """Build rows of the ``events`` table from ``(customer_id, day, event[, source])`` tuples.
+
+    Parameters
+    ----------
+    events : iterable of tuple
+        ``(customer_id, d, event)`` or ``(customer_id, d, event, source)``; *d* is
+        passed to :func:`day`, and a missing source is ``"product"``.
+    id_width : int, default 0
+        Zero-padding of the running number in ``event_id``: ``e7`` for 0,
+        ``e07`` for 2.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``event_id``, ``customer_id``, ``timestamp``, ``event``, ``source``,
+        one row a tuple, in the order given; an empty frame without columns when
+        there are no tuples.
+    """
+    return pd.DataFrame(
+        [
+            {
+                "event_id": f"e{i:0{id_width}d}",
+                "customer_id": e[0],
+                "timestamp": day(e[1]),
+                "event": e[2],
+                "source": e[3] if len(e) > 3 else "product",
+            }
+            for i, e in enumerate(events)
+        ]
+    )
+
+
+def memory_store(**tables: pd.DataFrame | list[dict[str, Any]]) -> Store:
+    """Return an in-memory store with each given table inserted, in the order given.
+
+    Parameters
+    ----------
+    **tables : pandas.DataFrame or list of dict
+        Canonical table name → its rows (a list of row dicts becomes a DataFrame).
+
+    Returns
+    -------
+    Store
+        An open ``Store(":memory:")``; the caller closes it.
+    """
+    store = Store(":memory:")
+    for name, rows in tables.items():
+        store.insert(name, rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows))
+    return store
