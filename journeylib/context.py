@@ -286,7 +286,7 @@ class Journey:
                 if name == "random_state" and not scope.sample_n:
                     continue  # a function's own random_state (e.g. a bootstrap seed) is not the sample's
                 out[name] = value
-            elif value != defaults[name]:
+            elif name != "as_of" and value != defaults[name]:  # without as_of, a function reads the whole timeline
                 msg = (
                     f"Journey.run: {func.__module__}.{func.__name__} cannot filter by {name}, but this context's scope "
                     f"does ({name}={value!r}); use a context without it (Journey.with_scope({name}=...)) for this analysis."

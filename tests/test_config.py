@@ -1,4 +1,4 @@
-"""Journey definition: validation with key, line, allowed values."""
+"""Configuration: validation with key, line, allowed values, for every config kind."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from journeylib.config import SourcesConfig, SuiteConfig
 from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition
 from journeylib.exceptions import ConfigError
 
@@ -89,3 +90,45 @@ def test_dates_stay_strings(tmp_path: Path) -> None:
     f = tmp_path / "j.yaml"
     f.write_text("name: 2025-01-01\nstages:\n  - {name: A, rule: signup}\n")
     assert JourneyDefinition.from_yaml(f).name == "2025-01-01"
+
+
+# -- one loader and one message format for every config kind ------------------------------------
+
+
+def test_every_config_kind_names_key_line_allowed_and_found(tmp_path: Path) -> None:
+    sources = "sources:\n  mixpanel:\n    files: [a.jsonl]\n    optoins: {}\n"  # line 4
+    with pytest.raises(ConfigError) as info:
+        SourcesConfig.from_yaml(sources)
+    assert info.value.problems == ["sources.mixpanel.optoins (line 4): unknown key 'optoins'; allowed keys here: reader, files, options, events"]
+    suite = tmp_path / "weekly.yaml"
+    suite.write_text("notebooks:\n  - notebook: ok_report\n    parameter_set: 'bad name'\n")  # line 3
+    with pytest.raises(ConfigError) as info:
+        SuiteConfig.from_yaml(suite)
+    assert info.value.problems == [
+        "notebooks[0].parameter_set (line 3): not a valid name; use letters, digits, '_', '-' or '.', starting with a letter or digit; found 'bad name'"
+    ]
+    assert info.value.source == str(suite)
+
+
+def test_union_alternatives_come_as_one_problem() -> None:
+    data = {"name": "x", "stages": [{"name": "A", "rule": {"event": "a", "where": {"plan": None, "seats": [None]}}}]}
+    with pytest.raises(ConfigError) as info:
+        JourneyDefinition.from_dict(data)
+    assert info.value.problems == [
+        "stages[0].rule.where.plan: must be a valid string or a valid integer or a valid number or a valid boolean or a valid list; found None",
+        "stages[0].rule.where.seats[0]: must be a valid string or a valid integer or a valid number or a valid boolean; found None",
+    ]
+
+
+def test_sources_yaml_keeps_dates_as_text() -> None:
+    cfg = SourcesConfig.from_yaml("sources:\n  salesforce:\n    files: [a.csv]\n    events: [{match: won, where: {closed: 2024-06-30}, to: renewal}]\n")
+    assert cfg.sources["salesforce"].events[0].where == {"closed": "2024-06-30"}
+
+
+def test_load_takes_a_definition_a_mapping_or_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = JourneyDefinition.load({"name": "x", "stages": [{"name": "A", "rule": "signup"}]})
+    assert JourneyDefinition.load(d) is d
+    monkeypatch.chdir(tmp_path)
+    assert JourneyDefinition.load("parameters/journeys/saas.yaml") == JourneyDefinition.from_yaml(ROOT / "parameters" / "journeys" / "saas.yaml")
+    with pytest.raises(ConfigError, match=r"journey definition 'nope\.yaml' not found; looked at"):
+        JourneyDefinition.load("nope.yaml")

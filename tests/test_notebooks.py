@@ -21,6 +21,8 @@ import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 from papermill.iorw import read_yaml_file
 
+from journeylib.journey.stages import TRACE_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = ROOT / "notebooks"
 PARAMETERS_DIR = ROOT / "parameters"
@@ -132,7 +134,7 @@ def smoke_runs(notebook_db: Path, tmp_path_factory: pytest.TempPathFactory):
     """Run a notebook once with its smoke.yaml (cached per module); return (output notebook, output_dir)."""
     cache: dict[Path, tuple[nbformat.NotebookNode, Path]] = {}
     mp = pytest.MonkeyPatch()
-    # Charts as vl-convert SVG, whatever the developer's shell says (RECIPES §5).
+    # Charts as vl-convert SVG, whatever the developer's shell says: no JavaScript, deterministic output.
     mp.setenv("REPORT_CHART_MODE", "static")
     mp.delenv("SERVER_SOFTWARE", raising=False)
 
@@ -145,13 +147,15 @@ def smoke_runs(notebook_db: Path, tmp_path_factory: pytest.TempPathFactory):
                 params["db"] = str(notebook_db)
             if "output_dir" in declared:
                 params["output_dir"] = str(folder / "out")
+            # every milestone SQL pass of the run appends a line here (journeylib.journey.stages.TRACE_ENV)
+            mp.setenv(TRACE_ENV, str(folder / "stage-passes.jsonl"))
             out = pm.execute_notebook(
                 str(nb_path),
                 str(folder / nb_path.name),
                 parameters=params,
                 kernel_name="python3",
                 cwd=str(NOTEBOOKS_DIR),
-                execution_timeout=CELL_TIMEOUT_S,  # never unbounded: the nbclient stall (RECIPES §9)
+                execution_timeout=CELL_TIMEOUT_S,  # never unbounded: headless runs can stall on Output-widget messages
                 progress_bar=False,
             )
             cache[nb_path] = (out, folder / "out")
@@ -192,3 +196,21 @@ def test_data_health_smoke_run_writes_its_artifacts(smoke_runs, notebook_db: Pat
     assert len(svgs) >= 4  # volume, mix, event types, coverage, quarantine reasons
     # the dashboard-only widget cell is skipped in static mode: no widget output
     assert "application/vnd.jupyter.widget-view+json" not in json.dumps(out)
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_journey_map_computes_each_stage_frame_once(smoke_runs) -> None:
+    # One 01 run asks for the funnel (twice), time to convert, progress, transitions, flow,
+    # variants, conformance, friction, suggestions and the definition comparison: through the
+    # notebook's Journey context the milestone SQL runs once per (definition, scope) —
+    # the journey's own, the suggested one, and friction's per-condition step definitions.
+    nb_path = NOTEBOOKS_DIR / "01_journey_map.ipynb"
+    _, output_dir = smoke_runs(nb_path)
+    passes = [json.loads(line) for line in (output_dir.parent / "stage-passes.jsonl").read_text().splitlines()]
+    keys = [(p["definition"], p["scope"]) for p in passes]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    assert not repeated, f"stage frames computed more than once in one 01 run: {repeated}"
+    definitions = {d for d, _ in keys}
+    assert 2 <= len(definitions) <= len(keys)  # the current and the suggested definition at least
+    assert len(keys) <= 12

@@ -1,4 +1,4 @@
-"""Tests of the report runner (journeylib.reports.runner), artifacts and the dashboard command line.
+"""Tests of the report runner (journeylib.reports: plan, execute, html, index, runner), artifacts and the dashboard command line.
 
 Fast tests check the suite configuration, parameter validation and
 precedence, artifacts and the Voila argv without starting a kernel. The tests
@@ -25,15 +25,12 @@ import pytest
 
 from journeylib.config import SuiteConfig
 from journeylib.exceptions import ConfigError, JourneyLibError
-from journeylib.reports import runner as reports
 from journeylib.reports.artifacts import read_artifacts, to_jsonable, write_artifacts
 from journeylib.reports.dashboard import SECURITY_CONFIG_DIR, DashboardError, dashboard_command, wait_until_ready
-from journeylib.reports.runner import (
-    NotebookParameterWarning,
-    ReportError,
-    plan_report,
-    run_report,
-)
+from journeylib.reports.html import write_report_html
+from journeylib.reports.index import point_latest
+from journeylib.reports.plan import NotebookParameterWarning, ReportPlan, plan_report
+from journeylib.reports.runner import ReportError, run_report
 from journeylib.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +48,7 @@ def store_db(demo_store: Path) -> Path:
     return Path(demo_store)
 
 
-def _plan(suite: object, store_db: Path, **kwargs: object) -> reports.ReportPlan:
+def _plan(suite: object, store_db: Path, **kwargs: object) -> ReportPlan:
     return plan_report(
         suite,  # type: ignore[arg-type]
         db=store_db,
@@ -345,12 +342,12 @@ def test_latest_falls_back_to_a_redirect_page_and_back_to_a_link(
 
     with monkeypatch.context() as m:
         m.setattr(os, "symlink", no_symlinks)
-        latest = reports._point_latest(tmp_path, first)
+        latest = point_latest(tmp_path, first)
     assert latest is not None
     assert latest.is_dir()
     assert not latest.is_symlink()
     assert 'url=../20240101-000000-a/index.html"' in (latest / "index.html").read_text()
-    latest = reports._point_latest(tmp_path, second)
+    latest = point_latest(tmp_path, second)
     assert latest is not None
     assert latest.is_symlink()
     assert latest.resolve() == second.resolve()
@@ -372,7 +369,7 @@ def test_write_report_html_inlines_svg_with_distinct_ids(tmp_path: Path) -> None
     ]
     nb_path = tmp_path / "two.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=cells), nb_path)
-    html = reports.write_report_html(
+    html = write_report_html(
         nb_path, header={"title": "Two", "facts": {"Run": "r1"}, "parameters": {"n": "1"}}
     ).read_text()
     assert html.count("<svg") == 2

@@ -155,6 +155,8 @@ def _index_lines(node: yaml.Node, path: KeyPath, out: dict[KeyPath, int]) -> Non
     out.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # a complex key (a list or mapping as key) is no key path
             key = (*path, key_node.value)
             out[key] = key_node.start_mark.line + 1
             _index_lines(value_node, key, out)
@@ -374,12 +376,20 @@ def _union_members(annotation: Any) -> list[Any] | None:
     return None
 
 
-def _member_label(member: Any) -> str:
-    """Return the label pydantic puts in an error location for a union member (its tag or type name)."""
+def _member_tag(member: Any) -> str | None:
+    """Return the tag of a member of a discriminated union, if it has one."""
     if typing.get_origin(member) is Annotated:
         for meta in typing.get_args(member)[1:]:
             if isinstance(meta, Tag):
                 return meta.tag
+    return None
+
+
+def _member_label(member: Any) -> str:
+    """Return the label pydantic puts in an error location for a union member (its tag or type name)."""
+    tag = _member_tag(member)
+    if tag is not None:
+        return tag
     base = _plain(member)
     origin = typing.get_origin(base) or base
     return str(getattr(origin, "__name__", origin))
@@ -418,9 +428,9 @@ def _walk(model: type[BaseModel], loc: Sequence[str | int]) -> tuple[KeyPath, bo
         if members is not None and len(members) > 1 and isinstance(part, str):
             labels = {_member_label(m): m for m in members}
             annotation = labels.get(part, labels.get(part.split("[")[0]))
-            # a discriminated union's tag (``<condition>``) names the branch the user wrote;
+            # a discriminated union's tag names the one branch the user wrote;
             # a plain union's label means every branch failed at this key
-            in_union = not part.startswith("<")
+            in_union = not any(_member_tag(m) == part for m in members)
             continue
         in_union = False
         parent = annotation

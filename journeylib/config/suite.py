@@ -3,7 +3,7 @@
 A suite file ``parameters/<suite>.yaml`` names the notebooks to run, the
 parameter set of each (``parameters/<notebook>/<set>.yaml``) and parameters
 shared by all of them. :class:`SuiteConfig` validates it;
-:func:`journeylib.reports.runner.plan_report` then checks every parameter
+:func:`journeylib.reports.plan.plan_report` then checks every parameter
 against the notebooks themselves.
 """
 

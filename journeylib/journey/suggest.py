@@ -55,6 +55,7 @@ __all__ = [
     "compare_definitions_data",
     "definition_yaml",
     "rule_text",
+    "selected_milestones_data",
     "suggest_milestones_data",
     "suggested_definition",
     "write_suggested_definition",
@@ -544,3 +545,19 @@ def compare_definitions_data(
             "ci_high", "share_of_start", "population", "reached_in_window", "success_rate_reached", "success_rate_not_reached",
             "lift", "lift_ci_low", "lift_ci_high", "information_gain", "segment"]
     return out[cols]
+
+
+def selected_milestones_data(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Return the candidates :func:`suggest_milestones_data` selected, in their suggested order.
+
+    Parameters
+    ----------
+    candidates : pandas.DataFrame
+        What :func:`suggest_milestones_data` returned.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows with ``selected`` True, sorted by ``order``; the same columns.
+    """
+    return candidates[candidates["selected"]].sort_values("order")

@@ -20,7 +20,7 @@ from journeylib.store.database import Store
 from journeylib.store.dialect import sql_quote
 from journeylib.store.staging import vendor_tables_exist
 
-__all__ = ["CATEGORIES", "READER_CATEGORY", "events_of", "source_categories", "sources_of"]
+__all__ = ["CATEGORIES", "READER_CATEGORY", "events_of", "events_of_kinds", "source_categories", "sources_of"]
 
 #: Category of each vendor reader, as the readers declare it (:mod:`journeylib.io.registry`).
 #: The categories (:data:`CATEGORIES`) are also the canonical source labels.
@@ -98,3 +98,25 @@ def events_of(store: Store, categories: Sequence[str]) -> list[str]:
     if not names:
         return []
     return store.query(f"SELECT DISTINCT event FROM events WHERE source IN ({names}) ORDER BY event")["event"].astype(str).tolist()
+
+
+def events_of_kinds(store: Store, kinds: str) -> list[str] | None:
+    """Return the events of the source kinds named in a comma-separated text; None for an empty text.
+
+    The form notebook parameters take (``path_sources: str = "product,support"``).
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    kinds : str
+        Comma-separated categories or source names; empty or blank means
+        every source.
+
+    Returns
+    -------
+    list of str or None
+        As :func:`events_of`, or None (no restriction) for an empty text.
+    """
+    names = [k.strip() for k in kinds.split(",") if k.strip()]
+    return events_of(store, names) if names else None
