@@ -29,8 +29,8 @@ from typing import Any
 
 import pandas as pd
 
+from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
-from journeylib.journey.stages import StageCache
 from journeylib.scope import Scope
 from journeylib.store import Store, resolve_db_path
 
@@ -69,9 +69,10 @@ class Journey:
 
     Attributes
     ----------
-    stage_cache : StageCache
-        The milestone frames computed so far, by definition and scope; its
-        ``computed`` counts the engine passes.
+    cache : ResultCache
+        The results computed so far: milestone frames by definition and
+        scope, feature tables, scored tickets; ``cache.computed`` counts them
+        by kind.
 
     Examples
     --------
@@ -80,7 +81,7 @@ class Journey:
     >>> j.with_scope(segment="Enterprise").funnel_data()  # doctest: +SKIP
     """
 
-    __slots__ = ("_definition", "_features", "_scope", "_store", "_tickets", "stage_cache")
+    __slots__ = ("_definition", "_scope", "_store", "cache")
 
     def __init__(
         self, store: Store, definition: JourneyDefinition | None, scope: Scope, *, _caches: Journey | None = None
@@ -94,10 +95,7 @@ class Journey:
         self._store = store
         self._definition = definition
         self._scope = scope
-        shared = _caches
-        self.stage_cache: StageCache = shared.stage_cache if shared is not None else StageCache()
-        self._features: dict[tuple[Any, ...], Any] = shared._features if shared is not None else {}
-        self._tickets: dict[str, pd.DataFrame] = shared._tickets if shared is not None else {}
+        self.cache: ResultCache = _caches.cache if _caches is not None else ResultCache()
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -198,11 +196,12 @@ class Journey:
 
     def __repr__(self) -> str:
         name = self._definition.name if self._definition is not None else None
-        return f"Journey({name!r}, {self._scope.describe()}, {self.stage_cache!r})"
+        return f"Journey({name!r}, {self._scope.describe()}, {self.cache!r})"
 
     def milestones(self) -> pd.DataFrame:
         """Return the milestone frame (:func:`journeylib.journey.stages.compute_stages`), computed once."""
-        return self.stage_cache.milestones(self._store, self.definition, self._scope)
+        stage_milestones = _function("journeylib.journey.stages", "stage_milestones")
+        return stage_milestones(self._store, self.definition, self._scope, cache=self.cache)
 
     def intervals(self) -> pd.DataFrame:
         """Return the stage intervals (:func:`journeylib.journey.stages.stage_intervals_data`) from the cached milestones."""
@@ -216,17 +215,13 @@ class Journey:
         **kwargs
             Arguments of ``build_features`` besides the store, definition and
             scope (``window_days``, ``windows``, ``property_keys``, ...).
-            Sequences are compared by value.
 
         Returns
         -------
         CustomerFeatures
             As ``build_features`` returns it.
         """
-        key = tuple(sorted((k, _hashable(v)) for k, v in kwargs.items()))
-        if key not in self._features:
-            self._features[key] = self.run(_function("journeylib.customers.features", "build_features"), **kwargs)
-        return self._features[key]
+        return self.run(_function("journeylib.customers.features", "build_features"), **kwargs)
 
     def scored_tickets(self, *, scorer: Any = "vader") -> pd.DataFrame:
         """Return every ticket of the store scored for sentiment (:func:`journeylib.voice.sentiment.score_tickets`), once per scorer.
@@ -236,11 +231,10 @@ class Journey:
         pandas.DataFrame
             As ``score_tickets`` returns it (one row per ticket).
         """
-        key = scorer if isinstance(scorer, str) else repr(scorer)
-        if key not in self._tickets:
-            score_tickets = _function("journeylib.voice.sentiment", "score_tickets")
-            self._tickets[key] = score_tickets(self._store.table("tickets"), **({} if scorer == "vader" else {"scorer": scorer}))
-        return self._tickets[key].copy()
+        score_tickets = _function("journeylib.voice.sentiment", "score_tickets")
+        options = {} if isinstance(scorer, str) and scorer == "vader" else {"scorer": scorer}
+        key = (id(self._store), scorer if isinstance(scorer, str) else id(scorer))
+        return self.cache.get("scored_tickets", key, lambda: score_tickets(self._store.table("tickets"), **options))
 
     # -- running analyses ------------------------------------------------------------------------
     def run(self, func: Callable[..., Any], /, **kwargs: Any) -> Any:
@@ -263,7 +257,7 @@ class Journey:
         if "definition" in params and "definition" not in kwargs and (self._definition is not None or _required(params["definition"])):
             call["definition"] = self.definition
         if "cache" in params and "cache" not in kwargs:
-            call["cache"] = self.stage_cache
+            call["cache"] = self.cache
         if "scope" in params:
             if not any(f in kwargs for f in (*_SCOPE_FIELDS, "scope")):
                 call["scope"] = self._scope
@@ -320,7 +314,7 @@ class Journey:
     def compare_definitions_data(self, *, suggested: JourneyDefinition, **kwargs: Any) -> pd.DataFrame:
         """Compare this definition with *suggested* (:func:`journeylib.journey.suggest.compare_definitions_data`)."""
         func = _function("journeylib.journey.suggest", "compare_definitions_data")
-        return func(self._store, current=self.definition, suggested=suggested, scope=self._scope, cache=self.stage_cache, **kwargs)
+        return func(self._store, current=self.definition, suggested=suggested, scope=self._scope, cache=self.cache, **kwargs)
 
     # -- customers -------------------------------------------------------------------------------
     cohort_metrics_data = _analysis("journeylib.customers.cohorts", "cohort_metrics_data")
@@ -346,13 +340,3 @@ def _required(param: inspect.Parameter) -> bool:
 
 def _function(module: str, name: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), name)
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return tuple(_hashable(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
-    if isinstance(value, pd.DataFrame):
-        return ("frame", id(value))
-    return value

@@ -1,8 +1,8 @@
-"""Builders for the hand-made worlds of the unit tests: a day clock, event rows from tuples, in-memory stores.
+"""Builders for the hand-made worlds of the unit tests: a day clock, event rows, in-memory stores, definitions.
 
 Test modules import these names (``from _builders import day, memory_store``) to
-write their hand-computed timelines as short tuples; the fixtures that use them
-live in ``tests/conftest.py``.
+write their hand-computed timelines as short tuples and their journey
+definitions as a stage → rule mapping. Shared fixtures are in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,19 @@ from typing import Any
 
 import pandas as pd
 
+from journeylib.config import JourneyDefinition
 from journeylib.store import Store
 
 #: The repository's top folder (``parameters/``, ``notebooks/`` and ``tests/`` are below it).
 ROOT = Path(__file__).resolve().parents[1]
 #: Day 0 of the hand-made timelines: 2025-01-01 00:00 UTC.
 T0 = pd.Timestamp("2025-01-01T00:00:00Z")
+#: The outcome rules of the hand-made worlds: churn and conversion from customer fields, expansion from an event.
+OUTCOMES: dict[str, dict[str, str]] = {
+    "churn": {"customer_field": "churned_at"},
+    "conversion": {"customer_field": "converted_at"},
+    "expansion": {"event": "plan_upgraded"},
+}
 
 
 def day(d: float) -> pd.Timestamp:
@@ -76,3 +83,30 @@ def memory_store(**tables: pd.DataFrame | list[dict[str, Any]]) -> Store:
     for name, rows in tables.items():
         store.insert(name, rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows))
     return store
+
+
+def journey_definition(
+    stages: dict[str, Any], *, name: str = "test", outcomes: Sequence[str] = (), **sections: Any
+) -> JourneyDefinition:
+    """Build a journey definition from its stages in order, named outcomes and other sections.
+
+    Parameters
+    ----------
+    stages : dict
+        Stage name → rule, in journey order (e.g. ``{"Trial": "signup", "Setup": {"event": "setup"}}``).
+    name : str, default "test"
+        The definition's name.
+    outcomes : sequence of str, default ()
+        Names from :data:`OUTCOMES`; none means no ``outcomes`` section.
+    **sections
+        Further top-level sections as in a definition file (e.g. ``conventions``).
+
+    Returns
+    -------
+    JourneyDefinition
+        ``JourneyDefinition.from_dict`` of ``{"name", "stages", "outcomes", **sections}``.
+    """
+    spec: dict[str, Any] = {"name": name, "stages": [{"name": stage, "rule": rule} for stage, rule in stages.items()]}
+    if outcomes:
+        spec["outcomes"] = {outcome: OUTCOMES[outcome] for outcome in outcomes}
+    return JourneyDefinition.from_dict({**spec, **sections})

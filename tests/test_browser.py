@@ -55,7 +55,7 @@ def _target() -> Target:
             notebook="00_data_health",
             static_title="Weekly events by source",
             live_title=lambda seg: "Weekly events by source" if seg == "all" else f"Weekly events by source — {seg}",
-            source_marker="journeylib.charts.theme.query_parameters(",
+            source_marker="journeylib.notebook.open_journey(",
         )
     return Target(
         notebooks_dir=FIXTURES,

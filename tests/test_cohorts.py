@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _builders import ROOT, T0, day, event_rows, memory_store
+from _builders import ROOT, T0, day, event_rows, journey_definition, memory_store
 from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test
 from scipy import stats
@@ -30,16 +30,7 @@ from journeylib.stats import bh_qvalues, median_interval
 from journeylib.store import Store
 
 AS_OF = T0 + pd.Timedelta(days=60)
-DEF = JourneyDefinition.from_dict(
-    {
-        "name": "test",
-        "stages": [
-            {"name": "Trial", "rule": "signup"},
-            {"name": "First Value", "rule": {"event": "project_created"}},
-        ],
-        "outcomes": {"churn": {"customer_field": "churned_at"}, "conversion": {"customer_field": "converted_at"}},
-    }
-)
+DEF = journey_definition({"Trial": "signup", "First Value": {"event": "project_created"}}, outcomes=("churn", "conversion"))
 
 
 def make_store() -> Store:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _builders import ROOT, T0, day, event_rows, memory_store
+from _builders import ROOT, T0, day, event_rows, journey_definition, memory_store
 from scipy import stats
 from statsmodels.stats.contingency_tables import StratifiedTable, Table2x2
 
@@ -39,19 +39,8 @@ from journeylib.store import Store
 AS_OF = T0 + pd.Timedelta(days=400)
 CAUSAL = re.compile(r"\b(?:because|caus\w*|driv\w*|leads? to|due to|impact\w*|effect\w*|result\w* in)\b", re.IGNORECASE)
 
-DEF = JourneyDefinition.from_dict(
-    {
-        "name": "test",
-        "stages": [
-            {"name": "Trial", "rule": "signup"},
-            {"name": "Setup", "rule": {"event": "setup_completed", "within_days": 30}},
-        ],
-        "outcomes": {
-            "churn": {"customer_field": "churned_at"},
-            "conversion": {"customer_field": "converted_at"},
-            "expansion": {"event": "plan_upgraded"},
-        },
-    }
+DEF = journey_definition(
+    {"Trial": "signup", "Setup": {"event": "setup_completed", "within_days": 30}}, outcomes=("churn", "conversion", "expansion")
 )
 
 

@@ -7,24 +7,16 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from _builders import T0, day, event_rows, memory_store
+from _builders import T0, day, event_rows, journey_definition, memory_store
 
-from journeylib.config.journey import JourneyDefinition
 from journeylib.customers.features import build_features, customer_outcomes_data, feature_slug
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.store import Store
 
 AS_OF = T0 + pd.Timedelta(days=100)
 
-DEF = JourneyDefinition.from_dict(
-    {
-        "name": "test",
-        "stages": [
-            {"name": "Trial", "rule": "signup"},
-            {"name": "Setup Done", "rule": {"event": "setup_completed", "within_days": 30}},
-        ],
-        "outcomes": {"churn": {"customer_field": "churned_at"}, "expansion": {"event": "plan_upgraded"}},
-    }
+DEF = journey_definition(
+    {"Trial": "signup", "Setup Done": {"event": "setup_completed", "within_days": 30}}, outcomes=("churn", "expansion")
 )
 
 

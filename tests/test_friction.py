@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _builders import day, memory_store
+from _builders import day, journey_definition, memory_store
 
 from journeylib.config.journey import JourneyDefinition
 from journeylib.datasets import load_ticket_labels
@@ -19,16 +19,7 @@ from journeylib.store import Store
 
 CAUSAL = re.compile(r"\b(because|causes?|caused|due to|leads? to|drives?|results? in)\b", re.IGNORECASE)
 
-DEF = JourneyDefinition.from_dict(
-    {
-        "name": "two steps",
-        "stages": [
-            {"name": "Trial", "rule": "signup"},
-            {"name": "Setup", "rule": {"event": "setup"}},
-            {"name": "Value", "rule": {"event": "project"}},
-        ]
-    }
-)
+DEF = journey_definition({"Trial": "signup", "Setup": {"event": "setup"}, "Value": {"event": "project"}}, name="two steps")
 
 
 def _world() -> tuple[list[dict], list[dict], list[dict]]:

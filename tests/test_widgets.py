@@ -116,7 +116,7 @@ def test_errors_go_to_the_error_area(store: Store) -> None:
 def test_unknown_segment_from_a_url_is_reported_and_escaped(store: Store) -> None:
     widget = DataHealthWidget(store, segment="<b>Foo</b>")
     assert widget.segment_picker.value == "all"  # not an option: the picker does not take it
-    assert "has no customers" in widget.error
+    assert "matches no customer" in widget.error
     assert "&lt;b&gt;Foo&lt;/b&gt;" in widget.errors.value
     assert "<b>Foo" not in widget.errors.value
 

@@ -7,22 +7,15 @@ import inspect
 import pandas as pd
 import pytest
 from _browser import NetworkGuard, TimeToUsable, new_page
-from _builders import ROOT, T0, day, memory_store
+from _builders import ROOT, T0, day, journey_definition, memory_store
 
-from journeylib.config.journey import JourneyDefinition
 from journeylib.customers import cohorts, drivers
 from journeylib.store import Store
 from journeylib.widgets.cohorts import CohortsWidget
 from journeylib.widgets.drivers import DriversWidget
 
 AS_OF = (T0 + pd.Timedelta(days=400)).isoformat()
-DEF = JourneyDefinition.from_dict(
-    {
-        "name": "test",
-        "stages": [{"name": "Trial", "rule": "signup"}, {"name": "Setup", "rule": {"event": "setup_completed"}}],
-        "outcomes": {"churn": {"customer_field": "churned_at"}, "conversion": {"customer_field": "converted_at"}},
-    }
-)
+DEF = journey_definition({"Trial": "signup", "Setup": {"event": "setup_completed"}}, outcomes=("churn", "conversion"))
 
 
 @pytest.fixture

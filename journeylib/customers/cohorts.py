@@ -42,6 +42,7 @@ from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test, multivariate_logrank_test
 from scipy import stats
 
+from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
 from journeylib.customers.features import build_features, customer_outcomes_data, feature_slug
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
@@ -112,6 +113,8 @@ def cohort_customers_data(
     signup_to: Any = None,
     sample_n: int = 0,
     random_state: int = 0,
+    scope: Scope | None = None,
+    cache: ResultCache | None = None,
     cohort_freq: str = "Q",
     labels: pd.DataFrame | None = None,
     value_stage: str | None = None,
@@ -131,8 +134,8 @@ def cohort_customers_data(
         (the exported plan: ``trial`` until conversion), ``channel``
         (property ``channel`` or ``acquisition_channel``), ``property:<key>``,
         or ``labels``.
-    as_of, segment, plan, signup_from, signup_to, sample_n, random_state
-        Scope, as in :func:`journeylib.customers.features.build_features`.
+    as_of, segment, plan, signup_from, signup_to, sample_n, random_state, scope, cache
+        Scope and shared results, as in :func:`journeylib.customers.features.build_features`.
     cohort_freq : str, default "Q"
         Pandas period alias of signup periods.
     labels : pandas.DataFrame, optional
@@ -164,8 +167,32 @@ def cohort_customers_data(
         If no customer is in scope.
     """
     by = _resolve_by(by)
-    scope = Scope.build(store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to,
-                        sample_n=sample_n, random_state=random_state)
+    scope = Scope.resolve(store, scope, function="cohort_customers_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state)
+
+    def build() -> pd.DataFrame:
+        return _cohort_customers(store, definition, by, scope, cache, cohort_freq=cohort_freq, labels=labels,
+                                 value_stage=value_stage, activity_days=activity_days)
+
+    if cache is None:
+        return build()
+    key = (id(store), definition.model_dump_json(), by, scope, cohort_freq, id(labels) if labels is not None else None,
+           value_stage, activity_days)
+    return cache.get("cohort_customers", key, build)
+
+
+def _cohort_customers(
+    store: Store,
+    definition: JourneyDefinition,
+    by: str,
+    scope: Scope,
+    cache: ResultCache | None,
+    *,
+    cohort_freq: str,
+    labels: pd.DataFrame | None,
+    value_stage: str | None,
+    activity_days: int,
+) -> pd.DataFrame:
     prop_key: str | None = None
     if by == "channel":
         counts = store.query(
@@ -177,11 +204,7 @@ def cohort_customers_data(
             raise ValueError(msg)
     elif by.startswith("property:"):
         prop_key = by.split(":", 1)[1]
-    outs = customer_outcomes_data(
-        store, definition=definition, as_of=scope.as_of, segment=segment, plan=plan, signup_from=signup_from,
-        signup_to=signup_to, sample_n=sample_n, random_state=random_state,
-        property_keys=(prop_key,) if prop_key else (),
-    )
+    outs = customer_outcomes_data(store, definition=definition, scope=scope, property_keys=(prop_key,) if prop_key else ())
     if by == "signup_period":
         cohort = outs["signup_at"].dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period(cohort_freq).astype(str)
     elif by in ("segment", "plan"):
@@ -205,8 +228,8 @@ def cohort_customers_data(
     if by == "labels":
         frame = frame[cohort.notna().to_numpy()].reset_index(drop=True)
     frame["followup_days"] = (scope.as_of - frame["signup_at"]).dt.total_seconds() / 86400.0
-    ms = milestones_data(store, definition=definition, as_of=scope.as_of, segment=segment, plan=plan,
-                         signup_from=signup_from, signup_to=signup_to)
+    everyone = scope.replace(sample_n=0, random_state=0)  # the sample is already in the outcome rows
+    ms = milestones_data(store, definition=definition, scope=everyone, cache=cache)
     ms = ms[ms["customer_id"].isin(frame["customer_id"])]
     days = (ms["entered_at"] - ms["signup_at"]).dt.total_seconds() / 86400.0
     wide = pd.DataFrame({"customer_id": ms["customer_id"], "stage": ms["stage"].astype(str), "days": days}).pivot_table(
@@ -224,10 +247,7 @@ def cohort_customers_data(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticalWarning)
         try:
-            feats = build_features(
-                store, window_days=activity_days, as_of=scope.as_of, segment=segment, plan=plan,
-                signup_from=signup_from, signup_to=signup_to, event_types=[],
-            )
+            feats = build_features(store, window_days=activity_days, scope=everyone, event_types=[], cache=cache)
             act = feats.data.set_index("customer_id")[f"days_active_{activity_days}d"]
             frame["days_active"] = frame["customer_id"].map(act).astype(float)
         except EmptyResultError:
@@ -312,6 +332,8 @@ def cohort_metrics_data(
     signup_to: Any = None,
     sample_n: int = 0,
     random_state: int = 0,
+    scope: Scope | None = None,
+    cache: ResultCache | None = None,
     cohort_freq: str = "Q",
     labels: pd.DataFrame | None = None,
     value_stage: str | None = None,
@@ -398,7 +420,7 @@ def cohort_metrics_data(
         When a cohort is below ``min_support`` or a metric cannot be tested.
     """
     _check_common(min_support, alpha)
-    kw = dict(as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to, sample_n=sample_n,
+    kw = dict(scope=scope, cache=cache, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to, sample_n=sample_n,
               random_state=random_state, cohort_freq=cohort_freq, labels=labels, value_stage=value_stage,
               activity_days=activity_days)
     frame = _frame(store, definition, by, kw)
@@ -546,6 +568,8 @@ def cohort_pairwise_data(
     signup_to: Any = None,
     sample_n: int = 0,
     random_state: int = 0,
+    scope: Scope | None = None,
+    cache: ResultCache | None = None,
     cohort_freq: str = "Q",
     labels: pd.DataFrame | None = None,
     value_stage: str | None = None,
@@ -582,7 +606,7 @@ def cohort_pairwise_data(
         On an unknown ``by`` or out-of-range settings.
     """
     _check_common(min_support, alpha)
-    kw = dict(as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to, sample_n=sample_n,
+    kw = dict(scope=scope, cache=cache, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to, sample_n=sample_n,
               random_state=random_state, cohort_freq=cohort_freq, labels=labels, value_stage=value_stage,
               activity_days=activity_days)
     frame = _frame(store, definition, by, kw)
@@ -662,6 +686,8 @@ def retention_curves_data(
     signup_to: Any = None,
     sample_n: int = 0,
     random_state: int = 0,
+    scope: Scope | None = None,
+    cache: ResultCache | None = None,
     cohort_freq: str = "Q",
     labels: pd.DataFrame | None = None,
     step_days: int = 7,
@@ -697,7 +723,7 @@ def retention_curves_data(
         If no cohort has ``min_support`` converted customers.
     """
     _check_common(min_support, alpha)
-    kw = dict(as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to, sample_n=sample_n,
+    kw = dict(scope=scope, cache=cache, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to, sample_n=sample_n,
               random_state=random_state, cohort_freq=cohort_freq, labels=labels, value_stage=None, activity_days=14)
     frame = _frame(store, definition, by, kw)
     sample = _churn_sample(frame)

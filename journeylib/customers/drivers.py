@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
 from journeylib.customers.features import CustomerFeatures, build_features, customer_outcomes_data, feature_slug
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
@@ -264,6 +265,7 @@ def outcome_population_data(
     signup_to: Any = None,
     sample_n: int = 0,
     random_state: int = 0,
+    scope: Scope | None = None,
 ) -> pd.DataFrame:
     """Say, per customer in scope, whether and why they enter an outcome analysis.
 
@@ -288,7 +290,7 @@ def outcome_population_data(
         accounts can churn or expand); ``auto`` = ``all`` for the conversion
         outcome and ``converted`` for the others when the definition has a
         conversion outcome.
-    as_of, segment, plan, signup_from, signup_to, sample_n, random_state
+    as_of, segment, plan, signup_from, signup_to, sample_n, random_state, scope
         Scope, as in :func:`journeylib.customers.features.build_features`.
 
     Returns
@@ -316,11 +318,10 @@ def outcome_population_data(
         msg = f"population must be 'auto', 'all' or 'converted'; got {population!r}"
         raise ValueError(msg)
     horizon = _horizon(outcome, horizon_days)
-    outs = customer_outcomes_data(
-        store, definition=definition, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
-        signup_to=signup_to, sample_n=sample_n, random_state=random_state,
-    )
-    asof = Scope.build(store, as_of=as_of, segment=segment, plan=plan).as_of
+    scope = Scope.resolve(store, scope, function="outcome_population_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state)
+    outs = customer_outcomes_data(store, definition=definition, scope=scope)
+    asof = scope.as_of
     conv_col = _conversion_column(definition)
     pop = population
     if pop == "auto":
@@ -539,6 +540,8 @@ def drivers_data(
     signup_to: Any = None,
     sample_n: int = 0,
     random_state: int = 0,
+    scope: Scope | None = None,
+    cache: ResultCache | None = None,
     population: str = "auto",
     thresholds: Sequence[int] = (2, 3, 5, 10),
     adjust_for: Sequence[str] = ("segment", "plan", "size"),
@@ -564,7 +567,7 @@ def drivers_data(
         :data:`DEFAULT_HORIZON_DAYS`).
     min_support : int, default 30
         Fewest customers on each side of a split for it to be estimated.
-    as_of, segment, plan, signup_from, signup_to, sample_n, random_state
+    as_of, segment, plan, signup_from, signup_to, sample_n, random_state, scope
         Scope, as in :func:`journeylib.customers.features.build_features`.
     population : {"auto", "all", "converted"}, default "auto"
         See :func:`outcome_population_data`.
@@ -679,10 +682,11 @@ def drivers_data(
         raise ValueError(msg)
     is_conversion = _outcome_spec(definition, outcome)[1]
     horizon = _horizon(outcome, horizon_days)
+    scope = Scope.resolve(store, scope, function="drivers_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state)
     pop = outcome_population_data(
         store, definition=definition, outcome=outcome, window_days=window_days, horizon_days=horizon,
-        population=population, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
-        signup_to=signup_to, sample_n=sample_n, random_state=random_state,
+        population=population, scope=scope,
     )
     counts = pop["status"].value_counts()
     excl = {k: int(counts.get(k, 0)) for k in ("window_incomplete", "followup_incomplete", "not_at_risk", "outcome_before_window_end")}
@@ -707,8 +711,7 @@ def drivers_data(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticalWarning)  # the exclusions are reported above
         feats = build_features(
-            store, definition=definition, window_days=window_days, as_of=as_of, segment=segment, plan=plan,
-            signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state,
+            store, definition=definition, window_days=window_days, scope=scope, cache=cache,
             property_keys=property_keys, ticket_scores=ticket_scores,
         )
     return _analyse(

@@ -28,6 +28,7 @@ Conventions
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from collections.abc import Sequence
@@ -37,9 +38,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
-from journeylib.journey.stages import StageCache, milestones_data
+from journeylib.journey.stages import milestones_data
 from journeylib.scope import Scope
 from journeylib.store import Store
 from journeylib.store.categories import sources_of
@@ -119,6 +121,10 @@ class CustomerFeatures:
     as_of: pd.Timestamp
     scope: Scope = field(repr=False)
 
+    def copy(self) -> CustomerFeatures:
+        """Return a copy whose tables can be changed without changing this one."""
+        return dataclasses.replace(self, data=self.data.copy(), catalog=self.catalog.copy(), exclusions=self.exclusions.copy())
+
     @property
     def n_excluded(self) -> int:
         """Customers in scope left out (window not complete at as_of)."""
@@ -176,7 +182,7 @@ def build_features(
     sample_n: int = 0,
     random_state: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
     event_types: Sequence[str] | None = None,
     activity_sources: Sequence[str] = ("product",),
     exclude_sources: Sequence[str] = ("crm",),
@@ -307,6 +313,37 @@ def build_features(
     if ticket_scores is not None and "ticket_id" not in ticket_scores.columns:
         msg = f"ticket_scores must have a ticket_id column; it has {list(ticket_scores.columns)}"
         raise ValueError(msg)
+    def build() -> CustomerFeatures:
+        return _build_features(
+            store, definition=definition, window_days=window_days, subs=subs, scope=scope, cache=cache,
+            event_types=event_types, activity_sources=activity_sources, exclude_sources=exclude_sources,
+            property_keys=property_keys, ticket_scores=ticket_scores,
+        )
+
+    if cache is None:
+        return build()
+    key = (
+        id(store), definition.model_dump_json() if definition is not None else None, scope, window_days, subs,
+        tuple(event_types) if event_types is not None else None, tuple(activity_sources), tuple(exclude_sources),
+        tuple(property_keys), id(ticket_scores) if ticket_scores is not None else None,
+    )
+    return cache.get("features", key, build)
+
+
+def _build_features(
+    store: Store,
+    *,
+    definition: JourneyDefinition | None,
+    window_days: int,
+    subs: tuple[int, ...],
+    scope: Scope,
+    cache: ResultCache | None,
+    event_types: Sequence[str] | None,
+    activity_sources: Sequence[str],
+    exclude_sources: Sequence[str],
+    property_keys: Sequence[str],
+    ticket_scores: pd.DataFrame | None,
+) -> CustomerFeatures:
     asof = _timestamp_literal(scope.as_of)
     d_end = sql_add_days("signup_at", window_days)
     base = f"SELECT customer_id, signup_at, {d_end} AS window_end FROM ({scope.customers_sql()})"
@@ -495,7 +532,7 @@ def build_features(
 
 
 def _add_stage_features(
-    store: Store, data: pd.DataFrame, definition: JourneyDefinition, scope: Scope, w: int, add: Any, cache: StageCache | None
+    store: Store, data: pd.DataFrame, definition: JourneyDefinition, scope: Scope, w: int, add: Any, cache: ResultCache | None
 ) -> pd.DataFrame:
     """Add ``stage_<s>_by_<w>d`` (entered before the window end) and ``stages_reached_<w>d``."""
     # every customer of the scope before sampling: the sample is taken from the feature rows

@@ -58,10 +58,11 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from journeylib.cache import ResultCache
 from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition, Stage
 from journeylib.exceptions import EmptyResultError
 from journeylib.journey.paths import loops_by_stage
-from journeylib.journey.stages import StageCache, stage_frames, stage_milestones
+from journeylib.journey.stages import stage_frames, stage_milestones
 from journeylib.scope import Scope
 from journeylib.stats import RatioEstimate, bh_qvalues, clustered_rate_ratio, median_ratio_bootstrap
 from journeylib.store import Store
@@ -99,7 +100,7 @@ def _leaf_label(cond: Condition) -> str:
     return label
 
 
-def _step_times(store: Store, definition: JourneyDefinition, scope: Any, k: int, cache: StageCache | None) -> dict[str, pd.Series]:
+def _step_times(store: Store, definition: JourneyDefinition, scope: Any, k: int, cache: ResultCache | None) -> dict[str, pd.Series]:
     """Days from entering stage k to each condition of stage k+1's rule (customers who met it)."""
     leaves = _leaves(definition.stages[k + 1].rule)
     if len(leaves) < 2:
@@ -201,7 +202,7 @@ def _evidence(
     attempt_events: Sequence[str] | None,
     gap_days: float,
     scope: Scope | None,
-    cache: StageCache | None,
+    cache: ResultCache | None,
     function: str,
 ) -> pd.DataFrame:
     chosen_scope = Scope.resolve(store, scope, function=function, as_of=as_of, segment=segment, plan=plan,
@@ -406,7 +407,7 @@ _COMMON_DOC = """
         to the group *and* its peers.
     scope : Scope, optional
         A ready scope instead of the filters (its segment is the one reported).
-    cache : StageCache, optional
+    cache : ResultCache, optional
         Share the milestone frames with the other analyses of the same scope.
     segment : str, optional
         Report this segment only (its peers are still the other segments).
@@ -446,7 +447,7 @@ def friction_tests_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
     alpha: float = 0.05,
     ticket_sentiment: pd.DataFrame | None = None,
     n_boot: int = 500,
@@ -510,7 +511,7 @@ def friction_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
     top_n: int = 5,
     alpha: float = 0.05,
     ticket_sentiment: pd.DataFrame | None = None,

@@ -37,9 +37,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from journeylib.cache import ResultCache
 from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition, Outcome
 from journeylib.exceptions import EmptyResultError
-from journeylib.journey.stages import StageCache, stage_frames
+from journeylib.journey.stages import stage_frames
 from journeylib.scope import Scope
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
@@ -357,7 +358,7 @@ def _paths(
     attempt_events: Sequence[str] | None = None,
     gap_days: float = 14.0,
     attempt_once_share: float = 0.8,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
 ) -> _Paths:
     """Compute the customer table with paths and deviations, the long met table, and loops by stage."""
     ms, iv = stage_frames(store, definition, scope, cache=cache)
@@ -428,7 +429,7 @@ def customer_paths_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
     attempt_events: Sequence[str] | None = None,
     gap_days: float = 14.0,
 ) -> pd.DataFrame:
@@ -496,7 +497,7 @@ def stage_transitions_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
     basis: Literal["met", "entered"] = "met",
     alpha: float = 0.05,
 ) -> pd.DataFrame:
@@ -765,7 +766,7 @@ def variants_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
     top_n: int = 10,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
@@ -871,7 +872,7 @@ def conformance_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
     attempt_events: Sequence[str] | None = None,
     gap_days: float = 14.0,
     alpha: float = 0.05,
@@ -983,7 +984,7 @@ def flow_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
     n_steps: int = 5,
     from_stage: str | None = None,
     node_width: float = 0.18,

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from journeylib.cache import ResultCache
 from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition
 from journeylib.exceptions import EmptyResultError
 from journeylib.scope import Scope
@@ -39,7 +40,6 @@ from journeylib.store import Store
 from journeylib.store.dialect import sql_add_days, sql_json_text, sql_nth_smallest, sql_quote
 
 __all__ = [
-    "StageCache",
     "add_stage_exits",
     "compute_stages",
     "customer_stages_data",
@@ -256,54 +256,14 @@ def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) ->
     return out
 
 
-class StageCache:
-    """Stage frames by definition and scope, computed on first use and then reused.
-
-    Every journey analysis starts from the same milestone frame (one row per
-    customer × stage, :func:`compute_stages`). A cache passed to the ``*_data``
-    functions (as :class:`journeylib.Journey` does) makes them share it: the
-    engine runs the milestone SQL once per (store, definition, scope), however
-    many analyses a notebook or a widget asks for. Frames are handed out as
-    copies, so no analysis can change another's input.
-
-    Attributes
-    ----------
-    computed : int
-        How many times the milestone SQL ran (a count tests read).
-
-    Examples
-    --------
-    >>> cache = StageCache()
-    >>> cache.computed
-    0
-    """
-
-    def __init__(self) -> None:
-        self._milestones: dict[tuple[int, str, Scope], pd.DataFrame] = {}
-        self.computed = 0
-
-    def __repr__(self) -> str:
-        return f"StageCache({len(self._milestones)} frame(s), computed {self.computed}×)"
-
-    def milestones(self, store: Store, definition: JourneyDefinition, scope: Scope) -> pd.DataFrame:
-        """Return (a copy of) :func:`compute_stages` for this store, definition and scope."""
-        key = (id(store), definition.model_dump_json(), scope)
-        frame = self._milestones.get(key)
-        if frame is None:
-            frame = compute_stages(store, definition, scope)
-            self._milestones[key] = frame
-            self.computed += 1
-        return frame.copy()
-
-
-def stage_milestones(store: Store, definition: JourneyDefinition, scope: Scope, *, cache: StageCache | None = None) -> pd.DataFrame:
+def stage_milestones(store: Store, definition: JourneyDefinition, scope: Scope, *, cache: ResultCache | None = None) -> pd.DataFrame:
     """Return :func:`compute_stages` output, from *cache* when one is given.
 
     Parameters
     ----------
     store, definition, scope
         As in :func:`compute_stages`.
-    cache : StageCache, optional
+    cache : ResultCache, optional
         Reuse (and keep) the frame there.
 
     Returns
@@ -311,11 +271,14 @@ def stage_milestones(store: Store, definition: JourneyDefinition, scope: Scope, 
     pandas.DataFrame
         The columns of :func:`compute_stages`.
     """
-    return cache.milestones(store, definition, scope) if cache is not None else compute_stages(store, definition, scope)
+    if cache is None:
+        return compute_stages(store, definition, scope)
+    key = (id(store), definition.model_dump_json(), scope)
+    return cache.get("milestones", key, lambda: compute_stages(store, definition, scope))
 
 
 def stage_frames(
-    store: Store, definition: JourneyDefinition, scope: Scope, *, cache: StageCache | None = None
+    store: Store, definition: JourneyDefinition, scope: Scope, *, cache: ResultCache | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return the milestones (customer × stage) and the stage intervals of a scope.
 
@@ -325,7 +288,7 @@ def stage_frames(
     ----------
     store, definition, scope
         As in :func:`compute_stages`.
-    cache : StageCache, optional
+    cache : ResultCache, optional
         Reuse the milestone frame there.
 
     Returns
@@ -353,7 +316,7 @@ def milestones_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
 ) -> pd.DataFrame:
     """Return when each customer met each stage's milestone, and entered each stage.
 
@@ -374,7 +337,7 @@ def milestones_data(
     scope : Scope, optional
         A ready :class:`~journeylib.scope.Scope` instead of the filters above
         (what :class:`journeylib.Journey` passes).
-    cache : StageCache, optional
+    cache : ResultCache, optional
         Share the milestone frame with the other analyses of the same scope.
 
     Returns
@@ -446,7 +409,7 @@ def stage_intervals_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
 ) -> pd.DataFrame:
     """Return the time each customer spent in each stage they entered.
 
@@ -486,7 +449,7 @@ def customer_stages_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
 ) -> pd.DataFrame:
     """Return each customer's current stage at ``as_of``.
 
@@ -545,13 +508,13 @@ def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by
         )
 
 
-def _funnel_counts_of(store: Store, definition: JourneyDefinition, scope: Scope, by: str | None, cache: StageCache) -> pd.DataFrame:
+def _funnel_counts_of(store: Store, definition: JourneyDefinition, scope: Scope, by: str | None, cache: ResultCache) -> pd.DataFrame:
     """:func:`_funnel_counts` from the cached milestone frame instead of a new engine pass.
 
     The furthest stage entered and whether it ended in churn or a drop-out are
     read from :func:`add_stage_exits` (the ``status`` the SQL mirrors).
     """
-    ms = cache.milestones(store, definition, scope)
+    ms = stage_milestones(store, definition, scope, cache=cache)
     iv = add_stage_exits(ms, definition, scope.as_of)
     last = iv.groupby("customer_id", sort=False).tail(1).set_index("customer_id")
     cust = ms.drop_duplicates("customer_id").set_index("customer_id")
@@ -574,7 +537,7 @@ def funnel_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
     by: str | None = None,
     cohort_freq: str = "Q",
     alpha: float = 0.05,
@@ -663,7 +626,7 @@ def time_to_convert_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
     by: str | None = None,
     cohort_freq: str = "Q",
 ) -> pd.DataFrame:
@@ -717,7 +680,7 @@ def progress_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
     min_peers: int = 20,
 ) -> pd.DataFrame:
     """Return whether each customer still in a stage is on track, behind or stuck.

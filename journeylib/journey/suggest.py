@@ -41,10 +41,11 @@ import pandas as pd
 import yaml
 from scipy import stats
 
+from journeylib.cache import ResultCache
 from journeylib.config.journey import Condition, JourneyDefinition, Stage
 from journeylib.exceptions import EmptyResultError
 from journeylib.journey.paths import rule_text
-from journeylib.journey.stages import StageCache, funnel_data, stage_milestones
+from journeylib.journey.stages import funnel_data, stage_milestones
 from journeylib.scope import Scope
 from journeylib.stats import bh_qvalues, risk_ratio_interval, wilson_interval
 from journeylib.store import Store
@@ -480,7 +481,7 @@ def compare_definitions_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
-    cache: StageCache | None = None,
+    cache: ResultCache | None = None,
     outcome: Outcome = "retention",
     outcome_window_days: float = 90.0,
     alpha: float = 0.05,
