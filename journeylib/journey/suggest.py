@@ -529,7 +529,7 @@ def compare_definitions_data(
         ms = stage_milestones(store, definition, scope, cache=cache)
         ms = ms[ms["customer_id"].isin(pop.index)]
         limit = ms["signup_at"] + pd.Timedelta(days=outcome_window_days)
-        cut = ms["customer_id"].map(pop["cutoff_at"])
+        cut = pd.to_datetime(ms["customer_id"].map(pop["cutoff_at"]), utc=True)  # all-NaT maps come back tz-naive
         ok = ms["entered_at"].notna() & (ms["entered_at"] < limit) & (cut.isna() | (ms["entered_at"] < cut))
         ms = ms.assign(hit=ok, success=ms["customer_id"].map(pop["success"]))
         ms["hit_success"] = ms["hit"] & (ms["success"] == 1)

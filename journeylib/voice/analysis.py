@@ -56,7 +56,7 @@ import pandas as pd
 from scipy import stats
 
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
-from journeylib.scope import Scope, to_utc
+from journeylib.scope import ALL, Scope, to_utc
 from journeylib.stats import bh_qvalues, poisson_rate_test
 from journeylib.store import Store
 from journeylib.voice import pii, sentiment
@@ -82,7 +82,6 @@ __all__ = [
 ]
 
 #: The value of ``segment``, ``stage``, ``topic`` or ``period`` that selects everything.
-ALL = "all"
 #: Stage of a ticket opened outside every stage interval of its customer.
 NO_STAGE = "(no stage)"
 #: Comparisons of :func:`ticket_spikes_data`.
@@ -255,6 +254,7 @@ def ticket_voice_data(
     segment: str | None = ALL,
     sample_n: int = 0,
     random_state: int = 0,
+    scope: Scope | None = None,
     scorer: Any = None,
     max_chars: int = 5_000,
     mask_pii: bool = True,
@@ -273,6 +273,9 @@ def ticket_voice_data(
         ``"all"`` or one ``customers.segment`` value.
     sample_n : int, default 0
         0 for every customer, else a seeded sample of that many customers.
+    scope : Scope, optional
+        A ready scope instead of ``as_of``, ``segment``, ``sample_n`` and
+        ``random_state`` (a store only).
     random_state : int, default 0
         Seed of the sample.
     scorer : object or str, optional
@@ -323,7 +326,8 @@ def ticket_voice_data(
         if "user_email" in tickets.columns:
             names = pii.names_from_emails(tickets["user_email"].tolist())
     else:
-        scope = Scope.build(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state)
+        scope = Scope.resolve(store, scope, function=function, as_of=as_of, segment=segment, sample_n=sample_n,
+                              random_state=random_state)
         tickets = _load_tickets(store, scope, strict_before=False, window_start=None)
         if mask_pii:
             names = _known_names(store)

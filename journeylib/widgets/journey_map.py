@@ -15,12 +15,12 @@ from journeylib.charts.common import placeholder_chart
 from journeylib.config.journey import JourneyDefinition
 from journeylib.journey import paths as journeys
 from journeylib.journey import stages
+from journeylib.scope import ALL
 from journeylib.store import Store
 from journeylib.widgets.base import LiveChart, error_html
 
 __all__ = ["JourneyMapWidget"]
 
-ALL = "all"
 
 
 class JourneyMapWidget(widgets.VBox):
