@@ -76,9 +76,9 @@ class Journey:
 
     Examples
     --------
-    >>> j = Journey.open(db, definition="parameters/journeys/saas.yaml", segment="SMB")  # doctest: +SKIP
-    >>> j.funnel_data()[["stage", "reached", "conversion_rate"]]  # doctest: +SKIP
-    >>> j.with_scope(segment="Enterprise").funnel_data()  # doctest: +SKIP
+    >>> with Journey.open(db, definition="parameters/journeys/saas.yaml", segment="SMB") as j:  # doctest: +SKIP
+    ...     funnel = j.funnel_data()
+    ...     enterprise = j.with_scope(segment="Enterprise").funnel_data()  # shares j's caches
     """
 
     __slots__ = ("_definition", "_scope", "_store", "cache")
@@ -193,6 +193,16 @@ class Journey:
     def scope(self) -> Scope:
         """Which customers, as of when."""
         return self._scope
+
+    def close(self) -> None:
+        """Close the store (a context from :meth:`open` owns its read-only connection)."""
+        self._store.close()
+
+    def __enter__(self) -> Journey:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         name = self._definition.name if self._definition is not None else None

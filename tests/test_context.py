@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from _builders import ROOT, day, event_rows, journey_definition, memory_store
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import journeylib
 from journeylib.cache import ResultCache
@@ -186,3 +188,41 @@ def test_result_cache_counts_and_copies() -> None:
     assert len(cache) == 1
     assert cache.get("t", ("other",), lambda: 5) == 5
     assert cache.computed["t"] == 2
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    events=st.lists(
+        st.tuples(st.sampled_from(list("abcdefgh")), st.floats(0, 80), st.sampled_from(["setup", "project", "login"])),
+        max_size=40,
+    ),
+    churned=st.lists(st.one_of(st.none(), st.floats(1, 90)), min_size=8, max_size=8),
+    drop_after=st.one_of(st.none(), st.sampled_from([5.0, 20.0, 45.0])),
+    as_of=st.floats(10, 100),
+)
+def test_funnel_from_cached_frames_equals_the_engine_count(events, churned, drop_after, as_of) -> None:
+    # The funnel counts either in SQL (standalone) or from the cached milestone frame (in a context):
+    # whatever the timelines, churn dates, drop-out convention and as_of, the two agree exactly.
+    customers = pd.DataFrame(
+        {
+            "customer_id": list("abcdefgh"),
+            "segment": ["SMB", "SMB", "Ent", "Ent", "SMB", "Mid", "Mid", "SMB"],
+            "plan": ["free", "pro"] * 4,
+            "signup_at": [day(i * 3) for i in range(8)],
+            "churned_at": [day(c) if c is not None else pd.NaT for c in churned],
+        }
+    )
+    definition = journey_definition(
+        {"Trial": "signup", "Setup": {"event": "setup", "within_days": 14}, "Value": {"event": "project", "min_count": 2}},
+        conventions={"drop_after_days": drop_after},
+    )
+    events = [*events, ("a", 0.5, "login")]  # at least one event, so there is a timeline
+    with memory_store(customers=customers, events=event_rows(events)) as s:
+        scope = Scope.build(s, as_of=day(as_of))
+        cache = ResultCache()
+        for by in (None, "segment", "plan", "cohort"):
+            pd.testing.assert_frame_equal(
+                stages.funnel_data(s, definition=definition, scope=scope, cache=cache, by=by),
+                stages.funnel_data(s, definition=definition, scope=scope, by=by),
+            )
+        assert cache.computed["milestones"] == 1
