@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/bench_ingest_vendor.py
 	$(BIN)/python benchmarks/bench_journey.py
+	$(BIN)/python benchmarks/bench_refactor.py --db $(DB)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

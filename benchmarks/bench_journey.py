@@ -20,10 +20,10 @@ Operations (demo journey definition ``parameters/journeys/saas.yaml``):
     :func:`journeylib.journey.stages.funnel_data` vs SQL computing reached, dropped
     and censored per stage from the hand-written milestones.
 ``transitions``
-    :func:`journeylib.journey.paths.event_transitions_data` (top 10 events,
+    :func:`journeylib.journey.transitions.event_transitions_data` (top 10 events,
     ``start`` and end nodes) vs a ``lead()`` query counting the same pairs.
 ``sessions``
-    :func:`journeylib.journey.paths.sessions_data` (30-minute gap, one row per
+    :func:`journeylib.journey.sessions.sessions_data` (30-minute gap, one row per
     customer) vs a ``lag()``/running-sum query.
 
 Memory: window functions over 10M rows use what DuckDB is given. Every
@@ -205,8 +205,8 @@ BASELINES = {
 JOURNEYLIB = {
     "milestones": "stages.milestones_data(store, definition=d, as_of=AS_OF)",
     "funnel": "stages.funnel_data(store, definition=d, as_of=AS_OF)",
-    "transitions": "journeys.event_transitions_data(store, definition=d, as_of=AS_OF, top_n=10)",
-    "sessions": "journeys.sessions_data(store, as_of=AS_OF)",
+    "transitions": "transitions.event_transitions_data(store, definition=d, as_of=AS_OF, top_n=10)",
+    "sessions": "sessions.sessions_data(store, as_of=AS_OF)",
 }
 
 # Result digests, computed after the timed part, to check that journeylib and the baseline agree:
@@ -314,8 +314,7 @@ def run_operations(db: Path, as_of: str, limit: str, customers: int, n_events: i
     ops: dict[str, object] = {}
     for name in ("milestones", "funnel", "transitions", "sessions"):
         jl_code = f"""
-            from journeylib.journey import paths as journeys
-            from journeylib.journey import stages
+            from journeylib.journey import sessions, stages, transitions
             from journeylib.config.journey import JourneyDefinition
             from journeylib.store import Store
             store = Store({str(db)!r}, read_only=True)

@@ -8,9 +8,12 @@ that says what failed and what to do; tracebacks are shown only with
 from __future__ import annotations
 
 import argparse
+import errno
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType, ModuleType
 from typing import TYPE_CHECKING
 
 from journeylib import __version__
@@ -196,7 +199,14 @@ def build_demo_store(world: Path, db: Path, *, customers: int, seed: int, source
     truth = world / "truth.json"
     fresh = True
     if truth.exists() and (world / "vendor" / VENDOR_TRUTH_FILE).exists():
-        meta = json.loads(truth.read_text())
+        try:
+            meta = json.loads(truth.read_text())
+        except (ValueError, RecursionError) as exc:
+            msg = (
+                f"{truth} is not a readable truth file ({type(exc).__name__}: {exc}). Delete the folder {world} "
+                "(or pass another --world) and run again to generate the demo world anew."
+            )
+            raise JourneyLibError(msg) from exc
         fresh = not (meta.get("seed") == seed and meta.get("n_customers") == customers)
     if fresh:
         _out(f"1/3 generating the synthetic world ({customers:,} customers, seed {seed}) in {world}, with its vendor exports")
@@ -311,8 +321,189 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Names of local variables that hold the file a failing function was working on (see :func:`failure_message`).
+_FILE_LOCALS = ("path", "p", "file", "filename", "config", "suite", "source_path")
+
+
+def _store_errors() -> ModuleType | None:
+    """Return :mod:`journeylib.store.errors`, or None if it cannot be imported (a broken install must not hide the error)."""
+    try:
+        from journeylib.store import errors
+    except Exception:
+        return None
+    return errors
+
+
+def _in_journeylib(frame: FrameType) -> bool:
+    spec = frame.f_globals.get("__spec__")
+    name = getattr(spec, "name", None) or frame.f_globals.get("__name__", "")
+    return str(name).startswith("journeylib.")
+
+
+def _is_file(value: object) -> bool:
+    try:
+        return isinstance(value, (str, Path)) and bool(str(value)) and Path(value).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _file_in_traceback(exc: BaseException) -> str | None:
+    """Return the file the innermost journeylib function was working on when *exc* was raised, if it can tell.
+
+    Looked at, in its local variables: the usual names of a file (``path``,
+    ``p``, ``file``, ``*_path``, ...) and, for a JSON error, the file whose
+    text is the document that failed to decode.
+    """
+    frame = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if _in_journeylib(tb.tb_frame):
+            frame = tb.tb_frame
+        tb = tb.tb_next
+    if frame is None:
+        return None
+    local = {k: v for k, v in frame.f_locals.items() if _is_file(v)}
+    named = [str(v) for k, v in local.items() if k in _FILE_LOCALS or k.endswith("_path")]
+    if named:
+        return named[0]
+    if isinstance(exc, json.JSONDecodeError):
+        for value in local.values():
+            try:
+                if Path(value).stat().st_size < 64_000_000 and Path(value).read_text(encoding="utf-8", errors="replace") == exc.doc:
+                    return str(value)
+            except OSError:
+                continue
+    return None
+
+
+def _inputs(args: argparse.Namespace) -> str:
+    """Return the files and folders given to the command, for messages that cannot name the one that failed."""
+    given = [getattr(args, name, None) for name in ("config", "suite", "sources", "folder", "world")]
+    table = getattr(args, "table", None)
+    given += [table] if _is_file(table) else []  # a vendor export given first, not a table name
+    given += list(getattr(args, "files", None) or [])
+    names = [str(g) for g in given if g]
+    if not names:
+        return "its inputs"
+    return ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+
+
+def _raised_in_journeylib(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_frame
+        tb = tb.tb_next
+    return last is not None and _in_journeylib(last)
+
+
+def failure_message(args: argparse.Namespace, exc: BaseException) -> str:
+    """Return the one-paragraph error the command line prints for *exc*: what failed, where, what to do.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (``args.command`` names the sub-command).
+    exc : BaseException
+        What the sub-command raised.
+
+    Returns
+    -------
+    str
+        ``"journeylib COMMAND: error: ..."`` (or ``internal error`` for an
+        exception that is a bug), without a trailing newline. A follow-up
+        "transaction aborted" error is described by its first cause, and
+        DuckDB's lock, memory, disk-full and I/O errors by
+        :func:`journeylib.store.errors.translate_error`.
+    """
+    cmd = f"journeylib {getattr(args, 'command', None) or ''}".rstrip()
+    errors = _store_errors()
+    if errors is not None:
+        exc = errors.first_cause(exc)
+    if isinstance(exc, JourneyLibError):
+        return f"{cmd}: error: {exc}"
+    store = None
+    if getattr(args, "db", None) is not None or getattr(args, "command", None) in ("ingest", "report", "dashboard", "demo"):
+        try:
+            store = _store_path(getattr(args, "db", None))
+        except Exception:
+            store = None
+    if errors is not None and errors.is_engine_error(exc):
+        translated = errors.translate_error(exc, path=store)
+        if translated is not None:
+            return f"{cmd}: error: {translated}"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = f" on store {store}" if store is not None else ""
+        return (
+            f"{cmd}: error: the database engine (DuckDB) failed{where}: {first}. If the message does not point at "
+            f"something in your input ({_inputs(args)}), run again with `journeylib --debug {args.command} ...` "
+            "for the traceback and report it."
+        )
+    file = _file_in_traceback(exc)
+    reading = f"while reading {file}" if file else f"while reading {_inputs(args)}"
+    debug = f"`journeylib --debug {args.command} ...` shows the traceback"
+    if isinstance(exc, json.JSONDecodeError):
+        near = exc.doc[max(exc.pos - 20, 0) : exc.pos + 20].replace("\n", " ").strip()
+        return (
+            f"{cmd}: error: invalid JSON {reading}: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            f"{f' (near {near!r})' if near else ''}. Fix or export the file again, then run again ({debug})."
+        )
+    if isinstance(exc, RecursionError):
+        return (
+            f"{cmd}: error: the input is nested too deeply to process {reading} (Python's recursion limit was reached). "
+            "This is usually a JSON or YAML value nested hundreds of levels deep, or a configuration that refers to "
+            f"itself. Check that input and run again; if it looks right, report it ({debug})."
+        )
+    if isinstance(exc, MemoryError):
+        return (
+            f"{cmd}: error: out of memory {reading}: Python could not allocate more memory. Close other programs, "
+            "load fewer or smaller files at a time, or lower DuckDB's share with JOURNEYLIB_MEMORY_LIMIT "
+            "(e.g. JOURNEYLIB_MEMORY_LIMIT=1GB), then run again."
+        )
+    if isinstance(exc, UnicodeDecodeError):
+        return (
+            f"{cmd}: error: cannot decode the text {reading} as {exc.encoding}: {exc.reason} at byte {exc.start}. "
+            "Save or export the file as UTF-8, then run again."
+        )
+    if isinstance(exc, UnicodeError):
+        return (
+            f"{cmd}: error: cannot encode or decode text {reading}: {exc}. Use UTF-8 files and a UTF-8 terminal "
+            "(e.g. PYTHONIOENCODING=utf-8), then run again."
+        )
+    if isinstance(exc, OSError):
+        name = exc.filename if exc.filename is not None else file
+        target = f" {name}" if name is not None else ""
+        if exc.errno == errno.ENOSPC:
+            return (
+                f"{cmd}: error: disk full: cannot write{target}: no space left on the device. Free space on that disk, "
+                "or write somewhere else (--out, --db or JOURNEYLIB_DB), then run again."
+            )
+        if exc.strerror and name is not None:
+            return (
+                f"{cmd}: error: cannot access {name}: {exc.strerror}. Check that the path exists and that you may "
+                "read (or write) it, then run again."
+            )
+        return f"{cmd}: error: {exc}"
+    if isinstance(exc, (ValueError, TypeError)):
+        if isinstance(exc, ValueError) and _raised_in_journeylib(exc):
+            return f"{cmd}: error: {exc}"
+        return (
+            f"{cmd}: error: {type(exc).__name__} {reading}: {exc}. Check that input and the command's arguments, "
+            f"then run again; if they look right, report it ({debug})."
+        )
+    return (
+        f"{cmd}: internal error: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else '(no message)'}. "
+        f"This is a bug in journeylib, not a problem with your input: please report it ({debug})."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
+    """Run the command line; return the exit code.
+
+    A failure prints one paragraph (:func:`failure_message`) on stderr and
+    returns 1; ``journeylib --debug COMMAND`` raises it instead, with its
+    traceback. An interrupt returns 130.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -320,18 +511,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except JourneyLibError as exc:
-        if args.debug:
-            raise
-        sys.stderr.write(f"journeylib {args.command}: error: {exc}\n")
-        return 1
-    except (ValueError, OSError) as exc:
-        if args.debug:
-            raise
-        sys.stderr.write(f"journeylib {args.command}: error: {exc}\n")
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        try:
+            text = failure_message(args, exc)
+        except Exception:  # describing the failure must never end in a traceback
+            text = f"journeylib {args.command}: error: {type(exc).__name__}: {exc}. Run again with `journeylib --debug {args.command} ...` for the traceback."
+        sys.stderr.write(text + "\n")
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -305,21 +305,21 @@ class Journey:
     funnel_data = _analysis("journeylib.journey.stages", "funnel_data")
     time_to_convert_data = _analysis("journeylib.journey.stages", "time_to_convert_data")
     progress_data = _analysis("journeylib.journey.stages", "progress_data")
-    stage_transitions_data = _analysis("journeylib.journey.paths", "stage_transitions_data")
-    event_transitions_data = _analysis("journeylib.journey.paths", "event_transitions_data")
+    stage_transitions_data = _analysis("journeylib.journey.transitions", "stage_transitions_data")
+    event_transitions_data = _analysis("journeylib.journey.transitions", "event_transitions_data")
     customer_paths_data = _analysis("journeylib.journey.paths", "customer_paths_data")
     variants_data = _analysis("journeylib.journey.paths", "variants_data")
     conformance_data = _analysis("journeylib.journey.paths", "conformance_data")
-    flow_data = _analysis("journeylib.journey.paths", "flow_data")
-    loop_events_data = _analysis("journeylib.journey.paths", "loop_events_data")
-    sessions_data = _analysis("journeylib.journey.paths", "sessions_data")
+    flow_data = _analysis("journeylib.journey.transitions", "flow_data")
+    loop_events_data = _analysis("journeylib.journey.loops", "loop_events_data")
+    sessions_data = _analysis("journeylib.journey.sessions", "sessions_data")
     friction_data = _analysis("journeylib.journey.friction", "friction_data")
     friction_tests_data = _analysis("journeylib.journey.friction", "friction_tests_data")
     suggest_milestones_data = _analysis("journeylib.journey.suggest", "suggest_milestones_data")
 
     def stage_map_data(self) -> pd.DataFrame:
-        """Return the stages of the definition as a table (:func:`journeylib.journey.paths.stage_map_data`)."""
-        return _function("journeylib.journey.paths", "stage_map_data")(self.definition)
+        """Return the stages of the definition as a table (:func:`journeylib.journey.stage_map.stage_map_data`)."""
+        return _function("journeylib.journey.stage_map", "stage_map_data")(self.definition)
 
     def compare_definitions_data(self, *, suggested: JourneyDefinition, **kwargs: Any) -> pd.DataFrame:
         """Compare this definition with *suggested* (:func:`journeylib.journey.suggest.compare_definitions_data`)."""
@@ -341,7 +341,7 @@ class Journey:
     coverage_data = _analysis("journeylib.health", "coverage_data")
 
     # -- voice of the customer -------------------------------------------------------------------
-    ticket_voice_data = _analysis("journeylib.voice.analysis", "ticket_voice_data")
+    ticket_voice_data = _analysis("journeylib.voice.tickets", "ticket_voice_data")
 
 
 def _required(param: inspect.Parameter) -> bool:

@@ -58,6 +58,31 @@ class ScopeError(EmptyResultError, ValueError):
     """
 
 
+class StoreError(JourneyLibError):
+    """The database engine of the store failed for a reason outside the data.
+
+    Raised (by :mod:`journeylib.store`) in place of the engine's own error,
+    which stays attached as ``__cause__``; the message names the store or
+    file concerned and what to do. The subclasses say which failure it was.
+    """
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the store's file lock (an ingest, a notebook, a dashboard)."""
+
+
+class StoreFullError(StoreError):
+    """A write failed because the disk (of the store or of its temporary directory) is full."""
+
+
+class StoreIOError(StoreError):
+    """The engine could not read or write a file (permissions, a missing folder, a failing disk)."""
+
+
+class OutOfMemoryError(StoreError):
+    """The engine needed more memory than its memory limit allows."""
+
+
 class StatisticalWarning(UserWarning):
     """A statistical caveat: a tiny cohort, a near-constant feature, a wide interval."""
 

@@ -39,6 +39,17 @@ import pandas as pd
 from journeylib.exceptions import EmptyResultError
 from journeylib.scope import ALL, NO_CUTOFF, Scope
 from journeylib.store import Store
+from journeylib.store.dialect import (
+    sql_add_microseconds,
+    sql_cast,
+    sql_date_range,
+    sql_filtered,
+    sql_iso_week,
+    sql_regexp_replace_all,
+    sql_utc_clock,
+    sql_week_start,
+    sql_weeks_between,
+)
 from journeylib.store.schema import ALL_TABLES
 
 __all__ = [
@@ -72,14 +83,20 @@ OTHER_REASONS = "(other reasons)"
 
 # Quarantine reasons carry row-specific values (the offending value, an id, line
 # numbers). Masking them groups rows that failed for the same reason; the full
-# text stays in the quarantine table and in ``example_reason``.
-_REASON_KIND_SQL = r"""regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
-    coalesce(reason, '(no reason given)'),
-    ', found [^;]*', '', 'g'),
-    '''[^'']*''', '''…''', 'g'),
-    '=[^ ;,)]+', '=…', 'g'),
-    '\(lines [^)]*\)', '(lines …)', 'g'),
-    'at (position|column) [0-9]+', 'at \1 …', 'g')"""
+# text stays in the quarantine table and in ``example_reason``. Applied in this order.
+_REASON_MASKS = (
+    (", found [^;]*", ""),
+    ("'[^']*'", "'…'"),
+    ("=[^ ;,)]+", "=…"),
+    (r"\(lines [^)]*\)", "(lines …)"),
+    ("at (position|column) [0-9]+", r"at \1 …"),
+)
+_REASON_KIND_SQL = "coalesce(reason, '(no reason given)')"
+for _pattern, _replacement in _REASON_MASKS:
+    _REASON_KIND_SQL = sql_regexp_replace_all(_REASON_KIND_SQL, _pattern, _replacement)
+
+#: ``as_of`` as the queries of this module take it: the prepared-statement parameter ``$as_of``.
+_AS_OF_SQL = sql_cast("$as_of", "timestamp")
 
 
 # -- scope ----------------------------------------------------------------------
@@ -99,7 +116,7 @@ def _as_of_text(scope: Scope) -> str:
 def _ctes(scope: Scope) -> str:
     """Return the SQL defining ``scope_customers`` and ``scope_events`` (without ``WITH``)."""
     customers = scope.customers_sql(signed_up_by_as_of=False, blank_later_outcomes=False)
-    as_of_where = "e.timestamp <= CAST($as_of AS TIMESTAMPTZ)" if _timeline(scope) else "TRUE"
+    as_of_where = f"e.timestamp <= {_AS_OF_SQL}" if _timeline(scope) else "TRUE"
     if scope.filtered:
         events_where = "AND e.customer_id IN (SELECT customer_id FROM scope_customers)"
         known = "TRUE"
@@ -342,7 +359,7 @@ def quarantine_data(store: Store) -> pd.DataFrame:
     SELECT source, file, {_REASON_KIND_SQL} AS reason, count(*) AS rows,
            count(*) / sum(count(*)) OVER () AS share_of_quarantined,
            CAST(min(line) AS BIGINT) AS first_line, min(reason) AS example_reason
-    FROM quarantine GROUP BY ALL
+    FROM quarantine GROUP BY 1, 2, 3
     ORDER BY rows DESC, source, file, reason
     """
     return store.query(sql).astype({"rows": "int64", "share_of_quarantined": "float64"})
@@ -484,7 +501,7 @@ def customer_mix_data(
     )
     sql = f"""
     WITH {_ctes(scope)},
-    groups AS (SELECT segment, plan, count(*) AS customers FROM scope_customers GROUP BY ALL)
+    groups AS (SELECT segment, plan, count(*) AS customers FROM scope_customers GROUP BY segment, plan)
     SELECT segment, plan, customers,
            sum(customers) OVER (PARTITION BY segment) AS segment_customers,
            customers / sum(customers) OVER (PARTITION BY segment) AS share_of_segment,
@@ -574,31 +591,31 @@ def source_volume_data(
     """
     function = "source_volume_data"
     scope = _scope(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state, function=function)
+    week_start_clock = sql_cast("w.week_start", "naive_timestamp")
     sql = f"""
     WITH {_ctes(scope)},
     ev AS (
         SELECT source, customer_id, known,
-               CAST(date_trunc('week', timezone('UTC', timestamp)) AS DATE) AS week_start
+               {sql_cast(sql_week_start("timestamp"), "date")} AS week_start
         FROM scope_events
     ),
     weeks AS (
-        SELECT CAST(unnest(generate_series(lo, hi, INTERVAL 7 DAY)) AS DATE) AS week_start
+        SELECT {sql_cast(sql_date_range("lo", "hi", step_days=7), "date")} AS week_start
         FROM (
             SELECT min(week_start) AS lo,
-                   CAST(date_trunc('week', timezone('UTC', CAST($as_of AS TIMESTAMPTZ))) AS DATE) AS hi
+                   {sql_cast(sql_week_start(_AS_OF_SQL), "date")} AS hi
             FROM ev
         )
     ),
     sources AS (SELECT DISTINCT source FROM ev),
     counts AS (
         SELECT source, week_start, count(*) AS events,
-               count(DISTINCT customer_id) FILTER (WHERE known) AS active_customers
+               {sql_filtered("count", "customer_id", "known", distinct=True)} AS active_customers
         FROM ev GROUP BY source, week_start
     )
-    SELECT s.source, CAST(w.week_start AS TIMESTAMP) AS week_start, strftime(w.week_start, '%G-W%V') AS iso_week,
+    SELECT s.source, {week_start_clock} AS week_start, {sql_iso_week("w.week_start")} AS iso_week,
            coalesce(c.events, 0) AS events, coalesce(c.active_customers, 0) AS active_customers,
-           timezone('UTC', CAST($as_of AS TIMESTAMPTZ)) < CAST(w.week_start AS TIMESTAMP) + INTERVAL 7 DAY
-               - INTERVAL 1 MICROSECOND AS partial_week
+           {sql_utc_clock(_AS_OF_SQL)} < {sql_add_microseconds(week_start_clock, 7 * 86_400_000_000 - 1)} AS partial_week
     FROM sources s CROSS JOIN weeks w LEFT JOIN counts c USING (source, week_start)
     ORDER BY s.source, w.week_start
     """
@@ -681,9 +698,9 @@ def event_type_data(
     WITH {_ctes(scope)},
     n AS (SELECT count(*) AS customers_total FROM scope_customers)
     SELECT e.event, count(*) AS events,
-           count(DISTINCT e.customer_id) FILTER (WHERE e.known) AS customers,
+           {sql_filtered("count", "e.customer_id", "e.known", distinct=True)} AS customers,
            any_value(n.customers_total) AS customers_total,
-           count(DISTINCT e.customer_id) FILTER (WHERE e.known) / NULLIF(any_value(n.customers_total), 0)
+           {sql_filtered("count", "e.customer_id", "e.known", distinct=True)} / NULLIF(any_value(n.customers_total), 0)
                AS share_of_customers,
            min(e.timestamp) AS first_timestamp, max(e.timestamp) AS last_timestamp
     FROM scope_events e CROSS JOIN n
@@ -776,10 +793,10 @@ def coverage_data(
     sql = f"""
     WITH {_ctes(scope)},
     n AS (SELECT count(*) AS customers_total FROM scope_customers),
-    per_cs AS (SELECT source, customer_id, count(*) AS k FROM scope_events WHERE known GROUP BY ALL),
+    per_cs AS (SELECT source, customer_id, count(*) AS k FROM scope_events WHERE known GROUP BY source, customer_id),
     per_c AS (SELECT customer_id, sum(k) AS k FROM per_cs GROUP BY customer_id),
     by_source AS (
-        SELECT source, count(*) AS events, count(*) FILTER (WHERE NOT known) AS orphan_events,
+        SELECT source, count(*) AS events, {sql_filtered("count", "*", "NOT known")} AS orphan_events,
                min(timestamp) AS first_timestamp, max(timestamp) AS last_timestamp
         FROM scope_events GROUP BY source
     ),
@@ -790,7 +807,7 @@ def coverage_data(
         FROM by_source b LEFT JOIN cov c USING (source)
         UNION ALL
         SELECT '{ALL_SOURCES}', 1, count(*), min(timestamp), max(timestamp),
-               (SELECT count(*) FROM per_c), (SELECT median(k) FROM per_c), count(*) FILTER (WHERE NOT known)
+               (SELECT count(*) FROM per_c), (SELECT median(k) FROM per_c), {sql_filtered("count", "*", "NOT known")}
         FROM scope_events
     )
     SELECT r.source, r.events, r.first_timestamp, r.last_timestamp, r.customers_covered, n.customers_total,
@@ -895,8 +912,7 @@ def data_health_summary(
     extra = store.query(
         f"""WITH {_ctes(scope)}
         SELECT count(DISTINCT event) AS event_types,
-               CAST(date_diff('week', date_trunc('week', timezone('UTC', min(timestamp))),
-                              date_trunc('week', timezone('UTC', CAST($as_of AS TIMESTAMPTZ)))) + 1 AS BIGINT) AS weeks
+               CAST({sql_weeks_between(sql_week_start("min(timestamp)"), sql_week_start(_AS_OF_SQL))} + 1 AS BIGINT) AS weeks
         FROM scope_events""",
         _params(scope),
     ).iloc[0]

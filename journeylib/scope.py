@@ -31,7 +31,7 @@ import pandas as pd
 
 from journeylib.exceptions import EmptyResultError, ScopeError
 from journeylib.store import Store
-from journeylib.store.dialect import sql_quote, sql_seeded_order, sql_timestamp
+from journeylib.store.dialect import sql_quote, sql_replace_columns, sql_seeded_order, sql_semi_join, sql_timestamp
 
 __all__ = ["ALL", "NO_CUTOFF", "Scope", "is_all", "latest_event", "to_utc"]
 
@@ -340,11 +340,11 @@ class Scope:
         if self.signup_to is not None:
             where.append(f"signup_at < {sql_timestamp(self.signup_to)}")
         if blank_later_outcomes and asof is not None:
-            select = (
-                "SELECT * REPLACE ("
-                f"CASE WHEN churned_at <= {asof} THEN churned_at END AS churned_at, "
-                f"CASE WHEN converted_at <= {asof} THEN converted_at END AS converted_at) FROM customers"
-            )
+            later_blank = {
+                "churned_at": f"CASE WHEN churned_at <= {asof} THEN churned_at END",
+                "converted_at": f"CASE WHEN converted_at <= {asof} THEN converted_at END",
+            }
+            select = f"SELECT {sql_replace_columns(later_blank)} FROM customers"
         else:
             select = "SELECT * FROM customers"
         sql = f"{select} WHERE {' AND '.join(where)}" if where else select
@@ -355,7 +355,7 @@ class Scope:
     def events_sql(self) -> str:
         """Return SQL selecting the scoped customers' events up to ``as_of``."""
         return (
-            f"SELECT e.* FROM events e SEMI JOIN ({self.customers_sql()}) c ON e.customer_id = c.customer_id "
+            f"SELECT e.* FROM {sql_semi_join('events e', f'({self.customers_sql()}) c', 'e.customer_id = c.customer_id')} "
             f"WHERE e.timestamp <= {sql_timestamp(self.as_of)}"
         )
 

@@ -48,7 +48,7 @@ def test_forest_plot_encodes_rr_and_its_interval_on_a_log_scale() -> None:
 def test_forest_plot_rejects_other_frames() -> None:
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['rr_adjusted'"):
         drivers_forest_chart(TOP.drop(columns=["rr_adjusted"]))
-    with pytest.raises(TypeError, match=r"must be the DataFrame returned by journeylib\.customers\.drivers\.top_drivers_data"):
+    with pytest.raises(TypeError, match=r"must be the DataFrame returned by journeylib\.customers\.driver_views\.top_drivers_data"):
         drivers_forest_chart([1, 2])  # type: ignore[arg-type]
 
 

@@ -10,15 +10,10 @@ import pytest
 from journeylib.charts import journey as cj
 from journeylib.config import JourneyDefinition
 from journeylib.journey.friction import friction_data
-from journeylib.journey.paths import (
-    conformance_data,
-    event_transitions_data,
-    flow_data,
-    stage_transitions_data,
-    variants_data,
-)
+from journeylib.journey.paths import conformance_data, variants_data
 from journeylib.journey.stages import funnel_data, time_to_convert_data
 from journeylib.journey.suggest import compare_definitions_data, suggest_milestones_data, suggested_definition
+from journeylib.journey.transitions import event_transitions_data, flow_data, stage_transitions_data
 from journeylib.store import Store
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
+import duckdb
+import pandas as pd
 import pytest
 
 from journeylib.cli import main
@@ -77,3 +82,125 @@ def test_demo_store_comes_from_the_vendor_exports_through_sources_yaml(tmp_path:
     assert {r.status for r in again.files} == {"skipped"}
     with Store(db, read_only=True) as s:
         assert {t: s.count(t) for t in n} == n
+
+
+# -- one paragraph for every failure -------------------------------------------------------------
+
+
+def _events_csv(tmp_path: Path) -> Path:
+    f = tmp_path / "e.csv"
+    f.write_text("event_id,customer_id,timestamp,event\ne1,c1,2025-01-01T00:00:00Z,login\n")
+    return f
+
+
+def _one_paragraph(err: str) -> str:
+    assert "Traceback" not in err
+    assert err.endswith("\n")
+    assert "\n" not in err.rstrip("\n"), err
+    return err.rstrip("\n")
+
+
+def test_a_store_locked_by_another_process_is_one_paragraph(tmp_path: Path) -> None:
+    db = tmp_path / "held.duckdb"
+    code = f"import sys, duckdb; con = duckdb.connect({str(db)!r}); print('ready', flush=True); sys.stdin.read()"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        run = subprocess.run(
+            [sys.executable, "-m", "journeylib.cli", "ingest", "--db", str(db), "events", str(_events_csv(tmp_path))],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert run.returncode == 1
+    err = _one_paragraph(run.stderr)
+    assert err.startswith(f"journeylib ingest: error: store {db} is locked: another process (PID {holder.pid}, ")
+    assert "then run again" in err
+
+
+def test_a_full_disk_during_ingest_says_disk_full_the_store_and_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, f = tmp_path / "s.duckdb", _events_csv(tmp_path)
+
+    def merge_on_a_full_disk(store: Store, *args: object, **kwargs: object) -> None:
+        raise duckdb.IOException(f'IO Error: Could not write file "{db}": No space left on device')
+
+    monkeypatch.setattr("journeylib.store.ingest.merge_stage", merge_on_a_full_disk)
+    assert main(["ingest", "--db", str(db), "events", str(f)]) == 1
+    err = _one_paragraph(capsys.readouterr().err)
+    assert err.startswith(f"journeylib ingest: error: disk full: DuckDB could not write store {db}: no space left on the device.")
+    assert f"Nothing of {f} was loaded" in err
+    with Store(db, read_only=True) as s:
+        assert s.count("events") == 0
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a device that is always full)")
+def test_a_real_full_disk_is_reported_not_the_aborted_transaction_after_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def merge_on_a_full_disk(store: Store, *args: object, **kwargs: object) -> None:
+        # a real ENOSPC inside the file's transaction; un-registering the frame after it meets the aborted transaction
+        store.query("COPY (SELECT * FROM f) TO '/dev/full' (FORMAT csv)", f=pd.DataFrame({"a": range(1000)}))
+
+    monkeypatch.setattr("journeylib.store.ingest.merge_stage", merge_on_a_full_disk)
+    assert main(["ingest", "--db", str(tmp_path / "s.duckdb"), "events", str(_events_csv(tmp_path))]) == 1
+    err = _one_paragraph(capsys.readouterr().err)
+    assert err.startswith("journeylib ingest: error: disk full: DuckDB could not write /dev/full")
+    assert "aborted" not in err
+
+
+def test_invalid_json_inside_a_command_is_one_paragraph_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = tmp_path / "e.jsonl"
+    f.write_text('{"event_id": "e1",, "event": "login"}\n')
+    monkeypatch.setattr("journeylib.store.ingest.read_canonical", lambda p, table, **kw: json.loads(Path(p).read_text()))
+    assert main(["ingest", "--db", str(tmp_path / "s.duckdb"), "events", str(f)]) == 1
+    err = _one_paragraph(capsys.readouterr().err)
+    assert err.startswith(f"journeylib ingest: error: invalid JSON while reading {f}: Expecting property name")
+    assert "line 1, column 19" in err
+    assert "--debug" in err
+
+
+def test_input_nested_too_deeply_is_one_paragraph(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "e.json"
+    f.write_text("[" * 100_000 + "]" * 100_000)
+    monkeypatch.setattr("journeylib.store.ingest.read_canonical", lambda p, table, **kw: json.loads(Path(p).read_text()))
+    assert main(["ingest", "--db", str(tmp_path / "s.duckdb"), "events", str(f)]) == 1
+    err = _one_paragraph(capsys.readouterr().err)
+    assert err.startswith(f"journeylib ingest: error: the input is nested too deeply to process while reading {f}")
+
+
+def test_a_bug_is_one_paragraph_and_debug_shows_the_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def buggy(p: Path, table: object, **kw: object) -> None:
+        raise KeyError("chunk_rows")
+
+    monkeypatch.setattr("journeylib.store.ingest.read_canonical", buggy)
+    argv = ["ingest", "--db", str(tmp_path / "s.duckdb"), "events", str(_events_csv(tmp_path))]
+    assert main(argv) == 1
+    err = _one_paragraph(capsys.readouterr().err)
+    assert err.startswith("journeylib ingest: internal error: KeyError: 'chunk_rows'. This is a bug in journeylib")
+    assert "journeylib --debug ingest" in err
+    with pytest.raises(KeyError):
+        main(["--debug", *argv])
+
+
+def test_an_untranslated_engine_error_is_one_paragraph_naming_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def bad_sql(store: Store, *args: object, **kwargs: object) -> None:
+        store.query("SELECT no_such_column FROM events")
+
+    monkeypatch.setattr("journeylib.store.ingest.merge_stage", bad_sql)
+    db = tmp_path / "s.duckdb"
+    assert main(["ingest", "--db", str(db), "events", str(_events_csv(tmp_path))]) == 1
+    err = _one_paragraph(capsys.readouterr().err)
+    assert err.startswith(f"journeylib ingest: error: the database engine (DuckDB) failed on store {db}: Binder Error")

@@ -14,7 +14,7 @@ from journeylib.context import Journey
 from journeylib.customers import cohorts, features
 from journeylib.exceptions import ScopeError
 from journeylib.health import customer_mix_data, source_volume_data
-from journeylib.journey import friction, paths, stages, suggest
+from journeylib.journey import friction, paths, stages, suggest, transitions
 from journeylib.notebook import open_journey
 from journeylib.scope import Scope
 from journeylib.store import Store
@@ -64,9 +64,9 @@ def test_context_answers_like_the_functions_and_computes_the_stage_frame_once(st
     pd.testing.assert_frame_equal(funnel, stages.funnel_data(store, definition=DEF))
     pd.testing.assert_frame_equal(j.funnel_data(by="segment"), stages.funnel_data(store, definition=DEF, by="segment"))
     pd.testing.assert_frame_equal(j.stage_intervals_data(), stages.stage_intervals_data(store, definition=DEF))
-    pd.testing.assert_frame_equal(j.stage_transitions_data(), paths.stage_transitions_data(store, definition=DEF))
+    pd.testing.assert_frame_equal(j.stage_transitions_data(), transitions.stage_transitions_data(store, definition=DEF))
     pd.testing.assert_frame_equal(j.variants_data(), paths.variants_data(store, definition=DEF))
-    pd.testing.assert_frame_equal(j.flow_data(n_steps=3), paths.flow_data(store, definition=DEF, n_steps=3))
+    pd.testing.assert_frame_equal(j.flow_data(n_steps=3), transitions.flow_data(store, definition=DEF, n_steps=3))
     # six analyses, one milestone pass for (store, definition, scope)
     assert j.cache.computed["milestones"] == 1
 

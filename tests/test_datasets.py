@@ -34,6 +34,8 @@ from journeylib.datasets import (
     load_ticket_labels,
     load_truth,
     load_world,
+    parameters,
+    simulation,
     synthesize,
     world,
 )
@@ -120,7 +122,7 @@ def test_truth_records_the_run(small: Any) -> None:
     assert truth["n_customers"] == 200
     assert truth["start"] == "2025-01-06"
     assert truth["as_of"] == "2026-01-06T00:00:00Z"
-    assert truth["generator_version"] == world.GENERATOR_VERSION
+    assert truth["generator_version"] == parameters.GENERATOR_VERSION
     assert set(truth["planted"]) == {
         "setup_churn",
         "integrations_conversion",
@@ -190,9 +192,9 @@ def test_enum_and_vocabulary_values(small: Any) -> None:
     assert set(f["messages"]["status"]) <= set(MESSAGE_STATUSES)
     assert set(f["messages"]["status"]) >= {"delivered", "opened", "clicked"}
     events = f["events"]
-    assert set(events["event"]) == set(world.EVENT_NAMES)
+    assert set(events["event"]) == set(parameters.EVENT_NAMES)
     assert set(events["source"]) == {"product", "crm", "support", "email"}
-    assert (events["event"].map(world.EVENT_SOURCE) == events["source"]).all()
+    assert (events["event"].map(parameters.EVENT_SOURCE) == events["source"]).all()
     c = f["customers"]
     assert set(c["segment"]) == {"SMB", "Mid-market", "Enterprise"}
     assert set(c["plan"]) <= {"trial", "starter", "pro", "business"}
@@ -215,9 +217,9 @@ def test_enum_and_vocabulary_values(small: Any) -> None:
     by_event = dict(zip(events["event"], props, strict=True))
     assert set(by_event["login"]) == {"device"}
     features = {p["feature"] for e, p in zip(events["event"], props, strict=True) if e == "feature_used"}
-    assert features == set(world.FEATURES)
+    assert features == set(parameters.FEATURES)
     integrations = {p["integration"] for e, p in zip(events["event"], props, strict=True) if e == "integration_connected"}
-    assert integrations <= set(world.INTEGRATIONS)
+    assert integrations <= set(parameters.INTEGRATIONS)
     steps = {p["step"] for e, p in zip(events["event"], props, strict=True) if e == "setup_step_completed"}
     assert steps == {1, 2, 3, 4}
     up = [p for e, p in zip(events["event"], props, strict=True) if e == "plan_upgraded"]
@@ -303,7 +305,7 @@ def test_experiment_arms_and_campaigns(small: Any) -> None:
     props = assigned["properties"].map(json.loads)
     assert (props.map(lambda p: p["experiment"]) == "onboarding_nudge").all()
     arms = pd.Series(props.map(lambda p: p["arm"]).to_numpy(), index=assigned["customer_id"])
-    assert set(arms) == set(world.ARMS)
+    assert set(arms) == set(parameters.ARMS)
     nudged = m[m["campaign"].str.startswith("onboarding_nudge")].drop_duplicates("customer_id")
     expected = {"email_variant_a": "onboarding_nudge_a", "email_variant_b": "onboarding_nudge_b"}
     for cust, campaign in zip(nudged["customer_id"], nudged["campaign"], strict=True):
@@ -397,7 +399,7 @@ def test_file_formats_constant() -> None:
 # -- helpers: hand-computed cases ------------------------------------------------------------
 def test_add_months_clips_to_month_end() -> None:
     t = np.array([pd.Timestamp("2025-01-31 10:00", tz="UTC").value // 10**9] * 3 + [pd.Timestamp("2024-01-31", tz="UTC").value // 10**9])
-    out = world._add_months(t, np.array([1, 13, 2, 1]))
+    out = simulation._add_months(t, np.array([1, 13, 2, 1]))
     got = [str(pd.Timestamp(x, unit="s")) for x in out]
     # Jan 31 + 1 month = Feb 28 (2025 is not a leap year); + 13 = Feb 28 2026; + 2 = Mar 31; 2024 is a leap year
     assert got == ["2025-02-28 10:00:00", "2026-02-28 10:00:00", "2025-03-31 10:00:00", "2024-02-29 00:00:00"]
@@ -555,14 +557,14 @@ def test_truth_json_reports_what_the_files_show(big: Any, big_stats: dict[str, f
 def test_checks_fail_when_nothing_is_planted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same checks on a world with the effects switched off: they must not pass."""
     flat = dataclasses.replace(
-        world.PARAMS,
+        parameters.PARAMS,
         churn_no_setup_ratio=1.0,
         conversion_integrations_ratio=1.0,
         experiment_uplift=0.0,
         setup_segment_multiplier=(1.0, 1.0, 1.0),
         friction_ticket_multiplier=1.0,
-        friction_ticket_tone=world.PARAMS.setup_ticket_tone_by_archetype[1],
-        drift_device_shares=world.PARAMS.device_shares,
+        friction_ticket_tone=parameters.PARAMS.setup_ticket_tone_by_archetype[1],
+        drift_device_shares=parameters.PARAMS.device_shares,
         drift_gantt_multiplier=1.0,
         decline_sessions_per_week=(50.0, 50.0, 50.0),
         archetype_shares=(0.45, 0.25, 0.30),

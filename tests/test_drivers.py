@@ -17,20 +17,16 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import StratifiedTable, Table2x2
 
 from journeylib.config.journey import JourneyDefinition
-from journeylib.customers.drivers import (
-    DRIVER_COLUMNS,
+from journeylib.customers.driver_views import (
     driver_lines_data,
     driver_notes_data,
     driver_summary,
-    drivers_data,
-    drivers_from_features,
-    outcome_population_data,
-    size_band,
-    split_keys,
     success_indicators_data,
     top_drivers_data,
 )
+from journeylib.customers.drivers import DRIVER_COLUMNS, drivers_data, drivers_from_features, size_band, split_keys
 from journeylib.customers.features import build_features
+from journeylib.customers.outcomes import outcome_population_data
 from journeylib.datasets import load_truth
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.stats import bh_qvalues, mantel_haenszel_risk_ratio, two_by_two_data

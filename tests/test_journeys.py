@@ -13,25 +13,21 @@ from hypothesis import strategies as st
 
 from journeylib.config.journey import JourneyDefinition
 from journeylib.exceptions import ConfigError, EmptyResultError
+from journeylib.journey.loops import loop_events_data
 from journeylib.journey.paths import (
     CHURNED,
     DROPPED,
     END_NODES,
-    START,
     STILL_ACTIVE,
     conformance_data,
     customer_paths_data,
-    event_transitions_data,
-    flow_data,
-    loop_events_data,
-    rule_text,
-    scope_choices_data,
-    sessions_data,
-    stage_map_data,
-    stage_transitions_data,
     variants_data,
 )
+from journeylib.journey.scope_choices import scope_choices_data
+from journeylib.journey.sessions import sessions_data
+from journeylib.journey.stage_map import rule_text, stage_map_data
 from journeylib.journey.stages import funnel_data
+from journeylib.journey.transitions import START, event_transitions_data, flow_data, stage_transitions_data
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import re
 import subprocess
 import sys
@@ -33,15 +32,10 @@ def test_environment_yml_mirrors_pyproject() -> None:
     assert py.replace("python", "") == project["requires-python"]
 
 
-def _imported_top_level_modules(package: Path) -> set[str]:
-    names: set[str] = set()
-    for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module.split(".")[0])
-    return names
+def _imports_ibis(package: Path) -> bool:
+    # Import lines read as text, so a module being edited elsewhere cannot break this test.
+    pattern = re.compile(r"^\s*(?:import|from)\s+ibis\b", re.MULTILINE)
+    return any(pattern.search(path.read_text()) for path in package.rglob("*.py"))
 
 
 def test_ibis_only_as_a_declared_dependency_with_its_sqlglot_pin() -> None:
@@ -49,7 +43,7 @@ def test_ibis_only_as_a_declared_dependency_with_its_sqlglot_pin() -> None:
     # and pins sqlglot below 30.18 (newer sqlglot breaks Ibis' DuckDB create_table).
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {_norm(r)[0].split("[")[0]: _norm(r)[1] for r in deps}
-    if "ibis" in _imported_top_level_modules(ROOT / "journeylib"):
+    if _imports_ibis(ROOT / "journeylib"):
         assert "ibis-framework" in names, "journeylib imports ibis but pyproject.toml does not declare ibis-framework"
     if "ibis-framework" in names:
         assert names.get("sqlglot") == "<30.18", "ibis-framework needs sqlglot<30.18 (see docs/adr/0006)"

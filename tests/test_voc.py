@@ -1,4 +1,4 @@
-"""Tests of journeylib.voice.analysis (and its charts and widget): stages, tables, spikes, worklist, features.
+"""Tests of journeylib.voice.tickets, stages, trends, attention, ticket_features and summary (and their charts and widget).
 
 Hand-made tickets and stage intervals give hand-computed cases; the synthetic
 world (2,000 customers, seed 42) checks that the planted friction point, a spike
@@ -24,7 +24,12 @@ from journeylib.exceptions import EmptyResultError
 from journeylib.journey.stages import stage_intervals_data
 from journeylib.stats import poisson_rate_test
 from journeylib.store import Store
-from journeylib.voice import analysis as voc
+from journeylib.voice.attention import tickets_needing_attention_data
+from journeylib.voice.stages import emotion_by_stage_data, stage_emotion_data, voc_by_stage_data
+from journeylib.voice.summary import voc_summary
+from journeylib.voice.ticket_features import ticket_text_features_data
+from journeylib.voice.tickets import NO_STAGE, assign_stages, period_options, ticket_voice_data, unscored_reasons_data
+from journeylib.voice.trends import ticket_spikes_data, voc_by_week_data
 from journeylib.widgets.voice_of_customer import VoiceOfCustomerWidget
 
 UTC = "UTC"
@@ -74,15 +79,15 @@ def _voice() -> pd.DataFrame:
 
 
 def test_assign_stages_uses_half_open_intervals() -> None:
-    out = voc.assign_stages(_voice(), INTERVALS)
-    assert out["stage"].tolist() == ["Trial", "Paid", "Paid", "Trial", "Trial", voc.NO_STAGE, "Trial"]
+    out = assign_stages(_voice(), INTERVALS)
+    assert out["stage"].tolist() == ["Trial", "Paid", "Paid", "Trial", "Trial", NO_STAGE, "Trial"]
     assert out["stage_order"].tolist() == [0, 1, 1, 0, 0, -1, 0]
 
 
 def test_assign_stages_does_not_mutate_and_keeps_order() -> None:
     voice = _voice().sample(frac=1.0, random_state=3)
     before = voice.copy()
-    out = voc.assign_stages(voice, INTERVALS)
+    out = assign_stages(voice, INTERVALS)
     pd.testing.assert_frame_equal(voice, before)
     assert out["ticket_id"].tolist() == voice["ticket_id"].tolist()
 
@@ -92,23 +97,23 @@ def test_assign_stages_later_stage_wins_on_overlap() -> None:
         {"customer_id": ["A", "A"], "stage": ["Trial", "Paid"], "stage_order": [0, 1],
          "entered_at": [ts("2025-01-01"), ts("2025-01-05")], "exited_at": [pd.NaT, pd.NaT]}
     )  # fmt: skip
-    out = voc.assign_stages(_voice().head(1).assign(created_at=ts("2025-01-06")), iv)
+    out = assign_stages(_voice().head(1).assign(created_at=ts("2025-01-06")), iv)
     assert out["stage"].tolist() == ["Paid"]
 
 
 def test_assign_stages_errors() -> None:
     with pytest.raises(ValueError, match="lacks column"):
-        voc.assign_stages(_voice(), INTERVALS.drop(columns="stage_order"))
+        assign_stages(_voice(), INTERVALS.drop(columns="stage_order"))
     bad = INTERVALS.assign(exited_at=[ts("2024-12-01"), pd.NaT, pd.NaT, pd.NaT])
     with pytest.raises(ValueError, match="end before they start"):
-        voc.assign_stages(_voice(), bad)
+        assign_stages(_voice(), bad)
 
 
 # -- per stage ---------------------------------------------------------------------------------------
 
 
 def test_voc_by_stage_hand_case() -> None:
-    out = voc.voc_by_stage_data(_voice(), stage_intervals=INTERVALS, as_of=AS_OF, segments=SEGMENTS)
+    out = voc_by_stage_data(_voice(), stage_intervals=INTERVALS, as_of=AS_OF, segments=SEGMENTS)
     out = out.set_index(["segment", "stage"])
     smb_trial = out.loc[("SMB", "Trial")]
     # A 10 days + B 30 days (as_of "2025-01-31" is midnight UTC, as in journeylib.scope)
@@ -130,40 +135,40 @@ def test_voc_by_stage_hand_case() -> None:
 
 def test_voc_by_stage_needs_segments_somewhere() -> None:
     with pytest.raises(ValueError, match="no 'segment' column"):
-        voc.voc_by_stage_data(_voice(), stage_intervals=INTERVALS)
+        voc_by_stage_data(_voice(), stage_intervals=INTERVALS)
     # not needed when pooled
-    pooled = voc.voc_by_stage_data(_voice(), stage_intervals=INTERVALS, as_of=AS_OF, by_segment=False)
+    pooled = voc_by_stage_data(_voice(), stage_intervals=INTERVALS, as_of=AS_OF, by_segment=False)
     assert pooled["segment"].unique().tolist() == ["all"]
     assert pooled.set_index("stage").loc["Trial", "tickets"] == 4
 
 
 def test_emotion_by_stage_shares_sum_to_one_and_filters() -> None:
-    voice = voc.assign_stages(_voice(), INTERVALS)
-    out = voc.emotion_by_stage_data(voice)
+    voice = assign_stages(_voice(), INTERVALS)
+    out = emotion_by_stage_data(voice)
     assert out.groupby("stage")["share"].sum().tolist() == pytest.approx([1.0, 1.0])
     assert len(out) == 2 * 4  # every emotion, zeros included
     assert out["stage"].tolist()[:4] == ["Trial"] * 4  # journey order
-    smb = voc.emotion_by_stage_data(voice, segment="SMB")
+    smb = emotion_by_stage_data(voice, segment="SMB")
     assert smb.set_index(["stage", "emotion"]).loc[("Trial", "confusion"), "tickets"] == 1
     with pytest.raises(EmptyResultError, match="known values"):
-        voc.emotion_by_stage_data(voice, segment="Enterprise")
+        emotion_by_stage_data(voice, segment="Enterprise")
     with pytest.raises(ValueError, match="not understood"):
-        voc.emotion_by_stage_data(voice, period="yesterday")
+        emotion_by_stage_data(voice, period="yesterday")
 
 
 def test_periods() -> None:
-    voice = voc.assign_stages(_voice(), INTERVALS)
-    jan = voc.emotion_by_stage_data(voice, period="2025-01")
+    voice = assign_stages(_voice(), INTERVALS)
+    jan = emotion_by_stage_data(voice, period="2025-01")
     assert jan["stage_tickets"].groupby(jan["stage"]).first().sum() == 5  # t1..t5 (t7 unscored, t6 no stage)
-    last = voc.emotion_by_stage_data(voice, period="last_2w", as_of=AS_OF)  # from 2025-01-17 on
+    last = emotion_by_stage_data(voice, period="last_2w", as_of=AS_OF)  # from 2025-01-17 on
     assert last["tickets"].sum() == 1  # t3
-    assert voc.period_options(voice)[:4] == ["all", "last_4w", "last_13w", "last_26w"]
-    assert "2025-Q1" in voc.period_options(voice)
+    assert period_options(voice)[:4] == ["all", "last_4w", "last_13w", "last_26w"]
+    assert "2025-Q1" in period_options(voice)
 
 
 def test_stage_emotion_row_for_the_journey_map() -> None:
-    voice = voc.assign_stages(_voice(), INTERVALS)
-    out = voc.stage_emotion_data(voice)
+    voice = assign_stages(_voice(), INTERVALS)
+    out = stage_emotion_data(voice)
     assert out["segment"].iloc[0] == "all"  # pooled rows first
     row = out[(out["segment"] == "Mid-market") & (out["stage"] == "Trial")].iloc[0]
     assert row["dominant_emotion"] == "frustration"
@@ -177,7 +182,7 @@ def test_weekly_table_includes_zero_weeks() -> None:
             ["2025-01-02", "2025-01-03", "2025-01-20", "2025-01-03", "2025-01-03", "2025-01-02", "2025-01-02"], utc=True
         )
     )
-    out = voc.voc_by_week_data(voice)
+    out = voc_by_week_data(voice)
     assert out["iso_week"].tolist() == ["2025-W01", "2025-W02", "2025-W03", "2025-W04"]
     assert out["tickets"].tolist() == [6, 0, 0, 1]
     assert out["share_negative"].iloc[0] == pytest.approx(3 / 5)
@@ -215,7 +220,7 @@ def _spike_world(n: int = 20) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_ticket_spikes_flags_the_noisy_stage_against_other_stages() -> None:
     voice, iv = _spike_world()
-    out = voc.ticket_spikes_data(voice, stage_intervals=iv, as_of="2025-04-30", comparison="other_stages")
+    out = ticket_spikes_data(voice, stage_intervals=iv, as_of="2025-04-30", comparison="other_stages")
     top = out.iloc[0]
     assert (top["stage"], top["spike"], top["comparison"]) == ("Trial", True, "other_stages")
     assert top["tickets"] == 60
@@ -231,7 +236,7 @@ def test_ticket_spikes_weekly_baseline_finds_a_burst() -> None:
         {"ticket_id": [f"b{i}" for i in range(25)], "customer_id": [f"c{i % 20}" for i in range(25)],
          "created_at": ts("2025-04-22"), "polarity": "negative", "emotion": "frustration", "segment": "SMB", "compound": -0.5}
     )  # fmt: skip
-    out = voc.ticket_spikes_data(
+    out = ticket_spikes_data(
         pd.concat([voice, burst]), stage_intervals=iv, as_of="2025-04-30", comparison="own_baseline"
     )
     hit = out[out["spike"]]
@@ -243,11 +248,11 @@ def test_ticket_spikes_weekly_baseline_finds_a_burst() -> None:
 def test_ticket_spikes_errors() -> None:
     voice, iv = _spike_world()
     with pytest.raises(ValueError, match="kind="):
-        voc.ticket_spikes_data(voice, stage_intervals=iv, kind="angry")
+        ticket_spikes_data(voice, stage_intervals=iv, kind="angry")
     with pytest.raises(ValueError, match="comparison="):
-        voc.ticket_spikes_data(voice, stage_intervals=iv, comparison="others")
+        ticket_spikes_data(voice, stage_intervals=iv, comparison="others")
     with pytest.raises(ValueError, match="alpha"):
-        voc.ticket_spikes_data(voice, stage_intervals=iv, alpha=1.5)
+        ticket_spikes_data(voice, stage_intervals=iv, alpha=1.5)
 
 
 # -- the CSM worklist ------------------------------------------------------------------------------------
@@ -270,7 +275,7 @@ def test_tickets_needing_attention_hand_scores() -> None:
             "text": ["x" * 400, "short", "old"],
         }
     )
-    out = voc.tickets_needing_attention_data(voice, as_of="2025-01-31", window_days=30)
+    out = tickets_needing_attention_data(voice, as_of="2025-01-31", window_days=30)
     assert out["ticket_id"].tolist() == ["a", "b"]  # c is outside the window
     # a: frustrated 3 + negative 2*0.5 + churn cue 2 + urgent 2 + open 1 + bad rating 1 = 10
     assert out.loc[0, "attention_score"] == pytest.approx(10.0)
@@ -279,15 +284,15 @@ def test_tickets_needing_attention_hand_scores() -> None:
     assert "still open" in out.loc[0, "reasons"]
     assert len(out.loc[0, "text"]) == 280
     with pytest.raises(EmptyResultError, match="no ticket opened"):
-        voc.tickets_needing_attention_data(voice, as_of="2030-01-01")
+        tickets_needing_attention_data(voice, as_of="2030-01-01")
 
 
 # -- features for drivers and prediction --------------------------------------------------------------------
 
 
 def test_text_features_use_only_tickets_before_as_of() -> None:
-    voice = voc.assign_stages(_voice(), INTERVALS)
-    out = voc.ticket_text_features_data(voice, as_of="2025-01-06", topic_model=None, n_topics=2)
+    voice = assign_stages(_voice(), INTERVALS)
+    out = ticket_text_features_data(voice, as_of="2025-01-06", topic_model=None, n_topics=2)
     out = out.set_index("customer_id")
     # before 2025-01-06 00:00: A t1, B t4, C t6 (t5 is ON 2025-01-06, not before)
     assert out.loc["A", "voc_tickets"] == 1
@@ -300,7 +305,7 @@ def test_text_features_use_only_tickets_before_as_of() -> None:
 
 
 def test_text_features_window_and_customers_without_tickets() -> None:
-    out = voc.ticket_text_features_data(_voice(), as_of="2025-01-31", window_days=12).set_index("customer_id")
+    out = ticket_text_features_data(_voice(), as_of="2025-01-31", window_days=12).set_index("customer_id")
     assert out.loc["A", "voc_tickets"] == 1  # from 2025-01-19: t3 only (2025-01-20)
     assert out.loc["B", "voc_tickets"] == 0
     assert np.isnan(out.loc["B", "voc_mean_compound"])
@@ -309,15 +314,15 @@ def test_text_features_window_and_customers_without_tickets() -> None:
 
 def test_text_features_need_as_of() -> None:
     with pytest.raises(ValueError, match="as_of is required"):
-        voc.ticket_text_features_data(_voice(), as_of="")
+        ticket_text_features_data(_voice(), as_of="")
 
 
 def test_unscored_reasons_and_summary() -> None:
     voice = _voice().assign(notes=["quoted reply removed; signature removed", "", "", "", "", "", ""])
-    reasons = voc.unscored_reasons_data(voice)
+    reasons = unscored_reasons_data(voice)
     assert reasons.set_index("reason").loc["empty text", "tickets"] == 1
     assert reasons.set_index("reason").loc["quoted reply removed", "kind"] == "note"
-    summary = voc.voc_summary(voice)
+    summary = voc_summary(voice)
     assert summary["tickets"] == 7
     assert summary["tickets_scored"] == 6
     assert sum(summary["emotions"].values()) == pytest.approx(1.0)
@@ -327,14 +332,14 @@ def test_unscored_reasons_and_summary() -> None:
 
 
 def test_charts_encode_the_data() -> None:
-    voice = voc.assign_stages(_voice(), INTERVALS)
-    chart = charts_voc.emotion_by_stage_chart(voc.emotion_by_stage_data(voice, segment="SMB")).to_dict()
+    voice = assign_stages(_voice(), INTERVALS)
+    chart = charts_voc.emotion_by_stage_chart(emotion_by_stage_data(voice, segment="SMB")).to_dict()
     assert chart["title"] == "Emotion by journey stage — SMB"
     assert chart["encoding"]["color"]["scale"]["domain"] == ["frustration", "confusion", "satisfaction", "neutral"]
     assert chart["encoding"]["y"]["sort"] == ["Trial", "Paid"]
-    by_stage = voc.voc_by_stage_data(voice, stage_intervals=INTERVALS, as_of=AS_OF, segments=SEGMENTS)
+    by_stage = voc_by_stage_data(voice, stage_intervals=INTERVALS, as_of=AS_OF, segments=SEGMENTS)
     assert charts_voc.stage_sentiment_chart(by_stage).to_dict()["encoding"]["xOffset"]["field"] == "segment"
-    weekly = charts_voc.voc_weekly_chart(voc.voc_by_week_data(voice, stage="Trial")).to_dict()
+    weekly = charts_voc.voc_weekly_chart(voc_by_week_data(voice, stage="Trial")).to_dict()
     assert weekly["title"].endswith("stage Trial")
     with pytest.raises(ValueError, match="lacks column"):
         charts_voc.emotion_by_stage_chart(pd.DataFrame({"stage": ["x"]}))
@@ -342,15 +347,15 @@ def test_charts_encode_the_data() -> None:
 
 def test_spike_chart_draws_only_between_group_rows() -> None:
     voice, iv = _spike_world()
-    out = voc.ticket_spikes_data(voice, stage_intervals=iv, as_of="2025-04-30")
+    out = ticket_spikes_data(voice, stage_intervals=iv, as_of="2025-04-30")
     spec = charts_voc.ticket_spikes_chart(out).to_dict()
     (rows,) = [v for k, v in spec["datasets"].items() if len(v) and "comparison" in v[0]]
     assert {r["comparison"] for r in rows} <= {"other_stages", "other_segments"}
 
 
 def test_widget_wraps_emotion_by_stage_and_recomputes_in_place() -> None:
-    voice = voc.assign_stages(_voice(), INTERVALS)
-    params = list(inspect.signature(voc.emotion_by_stage_data).parameters)
+    voice = assign_stages(_voice(), INTERVALS)
+    params = list(inspect.signature(emotion_by_stage_data).parameters)
     assert list(VoiceOfCustomerWidget.DATA_PARAMETERS) == params[1:]
     widget = VoiceOfCustomerWidget(voice)
     assert widget.segment_picker.options == ("all", "Mid-market", "SMB")
@@ -386,10 +391,10 @@ def test_planted_negative_setup_spike_is_found_in_its_stage_and_segment(world: t
     assert planted["stage"] == "setup"
     # "setup" is the time before setup is completed: the journey's first stage.
     setup_stage = "Trial Started"
-    voice = voc.ticket_voice_data(store)
+    voice = ticket_voice_data(store)
     intervals = stage_intervals_data(store, definition=JourneyDefinition.load("parameters/journeys/saas.yaml"))
-    voice = voc.assign_stages(voice, intervals)
-    spikes = voc.ticket_spikes_data(voice, stage_intervals=intervals)
+    voice = assign_stages(voice, intervals)
+    spikes = ticket_spikes_data(voice, stage_intervals=intervals)
     flagged = spikes[spikes["spike"] & spikes["comparison"].isin(["other_stages", "other_segments"])]
     cells = set(zip(flagged["comparison"], flagged["segment"], flagged["stage"], strict=True))
     assert ("other_stages", "Mid-market", setup_stage) in cells
@@ -397,10 +402,10 @@ def test_planted_negative_setup_spike_is_found_in_its_stage_and_segment(world: t
     # no other segment's setup stage stands out against the other segments
     assert not any(c == "other_segments" and st == setup_stage and seg != "Mid-market" for c, seg, st in cells)
     # and it is the most negative stage of its segment
-    by_stage = voc.voc_by_stage_data(voice, stage_intervals=intervals)
+    by_stage = voc_by_stage_data(voice, stage_intervals=intervals)
     mid = by_stage[(by_stage["segment"] == "Mid-market") & (by_stage["tickets"] >= 10)]
     assert mid.loc[mid["mean_compound"].idxmin(), "stage"] == setup_stage
     assert mid.loc[mid["share_frustration"].idxmax(), "stage"] == setup_stage
-    emotion = voc.stage_emotion_data(voice)
+    emotion = stage_emotion_data(voice)
     row = emotion[(emotion["segment"] == "Mid-market") & (emotion["stage"] == setup_stage)].iloc[0]
     assert row["dominant_emotion"] == "frustration"

@@ -1,4 +1,4 @@
-"""JourneyMapWidget: construct headless, change pickers and traits, read the chart specs."""
+"""JourneyMapWidget: construct headless (from a store or an analysis context), change pickers and traits, read the chart specs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from journeylib.config.journey import JourneyDefinition
-from journeylib.journey import paths as journeys
-from journeylib.journey import stages
+from journeylib.context import Journey
+from journeylib.journey import stages, transitions
+from journeylib.scope import Scope
 from journeylib.store import Store
 from journeylib.widgets.journey_map import JourneyMapWidget
 
@@ -54,7 +55,7 @@ def _rows(live) -> list[dict]:
 
 def test_data_parameters_are_the_shared_scope_of_the_wrapped_computations(store: Store) -> None:
     funnel_params = list(inspect.signature(stages.funnel_data).parameters)
-    flow_params = list(inspect.signature(journeys.flow_data).parameters)
+    flow_params = list(inspect.signature(transitions.flow_data).parameters)
     scope = [p for p in JourneyMapWidget.DATA_PARAMETERS if p != "stage"]
     assert set(scope) <= set(funnel_params) & set(flow_params)
     assert "from_stage" in flow_params
@@ -62,7 +63,7 @@ def test_data_parameters_are_the_shared_scope_of_the_wrapped_computations(store:
     assert set(JourneyMapWidget.DATA_PARAMETERS) <= set(w.trait_names())
     assert w.data_parameters() == {"as_of": None, "segment": "all", "plan": "all", "signup_from": None, "signup_to": None, "sample_n": 0}
     assert w.compute_funnel is stages.funnel_data
-    assert w.compute_flow is journeys.flow_data
+    assert w.compute_flow is transitions.flow_data
 
 
 def test_initial_state(store: Store) -> None:
@@ -124,6 +125,75 @@ def test_initial_values_are_applied(store: Store) -> None:
     assert w.period_picker.value == "2025Q2 (1)"
     assert w.stage_picker.value == "Setup"
     assert w.funnel_live.spec["title"] == "Journey funnel — Enterprise"
+
+
+# -- built from an analysis context ---------------------------------------------------------------
+@pytest.fixture
+def journey(store: Store) -> Journey:
+    """The notebook's context, after the notebook computed the funnel and the flow (one milestone pass)."""
+    j = Journey(store, DEF, Scope.build(store))
+    j.funnel_data()
+    j.flow_data(n_steps=5)
+    assert j.cache.computed["milestones"] == 1
+    return j
+
+
+def test_from_journey_reuses_the_notebooks_milestones(journey: Journey, store: Store) -> None:
+    w = JourneyMapWidget.from_journey(journey, n_steps=5)
+    assert journey.cache.computed["milestones"] == 1  # the first view makes no new pass
+    assert w.journey is journey
+    assert w.definition is journey.definition
+    pd.testing.assert_frame_equal(w.funnel, journey.funnel_data())
+    pd.testing.assert_frame_equal(w.flow, journey.flow_data(n_steps=5))
+    twin = JourneyMapWidget(store, DEF)  # the constructor shows the same
+    pd.testing.assert_frame_equal(w.funnel, twin.funnel)
+    pd.testing.assert_frame_equal(w.flow, twin.flow)
+    assert w.funnel_live.spec == twin.funnel_live.spec
+
+
+def test_from_journey_picks_compute_once_per_scope(journey: Journey, store: Store) -> None:
+    w = JourneyMapWidget.from_journey(journey)
+    w.segment_picker.value = "SMB"  # a new scope: one pass
+    assert journey.cache.computed["milestones"] == 2
+    assert int(w.funnel.loc[0, "eligible"]) == 2
+    w.segment_picker.value = "all"  # back to the notebook's scope: nothing computed
+    assert journey.cache.computed["milestones"] == 2
+    assert int(w.funnel.loc[0, "eligible"]) == 3
+    w.segment_picker.value = "SMB"  # seen before: nothing computed
+    assert journey.cache.computed["milestones"] == 2
+    w.stage_picker.value = "Setup"  # not a scope filter: the flow from the same frame
+    assert journey.cache.computed["milestones"] == 2
+    pd.testing.assert_frame_equal(w.flow, journey.with_scope(segment="SMB").flow_data(from_stage="Setup"))
+    w.period_picker.value = "2025Q1 (2)"
+    assert journey.cache.computed["milestones"] == 3
+    twin = JourneyMapWidget(store, DEF, segment="SMB", signup_from="2025-01-01", signup_to="2025-04-01", stage="Setup")
+    pd.testing.assert_frame_equal(w.funnel, twin.funnel)
+    pd.testing.assert_frame_equal(w.flow, twin.flow)
+
+
+def test_from_journey_starts_at_the_context_scope_and_shows_errors(store: Store) -> None:
+    j = Journey(store, DEF, Scope.build(store, segment="Enterprise", signup_from="2025-04-01", signup_to="2025-07-01"))
+    w = JourneyMapWidget.from_journey(j, stage="Setup")
+    assert (w.segment_picker.value, w.period_picker.value, w.stage_picker.value) == ("Enterprise", "2025Q2 (1)", "Setup")
+    assert (w.signup_from, w.signup_to) == ("2025-04-01", "2025-07-01")
+    assert w.funnel_live.spec["title"] == "Journey funnel — Enterprise"
+    assert j.cache.computed["milestones"] == 1
+    w.segment = "Partner"  # e.g. from a URL: not in the store
+    assert "segment 'Partner' matches no customer" in w.error
+    assert "journeylib-error" in w.errors.value
+    assert w.funnel_live.spec["mark"]["type"] == "text"  # the placeholder
+    w.segment = "Enterprise"
+    assert w.error == ""
+    assert j.cache.computed["milestones"] == 1
+    w.stage = "Value"  # no Enterprise customer met Value
+    assert "met 'Value'" in w.error
+
+
+def test_from_journey_rejects_what_the_context_gives(journey: Journey) -> None:
+    with pytest.raises(TypeError, match=r"plan, segment cannot be given: .*with_scope\(plan=\.\.\., segment=\.\.\.\)"):
+        JourneyMapWidget.from_journey(journey, segment="SMB", plan="pro")
+    with pytest.raises(TypeError, match="definition cannot be given"):
+        JourneyMapWidget.from_journey(journey, definition=DEF)
 
 
 # -- a real browser: the notebook as a Voila dashboard ---------------------------------------------

@@ -1,4 +1,4 @@
-"""Tests of journeylib.widgets: construct headless, change traits, read the chart spec."""
+"""Tests of journeylib.widgets: construct headless (from a store or an analysis context), change traits, read the chart spec."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import pandas as pd
 import pytest
 
 from journeylib import health
+from journeylib.context import Journey
+from journeylib.scope import Scope
 from journeylib.store import Store
-from journeylib.widgets import DataHealthWidget
+from journeylib.widgets import DataHealthWidget, VoiceOfCustomerWidget
+from journeylib.widgets.base import scope_filters
 
 # SMB: a (2 product events in W10); Enterprise: b (1 support event in W11);
 # Partner: p has no events at all.
@@ -164,3 +167,74 @@ def test_live_chart_updates_in_place() -> None:
     assert live.embed_options == EMBED_OPTIONS
     live.chart = placeholder_chart(title="after")
     assert live.spec["title"] == "after"
+
+
+# -- built from an analysis context ---------------------------------------------------------------------------
+def test_from_journey_takes_store_and_scope_from_the_context(store: Store) -> None:
+    journey = Journey(store, None, Scope.build(store))  # data health needs no journey definition
+    volume = journey.source_volume_data()  # what the notebook computed above the widget
+    widget = DataHealthWidget.from_journey(journey)
+    assert widget.journey is journey
+    assert (widget.segment, widget.as_of, widget.sample_n) == ("all", "2024-03-12T09:00:00+00:00", 0)  # the latest event
+    pd.testing.assert_frame_equal(widget.data, volume)
+    pd.testing.assert_frame_equal(widget.data, DataHealthWidget(store).data)  # the same view as the constructor's
+    widget.segment_picker.value = "SMB"  # computed on journey.with_scope(segment="SMB")
+    assert widget.live.spec["title"] == "Weekly events by source — SMB"
+    pd.testing.assert_frame_equal(widget.data, journey.with_scope(segment="SMB").source_volume_data())
+
+
+def test_from_journey_starts_at_the_scope_segment_and_shows_errors(store: Store) -> None:
+    journey = Journey(store, None, Scope.build(store, segment="SMB", as_of="2024-03-04"))
+    widget = DataHealthWidget.from_journey(journey)
+    assert (widget.segment_picker.value, widget.as_of) == ("SMB", "2024-03-04")
+    assert [(r["source"], r["events"]) for r in _rows(widget)] == [("product", 1)]  # e1 only, as the constructor shows
+    widget.segment_picker.value = "Partner"  # customers, but no events: shown, not raised
+    assert "EmptyResultError" in widget.error
+    assert "no events for segment &#x27;Partner&#x27;" in widget.errors.value
+    widget.segment = "<b>Foo</b>"  # e.g. from a URL: the derived scope cannot be built
+    assert "ScopeError" in widget.error
+    assert "&lt;b&gt;Foo&lt;/b&gt;" in widget.errors.value
+    widget.segment_picker.value = "all"
+    assert widget.error == ""
+    assert sum(r["events"] for r in _rows(widget)) == 1  # still as of 2024-03-04: the context's as_of is kept
+
+
+def test_from_journey_rejects_scope_filters_and_other_contexts(store: Store) -> None:
+    journey = Journey(store, None, Scope.build(store))
+    with pytest.raises(TypeError, match=r"segment cannot be given: .*journey\.with_scope\(segment=\.\.\.\)"):
+        DataHealthWidget.from_journey(journey, segment="SMB")
+    with pytest.raises(TypeError, match=r"journey must be a journeylib\.Journey"):
+        DataHealthWidget.from_journey(store)  # type: ignore[arg-type]
+
+
+def test_scope_filters_read_back_to_the_same_scope(store: Store) -> None:
+    scope = Scope.build(store, as_of="2024-03-04", segment="SMB", signup_from="2024-01-01", sample_n=1, random_state=3)
+    values = scope_filters(scope)
+    assert values == {"as_of": "2024-03-04", "segment": "SMB", "plan": "all", "signup_from": "2024-01-01", "signup_to": "",
+                      "sample_n": 1, "random_state": 3}
+    assert Scope.build(store, **values) == scope
+    latest = Scope.build(store)
+    assert Scope.build(store, **scope_filters(latest)) == latest
+
+
+def test_voice_widget_from_journey() -> None:
+    voice = pd.DataFrame({"ticket_id": ["a", "b"], "stage": ["Trial", "Paid"], "stage_order": [0, 1],
+                          "emotion": ["frustration", "satisfaction"], "compound": [-0.6, 0.5], "segment": ["SMB", "Enterprise"],
+                          "created_at": pd.to_datetime(["2025-01-02", "2025-02-03"], utc=True)})
+    store = Store(":memory:")
+    try:
+        store.insert("customers", CUSTOMERS)
+        store.insert("events", EVENTS)
+        journey = Journey(store, None, Scope.build(store))
+        widget = VoiceOfCustomerWidget.from_journey(journey, voice=voice, segment="SMB")
+        assert widget.journey is journey
+        assert widget.voice is voice
+        assert widget.live.spec["title"] == "Emotion by journey stage — SMB"
+        pd.testing.assert_frame_equal(widget.data, VoiceOfCustomerWidget(voice, segment="SMB").data)
+        widget.stage_picker.value = "Paid"  # no SMB ticket in Paid: shown, not raised
+        assert "no ticket" in widget.error
+        assert "journeylib-error" in widget.errors.value
+        with pytest.raises(TypeError, match=r"journey must be a journeylib\.Journey"):
+            VoiceOfCustomerWidget.from_journey(voice)  # type: ignore[arg-type]
+    finally:
+        store.close()

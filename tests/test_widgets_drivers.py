@@ -9,7 +9,10 @@ import pytest
 from _browser import NetworkGuard, TimeToUsable, new_page
 from _builders import ROOT, T0, day, journey_definition, memory_store
 
+from journeylib.context import Journey
 from journeylib.customers import cohorts, drivers
+from journeylib.exceptions import StatisticalWarning
+from journeylib.scope import Scope
 from journeylib.store import Store
 from journeylib.widgets.cohorts import CohortsWidget
 from journeylib.widgets.drivers import DriversWidget
@@ -102,6 +105,84 @@ def test_cohorts_widget(store: Store) -> None:
     assert w.live.spec["title"] == "Churn by segment"
     assert set(w.data["metric"]) == {"churn_rate", "days_active"}
     w.segment_picker.value = "SMB"
+    assert w.live.spec["title"] == "Churn by segment — SMB"
+    w.by = "weather"
+    assert w.error.startswith("ValueError: by must be one of")
+    assert "journeylib-error" in w.errors.value
+
+
+# -- built from an analysis context -------------------------------------------------------------------
+@pytest.fixture
+def journey(store: Store) -> Journey:
+    return Journey(store, DEF, Scope.build(store, as_of=AS_OF))
+
+
+def test_drivers_widget_from_journey_reuses_the_notebooks_features(journey: Journey, store: Store) -> None:
+    with pytest.warns(StatisticalWarning) as caveats:  # the notebook's cell (its caveats go to its output)
+        table = journey.drivers_data(outcome="churn", min_support=10, property_keys="region")
+    assert any("not analysed for churn" in str(c.message) for c in caveats)
+    computed = dict(journey.cache.computed)
+    w = DriversWidget.from_journey(journey, min_support=10, property_keys="region")
+    assert dict(journey.cache.computed) == computed  # the first view: no new feature table, no new milestone pass
+    assert w.journey is journey
+    assert (w.segment, w.as_of) == ("all", AS_OF)
+    got = w.data_parameters()
+    assert got["definition"] is journey.definition
+    assert (got["plan"], got["random_state"], got["property_keys"]) == ("all", 0, "region")
+    pd.testing.assert_frame_equal(w.data, table)
+    twin = DriversWidget(store, definition=DEF, as_of=AS_OF, min_support=10, property_keys="region")
+    pd.testing.assert_frame_equal(w.data, twin.data)
+    assert (w.notes.value, w.lines.value) == (twin.notes.value, twin.lines.value)
+    w.segment_picker.value = "SMB"  # a new scope: one feature table
+    assert journey.cache.computed["features"] == computed["features"] + 1
+    after_smb = dict(journey.cache.computed)
+    w.segment_picker.value = "all"  # back: nothing computed
+    w.segment_picker.value = "SMB"
+    w.window_picker.value = 7  # unchanged: nothing computed
+    assert dict(journey.cache.computed) == after_smb
+    twin.segment_picker.value = "SMB"
+    pd.testing.assert_frame_equal(w.data, twin.data)
+    w.outcome = "expansion"  # not in this definition (e.g. from a URL)
+    assert w.error.startswith("ValueError: outcome 'expansion' is not in the journey definition")
+    assert "journeylib-error" in w.errors.value
+    w.outcome = "churn"
+    assert w.error == ""
+
+
+def test_drivers_widget_from_journey_keeps_the_context_filters(journey: Journey, store: Store) -> None:
+    pro = journey.with_scope(plan="pro")  # a filter the widget has no picker for
+    w = DriversWidget.from_journey(pro, min_support=10)
+    assert w.data_parameters()["plan"] == "pro"
+    twin = DriversWidget(store, definition=DEF, as_of=AS_OF, min_support=10, plan="pro")
+    pd.testing.assert_frame_equal(w.data, twin.data)
+    w.segment_picker.value = "SMB"  # the plan stays
+    twin.segment_picker.value = "SMB"
+    pd.testing.assert_frame_equal(w.data, twin.data)
+    with pytest.raises(TypeError, match=r"segment cannot be given: .*DriversWidget\.from_journey\(journey\.with_scope\(segment=\.\.\.\)"):
+        DriversWidget.from_journey(journey, segment="SMB")
+    with pytest.raises(TypeError, match="cache cannot be given"):
+        DriversWidget.from_journey(journey, cache=journey.cache)
+
+
+def test_cohorts_widget_from_journey_reuses_the_notebooks_cohorts(journey: Journey, store: Store) -> None:
+    with pytest.warns(StatisticalWarning):  # the notebook's cell (its caveats go to its output)
+        journey.cohort_metrics_data(by="segment", min_support=10)
+    computed = dict(journey.cache.computed)
+    w = CohortsWidget.from_journey(journey, by="segment", outcome="conversion", min_support=10)
+    assert dict(journey.cache.computed) == computed  # the first view: no new cohort frame, no new milestone pass
+    twin = CohortsWidget(store, definition=DEF, as_of=AS_OF, min_support=10)
+    pd.testing.assert_frame_equal(w.data, twin.data)
+    w.outcome_picker.value = "churn"  # other metrics of the same cohort frame
+    assert dict(journey.cache.computed) == computed
+    w.segment_picker.value = "SMB"  # a new scope: one cohort frame
+    assert journey.cache.computed["cohort_customers"] == computed["cohort_customers"] + 1
+    after_smb = dict(journey.cache.computed)
+    w.segment_picker.value = "all"
+    w.segment_picker.value = "SMB"
+    assert dict(journey.cache.computed) == after_smb
+    twin.outcome_picker.value = "churn"
+    twin.segment_picker.value = "SMB"
+    pd.testing.assert_frame_equal(w.data, twin.data)
     assert w.live.spec["title"] == "Churn by segment — SMB"
     w.by = "weather"
     assert w.error.startswith("ValueError: by must be one of")

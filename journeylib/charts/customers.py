@@ -2,7 +2,7 @@
 
 Each chart takes exactly the frame a computation returned and only encodes it
 (STYLE §8): :func:`drivers_forest_chart` draws
-:func:`journeylib.customers.drivers.top_drivers_data`, :func:`retention_curves_chart`
+:func:`journeylib.customers.driver_views.top_drivers_data`, :func:`retention_curves_chart`
 draws :func:`journeylib.customers.cohorts.retention_curves_data`,
 :func:`cohort_comparison_chart` draws
 :func:`journeylib.customers.cohorts.cohort_metrics_data`, :func:`segment_profiles_chart`
@@ -37,7 +37,7 @@ def drivers_forest_chart(data: pd.DataFrame, *, title: str | None = None) -> alt
     Parameters
     ----------
     data : pandas.DataFrame
-        The result of :func:`journeylib.customers.drivers.top_drivers_data`.
+        The result of :func:`journeylib.customers.driver_views.top_drivers_data`.
     title : str, optional
         Title; default ``"Behaviours and <outcome>: relative risk (95% CI)"``.
 
@@ -67,7 +67,7 @@ def drivers_forest_chart(data: pd.DataFrame, *, title: str | None = None) -> alt
         ["label", "rank", "rr", "rr_ci_low", "rr_ci_high", "rr_adjusted", "significant", "q_value", "n_exposed",
          "n_reference", "outcome"],
         chart="drivers_forest_chart",
-        producer="journeylib.customers.drivers.top_drivers_data",
+        producer="journeylib.customers.driver_views.top_drivers_data",
     )
     outcome = str(frame["outcome"].iloc[0]) if len(frame) else "the outcome"
     frame["significance"] = frame["significant"].map({True: "significant (FDR)", False: "not significant"})

@@ -2,8 +2,8 @@
 
 Each ``<metric>_chart(data, *, title=None, segment=None)`` takes exactly the
 frame its ``_data`` function returned (in :mod:`journeylib.journey.stages`,
-:mod:`journeylib.journey.paths`, :mod:`journeylib.journey.friction`,
-:mod:`journeylib.journey.suggest`) and only encodes it; positions (the flow's node
+:mod:`journeylib.journey.paths`, :mod:`journeylib.journey.transitions`,
+:mod:`journeylib.journey.friction`, :mod:`journeylib.journey.suggest`) and only encodes it; positions (the flow's node
 and band coordinates) and statistics come computed. Fonts and colours come
 from the theme of :mod:`journeylib.charts.theme`.
 
@@ -175,8 +175,8 @@ def transitions_chart(data: pd.DataFrame, *, title: str | None = None, segment: 
     Parameters
     ----------
     data : pandas.DataFrame
-        The result of :func:`journeylib.journey.paths.stage_transitions_data` or
-        :func:`journeylib.journey.paths.event_transitions_data`.
+        The result of :func:`journeylib.journey.transitions.stage_transitions_data` or
+        :func:`journeylib.journey.transitions.event_transitions_data`.
     title : str, optional
         Default ``"Where customers go next"``; the segment is appended.
     segment : str, optional
@@ -190,7 +190,7 @@ def transitions_chart(data: pd.DataFrame, *, title: str | None = None, segment: 
         labels with the probability; the tooltip adds counts and median days.
     """
     frame = require_columns(data, ["from_node", "to_node", "kind", "customers", "from_total", "probability", "ci_low", "ci_high", "median_days"],
-                            chart="transitions_chart", producer="journeylib.journey.paths.stage_transitions_data or event_transitions_data")
+                            chart="transitions_chart", producer="journeylib.journey.transitions.stage_transitions_data or event_transitions_data")
     if "from_order" in data.columns and "to_order" in data.columns:
         rows = list(dict.fromkeys(data.sort_values("from_order")["from_node"].astype(str)))
         cols = list(dict.fromkeys(data.sort_values("to_order")["to_node"].astype(str)))
@@ -219,7 +219,7 @@ def transitions_chart(data: pd.DataFrame, *, title: str | None = None, segment: 
 
 # -- flow -----------------------------------------------------------------------------------------
 def flow_chart(data: pd.DataFrame, *, title: str | None = None, segment: str | None = None) -> alt.TopLevelSpec:
-    """Draw the Sankey-style flow laid out by :func:`journeylib.journey.paths.flow_data`.
+    """Draw the Sankey-style flow laid out by :func:`journeylib.journey.transitions.flow_data`.
 
     Parameters
     ----------
@@ -238,7 +238,7 @@ def flow_chart(data: pd.DataFrame, *, title: str | None = None, segment: str | N
         ``y``–``y2``, coloured by node) and node labels; y runs down from 0.
     """
     frame = require_columns(data, ["element", "step", "node", "node_kind", "node_order", "target", "link_id", "point", "customers", "share", "x", "x2", "y", "y2", "label"],
-                            chart="flow_chart", producer="journeylib.journey.paths.flow_data")
+                            chart="flow_chart", producer="journeylib.journey.transitions.flow_data")
     nodes = frame[frame["element"] == "node"]
     links = frame[frame["element"] == "link"]
     # colours keyed on node_order, so a stage keeps its colour whichever other stages a selection has

@@ -1,4 +1,4 @@
-"""Charts of the voice-of-the-customer computations (:mod:`journeylib.voice.analysis`, topics, evaluation).
+"""Charts of the voice-of-the-customer computations (:mod:`journeylib.voice.stages`, :mod:`journeylib.voice.trends`, topics, evaluation).
 
 Each ``<metric>_chart(data, *, title=None)`` takes exactly the frame its
 computation returned and only encodes it (reshaping for display is done with
@@ -47,7 +47,7 @@ def emotion_by_stage_chart(data: pd.DataFrame, *, title: str | None = None) -> a
     Parameters
     ----------
     data : pandas.DataFrame
-        The result of :func:`journeylib.voice.analysis.emotion_by_stage_data`.
+        The result of :func:`journeylib.voice.stages.emotion_by_stage_data`.
     title : str, optional
         Default ``"Emotion by journey stage"``, with the segment, topic and
         period appended when the data is filtered.
@@ -86,7 +86,7 @@ def emotion_by_stage_chart(data: pd.DataFrame, *, title: str | None = None) -> a
             "period",
         ],
         chart="emotion_by_stage_chart",
-        producer="journeylib.voice.analysis.emotion_by_stage_data",
+        producer="journeylib.voice.stages.emotion_by_stage_data",
     )
     order = {e: i for i, e in enumerate(EMOTIONS)}
     frame = frame.assign(emotion_rank=frame["emotion"].map(order))
@@ -117,7 +117,7 @@ def stage_sentiment_chart(data: pd.DataFrame, *, title: str | None = None) -> al
     Parameters
     ----------
     data : pandas.DataFrame
-        The result of :func:`journeylib.voice.analysis.voc_by_stage_data`.
+        The result of :func:`journeylib.voice.stages.voc_by_stage_data`.
     title : str, optional
         Default ``"Mean ticket sentiment by stage and segment"``.
 
@@ -155,7 +155,7 @@ def stage_sentiment_chart(data: pd.DataFrame, *, title: str | None = None) -> al
             "customer_months",
         ],
         chart="stage_sentiment_chart",
-        producer="journeylib.voice.analysis.voc_by_stage_data",
+        producer="journeylib.voice.stages.voc_by_stage_data",
     )
     return (
         alt.Chart(frame)
@@ -186,7 +186,7 @@ def voc_weekly_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.Lay
     Parameters
     ----------
     data : pandas.DataFrame
-        The result of :func:`journeylib.voice.analysis.voc_by_week_data`.
+        The result of :func:`journeylib.voice.trends.voc_by_week_data`.
     title : str, optional
         Default ``"Weekly tickets and sentiment"`` with the selection appended.
 
@@ -224,7 +224,7 @@ def voc_weekly_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.Lay
             "period",
         ],
         chart="voc_weekly_chart",
-        producer="journeylib.voice.analysis.voc_by_week_data",
+        producer="journeylib.voice.trends.voc_by_week_data",
     )
     base = alt.Chart(frame).encode(
         x=alt.X("week_start:T", title="Week starting (Monday, UTC)"),
@@ -256,7 +256,7 @@ def ticket_spikes_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.
     Parameters
     ----------
     data : pandas.DataFrame
-        The result of :func:`journeylib.voice.analysis.ticket_spikes_data`.
+        The result of :func:`journeylib.voice.trends.ticket_spikes_data`.
     title : str, optional
         Default ``"Ticket rate vs comparison (spikes: q ≤ alpha)"``.
 
@@ -295,7 +295,7 @@ def ticket_spikes_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.
             "spike",
         ],
         chart="ticket_spikes_chart",
-        producer="journeylib.voice.analysis.ticket_spikes_data",
+        producer="journeylib.voice.trends.ticket_spikes_data",
     )
     frame = frame[frame["comparison"].isin(["other_stages", "other_segments"]) & frame["rate_ratio"].gt(0)]
     kind = frame["kind"].iloc[0] if len(frame) else "negative"

@@ -46,8 +46,9 @@ and a scope with a single segment each produce a
 :class:`~journeylib.exceptions.StatisticalWarning` and a row whose ``status``
 and ``reason`` say why no estimate is given.
 
-The lines of :func:`driver_lines_data` describe associations only; they never
-claim a cause.
+The lines of :func:`journeylib.customers.driver_views.driver_lines_data`
+describe associations only; they never claim a cause. Who enters the analysis
+(the timing rules above) is decided by :mod:`journeylib.customers.outcomes`.
 """
 
 from __future__ import annotations
@@ -62,39 +63,22 @@ import pandas as pd
 
 from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
-from journeylib.customers.features import CustomerFeatures, build_features, customer_outcomes_data, feature_slug
+from journeylib.customers.driver_views import OUTCOME_VERBS, driver_line
+from journeylib.customers.features import CustomerFeatures, build_features, feature_slug
+from journeylib.customers.outcomes import PLAN_ENCODED_OUTCOMES, outcome_horizon, outcome_population_data, outcome_spec
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.scope import Scope
 from journeylib.stats import bh_qvalues, mantel_haenszel_odds_ratio, mantel_haenszel_risk_ratio, two_by_two_data
 from journeylib.store import Store
 
 __all__ = [
-    "DEFAULT_HORIZON_DAYS",
     "DRIVER_COLUMNS",
     "EVENT_PHRASES",
-    "OUTCOME_VERBS",
-    "PLAN_ENCODED_OUTCOMES",
-    "driver_lines_data",
-    "driver_notes_data",
-    "driver_summary",
     "drivers_data",
     "drivers_from_features",
-    "outcome_population_data",
     "size_band",
     "split_keys",
-    "success_indicators_data",
-    "top_drivers_data",
 ]
-
-#: Follow-up after signup within which an outcome counts, per outcome name (days).
-DEFAULT_HORIZON_DAYS: dict[str, int] = {"churn": 150, "conversion": 30, "expansion": 180, "renewal": 400}
-_FALLBACK_HORIZON = 90
-
-#: Outcomes the exported plan encodes (it changes when they happen): plan is not adjusted for.
-PLAN_ENCODED_OUTCOMES: frozenset[str] = frozenset({"conversion", "expansion"})
-
-#: Past-tense verbs of the outcomes in plain-English lines.
-OUTCOME_VERBS: dict[str, str] = {"churn": "churned", "conversion": "converted", "expansion": "expanded", "renewal": "renewed"}
 
 #: Event name -> (base verb phrase, past verb phrase, plural noun) for plain-English lines.
 EVENT_PHRASES: dict[str, tuple[str, str, str]] = {
@@ -154,51 +138,6 @@ def split_keys(keys: Sequence[str] | str | None) -> tuple[str, ...]:
     return tuple(str(k).strip() for k in items if str(k).strip())
 
 
-def driver_summary(drivers: pd.DataFrame) -> dict[str, Any]:
-    """Return the headline numbers of a drivers table, for a report's summary.json.
-
-    Parameters
-    ----------
-    drivers : pandas.DataFrame
-        The result of :func:`drivers_data`.
-
-    Returns
-    -------
-    dict
-        ``outcome``, ``horizon_days``, ``population`` (customers analysed),
-        ``events`` (of them, with the outcome), ``outcome_rate``,
-        ``excluded`` (dict of exclusion reason -> customers),
-        ``candidates`` (rows), ``family_size`` (rows tested),
-        ``significant`` (rows with q ≤ alpha), ``alpha``, ``min_support``,
-        ``top_line`` (first plain-English line).
-    """
-    if drivers.empty:
-        return {"candidates": 0}
-    first = drivers.iloc[0]
-    ok = drivers[drivers["status"] == "ok"]
-    pop = int(first["population"])
-    events = int(first["events"])
-    return {
-        "outcome": str(first["outcome"]),
-        "horizon_days": float(first["horizon_days"]),
-        "population": pop,
-        "events": events,
-        "outcome_rate": events / pop if pop else None,
-        "excluded": {
-            "window_incomplete": int(first["n_excluded_window"]),
-            "followup_incomplete": int(first["n_excluded_followup"]),
-            "not_at_risk": int(first["n_not_at_risk"]),
-            "outcome_before_window_end": int(first["n_excluded_prior_outcome"]),
-        },
-        "candidates": len(drivers),
-        "family_size": len(ok),
-        "significant": int(drivers["significant"].sum()),
-        "alpha": float(first["alpha"]),
-        "min_support": int(first["min_support"]),
-        "top_line": str(driver_lines_data(drivers, top_n=1)["line"].iloc[0]),
-    }
-
-
 def size_band(users: Any) -> pd.Series:
     """Band account sizes (users) as 1, 2–3, 4–7, 8–15, 16+ for stratification.
 
@@ -221,135 +160,6 @@ def size_band(users: Any) -> pd.Series:
     u = pd.Series(np.asarray(users, dtype=float))
     labels = np.select([u <= 0, u <= 1, u <= 3, u <= 7, u <= 15], ["0", "1", "2-3", "4-7", "8-15"], default="16+")
     return pd.Series(labels, index=u.index)
-
-
-# -- the analysed population -----------------------------------------------------------------
-def _outcome_spec(definition: JourneyDefinition, outcome: str) -> tuple[str, bool]:
-    """Return the outcome column name and whether it is the conversion outcome."""
-    if outcome not in definition.outcomes:
-        allowed = ", ".join(definition.outcomes) or "(none defined)"
-        msg = f"outcome {outcome!r} is not in the journey definition {definition.name!r}; allowed: {allowed}"
-        raise ValueError(msg)
-    spec = definition.outcomes[outcome]
-    return f"{feature_slug(outcome)}_at", spec.customer_field == "converted_at"
-
-
-def _conversion_column(definition: JourneyDefinition) -> str | None:
-    for name, spec in definition.outcomes.items():
-        if spec.customer_field == "converted_at":
-            return f"{feature_slug(name)}_at"
-    return None
-
-
-def _horizon(outcome: str, horizon_days: float | None) -> float:
-    if horizon_days is None or horizon_days == 0:
-        return float(DEFAULT_HORIZON_DAYS.get(outcome, _FALLBACK_HORIZON))
-    if horizon_days < 0:
-        msg = f"horizon_days must be positive (days after signup), or 0/None for the outcome's default; got {horizon_days!r}"
-        raise ValueError(msg)
-    return float(horizon_days)
-
-
-def outcome_population_data(
-    store: Store,
-    *,
-    definition: JourneyDefinition,
-    outcome: str = "churn",
-    window_days: int = 7,
-    horizon_days: float | None = None,
-    population: str = "auto",
-    as_of: Any = None,
-    segment: str | None = None,
-    plan: str | None = None,
-    signup_from: Any = None,
-    signup_to: Any = None,
-    sample_n: int = 0,
-    random_state: int = 0,
-    scope: Scope | None = None,
-) -> pd.DataFrame:
-    """Say, per customer in scope, whether and why they enter an outcome analysis.
-
-    Parameters
-    ----------
-    store : Store
-        The canonical store.
-    definition : JourneyDefinition
-        Source of the outcome.
-    outcome : str, default "churn"
-        An outcome name of the definition (``churn``, ``conversion``,
-        ``expansion`` ...).
-    window_days : int, default 7
-        Behaviour window: ``[signup, signup + window_days)``.
-    horizon_days : float, optional
-        The outcome counts when it happens after the window end and at most
-        this many days after signup. Default (None or 0):
-        :data:`DEFAULT_HORIZON_DAYS` (churn 150, conversion 30, expansion
-        180).
-    population : {"auto", "all", "converted"}, default "auto"
-        ``converted``: only customers who converted by as_of (only paying
-        accounts can churn or expand); ``auto`` = ``all`` for the conversion
-        outcome and ``converted`` for the others when the definition has a
-        conversion outcome.
-    as_of, segment, plan, signup_from, signup_to, sample_n, random_state, scope
-        Scope, as in :func:`journeylib.customers.features.build_features`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per customer in scope: ``customer_id``, ``segment``, ``plan``,
-        ``signup_at``, ``window_end`` (signup + window_days),
-        ``outcome_at`` (UTC, NaT if not by as_of), ``status`` — the first
-        that applies of ``window_incomplete`` (window ends after as_of),
-        ``followup_incomplete`` (signup + horizon after as_of),
-        ``not_at_risk`` (population ``converted`` and not converted),
-        ``outcome_before_window_end`` (outcome at or before the window end),
-        ``included`` — and ``outcome`` (1.0 if the outcome happened within
-        the horizon, 0.0 if not, NaN unless included).
-
-    Raises
-    ------
-    ValueError
-        If the outcome is not in the definition, or ``population`` is unknown.
-    EmptyResultError
-        If no customer is in scope.
-    """
-    col, is_conversion = _outcome_spec(definition, outcome)
-    if population not in ("auto", "all", "converted"):
-        msg = f"population must be 'auto', 'all' or 'converted'; got {population!r}"
-        raise ValueError(msg)
-    horizon = _horizon(outcome, horizon_days)
-    scope = Scope.resolve(store, scope, function="outcome_population_data", as_of=as_of, segment=segment, plan=plan,
-                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state)
-    outs = customer_outcomes_data(store, definition=definition, scope=scope)
-    asof = scope.as_of
-    conv_col = _conversion_column(definition)
-    pop = population
-    if pop == "auto":
-        pop = "all" if (is_conversion or conv_col is None) else "converted"
-    if pop == "converted" and conv_col is None:
-        msg = "population='converted' needs an outcome with customer_field converted_at in the journey definition"
-        raise ValueError(msg)
-    signup = outs["signup_at"]
-    window_end = signup + pd.Timedelta(days=window_days)
-    out_at = outs[col]
-    status = np.select(
-        [
-            window_end > asof,
-            signup + pd.Timedelta(days=horizon) > asof,
-            (outs[conv_col].isna() if pop == "converted" and conv_col else pd.Series(False, index=outs.index)),
-            out_at.notna() & (out_at <= window_end),
-        ],
-        ["window_incomplete", "followup_incomplete", "not_at_risk", "outcome_before_window_end"],
-        default="included",
-    )
-    within = out_at.notna() & ((out_at - signup).dt.total_seconds() / 86400.0 <= horizon)
-    y = np.where(status == "included", within.astype(float), np.nan)
-    return pd.DataFrame(
-        {
-            "customer_id": outs["customer_id"], "segment": outs["segment"], "plan": outs["plan"],
-            "signup_at": signup, "window_end": window_end, "outcome_at": out_at, "status": status, "outcome": y,
-        }
-    )
 
 
 # -- candidates -------------------------------------------------------------------------------
@@ -505,26 +315,6 @@ def _adjusted(x: np.ndarray, y: np.ndarray, strata: np.ndarray, n_strata: int, a
     return (*vals, n_inf, corrected)
 
 
-def _join_words(items: Sequence[str]) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _line(row: pd.Series, verb: str) -> str:
-    """Write the plain-English sentence of one significant row: association only, numbers cited."""
-    adj = ""
-    if isinstance(row["adjusted_for"], str) and row["adjusted_for"] and np.isfinite(row["rr_adjusted"]):
-        adj = f"; adjusted for {_join_words(row['adjusted_for'].split(', '))} {row['rr_adjusted']:.1f}×"
-    return (
-        f"Customers {row['exposure']} {verb} {row['rr']:.1f}× as often "
-        f"({row['rate_exposed']:.0%} vs {row['rate_reference']:.0%}) within {row['horizon_days']:g} days of signup "
-        f"(95% CI {row['rr_ci_low']:.1f}–{row['rr_ci_high']:.1f}; {int(row['n_exposed']):,} vs "
-        f"{int(row['n_reference']):,} customers{adj})"
-    )
-
-
 def drivers_data(
     store: Store,
     *,
@@ -564,22 +354,22 @@ def drivers_data(
         Behaviour window D (days after signup); sub-windows 7/14/30 up to D.
     horizon_days : float, optional
         Outcome within this many days of signup (default per outcome:
-        :data:`DEFAULT_HORIZON_DAYS`).
+        :data:`journeylib.customers.outcomes.DEFAULT_HORIZON_DAYS`).
     min_support : int, default 30
         Fewest customers on each side of a split for it to be estimated.
     as_of, segment, plan, signup_from, signup_to, sample_n, random_state, scope
         Scope, as in :func:`journeylib.customers.features.build_features`.
     population : {"auto", "all", "converted"}, default "auto"
-        See :func:`outcome_population_data`.
+        See :func:`journeylib.customers.outcomes.outcome_population_data`.
     thresholds : sequence of int, default (2, 3, 5, 10)
         The k of "had k or more X" tried for every count feature (k = 1 is the
         "did X" candidate). Every threshold tried enters the FDR family.
     adjust_for : sequence of str, default ("segment", "plan", "size")
         Strata of the adjusted estimates (``size`` = users at the window end,
         banded by :func:`size_band`). ``plan`` is dropped for conversion and
-        expansion (:data:`PLAN_ENCODED_OUTCOMES`): the exported plan is
-        ``trial`` until conversion and the new plan after an upgrade, so it
-        encodes those outcomes. Plan is never a candidate (it is not a
+        expansion (:data:`journeylib.customers.outcomes.PLAN_ENCODED_OUTCOMES`):
+        the exported plan is ``trial`` until conversion and the new plan after
+        an upgrade, so it encodes those outcomes. Plan is never a candidate (it is not a
         behaviour, and it is a snapshot taken after the window).
     property_keys : sequence of str or str, default ()
         Customer properties whose values are candidates (e.g.
@@ -653,7 +443,7 @@ def drivers_data(
             the horizon.
         ``n_excluded_window``, ``n_excluded_followup``, ``n_not_at_risk``, ``n_excluded_prior_outcome``
             Customers in scope left out, by reason
-            (:func:`outcome_population_data`).
+            (:func:`journeylib.customers.outcomes.outcome_population_data`).
         ``family_size``, ``alpha``, ``min_support``
             Rows estimated (the FDR family) and the settings.
 
@@ -680,8 +470,8 @@ def drivers_data(
     if unknown_adj:
         msg = f"adjust_for accepts segment, plan and size; got {unknown_adj}"
         raise ValueError(msg)
-    is_conversion = _outcome_spec(definition, outcome)[1]
-    horizon = _horizon(outcome, horizon_days)
+    is_conversion = outcome_spec(definition, outcome)[1]
+    horizon = outcome_horizon(outcome, horizon_days)
     scope = Scope.resolve(store, scope, function="drivers_data", as_of=as_of, segment=segment, plan=plan,
                           signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state)
     pop = outcome_population_data(
@@ -1008,7 +798,7 @@ def _analyse(
     out["significant"] = out["significant"].fillna(False).astype(bool)
     out["selected"] = out["selected"].fillna(False).astype(bool)
     verb = OUTCOME_VERBS.get(outcome, f"reached {outcome}")
-    out["line"] = [_line(r, verb) if r["significant"] else "" for _, r in out.iterrows()]
+    out["line"] = [driver_line(r, verb) if r["significant"] else "" for _, r in out.iterrows()]
     for col_name in ("n_exposed", "events_exposed", "n_reference", "events_reference", "strata_used", "thresholds_tried"):
         out[col_name] = out[col_name].fillna(0).astype("int64")
     out["window_days"] = out["window_days"].astype("int64")
@@ -1016,137 +806,3 @@ def _analyse(
     for col_name in ("exposure", "reference", "orientation", "reason", "note", "adjusted_for", "test", "line", "event"):
         out[col_name] = out[col_name].fillna("").astype(str)
     return out.loc[:, list(DRIVER_COLUMNS)].reset_index(drop=True)
-
-
-# -- views of a drivers table ---------------------------------------------------------------------
-def top_drivers_data(drivers: pd.DataFrame, *, top_n: int = 15, selected_only: bool = True) -> pd.DataFrame:
-    """Return the strongest estimated rows of a drivers table, for a forest plot.
-
-    Parameters
-    ----------
-    drivers : pandas.DataFrame
-        The result of :func:`drivers_data`.
-    top_n : int, default 15
-        Rows to keep.
-    selected_only : bool, default True
-        Keep one split per feature (its best threshold).
-
-    Returns
-    -------
-    pandas.DataFrame
-        The same columns, ranked rows with status ``ok`` only, at most
-        ``top_n``, plus ``label`` (``exposure`` with its first word removed,
-        for axes).
-
-    Raises
-    ------
-    ValueError
-        If *drivers* lacks the columns of :func:`drivers_data`.
-    """
-    missing = [c for c in ("rank", "status", "selected", "exposure") if c not in drivers.columns]
-    if missing:
-        msg = f"top_drivers_data: pass the DataFrame returned by drivers_data (missing columns {missing})"
-        raise ValueError(msg)
-    ok = drivers[(drivers["status"] == "ok") & drivers["rank"].notna()]
-    if selected_only:
-        ok = ok[ok["selected"]]
-    out = ok.sort_values("rank").head(int(top_n)).copy()
-    out["label"] = out["exposure"].str.replace(r"^(who|with) ", "", regex=True)
-    return out.reset_index(drop=True)
-
-
-def driver_lines_data(drivers: pd.DataFrame, *, top_n: int = 10) -> pd.DataFrame:
-    """Return the plain-English lines of the significant rows, best first.
-
-    One line per feature (its selected threshold). When no row is
-    significant, a single line says so, with the population and event count.
-
-    Parameters
-    ----------
-    drivers : pandas.DataFrame
-        The result of :func:`drivers_data`.
-    top_n : int, default 10
-        Lines to return at most.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``rank`` (1-based, of the line), ``candidate``, ``q_value`` and
-        ``line`` (the sentence).
-    """
-    sig = drivers[drivers["significant"] & drivers["selected"]].sort_values("rank").head(int(top_n))
-    if sig.empty:
-        n = int(drivers["population"].iloc[0]) if len(drivers) else 0
-        outcome = str(drivers["outcome"].iloc[0]) if len(drivers) else "the outcome"
-        alpha = float(drivers["alpha"].iloc[0]) if len(drivers) else 0.05
-        tested = int(drivers["family_size"].iloc[0]) if len(drivers) else 0
-        line = (
-            f"No behaviour tested ({tested} splits of {n:,} customers) differed in its {outcome} rate "
-            f"at a false discovery rate of {alpha:.0%}."
-        )
-        return pd.DataFrame({"rank": [1], "candidate": [""], "q_value": [np.nan], "line": [line]})
-    return pd.DataFrame(
-        {"rank": np.arange(1, len(sig) + 1), "candidate": sig["candidate"].to_numpy(), "q_value": sig["q_value"].to_numpy(),
-         "line": sig["line"].to_numpy()}
-    )
-
-
-def success_indicators_data(drivers: pd.DataFrame, *, top_n: int = 5) -> pd.DataFrame:
-    """Return what converting trials do in their first days: significant behaviours done more by converters.
-
-    Parameters
-    ----------
-    drivers : pandas.DataFrame
-        The result of :func:`drivers_data` with ``outcome="conversion"``.
-    top_n : int, default 5
-        Indicators to return at most.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Rows of *drivers* (same columns) that are significant, selected, and
-        oriented ``as_defined`` for behaviours (doing it goes with a higher
-        conversion rate), best first, plus ``indicator``: "<share of
-        converting trials> of converting trials <behaviour> (vs <share> of the
-        others)".
-    """
-    keep = drivers["significant"] & drivers["selected"] & (drivers["orientation"] == "as_defined")
-    keep &= drivers["kind"].isin(["did_within", "count_at_least", "stage_reached", "value_at_least"])
-    out = drivers[keep].sort_values("rank").head(int(top_n)).copy()
-    out["indicator"] = [
-        f"{r.share_of_outcome:.0%} of converting trials {str(r.exposure).removeprefix('who ').removeprefix('with ')} "
-        f"(vs {r.share_of_no_outcome:.0%} of the others; converted {r.rr:.1f}× as often, 95% CI "
-        f"{r.rr_ci_low:.1f}–{r.rr_ci_high:.1f})"
-        for r in out.itertuples()
-    ]
-    return out.reset_index(drop=True)
-
-
-def driver_notes_data(drivers: pd.DataFrame) -> pd.DataFrame:
-    """Summarise why rows of a drivers table have no estimate, and who was left out.
-
-    Parameters
-    ----------
-    drivers : pandas.DataFrame
-        The result of :func:`drivers_data`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``topic`` (``population`` or ``candidates``), ``item`` (exclusion
-        reason or row status), ``count`` (customers or candidate rows) and
-        ``example`` (one reason text).
-    """
-    if drivers.empty:
-        return pd.DataFrame(columns=["topic", "item", "count", "example"])
-    first = drivers.iloc[0]
-    rows = [
-        {"topic": "population", "item": "analysed", "count": int(first["population"]), "example": ""},
-        {"topic": "population", "item": "window_incomplete", "count": int(first["n_excluded_window"]), "example": ""},
-        {"topic": "population", "item": "followup_incomplete", "count": int(first["n_excluded_followup"]), "example": ""},
-        {"topic": "population", "item": "not_at_risk", "count": int(first["n_not_at_risk"]), "example": ""},
-        {"topic": "population", "item": "outcome_before_window_end", "count": int(first["n_excluded_prior_outcome"]), "example": ""},
-    ]
-    for status, grp in drivers.groupby("status", sort=True):
-        rows.append({"topic": "candidates", "item": str(status), "count": len(grp), "example": str(grp["reason"].iloc[0])})
-    return pd.DataFrame(rows)

@@ -45,7 +45,14 @@ from journeylib.journey.stages import milestones_data
 from journeylib.scope import Scope
 from journeylib.store import Store
 from journeylib.store.categories import sources_of
-from journeylib.store.dialect import sql_add_days, sql_days_between, sql_json_text, sql_quote
+from journeylib.store.dialect import (
+    sql_add_days,
+    sql_days_between,
+    sql_filtered,
+    sql_json_text,
+    sql_quote,
+    sql_timestamp,
+)
 
 __all__ = [
     "DEFAULT_WINDOWS",
@@ -162,10 +169,6 @@ def _check_window(window_days: Any, windows: Sequence[int]) -> tuple[int, tuple[
         raise ValueError(msg)
     subs = tuple(sorted({int(w) for w in windows if w <= window_days} | {int(window_days)}))
     return int(window_days), subs
-
-
-def _timestamp_literal(ts: pd.Timestamp) -> str:
-    return f"TIMESTAMPTZ {sql_quote(ts.isoformat())}"
 
 
 def build_features(
@@ -344,10 +347,10 @@ def _build_features(
     property_keys: Sequence[str],
     ticket_scores: pd.DataFrame | None,
 ) -> CustomerFeatures:
-    asof = _timestamp_literal(scope.as_of)
+    asof = sql_timestamp(scope.as_of)
     d_end = sql_add_days("signup_at", window_days)
     base = f"SELECT customer_id, signup_at, {d_end} AS window_end FROM ({scope.customers_sql()})"
-    counts = store.query(f"SELECT count(*) AS n, count(*) FILTER (WHERE window_end <= {asof}) AS complete FROM ({base})")
+    counts = store.query(f"SELECT count(*) AS n, {sql_filtered('count', '*', f'window_end <= {asof}')} AS complete FROM ({base})")
     n_scope, n_complete = int(counts["n"].iloc[0]), int(counts["complete"].iloc[0])
     exclusions = pd.DataFrame(
         {"reason": ["window_incomplete"], "customers": [n_scope - n_complete]}
@@ -398,14 +401,14 @@ def _build_features(
         q = sql_quote(name)
         for d in subs:
             col = f"n_{slug}_{d}d"
-            parts.append(f'count(*) FILTER (WHERE e.event = {q} AND e.t_days < {d}) AS "{col}"')
+            parts.append(f'{sql_filtered("count", "*", f"e.event = {q} AND e.t_days < {d}")} AS "{col}"')
             add(col, "count", "events", name, d, f"{name} events in the first {d} days", activity.get(name, False))
         col = f"first_{slug}_days"
-        parts.append(f'min(e.t_days) FILTER (WHERE e.event = {q}) AS "{col}"')
+        parts.append(f'{sql_filtered("min", "e.t_days", f"e.event = {q}")} AS "{col}"')
         add(col, "first_days", "events", name, window_days, f"days from signup to the first {name} (in the first {window_days} days)",
             activity.get(name, False))
     w = window_days
-    parts.append(f'count(DISTINCT floor(e.t_days)) FILTER (WHERE e.source IN ({srcs})) AS "days_active_{w}d"')
+    parts.append(f'{sql_filtered("count", "floor(e.t_days)", f"e.source IN ({srcs})", distinct=True)} AS "days_active_{w}d"')
     add(f"days_active_{w}d", "count", "events", "", w, f"days with activity in the first {w} days")
     event_cols = ", ".join(parts)
     ev_agg = f"SELECT cw.customer_id, {event_cols} FROM ({cw}) cw LEFT JOIN ({ev_sql}) e ON e.customer_id = cw.customer_id GROUP BY cw.customer_id"
@@ -414,9 +417,9 @@ def _build_features(
     gap = SESSION_GAP_MINUTES * 60
     sess_sql = f"""
         SELECT customer_id,
-               count(*) FILTER (WHERE new_session) AS sessions,
-               count(*) FILTER (WHERE new_session AND t_days < {half}) AS s1,
-               count(*) FILTER (WHERE new_session AND t_days >= {half}) AS s2
+               {sql_filtered("count", "*", "new_session")} AS sessions,
+               {sql_filtered("count", "*", f"new_session AND t_days < {half}")} AS s1,
+               {sql_filtered("count", "*", f"new_session AND t_days >= {half}")} AS s2
         FROM (
             SELECT e.customer_id, e.t_days,
                    (lag(e.timestamp) OVER (PARTITION BY e.customer_id ORDER BY e.timestamp, e.event_id) IS NULL
@@ -434,10 +437,10 @@ def _build_features(
     m_days = sql_days_between("cw.signup_at", "m.timestamp")
     msg_sql = f"""
         SELECT cw.customer_id,
-               count(*) FILTER (WHERE m.status = 'delivered') AS delivered,
-               count(*) FILTER (WHERE m.status = 'opened') AS opened,
-               count(*) FILTER (WHERE m.status = 'clicked') AS clicked,
-               count(*) FILTER (WHERE m.status = 'unsubscribed') AS unsubscribed
+               {sql_filtered("count", "*", "m.status = 'delivered'")} AS delivered,
+               {sql_filtered("count", "*", "m.status = 'opened'")} AS opened,
+               {sql_filtered("count", "*", "m.status = 'clicked'")} AS clicked,
+               {sql_filtered("count", "*", "m.status = 'unsubscribed'")} AS unsubscribed
         FROM ({cw}) cw JOIN messages m ON m.customer_id = cw.customer_id
         WHERE m.timestamp >= cw.signup_at AND m.timestamp < cw.window_end AND {m_days} >= 0
         GROUP BY cw.customer_id"""
@@ -449,8 +452,8 @@ def _build_features(
     tk_sql = f"""
         SELECT cw.customer_id,
                count(*) AS tickets,
-               count(*) FILTER (WHERE lower(t.priority) IN ('high', 'urgent')) AS high_priority,
-               avg(t.satisfaction) FILTER (WHERE t.solved_at < cw.window_end) AS satisfaction
+               {sql_filtered("count", "*", "lower(t.priority) IN ('high', 'urgent')")} AS high_priority,
+               {sql_filtered("avg", "t.satisfaction", "t.solved_at < cw.window_end")} AS satisfaction
         FROM ({cw}) cw JOIN tickets t ON t.customer_id = cw.customer_id
         WHERE t.created_at >= cw.signup_at AND t.created_at < cw.window_end
         GROUP BY cw.customer_id"""
@@ -633,7 +636,7 @@ def customer_outcomes_data(
         store, scope, function="customer_outcomes_data", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
         signup_to=signup_to, sample_n=sample_n, random_state=random_state,
     )
-    asof = _timestamp_literal(scope.as_of)
+    asof = sql_timestamp(scope.as_of)
     selects = []
     joins = []
     for i, (name, outcome) in enumerate(definition.outcomes.items()):

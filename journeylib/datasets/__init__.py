@@ -20,7 +20,8 @@ Examples
 from __future__ import annotations
 
 from journeylib.datasets.files import FILE_FORMATS, load_archetypes, load_ticket_labels, load_truth, load_world
-from journeylib.datasets.world import GENERATOR_VERSION, SynthResult, WorldParameters, synthesize
+from journeylib.datasets.parameters import GENERATOR_VERSION, WorldParameters
+from journeylib.datasets.world import SynthResult, synthesize
 
 __all__ = [
     "FILE_FORMATS",

@@ -2,7 +2,7 @@
 
 Any source that is not a supported vendor export (a warehouse extract, a
 home-grown tool) can be loaded by writing the canonical tables of
-ARCHITECTURE.md by column name. This module reads such files in chunks and
+docs/data-contract.md by column name. This module reads such files in chunks and
 validates every row against :mod:`journeylib.store.schema`:
 
 * required columns must be present (a file without them is rejected whole,

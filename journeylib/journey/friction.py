@@ -22,7 +22,7 @@ evidence                  measure and test
                           customer-week in *k*, group vs peers
 ``tickets_baseline``      the same rate in *k* vs the group's own rate in its other stages
 ``loops``                 loop events (repeated attempts and returns after a gap, see
-                          :func:`journeylib.journey.paths.loop_events_data`) per customer-week, vs peers
+                          :func:`journeylib.journey.loops.loop_events_data`) per customer-week, vs peers
 ``negative``              share of the tickets raised in *k* that are negative (needs
                           ``ticket_sentiment``), group vs peers
 ========================  ====================================================================
@@ -61,11 +61,12 @@ import pandas as pd
 from journeylib.cache import ResultCache
 from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition, Stage
 from journeylib.exceptions import EmptyResultError
-from journeylib.journey.paths import loops_by_stage
+from journeylib.journey.loops import loops_by_stage
 from journeylib.journey.stages import stage_frames, stage_milestones
 from journeylib.scope import Scope
 from journeylib.stats import RatioEstimate, bh_qvalues, clustered_rate_ratio, median_ratio_bootstrap
 from journeylib.store import Store
+from journeylib.store.dialect import sql_filtered, sql_semi_join, sql_timestamp
 
 __all__ = ["EVIDENCE", "friction_data", "friction_tests_data"]
 
@@ -142,12 +143,12 @@ def _tickets_in_stage(store: Store, scope: Any, iv: pd.DataFrame, sentiment: pd.
         neg = "CASE WHEN s.negative THEN 1 ELSE 0 END"
     sql = f"""
         SELECT i.customer_id, i.stage_order, count(*) AS tickets, sum({neg}) AS negative,
-               count(*) FILTER (WHERE {"s.ticket_id IS NOT NULL" if sentiment is not None else "false"}) AS scored
-        FROM (SELECT t.* FROM tickets t SEMI JOIN ({scope.customers_sql()}) c ON t.customer_id = c.customer_id
-              WHERE t.created_at <= TIMESTAMPTZ '{scope.as_of.isoformat()}') t
+               {sql_filtered("count", "*", "s.ticket_id IS NOT NULL" if sentiment is not None else "false")} AS scored
+        FROM (SELECT t.* FROM {sql_semi_join("tickets t", f"({scope.customers_sql()}) c", "t.customer_id = c.customer_id")}
+              WHERE t.created_at <= {sql_timestamp(scope.as_of)}) t
         {join}
         JOIN _jl_intervals i ON i.customer_id = t.customer_id AND t.created_at >= i.entered_at AND t.created_at < i.exposure_end
-        GROUP BY ALL"""
+        GROUP BY i.customer_id, i.stage_order"""
     if sentiment is not None:
         return store.query(sql, _jl_intervals=intervals, _jl_sentiment=sentiment)
     return store.query(sql, _jl_intervals=intervals)
@@ -430,7 +431,7 @@ _COMMON_DOC = """
         group (and in its peers).
     attempt_events : list of str, optional
         Events whose repetition is a repeated attempt (see
-        :func:`journeylib.journey.paths.loop_events_data`).
+        :func:`journeylib.journey.loops.loop_events_data`).
     gap_days : float, default 14
         Inactivity after which activity counts as a return.
 """

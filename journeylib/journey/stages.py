@@ -37,7 +37,15 @@ from journeylib.exceptions import EmptyResultError
 from journeylib.scope import Scope
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
-from journeylib.store.dialect import sql_add_days, sql_json_text, sql_nth_smallest, sql_quote
+from journeylib.store.dialect import (
+    sql_add_days,
+    sql_epoch_microseconds,
+    sql_filtered,
+    sql_json_text,
+    sql_nth_smallest,
+    sql_quote,
+    sql_timestamp,
+)
 
 __all__ = [
     "add_stage_exits",
@@ -89,7 +97,7 @@ def _condition_agg(cond: Condition, occurrence: str) -> str:
     """Aggregate giving the time *cond* holds within its customer's group, NULL if it does not."""
     filt, n = _condition_filter(cond), cond.min_count
     if occurrence == "last":
-        return f"CASE WHEN count(*) FILTER (WHERE {filt}) >= {n} THEN max(e.timestamp) FILTER (WHERE {filt}) END"
+        return f"CASE WHEN {sql_filtered('count', '*', filt)} >= {n} THEN {sql_filtered('max', 'e.timestamp', filt)} END"
     return sql_nth_smallest("e.timestamp", n, where=filt)
 
 
@@ -134,19 +142,18 @@ def _stage_tables(store: Store, definition: JourneyDefinition, scope: Scope) -> 
     stage *k*. Per-customer tables only, never a copy of the events.
     """
     _trace(definition, scope)
-    con = store.con
-    asof_sql = f"TIMESTAMPTZ {sql_quote(scope.as_of.isoformat())}"
+    asof_sql = sql_timestamp(scope.as_of)
     occurrence = definition.conventions.occurrence
     tables = [_CUSTOMERS, _SIGNUP_CONDITIONS] + [_stage_table(k) for k in range(len(definition.stages))]
     rules = [s.rule for s in definition.stages]
     conds = [_conditions(rule) for rule in rules]
     col_of = {id(c): f"_jl_c{k}_{i}" for k, cs in enumerate(conds) for i, c in enumerate(cs)}
     signup = [c for cs in conds for c in cs if c.of == "signup"]
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CUSTOMERS} AS {scope.customers_sql()}")
+    with store.temp_tables(*tables):
+        store.create_temp_table(_CUSTOMERS, scope.customers_sql())
         ref = f"SELECT customer_id, signup_at AS ref FROM {_CUSTOMERS}"
         sig = _conditions_sql(signup, [col_of[id(c)] for c in signup], ref, occurrence, asof_sql) if signup else f"SELECT customer_id FROM {_CUSTOMERS} WHERE false"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_SIGNUP_CONDITIONS} AS {sig}")
+        store.create_temp_table(_SIGNUP_CONDITIONS, sig)
         for k, rule in enumerate(rules):
             prev_conds = [c for c in conds[k] if c.of == "previous_stage"]
             joins = f"LEFT JOIN {_SIGNUP_CONDITIONS} g ON g.customer_id = c.customer_id"
@@ -160,20 +167,16 @@ def _stage_tables(store: Store, definition: JourneyDefinition, scope: Scope) -> 
             else:
                 prev = "p.entered_at"
                 joins += f" LEFT JOIN {_stage_table(k - 1)} p ON p.customer_id = c.customer_id"
-            con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE {_stage_table(k)} AS
-                SELECT customer_id, met_at, CASE WHEN met_at IS NOT NULL AND prev IS NOT NULL THEN greatest(met_at, prev) END AS entered_at
-                FROM (SELECT c.customer_id, {met} AS met_at, {prev} AS prev FROM {_CUSTOMERS} c {joins})"""
+            store.create_temp_table(
+                _stage_table(k),
+                f"""SELECT customer_id, met_at, CASE WHEN met_at IS NOT NULL AND prev IS NOT NULL THEN greatest(met_at, prev) END AS entered_at
+                FROM (SELECT c.customer_id, {met} AS met_at, {prev} AS prev FROM {_CUSTOMERS} c {joins})""",
             )
-        row = con.execute(f"SELECT count(*) FROM {_CUSTOMERS}").fetchone()
-        n_customers = int(row[0]) if row else 0
+        n_customers = int(store.query(f"SELECT count(*) AS n FROM {_CUSTOMERS}")["n"].iloc[0])
         if n_customers == 0:
             msg = f"no customers in scope ({scope.describe()}); widen the filters."
             raise EmptyResultError(msg)
         yield n_customers
-    finally:
-        for tmp in tables:
-            con.execute(f"DROP TABLE IF EXISTS {tmp}")
 
 
 def _stage_joins(n_stages: int) -> str:
@@ -487,7 +490,7 @@ def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by
     ``drop_after_days`` passed since entering it).
     """
     n_stages = len(definition.stages)
-    asof_sql = f"TIMESTAMPTZ {sql_quote(scope.as_of.isoformat())}"
+    asof_sql = sql_timestamp(scope.as_of)
     grp = {None: "'all'", "segment": "c.segment", "plan": "c.plan", "cohort": "c.signup_at"}[by]
     furthest = "CASE " + " ".join(f"WHEN s{k}.entered_at IS NOT NULL THEN {k}" for k in reversed(range(n_stages))) + " ELSE -1 END"
     last_in = "coalesce(" + ", ".join(f"s{k}.entered_at" for k in reversed(range(n_stages))) + ")"
@@ -496,7 +499,8 @@ def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by
     dropped = (
         "FALSE"
         if drop_days is None
-        else f"CAST(epoch_us({asof_sql}) - epoch_us(last_in) AS DOUBLE) / 1000000 / 86400 > CAST({float(drop_days)!r} AS DOUBLE)"
+        else f"CAST({sql_epoch_microseconds(asof_sql)} - {sql_epoch_microseconds('last_in')} AS DOUBLE) / 1000000 / 86400 "
+        f"> CAST({float(drop_days)!r} AS DOUBLE)"
     )
     with _stage_tables(store, definition, scope):
         return store.query(
@@ -504,7 +508,7 @@ def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by
                            FROM {_CUSTOMERS} c {_stage_joins(n_stages)})
                 SELECT grp, k, k >= 0 AND (churned_at IS NOT NULL OR (k < {n_stages - 1} AND {dropped})) AS gone,
                        count(*) AS n
-                FROM f GROUP BY ALL ORDER BY ALL"""
+                FROM f GROUP BY 1, 2, 3 ORDER BY grp, k, gone, n"""
         )
 
 

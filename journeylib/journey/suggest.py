@@ -44,13 +44,13 @@ from scipy import stats
 from journeylib.cache import ResultCache
 from journeylib.config.journey import Condition, JourneyDefinition, Stage
 from journeylib.exceptions import EmptyResultError
-from journeylib.journey.paths import rule_text
+from journeylib.journey.stage_map import rule_text
 from journeylib.journey.stages import funnel_data, stage_milestones
 from journeylib.scope import Scope
 from journeylib.stats import bh_qvalues, risk_ratio_interval, wilson_interval
 from journeylib.store import Store
 from journeylib.store.categories import sources_of
-from journeylib.store.dialect import sql_days_between, sql_quote
+from journeylib.store.dialect import sql_add_days, sql_days_between, sql_quote, sql_values
 
 __all__ = [
     "compare_definitions_data",
@@ -274,7 +274,7 @@ def suggest_milestones_data(
         raise EmptyResultError(msg)
     n, s = len(pop), int(pop["success"].sum())
     excluded = {o.event for o in (definition.outcomes.values() if definition is not None else []) if o.event}
-    where = [f"e.timestamp < p.signup_at + to_microseconds({round(max(windows) * 86_400_000_000)})", "e.timestamp >= p.signup_at",
+    where = [f"e.timestamp < {sql_add_days('p.signup_at', max(windows))}", "e.timestamp >= p.signup_at",
              "(p.cutoff_at IS NULL OR e.timestamp < p.cutoff_at)"]
     if exclude_sources:
         where.append(f"coalesce(e.source, '') NOT IN ({', '.join(sql_quote(x) for x in sources_of(store, exclude_sources))})")
@@ -289,15 +289,15 @@ def suggest_milestones_data(
             FROM ({scope.events_sql()}) e JOIN _jl_pop p ON p.customer_id = e.customer_id
             WHERE {" AND ".join(where)}
         ) WHERE rn IN ({", ".join(str(k) for k in counts)})"""
-    grid = ", ".join(repr(d) for d in windows)
+    grid = sql_values([repr(d) for d in windows], "d")
     sql = f"""
         WITH kth AS ({kth_sql}),
-        grid AS (SELECT unnest([{grid}]) AS d),
+        grid AS ({grid}),
         hit AS (SELECT k.customer_id, k.event, k.k, g.d, k.days FROM kth k JOIN grid g ON k.days < g.d)
         SELECT h.event, h.k AS min_count, h.d AS within_days, count(*) AS reached, sum(p.success) AS reached_success,
                median(h.days) AS median_days
         FROM hit h JOIN _jl_pop p ON p.customer_id = h.customer_id
-        GROUP BY ALL"""
+        GROUP BY h.event, h.k, h.d"""
     cand = store.query(sql, _jl_pop=pop)
     if cand.empty:
         msg = f"no candidate milestone is reached by any of the {n} customers with a complete outcome window; widen the scope."

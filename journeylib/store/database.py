@@ -19,8 +19,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from journeylib.exceptions import JourneyLibError, SchemaError
+from journeylib.exceptions import JourneyLibError, OutOfMemoryError, SchemaError, StoreFullError, StoreLockedError
 from journeylib.store.dialect import SQL_TYPES, sql_quote
+from journeylib.store.errors import cleanup, translate_error, translated_errors
 from journeylib.store.schema import ALL_TABLES, Table, get_table
 
 __all__ = [
@@ -150,6 +151,17 @@ class Store:
     JourneyLibError
         If a read-only store does not exist, the file is not a DuckDB
         database, or a setting is not valid.
+    journeylib.exceptions.StoreLockedError
+        If another process holds the store open (the message names its PID).
+
+    Notes
+    -----
+    DuckDB's failures outside the data (a lock, no memory, a full disk, an
+    I/O error) reach the caller of :meth:`query`, :meth:`execute`,
+    :meth:`insert`, :meth:`transaction` and :meth:`close` as the
+    :class:`~journeylib.exceptions.StoreError` subclasses of
+    :func:`journeylib.store.errors.translate_error`, and a statement refused
+    because an earlier one aborted the transaction as that earlier error.
 
     Examples
     --------
@@ -181,6 +193,9 @@ class Store:
             self.con = duckdb.connect(str(self.path) if self.path else ":memory:", read_only=read_only)
         except duckdb.Error as exc:
             msg = f"cannot open store {path}: {exc}. Is it a DuckDB file, and not open for writing elsewhere?"
+            err = translate_error(exc, path=self.path)
+            if isinstance(err, (StoreLockedError, StoreFullError, OutOfMemoryError)):
+                raise err from exc
             raise JourneyLibError(msg) from exc
         self.settings = engine_settings(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory, read_only=read_only)
         for name, value in self.settings.items():
@@ -191,18 +206,24 @@ class Store:
                 msg = f"cannot set DuckDB {name} = {value!r} on store {path}: {exc}"
                 raise JourneyLibError(msg) from exc
         if not read_only:
-            self.create_tables()
+            with translated_errors(self.path, self.settings):
+                self.create_tables()
 
     # -- lifecycle -------------------------------------------------------
     def close(self) -> None:
         """Close the connection."""
-        self.con.close()
+        with translated_errors(self.path, self.settings):
+            self.con.close()
 
     def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        if exc[0] is None:
+            self.close()
+            return
+        with contextlib.suppress(Exception):  # the block's error is the one to report, not a failing close after it
+            self.close()
 
     def __repr__(self) -> str:
         where = self.path if self.path else ":memory:"
@@ -222,13 +243,20 @@ class Store:
         Store
             This store.
         """
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield self
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+        with translated_errors(self.path, self.settings):
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield self
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):  # a failing rollback must not hide why the block failed
+                    self.con.execute("ROLLBACK")
+                raise
+            try:
+                self.con.execute("COMMIT")
+            except duckdb.Error:
+                with contextlib.suppress(duckdb.Error):
+                    self.con.execute("ROLLBACK")
+                raise
 
     # -- reading ----------------------------------------------------------
     def query(self, sql: str, params: list[Any] | Mapping[str, Any] | None = None, **frames: pd.DataFrame) -> pd.DataFrame:
@@ -249,20 +277,64 @@ class Store:
             The result; timestamps are timezone-aware UTC.
         """
         con = self.con
-        for name, frame in frames.items():
-            con.register(name, frame)
-        try:
-            return con.execute(sql, params).df() if params is not None else con.execute(sql).df()
-        finally:
-            for name in frames:
-                con.unregister(name)
+        with translated_errors(self.path, self.settings):
+            for name, frame in frames.items():
+                con.register(name, frame)
+            with cleanup(_unregister, con, *frames):
+                return con.execute(sql, params).df() if params is not None else con.execute(sql).df()
 
     def execute(self, sql: str, params: list[Any] | Mapping[str, Any] | None = None) -> None:
         """Run a statement that returns nothing of interest."""
-        if params is None:
-            self.con.execute(sql)
-        else:
-            self.con.execute(sql, params)
+        with translated_errors(self.path, self.settings):
+            if params is None:
+                self.con.execute(sql)
+            else:
+                self.con.execute(sql, params)
+
+    def create_temp_table(self, name: str, sql: str) -> None:
+        """Store the result of a query as a temporary table, replacing one of the same name.
+
+        The table lives in this connection only (a read-only store can hold
+        it) and is visible to the store's later queries under *name*. Create
+        it inside :meth:`temp_tables`, which drops it.
+
+        Parameters
+        ----------
+        name : str
+            The table name (an SQL identifier; journeylib's start with ``_jl_``).
+        sql : str
+            The SELECT whose rows the table holds.
+
+        Examples
+        --------
+        >>> store = Store(":memory:")
+        >>> with store.temp_tables("_jl_x"):
+        ...     store.create_temp_table("_jl_x", "SELECT 1 AS n")
+        ...     int(store.query("SELECT n FROM _jl_x")["n"].iloc[0])
+        1
+        """
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+
+    @contextlib.contextmanager
+    def temp_tables(self, *names: str) -> Iterator[Store]:
+        """Run a block that builds temporary tables; drop them when it ends, also on error.
+
+        Parameters
+        ----------
+        *names : str
+            The temporary tables the block may create with
+            :meth:`create_temp_table`; each is dropped if it exists.
+
+        Yields
+        ------
+        Store
+            This store.
+        """
+        try:
+            yield self
+        finally:
+            for name in names:
+                self.con.execute(f"DROP TABLE IF EXISTS {name}")
 
     def table(self, name: str, *, columns: list[str] | None = None, where: str | None = None) -> pd.DataFrame:
         """Return a canonical table as a DataFrame in its deterministic order.
@@ -347,12 +419,16 @@ class Store:
             f'CAST("{c.name}" AS {SQL_TYPES[c.type]})' if c.name in frame.columns else f"NULL::{SQL_TYPES[c.type]}"
             for c in table.columns
         )
-        self.con.register("_jl_insert", frame)
-        try:
-            self.con.execute(f'INSERT INTO "{name}" SELECT {select} FROM _jl_insert')
-        finally:
-            self.con.unregister("_jl_insert")
+        with translated_errors(self.path, self.settings):
+            self.con.register("_jl_insert", frame)
+            with cleanup(_unregister, self.con, "_jl_insert"):
+                self.con.execute(f'INSERT INTO "{name}" SELECT {select} FROM _jl_insert')
         return len(frame)
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    for name in names:
+        con.unregister(name)
 
 
 def resolve_db_path(db: str | Path | None = None) -> Path:

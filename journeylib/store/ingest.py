@@ -19,6 +19,7 @@ import pandas as pd
 from journeylib.exceptions import SourceFormatError
 from journeylib.io.generic import read_canonical
 from journeylib.store.database import Store
+from journeylib.store.errors import loading_file
 from journeylib.store.merge import merge_stage, stage_rows
 from journeylib.store.schema import ENTITY_TABLES, Table
 
@@ -148,7 +149,7 @@ def ingest_file(
             return FileResult(str(path), tbl.name, "skipped", 0, 0, 0, 0, 0, (), sha, run)
     now = datetime.now(UTC)
     read = pre_quarantined = 0
-    with store.transaction():
+    with loading_file(path), store.transaction():
         first = True
         for chunk in reader:
             read += chunk.read

@@ -15,6 +15,7 @@ import pandas as pd
 
 from journeylib.store.database import Store
 from journeylib.store.dialect import SQL_TYPES
+from journeylib.store.errors import cleanup
 from journeylib.store.schema import Table, get_table
 
 __all__ = ["MergeCounts", "merge_stage", "replace_derived_rows", "stage_rows"]
@@ -53,13 +54,11 @@ def stage_rows(store: Store, table: Table, frame: pd.DataFrame, *, first: bool) 
     # json() minifies, so exports that differ only in JSON white space are duplicates, not conflicts.
     select = f"SELECT {cast}, CAST(_line AS BIGINT) AS _line, CAST(_raw AS VARCHAR) AS _raw FROM _jl_chunk"
     store.con.register("_jl_chunk", frame)
-    try:
+    with cleanup(store.con.unregister, "_jl_chunk"):
         if first:
             store.con.execute(f"CREATE OR REPLACE TEMP TABLE _jl_stage AS {select}")
         else:
             store.con.execute(f"INSERT INTO _jl_stage {select}")
-    finally:
-        store.con.unregister("_jl_chunk")
 
 
 def merge_stage(store: Store, table: Table, *, run: str, source: str, file: str) -> MergeCounts:
@@ -196,8 +195,6 @@ def replace_derived_rows(store: Store, name: str, frame: pd.DataFrame, *, marker
     if frame.empty:
         return 0
     store.con.register("_jl_derived", frame)
-    try:
+    with cleanup(store.con.unregister, "_jl_derived"):
         store.con.execute(f'DELETE FROM "{name}" WHERE "{key}" IN (SELECT "{key}" FROM _jl_derived)')
-    finally:
-        store.con.unregister("_jl_derived")
     return store.insert(name, frame)

@@ -1,8 +1,8 @@
 """The canonical tables: the data contract every layer after ``io`` relies on.
 
-One :class:`Table` per canonical table of ARCHITECTURE.md. Each lists its
+One :class:`Table` per canonical table of docs/data-contract.md. Each lists its
 columns with a logical type, whether a value is required in an input row, and
-the key that identifies a row (used for de-duplication). ``engine`` turns these
+the key that identifies a row (used for de-duplication). The store turns these
 into DuckDB DDL; ``io`` validates input rows against them.
 
 Logical types

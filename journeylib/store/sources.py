@@ -52,6 +52,7 @@ from journeylib.exceptions import ConfigError, SourceFormatError
 from journeylib.io.common import BackgroundDigest, LinesBlock, Part, ReadContext
 from journeylib.io.registry import get_vendor_reader, reader_names
 from journeylib.store.database import Store
+from journeylib.store.errors import loading_file
 from journeylib.store.eventmap import apply_event_map
 from journeylib.store.identity import IdentityOptions, ResolutionSummary, resolve_identities
 from journeylib.store.ingest import FileResult, new_run_id
@@ -231,7 +232,7 @@ def ingest_vendor_file(
                 acc[t].update(merge_vendor_stage(store, get_table(t), run=run, source=source))
 
     try:
-        with unordered_inserts(store), store.transaction():
+        with loading_file(p), unordered_inserts(store), store.transaction():
             reset_vendor_stage(store)
             # a file already loaded is given up as soon as its digest is known, and always before
             # anything is written (only staging happens before the first flush)
@@ -290,8 +291,13 @@ def ingest_vendor_file(
             )  # fmt: skip
     except _AlreadyLoaded:
         return skipped()
-    except SourceFormatError:
-        if not checked and loaded_before():  # the content was loaded before: skipped, as it always was
+    except SourceFormatError as exc:
+        try:
+            seen = not checked and loaded_before()
+        except Exception as later:  # the file cannot be hashed or looked up: its format error is the one to report
+            exc.add_note(f"checking whether the file was loaded before failed too: {type(later).__name__}: {later}")
+            raise exc  # noqa: B904 (the format error, not the failed check, is the one to report)
+        if seen:  # the content was loaded before: skipped, as it always was
             return skipped()
         raise
     return results

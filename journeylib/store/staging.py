@@ -40,6 +40,7 @@ import pandas as pd
 
 from journeylib.store.database import Store
 from journeylib.store.dialect import SQL_TYPES, sql_quote
+from journeylib.store.errors import cleanup
 from journeylib.store.merge import MergeCounts
 from journeylib.store.schema import Table, get_table
 
@@ -109,10 +110,8 @@ def unordered_inserts(store: Store) -> Iterator[None]:
     row = store.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
     before = bool(row[0]) if row else True
     store.con.execute("SET preserve_insertion_order = false")
-    try:
+    with cleanup(store.con.execute, f"SET preserve_insertion_order = {'true' if before else 'false'}"):
         yield
-    finally:
-        store.con.execute(f"SET preserve_insertion_order = {'true' if before else 'false'}")
 
 
 def ensure_vendor_tables(store: Store) -> None:
@@ -224,14 +223,12 @@ def stage_vendor_rejects(store: Store, frame: pd.DataFrame) -> None:
 def _append(store: Store, stage: str, select: str, frame: Any) -> None:
     con = store.con
     con.register("_jl_chunk", frame)
-    try:
+    with cleanup(con.unregister, "_jl_chunk"):
         if _temp_exists(con, stage):
             con.execute(f"INSERT INTO {stage} {select}")
         else:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS {select}")
             _STAGES.setdefault(id(con), set()).add(stage)
-    finally:
-        con.unregister("_jl_chunk")
 
 
 def staged_count(store: Store, name: str) -> int:
@@ -455,7 +452,8 @@ def stage_json_lines(store: Store, raw: Any, first_line: int, *, spec: JsonLines
     # The parse reads nothing of the store: it runs on its own connection to the database, outside
     # the file's transaction, so a statement that fails leaves that transaction intact.
     cur = con.cursor()
-    try:
+    # on exit, in this order (also after an error): reset the setting, close the cursor, release the lines
+    with cleanup(_release, "_jl_lines"), cleanup(cur.close), cleanup(cur.execute, "RESET arrow_lossless_conversion"):
         # lossless: ``properties`` stays JSON through Arrow (as text it would be re-validated on insert)
         cur.execute("SET arrow_lossless_conversion = true")
         # Good lines need none of the work that explains a bad one: parse the block in the lean
@@ -473,10 +471,6 @@ def stage_json_lines(store: Store, raw: Any, first_line: int, *, spec: JsonLines
             _hold("_jl_lines", lines.filter(pc.is_in(lines.column("line"), value_set=parsed.column("_line").filter(bad))))
             explained = cur.sql(select(lean=False, guarded=True)).to_arrow_table()
             parsed = pa.concat_tables([parsed.filter(pc.invert(bad)), explained.cast(parsed.schema)])
-    finally:
-        cur.execute("RESET arrow_lossless_conversion")
-        cur.close()
-        _release("_jl_lines")
     _PENDING_LINES.setdefault(id(con), []).append(parsed)
     return int(parsed.num_rows)
 
@@ -516,7 +510,7 @@ def close_json_lines(store: Store, *, materialize: bool = False) -> None:
     del parts
     stage = _stage_name("jsonl")
     _register_stage(con, stage, lines)
-    try:
+    with cleanup(_drop, con, stage):
         n_bad = lines.num_rows - lines.column("_reason").null_count
         if n_bad:
             _append_sql(
@@ -534,8 +528,6 @@ def close_json_lines(store: Store, *, materialize: bool = False) -> None:
                        min(_line) AS _line, NULL::VARCHAR AS _raw, min(_file) AS _file
                 FROM g GROUP BY _person_ref, lower(trim(_id_email)), _id_name, nullif(trim(_id_link_id), '')""",
         )
-    finally:
-        _drop(con, stage)
     good = lines.filter(pc.is_null(lines.column("_reason"))) if n_bad else lines
     del lines
     if not good.num_rows:
@@ -710,11 +702,9 @@ def _write_rows(con: duckdb.DuckDBPyConnection, table: Table, select: str, sourc
     row = con.execute("SELECT current_setting('force_compression')").fetchone()
     before = str(row[0]) if row and row[0] else "auto"
     con.execute(f"SET force_compression = {sql_quote(VENDOR_STRING_COMPRESSION)}")
-    try:
+    with cleanup(con.execute, f"SET force_compression = {sql_quote(before)}"):
         con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM ({select})')
         con.execute(f"""INSERT INTO source_refs SELECT '{table.name}', "{key}", ?, _person_ref, _account_ref FROM ({select})""", [source])
-    finally:
-        con.execute(f"SET force_compression = {sql_quote(before)}")
 
 
 def merge_vendor_identities(store: Store, *, source: str, reader: str) -> MergeCounts:

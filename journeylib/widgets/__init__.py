@@ -5,6 +5,11 @@ wraps; it shows its chart in a :class:`~journeylib.widgets.base.LiveChart` area
 (a new ``altair.JupyterChart`` for each new chart) and its errors in a visible
 HTML area. Build widgets only in dashboard mode
 (``journeylib.notebook.setup_altair() == "dashboard"``).
+
+In a notebook, build each from the analysis context with
+``<Name>Widget.from_journey(journey, **options)``: store, definition and scope
+come from the context, and the computations share its cache, so the first
+view reuses what the notebook computed (see :mod:`journeylib.widgets.base`).
 """
 
 from __future__ import annotations

@@ -27,6 +27,20 @@ initialisation breaks. That new model loads alone, long after the page, so
 later charts update it in place. (Replacing the JupyterChart for every chart
 would work too, but each model keeps its own ~6 MB copy of Vega in the
 page: about 13 MB more per pick for the two charts of the journey map.)
+
+Widgets built from an analysis context
+--------------------------------------
+Every widget has ``from_journey(journey, **options)``: the store, the journey
+definition and the scope's filters come from the
+:class:`~journeylib.context.Journey`, and its computations run on that
+context (:meth:`journeylib.context.Journey.run`), so they get its scope and
+its :class:`~journeylib.cache.ResultCache`. The first view is then made from
+the milestone frames, feature tables and cohort frames that the notebook
+above the widget already computed. A picker that changes a scope filter
+(segment, as_of, ...) runs the computation on ``journey.with_scope(...)``,
+which shares the cache: a scope seen before costs no new pass.
+:class:`ContextRunner` does this for every widget; :func:`scope_filters` and
+:func:`journey_options` build the arguments of ``from_journey``.
 """
 
 from __future__ import annotations
@@ -34,7 +48,8 @@ from __future__ import annotations
 import html
 import inspect
 import warnings
-from typing import Any, ClassVar, cast
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, Self, cast
 
 import altair as alt
 import ipywidgets as widgets
@@ -42,7 +57,9 @@ import pandas as pd
 import traitlets
 
 from journeylib.charts.common import placeholder_chart
+from journeylib.context import Journey
 from journeylib.exceptions import StatisticalWarning
+from journeylib.scope import ALL, NO_CUTOFF, Scope
 from journeylib.store import Store
 
 __all__ = [
@@ -50,13 +67,18 @@ __all__ = [
     "ERROR_STYLE",
     "LABEL_STYLE",
     "NOTES_STYLE",
+    "SCOPE_FILTERS",
     "SUPPORT_CHOICES",
     "WINDOW_CHOICES",
+    "ContextRunner",
     "LiveChart",
     "LiveComputationWidget",
+    "date_text",
     "error_html",
+    "journey_options",
     "live_chart",
     "picker_options",
+    "scope_filters",
 ]
 
 #: Inline style of the red error area (Voila pages load no extra CSS).
@@ -71,6 +93,8 @@ WINDOW_CHOICES: tuple[int, ...] = (7, 14, 30)
 SUPPORT_CHOICES: tuple[int, ...] = (10, 20, 30, 50, 100)
 #: vega-embed options of live charts: SVG (so text can be asserted on) and no action menu.
 EMBED_OPTIONS: dict[str, Any] = {"renderer": "svg", "actions": False}
+#: The filters of a :class:`~journeylib.scope.Scope`, as :meth:`journeylib.context.Journey.with_scope` takes them.
+SCOPE_FILTERS: tuple[str, ...] = ("as_of", "segment", "plan", "signup_from", "signup_to", "sample_n", "random_state")
 
 
 def live_chart(chart: alt.TopLevelSpec) -> alt.JupyterChart:
@@ -147,6 +171,199 @@ def error_html(message: str) -> str:
     if not message:
         return ""
     return f'<div class="journeylib-error" style="{ERROR_STYLE}">{html.escape(message)}</div>'
+
+
+def date_text(value: pd.Timestamp | None, *, end_of_day: bool = False) -> str:
+    """Return a scope date as the text of a widget trait: ``""`` when open, else ISO.
+
+    A date at midnight (or, with *end_of_day*, at the last microsecond of its
+    day, as :func:`journeylib.scope.to_utc` reads a bare ``as_of`` date) is
+    written as the bare date, so the text reads back to the same time.
+
+    Parameters
+    ----------
+    value : pandas.Timestamp or None
+        A time of a :class:`~journeylib.scope.Scope` (UTC).
+    end_of_day : bool, default False
+        Whether a bare date means the end of its day (``as_of``).
+
+    Returns
+    -------
+    str
+        ``""``, ``"YYYY-MM-DD"`` or the full ISO time.
+
+    Examples
+    --------
+    >>> date_text(pd.Timestamp("2025-06-30T23:59:59.999999Z"), end_of_day=True)
+    '2025-06-30'
+    >>> date_text(pd.Timestamp("2025-04-01T00:00:00Z")), date_text(None)
+    ('2025-04-01', '')
+    >>> date_text(pd.Timestamp("2025-06-30T12:00:00Z"))
+    '2025-06-30T12:00:00+00:00'
+    """
+    if value is None or value is NO_CUTOFF:
+        return ""
+    day = value.normalize()
+    boundary = day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) if end_of_day else day
+    return f"{value:%Y-%m-%d}" if value == boundary else value.isoformat()
+
+
+def scope_filters(scope: Scope, names: Iterable[str] = SCOPE_FILTERS) -> dict[str, Any]:
+    """Return the filters of *scope* as the values of widget parameters.
+
+    Parameters
+    ----------
+    scope : Scope
+        The scope of an analysis context (``journey.scope``).
+    names : iterable of str, default :data:`SCOPE_FILTERS`
+        The filters wanted; names that are not scope filters are skipped.
+
+    Returns
+    -------
+    dict
+        ``as_of``, ``signup_from``, ``signup_to`` as text (:func:`date_text`;
+        ``""`` when open), ``segment`` and ``plan`` as their value or
+        ``"all"``, ``sample_n`` and ``random_state`` as int; each reads back
+        to the same scope.
+
+    Examples
+    --------
+    >>> scope = Scope(as_of=pd.Timestamp("2025-06-30T23:59:59.999999Z"), segment="SMB")
+    >>> scope_filters(scope, ["as_of", "segment", "plan", "stage"])
+    {'as_of': '2025-06-30', 'segment': 'SMB', 'plan': 'all'}
+    """
+    values: dict[str, Any] = {
+        "as_of": date_text(scope.as_of, end_of_day=True),
+        "segment": scope.segment_label,
+        "plan": scope.plan if scope.plan is not None else ALL,
+        "signup_from": date_text(scope.signup_from),
+        "signup_to": date_text(scope.signup_to),
+        "sample_n": scope.sample_n,
+        "random_state": scope.random_state,
+    }
+    return {name: values[name] for name in names if name in values}
+
+
+def journey_options(function: str, journey: Journey, options: Mapping[str, Any], *, forbidden: Iterable[str]) -> dict[str, Any]:
+    """Check the arguments of a widget's ``from_journey`` and return its options.
+
+    Parameters
+    ----------
+    function : str
+        The caller, named in error messages (``"DriversWidget.from_journey"``).
+    journey : Journey
+        The analysis context.
+    options : mapping
+        The keyword options given.
+    forbidden : iterable of str
+        Names that come from the context (its scope filters, ``definition``,
+        ``scope``, ``cache``) and must not be given.
+
+    Returns
+    -------
+    dict
+        A copy of *options*.
+
+    Raises
+    ------
+    TypeError
+        If *journey* is not a :class:`~journeylib.context.Journey`, or an
+        option names something the context gives.
+    """
+    if not isinstance(journey, Journey):
+        msg = (
+            f"{function}: journey must be a journeylib.Journey (journeylib.notebook.open_journey(...) or "
+            f"Journey.open(...)); got {type(journey).__name__}"
+        )
+        raise TypeError(msg)
+    clashing = sorted(set(options) & set(forbidden))
+    if clashing:
+        filters = [name for name in clashing if name in SCOPE_FILTERS]
+        widget = function.split(".")[0]
+        if filters:
+            changes = ", ".join(f"{name}=..." for name in filters)
+            how = f"they are the context's scope; pass {widget}.from_journey(journey.with_scope({changes}), ...)"
+        else:
+            how = "they come from the context (journey.with_definition(...) for another definition)"
+        msg = f"{function}: {', '.join(clashing)} cannot be given: {how}"
+        raise TypeError(msg)
+    return dict(options)
+
+
+class ContextRunner:
+    """Calls a widget's computations: on its store, or on the analysis context it was built from.
+
+    Without a context, ``run(func, params)`` is ``func(store, **params)``.
+    With one, the scope filters among *params* select the context: the
+    context itself while they are the values the widget was built with,
+    else ``journey.with_scope(...)`` for the filters that differ (which
+    shares the context's cache; made once per set of changes, so a scope
+    seen before is not validated again); the other parameters are passed to
+    :meth:`journeylib.context.Journey.run`, which adds the scope (or its
+    filters, for a function without ``scope``) and the cache.
+
+    Parameters
+    ----------
+    store : Store
+        The store of a widget built without a context.
+    journey : Journey, optional
+        The context (``from_journey``).
+    initial : mapping, optional
+        The widget's scope filters when it was built, as its computations
+        get them (``data_parameters()``); they stand for the context's scope.
+
+    Attributes
+    ----------
+    journey : Journey or None
+        The context.
+    """
+
+    def __init__(self, store: Store, journey: Journey | None = None, initial: Mapping[str, Any] | None = None) -> None:
+        self.store = store
+        self.journey = journey
+        self._initial = {k: v for k, v in (initial or {}).items() if k in SCOPE_FILTERS}
+        self._contexts: dict[tuple[tuple[str, Any], ...], Journey] = {}
+
+    def context(self, params: Mapping[str, Any]) -> Journey:
+        """Return the context for the scope filters among *params*.
+
+        Raises
+        ------
+        ValueError
+            If the runner has no context.
+        ScopeError
+            If a changed segment or plan matches no customer.
+        """
+        if self.journey is None:
+            msg = "ContextRunner.context: this widget was built without an analysis context (use from_journey)"
+            raise ValueError(msg)
+        changes = tuple(sorted((k, v) for k, v in params.items() if k in self._initial and v != self._initial[k]))
+        if not changes:
+            return self.journey
+        if changes not in self._contexts:
+            self._contexts[changes] = self.journey.with_scope(**dict(changes))
+        return self._contexts[changes]
+
+    def run(self, func: Callable[..., Any], params: Mapping[str, Any]) -> Any:
+        """Return ``func(store, **params)``, on the context when the widget has one.
+
+        Parameters
+        ----------
+        func : callable
+            The wrapped ``_data`` function.
+        params : mapping
+            Its keyword arguments (the widget's ``data_parameters()`` plus any
+            display-driven ones such as ``from_stage``).
+
+        Returns
+        -------
+        object
+            What *func* returns.
+        """
+        if self.journey is None:
+            return func(self.store, **params)
+        rest = {k: v for k, v in params.items() if k not in SCOPE_FILTERS and k not in ("scope", "cache")}
+        return self.context(params).run(func, **rest)
 
 
 class LiveChart(widgets.Box):
@@ -237,15 +454,63 @@ class LiveComputationWidget(widgets.VBox):
     statistical caveats of the computation
     (:class:`~journeylib.exceptions.StatisticalWarning`) are listed in
     :attr:`notes` instead of the cell's output.
+
+    Built with :meth:`from_journey`, the widget computes on the analysis
+    context (:class:`ContextRunner`): its scope and its cache.
     """
 
     compute: ClassVar[Any]
     DATA_PARAMETERS: ClassVar[tuple[str, ...]] = ()
     error = traitlets.Unicode("", help="Message of the last failure; empty when the chart is current.")
 
-    def _setup(self, store: Store, fixed: dict[str, Any], controls: list[widgets.Widget], extra: list[widgets.Widget]) -> None:
+    @classmethod
+    def from_journey(cls, journey: Journey, **options: Any) -> Self:
+        """Build the widget on an analysis context: its store, definition, scope and cache.
+
+        The scope's filters become the widget's scope parameters (the
+        pickers' first values and the fixed filters); the computations run
+        on the context (:meth:`journeylib.context.Journey.run`), so the first
+        view reuses what the notebook computed on the same context, and a
+        picker that changes a filter computes on ``journey.with_scope(...)``,
+        which shares the cache.
+
+        Parameters
+        ----------
+        journey : Journey
+            The analysis context (``journeylib.notebook.open_journey``).
+        **options
+            The widget's other parameters (``outcome``, ``min_support``,
+            ``property_keys``, ...) and display options.
+
+        Returns
+        -------
+        LiveComputationWidget
+            The widget.
+
+        Raises
+        ------
+        TypeError
+            If *journey* is not a Journey, or an option is a scope filter,
+            ``definition``, ``scope`` or ``cache`` (those come from the
+            context: pass ``journey.with_scope(...)`` instead).
+        """
+        function = f"{cls.__name__}.from_journey"
+        given = journey_options(function, journey, options, forbidden=(*SCOPE_FILTERS, "definition", "scope", "cache", "journey"))
+        filters = scope_filters(journey.scope, cls.DATA_PARAMETERS)
+        return cls(journey.store, definition=journey.definition, journey=journey, **filters, **given)
+
+    def _setup(
+        self,
+        store: Store,
+        fixed: dict[str, Any],
+        controls: list[widgets.Widget],
+        extra: list[widgets.Widget],
+        journey: Journey | None = None,
+    ) -> None:
         self.store = store
         self.fixed = fixed
+        self.journey = journey
+        self._runner = ContextRunner(store, journey, self.data_parameters() if journey is not None else None)
         self.data: pd.DataFrame | None = None
         self.errors = widgets.HTML("")
         self.notes = widgets.HTML("")
@@ -285,7 +550,7 @@ class LiveComputationWidget(widgets.VBox):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", StatisticalWarning)
-                data = self.compute(self.store, **self.data_parameters())
+                data = self._runner.run(self.compute, self.data_parameters())
                 chart = self._draw(data)
             self._show_notes(caught)
         except Exception as exc:  # a widget callback must show its failure, not raise it

@@ -14,6 +14,7 @@ from journeylib import health
 from journeylib.charts import customers as charts_drivers
 from journeylib.charts.common import placeholder_chart
 from journeylib.config.journey import JourneyDefinition
+from journeylib.context import Journey
 from journeylib.customers import cohorts
 from journeylib.store import Store
 from journeylib.widgets.base import (
@@ -42,6 +43,11 @@ class CohortsWidget(LiveComputationWidget):
     construction. Each change recomputes the table and shows the new chart in
     ``live``; failures go to the red ``errors`` area.
 
+    In a notebook, build it with :meth:`from_journey`
+    (``CohortsWidget.from_journey(journey, by="segment", outcome="conversion")``):
+    store, definition and scope come from the context, and the cohort frames
+    the notebook built for ``journey.cohort_metrics_data(...)`` are reused.
+
     Parameters
     ----------
     store : Store
@@ -62,6 +68,9 @@ class CohortsWidget(LiveComputationWidget):
         Censoring date; empty for the latest event.
     sample_n : int, default 0
         Seeded sample size.
+    journey : Journey, optional
+        The analysis context to compute on (set by :meth:`from_journey`;
+        not a parameter of ``cohort_metrics_data``).
     **kwargs
         Other parameters of ``cohort_metrics_data`` and display options.
 
@@ -77,6 +86,8 @@ class CohortsWidget(LiveComputationWidget):
         The chart; ``live.chart`` is replaced on change.
     data : pandas.DataFrame or None
         The last result of ``cohort_metrics_data``.
+    journey : Journey or None
+        The analysis context the widget computes on.
     """
 
     compute = staticmethod(cohorts.cohort_metrics_data)
@@ -102,6 +113,7 @@ class CohortsWidget(LiveComputationWidget):
         min_support: int = 30,
         as_of: str | None = "",
         sample_n: int = 0,
+        journey: Journey | None = None,
         **kwargs: Any,
     ) -> None:
         fixed = {k: kwargs.pop(k) for k in list(kwargs) if k in self.DATA_PARAMETERS}
@@ -131,7 +143,7 @@ class CohortsWidget(LiveComputationWidget):
         self.segment_picker.observe(lambda c: setattr(self, "segment", c["new"]), names="value")
         self.support_picker.observe(lambda c: setattr(self, "min_support", int(c["new"])), names="value")
         self._setup(store, fixed, [self.by_picker, self.outcome_picker, self.window_picker, self.segment_picker,
-                                   self.support_picker], [])
+                                   self.support_picker], [], journey=journey)
 
     def data_parameters(self) -> dict[str, Any]:
         """Return the keyword arguments passed to ``cohort_metrics_data``.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-from typing import Any
+from typing import Any, Self
 
 import altair as alt
 import ipywidgets as widgets
@@ -14,8 +14,9 @@ import traitlets
 from journeylib import health
 from journeylib.charts import health as charts
 from journeylib.charts.common import placeholder_chart
+from journeylib.context import Journey
 from journeylib.store import Store
-from journeylib.widgets.base import LiveChart, error_html
+from journeylib.widgets.base import SCOPE_FILTERS, ContextRunner, LiveChart, error_html, journey_options, scope_filters
 
 __all__ = ["DataHealthWidget"]
 
@@ -31,6 +32,10 @@ class DataHealthWidget(widgets.VBox):
     without events) is shown in the red ``errors`` area above the chart,
     with a placeholder chart, and never raised.
 
+    In a notebook, build it with :meth:`from_journey`: the store and the
+    scope's filters come from the context, and the segment picker computes
+    on ``journey.with_scope(segment=...)``.
+
     Parameters
     ----------
     store : Store
@@ -43,6 +48,9 @@ class DataHealthWidget(widgets.VBox):
         0 for every customer; otherwise a seeded sample of that many customers.
     random_state : int, default 0
         Seed of the sample.
+    journey : Journey, optional
+        The analysis context to compute on (set by :meth:`from_journey`;
+        not a parameter of ``source_volume_data``).
     **kwargs
         Display options passed to :class:`ipywidgets.VBox` (``layout``, ...).
 
@@ -56,6 +64,8 @@ class DataHealthWidget(widgets.VBox):
         The chart widget; ``live.chart`` is the current chart.
     data : pandas.DataFrame or None
         The last successful result of ``source_volume_data``.
+    journey : Journey or None
+        The analysis context the widget computes on.
 
     Examples
     --------
@@ -90,10 +100,12 @@ class DataHealthWidget(widgets.VBox):
         segment: str | None = health.ALL_SEGMENTS,
         sample_n: int = 0,
         random_state: int = 0,
+        journey: Journey | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.store = store
+        self.journey = journey
         self.data: pd.DataFrame | None = None
         options = [health.ALL_SEGMENTS, *health.available_segments(store)]
         self.segment_picker = widgets.Dropdown(options=options, value=health.ALL_SEGMENTS, description="Segment:")
@@ -106,8 +118,42 @@ class DataHealthWidget(widgets.VBox):
             self.random_state = random_state
         self._sync_picker()
         self.segment_picker.observe(self._on_pick, names="value")
+        self._runner = ContextRunner(store, journey, self.data_parameters() if journey is not None else None)
         self.live = LiveChart(self._chart())
         self.children = [widgets.HBox([self.segment_picker]), self.errors, self.live]
+
+    @classmethod
+    def from_journey(cls, journey: Journey, **options: Any) -> Self:
+        """Build the widget on an analysis context: its store and its scope.
+
+        The scope's ``as_of``, ``segment``, ``sample_n`` and ``random_state``
+        become the widget's traits; the computation runs on the context
+        (:meth:`journeylib.context.Journey.run`), and a picked segment on
+        ``journey.with_scope(segment=...)``. A scope with a plan or signup
+        period, which ``source_volume_data`` cannot filter, is reported in
+        the error area.
+
+        Parameters
+        ----------
+        journey : Journey
+            The analysis context (``journeylib.notebook.open_journey``); it
+            needs no journey definition.
+        **options
+            Display options passed to :class:`ipywidgets.VBox`.
+
+        Returns
+        -------
+        DataHealthWidget
+            The widget.
+
+        Raises
+        ------
+        TypeError
+            If *journey* is not a Journey or an option is a scope filter
+            (pass ``journey.with_scope(...)`` instead).
+        """
+        given = journey_options(f"{cls.__name__}.from_journey", journey, options, forbidden=(*SCOPE_FILTERS, "journey"))
+        return cls(journey.store, journey=journey, **scope_filters(journey.scope, cls.DATA_PARAMETERS), **given)
 
     def data_parameters(self) -> dict[str, Any]:
         """Return the keyword arguments passed to the wrapped computation.
@@ -135,7 +181,7 @@ class DataHealthWidget(widgets.VBox):
     def _chart(self) -> alt.TopLevelSpec:
         """Recompute the data and return its chart, or a placeholder and the error shown."""
         try:
-            data = self.compute(self.store, **self.data_parameters())
+            data = self._runner.run(self.compute, self.data_parameters())
             chart = self.draw(data)
         except Exception as exc:  # a widget callback must show its failure, not raise it
             self.error = f"{type(exc).__name__}: {exc}"

@@ -15,7 +15,8 @@ from journeylib import health
 from journeylib.charts import customers as charts_drivers
 from journeylib.charts.common import placeholder_chart
 from journeylib.config.journey import JourneyDefinition
-from journeylib.customers import drivers
+from journeylib.context import Journey
+from journeylib.customers import driver_views, drivers
 from journeylib.store import Store
 from journeylib.widgets.base import (
     LABEL_STYLE,
@@ -37,6 +38,11 @@ class DriversWidget(LiveComputationWidget):
     first four); the others are fixed at construction. Each change
     recomputes the table, shows the new chart in ``live`` and rewrites the
     plain-English lines below it; failures go to the red ``errors`` area.
+
+    In a notebook, build it with :meth:`from_journey`
+    (``DriversWidget.from_journey(journey, outcome="churn", property_keys=...)``):
+    store, definition and scope come from the context, and the feature
+    tables the notebook built for ``journey.drivers_data(...)`` are reused.
 
     Parameters
     ----------
@@ -60,6 +66,9 @@ class DriversWidget(LiveComputationWidget):
         Seeded sample size (0 = all).
     top_n : int, default 12
         Behaviours drawn.
+    journey : Journey, optional
+        The analysis context to compute on (set by :meth:`from_journey`;
+        not a parameter of ``drivers_data``).
     **kwargs
         Other parameters of ``drivers_data`` (``property_keys``,
         ``thresholds`` ...) and display options of ``ipywidgets.VBox``.
@@ -78,6 +87,8 @@ class DriversWidget(LiveComputationWidget):
         The plain-English lines of the significant behaviours.
     data : pandas.DataFrame or None
         The last result of ``drivers_data``.
+    journey : Journey or None
+        The analysis context the widget computes on.
     """
 
     compute = staticmethod(drivers.drivers_data)
@@ -104,6 +115,7 @@ class DriversWidget(LiveComputationWidget):
         horizon_days: float = 0.0,
         sample_n: int = 0,
         top_n: int = 12,
+        journey: Journey | None = None,
         **kwargs: Any,
     ) -> None:
         fixed = {k: kwargs.pop(k) for k in list(kwargs) if k in self.DATA_PARAMETERS}
@@ -133,7 +145,7 @@ class DriversWidget(LiveComputationWidget):
         self.support_picker.observe(lambda c: setattr(self, "min_support", int(c["new"])), names="value")
         self.lines = widgets.HTML("")
         self._setup(store, fixed, [self.outcome_picker, self.window_picker, self.segment_picker, self.support_picker],
-                    [self.lines])
+                    [self.lines], journey=journey)
 
     def _sync_pickers(self) -> None:
         # A value the pickers do not offer (e.g. from a URL) stays out of them; the computation reports it.
@@ -146,7 +158,7 @@ class DriversWidget(LiveComputationWidget):
         return f"{self.outcome.capitalize()}: behaviours in the first {self.window_days} days{where}"
 
     def _draw(self, data: pd.DataFrame) -> alt.TopLevelSpec:
-        top = drivers.top_drivers_data(data, top_n=self.top_n)
+        top = driver_views.top_drivers_data(data, top_n=self.top_n)
         if top.empty:
             return placeholder_chart(
                 title=self._title(), message=f"No behaviour has {self.min_support}+ customers on both sides; lower the minimum support."
@@ -154,7 +166,7 @@ class DriversWidget(LiveComputationWidget):
         return charts_drivers.drivers_forest_chart(top, title=self._title())
 
     def _after(self, data: pd.DataFrame) -> None:
-        lines = drivers.driver_lines_data(data, top_n=5)["line"]
+        lines = driver_views.driver_lines_data(data, top_n=5)["line"]
         self.lines.value = "<ul>" + "".join(f"<li>{html.escape(str(x))}</li>" for x in lines) + "</ul>"
 
     @traitlets.observe("outcome", "window_days", "segment", "min_support", "as_of", "horizon_days", "sample_n")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Self
 
 import altair as alt
 import ipywidgets as widgets
@@ -13,21 +13,20 @@ import traitlets
 from journeylib.charts import journey as charts_journey
 from journeylib.charts.common import placeholder_chart
 from journeylib.config.journey import JourneyDefinition
-from journeylib.journey import paths as journeys
-from journeylib.journey import stages
+from journeylib.context import Journey
+from journeylib.journey import scope_choices, stages, transitions
 from journeylib.scope import ALL
 from journeylib.store import Store
-from journeylib.widgets.base import LiveChart, error_html
+from journeylib.widgets.base import SCOPE_FILTERS, ContextRunner, LiveChart, error_html, journey_options, scope_filters
 
 __all__ = ["JourneyMapWidget"]
-
 
 
 class JourneyMapWidget(widgets.VBox):
     """The journey funnel and flow as live charts, with segment, plan, signup period and stage pickers.
 
     Wraps :func:`journeylib.journey.stages.funnel_data` and
-    :func:`journeylib.journey.paths.flow_data`: the scope parameters they share
+    :func:`journeylib.journey.transitions.flow_data`: the scope parameters they share
     (``as_of``, ``segment``, ``plan``, ``signup_from``, ``signup_to``,
     ``sample_n``) are traits of the widget with the same names and meaning,
     and ``stage`` is the flow's ``from_stage`` (``"all"`` = from each
@@ -38,6 +37,12 @@ class JourneyMapWidget(widgets.VBox):
     new ``JupyterChart``, see that module for why). A failure (e.g. a filter that leaves
     no customer) is shown in the red ``errors`` area above the charts, with
     placeholder charts, and never raised.
+
+    In a notebook, build it with :meth:`from_journey`: store, definition and
+    scope come from the context, so the first charts reuse the milestone
+    frame of the notebook's ``journey.funnel_data()`` and
+    ``journey.flow_data()``, and a pick computes on
+    ``journey.with_scope(...)``, which shares the cache.
 
     Parameters
     ----------
@@ -57,6 +62,9 @@ class JourneyMapWidget(widgets.VBox):
         Start the flow at this stage.
     n_steps : int, default 5
         Steps of the flow (display).
+    journey : Journey, optional
+        The analysis context to compute on (set by :meth:`from_journey`;
+        not a parameter of the computations).
     **kwargs
         Display options passed to :class:`ipywidgets.VBox`.
 
@@ -72,11 +80,13 @@ class JourneyMapWidget(widgets.VBox):
         the class ``journeylib-journey-map``.
     funnel, flow : pandas.DataFrame or None
         The last successful results.
+    journey : Journey or None
+        The analysis context the widget computes on.
     """
 
     #: The computations the widget wraps, and the charts that draw their results.
     compute_funnel = staticmethod(stages.funnel_data)
-    compute_flow = staticmethod(journeys.flow_data)
+    compute_flow = staticmethod(transitions.flow_data)
     #: The scope parameters shared by both computations, plus ``stage`` (the flow's ``from_stage``).
     DATA_PARAMETERS: tuple[str, ...] = ("as_of", "segment", "plan", "signup_from", "signup_to", "sample_n", "stage")
 
@@ -102,18 +112,20 @@ class JourneyMapWidget(widgets.VBox):
         sample_n: int = 0,
         stage: str | None = ALL,
         n_steps: int = 5,
+        journey: Journey | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.store = store
         self.definition = definition
+        self.journey = journey
         self.n_steps = n_steps
         self.funnel: pd.DataFrame | None = None
         self.flow: pd.DataFrame | None = None
         self.funnel_live: LiveChart | None = None
         self.flow_live: LiveChart | None = None
         self._batch = False
-        choices = journeys.scope_choices_data(store)
+        choices = scope_choices.scope_choices_data(store)
         self._periods = {
             f"{r.value} ({r.customers})": (str(r.signup_from), str(r.signup_to))
             for r in choices[choices["field"] == "signup_period"].itertuples()
@@ -136,6 +148,7 @@ class JourneyMapWidget(widgets.VBox):
         self.plan_picker.observe(self._on_pick("plan"), names="value")
         self.stage_picker.observe(self._on_pick("stage"), names="value")
         self.period_picker.observe(self._on_period, names="value")
+        self._runner = ContextRunner(store, journey, self.data_parameters() if journey is not None else None)
         funnel_chart, flow_chart = self._charts()
         self.funnel_live = LiveChart(funnel_chart)
         self.funnel_live.add_class("journeylib-funnel")
@@ -144,6 +157,41 @@ class JourneyMapWidget(widgets.VBox):
         self.add_class("journeylib-journey-map")
         pickers = widgets.HBox([self.segment_picker, self.plan_picker, self.period_picker, self.stage_picker], layout=widgets.Layout(flex_flow="row wrap"))
         self.children = [pickers, self.errors, self.funnel_live, self.flow_live]
+
+    @classmethod
+    def from_journey(cls, journey: Journey, **options: Any) -> Self:
+        """Build the widget on an analysis context: its store, definition, scope and cache.
+
+        The scope's filters become the widget's traits (the pickers' first
+        values); both computations run on the context
+        (:meth:`journeylib.context.Journey.run`), so the first charts come
+        from the milestone frame the notebook computed, and a pick computes
+        on ``journey.with_scope(...)``, which shares the cache.
+
+        Parameters
+        ----------
+        journey : Journey
+            The analysis context (``journeylib.notebook.open_journey``).
+        **options
+            ``stage``, ``n_steps`` and display options passed to
+            :class:`ipywidgets.VBox`.
+
+        Returns
+        -------
+        JourneyMapWidget
+            The widget.
+
+        Raises
+        ------
+        TypeError
+            If *journey* is not a Journey or an option is a scope filter or
+            ``definition`` (pass ``journey.with_scope(...)`` instead).
+        ValueError
+            If the context has no journey definition.
+        """
+        given = journey_options(f"{cls.__name__}.from_journey", journey, options, forbidden=(*SCOPE_FILTERS, "definition", "journey"))
+        filters = scope_filters(journey.scope, cls.DATA_PARAMETERS)
+        return cls(journey.store, journey.definition, journey=journey, **filters, **given)
 
     def data_parameters(self) -> dict[str, Any]:
         """Return the scope keyword arguments passed to both computations.
@@ -194,9 +242,10 @@ class JourneyMapWidget(widgets.VBox):
         """Recompute both results and return their charts, or placeholders and the error shown."""
         params = self.data_parameters()
         try:
-            funnel = self.compute_funnel(self.store, definition=self.definition, **params)
-            flow = self.compute_flow(
-                self.store, definition=self.definition, from_stage=None if self.stage == ALL else self.stage, n_steps=self.n_steps, **params
+            funnel = self._runner.run(self.compute_funnel, {"definition": self.definition, **params})
+            flow = self._runner.run(
+                self.compute_flow,
+                {"definition": self.definition, "from_stage": None if self.stage == ALL else self.stage, "n_steps": self.n_steps, **params},
             )
             funnel_chart = charts_journey.funnel_chart(funnel, segment=self.segment)
             flow_chart = charts_journey.flow_chart(flow)

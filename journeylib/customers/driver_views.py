@@ -1,0 +1,240 @@
+"""Views of a drivers table for reports: the strongest rows, plain-English lines, success indicators, notes, summary.
+
+Each function takes the frame :func:`journeylib.customers.drivers.drivers_data`
+returned. The lines describe associations only; they never claim a cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "OUTCOME_VERBS",
+    "driver_line",
+    "driver_lines_data",
+    "driver_notes_data",
+    "driver_summary",
+    "success_indicators_data",
+    "top_drivers_data",
+]
+
+#: Past-tense verbs of the outcomes in plain-English lines.
+OUTCOME_VERBS: dict[str, str] = {"churn": "churned", "conversion": "converted", "expansion": "expanded", "renewal": "renewed"}
+
+
+def _join_words(items: Sequence[str]) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def driver_line(row: pd.Series, verb: str) -> str:
+    """Write the plain-English sentence of one significant row: association only, numbers cited.
+
+    Parameters
+    ----------
+    row : pandas.Series
+        A row of a drivers table (``exposure``, ``rr`` and its interval,
+        ``rate_exposed``, ``rate_reference``, ``horizon_days``, ``n_exposed``,
+        ``n_reference``, ``adjusted_for``, ``rr_adjusted``).
+    verb : str
+        Past tense of the outcome (:data:`OUTCOME_VERBS`), e.g. ``"churned"``.
+
+    Returns
+    -------
+    str
+        "Customers <exposure> <verb> <RR>× as often (…)".
+    """
+    adj = ""
+    if isinstance(row["adjusted_for"], str) and row["adjusted_for"] and np.isfinite(row["rr_adjusted"]):
+        adj = f"; adjusted for {_join_words(row['adjusted_for'].split(', '))} {row['rr_adjusted']:.1f}×"
+    return (
+        f"Customers {row['exposure']} {verb} {row['rr']:.1f}× as often "
+        f"({row['rate_exposed']:.0%} vs {row['rate_reference']:.0%}) within {row['horizon_days']:g} days of signup "
+        f"(95% CI {row['rr_ci_low']:.1f}–{row['rr_ci_high']:.1f}; {int(row['n_exposed']):,} vs "
+        f"{int(row['n_reference']):,} customers{adj})"
+    )
+
+
+def driver_summary(drivers: pd.DataFrame) -> dict[str, Any]:
+    """Return the headline numbers of a drivers table, for a report's summary.json.
+
+    Parameters
+    ----------
+    drivers : pandas.DataFrame
+        The result of :func:`journeylib.customers.drivers.drivers_data`.
+
+    Returns
+    -------
+    dict
+        ``outcome``, ``horizon_days``, ``population`` (customers analysed),
+        ``events`` (of them, with the outcome), ``outcome_rate``,
+        ``excluded`` (dict of exclusion reason -> customers),
+        ``candidates`` (rows), ``family_size`` (rows tested),
+        ``significant`` (rows with q ≤ alpha), ``alpha``, ``min_support``,
+        ``top_line`` (first plain-English line).
+    """
+    if drivers.empty:
+        return {"candidates": 0}
+    first = drivers.iloc[0]
+    ok = drivers[drivers["status"] == "ok"]
+    pop = int(first["population"])
+    events = int(first["events"])
+    return {
+        "outcome": str(first["outcome"]),
+        "horizon_days": float(first["horizon_days"]),
+        "population": pop,
+        "events": events,
+        "outcome_rate": events / pop if pop else None,
+        "excluded": {
+            "window_incomplete": int(first["n_excluded_window"]),
+            "followup_incomplete": int(first["n_excluded_followup"]),
+            "not_at_risk": int(first["n_not_at_risk"]),
+            "outcome_before_window_end": int(first["n_excluded_prior_outcome"]),
+        },
+        "candidates": len(drivers),
+        "family_size": len(ok),
+        "significant": int(drivers["significant"].sum()),
+        "alpha": float(first["alpha"]),
+        "min_support": int(first["min_support"]),
+        "top_line": str(driver_lines_data(drivers, top_n=1)["line"].iloc[0]),
+    }
+
+
+# -- views of a drivers table ---------------------------------------------------------------------
+def top_drivers_data(drivers: pd.DataFrame, *, top_n: int = 15, selected_only: bool = True) -> pd.DataFrame:
+    """Return the strongest estimated rows of a drivers table, for a forest plot.
+
+    Parameters
+    ----------
+    drivers : pandas.DataFrame
+        The result of :func:`journeylib.customers.drivers.drivers_data`.
+    top_n : int, default 15
+        Rows to keep.
+    selected_only : bool, default True
+        Keep one split per feature (its best threshold).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same columns, ranked rows with status ``ok`` only, at most
+        ``top_n``, plus ``label`` (``exposure`` with its first word removed,
+        for axes).
+
+    Raises
+    ------
+    ValueError
+        If *drivers* lacks the columns of :func:`journeylib.customers.drivers.drivers_data`.
+    """
+    missing = [c for c in ("rank", "status", "selected", "exposure") if c not in drivers.columns]
+    if missing:
+        msg = f"top_drivers_data: pass the DataFrame returned by drivers_data (missing columns {missing})"
+        raise ValueError(msg)
+    ok = drivers[(drivers["status"] == "ok") & drivers["rank"].notna()]
+    if selected_only:
+        ok = ok[ok["selected"]]
+    out = ok.sort_values("rank").head(int(top_n)).copy()
+    out["label"] = out["exposure"].str.replace(r"^(who|with) ", "", regex=True)
+    return out.reset_index(drop=True)
+
+
+def driver_lines_data(drivers: pd.DataFrame, *, top_n: int = 10) -> pd.DataFrame:
+    """Return the plain-English lines of the significant rows, best first.
+
+    One line per feature (its selected threshold). When no row is
+    significant, a single line says so, with the population and event count.
+
+    Parameters
+    ----------
+    drivers : pandas.DataFrame
+        The result of :func:`journeylib.customers.drivers.drivers_data`.
+    top_n : int, default 10
+        Lines to return at most.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rank`` (1-based, of the line), ``candidate``, ``q_value`` and
+        ``line`` (the sentence).
+    """
+    sig = drivers[drivers["significant"] & drivers["selected"]].sort_values("rank").head(int(top_n))
+    if sig.empty:
+        n = int(drivers["population"].iloc[0]) if len(drivers) else 0
+        outcome = str(drivers["outcome"].iloc[0]) if len(drivers) else "the outcome"
+        alpha = float(drivers["alpha"].iloc[0]) if len(drivers) else 0.05
+        tested = int(drivers["family_size"].iloc[0]) if len(drivers) else 0
+        line = (
+            f"No behaviour tested ({tested} splits of {n:,} customers) differed in its {outcome} rate "
+            f"at a false discovery rate of {alpha:.0%}."
+        )
+        return pd.DataFrame({"rank": [1], "candidate": [""], "q_value": [np.nan], "line": [line]})
+    return pd.DataFrame(
+        {"rank": np.arange(1, len(sig) + 1), "candidate": sig["candidate"].to_numpy(), "q_value": sig["q_value"].to_numpy(),
+         "line": sig["line"].to_numpy()}
+    )
+
+
+def success_indicators_data(drivers: pd.DataFrame, *, top_n: int = 5) -> pd.DataFrame:
+    """Return what converting trials do in their first days: significant behaviours done more by converters.
+
+    Parameters
+    ----------
+    drivers : pandas.DataFrame
+        The result of :func:`journeylib.customers.drivers.drivers_data` with ``outcome="conversion"``.
+    top_n : int, default 5
+        Indicators to return at most.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows of *drivers* (same columns) that are significant, selected, and
+        oriented ``as_defined`` for behaviours (doing it goes with a higher
+        conversion rate), best first, plus ``indicator``: "<share of
+        converting trials> of converting trials <behaviour> (vs <share> of the
+        others)".
+    """
+    keep = drivers["significant"] & drivers["selected"] & (drivers["orientation"] == "as_defined")
+    keep &= drivers["kind"].isin(["did_within", "count_at_least", "stage_reached", "value_at_least"])
+    out = drivers[keep].sort_values("rank").head(int(top_n)).copy()
+    out["indicator"] = [
+        f"{r.share_of_outcome:.0%} of converting trials {str(r.exposure).removeprefix('who ').removeprefix('with ')} "
+        f"(vs {r.share_of_no_outcome:.0%} of the others; converted {r.rr:.1f}× as often, 95% CI "
+        f"{r.rr_ci_low:.1f}–{r.rr_ci_high:.1f})"
+        for r in out.itertuples()
+    ]
+    return out.reset_index(drop=True)
+
+
+def driver_notes_data(drivers: pd.DataFrame) -> pd.DataFrame:
+    """Summarise why rows of a drivers table have no estimate, and who was left out.
+
+    Parameters
+    ----------
+    drivers : pandas.DataFrame
+        The result of :func:`journeylib.customers.drivers.drivers_data`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``topic`` (``population`` or ``candidates``), ``item`` (exclusion
+        reason or row status), ``count`` (customers or candidate rows) and
+        ``example`` (one reason text).
+    """
+    if drivers.empty:
+        return pd.DataFrame(columns=["topic", "item", "count", "example"])
+    first = drivers.iloc[0]
+    rows = [
+        {"topic": "population", "item": "analysed", "count": int(first["population"]), "example": ""},
+        {"topic": "population", "item": "window_incomplete", "count": int(first["n_excluded_window"]), "example": ""},
+        {"topic": "population", "item": "followup_incomplete", "count": int(first["n_excluded_followup"]), "example": ""},
+        {"topic": "population", "item": "not_at_risk", "count": int(first["n_not_at_risk"]), "example": ""},
+        {"topic": "population", "item": "outcome_before_window_end", "count": int(first["n_excluded_prior_outcome"]), "example": ""},
+    ]
+    for status, grp in drivers.groupby("status", sort=True):
+        rows.append({"topic": "candidates", "item": str(status), "count": len(grp), "example": str(grp["reason"].iloc[0])})
+    return pd.DataFrame(rows)
