@@ -272,7 +272,11 @@ class KernelWatch:
 
 # -- (a) the report run ------------------------------------------------------------------------------------
 def run_report(tree: Tree, db: Path, work: Path, timeout: float) -> dict[str, Any]:
-    """Run the tree's report suite; return the run's total and per-notebook seconds from its manifest."""
+    """Run the tree's report suite; return the run's total and per-notebook seconds from its manifest.
+
+    A run in which some notebooks failed still gives the figures of the others
+    (``failed`` lists the rest); a run without a manifest raises :class:`BenchError`.
+    """
     out = Path(tempfile.mkdtemp(prefix=f"report-{tree.label}-", dir=work))
     log = out / "report.log"
     argv = [PYTHON, "-m", "journeylib.cli", "report", "--db", str(db), "--out", str(out)]
@@ -289,16 +293,20 @@ def run_report(tree: Tree, db: Path, work: Path, timeout: float) -> dict[str, An
                 code = -1
     wall = time.perf_counter() - start
     manifests = sorted(p for p in out.glob("*/manifest.json") if not p.parent.is_symlink())
-    if code != 0 or not manifests:
+    if not manifests:
         msg = f"{tree.label}: `{' '.join(argv)}` (cwd {tree.path}) exited {code}; log {log}:\n{log.read_text(errors='replace')[-3000:]}"
         raise BenchError(msg)
     kernels = watch.check(tree, f"{tree.label} report")
     manifest = json.loads(manifests[-1].read_text(encoding="utf-8"))
     notebooks = {
         nb["name"]: {"seconds": nb.get("seconds"), "execute": nb.get("timings", {}).get("execute"), "status": nb.get("status")}
+        if nb.get("status") == "succeeded"
+        else {"seconds": None, "execute": None, "status": nb.get("status"), "error": error_text(nb.get("error"))}
         for nb in manifest["notebooks"]
     }
     return {
+        "exit_code": code,
+        "failed": sorted(name for name, nb in notebooks.items() if nb["status"] != "succeeded"),
         "run_seconds": manifest.get("seconds"),
         "process_seconds": round(wall, 2),
         "status": manifest.get("status"),
@@ -307,6 +315,11 @@ def run_report(tree: Tree, db: Path, work: Path, timeout: float) -> dict[str, An
         "load_average": round(load, 2),
         "notebooks": notebooks,
     }
+
+
+def error_text(error: Any) -> str:
+    """Return a manifest record's error (a dict with ``message``, or text) as at most 600 characters."""
+    return str(error.get("message", error) if isinstance(error, dict) else error or "")[:600]
 
 
 # -- (b) the Voila dashboard -------------------------------------------------------------------------------
@@ -671,6 +684,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 runs[tree.label]["report"].append(record)
                 loads[tree.label].append(record["load_average"])
+                for name in record["failed"]:
+                    runs[tree.label]["failures"].append(f"report {name}: {record['notebooks'][name]['status']} ({record['notebooks'][name]['error']})")
                 per_nb = ", ".join(f"{nb} {v['seconds']}" for nb, v in record["notebooks"].items())
                 print(f"    {record['run_seconds']} s ({per_nb})", flush=True)
     if not args.skip_dashboard:

@@ -137,6 +137,7 @@ DUCKDB_ONLY_SQL: dict[str, str] = {
     "regexp_* (sql_regexp_replace_all)": r"(?i:\bregexp_\w+\()",
     "lists and unnest (sql_values, sql_date_range)": r"(?i:\b(list(_\w+)?|unnest|generate_series|array_\w+)\()",
     "arg_min / arg_max / min_by / max_by": r"(?i:\b(arg_(min|max)|(min|max)_by)\()",
+    "quantile / percentile aggregates (sql_quantiles)": r"(?i:\b(quantile\w*|percentile\w*|approx_\w+)\()",
     "JSON functions and operators (sql_json_text)": r"(?i:\bjson_\w+\()|->>",
     "md5 (sql_seeded_order)": r"(?i:\bmd5\()",
 }

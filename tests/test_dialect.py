@@ -18,12 +18,15 @@ from journeylib.store.dialect import (
     sql_days_between,
     sql_epoch_microseconds,
     sql_filtered,
+    sql_interval_microseconds,
     sql_iso_week,
     sql_json_text,
     sql_nth_smallest,
+    sql_quantiles,
     sql_quote,
     sql_regexp_replace_all,
     sql_replace_columns,
+    sql_seconds_between,
     sql_seeded_order,
     sql_semi_join,
     sql_timestamp,
@@ -67,6 +70,9 @@ def test_time_arithmetic(store: Store) -> None:
     assert pd.Timestamp(_one(store, later)) == pd.Timestamp("2024-03-08T00:00:00Z")
     assert _one(store, sql_days_between(T0, later)) == 1.5
     assert pd.Timestamp(_one(store, sql_add_microseconds(T0, -1))) == pd.Timestamp("2024-03-06T11:59:59.999999Z")
+    # 90 s apart; a 30-minute interval is 1,800,000,000 µs
+    assert _one(store, sql_seconds_between(T0, sql_add_microseconds(T0, 90_000_000))) == 90.0
+    assert _one(store, f"{sql_add_microseconds(T0, 1_800_000_000)} - {T0} <= {sql_interval_microseconds(1_800_000_000)}")
     # 2024-03-06T12:00Z is 1709726400 s after the epoch
     assert _one(store, sql_epoch_microseconds(T0)) == 1_709_726_400_000_000
 
@@ -94,6 +100,8 @@ def test_filtered_and_nth_smallest_aggregates(store: Store) -> None:
     assert _one(store, sql_nth_smallest("x", 2, where="x > 1"), rows) == 2
     assert _one(store, sql_nth_smallest("x", 3, where="x > 1"), rows) == 5
     assert pd.isna(_one(store, sql_nth_smallest("x", 9), rows))
+    # quantiles of 1, 2, 2, 5, 9 (interpolated): p25 = 2, p50 = 2, p75 = 5, p100 = 9
+    assert list(_one(store, sql_quantiles("x", [0.25, 0.5, 0.75, 1.0]), rows)) == [2.0, 2.0, 5.0, 9.0]
 
 
 def test_semi_and_anti_join(store: Store) -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 from journeylib.scope import Scope
 from journeylib.store import Store
 from journeylib.store.categories import sources_of
-from journeylib.store.dialect import sql_days_between, sql_quote
+from journeylib.store.dialect import sql_cast, sql_days_between, sql_quote, sql_semi_join
 
 __all__ = ["loop_events_data", "loops_by_stage"]
 
@@ -44,7 +44,7 @@ def _loop_events_sql(store: Store, scope: Scope, attempt_events: Sequence[str] |
     return f"""
         WITH ev AS (
             SELECT customer_id, timestamp, event, event_id, coalesce(source, '') AS source,
-                   coalesce(CAST(properties AS VARCHAR), '') AS p
+                   coalesce({sql_cast('properties', 'text')}, '') AS p
             FROM ({scope.events_sql()})
         ),
         per_customer AS (SELECT customer_id, event, p, count(*) AS n FROM ev GROUP BY customer_id, event, p),
@@ -52,7 +52,7 @@ def _loop_events_sql(store: Store, scope: Scope, attempt_events: Sequence[str] |
         numbered AS (
             SELECT ev.customer_id, ev.timestamp, ev.event,
                    row_number() OVER (PARTITION BY ev.customer_id, ev.event, ev.p ORDER BY ev.timestamp, ev.event_id) AS rn
-            FROM ev SEMI JOIN attempt_types a ON ev.event = a.event AND ev.p = a.p
+            FROM {sql_semi_join('ev', 'attempt_types a', 'ev.event = a.event AND ev.p = a.p')}
         ),
         activity AS (
             SELECT customer_id, timestamp, event,
@@ -94,7 +94,7 @@ def loops_by_stage(store: Store, scope: Scope, iv: pd.DataFrame, attempt_events:
         SELECT i.customer_id, i.stage_order, l.kind, count(*) AS loops
         FROM ({_loop_events_sql(store, scope, attempt_events, gap_days, attempt_once_share)}) l
         JOIN _jl_intervals i ON l.customer_id = i.customer_id AND l.timestamp >= i.entered_at AND l.timestamp < i.exited_at
-        GROUP BY ALL"""
+        GROUP BY i.customer_id, i.stage_order, l.kind"""
     return store.query(sql, _jl_intervals=intervals)
 
 

@@ -9,7 +9,13 @@ import pandas as pd
 
 from journeylib.scope import Scope
 from journeylib.store import Store
-from journeylib.store.dialect import sql_days_between, sql_quote
+from journeylib.store.dialect import (
+    sql_days_between,
+    sql_interval_microseconds,
+    sql_quote,
+    sql_seconds_between,
+    sql_timestamp,
+)
 
 __all__ = ["sessions_data"]
 
@@ -77,7 +83,7 @@ def sessions_data(
         WITH ev AS (SELECT customer_id, timestamp FROM ({scope.events_sql()}) {keep}),
         marked AS (
             SELECT customer_id, timestamp,
-                   CASE WHEN timestamp - lag(timestamp) OVER w <= to_microseconds({gap_us}) THEN 0 ELSE 1 END AS new_session
+                   CASE WHEN timestamp - lag(timestamp) OVER w <= {sql_interval_microseconds(gap_us)} THEN 0 ELSE 1 END AS new_session
             FROM ev WINDOW w AS (PARTITION BY customer_id ORDER BY timestamp)
         ),
         numbered AS (
@@ -86,12 +92,12 @@ def sessions_data(
             FROM marked
         )
         SELECT customer_id, CAST(session AS BIGINT) AS session, min(timestamp) AS started_at, max(timestamp) AS ended_at,
-               count(*) AS events, (epoch(max(timestamp)) - epoch(min(timestamp))) / 60.0 AS duration_minutes
+               count(*) AS events, {sql_seconds_between("min(timestamp)", "max(timestamp)")} / 60.0 AS duration_minutes
         FROM numbered GROUP BY customer_id, session
     """
     if level == "session":
         return store.query(f"SELECT customer_id, session, started_at, ended_at, events, duration_minutes FROM ({sessions}) ORDER BY customer_id, session")
-    asof = f"TIMESTAMPTZ {sql_quote(scope.as_of.isoformat())}"
+    asof = sql_timestamp(scope.as_of)
     return store.query(
         f"""SELECT customer_id, count(*) AS sessions, CAST(sum(events) AS BIGINT) AS events,
                    median(duration_minutes) AS median_session_minutes, median(events) AS median_events_per_session,

@@ -30,7 +30,14 @@ from journeylib.journey.stages import stage_frames
 from journeylib.scope import Scope
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
-from journeylib.store.dialect import sql_days_between, sql_quote
+from journeylib.store.dialect import (
+    sql_add_microseconds,
+    sql_anti_join,
+    sql_days_between,
+    sql_quantiles,
+    sql_quote,
+    sql_timestamp,
+)
 
 __all__ = ["OTHER", "START", "event_transitions_data", "flow_data", "stage_transitions_data"]
 
@@ -234,16 +241,16 @@ def event_transitions_data(
                           signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
     if inactive_days is None and definition is not None:
         inactive_days = definition.conventions.drop_after_days
-    asof = f"TIMESTAMPTZ {sql_quote(scope.as_of.isoformat())}"
+    asof = sql_timestamp(scope.as_of)
     keep = f"WHERE event IN ({', '.join(sql_quote(e) for e in events)})" if events else ""
     collapse = (
-        "nodes2 AS (SELECT * EXCLUDE (prev) FROM (SELECT *, lag(node) OVER (PARTITION BY customer_id ORDER BY timestamp, node) AS prev FROM nodes) "
+        "nodes2 AS (SELECT customer_id, timestamp, node FROM (SELECT *, lag(node) OVER (PARTITION BY customer_id ORDER BY timestamp, node) AS prev FROM nodes) "
         "WHERE prev IS NULL OR prev <> node)"
         if collapse_repeats
         else "nodes2 AS (SELECT * FROM nodes)"
     )
     dropped = (
-        f"WHEN s.last_ts IS NULL OR s.last_ts < {asof} - to_microseconds({round(inactive_days * 86_400_000_000)}) THEN {sql_quote(DROPPED)} "
+        f"WHEN s.last_ts IS NULL OR s.last_ts < {sql_add_microseconds(asof, -round(inactive_days * 86_400_000_000))} THEN {sql_quote(DROPPED)} "
         if inactive_days is not None
         else ""
     )
@@ -272,7 +279,7 @@ def event_transitions_data(
             FROM cust c LEFT JOIN stats s ON s.customer_id = c.customer_id
         ),
         pairs AS (
-            SELECT customer_id, {sql_quote(START)} AS from_node, node AS to_node, NULL::DOUBLE AS days FROM seq WHERE rn = 1
+            SELECT customer_id, {sql_quote(START)} AS from_node, node AS to_node, CAST(NULL AS DOUBLE) AS days FROM seq WHERE rn = 1
             UNION ALL
             SELECT customer_id, node, nxt, {days} FROM seq WHERE nxt IS NOT NULL
             UNION ALL
@@ -280,10 +287,10 @@ def event_transitions_data(
                    CASE WHEN e.end_node = {sql_quote(CHURNED)} THEN {sql_days_between("s.ts", "e.churned_at")} END
             FROM seq s JOIN ends e ON e.customer_id = s.customer_id WHERE s.nxt IS NULL
             UNION ALL
-            SELECT e.customer_id, {sql_quote(START)}, e.end_node, NULL FROM ends e ANTI JOIN stats s ON s.customer_id = e.customer_id
+            SELECT e.customer_id, {sql_quote(START)}, e.end_node, NULL FROM {sql_anti_join('ends e', 'stats s', 's.customer_id = e.customer_id')}
         )
         SELECT from_node, to_node, count(*) AS transitions, count(DISTINCT customer_id) AS customers,
-               quantile_cont(days, [0.25, 0.5, 0.75]) AS q
+               {sql_quantiles('days', [0.25, 0.5, 0.75])} AS q
         FROM pairs GROUP BY from_node, to_node
     """
     out = store.query(sql)

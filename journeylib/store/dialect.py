@@ -30,12 +30,15 @@ __all__ = [
     "sql_days_between",
     "sql_epoch_microseconds",
     "sql_filtered",
+    "sql_interval_microseconds",
     "sql_iso_week",
     "sql_json_text",
     "sql_nth_smallest",
+    "sql_quantiles",
     "sql_quote",
     "sql_regexp_replace_all",
     "sql_replace_columns",
+    "sql_seconds_between",
     "sql_seeded_order",
     "sql_semi_join",
     "sql_timestamp",
@@ -144,7 +147,30 @@ def sql_add_microseconds(expr: str, micros: int) -> str:
     >>> sql_add_microseconds("week_start", 7 * 86_400_000_000 - 1)
     '(week_start + to_microseconds(604799999999))'
     """
-    return f"({expr} + to_microseconds({int(micros)}))"
+    return f"({expr} + {sql_interval_microseconds(micros)})"
+
+
+def sql_interval_microseconds(micros: int) -> str:
+    """Return SQL for a duration of a whole number of microseconds.
+
+    It can be added to a timestamp or compared with the difference of two.
+
+    Parameters
+    ----------
+    micros : int
+        The duration in microseconds.
+
+    Returns
+    -------
+    str
+        The SQL expression (an interval).
+
+    Examples
+    --------
+    >>> sql_interval_microseconds(1_800_000_000)
+    'to_microseconds(1800000000)'
+    """
+    return f"to_microseconds({int(micros)})"
 
 
 def sql_epoch_microseconds(expr: str) -> str:
@@ -445,7 +471,53 @@ def sql_days_between(start: str, end: str) -> str:
     >>> sql_days_between("a", "b")
     '(epoch(b) - epoch(a)) / 86400.0'
     """
-    return f"(epoch({end}) - epoch({start})) / 86400.0"
+    return f"{sql_seconds_between(start, end)} / 86400.0"
+
+
+def sql_seconds_between(start: str, end: str) -> str:
+    """Return SQL for the (fractional) seconds from *start* to *end*.
+
+    Parameters
+    ----------
+    start, end : str
+        SQL expressions of timestamps.
+
+    Returns
+    -------
+    str
+        The SQL expression (a DOUBLE; negative when *end* is before *start*).
+
+    Examples
+    --------
+    >>> sql_seconds_between("min(timestamp)", "max(timestamp)")
+    '(epoch(max(timestamp)) - epoch(min(timestamp)))'
+    """
+    return f"(epoch({end}) - epoch({start}))"
+
+
+def sql_quantiles(expr: str, probabilities: list[float]) -> str:
+    """Return an aggregate SQL expression for interpolated quantiles of *expr* in a group, as one list.
+
+    Parameters
+    ----------
+    expr : str
+        SQL expression aggregated; NULLs are ignored.
+    probabilities : list of float
+        The quantiles wanted, each in [0, 1].
+
+    Returns
+    -------
+    str
+        The aggregate SQL expression: a list with one value per probability,
+        in their order (linear interpolation between the closest values);
+        NULL when the group has no non-NULL value.
+
+    Examples
+    --------
+    >>> sql_quantiles("days", [0.25, 0.5, 0.75])
+    'quantile_cont(days, [0.25, 0.5, 0.75])'
+    """
+    return f"quantile_cont({expr}, [{', '.join(repr(float(q)) for q in probabilities)}])"
 
 
 def sql_nth_smallest(expr: str, n: int, *, where: str | None = None) -> str:

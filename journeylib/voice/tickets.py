@@ -32,6 +32,7 @@ import pandas as pd
 from journeylib.exceptions import EmptyResultError
 from journeylib.scope import ALL, Scope, to_utc
 from journeylib.store import Store
+from journeylib.store.dialect import sql_cast
 from journeylib.voice import pii, sentiment
 
 __all__ = [
@@ -298,10 +299,10 @@ def load_tickets(
     """
     asof = scope.as_of.isoformat()
     op = "<" if strict_before else "<="
-    where = [f"t.created_at {op} CAST($as_of AS TIMESTAMPTZ)"]
+    where = [f"t.created_at {op} {sql_cast('$as_of', 'timestamp')}"]
     params: dict[str, Any] = {"as_of": asof}
     if window_start is not None:
-        where.append("t.created_at >= CAST($start AS TIMESTAMPTZ)")
+        where.append(f"t.created_at >= {sql_cast('$start', 'timestamp')}")
         params["start"] = window_start.isoformat()
     sql = f"""
         SELECT t.ticket_id, t.customer_id, t.user_id, t.created_at, t.solved_at, t.channel, t.subject, t.body,
