@@ -91,9 +91,16 @@ _REASON_MASKS = (
     (r"\(lines [^)]*\)", "(lines …)"),
     ("at (position|column) [0-9]+", r"at \1 …"),
 )
-_REASON_KIND_SQL = "coalesce(reason, '(no reason given)')"
-for _pattern, _replacement in _REASON_MASKS:
-    _REASON_KIND_SQL = sql_regexp_replace_all(_REASON_KIND_SQL, _pattern, _replacement)
+
+
+def _masked(expr: str) -> str:
+    """Return SQL applying every mask of :data:`_REASON_MASKS` to a text, in order."""
+    for pattern, replacement in _REASON_MASKS:
+        expr = sql_regexp_replace_all(expr, pattern, replacement)
+    return expr
+
+
+_REASON_KIND_SQL = _masked("coalesce(reason, '(no reason given)')")
 
 #: ``as_of`` as the queries of this module take it: the prepared-statement parameter ``$as_of``.
 _AS_OF_SQL = sql_cast("$as_of", "timestamp")
