@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import day
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,13 +31,6 @@ from journeylib.journey.stages import funnel_data
 from journeylib.journey.transitions import START, event_transitions_data, flow_data, stage_transitions_data
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
-
-T0 = pd.Timestamp("2025-01-01T00:00:00Z")
-
-
-def day(d: float) -> pd.Timestamp:
-    return T0 + pd.Timedelta(days=d)
-
 
 DEF = JourneyDefinition.from_dict(
     {

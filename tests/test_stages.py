@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import day
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,13 +21,6 @@ from journeylib.journey.stages import (
 )
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
-
-T0 = pd.Timestamp("2025-01-01T00:00:00Z")
-
-
-def day(d: float) -> pd.Timestamp:
-    return T0 + pd.Timedelta(days=d)
-
 
 DEF = JourneyDefinition.from_dict(
     {

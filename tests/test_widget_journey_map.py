@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import inspect
-import os
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
+from _browser import NetworkGuard, new_page
+from _builders import T0
 
 from journeylib.config.journey import JourneyDefinition
 from journeylib.context import Journey
@@ -17,7 +17,6 @@ from journeylib.scope import Scope
 from journeylib.store import Store
 from journeylib.widgets.journey_map import JourneyMapWidget
 
-T0 = pd.Timestamp("2025-01-01T00:00:00Z")
 DEF = JourneyDefinition.from_dict(
     {"name": "w", "stages": [{"name": "Trial", "rule": "signup"}, {"name": "Setup", "rule": {"event": "setup"}}, {"name": "Value", "rule": {"event": "project"}}]}
 )
@@ -197,11 +196,6 @@ def test_from_journey_rejects_what_the_context_gives(journey: Journey) -> None:
 
 
 # -- a real browser: the notebook as a Voila dashboard ---------------------------------------------
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--disable-quic", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET = ".journeylib-journey-map"
 CHART_AREAS = {"funnel": f"{WIDGET} .journeylib-funnel", "flow": f"{WIDGET} .journeylib-flow"}
@@ -225,7 +219,7 @@ def _expected(w: JourneyMapWidget) -> dict[str, tuple[str, list[str]]]:
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_voila_journey_map_pickers_redraw_every_chart_in_a_real_browser(demo_store, tmp_path) -> None:
+def test_voila_journey_map_pickers_redraw_every_chart_in_a_real_browser(demo_store, tmp_path, browser, time_to_usable) -> None:
     """01_journey_map under Voila: each picker of the widget redraws the funnel and the flow, on loopback only.
 
     A headless twin of the widget (same store and definition) receives the
@@ -233,10 +227,6 @@ def test_voila_journey_map_pickers_redraw_every_chart_in_a_real_browser(demo_sto
     labels, and whether the funnel changed at all (then its picture must
     differ from the one before the pick).
     """
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-            pytest.fail(f"{CHROMIUM} is missing; CI is set, so the browser tests must run (apt-get install -y chromium)")
-        pytest.skip(f"{CHROMIUM} is missing; install Debian's chromium to run the browser tests")
     sync_api = pytest.importorskip("playwright.sync_api")
     from journeylib.reports.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready
 
@@ -248,16 +238,8 @@ def test_voila_journey_map_pickers_redraw_every_chart_in_a_real_browser(demo_sto
     port = find_free_port()
     log = tmp_path / "voila.log"
     process = start_dashboard(ROOT / "notebooks", port=port, db=demo_store, notebook="01_journey_map", execution_timeout=240, log=log)
-    blocked: list[str] = []
-    console: list[str] = []
-
-    def guard(route) -> None:
-        url = route.request.url
-        if urlparse(url).hostname == "127.0.0.1" or url.startswith(("data:", "blob:")):
-            route.continue_()
-        else:
-            blocked.append(url)
-            route.abort()
+    guard = NetworkGuard(allow_loopback=True, allow_files=False)
+    console: list[tuple[str, str]] = []
 
     def wait_until_drawn(page, step: str, want: dict[str, tuple[str, list[str]]], before: dict[str, str | None], timeout_ms: int) -> None:
         for area, (title, texts) in want.items():
@@ -269,20 +251,18 @@ def test_voila_journey_map_pickers_redraw_every_chart_in_a_real_browser(demo_sto
                 pytest.fail(
                     f"{step}: the widget's {area} chart was not redrawn as {title!r} with {texts} within {timeout_ms / 1000:.0f} s"
                     f"{' (its picture did not change)' if before.get(area) is not None and drawn['svg'] == before[area] else ''}; "
-                    f"texts drawn: {drawn['texts'][:40]}; browser console: {console[-15:]}; "
+                    f"texts drawn: {drawn['texts'][:40]}; browser console: {[f'{k}: {m}'[:300] for k, m in console[-15:]]}; "
                     f"Voila log tail:\n{log.read_text(errors='replace')[-3000:]}"
                 )
 
     try:
         url = wait_until_ready(port, 60, process=process)
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1300, "height": 1000})
-            page.route("**/*", guard)
-            page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"[:300]))
-            page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"[:300]))
-            page.goto(url, timeout=180_000)
-            wait_until_drawn(page, "initial page", _expected(twin), {}, 180_000)
+        page = new_page(browser, guard, console, width=1300, height=1000)
+        try:
+            time_to_usable.open(
+                page, url, lambda: wait_until_drawn(page, "initial page", _expected(twin), {}, 180_000),
+                timeout_ms=180_000, notebook="01_journey_map",
+            )
             selects = page.locator(f"{WIDGET} .widget-dropdown select")
             selects.first.scroll_into_view_if_needed()
             page.screenshot(path=str(tmp_path / "voila-initial.png"))
@@ -298,8 +278,9 @@ def test_voila_journey_map_pickers_redraw_every_chart_in_a_real_browser(demo_sto
                 assert page.locator(f"{WIDGET} .journeylib-error").count() == 0
             selects.first.scroll_into_view_if_needed()
             page.screenshot(path=str(tmp_path / "voila-picked.png"))
-            browser.close()
+        finally:
+            page.close()
     finally:
         stop_dashboard(process)
         store.close()
-    assert blocked == [] or all("fontawesome" in u for u in blocked), f"the dashboard tried to leave 127.0.0.1: {blocked}"
+    assert guard.blocked == [] or all("fontawesome" in u for u in guard.blocked), f"the dashboard tried to leave 127.0.0.1: {guard.blocked}"
