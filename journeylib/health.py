@@ -64,6 +64,7 @@ __all__ = [
     "data_health_summary",
     "event_type_data",
     "ingest_reconciliation_data",
+    "notes_data",
     "quarantine_data",
     "quarantine_reasons_data",
     "source_volume_data",
@@ -258,8 +259,11 @@ def table_counts_data(store: Store) -> pd.DataFrame:
     0  customers     0
     1      users     0
     """
+    present = store.tables()  # a store made by an older version may lack a bookkeeping table: 0 rows
     counts = " UNION ALL ".join(
         f"SELECT '{name}' AS table_name, {i} AS ord, count(*) AS rows FROM \"{name}\""
+        if name in present
+        else f"SELECT '{name}' AS table_name, {i} AS ord, CAST(0 AS BIGINT) AS rows"
         for i, name in enumerate(ALL_TABLES)
     )
     sql = f"""
@@ -309,6 +313,10 @@ def ingest_reconciliation_data(store: Store) -> pd.DataFrame:
             0 when the file reconciles.
         ``reconciles``
             ``unaccounted == 0``.
+        ``notes_count``
+            Optional values of the file stored as empty because they could
+            not be read (rows it added to ``ingest_notes``; see
+            :func:`notes_data`); 0 when none.
 
     Examples
     --------
@@ -320,12 +328,75 @@ def ingest_reconciliation_data(store: Store) -> pd.DataFrame:
            CAST(rows_read AS BIGINT) AS rows_read, CAST(rows_loaded AS BIGINT) AS rows_loaded,
            CAST(rows_duplicate AS BIGINT) AS rows_duplicate, CAST(rows_quarantined AS BIGINT) AS rows_quarantined,
            CAST(rows_read - rows_loaded - rows_duplicate - rows_quarantined AS BIGINT) AS unaccounted,
-           rows_read = rows_loaded + rows_duplicate + rows_quarantined AS reconciles
+           rows_read = rows_loaded + rows_duplicate + rows_quarantined AS reconciles,
+           CAST({notes} AS BIGINT) AS notes_count
     FROM ingest_log ORDER BY ingested_at, file, run
     """
+    has_notes = not store.query(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = 'ingest_log' AND column_name = 'notes_count'"
+    ).empty
+    sql = sql.replace("{notes}", "coalesce(notes_count, 0)" if has_notes else "0")
     out = _utc(store.query(sql), ["ingested_at"])
     out["reconciles"] = out["reconciles"].astype(bool)
     return out
+
+
+def notes_data(store: Store) -> pd.DataFrame:
+    """Count the optional values stored as empty because they could not be read.
+
+    Each such value is a row of ``ingest_notes`` (file, line, row id, field,
+    raw value, reason); this groups them for the data-health report.
+
+    Parameters
+    ----------
+    store : Store
+        The journey store.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per source, table, field and reason, most values first; empty
+        when every value could be read:
+
+        ``source``, ``table_name``, ``field``, ``reason``
+            Where the values were, and why they were stored as empty.
+        ``values``
+            How many values.
+        ``files``
+            In how many files.
+        ``example_value``, ``example_file``, ``example_line``
+            One of them (the first by file and line), to look it up.
+
+    Examples
+    --------
+    >>> notes_data(Store(":memory:")).empty
+    True
+    """
+    sql = """
+    WITH grouped AS (
+        SELECT source, table_name, field, reason, count(*) AS n_values, count(DISTINCT file) AS n_files
+        FROM ingest_notes GROUP BY source, table_name, field, reason
+    ),
+    ranked AS (
+        SELECT source, table_name, field, reason, file, line, value,
+               row_number() OVER (PARTITION BY source, table_name, field, reason ORDER BY file, line, value) AS rn
+        FROM ingest_notes
+    )
+    SELECT g.source, g.table_name, g.field, g.reason,
+           CAST(g.n_values AS BIGINT) AS "values", CAST(g.n_files AS BIGINT) AS files,
+           r.value AS example_value, r.file AS example_file, CAST(r.line AS BIGINT) AS example_line
+    FROM grouped g JOIN ranked r
+      ON r.rn = 1 AND r.source = g.source AND r.table_name = g.table_name AND r.field = g.field AND r.reason = g.reason
+    ORDER BY "values" DESC, g.source, g.table_name, g.field, g.reason
+    """
+    if "ingest_notes" not in store.tables():  # a store made before notes existed recorded none
+        sql = sql.replace("FROM ingest_notes", "FROM (SELECT * FROM ingest_notes_empty) ingest_notes")
+        empty = pd.DataFrame({c: pd.Series(dtype="object") for c in ("source", "file", "table_name", "field", "reason", "value")})
+        empty["line"] = pd.Series(dtype="int64")
+        return store.query(sql.replace("ingest_notes_empty", "_jl_notes"), _jl_notes=empty).astype(
+            {"values": "int64", "files": "int64", "example_line": "Int64"}
+        )
+    return store.query(sql).astype({"values": "int64", "files": "int64", "example_line": "Int64"})
 
 
 def quarantine_data(store: Store) -> pd.DataFrame:
@@ -889,7 +960,8 @@ def data_health_summary(
         from the first event to ``as_of``); ``quarantined_rows``,
         ``top_quarantine_reason`` (masked reason or None),
         ``ingested_files``, ``files_not_reconciling``; ``table_rows``
-        (table name to row count).
+        (table name to row count); ``ingest_notes`` (optional values stored
+        as empty because they could not be read, see :func:`notes_data`).
 
     Raises
     ------
@@ -947,4 +1019,5 @@ def data_health_summary(
         "ingested_files": len(reconciliation),
         "files_not_reconciling": int((~reconciliation["reconciles"]).sum()),
         "table_rows": {str(t): int(r) for t, r in zip(tables["table_name"], tables["rows"], strict=True)},
+        "ingest_notes": int(tables.loc[tables["table_name"] == "ingest_notes", "rows"].iloc[0]),
     }

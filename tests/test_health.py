@@ -119,6 +119,7 @@ def test_table_counts_data_hand_computed(tiny: Store) -> None:
         "identity_map",
         "quarantine",
         "ingest_log",
+        "ingest_notes",
     ]
     assert out.loc["customers", "rows"] == 5
     assert out.loc["events", "rows"] == 8
@@ -475,7 +476,9 @@ def test_data_health_summary_hand_computed(tiny: Store) -> None:
             "identity_map": 0,
             "quarantine": 4,
             "ingest_log": 3,
+            "ingest_notes": 0,
         },
+        "ingest_notes": 0,
     }
     json.dumps(out, allow_nan=False)  # JSON-ready as it is
 

@@ -253,11 +253,13 @@ def test_huge_field(store: Store, tmp_path: Path) -> None:
 def test_wrong_types(store: Store, tmp_path: Path) -> None:
     f = write(tmp_path / "c.csv", "customer_id,signup_at,mrr\nc1,2025-01-01,12.5\nc2,2025-01-01,twelve\nc3,2025-01-01,inf\n")
     r = ingest_file(store, "customers", f)
-    assert (r.loaded, r.quarantined) == (1, 2)
-    assert quarantine_reasons(store) == [
-        "column mrr: expected a finite number, found 'twelve'",
-        "column mrr: expected a finite number, found 'inf'",
-    ]
+    # an optional value that is not a number is stored as empty and noted; a non-finite one refuses the row
+    assert (r.loaded, r.quarantined, r.notes_count) == (2, 1, 1)
+    assert quarantine_reasons(store) == ["column mrr: expected a finite number, found 'inf'"]
+    note = store.table("ingest_notes").iloc[0]
+    assert (note["line"], note["row_key"], note["field"], note["value"]) == (3, "c2", "mrr", "twelve")
+    assert note["reason"] == "expected a finite number; stored as empty"
+    assert pd.isna(store.table("customers", where="customer_id = 'c2'")["mrr"].iloc[0])
 
 
 def test_jsonl_nested_value_in_plain_column(store: Store, tmp_path: Path) -> None:

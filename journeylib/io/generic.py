@@ -8,33 +8,52 @@ validates every row against :mod:`journeylib.store.schema`:
 * required columns must be present (a file without them is rejected whole,
   with a :class:`~journeylib.exceptions.SourceFormatError` naming the file and
   the fix);
-* ids must be non-empty; timestamps are parsed to UTC (offsets honoured; naive
-  timestamps taken as UTC and counted in the notes); numbers must be finite;
+* ids must be non-empty and free of invisible characters; timestamps are
+  parsed to UTC (offsets honoured; naive timestamps taken as UTC and counted
+  in the notes; any year from 1 to 9999; the dates of
+  :data:`NONE_SENTINEL_DATES` mean "none"); numbers must be finite;
   ``properties`` must be a JSON object; enum columns must hold allowed values;
 * columns that are not canonical are kept inside ``properties``.
 
-Rows that fail are returned as rejects with their line number, raw content and
+Every value is accounted for. A required value that cannot be read refuses its
+row; an optional one (a ``renewal_at`` that is not a timestamp, an ``mrr``
+that is not a number) is stored as empty and returned as a *value note*
+(line, row id, field, raw value, reason) for the ``ingest_notes`` table.
+Some content refuses a row wherever it is: NUL characters, non-finite numbers
+(NaN, Infinity), lone surrogate escapes, fields longer than
+:data:`MAX_FIELD_CHARS`, JSON nested deeper than :data:`MAX_JSON_DEPTH`, and a
+``properties`` value that is not a JSON object. Any error while reading one
+record refuses that record only; a file is refused whole only when it cannot
+be read at all.
+
+Refused rows are returned as rejects with their line number, raw content and
 the reason, never dropped silently. Line numbers are 1-based physical lines for
 CSV (the row's first line) and JSON Lines, and 1-based row numbers for Parquet.
+A CSV row whose quoted field does not close (an unbalanced quote) is refused
+on its own line; reading goes on with the next line, so the quote does not
+swallow the rows after it.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from journeylib.exceptions import SourceFormatError
+from journeylib.store.notes import NOTE_COLUMNS, empty_notes
 from journeylib.store.schema import Table
 
 #: File endings the generic reader accepts, by format.
@@ -47,14 +66,33 @@ SUPPORTED_SUFFIXES: dict[str, str] = {
     ".json": "jsonl",
 }
 
-#: A field longer than this (characters) is quarantined rather than loaded.
+#: A field longer than this (characters) refuses its row (CSV, JSON Lines and Parquet).
 MAX_FIELD_CHARS = 1_000_000
+#: A JSON Lines line longer than this (bytes) is refused without being parsed.
+MAX_LINE_BYTES = 64 * MAX_FIELD_CHARS
+#: JSON objects and arrays nested deeper than this refuse their row.
+MAX_JSON_DEPTH = 64
 #: Raw content kept in the quarantine table for one row, in characters.
 MAX_RAW_CHARS = 4_000
 CHUNK_ROWS = 200_000
+#: Dates that mean "none" in a timestamp column (whatever the time of day):
+#: an optional value is stored as empty (and noted), a required one refuses the row.
+NONE_SENTINEL_DATES: tuple[str, ...] = ("9999-12-31", "0001-01-01")
+#: Unicode categories refused in ids: control (Cc), format (Cf: zero-width
+#: spaces and joiners, direction marks, the byte-order mark, soft hyphen) and
+#: line/paragraph separators (Zl, Zp).
+INVISIBLE_CATEGORIES: frozenset[str] = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 _OFFSET_RE = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
 _TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)?$")
+_SPACED_OFFSET_RE = re.compile(r"\s+([zZ]|[+-]\d{2}(?::?\d{2})?)$")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_NON_FINITE_WORDS = frozenset({"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+_BOOKKEEPING = ("_line", "_raw", "_problem")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+#: A record refused while reading: (line, raw content, reason).
+PreReject = tuple[int, str, str]
 
 
 @dataclass
@@ -71,11 +109,15 @@ class Chunk:
         Columns ``line``, ``raw``, ``reason``.
     read : int
         Rows read in this chunk (accepted + rejected).
+    notes : pandas.DataFrame
+        Optional values of accepted rows stored as empty, one row per value,
+        with the columns of :data:`journeylib.store.notes.NOTE_COLUMNS`.
     """
 
     rows: pd.DataFrame
     rejects: pd.DataFrame
     read: int
+    notes: pd.DataFrame = field(default_factory=empty_notes)
 
 
 @dataclass
@@ -127,10 +169,12 @@ class FileReader:
     def __iter__(self) -> Iterator[Chunk]:
         reader = {"csv": self._csv_frames, "parquet": self._parquet_frames, "jsonl": self._jsonl_frames}[self.format]
         for frame, pre_rejects in reader():
-            rows, rejects = validate_frame(frame, self.table, notes=self.notes, file=self.path)
+            value_notes: list[tuple[int, str | None, str, str | None, str]] = []
+            rows, rejects = validate_frame(frame, self.table, notes=self.notes, file=self.path, value_notes=value_notes)
             if pre_rejects:
                 rejects = pd.concat([pd.DataFrame(pre_rejects, columns=["line", "raw", "reason"]), rejects], ignore_index=True)
-            yield Chunk(rows=rows, rejects=rejects, read=len(frame) + len(pre_rejects))
+            notes = pd.DataFrame(value_notes, columns=list(NOTE_COLUMNS)) if value_notes else empty_notes()
+            yield Chunk(rows=rows, rejects=rejects, read=len(frame) + len(pre_rejects), notes=notes)
 
     # -- CSV -------------------------------------------------------------
     def _check_header(self, header: list[str]) -> list[str]:
@@ -157,7 +201,7 @@ class FileReader:
             raise SourceFormatError(msg)
         return names
 
-    def _csv_frames(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+    def _csv_frames(self) -> Iterator[tuple[pd.DataFrame, list[PreReject]]]:
         with open(self.path, "rb") as fb:
             head = fb.read(8192)
         if b"\x00" in head:
@@ -168,7 +212,8 @@ class FileReader:
             raise SourceFormatError(msg)
         csv.field_size_limit(max(csv.field_size_limit(), 64 * MAX_FIELD_CHARS))
         with open(self.path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-            reader = csv.reader(fh, strict=False)
+            feed = _LineFeed(fh)
+            reader = csv.reader(feed, strict=False)
             try:
                 header = next(reader)
             except (StopIteration, csv.Error) as exc:
@@ -178,51 +223,71 @@ class FileReader:
                 msg = f"{self.path}: the header is not valid UTF-8. Save the file as UTF-8."
                 raise SourceFormatError(msg)
             names = self._check_header(header)
-            width = len(names)
+            feed.take()
             records: list[list[str]] = []
             lines: list[int] = []
             raws: list[str] = []
-            pre: list[tuple[int, str, str]] = []
-            prev_end = reader.line_num
+            pre: list[PreReject] = []
             while True:
-                start = prev_end + 1
                 try:
                     fields = next(reader)
                 except StopIteration:
                     break
                 except csv.Error as exc:
-                    prev_end = reader.line_num
-                    pre.append((start, "", f"unreadable CSV row: {exc}"))
+                    taken = feed.take()
+                    if not taken:
+                        break
+                    feed.push_back(taken[1:])  # only the first line is refused; read on from the next one
+                    pre.append((taken[0][0], _line_raw(taken[0][1]), f"unreadable CSV row: {exc}"))
                     continue
-                prev_end = reader.line_num
+                taken = feed.take()
                 if not fields or (len(fields) == 1 and not fields[0].strip()):
                     continue  # blank line: not a row
-                raw = _csv_raw(fields)
-                reason = None
-                if len(fields) != width:
-                    reason = f"expected {width} fields as in the header, found {len(fields)}"
-                    if len(fields) < width:
-                        reason += " (truncated row, or a different delimiter?)"
-                elif any(_has_surrogate(f) for f in fields):
-                    bad = next(names[i] for i, f in enumerate(fields) if _has_surrogate(f))
-                    reason = f"column {bad}: bytes that are not valid UTF-8"
-                else:
-                    long = [names[i] for i, f in enumerate(fields) if len(f) > MAX_FIELD_CHARS]
-                    if long:
-                        reason = f"column {long[0]}: field longer than {MAX_FIELD_CHARS:,} characters"
-                if reason:
-                    pre.append((start, raw, reason))
+                start = taken[0][0]
+                try:
+                    reason = self._csv_problem(fields, names, taken)
+                except Exception as exc:  # one record never takes the file down
+                    reason = f"the row could not be read ({type(exc).__name__}: {exc})"
+                if reason and len(taken) > 1 and reason.startswith(_UNBALANCED):
+                    feed.push_back(taken[1:])
+                    pre.append((start, _line_raw(taken[0][1]), reason))
+                elif reason:
+                    pre.append((start, _csv_raw(fields), reason))
                 else:
                     records.append(fields)
                     lines.append(start)
-                    raws.append(raw)
+                    raws.append(_csv_raw(fields))
                 if len(records) + len(pre) >= self.chunk_rows:
                     yield _frame(records, names, lines, raws), pre
                     records, lines, raws, pre = [], [], [], []
             yield _frame(records, names, lines, raws), pre
 
+    def _csv_problem(self, fields: list[str], names: list[str], taken: list[tuple[int, str]]) -> str | None:
+        """Return why a CSV record is refused as a whole, or None."""
+        width = len(names)
+        if len(taken) > 1 and (len(fields) != width or _swallowed_row(taken[1:], names, self.table)):
+            last = taken[-1][0]
+            return (
+                f"{_UNBALANCED} (a quoted field opened on this line runs to line {last}, "
+                f"giving {len(fields)} field(s) where the header has {width}); this line is refused and "
+                "reading goes on with the next line"
+            )
+        if len(fields) != width:
+            reason = f"expected {width} fields as in the header, found {len(fields)}"
+            if len(fields) < width:
+                reason += " (truncated row, or a different delimiter?)"
+            return reason
+        for i, f in enumerate(fields):
+            if _has_surrogate(f):
+                return f"column {names[i]}: bytes that are not valid UTF-8"
+            if "\x00" in f:
+                return f"column {names[i]}: a NUL character; NUL is refused anywhere in a row"
+            if len(f) > MAX_FIELD_CHARS:
+                return f"column {names[i]}: field longer than {MAX_FIELD_CHARS:,} characters"
+        return None
+
     # -- JSON Lines ------------------------------------------------------
-    def _jsonl_frames(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+    def _jsonl_frames(self) -> Iterator[tuple[pd.DataFrame, list[PreReject]]]:
         required = self.table.required
         seen_required: set[str] = set()
         any_object = False
@@ -230,32 +295,25 @@ class FileReader:
             objs: list[dict[str, Any]] = []
             lines: list[int] = []
             raws: list[str] = []
-            pre: list[tuple[int, str, str]] = []
-            for lineno, raw_bytes in enumerate(fb, start=1):
-                if lineno == 1 and raw_bytes.startswith(b"\xef\xbb\xbf"):
-                    raw_bytes = raw_bytes[3:]
-                if not raw_bytes.strip():
-                    continue
+            pre: list[PreReject] = []
+            for lineno, raw_bytes, length in _long_lines(fb):
                 try:
-                    text = raw_bytes.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as exc:
-                    pre.append((lineno, raw_bytes.decode("utf-8", "replace")[:MAX_RAW_CHARS], f"bytes that are not valid UTF-8 at position {exc.start}"))
-                    continue
-                try:
-                    obj = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    pre.append((lineno, text[:MAX_RAW_CHARS], f"not valid JSON: {exc.msg} at column {exc.colno}"))
-                    continue
-                if not isinstance(obj, dict):
-                    pre.append((lineno, text[:MAX_RAW_CHARS], f"expected a JSON object per line, found {type(obj).__name__}"))
-                    continue
-                any_object = True
-                seen_required.update(k for k in required if k in obj)
-                objs.append(obj)
-                lines.append(lineno)
-                raws.append(text)
+                    obj, text, reason = _jsonl_record(lineno, raw_bytes, length)
+                except Exception as exc:  # one record never takes the file down
+                    obj, text = None, raw_bytes.decode("utf-8", "replace")
+                    reason = f"the line could not be read ({type(exc).__name__}: {exc})"
+                if reason is not None:
+                    pre.append((lineno, text[:MAX_RAW_CHARS], reason))
+                elif obj is None:
+                    continue  # blank line
+                else:
+                    any_object = True
+                    seen_required.update(k for k in required if k in obj)
+                    objs.append(obj)
+                    lines.append(lineno)
+                    raws.append(text)
                 if len(objs) + len(pre) >= self.chunk_rows:
-                    yield self._json_frame(objs, lines, raws, pre), pre
+                    yield self._json_frame(objs, lines, raws), pre
                     objs, lines, raws, pre = [], [], [], []
             if not any_object and not objs and not pre:
                 msg = f"{self.path}: no JSON objects in the file. Export it again; nothing was loaded."
@@ -266,9 +324,9 @@ class FileReader:
                     f"{self.table.name!r}. Rename the fields to the canonical names; nothing was loaded."
                 )
                 raise SourceFormatError(msg)
-            yield self._json_frame(objs, lines, raws, pre), pre
+            yield self._json_frame(objs, lines, raws), pre
 
-    def _json_frame(self, objs: list[dict[str, Any]], lines: list[int], raws: list[str], pre: list[tuple[int, str, str]]) -> pd.DataFrame:
+    def _json_frame(self, objs: list[dict[str, Any]], lines: list[int], raws: list[str]) -> pd.DataFrame:
         names: list[str] = []
         for obj in objs:
             for k in obj:
@@ -283,7 +341,7 @@ class FileReader:
         return _frame(records, names, lines, raws)
 
     # -- Parquet ---------------------------------------------------------
-    def _parquet_frames(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+    def _parquet_frames(self) -> Iterator[tuple[pd.DataFrame, list[PreReject]]]:
         import pyarrow.parquet as pq
 
         try:
@@ -293,12 +351,25 @@ class FileReader:
             raise SourceFormatError(msg) from exc
         self._check_header(list(pf.schema_arrow.names))
         offset = 0
-        for batch in pf.iter_batches(batch_size=self.chunk_rows):
-            frame = batch.to_pandas()
+        batches = pf.iter_batches(batch_size=self.chunk_rows)
+        while True:
+            try:
+                batch = next(batches)
+                problems = _arrow_problems(batch)
+                frame = batch.to_pandas()
+            except StopIteration:
+                break
+            except Exception as exc:
+                msg = (
+                    f"{self.path}: rows after row {offset:,} cannot be read ({type(exc).__name__}: {exc}). "
+                    "The Parquet file is damaged; export it again. Nothing of it was loaded."
+                )
+                raise SourceFormatError(msg) from exc
             n = len(frame)
             frame.columns = [str(c).strip() for c in frame.columns]
             frame["_line"] = np.arange(offset + 1, offset + n + 1)
             frame["_raw"] = None  # built only for rows that are refused (see validate_frame)
+            frame["_problem"] = problems
             offset += n
             yield frame, []
 
@@ -329,21 +400,228 @@ def read_canonical(path: str | Path, table: Table, *, chunk_rows: int = CHUNK_RO
     return FileReader(Path(path), table, chunk_rows=chunk_rows)
 
 
+# -- reading helpers ---------------------------------------------------------
+_UNBALANCED = "unbalanced quote"
+
+
+class _LineFeed:
+    """Physical lines of a text file for :mod:`csv`, with their numbers and a push-back."""
+
+    def __init__(self, fh: IO[str]) -> None:
+        self._fh = fh
+        self._back: list[tuple[int, str]] = []
+        self._next = 1
+        self._taken: list[tuple[int, str]] = []
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        if self._back:
+            item = self._back.pop()
+        else:
+            item = (self._next, next(self._fh))
+            self._next += 1
+        self._taken.append(item)
+        return item[1]
+
+    def take(self) -> list[tuple[int, str]]:
+        """Return the (number, text) of the lines read since the last call."""
+        taken, self._taken = self._taken, []
+        return taken
+
+    def push_back(self, items: list[tuple[int, str]]) -> None:
+        """Read these lines again, in order, before the rest of the file."""
+        self._back.extend(reversed(items))
+
+
+def _swallowed_row(rest: list[tuple[int, str]], names: list[str], table: Table) -> bool:
+    """Whether a continuation line of a multi-line CSV field reads as a row of its own.
+
+    A line that splits into exactly as many fields as the header, with every
+    required column non-empty, is a row swallowed by an unbalanced quote rather
+    than text inside a quoted field.
+    """
+    required = [i for i, n in enumerate(names) if n in table.required]
+    for _, line in rest:
+        try:
+            parts = next(csv.reader([line.rstrip("\r\n")], strict=False), [])
+        except csv.Error:
+            continue
+        if len(parts) == len(names) and all(parts[i].strip() for i in required):
+            return True
+    return False
+
+
+def _long_lines(fb: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
+    """Yield (line number, bytes, length) per line; lines longer than :data:`MAX_LINE_BYTES` are cut there."""
+    lineno = 0
+    while True:
+        line = fb.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        lineno += 1
+        length = len(line)
+        if length > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while True:  # skip the rest of the line without holding it
+                more = fb.readline(1 << 20)
+                length += len(more)
+                if not more or more.endswith(b"\n"):
+                    break
+        if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        yield lineno, line, length
+
+
+def _jsonl_record(lineno: int, raw_bytes: bytes, length: int) -> tuple[dict[str, Any] | None, str, str | None]:
+    """Read one JSON Lines line: (object or None for a blank line, text, reason it is refused or None)."""
+    if length > MAX_LINE_BYTES:
+        text = raw_bytes[:MAX_RAW_CHARS].decode("utf-8", "replace")
+        return None, text, f"line longer than {MAX_LINE_BYTES:,} bytes ({length:,}); not parsed"
+    if not raw_bytes.strip():
+        return None, "", None
+    try:
+        text = raw_bytes.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        return None, raw_bytes.decode("utf-8", "replace"), f"bytes that are not valid UTF-8 at position {exc.start}"
+    try:
+        obj = _json_loads(text)
+    except json.JSONDecodeError as exc:
+        return None, text, f"not valid JSON: {exc.msg} at column {exc.colno}"
+    except (ValueError, RecursionError) as exc:
+        return None, text, _json_error(exc)
+    if not isinstance(obj, dict):
+        return None, text, f"expected a JSON object per line, found {type(obj).__name__}"
+    problem = _json_problem(obj)
+    if problem:
+        return None, text, problem
+    if len(text) > MAX_FIELD_CHARS:
+        for k, v in obj.items():
+            size = len(v) if isinstance(v, str) else len(json.dumps(v)) if isinstance(v, (dict, list)) else 0
+            if size > MAX_FIELD_CHARS:
+                return None, text, f"field {k}: longer than {MAX_FIELD_CHARS:,} characters"
+    return obj, text, None
+
+
+class _NonFiniteError(ValueError):
+    """A JSON number that is not finite (NaN, Infinity, or too large for a float)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NonFiniteError(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFiniteError(text)
+    return value
+
+
+def _json_loads(text: str) -> Any:
+    """``json.loads`` that refuses NaN, Infinity and numbers too large for a float."""
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def _json_error(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return f"JSON nested too deep to read (more than {MAX_JSON_DEPTH} levels are refused)"
+    if isinstance(exc, _NonFiniteError):
+        return f"a non-finite number ({str(exc)[:40]}) in JSON; NaN and Infinity are refused anywhere in a row"
+    return f"not valid JSON ({exc})"
+
+
+def _string_problem(text: str) -> str | None:
+    if text.isascii():
+        return "a NUL character; NUL is refused anywhere in a row" if "\x00" in text else None
+    if "\x00" in text:
+        return "a NUL character; NUL is refused anywhere in a row"
+    bad = _SURROGATE_RE.search(text)
+    if bad:
+        return f"a lone surrogate escape (\\u{ord(bad.group()):04x}) that is not a character"
+    return None
+
+
+def _json_problem(obj: Any) -> str | None:
+    """Return why a parsed JSON value is refused (depth, NUL, surrogate, non-finite number), or None."""
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth > MAX_JSON_DEPTH:
+                return f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+            for k, v in value.items():
+                problem = _string_problem(k) if isinstance(k, str) else None
+                if problem:
+                    return f"key {k[:40]!r}: {problem}"
+                stack.append((v, depth + 1))
+        elif isinstance(value, list):
+            if depth > MAX_JSON_DEPTH:
+                return f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str):
+            problem = _string_problem(value)
+            if problem:
+                return problem
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"a non-finite number ({value}); NaN and Infinity are refused anywhere in a row"
+    return None
+
+
+def _arrow_problems(batch: Any) -> list[str | None]:
+    """Per row of an Arrow batch: why the row is refused (NUL, non-finite number, over-long text), or None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out: list[str | None] = [None] * batch.num_rows
+    for name, col in zip(batch.schema.names, batch.columns, strict=True):
+        checks: list[tuple[Any, str]] = []
+        if pa.types.is_floating(col.type):
+            checks.append((pc.is_nan(col), "NaN; non-finite numbers are refused anywhere in a row"))
+            checks.append((pc.is_inf(col), "an infinite number; non-finite numbers are refused anywhere in a row"))
+        elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            checks.append((pc.match_substring(col, "\x00"), "a NUL character; NUL is refused anywhere in a row"))
+            checks.append((pc.greater(pc.utf8_length(col), MAX_FIELD_CHARS), f"field longer than {MAX_FIELD_CHARS:,} characters"))
+        for mask, reason in checks:
+            hits = np.flatnonzero(np.asarray(mask.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool))
+            for i in hits:
+                if out[i] is None:
+                    out[i] = f"column {str(name).strip()}: {reason}"
+    return out
+
+
 # -- validation -----------------------------------------------------------
-def validate_frame(frame: pd.DataFrame, table: Table, *, notes: Counter[str], file: Path | str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+def validate_frame(
+    frame: pd.DataFrame,
+    table: Table,
+    *,
+    notes: Counter[str],
+    file: Path | str = "",
+    value_notes: list[tuple[int, str | None, str, str | None, str]] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate raw rows against a canonical table.
+
+    A value that cannot be read refuses its row when the column is required;
+    in an optional column it is stored as empty and reported in
+    *value_notes*. NUL characters, non-finite numbers, over-long fields, lone
+    surrogates, too deep JSON and ``properties`` that are not a JSON object
+    refuse the row wherever they are.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         Raw rows: input columns (strings, or typed values from Parquet) plus
-        ``_line`` and ``_raw``.
+        ``_line`` and ``_raw`` and optionally ``_problem`` (a reason the
+        reader found to refuse the row, or None).
     table : Table
         Target table.
     notes : collections.Counter
         Receives counts of assumptions made (naive timestamps, extra columns).
     file : str or pathlib.Path
         For messages only.
+    value_notes : list, optional
+        Receives one ``(line, row id, field, raw value, reason)`` tuple per
+        optional value of an accepted row that was stored as empty.
 
     Returns
     -------
@@ -354,9 +632,15 @@ def validate_frame(frame: pd.DataFrame, table: Table, *, notes: Counter[str], fi
     """
     n = len(frame)
     reasons: list[list[str]] = [[] for _ in range(n)]
+    pending: list[tuple[int, str, str | None, str]] = []
     naive_masks: dict[str, pd.Series] = {}
     out: dict[str, Any] = {}
     index = frame.index
+    if "_problem" in frame.columns:
+        for i, problem in enumerate(frame["_problem"].tolist()):
+            if problem:
+                reasons[i].append(problem)
+
     for col in table.columns:
         if col.name == table.extra_column:
             continue
@@ -364,36 +648,72 @@ def validate_frame(frame: pd.DataFrame, table: Table, *, notes: Counter[str], fi
             out[col.name] = pd.Series([None] * n, index=index, dtype=object)
             continue
         values = frame[col.name]
+
+        def flag(
+            mask: Any,
+            expected: str,
+            found: str,
+            *,
+            col_name: str = col.name,
+            required: bool = col.required,
+            raw: pd.Series = values,
+            orig: pd.Series = values,
+        ) -> None:
+            """Refuse the rows (required column) or note the values and store them as empty (optional column)."""
+            if required:
+                _add(reasons, mask, raw, f"column {col_name}: {expected}, found {found}")
+                return
+            for i in np.flatnonzero(np.asarray(mask, dtype=bool)):
+                pending.append((int(i), col_name, _note_value(orig.iloc[i]), f"{expected}; stored as empty"))
+
         nested = values.map(lambda v: isinstance(v, (dict, list)))
         if nested.any():
-            _add(reasons, nested, values.map(lambda v: type(v).__name__ if isinstance(v, (dict, list)) else v),
-                 f"column {col.name}: expected a plain value, found a JSON {{v}}")
+            flag(nested, "expected a plain value", "a JSON {v}", raw=values.map(lambda v: type(v).__name__ if isinstance(v, (dict, list)) else v))
             values = values.mask(nested, None)
         if col.type == "timestamp":
-            parsed, bad, naive = _parse_timestamps(values)
-            out[col.name] = parsed
-            naive_masks[col.name] = naive
-            _add(reasons, bad, values, f"column {col.name}: expected an ISO-8601 timestamp such as 2025-03-01T09:30:00Z, found {{v!r}}")
-            missing = parsed.isna() & ~bad
+            parsed, bad, naive, sentinel = _parse_timestamps(values)
+            naive_masks[col.name] = naive & ~sentinel
+            flag(bad, "expected an ISO-8601 timestamp such as 2025-03-01T09:30:00Z", "{v!r}")
+            if col.required:
+                _add(reasons, sentinel, _as_text(values), f"column {col.name}: {{v!r}} is a date that means 'none', but a value is required")
+            else:
+                for pos in np.flatnonzero(sentinel.to_numpy()):
+                    v = values.iloc[pos]
+                    pending.append((int(pos), col.name, _note_value(v), "a date that means 'none'; stored as empty"))
+            out[col.name] = parsed.mask(bad | sentinel)
+            missing = parsed.isna() & ~bad & ~sentinel & ~nested
         elif col.type == "number":
             text = _as_text(values)
             num = pd.to_numeric(text.where(text != "", None), errors="coerce")
-            bad = (text != "") & (num.isna() | ~np.isfinite(num.fillna(0.0)))
-            _add(reasons, bad, values, f"column {col.name}: expected a finite number, found {{v!r}}")
-            out[col.name] = num.where(~bad, np.nan).astype(float)
-            missing = num.isna()
+            words = text.str.strip().str.lower().isin(_NON_FINITE_WORDS)
+            non_finite = words | (num.notna() & ~np.isfinite(num.fillna(0.0)))
+            _add(reasons, non_finite, values, f"column {col.name}: expected a finite number, found {{v!r}}")
+            bad = (text != "") & num.isna() & ~non_finite
+            flag(bad, "expected a finite number", "{v!r}")
+            out[col.name] = num.where(~(bad | non_finite), np.nan).astype(float)
+            missing = num.isna() & ~bad & ~non_finite & ~nested
         else:
             text = _as_text(values)
             if col.type == "id" or col.name in ("email", "domain"):
                 text = text.str.strip()
             if col.name in ("email", "domain"):
                 text = text.str.lower()
+            bad = pd.Series(False, index=index)
+            if col.type == "id" or col.name.endswith("_id"):
+                for i, problem in _invisible(text):
+                    bad.iloc[i] = True
+                    if col.required:
+                        reasons[i].append(f"column {col.name}: {problem}")
+                    else:
+                        v = values.iloc[i]
+                        pending.append((i, col.name, _note_value(v), f"{problem}; stored as empty"))
             if col.type == "enum":
                 text = text.str.strip().str.lower()
-                bad = (text != "") & ~text.isin(col.allowed)
-                _add(reasons, bad, values, f"column {col.name}: expected one of {', '.join(col.allowed)}, found {{v!r}}")
-            out[col.name] = text.where(text != "", None)
-            missing = text == ""
+                not_allowed = (text != "") & ~text.isin(col.allowed) & ~bad
+                flag(not_allowed, f"expected one of {', '.join(col.allowed)}", "{v!r}")
+                bad |= not_allowed
+            out[col.name] = text.where((text != "") & ~bad, None)
+            missing = (text == "") & ~nested
         if col.required:
             _add(reasons, missing, values, f"column {col.name}: required value is empty")
     if table.extra_column:
@@ -411,16 +731,23 @@ def validate_frame(frame: pd.DataFrame, table: Table, *, notes: Counter[str], fi
     if bad_mask.any() and raw_col.isna().any():
         bad_frame = frame.loc[bad_mask]
         missing_raw = bad_frame["_raw"].isna().to_numpy()
-        rebuilt = _records_json(bad_frame.loc[missing_raw].drop(columns=["_line", "_raw"]))
+        rebuilt = _records_json(bad_frame.loc[missing_raw].drop(columns=[c for c in _BOOKKEEPING if c in bad_frame.columns]))
         raw_col = raw_col.copy()
         raw_col.loc[bad_frame.index[missing_raw]] = rebuilt
     for name, naive in naive_masks.items():
         k = int((naive.to_numpy() & ~bad_mask).sum())
         if k:
             notes[f"{name}: naive timestamps taken as UTC"] += k
-    extra = [c for c in frame.columns if c not in table.fields and c not in ("_line", "_raw")]
+    extra = [c for c in frame.columns if c not in table.fields and c not in _BOOKKEEPING]
     if extra and n_ok:
         notes[f"columns kept in properties: {', '.join(extra[:8])}{' ...' if len(extra) > 8 else ''}"] += n_ok
+    if value_notes is not None and pending:
+        key = out[table.key[0]] if table.key and table.key[0] in out else pd.Series([None] * n, index=index)
+        lines = frame["_line"].to_numpy()
+        for i, name, value, reason in sorted(pending, key=lambda p: (p[0], p[1])):
+            if not bad_mask[i]:
+                row_key = key.iloc[i]
+                value_notes.append((int(lines[i]), None if row_key is None else str(row_key), name, value, reason))
     rejects = pd.DataFrame(
         {
             "line": frame["_line"].to_numpy()[bad_mask],
@@ -433,9 +760,36 @@ def validate_frame(frame: pd.DataFrame, table: Table, *, notes: Counter[str], fi
 
 def _add(reasons: list[list[str]], mask: pd.Series, values: pd.Series, template: str) -> None:
     for i in np.flatnonzero(np.asarray(mask, dtype=bool)):
-        v = values.iloc[i]
-        shown = v if not isinstance(v, str) or len(v) <= 60 else v[:57] + "..."
-        reasons[i].append(template.format(v=shown))
+        reasons[i].append(template.format(v=_shown(values.iloc[i])))
+
+
+def _shown(v: Any) -> Any:
+    return v if not isinstance(v, str) or len(v) <= 60 else v[:57] + "..."
+
+
+def _note_value(v: Any) -> str | None:
+    """Return the raw text of a value for ``ingest_notes.value``."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, default=str)[:200]
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return str(v)[:200]
+
+
+def _invisible(text: pd.Series) -> list[tuple[int, str]]:
+    """Positions of ids holding an invisible character, with what was found."""
+    out: list[tuple[int, str]] = []
+    suspect = np.flatnonzero(text.str.contains(r"[^\x20-\x7e]", regex=True).to_numpy(dtype=bool))
+    for i in suspect:
+        value = text.iloc[i]
+        for ch in value:
+            if unicodedata.category(ch) in INVISIBLE_CATEGORIES:
+                label = unicodedata.name(ch, "control character")
+                out.append((int(i), f"invisible character U+{ord(ch):04X} ({label}) in the id; ids may not hold invisible characters"))
+                break
+    return out
 
 
 def _as_text(values: pd.Series) -> pd.Series:
@@ -445,8 +799,8 @@ def _as_text(values: pd.Series) -> pd.Series:
     return values.astype(object).where(present, "").astype(str)
 
 
-def _parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Parse to UTC. Returns (parsed, bad mask, naive mask)."""
+def _parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """Parse to UTC. Returns (parsed, bad mask, naive mask, none-sentinel mask)."""
     if pd.api.types.is_datetime64_any_dtype(values):
         if getattr(values.dt, "tz", None) is None:
             naive_mask = values.notna()
@@ -454,14 +808,49 @@ def _parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Serie
         else:
             naive_mask = pd.Series(False, index=values.index)
             parsed = values.dt.tz_convert("UTC")
-        return parsed, pd.Series(False, index=values.index), naive_mask
+        sentinel = parsed.notna() & pd.Series(
+            [f"{y:04d}-{m:02d}-{d:02d}" in NONE_SENTINEL_DATES for y, m, d in _sentinel_candidates(parsed)],
+            index=values.index,
+            dtype=bool,
+        )
+        return parsed, pd.Series(False, index=values.index), naive_mask, sentinel
     text = _as_text(values).str.strip()
     present = text != ""
-    shaped = text.str.match(_TS_RE)
-    parsed = pd.to_datetime(text.where(present & shaped, None), utc=True, format="ISO8601", errors="coerce")
-    bad = present & parsed.isna()
+    shaped = present & text.str.match(_TS_RE)
+    parsed = pd.to_datetime(text.where(shaped, None), utc=True, format="ISO8601", errors="coerce")
+    sentinel = shaped & text.str[:10].isin(NONE_SENTINEL_DATES)
+    far = shaped & parsed.isna() & ~sentinel
+    if far.any():  # outside the nanosecond range of pandas: years 1-1677 and 2262-9999
+        found = {i: ts for i, ts in ((i, _parse_far(text.loc[i])) for i in text.index[far]) if ts is not None}
+        if found:
+            parsed = parsed.astype("datetime64[us, UTC]")
+            micros = np.array(list(found.values()), dtype="datetime64[us]")
+            parsed.loc[list(found)] = pd.DatetimeIndex(micros).tz_localize("UTC")
+    bad = present & parsed.isna() & ~sentinel
     naive_mask = present & ~bad & ~text.str.contains(_OFFSET_RE, regex=True)
-    return parsed, bad, naive_mask
+    return parsed, bad, naive_mask, sentinel
+
+
+def _sentinel_candidates(parsed: pd.Series) -> list[tuple[int, int, int]]:
+    """(year, month, day) per value, (0, 0, 0) where the year cannot be a sentinel's."""
+    years = parsed.dt.year.fillna(0).astype(int).to_numpy()
+    months = parsed.dt.month.fillna(0).astype(int).to_numpy()
+    days = parsed.dt.day.fillna(0).astype(int).to_numpy()
+    return [(y, m, d) if y in (1, 9999) else (0, 0, 0) for y, m, d in zip(years, months, days, strict=True)]
+
+
+def _parse_far(text: str) -> int | None:
+    """Parse an ISO-8601 text outside pandas' nanosecond range to microseconds since 1970 UTC; None if invalid."""
+    text = _SPACED_OFFSET_RE.sub(r"\1", text)
+    if text.endswith("z"):
+        text = text[:-1] + "Z"
+    try:
+        value = dt.datetime.fromisoformat(text)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return (value.astimezone(dt.UTC) - _EPOCH) // dt.timedelta(microseconds=1)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _properties(frame: pd.DataFrame, table: Table) -> tuple[pd.Series, list[str]]:
@@ -469,42 +858,56 @@ def _properties(frame: pd.DataFrame, table: Table) -> tuple[pd.Series, list[str]
 
     Returns the JSON text per row (None when empty) and a problem per row ("" when fine).
     """
-    extra = [c for c in frame.columns if c not in table.fields and c not in ("_line", "_raw")]
+    extra = [c for c in frame.columns if c not in table.fields and c not in _BOOKKEEPING]
     col = table.extra_column or "properties"
     base = frame[col].tolist() if col in frame.columns else [None] * len(frame)
     out: list[str | None] = []
     bad: list[str] = []
     extra_vals = [frame[c].tolist() for c in extra]
     for i, v in enumerate(base):
-        problem = ""
-        obj: dict[str, Any] | None = None
-        text: str | None = None
-        if isinstance(v, dict):
-            obj = v
-        elif v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
-            pass
-        elif isinstance(v, str):
-            try:
-                parsed = json.loads(v)
-            except json.JSONDecodeError:
-                problem = f"column {col}: expected a JSON object, found {v[:60]!r}"
-            else:
-                if isinstance(parsed, dict):
-                    obj, text = parsed, v.strip()
-                else:
-                    problem = f"column {col}: expected a JSON object, found {type(parsed).__name__}"
-        else:
-            problem = f"column {col}: expected a JSON object, found {type(v).__name__}"
-        if extra and not problem:
-            adds = {name: _plain(vals[i]) for name, vals in zip(extra, extra_vals, strict=True)}
-            adds = {k: x for k, x in adds.items() if x not in (None, "")}
-            if adds:
-                obj, text = {**adds, **(obj or {})}, None
-        if text is None and obj:
-            text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-        out.append(text if obj else None)
+        try:
+            text, problem = _properties_row(v, col, {name: vals[i] for name, vals in zip(extra, extra_vals, strict=True)})
+        except Exception as exc:  # one record never takes the file down
+            text, problem = None, f"column {col}: could not be read ({type(exc).__name__}: {exc})"
+        out.append(text)
         bad.append(problem)
     return pd.Series(out, index=frame.index, dtype=object), bad
+
+
+def _properties_row(v: Any, col: str, extras: dict[str, Any]) -> tuple[str | None, str]:
+    problem = ""
+    obj: dict[str, Any] | None = None
+    text: str | None = None
+    if isinstance(v, dict):
+        obj = v
+    elif v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
+        pass
+    elif isinstance(v, str):
+        try:
+            parsed = _json_loads(v)
+        except json.JSONDecodeError:
+            problem = f"column {col}: expected a JSON object, found {v[:60]!r}"
+        except (ValueError, RecursionError) as exc:
+            problem = f"column {col}: {_json_error(exc)}"
+        else:
+            if isinstance(parsed, dict):
+                inner = _json_problem(parsed)
+                if inner:
+                    problem = f"column {col}: {inner}"
+                else:
+                    obj, text = parsed, v.strip()
+            else:
+                problem = f"column {col}: expected a JSON object, found {type(parsed).__name__}"
+    else:
+        problem = f"column {col}: expected a JSON object, found {type(v).__name__}"
+    if extras and not problem:
+        adds = {name: _plain(x) for name, x in extras.items()}
+        adds = {k: x for k, x in adds.items() if x not in (None, "")}
+        if adds:
+            obj, text = {**adds, **(obj or {})}, None
+    if text is None and obj:
+        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return (text if obj else None), problem
 
 
 def _plain(v: Any) -> Any:
@@ -521,13 +924,24 @@ def _has_surrogate(text: str) -> bool:
     return any("\udc80" <= ch <= "\udcff" for ch in text) if not text.isascii() else False
 
 
+def _cut(raw: str) -> str:
+    return raw if len(raw) <= MAX_RAW_CHARS else raw[:MAX_RAW_CHARS] + f"... [{len(raw):,} characters]"
+
+
+def _line_raw(line: str) -> str:
+    """Return a physical CSV line as quarantine text (bytes that are not UTF-8 shown as U+FFFD)."""
+    line = line.rstrip("\r\n")
+    if not line.isascii():
+        line = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _cut(line)
+
+
 def _csv_raw(fields: list[str]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="").writerow(
         [f.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if not f.isascii() else f for f in fields]
     )
-    raw = buf.getvalue()
-    return raw if len(raw) <= MAX_RAW_CHARS else raw[:MAX_RAW_CHARS] + f"... [{len(raw):,} characters]"
+    return _cut(buf.getvalue())
 
 
 def _frame(records: list[list[Any]], names: list[str], lines: list[int], raws: list[str]) -> pd.DataFrame:
@@ -554,4 +968,3 @@ def _records_json(frame: pd.DataFrame) -> list[str]:
         s = json.dumps({k: _plain(v) for k, v in r.items()}, default=str)
         out.append(s if len(s) <= MAX_RAW_CHARS else s[:MAX_RAW_CHARS] + "...")
     return out
-

@@ -230,9 +230,19 @@ class Store:
         return f"Store({str(where)!r}, read_only={self.read_only})"
 
     def create_tables(self) -> None:
-        """Create every canonical table that does not exist yet."""
+        """Create every canonical table that does not exist yet, and bring older ones up to date.
+
+        A store created before ``ingest_log.notes_count`` existed gets the
+        column (NULL for its earlier files: no notes were recorded then).
+        """
         for table in ALL_TABLES.values():
             self.con.execute(table_ddl(table))
+        self.con.execute('ALTER TABLE "ingest_log" ADD COLUMN IF NOT EXISTS "notes_count" BIGINT')
+
+    def tables(self) -> set[str]:
+        """Return the names of the tables the store has (a read-only store made by an older version may lack some)."""
+        rows = self.query("SELECT table_name FROM information_schema.tables")
+        return {str(name) for name in rows["table_name"]}
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Store]:
@@ -383,7 +393,7 @@ class Store:
         """
         h = hashlib.sha256()
         for name in ALL_TABLES:
-            if name in ("quarantine", "ingest_log"):
+            if name in ("quarantine", "ingest_log", "ingest_notes"):
                 continue
             h.update(f"{name}:{self.count(name)};".encode())
         log = self.query("SELECT DISTINCT sha256 FROM ingest_log ORDER BY sha256")

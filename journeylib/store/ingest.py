@@ -2,8 +2,15 @@
 
 One transaction per file: a file is loaded whole or not at all. Every row read
 is accounted for in ``ingest_log``: ``rows_read = rows_loaded + rows_duplicate +
-rows_quarantined``. A file whose exact content (sha256) was already ingested
-into the same table is skipped, so re-running an ingest changes nothing.
+rows_quarantined``, and every optional value stored as empty because it could
+not be read is a row of ``ingest_notes``, counted in ``ingest_log.notes_count``
+(written in the same transaction). A file whose exact content (sha256) was
+already ingested into the same table is skipped, so re-running an ingest
+changes nothing; a forced re-read adds no quarantine row or note twice.
+
+Several files (:func:`ingest_files`, :func:`ingest_folder`): a file that
+cannot be read at all is refused and the others are still loaded; the call
+then raises :class:`IngestIncompleteError` with the summary of every file.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from journeylib.exceptions import SourceFormatError
 from journeylib.io.generic import read_canonical
 from journeylib.store.database import Store
 from journeylib.store.errors import loading_file
-from journeylib.store.merge import merge_stage, stage_rows
+from journeylib.store.merge import insert_quarantine, merge_stage, stage_rows
+from journeylib.store.notes import ensure_notes_schema, record_notes
 from journeylib.store.schema import ENTITY_TABLES, Table
 
 
@@ -35,7 +43,8 @@ class FileResult:
     table : str
         Canonical table loaded into.
     status : str
-        ``loaded`` or ``skipped`` (same content ingested before).
+        ``loaded``, ``skipped`` (same content ingested before) or ``refused``
+        (the file cannot be read at all; nothing of it was loaded).
     read, loaded, updated, duplicate, quarantined : int
         Row counts; ``read == loaded + duplicate + quarantined``. ``updated``
         is the part of ``loaded`` that replaced stored rows.
@@ -45,6 +54,10 @@ class FileResult:
         Content hash of the file.
     run : str
         The run id.
+    notes_count : int
+        Optional values stored as empty and recorded in ``ingest_notes``.
+    error : str
+        Why a ``refused`` file could not be read; empty otherwise.
     """
 
     file: str
@@ -58,6 +71,8 @@ class FileResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
     sha256: str = ""
     run: str = ""
+    notes_count: int = 0
+    error: str = ""
 
     @property
     def reconciles(self) -> bool:
@@ -66,6 +81,8 @@ class FileResult:
 
     def summary(self) -> str:
         """One line for humans, e.g. for the CLI."""
+        if self.status == "refused":
+            return f"{self.file} → {self.table}: refused, nothing loaded: {self.error}"
         if self.status == "skipped":
             return f"{self.file} → {self.table}: skipped, identical content already ingested (sha256 {self.sha256[:12]})"
         line = (
@@ -74,9 +91,33 @@ class FileResult:
         )
         if self.updated:
             line += f" ({self.updated:,} of the loaded rows updated stored rows)"
+        if self.notes_count:
+            line += f"; {self.notes_count:,} unreadable optional value(s) stored as empty, listed in ingest_notes"
         if self.notes:
             line += "; " + "; ".join(self.notes)
         return line
+
+
+class IngestIncompleteError(SourceFormatError):
+    """Some files of a multi-file ingest could not be read at all; the others were loaded.
+
+    The message holds the summary line of every file and the totals.
+
+    Attributes
+    ----------
+    results : list of FileResult
+        One per file, in order; the refused ones have ``status == "refused"``.
+    """
+
+    def __init__(self, results: list[FileResult]) -> None:
+        self.results = results
+        refused = [r for r in results if r.status == "refused"]
+        lines = iter_results_lines(results)
+        msg = (
+            f"{len(refused)} of {len(results)} file(s) could not be read and were refused; "
+            "the other files were loaded.\n" + "\n".join(lines)
+        )
+        super().__init__(msg)
 
 
 def new_run_id() -> str:
@@ -134,6 +175,13 @@ def ingest_file(
         If the file cannot be read at all; nothing of it is loaded.
     ValueError
         If *table* is not a loadable canonical table.
+
+    Notes
+    -----
+    Rows refused while reading, and rows whose key disagrees, go to
+    ``quarantine``; optional values stored as empty go to ``ingest_notes``
+    (only for rows that were not quarantined), both in the file's
+    transaction.
     """
     tbl = _entity_table(table)
     p = Path(path)
@@ -149,20 +197,30 @@ def ingest_file(
             return FileResult(str(path), tbl.name, "skipped", 0, 0, 0, 0, 0, (), sha, run)
     now = datetime.now(UTC)
     read = pre_quarantined = 0
+    ensure_notes_schema(store)
     with loading_file(path), store.transaction():
         first = True
+        value_notes: list[pd.DataFrame] = []
         for chunk in reader:
             read += chunk.read
             stage_rows(store, tbl, chunk.rows, first=first)
             first = False
             if len(chunk.rejects):
                 rej = chunk.rejects.assign(run=run, source=source, table_name=tbl.name, file=str(path), ingested_at=now)
-                store.insert("quarantine", rej)
+                insert_quarantine(store, rej)
                 pre_quarantined += len(rej)
+            if len(chunk.notes):
+                value_notes.append(chunk.notes)
         if first:  # no chunk at all
             msg = f"{path}: nothing could be read from the file."
             raise SourceFormatError(msg)
-        counts = merge_stage(store, tbl, run=run, source=source, file=str(path))
+        merge_quarantined: list[int] = []
+        counts = merge_stage(store, tbl, run=run, source=source, file=str(path), quarantined_lines=merge_quarantined)
+        notes_count = 0
+        if value_notes:
+            kept = pd.concat(value_notes, ignore_index=True)
+            kept = kept[~kept["line"].isin(merge_quarantined)]
+            notes_count = record_notes(store, kept, run=run, source=source, file=str(path), table_name=tbl.name, ingested_at=now)
         notes = tuple(f"{k} ({v:,})" for k, v in sorted(reader.notes.items()))
         result = FileResult(
             file=str(path),
@@ -176,6 +234,7 @@ def ingest_file(
             notes=notes,
             sha256=sha,
             run=run,
+            notes_count=notes_count,
         )
         if not result.reconciles:  # a bug, never bad input: refuse to commit
             msg = f"internal error: counts for {path} do not reconcile: {result}"
@@ -198,6 +257,7 @@ def ingest_file(
                         "status": "loaded",
                         "notes": "; ".join(notes) or None,
                         "ingested_at": now,
+                        "notes_count": notes_count,
                     }
                 ]
             ),
@@ -232,9 +292,16 @@ def ingest_files(
     -------
     list of FileResult
         One per file, in order.
+
+    Raises
+    ------
+    IngestIncompleteError
+        After every file was tried, if one or more could not be read at all;
+        the error's ``results`` hold every file's result.
     """
     run = new_run_id()
-    return [ingest_file(store, table, p, source=source, run=run, force=force) for p in paths]
+    tbl = _entity_table(table)
+    return _checked([_ingest_or_refuse(store, tbl, p, source=source, run=run, force=force) for p in paths])
 
 
 #: Load order of a canonical folder (entities first, so counts read naturally).
@@ -293,6 +360,8 @@ def ingest_folder(store: Store, folder: str | Path, *, source: str = "canonical"
     ------
     SourceFormatError
         If the folder holds no canonical file.
+    IngestIncompleteError
+        After every file was tried, if one or more could not be read at all.
     """
     files = canonical_folder_files(folder)
     if not files:
@@ -301,7 +370,21 @@ def ingest_folder(store: Store, folder: str | Path, *, source: str = "canonical"
     run = new_run_id()
     results: list[FileResult] = []
     for name, paths in files.items():
-        results += [ingest_file(store, name, p, source=source, run=run, force=force) for p in paths]
+        results += [_ingest_or_refuse(store, ENTITY_TABLES[name], p, source=source, run=run, force=force) for p in paths]
+    return _checked(results)
+
+
+def _ingest_or_refuse(store: Store, table: Table, path: str | Path, *, source: str, run: str, force: bool) -> FileResult:
+    """Ingest one file of several; a file that cannot be read at all becomes a ``refused`` result."""
+    try:
+        return ingest_file(store, table, path, source=source, run=run, force=force)
+    except SourceFormatError as exc:
+        return FileResult(str(path), table.name, "refused", 0, 0, 0, 0, 0, run=run, error=str(exc))
+
+
+def _checked(results: list[FileResult]) -> list[FileResult]:
+    if any(r.status == "refused" for r in results):
+        raise IngestIncompleteError(results)
     return results
 
 
@@ -320,9 +403,15 @@ def iter_results_lines(results: Iterable[FileResult]) -> list[str]:
     """Return the human summary lines of several results plus a total line."""
     results = list(results)
     lines = [r.summary() for r in results]
-    tot = {k: sum(getattr(r, k) for r in results) for k in ("read", "loaded", "duplicate", "quarantined")}
-    lines.append(
+    tot = {k: sum(getattr(r, k) for r in results) for k in ("read", "loaded", "duplicate", "quarantined", "notes_count")}
+    total = (
         f"total: read {tot['read']:,} = loaded {tot['loaded']:,} + duplicate {tot['duplicate']:,} + "
         f"quarantined {tot['quarantined']:,} over {len(results)} file(s)"
     )
+    if tot["notes_count"]:
+        total += f"; {tot['notes_count']:,} unreadable optional value(s) stored as empty (ingest_notes)"
+    refused = sum(r.status == "refused" for r in results)
+    if refused:
+        total += f"; {refused} file(s) refused"
+    lines.append(total)
     return lines

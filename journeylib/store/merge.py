@@ -18,7 +18,11 @@ from journeylib.store.dialect import SQL_TYPES
 from journeylib.store.errors import cleanup
 from journeylib.store.schema import Table, get_table
 
-__all__ = ["MergeCounts", "merge_stage", "replace_derived_rows", "stage_rows"]
+__all__ = ["MergeCounts", "insert_quarantine", "merge_stage", "replace_derived_rows", "stage_rows"]
+
+#: SQL condition, over the quarantine row ``s`` about to be written, that the same refusal is already stored.
+_QUARANTINED = """EXISTS (SELECT 1 FROM quarantine q WHERE q.table_name = s.table_name AND q.file = s.file
+    AND q.line IS NOT DISTINCT FROM s.line AND q.raw IS NOT DISTINCT FROM s.raw AND q.reason = s.reason)"""
 
 
 def _hash_sql(table: Table, alias: str) -> str:
@@ -61,7 +65,47 @@ def stage_rows(store: Store, table: Table, frame: pd.DataFrame, *, first: bool) 
             store.con.execute(f"INSERT INTO _jl_stage {select}")
 
 
-def merge_stage(store: Store, table: Table, *, run: str, source: str, file: str) -> MergeCounts:
+def insert_quarantine(store: Store, frame: pd.DataFrame) -> int:
+    """Append refused rows to ``quarantine``, skipping refusals already stored.
+
+    A refusal is the same when its table, file, line, raw content and reason
+    are; re-reading a file (``force=True``) therefore adds no quarantine row
+    twice, so quarantine rows are unique on their key.
+
+    Parameters
+    ----------
+    store : Store
+        A writable store.
+    frame : pandas.DataFrame
+        The quarantine columns (``run``, ``source``, ``table_name``, ``file``,
+        ``line``, ``raw``, ``reason``, ``ingested_at``).
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    if frame.empty:
+        return 0
+    table = get_table("quarantine")
+    cols = ", ".join(f'"{c}"' for c in table.names)
+    select = ", ".join(
+        f'CAST("{c.name}" AS {SQL_TYPES[c.type]}) AS "{c.name}"' if c.name in frame.columns else f'NULL::{SQL_TYPES[c.type]} AS "{c.name}"'
+        for c in table.columns
+    )
+    before = _scalar(store.con, "SELECT count(*) FROM quarantine")
+    store.con.register("_jl_refused", frame)
+    with cleanup(store.con.unregister, "_jl_refused"):
+        store.con.execute(
+            f"""INSERT INTO quarantine ({cols})
+            SELECT DISTINCT * FROM (SELECT {select} FROM _jl_refused) s WHERE NOT {_QUARANTINED}"""
+        )
+    return _scalar(store.con, "SELECT count(*) FROM quarantine") - before
+
+
+def merge_stage(
+    store: Store, table: Table, *, run: str, source: str, file: str, quarantined_lines: list[int] | None = None
+) -> MergeCounts:
     """Merge the staging table into a canonical table, de-duplicating by key.
 
     Rules, all decided in SQL:
@@ -85,6 +129,8 @@ def merge_stage(store: Store, table: Table, *, run: str, source: str, file: str)
         Target canonical table.
     run, source, file : str
         Written into quarantine rows.
+    quarantined_lines : list of int, optional
+        Receives the lines of the staged rows this merge quarantined.
 
     Returns
     -------
@@ -124,10 +170,12 @@ def merge_stage(store: Store, table: Table, *, run: str, source: str, file: str)
     quarantined = n_conflict
     con.execute(
         f"""INSERT INTO quarantine (run, source, table_name, file, line, raw, reason, ingested_at)
-        SELECT ?, ?, ?, ?, s._line, s._raw,
-               'rows with {key}=' || s."{key}" || ' disagree (lines ' || c.lines || '); none was loaded',
-               now()
-        FROM _jl_staged s JOIN _jl_conflict c ON s."{key}" = c.k""",
+        SELECT * FROM (
+            SELECT ? AS run, ? AS source, ? AS table_name, ? AS file, s._line AS line, s._raw AS raw,
+                   'rows with {key}=' || s."{key}" || ' disagree (lines ' || c.lines || '); none was loaded' AS reason,
+                   now() AS ingested_at
+            FROM _jl_staged s JOIN _jl_conflict c ON s."{key}" = c.k
+        ) s WHERE NOT {_QUARANTINED}""",
         [run, source, table.name, file],
     )
     updated = 0
@@ -145,24 +193,33 @@ def merge_stage(store: Store, table: Table, *, run: str, source: str, file: str)
         else:
             con.execute(
                 f"""INSERT INTO quarantine (run, source, table_name, file, line, raw, reason, ingested_at)
-                SELECT ?, ?, ?, ?, _line, _raw,
-                       '{key}=' || "{key}" || ' is already stored with different content; {table.name} rows are never overwritten',
-                       now()
-                FROM _jl_cmp WHERE _stored_hash IS NOT NULL AND _stored_hash <> _hash""",
+                SELECT * FROM (
+                    SELECT ? AS run, ? AS source, ? AS table_name, ? AS file, _line AS line, _raw AS raw,
+                           '{key}=' || "{key}" || ' is already stored with different content; {table.name} rows are never overwritten'
+                               AS reason,
+                           now() AS ingested_at
+                    FROM _jl_cmp WHERE _stored_hash IS NOT NULL AND _stored_hash <> _hash
+                ) s WHERE NOT {_QUARANTINED}""",
                 [run, source, table.name, file],
             )
             quarantined += n_changed
     con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _jl_cmp WHERE _stored_hash IS NULL')
     loaded = n_new + updated
     duplicate = total - n_conflict - loaded - (0 if table.mutable else n_changed)
+    if quarantined_lines is not None:
+        changed = "" if table.mutable else " UNION ALL SELECT _line FROM _jl_cmp WHERE _stored_hash IS NOT NULL AND _stored_hash <> _hash"
+        found = con.execute(
+            f'SELECT s._line FROM _jl_staged s SEMI JOIN _jl_conflict c ON s."{key}" = c.k{changed}'
+        ).fetchall()
+        quarantined_lines.extend(int(row[0]) for row in found)
     for tmp in ("_jl_stage", "_jl_staged", "_jl_conflict", "_jl_first", "_jl_cmp"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
     return MergeCounts(loaded=loaded, updated=updated, duplicate=duplicate, quarantined=quarantined)
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    rows = con.execute(sql).fetchall()
+    return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
 
 def replace_derived_rows(store: Store, name: str, frame: pd.DataFrame, *, marker: str) -> int:

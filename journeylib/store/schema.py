@@ -222,7 +222,7 @@ QUARANTINE = Table(
         _c("reason", "text", True),
         _c("ingested_at", "timestamp", True),
     ),
-    key=("file", "line", "reason"),
+    key=("table_name", "file", "line", "raw", "reason"),
     order=("file", "line"),
     extra_column=None,
 )
@@ -244,9 +244,37 @@ INGEST_LOG = Table(
         _c("status", "text", doc="loaded, or skipped (same content already ingested)."),
         _c("notes", "text", doc="Assumptions made while reading, e.g. naive timestamps taken as UTC."),
         _c("ingested_at", "timestamp", True),
+        _c(
+            "notes_count",
+            "integer",
+            doc="Rows this entry added to ingest_notes (optional values that could not be read); 0 when none.",
+        ),
     ),
     key=("run", "file"),
     order=("ingested_at", "file"),
+    extra_column=None,
+)
+
+INGEST_NOTES = Table(
+    name="ingest_notes",
+    doc=(
+        "Every optional value stored as empty because it could not be read (or is a date that means "
+        "'none'), with where it was and why; a row whose required value cannot be read is quarantined instead."
+    ),
+    columns=(
+        _c("run", "text", True, "Ingest run id."),
+        _c("source", "text", True, "Source label (canonical, or a vendor name)."),
+        _c("file", "text", True, "Input file path."),
+        _c("line", "integer", doc="1-based line (CSV, JSON Lines) or row number (Parquet) of the row."),
+        _c("table_name", "text", True, "Canonical table the row was loaded into."),
+        _c("row_key", "text", doc="The row's id (the table's key)."),
+        _c("field", "text", True, "The column whose value could not be read."),
+        _c("value", "text", doc="The raw value, cut to 200 characters."),
+        _c("reason", "text", True, "Why it could not be read, and what was stored instead."),
+        _c("ingested_at", "timestamp", True),
+    ),
+    key=("table_name", "file", "line", "row_key", "field", "value", "reason"),
+    order=("file", "line", "field"),
     extra_column=None,
 )
 
@@ -256,7 +284,7 @@ ENTITY_TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, USERS, EVENTS,
 #: Every table of the store.
 ALL_TABLES: dict[str, Table] = {
     **ENTITY_TABLES,
-    **{t.name: t for t in (IDENTITY_MAP, QUARANTINE, INGEST_LOG)},
+    **{t.name: t for t in (IDENTITY_MAP, QUARANTINE, INGEST_LOG, INGEST_NOTES)},
 }
 
 
@@ -312,4 +340,57 @@ def contract_markdown() -> str:
             typ = c.type + (f" ({', '.join(c.allowed)})" if c.allowed else "")
             out.append(f"| {c.name} | {typ} | {'yes' if c.required else ''} | {c.doc} |")
         out.append("")
+    out += _reading_rules()
     return "\n".join(out)
+
+
+def _reading_rules() -> list[str]:
+    """Return the Markdown lines of how the generic ingest reads values (the limits come from the reader)."""
+    from journeylib.io.generic import (
+        MAX_FIELD_CHARS,
+        MAX_JSON_DEPTH,
+        MAX_LINE_BYTES,
+        NONE_SENTINEL_DATES,
+    )
+    from journeylib.store.notes import MAX_NOTE_VALUE_CHARS
+
+    sentinels = " and ".join(f"`{d}`" for d in NONE_SENTINEL_DATES)
+    return [
+        "## Reading rules",
+        "",
+        "How the generic ingest (CSV, JSON Lines and Parquet alike) reads values. Nothing is dropped",
+        "silently: every row read is loaded, a duplicate or quarantined, and every value stored as",
+        "empty because it could not be read is a row of `ingest_notes`.",
+        "",
+        "* **Required and optional values.** A required value that is empty or cannot be read",
+        "  quarantines its row. An optional value that cannot be read (a `renewal_at` that is not a",
+        "  timestamp, an `mrr` that is not a number, a value outside an enum, a JSON object in a plain",
+        "  column) is stored as empty and recorded in `ingest_notes` with its file, line, row id, field,",
+        f"  raw value (first {MAX_NOTE_VALUE_CHARS} characters) and reason; `ingest_log.notes_count` counts them",
+        "  per file, and the ingest summary and the data-health report show the counts.",
+        "* **Refused anywhere in a row.** A row is quarantined, whatever the column, for a NUL",
+        "  character; a non-finite number (NaN, Infinity, or a JSON number too large for a float); a",
+        "  lone surrogate escape such as `\\ud800`; a field longer than",
+        f"  {MAX_FIELD_CHARS:,} characters; JSON nested deeper than {MAX_JSON_DEPTH} levels; a JSON Lines line",
+        f"  longer than {MAX_LINE_BYTES:,} bytes; a `properties` value that is not a JSON object (the",
+        "  column holds many values, which would all be lost with it).",
+        "* **Timestamps.** ISO-8601 (`2025-03-01T09:30:00Z`, `2025-03-01 09:30:00+02:00`, `2025-03-01`);",
+        "  offsets are honoured and naive times taken as UTC (counted in `ingest_log.notes`). Any year",
+        f"  from 1 to 9999 is accepted. {sentinels} (at any time of day) mean \"none\": an optional",
+        "  value is stored as empty (and noted), a required one quarantines its row.",
+        "* **Ids.** Surrounding white space is stripped. Invisible characters (Unicode categories Cc,",
+        "  Cf, Zl and Zp: control characters, zero-width spaces and joiners, direction marks, the",
+        "  byte-order mark, the soft hyphen) are refused, not stripped: in a required id column the row",
+        "  is quarantined; in an optional id column (`user_id` of events, tickets, messages) the value",
+        "  is stored as empty and noted.",
+        "* **CSV quotes.** A row whose quoted field does not close (an unbalanced quote) is",
+        "  quarantined on its own line and reading goes on with the next line, so the quote does not",
+        "  swallow the rows after it.",
+        "* **Per-record isolation.** An error while reading one record quarantines that record with",
+        "  the reason in words; a file is refused whole only when it cannot be read at all (no header,",
+        "  missing required columns, not UTF-8 text, a damaged Parquet file). With several files the",
+        "  others are still loaded, and `journeylib ingest` exits non-zero with the summary.",
+        "* **Re-reading.** A file already ingested (same sha256) is skipped; a forced re-read adds no",
+        "  quarantine row and no note twice (quarantine rows are unique on their key).",
+        "",
+    ]
