@@ -161,10 +161,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    """Run ``journeylib dashboard``: serve Voila on 127.0.0.1."""
+    """Run ``journeylib dashboard``: serve Voila (on 127.0.0.1 unless ``--ip`` says otherwise)."""
     from journeylib.reports.dashboard import serve_dashboard
 
-    return serve_dashboard(args.notebooks, port=args.port, db=_store_path(args.db), notebook=args.notebook) or 0
+    return (
+        serve_dashboard(
+            args.notebooks,
+            port=args.port,
+            db=_store_path(args.db),
+            notebook=args.notebook,
+            ip=args.ip,
+            token=True if args.token else None,
+            idle_timeout=args.idle_timeout,
+        )
+        or 0
+    )
 
 
 def build_demo_store(world: Path, db: Path, *, customers: int, seed: int, sources: Path | None = None) -> SourcesResult:
@@ -307,6 +318,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8866, help="port (default %(default)s)")
     p.add_argument("--notebooks", type=Path, default=Path("notebooks"), help="notebooks folder (default %(default)s)")
     p.add_argument("--notebook", default=None, help="serve only this notebook (e.g. 00_data_health)")
+    p.add_argument(
+        "--ip",
+        default="127.0.0.1",
+        help="interface to listen on (default %(default)s); any other (e.g. 0.0.0.0) requires a token",
+    )
+    p.add_argument(
+        "--token",
+        action="store_true",
+        help="require a token on 127.0.0.1 too: $JOURNEYLIB_DASHBOARD_TOKEN, else a generated one (printed)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=int,
+        default=600,
+        help="seconds before an idle kernel (even with its page open) is shut down (default %(default)s)",
+    )
     p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("demo", help="generate the demo world, ingest it and run the demo report suite")

@@ -399,7 +399,9 @@ def test_dashboard_command_serves_loopback_only_without_sources(store_db: Path) 
         "--Voila.port_retries=0",
         "--strip_sources=True",
         "--VoilaExecutor.timeout=60",
-        f"--Voila.config_file_paths=[{str(FIXTURES)!r}, {str(SECURITY_CONFIG_DIR)!r}]",
+        "--VoilaConfiguration.show_tracebacks=False",
+        # journeylib's security settings first: Voila gives the first folder the highest priority.
+        f"--Voila.config_file_paths=[{str(SECURITY_CONFIG_DIR)!r}, {str(FIXTURES)!r}]",
     ):
         assert flag in argv
     allow = next(a for a in argv if a.startswith("--VoilaConfiguration.file_allowlist="))

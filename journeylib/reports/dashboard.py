@@ -1,43 +1,77 @@
-"""Serve the notebooks as Voila dashboards on this machine.
+"""Serve the notebooks as Voila dashboards.
 
 ``journeylib dashboard`` calls :func:`serve_dashboard`: Voila on
-``127.0.0.1`` only, sources stripped, every cell under an execution timeout,
-and the kernels told where the store is (``JOURNEYLIB_DB``, absolute) and that
-charts are live (``REPORT_CHART_MODE=dashboard``). Settings that are not
-about safety (theme, tracebacks, kernel culling) live in the committed
-``notebooks/voila.json``; the command line given here wins over it.
+``127.0.0.1`` by default, sources stripped, every cell under an execution
+timeout, and the kernels told where the store is (``JOURNEYLIB_DB``,
+absolute) and that charts are live (``REPORT_CHART_MODE=dashboard``).
 
-Tests and scripts use :func:`start_dashboard` (a background process),
-:func:`wait_until_ready` and :func:`stop_dashboard`.
+What keeps the server safe is set here, on the command line or in
+journeylib's own configuration files, so a notebooks folder's ``voila.json``
+cannot weaken it (``docs/adr/0007-dashboard-serving.md``):
+
+- the ``Host`` header must name the loopback (``127.0.0.1``, ``::1``,
+  ``localhost``), which refuses DNS-rebinding pages; cross-origin API and
+  websocket requests are refused;
+- a token is required whenever the server listens beyond the loopback, and
+  can be asked for on the loopback; it reaches Voila through the environment,
+  never its command line;
+- a failing cell shows :data:`CELL_ERROR_MESSAGE`, never a traceback;
+- a Content-Security-Policy lets pages load nothing but from the server;
+- kernels idle for :data:`DEFAULT_IDLE_TIMEOUT` seconds are shut down;
+- :func:`stop_dashboard` stops Voila's whole process group and any kernel
+  left behind.
+
+Settings that are not about safety (theme, file deny-list) live in the
+notebooks folder's ``voila.json``. Tests and scripts use
+:func:`start_dashboard` (a background process), :func:`wait_until_ready` and
+:func:`stop_dashboard`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
+import secrets
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 from journeylib.exceptions import JourneyLibError
 from journeylib.store import resolve_db_path
 
 __all__ = [
+    "CELL_ERROR_MESSAGE",
+    "CULL_INTERVAL",
     "DEFAULT_EXECUTION_TIMEOUT",
+    "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_PORT",
     "FILE_ALLOWLIST",
+    "LOOPBACK",
     "READY_PATH",
+    "REMOTE_SECURITY_CONFIG_DIR",
     "SECURITY_CONFIG_DIR",
+    "TOKEN_ENV",
+    "TOKEN_SOURCE_ENV",
     "DashboardError",
+    "cull_interval",
     "dashboard_command",
     "dashboard_env",
+    "dashboard_processes",
     "dashboard_url",
     "find_free_port",
+    "is_loopback",
+    "resolve_token",
+    "security_config_dir",
     "serve_dashboard",
     "start_dashboard",
     "stop_dashboard",
@@ -48,13 +82,31 @@ __all__ = [
 DEFAULT_PORT = 8866
 #: Seconds a dashboard cell may run (Voila has no limit by default, and a stalled cell would hang the page).
 DEFAULT_EXECUTION_TIMEOUT = 300
+#: Seconds a kernel may go without a message to or from it (even with its page open) before it is shut down.
+DEFAULT_IDLE_TIMEOUT = 600
+#: Longest wait, in seconds, between two looks for idle kernels (shorter for a short idle timeout).
+CULL_INTERVAL = 60
 #: Files next to the notebooks Voila may serve: images only (never the store, parameters or notebooks).
 FILE_ALLOWLIST = (r".*\.(png|jpe?g|gif|svg|webp)$",)
 #: A static file whose answer means "Voila is up" without executing a notebook (``/`` would run one).
 READY_PATH = "/voila/static/voila.js"
-_HOST = "127.0.0.1"
-#: Voila settings journeylib always applies (``voila.json``): the Content-Security-Policy header.
+#: The interface the dashboards listen on unless told otherwise.
+LOOPBACK = "127.0.0.1"
+_HOST = LOOPBACK
+#: What a page shows in place of a failing cell's output, after Voila's "There was an error when executing cell [N]."
+CELL_ERROR_MESSAGE = (
+    "This part of the dashboard could not be computed. If the address of the page sets parameters "
+    "(such as ?segment= or ?sample_n=), check their values; the server log says what failed."
+)
+#: The variable the token reaches Voila through (a command line can be read by every user of the machine).
+TOKEN_ENV = "JUPYTER_TOKEN"
+#: A fixed token for :func:`resolve_token` to use instead of generating one.
+TOKEN_SOURCE_ENV = "JOURNEYLIB_DASHBOARD_TOKEN"
+#: Voila settings for a server on the loopback (``voila.json``): the Content-Security-Policy and the Host check.
 SECURITY_CONFIG_DIR = Path(__file__).resolve().parents[1] / "templates" / "voila"
+#: Voila settings for a server that listens beyond the loopback: the same policy, no Host check (a token instead).
+REMOTE_SECURITY_CONFIG_DIR = SECURITY_CONFIG_DIR / "remote"
+_WILDCARDS = frozenset({"", "0.0.0.0", "::"})  # the names of "every interface"
 
 
 class DashboardError(JourneyLibError):
@@ -66,6 +118,131 @@ def _check_port(port: int) -> int:
         msg = f"port must be an integer between 1 and 65535, got {port!r}"
         raise ValueError(msg)
     return port
+
+
+def _check_seconds(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        msg = f"{name} must be a positive number of seconds, got {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+def is_loopback(ip: str) -> bool:
+    """Tell whether *ip* names only this machine's loopback interface.
+
+    Parameters
+    ----------
+    ip : str
+        An address (``127.0.0.1``, ``::1``, ``0.0.0.0``, ``192.168.1.5``) or
+        ``localhost``. Any other host name counts as beyond the loopback.
+
+    Returns
+    -------
+    bool
+        True for ``localhost`` and loopback addresses; False for the
+        wildcards (``0.0.0.0``, ``::``, empty) and everything else.
+
+    Examples
+    --------
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    if ip == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def security_config_dir(ip: str = LOOPBACK) -> Path:
+    """Return the folder of journeylib's Voila settings for a server listening on *ip*.
+
+    Both hold a ``voila.json`` with the same Content-Security-Policy. On the
+    loopback (:data:`SECURITY_CONFIG_DIR`) it also keeps Voila's ``Host``
+    check on (``allow_remote_access: false``), which Voila alone turns off;
+    beyond it (:data:`REMOTE_SECURITY_CONFIG_DIR`) the check would refuse the
+    server's own address, so it is off and a token is required instead.
+
+    Parameters
+    ----------
+    ip : str, default "127.0.0.1"
+        The interface the server listens on.
+
+    Returns
+    -------
+    pathlib.Path
+        :data:`SECURITY_CONFIG_DIR` or :data:`REMOTE_SECURITY_CONFIG_DIR`.
+    """
+    return SECURITY_CONFIG_DIR if is_loopback(ip) else REMOTE_SECURITY_CONFIG_DIR
+
+
+def cull_interval(idle_timeout: int) -> int:
+    """Return the seconds between two looks for idle kernels: half *idle_timeout*, at most :data:`CULL_INTERVAL`.
+
+    A kernel is shut down between *idle_timeout* and *idle_timeout* plus this
+    interval after its last message.
+
+    Parameters
+    ----------
+    idle_timeout : int
+        Seconds a kernel may stay idle.
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Examples
+    --------
+    >>> cull_interval(600), cull_interval(4)
+    (60, 2)
+    """
+    return min(CULL_INTERVAL, max(1, idle_timeout // 2))
+
+
+def resolve_token(ip: str = LOOPBACK, token: str | bool | None = None) -> str | None:
+    """Decide the token a dashboard on *ip* requires.
+
+    Parameters
+    ----------
+    ip : str, default "127.0.0.1"
+        The interface the server listens on.
+    token : str, bool or None
+        A token to use; ``True`` to require one; ``None`` to require one only
+        beyond the loopback; ``False`` or ``""`` for none (loopback only). A
+        required token that is not given is taken from
+        ``JOURNEYLIB_DASHBOARD_TOKEN``, else generated
+        (``secrets.token_urlsafe(32)``).
+
+    Returns
+    -------
+    str or None
+        The token, or None when the server needs none.
+
+    Raises
+    ------
+    DashboardError
+        If *token* is ``False`` or empty while *ip* is beyond the loopback.
+
+    Examples
+    --------
+    >>> resolve_token("127.0.0.1") is None
+    True
+    >>> resolve_token("0.0.0.0", "s3cret")
+    's3cret'
+    """
+    if isinstance(token, str) and token:
+        return token
+    if token is True or (token is None and not is_loopback(ip)):
+        return os.environ.get(TOKEN_SOURCE_ENV) or secrets.token_urlsafe(32)
+    if not is_loopback(ip):
+        msg = (
+            f"a dashboard that listens on {ip!r} (beyond 127.0.0.1) must require a token; "
+            "leave the token out to have one generated, or listen on 127.0.0.1"
+        )
+        raise DashboardError(msg)
+    return None
 
 
 def _target(notebooks_dir: str | os.PathLike[str], notebook: str | None) -> tuple[Path, Path]:
@@ -85,7 +262,15 @@ def _target(notebooks_dir: str | os.PathLike[str], notebook: str | None) -> tupl
     return folder, path
 
 
-def dashboard_url(port: int = DEFAULT_PORT, notebook: str | None = None) -> str:
+def _reachable_host(ip: str) -> str:
+    """Return the address (URL form) a client on this machine uses to reach a server listening on *ip*."""
+    host = LOOPBACK if ip in _WILDCARDS else ip
+    return f"[{host}]" if ":" in host else host
+
+
+def dashboard_url(
+    port: int = DEFAULT_PORT, notebook: str | None = None, *, ip: str = LOOPBACK, token: str | None = None
+) -> str:
     """Return the address of a dashboard served by :func:`start_dashboard`.
 
     Parameters
@@ -94,17 +279,22 @@ def dashboard_url(port: int = DEFAULT_PORT, notebook: str | None = None) -> str:
         The server's port.
     notebook : str, optional
         With a folder served, the notebook to open (``/voila/render/<notebook>.ipynb``).
+    ip : str, default "127.0.0.1"
+        The interface the server listens on; for ``0.0.0.0`` the address
+        uses ``127.0.0.1``.
+    token : str, optional
+        Appended as ``?token=...`` (the server then sets a login cookie).
 
     Returns
     -------
     str
         ``http://127.0.0.1:<port>/`` or the notebook's page.
     """
-    base = f"http://{_HOST}:{_check_port(port)}/"
-    if notebook is None:
-        return base
-    name = notebook if notebook.endswith(".ipynb") else f"{notebook}.ipynb"
-    return f"{base}voila/render/{name}"
+    base = f"http://{_reachable_host(ip)}:{_check_port(port)}/"
+    if notebook is not None:
+        name = notebook if notebook.endswith(".ipynb") else f"{notebook}.ipynb"
+        base = f"{base}voila/render/{name}"
+    return f"{base}?token={token}" if token else base
 
 
 def dashboard_command(
@@ -115,21 +305,39 @@ def dashboard_command(
     notebook: str | None = None,
     open_browser: bool = False,
     execution_timeout: int = DEFAULT_EXECUTION_TIMEOUT,
+    ip: str = LOOPBACK,
+    token: str | None = None,
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT,
 ) -> list[str]:
-    """Build the ``voila`` command line that serves the notebooks on this machine only.
+    """Build the ``voila`` command line that serves the notebooks.
 
-    The command runs Voila with the current interpreter on ``127.0.0.1``
-    (never another interface), on exactly *port* (no silent move to another
-    port), with sources stripped, a per-cell execution timeout and only images
-    served as static files. Its configuration files are
-    ``<notebooks_dir>/voila.json`` and then journeylib's own
-    (:data:`SECURITY_CONFIG_DIR`), whose Content-Security-Policy lets pages
-    load nothing but from the server itself (plus inline, ``data:`` and
-    ``blob:``): Voila's page template links Font Awesome from a CDN although
-    its bundle already holds it, and on a network that drops outside traffic
-    that render-blocking stylesheet would hold the page up until the
-    connection times out. ``'unsafe-eval'`` is needed by Vega's expression
-    compiler, inline scripts by Voila's page.
+    The command runs Voila with the current interpreter on *ip*, on exactly
+    *port* (no silent move to another port), with sources stripped, a
+    per-cell execution timeout and only images served as static files. It
+    also sets, where a notebooks folder's ``voila.json`` cannot override them:
+
+    - ``VoilaConfiguration.show_tracebacks=False`` and
+      ``VoilaExecutor.cell_error_instruction`` = :data:`CELL_ERROR_MESSAGE`:
+      a failing cell shows that short message, no traceback and no server
+      path (the server's log keeps the traceback);
+    - ``MappingKernelManager.cull_idle_timeout=idle_timeout``,
+      ``cull_interval`` (:func:`cull_interval`), ``cull_connected=True``
+      (an open but idle page does not keep its kernel) and
+      ``cull_busy=False`` (a computing kernel is left alone);
+    - with a *token*, ``Voila.auto_token=True``: Voila then takes the token
+      from ``JUPYTER_TOKEN`` (see :func:`dashboard_env`); the token itself is
+      never on the command line.
+
+    The configuration files are journeylib's (:func:`security_config_dir`:
+    the Content-Security-Policy and, on the loopback, the ``Host`` check),
+    which win, then ``<notebooks_dir>/voila.json``. The policy lets pages load
+    nothing but from the server itself (plus inline, ``data:`` and ``blob:``):
+    Voila's page template links Font Awesome from a CDN although its bundle
+    already holds it, and on a network that drops outside traffic that
+    render-blocking stylesheet would hold the page up until the connection
+    times out. ``'unsafe-eval'`` is allowed because the live charts' Vega
+    compiles its expressions with ``Function`` unless vega-embed is told
+    ``ast: true``; inline scripts are needed by Voila's page.
 
     Parameters
     ----------
@@ -137,7 +345,7 @@ def dashboard_command(
         The folder of notebooks. Served as a tree (one page per notebook)
         unless *notebook* is given.
     port : int, default 8866
-        TCP port on 127.0.0.1.
+        TCP port.
     db : str or os.PathLike, optional
         The store. It is not part of the command line (the kernels read it
         from ``JOURNEYLIB_DB``, see :func:`dashboard_env`), but an explicit
@@ -148,6 +356,14 @@ def dashboard_command(
         Let Voila open a browser tab; otherwise ``--no-browser``.
     execution_timeout : int, default 300
         Seconds one cell may run (``--VoilaExecutor.timeout``).
+    ip : str, default "127.0.0.1"
+        The interface to listen on. Anything beyond the loopback
+        (``0.0.0.0``, a LAN address) needs a *token*.
+    token : str, optional
+        Require this token (see :func:`resolve_token`). Only whether there is
+        one shapes the command.
+    idle_timeout : int, default 600
+        Seconds a kernel may stay idle before it is shut down.
 
     Returns
     -------
@@ -157,9 +373,10 @@ def dashboard_command(
     Raises
     ------
     DashboardError
-        If the folder, the notebook or an explicit *db* does not exist.
+        If the folder, the notebook or an explicit *db* does not exist, or
+        *ip* is beyond the loopback without a *token*.
     ValueError
-        If *port* or *execution_timeout* is out of range.
+        If *port*, *execution_timeout* or *idle_timeout* is out of range.
 
     Examples
     --------
@@ -168,9 +385,14 @@ def dashboard_command(
     True
     """
     _check_port(port)
-    if isinstance(execution_timeout, bool) or not isinstance(execution_timeout, int) or execution_timeout <= 0:
-        msg = f"execution_timeout must be a positive number of seconds, got {execution_timeout!r}"
-        raise ValueError(msg)
+    _check_seconds("execution_timeout", execution_timeout)
+    _check_seconds("idle_timeout", idle_timeout)
+    if not token and not is_loopback(ip):
+        msg = (
+            f"a dashboard that listens on {ip!r} (beyond 127.0.0.1) must require a token; "
+            "pass token= (journeylib dashboard generates one), or listen on 127.0.0.1"
+        )
+        raise DashboardError(msg)
     folder, target = _target(notebooks_dir, notebook)
     if db is not None and str(db) != "":
         store = Path(db).expanduser().resolve()
@@ -187,20 +409,30 @@ def dashboard_command(
         "voila",
         str(target),
         f"--port={port}",
-        f"--Voila.ip={_HOST}",
+        f"--Voila.ip={ip}",
         "--Voila.port_retries=0",
         "--strip_sources=True",
+        "--VoilaConfiguration.show_tracebacks=False",
+        f"--VoilaExecutor.cell_error_instruction={CELL_ERROR_MESSAGE}",
         f"--VoilaExecutor.timeout={execution_timeout}",
         f"--VoilaConfiguration.file_allowlist={allow}",
-        # The notebooks' voila.json first (it wins), then journeylib's security settings.
-        f"--Voila.config_file_paths=[{str(folder)!r}, {str(SECURITY_CONFIG_DIR)!r}]",
+        f"--MappingKernelManager.cull_idle_timeout={idle_timeout}",
+        f"--MappingKernelManager.cull_interval={cull_interval(idle_timeout)}",
+        "--MappingKernelManager.cull_connected=True",
+        "--MappingKernelManager.cull_busy=False",
+        # journeylib's security settings first (they win), then the notebooks' voila.json.
+        f"--Voila.config_file_paths=[{str(security_config_dir(ip))!r}, {str(folder)!r}]",
     ]
+    if token:
+        argv.append("--Voila.auto_token=True")
     if not open_browser:
         argv.insert(argv.index(str(target)) + 1, "--no-browser")
     return argv
 
 
-def dashboard_env(db: str | os.PathLike[str] | None = None, *, base: dict[str, str] | None = None) -> dict[str, str]:
+def dashboard_env(
+    db: str | os.PathLike[str] | None = None, *, base: dict[str, str] | None = None, token: str | None = None
+) -> dict[str, str]:
     """Return the environment for the Voila server and its kernels.
 
     Parameters
@@ -211,12 +443,16 @@ def dashboard_env(db: str | os.PathLike[str] | None = None, *, base: dict[str, s
         :func:`journeylib.store.resolve_db_path`).
     base : dict, optional
         The environment to extend (default: this process's).
+    token : str, optional
+        The token the server requires, as ``JUPYTER_TOKEN``. Without one,
+        ``JUPYTER_TOKEN`` and ``JUPYTER_TOKEN_FILE`` are removed.
 
     Returns
     -------
     dict of str to str
-        *base* plus ``JOURNEYLIB_DB`` (absolute path) and
-        ``REPORT_CHART_MODE=dashboard`` (live charts, whatever the shell says).
+        *base* plus ``JOURNEYLIB_DB`` (absolute path),
+        ``REPORT_CHART_MODE=dashboard`` (live charts, whatever the shell
+        says) and the token, if any.
 
     Raises
     ------
@@ -226,6 +462,10 @@ def dashboard_env(db: str | os.PathLike[str] | None = None, *, base: dict[str, s
     env = dict(os.environ if base is None else base)
     env["JOURNEYLIB_DB"] = str(resolve_db_path(None if db is None else Path(db)))
     env["REPORT_CHART_MODE"] = "dashboard"
+    env.pop(TOKEN_ENV, None)
+    env.pop("JUPYTER_TOKEN_FILE", None)
+    if token:
+        env[TOKEN_ENV] = token
     return env
 
 
@@ -247,10 +487,11 @@ def find_free_port(host: str = _HOST) -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def _port_in_use(port: int, ip: str = _HOST) -> bool:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         try:
-            sock.bind((_HOST, port))
+            sock.bind((ip if ip != "localhost" else _HOST, port))
         except OSError:
             return True
     return False
@@ -265,13 +506,21 @@ def start_dashboard(
     execution_timeout: int = DEFAULT_EXECUTION_TIMEOUT,
     open_browser: bool = False,
     log: IO[Any] | str | os.PathLike[str] | None = None,
+    ip: str = LOOPBACK,
+    token: str | None = None,
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT,
 ) -> subprocess.Popen[bytes]:
     """Start Voila in the background and return its process (not waiting for it to be ready).
 
+    Voila runs in a session and process group of its own, so a Ctrl-C in the
+    terminal reaches only this process, which stops it with
+    :func:`stop_dashboard`.
+
     Parameters
     ----------
-    notebooks_dir, port, db, notebook, execution_timeout, open_browser
-        As in :func:`dashboard_command`.
+    notebooks_dir, port, db, notebook, execution_timeout, open_browser, ip, token, idle_timeout
+        As in :func:`dashboard_command`; *token* reaches Voila as
+        ``JUPYTER_TOKEN`` (:func:`dashboard_env`).
     log : file object, str or os.PathLike, optional
         Where Voila's output goes (a path is opened for appending); default:
         this process's stdout/stderr.
@@ -285,8 +534,8 @@ def start_dashboard(
     Raises
     ------
     DashboardError
-        If *port* is already in use on 127.0.0.1, or the folder, notebook or
-        store does not exist.
+        If *port* is already in use on *ip*, the folder, notebook or store
+        does not exist, or *ip* is beyond the loopback without a token.
     JourneyLibError
         If no store is found.
     """
@@ -297,21 +546,33 @@ def start_dashboard(
         notebook=notebook,
         open_browser=open_browser,
         execution_timeout=execution_timeout,
+        ip=ip,
+        token=token,
+        idle_timeout=idle_timeout,
     )
-    if _port_in_use(port):
+    if _port_in_use(port, ip):
         msg = (
-            f"port {port} on {_HOST} is already in use; pass another port (e.g. --port {port + 1}) "
+            f"port {port} on {ip} is already in use; pass another port (e.g. --port {port + 1}) "
             "or stop the server that holds it"
         )
         raise DashboardError(msg)
-    env = dashboard_env(db)
+    env = dashboard_env(db, token=token)
     folder = Path(notebooks_dir).expanduser().resolve()
     out: IO[Any] | None
     if log is None or hasattr(log, "write"):
         out = log  # type: ignore[assignment]
-        return subprocess.Popen(argv, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
+        return subprocess.Popen(
+            argv,
+            cwd=folder,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
+        )
     with open(log, "ab") as handle:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(argv, cwd=folder, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            argv, cwd=folder, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def wait_until_ready(
@@ -320,11 +581,12 @@ def wait_until_ready(
     *,
     process: subprocess.Popen[Any] | None = None,
     interval: float = 0.2,
+    ip: str = LOOPBACK,
 ) -> str:
-    """Wait until a Voila server on 127.0.0.1:*port* answers, without executing any notebook.
+    """Wait until a Voila server on *port* answers, without executing any notebook.
 
-    Probes ``/voila/static/voila.js``; asking for ``/`` would start a kernel
-    and run the notebook.
+    Probes ``/voila/static/voila.js`` (a static file, served without the
+    token); asking for ``/`` would start a kernel and run the notebook.
 
     Parameters
     ----------
@@ -336,6 +598,8 @@ def wait_until_ready(
         The server process; if it exits, waiting stops at once.
     interval : float, default 0.2
         Seconds between probes.
+    ip : str, default "127.0.0.1"
+        The interface the server listens on (``0.0.0.0`` is probed on 127.0.0.1).
 
     Returns
     -------
@@ -347,7 +611,8 @@ def wait_until_ready(
     DashboardError
         If the process exited, or the server did not answer within *timeout*.
     """
-    url = f"http://{_HOST}:{_check_port(port)}{READY_PATH}"
+    base = dashboard_url(port, ip=ip)
+    url = base.rstrip("/") + READY_PATH
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
     deadline = time.monotonic() + timeout
     last_error = "no answer yet"
@@ -361,7 +626,7 @@ def wait_until_ready(
         try:
             with opener.open(url, timeout=max(interval, 2.0)) as response:
                 if response.status == 200:
-                    return f"http://{_HOST}:{port}/"
+                    return base
                 last_error = f"HTTP {response.status}"
         except urllib.error.HTTPError as exc:
             last_error = f"HTTP {exc.code}"
@@ -369,15 +634,82 @@ def wait_until_ready(
             last_error = str(getattr(exc, "reason", exc))
         if time.monotonic() >= deadline:
             msg = (
-                f"the Voila server on {_HOST}:{port} was not ready after {timeout:.0f} s ({url}: {last_error}); "
+                f"the Voila server on {ip}:{port} was not ready after {timeout:.0f} s ({url}: {last_error}); "
                 "is something else on that port, or is the machine very slow? Try a longer timeout."
             )
             raise DashboardError(msg)
         time.sleep(interval)
 
 
+def _proc_stat(pid: int) -> tuple[int, str, str] | None:
+    """Return (parent pid, state, start time) of *pid* from ``/proc``, or None if it is gone (or there is no ``/proc``)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after its last ")".
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return int(fields[1]), fields[0], fields[19]
+
+
+def dashboard_processes(pid: int) -> list[tuple[int, str]]:
+    """Return the processes descended from *pid* (its kernels, their children), as (pid, start time) pairs.
+
+    Read from ``/proc``; on a system without it the list is empty. Kernels
+    run in sessions of their own, so only their parentage ties them to Voila,
+    and only while Voila runs: ask before stopping it.
+
+    Parameters
+    ----------
+    pid : int
+        The Voila server's process id.
+
+    Returns
+    -------
+    list of (int, str)
+        Each descendant's pid and its start time (in clock ticks since boot,
+        as ``/proc`` gives it), which tells a process from a later one that
+        reuses its pid.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = _proc_stat(int(entry.name))
+        if stat is not None:
+            children.setdefault(stat[0], []).append((int(entry.name), stat[2]))
+    found: list[tuple[int, str]] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def _alive(process: tuple[int, str]) -> bool:
+    stat = _proc_stat(process[0])
+    return stat is not None and stat[2] == process[1] and stat[1] != "Z"
+
+
+def _signal_group(process: subprocess.Popen[Any], sig: signal.Signals) -> None:
+    """Send *sig* to *process*'s process group if it leads one (as :func:`start_dashboard` makes it), else to it alone."""
+    with contextlib.suppress(ProcessLookupError):
+        if os.name == "posix" and os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, sig)
+        else:
+            process.send_signal(sig)
+
+
 def stop_dashboard(process: subprocess.Popen[Any], timeout: float = 15.0) -> int:
-    """Stop a server from :func:`start_dashboard`; Voila shuts its kernels down on SIGTERM.
+    """Stop a server from :func:`start_dashboard`, its process group and every kernel it started.
+
+    Sends SIGTERM to Voila's process group (Voila then shuts its kernels
+    down), SIGKILL after *timeout*, and finally SIGKILL to any process that
+    descended from Voila (:func:`dashboard_processes`) and still runs.
 
     Parameters
     ----------
@@ -389,16 +721,44 @@ def stop_dashboard(process: subprocess.Popen[Any], timeout: float = 15.0) -> int
     Returns
     -------
     int
-        The exit code.
+        Voila's exit code.
     """
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)
+    if process.poll() is not None:
+        return int(process.returncode)
+    left = dashboard_processes(process.pid)
+    _signal_group(process, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _signal_group(process, signal.SIGKILL)
+        process.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    for pid, started in left:
+        while _alive((pid, started)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive((pid, started)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     return int(process.returncode)
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into KeyboardInterrupt while serving, so they stop Voila as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, interrupt) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def serve_dashboard(
@@ -410,48 +770,67 @@ def serve_dashboard(
     open_browser: bool = False,
     execution_timeout: int = DEFAULT_EXECUTION_TIMEOUT,
     ready_timeout: float = 60.0,
+    ip: str = LOOPBACK,
+    token: str | bool | None = None,
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT,
 ) -> int:
-    """Serve the dashboards on 127.0.0.1 until interrupted (Ctrl-C); what ``journeylib dashboard`` runs.
+    """Serve the dashboards until interrupted; what ``journeylib dashboard`` runs.
 
-    Prints the address once the server answers, then waits for it.
+    Prints the address once the server answers (with the token when it was
+    generated), then waits for it. Ctrl-C, SIGTERM or SIGHUP stop Voila and
+    its kernels (:func:`stop_dashboard`).
 
     Parameters
     ----------
-    notebooks_dir, port, db, notebook, open_browser, execution_timeout
+    notebooks_dir, port, db, notebook, open_browser, execution_timeout, ip, idle_timeout
         As in :func:`dashboard_command`; *db* defaults to ``JOURNEYLIB_DB``
         or ``data/journeylib.duckdb``.
     ready_timeout : float, default 60
         Seconds to wait for the server to answer.
+    token : str, bool or None
+        As in :func:`resolve_token`: by default a token is required (and
+        generated) only beyond the loopback; ``True`` requires one on the
+        loopback too.
 
     Returns
     -------
     int
-        Voila's exit code (0 after Ctrl-C).
+        Voila's exit code (0 after Ctrl-C, SIGTERM or SIGHUP).
 
     Raises
     ------
     DashboardError
-        If the server cannot start (port in use, missing notebook or store)
-        or does not become ready.
+        If the server cannot start (port in use, missing notebook or store,
+        no token beyond the loopback) or does not become ready.
     JourneyLibError
         If no store is found.
     """
-    process = start_dashboard(
-        notebooks_dir,
-        port=port,
-        db=db,
-        notebook=notebook,
-        execution_timeout=execution_timeout,
-        open_browser=open_browser,
-    )
-    try:
-        base = wait_until_ready(port, ready_timeout, process=process)
-        what = f"notebook {notebook}" if notebook else f"the notebooks of {Path(notebooks_dir).resolve()}"
-        print(f"journeylib dashboard: serving {what} at {base}  (Ctrl-C stops it)")  # noqa: T201 -- a server's job
-        return process.wait()
-    except KeyboardInterrupt:
-        stop_dashboard(process)
-        return 0
-    finally:
-        with contextlib.suppress(Exception):
+    generated = token is True or (token is None and not is_loopback(ip))
+    generated = generated and not os.environ.get(TOKEN_SOURCE_ENV)
+    resolved = resolve_token(ip, token)
+    with _stop_signals_interrupt():
+        process = start_dashboard(
+            notebooks_dir,
+            port=port,
+            db=db,
+            notebook=notebook,
+            execution_timeout=execution_timeout,
+            open_browser=open_browser,
+            ip=ip,
+            token=resolved,
+            idle_timeout=idle_timeout,
+        )
+        try:
+            wait_until_ready(port, ready_timeout, process=process, ip=ip)
+            what = f"notebook {notebook}" if notebook else f"the notebooks of {Path(notebooks_dir).resolve()}"
+            url = dashboard_url(port, ip=ip, token=resolved if generated else None)
+            where = "" if is_loopback(ip) else f"; listening on {ip}:{port}, a token is required"
+            hint = " (add ?token=<your token>)" if resolved and not generated else ""
+            print(f"journeylib dashboard: serving {what} at {url}{hint}{where}  (Ctrl-C stops it)")  # noqa: T201 -- a server's job
+            return process.wait()
+        except KeyboardInterrupt:
             stop_dashboard(process)
+            return 0
+        finally:
+            with contextlib.suppress(Exception):
+                stop_dashboard(process)

@@ -92,7 +92,7 @@ WINDOW_CHOICES: tuple[int, ...] = (7, 14, 30)
 #: Choices of the minimum-support pickers (customers per side or per cohort).
 SUPPORT_CHOICES: tuple[int, ...] = (10, 20, 30, 50, 100)
 #: vega-embed options of live charts: SVG (so text can be asserted on) and no action menu.
-EMBED_OPTIONS: dict[str, Any] = {"renderer": "svg", "actions": False}
+EMBED_OPTIONS: dict[str, Any] = {"renderer": "svg", "actions": False, "ast": True}  # ast: no eval, so the CSP needs no unsafe-eval
 #: The filters of a :class:`~journeylib.scope.Scope`, as :meth:`journeylib.context.Journey.with_scope` takes them.
 SCOPE_FILTERS: tuple[str, ...] = ("as_of", "segment", "plan", "signup_from", "signup_to", "sample_n", "random_state")
 

@@ -1,0 +1,390 @@
+"""Tests of how ``journeylib dashboard`` serves Voila: Host and Origin checks, token, errors, CSP, culling, stopping.
+
+Fast tests check the command line, the environment and journeylib's Voila
+settings without starting anything. The tests marked ``slow`` start Voila on a
+free 127.0.0.1 port (and never another interface) with two small notebooks
+written to a temporary folder: one that prints, and one whose configuration
+cell is ``open_journey(globals(), url=["sample_n"])``, which raises on
+``?sample_n=abc`` before it opens the store (so the store is an empty file).
+Requests go to 127.0.0.1 through urllib, with the ``Host`` and ``Origin``
+headers a DNS-rebinding page or a cross-site page would send.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from journeylib.reports.dashboard import (
+    CELL_ERROR_MESSAGE,
+    REMOTE_SECURITY_CONFIG_DIR,
+    SECURITY_CONFIG_DIR,
+    TOKEN_ENV,
+    TOKEN_SOURCE_ENV,
+    DashboardError,
+    cull_interval,
+    dashboard_command,
+    dashboard_env,
+    dashboard_processes,
+    dashboard_url,
+    find_free_port,
+    is_loopback,
+    resolve_token,
+    security_config_dir,
+    start_dashboard,
+    stop_dashboard,
+    wait_until_ready,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running dashboard: its process, port, log and folder."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    folder: Path
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+def _notebooks(folder: Path) -> Path:
+    """Write ``ok.ipynb`` and ``url_error.ipynb`` into *folder* and an empty store next to them; return the store."""
+    ok = nbformat.v4.new_notebook(metadata={"kernelspec": KERNELSPEC})
+    ok.cells = [nbformat.v4.new_code_cell("print('hello from the dashboard')")]
+    nbformat.write(ok, folder / "ok.ipynb")
+    failing = nbformat.v4.new_notebook(metadata={"kernelspec": KERNELSPEC})
+    failing.cells = [
+        nbformat.v4.new_code_cell("sample_n = 0\ndb = ''", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "import journeylib.notebook\njourney = journeylib.notebook.open_journey(globals(), url=['sample_n'])"
+        ),
+        nbformat.v4.new_code_cell("print('not reached')"),
+    ]
+    nbformat.write(failing, folder / "url_error.ipynb")
+    store = folder / "store.duckdb"
+    store.touch()
+    return store
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Return a redirect as it is (the login page is not the page asked for)."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+#: 127.0.0.1 only, never via a proxy, redirects not followed.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
+def _get(port: int, path: str, *, host: str | None = None, origin: str | None = None, auth: str | None = None) -> Answer:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if host is not None:
+        request.add_header("Host", host)
+    if origin is not None:
+        request.add_header("Origin", origin)
+    if auth is not None:
+        request.add_header("Authorization", f"token {auth}")
+    try:
+        with OPENER.open(request, timeout=60) as response:
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            return Answer(response.status, headers, response.read().decode("utf-8", errors="replace"))
+    except urllib.error.HTTPError as exc:
+        headers = {k.lower(): v for k, v in exc.headers.items()}
+        return Answer(exc.code, headers, exc.read().decode("utf-8", errors="replace"))
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebooks(notebooks)
+    return notebooks
+
+
+def _start(folder: Path, **options: object) -> Served:
+    port = find_free_port()
+    log = folder.parent / f"voila-{port}.log"
+    process = start_dashboard(folder, port=port, db=folder / "store.duckdb", log=log, **options)  # type: ignore[arg-type]
+    try:
+        wait_until_ready(port, 60, process=process)
+    except BaseException:
+        stop_dashboard(process)
+        raise
+    return Served(process, port, log, folder)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One loopback dashboard (no token) serving the two notebooks, for the request tests."""
+    notebooks = tmp_path_factory.mktemp("dashboard") / "notebooks"
+    notebooks.mkdir()
+    _notebooks(notebooks)
+    server = _start(notebooks)
+    yield server
+    stop_dashboard(server.process)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _csp(config_dir: Path) -> str:
+    settings = json.loads((config_dir / "voila.json").read_text())["Voila"]["tornado_settings"]
+    return str(settings["headers"]["Content-Security-Policy"])
+
+
+# -- command line, environment and settings (no server) --------------------------------------------
+
+
+def test_command_sets_the_safety_settings_where_a_folder_cannot_undo_them(folder: Path) -> None:
+    argv = dashboard_command(folder, port=9123, idle_timeout=600)
+    for flag in (
+        "--Voila.ip=127.0.0.1",
+        "--VoilaConfiguration.show_tracebacks=False",
+        f"--VoilaExecutor.cell_error_instruction={CELL_ERROR_MESSAGE}",
+        "--MappingKernelManager.cull_idle_timeout=600",
+        "--MappingKernelManager.cull_interval=60",
+        "--MappingKernelManager.cull_connected=True",
+        "--MappingKernelManager.cull_busy=False",
+    ):
+        assert flag in argv
+    assert "--Voila.auto_token=True" not in argv  # no token on the loopback unless asked for
+    paths = next(a for a in argv if a.startswith("--Voila.config_file_paths="))
+    # journeylib's settings come first: Voila gives the first folder the highest priority.
+    assert ast.literal_eval(paths.partition("=")[2]) == [str(SECURITY_CONFIG_DIR), str(folder)]
+    assert not any("show_tracebacks=True" in a or a == "--debug" for a in argv)
+
+
+def test_loopback_settings_check_the_host_and_the_origin() -> None:
+    settings = json.loads((SECURITY_CONFIG_DIR / "voila.json").read_text())["Voila"]["tornado_settings"]
+    assert settings["allow_remote_access"] is False  # Voila alone sets True: every Host accepted
+    assert settings["local_hostnames"] == ["localhost"]
+    assert settings["allow_origin"] == ""
+    remote = json.loads((REMOTE_SECURITY_CONFIG_DIR / "voila.json").read_text())["Voila"]["tornado_settings"]
+    assert remote["allow_remote_access"] is True
+    assert remote["allow_origin"] == ""
+    assert _csp(REMOTE_SECURITY_CONFIG_DIR) == _csp(SECURITY_CONFIG_DIR)
+
+
+def test_beyond_the_loopback_a_token_is_required_and_stays_off_the_command_line(folder: Path) -> None:
+    for ip in ("0.0.0.0", "192.168.1.5", "::", "dashboards.example"):
+        assert not is_loopback(ip)
+        with pytest.raises(DashboardError, match=rf"listens on '{ip}' \(beyond 127\.0\.0\.1\) must require a token"):
+            dashboard_command(folder, ip=ip)
+        with pytest.raises(DashboardError, match="must require a token"):
+            resolve_token(ip, False)
+    argv = dashboard_command(folder, ip="0.0.0.0", token="s3cret-token")
+    assert "--Voila.ip=0.0.0.0" in argv
+    assert "--Voila.auto_token=True" in argv
+    assert not any("s3cret-token" in a for a in argv)  # /proc/<pid>/cmdline is readable by every user
+    paths = next(a for a in argv if a.startswith("--Voila.config_file_paths="))
+    assert ast.literal_eval(paths.partition("=")[2])[0] == str(REMOTE_SECURITY_CONFIG_DIR)
+    assert security_config_dir("0.0.0.0") == REMOTE_SECURITY_CONFIG_DIR
+
+    env = dashboard_env(folder / "store.duckdb", base={"PATH": "/bin", TOKEN_ENV: "stale"}, token="s3cret-token")
+    assert env[TOKEN_ENV] == "s3cret-token"
+    assert TOKEN_ENV not in dashboard_env(folder / "store.duckdb", base={"PATH": "/bin", TOKEN_ENV: "stale"})
+
+
+def test_tokens_are_generated_beyond_the_loopback_and_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(TOKEN_SOURCE_ENV, raising=False)
+    for ip in ("127.0.0.1", "::1", "localhost"):
+        assert is_loopback(ip)
+        assert resolve_token(ip) is None
+        assert resolve_token(ip, False) is None
+    generated = resolve_token("0.0.0.0")
+    assert generated is not None
+    assert len(generated) >= 32
+    assert resolve_token("0.0.0.0") != generated
+    assert resolve_token("127.0.0.1", True) is not None
+    assert resolve_token("127.0.0.1", "mine") == "mine"
+    monkeypatch.setenv(TOKEN_SOURCE_ENV, "from-the-environment")
+    assert resolve_token("0.0.0.0") == "from-the-environment"
+    assert dashboard_url(8866, "ok", ip="0.0.0.0", token="t") == "http://127.0.0.1:8866/voila/render/ok.ipynb?token=t"
+    assert dashboard_url(8866, ip="::1") == "http://[::1]:8866/"
+
+
+def test_kernels_idle_for_minutes_are_culled() -> None:
+    assert cull_interval(600) == 60
+    assert cull_interval(4) == 2
+    assert cull_interval(1) == 1
+    with pytest.raises(ValueError, match="idle_timeout must be a positive number of seconds"):
+        dashboard_command(ROOT / "tests" / "data" / "notebooks", idle_timeout=0)
+
+
+def test_csp_allows_eval_only_while_live_charts_compile_vega_expressions() -> None:
+    """``'unsafe-eval'`` stays exactly as long as the live charts need it (docs/adr/0007-dashboard-serving.md).
+
+    Vega compiles its expressions with ``Function`` unless vega-embed gets
+    ``ast: true``; measured in Chromium, a live chart does not render under a
+    policy without ``'unsafe-eval'`` unless the option is set.
+    """
+    from journeylib.widgets.base import EMBED_OPTIONS
+
+    csp = _csp(SECURITY_CONFIG_DIR)
+    directives = dict(part.strip().split(" ", 1) for part in csp.split(";") if part.strip())
+    assert ("'unsafe-eval'" in directives["script-src"]) == (not EMBED_OPTIONS.get("ast"))
+    assert "http" not in csp.replace("'self'", "")  # no other host may serve anything
+    assert directives["frame-ancestors"] == "'self'"
+    assert directives["default-src"] == "'self' data: blob:"
+
+
+# -- a running server ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_rebinding_host_is_refused_and_the_loopback_is_served(served: Served) -> None:
+    port = served.port
+    for host in ("evil.example", f"evil.example:{port}", f"192.168.1.5:{port}"):
+        assert _get(port, "/voila/render/ok.ipynb", host=host).status == 403, host
+        assert _get(port, "/voila/api/contents", host=host).status == 403, host
+        assert _get(port, "/", host=host).status == 403, host
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+        answer = _get(port, "/voila/render/ok.ipynb", host=host)
+        assert answer.status == 200, host
+        assert "hello from the dashboard" in answer.body
+    assert "Blocking request with non-local 'Host' evil.example" in served.log.read_text(errors="replace")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_cross_origin_api_request_is_refused(served: Served) -> None:
+    port = served.port
+    assert _get(port, "/voila/api/contents", origin="http://evil.example").status == 404
+    assert _get(port, "/voila/api/contents", origin=f"http://127.0.0.1:{port}").status == 200
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_failing_cell_shows_a_short_message_without_traceback_or_server_path(served: Served) -> None:
+    answer = _get(served.port, "/voila/render/url_error.ipynb?sample_n=abc")
+    assert answer.status == 200
+    assert html.escape(CELL_ERROR_MESSAGE) in answer.body
+    for leak in ("Traceback", "ValueError", "is not a whole number", "site-packages", "journeylib/notebook.py"):
+        assert leak not in answer.body, leak
+    for path in (str(served.folder), str(ROOT), sys.prefix, os.path.expanduser("~") + "/"):
+        assert path not in answer.body, path
+    assert "not reached" not in answer.body
+    # The server's log keeps what failed, for whoever runs it.
+    assert "URL parameter sample_n='abc' is not a whole number" in served.log.read_text(errors="replace")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_pages_carry_the_content_security_policy(served: Served) -> None:
+    answer = _get(served.port, "/voila/render/ok.ipynb")
+    assert answer.headers["content-security-policy"] == _csp(SECURITY_CONFIG_DIR)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_token_is_required_when_asked_for_on_the_loopback(folder: Path) -> None:
+    server = _start(folder, token="t0ken-for-the-test")
+    try:
+        for auth in (None, "wrong"):
+            refused = _get(server.port, "/voila/render/ok.ipynb", auth=auth)
+            assert refused.status == 302  # to the login page, never the notebook
+            assert refused.headers["location"].startswith("/login")
+            assert "hello from the dashboard" not in refused.body
+        assert _get(server.port, "/voila/api/contents").status == 403
+        assert dashboard_url(server.port, "ok", token="t0ken-for-the-test").endswith("/voila/render/ok.ipynb?token=t0ken-for-the-test")
+        answer = _get(server.port, "/voila/render/ok.ipynb?token=t0ken-for-the-test")
+        assert answer.status == 200
+        assert "hello from the dashboard" in answer.body
+        assert _get(server.port, "/voila/render/ok.ipynb", auth="t0ken-for-the-test").status == 200
+        assert "t0ken-for-the-test" not in server.log.read_text(errors="replace")
+    finally:
+        stop_dashboard(server.process)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_an_idle_kernel_is_shut_down(folder: Path) -> None:
+    server = _start(folder, idle_timeout=4)
+    try:
+        assert _get(server.port, "/voila/render/ok.ipynb").status == 200  # starts a kernel, then leaves it idle
+        kernels = dashboard_processes(server.process.pid)
+        assert kernels, "the page started no kernel"
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid, _ in kernels) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not any(_alive(pid) for pid, _ in kernels), "the idle kernel was not culled within 30 s"
+        assert "Culling 'idle' kernel" in server.log.read_text(errors="replace")
+        assert server.process.poll() is None  # the server itself keeps running
+    finally:
+        stop_dashboard(server.process)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_stopping_leaves_no_voila_or_kernel_process(folder: Path) -> None:
+    server = _start(folder)
+    assert os.getpgid(server.process.pid) == server.process.pid  # a process group of its own
+    assert _get(server.port, "/voila/render/ok.ipynb").status == 200
+    assert _get(server.port, "/voila/render/url_error.ipynb").status == 200
+    started = dashboard_processes(server.process.pid)
+    assert len(started) >= 2, started
+    stop_dashboard(server.process)
+    assert server.process.poll() is not None
+    assert not _alive(server.process.pid)
+    assert [pid for pid, _ in started if _alive(pid)] == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_stopping_journeylib_dashboard_stops_voila(folder: Path) -> None:
+    port = find_free_port()
+    log = folder.parent / "cli.log"
+    code = "import sys; from journeylib.cli import main; sys.exit(main())"
+    argv = [sys.executable, "-c", code, "dashboard", "--notebooks", str(folder), "--port", str(port)]
+    argv += ["--db", str(folder / "store.duckdb")]
+    with open(log, "wb") as out:
+        cli = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=folder)
+    try:
+        wait_until_ready(port, 60, process=cli)
+        assert _get(port, "/voila/render/ok.ipynb").status == 200
+        started = dashboard_processes(cli.pid)  # Voila and its kernel
+        assert len(started) >= 2, started
+        cli.send_signal(signal.SIGTERM)
+        assert cli.wait(timeout=60) == 0
+        assert [pid for pid, _ in started if _alive(pid)] == []
+        assert f"serving the notebooks of {folder} at http://127.0.0.1:{port}/" in log.read_text(errors="replace")
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait(timeout=30)
