@@ -34,6 +34,12 @@ Usage::
     python benchmarks/bench_refactor.py --before-tree /tmp/wt_before --after-tree . --repeat 3
     python benchmarks/bench_refactor.py --tree . --label after          # one tree, merged by label
 
+``--snapshot`` measures a copy of each tree (the files git lists, tracked and
+untracked) taken at the start, so that edits made in a tree during the run do
+not change the code measured halfway. The store must be readable by both
+trees: when the newer code needs tables the store lacks, build one with it
+(``journeylib demo --db /tmp/x.duckdb``) and pass it as ``--db`` for both.
+
 ``--before-tree`` defaults to a ``git worktree`` of ``--before-commit``
 (d858905, the code before the refactoring) at ``/tmp/wt_before``, created when
 missing. Results: ``benchmarks/results/refactor.json`` (runs merged by tree
@@ -89,6 +95,7 @@ CHROMIUM_ARGS = [
 ]
 #: Milliseconds a page that shows an error is still given to become usable.
 ERROR_GRACE_MS = 20_000
+ERROR_LINE = re.compile(r"^\w+(?:Error|Exception)\b.*$", re.MULTILINE)
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 #: A static file whose answer means "Voila is up" without executing a notebook (both trees use it).
 READY_PATH = "/voila/static/voila.js"
@@ -140,7 +147,14 @@ PAGE_TEXT_JS = """() => ({
 
 
 class BenchError(RuntimeError):
-    """A tree could not be measured (wrong import, failed report, server that never came up)."""
+    """A tree could not be measured (wrong import, failed report, server that never came up, page not usable).
+
+    ``summary`` is the one line that goes into the results; the message has the details (log tails).
+    """
+
+    def __init__(self, message: str, summary: str | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary or message.splitlines()[0][:300]
 
 
 # -- trees -------------------------------------------------------------------------------------------------
@@ -311,6 +325,7 @@ def run_report(tree: Tree, db: Path, work: Path, timeout: float) -> dict[str, An
         "process_seconds": round(wall, 2),
         "status": manifest.get("status"),
         "git_commit": manifest.get("git_commit"),
+        "data_fingerprint": manifest.get("data", {}).get("fingerprint"),
         "kernels_checked": kernels,
         "load_average": round(load, 2),
         "notebooks": notebooks,
@@ -441,11 +456,13 @@ def measure_page(browser: Any, tree: Tree, db: Path, page_spec: Page, work: Path
             if state != "ready":
                 shot = work / f"failed-{tree.label}-{page_spec.notebook}.png"
                 page.screenshot(path=str(shot), full_page=True)
-                msg = (
-                    f"{tree.label} {page_spec.notebook}: not usable ({state}) after {seconds:.0f} s; page: "
-                    f"{page.evaluate(PAGE_TEXT_JS)}; screenshot {shot}; Voila log tail:\n{server.tail()}"
+                seen = page.evaluate(PAGE_TEXT_JS)
+                errors = [m.group(0) for t in seen["stderr"] for m in ERROR_LINE.finditer(t)] + seen["errors"]
+                summary = f"dashboard {page_spec.notebook}: not usable ({state}) after {seconds:.0f} s" + (
+                    f": {errors[-1][:200]}" if errors else ""
                 )
-                raise BenchError(msg)
+                msg = f"{tree.label} {summary}; page: {seen}; screenshot {shot}; Voila log tail:\n{server.tail()}"
+                raise BenchError(msg, summary)
             record["time_to_usable"] = round(seconds, 2)
 
             index, label = page_spec.pick
@@ -671,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def failed(tree: Tree, exc: BenchError) -> None:
         print(f"FAILED {exc}", flush=True)
-        runs[tree.label]["failures"].append(str(exc).splitlines()[0][:600])
+        runs[tree.label]["failures"].append(exc.summary.removeprefix(f"{tree.label}: ").removeprefix(f"{tree.label} "))
 
     if not args.skip_report:
         for r in range(args.repeat):
@@ -685,7 +702,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs[tree.label]["report"].append(record)
                 loads[tree.label].append(record["load_average"])
                 for name in record["failed"]:
-                    runs[tree.label]["failures"].append(f"report {name}: {record['notebooks'][name]['status']} ({record['notebooks'][name]['error']})")
+                    nb = record["notebooks"][name]
+                    runs[tree.label]["failures"].append(f"report {name}: {nb['status']}: {nb['error'][:300]}")
                 per_nb = ", ".join(f"{nb} {v['seconds']}" for nb, v in record["notebooks"].items())
                 print(f"    {record['run_seconds']} s ({per_nb})", flush=True)
     if not args.skip_dashboard:

@@ -133,3 +133,34 @@ def test_offsets_in_event_time(store: Store, tmp_path: Path) -> None:
     f.write_text('{"event_type": "a", "event_time": "2022-01-01T12:00:00+02:00", "user_id": "u", "uuid": "1"}\n')
     ingest_vendor_file(store, f, reader="amplitude")
     assert store.table("events")["timestamp"].iloc[0].isoformat() == "2022-01-01T10:00:00+00:00"
+
+
+def test_zip_bomb_member_is_refused_before_it_is_inflated(store: Store, tmp_path: Path) -> None:
+    line = json.dumps({"event_type": "login", "event_time": "2024-01-01 00:00:00.000000", "user_id": "u1", "$insert_id": "a"}).encode() + b"\n"
+    bomb = tmp_path / "export.zip"
+    block = bytes(1 << 20)
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr("187520/187520_2024-01-01_0#0.json.gz", gzip.compress(line))
+        with z.open("187520/187520_2024-01-01_1#0.json", "w") as member:  # 200 MiB of zeros, streamed
+            member.write(line)
+            for _ in range(200):
+                member.write(block)
+    assert bomb.stat().st_size < 1_000_000
+    with pytest.raises(SourceFormatError, match=r"export\.zip!187520/187520_2024-01-01_1#0\.json: inflates at more than 200:1 \(([\d,]+) bytes") as info:
+        ingest_vendor_file(store, bomb, reader="amplitude")
+    inflated = int(info.value.args[0].split("(")[1].split(" bytes")[0].replace(",", ""))
+    assert inflated < 100 << 20  # stopped long before the 200 MiB
+    assert store.count("events") == 0  # the archive is refused whole
+
+
+def test_gzip_member_nested_in_zip_is_capped_too(store: Store, tmp_path: Path) -> None:
+    from journeylib.config.sources import ReaderOptions
+
+    lines = b"".join(
+        json.dumps({"event_type": "login", "event_time": "2024-01-01 00:00:00.000000", "user_id": f"u{i}", "$insert_id": f"a{i}"}).encode() + b"\n"
+        for i in range(20_000)
+    )
+    archive = export_zip(tmp_path / "export.zip", {"187520/187520_2024-01-01_0#0.json.gz": gzip.compress(lines)})
+    with pytest.raises(SourceFormatError, match=r"#0\.json\.gz: inflates to more than 500,000 bytes \(options\.max_decompressed_bytes"):
+        ingest_source_files(store, "amplitude", [archive], options=ReaderOptions(max_decompressed_bytes=500_000))
+    assert ingest_source_files(store, "amplitude", [archive]).files[0].loaded == 20_000

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from journeylib.config.sources import ReaderOptions
 from journeylib.exceptions import SourceFormatError
 from journeylib.store import Store
 from journeylib.store.sources import detect_kind, ingest_source_files, ingest_vendor_file
@@ -100,3 +101,51 @@ def test_bad_rows_bom_and_latin1(store: Store, tmp_path: Path) -> None:
         "expected 3 fields as in the header, found 4",
         "column Email: bytes that are not valid UTF-8",
     ]
+
+
+# -- issue 11: nothing lost, nothing silent --------------------------------------------------------
+def lifecycle(store: Store) -> dict[str, str]:
+    ev = store.query("SELECT json_extract_string(properties, '$.record_id') AS rid, timestamp FROM events WHERE event = 'lifecycle_stage_changed'")
+    return {r: t.isoformat() for r, t in zip(ev["rid"], ev["timestamp"], strict=True)}
+
+
+def test_day_first_dates_are_read_not_dropped(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "contacts.csv"
+    f.write_text("Record ID,Email,Became a Customer Date\n1,ann@acme.com,31/12/2025\n2,bob@acme.com,03/04/2025\n")
+    ingest_vendor_file(store, f, reader="hubspot")
+    # 31/12/2025 can only be day first, and settles the file's order: 03/04/2025 is 3 April
+    assert lifecycle(store) == {"1": "2025-12-31T00:00:00+00:00", "2": "2025-04-03T00:00:00+00:00"}
+
+
+def test_ambiguous_day_month_is_refused_not_guessed(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "contacts.csv"
+    f.write_text("Record ID,Email,Became a Customer Date\n1,ann@acme.com,03/04/2025\n2,bob@acme.com,2025-05-06\n")
+    r = {x.table: x for x in ingest_vendor_file(store, f, reader="hubspot")}
+    assert (r["identities"].read, r["identities"].loaded, r["identities"].quarantined) == (3, 2, 1)  # both contacts, one refused date
+    q = store.query("SELECT line, reason FROM quarantine")
+    assert q["line"].tolist() == [2]
+    assert q["reason"].iloc[0] == (
+        "column Became a Customer Date: a date that could be day/month or month/day, and no date of the file settles it; "
+        "set options.date_order (day_first or month_first) for this source, found '03/04/2025'; no lifecycle_stage_changed event was made"
+    )
+    assert lifecycle(store) == {"2": "2025-05-06T00:00:00+00:00"}
+    # told the order, the same file gives the event
+    again = Store(":memory:")
+    ingest_source_files(again, "hubspot", [f], options=ReaderOptions(date_order="month_first"))
+    assert lifecycle(again)["1"] == "2025-03-04T00:00:00+00:00"
+    again.close()
+
+
+def test_timezone_option_and_unreadable_values_are_noted(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "companies.csv"
+    f.write_text("Record ID,Company name,Create Date,MRR,Churn Date\n7,Acme,2025-06-01 10:00,12 USD,someday\n")
+    res = ingest_source_files(store, "hubspot", [f], options=ReaderOptions(timezone="Europe/Berlin"))
+    ident = next(r for r in res.files if r.table == "identities")
+    assert "dates without offset taken as Europe/Berlin (1)" in ident.notes
+    assert ident.notes_count == 2
+    notes = store.query("SELECT field, value, reason FROM ingest_notes ORDER BY field")
+    assert notes["field"].tolist() == ["Churn Date", "MRR"]
+    assert notes["value"].tolist() == ["someday", "12 USD"]
+    attrs = json.loads(store.query("SELECT attributes FROM source_identities WHERE source = 'hubspot'")["attributes"].iloc[0])
+    assert attrs["signup_at"] == "2025-06-01T08:00:00+00:00"  # 10:00 in Berlin (summer time)
+    assert attrs.get("mrr") is None

@@ -76,3 +76,21 @@ def test_unknown_shape_is_rejected(store: Store, tmp_path: Path) -> None:
     f.write_text('{"type": "list", "data": [{"type": "ticket_type", "id": "1"}]}')
     with pytest.raises(SourceFormatError, match=r"x\.json: line 1: not an Intercom export the reader knows"):
         ingest_vendor_file(store, f, reader="intercom")
+
+
+def test_lone_surrogate_in_a_title_quarantines_that_conversation_only(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "conversations.json"
+    convs = [{"type": "conversation", "id": str(i), "created_at": 1700000000, "title": t, "state": "open"} for i, t in ((1, "fine"), (2, "X"), (3, "also fine"))]
+    f.write_text(json.dumps({"type": "conversation.list", "conversations": convs}, indent=1).replace('"X"', '"bad \\ud800 title"'))
+    r = {x.table: x for x in ingest_vendor_file(store, f, reader="intercom")}
+    assert (r["tickets"].read, r["tickets"].loaded, r["tickets"].quarantined) == (3, 2, 1)
+    assert store.query("SELECT reason FROM quarantine")["reason"].tolist() == ["title: a lone UTF-16 surrogate \\ud800, which is not a character"]
+
+
+def test_unreadable_rating_is_noted(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "conversations.json"
+    conv = {"type": "conversation", "id": "5", "created_at": 1700000000, "state": "open", "conversation_rating": {"rating": "great"}}
+    f.write_text(json.dumps({"type": "conversation.list", "conversations": [conv]}))
+    r = {x.table: x for x in ingest_vendor_file(store, f, reader="intercom")}
+    assert r["tickets"].notes_count == 1
+    assert store.query("SELECT field, value FROM ingest_notes").values.tolist() == [["conversation_rating.rating", "great"]]

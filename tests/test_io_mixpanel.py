@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from journeylib.config.sources import ReaderOptions
 from journeylib.exceptions import SourceFormatError
 from journeylib.store import Store
 from journeylib.store.sources import ingest_source_files, ingest_vendor_file
@@ -261,3 +262,97 @@ def test_vendor_writes_restore_the_compression_setting(store: Store, tmp_path: P
     assert store.query("SELECT current_setting('force_compression') AS v")["v"].iloc[0].lower() == "uncompressed"
     store.execute("SET force_compression = 'auto'")
     assert store.query("SELECT current_setting('arrow_lossless_conversion') AS v")["v"].iloc[0] in (False, "false")
+
+
+# -- issue 11: values no column can store, caps ----------------------------------------------------
+def _mp(i: int, extra: str = "") -> str:
+    return '{"event": "e", "properties": {"time": ' + f'{1700000000 + i}, "distinct_id": "u{i}", "$insert_id": "i{i}"{extra}' + "}}"
+
+
+def test_unstorable_lines_are_quarantined_and_lookalikes_loaded(store: Store, tmp_path: Path) -> None:
+    lines = [
+        _mp(1, ', "note": "NaN and Infinity are words here, \\\\u0000 too"'),  # the text only: loaded
+        _mp(2, ', "x": NaN'),
+        _mp(3, ', "x": -Infinity'),
+        _mp(4, ', "who": "a\\u0000b"'),
+        _mp(5, ', "d": ' + "[" * 65 + "]" * 65),
+        _mp(6, ', "d": ' + "[" * 100_000 + "]" * 100_000),
+        _mp(7, ', "brackets": "' + "[{" * 100 + '", "d": [[[1]]]'),  # many brackets, shallow: loaded
+        _mp(8, ', "blob": "' + "x" * 300_000 + '"'),
+    ]
+    f = tmp_path / "export.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    res = ingest_source_files(store, "mixpanel", [f], options=ReaderOptions(max_field_bytes=250_000))
+    events = next(r for r in res.files if r.table == "events")
+    assert (events.read, events.loaded, events.quarantined) == (8, 2, 6)
+    assert reasons(store) == [
+        (2, "properties.x: NaN is not a finite number; such numbers are refused"),
+        (3, "properties.x: -Infinity is not a finite number; such numbers are refused"),
+        (4, "properties.who: a NUL character (\\u0000), which text columns refuse"),
+        (5, "JSON nested deeper than 64 levels (options.max_json_depth); the record was not read"),
+        (6, "JSON nested deeper than 64 levels (options.max_json_depth); the record was not read"),
+        (8, "a line longer than the cap of 250,000 bytes (options.max_field_bytes); not read"),
+    ]
+    assert sorted(store.table("events")["event_id"]) == ["mixpanel:i1", "mixpanel:i7"]
+
+
+def test_an_endless_line_is_cut_while_read(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import journeylib.io.common as common
+
+    monkeypatch.setattr(common, "BLOCK_BYTES", 4096)  # the endless line spans many blocks
+    f = tmp_path / "export.jsonl"
+    f.write_text(_mp(1) + "\n" + '{"event": "e", "properties": {"blob": "' + "y" * 200_000 + '"}}\n' + _mp(3) + "\n")
+    res = ingest_source_files(store, "mixpanel", [f], options=ReaderOptions(max_field_bytes=10_000))
+    events = next(r for r in res.files if r.table == "events")
+    assert (events.read, events.loaded, events.quarantined) == (3, 2, 1)
+    q = store.query("SELECT line, reason, length(raw) AS n FROM quarantine")
+    assert q["line"].tolist() == [2]
+    assert q["reason"].tolist() == ["a line longer than the cap of 10,000 bytes (options.max_field_bytes); not read"]
+    assert q["n"].iloc[0] <= 4000
+    # the endless line may be the last one, without a newline
+    tail = tmp_path / "tail.jsonl"
+    tail.write_text(_mp(4) + "\n" + '{"event": "e", "properties": {"blob": "' + "z" * 200_000)
+    events = next(r for r in ingest_source_files(store, "mixpanel", [tail], options=ReaderOptions(max_field_bytes=10_000)).files if r.table == "events")
+    assert (events.read, events.loaded, events.quarantined) == (2, 1, 1)
+
+
+def zeros_gzip(path: Path, mib: int) -> Path:
+    """Write one event line then *mib* MiB of zero bytes, gzipped, streaming (the file is about 1/1000 of that)."""
+    block = bytes(1 << 20)
+    with gzip.open(path, "wb", compresslevel=9) as fh:
+        fh.write((_mp(99) + "\n").encode())
+        for _ in range(mib):
+            fh.write(block)
+    return path
+
+
+def test_gzip_bomb_is_refused_and_the_next_file_still_loads(store: Store, tmp_path: Path) -> None:
+    from journeylib.store.sources import SourcesIncompleteError
+
+    bomb = zeros_gzip(tmp_path / "bomb.jsonl.gz", 200)
+    good = tmp_path / "good.jsonl"
+    good.write_text(_mp(1) + "\n")
+    assert bomb.stat().st_size < 400_000
+    with pytest.raises(SourcesIncompleteError) as info:
+        ingest_source_files(store, "mixpanel", [bomb, good])
+    result = info.value.result
+    refused = [r for r in result.files if r.status == "refused"]
+    assert [Path(r.file).name for r in refused] == ["bomb.jsonl.gz"]
+    assert "inflates at more than 200:1" in refused[0].error
+    assert "max_compression_ratio" in refused[0].error
+    assert store.count("events") == 1  # nothing of the bomb; the good file after it was loaded
+    assert result.identity is not None  # and identities were resolved
+
+
+def test_inflation_caps_stop_reading_early(store: Store, tmp_path: Path) -> None:
+    bomb = zeros_gzip(tmp_path / "bomb.jsonl.gz", 200)
+    with pytest.raises(SourceFormatError, match=r"bomb\.jsonl\.gz: inflates at more than 200:1 \(([\d,]+) bytes") as info:
+        ingest_vendor_file(store, bomb, reader="mixpanel")
+    inflated = int(info.value.args[0].split("(")[1].split(" bytes")[0].replace(",", ""))
+    assert inflated < 64 << 20  # stopped long before the 200 MiB
+    assert store.count("events") == 0
+    # a genuine export past the size cap is refused too, naming the option
+    big = tmp_path / "big.jsonl.gz"
+    big.write_bytes(gzip.compress(("\n".join(_mp(i) for i in range(30_000)) + "\n").encode()))
+    with pytest.raises(SourceFormatError, match=r"big\.jsonl\.gz: inflates to more than 1,000,000 bytes \(options\.max_decompressed_bytes"):
+        ingest_source_files(store, "mixpanel", [big], options=ReaderOptions(max_decompressed_bytes=1_000_000, max_compression_ratio=1000))

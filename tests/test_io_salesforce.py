@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from journeylib.config.sources import ReaderOptions
 from journeylib.exceptions import SourceFormatError
 from journeylib.store import Store
 from journeylib.store.sources import detect_kind, ingest_source_files, ingest_vendor_file
@@ -105,3 +106,100 @@ def test_binary_file_is_rejected(store: Store, tmp_path: Path) -> None:
     f.write_bytes(b"PK\x03\x04\x00\x00binary")
     with pytest.raises(SourceFormatError, match=r"Account\.csv: binary content \(NUL bytes\)"):
         ingest_vendor_file(store, f, reader="salesforce")
+
+
+# -- issue 11: nothing lost, nothing silent --------------------------------------------------------
+def notes_of(store: Store) -> list[tuple[int, str, str, str]]:
+    q = store.query("SELECT line, row_key, field, value FROM ingest_notes ORDER BY line, field")
+    return list(zip(q["line"].tolist(), q["row_key"].tolist(), q["field"].tolist(), q["value"].tolist(), strict=True))
+
+
+def test_unreadable_account_values_are_noted_not_lost_silently(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "Account.csv"
+    f.write_text(
+        "Id,Name,CreatedDate,MRR__c,Renewal_Date__c\n"
+        "0011,Acme,yesterday,\"1,000\",2026-31-12\n"
+        "0012,Globex,2021-02-15T08:00:00.000+0000,250.5,2026-01-31\n"
+    )
+    res = ingest_source_files(store, "salesforce", [f])
+    # the account is loaded (it is still a customer), its three unreadable values are accounted for
+    c = store.table("customers").set_index("customer_id")
+    assert set(c.index) == {"0011", "0012"}
+    assert pd.isna(c.loc["0011", "signup_at"])
+    assert pd.isna(c.loc["0011", "mrr"])
+    assert pd.isna(c.loc["0011", "renewal_at"])
+    assert c.loc["0012", "mrr"] == 250.5
+    assert notes_of(store) == [
+        (2, "account:0011", "CreatedDate", "yesterday"),
+        (2, "account:0011", "MRR__c", "1,000"),
+        (2, "account:0011", "Renewal_Date__c", "2026-31-12"),
+    ]
+    reasons = store.query("SELECT reason FROM ingest_notes ORDER BY field")["reason"].tolist()
+    assert reasons == [
+        "expected a date such as 2025-12-31, 2025-12-31 14:30, 2025-12-31T14:30:00+01:00 or 31/12/2025; stored empty",
+        "expected a number such as 1250.50 (no thousands separator, currency or unit); stored empty",
+        "expected a date such as 2025-12-31, 2025-12-31 14:30, 2025-12-31T14:30:00+01:00 or 31/12/2025; stored empty",
+    ]
+    # the data-health report counts them, one row per field and reason
+    from journeylib.health import ingest_reconciliation_data, notes_data
+
+    assert notes_data(store)[["source", "table_name", "field", "values"]].values.tolist() == [
+        ["salesforce", "identities", "CreatedDate", 1], ["salesforce", "identities", "MRR__c", 1], ["salesforce", "identities", "Renewal_Date__c", 1],
+    ]  # fmt: skip
+    assert ingest_reconciliation_data(store)["notes_count"].sum() == 3
+    ident = next(r for r in res.files if r.table == "identities")
+    assert ident.notes_count == 3
+    assert store.query("SELECT sum(notes_count) AS n FROM ingest_log")["n"].iloc[0] == 3
+    assert any("3 optional value(s) could not be read" in line for line in res.lines())
+    # a forced re-read adds no note (nor quarantine row) twice
+    ingest_source_files(store, "salesforce", [f], force=True)
+    assert len(notes_of(store)) == 3
+    assert store.query("SELECT sum(notes_count) AS n FROM ingest_log")["n"].iloc[0] == 3
+
+
+def test_nul_byte_or_over_long_field_refuses_the_row_not_the_file(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "Contact.csv"
+    f.write_bytes(
+        b"Id,AccountId,Email,Title\n"
+        b"0031,0011,ann@acme.com,CEO\n"
+        b"0032,0011,bob@acme.com,C\x00O\n"
+        b"0033,0011,cy@acme.com," + b"x" * 300 + b"\n"
+    )
+    r = {x.table: x for x in ingest_source_files(store, "salesforce", [f], options=ReaderOptions(max_field_bytes=200)).files}
+    assert (r["identities"].read, r["identities"].loaded, r["identities"].quarantined) == (3, 1, 2)
+    q = store.query("SELECT line, reason FROM quarantine ORDER BY line")
+    assert q["line"].tolist() == [3, 4]
+    assert q["reason"].tolist() == [
+        "column Title: a NUL character (\\u0000), which text columns refuse",
+        "column Title: 300 bytes, longer than the cap of 200 (options.max_field_bytes)",
+    ]
+
+
+def test_an_error_in_one_record_quarantines_that_record_only(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import journeylib.io.salesforce as sf
+
+    real = sf.web_domain
+
+    def flaky(value: object) -> str | None:
+        if value == "http://boom.example":
+            msg = "cannot parse this website"
+            raise ValueError(msg)
+        return real(value)
+
+    monkeypatch.setattr(sf, "web_domain", flaky)
+    f = tmp_path / "Account.csv"
+    f.write_text("Id,Name,Website\n0011,Acme,acme.com\n0012,Boom,http://boom.example\n0013,Globex,globex.io\n")
+    r = {x.table: x for x in ingest_source_files(store, "salesforce", [f]).files}
+    assert (r["identities"].read, r["identities"].loaded, r["identities"].quarantined) == (3, 2, 1)
+    q = store.query("SELECT line, reason FROM quarantine")
+    assert q["line"].tolist() == [3]
+    assert q["reason"].iloc[0] == "the record could not be read (ValueError: cannot parse this website); nothing of it was loaded"
+    assert set(store.table("customers")["customer_id"]) == {"0011", "0013"}
+
+
+def test_timezone_and_date_order_options(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "Account.csv"
+    f.write_text("Id,Name,CreatedDate,Signup_Date__c\n0011,Acme,2024-03-01,01/02/2024\n")
+    ingest_source_files(store, "salesforce", [f], options=ReaderOptions(timezone="Europe/Berlin", date_order="day_first"))
+    c = store.table("customers").set_index("customer_id")
+    assert c.loc["0011", "signup_at"].isoformat() == "2024-01-31T23:00:00+00:00"  # 1 February, midnight in Berlin

@@ -81,3 +81,16 @@ def test_not_a_webhook_payload(store: Store, tmp_path: Path) -> None:
     f.write_text('[{"foo": 1}]')
     with pytest.raises(SourceFormatError, match="not a SendGrid Event Webhook payload"):
         ingest_vendor_file(store, f, reader="sendgrid")
+
+
+def test_lone_surrogate_in_a_campaign_quarantines_that_event_only(store: Store, tmp_path: Path) -> None:
+    events = [
+        {"email": f"u{i}@acme.com", "timestamp": 1700000000 + i, "event": "delivered", "sg_event_id": f"e{i}", "campaign": c}
+        for i, c in ((1, "spring"), (2, "X"), (3, "summer"))
+    ]
+    f = tmp_path / "post.json"
+    f.write_text(json.dumps(events).replace('"X"', '"sale \\ud800"') + "\n")  # one POST on one line
+    r = {x.table: x for x in ingest_vendor_file(store, f, reader="sendgrid")}
+    assert (r["messages"].read, r["messages"].loaded, r["messages"].quarantined) == (3, 2, 1)
+    assert store.query("SELECT reason FROM quarantine")["reason"].tolist() == ["campaign: a lone UTF-16 surrogate \\ud800, which is not a character"]
+    assert sorted(store.table("messages")["campaign"]) == ["spring", "summer"]

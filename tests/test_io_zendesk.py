@@ -140,3 +140,55 @@ def test_bom_and_json_lines(store: Store, tmp_path: Path) -> None:
     r = {x.table: x for x in ingest_vendor_file(store, f, reader="zendesk")}
     assert (r["tickets"].read, r["tickets"].loaded, r["tickets"].quarantined) == (2, 1, 1)
     assert store.query("SELECT line, reason FROM quarantine")["reason"].tolist() == ["not valid JSON"]
+
+
+# -- issue 11: one record never takes a file down; nothing unread is silent ------------------------
+def _ticket(i: int, **extra: object) -> str:
+    return json.dumps({"id": i, "created_at": "2024-01-01T00:00:00Z", "subject": f"ticket {i}", "status": "open", **extra})
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ('"subject": "broken \\ud800 text"', "subject: a lone UTF-16 surrogate \\ud800, which is not a character"),
+        ('"subject": "nul \\u0000 inside"', "subject: a NUL character (\\u0000), which text columns refuse"),
+        ('"custom": {"score": NaN}', "custom.score: NaN is not a finite number; such numbers are refused"),
+        ('"custom": {"score": -Infinity}', "custom.score: -Infinity is not a finite number; such numbers are refused"),
+        ('"custom": ' + "[" * 100_000 + "]" * 100_000, "JSON nested deeper than 64 levels (options.max_json_depth); the record was not read"),
+        ('"custom": ' + "[" * 70 + "]" * 70, "JSON nested deeper than 64 levels (options.max_json_depth); the record was not read"),
+    ],
+    ids=["lone-surrogate", "nul", "nan", "infinity", "deep-100000", "deep-70"],
+)
+def test_one_unstorable_ticket_is_quarantined_and_the_file_goes_on(store: Store, tmp_path: Path, bad: str, reason: str) -> None:
+    f = tmp_path / "tickets.json"
+    broken = '{"id": 2, "created_at": "2024-01-01T00:00:00Z", "status": "open", ' + bad + "}"
+    f.write_text('{"tickets": [\n' + _ticket(1) + ",\n" + broken + ",\n" + _ticket(3) + "\n]}")
+    r = {x.table: x for x in ingest_vendor_file(store, f, reader="zendesk")}
+    assert (r["tickets"].read, r["tickets"].loaded, r["tickets"].quarantined) == (3, 2, 1)
+    q = store.query("SELECT line, reason FROM quarantine")
+    assert (q["line"].tolist(), q["reason"].tolist()) == ([3], [reason])
+    assert sorted(store.table("tickets", where="ticket_id LIKE 'zendesk:%'")["ticket_id"]) == ["zendesk:1", "zendesk:3"]
+
+
+def test_deep_json_lines_record_is_quarantined_alone(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "tickets.jsonl"
+    deep = '{"id": 2, "created_at": "2024-01-01T00:00:00Z", "x": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    f.write_text(_ticket(1) + "\n" + deep + "\n" + _ticket(3) + "\n")
+    r = {x.table: x for x in ingest_vendor_file(store, f, reader="zendesk")}
+    assert (r["tickets"].loaded, r["tickets"].quarantined) == (2, 1)
+    assert store.query("SELECT reason FROM quarantine")["reason"].tolist() == [
+        "JSON nested deeper than 64 levels (options.max_json_depth); the record was not read"
+    ]
+
+
+def test_unreadable_optional_times_are_noted(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "tickets.json"
+    f.write_text(json.dumps({"tickets": [{"id": 9, "created_at": "2024-01-01T00:00:00Z", "updated_at": "soon", "status": "solved", "metric_set": {"solved_at": "later"}}]}))
+    r = {x.table: x for x in ingest_vendor_file(store, f, reader="zendesk")}
+    assert r["tickets"].loaded == 1
+    assert r["tickets"].notes_count == 2
+    notes = store.query("SELECT line, table_name, row_key, field, value FROM ingest_notes ORDER BY field")
+    assert notes.to_dict("list") == {
+        "line": [1, 1], "table_name": ["tickets", "tickets"], "row_key": ["zendesk:9", "zendesk:9"],
+        "field": ["metric_set.solved_at", "updated_at"], "value": ["later", "soon"],
+    }  # fmt: skip

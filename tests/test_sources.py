@@ -63,7 +63,7 @@ def test_every_problem_is_reported_with_its_key(tmp_path: Path) -> None:
 def test_cross_field_rules() -> None:
     with pytest.raises(ConfigError, match=r"sources\.crm\.reader: required because 'crm' is not a reader name"):
         SourcesConfig.from_yaml({"sources": {"crm": {"files": ["a.csv"]}}})
-    with pytest.raises(ConfigError, match=r"sources\.zendesk\.options\.timezone: only the mixpanel reader takes a timezone"):
+    with pytest.raises(ConfigError, match=r"sources\.zendesk\.options\.timezone: only the mixpanel, hubspot and salesforce readers take timezone \(this source uses zendesk\)"):
         SourcesConfig.from_yaml({"sources": {"zendesk": {"files": ["a.json"], "options": {"timezone": "UTC"}}}})
     with pytest.raises(ConfigError, match=r"identity\.account_sources: unknown source\(s\) \['hubspot'\]"):
         SourcesConfig.from_yaml({"sources": {"salesforce": {"files": ["a.csv"]}}, "identity": {"account_sources": ["hubspot"]}})
@@ -71,6 +71,51 @@ def test_cross_field_rules() -> None:
         SourcesConfig.from_yaml({"sources": {}})
     with pytest.raises(ConfigError, match="not valid YAML"):
         SourcesConfig.from_yaml("sources: [unclosed\n  x: 1\n")
+
+
+def test_time_zones_are_checked_up_front() -> None:
+    with pytest.raises(ConfigError, match=r"sources\.mixpanel\.options\.timezone: unknown time zone 'Europe/Berln'; did you mean Europe/Berlin, "):
+        SourcesConfig.from_yaml({"sources": {"mixpanel": {"files": ["a.jsonl"], "options": {"timezone": "Europe/Berln"}}}})
+    with pytest.raises(ConfigError, match=r"unknown time zone '\.\./etc/passwd'"):
+        SourcesConfig.from_yaml({"sources": {"hubspot": {"files": ["a.csv"], "options": {"timezone": "../etc/passwd"}}}})
+    cfg = SourcesConfig.from_yaml({"sources": {"hubspot": {"files": ["a.csv"], "options": {"timezone": "America/New_York", "date_order": "month_first"}}}})
+    assert cfg.sources["hubspot"].options.timezone == "America/New_York"
+
+
+def test_problems_across_keys_are_all_reported_with_the_others(tmp_path: Path) -> None:
+    f = tmp_path / "sources.yaml"
+    f.write_text(
+        "version: 1\n"
+        "sources:\n"
+        "  Bad-Name:\n"
+        "    reader: zendesk\n"
+        "    files: ['']\n"
+        "  mixpanel:\n"
+        "    files: [a.jsonl]\n"
+        "    options: {timezone: Mars/Olympus, date_order: sideways, max_json_depth: 0}\n"
+        "  crm:\n"
+        "    reader: salesforc\n"
+        "    files: [a.csv]\n"
+        "identity:\n"
+        "  account_sources: [mixpanel, mixpanel, nope]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        SourcesConfig.from_yaml(f)
+    problems = info.value.problems
+    for expected in (
+        "sources.Bad-Name (line 3): source name 'Bad-Name' must be lower case letters, digits and _ (starting with a letter)",
+        "sources.Bad-Name.files[0] (line 5): an empty path; give a file path or glob, relative to sources.yaml",
+        "sources.mixpanel.options.timezone (line 8): unknown time zone 'Mars/Olympus'; use an IANA name such as Europe/Berlin, America/New_York or UTC",
+        "sources.mixpanel.options.date_order (line 8): only the hubspot and salesforce readers take date_order (this source uses mixpanel)",
+        "sources.mixpanel.options.date_order (line 8): must be 'day_first' or 'month_first'; found 'sideways'",
+        "sources.mixpanel.options.max_json_depth (line 8): Input should be greater than 0; found 0",
+        "sources.crm.reader (line 10): must be 'mixpanel', 'amplitude', 'zendesk', 'intercom', 'hubspot', 'salesforce', 'sendgrid' or 'mailchimp'; found 'salesforc'",
+        "identity.account_sources (line 13): unknown source(s) ['nope']; the sources are Bad-Name, mixpanel, crm",
+        "identity.account_sources[0] (line 13): source 'mixpanel' (reader mixpanel) holds no accounts; account sources use the readers salesforce, hubspot, intercom, zendesk",
+        "identity.account_sources[1] (line 13): source 'mixpanel' is listed twice",
+    ):
+        assert expected in problems, (expected, problems)
+    assert len(problems) == 10, problems
 
 
 def test_glob_matching_nothing_fails_before_loading(tmp_path: Path) -> None:
@@ -120,6 +165,54 @@ def test_config_ingest_is_incremental_and_idempotent(tmp_path: Path) -> None:
         r = ingest_source_files(s, "mixpanel", [late]).files[0]
         assert (r.loaded, r.duplicate) == (1, 1)
         assert s.count("events") == counts["events"] + 1
+
+
+def test_a_file_that_cannot_be_read_is_refused_and_the_others_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "zendesk"
+    broken.mkdir()
+    (broken / "a-tickets.json").write_text('{"tickets": [{"id": 1, "created_at": "2024-01-01T00:00:00Z", ')  # cut off
+    (broken / "b-users.json").write_text('{"users": [{"id": 7, "email": "jane.doe@acme.com", "role": "end-user"}]}')
+    cfg = tmp_path / "sources.yaml"
+    cfg.write_text(
+        f"sources:\n  zendesk:\n    files: ['{broken}/*.json']\n  salesforce:\n    files: ['{VENDORS / 'salesforce'}/*.csv']\n"
+    )
+    from journeylib.store.sources import SourcesIncompleteError
+
+    with Store(tmp_path / "s.duckdb") as s:
+        with pytest.raises(SourcesIncompleteError) as info:
+            ingest_sources(s, cfg)
+        result = info.value.result
+        assert [Path(r.file).name for r in result.refused] == ["a-tickets.json"]
+        assert "a-tickets.json" in result.refused[0].error
+        assert "not JSON" in result.refused[0].error
+        assert {Path(r.file).name for r in result.files if r.status == "loaded"} >= {"b-users.json", "Account.csv", "Contact.csv"}
+        assert result.identity is not None  # identities resolved for what was loaded
+        assert s.query("SELECT customer_id FROM identity_map WHERE source_id = 'user:7'")["customer_id"].tolist() == ["0015g00000ACME001"]
+        assert "1 of 7 file(s) could not be read and were refused" in str(info.value)
+    # the command line goes on too, says which file, and exits non-zero at the end
+    assert main(["ingest", "--db", str(tmp_path / "c.duckdb"), "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "a-tickets.json → tickets: refused, nothing loaded" in err
+    assert "b-users.json → identities: read 1 = loaded 1" in err
+    assert "identity: master salesforce" in err
+
+
+def test_forced_reingest_adds_no_quarantine_row_twice(tmp_path: Path) -> None:
+    f = tmp_path / "export.jsonl"
+    f.write_text('{"event": "e", "properties": {"time": 1700000000, "distinct_id": "a", "$insert_id": "1"}}\nnot json\n[1]\n')
+    from journeylib.store.sources import ingest_source_files
+
+    with Store(":memory:") as s:
+        ingest_source_files(s, "mixpanel", [f])
+        conflict = tmp_path / "conflict.jsonl"
+        conflict.write_text('{"event": "other", "properties": {"time": 1700000000, "distinct_id": "a", "$insert_id": "1"}}\n')
+        ingest_source_files(s, "mixpanel", [conflict])
+        assert s.count("quarantine") == 3
+        for _ in range(2):
+            ingest_source_files(s, "mixpanel", [f, conflict], force=True)
+        assert s.count("quarantine") == 3
+        keys = s.query("SELECT count(*) AS n FROM (SELECT DISTINCT file, line, reason FROM quarantine)")["n"].iloc[0]
+        assert keys == 3
 
 
 def test_only_one_source_of_the_config(tmp_path: Path) -> None:

@@ -19,21 +19,23 @@ See ``docs/sources.md``::
 
 from __future__ import annotations
 
+import difflib
 import glob
 import re
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from journeylib.config.eventmap import EventRule
-from journeylib.config.loader import allowed_keys, parse_yaml, read_yaml, validate_config
+from journeylib.config.loader import KeyPath, allowed_keys, format_key_path, parse_yaml, read_yaml, validate_config
 from journeylib.exceptions import ConfigError, SourceFormatError
-from journeylib.io.registry import reader_names
+from journeylib.io.registry import account_readers, reader_names, readers_taking, vendor_readers
 from journeylib.store.identity import IdentityOptions
 
-__all__ = ["ReaderOptions", "SourceConfig", "SourcesConfig"]
+__all__ = ["ReaderOptions", "SourceConfig", "SourcesConfig", "sources_problems", "timezone_problem"]
 
 if TYPE_CHECKING:
     ReaderName = str
@@ -48,15 +50,143 @@ class ReaderOptions(BaseModel):
     Parameters
     ----------
     timezone : str, optional
-        Mixpanel only: IANA zone in which the export's epoch times are local.
+        IANA zone (``Europe/Berlin``) of times written without an offset:
+        Mixpanel's epoch times, HubSpot's and Salesforce's dates and times.
+        Checked against the zone database when the file is validated.
+    date_order : {"day_first", "month_first"}, optional
+        HubSpot and Salesforce: the order of ``03/04/2025``-style dates, when
+        the file's own dates do not settle it (an ambiguous date is refused,
+        never guessed).
     account_id_properties : list of str, optional
         Mixpanel and Amplitude: property names holding an explicit CRM account id.
+    max_field_bytes : int, optional
+        Every reader: longest field (a CSV field, a JSON string, a JSON
+        Lines line), in bytes; default 1 MiB. A longer one quarantines its record.
+    max_json_depth : int, optional
+        Every JSON reader: deepest nesting of one record; default 64.
+    max_decompressed_bytes : int, optional
+        Mixpanel and Amplitude: most bytes one gzip stream or zip member
+        inflates to; default 2 GiB. Past it the file is refused.
+    max_compression_ratio : float, optional
+        Mixpanel and Amplitude: highest inflated-to-compressed ratio of a
+        gzip stream or zip member; default 200. Past it the file is refused.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     timezone: str | None = None
+    date_order: Literal["day_first", "month_first"] | None = None
     account_id_properties: tuple[str, ...] | None = None
+    max_field_bytes: int | None = Field(default=None, gt=0)
+    max_json_depth: int | None = Field(default=None, gt=0, le=10_000)
+    max_decompressed_bytes: int | None = Field(default=None, gt=0)
+    max_compression_ratio: float | None = Field(default=None, gt=1)
+
+
+def timezone_problem(name: str) -> str | None:
+    """Return why *name* is not an IANA time zone, with the closest names, or ``None`` when it is one.
+
+    Parameters
+    ----------
+    name : str
+        A zone name such as ``Europe/Berlin``.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"unknown time zone 'Europe/Berln'; did you mean Europe/Berlin? ..."``.
+    """
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    else:
+        return None
+    close = difflib.get_close_matches(name, sorted(zoneinfo.available_timezones()), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close[:-1]) + ' or ' if len(close) > 1 else ''}{close[-1]}? " if close else ""
+    return f"unknown time zone {name!r}; {hint}use an IANA name such as Europe/Berlin, America/New_York or UTC"
+
+
+def sources_problems(data: Any) -> list[tuple[KeyPath, str]]:
+    """Return the problems of a ``sources.yaml`` that span its keys, each with its key path.
+
+    The checks the per-key validation cannot make, run on the raw mapping so
+    that they are reported together with every other problem: source names;
+    a reader for each source whose name is not one; options only the source's
+    reader takes; time zones that exist; file paths that are not empty; and
+    ``identity.account_sources`` naming sources whose readers hold accounts,
+    each once. Values of the wrong type are left to the per-key validation.
+
+    Parameters
+    ----------
+    data : object
+        The parsed configuration (a mapping).
+
+    Returns
+    -------
+    list of (tuple, str)
+        ``(key path, what is wrong)``.
+    """
+    if not isinstance(data, Mapping):
+        return []
+    readers = vendor_readers()
+    out: list[tuple[KeyPath, str]] = []
+    sources = data.get("sources")
+    sources = sources if isinstance(sources, Mapping) else {}
+    for name, src in sources.items():
+        at: KeyPath = ("sources", str(name))
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            out.append((at, f"source name {name!r} must be lower case letters, digits and _ (starting with a letter)"))
+        if not isinstance(src, Mapping):
+            continue
+        reader = src.get("reader")
+        if reader is None and name not in readers:
+            out.append(((*at, "reader"), f"required because {name!r} is not a reader name; allowed readers are {', '.join(readers)}"))
+        reader = reader if reader is not None else name
+        files = src.get("files")
+        if isinstance(files, list | tuple):
+            for i, f in enumerate(files):
+                if isinstance(f, str) and not f.strip():
+                    out.append(((*at, "files", i), "an empty path; give a file path or glob, relative to sources.yaml"))
+        options = src.get("options")
+        if not isinstance(options, Mapping):
+            continue
+        for key, value in options.items():
+            takers = readers_taking(str(key))
+            if value is not None and takers and reader in readers and reader not in takers:
+                who = f"the {takers[0]} reader takes" if len(takers) == 1 else f"the {', '.join(takers[:-1])} and {takers[-1]} readers take"
+                out.append(((*at, "options", str(key)), f"only {who} {key} (this source uses {reader})"))
+        tz = options.get("timezone")
+        if isinstance(tz, str) and (why := timezone_problem(tz)):
+            out.append(((*at, "options", "timezone"), why))
+    identity = data.get("identity")
+    wanted = identity.get("account_sources") if isinstance(identity, Mapping) else None
+    if isinstance(wanted, list | tuple):
+        unknown = [s for s in wanted if s not in sources]
+        if unknown:
+            out.append((("identity", "account_sources"), f"unknown source(s) {unknown}; the sources are {', '.join(map(str, sources))}"))
+        seen: set[Any] = set()
+        for i, s in enumerate(wanted):
+            src = sources.get(s) if isinstance(s, str) else None
+            reader = (src.get("reader") or s) if isinstance(src, Mapping) else None
+            if s in seen:
+                out.append((("identity", "account_sources", i), f"source {s!r} is listed twice"))
+            elif reader in readers and not readers[reader].is_account_source:
+                out.append(
+                    (("identity", "account_sources", i), f"source {s!r} (reader {reader}) holds no accounts; account sources use the readers {', '.join(account_readers())}")
+                )
+            seen.add(s)
+    return out
+
+
+def _line_of(path: KeyPath, lines: Mapping[KeyPath, int]) -> str:
+    for n in range(len(path), 0, -1):
+        if path[:n] in lines:
+            return f" (line {lines[path[:n]]})"
+    return ""
+
+
+_LINE_NOTE = re.compile(r" \(line \d+\)")
 
 
 class SourceConfig(BaseModel):
@@ -113,32 +243,12 @@ class SourcesConfig(BaseModel):
     identity: IdentityOptions = IdentityOptions()
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
-    @field_validator("sources")
-    @classmethod
-    def _names(cls, value: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
-        bad = [k for k in value if not _NAME_RE.match(k)]
-        if bad:
-            msg = f"source name(s) {bad} must be lower case letters, digits and _ (starting with a letter)"
-            raise ValueError(msg)
-        return value
-
     @model_validator(mode="after")
-    def _readers(self) -> SourcesConfig:
-        readers = reader_names()
-        problems = []
-        for name, src in self.sources.items():
-            if src.reader is None and name not in readers:
-                problems.append(f"sources.{name}.reader: required because {name!r} is not a reader name; allowed readers are {', '.join(readers)}")
-            reader = src.reader or name
-            if src.options.timezone and reader != "mixpanel":
-                problems.append(f"sources.{name}.options.timezone: only the mixpanel reader takes a timezone (this source uses {reader})")
-            if src.options.account_id_properties and reader not in ("mixpanel", "amplitude"):
-                problems.append(f"sources.{name}.options.account_id_properties: only mixpanel and amplitude take it (this source uses {reader})")
-        unknown = [s for s in (self.identity.account_sources or ()) if s not in self.sources]
-        if unknown:
-            problems.append(f"identity.account_sources: unknown source(s) {unknown}; the sources are {', '.join(self.sources)}")
+    def _across_keys(self) -> SourcesConfig:
+        data = self.model_dump(mode="python", exclude={"base_dir"}, exclude_none=True)
+        problems = sources_problems(data)
         if problems:
-            raise ValueError("\n".join(problems))
+            raise ValueError("\n".join(f"{format_key_path(p)}: {text}" for p, text in problems))
         return self
 
     def reader_of(self, name: str) -> str:
@@ -187,7 +297,17 @@ class SourcesConfig(BaseModel):
         if "base_dir" in data:
             at = f" (line {lines[('base_dir',)]})" if ("base_dir",) in lines else ""
             raise ConfigError([f"base_dir{at}: unknown key 'base_dir'; allowed keys here: {keys}"], source=where)
-        return validate_config(cls, {**data, "base_dir": base}, source=where, lines=lines)
+        # the checks across keys run on the raw data too, so they are reported with every other problem
+        across = [f"{format_key_path(p)}{_line_of(p, lines)}: {text}" for p, text in sources_problems(data)]
+        try:
+            cfg = validate_config(cls, {**data, "base_dir": base}, source=where, lines=lines)
+        except ConfigError as exc:
+            known = {_LINE_NOTE.sub("", m) for m in across}
+            rest = [m for m in exc.problems if _LINE_NOTE.sub("", m) not in known]
+            raise ConfigError(rest + across, source=where) from None
+        if across:  # pragma: no cover (the model's own check reports them first)
+            raise ConfigError(across, source=where)
+        return cfg
 
     def files_of(self, name: str) -> list[Path]:
         """Expand the globs of source *name* into sorted existing files.

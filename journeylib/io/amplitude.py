@@ -23,11 +23,18 @@ Mapping
 
 A zip member that is not a ``.json.gz``/``.json`` export file (a
 ``__MACOSX`` entry, a README) is quarantined as one row with the reason; a
-truncated gzip member fails the whole archive with a message naming it.
+truncated gzip member fails the whole archive with a message naming it, and
+so does a member that inflates beyond the caps (``max_decompressed_bytes``
+and ``max_compression_ratio``, checked on each zip and gzip layer of each
+member: :class:`journeylib.io.common.Caps`), which is read no further. Lines
+are checked as Mixpanel's are (:mod:`journeylib.io.mixpanel`): too long,
+holding a NUL, a number that is not finite or nesting deeper than
+``max_json_depth``, they are quarantined.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import zipfile
@@ -40,11 +47,14 @@ from typing import Any
 from journeylib.exceptions import SourceFormatError
 from journeylib.io.common import (
     ACCOUNT_ID_PROPERTIES,
+    Caps,
     LinesBlock,
     Part,
     ReadContext,
     iter_line_blocks,
+    json_line_problem,
     json_path_key,
+    open_inflating,
     prefetch,
     rejects_frame,
 )
@@ -66,7 +76,7 @@ def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
     source : str
         Source label (the ``event_id`` prefix).
     options : dict, optional
-        ``account_id_properties``.
+        ``account_id_properties`` and the caps (:class:`journeylib.io.common.Caps`).
 
     Returns
     -------
@@ -74,6 +84,7 @@ def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
         The spec.
     """
     options = options or {}
+    caps = Caps.from_options(options)
     accounts = tuple(options.get("account_id_properties") or ACCOUNT_ID_PROPERTIES)
     return JsonLinesSpec(
         fields={
@@ -101,6 +112,9 @@ def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
         properties_path="$.event_properties",
         extras=(("amplitude_id", "amplitude_id"), ("device_id", "device_id"), ("platform", "platform"), ("session_id", "session_id"), ("country", "country")),
         identity={"email": "email", "link_id": "link_id", "name": "company"},
+        max_line_bytes=caps.max_field_bytes,
+        max_depth=caps.max_json_depth,
+        check_line=functools.partial(json_line_problem, caps=caps),
     )
 
 
@@ -158,7 +172,7 @@ def detect_kind(path: Path) -> str:
 
 def _blocks(fh: Any, label: str, s: JsonLinesSpec) -> Iterator[LinesBlock]:
     try:
-        with closing(prefetch(iter_line_blocks(fh))) as blocks:  # read and decompress ahead while the engine parses
+        with closing(prefetch(iter_line_blocks(fh, max_line_bytes=s.max_line_bytes))) as blocks:  # read and decompress ahead while the engine parses
             for first_line, raw in blocks:
                 yield LinesBlock(raw=raw, first_line=first_line, spec=s, file=label)
     except (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
@@ -192,11 +206,9 @@ def read_amplitude(path: str | Path, ctx: ReadContext) -> Iterator[Part | LinesB
     p = Path(path)
     detect_kind(p)
     s = spec(ctx.source, dict(ctx.options))
+    caps = ctx.caps
     if not zipfile.is_zipfile(p):
-        with open(p, "rb") as fh:
-            magic = fh.read(2)
-        opener = gzip.open if magic == b"\x1f\x8b" else open
-        with opener(p, "rb") as fh:
+        with open_inflating(p, label=str(p), caps=caps) as fh:
             yield from _blocks(fh, str(p), s)
         return
     try:
@@ -216,12 +228,9 @@ def read_amplitude(path: str | Path, ctx: ReadContext) -> Iterator[Part | LinesB
             if name.startswith("__MACOSX/") or base.startswith(".") or not (base.endswith(".json.gz") or base.endswith(".json")):
                 foreign.append((None, name, f"zip member {name!r} is not an Amplitude export file (expected <project>_<date>_<hour>#<n>.json.gz); skipped"))
                 continue
-            with archive.open(name) as raw_fh:
-                if base.endswith(".gz"):
-                    with gzip.open(raw_fh, "rb") as fh:
-                        yield from _blocks(fh, label, s)
-                else:
-                    yield from _blocks(raw_fh, label, s)
+            info = archive.getinfo(name)
+            with archive.open(name) as raw_fh, open_inflating(raw_fh, label=label, caps=caps, compressed_size=info.compress_size) as fh:
+                yield from _blocks(fh, label, s)
         if foreign:
             yield Part("rejects", rejects_frame(foreign, str(p)))
 
@@ -234,4 +243,5 @@ READER = VendorReader(
     read=read_amplitude,
     kind_tables=KIND_TABLES,
     order=20,
+    options=("account_id_properties",),
 )

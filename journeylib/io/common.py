@@ -1,4 +1,4 @@
-"""Shared machinery of the vendor readers.
+r"""Shared machinery of the vendor readers.
 
 Every vendor reader turns one export file into a stream of *parts*:
 
@@ -6,13 +6,30 @@ Every vendor reader turns one export file into a stream of *parts*:
   (with the source ids each row refers to in ``_person_ref`` and
   ``_account_ref``), identity observations for ``identities`` (the records
   that say who a source id is: an e-mail, a CRM account id, a company name),
-  or rejected input rows for ``rejects`` (``line``, ``raw``, ``reason``);
+  rejected input rows for ``rejects`` (``line``, ``raw``, ``reason``), or
+  ``notes``: optional values that could not be read and were stored empty
+  (``line``, ``table_name``, ``row_key``, ``field``, ``value``, ``reason``);
 * :class:`LinesBlock` — a block of raw JSON Lines plus a
   :class:`~journeylib.store.staging.JsonLinesSpec`, parsed by the store's SQL engine
   (Mixpanel, Amplitude: millions of events, never a Python loop per line).
 
 Readers never touch the store; :mod:`journeylib.store.sources` stages the parts,
 merges them and resolves identities.
+
+Nothing unread is silent
+------------------------
+A record that cannot be read is quarantined with its reason: a required
+field missing or unreadable; a value holding a NUL character, a lone UTF-16
+surrogate (``"\ud800"``) or a number that is not finite (``NaN``,
+``Infinity``, ``1e999``); a field longer than :attr:`Caps.max_field_bytes`;
+JSON nested deeper than :attr:`Caps.max_json_depth`; or any error while
+reading it (:meth:`RecordSink.record`). An optional value that cannot be read
+(a date that is not a date, an MRR that is not a number) is stored empty and
+noted with its file, line, field and value (:meth:`RecordSink.note`). A file
+is refused as a whole only when it cannot be read at all: not the vendor's
+format, or a compressed stream that inflates beyond
+:attr:`Caps.max_decompressed_bytes` or :attr:`Caps.max_compression_ratio`
+(:func:`open_inflating`).
 
 Source ids
 ----------
@@ -24,18 +41,21 @@ A source id is ``<kind>:<vendor id>`` within a source, e.g. ``user:123`` and
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gzip
 import io
 import json
 import math
 import re
 from collections import Counter
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -47,6 +67,17 @@ from journeylib.store.staging import JsonLinesSpec
 MAX_RAW_CHARS = 4_000
 #: Bytes of JSON Lines handed to the engine at once (bounds memory).
 BLOCK_BYTES = 64 << 20
+
+#: Default of :attr:`Caps.max_field_bytes`: 1 MiB.
+MAX_FIELD_BYTES = 1 << 20
+#: Default of :attr:`Caps.max_json_depth`.
+MAX_JSON_DEPTH = 64
+#: Default of :attr:`Caps.max_decompressed_bytes`: 2 GiB (per gzip stream or zip member).
+MAX_DECOMPRESSED_BYTES = 2 << 30
+#: Default of :attr:`Caps.max_compression_ratio`.
+MAX_COMPRESSION_RATIO = 200
+#: Inflated bytes of a stream below which its ratio is not checked (small files compress well too).
+RATIO_CHECK_FROM_BYTES = 1 << 20
 
 #: Free-mail domains: an address there never identifies an account by its domain.
 FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
@@ -67,13 +98,14 @@ class Part:
     Attributes
     ----------
     table : str
-        ``events``, ``tickets``, ``messages``, ``identities`` or ``rejects``.
+        ``events``, ``tickets``, ``messages``, ``identities``, ``rejects`` or ``notes``.
     rows : pandas.DataFrame
         For a canonical table: its columns plus ``_person_ref``,
         ``_account_ref``, ``_line``, ``_raw``, ``_file``. For ``identities``:
         the columns of :data:`journeylib.store.staging.IDENTITY_COLUMNS` plus
         ``_line``, ``_raw``, ``_file``. For ``rejects``: ``line``, ``raw``,
-        ``reason``, ``file``.
+        ``reason``, ``file``. For ``notes``: ``line``, ``table_name``,
+        ``row_key``, ``field``, ``value``, ``reason``, ``file``.
     """
 
     table: str
@@ -102,6 +134,45 @@ class LinesBlock:
     file: str
 
 
+@dataclass(frozen=True)
+class Caps:
+    """Limits that keep one record or one file from taking a load down.
+
+    Each is a reader option of ``sources.yaml`` with the same name
+    (``options: {max_field_bytes: 4194304}``); a record beyond a field or
+    depth cap is quarantined with the reason, a file beyond an inflation cap
+    is refused (nothing of it is loaded) and the ingest goes on with the
+    next file.
+
+    Parameters
+    ----------
+    max_field_bytes : int, default 1 MiB
+        Longest field in UTF-8 bytes: a CSV field, a JSON string (or key),
+        and a whole line of JSON Lines read by the engine (Mixpanel,
+        Amplitude), whose one line is one event.
+    max_json_depth : int, default 64
+        Deepest nesting of JSON objects and arrays in one record (the
+        record itself is level 1).
+    max_decompressed_bytes : int, default 2 GiB
+        Most bytes one gzip stream or zip member inflates to (an Amplitude
+        archive is checked member by member).
+    max_compression_ratio : float, default 200
+        Highest ratio of inflated to compressed bytes of a gzip stream or
+        zip member, checked once it has inflated to 1 MiB (JSON exports
+        compress about 5-30:1; zip and gzip bombs 1000:1).
+    """
+
+    max_field_bytes: int = MAX_FIELD_BYTES
+    max_json_depth: int = MAX_JSON_DEPTH
+    max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES
+    max_compression_ratio: float = MAX_COMPRESSION_RATIO
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Caps:
+        """Return the caps set in reader *options* (``sources.yaml``), the defaults for the others."""
+        return cls(**{f.name: options[f.name] for f in fields(cls) if options.get(f.name) is not None})
+
+
 @dataclass
 class ReadContext:
     """What a reader needs besides the file.
@@ -120,17 +191,26 @@ class ReadContext:
     options: Mapping[str, Any] = field(default_factory=dict)
     notes: Counter[str] = field(default_factory=Counter)
 
+    @property
+    def caps(self) -> Caps:
+        """The caps of :attr:`options` (:meth:`Caps.from_options`)."""
+        return Caps.from_options(self.options)
+
 
 # -- files ---------------------------------------------------------------------
 def read_bytes(path: Path) -> bytes:
-    """Return a file's bytes, refusing missing, directory and empty files with a message."""
+    """Return a file's bytes, refusing missing, directory, unreadable and empty files with a message."""
     if not path.exists():
         msg = f"{path}: no such file. Check the path (globs are expanded by your shell or by sources.yaml)."
         raise SourceFormatError(msg)
     if path.is_dir():
         msg = f"{path} is a directory; pass the export files inside it."
         raise SourceFormatError(msg)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        msg = f"{path}: cannot read the file ({exc.strerror or exc}). Check that it exists and that you may read it; nothing was loaded."
+        raise SourceFormatError(msg) from exc
     if not data.strip():
         msg = f"{path}: the file is empty. Export it again; nothing was loaded."
         raise SourceFormatError(msg)
@@ -153,7 +233,9 @@ def decode_text(path: Path | str, data: bytes) -> str:
         raise SourceFormatError(msg) from exc
 
 
-def iter_line_blocks(stream: Iterable[bytes] | io.BufferedIOBase, *, block_bytes: int | None = None) -> Iterator[tuple[int, Any]]:
+def iter_line_blocks(
+    stream: Iterable[bytes] | io.BufferedIOBase, *, block_bytes: int | None = None, max_line_bytes: int | None = None
+) -> Iterator[tuple[int, Any]]:
     r"""Split a byte stream into blocks of lines without a Python loop per line.
 
     The block's bytes are handed to Arrow without a copy: each element is one
@@ -168,6 +250,11 @@ def iter_line_blocks(stream: Iterable[bytes] | io.BufferedIOBase, *, block_bytes
         Read with ``.readinto()`` (or ``.read(block_bytes)``).
     block_bytes : int, optional
         Approximate bytes per block (default :data:`BLOCK_BYTES`).
+    max_line_bytes : int, optional
+        A line longer than this is cut to its first ``max_line_bytes + 1``
+        bytes and the rest of it is skipped as it is read, so one endless
+        line never has to fit in memory (the parser refuses the cut line as
+        too long).
 
     Yields
     ------
@@ -181,6 +268,7 @@ def iter_line_blocks(stream: Iterable[bytes] | io.BufferedIOBase, *, block_bytes
     size = max(full // 8, 1)
     readinto = getattr(stream, "readinto", None)
     rest = b""
+    skipping = False  # the unfinished line in `rest` was cut: drop what follows up to its newline
     line = 1
     first = True
     while True:
@@ -198,6 +286,19 @@ def iter_line_blocks(stream: Iterable[bytes] | io.BufferedIOBase, *, block_bytes
                 view[filled : filled + got] = chunk
             filled += got
         at_end = filled < len(buf)
+        if skipping:
+            arr_new = np.frombuffer(view[len(rest) : filled], dtype=np.uint8)
+            nl_new = np.flatnonzero(arr_new == 10)
+            if not len(nl_new) and not at_end:
+                continue  # the cut line goes on: read past it
+            cut_at = len(rest) + (int(nl_new[0]) if len(nl_new) else filled - len(rest))
+            kept = bytes(view[: len(rest)]) + bytes(view[cut_at:filled])
+            if at_end and kept and not kept.endswith(b"\n"):
+                kept += b"\n"
+            buf = bytearray(kept)
+            view = memoryview(buf)
+            filled = len(kept)
+            skipping = False
         if first and (filled >= 3 or at_end):
             if bytes(view[:3]) == b"\xef\xbb\xbf":
                 view[:3] = b"   "  # keep offsets; white space is ignored by JSON
@@ -212,10 +313,17 @@ def iter_line_blocks(stream: Iterable[bytes] | io.BufferedIOBase, *, block_bytes
         arr_bytes = np.frombuffer(data, dtype=np.uint8)
         nl = np.flatnonzero(arr_bytes == 10)
         if not len(nl):
-            rest = bytes(data)
+            if max_line_bytes is not None and filled > max_line_bytes + 1:
+                rest = bytes(data[: max_line_bytes + 1])
+                skipping = True
+            else:
+                rest = bytes(data)
             continue
         cut = int(nl[-1])
         rest = bytes(data[cut + 1 :])
+        if max_line_bytes is not None and len(rest) > max_line_bytes + 1:
+            rest = rest[: max_line_bytes + 1]
+            skipping = True
         offsets = np.empty(len(nl) + 1, dtype=np.int64)
         offsets[0] = 0
         offsets[1:] = nl + 1
@@ -329,6 +437,273 @@ class BackgroundDigest:
         return self._digest
 
 
+# -- compressed exports ----------------------------------------------------------
+class _CountingReader(io.RawIOBase):
+    """A binary stream that counts the bytes read from it (the compressed side of a gzip stream)."""
+
+    def __init__(self, raw: Any) -> None:
+        super().__init__()
+        self._raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self._raw.read(len(b))
+        b[: len(data)] = data
+        self.count += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._raw.close()
+        super().close()
+
+
+class _CappedStream(io.RawIOBase):
+    """An inflating stream that stops past the size or ratio cap (see :func:`open_inflating`)."""
+
+    def __init__(self, inner: Any, *, label: str, caps: Caps, compressed: Callable[[], int]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._label = label
+        self._caps = caps
+        self._compressed = compressed
+        self.out = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self._inner.readinto(b) or 0
+        self.out += n
+        cap, ratio = self._caps.max_decompressed_bytes, self._caps.max_compression_ratio
+        if self.out > cap:
+            msg = (
+                f"{self._label}: inflates to more than {cap:,} bytes (options.max_decompressed_bytes of sources.yaml); "
+                "reading stopped there and nothing of the file was loaded. If the export is genuine, raise the cap "
+                "for this source; otherwise it is a zip or gzip bomb."
+            )
+            raise SourceFormatError(msg)
+        if self.out > RATIO_CHECK_FROM_BYTES and self.out > ratio * max(self._compressed(), 1):
+            msg = (
+                f"{self._label}: inflates at more than {ratio:g}:1 ({self.out:,} bytes from {self._compressed():,} compressed "
+                "so far; options.max_compression_ratio of sources.yaml), the signature of a zip or gzip bomb; reading stopped "
+                "there and nothing of the file was loaded. If the export is genuine, raise the ratio for this source."
+            )
+            raise SourceFormatError(msg)
+        return n
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._inner.close()
+        super().close()
+
+
+def open_inflating(source: Path | Any, *, label: str, caps: Caps, compressed_size: int | None = None) -> Any:
+    """Open a file or a zip member for reading, inflating gzip, within the caps.
+
+    Parameters
+    ----------
+    source : pathlib.Path or binary stream
+        A file, or an open zip member (``ZipFile.open``; anything with
+        ``peek`` and ``readinto``).
+    label : str
+        Name for messages (``archive.zip!member`` inside archives).
+    caps : Caps
+        Every inflating layer (a zip member, a gzip stream) is checked
+        against :attr:`Caps.max_decompressed_bytes` and
+        :attr:`Caps.max_compression_ratio` (a zip member against its
+        compressed size, a gzip stream against the compressed bytes it
+        consumed) as it is read.
+    compressed_size : int, optional
+        For a zip member: its compressed size (the member is then a layer).
+
+    Returns
+    -------
+    binary stream
+        The inflated bytes (the file itself when it is neither gzip nor a
+        zip member). Reading raises
+        :class:`~journeylib.exceptions.SourceFormatError` as soon as a cap
+        is passed, long before a bomb is inflated.
+    """
+    stream: Any = open(source, "rb") if isinstance(source, Path) else source  # noqa: SIM115 (closed with what is returned)
+    if compressed_size is not None:
+        stream = io.BufferedReader(_CappedStream(stream, label=label, caps=caps, compressed=lambda: compressed_size))
+    if bytes(stream.peek(2)[:2]) != b"\x1f\x8b":
+        return stream
+    counted = _CountingReader(stream)
+    inflated = gzip.GzipFile(fileobj=counted, mode="rb")
+    return io.BufferedReader(_CappedStream(inflated, label=label, caps=caps, compressed=lambda: counted.count))
+
+
+# -- values that cannot be stored ------------------------------------------------
+@dataclass(frozen=True)
+class BadRecord:
+    """A record that was parsed but cannot be loaded, in place of its value (see :func:`json_records`).
+
+    Attributes
+    ----------
+    reason : str
+        Why, in words (for the quarantine row).
+    """
+
+    reason: str
+
+
+class _NonFinite:
+    """What ``NaN``, ``Infinity`` and ``-Infinity`` decode to while reading JSON (then refused)."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+def safe_text(text: str) -> str:
+    r"""Return *text* storable in any text column: NUL as ``\u0000`` and lone surrogates as ``\udXXX`` escapes."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def text_problem(text: str, max_bytes: int = MAX_FIELD_BYTES) -> str | None:
+    r"""Return why *text* cannot be stored (NUL, lone surrogate, longer than *max_bytes*), or ``None``.
+
+    Parameters
+    ----------
+    text : str
+        A decoded value.
+    max_bytes : int
+        The field cap (:attr:`Caps.max_field_bytes`), in UTF-8 bytes.
+
+    Returns
+    -------
+    str or None
+        The reason, e.g. ``"a lone UTF-16 surrogate \ud800, which is not a character"``.
+    """
+    if "\x00" in text:
+        return "a NUL character (\\u0000), which text columns refuse"
+    if text.isascii():
+        size = len(text)
+    elif len(text) * 4 <= max_bytes and not any("\ud800" <= ch <= "\udfff" for ch in text):
+        return None
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            return f"a lone UTF-16 surrogate \\u{ord(text[exc.start]):04x}, which is not a character"
+    if size > max_bytes:
+        return f"{size:,} bytes, longer than the cap of {max_bytes:,} (options.max_field_bytes)"
+    return None
+
+
+def _depth_reason(caps: Caps) -> str:
+    return f"JSON nested deeper than {caps.max_json_depth} levels (options.max_json_depth); the record was not read"
+
+
+def value_problem(value: Any, caps: Caps | None = None) -> str | None:
+    """Return why a parsed JSON record cannot be loaded, or ``None``.
+
+    Walks the record without recursion: every string and key is checked with
+    :func:`text_problem`, every number for being finite, and the nesting
+    against :attr:`Caps.max_json_depth`.
+
+    Parameters
+    ----------
+    value : object
+        The record as decoded by :func:`json_records`.
+    caps : Caps, optional
+        The caps (defaults otherwise).
+
+    Returns
+    -------
+    str or None
+        The reason, naming the field (``subject: a lone UTF-16 surrogate ...``).
+    """
+    caps = caps or Caps()
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        v, path, depth = stack.pop()
+        if isinstance(v, str):
+            reason = text_problem(v, caps.max_field_bytes)
+            if reason:
+                return safe_text(f"{path or 'value'}: {reason}")
+        elif isinstance(v, dict):
+            if depth > caps.max_json_depth:
+                return _depth_reason(caps)
+            for k, x in v.items():
+                key = f"{path}.{k}" if path else str(k)
+                if isinstance(k, str) and (reason := text_problem(k, caps.max_field_bytes)):
+                    return safe_text(f"key {key}: {reason}")
+                stack.append((x, key, depth + 1))
+        elif isinstance(v, list):
+            if depth > caps.max_json_depth:
+                return _depth_reason(caps)
+            stack.extend((x, f"{path}[{i}]", depth + 1) for i, x in enumerate(v))
+        elif isinstance(v, _NonFinite):
+            return safe_text(f"{path or 'value'}: {v.token} is not a finite number; such numbers are refused")
+        elif isinstance(v, float) and not math.isfinite(v):
+            return safe_text(f"{path or 'value'}: a number too large to represent (read as {v})")
+    return None
+
+
+def unreadable(rec: Any, what: str) -> str | None:
+    """Return why a record of :func:`json_records` cannot be read as one JSON object (a *what*), or ``None``.
+
+    Parameters
+    ----------
+    rec : object
+        The value: ``None`` (not JSON), a :class:`BadRecord`, or the decoded record.
+    what : str
+        What one record is (``ticket``, ``event``), for the message.
+
+    Returns
+    -------
+    str or None
+        ``"not valid JSON"``, the :class:`BadRecord` reason, or
+        ``"expected a JSON object per <what>, found <type>"``.
+    """
+    if rec is None:
+        return "not valid JSON"
+    if isinstance(rec, BadRecord):
+        return rec.reason
+    if not isinstance(rec, dict):
+        return f"expected a JSON object per {what}, found {type(rec).__name__}"
+    return None
+
+
+def json_line_problem(raw: bytes, caps: Caps) -> str | None:
+    r"""Return why one line of JSON Lines cannot be loaded (see :func:`value_problem`), or ``None``.
+
+    The exact check the engine hands the lines it finds suspect
+    (:attr:`journeylib.store.staging.JsonLinesSpec.check_line`): the text
+    ``NaN`` or ``\u0000`` may sit inside a string, and many brackets need
+    not be deep nesting.
+
+    Parameters
+    ----------
+    raw : bytes
+        The line.
+    caps : Caps
+        The caps.
+
+    Returns
+    -------
+    str or None
+        The reason, or ``None`` for a line that is fine.
+    """
+    text = bytes(raw).decode("utf-8", "replace").strip()
+    try:
+        value = json.JSONDecoder(parse_constant=_NonFinite).decode(text)
+    except RecursionError:
+        return _depth_reason(caps)
+    except json.JSONDecodeError:
+        return "not valid JSON"
+    return value_problem(value, caps)
+
+
 # -- JSON documents ------------------------------------------------------------
 def _line_at(text: str, idx: int, cache: list[int]) -> int:
     """1-based line of character *idx*, counting incrementally from the last call."""
@@ -342,9 +717,40 @@ def _line_at(text: str, idx: int, cache: list[int]) -> int:
 
 
 _WS = re.compile(r"[ \t\n\r]*")
+#: One token of a non-recursive scan: a string, a bracket, or a run of anything else.
+_SCAN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]|[^"\[\]{}]+', re.S)
 
 
-def json_records(path: Path, text: str, keys: tuple[str, ...] = ()) -> tuple[dict[str, Any] | list[Any], str | None, list[tuple[int, Any, str]]]:
+def _skip_value(text: str, i: int) -> int:
+    """Return the index just past the JSON container starting at *i*, scanning without recursion; -1 if it never closes."""
+    depth = 0
+    pos = i
+    while pos < len(text):
+        m = _SCAN.match(text, pos)
+        if m is None:  # an unterminated string
+            return -1
+        pos = m.end()
+        c = text[m.start()]
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+            if depth == 0:
+                return pos
+    return -1
+
+
+def _checked(value: Any, caps: Caps) -> Any:
+    """Return *value*, a :class:`BadRecord` in its place, or (a list) the list with its bad elements replaced."""
+    if isinstance(value, list):
+        return [_checked(v, caps) if isinstance(v, (dict, list)) else (BadRecord(p) if (p := value_problem(v, caps)) else v) for v in value]
+    problem = value_problem(value, caps)
+    return BadRecord(problem) if problem else value
+
+
+def json_records(
+    path: Path, text: str, keys: tuple[str, ...] = (), caps: Caps | None = None
+) -> tuple[dict[str, Any] | list[Any], str | None, list[tuple[int, Any, str]]]:
     """Read a JSON export: a document (object or array) or JSON Lines.
 
     Parameters
@@ -356,6 +762,8 @@ def json_records(path: Path, text: str, keys: tuple[str, ...] = ()) -> tuple[dic
     keys : tuple of str
         Top-level keys whose array holds the records (``tickets``,
         ``users``, ...). The first one present is used.
+    caps : Caps, optional
+        Field and depth caps (defaults otherwise).
 
     Returns
     -------
@@ -365,7 +773,12 @@ def json_records(path: Path, text: str, keys: tuple[str, ...] = ()) -> tuple[dic
         The key the records came from (``None`` for a top-level array or JSON Lines).
     records : list of (int, object, str)
         ``(line, value, raw)`` per record; *value* is ``None`` when the line
-        is not valid JSON (JSON Lines only), with *raw* the line.
+        is not valid JSON (JSON Lines only), with *raw* the line, and a
+        :class:`BadRecord` when the record holds something that cannot be
+        stored (:func:`value_problem`: a NUL, a lone surrogate, a number
+        that is not finite, a field over the cap, nesting over the cap). A
+        JSON Lines line holding an array keeps it, with such elements
+        replaced by a :class:`BadRecord`.
 
     Raises
     ------
@@ -373,40 +786,60 @@ def json_records(path: Path, text: str, keys: tuple[str, ...] = ()) -> tuple[dic
         If the file is neither a JSON document nor JSON Lines; the message
         names the line and column.
     """
-    dec = json.JSONDecoder()
+    caps = caps or Caps()
+    dec = json.JSONDecoder(parse_constant=_NonFinite)
     cache = [0, 1]
     stripped = text.lstrip()
     offset = len(text) - len(stripped)
     if not stripped:
         msg = f"{path}: the file holds only white space; nothing was loaded."
         raise SourceFormatError(msg)
+    doc_error: json.JSONDecodeError | None = None
+    deep = False
+    first: Any = None
     try:
         first, end = dec.raw_decode(text, offset)
-        whole = not text[end:].strip()
     except json.JSONDecodeError as exc:
-        first, whole = None, False
-        doc_error = exc
-    if whole and isinstance(first, dict):
-        key = next((k for k in keys if isinstance(first.get(k), list)), None)
+        end, doc_error = -1, exc
+    except RecursionError:  # nested beyond what the decoder can: find where it ends without decoding it
+        deep, end = True, (_skip_value(text, offset) if text[offset] in "[{" else -1)
+    whole = end >= 0 and not text[end:].strip()
+    if whole and (isinstance(first, dict) or (deep and text[offset] == "{")):
+        try:
+            top, key, records = _records_in_object(text, offset, keys, dec, cache, caps)
+        except (json.JSONDecodeError, IndexError) as exc:
+            msg = f"{path}: not a JSON document the reader can walk ({exc}); nothing was loaded."
+            raise SourceFormatError(msg) from exc
         if key is None:
-            return first, None, [(1, first, text[offset:][:MAX_RAW_CHARS])]
-        return _records_in_object(path, text, key, dec, cache)
-    if whole and isinstance(first, list):
-        return [], None, _array_elements(text, offset, dec, cache)
+            value = BadRecord(_depth_reason(caps)) if deep else _checked(first, caps)
+            return (top if deep else first), None, [(1, value, safe_text(text[offset:][:MAX_RAW_CHARS]))]
+        return top, key, records
+    if whole and (isinstance(first, list) or deep):
+        try:
+            records, _ = _array_elements(text, offset, dec, cache, caps)
+        except (json.JSONDecodeError, IndexError) as exc:
+            msg = f"{path}: not a JSON document the reader can walk ({exc}); nothing was loaded."
+            raise SourceFormatError(msg) from exc
+        return [], None, records
     # JSON Lines: one value per line
-    records: list[tuple[int, Any, str]] = []
+    records = []
     n_ok = 0
     for lineno, line in enumerate(text.split("\n"), start=1):
         s = line.strip()
         if not s:
             continue
+        raw = safe_text(s[:MAX_RAW_CHARS])
         try:
-            records.append((lineno, json.loads(s), s[:MAX_RAW_CHARS]))
-            n_ok += 1
+            value = _checked(dec.decode(s), caps)
         except json.JSONDecodeError:
-            records.append((lineno, None, s[:MAX_RAW_CHARS]))
+            records.append((lineno, None, raw))
+            continue
+        except RecursionError:
+            value = BadRecord(_depth_reason(caps))
+        records.append((lineno, value, raw))
+        n_ok += 1
     if n_ok == 0:
-        err = doc_error if first is None else None
+        err = doc_error if first is None and not deep else None
         where = f" at line {err.lineno}, column {err.colno} ({err.msg})" if err else ""
         msg = (
             f"{path}: not JSON{where}. The reader expects the vendor's JSON export (a document or one JSON object "
@@ -416,48 +849,70 @@ def json_records(path: Path, text: str, keys: tuple[str, ...] = ()) -> tuple[dic
     return [], None, records
 
 
-def _array_elements(text: str, start: int, dec: json.JSONDecoder, cache: list[int]) -> list[tuple[int, Any, str]]:
-    """Decode the elements of the array starting at *start* (a ``[``), with their lines."""
+def _decode_one(text: str, i: int, dec: json.JSONDecoder, caps: Caps) -> tuple[Any, int]:
+    """Decode the value at *i* and check it; a value nested too deep to decode becomes a :class:`BadRecord`."""
+    try:
+        value, end = dec.raw_decode(text, i)
+    except RecursionError:
+        end = _skip_value(text, i)
+        if end < 0:
+            msg = "unterminated value"
+            raise json.JSONDecodeError(msg, text, i) from None
+        return BadRecord(_depth_reason(caps)), end
+    return _checked(value, caps), end
+
+
+def _array_elements(text: str, start: int, dec: json.JSONDecoder, cache: list[int], caps: Caps) -> tuple[list[tuple[int, Any, str]], int]:
+    """Decode the elements of the array starting at *start* (a ``[``), with their lines; also return the index after it."""
     out: list[tuple[int, Any, str]] = []
     i = _WS.match(text, start + 1).end()  # type: ignore[union-attr]
     if text[i] == "]":
-        return out
+        return out, i + 1
     while True:
-        value, end = dec.raw_decode(text, i)
-        out.append((_line_at(text, i, cache), value, text[i:end][:MAX_RAW_CHARS]))
+        value, end = _decode_one(text, i, dec, caps)
+        out.append((_line_at(text, i, cache), value, safe_text(text[i:end][:MAX_RAW_CHARS])))
         i = _WS.match(text, end).end()  # type: ignore[union-attr]
         if text[i] == "]":
-            return out
+            return out, i + 1
+        if text[i] != ",":
+            msg = "expected ',' or ']'"
+            raise json.JSONDecodeError(msg, text, i)
         i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]  # skip the comma
 
 
-def _records_in_object(path: Path, text: str, key: str, dec: json.JSONDecoder, cache: list[int]) -> tuple[dict[str, Any], str, list[tuple[int, Any, str]]]:
-    """Walk the top-level object to find ``key``'s array and decode its elements with line numbers."""
+def _records_in_object(
+    text: str, start: int, keys: tuple[str, ...], dec: json.JSONDecoder, cache: list[int], caps: Caps
+) -> tuple[dict[str, Any], str | None, list[tuple[int, Any, str]]]:
+    """Walk the top-level object at *start*; decode the elements of the first of *keys* holding an array, with line numbers."""
     top: dict[str, Any] = {}
-    i = _WS.match(text, text.index("{") + 1).end()  # type: ignore[union-attr]
-    records: list[tuple[int, Any, str]] = []
+    arrays: dict[str, list[tuple[int, Any, str]]] = {}
+    i = _WS.match(text, start + 1).end()  # type: ignore[union-attr]
     while text[i] != "}":
         k, i = dec.raw_decode(text, i)
         i = _WS.match(text, i).end()  # type: ignore[union-attr]
         i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]  # the colon
-        if k == key and text[i] == "[":
-            records = _array_elements(text, i, dec, cache)
-            _, i = dec.raw_decode(text, i)  # skip the array
+        if k in keys and text[i] == "[" and k not in arrays:
+            arrays[k], i = _array_elements(text, i, dec, cache, caps)
         else:
-            top[k], i = dec.raw_decode(text, i)
+            value, i = _decode_one(text, i, dec, caps)
+            top[k] = None if isinstance(value, BadRecord) else value
         i = _WS.match(text, i).end()  # type: ignore[union-attr]
         if text[i] == ",":
             i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
-    return top, key, records
+    key = next((k for k in keys if k in arrays), None)
+    return top, key, arrays.get(key, []) if key else []
 
 
 # -- CSV -------------------------------------------------------------------------
-def read_csv_records(path: Path, data: bytes) -> tuple[list[str], list[tuple[int, list[str], str]], list[tuple[int, str, str]]]:
+def read_csv_records(
+    path: Path, data: bytes, caps: Caps | None = None
+) -> tuple[list[str], list[tuple[int, list[str], str]], list[tuple[int, str, str]]]:
     """Read a CRM CSV export with physical line numbers.
 
     A UTF-8 byte-order mark is dropped (Salesforce and Excel write one). A
-    header that is not UTF-8 fails the whole file; a row with bytes that are
-    not UTF-8, or with the wrong number of fields, is rejected.
+    header that is not UTF-8 or holds NUL bytes fails the whole file; a row
+    with bytes that are not UTF-8, a NUL character, a field longer than
+    :attr:`Caps.max_field_bytes`, or the wrong number of fields is rejected.
 
     Parameters
     ----------
@@ -465,6 +920,8 @@ def read_csv_records(path: Path, data: bytes) -> tuple[list[str], list[tuple[int
         For messages.
     data : bytes
         The file's content.
+    caps : Caps, optional
+        The field cap (default 1 MiB).
 
     Returns
     -------
@@ -475,13 +932,14 @@ def read_csv_records(path: Path, data: bytes) -> tuple[list[str], list[tuple[int
     rejects : list of (int, str, str)
         ``(line, raw, reason)`` per refused row.
     """
-    if b"\x00" in data[:8192]:
-        msg = f"{path}: binary content (NUL bytes) — not a CSV export. Export the object as UTF-8 CSV; nothing was loaded."
-        raise SourceFormatError(msg)
+    caps = caps or Caps()
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    if b"\x00" in data[: data.find(b"\n") if b"\n" in data[:8192] else 8192]:
+        msg = f"{path}: binary content (NUL bytes) — not a CSV export. Export the object as UTF-8 CSV; nothing was loaded."
+        raise SourceFormatError(msg)
     text = data.decode("utf-8", errors="surrogateescape")
-    csv.field_size_limit(max(csv.field_size_limit(), 64_000_000))
+    csv.field_size_limit(max(csv.field_size_limit(), 64_000_000, caps.max_field_bytes + 1))
     reader = csv.reader(io.StringIO(text, newline=""), strict=False)
     try:
         header = [h.strip() for h in next(reader)]
@@ -495,6 +953,7 @@ def read_csv_records(path: Path, data: bytes) -> tuple[list[str], list[tuple[int
     rejects: list[tuple[int, str, str]] = []
     prev = reader.line_num
     width = len(header)
+    limit = caps.max_field_bytes
     while True:
         start = prev + 1
         try:
@@ -514,6 +973,10 @@ def read_csv_records(path: Path, data: bytes) -> tuple[list[str], list[tuple[int
         elif any(_has_surrogate(f) for f in fields):
             bad = next(header[i] for i, f in enumerate(fields) if _has_surrogate(f))
             rejects.append((start, raw, f"column {bad}: bytes that are not valid UTF-8"))
+        elif any("\x00" in f or len(f) * 4 > limit for f in fields) and (
+            problem := next(((h, p) for h, f in zip(header, fields, strict=True) if (p := text_problem(f, limit))), None)
+        ):
+            rejects.append((start, raw, safe_text(f"column {problem[0]}: {problem[1]}")))
         else:
             rows.append((start, fields, raw))
     return header, rows, rejects
@@ -525,8 +988,8 @@ def _has_surrogate(text: str) -> bool:
 
 def _csv_raw(fields: list[str]) -> str:
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow([f.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for f in fields])
-    return buf.getvalue()[:MAX_RAW_CHARS]
+    csv.writer(buf, lineterminator="").writerow([f[:MAX_RAW_CHARS].encode("utf-8", "surrogateescape").decode("utf-8", "replace") for f in fields])
+    return safe_text(buf.getvalue()[:MAX_RAW_CHARS])
 
 
 def require_columns(path: Path, header: list[str], kind: str, required: tuple[str, ...], hint: str = "") -> None:
@@ -636,8 +1099,8 @@ def rejects_frame(rows: Sequence[tuple[int | None, str, str]], file: str) -> pd.
     return pd.DataFrame(
         {
             "line": pd.array([r[0] for r in rows], dtype="Int64"),
-            "raw": [r[1][:MAX_RAW_CHARS] if r[1] else "" for r in rows],
-            "reason": [r[2] for r in rows],
+            "raw": [safe_text(r[1][:MAX_RAW_CHARS]) if r[1] else "" for r in rows],
+            "reason": [safe_text(r[2]) for r in rows],
             "file": [file] * len(rows),
         }
     )
@@ -696,6 +1159,177 @@ def parse_ts(value: Any) -> tuple[datetime | None, bool]:
     return dt.astimezone(UTC), False
 
 
+def time_problem(value: Any, expected: str = "a date-time such as 2025-12-31T14:30:00Z") -> str | None:
+    """Return the reason a present *value* is not a time (for :func:`parse_ts`), or ``None`` when it is one or is empty.
+
+    The reason does not repeat the value (a note or a quarantine row holds it):
+    ``"expected <expected>"``.
+    """
+    dt, bad = parse_ts(value)
+    if dt is None and bad:
+        return f"expected {expected}"
+    return None
+
+
+_DMY = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$")
+_HAS_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
+_EXPECTED_DATE = "a date such as 2025-12-31, 2025-12-31 14:30, 2025-12-31T14:30:00+01:00 or 31/12/2025"
+
+
+class DateReader:
+    """Reads the dates and times of one CSV export, in its zone and day/month order.
+
+    Accepts epoch seconds or milliseconds, ISO-8601 (``2025-12-31``,
+    ``2025-12-31 14:30``, ``2025-12-31T14:30:00.000+0000``) and
+    day/month/year or month/day/year (``31/12/2025``, ``12/31/2025 2:30 PM``;
+    ``/``, ``.`` or ``-`` between the parts). A time without an offset is a
+    wall-clock time of *timezone* (default UTC).
+
+    Which of the two numbers of ``03/04/2025`` is the day is never guessed
+    per value: it is *date_order* when set, else what the file's own dates
+    settle (a first number above 12, as in ``31/12/2025``, makes the file
+    day first). A date neither settles is refused, and so is every such
+    date of a file holding both orders.
+
+    Parameters
+    ----------
+    timezone : str, optional
+        IANA zone of times without an offset.
+    date_order : {"day_first", "month_first"}, optional
+        The order of day/month/year dates.
+    day_first_seen, month_first_seen : str, optional
+        A date of the file that settles the order each way (set by
+        :meth:`for_file`).
+    """
+
+    def __init__(self, *, timezone: str | None = None, date_order: str | None = None, day_first_seen: str | None = None, month_first_seen: str | None = None) -> None:
+        self.zone = ZoneInfo(timezone) if timezone else UTC
+        self.zone_name = timezone or "UTC"
+        self.date_order = date_order
+        self.day_first_seen = day_first_seen
+        self.month_first_seen = month_first_seen
+
+    @classmethod
+    def for_file(cls, values: Iterable[Any], *, timezone: str | None = None, date_order: str | None = None) -> DateReader:
+        """Return the reader of a file whose values are *values*, its day/month order settled by them unless given.
+
+        Parameters
+        ----------
+        values : iterable
+            Every value of the file (those that are not day/month/year dates are ignored).
+        timezone, date_order : str, optional
+            The source's ``timezone`` and ``date_order`` options.
+
+        Returns
+        -------
+        DateReader
+            The reader.
+        """
+        dmy = mdy = None
+        if date_order is None:
+            for v in values:
+                if not isinstance(v, str) or len(v) > 40 or not (m := _DMY.match(v.strip())):
+                    continue
+                a, b = int(m.group(1)), int(m.group(3))
+                if a > 12 >= b and dmy is None:
+                    dmy = v.strip()
+                elif b > 12 >= a and mdy is None:
+                    mdy = v.strip()
+        return cls(timezone=timezone, date_order=date_order, day_first_seen=dmy, month_first_seen=mdy)
+
+    def parse(self, value: Any, expected: str = _EXPECTED_DATE) -> tuple[datetime | None, str | None, bool]:
+        """Read one value.
+
+        Parameters
+        ----------
+        value : object
+            The raw value.
+        expected : str, optional
+            What a value should look like, for the reason of one that is not a date.
+
+        Returns
+        -------
+        (datetime or None, str or None, bool)
+            The time in UTC (None when empty or unreadable), the reason when
+            a present value could not be read (without the value: the note
+            or quarantine row holds it), and whether it had no offset (read
+            in :attr:`zone_name`).
+        """
+        value = clean(value)
+        if value is None:
+            return None, None, False
+        if isinstance(value, str) and (m := _DMY.match(value.strip())):
+            return self._day_month(value.strip(), m)
+        dt, bad = parse_ts(value)
+        if dt is None:
+            return None, (f"expected {expected}" if bad else None), False
+        naive = isinstance(value, str) and not _EPOCH_RE.match(value) and not _HAS_OFFSET.search(value.strip().replace(" UTC", "Z"))
+        if naive and self.zone is not UTC:
+            dt = dt.replace(tzinfo=None).replace(tzinfo=self.zone).astimezone(UTC)
+        return dt, None, naive
+
+    def _day_month(self, text: str, m: re.Match[str]) -> tuple[datetime | None, str | None, bool]:
+        a, b = int(m.group(1)), int(m.group(3))
+        order = self.date_order
+        if order is None and a != b and a <= 12 and b <= 12:
+            if self.day_first_seen and self.month_first_seen:
+                return None, (
+                    f"a day/month date in a file holding both day-first ({self.day_first_seen!r}) and month-first "
+                    f"({self.month_first_seen!r}) dates, so which number is the day is unknown; "
+                    "set options.date_order (day_first or month_first) for this source"
+                ), False
+            if not self.day_first_seen and not self.month_first_seen:
+                return None, (
+                    "a date that could be day/month or month/day, and no date of the file settles it; "
+                    "set options.date_order (day_first or month_first) for this source"
+                ), False
+            order = "day_first" if self.day_first_seen else "month_first"
+        if order is None:
+            order = "day_first" if a > 12 else "month_first"
+        day, month = (a, b) if order == "day_first" else (b, a)
+        hour, minute, second = int(m.group(5) or 0), int(m.group(6) or 0), int(m.group(7) or 0)
+        ampm = (m.group(8) or "").lower()
+        if ampm:
+            if not 1 <= hour <= 12:
+                return None, f"expected an hour from 1 to 12 before {ampm.upper()}", False
+            hour = hour % 12 + (12 if ampm == "pm" else 0)
+        try:
+            local = datetime(int(m.group(4)), month, day, hour, minute, second)  # a wall-clock time of self.zone
+        except ValueError as exc:
+            return None, f"not a date in {order.replace('_', ' ')} order ({exc})", False
+        return local.replace(tzinfo=self.zone).astimezone(UTC), None, True
+
+
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+
+
+def parse_number(value: Any) -> tuple[float | None, str | None]:
+    """Read one number: digits with an optional ``.`` decimal part and exponent; refuse what is not finite.
+
+    Parameters
+    ----------
+    value : object
+        The raw value.
+
+    Returns
+    -------
+    (float or None, str or None)
+        The number (None when empty or unreadable) and, for a present value
+        that is not a finite number, the reason (without the value).
+    """
+    value = clean(value)
+    if value is None:
+        return None, None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None, "expected a number"
+    if isinstance(value, str) and not _NUMBER.match(value.strip()):
+        return None, "expected a number such as 1250.50 (no thousands separator, currency or unit)"
+    num = float(value)
+    if not math.isfinite(num):
+        return None, "not a finite number"
+    return num, None
+
+
 class RecordSink:
     """Collects the rows of a record-by-record reader, then hands them over as parts.
 
@@ -709,20 +1343,68 @@ class RecordSink:
         self.file = file
         self.tables: dict[str, list[dict[str, Any]]] = {}
         self.rejects: list[tuple[int | None, str, str]] = []
+        self.notes: list[dict[str, Any]] = []
 
     def add(self, table: str, line: int | None, raw: str, **cols: Any) -> None:
         """Add one row to *table* (``events``, ``tickets``, ``messages`` or ``identities``)."""
         cols["_line"] = line
-        cols["_raw"] = raw[:MAX_RAW_CHARS]
+        cols["_raw"] = safe_text(raw[:MAX_RAW_CHARS])
         self.tables.setdefault(table, []).append(cols)
 
     def reject(self, line: int | None, raw: str, reason: str) -> None:
         """Refuse one input record with its reason."""
         self.rejects.append((line, raw, reason))
 
+    def note(self, line: int | None, table: str, row_key: str | None, column: str, value: Any, reason: str) -> None:
+        """Record an optional value that could not be read and is stored empty.
+
+        Parameters
+        ----------
+        line : int or None
+            The record's line.
+        table : str
+            The table its row goes to (``identities`` for a CRM or support record).
+        row_key : str or None
+            The row's id (``account:001...``, ``zendesk:123``).
+        column : str
+            The vendor's field name.
+        value : object
+            The raw value.
+        reason : str
+            Why it could not be read.
+        """
+        self.notes.append(
+            {"line": line, "table_name": table, "row_key": row_key, "field": column, "value": safe_text(str(value)), "reason": safe_text(f"{reason}; stored empty")}
+        )
+
+    @contextlib.contextmanager
+    def record(self, line: int | None, raw: str) -> Iterator[None]:
+        """Read one record inside the block: if anything raises, what it added is dropped and the record is quarantined.
+
+        Parameters
+        ----------
+        line : int or None
+            The record's line.
+        raw : str
+            Its raw text, for the quarantine row.
+        """
+        marks = {t: len(rows) for t, rows in self.tables.items()}
+        n_rejects, n_notes = len(self.rejects), len(self.notes)
+        try:
+            yield
+        except Exception as exc:  # one record never takes the file down: it is quarantined with the reason
+            for t, rows in self.tables.items():
+                del rows[marks.get(t, 0) :]
+            del self.rejects[n_rejects:]
+            del self.notes[n_notes:]
+            what = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+            self.reject(line, raw, f"the record could not be read ({type(exc).__name__}: {what[:200]}); nothing of it was loaded")
+
     def parts(self) -> Iterator[Part]:
-        """Yield one part per table that received rows, and the rejects."""
+        """Yield one part per table that received rows, the rejects and the notes."""
         for table, rows in self.tables.items():
+            if not rows:
+                continue
             frame = pd.DataFrame(rows)
             frame["_file"] = self.file
             for col in frame.columns:
@@ -731,11 +1413,59 @@ class RecordSink:
             yield Part(table, frame)
         if self.rejects:
             yield Part("rejects", rejects_frame(self.rejects, self.file))
+        if self.notes:
+            notes = pd.DataFrame(self.notes)
+            notes["line"] = notes["line"].astype("Int64")
+            notes["file"] = self.file
+            yield Part("notes", notes)
+
+
+def optional_time(sink: RecordSink, dates: DateReader, line: int | None, table: str, row_key: str | None, rec: Mapping[str, Any], column: str) -> tuple[datetime | None, bool]:
+    """Read the optional time *column* of a record; one that is present but unreadable is noted and read as empty.
+
+    Parameters
+    ----------
+    sink : RecordSink
+        Receives the note.
+    dates : DateReader
+        The file's date reader.
+    line : int or None
+        The record's line.
+    table, row_key : str
+        The table and id of the row the value belongs to (for the note).
+    rec : mapping
+        The record.
+    column : str
+        The field.
+
+    Returns
+    -------
+    (datetime or None, bool)
+        The time in UTC, and whether it had no offset.
+    """
+    dt, reason, naive = dates.parse(rec.get(column))
+    if reason:
+        sink.note(line, table, row_key, column, rec.get(column), reason)
+    return dt, naive
+
+
+def optional_number(sink: RecordSink, line: int | None, table: str, row_key: str | None, rec: Mapping[str, Any], column: str) -> Any:
+    """Return the optional number *column* of a record as given, or ``None`` (noted) when it is not a finite number.
+
+    See :func:`optional_time` for the parameters; the value is returned as
+    the export wrote it (text), for the store to cast.
+    """
+    value = clean(rec.get(column))
+    _, reason = parse_number(value)
+    if reason:
+        sink.note(line, table, row_key, column, value, reason)
+        return None
+    return value
 
 
 def raw_json(obj: Any) -> str:
     """Compact JSON of a record, for the quarantine's ``raw`` column."""
-    return json.dumps(obj, separators=(",", ":"), default=str, ensure_ascii=False)[:MAX_RAW_CHARS]
+    return safe_text(json.dumps(obj, separators=(",", ":"), default=str, ensure_ascii=False)[:MAX_RAW_CHARS])
 
 
 def missing_fields(obj: Mapping[str, Any], *names: str) -> str | None:

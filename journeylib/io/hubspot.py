@@ -10,8 +10,19 @@ Company IDs`` for contacts; ``Company name``, ``Company Domain Name``,
 companies; ``Deal Name``, ``Deal Stage``, ``Pipeline``, ``Amount``,
 ``Close Date`` and the stage history columns ``Date entered "<stage>
 (<pipeline>)"`` for deals (https://knowledge.hubspot.com/properties/hubspots-default-deal-properties).
-The kind is recognised from the header. Dates without an offset are taken as
-UTC (noted).
+The kind is recognised from the header.
+
+Dates and times
+---------------
+HubSpot writes dates as ``2025-12-31`` and times as ``2025-12-31 14:30``, in
+the portal's time zone and without an offset; exports opened and saved in a
+spreadsheet may hold ``31/12/2025`` or ``12/31/2025 2:30 PM``. Times without
+an offset are read in the source's ``timezone`` option (default UTC; the
+count is noted). Which number of ``03/04/2025`` is the day comes from the
+``date_order`` option (``day_first`` or ``month_first``) or from the file's
+own dates (``31/12/2025`` makes it day first); a date neither settles is
+refused, never guessed (:class:`journeylib.io.common.DateReader`). ISO-8601
+with an offset and epoch milliseconds are read too.
 
 Mapping
 -------
@@ -27,6 +38,16 @@ Mapping
   deal is an alias ``deal:<Record ID>`` of that company.
 
 Every other column is kept in ``properties``/attributes.
+
+What cannot be read
+-------------------
+A row without ``Record ID``, with a malformed e-mail, or whose required
+value cannot be stored is quarantined. A ``Became a ... Date`` or
+``Date entered ...`` value that cannot be read is quarantined too (the event
+it would have made is missing), while the record itself is loaded. An
+optional value that cannot be read (``Create Date``, ``Last Modified Date``,
+``Churn Date``, ``Renewal Date``, ``MRR``) is stored empty and noted in
+``ingest_notes``.
 """
 
 from __future__ import annotations
@@ -38,6 +59,7 @@ from typing import Any
 
 from journeylib.exceptions import SourceFormatError
 from journeylib.io.common import (
+    DateReader,
     Part,
     ReadContext,
     RecordSink,
@@ -45,7 +67,7 @@ from journeylib.io.common import (
     epoch_key,
     json_text,
     norm_email,
-    parse_ts,
+    optional_number,
     read_bytes,
     read_csv_records,
     require_columns,
@@ -122,28 +144,47 @@ def read_hubspot(path: str | Path, ctx: ReadContext) -> Iterator[Part]:
     """
     p = Path(path)
     kind = detect_kind(p)
-    header, rows, rejects = read_csv_records(p, read_bytes(p))
+    header, rows, rejects = read_csv_records(p, read_bytes(p), ctx.caps)
     sink = RecordSink(str(p))
     for line, raw, reason in rejects:
         sink.reject(line, raw, reason)
     handler = {"contacts": _contact, "companies": _company, "deals": _deal}[kind]
+    dates = DateReader.for_file((v for _, fields, _ in rows for v in fields), timezone=ctx.options.get("timezone"), date_order=ctx.options.get("date_order"))
     naive = 0
     for line, fields, raw in rows:
         rec = {h: clean(v) for h, v in zip(header, fields, strict=True)}
         if rec.get("Record ID") is None:
             sink.reject(line, raw, "column Record ID: required value is empty")
             continue
-        naive += handler(sink, ctx, line, raw, rec)
+        with sink.record(line, raw):
+            naive += handler(sink, ctx, _Row(sink, dates, line, raw, rec))
     if naive:
-        ctx.notes["dates without offset taken as UTC"] += naive
+        ctx.notes[f"dates without offset taken as {dates.zone_name}"] += naive
     yield from sink.parts()
 
 
-def _ts(rec: dict[str, Any], col: str) -> tuple[Any, int]:
-    v = rec.get(col)
-    dt, _ = parse_ts(v)
-    naive = int(dt is not None and isinstance(v, str) and not re.search(r"(Z|[+-]\d\d:?\d\d)$", v.strip()))
-    return dt, naive
+class _Row:
+    """One record being read, with the file's date reader."""
+
+    def __init__(self, sink: RecordSink, dates: DateReader, line: int, raw: str, rec: dict[str, Any]) -> None:
+        self.sink, self.dates, self.line, self.raw, self.rec = sink, dates, line, raw, rec
+        self.key = f"{rec['Record ID']}"
+
+    def ts(self, col: str) -> tuple[Any, int]:
+        """Return the optional time *col* (noted when it cannot be read) and 1 if it had no offset."""
+        v = self.rec.get(col)
+        dt, reason, naive = self.dates.parse(v)
+        if reason:
+            self.sink.note(self.line, "identities", self.key, col, v, reason)
+        return dt, int(dt is not None and naive)
+
+    def event_ts(self, col: str, what: str) -> tuple[Any, int]:
+        """Return the time of an event column; one that cannot be read is quarantined with the reason (no event)."""
+        v = self.rec.get(col)
+        dt, reason, naive = self.dates.parse(v, expected="a date such as 2025-12-31 or 31/12/2025")
+        if reason:
+            self.sink.reject(self.line, self.raw, f"column {col}: {reason}, found {v!r}; no {what} event was made")
+        return dt, int(dt is not None and naive)
 
 
 def _first_id(value: Any) -> str | None:
@@ -153,18 +194,19 @@ def _first_id(value: Any) -> str | None:
     return ids[0] if ids else None
 
 
-def _stage_events(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any], obj: str, rid: str, refs: dict[str, Any]) -> int:
+def _stage_events(sink: RecordSink, ctx: ReadContext, row: _Row, obj: str, rid: str, refs: dict[str, Any]) -> int:
     naive = 0
+    rec = row.rec
     for col in rec:
         m = _BECAME.match(col)
         if not m or rec[col] is None:
             continue
-        dt, n = _ts(rec, col)
+        dt, n = row.event_ts(col, "lifecycle_stage_changed")
         naive += n
         if dt is None:
             continue
         stage = m.group(1).lower().replace(" ", "_")
-        sink.add("events", line, raw, event_id=f"{ctx.source}:{obj}:{rid}:lifecycle:{stage}", timestamp=dt, event="lifecycle_stage_changed",
+        sink.add("events", row.line, row.raw, event_id=f"{ctx.source}:{obj}:{rid}:lifecycle:{stage}", timestamp=dt, event="lifecycle_stage_changed",
                  properties=json_text({"object": obj, "record_id": rid, "stage": stage}), **refs)  # fmt: skip
     return naive
 
@@ -173,52 +215,61 @@ def _extras(rec: dict[str, Any], used: set[str]) -> dict[str, Any]:
     return {k: v for k, v in rec.items() if v is not None and k not in used and not _BECAME.match(k) and not _ENTERED.match(k)}
 
 
-def _contact(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> int:
+def _contact(sink: RecordSink, ctx: ReadContext, row: _Row) -> int:
+    rec, line, raw = row.rec, row.line, row.raw
     rid = str(rec["Record ID"])
-    updated, n1 = _ts(rec, "Last Modified Date")
-    created, n2 = _ts(rec, "Create Date")
     email = norm_email(rec.get("Email"))
     if rec.get("Email") is not None and email is None:
         sink.reject(line, raw, f"column Email: expected an e-mail address, found {rec['Email']!r}")
         return 0
+    ref = f"contact:{rid}"
+    row.key = ref
+    updated, n1 = row.ts("Last Modified Date")
+    created, n2 = row.ts("Create Date")
     company = next((_first_id(rec.get(c)) for c in _COMPANY_IDS if rec.get(c)), None)
     used = {"Record ID", "Email", "Last Modified Date", "Create Date", "Job Title", "Company Name", *_COMPANY_IDS}
     attrs = {"role": rec.get("Job Title"), "created_at": created.isoformat() if created else None, "lifecycle_stage": rec.get("Lifecycle Stage"), "properties": _extras(rec, used)}
-    ref = f"contact:{rid}"
     sink.add("identities", line, raw, source_id=ref, kind="person", email=email, name=rec.get("Company Name"),
              account_ref=f"company:{company}" if company else None, updated_at=updated or created, attributes=json_text(attrs))  # fmt: skip
-    return n1 + n2 + _stage_events(sink, ctx, line, raw, rec, "contact", rid, {"_person_ref": ref})
+    return n1 + n2 + _stage_events(sink, ctx, row, "contact", rid, {"_person_ref": ref})
 
 
-def _company(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> int:
+def _company(sink: RecordSink, ctx: ReadContext, row: _Row) -> int:
+    rec, line, raw = row.rec, row.line, row.raw
     rid = str(rec["Record ID"])
-    updated, n1 = _ts(rec, "Last Modified Date")
-    created, n2 = _ts(rec, "Create Date")
+    ref = f"company:{rid}"
+    row.key = ref
+    updated, n1 = row.ts("Last Modified Date")
+    created, n2 = row.ts("Create Date")
     domain = web_domain(rec.get("Company Domain Name")) or web_domain(rec.get("Website URL"))
 
     def iso(col: str) -> str | None:
-        dt, _ = parse_ts(rec.get(col))
+        dt, reason, _ = row.dates.parse(rec.get(col))
+        if reason and not _BECAME.match(col):  # an unreadable Became ... Date is quarantined with its event
+            sink.note(line, "identities", ref, col, rec.get(col), reason)
         return dt.isoformat() if dt else None
 
     used = {"Record ID", "Company name", "Company Domain Name", "Website URL", "Last Modified Date", "Create Date", "Salesforce Account ID", "MRR", "Plan", "Segment", "Churn Date", "Renewal Date"}
     attrs = {
-        "name": rec.get("Company name"), "domain": domain, "segment": rec.get("Segment"), "plan": rec.get("Plan"), "mrr": rec.get("MRR"),
+        "name": rec.get("Company name"), "domain": domain, "segment": rec.get("Segment"), "plan": rec.get("Plan"),
+        "mrr": optional_number(sink, line, "identities", ref, rec, "MRR"),
         "signup_at": created.isoformat() if created else None, "converted_at": iso("Became a Customer Date"),
         "churned_at": iso("Churn Date"), "renewal_at": iso("Renewal Date"), "properties": _extras(rec, used),
     }  # fmt: skip
-    ref = f"company:{rid}"
     sink.add("identities", line, raw, source_id=ref, kind="account", name=rec.get("Company name"), domain=domain,
              link_id=rec.get("Salesforce Account ID"), link_source="salesforce", updated_at=updated or created, attributes=json_text(attrs))  # fmt: skip
-    return n1 + n2 + _stage_events(sink, ctx, line, raw, rec, "company", rid, {"_account_ref": ref})
+    return n1 + n2 + _stage_events(sink, ctx, row, "company", rid, {"_account_ref": ref})
 
 
-def _deal(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> int:
+def _deal(sink: RecordSink, ctx: ReadContext, row: _Row) -> int:
+    rec, line, raw = row.rec, row.line, row.raw
     rid = str(rec["Record ID"])
-    created, naive = _ts(rec, "Create Date")
-    updated, _ = _ts(rec, "Last Modified Date")
+    alias = f"deal:{rid}"
+    row.key = alias
+    created, naive = row.ts("Create Date")
+    updated, _ = row.ts("Last Modified Date")
     company = next((_first_id(rec.get(c)) for c in _COMPANY_IDS if rec.get(c)), None)
     account = f"company:{company}" if company else None
-    alias = f"deal:{rid}"
     sink.add("identities", line, raw, source_id=alias, kind="alias", account_ref=account, updated_at=updated or created)
     base = {"deal_id": rid, "deal_name": rec.get("Deal Name"), "pipeline": rec.get("Pipeline")}
     if created is not None:
@@ -228,10 +279,9 @@ def _deal(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str
         m = _ENTERED.match(col)
         if not m or rec[col] is None:
             continue
-        dt, n = _ts(rec, col)
+        dt, n = row.event_ts(col, "deal_stage_changed")
         naive += n
         if dt is None:
-            sink.reject(line, raw, f"column {col}: expected a date, found {rec[col]!r}")
             continue
         stage = m.group(1)
         entered += 1
@@ -251,4 +301,5 @@ READER = VendorReader(
     kind_tables=KIND_TABLES,
     order=50,
     account_rank=2,
+    options=("timezone", "date_order"),
 )

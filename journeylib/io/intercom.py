@@ -1,4 +1,4 @@
-"""Intercom export reader: conversations (with their parts), contacts, companies.
+r"""Intercom export reader: conversations (with their parts), contacts, companies.
 
 Reads the JSON returned by the Intercom REST API
 (https://developers.intercom.com/docs/references/rest-api/api.intercom.io/conversations/,
@@ -34,6 +34,20 @@ Mapping
   ``company:<id>``; companies → accounts ``company:<id>`` whose
   ``company_id`` (the id you gave the company, often the CRM account id) is
   an explicit id.
+
+Times are epoch seconds, as the API writes them (ISO-8601 is read too).
+
+What cannot be read
+-------------------
+A record that is not a JSON object, lacks ``id``, whose ``created_at`` (of a
+conversation) cannot be read, or that holds a value no column can store (a
+NUL, a lone surrogate such as ``"\ud800"`` in a title, ``NaN``, a field over
+``max_field_bytes``, nesting over ``max_json_depth``:
+:func:`journeylib.io.common.value_problem`) is quarantined, and the file goes
+on. An optional value that cannot be read (a closed conversation's
+``statistics.last_close_at``, a rating that is not 1-5, a contact's or
+company's ``created_at``/``updated_at``) is stored empty and noted in
+``ingest_notes``.
 """
 
 from __future__ import annotations
@@ -46,6 +60,7 @@ from typing import Any
 
 from journeylib.exceptions import SourceFormatError
 from journeylib.io.common import (
+    Caps,
     Part,
     ReadContext,
     RecordSink,
@@ -60,6 +75,8 @@ from journeylib.io.common import (
     parse_ts,
     read_bytes,
     text_id,
+    time_problem,
+    unreadable,
     web_domain,
 )
 from journeylib.io.registry import VendorReader
@@ -91,9 +108,9 @@ def _kind_of(rec: dict[str, Any]) -> str | None:
     return None
 
 
-def _load(path: Path) -> tuple[str | None, list[tuple[int, Any, str]]]:
+def _load(path: Path, caps: Caps | None = None) -> tuple[str | None, list[tuple[int, Any, str]]]:
     text = decode_text(path, read_bytes(path))
-    _, key, recs = json_records(path, text, ("conversations", "data", "contacts", "companies"))
+    _, key, recs = json_records(path, text, ("conversations", "data", "contacts", "companies"), caps)
     for _, v, _ in recs[:50]:
         if isinstance(v, dict) and (k := _kind_of(v)):
             return k, recs
@@ -141,22 +158,31 @@ def read_intercom(path: str | Path, ctx: ReadContext) -> Iterator[Part]:
         If the file is not an Intercom export.
     """
     p = Path(path)
-    found, recs = _load(p)
+    found, recs = _load(p, ctx.caps)
     kind = found or detect_kind(p)
     sink = RecordSink(str(p))
     handler = {"conversations": _conversation, "contacts": _contact, "companies": _company}[kind]
     for line, rec, raw in recs:
-        if rec is None:
-            sink.reject(line, raw, "not valid JSON")
-        elif not isinstance(rec, dict):
-            sink.reject(line, raw, f"expected a JSON object per {kind[:-1]}, found {type(rec).__name__}")
+        if reason := unreadable(rec, kind[:-1]):
+            sink.reject(line, raw, reason)
         elif text_id(rec.get("id")) is None:
             sink.reject(line, raw, f"missing required field id of an Intercom {kind[:-1]}")
         elif _kind_of(rec) not in (kind, None):
             sink.reject(line, raw, f"unexpected record of type {rec.get('type')!r} in a {kind} export")
         else:
-            handler(sink, ctx, line, raw, rec)
+            with sink.record(line, raw):
+                handler(sink, ctx, line, raw, rec)
     yield from sink.parts()
+
+
+def _time(sink: RecordSink, line: int, table: str, key: str, rec: dict[str, Any], *names: str) -> Any:
+    """Read the first present of the optional times *names* (dotted paths); one that cannot be read is noted and empty."""
+    name = next((n for n in names if first(rec, n) is not None), names[0])
+    value = first(rec, name)
+    if reason := time_problem(value, "epoch seconds"):
+        sink.note(line, table, key, name, value, reason)
+        return None
+    return parse_ts(value)[0]
 
 
 def _conversation(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> None:
@@ -165,10 +191,11 @@ def _conversation(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: 
         sink.reject(line, raw, f"created_at: expected epoch seconds, found {rec.get('created_at')!r}")
         return
     cid = text_id(rec["id"])
+    ticket_id = f"{ctx.source}:{cid}"
     state = (clean(rec.get("state")) or "").lower()
     solved = None
     if state == "closed":
-        solved, _ = parse_ts(first(rec, "statistics.last_close_at", "updated_at"))
+        solved = _time(sink, line, "tickets", ticket_id, rec, "statistics.last_close_at", "updated_at")
     src = as_dict(rec.get("source"))
     parts = [as_dict(x) for x in as_dict(rec.get("conversation_parts")).get("conversation_parts") or []]
     texts = [_text(src.get("body"))] + [_text(x.get("body")) for x in parts if x.get("part_type") in ("comment", "note") and x.get("body")]
@@ -177,11 +204,12 @@ def _conversation(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: 
     person = f"contact:{contact}" if contact else None
     rating = as_dict(rec.get("conversation_rating"))
     r = rating.get("rating")
-    satisfaction = (float(r) - 1) / 4 if isinstance(r, (int, float)) and 1 <= r <= 5 else None
+    satisfaction = (float(r) - 1) / 4 if isinstance(r, (int, float)) and not isinstance(r, bool) and 1 <= r <= 5 else None
+    if satisfaction is None and clean(r) is not None:
+        sink.note(line, "tickets", ticket_id, "conversation_rating.rating", r, "expected a rating from 1 to 5")
     channel = "email" if src.get("delivered_as") == "customer_initiated" and src.get("type") == "email" else ("email" if src.get("type") == "email" else "chat")
     tags = [t.get("name") for t in as_dict(rec.get("tags")).get("tags") or [] if isinstance(t, dict)]
     props = {"intercom_id": cid, "state": state or None, "tags": tags or None, "rating_remark": clean(rating.get("remark")), "source_type": src.get("type"), "parts": len(parts)}
-    ticket_id = f"{ctx.source}:{cid}"
     sink.add(
         "tickets", line, raw, ticket_id=ticket_id, created_at=created, solved_at=solved, channel=channel,
         subject=clean(src.get("subject")) or clean(rec.get("title")), body="\n\n".join(t for t in texts if t) or None,
@@ -195,24 +223,26 @@ def _conversation(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: 
 
 
 def _contact(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> None:
-    updated, _ = parse_ts(rec.get("updated_at") or rec.get("created_at"))
+    key = f"contact:{text_id(rec['id'])}"
+    modified, created = _time(sink, line, "identities", key, rec, "updated_at"), _time(sink, line, "identities", key, rec, "created_at")
+    updated = modified or created
     companies = [as_dict(c) for c in as_dict(rec.get("companies")).get("data") or []]
     company = text_id(companies[0].get("id")) if companies else None
-    created, _ = parse_ts(rec.get("created_at"))
     attrs = {"role": clean(rec.get("role")), "name": clean(rec.get("name")), "created_at": created.isoformat() if created else None, "external_id": text_id(rec.get("external_id"))}
     sink.add(
-        "identities", line, raw, source_id=f"contact:{text_id(rec['id'])}", kind="person", email=norm_email(rec.get("email")),
+        "identities", line, raw, source_id=key, kind="person", email=norm_email(rec.get("email")),
         account_ref=f"company:{company}" if company else None, updated_at=updated, attributes=json_text(attrs),
     )  # fmt: skip
 
 
 def _company(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> None:
-    updated, _ = parse_ts(rec.get("updated_at") or rec.get("created_at"))
-    created, _ = parse_ts(rec.get("created_at"))
+    key = f"company:{text_id(rec['id'])}"
+    modified, created = _time(sink, line, "identities", key, rec, "updated_at"), _time(sink, line, "identities", key, rec, "created_at")
+    updated = modified or created
     domain = web_domain(rec.get("website"))
     attrs = {"name": clean(rec.get("name")), "domain": domain, "signup_at": created.isoformat() if created else None, "plan": clean(first(rec, "plan.name")), "properties": as_dict(rec.get("custom_attributes")) or None}
     sink.add(
-        "identities", line, raw, source_id=f"company:{text_id(rec['id'])}", kind="account", name=clean(rec.get("name")),
+        "identities", line, raw, source_id=key, kind="account", name=clean(rec.get("name")),
         domain=domain, link_id=text_id(rec.get("company_id")), updated_at=updated, attributes=json_text(attrs),
     )  # fmt: skip
 

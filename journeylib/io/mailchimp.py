@@ -19,7 +19,12 @@ Mapping
 * each recipient is the person ``email:<address>``.
 
 A recipient without ``email_address`` or with an ``activity`` that is not a
-list is quarantined; so is an activity item with an unknown action or time.
+list is quarantined; so is an activity item with an unknown action or time,
+and a recipient holding a value no column can store (a NUL, a lone
+surrogate, ``NaN``, a field over ``max_field_bytes``, nesting over
+``max_json_depth``: :func:`journeylib.io.common.value_problem`). Times are
+ISO-8601 with an offset (``2025-03-01T09:30:00+00:00``), as the API writes
+them.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 
 from journeylib.exceptions import SourceFormatError
 from journeylib.io.common import (
+    Caps,
     Part,
     ReadContext,
     RecordSink,
@@ -42,6 +48,7 @@ from journeylib.io.common import (
     parse_ts,
     raw_json,
     read_bytes,
+    unreadable,
 )
 from journeylib.io.registry import VendorReader
 
@@ -54,9 +61,9 @@ KIND_TABLES: dict[str, str] = {"email_activity": "messages"}
 ACTIONS: dict[str, tuple[str, str]] = {"open": ("email_opened", "opened"), "click": ("email_clicked", "clicked"), "bounce": ("email_bounced", "bounced")}
 
 
-def _records(path: Path) -> tuple[dict[str, Any], list[tuple[int, Any, str]]]:
+def _records(path: Path, caps: Caps | None = None) -> tuple[dict[str, Any], list[tuple[int, Any, str]]]:
     text = decode_text(path, read_bytes(path))
-    top, key, recs = json_records(path, text, ("emails",))
+    top, key, recs = json_records(path, text, ("emails",), caps)
     if key is None and isinstance(top, dict) and recs and isinstance(recs[0][1], dict) and "emails" not in recs[0][1] and "email_address" not in recs[0][1]:
         return {}, []
     return (top if isinstance(top, dict) else {}), recs
@@ -102,48 +109,50 @@ def read_mailchimp(path: str | Path, ctx: ReadContext) -> Iterator[Part]:
     """
     p = Path(path)
     detect_kind(p)
-    top, recs = _records(p)
+    top, recs = _records(p, ctx.caps)
     sink = RecordSink(str(p))
-    src = ctx.source
     for line, rec, raw in recs:
-        if rec is None:
-            sink.reject(line, raw, "not valid JSON")
+        if reason := unreadable(rec, "recipient"):
+            sink.reject(line, raw, reason)
             continue
-        if not isinstance(rec, dict):
-            sink.reject(line, raw, f"expected a JSON object per recipient, found {type(rec).__name__}")
-            continue
-        email = norm_email(rec.get("email_address"))
-        activity = rec.get("activity")
-        if email is None:
-            sink.reject(line, raw, "missing required field email_address (or not an e-mail address)")
-            continue
-        if not isinstance(activity, list):
-            sink.reject(line, raw, f"activity: expected a list of actions, found {type(activity).__name__}")
-            continue
-        campaign = clean(rec.get("campaign_id")) or clean(top.get("campaign_id"))
-        ref = f"email:{email}"
-        sink.add("identities", line, raw, source_id=ref, kind="person", email=email)
-        for item in activity:
-            item_raw = raw_json({"email_address": rec.get("email_address"), "activity": item})
-            if not isinstance(item, dict):
-                sink.reject(line, item_raw, f"activity item: expected an object, found {type(item).__name__}")
-                continue
-            action = str(item.get("action", "")).strip().lower()
-            if action not in ACTIONS:
-                sink.reject(line, item_raw, f"activity item: unknown action {item.get('action')!r}; expected one of {', '.join(ACTIONS)}")
-                continue
-            ts, _ = parse_ts(item.get("timestamp"))
-            if ts is None:
-                sink.reject(line, item_raw, f"activity item: timestamp: expected an ISO-8601 time, found {item.get('timestamp')!r}")
-                continue
-            basis = "\x1f".join(str(x) for x in (campaign, rec.get("email_id") or email, action, ts.isoformat(), item.get("url", "")))
-            row_id = f"{src}:{hashlib.md5(basis.encode()).hexdigest()}"
-            event, status = ACTIONS[action]
-            extras = {"list_id": rec.get("list_id"), "email_id": rec.get("email_id"), **{k: item[k] for k in ("type", "url", "ip") if k in item}}
-            sink.add("messages", line, item_raw, message_id=row_id, timestamp=ts, campaign=campaign, status=status, properties=json_text(extras), _person_ref=ref)
-            props = {"campaign": campaign, "message_id": row_id, **{k: item[k] for k in ("type", "url") if k in item}}
-            sink.add("events", line, item_raw, event_id=row_id, timestamp=ts, event=event, properties=json_text(props), _person_ref=ref)
+        with sink.record(line, raw):
+            _recipient(sink, ctx.source, top, line, raw, rec)
     yield from sink.parts()
+
+
+def _recipient(sink: RecordSink, src: str, top: dict[str, Any], line: int, raw: str, rec: dict[str, Any]) -> None:
+    """Read one recipient and its activity items (each item quarantined alone when it cannot be read)."""
+    email = norm_email(rec.get("email_address"))
+    activity = rec.get("activity")
+    if email is None:
+        sink.reject(line, raw, "missing required field email_address (or not an e-mail address)")
+        return
+    if not isinstance(activity, list):
+        sink.reject(line, raw, f"activity: expected a list of actions, found {type(activity).__name__}")
+        return
+    campaign = clean(rec.get("campaign_id")) or clean(top.get("campaign_id"))
+    ref = f"email:{email}"
+    sink.add("identities", line, raw, source_id=ref, kind="person", email=email)
+    for item in activity:
+        item_raw = raw_json({"email_address": rec.get("email_address"), "activity": item})
+        if not isinstance(item, dict):
+            sink.reject(line, item_raw, f"activity item: expected an object, found {type(item).__name__}")
+            continue
+        action = str(item.get("action", "")).strip().lower()
+        if action not in ACTIONS:
+            sink.reject(line, item_raw, f"activity item: unknown action {item.get('action')!r}; expected one of {', '.join(ACTIONS)}")
+            continue
+        ts, _ = parse_ts(item.get("timestamp"))
+        if ts is None:
+            sink.reject(line, item_raw, f"activity item: timestamp: expected an ISO-8601 time, found {item.get('timestamp')!r}")
+            continue
+        basis = "\x1f".join(str(x) for x in (campaign, rec.get("email_id") or email, action, ts.isoformat(), item.get("url", "")))
+        row_id = f"{src}:{hashlib.md5(basis.encode()).hexdigest()}"
+        event, status = ACTIONS[action]
+        extras = {"list_id": rec.get("list_id"), "email_id": rec.get("email_id"), **{k: item[k] for k in ("type", "url", "ip") if k in item}}
+        sink.add("messages", line, item_raw, message_id=row_id, timestamp=ts, campaign=campaign, status=status, properties=json_text(extras), _person_ref=ref)
+        props = {"campaign": campaign, "message_id": row_id, **{k: item[k] for k in ("type", "url") if k in item}}
+        sink.add("events", line, item_raw, event_id=row_id, timestamp=ts, event=event, properties=json_text(props), _person_ref=ref)
 
 
 #: This reader as :mod:`journeylib.io.registry` lists it.

@@ -1,4 +1,4 @@
-"""Mixpanel raw event export reader.
+r"""Mixpanel raw event export reader.
 
 Reads the output of Mixpanel's raw event export API, ``GET /api/2.0/export``
 (https://developer.mixpanel.com/reference/raw-event-export): JSON Lines, one
@@ -25,7 +25,12 @@ Mapping
 Parsing happens in the store's SQL engine in 64 MiB blocks
 (:func:`journeylib.store.staging.stage_json_lines`). Lines that are not UTF-8, not
 JSON, not an object, lack ``event``/``properties.time``, or carry a time that
-is not a number are quarantined with their line number.
+is not a number are quarantined with their line number; so are lines longer
+than ``max_field_bytes`` and lines holding a NUL character (``\u0000``), a
+number that is not finite (``NaN``, ``Infinity``) or nesting deeper than
+``max_json_depth`` (:class:`journeylib.io.common.Caps`). A gzip export that
+inflates beyond ``max_decompressed_bytes`` or ``max_compression_ratio`` is
+refused whole.
 
 Options (``sources.yaml``)
 --------------------------
@@ -34,10 +39,13 @@ Options (``sources.yaml``)
     export is not in UTC); default UTC.
 ``account_id_properties``
     Property names holding an explicit CRM account id.
+``max_field_bytes``, ``max_json_depth``, ``max_decompressed_bytes``, ``max_compression_ratio``
+    The caps of :class:`journeylib.io.common.Caps`.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import zlib
@@ -49,11 +57,14 @@ from typing import Any
 from journeylib.exceptions import SourceFormatError
 from journeylib.io.common import (
     ACCOUNT_ID_PROPERTIES,
+    Caps,
     LinesBlock,
     Part,
     ReadContext,
     iter_line_blocks,
+    json_line_problem,
     json_path_key,
+    open_inflating,
     prefetch,
 )
 from journeylib.io.registry import VendorReader
@@ -74,7 +85,7 @@ def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
     source : str
         Source label (the ``event_id`` prefix).
     options : dict, optional
-        ``timezone``, ``account_id_properties``.
+        ``timezone``, ``account_id_properties`` and the caps (:class:`journeylib.io.common.Caps`).
 
     Returns
     -------
@@ -82,6 +93,7 @@ def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
         The spec.
     """
     options = options or {}
+    caps = Caps.from_options(options)
     accounts = tuple(options.get("account_id_properties") or ACCOUNT_ID_PROPERTIES)
     return JsonLinesSpec(
         fields={
@@ -103,6 +115,9 @@ def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
         properties_path="$.properties",
         identity={"email": "email", "link_id": "link_id", "name": "company"},
         timezone=options.get("timezone"),
+        max_line_bytes=caps.max_field_bytes,
+        max_depth=caps.max_json_depth,
+        check_line=functools.partial(json_line_problem, caps=caps),
     )
 
 
@@ -177,8 +192,12 @@ def read_mixpanel(path: str | Path, ctx: ReadContext) -> Iterator[Part | LinesBl
     p = Path(path)
     detect_kind(p)
     s = spec(ctx.source, dict(ctx.options))
+    caps = ctx.caps
     try:
-        with _open(p) as fh, closing(prefetch(iter_line_blocks(fh))) as blocks:  # read ahead while the engine parses
+        with (
+            open_inflating(p, label=str(p), caps=caps) as fh,
+            closing(prefetch(iter_line_blocks(fh, max_line_bytes=caps.max_field_bytes))) as blocks,  # read ahead while the engine parses
+        ):
             for first_line, raw in blocks:
                 yield LinesBlock(raw=raw, first_line=first_line, spec=s, file=str(p))
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
@@ -194,4 +213,5 @@ READER = VendorReader(
     read=read_mixpanel,
     kind_tables=KIND_TABLES,
     order=10,
+    options=("timezone", "account_id_properties"),
 )

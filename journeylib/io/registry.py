@@ -42,6 +42,7 @@ __all__ = [
     "reader_categories",
     "reader_names",
     "readers_in_category",
+    "readers_taking",
     "vendor_readers",
 ]
 
@@ -82,6 +83,11 @@ class VendorReader:
         by default the account source whose reader has the lowest rank is the
         master (``identity.account_sources`` in ``sources.yaml`` overrides
         it). None for readers whose accounts never are.
+    options : tuple of str
+        The reader's own options in ``sources.yaml`` (fields of
+        :class:`journeylib.config.sources.ReaderOptions`, e.g.
+        ``timezone``); the caps of :class:`journeylib.io.common.Caps` apply
+        to every reader and are not listed.
 
     Examples
     --------
@@ -96,6 +102,7 @@ class VendorReader:
     kind_tables: Mapping[str, str]
     order: int
     account_rank: int | None = None
+    options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.category not in CATEGORIES:
@@ -224,6 +231,23 @@ def account_readers() -> tuple[str, ...]:
     """
     ranked = sorted((r for r in vendor_readers().values() if r.account_rank is not None), key=lambda r: r.account_rank or 0)
     return tuple(r.name for r in ranked)
+
+
+def readers_taking(option: str) -> tuple[str, ...]:
+    """Return the readers that take the reader option *option*, in listing order.
+
+    Parameters
+    ----------
+    option : str
+        An option name (``timezone``, ``date_order``, ...).
+
+    Returns
+    -------
+    tuple of str
+        Reader names (empty for an option no reader declares, such as a cap,
+        which every reader takes).
+    """
+    return tuple(name for name, r in vendor_readers().items() if option in r.options)
 
 
 def reader_categories() -> dict[str, str]:

@@ -23,8 +23,26 @@ columns are the objects' API field names
     ``Description``, ``Status``, ``Priority``, ``Origin``, ``CreatedDate``,
     ``ClosedDate``.
 
-The object is recognised from the header. Times like
-``2024-01-05T10:22:00.000+0000`` are UTC-converted.
+The object is recognised from the header.
+
+Dates and times
+---------------
+``2024-01-05T10:22:00.000+0000`` (the export's date-times) are converted to
+UTC; ``2024-01-05`` (date fields), times without an offset and
+``05/01/2024``-style dates are read in the source's ``timezone`` option
+(default UTC), the day/month order settled by ``date_order`` or by the
+file's own dates (:class:`journeylib.io.common.DateReader`; an ambiguous
+``03/04/2024`` is refused, never guessed).
+
+What cannot be read
+-------------------
+A row missing ``Id`` (or another required field), or whose required time
+(``CreatedDate`` of an opportunity, its history or a case; ``CloseDate`` of a
+closed opportunity) cannot be read, is quarantined. An optional value that
+cannot be read is stored empty and noted in ``ingest_notes``: an account's
+``CreatedDate``, ``LastModifiedDate``, custom dates (``Signup_Date__c``, ...)
+and ``MRR__c`` (a plain number such as ``1250.50``), a contact's dates, a
+case's ``ClosedDate``.
 
 Mapping
 -------
@@ -42,11 +60,13 @@ Mapping
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from journeylib.exceptions import SourceFormatError
 from journeylib.io.common import (
+    DateReader,
     Part,
     ReadContext,
     RecordSink,
@@ -54,7 +74,8 @@ from journeylib.io.common import (
     epoch_key,
     json_text,
     norm_email,
-    parse_ts,
+    optional_number,
+    optional_time,
     read_bytes,
     read_csv_records,
     require_columns,
@@ -143,50 +164,80 @@ def read_salesforce(path: str | Path, ctx: ReadContext) -> Iterator[Part]:
     """
     p = Path(path)
     kind = detect_kind(p)
-    header, rows, rejects = read_csv_records(p, read_bytes(p))
+    header, rows, rejects = read_csv_records(p, read_bytes(p), ctx.caps)
     sink = RecordSink(str(p))
     for line, raw, reason in rejects:
         sink.reject(line, raw, reason)
     handler = {"Account": _account, "Contact": _contact, "Opportunity": _opportunity, "OpportunityHistory": _history, "Case": _case}[kind]
+    dates = DateReader.for_file((v for _, fields, _ in rows for v in fields), timezone=ctx.options.get("timezone"), date_order=ctx.options.get("date_order"))
     for line, fields, raw in rows:
         rec = {h: clean(v) for h, v in zip(header, fields, strict=True)}
         miss = [c for c in REQUIRED[kind] if rec.get(c) is None and c != "Email"]
         if miss:
             sink.reject(line, raw, f"column(s) {', '.join(miss)}: required value is empty")
             continue
-        handler(sink, ctx, line, raw, rec)
+        with sink.record(line, raw):
+            handler(sink, ctx, _Row(sink, dates, line, raw, rec))
     yield from sink.parts()
 
 
-def _iso(rec: dict[str, Any], col: str) -> str | None:
-    dt, _ = parse_ts(rec.get(col))
-    return dt.isoformat() if dt else None
+class _Row:
+    """One record being read, with the file's date reader; optional values that cannot be read are noted."""
+
+    def __init__(self, sink: RecordSink, dates: DateReader, line: int, raw: str, rec: dict[str, Any]) -> None:
+        self.sink, self.dates, self.line, self.raw, self.rec = sink, dates, line, raw, rec
+        self.table = "identities"
+        self.key: str | None = None
+
+    def time(self, col: str) -> datetime | None:
+        """Return the optional time *col* (noted when unreadable)."""
+        return optional_time(self.sink, self.dates, self.line, self.table, self.key, self.rec, col)[0]
+
+    def required_time(self, col: str) -> datetime | None:
+        """Return the required time *col*; None (the row quarantined with the reason) when it cannot be read."""
+        dt, reason, _ = self.dates.parse(self.rec.get(col), expected="a date-time")
+        if dt is None:
+            self.sink.reject(self.line, self.raw, f"column {col}: {reason or 'expected a date-time'}, found {self.rec.get(col)!r}")
+        return dt
 
 
 def _extras(rec: dict[str, Any], used: set[str]) -> dict[str, Any]:
     return {k: v for k, v in rec.items() if v is not None and k not in used}
 
 
-def _account(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> None:
-    updated, _ = parse_ts(rec.get("LastModifiedDate") or rec.get("CreatedDate"))
+def _account(sink: RecordSink, ctx: ReadContext, row: _Row) -> None:
+    rec = row.rec
+    row.key = f"account:{rec['Id']}"
+    times = {col: row.time(col) for col in ("LastModifiedDate", "CreatedDate", *(c for k, c in _CUSTOMER_FIELDS.items() if k.endswith("_at")))}
+    updated = times["LastModifiedDate"] or times["CreatedDate"]
     domain = web_domain(rec.get("Website"))
     attrs: dict[str, Any] = {"name": rec.get("Name"), "domain": domain}
     for canon, col in _CUSTOMER_FIELDS.items():
-        attrs[canon] = _iso(rec, col) if canon.endswith("_at") else rec.get(col)
-    attrs["signup_at"] = attrs["signup_at"] or _iso(rec, "CreatedDate")
+        if canon.endswith("_at"):
+            at = times[col]
+            attrs[canon] = at.isoformat() if at else None
+        elif canon == "mrr":
+            attrs[canon] = optional_number(sink, row.line, row.table, row.key, rec, col)
+        else:
+            attrs[canon] = rec.get(col)
+    created = times["CreatedDate"]
+    attrs["signup_at"] = attrs["signup_at"] or (created.isoformat() if created else None)
     attrs["properties"] = _extras(rec, {"Id", "Name", "Website", "LastModifiedDate", *_CUSTOMER_FIELDS.values()})
-    sink.add("identities", line, raw, source_id=f"account:{rec['Id']}", kind="account", name=rec.get("Name"), domain=domain,
+    sink.add("identities", row.line, row.raw, source_id=row.key, kind="account", name=rec.get("Name"), domain=domain,
              updated_at=updated, attributes=json_text(attrs))  # fmt: skip
 
 
-def _contact(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> None:
-    updated, _ = parse_ts(rec.get("LastModifiedDate") or rec.get("CreatedDate"))
+def _contact(sink: RecordSink, ctx: ReadContext, row: _Row) -> None:
+    rec, line, raw = row.rec, row.line, row.raw
+    row.key = f"contact:{rec['Id']}"
     email = norm_email(rec.get("Email"))
     if rec.get("Email") is not None and email is None:
         sink.reject(line, raw, f"column Email: expected an e-mail address, found {rec['Email']!r}")
         return
-    attrs = {"role": rec.get("Title"), "created_at": _iso(rec, "CreatedDate"), "name": " ".join(x for x in (rec.get("FirstName"), rec.get("LastName")) if x) or None}
-    sink.add("identities", line, raw, source_id=f"contact:{rec['Id']}", kind="person", email=email,
+    modified, created = row.time("LastModifiedDate"), row.time("CreatedDate")
+    updated = modified or created
+    attrs = {"role": rec.get("Title"), "created_at": created.isoformat() if created else None, "name": " ".join(x for x in (rec.get("FirstName"), rec.get("LastName")) if x) or None}
+    sink.add("identities", line, raw, source_id=row.key, kind="person", email=email,
              account_ref=f"account:{rec['AccountId']}", updated_at=updated, attributes=json_text(attrs))  # fmt: skip
 
 
@@ -194,21 +245,23 @@ def _truthy(v: Any) -> bool:
     return str(v).strip().lower() in ("true", "1", "yes")
 
 
-def _opportunity(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> None:
-    created, _ = parse_ts(rec.get("CreatedDate"))
+def _opportunity(sink: RecordSink, ctx: ReadContext, row: _Row) -> None:
+    rec, line, raw = row.rec, row.line, row.raw
+    created = row.required_time("CreatedDate")
     if created is None:
-        sink.reject(line, raw, f"column CreatedDate: expected a date-time, found {rec.get('CreatedDate')!r}")
         return
-    updated, _ = parse_ts(rec.get("LastModifiedDate"))
     oid = rec["Id"]
     alias = f"opportunity:{oid}"
+    row.key = alias
+    updated = row.time("LastModifiedDate")
     sink.add("identities", line, raw, source_id=alias, kind="alias", account_ref=f"account:{rec['AccountId']}", updated_at=updated or created)
     base = {"opportunity_id": oid, "opportunity_type": rec.get("Type")}
     sink.add("events", line, raw, event_id=f"{ctx.source}:opportunity:{oid}:created", timestamp=created, event="opportunity_created", properties=json_text(base), _account_ref=alias)
     if _truthy(rec.get("IsClosed")) or rec.get("StageName") in ("Closed Won", "Closed Lost"):
-        closed, _ = parse_ts(rec.get("CloseDate"))
+        closed, reason, _ = row.dates.parse(rec.get("CloseDate"), expected="a date")
         if closed is None:
-            sink.reject(line, raw, f"column CloseDate: a closed opportunity needs a close date, found {rec.get('CloseDate')!r}")
+            why = f"{reason}, " if reason else ""
+            sink.reject(line, raw, f"column CloseDate: a closed opportunity needs a close date, {why}found {rec.get('CloseDate')!r}")
             return
         won = _truthy(rec.get("IsWon")) or rec.get("StageName") == "Closed Won"
         props = {**base, "amount": rec.get("Amount"), "stage": rec.get("StageName")}
@@ -216,23 +269,24 @@ def _opportunity(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: d
                  event="opportunity_won" if won else "opportunity_lost", properties=json_text(props), _account_ref=alias)  # fmt: skip
 
 
-def _history(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> None:
-    created, _ = parse_ts(rec.get("CreatedDate"))
+def _history(sink: RecordSink, ctx: ReadContext, row: _Row) -> None:
+    rec = row.rec
+    created = row.required_time("CreatedDate")
     if created is None:
-        sink.reject(line, raw, f"column CreatedDate: expected a date-time, found {rec.get('CreatedDate')!r}")
         return
     props = {"opportunity_id": rec["OpportunityId"], "stage": rec.get("StageName"), "amount": rec.get("Amount"), "close_date": rec.get("CloseDate")}
-    sink.add("events", line, raw, event_id=f"{ctx.source}:opportunity_history:{rec['Id']}", timestamp=created, event="opportunity_stage_changed",
+    sink.add("events", row.line, row.raw, event_id=f"{ctx.source}:opportunity_history:{rec['Id']}", timestamp=created, event="opportunity_stage_changed",
              properties=json_text(props), _account_ref=f"opportunity:{rec['OpportunityId']}")  # fmt: skip
 
 
-def _case(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> None:
-    created, _ = parse_ts(rec.get("CreatedDate"))
+def _case(sink: RecordSink, ctx: ReadContext, row: _Row) -> None:
+    rec, line, raw = row.rec, row.line, row.raw
+    created = row.required_time("CreatedDate")
     if created is None:
-        sink.reject(line, raw, f"column CreatedDate: expected a date-time, found {rec.get('CreatedDate')!r}")
         return
-    closed, _ = parse_ts(rec.get("ClosedDate"))
     tid = f"{ctx.source}:{rec['Id']}"
+    row.table, row.key = "tickets", tid
+    closed = row.time("ClosedDate")
     supplied = norm_email(rec.get("SuppliedEmail"))  # web-to-case / email-to-case sender
     person = f"contact:{rec['ContactId']}" if rec.get("ContactId") else (f"email:{supplied}" if supplied else None)
     account = f"account:{rec['AccountId']}" if rec.get("AccountId") else None
@@ -259,4 +313,5 @@ READER = VendorReader(
     kind_tables=KIND_TABLES,
     order=60,
     account_rank=1,
+    options=("timezone", "date_order"),
 )

@@ -1,4 +1,4 @@
-"""SendGrid Event Webhook reader.
+r"""SendGrid Event Webhook reader.
 
 Reads stored payloads of SendGrid's Event Webhook
 (https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event):
@@ -22,6 +22,17 @@ Mapping
 * ids are ``<source>:<sg_event_id>`` (md5 of e-mail, time, event, message
   and url when absent), ``campaign`` is the ``campaign`` custom argument or
   the first category; the recipient is the person ``email:<address>``.
+
+``timestamp`` is epoch seconds (UTC), as the webhook sends it.
+
+What cannot be read
+-------------------
+An event that is not a JSON object, lacks ``email``, ``timestamp`` or
+``event``, has an unknown event type or a time that is not a time, or holds
+a value no column can store (a NUL, a lone surrogate such as ``"\ud800"`` in
+a campaign, ``NaN``, a field over ``max_field_bytes``, nesting over
+``max_json_depth``: :func:`journeylib.io.common.value_problem`) is
+quarantined, alone: the other events of its POST and of the file are read.
 """
 
 from __future__ import annotations
@@ -33,6 +44,8 @@ from typing import Any
 
 from journeylib.exceptions import SourceFormatError
 from journeylib.io.common import (
+    BadRecord,
+    Caps,
     Part,
     ReadContext,
     RecordSink,
@@ -46,6 +59,7 @@ from journeylib.io.common import (
     raw_json,
     read_bytes,
     text_id,
+    unreadable,
 )
 from journeylib.io.registry import VendorReader
 
@@ -72,13 +86,13 @@ EVENTS: dict[str, tuple[str, str | None]] = {
 _CORE = ("email", "timestamp", "event", "sg_event_id", "category")
 
 
-def _records(path: Path) -> list[tuple[int, Any, str]]:
+def _records(path: Path, caps: Caps | None = None) -> list[tuple[int, Any, str]]:
     text = decode_text(path, read_bytes(path))
-    _, _, recs = json_records(path, text)
+    _, _, recs = json_records(path, text, (), caps)
     out: list[tuple[int, Any, str]] = []
     for line, value, raw in recs:
         if isinstance(value, list):  # one webhook POST per line
-            out += [(line, v, raw_json(v)) for v in value]
+            out += [(line, v, raw if isinstance(v, BadRecord) else raw_json(v)) for v in value]
         else:
             out.append((line, value, raw))
     return out
@@ -126,47 +140,50 @@ def read_sendgrid(path: str | Path, ctx: ReadContext) -> Iterator[Part]:
     detect_kind(p)
     sink = RecordSink(str(p))
     src = ctx.source
-    for line, rec, raw in _records(p):
-        if rec is None:
-            sink.reject(line, raw, "not valid JSON")
-            continue
-        if not isinstance(rec, dict):
-            sink.reject(line, raw, f"expected a JSON object per event, found {type(rec).__name__}")
-            continue
-        reason = missing_fields(rec, "email", "timestamp", "event")
-        if reason:
+    for line, rec, raw in _records(p, ctx.caps):
+        if reason := unreadable(rec, "event"):
             sink.reject(line, raw, reason)
             continue
-        kind = str(rec["event"]).strip().lower()
-        if kind not in EVENTS:
-            sink.reject(line, raw, f"unknown SendGrid event {rec['event']!r}; expected one of {', '.join(EVENTS)}")
-            continue
-        email = norm_email(rec["email"])
-        if email is None:
-            sink.reject(line, raw, f"email: expected an e-mail address, found {str(rec['email'])[:60]!r}")
-            continue
-        ts, _ = parse_ts(rec["timestamp"])
-        if ts is None:
-            sink.reject(line, raw, f"timestamp: expected epoch seconds, found {rec['timestamp']!r}")
-            continue
-        sg_id = text_id(rec.get("sg_event_id"))
-        if sg_id is None:
-            basis = "\x1f".join(str(rec.get(k, "")) for k in ("email", "timestamp", "event", "sg_message_id", "url"))
-            sg_id = "md5-" + hashlib.md5(basis.encode()).hexdigest()
-        cat = rec.get("category")
-        campaign = clean(rec.get("campaign")) or (clean(cat[0]) if isinstance(cat, list) and cat else clean(cat))
-        extras = {k: v for k, v in rec.items() if k not in _CORE and clean(v) is not None}
-        if isinstance(cat, list) and len(cat) > 1:
-            extras["categories"] = cat
-        ref = f"email:{email}"
-        event, status = EVENTS[kind]
-        row_id = f"{src}:{sg_id}"
-        if status:
-            sink.add("messages", line, raw, message_id=row_id, timestamp=ts, campaign=campaign, status=status, properties=json_text(extras), _person_ref=ref)
-        props = {"campaign": campaign, "message_id": row_id if status else None, "sendgrid_event": kind, **{k: extras[k] for k in ("url", "reason", "type") if k in extras}}
-        sink.add("events", line, raw, event_id=row_id, timestamp=ts, event=event, properties=json_text(props), _person_ref=ref)
-        sink.add("identities", line, raw, source_id=ref, kind="person", email=email)
+        with sink.record(line, raw):
+            _event(sink, src, line, raw, rec)
     yield from sink.parts()
+
+
+def _event(sink: RecordSink, src: str, line: int, raw: str, rec: dict[str, Any]) -> None:
+    """Read one webhook event (quarantined with the reason when it cannot be)."""
+    reason = missing_fields(rec, "email", "timestamp", "event")
+    if reason:
+        sink.reject(line, raw, reason)
+        return
+    kind = str(rec["event"]).strip().lower()
+    if kind not in EVENTS:
+        sink.reject(line, raw, f"unknown SendGrid event {rec['event']!r}; expected one of {', '.join(EVENTS)}")
+        return
+    email = norm_email(rec["email"])
+    if email is None:
+        sink.reject(line, raw, f"email: expected an e-mail address, found {str(rec['email'])[:60]!r}")
+        return
+    ts, _ = parse_ts(rec["timestamp"])
+    if ts is None:
+        sink.reject(line, raw, f"timestamp: expected epoch seconds, found {rec['timestamp']!r}")
+        return
+    sg_id = text_id(rec.get("sg_event_id"))
+    if sg_id is None:
+        basis = "\x1f".join(str(rec.get(k, "")) for k in ("email", "timestamp", "event", "sg_message_id", "url"))
+        sg_id = "md5-" + hashlib.md5(basis.encode()).hexdigest()
+    cat = rec.get("category")
+    campaign = clean(rec.get("campaign")) or (clean(cat[0]) if isinstance(cat, list) and cat else clean(cat))
+    extras = {k: v for k, v in rec.items() if k not in _CORE and clean(v) is not None}
+    if isinstance(cat, list) and len(cat) > 1:
+        extras["categories"] = cat
+    ref = f"email:{email}"
+    event, status = EVENTS[kind]
+    row_id = f"{src}:{sg_id}"
+    if status:
+        sink.add("messages", line, raw, message_id=row_id, timestamp=ts, campaign=campaign, status=status, properties=json_text(extras), _person_ref=ref)
+    props: dict[str, Any] = {"campaign": campaign, "message_id": row_id if status else None, "sendgrid_event": kind, **{k: extras[k] for k in ("url", "reason", "type") if k in extras}}
+    sink.add("events", line, raw, event_id=row_id, timestamp=ts, event=event, properties=json_text(props), _person_ref=ref)
+    sink.add("identities", line, raw, source_id=ref, kind="person", email=email)
 
 
 #: This reader as :mod:`journeylib.io.registry` lists it.

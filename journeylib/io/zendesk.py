@@ -1,4 +1,4 @@
-"""Zendesk Support export reader: tickets, users, organizations, ticket events.
+r"""Zendesk Support export reader: tickets, users, organizations, ticket events.
 
 Reads the JSON returned by the Zendesk Support API's list and incremental
 export endpoints (https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/,
@@ -37,6 +37,22 @@ Mapping
   id);
 * ticket events → ``events`` ``ticket_comment`` (body kept) and
   ``ticket_status_changed``, referring to ``ticket:<ticket_id>``.
+
+Times are ISO-8601 as the API writes them (``2025-03-01T09:30:00Z``,
+``+02:00`` offsets honoured; a time without an offset is UTC) or epoch
+seconds.
+
+What cannot be read
+-------------------
+A record that is not a JSON object, lacks ``id`` (a ticket also
+``created_at``, a ticket event ``ticket_id``), whose required time cannot be
+read, or that holds a value no column can store (a NUL, a lone surrogate
+such as ``"\ud800"``, ``NaN``, a field over ``max_field_bytes``, nesting over
+``max_json_depth``: :func:`journeylib.io.common.value_problem`) is
+quarantined, and the file goes on. An optional time that cannot be read (a
+ticket's ``updated_at`` or ``metric_set.solved_at``, a user's or an
+organization's ``created_at``/``updated_at``) is stored empty and noted in
+``ingest_notes``.
 """
 
 from __future__ import annotations
@@ -47,6 +63,7 @@ from typing import Any
 
 from journeylib.exceptions import SourceFormatError
 from journeylib.io.common import (
+    Caps,
     Part,
     ReadContext,
     RecordSink,
@@ -61,6 +78,8 @@ from journeylib.io.common import (
     parse_ts,
     read_bytes,
     text_id,
+    time_problem,
+    unreadable,
     web_domain,
 )
 from journeylib.io.registry import VendorReader
@@ -85,9 +104,9 @@ def _kind_of(rec: dict[str, Any]) -> str | None:
     return None
 
 
-def _load(path: Path) -> tuple[str | None, list[tuple[int, Any, str]]]:
+def _load(path: Path, caps: Caps | None = None) -> tuple[str | None, list[tuple[int, Any, str]]]:
     text = decode_text(path, read_bytes(path))
-    _, key, recs = json_records(path, text, KINDS)
+    _, key, recs = json_records(path, text, KINDS, caps)
     if key is not None:
         return key, recs
     for _, v, _ in recs[:50]:
@@ -135,21 +154,36 @@ def read_zendesk(path: str | Path, ctx: ReadContext) -> Iterator[Part]:
         If the file is not a Zendesk export.
     """
     p = Path(path)
-    found, recs = _load(p)
+    found, recs = _load(p, ctx.caps)
     kind = found or detect_kind(p)
     sink = RecordSink(str(p))
     handler = {"tickets": _ticket, "users": _user, "organizations": _organization, "ticket_events": _ticket_event}[kind]
     required = {"tickets": ("id", "created_at"), "users": ("id",), "organizations": ("id",), "ticket_events": ("id", "ticket_id")}[kind]
     for line, rec, raw in recs:
-        if rec is None:
-            sink.reject(line, raw, "not valid JSON")
-        elif not isinstance(rec, dict):
-            sink.reject(line, raw, f"expected a JSON object per {kind[:-1]}, found {type(rec).__name__}")
+        if reason := unreadable(rec, kind[:-1]):
+            sink.reject(line, raw, reason)
         elif miss := [f for f in required if text_id(rec.get(f)) is None]:
             sink.reject(line, raw, f"missing required field(s) {', '.join(miss)} of a Zendesk {kind[:-1]}")
         else:
-            handler(sink, ctx, line, raw, rec)
+            with sink.record(line, raw):
+                handler(sink, ctx, line, raw, rec)
     yield from sink.parts()
+
+
+def _as_text(value: Any, parsed: Any) -> Any:
+    """Return a time as the export wrote it when that is text, else as ISO-8601 UTC text (None when unread)."""
+    if parsed is None:
+        return None
+    return clean(value) if isinstance(value, str) else parsed.isoformat()
+
+
+def _time(sink: RecordSink, line: int, table: str, key: str, rec: dict[str, Any], name: str) -> Any:
+    """Read the optional time *name* (a dotted path) of a record; one that cannot be read is noted and empty."""
+    value = first(rec, name)
+    if reason := time_problem(value, "an ISO-8601 time such as 2025-03-01T09:30:00Z"):
+        sink.note(line, table, key, name, value, reason)
+        return None
+    return parse_ts(value)[0]
 
 
 def _ticket(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> None:
@@ -157,14 +191,14 @@ def _ticket(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[s
     if created is None:
         sink.reject(line, raw, f"created_at: expected an ISO-8601 time, found {rec.get('created_at')!r}")
         return
-    updated, _ = parse_ts(rec.get("updated_at"))
+    tid = text_id(rec["id"])
+    src = ctx.source
+    updated = _time(sink, line, "tickets", f"{src}:{tid}", rec, "updated_at")
     status = (clean(rec.get("status")) or "").lower() or None
-    solved, _ = parse_ts(first(rec, "metric_set.solved_at"))
+    solved = _time(sink, line, "tickets", f"{src}:{tid}", rec, "metric_set.solved_at")
     if solved is None and status in ("solved", "closed") and updated is not None:
         solved = updated
         ctx.notes["solved_at taken from updated_at (no metric_set)"] += 1
-    tid = text_id(rec["id"])
-    src = ctx.source
     comments = [as_dict(c) for c in rec.get("comments") or [] if isinstance(c, dict)]
     texts = [str(clean(rec.get("description")) or "")] + [str(clean(c.get("plain_body")) or clean(c.get("body")) or "") for c in comments[1:]]
     body = "\n\n".join(t for t in texts if t) or None
@@ -198,22 +232,26 @@ def _user(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str
     if str(rec.get("role", "")).lower() in ("agent", "admin"):
         ctx.notes["agents and admins skipped (support staff, not customers)"] += 1
         return
-    updated, _ = parse_ts(rec.get("updated_at") or rec.get("created_at"))
+    key = f"user:{text_id(rec['id'])}"
+    modified, created = _time(sink, line, "identities", key, rec, "updated_at"), _time(sink, line, "identities", key, rec, "created_at")
+    updated = modified or created
     org = text_id(rec.get("organization_id"))
-    attrs = {"role": clean(rec.get("role")), "created_at": clean(rec.get("created_at")), "name": clean(rec.get("name"))}
+    attrs = {"role": clean(rec.get("role")), "created_at": _as_text(rec.get("created_at"), created), "name": clean(rec.get("name"))}
     sink.add(
-        "identities", line, raw, source_id=f"user:{text_id(rec['id'])}", kind="person", email=norm_email(rec.get("email")),
+        "identities", line, raw, source_id=key, kind="person", email=norm_email(rec.get("email")),
         account_ref=f"organization:{org}" if org else None, updated_at=updated, attributes=json_text(attrs),
     )  # fmt: skip
 
 
 def _organization(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> None:
-    updated, _ = parse_ts(rec.get("updated_at") or rec.get("created_at"))
+    key = f"organization:{text_id(rec['id'])}"
+    modified, created = _time(sink, line, "identities", key, rec, "updated_at"), _time(sink, line, "identities", key, rec, "created_at")
+    updated = modified or created
     domains = rec.get("domain_names") or []
     domain = web_domain(domains[0]) if isinstance(domains, list) and domains else None
-    attrs = {"name": clean(rec.get("name")), "domain": domain, "signup_at": clean(rec.get("created_at")), "properties": {"tags": rec.get("tags") or None}}
+    attrs = {"name": clean(rec.get("name")), "domain": domain, "signup_at": _as_text(rec.get("created_at"), created), "properties": {"tags": rec.get("tags") or None}}
     sink.add(
-        "identities", line, raw, source_id=f"organization:{text_id(rec['id'])}", kind="account", name=clean(rec.get("name")),
+        "identities", line, raw, source_id=key, kind="account", name=clean(rec.get("name")),
         domain=domain, link_id=text_id(rec.get("external_id")), updated_at=updated, attributes=json_text(attrs),
     )  # fmt: skip
 

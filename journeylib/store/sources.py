@@ -31,18 +31,32 @@ tickets export feeds ``tickets`` and ``events``; every file feeds
 ``rows_read = rows_loaded + rows_duplicate + rows_quarantined``; rows refused
 while reading (bad JSON, missing field, foreign zip member) count in the
 file's main table and are in ``quarantine`` with file, line and reason.
+Optional values that could not be read (a date that is not a date, an MRR
+that is not a number) are stored empty and listed in ``ingest_notes``,
+written in the file's transaction and counted in ``ingest_log.notes_count``
+of the table their row went to; re-reading a file (``force=True``) adds no
+quarantine row or note twice.
+
+Several files
+-------------
+A file that cannot be read at all (not the vendor's format, a truncated
+archive, an export that inflates beyond its caps) is refused and nothing of
+it is loaded; :func:`ingest_sources` and :func:`ingest_source_files` go on
+with the next file, resolve identities for what was loaded, and then raise
+:class:`SourcesIncompleteError` with the summary of every file (the command
+line exits non-zero).
 """
 
 from __future__ import annotations
 
 import importlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -55,7 +69,8 @@ from journeylib.store.database import Store
 from journeylib.store.errors import loading_file
 from journeylib.store.eventmap import apply_event_map
 from journeylib.store.identity import IdentityOptions, ResolutionSummary, resolve_identities
-from journeylib.store.ingest import FileResult, new_run_id
+from journeylib.store.ingest import FileResult, IngestIncompleteError, new_run_id
+from journeylib.store.notes import ensure_notes_schema, record_notes
 from journeylib.store.schema import get_table
 from journeylib.store.staging import (
     close_json_lines,
@@ -75,6 +90,7 @@ from journeylib.store.staging import (
 
 __all__ = [
     "READERS",
+    "SourcesIncompleteError",
     "SourcesResult",
     "detect_kind",
     "get_reader",
@@ -82,6 +98,8 @@ __all__ = [
     "ingest_sources",
     "ingest_vendor_file",
 ]
+
+T = TypeVar("T")
 
 #: JSON Lines staged before a merge inside one file's transaction (bounds memory).
 FLUSH_ROWS = 1_000_000
@@ -191,11 +209,12 @@ def ingest_vendor_file(
     vendor = get_vendor_reader(reader)
     source = source or reader
     p = Path(path)
-    kind = detect_kind(reader, p)
+    kind = _reading(reader, p, lambda: detect_kind(reader, p))
     main_table = str(vendor.kind_tables[kind])
     run = run or new_run_id()
     digest = BackgroundDigest(p)  # hashed while the first blocks are read and parsed
     ensure_vendor_tables(store)
+    ensure_notes_schema(store)
     checked = force
 
     def loaded_before() -> bool:
@@ -215,6 +234,7 @@ def ingest_vendor_file(
     read: Counter[str] = Counter()
     acc: dict[str, Counter[str]] = {t: Counter() for t in tables}
     n_rejected = 0
+    value_notes: list[pd.DataFrame] = []
 
     def flush() -> None:
         # merge what is staged; JSON Lines are flushed every FLUSH_ROWS lines so memory stays bounded
@@ -236,9 +256,13 @@ def ingest_vendor_file(
             reset_vendor_stage(store)
             # a file already loaded is given up as soon as its digest is known, and always before
             # anything is written (only staging happens before the first flush)
-            for part in read_fn(p, ctx):
+            parts = read_fn(p, ctx)
+            while (part := _reading(reader, p, lambda: next(parts, None))) is not None:
                 if not checked and digest.done() and loaded_before():
                     raise _AlreadyLoaded
+                if isinstance(part, Part) and part.table == "notes":
+                    value_notes.append(part.rows)
+                    continue
                 _stage(store, part, source)
                 if isinstance(part, LinesBlock) and staged_count(store, "jsonl") >= FLUSH_ROWS:
                     if not checked and loaded_before():
@@ -253,9 +277,14 @@ def ingest_vendor_file(
                 raise SourceFormatError(msg)
             results: list[FileResult] = []
             notes = tuple(f"{k} ({v:,})" for k, v in sorted(ctx.notes.items()))
+            noted: Counter[str] = Counter()
+            if value_notes:
+                frame = pd.concat(value_notes, ignore_index=True)
+                for table_name, group in frame.groupby("table_name", sort=True):
+                    noted[str(table_name)] += record_notes(store, group, run=run, source=source, file=str(p), table_name=str(table_name), ingested_at=now)
             for table in tables:
                 extra = n_rejected if table == main_table else 0
-                if not read[table] and not extra and table != main_table:
+                if not read[table] and not extra and table != main_table and not noted[table]:
                     continue
                 counts = acc[table]
                 res = FileResult(
@@ -270,6 +299,7 @@ def ingest_vendor_file(
                     notes=notes if table == main_table else (),
                     sha256=sha,
                     run=run,
+                    notes_count=noted[table],
                 )
                 if not res.reconciles:  # a bug, never bad input
                     msg = f"internal error: counts for {p} ({table}) do not reconcile: {res}"
@@ -284,6 +314,7 @@ def ingest_vendor_file(
                             "rows_read": r.read, "rows_loaded": r.loaded, "rows_duplicate": r.duplicate,
                             "rows_quarantined": r.quarantined, "rows_updated": r.updated, "status": "loaded",
                             "notes": "; ".join((f"{reader} {kind} export", *r.notes)), "ingested_at": now,
+                            "notes_count": r.notes_count,
                         }
                         for r in results
                     ]
@@ -301,6 +332,18 @@ def ingest_vendor_file(
             return skipped()
         raise
     return results
+
+
+def _reading(reader: str, path: Path, step: Callable[[], T]) -> T:
+    """Run one step of reading *path*; anything it raises other than a format error becomes one, naming the file."""
+    try:
+        return step()
+    except SourceFormatError:
+        raise
+    except Exception as exc:  # a reader failure refuses this file, with the reason, not the whole ingest
+        what = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+        msg = f"{path}: the {reader} reader could not read the file ({type(exc).__name__}: {what[:300]}); nothing of it was loaded."
+        raise SourceFormatError(msg) from exc
 
 
 def _stage(store: Store, part: Part | LinesBlock, source: str) -> None:
@@ -332,6 +375,11 @@ class SourcesResult:
     files: list[FileResult] = field(default_factory=list)
     identity: ResolutionSummary | None = None
 
+    @property
+    def refused(self) -> list[FileResult]:
+        """The files that could not be read at all (nothing of them was loaded)."""
+        return [r for r in self.files if r.status == "refused"]
+
     def lines(self) -> list[str]:
         """Human summary lines: per file and table, a total, and the identity line."""
         out = [r.summary() for r in self.files]
@@ -345,9 +393,51 @@ class SourcesResult:
             f"total (rows of events, tickets, messages): read {tot['read']:,} = loaded {tot['loaded']:,} + duplicate "
             f"{tot['duplicate']:,} + quarantined {tot['quarantined']:,} over {n_files} file(s)"
         )
+        n_notes = sum(r.notes_count for r in self.files)
+        if n_notes:
+            out.append(f"{n_notes:,} optional value(s) could not be read and were stored empty; they are listed in ingest_notes")
+        if self.refused:
+            out.append(f"{len(self.refused)} file(s) refused, nothing of them loaded: {', '.join(r.file for r in self.refused)}")
         if self.identity is not None:
             out.append(self.identity.summary())
         return out
+
+
+class SourcesIncompleteError(IngestIncompleteError):
+    """Some vendor export files could not be read at all; the others were loaded and identities resolved.
+
+    Attributes
+    ----------
+    result : SourcesResult
+        Everything the ingest did: per-file results (the refused ones have
+        ``status == "refused"`` and their reason in ``error``) and the
+        resolution summary.
+    results : list of FileResult
+        ``result.files``.
+    """
+
+    def __init__(self, result: SourcesResult) -> None:
+        self.result = result
+        self.results = result.files
+        n_files = len({r.file for r in result.files})
+        msg = (
+            f"{len(result.refused)} of {n_files} file(s) could not be read and were refused; "
+            "the other files were loaded.\n" + "\n".join(result.lines())
+        )
+        Exception.__init__(self, msg)
+
+
+def _ingest_one(store: Store, path: str | Path, **kwargs: Any) -> list[FileResult]:
+    """Ingest one vendor file of several; a file that cannot be read at all becomes one ``refused`` result."""
+    try:
+        return ingest_vendor_file(store, path, **kwargs)
+    except SourceFormatError as exc:
+        reader = get_vendor_reader(kwargs["reader"])
+        try:
+            table = str(reader.kind_tables[detect_kind(reader.name, path)])
+        except Exception:  # the kind cannot be told either: the reader's first table
+            table = str(next(iter(reader.kind_tables.values())))
+        return [FileResult(str(path), table, "refused", 0, 0, 0, 0, 0, run=kwargs.get("run") or "", error=str(exc))]
 
 
 def ingest_source_files(
@@ -390,17 +480,20 @@ def ingest_source_files(
 
     Raises
     ------
-    SourceFormatError
-        If a file cannot be read (files before it stay loaded: each file is
-        its own transaction).
+    SourcesIncompleteError
+        If some files could not be read at all: the others were loaded (each
+        file is its own transaction) and identities resolved; the error
+        holds the whole result.
     """
     get_vendor_reader(reader)
     run = new_run_id()
     result = SourcesResult()
     for p in paths:
-        result.files += ingest_vendor_file(store, p, reader=reader, source=source, options=options, run=run, force=force)
+        result.files += _ingest_one(store, p, reader=reader, source=source, options=options, run=run, force=force)
     if resolve:
         result.identity = resolve_identities(store, identity)
+    if result.refused:
+        raise SourcesIncompleteError(result)
     return result
 
 
@@ -439,8 +532,10 @@ def ingest_sources(
     ConfigError
         If the configuration is invalid or *only* names an unknown source.
     SourceFormatError
-        If a glob matches nothing (checked before loading) or a file cannot
-        be read.
+        If a glob matches nothing (checked before loading).
+    SourcesIncompleteError
+        If some files could not be read at all: every other file was loaded
+        and identities resolved; the error holds the whole result.
     """
     cfg = config if isinstance(config, SourcesConfig) else SourcesConfig.from_yaml(config)
     names = list(only) if only else list(cfg.sources)
@@ -453,9 +548,9 @@ def ingest_sources(
     for name, files in plan:
         src = cfg.sources[name]
         for p in files:
-            result.files += ingest_vendor_file(
-                store, p, reader=cfg.reader_of(name), source=name, options=src.options, run=run, force=force, events=src.events
-            )
+            result.files += _ingest_one(store, p, reader=cfg.reader_of(name), source=name, options=src.options, run=run, force=force, events=src.events)
     result.identity = resolve_identities(store, cfg.identity)
+    if result.refused:
+        raise SourcesIncompleteError(result)
     return result
 

@@ -31,7 +31,7 @@ that reads them runs here.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -250,7 +250,7 @@ def staged_count(store: Store, name: str) -> int:
 
 @dataclass(frozen=True)
 class JsonLinesSpec:
-    """How a vendor's JSON Lines events become event rows, decided in SQL.
+    r"""How a vendor's JSON Lines events become event rows, decided in SQL.
 
     The reader (which knows the vendor format) fills this in; the engine turns
     it into one SQL statement per block of lines, so no Python code runs per
@@ -283,6 +283,18 @@ class JsonLinesSpec:
         Observation column (``email``, ``link_id``, ``name``) → field name.
     timezone : str, optional
         IANA zone in which epoch values are local wall-clock times.
+    max_line_bytes : int, optional
+        A longer line is quarantined (the reader's field cap: one line is
+        one event).
+    max_depth : int, optional
+        A line with more opening brackets than this may be nested deeper:
+        it is handed to *check_line*.
+    check_line : callable, optional
+        ``check_line(raw_bytes) -> reason or None``: the reader's exact
+        check of a line the engine finds suspect (more opening brackets than
+        *max_depth*, or the text ``NaN``, ``Infinity`` or ``\u0000``
+        anywhere in it); a reason quarantines the line. Without it such
+        lines are loaded.
     """
 
     fields: dict[str, tuple[str, ...]]
@@ -297,10 +309,15 @@ class JsonLinesSpec:
     extras: tuple[tuple[str, str], ...] = ()
     identity: dict[str, str] = field(default_factory=dict)
     timezone: str | None = None
+    max_line_bytes: int | None = None
+    max_depth: int | None = None
+    check_line: Callable[[bytes], str | None] | None = None
 
 
 #: Rows per Arrow record batch handed to the engine (one batch would be scanned by one thread).
 _SCAN_BATCH_ROWS = 32_768
+#: The engine's mark of a line for :attr:`JsonLinesSpec.check_line` (never a stored reason).
+SUSPECT_LINE = "(to be checked by the reader)"
 
 
 def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, guarded: bool = True) -> str:
@@ -373,18 +390,30 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, gua
     not_object = " OR ".join(f"{val(f)} IS NULL OR trim({val(f)}) = ''" for f in spec.required) or "false"
     extract = f"json_extract_string(s, {path_list})"
     extract = f"try({extract})" if guarded else extract
+    # a line longer than the cap is refused; one that may hold what no column can store (a NUL, NaN or
+    # Infinity, nesting deeper than the cap) is marked for the reader's exact check (check_line)
+    too_long = f"octet_length(raw) > {int(spec.max_line_bytes)}" if spec.max_line_bytes else "false"
+    suspect = []
+    if spec.check_line is not None:
+        suspect = ["contains(s, 'NaN')", "contains(s, 'Infinity')", "contains(s, '\\u0000')"]
+        if spec.max_depth:
+            suspect.append(f"strlen(s) - strlen(replace(replace(s, '{{', ''), '[', '')) > {int(spec.max_depth)}")
+    suspect_sql = " OR ".join(suspect) or "false"
     if lean:  # the same rows; a line is bad exactly when the full form gives it a reason
         jt = "'OBJECT'"
         head = "SELECT line,"
-        reason = f"CASE WHEN v IS NULL OR {not_object} OR _ts IS NULL THEN 'bad' END AS _reason"
+        reason = f"CASE WHEN v IS NULL OR {not_object} OR _ts IS NULL OR {too_long} OR {suspect_sql} THEN 'bad' END AS _reason"
     else:
         jt = f"CASE WHEN v IS NOT NULL AND ({not_object}) THEN try(json_type(s)) ELSE 'OBJECT' END"
         head = "SELECT line, coalesce(s, CAST(raw AS VARCHAR)) AS s,"
-        reason = f"""CASE WHEN s IS NULL THEN 'bytes that are not valid UTF-8'
+        cap = f"{int(spec.max_line_bytes):,}" if spec.max_line_bytes else ""
+        reason = f"""CASE WHEN {too_long} THEN {sql_quote(f"a line longer than the cap of {cap} bytes (options.max_field_bytes); not read")}
+                WHEN s IS NULL THEN 'bytes that are not valid UTF-8'
                 WHEN v IS NULL THEN 'not valid JSON'
                 WHEN jt <> 'OBJECT' THEN 'expected a JSON object per line, found ' || lower(jt)
                 {missing}
                 WHEN _ts IS NULL THEN {sql_quote(spec.fields[spec.time_field][0].removeprefix('$.') + ': expected ' + expect + ', found ')} || coalesce({t}, 'nothing')
+                WHEN {suspect_sql} THEN {sql_quote(SUSPECT_LINE)}
            END AS _reason"""
     return f"""
     WITH d AS (SELECT line, try(decode(raw)) AS s, raw FROM _jl_lines
@@ -456,23 +485,79 @@ def stage_json_lines(store: Store, raw: Any, first_line: int, *, spec: JsonLines
     with cleanup(_release, "_jl_lines"), cleanup(cur.close), cleanup(cur.execute, "RESET arrow_lossless_conversion"):
         # lossless: ``properties`` stays JSON through Arrow (as text it would be re-validated on insert)
         cur.execute("SET arrow_lossless_conversion = true")
-        # Good lines need none of the work that explains a bad one: parse the block in the lean
-        # form first (and unguarded: a line that is not JSON fails the statement, which is then
-        # run guarded), then run the full form on just the lines it marked bad, if any.
+        parsed = _parse_lines(cur, lines, select, spec)
+    _PENDING_LINES.setdefault(id(con), []).append(parsed)
+    return int(parsed.num_rows)
+
+
+def _parse_lines(cur: duckdb.DuckDBPyConnection, lines: Any, select: Callable[..., str], spec: JsonLinesSpec) -> Any:
+    """Parse *lines* (``line``, ``raw``) into staged rows, one line never failing the others.
+
+    Good lines need none of the work that explains a bad one: the block is
+    parsed in the lean form first (unguarded: a line that is not JSON fails
+    the statement, which is then run guarded), then the full form runs on
+    just the lines it marked bad, and the reader's exact check on the lines
+    the engine found suspect. Should a guarded statement still fail, the
+    block is halved until the line that fails it is alone; that line is
+    refused with the engine's message.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
         _hold("_jl_lines", lines)
         try:
             parsed = cur.sql(select(lean=True, guarded=False)).to_arrow_table()
         except (duckdb.InvalidInputException, duckdb.ConversionException):
             parsed = cur.sql(select(lean=True, guarded=True)).to_arrow_table()
-        if parsed.column("_reason").null_count < parsed.num_rows:
-            import pyarrow.compute as pc
+        if parsed.column("_reason").null_count == parsed.num_rows:
+            return parsed
+        bad = pc.is_valid(parsed.column("_reason"))
+        _hold("_jl_lines", lines.filter(pc.is_in(lines.column("line"), value_set=parsed.column("_line").filter(bad))))
+        explained = cur.sql(select(lean=False, guarded=True)).to_arrow_table().cast(parsed.schema)
+    except duckdb.Error as exc:
+        if lines.num_rows <= 1:
+            return _refused_lines(cur, lines, select, parsed_error=exc)
+        half = lines.num_rows // 2
+        head, tail = _parse_lines(cur, lines.slice(0, half), select, spec), _parse_lines(cur, lines.slice(half), select, spec)
+        return pa.concat_tables([head, tail.cast(head.schema)])
+    explained = _checked_lines(explained, lines, spec)
+    return pa.concat_tables([parsed.filter(pc.invert(bad)), explained.cast(parsed.schema)])
 
-            bad = pc.is_valid(parsed.column("_reason"))
-            _hold("_jl_lines", lines.filter(pc.is_in(lines.column("line"), value_set=parsed.column("_line").filter(bad))))
-            explained = cur.sql(select(lean=False, guarded=True)).to_arrow_table()
-            parsed = pa.concat_tables([parsed.filter(pc.invert(bad)), explained.cast(parsed.schema)])
-    _PENDING_LINES.setdefault(id(con), []).append(parsed)
-    return int(parsed.num_rows)
+
+def _checked_lines(explained: Any, lines: Any, spec: JsonLinesSpec) -> Any:
+    """Settle the lines the engine marked suspect with the reader's exact check: refused with its reason, or good."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    marked = pc.equal(explained.column("_reason"), SUSPECT_LINE)
+    if not pc.any(marked).as_py() or spec.check_line is None:
+        return explained
+    which = explained.column("_line").filter(marked)
+    texts = dict(zip(*(lines.filter(pc.is_in(lines.column("line"), value_set=which)).column(c).to_pylist() for c in ("line", "raw")), strict=True))
+    reasons = explained.column("_reason").to_pylist()
+    raws = explained.column("_raw").to_pylist()
+    for i, (line, is_marked) in enumerate(zip(explained.column("_line").to_pylist(), marked.to_pylist(), strict=True)):
+        if is_marked:
+            reasons[i] = spec.check_line(texts[line])
+            raws[i] = raws[i] if reasons[i] else None
+    schema = explained.schema
+    explained = explained.set_column(schema.get_field_index("_reason"), "_reason", pa.array(reasons, schema.field("_reason").type))
+    return explained.set_column(schema.get_field_index("_raw"), "_raw", pa.array(raws, schema.field("_raw").type))
+
+
+def _refused_lines(cur: duckdb.DuckDBPyConnection, lines: Any, select: Callable[..., str], *, parsed_error: Exception) -> Any:
+    """Return the staged row refusing the one line whose parse fails the engine, with the engine's message."""
+    import pyarrow as pa
+
+    text = bytes(lines.column("raw")[0].as_py() or b"").decode("utf-8", "replace").rstrip("\r\n")
+    _hold("_jl_lines", pa.table({"line": lines.column("line"), "raw": pa.array([b"0"], lines.schema.field("raw").type)}))
+    row = cur.sql(select(lean=False, guarded=True)).to_arrow_table()  # a placeholder line: "expected a JSON object"
+    first = str(parsed_error).strip().splitlines()[0] if str(parsed_error).strip() else type(parsed_error).__name__
+    reason = f"the engine could not read the line ({first[:300]}); nothing of it was loaded"
+    schema = row.schema
+    row = row.set_column(schema.get_field_index("_reason"), "_reason", pa.array([reason], schema.field("_reason").type))
+    return row.set_column(schema.get_field_index("_raw"), "_raw", pa.array([text[:4000]], schema.field("_raw").type))
 
 
 def close_json_lines(store: Store, *, materialize: bool = False) -> None:
@@ -631,14 +716,13 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
     n_keys = total if not _count(con, "SELECT count(*) FROM _jlv_rep") else _count(con, f'SELECT count(*) FROM (SELECT DISTINCT "{key}" FROM {stage})')
     n_conflict_keys = _count(con, "SELECT count(*) FROM _jlv_rep WHERE nh > 1")
     n_new = n_keys - n_conflict_keys - n_old
-    q = "INSERT INTO quarantine (run, source, table_name, file, line, raw, reason, ingested_at) "
     if n_conflict:
         con.execute(
-            q + f"""SELECT ?, ?, ?, s._file, s._line, {raw},
+            _quarantine_new(f"""SELECT ?, ?, ?, s._file, s._line, {raw},
                    'rows with {key}=' || s."{key}" || ' disagree (lines ' ||
                    (SELECT string_agg(CAST(x._line AS VARCHAR), ', ' ORDER BY x._line) FROM {stage} x WHERE x."{key}" = s."{key}")
                    || '); none was loaded', now()
-            FROM {stage} s SEMI JOIN (SELECT k FROM _jlv_rep WHERE nh > 1) c ON s."{key}" = c.k""",
+            FROM {stage} s SEMI JOIN (SELECT k FROM _jlv_rep WHERE nh > 1) c ON s."{key}" = c.k"""),
             [run, source, table.name],
         )
 
@@ -661,9 +745,9 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
             updated = n_changed
         else:
             con.execute(
-                q + f"""SELECT ?, ?, ?, s._file, s._line, {raw},
+                _quarantine_new(f"""SELECT ?, ?, ?, s._file, s._line, {raw},
                        '{key}=' || s."{key}" || ' is already stored with different content; {table.name} rows are never overwritten', now()
-                FROM {stage} s SEMI JOIN ({changed}) c ON s."{key}" = c.k""",
+                FROM {stage} s SEMI JOIN ({changed}) c ON s."{key}" = c.k"""),
                 [run, source, table.name],
             )
             quarantined += _count(con, "SELECT coalesce(sum(n), 0) FROM _jlv_old WHERE sh <> h")
@@ -753,16 +837,27 @@ def merge_vendor_identities(store: Store, *, source: str, reader: str) -> MergeC
     return MergeCounts(loaded=loaded, updated=0, duplicate=total - loaded, quarantined=0)
 
 
+def _quarantine_new(select: str) -> str:
+    """Return the INSERT into ``quarantine`` of the rows *select* gives that are not stored yet.
+
+    *select* yields run, source, table_name, file, line, raw, reason and
+    ingested_at, in that order. A refusal is already stored when a row has
+    the same table, file, line, raw content and reason: a file read again
+    (``force=True``) adds no quarantine row twice.
+    """
+    cols = "run, source, table_name, file, line, raw, reason, ingested_at"
+    return f"""INSERT INTO quarantine ({cols})
+        SELECT DISTINCT * FROM ({select}) s ({cols})
+        WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.table_name = s.table_name AND q.file = s.file
+            AND q.line IS NOT DISTINCT FROM s.line AND q.raw IS NOT DISTINCT FROM s.raw AND q.reason = s.reason)"""
+
+
 def quarantine_vendor_rejects(store: Store, *, run: str, source: str, table_name: str) -> dict[str, int]:
-    """Move the staged rejects into ``quarantine``; return their count per file."""
+    """Move the staged rejects into ``quarantine`` (those not stored yet); return their count per file."""
     stage = _stage_name("rejects")
     if not staged_count(store, "rejects"):
         return {}
-    store.con.execute(
-        f"""INSERT INTO quarantine (run, source, table_name, file, line, raw, reason, ingested_at)
-        SELECT ?, ?, ?, file, line, raw, reason, now() FROM {stage}""",
-        [run, source, table_name],
-    )
+    store.con.execute(_quarantine_new(f"SELECT ?, ?, ?, file, line, raw, reason, now() FROM {stage}"), [run, source, table_name])
     counts = store.con.execute(f"SELECT file, count(*) FROM {stage} GROUP BY file").fetchall()
     _drop(store.con, stage)
     return {str(f): int(n) for f, n in counts}
