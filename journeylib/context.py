@@ -16,7 +16,9 @@ It is immutable: its store, definition and :class:`~journeylib.scope.Scope`
 never change (:meth:`Journey.with_scope` returns a new context that shares the
 caches, which are keyed by scope). Every analysis method calls the module
 function of the same name with this context's store, definition, scope and
-caches; keyword arguments are passed on unchanged.
+caches; keyword arguments are passed on unchanged. Each analysis runs in one
+:meth:`~journeylib.store.Store.session` of the store: its queries read the same
+data, and a read-only store holds no lock between two analyses.
 """
 
 from __future__ import annotations
@@ -211,7 +213,8 @@ class Journey:
     def milestones(self) -> pd.DataFrame:
         """Return the milestone frame (:func:`journeylib.journey.stages.compute_stages`), computed once."""
         stage_milestones = _function("journeylib.journey.stages", "stage_milestones")
-        return stage_milestones(self._store, self.definition, self._scope, cache=self.cache)
+        with self._store.session():
+            return stage_milestones(self._store, self.definition, self._scope, cache=self.cache)
 
     def intervals(self) -> pd.DataFrame:
         """Return the stage intervals (:func:`journeylib.journey.stages.stage_intervals_data`) from the cached milestones."""
@@ -253,7 +256,8 @@ class Journey:
         The store goes first; ``definition``, ``scope`` and ``cache`` are
         filled in where *func* takes them and they were not given. A function
         that takes loose filters (``as_of``, ``segment``, ...) instead of a
-        ``scope`` gets this scope's values for them.
+        ``scope`` gets this scope's values for them. *func* runs in one
+        :meth:`~journeylib.store.Store.session` of the store.
 
         Raises
         ------
@@ -273,7 +277,8 @@ class Journey:
                 call["scope"] = self._scope
         else:
             call.update(self._loose_filters(func, params, kwargs))
-        return func(self._store, **call, **kwargs)
+        with self._store.session():
+            return func(self._store, **call, **kwargs)
 
     def _loose_filters(self, func: Callable[..., Any], params: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         scope = self._scope
@@ -324,7 +329,8 @@ class Journey:
     def compare_definitions_data(self, *, suggested: JourneyDefinition, **kwargs: Any) -> pd.DataFrame:
         """Compare this definition with *suggested* (:func:`journeylib.journey.suggest.compare_definitions_data`)."""
         func = _function("journeylib.journey.suggest", "compare_definitions_data")
-        return func(self._store, current=self.definition, suggested=suggested, scope=self._scope, cache=self.cache, **kwargs)
+        with self._store.session():
+            return func(self._store, current=self.definition, suggested=suggested, scope=self._scope, cache=self.cache, **kwargs)
 
     # -- customers -------------------------------------------------------------------------------
     cohort_metrics_data = _analysis("journeylib.customers.cohorts", "cohort_metrics_data")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,7 @@ def test_a_store_locked_by_another_process_is_one_paragraph(tmp_path: Path) -> N
             text=True,
             timeout=300,
             cwd=Path(__file__).resolve().parents[1],
+            env={**os.environ, "JOURNEYLIB_LOCK_WAIT": "0"},  # no waiting: the holder never lets go
         )
     finally:
         holder.kill()

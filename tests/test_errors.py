@@ -210,7 +210,8 @@ def held_store(tmp_path: Path) -> Iterator[tuple[Path, int]]:
         holder.wait(timeout=30)
 
 
-def test_a_store_held_by_another_process_names_it(held_store: tuple[Path, int]) -> None:
+def test_a_store_held_by_another_process_names_it(held_store: tuple[Path, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOURNEYLIB_LOCK_WAIT", "0")  # no waiting: the holder never lets go
     db, pid = held_store
     with pytest.raises(StoreLockedError) as info:
         Store(db)

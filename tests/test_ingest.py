@@ -352,3 +352,42 @@ def test_json_whitespace_differences_are_duplicates(store: Store, tmp_path: Path
     ingest_file(store, "events", a)
     r = ingest_file(store, "events", b)
     assert (r.loaded, r.duplicate, r.quarantined) == (0, 1, 0)
+
+
+# -- snapshots by their own time (docs/adr/0009-snapshots-by-their-own-time.md) --------------
+
+SNAPSHOT_HEADER = "customer_id,signup_at,churned_at,updated_at\n"
+
+
+def test_older_snapshot_ingested_after_a_newer_one_is_a_duplicate(store: Store, tmp_path: Path) -> None:
+    newer = write(tmp_path / "newer.csv", SNAPSHOT_HEADER + "c1,2025-01-01T00:00:00Z,2025-06-01T00:00:00Z,2025-06-02T00:00:00Z\n")
+    older = write(tmp_path / "older.csv", SNAPSHOT_HEADER + "c1,2025-01-01T00:00:00Z,,2025-03-01T00:00:00Z\n")
+    first = ingest_file(store, "customers", newer)
+    second = ingest_file(store, "customers", older)
+    assert first.reconciles
+    assert second.reconciles
+    # the older row is read and counted as a duplicate (a stale snapshot of a stored row): nothing is loaded
+    assert (second.read, second.loaded, second.updated, second.duplicate, second.quarantined) == (1, 0, 0, 1, 0)
+    row = store.table("customers").iloc[0]
+    assert row["churned_at"].isoformat() == "2025-06-01T00:00:00+00:00"
+    assert row["updated_at"].isoformat() == "2025-06-02T00:00:00+00:00"
+    before = store.table("customers")
+    assert ingest_file(store, "customers", older).status == "skipped"
+    forced = ingest_file(store, "customers", older, force=True)
+    assert (forced.loaded, forced.updated, forced.duplicate) == (0, 0, 1)
+    pd.testing.assert_frame_equal(store.table("customers"), before)
+    assert store.count("quarantine") == 0
+
+
+def test_snapshots_without_updated_at_later_ingest_wins(store: Store, tmp_path: Path) -> None:
+    header = "customer_id,signup_at,churned_at\n"
+    a = write(tmp_path / "a.csv", header + "c1,2025-01-01T00:00:00Z,2025-06-01T00:00:00Z\n")
+    b = write(tmp_path / "b.csv", header + "c1,2025-01-01T00:00:00Z,\n")
+    ingest_file(store, "customers", a)
+    r = ingest_file(store, "customers", b)
+    assert r.reconciles
+    assert (r.read, r.loaded, r.updated, r.duplicate, r.quarantined) == (1, 1, 1, 0, 0)
+    assert pd.isna(store.table("customers")["churned_at"].iloc[0])
+    before = store.table("customers")
+    assert ingest_file(store, "customers", b, force=True).duplicate == 1
+    pd.testing.assert_frame_equal(store.table("customers"), before)

@@ -4,7 +4,9 @@ Tables are written chunk by chunk through Arrow writers so that a world of
 100,000 customers never has to sit in memory at once. Column names and order
 come from :mod:`journeylib.store.schema`; timestamps are UTC (``timestamp[us, UTC]``
 in Parquet, ISO-8601 text ending in ``Z`` in CSV) and ``properties`` is JSON
-object text.
+object text. The columns the simulation does not produce
+(:data:`UNSIMULATED_COLUMNS`) are written empty, and read as empty from a
+world written without them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from journeylib.exceptions import JourneyLibError
-from journeylib.store.schema import ENTITY_TABLES, Table
+from journeylib.store.schema import ENTITY_TABLES, SNAPSHOT_TIME, Table
 
 __all__ = ["FILE_FORMATS", "load_archetypes", "load_ticket_labels", "load_truth", "load_world"]
 
@@ -40,6 +42,9 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "integer": pa.int64(),
     "timestamp": pa.timestamp("us", tz="UTC"),
 }
+
+#: Optional canonical columns the simulation leaves empty: a synthetic snapshot has no update time of its own.
+UNSIMULATED_COLUMNS: frozenset[str] = frozenset({SNAPSHOT_TIME})
 
 #: Latent truth tables written next to the canonical ones (not canonical themselves).
 TRUTH_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -113,7 +118,10 @@ class TableSink:
             self._writer = pacsv.CSVWriter(str(path), _csv_schema(schema))
 
     def write(self, table: pa.Table) -> None:
-        """Append *table* (cast to the sink's schema)."""
+        """Append *table* (cast to the sink's schema; absent :data:`UNSIMULATED_COLUMNS` written empty)."""
+        for f in self.schema:
+            if f.name in UNSIMULATED_COLUMNS and f.name not in table.column_names:
+                table = table.append_column(f.name, pa.nulls(table.num_rows, f.type))
         table = table.select(self.schema.names).cast(self.schema)
         if self.file_format == "csv":
             table = _csv_ready(table)
@@ -173,11 +181,15 @@ def load_truth(out_dir: str | Path) -> dict[str, Any]:
 def _read_file(path: Path, columns: Sequence[tuple[str, str]], file_format: str) -> pd.DataFrame:
     names = [c for c, _ in columns]
     if file_format == "parquet":
-        frame = pd.read_parquet(path, columns=names)
+        present = set(pq.read_schema(path).names)
+        frame = pd.read_parquet(path, columns=[c for c in names if c in present or c not in UNSIMULATED_COLUMNS])
     else:
         dtypes: dict[str, Any] = {c: ("float64" if kind == "number" else object) for c, kind in columns}
         frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
-        frame = frame[names]
+    for c in names:  # a world written before the column existed
+        if c in UNSIMULATED_COLUMNS and c not in frame.columns:
+            frame[c] = None
+    frame = frame[names]
     for col, kind in columns:
         if kind == "timestamp":
             frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")

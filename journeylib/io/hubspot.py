@@ -12,6 +12,12 @@ companies; ``Deal Name``, ``Deal Stage``, ``Pipeline``, ``Amount``,
 (<pipeline>)"`` for deals (https://knowledge.hubspot.com/properties/hubspots-default-deal-properties).
 The kind is recognised from the header.
 
+A record's own update time is ``Last Modified Date``, else the internal
+property names ``lastmodifieddate`` (contacts) or ``hs_lastmodifieddate``
+(companies, deals) when the export carries them, else ``Create Date``; it
+dates the identity record customers and users are derived from, so an older
+export never overrides a newer one (docs/adr/0009-snapshots-by-their-own-time.md).
+
 Dates and times
 ---------------
 HubSpot writes dates as ``2025-12-31`` and times as ``2025-12-31 14:30``, in
@@ -88,6 +94,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 _BECAME = re.compile(r"^Became an? (.+) Date$")
 _ENTERED = re.compile(r"^Date entered [\"“](.+?)[\"”]$")
 _COMPANY_IDS = ("Associated Company IDs", "Associated Company ID", "Associated Company IDs (Primary)", "Company ID")
+#: Columns holding a record's own update time, the first present wins.
+MODIFIED_COLUMNS: tuple[str, ...] = ("Last Modified Date", "lastmodifieddate", "hs_lastmodifieddate")
 
 
 def _kind_of(header: list[str]) -> str | None:
@@ -178,6 +186,10 @@ class _Row:
             self.sink.note(self.line, "identities", self.key, col, v, reason)
         return dt, int(dt is not None and naive)
 
+    def modified(self) -> tuple[Any, int]:
+        """Return the record's own update time (the first of :data:`MODIFIED_COLUMNS` present) as :meth:`ts` does."""
+        return self.ts(next((c for c in MODIFIED_COLUMNS if self.rec.get(c) is not None), MODIFIED_COLUMNS[0]))
+
     def event_ts(self, col: str, what: str) -> tuple[Any, int]:
         """Return the time of an event column; one that cannot be read is quarantined with the reason (no event)."""
         v = self.rec.get(col)
@@ -224,7 +236,7 @@ def _contact(sink: RecordSink, ctx: ReadContext, row: _Row) -> int:
         return 0
     ref = f"contact:{rid}"
     row.key = ref
-    updated, n1 = row.ts("Last Modified Date")
+    updated, n1 = row.modified()
     created, n2 = row.ts("Create Date")
     company = next((_first_id(rec.get(c)) for c in _COMPANY_IDS if rec.get(c)), None)
     used = {"Record ID", "Email", "Last Modified Date", "Create Date", "Job Title", "Company Name", *_COMPANY_IDS}
@@ -239,7 +251,7 @@ def _company(sink: RecordSink, ctx: ReadContext, row: _Row) -> int:
     rid = str(rec["Record ID"])
     ref = f"company:{rid}"
     row.key = ref
-    updated, n1 = row.ts("Last Modified Date")
+    updated, n1 = row.modified()
     created, n2 = row.ts("Create Date")
     domain = web_domain(rec.get("Company Domain Name")) or web_domain(rec.get("Website URL"))
 
@@ -267,7 +279,7 @@ def _deal(sink: RecordSink, ctx: ReadContext, row: _Row) -> int:
     alias = f"deal:{rid}"
     row.key = alias
     created, naive = row.ts("Create Date")
-    updated, _ = row.ts("Last Modified Date")
+    updated, _ = row.modified()
     company = next((_first_id(rec.get(c)) for c in _COMPANY_IDS if rec.get(c)), None)
     account = f"company:{company}" if company else None
     sink.add("identities", line, raw, source_id=alias, kind="alias", account_ref=account, updated_at=updated or created)

@@ -27,7 +27,9 @@ Mapping
   the opening message and every comment part as text, HTML tags removed;
   status open → open, snoozed → pending, closed → closed; priority →
   high/normal; ``satisfaction`` = (rating − 1) / 4; ``solved_at`` =
-  ``statistics.last_close_at`` of a closed conversation) plus
+  ``statistics.last_close_at`` of a closed conversation, else its
+  ``updated_at``; ``updated_at`` kept as the snapshot's own time, so an
+  older export of the conversation never replaces a newer one) plus
   ``ticket_created``/``ticket_solved`` events; it refers to the person
   ``contact:<first contact id>``;
 * contacts → people ``contact:<id>`` with their first company
@@ -44,8 +46,8 @@ conversation) cannot be read, or that holds a value no column can store (a
 NUL, a lone surrogate such as ``"\ud800"`` in a title, ``NaN``, a field over
 ``max_field_bytes``, nesting over ``max_json_depth``:
 :func:`journeylib.io.common.value_problem`) is quarantined, and the file goes
-on. An optional value that cannot be read (a closed conversation's
-``statistics.last_close_at``, a rating that is not 1-5, a contact's or
+on. An optional value that cannot be read (a conversation's ``updated_at``,
+a closed conversation's ``statistics.last_close_at``, a rating that is not 1-5, a contact's or
 company's ``created_at``/``updated_at``) is stored empty and noted in
 ``ingest_notes``.
 """
@@ -193,9 +195,11 @@ def _conversation(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: 
     cid = text_id(rec["id"])
     ticket_id = f"{ctx.source}:{cid}"
     state = (clean(rec.get("state")) or "").lower()
+    updated = _time(sink, line, "tickets", ticket_id, rec, "updated_at")
     solved = None
     if state == "closed":
-        solved = _time(sink, line, "tickets", ticket_id, rec, "statistics.last_close_at", "updated_at")
+        closed_at = first(rec, "statistics.last_close_at") is not None
+        solved = _time(sink, line, "tickets", ticket_id, rec, "statistics.last_close_at") if closed_at else updated
     src = as_dict(rec.get("source"))
     parts = [as_dict(x) for x in as_dict(rec.get("conversation_parts")).get("conversation_parts") or []]
     texts = [_text(src.get("body"))] + [_text(x.get("body")) for x in parts if x.get("part_type") in ("comment", "note") and x.get("body")]
@@ -214,7 +218,7 @@ def _conversation(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: 
         "tickets", line, raw, ticket_id=ticket_id, created_at=created, solved_at=solved, channel=channel,
         subject=clean(src.get("subject")) or clean(rec.get("title")), body="\n\n".join(t for t in texts if t) or None,
         status=_STATUS.get(state, state or None), priority="high" if rec.get("priority") == "priority" else "normal",
-        satisfaction=satisfaction, properties=json_text(props), _person_ref=person,
+        satisfaction=satisfaction, properties=json_text(props), updated_at=updated, _person_ref=person,
     )  # fmt: skip
     ev_props = json_text({"ticket_id": ticket_id, "channel": channel})
     sink.add("events", line, raw, event_id=f"{ticket_id}:created", timestamp=created, event="ticket_created", properties=ev_props, _person_ref=person)

@@ -21,9 +21,17 @@ columns are the objects' API field names
 ``Case``
     ``Id``, ``CaseNumber``, ``AccountId``, ``ContactId``, ``Subject``,
     ``Description``, ``Status``, ``Priority``, ``Origin``, ``CreatedDate``,
-    ``ClosedDate``.
+    ``ClosedDate``, ``LastModifiedDate``.
 
 The object is recognised from the header.
+
+Update times
+------------
+A record's own update time is ``LastModifiedDate``, else ``SystemModstamp``.
+A case's becomes the ticket's ``updated_at``, so an older export of a case
+never replaces a newer one (docs/adr/0009-snapshots-by-their-own-time.md);
+an account's or contact's (else its ``CreatedDate``) dates the identity
+record its customer or user is derived from.
 
 Dates and times
 ---------------
@@ -42,7 +50,7 @@ closed opportunity) cannot be read, is quarantined. An optional value that
 cannot be read is stored empty and noted in ``ingest_notes``: an account's
 ``CreatedDate``, ``LastModifiedDate``, custom dates (``Signup_Date__c``, ...)
 and ``MRR__c`` (a plain number such as ``1250.50``), a contact's dates, a
-case's ``ClosedDate``.
+case's ``ClosedDate`` and update time.
 
 Mapping
 -------
@@ -193,6 +201,10 @@ class _Row:
         """Return the optional time *col* (noted when unreadable)."""
         return optional_time(self.sink, self.dates, self.line, self.table, self.key, self.rec, col)[0]
 
+    def modified(self) -> datetime | None:
+        """Return the record's own update time: ``LastModifiedDate``, else ``SystemModstamp`` (noted when unreadable)."""
+        return self.time("LastModifiedDate") or self.time("SystemModstamp")
+
     def required_time(self, col: str) -> datetime | None:
         """Return the required time *col*; None (the row quarantined with the reason) when it cannot be read."""
         dt, reason, _ = self.dates.parse(self.rec.get(col), expected="a date-time")
@@ -208,8 +220,9 @@ def _extras(rec: dict[str, Any], used: set[str]) -> dict[str, Any]:
 def _account(sink: RecordSink, ctx: ReadContext, row: _Row) -> None:
     rec = row.rec
     row.key = f"account:{rec['Id']}"
-    times = {col: row.time(col) for col in ("LastModifiedDate", "CreatedDate", *(c for k, c in _CUSTOMER_FIELDS.items() if k.endswith("_at")))}
-    updated = times["LastModifiedDate"] or times["CreatedDate"]
+    modified = row.modified()
+    times = {col: row.time(col) for col in ("CreatedDate", *(c for k, c in _CUSTOMER_FIELDS.items() if k.endswith("_at")))}
+    updated = modified or times["CreatedDate"]
     domain = web_domain(rec.get("Website"))
     attrs: dict[str, Any] = {"name": rec.get("Name"), "domain": domain}
     for canon, col in _CUSTOMER_FIELDS.items():
@@ -234,7 +247,7 @@ def _contact(sink: RecordSink, ctx: ReadContext, row: _Row) -> None:
     if rec.get("Email") is not None and email is None:
         sink.reject(line, raw, f"column Email: expected an e-mail address, found {rec['Email']!r}")
         return
-    modified, created = row.time("LastModifiedDate"), row.time("CreatedDate")
+    modified, created = row.modified(), row.time("CreatedDate")
     updated = modified or created
     attrs = {"role": rec.get("Title"), "created_at": created.isoformat() if created else None, "name": " ".join(x for x in (rec.get("FirstName"), rec.get("LastName")) if x) or None}
     sink.add("identities", line, raw, source_id=row.key, kind="person", email=email,
@@ -253,7 +266,7 @@ def _opportunity(sink: RecordSink, ctx: ReadContext, row: _Row) -> None:
     oid = rec["Id"]
     alias = f"opportunity:{oid}"
     row.key = alias
-    updated = row.time("LastModifiedDate")
+    updated = row.modified()
     sink.add("identities", line, raw, source_id=alias, kind="alias", account_ref=f"account:{rec['AccountId']}", updated_at=updated or created)
     base = {"opportunity_id": oid, "opportunity_type": rec.get("Type")}
     sink.add("events", line, raw, event_id=f"{ctx.source}:opportunity:{oid}:created", timestamp=created, event="opportunity_created", properties=json_text(base), _account_ref=alias)
@@ -287,6 +300,7 @@ def _case(sink: RecordSink, ctx: ReadContext, row: _Row) -> None:
     tid = f"{ctx.source}:{rec['Id']}"
     row.table, row.key = "tickets", tid
     closed = row.time("ClosedDate")
+    modified = row.modified()
     supplied = norm_email(rec.get("SuppliedEmail"))  # web-to-case / email-to-case sender
     person = f"contact:{rec['ContactId']}" if rec.get("ContactId") else (f"email:{supplied}" if supplied else None)
     account = f"account:{rec['AccountId']}" if rec.get("AccountId") else None
@@ -294,7 +308,8 @@ def _case(sink: RecordSink, ctx: ReadContext, row: _Row) -> None:
     sink.add(
         "tickets", line, raw, ticket_id=tid, created_at=created, solved_at=closed, channel=(rec.get("Origin") or "").lower() or None,
         subject=rec.get("Subject"), body=rec.get("Description"), status=(rec.get("Status") or "").lower() or None,
-        priority=(rec.get("Priority") or "").lower() or None, properties=json_text(_extras(rec, used)), _person_ref=person, _account_ref=account,
+        priority=(rec.get("Priority") or "").lower() or None, properties=json_text(_extras(rec, used)), updated_at=modified,
+        _person_ref=person, _account_ref=account,
     )  # fmt: skip
     props = json_text({"ticket_id": tid, "case_number": rec.get("CaseNumber")})
     sink.add("events", line, raw, event_id=f"{tid}:created", timestamp=created, event="ticket_created", properties=props, _person_ref=person, _account_ref=account)

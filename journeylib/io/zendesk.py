@@ -27,7 +27,9 @@ Mapping
 * tickets → ``tickets`` (``ticket_id`` ``<source>:<id>``; ``body`` = the
   description and any inline comments, text kept; ``satisfaction`` good = 1,
   bad = 0; ``solved_at`` from ``metric_set.solved_at``, else ``updated_at`` of
-  a solved/closed ticket, noted) and ``events`` ``ticket_created`` and
+  a solved/closed ticket, noted; ``updated_at`` kept as the snapshot's own
+  time, so an older export of the ticket never replaces a newer one) and
+  ``events`` ``ticket_created`` and
   ``ticket_solved``; the ticket refers to the person ``user:<requester_id>``
   and the account ``organization:<organization_id>``, and is itself an
   identity ``ticket:<id>`` that resolves like them (for its comment events);
@@ -218,7 +220,7 @@ def _ticket(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[s
         "tickets", line, raw, ticket_id=ticket_id, created_at=created, solved_at=solved,
         channel=clean(first(rec, "via.channel")), subject=clean(rec.get("subject")), body=body, status=status,
         priority=(clean(rec.get("priority")) or "").lower() or None, satisfaction=_SATISFACTION.get(score),
-        properties=json_text(props), _person_ref=person, _account_ref=account,
+        properties=json_text(props), updated_at=updated, _person_ref=person, _account_ref=account,
     )  # fmt: skip
     ev_props = json_text({"ticket_id": ticket_id, "channel": clean(first(rec, "via.channel"))})
     sink.add("events", line, raw, event_id=f"{ticket_id}:created", timestamp=created, event="ticket_created", properties=ev_props, _person_ref=person, _account_ref=account)

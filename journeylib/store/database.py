@@ -5,6 +5,14 @@ The embedded default is a single DuckDB file. Every other module asks the
 hands it frames to write; only the modules of :mod:`journeylib.store` import
 ``duckdb``. SQL fragments whose spelling depends on the backend come from
 :mod:`journeylib.store.dialect`.
+
+A writable store (an ingest) keeps its connection, and with it DuckDB's lock
+on the file, until it is closed. A read-only store (reports, dashboards,
+analysis) opens its connection for each operation, or for one
+:meth:`Store.session`, and closes it after, so it holds no lock between two
+computations and an ingest can always run. A store refused by another
+process's lock waits for it a bounded time
+(:func:`journeylib.store.errors.wait_for_lock`).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,9 +28,16 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from journeylib.exceptions import JourneyLibError, OutOfMemoryError, SchemaError, StoreFullError, StoreLockedError
+from journeylib.exceptions import (
+    JourneyLibError,
+    OutOfMemoryError,
+    SchemaError,
+    StoreError,
+    StoreFullError,
+    StoreLockedError,
+)
 from journeylib.store.dialect import SQL_TYPES, sql_quote
-from journeylib.store.errors import cleanup, translate_error, translated_errors
+from journeylib.store.errors import cleanup, lock_wait_seconds, translate_error, translated_errors, wait_for_lock
 from journeylib.store.schema import ALL_TABLES, Table, get_table
 
 __all__ = [
@@ -132,7 +148,8 @@ class Store:
         The DuckDB file; ``":memory:"`` for a throw-away store.
     read_only : bool, default False
         Open without write access (reports and dashboards do). A read-only
-        store must already exist.
+        store must already exist, and holds the file open only during an
+        operation or a :meth:`session`.
     memory_limit : str, optional
         DuckDB's ``memory_limit`` (e.g. ``"2GB"``, ``"60%"`` of the RAM). Above
         it DuckDB spills to *temp_directory*, so a 10M-event ingest runs in
@@ -145,6 +162,11 @@ class Store:
     temp_directory : str or pathlib.Path, optional
         Where DuckDB spills. Default: ``$JOURNEYLIB_TEMP_DIRECTORY``, else
         DuckDB's (``<store>.tmp`` next to the file).
+    lock_wait : float, optional
+        Seconds to wait, each time the store is opened, while another
+        process holds it (a writer blocks everyone; a reader blocks a
+        writer). Default: ``$JOURNEYLIB_LOCK_WAIT``, else
+        :data:`journeylib.store.errors.DEFAULT_LOCK_WAIT` (30).
 
     Raises
     ------
@@ -152,10 +174,20 @@ class Store:
         If a read-only store does not exist, the file is not a DuckDB
         database, or a setting is not valid.
     journeylib.exceptions.StoreLockedError
-        If another process holds the store open (the message names its PID).
+        If another process still holds the store after *lock_wait* seconds
+        (the message names its PID and command).
 
     Notes
     -----
+    A writable store, and an in-memory one, hold one connection from
+    construction to :meth:`close`. A read-only store on a file opens it
+    (checking it) and closes it again at construction, then opens a
+    connection for each operation (:meth:`query`, :meth:`table`,
+    :meth:`count`, :meth:`fingerprint`, ...) and closes it after; a
+    :meth:`session` keeps one connection across the operations of a block
+    (temporary tables live in one connection: :meth:`temp_tables` is a
+    session). Operations on one store from several threads take turns.
+
     DuckDB's failures outside the data (a lock, no memory, a full disk, an
     I/O error) reach the caller of :meth:`query`, :meth:`execute`,
     :meth:`insert`, :meth:`transaction` and :meth:`close` as the
@@ -178,9 +210,16 @@ class Store:
         memory_limit: str | None = None,
         threads: int | None = None,
         temp_directory: str | Path | None = None,
+        lock_wait: float | None = None,
     ) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
         self.read_only = read_only
+        self.lock_wait = lock_wait_seconds(lock_wait)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._closed = False
+        self._depth = 0
+        self._turn = threading.RLock()
+        self._releases = read_only and self.path is not None
         if self.path is not None:
             if read_only and not self.path.exists():
                 msg = (
@@ -189,31 +228,99 @@ class Store:
                 )
                 raise JourneyLibError(msg)
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.settings = engine_settings(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory, read_only=read_only)
+        with self.session():  # opens (and checks) the file; a read-only store lets go of it again at the end
+            if not read_only:
+                with translated_errors(self.path, self.settings):
+                    self.create_tables()
+
+    # -- the connection ----------------------------------------------------
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        where = str(self.path) if self.path else ":memory:"
         try:
-            self.con = duckdb.connect(str(self.path) if self.path else ":memory:", read_only=read_only)
+            con = wait_for_lock(lambda: duckdb.connect(where, read_only=self.read_only), path=self.path, wait=self.lock_wait)
         except duckdb.Error as exc:
-            msg = f"cannot open store {path}: {exc}. Is it a DuckDB file, and not open for writing elsewhere?"
+            msg = f"cannot open store {where}: {exc}. Is it a DuckDB file, and not open for writing elsewhere?"
             err = translate_error(exc, path=self.path)
             if isinstance(err, (StoreLockedError, StoreFullError, OutOfMemoryError)):
                 raise err from exc
             raise JourneyLibError(msg) from exc
-        self.settings = engine_settings(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory, read_only=read_only)
         for name, value in self.settings.items():
             try:
-                self.con.execute(f"SET {name} = {sql_quote(value)}")
+                con.execute(f"SET {name} = {sql_quote(value)}")
             except duckdb.Error as exc:
-                self.con.close()
-                msg = f"cannot set DuckDB {name} = {value!r} on store {path}: {exc}"
+                con.close()
+                msg = f"cannot set DuckDB {name} = {value!r} on store {where}: {exc}"
                 raise JourneyLibError(msg) from exc
-        if not read_only:
+        return con
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection, opened if needed (for the modules of :mod:`journeylib.store` only).
+
+        Use it inside a :meth:`session` on a read-only store: outside one,
+        the connection it opens stays open until the next operation of the
+        store ends.
+
+        Raises
+        ------
+        journeylib.exceptions.StoreError
+            If the store was closed.
+        """
+        if self._con is None:
+            if self._closed:
+                where = self.path if self.path else ":memory:"
+                msg = f"store {where} is closed; open it again (Store(path) or journeylib.Journey.open) to read it."
+                raise StoreError(msg)
+            self._con = self._connect()
+        return self._con
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Store]:
+        """Keep one connection open for a block of operations; a read-only store closes it when the block ends.
+
+        Sessions nest (only the outermost one opens and closes), and one
+        store's sessions in several threads take turns. Between two sessions
+        a read-only store holds no lock on its file, so an ingest can run.
+
+        Yields
+        ------
+        Store
+            This store.
+
+        Examples
+        --------
+        >>> store = Store(":memory:")
+        >>> with store.session():
+        ...     store.count("events") + store.count("customers")
+        0
+        """
+        with self._turn:
+            self._depth += 1
+            with cleanup(self._leave):
+                self._open()
+                yield self
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        return self.con
+
+    def _leave(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._releases:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        con, self._con = self._con, None
+        if con is not None:
             with translated_errors(self.path, self.settings):
-                self.create_tables()
+                con.close()
 
     # -- lifecycle -------------------------------------------------------
     def close(self) -> None:
-        """Close the connection."""
-        with translated_errors(self.path, self.settings):
-            self.con.close()
+        """Close the connection; the store cannot be used after."""
+        with self._turn:
+            self._closed = True
+            self._let_go()
 
     def __enter__(self) -> Store:
         return self
@@ -232,12 +339,21 @@ class Store:
     def create_tables(self) -> None:
         """Create every canonical table that does not exist yet, and bring older ones up to date.
 
-        A store created before ``ingest_log.notes_count`` existed gets the
-        column (NULL for its earlier files: no notes were recorded then).
+        A store created by an older version gets the columns added since, at
+        the end of their tables and empty for the rows it holds
+        (``ingest_log.notes_count``: no notes were recorded then;
+        ``updated_at`` of the mutable tables: no update time was read).
         """
-        for table in ALL_TABLES.values():
-            self.con.execute(table_ddl(table))
-        self.con.execute('ALTER TABLE "ingest_log" ADD COLUMN IF NOT EXISTS "notes_count" BIGINT')
+        with self.session():
+            for table in ALL_TABLES.values():
+                self.con.execute(table_ddl(table))
+                rows = self.con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table.name]
+                ).fetchall()
+                present = {str(r[0]) for r in rows}
+                for column in table.columns:
+                    if column.name not in present:
+                        self.con.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {SQL_TYPES[column.type]}')
 
     def tables(self) -> set[str]:
         """Return the names of the tables the store has (a read-only store made by an older version may lack some)."""
@@ -253,7 +369,7 @@ class Store:
         Store
             This store.
         """
-        with translated_errors(self.path, self.settings):
+        with self.session(), translated_errors(self.path, self.settings):
             self.con.execute("BEGIN TRANSACTION")
             try:
                 yield self
@@ -286,8 +402,8 @@ class Store:
         pandas.DataFrame
             The result; timestamps are timezone-aware UTC.
         """
-        con = self.con
-        with translated_errors(self.path, self.settings):
+        with self.session(), translated_errors(self.path, self.settings):
+            con = self.con
             for name, frame in frames.items():
                 con.register(name, frame)
             with cleanup(_unregister, con, *frames):
@@ -295,7 +411,7 @@ class Store:
 
     def execute(self, sql: str, params: list[Any] | Mapping[str, Any] | None = None) -> None:
         """Run a statement that returns nothing of interest."""
-        with translated_errors(self.path, self.settings):
+        with self.session(), translated_errors(self.path, self.settings):
             if params is None:
                 self.con.execute(sql)
             else:
@@ -306,7 +422,8 @@ class Store:
 
         The table lives in this connection only (a read-only store can hold
         it) and is visible to the store's later queries under *name*. Create
-        it inside :meth:`temp_tables`, which drops it.
+        it inside :meth:`temp_tables`, which drops it (and on a read-only
+        store keeps the connection, and so the table, until then).
 
         Parameters
         ----------
@@ -323,7 +440,8 @@ class Store:
         ...     int(store.query("SELECT n FROM _jl_x")["n"].iloc[0])
         1
         """
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        with self.session():
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
 
     @contextlib.contextmanager
     def temp_tables(self, *names: str) -> Iterator[Store]:
@@ -338,13 +456,14 @@ class Store:
         Yields
         ------
         Store
-            This store.
+            This store, in one :meth:`session` for the block.
         """
-        try:
-            yield self
-        finally:
-            for name in names:
-                self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        with self.session():
+            try:
+                yield self
+            finally:
+                for name in names:
+                    self.con.execute(f"DROP TABLE IF EXISTS {name}")
 
     def table(self, name: str, *, columns: list[str] | None = None, where: str | None = None) -> pd.DataFrame:
         """Return a canonical table as a DataFrame in its deterministic order.
@@ -369,15 +488,23 @@ class Store:
         if unknown:
             msg = f"table {name!r} has no column(s) {unknown}; its columns are {table.names}"
             raise SchemaError(msg)
-        select = ", ".join(f'"{c}"' for c in cols)
-        order = ", ".join(f'"{c}"' for c in table.order)
-        sql = f'SELECT {select} FROM "{name}"' + (f" WHERE {where}" if where else "") + f" ORDER BY {order}"
-        return self.query(sql)
+        with self.session():
+            # a read-only store made by an older version may lack a column added since: it reads as empty
+            present = set(self.query(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = $name", {"name": name}
+            )["column_name"])
+            select = ", ".join(
+                f'"{c}"' if c in present else f'CAST(NULL AS {SQL_TYPES[table.fields[c].type]}) AS "{c}"' for c in cols
+            )
+            order = ", ".join(f'"{c}"' for c in table.order)
+            sql = f'SELECT {select} FROM "{name}"' + (f" WHERE {where}" if where else "") + f" ORDER BY {order}"
+            return self.query(sql)
 
     def count(self, name: str) -> int:
         """Return the number of rows of a canonical table."""
         get_table(name)
-        row = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+        with self.session():
+            row = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
         return int(row[0]) if row else 0
 
     def fingerprint(self) -> str:
@@ -392,11 +519,11 @@ class Store:
             16 hex digits.
         """
         h = hashlib.sha256()
-        for name in ALL_TABLES:
-            if name in ("quarantine", "ingest_log", "ingest_notes"):
-                continue
-            h.update(f"{name}:{self.count(name)};".encode())
-        log = self.query("SELECT DISTINCT sha256 FROM ingest_log ORDER BY sha256")
+        with self.session():
+            counts = {name: self.count(name) for name in ALL_TABLES if name not in ("quarantine", "ingest_log", "ingest_notes")}
+            log = self.query("SELECT DISTINCT sha256 FROM ingest_log ORDER BY sha256")
+        for name, n in counts.items():
+            h.update(f"{name}:{n};".encode())
         for sha in log["sha256"]:
             h.update(str(sha).encode())
         return h.hexdigest()[:16]
@@ -429,7 +556,7 @@ class Store:
             f'CAST("{c.name}" AS {SQL_TYPES[c.type]})' if c.name in frame.columns else f"NULL::{SQL_TYPES[c.type]}"
             for c in table.columns
         )
-        with translated_errors(self.path, self.settings):
+        with self.session(), translated_errors(self.path, self.settings):
             self.con.register("_jl_insert", frame)
             with cleanup(_unregister, self.con, "_jl_insert"):
                 self.con.execute(f'INSERT INTO "{name}" SELECT {select} FROM _jl_insert')

@@ -9,6 +9,10 @@ that helps (``JOURNEYLIB_MEMORY_LIMIT``, ``JOURNEYLIB_THREADS``,
 ``JOURNEYLIB_TEMP_DIRECTORY``, ``--db`` / ``JOURNEYLIB_DB``).
 :func:`translated_errors` applies it at the boundary of the :class:`Store`.
 
+A store held open by another process is waited for, a bounded time
+(:func:`wait_for_lock`, ``JOURNEYLIB_LOCK_WAIT`` seconds, default
+:data:`DEFAULT_LOCK_WAIT`), before the lock error is raised.
+
 Once a statement fails inside a transaction, DuckDB answers every later one
 with "Current transaction is aborted"; :func:`first_cause` finds the error
 that started it, and :func:`cleanup` runs clean-up code that must not replace
@@ -21,22 +25,46 @@ import contextlib
 import errno
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
-from journeylib.exceptions import OutOfMemoryError, StoreError, StoreFullError, StoreIOError, StoreLockedError
+from journeylib.exceptions import (
+    JourneyLibError,
+    OutOfMemoryError,
+    StoreError,
+    StoreFullError,
+    StoreIOError,
+    StoreLockedError,
+)
 
 __all__ = [
+    "DEFAULT_LOCK_WAIT",
+    "LOCK_RETRY_FIRST",
+    "LOCK_RETRY_MAX",
     "cleanup",
     "first_cause",
     "is_engine_error",
     "is_follow_up",
     "loading_file",
+    "lock_wait_seconds",
     "translate_error",
     "translated_errors",
+    "wait_for_lock",
 ]
+
+T = TypeVar("T")
+
+#: Seconds a store waits for a lock held by another process before raising
+#: :class:`~journeylib.exceptions.StoreLockedError`, unless ``lock_wait=`` or ``$JOURNEYLIB_LOCK_WAIT`` say otherwise.
+DEFAULT_LOCK_WAIT = 30.0
+#: First pause between two attempts to open a locked store (seconds); it doubles up to :data:`LOCK_RETRY_MAX`.
+LOCK_RETRY_FIRST = 0.05
+#: Longest pause between two attempts to open a locked store (seconds).
+LOCK_RETRY_MAX = 1.0
 
 #: Texts of a failure that only follows an earlier one (the transaction or the database is already unusable).
 FOLLOW_UP_TEXTS = ("Current transaction is aborted", "database has been invalidated")
@@ -162,6 +190,105 @@ def _translate_lock(exc: BaseException) -> StoreLockedError | None:
         "then run again."
     )
     return StoreLockedError(msg)
+
+
+def lock_wait_seconds(wait: float | None = None) -> float:
+    """Return how long a store waits for a lock held by another process.
+
+    Parameters
+    ----------
+    wait : float, optional
+        Seconds; default ``$JOURNEYLIB_LOCK_WAIT``, else :data:`DEFAULT_LOCK_WAIT`.
+        ``0`` gives up at the first refusal.
+
+    Returns
+    -------
+    float
+        Seconds, zero or more.
+
+    Raises
+    ------
+    JourneyLibError
+        If the value is not a number of seconds, zero or more.
+
+    Examples
+    --------
+    >>> lock_wait_seconds(5)
+    5.0
+    """
+    given = wait if wait is not None else os.environ.get("JOURNEYLIB_LOCK_WAIT", "").strip() or DEFAULT_LOCK_WAIT
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also NaN
+        where = "lock_wait" if wait is not None else "JOURNEYLIB_LOCK_WAIT"
+        msg = f"{where} must be a number of seconds, 0 or more (how long to wait for a store another process holds); got {given!r}"
+        raise JourneyLibError(msg)
+    return seconds
+
+
+def _holder_command(exc: BaseException) -> str | None:
+    holder = _HOLDER.search(str(exc))
+    if holder is None:
+        return None
+    try:  # Linux: the holder's command line; elsewhere (or once it has exited) DuckDB's program name has to do
+        raw = Path(f"/proc/{holder['pid']}/cmdline").read_bytes()
+    except OSError:
+        return None
+    command = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+    command = " ".join(command.split())
+    return command[:197] + "..." if len(command) > 200 else command or None
+
+
+def wait_for_lock(open_store: Callable[[], T], *, path: str | Path | None = None, wait: float | None = None) -> T:
+    """Call *open_store* until it is not refused by another process's lock on the store, for at most *wait* seconds.
+
+    DuckDB lets one process write a store or several read it; a process
+    that meets the other kind of lock retries, pausing
+    :data:`LOCK_RETRY_FIRST` seconds and twice as long each time (at most
+    :data:`LOCK_RETRY_MAX`), until *wait* seconds have passed.
+
+    Parameters
+    ----------
+    open_store : callable
+        Opens the store, e.g. ``lambda: duckdb.connect(path)``.
+    path : str or pathlib.Path, optional
+        The store's file, named in the message.
+    wait : float, optional
+        Seconds to wait (:func:`lock_wait_seconds`).
+
+    Returns
+    -------
+    object
+        What *open_store* returned.
+
+    Raises
+    ------
+    journeylib.exceptions.StoreLockedError
+        If the store is still locked after *wait* seconds; the message names
+        the holder's PID, its program and (on Linux) its command line, and
+        how long was waited.
+    """
+    seconds = lock_wait_seconds(wait)
+    deadline = time.monotonic() + seconds
+    pause = LOCK_RETRY_FIRST
+    while True:
+        try:
+            return open_store()
+        except duckdb.Error as exc:
+            err = translate_error(exc, path=path)
+            if not isinstance(err, StoreLockedError):
+                raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                command = _holder_command(exc)
+                runs = f" That process runs `{command}`." if command else ""
+                waited = f"waited {seconds:g} s for it" if seconds else "did not wait for it"
+                msg = f"{err}{runs} journeylib {waited} (JOURNEYLIB_LOCK_WAIT sets how long)."
+                raise StoreLockedError(msg) from exc
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, LOCK_RETRY_MAX)
 
 
 def _translate_memory(exc: BaseException, where: str, path: Path | None, settings: Mapping[str, str] | None) -> StoreError:

@@ -6,6 +6,17 @@ canonical file and appends it to a temporary staging table
 file, which rows are new, duplicates, updates or conflicts, comparing rows by
 a hash of their canonical columns. :func:`replace_derived_rows` replaces the
 ``customers``/``users`` rows identity resolution derives.
+
+Snapshots by their own time
+---------------------------
+A row of a mutable table whose key is stored with other content replaces the
+stored row, unless both carry their own update time (``updated_at``,
+:data:`journeylib.store.schema.SNAPSHOT_TIME`) and the stored one is later:
+the incoming row is then *stale* and counts as a duplicate (``stale`` in
+:class:`MergeCounts`, a part of ``duplicate``). Equal times, or a missing time
+on either side, fall back to ingest order: the incoming row replaces the
+stored one. :func:`stale_sql` spells the rule for the vendor merge
+(:func:`journeylib.store.staging.merge_vendor_stage`) too.
 """
 
 from __future__ import annotations
@@ -16,9 +27,17 @@ import pandas as pd
 from journeylib.store.database import Store
 from journeylib.store.dialect import SQL_TYPES
 from journeylib.store.errors import cleanup
-from journeylib.store.schema import Table, get_table
+from journeylib.store.schema import ENTITY_TABLES, SNAPSHOT_TIME, Table, get_table
 
-__all__ = ["MergeCounts", "insert_quarantine", "merge_stage", "replace_derived_rows", "stage_rows"]
+__all__ = [
+    "MergeCounts",
+    "ensure_snapshot_columns",
+    "insert_quarantine",
+    "merge_stage",
+    "replace_derived_rows",
+    "stage_rows",
+    "stale_sql",
+]
 
 #: SQL condition, over the quarantine row ``s`` about to be written, that the same refusal is already stored.
 _QUARANTINED = """EXISTS (SELECT 1 FROM quarantine q WHERE q.table_name = s.table_name AND q.file = s.file
@@ -32,7 +51,60 @@ def _hash_sql(table: Table, alias: str) -> str:
 
 
 class MergeCounts(dict[str, int]):
-    """Counts of one staged merge: loaded, updated, duplicate, quarantined."""
+    """Counts of one staged merge: loaded, updated, duplicate, quarantined, and stale.
+
+    ``stale`` rows (older snapshots of stored rows of a mutable table) are a
+    part of ``duplicate``: ``read = loaded + duplicate + quarantined`` holds
+    without them.
+    """
+
+
+def stale_sql(table: Table, incoming: str, stored: str) -> str:
+    """Return the SQL condition that an incoming row of *table* is older than the stored row of its key.
+
+    True only for a mutable table with a snapshot time when both times are
+    known and the stored one is later; ties and missing times are never
+    stale (the later ingest wins).
+
+    Parameters
+    ----------
+    table : Table
+        The canonical table.
+    incoming, stored : str
+        SQL expressions of the incoming and the stored row's ``updated_at``.
+
+    Returns
+    -------
+    str
+        A boolean SQL expression (``false`` for a table without snapshot times).
+    """
+    if not (table.mutable and SNAPSHOT_TIME in table.fields):
+        return "false"
+    return f"coalesce({incoming} < {stored}, false)"
+
+
+def ensure_snapshot_columns(store: Store) -> None:
+    """Give the mutable tables of a store made before ``updated_at`` existed the column.
+
+    The rows already stored get an empty ``updated_at`` (their snapshots are
+    then replaced by ingest order). Stores created by this version already
+    have it; nothing is written then.
+
+    Parameters
+    ----------
+    store : Store
+        A writable store (inside or outside a transaction).
+    """
+    tables = [t.name for t in ENTITY_TABLES.values() if t.mutable and SNAPSHOT_TIME in t.fields]
+    names = ", ".join(f"'{n}'" for n in tables)
+    rows = store.con.execute(
+        f"""SELECT table_name FROM duckdb_columns() WHERE database_name = current_database() AND table_name IN ({names}) AND column_name = ?""",
+        [SNAPSHOT_TIME],
+    ).fetchall()
+    have = {str(r[0]) for r in rows}
+    for name in tables:
+        if name not in have:
+            store.con.execute(f'ALTER TABLE "{name}" ADD COLUMN IF NOT EXISTS "{SNAPSHOT_TIME}" {SQL_TYPES["timestamp"]}')
 
 
 def stage_rows(store: Store, table: Table, frame: pd.DataFrame, *, first: bool) -> None:
@@ -118,7 +190,9 @@ def merge_stage(
     * a row whose key is already stored with identical content is a duplicate;
     * a row whose key is stored with different content replaces the stored
       row in a mutable table (customers, users, tickets) and is quarantined
-      in an immutable one (events, messages);
+      in an immutable one (events, messages); in a mutable table a row older
+      than the stored one by ``updated_at`` (both known) is *stale* instead:
+      a duplicate, the stored row kept (ties and missing times: replaced);
     * every other row is inserted.
 
     Parameters
@@ -135,11 +209,16 @@ def merge_stage(
     Returns
     -------
     MergeCounts
-        ``loaded`` (inserted or updated), ``updated``, ``duplicate``, ``quarantined``.
+        ``loaded`` (inserted or updated), ``updated``, ``duplicate``,
+        ``quarantined``, ``stale`` (a part of ``duplicate``).
     """
     (key,) = table.key
     con = store.con
+    if table.mutable:
+        ensure_snapshot_columns(store)
     cols = ", ".join(f'"{c}"' for c in table.names)
+    stale = stale_sql(table, f'_cmp."{SNAPSHOT_TIME}"', "_stored_time")
+    stored_time = f't."{SNAPSHOT_TIME}"' if SNAPSHOT_TIME in table.fields else "NULL"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jl_staged AS
         SELECT s.*, {_hash_sql(table, "s")} AS _hash FROM _jl_stage s"""
@@ -158,7 +237,8 @@ def merge_stage(
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jl_cmp AS
-        SELECT f.*, CASE WHEN t."{key}" IS NULL THEN NULL ELSE {_hash_sql(table, "t")} END AS _stored_hash
+        SELECT f.*, CASE WHEN t."{key}" IS NULL THEN NULL ELSE {_hash_sql(table, "t")} END AS _stored_hash,
+               {stored_time} AS _stored_time
         FROM _jl_first f LEFT JOIN "{table.name}" t ON t."{key}" = f."{key}" """
     )
     total = _scalar(con, "SELECT count(*) FROM _jl_staged")
@@ -166,7 +246,9 @@ def merge_stage(
     n_first = _scalar(con, "SELECT count(*) FROM _jl_first")
     n_same = _scalar(con, "SELECT count(*) FROM _jl_cmp WHERE _stored_hash = _hash")
     n_new = _scalar(con, "SELECT count(*) FROM _jl_cmp WHERE _stored_hash IS NULL")
-    n_changed = n_first - n_same - n_new
+    n_stale = _scalar(con, f"SELECT count(*) FROM _jl_cmp _cmp WHERE _stored_hash <> _hash AND {stale}")
+    n_changed = n_first - n_same - n_new - n_stale
+    replace = f"_stored_hash IS NOT NULL AND _stored_hash <> _hash AND NOT {stale}"
     quarantined = n_conflict
     con.execute(
         f"""INSERT INTO quarantine (run, source, table_name, file, line, raw, reason, ingested_at)
@@ -181,14 +263,8 @@ def merge_stage(
     updated = 0
     if n_changed:
         if table.mutable:
-            con.execute(
-                f"""DELETE FROM "{table.name}" WHERE "{key}" IN
-                (SELECT "{key}" FROM _jl_cmp WHERE _stored_hash IS NOT NULL AND _stored_hash <> _hash)"""
-            )
-            con.execute(
-                f"""INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _jl_cmp
-                WHERE _stored_hash IS NOT NULL AND _stored_hash <> _hash"""
-            )
+            con.execute(f"""DELETE FROM "{table.name}" WHERE "{key}" IN (SELECT "{key}" FROM _jl_cmp _cmp WHERE {replace})""")
+            con.execute(f"""INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _jl_cmp _cmp WHERE {replace}""")
             updated = n_changed
         else:
             con.execute(
@@ -214,7 +290,7 @@ def merge_stage(
         quarantined_lines.extend(int(row[0]) for row in found)
     for tmp in ("_jl_stage", "_jl_staged", "_jl_conflict", "_jl_first", "_jl_cmp"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
-    return MergeCounts(loaded=loaded, updated=updated, duplicate=duplicate, quarantined=quarantined)
+    return MergeCounts(loaded=loaded, updated=updated, duplicate=duplicate, quarantined=quarantined, stale=n_stale)
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -248,6 +324,7 @@ def replace_derived_rows(store: Store, name: str, frame: pd.DataFrame, *, marker
     """
     table = get_table(name)
     (key,) = table.key
+    ensure_snapshot_columns(store)
     store.con.execute(f"""DELETE FROM "{name}" WHERE json_extract_string(properties, '$.derived_by') = ?""", [marker])
     if frame.empty:
         return 0

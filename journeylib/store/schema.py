@@ -70,9 +70,12 @@ class Table:
     """A canonical table: its columns, key and deterministic order.
 
     ``mutable`` tables hold snapshots of entities (customers, users, tickets):
-    a later export with the same key and new content replaces the stored row.
-    Immutable tables hold facts (events, messages): a row whose key is stored
-    with different content is quarantined as a conflict, never overwritten.
+    a row with the same key and new content replaces the stored row, unless
+    both carry their own update time (:data:`SNAPSHOT_TIME`, the last column
+    of every mutable table) and the stored one is later; ties and missing
+    times fall back to ingest order. Immutable tables hold facts (events,
+    messages): a row whose key is stored with different content is
+    quarantined as a conflict, never overwritten.
     """
 
     name: str
@@ -102,6 +105,21 @@ def _c(name: str, type_: LogicalType, required: bool = False, doc: str = "", all
     return Column(name=name, type=type_, required=required, allowed=allowed, doc=doc)
 
 
+#: The optional column of every mutable table holding the record's own update time (see :class:`Table`).
+SNAPSHOT_TIME = "updated_at"
+
+
+def _snapshot_time() -> Column:
+    return _c(
+        SNAPSHOT_TIME,
+        "timestamp",
+        doc=(
+            "When the source last changed the record (its own update time). A stored row with a later "
+            "updated_at is kept when an older snapshot arrives; ties and missing times: the later ingest wins."
+        ),
+    )
+
+
 CUSTOMERS = Table(
     name="customers",
     mutable=True,
@@ -118,6 +136,7 @@ CUSTOMERS = Table(
         _c("renewal_at", "timestamp", doc="Next (or last) renewal date."),
         _c("mrr", "number", doc="Monthly recurring revenue in the account currency."),
         _c("properties", "json", doc="Every other attribute of the input row, as JSON."),
+        _snapshot_time(),
     ),
     key=("customer_id",),
     order=("customer_id",),
@@ -134,6 +153,7 @@ USERS = Table(
         _c("role", "text", doc="Role in the account (admin, member, ...)."),
         _c("created_at", "timestamp", doc="When the person's user was created."),
         _c("properties", "json", doc="Every other attribute of the input row, as JSON."),
+        _snapshot_time(),
     ),
     key=("user_id",),
     order=("customer_id", "user_id"),
@@ -172,6 +192,7 @@ TICKETS = Table(
         _c("priority", "text", doc="low, normal, high, urgent."),
         _c("satisfaction", "number", doc="Satisfaction score scaled to 0..1 (bad=0, good=1; a 1-5 rating r is (r-1)/4)."),
         _c("properties", "json", doc="Every other attribute of the input row, as JSON."),
+        _snapshot_time(),
     ),
     key=("ticket_id",),
     order=("customer_id", "created_at", "ticket_id"),
@@ -392,5 +413,12 @@ def _reading_rules() -> list[str]:
         "  others are still loaded, and `journeylib ingest` exits non-zero with the summary.",
         "* **Re-reading.** A file already ingested (same sha256) is skipped; a forced re-read adds no",
         "  quarantine row and no note twice (quarantine rows are unique on their key).",
+        "* **Snapshots by their own time.** A row of a mutable table (customers, users, tickets) whose",
+        "  key is stored with different content replaces the stored row, unless both carry their own",
+        f"  `{SNAPSHOT_TIME}` and the stored one is later: then the older row counts as a duplicate (a stale",
+        "  snapshot; nothing is loaded or quarantined, so `read = loaded + duplicate + quarantined` holds).",
+        f"  Equal times, or no `{SNAPSHOT_TIME}` on either side, fall back to ingest order: the later ingest",
+        f"  wins. An unreadable `{SNAPSHOT_TIME}` is stored as empty and noted, like any optional value.",
+        "  Inside one file, rows sharing a key with different content are still all quarantined.",
         "",
     ]

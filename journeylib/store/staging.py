@@ -41,8 +41,8 @@ import pandas as pd
 from journeylib.store.database import Store
 from journeylib.store.dialect import SQL_TYPES, sql_quote
 from journeylib.store.errors import cleanup
-from journeylib.store.merge import MergeCounts
-from journeylib.store.schema import Table, get_table
+from journeylib.store.merge import MergeCounts, ensure_snapshot_columns, stale_sql
+from journeylib.store.schema import SNAPSHOT_TIME, Table, get_table
 
 __all__ = [
     "DERIVED_COLUMNS",
@@ -652,8 +652,9 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
 
     The rules are those of :func:`merge_stage` (conflicting rows in one file
     are all quarantined; identical repeats are duplicates; a stored key with
-    other content is replaced in a mutable table and quarantined otherwise),
-    with two differences: the content compared is the row without the columns
+    other content is replaced in a mutable table, unless the stored row is
+    later by ``updated_at`` (the staged rows are then stale duplicates), and
+    quarantined otherwise), with two differences: the content compared is the row without the columns
     resolution derives (``customer_id``, ``user_id``) but with the source ids
     it refers to, and every loaded row's references are written to
     ``source_refs``.
@@ -676,15 +677,20 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
     Returns
     -------
     MergeCounts
-        ``loaded``, ``updated``, ``duplicate``, ``quarantined``.
+        ``loaded``, ``updated``, ``duplicate``, ``quarantined``, ``stale``
+        (a part of ``duplicate``).
     """
     stage = _stage_name(table.name)
     total = staged_count(store, table.name)
     if not total:
         _drop(store.con, stage)
-        return MergeCounts(loaded=0, updated=0, duplicate=0, quarantined=0)
+        return MergeCounts(loaded=0, updated=0, duplicate=0, quarantined=0, stale=0)
     (key,) = table.key
     con = store.con
+    if table.mutable:
+        ensure_snapshot_columns(store)
+    timed = SNAPSHOT_TIME in table.fields
+    stale = stale_sql(table, "u", "su")
     raw = "coalesce(s._raw, left(CAST(to_json(struct_pack(" + ", ".join(f'"{c}" := s."{c}"' for c in table.names) + ")) AS VARCHAR), 4000))"
     h_stage = _row_hash_sql(table, "s")
     h_stored = _row_hash_sql(table, "t").replace("t._person_ref", "r.person_ref").replace("t._account_ref", "r.account_ref")
@@ -703,16 +709,21 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
         WITH o AS (SELECT t.*, {h_stored} AS sh FROM "{table.name}" t
                    SEMI JOIN _jlv_hit x ON x.k = t."{key}"
                    LEFT JOIN source_refs r ON r.table_name = '{table.name}' AND r.row_id = t."{key}")
-        SELECT o."{key}" AS k, any_value(o.sh) AS sh, min({h_stage}) AS h, count(*) AS n
+        SELECT o."{key}" AS k, any_value(o.sh) AS sh, min({h_stage}) AS h, count(*) AS n,
+               {f'any_value(o."{SNAPSHOT_TIME}")' if timed else "NULL::TIMESTAMPTZ"} AS su,
+               {f'max(s."{SNAPSHOT_TIME}")' if timed else "NULL::TIMESTAMPTZ"} AS u
         FROM o JOIN {stage} s ON s."{key}" = o."{key}"
         WHERE o."{key}" NOT IN (SELECT k FROM _jlv_rep WHERE nh > 1 AND k IS NOT NULL)
         GROUP BY ALL"""
         if _count(con, "SELECT count(*) FROM _jlv_hit")
-        else "CREATE OR REPLACE TEMP TABLE _jlv_old (k VARCHAR, sh UBIGINT, h UBIGINT, n BIGINT)"
+        else "CREATE OR REPLACE TEMP TABLE _jlv_old (k VARCHAR, sh UBIGINT, h UBIGINT, n BIGINT, su TIMESTAMPTZ, u TIMESTAMPTZ)"
     )
     n_conflict = _count(con, "SELECT coalesce(sum(n), 0) FROM _jlv_rep WHERE nh > 1")
     n_old = _count(con, "SELECT count(*) FROM _jlv_old")
-    n_changed = _count(con, "SELECT count(*) FROM _jlv_old WHERE sh <> h")
+    # a staged row older than the stored one by updated_at is stale: a duplicate, the stored row kept
+    n_stale_keys = _count(con, f"SELECT count(*) FROM _jlv_old WHERE sh <> h AND {stale}")
+    n_stale = _count(con, f"SELECT coalesce(sum(n), 0) FROM _jlv_old WHERE sh <> h AND {stale}") if n_stale_keys else 0
+    n_changed = _count(con, f"SELECT count(*) FROM _jlv_old WHERE sh <> h AND NOT {stale}")
     n_keys = total if not _count(con, "SELECT count(*) FROM _jlv_rep") else _count(con, f'SELECT count(*) FROM (SELECT DISTINCT "{key}" FROM {stage})')
     n_conflict_keys = _count(con, "SELECT count(*) FROM _jlv_rep WHERE nh > 1")
     n_new = n_keys - n_conflict_keys - n_old
@@ -737,7 +748,7 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
     quarantined = n_conflict
     updated = 0
     if n_changed:
-        changed = "SELECT k FROM _jlv_old WHERE sh <> h"
+        changed = f"SELECT k FROM _jlv_old WHERE sh <> h AND NOT {stale}"
         if table.mutable:
             con.execute(f'DELETE FROM "{table.name}" WHERE "{key}" IN ({changed})')
             con.execute(f"DELETE FROM source_refs WHERE table_name = '{table.name}' AND row_id IN ({changed})")
@@ -763,7 +774,7 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
     duplicate = total - quarantined - loaded
     for tmp in (stage, "_jlv_rep", "_jlv_hit", "_jlv_old"):
         _drop(con, tmp)
-    return MergeCounts(loaded=loaded, updated=updated, duplicate=duplicate, quarantined=quarantined)
+    return MergeCounts(loaded=loaded, updated=updated, duplicate=duplicate, quarantined=quarantined, stale=n_stale)
 
 
 #: DuckDB compression of the string columns written by a vendor load (see :func:`_write_rows`).
