@@ -100,6 +100,28 @@ def test_truncated_gzip_member_fails_the_archive(store: Store, tmp_path: Path) -
     assert store.count("ingest_log") == 0
 
 
+def _damaged(data: bytes, how: str) -> bytes:
+    if how == "bad CRC":  # a byte of the (stored) member flipped
+        i = data.index(b"\x1f\x8b") + 20
+        return data[:i] + bytes([data[i] ^ 0x55]) + data[i + 1 :]
+    if how == "bad local header":
+        return b"QK" + data[2:]
+    return data[1:]  # "shifted": every offset of the central directory one byte off
+
+
+@pytest.mark.parametrize("how", ["bad CRC", "bad local header", "shifted"])
+def test_damaged_zip_member_refuses_the_archive_naming_it(store: Store, tmp_path: Path, how: str) -> None:
+    # found by tests/test_fuzz.py: zipfile's BadZipFile / OSError escaped the reader (the ingest's safety net refused the file)
+    zf = tmp_path / "export.zip"
+    with zipfile.ZipFile(zf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("1/1_2022-01-01_10#0.json.gz", gzip.compress(FIXTURE.read_bytes(), mtime=0))
+    zf.write_bytes(_damaged(zf.read_bytes(), how))
+    with pytest.raises(SourceFormatError, match=r"export\.zip!1/1_2022-01-01_10#0\.json\.gz: the zip member cannot be read") as err:
+        ingest_vendor_file(store, zf, reader="amplitude")
+    assert "reader could not read the file" not in str(err.value)
+    assert store.count("events") == 0
+
+
 BAD_LINES = [
     ("not json", b'{"event_type": "x", "event_time": ', "not valid JSON"),
     ("not an object", b"[1, 2]", "expected a JSON object per line, found array"),

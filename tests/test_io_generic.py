@@ -163,6 +163,26 @@ def test_non_finite_floats_in_parquet_are_refused_not_dropped(store: Store, tmp_
     assert json.loads(store.table("events")["properties"].iloc[0]) == {"score": 1.5}
 
 
+def test_parquet_bytes_that_are_not_utf8_refuse_the_row_not_the_file(store: Store, tmp_path: Path) -> None:
+    # found by tests/test_fuzz.py: a binary id of bytes that are not UTF-8 raised UnicodeDecodeError out of the ingest
+    table = pa.table(
+        {
+            "event_id": pa.array([b"e1", b"\xff\xfe", b"e\x003"], pa.binary()),
+            "customer_id": ["c1", "c1", "c1"],
+            "timestamp": pa.array(pd.to_datetime(["2025-03-01", "2025-03-02", "2025-03-03"], utc=True)),
+            "event": ["login", "login", "login"],
+        }
+    )
+    pq.write_table(table, tmp_path / "e.parquet")
+    r = ingest_file(store, "events", tmp_path / "e.parquet")
+    assert (r.read, r.loaded, r.quarantined) == (3, 1, 2)
+    assert [reason.split(";")[0] for reason in quarantine(store)["reason"]] == [
+        "column event_id: bytes that are not UTF-8 text",
+        "column event_id: a NUL character",
+    ]
+    assert store.table("events")["event_id"].tolist() == ["e1"]  # bytes that are UTF-8 read as text, as before
+
+
 def test_zero_width_space_in_an_id_is_refused(store: Store, tmp_path: Path) -> None:
     f = write(
         tmp_path / "c.csv",

@@ -175,6 +175,21 @@ def test_nul_byte_or_over_long_field_refuses_the_row_not_the_file(store: Store, 
     ]
 
 
+def test_a_date_outside_the_nanosecond_range_does_not_take_the_file_down(store: Store, tmp_path: Path) -> None:
+    # found by tests/test_fuzz.py: a CreatedDate in year 0001 raised OutOfBoundsDatetime for the whole file
+    f = tmp_path / "OpportunityHistory.csv"
+    f.write_text(
+        "Id,OpportunityId,StageName,CreatedDate\n"
+        "0081,0061,Prospecting,0001-01-01 00:00\n"
+        "0082,0061,Closed Won,2025-02-26T19:00:10.000+0000\n"
+        "0083,0061,Closed Won,9999-12-31T23:59:59.000+0000\n"
+    )
+    r = {x.table: x for x in ingest_source_files(store, "salesforce", [f]).files}
+    assert (r["events"].read, r["events"].loaded, r["events"].quarantined) == (3, 3, 0)
+    stored = store.query("SELECT CAST(timestamp AS VARCHAR) AS t FROM events ORDER BY timestamp")["t"].tolist()
+    assert stored == ["0001-01-01 00:00:00+00", "2025-02-26 19:00:10+00", "9999-12-31 23:59:59+00"]
+
+
 def test_an_error_in_one_record_quarantines_that_record_only(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import journeylib.io.salesforce as sf
 

@@ -23,7 +23,8 @@ Mapping
 
 A zip member that is not a ``.json.gz``/``.json`` export file (a
 ``__MACOSX`` entry, a README) is quarantined as one row with the reason; a
-truncated gzip member fails the whole archive with a message naming it, and
+truncated gzip member, or a damaged one (a bad header, a CRC that does not
+match), fails the whole archive with a message naming it, and
 so does a member that inflates beyond the caps (``max_decompressed_bytes``
 and ``max_compression_ratio``, checked on each zip and gzip layer of each
 member: :class:`journeylib.io.common.Caps`), which is read no further. Lines
@@ -40,7 +41,7 @@ import json
 import zipfile
 import zlib
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,32 @@ def _blocks(fh: Any, label: str, s: JsonLinesSpec) -> Iterator[LinesBlock]:
         raise SourceFormatError(msg) from exc
 
 
+#: What opening a damaged zip member raises (a bad local header, a CRC that does not match, an offset
+#: outside the file, an unsupported compression method, an encrypted member).
+_MEMBER_ERRORS = (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError)
+
+
+@contextmanager
+def _open_member(archive: zipfile.ZipFile, name: str, label: str, caps: Caps) -> Iterator[Any]:
+    """Open a zip member inflated within the caps; a member that cannot be opened refuses the archive, naming it."""
+
+    def refuse(exc: BaseException) -> SourceFormatError:
+        msg = f"{label}: the zip member cannot be read ({type(exc).__name__}: {exc}). Download the Amplitude export again; nothing of this archive was loaded."
+        return SourceFormatError(msg)
+
+    try:
+        raw_fh = archive.open(name)
+    except _MEMBER_ERRORS as exc:
+        raise refuse(exc) from exc
+    with raw_fh:
+        try:  # opening reads ahead (a small member whole, and its CRC checked)
+            fh = open_inflating(raw_fh, label=label, caps=caps, compressed_size=archive.getinfo(name).compress_size)
+        except _MEMBER_ERRORS as exc:
+            raise refuse(exc) from exc
+        with fh:
+            yield fh
+
+
 def read_amplitude(path: str | Path, ctx: ReadContext) -> Iterator[Part | LinesBlock]:
     """Read an Amplitude export archive in blocks for the engine to parse.
 
@@ -213,7 +240,7 @@ def read_amplitude(path: str | Path, ctx: ReadContext) -> Iterator[Part | LinesB
         return
     try:
         archive = zipfile.ZipFile(p)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
         msg = f"{p}: not a readable zip ({exc}). Download the Amplitude export again; nothing was loaded."
         raise SourceFormatError(msg) from exc
     with archive:
@@ -228,8 +255,7 @@ def read_amplitude(path: str | Path, ctx: ReadContext) -> Iterator[Part | LinesB
             if name.startswith("__MACOSX/") or base.startswith(".") or not (base.endswith(".json.gz") or base.endswith(".json")):
                 foreign.append((None, name, f"zip member {name!r} is not an Amplitude export file (expected <project>_<date>_<hour>#<n>.json.gz); skipped"))
                 continue
-            info = archive.getinfo(name)
-            with archive.open(name) as raw_fh, open_inflating(raw_fh, label=label, caps=caps, compressed_size=info.compress_size) as fh:
+            with _open_member(archive, name, label, caps) as fh:
                 yield from _blocks(fh, label, s)
         if foreign:
             yield Part("rejects", rejects_frame(foreign, str(p)))

@@ -1409,7 +1409,7 @@ class RecordSink:
             frame["_file"] = self.file
             for col in frame.columns:
                 if col in ("timestamp", "created_at", "solved_at", "updated_at") and len(frame):
-                    frame[col] = pd.to_datetime(frame[col], utc=True)
+                    frame[col] = _utc_times(frame[col])
             yield Part(table, frame)
         if self.rejects:
             yield Part("rejects", rejects_frame(self.rejects, self.file))
@@ -1418,6 +1418,14 @@ class RecordSink:
             notes["line"] = notes["line"].astype("Int64")
             notes["file"] = self.file
             yield Part("notes", notes)
+
+
+def _utc_times(values: pd.Series) -> pd.Series:
+    """Return the times of a column as UTC, in microseconds when one is outside the nanosecond range (before 1677, after 2262)."""
+    try:
+        return pd.to_datetime(values, utc=True)
+    except pd.errors.OutOfBoundsDatetime:  # a year such as 0001 or 9999 that the reader read as a date
+        return pd.Series(values.tolist(), index=values.index, dtype="datetime64[us, UTC]")
 
 
 def optional_time(sink: RecordSink, dates: DateReader, line: int | None, table: str, row_key: str | None, rec: Mapping[str, Any], column: str) -> tuple[datetime | None, bool]:

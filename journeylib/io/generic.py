@@ -20,9 +20,9 @@ row; an optional one (a ``renewal_at`` that is not a timestamp, an ``mrr``
 that is not a number) is stored as empty and returned as a *value note*
 (line, row id, field, raw value, reason) for the ``ingest_notes`` table.
 Some content refuses a row wherever it is: NUL characters, non-finite numbers
-(NaN, Infinity), lone surrogate escapes, fields longer than
-:data:`MAX_FIELD_CHARS`, JSON nested deeper than :data:`MAX_JSON_DEPTH`, and a
-``properties`` value that is not a JSON object. Any error while reading one
+(NaN, Infinity), lone surrogate escapes, Parquet bytes that are not UTF-8
+text, fields longer than :data:`MAX_FIELD_CHARS`, JSON nested deeper than
+:data:`MAX_JSON_DEPTH`, and a ``properties`` value that is not a JSON object. Any error while reading one
 record refuses that record only; a file is refused whole only when it cannot
 be read at all.
 
@@ -582,12 +582,24 @@ def _arrow_problems(batch: Any) -> list[str | None]:
         elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
             checks.append((pc.match_substring(col, "\x00"), "a NUL character; NUL is refused anywhere in a row"))
             checks.append((pc.greater(pc.utf8_length(col), MAX_FIELD_CHARS), f"field longer than {MAX_FIELD_CHARS:,} characters"))
+        elif pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type) or pa.types.is_fixed_size_binary(col.type):
+            values = col.to_pylist()
+            checks.append((pa.array([v is not None and not _is_utf8(v) for v in values]), "bytes that are not UTF-8 text"))
+            checks.append((pa.array([v is not None and b"\x00" in v for v in values]), "a NUL character; NUL is refused anywhere in a row"))
         for mask, reason in checks:
             hits = np.flatnonzero(np.asarray(mask.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool))
             for i in hits:
                 if out[i] is None:
                     out[i] = f"column {str(name).strip()}: {reason}"
     return out
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # -- validation -----------------------------------------------------------
@@ -796,7 +808,11 @@ def _as_text(values: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.map(lambda v: "" if pd.isna(v) else v.isoformat())
     present = values.notna()
-    return values.astype(object).where(present, "").astype(str)
+    text = values.astype(object).where(present, "")
+    try:
+        return text.astype(str)
+    except UnicodeDecodeError:  # Parquet bytes that are not UTF-8 (their rows are refused: see _arrow_problems)
+        return text.map(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v).astype(str)
 
 
 def _parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
