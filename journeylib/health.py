@@ -179,21 +179,6 @@ def available_segments(store: Store) -> list[str]:
     return [str(s) for s in out["segment"]]
 
 
-def _scope(
-    store: Store,
-    *,
-    as_of: str | dt.date | None,
-    segment: str | None,
-    sample_n: int,
-    random_state: int,
-    function: str,
-    timeline: bool = True,
-) -> Scope:
-    """Validate the scope options of a data-health computation (*timeline*: resolve ``as_of``)."""
-    return Scope.build(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state,
-                       function=function, timeline=timeline)
-
-
 def _no_events(store: Store, scope: Scope, *, function: str) -> EmptyResultError:
     """Build the error for a scope without events, saying who is in it and where the timeline starts."""
     facts = store.query(
@@ -390,10 +375,8 @@ def notes_data(store: Store) -> pd.DataFrame:
     ORDER BY "values" DESC, g.source, g.table_name, g.field, g.reason
     """
     if "ingest_notes" not in store.tables():  # a store made before notes existed recorded none
-        sql = sql.replace("FROM ingest_notes", "FROM (SELECT * FROM ingest_notes_empty) ingest_notes")
-        empty = pd.DataFrame({c: pd.Series(dtype="object") for c in ("source", "file", "table_name", "field", "reason", "value")})
-        empty["line"] = pd.Series(dtype="int64")
-        return store.query(sql.replace("ingest_notes_empty", "_jl_notes"), _jl_notes=empty).astype(
+        columns = ["source", "table_name", "field", "reason", "values", "files", "example_value", "example_file", "example_line"]
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns}).astype(
             {"values": "int64", "files": "int64", "example_line": "Int64"}
         )
     return store.query(sql).astype({"values": "int64", "files": "int64", "example_line": "Int64"})
@@ -568,15 +551,7 @@ def customer_mix_data(
     1   pro          1             0.5
     """
     function = "customer_mix_data"
-    scope = _scope(
-        store,
-        as_of=None,
-        segment=segment,
-        sample_n=sample_n,
-        random_state=random_state,
-        function=function,
-        timeline=False,
-    )
+    scope = Scope.build(store, segment=segment, sample_n=sample_n, random_state=random_state, function=function, timeline=False)
     sql = f"""
     WITH {_ctes(scope)},
     groups AS (SELECT segment, plan, count(*) AS customers FROM scope_customers GROUP BY segment, plan)
@@ -668,7 +643,7 @@ def source_volume_data(
     2  2024-W12       1
     """
     function = "source_volume_data"
-    scope = _scope(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state, function=function)
+    scope = Scope.build(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state, function=function)
     week_start_clock = sql_cast("w.week_start", "naive_timestamp")
     sql = f"""
     WITH {_ctes(scope)},
@@ -771,7 +746,7 @@ def event_type_data(
     1        login       1
     """
     function = "event_type_data"
-    scope = _scope(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state, function=function)
+    scope = Scope.build(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state, function=function)
     sql = f"""
     WITH {_ctes(scope)},
     n AS (SELECT count(*) AS customers_total FROM scope_customers)
@@ -867,7 +842,7 @@ def coverage_data(
     1  (all sources)       1              1
     """
     function = "coverage_data"
-    scope = _scope(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state, function=function)
+    scope = Scope.build(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state, function=function)
     sql = f"""
     WITH {_ctes(scope)},
     n AS (SELECT count(*) AS customers_total FROM scope_customers),
@@ -978,7 +953,7 @@ def data_health_summary(
     1
     """
     function = "data_health_summary"
-    scope = _scope(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state, function=function)
+    scope = Scope.build(store, as_of=as_of, segment=segment, sample_n=sample_n, random_state=random_state, function=function)
     kwargs: dict[str, Any] = {
         "as_of": scope.as_of if _timeline(scope) else None,
         "segment": scope.segment_label,

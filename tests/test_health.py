@@ -576,3 +576,20 @@ def test_source_volume_matches_a_naive_oracle_and_ignores_row_order(rows: list) 
     # event types: counts add up; shares are customers over the 3 customers
     assert types["events"].sum() == len(rows)
     assert (types["share_of_customers"] == types["customers"] / 3).all()
+
+
+def test_a_store_made_before_the_notes_reads_them_as_none(tmp_path) -> None:
+    # an older store: no ingest_notes table, no ingest_log.notes_count, no tickets.updated_at
+    db = tmp_path / "old.duckdb"
+    with Store(db) as s:
+        s.execute("DROP TABLE ingest_notes")
+        s.execute('ALTER TABLE ingest_log DROP COLUMN "notes_count"')
+        s.execute('ALTER TABLE tickets DROP COLUMN "updated_at"')
+    with Store(db, read_only=True) as old:
+        assert health.notes_data(old).empty
+        assert int(health.table_counts_data(old).set_index("table_name").loc["ingest_notes", "rows"]) == 0
+        assert health.ingest_reconciliation_data(old).empty
+        assert "updated_at" in old.table("tickets").columns
+    with Store(db) as upgraded:  # opened for writing, it gains what it lacks
+        assert {"ingest_notes", "ingest_log", "tickets"} <= upgraded.tables()
+        assert "notes_count" in upgraded.query("SELECT * FROM ingest_log").columns
