@@ -169,15 +169,17 @@ class FileReader:
     def __iter__(self) -> Iterator[Chunk]:
         reader = {"csv": self._csv_frames, "parquet": self._parquet_frames, "jsonl": self._jsonl_frames}[self.format]
         for frame, pre_rejects in reader():
-            value_notes: list[tuple[int, str | None, str, str | None, str]] = []
-            rows, rejects = validate_frame(frame, self.table, notes=self.notes, file=self.path, value_notes=value_notes)
-            if pre_rejects:
-                rejects = pd.concat([pd.DataFrame(pre_rejects, columns=["line", "raw", "reason"]), rejects], ignore_index=True)
-            notes = pd.DataFrame(value_notes, columns=list(NOTE_COLUMNS)) if value_notes else empty_notes()
-            yield Chunk(rows=rows, rejects=rejects, read=len(frame) + len(pre_rejects), notes=notes)
+            yield validated_chunk(frame, pre_rejects, self.table, notes=self.notes, file=self.path)
 
     # -- CSV -------------------------------------------------------------
-    def _check_header(self, header: list[str]) -> list[str]:
+    def check_header(self, header: list[str]) -> list[str]:
+        """Return the stripped column names of a header, refusing repeats and missing required columns.
+
+        Raises
+        ------
+        SourceFormatError
+            If a name repeats or a required column of the table is missing.
+        """
         names = [h.strip() for h in header]
         dupes = sorted({n for n in names if names.count(n) > 1 and n})
         if dupes:
@@ -222,7 +224,7 @@ class FileReader:
             if any(_has_surrogate(h) for h in header):
                 msg = f"{self.path}: the header is not valid UTF-8. Save the file as UTF-8."
                 raise SourceFormatError(msg)
-            names = self._check_header(header)
+            names = self.check_header(header)
             feed.take()
             records: list[list[str]] = []
             lines: list[int] = []
@@ -252,11 +254,11 @@ class FileReader:
                     feed.push_back(taken[1:])
                     pre.append((start, _line_raw(taken[0][1]), reason))
                 elif reason:
-                    pre.append((start, _csv_raw(fields), reason))
+                    pre.append((start, csv_raw_text(fields), reason))
                 else:
                     records.append(fields)
                     lines.append(start)
-                    raws.append(_csv_raw(fields))
+                    raws.append(csv_raw_text(fields))
                 if len(records) + len(pre) >= self.chunk_rows:
                     yield _frame(records, names, lines, raws), pre
                     records, lines, raws, pre = [], [], [], []
@@ -272,19 +274,7 @@ class FileReader:
                 f"giving {len(fields)} field(s) where the header has {width}); this line is refused and "
                 "reading goes on with the next line"
             )
-        if len(fields) != width:
-            reason = f"expected {width} fields as in the header, found {len(fields)}"
-            if len(fields) < width:
-                reason += " (truncated row, or a different delimiter?)"
-            return reason
-        for i, f in enumerate(fields):
-            if _has_surrogate(f):
-                return f"column {names[i]}: bytes that are not valid UTF-8"
-            if "\x00" in f:
-                return f"column {names[i]}: a NUL character; NUL is refused anywhere in a row"
-            if len(f) > MAX_FIELD_CHARS:
-                return f"column {names[i]}: field longer than {MAX_FIELD_CHARS:,} characters"
-        return None
+        return csv_field_problem(fields, names)
 
     # -- JSON Lines ------------------------------------------------------
     def _jsonl_frames(self) -> Iterator[tuple[pd.DataFrame, list[PreReject]]]:
@@ -349,13 +339,13 @@ class FileReader:
         except Exception as exc:
             msg = f"{self.path}: not a readable Parquet file ({exc}). Check that the export finished; nothing was loaded."
             raise SourceFormatError(msg) from exc
-        self._check_header(list(pf.schema_arrow.names))
+        self.check_header(list(pf.schema_arrow.names))
         offset = 0
         batches = pf.iter_batches(batch_size=self.chunk_rows)
         while True:
             try:
                 batch = next(batches)
-                problems = _arrow_problems(batch)
+                problems = arrow_problems(batch)
                 frame = batch.to_pandas()
             except StopIteration:
                 break
@@ -372,6 +362,68 @@ class FileReader:
             frame["_problem"] = problems
             offset += n
             yield frame, []
+
+
+def validated_chunk(
+    frame: pd.DataFrame, pre_rejects: list[PreReject], table: Table, *, notes: Counter[str], file: Path | str
+) -> Chunk:
+    """Validate raw rows (see :func:`validate_frame`) into a :class:`Chunk`, with the records refused while reading.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Raw rows with ``_line`` and ``_raw`` (and optionally ``_problem``).
+    pre_rejects : list of (line, raw, reason)
+        Records refused while reading; they come first among the chunk's rejects.
+    table : Table
+        Target table.
+    notes : collections.Counter
+        Receives counts of assumptions made.
+    file : str or pathlib.Path
+        For messages only.
+
+    Returns
+    -------
+    Chunk
+        Accepted rows, rejects, rows read and value notes.
+    """
+    value_notes: list[tuple[int, str | None, str, str | None, str]] = []
+    rows, rejects = validate_frame(frame, table, notes=notes, file=file, value_notes=value_notes)
+    if pre_rejects:
+        rejects = pd.concat([pd.DataFrame(pre_rejects, columns=["line", "raw", "reason"]), rejects], ignore_index=True)
+    value_frame = pd.DataFrame(value_notes, columns=list(NOTE_COLUMNS)) if value_notes else empty_notes()
+    return Chunk(rows=rows, rejects=rejects, read=len(frame) + len(pre_rejects), notes=value_frame)
+
+
+def csv_field_problem(fields: list[str], names: list[str]) -> str | None:
+    """Return why a one-line CSV record is refused as a whole (field count, bad bytes, NUL, length), or None.
+
+    Parameters
+    ----------
+    fields : list of str
+        The record's fields as :mod:`csv` read them.
+    names : list of str
+        The header's column names.
+
+    Returns
+    -------
+    str or None
+        The reason in words, or None when the record can be validated.
+    """
+    width = len(names)
+    if len(fields) != width:
+        reason = f"expected {width} fields as in the header, found {len(fields)}"
+        if len(fields) < width:
+            reason += " (truncated row, or a different delimiter?)"
+        return reason
+    for i, f in enumerate(fields):
+        if _has_surrogate(f):
+            return f"column {names[i]}: bytes that are not valid UTF-8"
+        if "\x00" in f:
+            return f"column {names[i]}: a NUL character; NUL is refused anywhere in a row"
+        if len(f) > MAX_FIELD_CHARS:
+            return f"column {names[i]}: field longer than {MAX_FIELD_CHARS:,} characters"
+    return None
 
 
 def read_canonical(path: str | Path, table: Table, *, chunk_rows: int = CHUNK_ROWS) -> FileReader:
@@ -568,7 +620,7 @@ def _json_problem(obj: Any) -> str | None:
     return None
 
 
-def _arrow_problems(batch: Any) -> list[str | None]:
+def arrow_problems(batch: Any) -> list[str | None]:
     """Per row of an Arrow batch: why the row is refused (NUL, non-finite number, over-long text), or None."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -811,7 +863,7 @@ def _as_text(values: pd.Series) -> pd.Series:
     text = values.astype(object).where(present, "")
     try:
         return text.astype(str)
-    except UnicodeDecodeError:  # Parquet bytes that are not UTF-8 (their rows are refused: see _arrow_problems)
+    except UnicodeDecodeError:  # Parquet bytes that are not UTF-8 (their rows are refused: see arrow_problems)
         return text.map(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v).astype(str)
 
 
@@ -952,7 +1004,8 @@ def _line_raw(line: str) -> str:
     return _cut(line)
 
 
-def _csv_raw(fields: list[str]) -> str:
+def csv_raw_text(fields: list[str]) -> str:
+    """Return a CSV record as quarantine text: the fields written back as one CSV line, cut to :data:`MAX_RAW_CHARS`."""
     buf = io.StringIO()
     csv.writer(buf, lineterminator="").writerow(
         [f.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if not f.isascii() else f for f in fields]

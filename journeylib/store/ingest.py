@@ -24,7 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from journeylib.exceptions import SourceFormatError
-from journeylib.io.generic import read_canonical
+from journeylib.io.generic import Chunk, FileReader, read_canonical
+from journeylib.store.bulk import BulkFile, drop_bulk, open_bulk
 from journeylib.store.database import Store
 from journeylib.store.errors import loading_file
 from journeylib.store.merge import insert_quarantine, merge_stage, stage_rows
@@ -58,6 +59,10 @@ class FileResult:
         Optional values stored as empty and recorded in ``ingest_notes``.
     error : str
         Why a ``refused`` file could not be read; empty otherwise.
+    engine : str
+        How the file was read: ``bulk`` (validated in SQL by the engine,
+        :mod:`journeylib.store.bulk`) or ``exact: <why>`` (record by record
+        in Python, :mod:`journeylib.io.generic`); empty when not read.
     """
 
     file: str
@@ -73,6 +78,7 @@ class FileResult:
     run: str = ""
     notes_count: int = 0
     error: str = ""
+    engine: str = ""
 
     @property
     def reconciles(self) -> bool:
@@ -143,6 +149,7 @@ def ingest_file(
     run: str | None = None,
     force: bool = False,
     chunk_rows: int = 200_000,
+    engine: str = "auto",
 ) -> FileResult:
     """Load one canonical file into the store, in one transaction.
 
@@ -163,6 +170,12 @@ def ingest_file(
         duplicates) instead of skipping it.
     chunk_rows : int
         Rows per validation chunk (bounds memory).
+    engine : {"auto", "exact"}, default "auto"
+        ``auto`` validates CSV and Parquet files in SQL (:mod:`journeylib.store.bulk`),
+        handing every row it cannot prove clean to the exact reader, and reads a file
+        the engine cannot parse as the exact reader would with the exact reader;
+        ``exact`` reads every file record by record. Both give the same tables,
+        quarantine, notes and counts.
 
     Returns
     -------
@@ -195,13 +208,32 @@ def ingest_file(
         )
         if len(seen):
             return FileResult(str(path), tbl.name, "skipped", 0, 0, 0, 0, 0, (), sha, run)
+    if engine not in ("auto", "exact"):
+        msg = f"engine must be 'auto' or 'exact', got {engine!r}"
+        raise ValueError(msg)
     now = datetime.now(UTC)
-    read = pre_quarantined = 0
     ensure_notes_schema(store)
+    bulk = open_bulk(store, reader) if engine == "auto" else "asked for"
+    try:
+        return _load(store, tbl, path, reader, bulk, source=source, run=run, sha=sha, now=now)
+    finally:
+        drop_bulk(store)
+
+
+def _load(
+    store: Store, tbl: Table, path: str | Path, reader: FileReader, bulk: BulkFile | str, *, source: str, run: str, sha: str, now: datetime
+) -> FileResult:
+    """Stage, quarantine, merge and log one file in its transaction (see :func:`ingest_file`)."""
+    read = pre_quarantined = 0
     with loading_file(path), store.transaction():
         first = True
         value_notes: list[pd.DataFrame] = []
-        for chunk in reader:
+        chunks: Iterable[Chunk] = reader
+        if isinstance(bulk, BulkFile):
+            bulk.stage()
+            bulk.count_notes()
+            read, first, chunks = bulk.clean, False, bulk
+        for chunk in chunks:
             read += chunk.read
             stage_rows(store, tbl, chunk.rows, first=first)
             first = False
@@ -214,6 +246,8 @@ def ingest_file(
         if first:  # no chunk at all
             msg = f"{path}: nothing could be read from the file."
             raise SourceFormatError(msg)
+        if isinstance(bulk, BulkFile):
+            bulk.fill_raw()
         merge_quarantined: list[int] = []
         counts = merge_stage(store, tbl, run=run, source=source, file=str(path), quarantined_lines=merge_quarantined)
         notes_count = 0
@@ -235,6 +269,7 @@ def ingest_file(
             sha256=sha,
             run=run,
             notes_count=notes_count,
+            engine="bulk" if isinstance(bulk, BulkFile) else f"exact: {bulk}",
         )
         if not result.reconciles:  # a bug, never bad input: refuse to commit
             msg = f"internal error: counts for {path} do not reconcile: {result}"
