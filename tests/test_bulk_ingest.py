@@ -237,6 +237,7 @@ def test_conflicting_rows_are_quarantined_with_the_exact_readers_raw_text(tmp_pa
     changed = _write_text(tmp_path / "d.csv", "event_id,customer_id,timestamp,event,properties\ne2,c2,2025-01-01,y,\n")
     exact, auto, s1, s2 = _ingest_both("events", changed, prior=path)
     with s1, s2:
+        assert [_counts(r) for r in exact] == [_counts(r) for r in auto]
         _same(_snapshot(s1, "events"), _snapshot(s2, "events"))
         raws = s2.query("SELECT raw FROM quarantine ORDER BY file, line")["raw"].tolist()
         assert raws == ['e1,c1,2025-01-01T00:00:00Z,login,"{""a"":1}"', "e1,c1,2025-01-01T00:00:00Z,logout,", "e2,c2,2025-01-01,y,"]
