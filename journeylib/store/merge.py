@@ -223,27 +223,39 @@ def merge_stage(
         f"""CREATE OR REPLACE TEMP TABLE _jl_staged AS
         SELECT s.*, {_hash_sql(table, "s")} AS _hash FROM _jl_stage s"""
     )
+    # One pass over the keys: a key whose rows hash differently is a conflict; the rest keep their first line.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _jl_keys AS
+        SELECT "{key}" AS k, min(_hash) <> max(_hash) AS conflict, count(*) AS n, min(_line) AS first_line
+        FROM _jl_staged GROUP BY "{key}" """
+    )
+    stats = con.execute("SELECT count(*) FILTER (WHERE conflict), coalesce(max(n), 0) FROM _jl_keys").fetchone()
+    any_conflict, max_rows = (int(stats[0]), int(stats[1])) if stats else (0, 0)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jl_conflict AS
-        SELECT "{key}" AS k, string_agg(CAST(_line AS VARCHAR), ', ' ORDER BY _line) AS lines
-        FROM _jl_staged GROUP BY "{key}" HAVING count(DISTINCT _hash) > 1"""
+        SELECT s."{key}" AS k, string_agg(CAST(s._line AS VARCHAR), ', ' ORDER BY s._line) AS lines
+        FROM _jl_staged s SEMI JOIN (SELECT k FROM _jl_keys WHERE conflict) c ON s."{key}" = c.k
+        GROUP BY s."{key}" """
+        if any_conflict
+        else 'CREATE OR REPLACE TEMP TABLE _jl_conflict AS SELECT NULL::VARCHAR AS k, NULL::VARCHAR AS lines WHERE false'
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jl_first AS
-        SELECT * EXCLUDE (rn) FROM (
-            SELECT s.*, row_number() OVER (PARTITION BY "{key}" ORDER BY _line) AS rn
-            FROM _jl_staged s ANTI JOIN _jl_conflict c ON s."{key}" = c.k
-        ) WHERE rn = 1"""
-    )
+    first = "_jl_staged"
+    if max_rows > 1:  # repeated keys: the first line of each agreeing key
+        first = "_jl_first"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _jl_first AS
+            SELECT s.* FROM _jl_staged s JOIN _jl_keys k ON s."{key}" = k.k AND s._line = k.first_line
+            WHERE NOT k.conflict"""
+        )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jl_cmp AS
         SELECT f.*, CASE WHEN t."{key}" IS NULL THEN NULL ELSE {_hash_sql(table, "t")} END AS _stored_hash,
                {stored_time} AS _stored_time
-        FROM _jl_first f LEFT JOIN "{table.name}" t ON t."{key}" = f."{key}" """
+        FROM {first} f LEFT JOIN "{table.name}" t ON t."{key}" = f."{key}" """
     )
     total = _scalar(con, "SELECT count(*) FROM _jl_staged")
     n_conflict = _scalar(con, "SELECT count(*) FROM _jl_staged s SEMI JOIN _jl_conflict c ON s.\"" + key + "\" = c.k")
-    n_first = _scalar(con, "SELECT count(*) FROM _jl_first")
+    n_first = _scalar(con, f"SELECT count(*) FROM {first}")
     n_same = _scalar(con, "SELECT count(*) FROM _jl_cmp WHERE _stored_hash = _hash")
     n_new = _scalar(con, "SELECT count(*) FROM _jl_cmp WHERE _stored_hash IS NULL")
     n_stale = _scalar(con, f"SELECT count(*) FROM _jl_cmp _cmp WHERE _stored_hash <> _hash AND {stale}")
@@ -288,7 +300,7 @@ def merge_stage(
             f'SELECT s._line FROM _jl_staged s SEMI JOIN _jl_conflict c ON s."{key}" = c.k{changed}'
         ).fetchall()
         quarantined_lines.extend(int(row[0]) for row in found)
-    for tmp in ("_jl_stage", "_jl_staged", "_jl_conflict", "_jl_first", "_jl_cmp"):
+    for tmp in ("_jl_stage", "_jl_staged", "_jl_keys", "_jl_conflict", "_jl_first", "_jl_cmp"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
     return MergeCounts(loaded=loaded, updated=updated, duplicate=duplicate, quarantined=quarantined, stale=n_stale)
 
