@@ -51,6 +51,7 @@ from journeylib.store.dialect import (
     sql_weeks_between,
 )
 from journeylib.store.schema import ALL_TABLES
+from journeylib.voice.pii import mask_email_values
 
 __all__ = [
     "ALL_SEGMENTS",
@@ -326,7 +327,7 @@ def ingest_reconciliation_data(store: Store) -> pd.DataFrame:
     return out
 
 
-def notes_data(store: Store) -> pd.DataFrame:
+def notes_data(store: Store, *, mask_pii: bool = True) -> pd.DataFrame:
     """Count the optional values stored as empty because they could not be read.
 
     Each such value is a row of ``ingest_notes`` (file, line, row id, field,
@@ -336,6 +337,9 @@ def notes_data(store: Store) -> pd.DataFrame:
     ----------
     store : Store
         The journey store.
+    mask_pii : bool, default True
+        Mask e-mail addresses in ``example_value``
+        (:func:`journeylib.voice.pii.mask_email_values`); the stored notes keep them.
 
     Returns
     -------
@@ -379,16 +383,20 @@ def notes_data(store: Store) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns}).astype(
             {"values": "int64", "files": "int64", "example_line": "Int64"}
         )
-    return store.query(sql).astype({"values": "int64", "files": "int64", "example_line": "Int64"})
+    out = store.query(sql).astype({"values": "int64", "files": "int64", "example_line": "Int64"})
+    return mask_email_values(out, columns=["example_value"]) if mask_pii else out
 
 
-def quarantine_data(store: Store) -> pd.DataFrame:
+def quarantine_data(store: Store, *, mask_pii: bool = True) -> pd.DataFrame:
     """Count quarantined rows per source, file and reason.
 
     Parameters
     ----------
     store : Store
         The journey store.
+    mask_pii : bool, default True
+        Mask e-mail addresses in ``reason`` and ``example_reason``
+        (:func:`journeylib.voice.pii.mask_email_values`); the quarantine table keeps them.
 
     Returns
     -------
@@ -423,10 +431,11 @@ def quarantine_data(store: Store) -> pd.DataFrame:
     FROM quarantine GROUP BY 1, 2, 3
     ORDER BY rows DESC, source, file, reason
     """
-    return store.query(sql).astype({"rows": "int64", "share_of_quarantined": "float64"})
+    out = store.query(sql).astype({"rows": "int64", "share_of_quarantined": "float64"})
+    return mask_email_values(out, columns=["reason", "example_reason"]) if mask_pii else out
 
 
-def quarantine_reasons_data(store: Store, *, top_n: int = 10) -> pd.DataFrame:
+def quarantine_reasons_data(store: Store, *, top_n: int = 10, mask_pii: bool = True) -> pd.DataFrame:
     """Rank the reasons rows were quarantined for, across every source and file.
 
     Parameters
@@ -435,6 +444,8 @@ def quarantine_reasons_data(store: Store, *, top_n: int = 10) -> pd.DataFrame:
         The journey store.
     top_n : int, default 10
         Reasons to keep; the rest are folded into one ``"(other reasons)"`` row.
+    mask_pii : bool, default True
+        Mask e-mail addresses in ``reason`` (:func:`journeylib.voice.pii.mask_email_values`).
 
     Returns
     -------
@@ -483,7 +494,8 @@ def quarantine_reasons_data(store: Store, *, top_n: int = 10) -> pd.DataFrame:
     FROM folded GROUP BY rank, reason ORDER BY rank
     """
     out = store.query(sql, {"top_n": top_n})
-    return out.astype({"rank": "int64", "rows": "int64", "files": "int64", "share_of_quarantined": "float64"})
+    out = out.astype({"rank": "int64", "rows": "int64", "files": "int64", "share_of_quarantined": "float64"})
+    return mask_email_values(out, columns=["reason"]) if mask_pii else out
 
 
 # -- customer-level computations --------------------------------------------------

@@ -65,4 +65,6 @@ def test_events_of_customer_action_sources(demo_store: Path, vendor_store: Path)
     assert {"login", "setup_completed", "ticket_created"} <= names
     assert not names & {"opportunity_created", "lifecycle_stage_changed", "subscription_started", "email_opened"}
     with Store(demo_store, read_only=True) as s:
-        assert set(events_of(s, ["product", "support"])) == names  # the same actions, whichever way the world was loaded
+        # The same actions, whichever way the world was loaded, but for the comments of Zendesk's per-ticket
+        # comment files, which only the vendor exports carry.
+        assert set(events_of(s, ["product", "support"])) == names - {"ticket_comment"}

@@ -15,6 +15,7 @@ from journeylib.io.common import norm_email
 from journeylib.store import Store
 from journeylib.store.identity import (
     IdentityOptions,
+    customer_origin_data,
     identity_report_data,
     identity_summary_data,
     resolve_identities,
@@ -25,7 +26,7 @@ from journeylib.store.sources import ingest_source_files
 
 VENDORS = Path(__file__).parent / "data" / "vendors"
 #: (reader, file) of every fixture, for order tests
-ALL_FILES = [(v, p) for v in ("salesforce", "hubspot", "mixpanel", "zendesk", "intercom", "sendgrid", "mailchimp") for p in sorted((VENDORS / v).iterdir())]
+ALL_FILES = [(v, p) for v in ("salesforce", "hubspot", "mixpanel", "zendesk", "intercom", "sendgrid", "mailchimp") for p in sorted((VENDORS / v).iterdir()) if p.is_file()]
 
 
 def write(path: Path, text: str) -> Path:
@@ -101,12 +102,15 @@ def test_fuzzy_company_name_is_optional_and_has_a_confidence(store: Store, tmp_p
     ingest_source_files(store, "salesforce", [accounts])
     ingest_source_files(store, "hubspot", [companies])
     m = store.table("identity_map").set_index("source_id")
-    assert m.loc["company:7", "method"] == "unmatched"  # off by default
+    # off by default: a HubSpot company matching no Salesforce account by id or domain is a customer of its own
+    assert (m.loc["company:7", "customer_id"], m.loc["company:7", "method"]) == ("hubspot:7", "own_account")
     resolve_identities(store, IdentityOptions(fuzzy_names=True, fuzzy_threshold=0.9))
     m = store.table("identity_map").set_index("source_id")
     # "initech" vs "initech" once suffixes and case are normalised: similarity 1.0
     assert (m.loc["company:7", "customer_id"], m.loc["company:7", "method"], m.loc["company:7", "confidence"]) == ("A1", "fuzzy_name", 1.0)
-    assert m.loc["company:8", "method"] == "unmatched"
+    assert m.loc["company:8", "method"] == "own_account"
+    resolve_identities(store, IdentityOptions(fuzzy_names=True, fuzzy_threshold=0.9, own_accounts=False))
+    assert store.table("identity_map").set_index("source_id").loc["company:8", "method"] == "unmatched"
 
 
 @pytest.mark.parametrize(
@@ -165,8 +169,20 @@ def test_analytics_before_or_after_crm_gives_the_same_result() -> None:
     assert a[1]["customer_id"].notna().sum() > 0
 
 
+DATA = Path(__file__).parent / "data"
+#: the real-shaped fixtures of product user ids, e-mail user ids, anonymous devices and own accounts
+NEW_EVIDENCE = [
+    *[("salesforce", DATA / "identity_devices" / n) for n in ("Account.csv", "Contact.csv")],
+    *[(r, DATA / "identity_devices" / f"{r}.jsonl") for r in ("mixpanel", "amplitude")],
+    ("mixpanel", DATA / "identity_email_ids" / "mixpanel.jsonl"),
+    ("salesforce", DATA / "identity_product_ids" / "salesforce" / "Contact.csv"),
+    ("mixpanel", DATA / "identity_product_ids" / "mixpanel" / "export.jsonl"),
+    *[(r, p) for r in ("hubspot", "zendesk") for p in sorted((DATA / "identity_own_accounts" / r).iterdir())],
+]
+
+
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(order=st.permutations(ALL_FILES))
+@given(order=st.permutations(ALL_FILES + NEW_EVIDENCE))
 def test_any_ingest_order_gives_the_same_result(order: list[tuple[str, Path]]) -> None:
     expected = _reference()
     got = _ingest_in_order(list(order))
@@ -179,7 +195,7 @@ _REF: list[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]] = []
 
 def _reference() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     if not _REF:
-        _REF.append(_ingest_in_order(ALL_FILES))
+        _REF.append(_ingest_in_order(ALL_FILES + NEW_EVIDENCE))
     return _REF[0]
 
 
@@ -225,8 +241,10 @@ def test_unmatched_ids_and_artifacts(loaded: Store, tmp_path: Path) -> None:
     sg = top[top["source"] == "sendgrid"].iloc[0]
     assert (sg["source_id"], sg["rows"]) == ("email:pat.freelance@gmail.com", 6)  # 4 events + 2 messages
     paths = write_identity_report(loaded, tmp_path / "artifacts")
-    assert sorted(p.name for p in paths) == ["identity_report.json", "identity_report.parquet", "identity_summary.parquet", "identity_unmatched.parquet"]
-    assert set(json.loads((tmp_path / "artifacts" / "identity_report.json").read_text())) == {"identity_report", "identity_summary", "identity_unmatched"}
+    assert sorted(p.name for p in paths) == [
+        "identity_customers.parquet", "identity_report.json", "identity_report.parquet", "identity_summary.parquet", "identity_unmatched.parquet",
+    ]  # fmt: skip
+    assert set(json.loads((tmp_path / "artifacts" / "identity_report.json").read_text())) == {"identity_report", "identity_summary", "identity_unmatched", "identity_customers"}
     with pytest.raises(ValueError, match="n must be at least 1"):
         unmatched_ids_data(loaded, n=0)
 
@@ -247,3 +265,135 @@ def test_report_on_read_only_and_canonical_only_stores(loaded: Store, tmp_path: 
         assert summary["source"].tolist() == ["(all sources)"]
         assert summary["ids"].tolist() == [0]
         assert unmatched_ids_data(ro).empty
+
+
+# -- real-shaped exports: product user ids, e-mail user ids, devices, own accounts ------------------
+
+
+def _map(store: Store, source: str) -> dict[str, tuple[str | None, str, str | None]]:
+    m = store.query("SELECT source_id, customer_id, method, user_id FROM identity_map WHERE source = ?", [source])
+    return {r.source_id: (None if pd.isna(r.customer_id) else r.customer_id, r.method, None if pd.isna(r.user_id) else r.user_id) for r in m.itertuples()}
+
+
+def test_product_user_id_in_a_salesforce_custom_field_is_detected_by_overlap(store: Store) -> None:
+    d = DATA / "identity_product_ids"
+    ingest_source_files(store, "salesforce", sorted((d / "salesforce").iterdir()))
+    res = ingest_source_files(store, "mixpanel", [d / "mixpanel" / "export.jsonl"]).identity
+    assert res is not None
+    (f,) = res.product_user_id_fields
+    # 3 of the 4 distinct values are analytics user ids (one contact's id is stale, one contact has none)
+    assert (f.source, f.field, f.how, f.values, f.matches) == ("salesforce", "Product_Login__c", "detected", 4, 3)
+    assert "product user ids from salesforce.Product_Login__c (detected: 3 of 4 values are analytics user ids)" in res.summary()
+    got = _map(store, "mixpanel")
+    assert got["distinct_id:91304156-cafc-4673-a237-623d1129c801"] == ("0015g00000AcmeAAA", "product_user_id", "ana.rivera@acme-corp.example")
+    assert got["distinct_id:4f1c2a90-7d7e-4b4f-9a55-0f2f4a3be101"][:2] == ("0015g00000AcmeAAA", "product_user_id")
+    assert got["distinct_id:c3d9e8f1-2b4a-4f7e-8c61-5d2e7a9b0c12"][:2] == ("0015g00000GlobAAB", "product_user_id")
+    assert got["distinct_id:e7f8a9b0-c1d2-4e3f-8a4b-5c6d7e8f9a0b"][:2] == (None, "unmatched")  # in no CRM field
+    ev = store.table("events")
+    assert ev["customer_id"].notna().sum() == 5  # every event of a known user lands on its account
+    # the minimum overlap is a stated setting: above the 3 matching values, nothing is detected
+    res2 = resolve_identities(store, IdentityOptions(product_user_id_min_matches=4))
+    assert res2.product_user_id_fields == ()
+    assert "product_user_id" not in res2.ids
+
+
+def test_product_user_id_in_a_hubspot_property_reaches_amplitude_events(store: Store) -> None:
+    d = DATA / "identity_product_ids"
+    ingest_source_files(store, "hubspot", sorted((d / "hubspot").iterdir()))
+    res = ingest_source_files(store, "amplitude", [d / "amplitude" / "events.jsonl"]).identity
+    assert res is not None
+    assert [(f.field, f.how, f.values, f.matches) for f in res.product_user_id_fields] == [("Login handle", "detected", 3, 3)]
+    got = _map(store, "amplitude")
+    assert got["user_id:pgibbons"] == ("7012345601", "product_user_id", "peter@initech.example")
+    assert got["user_id:aabernathy"][:2] == ("7012345602", "product_user_id")
+    assert store.table("events").query("source == 'amplitude'")["customer_id"].notna().all()
+
+
+def test_configured_product_user_id_field_below_the_detection_minimum(store: Store) -> None:
+    d = DATA / "identity_product_ids"
+    ingest_source_files(store, "intercom", sorted((d / "intercom").iterdir()))
+    res = ingest_source_files(store, "mixpanel", [d / "mixpanel_few" / "export.jsonl"]).identity
+    assert res is not None
+    assert res.product_user_id_fields == ()  # two matching values: below the minimum of 3
+    assert _map(store, "mixpanel")["distinct_id:usr_7Hk2"][1] == "unmatched"
+    res = resolve_identities(store, IdentityOptions(product_user_id_fields={"intercom": ("external_id",)}))
+    assert [(f.source, f.field, f.how, f.matches) for f in res.product_user_id_fields] == [("intercom", "external_id", "configured", 2)]
+    got = _map(store, "mixpanel")
+    assert got["distinct_id:usr_7Hk2"] == ("6762f0b31bb69f9f2193bb01", "product_user_id", "gavin@hooli.example")
+    assert got["distinct_id:usr_9Qm4"][:2] == ("6762f0b31bb69f9f2193bb01", "product_user_id")
+
+
+def test_email_shaped_user_ids_are_email_evidence(store: Store) -> None:
+    d = DATA / "identity_email_ids"
+    ingest_source_files(store, "salesforce", [d / "Account.csv", d / "Contact.csv"])
+    ingest_source_files(store, "mixpanel", [d / "mixpanel.jsonl"])
+    ingest_source_files(store, "amplitude", [d / "amplitude.jsonl"])
+    mp = _map(store, "mixpanel")
+    assert mp["distinct_id:  Ana.Rivera@ACME-CORP.example "] == ("0015g00000AcmeAAA", "email", "ana.rivera@acme-corp.example")
+    assert mp["distinct_id:raj@acme-corp.example"] == ("0015g00000AcmeAAA", "domain", "raj@acme-corp.example")
+    assert mp["distinct_id:kim.lee@gmail.com"][:2] == (None, "unmatched")  # never by a free-mail domain
+    assert _map(store, "amplitude")["user_id:ANA.RIVERA@acme-corp.example"] == ("0015g00000AcmeAAA", "email", "ana.rivera@acme-corp.example")
+
+
+def test_anonymous_devices_join_the_identified_user(store: Store) -> None:
+    d = DATA / "identity_devices"
+    ingest_source_files(store, "salesforce", [d / "Account.csv", d / "Contact.csv"])
+    ingest_source_files(store, "mixpanel", [d / "mixpanel.jsonl"])
+    res = ingest_source_files(store, "amplitude", [d / "amplitude.jsonl"]).identity
+    assert res is not None
+    assert res.device_links == 2  # the Mixpanel device and the Amplitude one (the never-identified device links to no one)
+    mp = _map(store, "mixpanel")
+    dev = "distinct_id:$device:18d5f0b2a3c4e5-0d1e2f3a4b5c6d-26001b51-1fa400-18d5f0b2a3c4e5"
+    assert mp[dev] == ("0015g00000AcmeAAA", "device", "ana.rivera@acme-corp.example")
+    assert mp["distinct_id:u_1001"] == ("0015g00000AcmeAAA", "email", "ana.rivera@acme-corp.example")
+    assert mp["distinct_id:$device:18d5f9999999aa-0aaaaaaaaaaaaa-26001b51-1fa400-18d5f9999999aa"][:2] == (None, "unmatched")
+    amp = _map(store, "amplitude")
+    assert amp["device_id:E8B7C1F2-5A6D-4C3B-9E8F-7A6B5C4D3E2F"] == ("0015g00000AcmeAAA", "device", "ana.rivera@acme-corp.example")
+    ev = store.table("events")
+    # every event before sign-up now belongs to the account and to the person who signed up
+    ana = ev[ev["user_id"] == "ana.rivera@acme-corp.example"]
+    assert len(ana) == 7
+    assert (ana["customer_id"] == "0015g00000AcmeAAA").all()
+    assert ev["customer_id"].isna().sum() == 1  # the device that never identified
+
+
+def test_a_device_of_users_of_two_accounts_is_ambiguous(store: Store) -> None:
+    d = DATA / "identity_devices"
+    ingest_source_files(store, "salesforce", [d / "Account.csv", d / "Contact.csv"])
+    ingest_source_files(store, "mixpanel", [d / "mixpanel_shared.jsonl"])
+    assert _map(store, "mixpanel")["distinct_id:$device:kiosk-01"][:2] == (None, "ambiguous")
+
+
+def test_a_company_only_in_a_secondary_source_becomes_a_customer(store: Store) -> None:
+    d = DATA / "identity_own_accounts"
+    for reader in ("zendesk", "amplitude", "hubspot", "salesforce"):
+        ingest_source_files(store, reader, sorted((d / reader).iterdir()))
+    hs = _map(store, "hubspot")
+    assert hs["company:9001"][:2] == ("0015g00000AcmeAAA", "crm_id")
+    assert hs["company:9002"][:2] == ("0015g00000AcmeAAA", "domain")  # resolves to the master: no new customer
+    assert hs["company:9003"][:2] == ("hubspot:9003", "own_account")
+    assert hs["contact:301"][:2] == ("hubspot:9003", "contact_account")
+    amp = _map(store, "amplitude")
+    assert amp["user_id:tt-1"][:2] == ("hubspot:9003", "email")
+    assert amp["user_id:tt-2"][:2] == ("hubspot:9003", "domain")
+    # a later source's organization resolves by domain to the customer the earlier source created
+    assert _map(store, "zendesk")["organization:361234567890"][:2] == ("hubspot:9003", "domain")
+    customers = store.table("customers").set_index("customer_id")
+    assert sorted(customers.index) == ["0015g00000AcmeAAA", "hubspot:9003"]
+    assert customers.loc["hubspot:9003", "name"] == "Trialco"
+    origin = customer_origin_data(store)
+    assert origin[["source", "method", "customers"]].values.tolist() == [["hubspot", "own_account", 1], ["salesforce", "crm_account", 1]]
+    res = resolve_identities(store)
+    assert res.customers_by_source == {"hubspot": 1, "salesforce": 1}
+    assert "2 customers (hubspot 1, salesforce 1)" in res.summary()
+    assert store.table("events").query("source == 'amplitude'")["customer_id"].eq("hubspot:9003").all()
+
+
+def test_new_evidence_is_order_independent() -> None:
+    reference = _ingest_in_order(NEW_EVIDENCE)
+    assert set(reference[0]["method"]) >= {"device", "product_user_id", "email", "domain", "own_account"}
+    for order in (NEW_EVIDENCE[::-1], NEW_EVIDENCE[3:] + NEW_EVIDENCE[:3], sorted(NEW_EVIDENCE, key=lambda f: f[1].name)):
+        for x, y in zip(reference, _ingest_in_order(order), strict=True):
+            pd.testing.assert_frame_equal(x, y)
+    # the combined permutation test's reference holds the new methods too
+    assert set(_reference()[0]["method"]) >= {"device", "product_user_id", "own_account"}

@@ -13,7 +13,7 @@ from journeylib.datasets import synthesize
 from journeylib.datasets.vendor import load_vendor_truth, write_vendor_exports
 from journeylib.exceptions import ConfigError, SourceFormatError
 from journeylib.store import Store
-from journeylib.store.identity import identity_summary_data
+from journeylib.store.identity import customer_origin_data, identity_report_data, identity_summary_data
 from journeylib.store.sources import ingest_sources
 
 VENDORS = Path(__file__).parent / "data" / "vendors"
@@ -52,7 +52,8 @@ def test_every_problem_is_reported_with_its_key(tmp_path: Path) -> None:
         "sources.crm.fils: unknown key 'fils'; allowed keys here: reader, files, options, events",
         "sources.crm.files: required key is missing",
         "identity.fuzzy_threshold: Input should be less than or equal to 1; found 2",
-        "identity.plus: unknown key 'plus'; allowed keys here: account_sources, plus_addressing, free_mail_domains, fuzzy_names, fuzzy_threshold",
+        "identity.plus: unknown key 'plus'; allowed keys here: account_sources, plus_addressing, free_mail_domains, fuzzy_names, fuzzy_threshold, "
+        "own_accounts, product_user_id_fields, detect_product_user_ids, product_user_id_min_matches, product_user_id_min_share",
         "extra: unknown key 'extra'; allowed keys here: version, sources, identity",
     ):
         assert fragment in msg, fragment
@@ -71,6 +72,24 @@ def test_cross_field_rules() -> None:
         SourcesConfig.from_yaml({"sources": {}})
     with pytest.raises(ConfigError, match="not valid YAML"):
         SourcesConfig.from_yaml("sources: [unclosed\n  x: 1\n")
+
+
+def test_product_user_id_fields_name_sources_of_people() -> None:
+    cfg = SourcesConfig.from_yaml(
+        {"sources": {"crm": {"reader": "salesforce", "files": ["a.csv"]}, "mixpanel": {"files": ["e.jsonl"]}},
+         "identity": {"product_user_id_fields": {"crm": ["App_User_ID__c"]}, "product_user_id_min_matches": 5}}
+    )  # fmt: skip
+    assert cfg.identity.product_user_id_fields == {"crm": ("App_User_ID__c",)}
+    assert cfg.identity.product_user_id_min_matches == 5
+    with pytest.raises(ConfigError) as info:
+        SourcesConfig.from_yaml(
+            {"sources": {"crm": {"reader": "salesforce", "files": ["a.csv"]}, "mixpanel": {"files": ["e.jsonl"]}},
+             "identity": {"product_user_id_fields": {"hubspot": ["x"], "mixpanel": ["y"]}, "product_user_id_min_share": 0}}
+        )  # fmt: skip
+    msg = str(info.value)
+    assert "identity.product_user_id_fields.hubspot: unknown source 'hubspot'; the sources are crm, mixpanel" in msg
+    assert "identity.product_user_id_fields.mixpanel: source 'mixpanel' (reader mixpanel) is a product-analytics source" in msg
+    assert "identity.product_user_id_min_share: Input should be greater than 0" in msg
 
 
 def test_time_zones_are_checked_up_front() -> None:
@@ -250,7 +269,29 @@ def test_identity_report_equals_what_the_world_planted(vendor_world: Path) -> No
         assert q == truth["quarantined"]  # the malformed lines, and nothing else
         dup = sum(r.duplicate for r in res.files if r.table == "events" and "mixpanel" in r.file)
         assert dup > 0  # overlapping monthly exports
-        assert s.count("customers") == truth["n_customers"]
+        # the world's accounts, plus the trial that exists only in HubSpot, counted by the source that created them
+        assert s.count("customers") == truth["n_customers"] + truth["planted"]["hubspot_only_accounts"]
+        origin = customer_origin_data(s).set_index("source")["customers"].to_dict()
+        assert origin == truth["expected_customers"]
+        assert res.identity is not None
+        assert res.identity.customers_by_source == truth["expected_customers"]
+        # per source and method, ids and rows equal what was planted, the new methods included
+        rep = identity_report_data(s)
+        got_methods = {
+            src: {r.method: {"ids": int(r.ids), "rows": int(r.events + r.tickets + r.messages)} for r in g.itertuples()} for src, g in rep.groupby("source")
+        }
+        assert got_methods == truth["expected_methods"]
+        used = set(rep["method"])
+        assert {"product_user_id", "device", "own_account", "email", "crm_id", "domain", "contact_account", "crm_account"} <= used
+        # the product user ids were found by value overlap, under names that say nothing
+        fields = {(f.source, f.field) for f in res.identity.product_user_id_fields}
+        assert fields == {(src, name) for src, name in truth["planted"]["product_id_fields"].items()}
+        assert all(f.how == "detected" for f in res.identity.product_user_id_fields)
+        # every product event of a user the world knows lands on its account (only free-mail users missing from every CRM stay unresolved)
+        product = s.query(
+            "SELECT count(*) FILTER (WHERE customer_id IS NULL) AS unresolved, count(*) AS n FROM events WHERE source IN ('mixpanel', 'amplitude')"
+        ).iloc[0]
+        assert product["unresolved"] == truth["expected"]["mixpanel"]["rows_unmatched"] + truth["expected"]["amplitude"]["rows_unmatched"]
         # every source kind reached the timeline
         assert set(s.table("events")["source"]) == {"salesforce", "hubspot", "mixpanel", "amplitude", "zendesk", "intercom", "sendgrid", "mailchimp"}
 

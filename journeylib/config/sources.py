@@ -13,6 +13,7 @@ See ``docs/sources.md``::
     identity:
       account_sources: [salesforce]
       plus_addressing: false
+      product_user_id_fields: {salesforce: [App_User_ID__c]}
 
 :func:`journeylib.store.sources.ingest_sources` loads what it names.
 """
@@ -115,7 +116,8 @@ def sources_problems(data: Any) -> list[tuple[KeyPath, str]]:
     a reader for each source whose name is not one; options only the source's
     reader takes; time zones that exist; file paths that are not empty; and
     ``identity.account_sources`` naming sources whose readers hold accounts,
-    each once. Values of the wrong type are left to the per-key validation.
+    each once; ``identity.product_user_id_fields`` naming sources of the file
+    that are not product-analytics sources. Values of the wrong type are left to the per-key validation.
 
     Parameters
     ----------
@@ -176,6 +178,17 @@ def sources_problems(data: Any) -> list[tuple[KeyPath, str]]:
                     (("identity", "account_sources", i), f"source {s!r} (reader {reader}) holds no accounts; account sources use the readers {', '.join(account_readers())}")
                 )
             seen.add(s)
+    fields = identity.get("product_user_id_fields") if isinstance(identity, Mapping) else None
+    if isinstance(fields, Mapping):
+        for s in fields:
+            src = sources.get(s) if isinstance(s, str) else None
+            reader = (src.get("reader") or s) if isinstance(src, Mapping) else None
+            if src is None:
+                out.append((("identity", "product_user_id_fields", str(s)), f"unknown source {s!r}; the sources are {', '.join(map(str, sources))}"))
+            elif reader in readers and readers[reader].category == "product":
+                out.append(
+                    (("identity", "product_user_id_fields", str(s)), f"source {s!r} (reader {reader}) is a product-analytics source; name the source whose contacts hold the product user id")
+                )
     return out
 
 

@@ -14,7 +14,9 @@ the real tools would give a Customer Success team, under ``<world>/vendor/``:
                  file per month
 ``amplitude/``   product events after it, one Export API zip per month
 ``zendesk/``     ``tickets.json``, ``users.json``, ``organizations.json``
-                 (e-mail, web and phone tickets)
+                 (e-mail, web and phone tickets; an agent among the users) and
+                 ``comments/ticket_<id>_comments.json`` (the Ticket Comments
+                 endpoint, one file per ticket, for some tickets)
 ``intercom/``    ``conversations.json``, ``contacts.json``, ``companies.json``
                  (chat tickets)
 ``sendgrid/``    ``events.json`` webhook batches (lifecycle e-mails)
@@ -73,6 +75,8 @@ __all__ = ["CRM_EVENT_RULES", "VENDOR_TRUTH_FILE", "VendorExportResult", "load_v
 #: Name of the vendor truth file inside ``<world>/vendor/``.
 VENDOR_TRUTH_FILE = "vendor_truth.json"
 SHARED_INBOX = "support@helpdesk-partners.net"
+#: Zendesk user id of the support agent answering in the per-ticket comment files.
+AGENT_ID = 361000001
 _FREE = ("gmail.com", "outlook.com")
 #: ``events`` rules of the written ``sources.yaml``: the CRM records of this world → the journey's commercial events.
 CRM_EVENT_RULES: dict[str, list[dict[str, Any]]] = {
@@ -170,14 +174,24 @@ class _Expect:
 
     def __init__(self) -> None:
         self.ids: dict[str, dict[str, str]] = defaultdict(dict)
-        self.rows: dict[str, dict[str, int]] = defaultdict(lambda: {"matched": 0, "ambiguous": 0, "unmatched": 0})
+        self.rows: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.quarantined: dict[str, int] = defaultdict(int)
 
     def id(self, source: str, source_id: str, status: str) -> None:
+        """Record the outcome of an id: its resolution method, ``ambiguous`` or ``unmatched``."""
         self.ids[source][source_id] = status
 
     def row(self, source: str, status: str, n: int = 1) -> None:
+        """Record *n* rows whose customer is decided by an id of outcome *status*."""
         self.rows[source][status] += n
+
+    def methods(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Per source and method: ``ids`` and ``rows``, as :func:`journeylib.store.identity.identity_report_data` counts them."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for src in sorted(set(self.ids) | set(self.rows)):
+            st = list(self.ids[src].values())
+            out[src] = {m: {"ids": st.count(m), "rows": int(self.rows[src].get(m, 0))} for m in sorted(set(st) | set(self.rows[src]))}
+        return out
 
     def table(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -185,9 +199,11 @@ class _Expect:
         for src in sorted(set(self.ids) | set(self.rows)):
             st = list(self.ids[src].values())
             r = self.rows[src]
+            unresolved = ("ambiguous", "unmatched")
             d = {
-                "ids": len(st), "ids_matched": st.count("matched"), "ids_ambiguous": st.count("ambiguous"), "ids_unmatched": st.count("unmatched"),
-                "rows": sum(r.values()), "rows_matched": r["matched"], "rows_ambiguous": r["ambiguous"], "rows_unmatched": r["unmatched"],
+                "ids": len(st), "ids_matched": sum(x not in unresolved for x in st), "ids_ambiguous": st.count("ambiguous"), "ids_unmatched": st.count("unmatched"),
+                "rows": sum(r.values()), "rows_matched": sum(v for k, v in r.items() if k not in unresolved), "rows_ambiguous": r.get("ambiguous", 0),
+                "rows_unmatched": r.get("unmatched", 0),
             }  # fmt: skip
             out[src] = d
             for k, v in d.items():
@@ -250,6 +266,7 @@ def write_vendor_exports(
     files["mixpanel"], files["amplitude"] = w.product(out, exp)
     files["zendesk"] = w.zendesk(out / "zendesk", exp)
     files["intercom"] = w.intercom(out / "intercom", exp)
+    w.settle_product_rows(exp)
     files["sendgrid"], files["mailchimp"] = w.email(out, exp)
     sources = {
         name: {"files": [str(p.relative_to(out)).replace("\\", "/") for p in paths], **({"events": CRM_EVENT_RULES[name]} if name in CRM_EVENT_RULES else {})}
@@ -271,6 +288,8 @@ def write_vendor_exports(
         "files": {k: [str(p.relative_to(out)) for p in v] for k, v in files.items()},
         "planted": w.planted,
         "expected": exp.table(),
+        "expected_methods": exp.methods(),
+        "expected_customers": {"salesforce": int(truth["n_customers"]), "hubspot": int(w.planted["hubspot_only_accounts"])},
         "quarantined": dict(exp.quarantined),
         "notes": (
             "expected: identity outcome per source as journeylib.store.identity.identity_summary_data reports it "
@@ -308,22 +327,51 @@ class _World:
         self.addr = emails
         self.messy_email = {uid: (_messy(emails[uid], float(mess[i] / messy)) if mess[i] < messy else emails[uid]) for i, uid in enumerate(self.u["user_id"])}
         self.explicit = {cid for cid, r in zip(self.c["customer_id"], rng.random(n_c), strict=True) if r < explicit}
+        bucket = {uid: zlib.crc32(f"identity:{uid}".encode()) % 20 for uid in self.u["user_id"]}
+        #: users whose product user id is in a Salesforce contact field / a HubSpot contact property (and whose analytics events carry no e-mail)
+        self.sf_product_ids = {u for u, b in bucket.items() if b < 3 and not self.missing[u]}
+        self.hs_product_ids = {u for u, b in bucket.items() if 3 <= b < 5 and not self.missing[u]}
+        #: users whose analytics id is their e-mail address (as typed: mixed case, white space)
+        self.email_ids = {u for u, b in bucket.items() if 5 <= b < 7}
+        #: users whose first sessions in each analytics tool are anonymous (a device id until sign-up)
+        self.anonymous_first = {u for u, b in bucket.items() if 7 <= b < 11}
+        self.ic_member: dict[str, bool] = {}
+        self.deferred: list[tuple[str, str, str, str]] = []  # analytics rows: (source, source_id, user, "user" or "device")
         self.planted: dict[str, Any] = {
             "missing_from_crm": int(in_m.sum()),
             "free_mail": int(free.sum()),
             "messy_emails": int((mess < messy).sum()),
             "explicit_id_accounts": len(self.explicit),
+            "product_id_fields": {"salesforce": "Ext_Ref_2__c", "hubspot": "Portal login", "intercom": "external_id"},
+            "product_ids_in_salesforce": len(self.sf_product_ids),
+            "product_ids_in_hubspot": len(self.hs_product_ids),
+            "email_user_ids": len(self.email_ids),
+            "anonymous_first_sessions_users": len(self.anonymous_first),
         }
 
     # -- statuses ---------------------------------------------------------------------
-    def person(self, uid: str, *, product: bool = False, member: bool = False) -> str:
+    def person(self, uid: str, *, product: bool = False, member: bool = False, email_id: bool = False) -> str:
+        """Return the method that resolves a person of *uid* (``unmatched`` when none does).
+
+        *product*: an analytics user (explicit account ids, product user ids held by contacts);
+        *member*: its tool knows its account; *email_id*: its analytics id is its e-mail.
+        """
         if product and self.user_cust[uid] in self.explicit:
-            return "matched"  # crm_id
+            return "crm_id"
+        if product and not email_id and self.holds_product_id(uid):
+            return "product_user_id"
         if not self.missing[uid]:
-            return "matched"  # email → CRM contact
+            return "email"  # → CRM contact
         if member:
-            return "matched"  # contact_account
-        return "unmatched" if self.free[uid] else "matched"  # domain
+            return "contact_account"
+        return "unmatched" if self.free[uid] else "domain"
+
+    def holds_product_id(self, uid: str) -> bool:
+        """Whether a resolved contact of another tool holds *uid* as the product user id."""
+        if not self.missing[uid] and (uid in self.sf_product_ids or uid in self.hs_product_ids):
+            return True
+        member = self.ic_member.get(uid)
+        return member is not None and self.person(uid, member=member) != "unmatched"
 
     # -- CRM ----------------------------------------------------------------------------
     def salesforce(self, out: Path, exp: _Expect) -> list[Path]:
@@ -335,7 +383,7 @@ class _World:
             rows.append([self.sf_id[r.customer_id], r.name, site, props.get("industry"), "Customer" if pd.notna(r.converted_at) else "Prospect",
                          _sf_time(r.signup_at), _sf_time(r.signup_at), r.segment, r.plan, r.mrr, _sf_time(r.signup_at),
                          _sf_time(r.converted_at), _sf_time(r.churned_at), _sf_time(r.renewal_at), props.get("region")])  # fmt: skip
-            exp.id("salesforce", f"account:{self.sf_id[r.customer_id]}", "matched")
+            exp.id("salesforce", f"account:{self.sf_id[r.customer_id]}", "crm_account")
         acc = _csv(out / "Account.csv", ["Id", "Name", "Website", "Industry", "Type", "CreatedDate", "LastModifiedDate", "Segment__c", "Plan__c",
                                          "MRR__c", "Signup_Date__c", "Converted_Date__c", "Churned_Date__c", "Renewal_Date__c", "Region__c"], rows, bom=True)  # fmt: skip
         contacts = []
@@ -344,16 +392,18 @@ class _World:
                 continue
             first, last = [*r.email.split("@")[0].split("."), ""][:2]
             cid = f"003{i + 1:012d}AAA"
-            contacts.append([cid, self.sf_id[r.customer_id], first.title(), last.title() or "Unknown", self.messy_email[r.user_id], json.loads(r.properties or "{}").get("job_title"), _sf_time(r.created_at), _sf_time(r.created_at)])
-            exp.id("salesforce", f"contact:{cid}", "matched")
+            contacts.append([cid, self.sf_id[r.customer_id], first.title(), last.title() or "Unknown", self.messy_email[r.user_id], json.loads(r.properties or "{}").get("job_title"),
+                             _sf_time(r.created_at), _sf_time(r.created_at), r.user_id if r.user_id in self.sf_product_ids else ""])  # fmt: skip
+            exp.id("salesforce", f"contact:{cid}", "contact_account")
         # the shared inbox: a contact of two accounts
         with_tickets = [x for x in self.t.loc[self.t["channel"] != "chat", "customer_id"].drop_duplicates().tolist()]
         self.shared = with_tickets[:2] if len(with_tickets) >= 2 else []
         for k, cust in enumerate(self.shared):
             cid = f"003{900000000 + k:012d}AAA"
-            contacts.append([cid, self.sf_id[cust], "Helpdesk", "Partners", SHARED_INBOX, "IT support (outsourced)", _sf_time(self.c["signup_at"].min()), _sf_time(self.c["signup_at"].min())])
-            exp.id("salesforce", f"contact:{cid}", "matched")
-        con = _csv(out / "Contact.csv", ["Id", "AccountId", "FirstName", "LastName", "Email", "Title", "CreatedDate", "LastModifiedDate"], contacts, bom=True)
+            contacts.append([cid, self.sf_id[cust], "Helpdesk", "Partners", SHARED_INBOX, "IT support (outsourced)", _sf_time(self.c["signup_at"].min()), _sf_time(self.c["signup_at"].min()), ""])
+            exp.id("salesforce", f"contact:{cid}", "contact_account")
+        # Ext_Ref_2__c: the product's user id, kept in a custom field with a name that says nothing (found by value overlap)
+        con = _csv(out / "Contact.csv", ["Id", "AccountId", "FirstName", "LastName", "Email", "Title", "CreatedDate", "LastModifiedDate", "Ext_Ref_2__c"], contacts, bom=True)
         # opportunities from CRM events
         crm = self.ev[self.ev["source"] == "crm"].sort_values(["customer_id", "timestamp", "event_id"])
         opps, hist = [], []
@@ -371,8 +421,8 @@ class _World:
                          r.timestamp.strftime("%Y-%m-%d"), "true", "true" if won else "false", _sf_time(r.timestamp)])  # fmt: skip
             hist.append([f"008{2 * j + 1:012d}AAA", oid, "Prospecting", _sf_time(created)])
             hist.append([f"008{2 * j + 2:012d}AAA", oid, stage, _sf_time(r.timestamp)])
-            exp.id("salesforce", f"opportunity:{oid}", "matched")
-            exp.row("salesforce", "matched", 2 + 2)  # created + won/lost; two history rows
+            exp.id("salesforce", f"opportunity:{oid}", "crm_account")
+            exp.row("salesforce", "crm_account", 2 + 2)  # created + won/lost; two history rows
         opp = _csv(out / "Opportunity.csv", ["Id", "AccountId", "Name", "StageName", "Type", "Plan__c", "CreatedDate", "CloseDate", "IsClosed", "IsWon", "LastModifiedDate"], opps)
         oh = _csv(out / "OpportunityHistory.csv", ["Id", "OpportunityId", "StageName", "CreatedDate"], hist)
         # a Salesforce close date is a day: opportunities closed the same day as created keep both events distinct anyway
@@ -388,8 +438,16 @@ class _World:
             comp_rows.append([rid, r.name, r.domain, link, r.signup_at.strftime("%Y-%m-%d %H:%M"), r.signup_at.strftime("%Y-%m-%d %H:%M"),
                               "customer" if pd.notna(r.converted_at) else "lead", r.signup_at.strftime("%Y-%m-%d %H:%M"),
                               "" if pd.isna(r.converted_at) else r.converted_at.strftime("%Y-%m-%d %H:%M")])  # fmt: skip
-            exp.id("hubspot", f"company:{rid}", "matched")
-            exp.row("hubspot", "matched", 1 + int(pd.notna(r.converted_at)))
+            exp.id("hubspot", f"company:{rid}", "crm_id" if link else "domain")
+            exp.row("hubspot", "crm_id" if link else "domain", 1 + int(pd.notna(r.converted_at)))
+        # a trial that exists only in HubSpot (no Salesforce account yet): a customer of its own, with one user
+        trial_rid, trial_domain = str(5000 + len(self.c)), f"trial-{zlib.crc32(str(self.c['customer_id'].iloc[0]).encode()) % 10**6:06d}.example"
+        trial_at = pd.Timestamp(self.ev["timestamp"].min()) + pd.Timedelta(days=2)
+        comp_rows.append([trial_rid, "Trialco Labs", trial_domain, "", trial_at.strftime("%Y-%m-%d %H:%M"), trial_at.strftime("%Y-%m-%d %H:%M"), "lead", "", ""])
+        exp.id("hubspot", f"company:{trial_rid}", "own_account")
+        self.trial: dict[str, Any] = {"company": trial_rid, "domain": trial_domain, "user": f"trial-{trial_rid}", "email": f"first.user@{trial_domain}", "at": trial_at}
+        self.planted["hubspot_only_accounts"] = 1
+        self.planted["hubspot_only_account"] = {"customer_id": f"hubspot:{trial_rid}", "domain": trial_domain}
         companies = _csv(out / "companies.csv", ["Record ID", "Company name", "Company Domain Name", "Salesforce Account ID", "Create Date",
                                                  "Last Modified Date", "Lifecycle Stage", "Became a Lead Date", "Became a Customer Date"], comp_rows)  # fmt: skip
         rows = []
@@ -400,11 +458,18 @@ class _World:
             company = hs_company[r.customer_id] if self.rng.random() < 0.9 else ""
             first, last = [*r.email.split("@")[0].split("."), ""][:2]
             when = r.created_at.strftime("%Y-%m-%d %H:%M")
-            rows.append([rid, first.title(), last.title(), self.messy_email[r.user_id], json.loads(r.properties or "{}").get("job_title"), "lead", when, when, company, when])
-            exp.id("hubspot", f"contact:{rid}", "matched")
-            exp.row("hubspot", "matched")
+            portal = r.user_id if r.user_id in self.hs_product_ids else ""
+            rows.append([rid, first.title(), last.title(), self.messy_email[r.user_id], json.loads(r.properties or "{}").get("job_title"), "lead", when, when, company, when, portal])
+            status = "contact_account" if company else "email"  # without a company: the e-mail of its Salesforce contact
+            exp.id("hubspot", f"contact:{rid}", status)
+            exp.row("hubspot", status)
+        when = self.trial["at"].strftime("%Y-%m-%d %H:%M")
+        rows.append([str(100000 + len(self.u)), "First", "User", self.trial["email"], "Founder", "lead", when, when, self.trial["company"], when, ""])
+        exp.id("hubspot", f"contact:{100000 + len(self.u)}", "contact_account")
+        exp.row("hubspot", "contact_account")
+        # Portal login: the product's user id as a custom contact property (found by value overlap)
         contacts = _csv(out / "contacts.csv", ["Record ID", "First Name", "Last Name", "Email", "Job Title", "Lifecycle Stage", "Create Date",
-                                               "Last Modified Date", "Associated Company IDs", "Became a Lead Date"], rows)  # fmt: skip
+                                               "Last Modified Date", "Associated Company IDs", "Became a Lead Date", "Portal login"], rows)  # fmt: skip
         return [companies, contacts]
 
     # -- product ------------------------------------------------------------------------
@@ -416,6 +481,11 @@ class _World:
         cut = pd.Timestamp(year=cut.year, month=cut.month, day=1, tz="UTC")
         month = ev["timestamp"].dt.strftime("%Y-%m")
         ev = ev.assign(month=month)
+        # anonymous first sessions: a user's first two events in each tool, when a later event there identifies them
+        tool = np.where(ev["timestamp"] < cut, "mixpanel", "amplitude")
+        firsts = ev.assign(tool=tool)[ev["user_id"].isin(self.anonymous_first)].groupby(["user_id", "tool"], sort=False)["event_id"]
+        self.anonymous_events = {e for _, ids in firsts for e in (list(ids)[:2] if len(ids) >= 3 else [])}
+        self.planted["anonymous_events"] = len(self.anonymous_events)
         mp_files: list[Path] = []
         amp_files: list[Path] = []
         seen_mp: set[str] = set()
@@ -430,11 +500,13 @@ class _World:
                 part = part[part["timestamp"] < cut]
                 lines = []
                 for r in _rows(part):
-                    lines.append(json.dumps({"event": r.event, "properties": self._mp_props(r)}, separators=(",", ":")))
+                    props = self._mp_props(r)
+                    lines.append(json.dumps({"event": r.event, "properties": props}, separators=(",", ":")))
                     if r.event_id not in seen_mp:
                         seen_mp.add(r.event_id)
-                        self._product_row(exp, "mixpanel", "distinct_id", r.user_id)
+                        self._product_row("mixpanel", f"distinct_id:{props['distinct_id']}", r.user_id, r.event_id)
                 if k == 0 and lines:
+                    lines += self._trial_lines()
                     lines.insert(min(3, len(lines)), lines[0][: len(lines[0]) // 2])  # a truncated line
                     lines.insert(min(7, len(lines)), '["not", "an", "event"]')
                     bad_planted["mixpanel"] += 2
@@ -448,10 +520,12 @@ class _World:
                 buf = io.BytesIO()
                 lines = []
                 for r in _rows(part):
-                    lines.append(json.dumps(self._amp_event(r), separators=(",", ":")))
+                    amp = self._amp_event(r)
+                    lines.append(json.dumps(amp, separators=(",", ":")))
                     if r.event_id not in seen_amp:
                         seen_amp.add(r.event_id)
-                        self._product_row(exp, "amplitude", "user_id", r.user_id)
+                        ref = f"user_id:{amp['user_id']}" if amp["user_id"] is not None else f"device_id:{amp['device_id']}"
+                        self._product_row("amplitude", ref, r.user_id, r.event_id)
                 if not lines:
                     continue
                 if not amp_files:
@@ -473,29 +547,70 @@ class _World:
         self.planted["overlap_days_per_file"] = 1
         return mp_files, amp_files
 
-    def _product_row(self, exp: _Expect, source: str, kind: str, uid: str) -> None:
-        status = self.person(uid, product=True)
-        exp.id(source, f"{kind}:{uid}", status)
-        exp.row(source, status)
+    def _product_row(self, source: str, source_id: str, uid: str, event_id: str) -> None:
+        """Note an analytics row of *uid* under *source_id*; its outcome is settled once every tool is written."""
+        self.deferred.append((source, source_id, uid, "device" if event_id in self.anonymous_events else "user"))
+
+    def settle_product_rows(self, exp: _Expect) -> None:
+        """Record the outcome of the analytics ids and rows (product user ids depend on the support tools' contacts)."""
+        for source, source_id, uid, role in self.deferred:
+            if uid == self.trial["user"]:
+                status = "email"  # the HubSpot contact of the trial account
+            else:
+                status = self.person(uid, product=True, email_id=uid in self.email_ids)
+            if role == "device":
+                status = "device" if status not in ("ambiguous", "unmatched") else status
+            exp.id(source, source_id, status)
+            exp.row(source, status)
+
+    def _analytics_id(self, uid: str) -> str:
+        return self.messy_email[uid] if uid in self.email_ids else uid
 
     def _mp_props(self, r: Any) -> dict[str, Any]:
-        props = {"time": int(r.timestamp.timestamp()), "distinct_id": r.user_id, "$insert_id": r.event_id, "$email": self.messy_email[r.user_id], "mp_lib": "web"}
-        if self.user_cust[r.user_id] in self.explicit:
-            props["salesforce_account_id"] = self.sf_id[self.user_cust[r.user_id]]
+        device = f"{zlib.crc32(('mp-device:' + r.user_id).encode()):08x}-{zlib.crc32(r.user_id.encode()) % 10**6:06d}"
+        uid = self._analytics_id(r.user_id)
+        if r.event_id in self.anonymous_events:  # before sign-up: Mixpanel's simplified ID merge device id only
+            props: dict[str, Any] = {"time": int(r.timestamp.timestamp()), "distinct_id": f"$device:{device}", "$device_id": device, "$insert_id": r.event_id, "mp_lib": "web"}
+        else:
+            props = {"time": int(r.timestamp.timestamp()), "distinct_id": uid, "$insert_id": r.event_id, "mp_lib": "web"}
+            if r.user_id in self.anonymous_first:
+                props.update({"$device_id": device, "$user_id": uid})
+            if r.user_id not in self.email_ids and r.user_id not in self.sf_product_ids and r.user_id not in self.hs_product_ids:
+                props["$email"] = self.messy_email[r.user_id]
+            if self.user_cust[r.user_id] in self.explicit:
+                props["salesforce_account_id"] = self.sf_id[self.user_cust[r.user_id]]
         if isinstance(r.properties, str):
             props.update(json.loads(r.properties))
         return props
 
     def _amp_event(self, r: Any) -> dict[str, Any]:
-        user_props: dict[str, Any] = {"email": self.messy_email[r.user_id]}
-        if self.user_cust[r.user_id] in self.explicit:
+        anonymous = r.event_id in self.anonymous_events
+        user_props: dict[str, Any] = {}
+        if not anonymous and r.user_id not in self.email_ids and r.user_id not in self.sf_product_ids and r.user_id not in self.hs_product_ids:
+            user_props["email"] = self.messy_email[r.user_id]
+        if not anonymous and self.user_cust[r.user_id] in self.explicit:
             user_props["salesforce_account_id"] = self.sf_id[self.user_cust[r.user_id]]
         return {
             "$insert_id": r.event_id, "uuid": f"uuid-{r.event_id}", "event_type": r.event,
-            "event_time": r.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f"), "user_id": r.user_id, "device_id": f"dev-{r.user_id}",
+            "event_time": r.timestamp.strftime("%Y-%m-%d %H:%M:%S.%f"), "user_id": None if anonymous else self._analytics_id(r.user_id), "device_id": f"dev-{r.user_id}",
             "amplitude_id": zlib.crc32(r.user_id.encode()) % 10**9, "platform": "Web", "country": "United States",
             "event_properties": json.loads(r.properties) if isinstance(r.properties, str) else {}, "user_properties": user_props,
         }  # fmt: skip
+
+    def _trial_lines(self) -> list[str]:
+        """Mixpanel lines of the HubSpot-only trial's first user: one anonymous session event, then sign-up and a project."""
+        t, uid, device = self.trial, str(self.trial["user"]), f"{zlib.crc32(str(self.trial['user']).encode()):08x}-trial"
+        events: list[tuple[str, Any, dict[str, Any], str, str]] = [
+            ("feature_used", t["at"], {"distinct_id": f"$device:{device}", "$device_id": device}, f"distinct_id:$device:{device}", "device"),
+            ("login", t["at"] + pd.Timedelta(minutes=5), {"distinct_id": uid, "$device_id": device, "$user_id": uid, "$email": t["email"]}, f"distinct_id:{uid}", "user"),
+            ("project_created", t["at"] + pd.Timedelta(minutes=20), {"distinct_id": uid, "$email": t["email"]}, f"distinct_id:{uid}", "user"),
+        ]
+        lines = []
+        for n, (name, at, ids, ref, role) in enumerate(events):
+            insert_id = f"trial-{t['company']}-{n}"
+            lines.append(json.dumps({"event": name, "properties": {"time": int(at.timestamp()), **ids, "$insert_id": insert_id, "mp_lib": "web"}}, separators=(",", ":")))
+            self.deferred.append(("mixpanel", ref, uid, role))
+        return lines
 
     # -- support ------------------------------------------------------------------------
     def zendesk(self, out: Path, exp: _Expect) -> list[Path]:
@@ -510,6 +625,7 @@ class _World:
         for cust in getattr(self, "shared", []):
             shared_tickets |= set(t.loc[t["customer_id"] == cust, "ticket_id"].head(2))
         tickets = []
+        threads: list[tuple[int, int, Any, bool, str]] = []  # tickets given a per-ticket comments file
         for i, r in enumerate(_rows(t)):
             shared = r.ticket_id in shared_tickets
             req = shared_id if shared else zid[r.user_id]
@@ -528,11 +644,33 @@ class _World:
             if shared:
                 status = "ambiguous"
             elif org is not None:
-                status = "matched"
+                status = "crm_id"
             else:
                 status = self.person(r.user_id, member=False)
             exp.id("zendesk", f"ticket:{10000 + i}", status)
             exp.row("zendesk", status, 2 + int(metric["solved_at"] is not None))
+            if (i % 5 == 2 and len(threads) < 12) or (shared and not any(th[3] for th in threads)):
+                threads.append((10000 + i, req, r, shared, status))
+        comment_files = []
+        for n, (tid, req, r, _shared, status) in enumerate(threads):
+            # the Ticket Comments endpoint: the description is the first comment; an agent's public reply; every other
+            # thread an internal note. The requester's comments refer to the requester, staff comments to no customer
+            # person; every comment lands on its ticket's customer (an ambiguous ticket's staff comments stay ambiguous).
+            at = pd.Timestamp(r.created_at)
+            comments = [
+                {"id": 700000 + 10 * n, "type": "Comment", "author_id": req, "body": r.body, "plain_body": r.body, "public": True,
+                 "audit_id": 800000 + 10 * n, "via": {"channel": "web"}, "created_at": _iso(at)},
+                {"id": 700001 + 10 * n, "type": "Comment", "author_id": AGENT_ID, "body": "Thanks for reaching out, we are looking into it.",
+                 "public": True, "audit_id": 800001 + 10 * n, "via": {"channel": "web"}, "created_at": _iso(at + pd.Timedelta(hours=1))},
+            ]  # fmt: skip
+            if n % 2:
+                comments.append({"id": 700002 + 10 * n, "type": "Comment", "author_id": AGENT_ID, "body": "Internal: checked the account settings.",
+                                 "public": False, "audit_id": 800002 + 10 * n, "via": {"channel": "web"}, "created_at": _iso(at + pd.Timedelta(hours=2))})  # fmt: skip
+            exp.row("zendesk", status, len(comments))
+            path = out / "comments" / f"ticket_{tid}_comments.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            comment_files.append(_json(path, {"comments": comments, "next_page": None, "previous_page": None, "count": len(comments)}))
+        self.planted["zendesk_comment_files"] = {"files": len(threads), "comments": sum(2 + n % 2 for n in range(len(threads))), "agent_id": AGENT_ID}
         users = []
         for uid in requesters:
             org = oid[self.user_cust[uid]] if member[uid] else None
@@ -543,16 +681,20 @@ class _World:
             users.append({"id": shared_id, "name": "Helpdesk Partners", "email": SHARED_INBOX.upper(), "role": "end-user", "organization_id": None,
                           "created_at": _iso(t["created_at"].min()), "updated_at": _iso(t["created_at"].min())})  # fmt: skip
             exp.id("zendesk", f"user:{shared_id}", "ambiguous")
+        # the support agent who answers: support staff, skipped by the reader (no id, no person)
+        users.append({"id": AGENT_ID, "name": "Support Agent", "email": "agent@support.planwise.example", "role": "agent", "organization_id": None,
+                      "created_at": _iso(t["created_at"].min()), "updated_at": _iso(t["created_at"].min())})  # fmt: skip
         organizations = []
         for cid in orgs:
             organizations.append({"id": oid[cid], "name": str(self.c.loc[self.c["customer_id"] == cid, "name"].iloc[0]), "domain_names": [self.domain[cid]],
                                   "external_id": self.sf_id[cid], "created_at": _iso(self.c["signup_at"].min()), "updated_at": _iso(self.c["signup_at"].min())})  # fmt: skip
-            exp.id("zendesk", f"organization:{oid[cid]}", "matched")
+            exp.id("zendesk", f"organization:{oid[cid]}", "crm_id")
         self.planted["shared_inbox"] = {"email": SHARED_INBOX, "accounts": [self.sf_id[c] for c in getattr(self, "shared", [])], "tickets": len(shared_tickets)}
         return [
             _json(out / "tickets.json", {"tickets": tickets, "next_page": None, "end_of_stream": True, "count": len(tickets)}),
             _json(out / "users.json", {"users": users, "next_page": None, "count": len(users)}),
             _json(out / "organizations.json", {"organizations": organizations, "next_page": None, "count": len(organizations)}),
+            *comment_files,
         ]
 
     def intercom(self, out: Path, exp: _Expect) -> list[Path]:
@@ -560,6 +702,7 @@ class _World:
         requesters = sorted(t["user_id"].dropna().unique())
         cid = {uid: f"65f{i:09d}" for i, uid in enumerate(requesters)}
         member = {uid: self.rng.random() < 0.5 for uid in requesters}
+        self.ic_member = member  # external_id is the product's user id: analytics users resolve through these contacts
         custs = sorted({self.user_cust[u] for u in requesters})
         comp = {c: f"66a{i:09d}" for i, c in enumerate(custs)}
         convs = []
@@ -589,7 +732,7 @@ class _World:
         for c in custs:
             companies.append({"type": "company", "id": comp[c], "company_id": self.sf_id[c], "name": str(self.c.loc[self.c["customer_id"] == c, "name"].iloc[0]),
                               "website": f"https://{self.domain[c]}", "created_at": int(self.c["signup_at"].min().timestamp()), "updated_at": int(self.c["signup_at"].min().timestamp())})  # fmt: skip
-            exp.id("intercom", f"company:{comp[c]}", "matched")
+            exp.id("intercom", f"company:{comp[c]}", "crm_id")
         return [
             _json(out / "conversations.json", {"type": "conversation.list", "conversations": convs, "total_count": len(convs)}),
             _json(out / "contacts.json", {"type": "list", "data": contacts, "total_count": len(contacts)}),

@@ -19,7 +19,12 @@ Mapping
 * the person is ``user_id:<user_id>`` (or ``device_id:<device_id>`` for
   anonymous events); the identity observation carries
   ``user_properties.email`` and the explicit CRM account id of the
-  ``account_id_properties`` option found in ``user_properties``.
+  ``account_id_properties`` option found in ``user_properties``. A
+  ``user_id`` that is an e-mail address is e-mail evidence too;
+* anonymous events (``device_id`` only) join the user once one event
+  carries both ``user_id`` and that ``device_id`` (Amplitude's device-to-user
+  mapping, https://amplitude.com/docs/data/sources/instrument-track-unique-users;
+  :data:`DEVICE_LINKS`), so a trial's first sessions belong to its account.
 
 A zip member that is not a ``.json.gz``/``.json`` export file (a
 ``__MACOSX`` entry, a README) is quarantined as one row with the reason; a
@@ -67,6 +72,14 @@ NAME = "amplitude"
 KINDS: tuple[str, ...] = ("events",)
 #: Canonical table each kind mainly feeds (its refused rows count there).
 KIND_TABLES: dict[str, str] = {"events": "events"}
+#: Source-id prefixes of identified people (their value is the product's ``user_id``).
+USER_ID_PREFIXES: tuple[str, ...] = ("user_id:",)
+#: Source-id prefixes of anonymous devices (events without ``user_id``).
+ANONYMOUS_ID_PREFIXES: tuple[str, ...] = ("device_id:",)
+#: How one event joins an anonymous device to its user: an event with both ``user_id`` and
+#: ``device_id`` (kept in ``properties.device_id``) maps ``device_id:<device_id>`` to the user,
+#: as Amplitude's own device-to-user mapping does.
+DEVICE_LINKS: tuple[tuple[str, tuple[str, ...]], ...] = (("$.device_id", ("device_id:{}",)),)
 
 
 def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:

@@ -24,7 +24,9 @@ companies
 Mapping
 -------
 * a conversation → ``tickets`` row (``ticket_id`` ``<source>:<id>``; body =
-  the opening message and every comment part as text, HTML tags removed;
+  the customer's words as text, HTML tags removed: the opening message
+  (unless an admin or bot sent it) and the comment parts of users, leads
+  and contacts, never admins' replies or internal notes;
   status open → open, snoozed → pending, closed → closed; priority →
   high/normal; ``satisfaction`` = (rating − 1) / 4; ``solved_at`` =
   ``statistics.last_close_at`` of a closed conversation, else its
@@ -32,8 +34,19 @@ Mapping
   older export of the conversation never replaces a newer one) plus
   ``ticket_created``/``ticket_solved`` events; it refers to the person
   ``contact:<first contact id>``;
+* every conversation part with a message (comments, notes, and assignments
+  or closes written with a reply) → an ``events`` row ``ticket_comment``, as
+  the Zendesk reader writes comments: ``event_id`` ``<source>:comment:<part
+  id>``, ``timestamp`` the part's ``created_at``, ``properties``
+  ``ticket_id``, ``author_id``, ``author_role`` (:func:`part_author_role`:
+  ``customer`` for a user, lead or contact, ``staff`` for an admin, team or
+  bot and for every note), ``public`` (false for a note), ``body``. It lands
+  on its conversation's customer; a customer's part refers to its author
+  ``contact:<author id>``, a staff part to no person;
 * contacts → people ``contact:<id>`` with their first company
-  ``company:<id>``; companies → accounts ``company:<id>`` whose
+  ``company:<id>``; their ``external_id`` (the id your product gave the
+  user, often the analytics user id) and ``custom_attributes`` are kept in
+  the attributes identity resolution reads; companies → accounts ``company:<id>`` whose
   ``company_id`` (the id you gave the company, often the CRM account id) is
   an explicit id.
 
@@ -202,9 +215,12 @@ def _conversation(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: 
         solved = _time(sink, line, "tickets", ticket_id, rec, "statistics.last_close_at") if closed_at else updated
     src = as_dict(rec.get("source"))
     parts = [as_dict(x) for x in as_dict(rec.get("conversation_parts")).get("conversation_parts") or []]
-    texts = [_text(src.get("body"))] + [_text(x.get("body")) for x in parts if x.get("part_type") in ("comment", "note") and x.get("body")]
+    # the customer's words: the opening message unless staff sent it (an outbound message), and the customers' parts
+    said = [x for x in parts if x.get("part_type") in ("comment", "note") and part_author_role(x) == "customer"]
+    texts = [_text(src.get("body")) if part_author_role(src) != "staff" else ""] + [_text(x.get("body")) for x in said]
     contacts = [as_dict(c) for c in as_dict(rec.get("contacts")).get("contacts") or []]
-    contact = text_id(contacts[0].get("id")) if contacts else text_id(first(src, "author.id"))
+    opener = text_id(first(src, "author.id")) if part_author_role(src) == "customer" else None
+    contact = text_id(contacts[0].get("id")) if contacts else opener
     person = f"contact:{contact}" if contact else None
     rating = as_dict(rec.get("conversation_rating"))
     r = rating.get("rating")
@@ -224,6 +240,60 @@ def _conversation(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: 
     sink.add("events", line, raw, event_id=f"{ticket_id}:created", timestamp=created, event="ticket_created", properties=ev_props, _person_ref=person)
     if solved is not None:
         sink.add("events", line, raw, event_id=f"{ticket_id}:solved:{epoch_key(solved)}", timestamp=solved, event="ticket_solved", properties=ev_props, _person_ref=person)
+    for n, x in enumerate(parts):
+        text = _text(x.get("body"))
+        if not text:  # assignments, closes and opens without a message
+            continue
+        pid = text_id(x.get("id")) or f"{cid}-{n}"
+        at = x.get("created_at")
+        if reason := time_problem(at, "epoch seconds"):
+            sink.note(line, "events", f"{ctx.source}:comment:{pid}", f"conversation_parts[{n}].created_at", at, f"{reason}; the part gives no ticket_comment event")
+            continue
+        ts, _ = parse_ts(at)
+        if ts is None:
+            sink.note(line, "events", f"{ctx.source}:comment:{pid}", f"conversation_parts[{n}].created_at", at, "no time; the part gives no ticket_comment event")
+            continue
+        role = part_author_role(x)
+        author = text_id(first(x, "author.id"))
+        props = {"ticket_id": ticket_id, "public": x.get("part_type") != "note", "author_id": author, "author_role": role, "body": text}
+        ctx.notes[f"conversation parts by {role} authors"] += 1
+        # the part lands on its conversation's customer (through the conversation's contact); a customer's part refers to its author
+        sink.add("events", line, raw, event_id=f"{ctx.source}:comment:{pid}", timestamp=ts, event="ticket_comment", properties=json_text(props),
+                 _account_ref=person, _person_ref=f"contact:{author}" if role == "customer" and author else None)  # fmt: skip
+
+
+#: Intercom author types of people of the customer, and of the company's own staff (admins, teams, bots acting for them).
+CUSTOMER_AUTHORS: frozenset[str] = frozenset({"user", "lead", "contact"})
+STAFF_AUTHORS: frozenset[str] = frozenset({"admin", "team", "bot"})
+
+
+def part_author_role(part: dict[str, Any]) -> str:
+    """Return who wrote a conversation part or a conversation's ``source``: ``customer``, ``staff`` or ``unknown``.
+
+    Parameters
+    ----------
+    part : dict
+        A conversation part (or ``source``) with ``author.type``.
+
+    Returns
+    -------
+    str
+        ``customer`` for a ``user``, ``lead`` or ``contact`` author;
+        ``staff`` for an ``admin``, ``team`` or ``bot`` author and for any
+        ``note`` (internal notes are written by admins); ``unknown``
+        otherwise.
+
+    Examples
+    --------
+    >>> part_author_role({"part_type": "comment", "author": {"type": "admin", "id": "274"}})
+    'staff'
+    >>> part_author_role({"part_type": "comment", "author": {"type": "user", "id": "5ba6"}})
+    'customer'
+    """
+    kind = str(first(part, "author.type") or "").strip().lower()
+    if kind in STAFF_AUTHORS or part.get("part_type") == "note":
+        return "staff"
+    return "customer" if kind in CUSTOMER_AUTHORS else "unknown"
 
 
 def _contact(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[str, Any]) -> None:
@@ -232,7 +302,8 @@ def _contact(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[
     updated = modified or created
     companies = [as_dict(c) for c in as_dict(rec.get("companies")).get("data") or []]
     company = text_id(companies[0].get("id")) if companies else None
-    attrs = {"role": clean(rec.get("role")), "name": clean(rec.get("name")), "created_at": created.isoformat() if created else None, "external_id": text_id(rec.get("external_id"))}
+    attrs = {"role": clean(rec.get("role")), "name": clean(rec.get("name")), "created_at": created.isoformat() if created else None, "external_id": text_id(rec.get("external_id")),
+             "properties": as_dict(rec.get("custom_attributes")) or None}  # fmt: skip
     sink.add(
         "identities", line, raw, source_id=key, kind="person", email=norm_email(rec.get("email")),
         account_ref=f"company:{company}" if company else None, updated_at=updated, attributes=json_text(attrs),

@@ -20,7 +20,14 @@ Mapping
   (distinct_id, e-mail, CRM account id, company) seen becomes an identity
   observation. The e-mail comes from ``$email``/``email``, the explicit CRM
   account id from the ``account_id_properties`` option, the company name from
-  ``company``/``$company``.
+  ``company``/``$company``. A ``distinct_id`` that is itself an e-mail
+  address is e-mail evidence too (:mod:`journeylib.store.identity`).
+* anonymous events before sign-up (`simplified ID merge
+  <https://docs.mixpanel.com/docs/tracking-methods/id-management/identifying-users-simplified>`_:
+  ``distinct_id`` ``$device:<id>`` with ``$device_id``) join the identified
+  person as soon as one event carries both ``$device_id`` and the user's
+  ``distinct_id``/``$user_id`` (:data:`DEVICE_LINKS`; the original ID
+  merge's ``$identify`` events with ``$anon_distinct_id`` likewise).
 
 Parsing happens in the store's SQL engine in 64 MiB blocks
 (:func:`journeylib.store.staging.stage_json_lines`). Lines that are not UTF-8, not
@@ -75,6 +82,18 @@ NAME = "mixpanel"
 KINDS: tuple[str, ...] = ("events",)
 #: Canonical table each kind mainly feeds (its refused rows count there).
 KIND_TABLES: dict[str, str] = {"events": "events"}
+#: Source-id prefixes of people: a ``distinct_id`` (its value is the product's user id once identified).
+USER_ID_PREFIXES: tuple[str, ...] = ("distinct_id:",)
+#: Source-id prefixes of anonymous devices (simplified ID merge: ``distinct_id`` ``$device:<device id>``).
+ANONYMOUS_ID_PREFIXES: tuple[str, ...] = ("distinct_id:$device:",)
+#: How one event joins an anonymous id to the person it names: (JSON path in ``properties`` of the
+#: anonymous id, source-id templates of that anonymous person). Simplified ID merge: an event with
+#: ``$device_id`` *D* and the identified ``distinct_id`` (= ``$user_id``) joins ``$device:D`` (and a
+#: plain ``D`` of older SDKs); original ID merge: ``$identify`` carries ``$anon_distinct_id``.
+DEVICE_LINKS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ('$."$device_id"', ("distinct_id:$device:{}", "distinct_id:{}")),
+    ('$."$anon_distinct_id"', ("distinct_id:{}",)),
+)
 
 
 def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:

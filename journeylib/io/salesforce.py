@@ -11,7 +11,10 @@ columns are the objects' API field names
     ``MRR__c``, ``Signup_Date__c``, ``Converted_Date__c``,
     ``Churned_Date__c`` and ``Renewal_Date__c`` fill the customers table;
 ``Contact``
-    ``Id``, ``AccountId``, ``Email``, ``FirstName``, ``LastName``, ``Title``;
+    ``Id``, ``AccountId``, ``Email``, ``FirstName``, ``LastName``, ``Title``
+    and custom fields (kept in the contact's attributes: a product user id
+    such as ``App_User_ID__c`` links the contact to the analytics user,
+    :mod:`journeylib.store.identity`);
 ``Opportunity``
     ``Id``, ``AccountId``, ``Name``, ``StageName``, ``Type``, ``Amount``,
     ``CloseDate``, ``IsClosed``, ``IsWon``, ``CreatedDate``;
@@ -249,7 +252,9 @@ def _contact(sink: RecordSink, ctx: ReadContext, row: _Row) -> None:
         return
     modified, created = row.modified(), row.time("CreatedDate")
     updated = modified or created
-    attrs = {"role": rec.get("Title"), "created_at": created.isoformat() if created else None, "name": " ".join(x for x in (rec.get("FirstName"), rec.get("LastName")) if x) or None}
+    used = {"Id", "AccountId", "Email", "Title", "FirstName", "LastName", "CreatedDate", "LastModifiedDate", "SystemModstamp"}
+    attrs = {"role": rec.get("Title"), "created_at": created.isoformat() if created else None, "name": " ".join(x for x in (rec.get("FirstName"), rec.get("LastName")) if x) or None,
+             "properties": _extras(rec, used) or None}  # fmt: skip
     sink.add("identities", line, raw, source_id=row.key, kind="person", email=email,
              account_ref=f"account:{rec['AccountId']}", updated_at=updated, attributes=json_text(attrs))  # fmt: skip
 

@@ -1,8 +1,8 @@
 """Identity stitching: every source id resolved to a paying account and a person.
 
 Each vendor reader records who its ids are (``source_identities``: a CRM
-contact's e-mail and account, a Mixpanel distinct_id's e-mail and CRM id, a
-Zendesk organization's domain); :func:`resolve_identities` turns that
+contact's e-mail, account and fields, a Mixpanel distinct_id's e-mail and CRM
+id, a Zendesk organization's domain); :func:`resolve_identities` turns that
 evidence into ``identity_map`` and writes ``customer_id``/``user_id`` of the
 vendor rows of ``events``, ``tickets`` and ``messages``. It recomputes
 everything from the stored evidence each time new data arrives, so the result
@@ -19,7 +19,12 @@ An account of another source resolves, in order, by an explicit id of a
 master account it carries (``crm_id``: HubSpot's *Salesforce Account ID*, a
 Zendesk organization's ``external_id``, an Intercom ``company_id``), by its
 web domain (``domain``), or by fuzzy company name (``fuzzy_name``, off by
-default).
+default). An account of a secondary source that none of these resolves (a
+HubSpot company with no Salesforce account yet, typically a trial) becomes a
+customer of its own, ``customer_id`` ``<source>:<its id>`` (method
+``own_account``; ``IdentityOptions.own_accounts``). Secondary sources are
+taken in rank order, so a later source's account resolves by id or domain to
+a customer an earlier one created. An ``ambiguous`` account never creates one.
 
 People
 ------
@@ -27,30 +32,60 @@ A person id resolves, in order of trust, by:
 
 1. ``crm_id`` — an explicit account id on the record (e.g. an analytics user
    property such as ``salesforce_account_id``);
-2. ``email`` — its normalised e-mail (trimmed, lower case; ``+tag`` dropped
+2. ``product_user_id`` — an analytics user id (Mixpanel ``distinct_id``,
+   Amplitude ``user_id``) equal to the product user id stored on a contact
+   of another tool (a Salesforce custom field, a HubSpot property, an
+   Intercom ``external_id``): the contact's account. The contact fields are
+   ``IdentityOptions.product_user_id_fields`` per source, or, for sources
+   not listed there, detected by value overlap (see below);
+3. ``email`` — its normalised e-mail (trimmed, lower case; ``+tag`` dropped
    only with ``plus_addressing``) equals that of a CRM contact (a person of a
-   salesforce or hubspot source) attached to an account;
-3. ``contact_account`` — the record's own account in its tool (a CRM
+   salesforce or hubspot source) attached to an account. An analytics user
+   id that is an e-mail address (any case, white space around it) counts as
+   the person's e-mail;
+4. ``contact_account`` — the record's own account in its tool (a CRM
    contact's account, a Zendesk user's organization, an Intercom contact's
    company) resolves;
-4. ``domain`` — its e-mail domain equals the domain of exactly one customer
+5. ``domain`` — its e-mail domain equals the domain of exactly one customer
    (never for free-mail domains such as gmail.com, outlook.com);
-5. ``fuzzy_name`` — its company name matches one customer's name with a
+6. ``fuzzy_name`` — its company name matches one customer's name with a
    similarity of at least ``fuzzy_threshold`` (optional; the confidence is the
-   similarity).
+   similarity);
+7. ``device`` — an anonymous analytics id (Mixpanel ``$device:…``, Amplitude
+   ``device_id``) that an event links to an identified person (one event
+   carrying both ids; the readers' ``DEVICE_LINKS``) takes that person's
+   customer and ``user_id``; linked to people of two customers it is
+   ``ambiguous``.
 
 When a step finds **two or more** accounts the id is ``ambiguous`` and
 resolution stops: a conflict is never guessed. An id no step resolves is
 ``unmatched``. Both keep ``customer_id`` NULL; their rows are kept and counted
 in the report. A person's ``user_id`` is its normalised e-mail when it has
-exactly one, else ``<source>:<source_id>``.
+exactly one; else, matched by ``product_user_id`` or ``device``, that of the
+person it was matched to; else ``<source>:<source_id>``.
+
+Product user id fields detected
+-------------------------------
+For a source of people that is not a product-analytics source and is not
+named in ``product_user_id_fields``, each field of its contacts (the export's
+columns or properties kept in the record's attributes) is a candidate. Its
+values (trimmed; e-mail addresses left out, the e-mail rule covers them) are
+compared with the analytics user ids (anonymous device ids left out). The
+field is used when at least ``product_user_id_min_matches`` (default 3) of its
+distinct values are analytics user ids **and** they are at least
+``product_user_id_min_share`` (default 0.5) of its distinct values, and its
+values are unique per contact for at least 90% of the contacts holding one.
+Never by the field's name. The summary names every field used, how it was
+found and its overlap.
 
 Customers and users from vendor data
 -------------------------------------
-The master source's accounts become ``customers`` rows and resolved people
-``users`` rows (``properties.derived_by = "journeylib.store.identity"``); they are
-replaced on each resolution, and rows loaded by the generic ingest are left
-alone.
+The master source's accounts and the secondary accounts that became customers
+(``own_account``) become ``customers`` rows, and resolved people ``users``
+rows (``properties.derived_by = "journeylib.store.identity"``,
+``properties.source`` = the source that created the row); they are replaced
+on each resolution, and rows loaded by the generic ingest are left alone.
+:func:`customer_origin_data` counts customers by the source that created them.
 """
 
 from __future__ import annotations
@@ -67,9 +102,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from journeylib.io import amplitude, mixpanel
 from journeylib.io.common import FREE_MAIL_DOMAINS, email_domain, norm_email
 from journeylib.io.registry import account_readers, readers_in_category
 from journeylib.store.database import Store
+from journeylib.store.dialect import sql_json_text, sql_quote
 from journeylib.store.merge import replace_derived_rows
 from journeylib.store.staging import (
     apply_identity_map,
@@ -83,7 +120,9 @@ __all__ = [
     "DERIVED_MARKER",
     "METHODS",
     "IdentityOptions",
+    "ProductIdField",
     "ResolutionSummary",
+    "customer_origin_data",
     "identity_report_data",
     "identity_summary_data",
     "resolve_identities",
@@ -92,14 +131,29 @@ __all__ = [
 ]
 
 #: Resolution methods in order of trust, then the two non-resolutions.
-METHODS: tuple[str, ...] = ("crm_account", "crm_id", "email", "contact_account", "domain", "fuzzy_name", "ambiguous", "unmatched")
-_CONFIDENCE = {"crm_account": 1.0, "crm_id": 1.0, "email": 0.95, "contact_account": 0.9, "domain": 0.8}
+METHODS: tuple[str, ...] = (
+    "crm_account", "own_account", "crm_id", "product_user_id", "email", "contact_account", "domain", "fuzzy_name", "device", "ambiguous", "unmatched",
+)  # fmt: skip
+_CONFIDENCE = {"crm_account": 1.0, "own_account": 1.0, "crm_id": 1.0, "product_user_id": 1.0, "email": 0.95, "contact_account": 0.9, "domain": 0.8}
+#: Confidence of a ``product_user_id`` match through a field detected by overlap (not configured).
+DETECTED_FIELD_CONFIDENCE = 0.95
 #: Readers whose people are CRM contacts (the reference for the ``email`` method): the ``crm`` readers.
 CRM_READERS: tuple[str, ...] = readers_in_category("crm")
+#: Product-analytics readers: their people are the analytics user ids.
+PRODUCT_READERS: tuple[str, ...] = readers_in_category("product")
 #: Default rank of account sources, by reader (:attr:`journeylib.io.registry.VendorReader.account_rank`).
 ACCOUNT_READERS: tuple[str, ...] = account_readers()
+#: Per analytics reader: source-id prefixes of identified people, of anonymous devices, and the device links.
+ANALYTICS_IDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]] = {
+    mixpanel.NAME: (mixpanel.USER_ID_PREFIXES, mixpanel.ANONYMOUS_ID_PREFIXES, mixpanel.DEVICE_LINKS),
+    amplitude.NAME: (amplitude.USER_ID_PREFIXES, amplitude.ANONYMOUS_ID_PREFIXES, amplitude.DEVICE_LINKS),
+}
+#: Share of a detected field's contacts whose value no other contact of the source holds (an id is unique).
+UNIQUE_SHARE = 0.9
 #: ``properties.derived_by`` of customers/users rows written by resolution.
 DERIVED_MARKER = "journeylib.store.identity"
+#: Attribute keys of a person record that are not candidate product-user-id fields.
+_NOT_FIELDS = frozenset({"role", "created_at", "name", "lifecycle_stage", "properties"})
 
 
 class IdentityOptions(BaseModel):
@@ -121,6 +175,21 @@ class IdentityOptions(BaseModel):
         Match remaining ids by company name.
     fuzzy_threshold : float, default 0.92
         Minimum similarity (0.5..1) of a fuzzy match.
+    own_accounts : bool, default True
+        An account of a secondary account source that resolves to no master
+        account becomes a customer of its own (``<source>:<id>``).
+    product_user_id_fields : dict of str to list of str
+        Source name → fields of its contacts holding the product's user id
+        (e.g. ``{salesforce: [App_User_ID__c], intercom: [external_id]}``).
+        A source listed here is not searched for other fields.
+    detect_product_user_ids : bool, default True
+        Detect such fields by value overlap for the sources not listed.
+    product_user_id_min_matches : int, default 3
+        Fewest distinct values of a field equal to analytics user ids for it
+        to be detected.
+    product_user_id_min_share : float, default 0.5
+        Smallest share (0..1] of a field's distinct values that must be
+        analytics user ids for it to be detected.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -130,6 +199,40 @@ class IdentityOptions(BaseModel):
     free_mail_domains: tuple[str, ...] = ()
     fuzzy_names: bool = False
     fuzzy_threshold: float = Field(default=0.92, ge=0.5, le=1.0)
+    own_accounts: bool = True
+    product_user_id_fields: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    detect_product_user_ids: bool = True
+    product_user_id_min_matches: int = Field(default=3, ge=1)
+    product_user_id_min_share: float = Field(default=0.5, gt=0.0, le=1.0)
+
+
+@dataclass(frozen=True)
+class ProductIdField:
+    """A contact field used as the product's user id.
+
+    Attributes
+    ----------
+    source : str
+        The source of the contacts.
+    field : str
+        The field (column or property name).
+    how : str
+        ``configured`` (``product_user_id_fields``) or ``detected`` (value overlap).
+    values : int
+        Distinct non-empty values of the field.
+    matches : int
+        Of those, the ones equal to an analytics user id.
+    """
+
+    source: str
+    field: str
+    how: str
+    values: int
+    matches: int
+
+    def text(self) -> str:
+        """One phrase, e.g. ``salesforce.App_User_ID__c (detected: 41 of 44 values are analytics user ids)``."""
+        return f"{self.source}.{self.field} ({self.how}: {self.matches:,} of {self.values:,} values are analytics user ids)"
 
 
 @dataclass(frozen=True)
@@ -146,6 +249,12 @@ class ResolutionSummary:
         Rows whose customer/user changed, per table.
     customers, users : int
         Derived rows written.
+    customers_by_source : dict
+        Derived customers per source that created them.
+    product_user_id_fields : tuple of ProductIdField
+        Contact fields used as product user ids.
+    device_links : int
+        Anonymous ids that an event links to an identified person.
     """
 
     master: str | None
@@ -153,14 +262,20 @@ class ResolutionSummary:
     rows_changed: dict[str, int] = field(default_factory=dict)
     customers: int = 0
     users: int = 0
+    customers_by_source: dict[str, int] = field(default_factory=dict)
+    product_user_id_fields: tuple[ProductIdField, ...] = ()
+    device_links: int = 0
 
     def summary(self) -> str:
         """One line for humans."""
         ids = ", ".join(f"{m} {self.ids[m]:,}" for m in METHODS if self.ids.get(m))
         changed = sum(self.rows_changed.values())
+        by_source = ", ".join(f"{s} {n:,}" for s, n in sorted(self.customers_by_source.items()))
+        fields = "; ".join(f.text() for f in self.product_user_id_fields) or "none"
         return (
             f"identity: master {self.master or '(none: no account source)'}; ids {ids or 'none'}; "
-            f"{changed:,} row(s) re-attributed; {self.customers:,} customers and {self.users:,} users derived"
+            f"{changed:,} row(s) re-attributed; {self.customers:,} customers ({by_source or 'none'}) and {self.users:,} users derived; "
+            f"product user ids from {fields}; {self.device_links:,} anonymous device id(s) linked to a person"
         )
 
 
@@ -178,15 +293,44 @@ def _norm_name(name: Any) -> str:
     return " ".join(re.sub(r"[^a-z0-9 ]", " ", s).split())
 
 
+def _scalar_text(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, float):
+        value = int(value) if value.is_integer() else value
+    text = str(value).strip()
+    return text or None
+
+
+def _contact_fields(attributes: str | None) -> dict[str, str]:
+    """Return the scalar fields of a person record's attributes: its own keys and its ``properties``."""
+    if not attributes:
+        return {}
+    try:
+        attrs = json.loads(attributes)
+    except ValueError:
+        return {}
+    if not isinstance(attrs, dict):
+        return {}
+    out: dict[str, str] = {}
+    props = attrs.get("properties")
+    for key, value in [*attrs.items(), *(props.items() if isinstance(props, dict) else ())]:
+        text = _scalar_text(value)
+        if text is not None and key not in _NOT_FIELDS:
+            out.setdefault(str(key), text)
+    return out
+
+
 class _Resolver:
     """The resolution rules over one snapshot of the evidence (pure; no store access)."""
 
-    def __init__(self, obs: pd.DataFrame, options: IdentityOptions) -> None:
+    def __init__(self, obs: pd.DataFrame, options: IdentityOptions, links: pd.DataFrame | None = None) -> None:
         self.o = options
         self.free = FREE_MAIL_DOMAINS | {d.lower() for d in options.free_mail_domains}
         self.obs = obs
         self.readers = dict(zip(obs["source"], obs["reader"], strict=False))
-        self.master = self._master()
+        self.ranked = self._ranked()
+        self.master = self.ranked[0] if self.ranked else None
         # one entry per (source, source_id): sets of evidence
         self.ev: dict[tuple[str, str], dict[str, Any]] = {}
         for r in obs.itertuples(index=False):
@@ -203,17 +347,38 @@ class _Resolver:
                     e[key].add(val.strip().lower() if key == "domains" else val.strip())
             if isinstance(r.attributes, str):
                 e["attributes"] = r.attributes
+        # analytics people: identified user ids (an e-mail-shaped one is e-mail evidence) and anonymous devices
+        self.user_ids: dict[str, set[tuple[str, str]]] = defaultdict(set)  # analytics user id -> its (source, source_id)
+        for k, e in self.ev.items():
+            if e["kind"] != "person" or e["reader"] not in ANALYTICS_IDS:
+                continue
+            users, anonymous, _ = ANALYTICS_IDS[e["reader"]]
+            if k[1].startswith(users) and not k[1].startswith(anonymous):
+                uid = _native(k[1])
+                em = norm_email(uid, plus_addressing=options.plus_addressing)
+                if em:
+                    e["emails"].add(em)
+                elif uid.strip():
+                    self.user_ids[uid.strip()].add(k)
+        # device links: anonymous person -> identified people of its source
+        self.device_targets: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+        if links is not None:
+            for r in links.itertuples(index=False):
+                dev, target = (str(r.source), str(r.device_ref)), (str(r.source), str(r.target))
+                if dev != target and dev in self.ev and target in self.ev:
+                    self.device_targets[dev].add(target)
         self.result: dict[tuple[str, str], tuple[str | None, str, float | None]] = {}
+        self.user_of: dict[tuple[str, str], tuple[str, str]] = {}  # person matched through another person's id
+        self.created: dict[str, tuple[str, str]] = {}  # customer_id of an own account -> its (source, source_id)
+        self.fields: list[ProductIdField] = []
 
-    def _master(self) -> str | None:
+    def _ranked(self) -> list[str]:
         accounts = self.obs[self.obs["kind"] == "account"]
         have = set(accounts["source"])
         if self.o.account_sources is not None:
-            ranked = [s for s in self.o.account_sources if s in have]
-        else:
-            ranked = sorted(have, key=lambda s: (ACCOUNT_READERS.index(self.readers[s]) if self.readers.get(s) in ACCOUNT_READERS else 99, s))
-            ranked = [s for s in ranked if self.readers.get(s) in ACCOUNT_READERS]
-        return ranked[0] if ranked else None
+            return [s for s in self.o.account_sources if s in have]
+        ranked = sorted(have, key=lambda s: (ACCOUNT_READERS.index(self.readers[s]) if self.readers.get(s) in ACCOUNT_READERS else 99, s))
+        return [s for s in ranked if self.readers.get(s) in ACCOUNT_READERS]
 
     # -- accounts -------------------------------------------------------------
     def resolve_accounts(self) -> None:
@@ -225,17 +390,34 @@ class _Resolver:
                 cid = _native(sid)
                 self.customer_ids[cid] = cid
                 self.result[(src, sid)] = (cid, "crm_account", 1.0)
-                for d in e["domains"]:
-                    if d not in self.free:
-                        self.domain_index[d].add(cid)
-                for n in e["names"]:
-                    self.names[cid] = n
+                self._index(cid, e)
         self.other_accounts: dict[str, list[tuple[str | None, str, float | None]]] = defaultdict(list)
-        for (src, sid), e in sorted(self.ev.items()):
-            if e["kind"] != "account" or src == self.master:
-                continue
-            self.result[(src, sid)] = self._account_steps(e)
-            self.other_accounts[_native(sid)].append(self.result[(src, sid)])
+        rank = {s: i for i, s in enumerate(self.ranked)}
+        others = [(k, e) for k, e in self.ev.items() if e["kind"] == "account" and k[0] != self.master]
+        # secondary account sources in rank order (then any other source holding accounts): an own account of an
+        # earlier source is a customer a later one can resolve to
+        for src in sorted({k[0] for k, _ in others}, key=lambda s: (rank.get(s, len(rank)), s)):
+            created: list[tuple[str, dict[str, Any]]] = []
+            for (s, sid), e in sorted(others):
+                if s != src:
+                    continue
+                res = self._account_steps(e)
+                if res[1] == "unmatched" and self.o.own_accounts and src in rank:
+                    cid = f"{src}:{_native(sid)}"
+                    res = (cid, "own_account", 1.0)
+                    self.created[cid] = (src, sid)
+                    created.append((cid, e))
+                self.result[(s, sid)] = res
+                self.other_accounts[_native(sid)].append(res)
+            for cid, e in created:  # indexed after the source's own resolution: its accounts never resolve to each other
+                self._index(cid, e)
+
+    def _index(self, cid: str, e: dict[str, Any]) -> None:
+        for d in e["domains"]:
+            if d not in self.free:
+                self.domain_index[d].add(cid)
+        for n in sorted(e["names"]):
+            self.names[cid] = n
 
     def _account_steps(self, e: dict[str, Any]) -> tuple[str | None, str, float | None]:
         links = {self.customer_ids[x] for x in e["links"] if x in self.customer_ids}
@@ -269,6 +451,42 @@ class _Resolver:
         winners = {c for c, s in best.items() if s == top}
         return self._one(winners, "fuzzy_name", round(top, 4))
 
+    # -- product user ids -------------------------------------------------------
+    def find_product_id_fields(self) -> None:
+        """Choose the contact fields holding product user ids: configured per source, else detected by overlap."""
+        self.product_index: dict[str, set[tuple[tuple[str, str], float]]] = defaultdict(set)  # user id -> (contact, confidence)
+        per_source: dict[str, dict[str, dict[tuple[str, str], str]]] = defaultdict(lambda: defaultdict(dict))
+        for k, e in self.ev.items():
+            if e["kind"] != "person" or e["reader"] in PRODUCT_READERS:
+                continue
+            for name, value in _contact_fields(e["attributes"]).items():
+                per_source[k[0]][name][k] = value
+        configured = self.o.product_user_id_fields
+        for src in sorted(per_source):
+            fields = per_source[src]
+            if src in configured:
+                chosen = [(f, "configured") for f in configured[src] if f in fields]
+            elif self.o.detect_product_user_ids and self.user_ids:
+                chosen = [(f, "detected") for f in sorted(fields) if self._overlaps(fields[f])]
+            else:
+                chosen = []
+            for name, how in chosen:
+                values = {v for v in fields[name].values()}
+                matches = {v for v in values if v in self.user_ids}
+                self.fields.append(ProductIdField(source=src, field=name, how=how, values=len(values), matches=len(matches)))
+                conf = 1.0 if how == "configured" else DETECTED_FIELD_CONFIDENCE
+                for contact, value in fields[name].items():
+                    if value in self.user_ids:
+                        self.product_index[value].add((contact, conf))
+
+    def _overlaps(self, values: dict[tuple[str, str], str]) -> bool:
+        held = [v for v in values.values() if not norm_email(v)]
+        distinct = set(held)
+        if not distinct or len(distinct) < UNIQUE_SHARE * len(held):
+            return False
+        matches = sum(1 for v in distinct if v in self.user_ids)
+        return matches >= self.o.product_user_id_min_matches and matches >= self.o.product_user_id_min_share * len(distinct)
+
     # -- people ---------------------------------------------------------------
     def resolve_people(self) -> None:
         people = {k: e for k, e in self.ev.items() if e["kind"] == "person"}
@@ -283,11 +501,21 @@ class _Resolver:
                 anchors[k] = res
                 for em in e["emails"]:
                     self.email_index[em].add(res[0])
-        for k, e in sorted(people.items()):
-            if k in anchors:  # a CRM contact: its own account is the answer
-                self.result[k] = anchors[k]
-                continue
-            self.result[k] = self._explicit(e) or self._email(e) or self._membership(k[0], e) or self._domain(e) or self._fuzzy(e)
+        # the people of other tools first: an analytics user id resolves through the contact holding it
+        for phase in (False, True):
+            for k, e in sorted(people.items()):
+                if (e["reader"] in PRODUCT_READERS) != phase:
+                    continue
+                if k in anchors:  # a CRM contact: its own account is the answer
+                    self.result[k] = anchors[k]
+                    continue
+                self.result[k] = (
+                    self._explicit(e) or self._product_id(k) or self._email(e) or self._membership(k[0], e) or self._domain(e) or self._fuzzy(e)
+                )
+        # anonymous devices that are not resolved by their own evidence join the person an event links them to
+        for k in sorted(self.device_targets):
+            if self.result.get(k, (None, "unmatched", None))[1] == "unmatched":
+                self.result[k] = self._device(k)
         # aliases (a ticket, an opportunity) resolve like the record they name: account_ref, else link_id
         for (src, sid), e in sorted(self.ev.items()):
             if e["kind"] != "alias":
@@ -318,6 +546,39 @@ class _Resolver:
             return None, "ambiguous", None
         return self._one(found, "crm_id") if found else None
 
+    def _product_id(self, k: tuple[str, str]) -> tuple[str | None, str, float | None] | None:
+        if k not in self.user_ids.get(_native(k[1]).strip(), ()):
+            return None
+        found: dict[str, float] = {}
+        contacts: list[tuple[str, str]] = []
+        ambiguous = False
+        for contact, conf in sorted(self.product_index.get(_native(k[1]).strip(), ())):
+            res = self.result.get(contact)
+            if res and res[0]:
+                found[res[0]] = max(found.get(res[0], 0.0), conf)
+                contacts.append(contact)
+            elif res and res[1] == "ambiguous":
+                ambiguous = True
+        if not found:
+            return (None, "ambiguous", None) if ambiguous else None
+        res = self._one(set(found), "product_user_id", max(found.values()))
+        if res[0]:
+            self.user_of[k] = contacts[0]
+        return res
+
+    def _device(self, k: tuple[str, str]) -> tuple[str | None, str, float | None]:
+        targets = sorted(self.device_targets[k])
+        resolved = [(t, self.result[t]) for t in targets if self.result.get(t, (None,))[0]]
+        if not resolved:
+            ambiguous = any(self.result.get(t, (None, ""))[1] == "ambiguous" for t in targets)
+            return (None, "ambiguous", None) if ambiguous else (None, "unmatched", None)
+        customers = {res[0] for _, res in resolved if res[0]}
+        if len(customers) > 1:
+            return None, "ambiguous", None
+        target, res = resolved[0]
+        self.user_of[k] = target
+        return res[0], "device", res[2]
+
     def _email(self, e: dict[str, Any]) -> tuple[str | None, str, float | None] | None:
         found: set[str] = set()
         for em in e["emails"]:
@@ -347,28 +608,41 @@ class _Resolver:
         return self._one(found, "domain") if found else None
 
     # -- output ---------------------------------------------------------------
+    def _own_user(self, k: tuple[str, str]) -> str | None:
+        e = self.ev[k]
+        return next(iter(e["emails"])) if len(e["emails"]) == 1 else None
+
+    def user_id(self, k: tuple[str, str]) -> str:
+        """Return the ``user_id`` of person *k*: its e-mail, else that of the person it was matched through."""
+        own = self._own_user(k)
+        if own:
+            return own
+        via = self.user_of.get(k)
+        if via and self.result.get(k, (None,))[0]:
+            return self._own_user(via) or f"{via[0]}:{via[1]}"
+        return f"{k[0]}:{k[1]}"
+
     def identity_map(self) -> pd.DataFrame:
         rows = []
         for (src, sid), (cid, method, conf) in sorted(self.result.items()):
             e = self.ev[(src, sid)]
-            user = None
-            if e["kind"] == "person":
-                user = next(iter(e["emails"])) if len(e["emails"]) == 1 else f"{src}:{sid}"
+            user = self.user_id((src, sid)) if e["kind"] == "person" else None
             rows.append({"source": src, "source_id": sid, "customer_id": cid, "user_id": user, "method": method, "confidence": conf})
         return pd.DataFrame(rows, columns=["source", "source_id", "customer_id", "user_id", "method", "confidence"])
 
 
 def _derived_customers(res: _Resolver) -> pd.DataFrame:
     rows = []
+    created = {v: k for k, v in res.created.items()}
     for (src, sid), e in sorted(res.ev.items()):
-        if src != res.master or e["kind"] != "account":
+        if e["kind"] != "account" or (src != res.master and (src, sid) not in created):
             continue
         attrs = json.loads(e["attributes"]) if e["attributes"] else {}
         props = dict(attrs.get("properties") or {})
-        props.update({"derived_by": DERIVED_MARKER, "source": src, "source_id": sid})
+        props.update({"derived_by": DERIVED_MARKER, "source": src, "source_id": sid, "method": "own_account" if (src, sid) in created else "crm_account"})
         rows.append(
             {
-                "customer_id": _native(sid),
+                "customer_id": created.get((src, sid), _native(sid)),
                 "name": attrs.get("name") or next(iter(sorted(e["names"])), None),
                 "domain": attrs.get("domain") or next(iter(sorted(e["domains"])), None),
                 **{k: attrs.get(k) for k in ("segment", "plan", "signup_at", "converted_at", "churned_at", "renewal_at", "mrr")},
@@ -400,6 +674,33 @@ def _derived_users(res: _Resolver, imap: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _device_links(store: Store, obs: pd.DataFrame) -> pd.DataFrame:
+    """Return ``source``, ``device_ref``, ``target``: anonymous ids one event links to the person it names.
+
+    Read from the stored events of the analytics sources (their properties
+    hold the anonymous id, their ``source_refs`` the person), with the paths
+    and id forms each reader declares (``DEVICE_LINKS``).
+    """
+    empty = pd.DataFrame(columns=["source", "device_ref", "target"])
+    sources = sorted({(str(s), str(r)) for s, r in zip(obs["source"], obs["reader"], strict=True) if r in ANALYTICS_IDS})
+    if not sources or not vendor_tables_exist(store):
+        return empty
+    parts = []
+    for src, reader in sources:
+        for path, templates in ANALYTICS_IDS[reader][2]:
+            for template in templates:
+                prefix, _, suffix = template.partition("{}")
+                parts.append(
+                    f"""SELECT DISTINCT r.source, {sql_quote(prefix)} || d.v || {sql_quote(suffix)} AS device_ref, r.person_ref AS target
+                    FROM (SELECT event_id, json_extract_string(properties, {sql_quote(path)}) AS v FROM events
+                          WHERE source = {sql_quote(src)} AND json_extract_string(properties, {sql_quote(path)}) IS NOT NULL) d
+                    JOIN source_refs r ON r.table_name = 'events' AND r.row_id = d.event_id AND r.source = {sql_quote(src)}
+                    WHERE r.person_ref IS NOT NULL AND trim(d.v) <> ''"""
+                )
+    links = store.query(" UNION ".join(parts))
+    return links[links["device_ref"] != links["target"]].reset_index(drop=True) if len(links) else empty
+
+
 def resolve_identities(store: Store, options: IdentityOptions | None = None) -> ResolutionSummary:
     """Resolve every stored source id and re-attribute the vendor rows, in one transaction.
 
@@ -413,7 +714,9 @@ def resolve_identities(store: Store, options: IdentityOptions | None = None) -> 
     Returns
     -------
     ResolutionSummary
-        The master source, ids per method, rows re-attributed and derived rows.
+        The master source, ids per method, rows re-attributed, derived rows,
+        customers per source that created them, the product-user-id fields
+        used and the anonymous ids linked.
 
     Examples
     --------
@@ -424,8 +727,10 @@ def resolve_identities(store: Store, options: IdentityOptions | None = None) -> 
     options = options or IdentityOptions()
     ensure_vendor_tables(store)
     obs = identity_observations(store)
-    res = _Resolver(obs, options)
+    links = _device_links(store, obs)
+    res = _Resolver(obs, options, links)
     res.resolve_accounts()
+    res.find_product_id_fields()
     res.resolve_people()
     imap = res.identity_map()
     customers = _derived_customers(res)
@@ -436,14 +741,20 @@ def resolve_identities(store: Store, options: IdentityOptions | None = None) -> 
         n_c = replace_derived_rows(store, "customers", customers, marker=DERIVED_MARKER)
         n_u = replace_derived_rows(store, "users", users, marker=DERIVED_MARKER)
     counts = imap["method"].value_counts().to_dict() if len(imap) else {}
-    return ResolutionSummary(master=res.master, ids={str(k): int(v) for k, v in counts.items()}, rows_changed=changed, customers=n_c, users=n_u)
+    by_source = {str(json.loads(p)["source"]): 0 for p in customers["properties"]}
+    for p in customers["properties"]:
+        by_source[str(json.loads(p)["source"])] += 1
+    return ResolutionSummary(
+        master=res.master, ids={str(k): int(v) for k, v in counts.items()}, rows_changed=changed, customers=n_c, users=n_u,
+        customers_by_source=by_source, product_user_id_fields=tuple(res.fields), device_links=len(res.device_targets),
+    )  # fmt: skip
 
 
 # -- the resolution report ---------------------------------------------------------
 _ROWS_SQL = """
 WITH r AS (
     SELECT r.source, r.table_name,
-           CASE WHEN a.customer_id IS NOT NULL THEN a.method ELSE coalesce(p.method, 'unmatched') END AS method
+           CASE WHEN a.customer_id IS NOT NULL THEN a.method ELSE coalesce(p.method, a.method, 'unmatched') END AS method
     FROM source_refs r
     LEFT JOIN identity_map p ON p.source = r.source AND p.source_id = r.person_ref
     LEFT JOIN identity_map a ON a.source = r.source AND a.source_id = r.account_ref
@@ -476,8 +787,10 @@ def identity_report_data(store: Store, *, empty_ok: bool = False) -> pd.DataFram
         ``source``
             Source label.
         ``method``
-            ``crm_account``, ``crm_id``, ``email``, ``contact_account``,
-            ``domain``, ``fuzzy_name``, ``ambiguous`` or ``unmatched``.
+            One of :data:`METHODS`: ``crm_account``, ``own_account``,
+            ``crm_id``, ``product_user_id``, ``email``, ``contact_account``,
+            ``domain``, ``fuzzy_name``, ``device``, ``ambiguous`` or
+            ``unmatched``.
         ``matched``
             Whether the method gives a customer (False for ambiguous/unmatched).
         ``ids``
@@ -606,6 +919,47 @@ def unmatched_ids_data(store: Store, *, n: int = 10) -> pd.DataFrame:
     )
 
 
+def customer_origin_data(store: Store) -> pd.DataFrame:
+    """Count customers by the source that created them.
+
+    Parameters
+    ----------
+    store : Store
+        The store (after :func:`resolve_identities`); read-only is fine.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per origin, most customers first (then by name):
+
+        ``source``
+            The vendor source whose account created the customer (the master,
+            or a secondary source for ``own_account`` customers), or
+            ``(canonical files)`` for rows loaded by the generic ingest.
+        ``method``
+            ``crm_account`` (the master's accounts), ``own_account`` (a
+            secondary source's account matching no master account) or
+            ``canonical``.
+        ``customers``
+            Customers created.
+        ``share``
+            ``customers`` / all customers.
+    """
+    source = sql_json_text("properties", "source")
+    marker = sql_json_text("properties", "derived_by")
+    frame = store.query(
+        f"""SELECT CASE WHEN {marker} = {sql_quote(DERIVED_MARKER)} THEN {source} ELSE '(canonical files)' END AS source,
+                   CASE WHEN {marker} = {sql_quote(DERIVED_MARKER)} THEN coalesce({sql_json_text("properties", "method")}, 'crm_account')
+                        ELSE 'canonical' END AS method,
+                   count(*) AS customers
+            FROM customers GROUP BY 1, 2"""
+    )
+    frame["customers"] = frame["customers"].astype("int64")
+    total = int(frame["customers"].sum())
+    frame["share"] = frame["customers"] / total if total else 0.0
+    return frame.sort_values(["customers", "source"], ascending=[False, True]).reset_index(drop=True)[["source", "method", "customers", "share"]]
+
+
 def write_identity_report(store: Store, out_dir: str | Path, *, n: int = 10) -> list[Path]:
     """Write the resolution report as artifacts (Parquet and JSON).
 
@@ -622,7 +976,8 @@ def write_identity_report(store: Store, out_dir: str | Path, *, n: int = 10) -> 
     -------
     list of pathlib.Path
         ``identity_report.parquet``, ``identity_summary.parquet``,
-        ``identity_unmatched.parquet`` and ``identity_report.json`` (all three
+        ``identity_unmatched.parquet``, ``identity_customers.parquet``
+        (:func:`customer_origin_data`) and ``identity_report.json`` (all four
         tables as records).
     """
     out = Path(out_dir)
@@ -631,6 +986,7 @@ def write_identity_report(store: Store, out_dir: str | Path, *, n: int = 10) -> 
         "identity_report": identity_report_data(store),
         "identity_summary": identity_summary_data(store),
         "identity_unmatched": unmatched_ids_data(store, n=n),
+        "identity_customers": customer_origin_data(store),
     }
     paths = []
     for name, frame in tables.items():

@@ -355,7 +355,9 @@ def ticket_voice_data(
         Longest text read per ticket.
     mask_pii : bool, default True
         Replace emails, phone numbers and person names in ``text`` (see
-        :mod:`journeylib.voice.pii`). The raw subject and body are never returned.
+        :mod:`journeylib.voice.pii`), and an e-mail-shaped ``user_id`` by a
+        stable pseudonym ``[EMAIL-<8 hex>]`` (:func:`journeylib.voice.pii.mask_email_values`).
+        The raw subject and body are never returned.
 
     Returns
     -------
@@ -421,6 +423,9 @@ def ticket_voice_data(
         "emotion", "frustration_score", "confusion_score", "satisfaction_score", "cues", "notes",
     ):  # fmt: skip
         out[col] = scored[col].to_numpy()
+    if mask_pii:
+        # An analytics user_id may be an e-mail address; customer_id stays as stored (stages join on it).
+        out = pii.mask_email_values(out, columns=["user_id"])
     return out.reset_index(drop=True)
 
 
