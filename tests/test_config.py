@@ -132,3 +132,54 @@ def test_load_takes_a_definition_a_mapping_or_a_path(tmp_path: Path, monkeypatch
     assert JourneyDefinition.load("parameters/journeys/saas.yaml") == JourneyDefinition.from_yaml(ROOT / "parameters" / "journeys" / "saas.yaml")
     with pytest.raises(ConfigError, match=r"journey definition 'nope\.yaml' not found; looked at"):
         JourneyDefinition.load("nope.yaml")
+
+
+def test_stage_order_and_drop_outcomes_validated_with_key_and_line(tmp_path: Path) -> None:
+    f = tmp_path / "j.yaml"
+    f.write_text(
+        "name: t\n"  # 1
+        "stages:\n"  # 2
+        "  - name: Trial\n"  # 3
+        "    rule: signup\n"  # 4
+        "  - name: Setup\n"  # 5
+        "    rule: {event: setup}\n"  # 6
+        "    order: whenever\n"  # 7
+        "  - name: Paid\n"  # 8
+        "    rule: {event: paid, of: previous_stage}\n"  # 9
+        "    order: any\n"  # 10
+        "outcomes:\n"  # 11
+        "  trial_expired: {customer_property: trial_ends_at, kind: ended}\n"  # 12
+        "  lapsed: {event: lapse, unless_stage: Paid}\n"  # 13
+    )
+    with pytest.raises(ConfigError) as info:
+        JourneyDefinition.from_yaml(f)
+    problems = info.value.problems
+    assert "stages[1].order (line 7): must be 'after_previous' or 'any'; found 'whenever'" in problems
+    assert any(p.startswith("stages[2] (line 8): order 'any' (a free-order milestone) is reached by its rule alone") for p in problems)
+    assert "outcomes.trial_expired.kind (line 12): must be 'outcome' or 'drop'; found 'ended'" in problems
+    assert any(p.startswith("outcomes.lapsed (line 13): 'unless_stage' is only allowed with kind: drop") for p in problems)
+    assert len(problems) == 4
+
+
+def test_free_order_stage_and_drop_outcome_load() -> None:
+    d = JourneyDefinition.from_dict(
+        {
+            "name": "t",
+            "stages": [{"name": "Trial", "rule": "signup"}, {"name": "Paid", "rule": {"event": "paid"}, "order": "any"}],
+            "outcomes": {"trial_expired": {"customer_property": "trial_ends_at", "kind": "drop", "unless_stage": "Paid"},
+                         "conversion": {"customer_field": "converted_at"}},
+        }
+    )
+    assert d.free_stages == {"Paid"}
+    assert d.stages[0].order == "after_previous"
+    assert list(d.drop_outcomes) == ["trial_expired"]
+    with pytest.raises(ConfigError, match=r"outcomes.trial_expired.unless_stage: names unknown stage 'Payed'; stages are \['Trial', 'Paid'\]"):
+        JourneyDefinition.from_dict(
+            {"name": "t", "stages": [{"name": "Trial", "rule": "signup"}, {"name": "Paid", "rule": {"event": "paid"}}],
+             "outcomes": {"trial_expired": {"customer_property": "trial_ends_at", "kind": "drop", "unless_stage": "Payed"}}}
+        )
+    with pytest.raises(ConfigError, match=r"give exactly one of 'customer_field', 'customer_property' or 'event'; found customer_property, event"):
+        JourneyDefinition.from_dict(
+            {"name": "t", "stages": [{"name": "Trial", "rule": "signup"}],
+             "outcomes": {"x": {"customer_property": "trial_ends_at", "event": "expired", "kind": "drop"}}}
+        )

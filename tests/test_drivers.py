@@ -20,6 +20,7 @@ from journeylib.config.journey import JourneyDefinition
 from journeylib.customers.driver_views import (
     driver_lines_data,
     driver_notes_data,
+    driver_search_data,
     driver_summary,
     success_indicators_data,
     top_drivers_data,
@@ -425,3 +426,211 @@ def test_churn_drivers_notebook_writes_every_table(demo_store: Path, tmp_path: P
     assert art.summary["window_days"] == 14
     assert art.summary["population"] == int(art.tables["drivers"]["population"].iloc[0])
     assert art.summary["conversion"]["population"] > 0
+
+
+# -- searched windows, data-chosen horizons, censoring, attributes, snapshots (issue 13) -----------------------
+def window_store(*, n: int = 800, seed: int = 3) -> Store:
+    """Half the customers do 'report_shared' on a day in [0, 10); the others on a day in [10.5, 16) or never.
+
+    Churn (day 60-200) is 35% among those who did not share within 10 days, 12% among those who did:
+    the planted window is 10 days, not the default 7 or the behaviour window.
+    """
+    rng = np.random.default_rng(seed)
+    customers, events = [], []
+    for i in range(n):
+        cid = f"c{i:04d}"
+        early = i % 2 == 0
+        churn = rng.random() < (0.12 if early else 0.35)
+        customers.append({"customer_id": cid, "segment": ("SMB", "Enterprise")[i % 3 == 0], "plan": "pro",
+                          "signup_at": day(0), "converted_at": day(14),
+                          "churned_at": day(float(rng.uniform(60, 200))) if churn else None})
+        events.append((cid, 0.5, "login"))
+        if early:
+            events.append((cid, float(rng.uniform(0, 10)), "report_shared"))
+        elif rng.random() < 0.8:
+            events.append((cid, float(rng.uniform(10.5, 16)), "report_shared"))
+    return make_store(customers, events)
+
+
+def test_the_window_search_finds_a_planted_10_day_window_and_shows_its_neighbours() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        out = drivers_data(window_store(), definition=DEF, outcome="churn", as_of=AS_OF)
+    fam = out[(out["family"] == "event:report_shared") & out["selected"]].iloc[0]
+    assert fam["candidate"] == "n_report_shared_10d>=1"
+    assert fam["rank"] == 1
+    assert fam["significant"]
+    assert int(fam["windows_tried"]) >= 6  # 1, 2, 3, 5, 7, 10, 14, 21 (and the window)
+    assert "[10d" in fam["neighbours"]
+    assert "7d" in fam["neighbours"]
+    assert "14d" in fam["neighbours"]
+    # every split tried counts in the FDR family
+    assert int(fam["family_size"]) == int((out["status"] == "ok").sum())
+    grid = driver_search_data(out, family="event:report_shared")
+    assert grid["selected"].sum() == 1
+    assert set(grid["window_days"]) >= {7, 10, 14}
+    # the horizon was chosen from the data and is named in the sentence
+    assert fam["horizon_basis"].startswith("the 90th percentile of the days from signup to churn")
+    assert f"within {fam['horizon_days']:g} days of signup" in fam["line"]
+    assert not CAUSAL.search(fam["line"])
+
+
+def censored_store(*, n: int = 1200, seed: int = 5) -> tuple[Store, float]:
+    """Exposed (no 'setup_completed' in 7 days) churn at a constant hazard 2x the others'; 30% sign up late (45% of the exposed, 15% of the others).
+
+    The late signups are followed for 60 days only. True 120-day cumulative incidence ratio returned.
+    """
+    rng = np.random.default_rng(seed)
+    lam0, hr, horizon = 0.002, 2.0, 120.0
+    customers, events = [], []
+    for i in range(n):
+        cid = f"k{i:04d}"
+        exposed = i % 2 == 0
+        late = rng.random() < (0.45 if exposed else 0.15)  # 30% overall, more among the exposed
+        start = 340.0 if late else 0.0  # AS_OF is day 400: late signups have 60 days of follow-up
+        t = float(rng.exponential(1 / (lam0 * (hr if exposed else 1.0))))
+        churn_day = start + 8 + t
+        customers.append({"customer_id": cid, "segment": ("SMB", "Enterprise")[i % 3 == 0], "plan": "pro",
+                          "signup_at": day(start), "converted_at": day(start + 1),
+                          "churned_at": day(churn_day) if churn_day <= 400 else None})
+        events.append((cid, start + 1, "login"))
+        if not exposed:
+            events.append((cid, start + 2, "setup_completed"))
+    true_ratio = (1 - math.exp(-lam0 * hr * (horizon - 8))) / (1 - math.exp(-lam0 * (horizon - 8)))
+    return make_store(customers, events), true_ratio
+
+
+def test_censored_customers_are_not_non_events_and_the_km_ratio_is_unbiased() -> None:
+    store, true_ratio = censored_store()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        out = drivers_data(store, definition=DEF, outcome="churn", window_days=7, horizon_days=120, as_of=AS_OF,
+                           min_support=20)
+        feats = build_features(store, window_days=7, as_of=AS_OF)
+        pop = outcome_population_data(store, definition=DEF, outcome="churn", window_days=7, horizon_days=120, as_of=AS_OF)
+    row = out.set_index("candidate").loc["n_setup_completed_7d>=1"]
+    assert row["exposure"] == "who did not complete setup within 7 days"
+    n_late = int((pop["followup_days"] < 120).sum())
+    assert 0.25 < n_late / len(pop) < 0.35
+    # the late signups are left out of the 2x2 table and counted, never counted as "no churn"
+    assert row["n_excluded_followup"] == n_late
+    assert row["n_exposed"] + row["n_reference"] == len(pop) - n_late
+    assert f"{n_late:,} customers followed for less than 120 days were left out" in row["line"]
+    # Kaplan-Meier keeps them, censored: its ratio is close to the truth
+    assert row["n_km"] == len(pop)
+    assert row["n_censored"] > 0.2 * len(pop)
+    assert row["rr_km_ci_low"] < true_ratio < row["rr_km_ci_high"]
+    assert abs(row["rr_km"] - true_ratio) < 0.25
+    # the naive estimate that counts the censored as non-events is biased towards 1
+    naive_flags = pop.loc[pop["km_eligible"], ["customer_id"]].assign(
+        outcome=pop.loc[pop["km_eligible"], "km_event"].to_numpy())
+    naive = drivers_from_features(feats, naive_flags, outcome="churn", horizon_days=120, adjust_for=(), min_support=20)
+    naive_rr = naive.set_index("candidate").loc["n_setup_completed_7d>=1", "rr"]
+    assert abs(naive_rr - true_ratio) > abs(row["rr_km"] - true_ratio)
+
+
+def test_km_risk_matches_lifelines() -> None:
+    from lifelines import KaplanMeierFitter
+
+    store, _ = censored_store(n=300, seed=9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        out = drivers_data(store, definition=DEF, outcome="churn", window_days=7, horizon_days=120, as_of=AS_OF,
+                           min_support=20)
+        pop = outcome_population_data(store, definition=DEF, outcome="churn", window_days=7, horizon_days=120, as_of=AS_OF)
+    row = out.set_index("candidate").loc["n_setup_completed_7d>=1"]
+    km = pop[pop["km_eligible"]].copy()
+    exposed = ~km["customer_id"].str[1:].astype(int).mod(2).astype(bool)  # even ids: no setup
+    for mask, col in ((exposed, "risk_km_exposed"), (~exposed, "risk_km_reference")):
+        kmf = KaplanMeierFitter().fit(km.loc[mask, "km_duration"], km.loc[mask, "km_event"])
+        assert row[col] == pytest.approx(1 - float(kmf.survival_function_at_times(120.0).iloc[0]), abs=1e-9)
+
+
+def attribute_store(*, n: int = 600, seed: int = 0, planted: float = 2.5) -> Store:
+    """Plan 'monthly' churns `planted` times as often as 'annual' and 'two_year'; 'region' (a property) is noise."""
+    rng = np.random.default_rng(seed)
+    customers = []
+    plans = ("monthly", "annual", "two_year")
+    for i in range(n):
+        plan = plans[i % 3]
+        p = 0.1 * (planted if plan == "monthly" else 1.0)
+        customers.append({"customer_id": f"a{i:04d}", "segment": ("SMB", "Enterprise")[i % 2], "plan": plan,
+                          "signup_at": day(0), "converted_at": day(14),
+                          "churned_at": day(float(rng.uniform(30, 200))) if rng.random() < p else None,
+                          "properties": json.dumps({"region": str(rng.choice(["north", "south", "east", "west"]))})})
+    return make_store(customers, [(c["customer_id"], 1, "login") for c in customers])
+
+
+def test_attribute_drivers_find_a_planted_plan_effect_vs_rest_and_vs_reference() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        out = drivers_data(attribute_store(), definition=DEF, outcome="churn", as_of=AS_OF, attributes="plan,region")
+    by = out.set_index("candidate")
+    rest = by.loc["attr_plan=monthly"]
+    assert rest["significant"]
+    assert rest["kind"] == "property_value"
+    assert rest["exposure"] == "with plan monthly"
+    vs_ref = out[(out["kind"] == "property_vs_reference") & (out["threshold"] == "monthly")]
+    assert len(vs_ref) == 1
+    assert vs_ref["significant"].iloc[0]
+    assert out[out["significant"]].iloc[0]["feature"] == "attr_plan"
+    assert "plan" not in str(rest["adjusted_for"])  # not adjusted for itself
+
+
+def test_plan_as_a_property_key_reads_the_column_and_a_null_attribute_is_loud() -> None:
+    store = attribute_store()
+    with pytest.warns(StatisticalWarning, match="attribute 'nope' .*null for every"):
+        out = drivers_data(store, definition=DEF, outcome="churn", as_of=AS_OF, property_keys="plan", attributes="nope")
+    assert out.set_index("candidate").loc["attr_plan=monthly", "significant"]  # not silently null
+    assert "plan read from the customers column" in out["note"].iloc[0]
+    assert out.set_index("candidate").loc["attr_nope", "status"] == "skipped_missing"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_a_null_attribute_is_not_significant_across_seeds(seed: int) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        out = drivers_data(attribute_store(seed=seed, planted=1.0), definition=DEF, outcome="churn", as_of=AS_OF,
+                           attributes="plan,region")
+    assert not out["significant"].any()
+
+
+def test_a_flag_outcome_is_cross_sectional_without_events() -> None:
+    rng = np.random.default_rng(7)
+    customers = []
+    for i in range(600):
+        contract = ("month", "year", "two_year")[i % 3]
+        churn = rng.random() < (0.4 if contract == "month" else 0.12)
+        customers.append({"customer_id": f"t{i:04d}", "segment": "consumer", "signup_at": day(0),
+                          "properties": json.dumps({"Contract": contract, "Churn": "Yes" if churn else "No"})})
+    store = make_store(customers, [])
+    with pytest.warns(StatisticalWarning, match="cross-sectionally"):
+        out = drivers_data(store, definition=DEF, outcome="churn", outcome_field="Churn", attributes="Contract",
+                           as_of=day(30))
+    top = out.iloc[0]
+    assert top["timing"] == "cross_sectional"
+    assert top["feature"] == "attr_contract"
+    assert top["exposure"] == "with Contract month"
+    assert top["significant"]
+    assert out.set_index("candidate").loc["attr_contract=month", "significant"]
+    assert "as of 2025-01-31" in top["line"]
+    assert "within" not in top["line"]
+    assert "days of signup" not in top["line"]
+    assert math.isnan(top["horizon_days"])
+    json.dumps(driver_summary(out))
+
+
+def test_snapshot_dates_at_signup_are_cross_sectional() -> None:
+    rng = np.random.default_rng(8)
+    customers = []
+    for i in range(400):
+        plan = ("basic", "pro")[i % 2]
+        churn = rng.random() < (0.35 if plan == "basic" else 0.1)
+        customers.append({"customer_id": f"s{i:04d}", "signup_at": day(10), "plan": plan,
+                          "converted_at": day(10), "churned_at": day(10) if churn else None})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        out = drivers_data(make_store(customers, []), definition=DEF, outcome="churn", attributes="plan", as_of=day(11))
+    assert (out["timing"] == "cross_sectional").all()
+    assert "at or before signup" in out["note"].iloc[0]
+    assert out.set_index("candidate").loc["attr_plan=basic", "significant"]

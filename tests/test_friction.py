@@ -176,3 +176,40 @@ def test_planted_friction_point_is_first_for_mid_market(demo_store: Path, demo_w
     for statement in everyone["statement"]:
         assert not CAUSAL.search(statement), statement
     assert re.search(r"Mid-market customers, Trial Started → Onboarding Completed \(score \d+\.\d\): ", first["statement"])
+
+
+def test_time_in_stage_kaplan_meier_counts_those_who_never_progressed() -> None:
+    """Segment C: 10 customers set up in 2 days, 20 never do (still in Trial at as_of); segment D: all 30 in 4 days.
+
+    The completers' median says C is faster (2 vs 4 days); counting the 20 who never progressed as censored,
+    C's Kaplan–Meier median is not reached, so more than half of C are estimated to take longer than D's 4 days.
+    """
+    from lifelines import KaplanMeierFitter
+
+    customers, events = [], []
+    for seg, n_done, setup_day in (("C", 10, 2.0), ("D", 30, 4.0)):
+        for i in range(30):
+            cid = f"{seg}{i:02d}"
+            customers.append({"customer_id": cid, "segment": seg, "signup_at": day(0)})
+            events.append({"event_id": f"{cid}-l", "customer_id": cid, "timestamp": day(0.5), "event": "login"})
+            if i < n_done:
+                events.append({"event_id": f"{cid}-s", "customer_id": cid, "timestamp": day(setup_day + 0.01 * i), "event": "setup"})
+    with memory_store(customers=customers, events=events) as s:
+        tests = friction_tests_data(s, definition=DEF, as_of=AS_OF, n_boot=100, min_customers=5)
+    trial = tests[tests["stage"] == "Trial"].set_index("group")
+    c = trial.loc["C"]
+    assert c["time_value"] == pytest.approx(2.0 + 0.01 * 4.5)  # completers only
+    assert (c["time_completers"], c["time_censored"]) == (10, 20)
+    assert np.isinf(c["time_km_value"])
+    assert np.isinf(c["median_days_km"])
+    assert c["time_km_reference"] == pytest.approx(4.0 + 0.01 * 14)  # D: everyone progressed; KM median = 15th time
+    assert c["time_km_ratio"] == np.inf
+    # the whole population: KM median by lifelines with the 20 censored at as_of (60 days)
+    days = np.array([2.0 + 0.01 * i for i in range(10)] + [60.0] * 20 + [4.0 + 0.01 * i for i in range(30)])
+    done = np.array([True] * 10 + [False] * 20 + [True] * 30)
+    kmf = KaplanMeierFitter().fit(days, done)
+    everyone = trial.loc["all"]
+    assert everyone["time_km_value"] == pytest.approx(kmf.median_survival_time_)
+    assert everyone["time_km_ci_low"] <= everyone["time_km_value"] <= everyone["time_km_ci_high"]
+    assert (everyone["time_completers"], everyone["time_censored"]) == (40, 20)
+    assert np.isnan(everyone["time_km_reference"])

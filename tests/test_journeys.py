@@ -414,3 +414,87 @@ def test_journeys_on_the_demo_world(demo_store: Path) -> None:
         assert 0 < conf.iloc[0]["rate"] < 1
         var = variants_data(s, definition=definition, segment="Mid-market")
         assert var["segment"].unique().tolist() == ["Mid-market"]
+
+
+# -- free-order milestones: paying does not wait for set-up ------------------------------------------
+#   a: setup day 2, paid day 5        b: paid day 3, never set up      c: setup day 4, never paid (trial ends day 14)
+#   d: nothing (trial ends day 14)    h: paid day 3, setup day 8 (Converted before Setup)
+FREE_DEF = JourneyDefinition.from_dict(
+    {
+        "name": "free-order",
+        "stages": [
+            {"name": "Trial", "rule": "signup"},
+            {"name": "Setup", "rule": {"event": "setup"}},
+            {"name": "Converted", "rule": {"event": "paid"}, "order": "any"},
+        ],
+        "outcomes": {"trial_expired": {"customer_property": "trial_ends_at", "kind": "drop", "unless_stage": "Converted"}},
+    }
+)
+FREE_CUSTOMERS = [
+    {"customer_id": c, "segment": "SMB", "plan": "pro", "signup_at": day(0), "properties": json.dumps({"trial_ends_at": day(14).isoformat()})}
+    for c in "abcdh"
+]
+FREE_EVENTS = [
+    ("a", 2, "setup", None), ("a", 5, "paid", None), ("b", 3, "paid", None), ("c", 4, "setup", None),
+    ("h", 3, "paid", None), ("h", 8, "setup", None),
+]
+
+
+@pytest.fixture
+def free_store() -> Store:
+    s = make_store(FREE_CUSTOMERS, FREE_EVENTS)
+    yield s
+    s.close()
+
+
+def test_free_order_transitions_hand_computed(free_store: Store) -> None:
+    tr = stage_transitions_data(free_store, definition=FREE_DEF, as_of=AS_OF, basis="entered")
+    got = {(r.from_node, r.to_node): (r.customers, r.kind) for r in tr.itertuples()}
+    assert got == {
+        (START, "Trial"): (5, "start"),
+        ("Trial", "Setup"): (2, "forward"),  # a, c
+        ("Trial", "Converted"): (2, "free"),  # b and h paid without (or before) setting up
+        ("Setup", "Converted"): (1, "free"),  # a
+        ("Converted", "Setup"): (1, "free"),  # h
+        ("Trial", DROPPED): (1, "end"),  # d: the trial ended unpaid
+        ("Setup", DROPPED): (1, "end"),  # c: the trial ended unpaid
+        ("Setup", STILL_ACTIVE): (1, "end"),  # h
+        ("Converted", STILL_ACTIVE): (2, "end"),  # a, b
+    }
+    # customers are conserved: each leaves start once and reaches one end node
+    ends = tr[tr["kind"] == "end"]["customers"].sum()
+    assert ends == 5
+
+
+def test_free_order_variants_and_conformance(free_store: Store) -> None:
+    paths = customer_paths_data(free_store, definition=FREE_DEF, as_of=AS_OF).set_index("customer_id")
+    # paying before or without set-up is not a skip or a reorder: Converted has no place in the order
+    assert paths["skipped"].tolist() == [""] * 5
+    assert paths["reordered"].tolist() == [""] * 5
+    assert paths.loc["b", "path"] == "Trial → Converted"
+    assert paths.loc["h", "path"] == "Trial → Converted → Setup"
+    assert paths["end_node"].to_dict() == {"a": STILL_ACTIVE, "b": STILL_ACTIVE, "c": DROPPED, "d": DROPPED, "h": STILL_ACTIVE}
+    v = variants_data(free_store, definition=FREE_DEF, as_of=AS_OF).set_index("variant")
+    assert v["follows_happy_path"].to_dict() == {
+        "Trial → Converted": True, "Trial": True, "Trial → Converted → Setup": True, "Trial → Setup": True,
+        "Trial → Setup → Converted": True,
+    }
+    assert v.loc["Trial → Converted", "customers"] == 1
+    conf = conformance_data(free_store, definition=FREE_DEF, as_of=AS_OF)
+    rows = {(r.stage, r.kind): (r.customers, r.eligible) for r in conf.itertuples()}
+    assert rows[("(whole path)", "followed")] == (5, 5)
+    assert ("Converted", "skipped") not in rows
+    assert ("Converted", "reordered") not in rows
+    assert rows[("Converted", "looped")][1] == 3  # eligible: the customers who entered Converted (a, b, h)
+    assert rows[("Setup", "skipped")] == (0, 0)  # no ordered stage after Setup: nothing to skip it for
+    assert stage_map_data(FREE_DEF)["order"].tolist() == ["after_previous", "after_previous", "any"]
+
+
+def test_free_order_was_forced_into_order_before() -> None:
+    # the same timelines with the stage ordered: b never converts, h converts only when it sets up
+    ordered = FREE_DEF.model_copy(update={"stages": [*FREE_DEF.stages[:2], FREE_DEF.stages[2].model_copy(update={"order": "after_previous"})]})
+    with make_store(FREE_CUSTOMERS, FREE_EVENTS) as s:
+        free = funnel_data(s, definition=FREE_DEF, as_of=AS_OF).set_index("stage")
+        forced = funnel_data(s, definition=ordered, as_of=AS_OF).set_index("stage")
+    assert free.loc["Converted", "reached"] == 3  # a, b, h: every customer who paid
+    assert forced.loc["Converted", "reached"] == 2  # a, h

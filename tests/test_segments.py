@@ -106,7 +106,7 @@ def test_missing_values_and_errors() -> None:
         BehaviouralSegmenter().predict(X)
     with pytest.raises(ValueError, match="method must be 'kmeans' or 'gmm'"):
         BehaviouralSegmenter(method="dbscan").fit(X)
-    with pytest.raises(ValueError, match="criterion must be 'silhouette' or 'bic'"):
+    with pytest.raises(ValueError, match="criterion must be 'gap', 'silhouette' or 'bic'"):
         BehaviouralSegmenter(criterion="elbow").fit(X)
     with pytest.raises(ValueError, match="k_range must be"):
         BehaviouralSegmenter(k_range=(4, 2)).fit(X)
@@ -129,6 +129,8 @@ def test_group_comparison_by_hand_and_against_scipy() -> None:
     assert row["p_value"] == pytest.approx(stats.mannwhitneyu(a, b).pvalue)
     assert row["comparison"] == "A vs B"
     assert row["significant"]
+    assert row["statement"].startswith(f"A averaged {a.mean():.3g} x vs {b.mean():.3g} for B ({a.mean() / b.mean():.1f} times as high; ")
+    assert "a difference beyond chance at the false-discovery rate of 0.05" in row["statement"]
 
 
 def test_group_comparison_thin_groups_warn_and_say_why() -> None:
@@ -223,3 +225,102 @@ def test_cohorts_and_segments_notebook_writes_every_table(demo_store: Path, tmp_
     assert art.summary["customers_segmented"] == len(art.tables["segment_assignments"])
     assert set(art.tables["cohort_metrics"]["by"]) == {"channel"}
     assert 0 <= art.summary["stability"]["ari_mean"] <= 1
+
+
+#: Four planted behaviour groups whose product events come from sources named web and mobile (no "product" source).
+WEB_MOBILE_GROUPS = {  # event -> (source, mean count in the first 14 days)
+    "builders": {"project_created": ("web", 6), "task_created": ("web", 25), "report_viewed": ("web", 4), "app_opened": ("mobile", 4)},
+    "mobile": {"app_opened": ("mobile", 30), "notification_read": ("mobile", 18), "task_created": ("web", 3)},
+    "collaborators": {"invite_sent": ("web", 5), "comment_added": ("web", 18), "task_created": ("web", 8), "app_opened": ("mobile", 8)},
+    "dormant": {"app_opened": ("mobile", 1.5), "task_created": ("web", 1)},
+}
+
+
+def web_mobile_world(n_per: int = 50, seed: int = 0) -> tuple[Store, dict[str, str]]:
+    """Customers of four behaviour groups (activity level varies per customer), plus e-mail and CRM events and tickets."""
+    from _builders import day, memory_store
+
+    rng = np.random.default_rng(seed)
+    customers, events, tickets, truth = [], [], [], {}
+
+    def add(cid: str, t: float, event: str, source: str) -> None:
+        events.append({"event_id": f"x{len(events)}", "customer_id": cid, "timestamp": day(t), "event": event, "source": source})
+
+    for group, spec in WEB_MOBILE_GROUPS.items():
+        for i in range(n_per):
+            cid = f"{group[:3]}{i:03d}"
+            signup = float(rng.uniform(0, 20))
+            customers.append({"customer_id": cid, "segment": "SMB", "signup_at": day(signup)})
+            truth[cid] = group
+            add(cid, signup, "trial_started", "crm")
+            scale = rng.gamma(4, 1 / 4)
+            for event, (source, mean) in spec.items():
+                for t in rng.uniform(0, 14, rng.poisson(mean * scale)):
+                    add(cid, signup + t, event, source)
+            for t in rng.uniform(0, 14, rng.poisson(2)):
+                add(cid, signup + t, "email_opened", "email")
+            for t in rng.uniform(0, 14, rng.poisson(0.5)):
+                tickets.append({"ticket_id": f"t{len(tickets)}", "customer_id": cid, "created_at": day(signup + t)})
+    return memory_store(customers=customers, events=events, tickets=tickets), truth
+
+
+def test_segments_find_behaviour_whatever_the_sources_are_called() -> None:
+    from _builders import day
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import StandardScaler
+
+    from journeylib.customers.segments import activity_sources, behaviour_matrix_data
+
+    store, truth = web_mobile_world()
+    with store:
+        assert activity_sources(store) == ["mobile", "web"]
+        bm = behaviour_matrix_data(store, window_days=14, as_of=day(60))
+        # the feature table's default activity source ("product") matches nothing here: the old matrix is thin
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StatisticalWarning)
+            old_features = build_features(store, window_days=14, as_of=day(60))
+    y = np.array([truth[c] for c in bm.data.index])
+    assert bm.notes == []
+    assert bm.customers == len(truth)
+    assert 0 < bm.customers_without_activity < bm.customers / 2  # a few dormant customers did nothing: no note
+    events = set(bm.columns["event"]) - {""}
+    assert {"app_opened", "task_created", "comment_added", "notification_read"} <= events
+    assert "email_opened" not in events
+    assert "trial_started" not in events
+    assert {"count", "share", "days_active"} <= set(bm.columns["kind"])
+    seg = BehaviouralSegmenter(n_bootstrap=10).fit(bm.data)
+    ari = adjusted_rand_score(y, seg.labels_)
+    # the reference: plain k-means on standardised log counts of every event, with the true k
+    counts = bm.features.data.set_index("customer_id")[[c for c in bm.data.columns if c.startswith("n_")]]
+    reference = KMeans(n_clusters=4, n_init=10, random_state=0).fit_predict(StandardScaler().fit_transform(np.log1p(counts)))
+    ari_ref = adjusted_rand_score(y, reference)
+    print(f"segmenter ARI {ari:.2f} (k = {seg.n_segments_}); plain k-means on log counts ARI {ari_ref:.2f}")
+    assert ari >= 0.6
+    assert ari_ref >= 0.6
+    sel = seg.selection_
+    assert {"silhouette", "bic", "gap", "gap_se", "stability", "stable"} <= set(sel.columns)
+    assert sel.loc[sel["chosen"], "stable"].all()
+    assert seg.notes_ == []
+    # the old path warns loudly: fewer than three informative columns
+    with pytest.warns(StatisticalWarning, match="flags none of its"):
+        thin = early_behaviour_matrix(old_features)
+    assert thin.shape[1] >= 3  # the fallback uses every event count
+    with pytest.warns(StatisticalWarning, match=r"built on 1 informative column\(s\) \(tickets_14d\)"):
+        BehaviouralSegmenter(n_bootstrap=0).fit(old_features.data.set_index("customer_id")[["tickets_14d"]])
+
+
+def test_notes_when_most_customers_have_no_activity() -> None:
+    X = pd.DataFrame({"a": [0] * 40 + list(range(1, 11)), "b": [0] * 40 + [3] * 10, "c": [0] * 45 + [1] * 5})
+    with pytest.warns(StatisticalWarning, match=r"40 of 50 customers \(80%\) have zero in every column"):
+        seg = BehaviouralSegmenter(n_bootstrap=3).fit(X)
+    assert any("zero in every column" in n for n in seg.notes_)
+
+
+def test_k_selection_by_gap_and_bic_among_stable_k() -> None:
+    X, truth = blobs()
+    gap = BehaviouralSegmenter(criterion="gap", n_bootstrap=5).fit(X)
+    assert gap.n_segments_ == 3
+    sel = gap.selection_
+    assert (sel["score"] == sel["gap"]).all()
+    assert sel.loc[sel["chosen"], "stability"].item() > 0.9
+    assert adjusted_rand_score(truth, gap.labels_) > 0.95

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,8 +11,9 @@ from _builders import day
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
-from journeylib.exceptions import EmptyResultError
+from journeylib.exceptions import DataQualityWarning, EmptyResultError
 from journeylib.journey.stages import (
     customer_stages_data,
     funnel_data,
@@ -19,6 +22,7 @@ from journeylib.journey.stages import (
     stage_intervals_data,
     time_to_convert_data,
 )
+from journeylib.scope import Scope
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
 
@@ -202,3 +206,120 @@ def test_invariants_customers_conserved_and_order_free(seq: list[tuple[str, int,
         assert iv["customer_id"].nunique() == 5
         results.append(f.drop(columns=["stage"]).reset_index(drop=True))
     pd.testing.assert_frame_equal(results[0], results[1])
+
+
+# -- free-order milestones and journeys ended without churn -------------------------------------------
+# Paying does not wait for set-up: "Converted" is a free-order milestone, and a trial that ends unpaid
+# ends the journey (a drop outcome read from customers.properties), so no drop_after_days is needed.
+FREE_DEF = JourneyDefinition.from_dict(
+    {
+        "name": "free-order",
+        "stages": [
+            {"name": "Trial", "rule": "signup"},
+            {"name": "Setup", "rule": {"event": "setup"}},
+            {"name": "Converted", "rule": {"event": "paid"}, "order": "any"},
+        ],
+        "outcomes": {"trial_expired": {"customer_property": "trial_ends_at", "kind": "drop", "unless_stage": "Converted"}},
+    }
+)
+FREE_AS_OF = day(60)
+
+
+def _trial(customer_id: str, signup: float, trial_end: float, churned: float | None = None) -> dict:
+    row = {"customer_id": customer_id, "segment": "SMB", "signup_at": day(signup),
+           "properties": json.dumps({"trial_ends_at": day(trial_end).isoformat()})}
+    if churned is not None:
+        row["churned_at"] = day(churned)
+    return row
+
+
+@pytest.fixture
+def free_store() -> Store:
+    customers = [
+        _trial("a", 0, 14),  # set up day 2, paid day 5
+        _trial("b", 0, 14),  # paid day 3 without setting up: converted, Setup still open (censored)
+        _trial("c", 0, 14),  # set up day 4, never paid: the trial's end (day 14) drops c at Converted
+        _trial("d", 0, 14),  # nothing: the trial's end drops d at Setup and at Converted
+        _trial("e", 55, 69),  # signed up late; the trial has not ended by as_of: censored everywhere
+        _trial("f", 0, 14, churned=10),  # churned day 10: dropped at Setup and Converted
+        _trial("g", 0, 14),  # paid day 20, after the trial ended unpaid: reaches Converted, dropped at Setup
+        _trial("h", 0, 14),  # paid day 3, set up day 8: Converted before Setup
+    ]
+    events = [
+        ("a", 2, "setup", None), ("a", 5, "paid", None),
+        ("b", 3, "paid", None),
+        ("c", 4, "setup", None),
+        ("e", 56, "login", None),
+        ("f", 1, "login", None),
+        ("g", 20, "paid", None),
+        ("h", 3, "paid", None), ("h", 8, "setup", None),
+    ]
+    s = make_store(customers, events)
+    yield s
+    s.close()
+
+
+def test_free_order_milestones_and_end_times(free_store: Store) -> None:
+    ms = milestones_data(free_store, definition=FREE_DEF, as_of=FREE_AS_OF)
+    got = {(r.customer_id, r.stage): r.entered_at for r in ms.itertuples()}
+    # the free-order stage is entered at its own time, whatever Setup did
+    assert got[("b", "Converted")] == day(3)
+    assert got[("g", "Converted")] == day(20)
+    assert got[("h", "Converted")] == day(3)
+    assert pd.isna(got[("b", "Setup")])
+    ended = ms.drop_duplicates("customer_id").set_index("customer_id")["ended_at"]
+    # the trial's end ends the journey of c, d, f, g (unpaid at day 14); a, b, h had paid; e's trial runs on
+    assert ended.dropna().index.tolist() == ["c", "d", "f", "g"]
+    assert (ended.dropna() == day(14)).all()
+
+
+def test_free_order_funnel_equals_hand_count(free_store: Store) -> None:
+    f = funnel_data(free_store, definition=FREE_DEF, as_of=FREE_AS_OF).set_index("stage")
+    cols = ["eligible", "reached", "dropped", "censored"]
+    assert f.loc["Trial", cols].tolist() == [8, 8, 0, 0]
+    # Setup: reached a, c, h; dropped d (trial ended), f (churned), g (trial ended); censored b, e
+    assert f.loc["Setup", cols].tolist() == [8, 3, 3, 2]
+    # Converted: every customer waits for it; reached a, b, g, h (the old forced order gave a, h only);
+    # dropped c, d (trial ended unpaid), f (churned); censored e (trial still running)
+    assert f.loc["Converted", cols].tolist() == [8, 4, 3, 1]
+    assert f.loc["Converted", "conversion_rate"] == pytest.approx(4 / 7)
+    lo, hi = wilson_interval([4], [7])
+    assert (f.loc["Converted", "ci_low"], f.loc["Converted", "ci_high"]) == (pytest.approx(lo[0]), pytest.approx(hi[0]))
+    # the same counts from the cached milestone frame as from the engine
+    scope = Scope.build(free_store, as_of=FREE_AS_OF)
+    for by in (None, "segment", "cohort"):
+        pd.testing.assert_frame_equal(
+            funnel_data(free_store, definition=FREE_DEF, scope=scope, cache=ResultCache(), by=by),
+            funnel_data(free_store, definition=FREE_DEF, scope=scope, by=by),
+        )
+
+
+def test_free_order_time_to_convert(free_store: Store) -> None:
+    t = time_to_convert_data(free_store, definition=FREE_DEF, as_of=FREE_AS_OF).set_index("to_stage")
+    # Trial -> Setup: a 2, c 4, h 8 days
+    assert t.loc["Setup", ["from_stage", "n", "median"]].tolist() == ["Trial", 3, pytest.approx(4.0)]
+    # signup (Trial) -> Converted: a 5, b 3, g 20, h 3 days — every payer, with or without set-up
+    assert t.loc["Converted", ["from_stage", "n", "median", "mean"]].tolist() == ["Trial", 4, pytest.approx(4.0), pytest.approx(7.75)]
+
+
+def test_free_order_intervals_in_time_order_and_drop_outcome(free_store: Store) -> None:
+    iv = stage_intervals_data(free_store, definition=FREE_DEF, as_of=FREE_AS_OF)
+    rec = {(r.customer_id, r.stage): r for r in iv.itertuples()}
+    # h paid (day 3) before setting up (day 8): Trial [0, 3), Converted [3, 8), Setup [8, ...)
+    assert iv[iv["customer_id"] == "h"]["stage"].astype(str).tolist() == ["Trial", "Converted", "Setup"]
+    assert rec[("h", "Converted")].exited_at == day(8)
+    assert rec[("h", "Setup")].status == "completed"  # h has entered the last stage
+    assert (iv["exited_at"].isna() | (iv["exited_at"] >= iv["entered_at"])).all()
+    # the trial's end drops c in Setup and d in Trial on day 14: a real exit, not a guess from drop_after_days
+    assert (rec[("c", "Setup")].status, rec[("c", "Setup")].exited_at) == ("dropped", day(14))
+    assert (rec[("d", "Trial")].status, rec[("d", "Trial")].days_in_stage) == ("dropped", pytest.approx(14.0))
+    assert rec[("e", "Trial")].status == "in_progress"  # censored: never a drop-off
+    assert rec[("f", "Trial")].status == "churned"
+    assert rec[("b", "Converted")].status == "completed"
+
+
+def test_drop_outcome_property_that_is_not_a_date_warns(free_store: Store) -> None:
+    free_store.execute("UPDATE customers SET properties = '{\"trial_ends_at\": \"soon\"}' WHERE customer_id = 'd'")
+    with pytest.warns(DataQualityWarning, match=r"1 of 8 values of customers.properties key 'trial_ends_at' are not ISO 8601"):
+        f = funnel_data(free_store, definition=FREE_DEF, as_of=FREE_AS_OF).set_index("stage")
+    assert f.loc["Setup", ["dropped", "censored"]].tolist() == [2, 3]  # d is now censored, not guessed dropped

@@ -23,7 +23,7 @@ DEF = journey_definition({"Trial": "signup", "Setup": {"event": "setup_completed
 
 @pytest.fixture
 def store() -> Store:
-    """120 customers in two segments; 80 convert; setup within 7 days goes with less churn."""
+    """120 customers in two segments; 80 convert; setup on day 2 goes with less churn (every window of the search splits alike; the longest, 30 days, is tested)."""
     customers, events = [], []
     for i in range(120):
         cid = f"c{i:03d}"
@@ -47,7 +47,7 @@ def test_drivers_widget_parameters_equal_the_wrapped_signature(store: Store) -> 
     w = DriversWidget(store, definition=DEF, as_of=AS_OF, min_support=10, property_keys="region")
     got = w.data_parameters()
     assert set(got) == set(params[1:])
-    assert (got["outcome"], got["window_days"], got["segment"], got["min_support"]) == ("churn", 7, "all", 10)
+    assert (got["outcome"], got["window_days"], got["segment"], got["min_support"]) == ("churn", 0, "all", 10)
     assert got["definition"] is DEF
     assert got["property_keys"] == "region"
     assert got["horizon_days"] == 0.0
@@ -57,8 +57,8 @@ def test_drivers_widget_recomputes_in_place(store: Store) -> None:
     w = DriversWidget(store, definition=DEF, as_of=AS_OF, min_support=10)
     assert w.error == ""
     assert w.errors.value == ""
-    assert w.live.spec["title"] == "Churn: behaviours in the first 7 days"
-    assert "did not complete setup within 7 days" in w.lines.value
+    assert w.live.spec["title"] == "Churn: behaviours in the first days (window chosen from the data)"
+    assert "did not complete setup within 30 days" in w.lines.value
     assert "customers in scope are not analysed for churn" in w.notes.value  # caveats shown, not printed
     assert w.children[1] is w.errors
     assert w.children[2] is w.notes
@@ -67,7 +67,7 @@ def test_drivers_widget_recomputes_in_place(store: Store) -> None:
     w.segment_picker.value = "SMB"  # what a user does in the browser
     assert w.segment == "SMB"
     assert w.live is live
-    assert w.live.spec["title"] == "Churn: behaviours in the first 7 days — SMB"
+    assert w.live.spec["title"] == "Churn: behaviours in the first days (window chosen from the data) — SMB"
     w.outcome_picker.value = "conversion"
     w.window_picker.value = 14
     assert w.live.spec["title"] == "Conversion: behaviours in the first 14 days — SMB"
@@ -138,7 +138,7 @@ def test_drivers_widget_from_journey_reuses_the_notebooks_features(journey: Jour
     after_smb = dict(journey.cache.computed)
     w.segment_picker.value = "all"  # back: nothing computed
     w.segment_picker.value = "SMB"
-    w.window_picker.value = 7  # unchanged: nothing computed
+    w.window_picker.value = 0  # unchanged (chosen from the data): nothing computed
     assert dict(journey.cache.computed) == after_smb
     twin.segment_picker.value = "SMB"
     pd.testing.assert_frame_equal(w.data, twin.data)
@@ -200,7 +200,7 @@ HAS_TITLE = "(want) => [...document.querySelectorAll('.journeylib-live svg text'
 @pytest.mark.parametrize(
     ("notebook", "picker", "first", "label", "second"),
     [
-        ("03_churn_drivers", 0, "Churn: behaviours in the first 7 days", "conversion", "Conversion: behaviours in the first 7 days"),
+        ("03_churn_drivers", 0, "Churn: behaviours in the first days (window chosen from the data)", "conversion", "Conversion: behaviours in the first days (window chosen from the data)"),
         ("02_cohorts_and_segments", 1, "Conversion by segment", "churn", "Churn by segment"),
     ],
     ids=["03_churn_drivers", "02_cohorts_and_segments"],

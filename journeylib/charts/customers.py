@@ -282,7 +282,7 @@ def segment_selection_chart(data: pd.DataFrame, *, title: str | None = None) -> 
     frame = require_columns(data, ["k", "criterion", "score", "chosen"], chart="segment_selection_chart",
                             producer="BehaviouralSegmenter.selection_")
     crit = str(frame["criterion"].iloc[0]) if len(frame) else "criterion"
-    better = "higher is better" if crit == "silhouette" else "lower is better"
+    better = "lower is better" if crit == "bic" else "higher is better"
     base = alt.Chart(frame).encode(x=alt.X("k:O", title="Number of segments"),
                                    y=alt.Y("score:Q", title=f"{crit} ({better})", scale=alt.Scale(zero=False)))
     line = base.mark_line(point=True)

@@ -18,9 +18,16 @@ reference ``of`` is ``signup`` (customers.signup_at) or ``previous_stage``
 (when the previous stage was entered). ``all`` holds when every member holds
 (at the latest of their times); ``any`` when one does (at the earliest).
 
-A **stage** is entered when its rule holds *and* the previous stage has been
-entered, at the later of the two times (stages are ordered). The first stage
-may use ``rule: signup`` to start every customer at signup.
+A **stage** of ``order: after_previous`` (the default) is entered when its
+rule holds *and* the previous stage has been entered, at the later of the two
+times. A stage of ``order: any`` (a free-order milestone) is entered when its
+rule holds, whatever the earlier stages, at the time its rule holds. The first
+stage may use ``rule: signup`` to start every customer at signup.
+
+An **outcome** of ``kind: drop`` ends a customer's journey without churn (a
+trial that expired unpaid): every stage the customer was waiting for at that
+time and has not reached counts as a drop-off there, so drop-off is not guessed
+from ``conventions.drop_after_days``.
 """
 
 from __future__ import annotations
@@ -132,36 +139,94 @@ _HINTS = {
 }
 
 
+#: The values of a stage's ``order``.
+STAGE_ORDERS: tuple[str, ...] = ("after_previous", "any")
+
+
 class Stage(_Frozen):
-    """A journey stage: a name, an optional description and its milestone rule."""
+    """A journey stage: a name, an optional description, its milestone rule and its order.
+
+    Parameters
+    ----------
+    name : str
+        Unique stage name.
+    description : str, default ""
+        What the stage means, in words.
+    rule : "signup", Condition, AllOf or AnyOf
+        When the stage's milestone is met.
+    order : {"after_previous", "any"}, default "after_previous"
+        ``after_previous``: entered when the rule holds and the previous stage
+        was entered, at the later of the two times. ``any``: a free-order
+        milestone, entered when its rule holds whatever the earlier stages
+        (its rule cannot refer to ``of: previous_stage``).
+    """
 
     name: str = Field(min_length=1)
     description: str = ""
     rule: StageRule
+    order: Literal["after_previous", "any"] = "after_previous"
+
+    @model_validator(mode="after")
+    def _free_order_is_its_own(self) -> Self:
+        if self.order == "any" and _uses_previous(self.rule):
+            msg = (
+                "order 'any' (a free-order milestone) is reached by its rule alone, so its rule cannot use "
+                "of: previous_stage; use of: signup, or order: after_previous"
+            )
+            raise ValueError(msg)
+        return self
+
+    @property
+    def free_order(self) -> bool:
+        """Whether the stage is a free-order milestone (``order: any``)."""
+        return self.order == "any"
 
     def events(self) -> set[str]:
         """Every event name the stage's rule refers to."""
         return _rule_events(self.rule)
 
 
+#: The values of an outcome's ``kind``.
+OUTCOME_KINDS: tuple[str, ...] = ("outcome", "drop")
+
+
 class Outcome(_Frozen):
-    """An outcome (churn, conversion, ...) from a customer field or an event.
+    """An outcome (churn, conversion, trial expiry, ...) from a customer field, a customer property or an event.
 
     Parameters
     ----------
     customer_field : str, optional
         A timestamp column of ``customers`` (e.g. ``churned_at``).
+    customer_property : str, optional
+        A key of ``customers.properties`` holding a date or timestamp (e.g.
+        ``trial_ends_at`` of a CRM export); text that is not a date is left
+        out with a :class:`~journeylib.exceptions.DataQualityWarning`.
     event : str, optional
-        The first occurrence of this event.
+        The first occurrence of this event at or after signup.
+    kind : {"outcome", "drop"}, default "outcome"
+        ``outcome``: a result the analyses measure. ``drop``: it also ends
+        the journey without churn: at its time (by ``as_of``), every stage the
+        customer was waiting for and has not reached counts as a drop-off.
+    unless_stage : str, optional
+        For ``kind: drop`` only: the journey does not end for a customer who
+        had entered this stage by then (a trial's end does not end the
+        journey of a customer who had already paid).
     """
 
     customer_field: Literal["converted_at", "churned_at", "renewal_at"] | None = None
+    customer_property: Annotated[str, Field(min_length=1)] | None = None
     event: str | None = None
+    kind: Literal["outcome", "drop"] = "outcome"
+    unless_stage: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        if (self.customer_field is None) == (self.event is None):
-            msg = "give exactly one of 'customer_field' or 'event'"
+        given = [k for k in ("customer_field", "customer_property", "event") if getattr(self, k) is not None]
+        if len(given) != 1:
+            msg = f"give exactly one of 'customer_field', 'customer_property' or 'event'; found {', '.join(given) or 'none'}"
+            raise ValueError(msg)
+        if self.unless_stage is not None and self.kind != "drop":
+            msg = f"'unless_stage' is only allowed with kind: drop; found kind {self.kind!r}"
             raise ValueError(msg)
         return self
 
@@ -228,10 +293,17 @@ class JourneyDefinition(_Frozen):
         if _uses_previous(first.rule):
             msg = f"the first stage {first.name!r} cannot use of: previous_stage (there is none)"
             raise ValueError(msg)
+        problems = []
         for s in self.stages[1:]:
             if s.rule == "signup":
-                msg = f"stage {s.name!r}: rule 'signup' is only allowed for the first stage"
-                raise ValueError(msg)
+                problems.append(f"stage {s.name!r}: rule 'signup' is only allowed for the first stage")
+        for name, outcome in self.outcomes.items():
+            if outcome.unless_stage is not None and outcome.unless_stage not in self.stage_names:
+                problems.append(
+                    f"outcomes.{name}.unless_stage: names unknown stage {outcome.unless_stage!r}; stages are {self.stage_names}"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -243,6 +315,16 @@ class JourneyDefinition(_Frozen):
     def path(self) -> list[str]:
         """The happy path (default: all stages in order)."""
         return list(self.happy_path) if self.happy_path is not None else self.stage_names
+
+    @property
+    def free_stages(self) -> set[str]:
+        """Names of the free-order stages (``order: any``)."""
+        return {s.name for s in self.stages if s.free_order}
+
+    @property
+    def drop_outcomes(self) -> dict[str, Outcome]:
+        """The outcomes of ``kind: drop`` (they end a journey without churn), by name."""
+        return {name: o for name, o in self.outcomes.items() if o.kind == "drop"}
 
     # -- loading ------------------------------------------------------------
     @classmethod

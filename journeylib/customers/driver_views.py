@@ -17,6 +17,7 @@ __all__ = [
     "driver_line",
     "driver_lines_data",
     "driver_notes_data",
+    "driver_search_data",
     "driver_summary",
     "success_indicators_data",
     "top_drivers_data",
@@ -41,24 +42,48 @@ def driver_line(row: pd.Series, verb: str) -> str:
     row : pandas.Series
         A row of a drivers table (``exposure``, ``rr`` and its interval,
         ``rate_exposed``, ``rate_reference``, ``horizon_days``, ``n_exposed``,
-        ``n_reference``, ``adjusted_for``, ``rr_adjusted``).
+        ``n_reference``, ``adjusted_for``, ``rr_adjusted``; when present
+        ``timing``, ``as_of``, ``horizon_basis``, ``n_excluded_followup``
+        and ``rr_km``).
     verb : str
         Past tense of the outcome (:data:`OUTCOME_VERBS`), e.g. ``"churned"``.
 
     Returns
     -------
     str
-        "Customers <exposure> <verb> <RR>× as often (…)".
+        "Customers <exposure> <verb> <RR>× as often (…) within <H> days of
+        signup (…)", or "… as of <date> (…)" for a cross-sectional outcome;
+        a second sentence says how the horizon was chosen and how many
+        customers with shorter follow-up were left out.
     """
     adj = ""
     if isinstance(row["adjusted_for"], str) and row["adjusted_for"] and np.isfinite(row["rr_adjusted"]):
         adj = f"; adjusted for {_join_words(row['adjusted_for'].split(', '))} {row['rr_adjusted']:.1f}×"
-    return (
+    cross = row.get("timing", "since_signup") == "cross_sectional"
+    when = f"as of {row.get('as_of', '')}" if cross else f"within {row['horizon_days']:g} days of signup"
+    text = (
         f"Customers {row['exposure']} {verb} {row['rr']:.1f}× as often "
-        f"({row['rate_exposed']:.0%} vs {row['rate_reference']:.0%}) within {row['horizon_days']:g} days of signup "
+        f"({row['rate_exposed']:.0%} vs {row['rate_reference']:.0%}) {when} "
         f"(95% CI {row['rr_ci_low']:.1f}–{row['rr_ci_high']:.1f}; {int(row['n_exposed']):,} vs "
-        f"{int(row['n_reference']):,} customers{adj})"
+        f"{int(row['n_reference']):,} customers{adj})."
     )
+    if cross:
+        return text
+    extra = []
+    basis = str(row.get("horizon_basis", "") or "")
+    if basis and basis != "given":
+        extra.append(f"The {row['horizon_days']:g}-day horizon is {basis}")
+    left = int(row.get("n_excluded_followup", 0) or 0)
+    if left:
+        extra.append(f"{left:,} customer{'s' if left != 1 else ''} followed for less than {row['horizon_days']:g} days "
+                     f"{'were' if left != 1 else 'was'} left out")
+    rr_km = row.get("rr_km", np.nan)
+    if left and isinstance(rr_km, (int, float)) and np.isfinite(rr_km):
+        extra.append(f"keeping them, censored, the Kaplan–Meier ratio is {rr_km:.1f}× "
+                     f"({row['rr_km_ci_low']:.1f}–{row['rr_km_ci_high']:.1f})")
+    if extra:
+        text += " " + "; ".join(extra) + "."
+    return text
 
 
 def driver_summary(drivers: pd.DataFrame) -> dict[str, Any]:
@@ -72,7 +97,9 @@ def driver_summary(drivers: pd.DataFrame) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``outcome``, ``horizon_days``, ``population`` (customers analysed),
+        ``outcome``, ``timing``, ``as_of``, ``horizon_days`` (None when
+        cross-sectional), ``horizon_basis``, ``window_basis``,
+        ``events_after_horizon``, ``population`` (customers analysed),
         ``events`` (of them, with the outcome), ``outcome_rate``,
         ``excluded`` (dict of exclusion reason -> customers),
         ``candidates`` (rows), ``family_size`` (rows tested),
@@ -87,7 +114,12 @@ def driver_summary(drivers: pd.DataFrame) -> dict[str, Any]:
     events = int(first["events"])
     return {
         "outcome": str(first["outcome"]),
-        "horizon_days": float(first["horizon_days"]),
+        "timing": str(first.get("timing", "since_signup")),
+        "as_of": str(first.get("as_of", "")),
+        "horizon_days": float(first["horizon_days"]) if np.isfinite(first["horizon_days"]) else None,
+        "horizon_basis": str(first.get("horizon_basis", "")),
+        "window_basis": str(first.get("window_basis", "")),
+        "events_after_horizon": int(first.get("events_after_horizon", 0)),
         "population": pop,
         "events": events,
         "outcome_rate": events / pop if pop else None,
@@ -96,6 +128,7 @@ def driver_summary(drivers: pd.DataFrame) -> dict[str, Any]:
             "followup_incomplete": int(first["n_excluded_followup"]),
             "not_at_risk": int(first["n_not_at_risk"]),
             "outcome_before_window_end": int(first["n_excluded_prior_outcome"]),
+            "outcome_unknown": int(first.get("n_outcome_unknown", 0)),
         },
         "candidates": len(drivers),
         "family_size": len(ok),
@@ -234,7 +267,50 @@ def driver_notes_data(drivers: pd.DataFrame) -> pd.DataFrame:
         {"topic": "population", "item": "followup_incomplete", "count": int(first["n_excluded_followup"]), "example": ""},
         {"topic": "population", "item": "not_at_risk", "count": int(first["n_not_at_risk"]), "example": ""},
         {"topic": "population", "item": "outcome_before_window_end", "count": int(first["n_excluded_prior_outcome"]), "example": ""},
+        {"topic": "population", "item": "outcome_unknown", "count": int(first.get("n_outcome_unknown", 0)), "example": ""},
+        {"topic": "population", "item": "outcome_after_horizon", "count": int(first.get("events_after_horizon", 0)),
+         "example": "had the outcome after the horizon: counted as no outcome within it"},
     ]
     for status, grp in drivers.groupby("status", sort=True):
         rows.append({"topic": "candidates", "item": str(status), "count": len(grp), "example": str(grp["reason"].iloc[0])})
     return pd.DataFrame(rows)
+
+
+def driver_search_data(drivers: pd.DataFrame, *, family: str | None = None, top_n: int = 5) -> pd.DataFrame:
+    """Return every window and threshold tried for the strongest behaviours, so the plateau around a choice shows.
+
+    Parameters
+    ----------
+    drivers : pandas.DataFrame
+        The result of :func:`journeylib.customers.drivers.drivers_data`.
+    family : str, optional
+        One search family (e.g. ``"event:setup_completed"``); default the
+        families of the ``top_n`` best selected, significant rows.
+    top_n : int, default 5
+        Families shown when ``family`` is not given.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per split of those families: ``family``, ``candidate``,
+        ``kind``, ``window_days``, ``threshold``, ``n_exposed``,
+        ``n_reference``, ``rr``, ``rr_ci_low``, ``rr_ci_high``,
+        ``q_value``, ``significant``, ``selected`` (the family's chosen
+        split), ``status``; ordered by family rank, then window and threshold.
+    """
+    cols = ["family", "candidate", "kind", "window_days", "threshold", "n_exposed", "n_reference", "rr", "rr_ci_low",
+            "rr_ci_high", "q_value", "significant", "selected", "status"]
+    missing = [c for c in cols if c not in drivers.columns]
+    if missing:
+        msg = f"driver_search_data: pass the DataFrame returned by drivers_data (missing columns {missing})"
+        raise ValueError(msg)
+    if family is not None:
+        fams = [family]
+    else:
+        sel = drivers[drivers["selected"] & drivers["significant"]].sort_values("rank")
+        fams = sel["family"].head(int(top_n)).tolist()
+    out = drivers[drivers["family"].isin(fams)].copy()
+    out["_f"] = out["family"].map({f: i for i, f in enumerate(fams)})
+    out["_t"] = pd.to_numeric(out["threshold"], errors="coerce")
+    out = out.sort_values(["_f", "window_days", "_t", "candidate"])
+    return out.loc[:, cols].reset_index(drop=True)

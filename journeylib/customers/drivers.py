@@ -23,7 +23,7 @@ reference         c                d                  n0 = c + d
   intervals (Haldane–Anscombe), and says so in ``note``: never an infinite
   ratio;
 * Benjamini–Hochberg q-values over *every* candidate tested in the call —
-  every threshold of every count included — so the threshold search is paid
+  every window and threshold of every count included — so the search is paid
   for;
 * adjusted estimates beside the crude ones: Mantel–Haenszel RR
   (Greenland–Robins interval) and OR (Robins–Breslow–Greenland interval,
@@ -37,6 +37,14 @@ Timing rules: behaviours come from the window ``[signup, signup +
 window_days)``; the outcome counts only if it happens after the window end and
 within ``horizon_days`` of signup; customers whose window or follow-up is not
 complete at ``as_of``, or whose outcome came first, are excluded and counted.
+Both the window and the horizon are chosen from the data by default
+(:mod:`journeylib.customers.outcomes`); beside the crude 2×2 estimates a
+Kaplan–Meier cumulative incidence ratio at the horizon keeps the customers
+followed for less, censored. "Did X within d days" is searched over a grid of
+d up to the window and "k or more X" over k, every split in the FDR family.
+Customer attributes (segment, plan, any ``customers`` column or properties
+key) are candidates too, and an outcome known only as a flag or a snapshot
+date is analysed cross-sectionally (attributes only).
 The unit is the account (``customer_id``).
 
 Thin data never crashes and never yields an infinite ratio or a spurious
@@ -53,6 +61,7 @@ describe associations only; they never claim a cause. Who enters the analysis
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
@@ -60,16 +69,28 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
 from journeylib.customers.driver_views import OUTCOME_VERBS, driver_line
-from journeylib.customers.features import CustomerFeatures, build_features, feature_slug
-from journeylib.customers.outcomes import PLAN_ENCODED_OUTCOMES, outcome_horizon, outcome_population_data, outcome_spec
+from journeylib.customers.features import (
+    CustomerFeatures,
+    attribute_column,
+    build_features,
+    customer_attributes_data,
+    customer_outcomes_data,
+    feature_slug,
+)
+from journeylib.customers.outcomes import PLAN_ENCODED_OUTCOMES, outcome_population_data, outcome_spec, window_grid
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.scope import Scope
 from journeylib.stats import bh_qvalues, mantel_haenszel_odds_ratio, mantel_haenszel_risk_ratio, two_by_two_data
 from journeylib.store import Store
+from journeylib.store.schema import CUSTOMERS
+
+#: ``customers`` columns an attribute or property key may name (read from the column, not from properties).
+CUSTOMER_COLUMNS: frozenset[str] = frozenset(CUSTOMERS.names) - {"properties", "customer_id"}
 
 __all__ = [
     "DRIVER_COLUMNS",
@@ -101,15 +122,18 @@ EVENT_PHRASES: dict[str, tuple[str, str, str]] = {
 #: Columns of :func:`drivers_data`, in order.
 DRIVER_COLUMNS: tuple[str, ...] = (
     "rank", "candidate", "feature", "kind", "event", "window_days", "threshold", "thresholds_tried", "selected",
-    "exposure", "reference", "orientation", "outcome", "horizon_days",
+    "family", "windows_tried", "neighbours",
+    "exposure", "reference", "orientation", "outcome", "timing", "as_of", "horizon_days", "horizon_basis", "window_basis",
     "n_exposed", "events_exposed", "rate_exposed", "n_reference", "events_reference", "rate_reference", "rate_overall",
     "share_of_outcome", "share_of_no_outcome",
     "rr", "rr_ci_low", "rr_ci_high", "or", "or_ci_low", "or_ci_high", "lift", "lift_ci_low", "lift_ci_high",
     "test", "p_value", "q_value", "significant",
     "adjusted_for", "strata_used", "rr_adjusted", "rr_adjusted_ci_low", "rr_adjusted_ci_high",
     "or_adjusted", "or_adjusted_ci_low", "or_adjusted_ci_high", "p_adjusted",
+    "n_km", "n_censored", "risk_km_exposed", "risk_km_reference", "rr_km", "rr_km_ci_low", "rr_km_ci_high",
     "status", "reason", "note", "line",
-    "population", "events", "n_excluded_window", "n_excluded_followup", "n_not_at_risk", "n_excluded_prior_outcome",
+    "population", "events", "events_after_horizon",
+    "n_excluded_window", "n_excluded_followup", "n_not_at_risk", "n_excluded_prior_outcome", "n_outcome_unknown",
     "family_size", "alpha", "min_support",
 )
 
@@ -174,11 +198,11 @@ def _fmt(x: float) -> str:
 
 
 class _Candidate:
-    __slots__ = ("candidate", "event", "exposure", "feature", "kind", "reference", "threshold", "values", "window_days")
+    __slots__ = ("candidate", "event", "exposure", "family", "feature", "kind", "reference", "threshold", "values", "window_days")
 
     def __init__(
         self, *, candidate: str, feature: str, kind: str, event: str, window_days: int, threshold: float | str,
-        values: np.ndarray, exposure: str, reference: str,
+        values: np.ndarray, exposure: str, reference: str, family: str = "",
     ) -> None:
         self.candidate = candidate
         self.feature = feature
@@ -189,20 +213,28 @@ class _Candidate:
         self.values = values  # float array: 1 exposed, 0 reference, NaN missing
         self.exposure = exposure
         self.reference = reference
+        self.family = family or feature
+
+
+#: Most levels an attribute may have to be split level by level.
+MAX_ATTRIBUTE_LEVELS = 30
 
 
 def _candidates(
     data: pd.DataFrame, feats: CustomerFeatures, thresholds: Sequence[int], skipped: list[dict[str, Any]],
-    property_cols: Sequence[str], attributes: Sequence[str],
+    property_cols: Sequence[str], attributes: Sequence[tuple[str, str]],
 ) -> list[_Candidate]:
-    """Generate the yes/no splits; constant or all-missing features go to *skipped*."""
+    """Generate the yes/no splits; constant or all-missing features go to *skipped*.
+
+    *attributes* are ``(column, name)`` pairs of customer attributes.
+    """
     out: list[_Candidate] = []
-    cat: dict[Any, dict[Any, Any]] = feats.catalog.set_index("feature").to_dict("index")
+    cat: dict[Any, dict[Any, Any]] = feats.catalog.set_index("feature").to_dict("index") if len(feats.catalog) else {}
     ths = sorted({int(t) for t in thresholds if int(t) >= 2})
 
     def skip(feature: str, kind: str, event: str, wd: int, status: str, reason: str) -> None:
         skipped.append({"candidate": feature, "feature": feature, "kind": kind, "event": event, "window_days": wd,
-                        "status": status, "reason": reason})
+                        "status": status, "reason": reason, "family": feature})
 
     def usable(col: str, kind: str, event: str, wd: int) -> np.ndarray | None:
         v = pd.to_numeric(data[col], errors="coerce").to_numpy(dtype=float)
@@ -215,7 +247,11 @@ def _candidates(
             return None
         return v
 
-    for col in feats.columns_of("count"):
+    def split(v: np.ndarray, k: float) -> np.ndarray:
+        return np.where(np.isfinite(v), (v >= k).astype(float), np.nan)
+
+    # longest window first: of identical splits (nobody did X between d and W) the full window is the one tested
+    for col in sorted(feats.columns_of("count"), key=lambda c: -int(cat[c]["window_days"])):
         row = cat[col]
         event, wd, source = str(row["event"]), int(row["window_days"]), str(row["source"])
         v = usable(col, "count", event, wd)
@@ -223,27 +259,25 @@ def _candidates(
             continue
         desc = str(row["description"])
         if source == "events" and event:
+            # the window x threshold search: every sub-window d, "did X" and "k or more X" within d days
             base, past, plural = _phrases(event)
+            fam = f"event:{event}"
             out.append(_Candidate(
                 candidate=f"{col}>=1", feature=col, kind="did_within", event=event, window_days=wd, threshold=1,
-                values=np.where(np.isfinite(v), (v >= 1).astype(float), np.nan),
-                exposure=f"who {past} within {wd} days", reference=f"who did not {base} within {wd} days",
+                values=split(v, 1), exposure=f"who {past} within {wd} days", reference=f"who did not {base} within {wd} days",
+                family=fam,
             ))
-            if wd != feats.window_days:
-                continue
             for k in ths:
                 out.append(_Candidate(
                     candidate=f"{col}>={k}", feature=col, kind="count_at_least", event=event, window_days=wd, threshold=k,
-                    values=np.where(np.isfinite(v), (v >= k).astype(float), np.nan),
-                    exposure=f"who had {k} or more {plural} within {wd} days",
-                    reference=f"who had fewer than {k} {plural} within {wd} days",
+                    values=split(v, k), exposure=f"who had {k} or more {plural} within {wd} days",
+                    reference=f"who had fewer than {k} {plural} within {wd} days", family=fam,
                 ))
         else:
             for k in [1, *ths]:
                 out.append(_Candidate(
                     candidate=f"{col}>={k}", feature=col, kind="count_at_least", event=event, window_days=wd, threshold=k,
-                    values=np.where(np.isfinite(v), (v >= k).astype(float), np.nan),
-                    exposure=f"with {k} or more {desc}", reference=f"with fewer than {k} {desc}",
+                    values=split(v, k), exposure=f"with {k} or more {desc}", reference=f"with fewer than {k} {desc}",
                 ))
     for col in feats.columns_of("numeric", "rate"):
         row = cat[col]
@@ -251,17 +285,8 @@ def _candidates(
         v = usable(col, "numeric", event, wd)
         if v is None:
             continue
-        fin = v[np.isfinite(v)]
-        cuts = sorted({float(q) for q in np.quantile(fin, [0.25, 0.5, 0.75])})
         desc = str(row["description"])
-        for q in cuts:
-            if not (fin.min() < q <= fin.max()):
-                continue
-            out.append(_Candidate(
-                candidate=f"{col}>={_fmt(q)}", feature=col, kind="value_at_least", event=event, window_days=wd, threshold=q,
-                values=np.where(np.isfinite(v), (v >= q).astype(float), np.nan),
-                exposure=f"with {desc} at or above {_fmt(q)}", reference=f"with {desc} below {_fmt(q)}",
-            ))
+        out.extend(_quartile_splits(col, v, kind="value_at_least", event=event, wd=wd, desc=desc))
     for col in feats.columns_of("binary"):
         row = cat[col]
         event, wd = str(row["event"]), int(row["window_days"])
@@ -272,11 +297,18 @@ def _candidates(
             candidate=col, feature=col, kind="stage_reached", event=event, window_days=wd, threshold=1, values=v,
             exposure=f"who reached {event} within {wd} days", reference=f"who did not reach {event} within {wd} days",
         ))
-    for col in [*attributes, *property_cols]:
+    pairs = [*attributes, *[(c, c[len("prop_"):]) for c in property_cols]]
+    for col, key in pairs:
         if col not in data.columns:
             continue
-        key = col[len("prop_"):] if col.startswith("prop_") else col
         s = data[col]
+        if pd.api.types.is_bool_dtype(s):
+            s = s.astype(object).where(s.notna(), None).map(lambda x: None if x is None else str(bool(x)).lower())
+        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+        if numeric and s.nunique() > 10:
+            v = s.to_numpy(dtype=float)
+            out.extend(_quartile_splits(col, v, kind="attribute_at_least", event=key, wd=0, desc=key))
+            continue
         levels = sorted(s.dropna().astype(str).unique())
         if not levels:
             skip(col, "property_value", key, 0, "skipped_missing", f"{key} is missing for every analysed customer")
@@ -284,14 +316,80 @@ def _candidates(
         if len(levels) == 1:
             skip(col, "property_value", key, 0, "skipped_constant", f"{key} is {levels[0]} for every analysed customer")
             continue
-        text = s.astype(object).where(s.notna(), None)
+        if len(levels) > MAX_ATTRIBUTE_LEVELS:
+            skip(col, "property_value", key, 0, "skipped_levels",
+                 f"{key} has {len(levels)} levels; at most {MAX_ATTRIBUTE_LEVELS} are split level by level")
+            continue
+        text = s.astype(object).where(s.notna(), None).map(lambda x: None if x is None else str(x))
+        counts = text.value_counts()
+        # the most common level (ties: the first in sort order)
+        reference = min(levels, key=lambda lv: (-int(counts.get(lv, 0)), lv))
         for level in levels:
             v = np.where(text.isna(), np.nan, (text == level).astype(float))
             out.append(_Candidate(
                 candidate=f"{col}={level}", feature=col, kind="property_value", event=key, window_days=0, threshold=level,
                 values=v.astype(float), exposure=f"with {key} {level}", reference=f"with {key} other than {level}",
             ))
+        if len(levels) < 3:
+            continue  # with two levels, level vs reference is level vs rest
+        for level in levels:
+            if level == reference:
+                continue
+            v = np.where(text == level, 1.0, np.where(text == reference, 0.0, np.nan))
+            out.append(_Candidate(
+                candidate=f"{col}={level} vs {reference}", feature=col, kind="property_vs_reference", event=key,
+                window_days=0, threshold=level, values=v.astype(float), exposure=f"with {key} {level}",
+                reference=f"with {key} {reference}",
+            ))
     return out
+
+
+def _quartile_splits(col: str, v: np.ndarray, *, kind: str, event: str, wd: int, desc: str) -> list[_Candidate]:
+    fin = v[np.isfinite(v)]
+    cuts = sorted({float(q) for q in np.quantile(fin, [0.25, 0.5, 0.75])})
+    out = []
+    for q in cuts:
+        if not (fin.min() < q <= fin.max()):
+            continue
+        out.append(_Candidate(
+            candidate=f"{col}>={_fmt(q)}", feature=col, kind=kind, event=event, window_days=wd, threshold=q,
+            values=np.where(np.isfinite(v), (v >= q).astype(float), np.nan),
+            exposure=f"with {desc} at or above {_fmt(q)}", reference=f"with {desc} below {_fmt(q)}",
+        ))
+    return out
+
+
+def _km_risks(
+    x: np.ndarray, duration: np.ndarray, event: np.ndarray, horizon: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Kaplan–Meier cumulative incidence at *horizon* of both sides of every split, with Greenwood variances.
+
+    *x* is (splits × customers) with 1 exposed, 0 reference, NaN unknown.
+    Returns risk and variance of the exposed and the reference side, and
+    whether anyone of each side is still followed at the horizon.
+    """
+    order = np.argsort(duration, kind="stable")
+    dur = duration[order]
+    ev = event[order] == 1
+    times = np.unique(dur[ev & (dur <= horizon)])
+    lt = np.searchsorted(dur, times, side="left")
+    le = np.searchsorted(dur, times, side="right")
+    res = []
+    for side in (1.0, 0.0):
+        g = (x[:, order] == side).astype(float)
+        cum = np.concatenate([np.zeros((len(g), 1)), np.cumsum(g, axis=1)], axis=1)
+        cum_ev = np.concatenate([np.zeros((len(g), 1)), np.cumsum(g * ev, axis=1)], axis=1)
+        total = cum[:, -1:]
+        at_risk = total - cum[:, lt]
+        deaths = cum_ev[:, le] - cum_ev[:, lt]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(at_risk > 0, 1 - deaths / np.where(at_risk > 0, at_risk, 1), 1.0)
+            surv = np.prod(frac, axis=1)
+            gw = np.where(at_risk - deaths > 0, deaths / (at_risk * (at_risk - deaths)), 0.0).sum(axis=1)
+        followed = (g * (dur >= horizon)).sum(axis=1) > 0
+        res.append((1 - surv, surv**2 * gw, followed))
+    (r1, v1, f1), (r0, v0, f0) = res
+    return r1, v1, r0, v0, f1, f0
 
 
 # -- the analysis -----------------------------------------------------------------------------
@@ -320,8 +418,8 @@ def drivers_data(
     *,
     definition: JourneyDefinition,
     outcome: str = "churn",
-    window_days: int = 7,
-    horizon_days: float | None = None,
+    window_days: int | str = "auto",
+    horizon_days: float | str | None = "auto",
     min_support: int = 30,
     as_of: Any = None,
     segment: str | None = None,
@@ -338,8 +436,12 @@ def drivers_data(
     property_keys: Sequence[str] | str = (),
     ticket_scores: pd.DataFrame | None = None,
     alpha: float = 0.05,
+    windows: Sequence[int] | None = None,
+    attributes: Sequence[str] | str = (),
+    outcome_field: str = "",
+    timing: str = "auto",
 ) -> pd.DataFrame:
-    """Rank early behaviours by how strongly they are associated with an outcome.
+    """Rank early behaviours and customer attributes by how strongly they are associated with an outcome.
 
     Parameters
     ----------
@@ -349,39 +451,72 @@ def drivers_data(
         Stages (for "reached stage by day D") and outcomes.
     outcome : str, default "churn"
         Outcome name of the definition: ``churn``, ``conversion``,
-        ``expansion`` ...
-    window_days : int, default 7
-        Behaviour window D (days after signup); sub-windows 7/14/30 up to D.
-    horizon_days : float, optional
-        Outcome within this many days of signup (default per outcome:
-        :data:`journeylib.customers.outcomes.DEFAULT_HORIZON_DAYS`).
+        ``expansion`` ... (with ``outcome_field``, any name: it is only used
+        in the text).
+    window_days : int or "auto", default "auto"
+        Behaviour window W (days after signup). ``"auto"`` or 0: the longest
+        window of :data:`journeylib.customers.outcomes.WINDOW_GRID` (at most
+        30 days) that ends before all but 5% of the observed outcomes
+        (:func:`journeylib.customers.outcomes.choose_window_days`).
+    horizon_days : float or "auto", default "auto"
+        Outcome within this many days of signup. ``"auto"``, 0 or None: the
+        90th percentile of the observed days from signup to the outcome
+        (:func:`journeylib.customers.outcomes.choose_horizon_days`); customers
+        followed for less are left out of the 2×2 tables and counted, and
+        kept, censored, in the Kaplan–Meier columns.
     min_support : int, default 30
         Fewest customers on each side of a split for it to be estimated.
     as_of, segment, plan, signup_from, signup_to, sample_n, random_state, scope
         Scope, as in :func:`journeylib.customers.features.build_features`.
+    cache : ResultCache, optional
+        Shares the feature table with other analyses of a context.
     population : {"auto", "all", "converted"}, default "auto"
         See :func:`journeylib.customers.outcomes.outcome_population_data`.
     thresholds : sequence of int, default (2, 3, 5, 10)
-        The k of "had k or more X" tried for every count feature (k = 1 is the
-        "did X" candidate). Every threshold tried enters the FDR family.
+        The k of "had k or more X within d days" tried for every event at
+        every window d (k = 1 is the "did X within d days" candidate). Every
+        split tried enters the FDR family.
     adjust_for : sequence of str, default ("segment", "plan", "size")
         Strata of the adjusted estimates (``size`` = users at the window end,
         banded by :func:`size_band`). ``plan`` is dropped for conversion and
         expansion (:data:`journeylib.customers.outcomes.PLAN_ENCODED_OUTCOMES`):
         the exported plan is ``trial`` until conversion and the new plan after
-        an upgrade, so it encodes those outcomes. Plan is never a candidate (it is not a
-        behaviour, and it is a snapshot taken after the window).
+        an upgrade, so it encodes those outcomes.
     property_keys : sequence of str or str, default ()
         Customer properties whose values are candidates (e.g.
         ``("acquisition_channel", "region")``, or the text
-        ``"acquisition_channel,region"``); the segment's values always are.
-        Choose properties fixed at signup.
+        ``"acquisition_channel,region"``). A name that is a ``customers``
+        column (``plan``, ``mrr``) is read from the column, as an attribute.
     ticket_scores : pandas.DataFrame, optional
         Per-ticket sentiment/topic scores (``ticket_id`` + columns); see
         :func:`journeylib.customers.features.build_features`.
     alpha : float, default 0.05
         1 - confidence level of every interval, and the FDR level of
         ``significant``.
+    windows : sequence of int, optional
+        The windows d searched (default
+        :data:`journeylib.customers.outcomes.WINDOW_GRID` up to W, and W).
+    attributes : sequence of str or str, default ()
+        Customer attributes that are candidates besides ``segment``: any
+        ``customers`` column (``plan``, ``mrr``) or ``properties`` key,
+        comma-separated or a list. Each level is compared with the rest and,
+        with three or more levels, with the most common level; numeric
+        attributes with more than 10 values are split at their quartiles.
+        An attribute that is null for every analysed customer is a
+        ``skipped_missing`` row and a warning.
+    outcome_field : str, default ""
+        A ``customers`` column or ``properties`` key holding the outcome as a
+        flag (true/false, yes/no, 1/0) or a date, instead of the
+        definition's outcome. A flag has no time: the analysis is
+        cross-sectional.
+    timing : {"auto", "since_signup", "cross_sectional"}, default "auto"
+        ``since_signup``: behaviour window, horizon and censoring as above.
+        ``cross_sectional``: the outcome as known at ``as_of`` (no window, no
+        horizon), customer attributes as the only candidates (behaviour
+        cannot be placed before an outcome without a time). ``auto``:
+        cross-sectional when the outcome is a flag, or when at least half of
+        the observed outcome dates are at or before signup (a snapshot export
+        stamping both with the export date).
 
     Returns
     -------
@@ -393,18 +528,31 @@ def drivers_data(
             1 = strongest among significant rows (by the lower CI bound of RR),
             then the other estimated rows; NaN when not estimated.
         ``candidate``, ``feature``, ``kind``, ``event``, ``window_days``, ``threshold``
-            The split: ``kind`` is ``did_within`` (feature ≥ 1),
-            ``count_at_least`` (≥ threshold), ``value_at_least`` (numeric ≥ a
-            quartile), ``stage_reached``, or ``property_value`` (= a level).
+            The split: ``kind`` is ``did_within`` (event count within
+            ``window_days`` ≥ 1), ``count_at_least`` (≥ threshold),
+            ``value_at_least`` (numeric ≥ a quartile), ``stage_reached``,
+            ``property_value`` (= a level, vs every other level),
+            ``property_vs_reference`` (= a level, vs the most common level) or
+            ``attribute_at_least`` (numeric attribute ≥ a quartile).
         ``thresholds_tried``
-            Splits of the same feature in the family (all thresholds tried).
+            Splits of the same feature column in the family.
         ``selected``
-            True on the split with the smallest p-value of its feature.
+            True on the split with the smallest p-value of its ``family``.
+        ``family``, ``windows_tried``, ``neighbours``
+            The search family (``event:<name>`` gathers every window and
+            threshold of one event; otherwise the feature), the windows it
+            tried, and on selected rows the RR of the neighbouring windows
+            (same threshold) and thresholds (same window), e.g.
+            ``"window 7d 2.1, [10d 3.0], 14d 2.6; threshold ≥1 [3.0], ≥2 2.2"``.
         ``exposure``, ``reference``, ``orientation``
             The groups in words; ``orientation`` is ``as_defined`` or
             ``complement`` (the split was flipped so that RR ≥ 1).
-        ``outcome``, ``horizon_days``
-            The outcome and its follow-up from signup.
+        ``outcome``, ``timing``, ``as_of``
+            The outcome, ``since_signup`` or ``cross_sectional``, and the
+            censoring date (ISO).
+        ``horizon_days``, ``horizon_basis``, ``window_basis``
+            The follow-up from signup (NaN when cross-sectional) and how the
+            horizon and the behaviour window were chosen, in words.
         ``n_exposed``, ``events_exposed``, ``rate_exposed``
             Customers in the exposed group; of them, with the outcome; the
             share (denominator n_exposed).
@@ -431,33 +579,48 @@ def drivers_data(
             Mantel–Haenszel RR (Greenland–Robins interval).
         ``or_adjusted``, ``or_adjusted_ci_low``, ``or_adjusted_ci_high``, ``p_adjusted``
             Mantel–Haenszel OR, its interval and the CMH test p-value.
+        ``n_km``, ``n_censored``
+            Customers in the Kaplan–Meier estimate (the analysed ones plus
+            those followed for less than the horizon), and of them those
+            censored before the horizon without the outcome.
+        ``risk_km_exposed``, ``risk_km_reference``
+            Kaplan–Meier cumulative incidence of the outcome at the horizon
+            (1 − S(horizon)) in each group; NaN when a group has nobody
+            followed to the horizon.
+        ``rr_km``, ``rr_km_ci_low``, ``rr_km_ci_high``
+            Their ratio, with a log-scale interval from Greenwood variances.
         ``status``, ``reason``, ``note``
             ``ok``; ``below_min_support``; ``duplicate`` (same split as
             another candidate); ``skipped_constant``; ``skipped_missing``;
-            ``no_outcome_variation`` — with the reason in words; ``note``
-            lists caveats (zero-cell correction, possible leak).
+            ``skipped_levels``; ``skipped_leak``; ``no_outcome_variation`` —
+            with the reason in words; ``note`` lists caveats (zero-cell
+            correction, possible leak, dropped strata).
         ``line``
             The plain-English sentence for significant rows, else empty.
-        ``population``, ``events``
-            Customers analysed, and of them those with the outcome within
-            the horizon.
-        ``n_excluded_window``, ``n_excluded_followup``, ``n_not_at_risk``, ``n_excluded_prior_outcome``
+        ``population``, ``events``, ``events_after_horizon``
+            Customers analysed; of them with the outcome within the horizon;
+            and with the outcome later (counted as "no outcome within the
+            horizon").
+        ``n_excluded_window``, ``n_excluded_followup``, ``n_not_at_risk``, ``n_excluded_prior_outcome``, ``n_outcome_unknown``
             Customers in scope left out, by reason
-            (:func:`journeylib.customers.outcomes.outcome_population_data`).
+            (:func:`journeylib.customers.outcomes.outcome_population_data`;
+            ``n_outcome_unknown``: an ``outcome_field`` with no value).
         ``family_size``, ``alpha``, ``min_support``
             Rows estimated (the FDR family) and the settings.
 
     Raises
     ------
     ValueError
-        If the outcome is unknown or an argument is out of range.
+        If the outcome is unknown, an argument is out of range, or an
+        ``outcome_field`` holds values that are neither flags nor dates.
     EmptyResultError
         If no customer is in scope, or none is left after the exclusions.
 
     Warns
     -----
     StatisticalWarning
-        On exclusions, thin or degenerate data (see the module docstring).
+        On exclusions, thin or degenerate data, all-null attributes (see the
+        module docstring).
     """
     if not isinstance(min_support, (int, np.integer)) or isinstance(min_support, bool) or min_support < 1:
         msg = f"min_support must be a positive whole number of customers; got {min_support!r}"
@@ -465,26 +628,67 @@ def drivers_data(
     if not 0 < alpha < 1:
         msg = f"alpha must be between 0 and 1; got {alpha!r}"
         raise ValueError(msg)
+    if timing not in ("auto", "since_signup", "cross_sectional"):
+        msg = f"drivers_data: timing must be 'auto', 'since_signup' or 'cross_sectional'; got {timing!r}"
+        raise ValueError(msg)
     property_keys = split_keys(property_keys)
+    attribute_names = list(split_keys(attributes))
     unknown_adj = [a for a in adjust_for if a not in ("segment", "plan", "size")]
     if unknown_adj:
         msg = f"adjust_for accepts segment, plan and size; got {unknown_adj}"
         raise ValueError(msg)
-    is_conversion = outcome_spec(definition, outcome)[1]
-    horizon = outcome_horizon(outcome, horizon_days)
+    notes: list[str] = []
+    # a property key that is a customers column (plan, mrr) is read from the column, never as an absent JSON key
+    columns = [k for k in property_keys if k in CUSTOMER_COLUMNS]
+    if columns:
+        notes.append(f"{', '.join(columns)} read from the customers column(s), not properties")
+        property_keys = tuple(k for k in property_keys if k not in CUSTOMER_COLUMNS)
+        attribute_names += [k for k in columns if k not in attribute_names]
+    attribute_names = [a for a in attribute_names if a != "segment"]
+    asked_plan = "plan" in attribute_names
+    if not asked_plan:
+        attribute_names.insert(0, "plan")  # plan is always a candidate attribute (unless it encodes the outcome)
     scope = Scope.resolve(store, scope, function="drivers_data", as_of=as_of, segment=segment, plan=plan,
                           signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state)
+    flags: pd.DataFrame | None = None
+    if outcome_field:
+        flags, kind_of_field = _outcome_field(store, outcome_field, scope)
+        if kind_of_field == "flag" and timing == "since_signup":
+            msg = (f"drivers_data: outcome_field {outcome_field!r} holds flags, which have no time; timing must be "
+                   "'cross_sectional' or 'auto'")
+            raise ValueError(msg)
+        if kind_of_field == "date" and timing == "since_signup":
+            msg = (f"drivers_data: outcome_field {outcome_field!r} holds dates; to time them from signup, name it as an "
+                   "outcome of the journey definition instead (or use timing='cross_sectional')")
+            raise ValueError(msg)
+        cross = True
+        basis = f"{outcome_field} is a {kind_of_field} without signup-relative timing"
+        is_conversion = False
+    else:
+        is_conversion = outcome_spec(definition, outcome)[1]
+        cross, basis = _is_snapshot(store, definition, outcome, scope) if timing == "auto" else (timing == "cross_sectional", "")
+    if cross:
+        return _cross_sectional(
+            store, definition=definition, outcome=outcome, flags=flags, scope=scope, population=population,
+            min_support=min_support, adjust_for=adjust_for, attribute_names=attribute_names,
+            property_keys=property_keys, alpha=alpha, basis=basis or "asked for", notes=notes, thresholds=thresholds,
+        )
+
+    wd_arg: int | str = "auto" if window_days in (0, None, "auto") else window_days
+    hz_arg: float | str = "auto" if horizon_days in (0, None, "auto") or horizon_days is None else horizon_days
     pop = outcome_population_data(
-        store, definition=definition, outcome=outcome, window_days=window_days, horizon_days=horizon,
+        store, definition=definition, outcome=outcome, window_days=wd_arg, horizon_days=hz_arg,
         population=population, scope=scope,
     )
+    wd = int(pop["window_days"].iloc[0])
+    horizon = float(pop["horizon_days"].iloc[0])
     counts = pop["status"].value_counts()
     excl = {k: int(counts.get(k, 0)) for k in ("window_incomplete", "followup_incomplete", "not_at_risk", "outcome_before_window_end")}
     included = pop[pop["status"] == "included"]
     if included.empty:
         msg = (
             f"no customer is left for the {outcome} analysis: of {len(pop)} in scope, "
-            f"{excl['window_incomplete']} have an incomplete {window_days}-day window, {excl['followup_incomplete']} "
+            f"{excl['window_incomplete']} have an incomplete {wd}-day window, {excl['followup_incomplete']} "
             f"less than {horizon:g} days of follow-up, {excl['not_at_risk']} never converted and "
             f"{excl['outcome_before_window_end']} had the outcome within the window. Use a shorter horizon_days, "
             "a later as_of or a wider scope."
@@ -498,16 +702,133 @@ def drivers_data(
             StatisticalWarning,
             stacklevel=2,
         )
+    grid = window_grid(wd, windows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticalWarning)  # the exclusions are reported above
         feats = build_features(
-            store, definition=definition, window_days=window_days, scope=scope, cache=cache,
+            store, definition=definition, window_days=wd, windows=grid, scope=scope, cache=cache,
             property_keys=property_keys, ticket_scores=ticket_scores,
         )
+    sources: dict[str, str] = {}
+    if attribute_names:
+        feats, sources = _with_attributes(store, feats, attribute_names, scope)
+    km = pop.loc[pop["km_eligible"], ["customer_id", "km_duration", "km_event"]]
+    after = int((included["outcome_at"].notna() & (included["time_days"] > horizon)).sum())
     return _analyse(
         feats, included[["customer_id", "outcome"]], outcome=outcome, horizon_days=horizon, min_support=min_support,
         thresholds=thresholds, adjust_for=adjust_for, property_keys=property_keys, alpha=alpha,
-        plan_encodes_outcome=is_conversion or outcome in PLAN_ENCODED_OUTCOMES, exclusions=excl,
+        plan_encodes_outcome=is_conversion or outcome in PLAN_ENCODED_OUTCOMES, exclusions=excl, km=km,
+        attributes=attribute_names, notes=notes, events_after_horizon=after, attribute_sources=sources,
+        explicit_plan=asked_plan,
+        context={"timing": "since_signup", "as_of": f"{scope.as_of:%Y-%m-%d}",
+                 "horizon_basis": str(pop.attrs.get("horizon_basis", "")),
+                 "window_basis": str(pop.attrs.get("window_basis", ""))},
+    )
+
+
+_FLAG_TRUE = frozenset({"1", "1.0", "true", "t", "yes", "y"})
+_FLAG_FALSE = frozenset({"0", "0.0", "false", "f", "no", "n"})
+
+
+def _outcome_field(store: Store, name: str, scope: Scope) -> tuple[pd.DataFrame, str]:
+    """Read an outcome held in a customer field: flags (1/0) or dates (1 when on or before as_of)."""
+    attrs = customer_attributes_data(store, names=[name], scope=scope)
+    s = attrs[attribute_column(name)]
+    known = s.dropna()
+    if known.empty:
+        msg = (f"drivers_data: outcome_field {name!r} ({attrs.attrs['sources'][name]}) is empty for every customer in "
+               f"scope ({scope.describe()})")
+        raise ValueError(msg)
+    if pd.api.types.is_datetime64_any_dtype(s):
+        dates = s
+    else:
+        text = known.astype(str).str.strip().str.lower()
+        if text.isin(_FLAG_TRUE | _FLAG_FALSE).all():
+            y = s.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else
+                      float(str(v).strip().lower() in _FLAG_TRUE))
+            return pd.DataFrame({"customer_id": attrs["customer_id"], "outcome": pd.to_numeric(y)}), "flag"
+        dates = pd.to_datetime(s, errors="coerce", utc=True)
+        if dates.notna().sum() < len(known):
+            bad = sorted(known[dates[known.index].isna()].astype(str).unique())[:8]
+            msg = (f"drivers_data: outcome_field {name!r} must hold flags (true/false, yes/no, 1/0) or dates; "
+                   f"got values such as {bad}")
+            raise ValueError(msg)
+    dates = pd.to_datetime(dates, utc=True)
+    y = (dates.notna() & (dates <= scope.as_of)).astype(float)
+    return pd.DataFrame({"customer_id": attrs["customer_id"], "outcome": y}), "date"
+
+
+def _is_snapshot(store: Store, definition: JourneyDefinition, outcome: str, scope: Scope) -> tuple[bool, str]:
+    """Whether an outcome of the definition has no signup-relative timing (a snapshot export).
+
+    It has none when at least half of the observed outcome dates are at or
+    before the customer's signup (signup and outcome both stamped with the
+    export date, say): a time since signup of zero says nothing.
+    """
+    col, _ = outcome_spec(definition, outcome)
+    outs = customer_outcomes_data(store, definition=definition, scope=scope)
+    seen = outs[col].notna()
+    if seen.sum() < 2:
+        return False, ""
+    at_signup = int((outs.loc[seen, col] <= outs.loc[seen, "signup_at"]).sum())
+    if at_signup * 2 >= int(seen.sum()):
+        return True, (f"{at_signup} of {int(seen.sum())} observed {outcome} dates are at or before signup "
+                      "(a snapshot export: no time since signup)")
+    return False, ""
+
+
+def _with_attributes(
+    store: Store, feats: CustomerFeatures, names: Sequence[str], scope: Scope,
+) -> tuple[CustomerFeatures, dict[str, str]]:
+    attrs = customer_attributes_data(store, names=list(names), scope=scope.replace(sample_n=0, random_state=0))
+    data = feats.data.merge(attrs, on="customer_id", how="left")
+    return dataclasses.replace(feats, data=data), dict(attrs.attrs.get("sources", {}))
+
+
+def _cross_sectional(
+    store: Store, *, definition: JourneyDefinition, outcome: str, flags: pd.DataFrame | None, scope: Scope,
+    population: str, min_support: int, adjust_for: Sequence[str], attribute_names: list[str],
+    property_keys: Sequence[str], alpha: float, basis: str, notes: list[str], thresholds: Sequence[int],
+) -> pd.DataFrame:
+    """Attributes against an outcome known only as of ``as_of``."""
+    names = ["segment", *attribute_names]
+    attrs = customer_attributes_data(store, names=[*names, *property_keys], scope=scope)
+    data = attrs.rename(columns={"attr_segment": "segment"})
+    data["plan"] = data["attr_plan"]
+    data = data.rename(columns={attribute_column(k): f"prop_{feature_slug(k)}" for k in property_keys})
+    n_not_at_risk = 0
+    if flags is None:
+        col, is_conversion = outcome_spec(definition, outcome)
+        outs = customer_outcomes_data(store, definition=definition, scope=scope)
+        flags = pd.DataFrame({"customer_id": outs["customer_id"], "outcome": outs[col].notna().astype(float)})
+        conv = next((f"{feature_slug(n)}_at" for n, sp in definition.outcomes.items() if sp.customer_field == "converted_at"), None)
+        use_converted = population == "converted" or (
+            population == "auto" and not is_conversion and conv is not None and outs[conv].notna().any()
+        )
+        if use_converted and conv is not None:
+            at_risk = outs[conv].notna().to_numpy()
+            n_not_at_risk = int((~at_risk).sum())
+            flags = flags[at_risk]
+    unknown = int(flags["outcome"].isna().sum())
+    flags = flags[flags["outcome"].notna()]
+    if flags.empty:
+        msg = f"no customer is left for the cross-sectional {outcome} analysis ({scope.describe()})"
+        raise EmptyResultError(msg)
+    notes = [*notes, f"cross-sectional: {basis}; behaviours are not candidates (they cannot be placed before an outcome "
+                     "without a time)"]
+    warnings.warn(f"{outcome} is analysed cross-sectionally as of {scope.as_of:%Y-%m-%d}: {basis}; only customer "
+                  "attributes are candidates.", StatisticalWarning, stacklevel=3)
+    catalog = pd.DataFrame(columns=["feature", "kind", "source", "event", "window_days", "activity", "description"])
+    feats = CustomerFeatures(data=data, catalog=catalog, exclusions=pd.DataFrame(columns=["reason", "customers"]),
+                             window_days=0, windows=(), as_of=scope.as_of, scope=scope)
+    excl = {"not_at_risk": n_not_at_risk, "outcome_unknown": unknown}
+    return _analyse(
+        feats, flags, outcome=outcome, horizon_days=math.nan, min_support=min_support, thresholds=thresholds,
+        adjust_for=[a for a in adjust_for if a != "size"], property_keys=property_keys, alpha=alpha,
+        plan_encodes_outcome=outcome in PLAN_ENCODED_OUTCOMES or outcome == "conversion", exclusions=excl,
+        attributes=[a for a in names if a != "segment"], notes=notes, attribute_sources=attrs.attrs.get("sources", {}),
+        context={"timing": "cross_sectional", "as_of": f"{scope.as_of:%Y-%m-%d}", "horizon_basis": "",
+                 "window_basis": ""},
     )
 
 
@@ -524,6 +845,8 @@ def drivers_from_features(
     alpha: float = 0.05,
     plan_encodes_outcome: bool = False,
     exclusions: dict[str, int] | None = None,
+    km: pd.DataFrame | None = None,
+    attributes: Sequence[str] | str = (),
 ) -> pd.DataFrame:
     """Run the candidate analysis of :func:`drivers_data` on a feature table and outcome flags.
 
@@ -535,7 +858,8 @@ def drivers_from_features(
     ----------
     features : CustomerFeatures
         From :func:`journeylib.customers.features.build_features` (with the same
-        ``property_keys``).
+        ``property_keys``); ``attributes`` need ``attr_<slug>`` columns
+        (:func:`journeylib.customers.features.customer_attributes_data`).
     outcomes : pandas.DataFrame
         ``customer_id`` and ``outcome`` (1 = had the outcome within the
         horizon, 0 = not) of the analysed customers; customers of
@@ -544,14 +868,21 @@ def drivers_from_features(
         Outcome name (for the text).
     horizon_days : float
         The follow-up the flags were computed over (reported).
-    min_support, thresholds, adjust_for, property_keys, alpha
+    min_support, thresholds, adjust_for, property_keys, alpha, attributes
         As in :func:`drivers_data`.
     plan_encodes_outcome : bool, default False
-        Leave plan out of the adjustment (conversion, expansion).
+        Leave plan out of the adjustment, and out of the candidates
+        (conversion, expansion).
     exclusions : dict, optional
         Customers left out by reason (``window_incomplete``,
         ``followup_incomplete``, ``not_at_risk``,
-        ``outcome_before_window_end``), reported in the table.
+        ``outcome_before_window_end``, ``outcome_unknown``), reported in the
+        table.
+    km : pandas.DataFrame, optional
+        ``customer_id``, ``km_duration`` (days from signup to the outcome,
+        censoring or the horizon) and ``km_event`` (1/0) of the Kaplan–Meier
+        population (:func:`journeylib.customers.outcomes.outcome_population_data`);
+        without it the ``*_km`` columns are NaN.
 
     Returns
     -------
@@ -566,8 +897,34 @@ def drivers_from_features(
     return _analyse(
         features, outcomes, outcome=outcome, horizon_days=horizon_days, min_support=min_support, thresholds=thresholds,
         adjust_for=adjust_for, property_keys=property_keys, alpha=alpha, plan_encodes_outcome=plan_encodes_outcome,
-        exclusions=exclusions,
+        exclusions=exclusions, km=km, attributes=list(split_keys(attributes)),
     )
+
+
+def _neighbours(out: pd.DataFrame) -> pd.Series:
+    """Text of the RR at the windows and thresholds next to each selected row."""
+    res = pd.Series("", index=out.index, dtype=object)
+    ok = out[out["status"] == "ok"]
+    for idx in out.index[out["selected"]]:
+        row = out.loc[idx]
+        fam = ok[ok["family"] == row["family"]]
+        if len(fam) < 2:
+            continue
+        parts = []
+        same_k = fam[fam["threshold"] == row["threshold"]].sort_values("window_days")
+        if same_k["window_days"].nunique() > 1:
+            parts.append("window " + ", ".join(
+                (f"[{int(r.window_days)}d {r.rr:.2g}]" if i == idx else f"{int(r.window_days)}d {r.rr:.2g}")
+                for i, r in same_k.iterrows()
+            ))
+        same_w = fam[(fam["window_days"] == row["window_days"]) & (fam["feature"] == row["feature"])]
+        if len(same_w) > 1 and row["kind"] in ("did_within", "count_at_least"):
+            same_w = same_w.assign(_t=pd.to_numeric(same_w["threshold"], errors="coerce")).sort_values("_t")
+            parts.append("threshold " + ", ".join(
+                (f"≥{r.threshold} [{r.rr:.2g}]" if i == idx else f"≥{r.threshold} {r.rr:.2g}") for i, r in same_w.iterrows()
+            ))
+        res[idx] = "; ".join(parts)
+    return res
 
 
 def _analyse(
@@ -583,32 +940,92 @@ def _analyse(
     alpha: float = 0.05,
     plan_encodes_outcome: bool = False,
     exclusions: dict[str, int] | None = None,
+    km: pd.DataFrame | None = None,
+    attributes: Sequence[str] = (),
+    notes: Sequence[str] = (),
+    events_after_horizon: int = 0,
+    attribute_sources: dict[str, str] | None = None,
+    context: dict[str, str] | None = None,
+    explicit_plan: bool = True,
 ) -> pd.DataFrame:
     """Do the work of :func:`drivers_from_features`; warnings point at the public function's caller."""
     property_keys = split_keys(property_keys)
     feats = features
-    excl = {k: 0 for k in ("window_incomplete", "followup_incomplete", "not_at_risk", "outcome_before_window_end")}
+    excl = {k: 0 for k in ("window_incomplete", "followup_incomplete", "not_at_risk", "outcome_before_window_end",
+                           "outcome_unknown")}
     excl.update(exclusions or {})
     horizon = float(horizon_days)
-    data = feats.data.merge(outcomes[["customer_id", "outcome"]], on="customer_id", how="inner")
-    if data.empty:
+    ctx = {"timing": "since_signup", "as_of": f"{feats.as_of:%Y-%m-%d}", "horizon_basis": "given", "window_basis": "given"}
+    ctx.update(context or {})
+    flags = outcomes[["customer_id", "outcome"]]
+    if km is not None:
+        # the Kaplan-Meier population (analysed + followed for less than the horizon) carries the candidate values too
+        union = pd.concat([flags["customer_id"], km["customer_id"]]).drop_duplicates()
+        full = feats.data[feats.data["customer_id"].isin(union)]
+        full = full.merge(flags, on="customer_id", how="left").merge(
+            km[["customer_id", "km_duration", "km_event"]], on="customer_id", how="left")
+    else:
+        full = feats.data.merge(flags, on="customer_id", how="inner")
+    full = full.reset_index(drop=True)
+    known = np.isfinite(full["outcome"].to_numpy(dtype=float))
+    if not known.any():
         msg = "drivers_from_features: no customer of the feature table has an outcome row; check the customer ids"
         raise EmptyResultError(msg)
+    data = full[known].reset_index(drop=True)
     y = data["outcome"].to_numpy(dtype=float) == 1
     n_pop = len(data)
     events = int(y.sum())
 
     # The exported plan is a snapshot: 'trial' until conversion and the upgraded plan after an
-    # expansion, so it encodes those outcomes; it is never a candidate (it is not a behaviour).
+    # expansion, so it encodes those outcomes: not adjusted for, and never a candidate then.
     plan_leaks = plan_encodes_outcome
-    attributes = ["segment"]
-    notes_global: list[str] = []
+    sources = attribute_sources or {}
+    attr_pairs: list[tuple[str, str]] = [("segment", "segment")]
+    skipped: list[dict[str, Any]] = []
+    notes_global: list[str] = list(notes)
+    for name in attributes:
+        col = "plan" if name == "plan" and "plan" in full.columns and attribute_column(name) not in full.columns else attribute_column(name)
+        if name == "plan" and plan_leaks:
+            quiet = True
+            skipped.append({"candidate": col, "feature": col, "kind": "property_value", "event": name, "window_days": 0,
+                            "family": col, "status": "skipped_leak",
+                            "reason": f"the exported plan changes with {outcome}, so it encodes the outcome"})
+            if quiet and explicit_plan:
+                warnings.warn(f"plan is not a candidate for {outcome}: the exported plan changes with it",
+                              StatisticalWarning, stacklevel=3)
+            continue
+        if col not in full.columns:
+            msg = (f"drivers: attribute {name!r} has no column {col!r} in the feature table; add it with "
+                   "customer_attributes_data")
+            raise ValueError(msg)
+        if full[col].isna().all():
+            where = {"column": "customers column", "property": "customers.properties key"}.get(sources.get(name, ""), "field")
+            warnings.warn(
+                f"attribute {name!r} ({where}) is null for every one of the {len(full)} analysed customers: it is not "
+                "tested; check the name against the customers columns and properties keys",
+                StatisticalWarning, stacklevel=3,
+            )
+            notes_global.append(f"attribute {name} is null for every analysed customer")
+        attr_pairs.append((col, name))
+    for pk in property_keys:
+        col = f"prop_{feature_slug(pk)}"
+        if col in full.columns and full[col].isna().all():
+            warnings.warn(
+                f"property {pk!r} is null for every one of the {len(full)} analysed customers (no such "
+                "customers.properties key?): it is not tested",
+                StatisticalWarning, stacklevel=3,
+            )
+            notes_global.append(f"property {pk} is null for every analysed customer")
     if plan_leaks and "plan" in adjust_for:
         notes_global.append(f"not adjusted for plan: the exported plan changes with {outcome}")
     adjusters = [a for a in adjust_for if not (a == "plan" and plan_leaks)]
     strata_cols: dict[str, pd.Series] = {}
     for a in adjusters:
-        s = size_band(data[f"users_{feats.window_days}d"]) if a == "size" else data[a].astype(str)
+        size_col = f"users_{feats.window_days}d"
+        if a == "size" and size_col not in data.columns:
+            notes_global.append("not adjusted for size band: no account size without a behaviour window")
+            continue
+        s = size_band(data[size_col]) if a == "size" else data[a].astype(str)
         if s.nunique() < 2:
             what = "size band" if a == "size" else a
             msg = f"{what} is the same for every analysed customer ({s.iloc[0]}); estimates are not adjusted for it"
@@ -617,9 +1034,12 @@ def _analyse(
             continue
         strata_cols[a] = s.reset_index(drop=True)
 
-    skipped: list[dict[str, Any]] = []
     prop_cols = [f"prop_{feature_slug(k)}" for k in property_keys]
-    cands = _candidates(data, feats, thresholds, skipped, prop_cols, attributes)
+    cands_full = _candidates(full, feats, thresholds, skipped, prop_cols, attr_pairs)
+    cands = cands_full
+    full_values = [c.values for c in cands]
+    for c in cands:
+        c.values = c.values[known]  # the 2x2 tables use the analysed customers only
     if skipped:
         names = ", ".join(s["feature"] for s in skipped[:8]) + (" ..." if len(skipped) > 8 else "")
         warnings.warn(
@@ -653,7 +1073,7 @@ def _analyse(
         row: dict[str, Any] = {
             "candidate": cand.candidate, "feature": cand.feature, "kind": cand.kind, "event": cand.event,
             "window_days": cand.window_days, "threshold": str(cand.threshold), "exposure": cand.exposure,
-            "reference": cand.reference, "orientation": "as_defined",
+            "reference": cand.reference, "orientation": "as_defined", "family": cand.family,
         }
         key = np.packbits(xe[i]).tobytes() + np.packbits(xr[i]).tobytes()
         n1, n0 = int(a[i] + b[i]), int(c[i] + d[i])
@@ -741,7 +1161,7 @@ def _analyse(
     for pos in np.flatnonzero(out["status"].to_numpy() == "ok"):
         idx = out.index[int(pos)]
         cand = cands[int(cand_of[pos])]
-        use = [k for k in strata_cols if k != cand.feature]
+        use = [k for k in strata_cols if cand.feature not in (k, attribute_column(k))]
         if not use:
             continue
         key_s = strata_cols[use[0]].astype(str)
@@ -769,25 +1189,63 @@ def _analyse(
     if global_note := "; ".join(notes_global):
         out["note"] = [("; ".join(x for x in (str(n), global_note) if x)) for n in out["note"]]
 
-    # thresholds tried, selected split, ranking
+    # Kaplan-Meier cumulative incidence at the horizon, censored customers kept (not counted as non-events)
+    for kc in ("risk_km_exposed", "risk_km_reference", "rr_km", "rr_km_ci_low", "rr_km_ci_high"):
+        out[kc] = np.nan
+    out["n_km"] = 0
+    out["n_censored"] = 0
+    ok_pos = np.flatnonzero(out["status"].to_numpy() == "ok")
+    if km is not None and len(ok_pos) and math.isfinite(horizon):
+        dur = full["km_duration"].to_numpy(dtype=float)
+        kev = full["km_event"].to_numpy(dtype=float)
+        in_km = np.isfinite(dur)
+        xs = np.stack([full_values[int(cand_of[pos])] for pos in ok_pos])
+        flip_rows = (out["orientation"].to_numpy()[ok_pos] == "complement")[:, None]
+        xs = np.where(np.isfinite(xs) & flip_rows, 1 - xs, xs)
+        xs = np.where(in_km[None, :], xs, np.nan)
+        r1, v1, r0, v0, f1, f0 = _km_risks(xs, np.where(in_km, dur, np.inf), np.where(in_km, kev, 0.0), horizon)
+        r1 = np.where(f1 | (r1 >= 1), r1, np.nan)
+        r0 = np.where(f0 | (r0 >= 1), r0, np.nan)
+        z = float(stats.norm.ppf(1 - alpha / 2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where((r0 > 0) & (r1 > 0), r1 / r0, np.nan)
+            se = np.sqrt(v1 / r1**2 + v0 / r0**2)
+        idx_ok = out.index[ok_pos]
+        out.loc[idx_ok, "risk_km_exposed"] = r1
+        out.loc[idx_ok, "risk_km_reference"] = r0
+        out.loc[idx_ok, "rr_km"] = ratio
+        out.loc[idx_ok, "rr_km_ci_low"] = ratio * np.exp(-z * se)
+        out.loc[idx_ok, "rr_km_ci_high"] = ratio * np.exp(z * se)
+        known_x = np.isfinite(xs)
+        out.loc[idx_ok, "n_km"] = known_x.sum(axis=1)
+        censored = in_km & (kev != 1) & (dur < horizon)
+        out.loc[idx_ok, "n_censored"] = (known_x & censored[None, :]).sum(axis=1)
+
+    # thresholds and windows tried, selected split per family, ranking
     ok = out["status"] == "ok"
     out["thresholds_tried"] = out.groupby("feature")["candidate"].transform("size").astype("int64")
+    out["windows_tried"] = out.groupby("family")["window_days"].transform("nunique").astype("int64")
     out["selected"] = False
     if ok.any():
-        best = out[ok].sort_values(["p_value", "rr_ci_low"], ascending=[True, False]).groupby("feature").head(1).index
+        best = out[ok].sort_values(["p_value", "rr_ci_low"], ascending=[True, False]).groupby("family").head(1).index
         out.loc[best, "selected"] = True
+    out["neighbours"] = _neighbours(out)
     order_key = np.where(out["significant"], 0, np.where(ok, 1, 2))
     out = out.assign(_k=order_key, _lo=out["rr_ci_low"].fillna(-1.0)).sort_values(["_k", "_lo", "p_value"], ascending=[True, False, True])
     out["rank"] = np.where(out["_k"] < 2, np.arange(1, len(out) + 1), np.nan)
     for sk in skipped:
         sk.update(exposure="", reference="", orientation="", thresholds_tried=0, selected=False, significant=False,
-                  note="", threshold="")
+                  note="", threshold="", windows_tried=0, neighbours="")
     if skipped:
         out = pd.concat([out, pd.DataFrame(skipped)], ignore_index=True)
     out["outcome"] = outcome
     out["horizon_days"] = horizon
+    for ck in ("timing", "as_of", "horizon_basis", "window_basis"):
+        out[ck] = ctx[ck]
     out["population"] = n_pop
     out["events"] = events
+    out["events_after_horizon"] = int(events_after_horizon)
+    out["n_outcome_unknown"] = excl["outcome_unknown"]
     out["n_excluded_window"] = excl["window_incomplete"]
     out["n_excluded_followup"] = excl["followup_incomplete"]
     out["n_not_at_risk"] = excl["not_at_risk"]
@@ -799,10 +1257,12 @@ def _analyse(
     out["selected"] = out["selected"].fillna(False).astype(bool)
     verb = OUTCOME_VERBS.get(outcome, f"reached {outcome}")
     out["line"] = [driver_line(r, verb) if r["significant"] else "" for _, r in out.iterrows()]
-    for col_name in ("n_exposed", "events_exposed", "n_reference", "events_reference", "strata_used", "thresholds_tried"):
+    for col_name in ("n_exposed", "events_exposed", "n_reference", "events_reference", "strata_used", "thresholds_tried",
+                     "windows_tried", "n_km", "n_censored"):
         out[col_name] = out[col_name].fillna(0).astype("int64")
     out["window_days"] = out["window_days"].astype("int64")
     out["threshold"] = out["threshold"].astype(str)
-    for col_name in ("exposure", "reference", "orientation", "reason", "note", "adjusted_for", "test", "line", "event"):
+    for col_name in ("exposure", "reference", "orientation", "reason", "note", "adjusted_for", "test", "line", "event",
+                     "family", "neighbours"):
         out[col_name] = out[col_name].fillna("").astype(str)
     return out.loc[:, list(DRIVER_COLUMNS)].reset_index(drop=True)

@@ -53,12 +53,15 @@ from journeylib.store.dialect import (
     sql_quote,
     sql_timestamp,
 )
+from journeylib.store.schema import CUSTOMERS
 
 __all__ = [
     "DEFAULT_WINDOWS",
     "SESSION_GAP_MINUTES",
     "CustomerFeatures",
+    "attribute_column",
     "build_features",
+    "customer_attributes_data",
     "customer_outcomes_data",
     "feature_slug",
 ]
@@ -624,8 +627,10 @@ def customer_outcomes_data(
         ``plan``, ``signup_at``, ``converted_at``, ``churned_at`` (NaT when
         not by as_of); ``<outcome>_at`` for every outcome of the definition
         (UTC; NaT if it has not happened by as_of): for ``customer_field``
-        outcomes the field, for ``event`` outcomes the first such event at or
-        after signup; ``prop_<key>`` columns.
+        outcomes the field, for ``customer_property`` outcomes the
+        property's ISO 8601 date (NaT if it is not one), for ``event``
+        outcomes the first such event at or after signup; ``prop_<key>``
+        columns.
 
     Raises
     ------
@@ -644,6 +649,8 @@ def customer_outcomes_data(
         if outcome.customer_field is not None:
             field_sql = f"c.{outcome.customer_field}"
             selects.append(f"CASE WHEN {field_sql} <= {asof} THEN {field_sql} END AS {col}")
+        elif outcome.customer_property is not None:  # ISO 8601 text in customers.properties, parsed below
+            selects.append(f"{sql_json_text('c.properties', outcome.customer_property)} AS {col}")
         else:
             alias = f"o{i}"
             joins.append(
@@ -660,4 +667,103 @@ def customer_outcomes_data(
         msg = f"no customers in scope ({scope.describe()}); widen the filters."
         raise EmptyResultError(msg)
     out = out.loc[:, ~out.columns.duplicated()]
+    for name, outcome in definition.outcomes.items():
+        if outcome.customer_property is not None:
+            col = f"{feature_slug(name)}_at"
+            parsed = pd.to_datetime(out[col], utc=True, errors="coerce", format="ISO8601")
+            out[col] = parsed.where(parsed <= scope.as_of)
+    return out.reset_index(drop=True)
+
+
+def attribute_column(name: str) -> str:
+    """Return the column :func:`customer_attributes_data` gives attribute *name*.
+
+    Parameters
+    ----------
+    name : str
+        A ``customers`` column or ``customers.properties`` key.
+
+    Returns
+    -------
+    str
+        ``attr_<slug>``.
+
+    Examples
+    --------
+    >>> attribute_column("Payment Method")
+    'attr_payment_method'
+    """
+    return f"attr_{feature_slug(name)}"
+
+
+def customer_attributes_data(
+    store: Store,
+    *,
+    names: Sequence[str],
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+    random_state: int = 0,
+    scope: Scope | None = None,
+) -> pd.DataFrame:
+    """Return customer attributes by name: a ``customers`` column where one has the name, else a properties key.
+
+    ``plan``, ``segment`` or ``mrr`` are read from their columns, so asking for
+    them never reads an absent ``properties`` key; any other name is looked up
+    in ``customers.properties`` (as text). Values are the exported snapshot.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    names : sequence of str
+        Attribute names.
+    as_of, segment, plan, signup_from, signup_to, sample_n, random_state, scope
+        Scope, as in :func:`build_features`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer in scope: ``customer_id`` and, per name,
+        ``attr_<slug>`` (:func:`attribute_column`): the column's values
+        (numbers stay numbers, timestamps stay timestamps) or the property's
+        text; None where missing. ``DataFrame.attrs["sources"]`` maps each
+        name to ``"column"`` or ``"property"``.
+
+    Raises
+    ------
+    ValueError
+        If a name is empty or two names give the same column.
+    EmptyResultError
+        If no customer is in scope.
+    """
+    scope = Scope.resolve(
+        store, scope, function="customer_attributes_data", as_of=as_of, segment=segment, plan=plan,
+        signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state,
+    )
+    names = [str(n).strip() for n in names]
+    cols = [attribute_column(n) for n in names]
+    if any(not n for n in names) or len(set(cols)) != len(cols):
+        msg = f"customer_attributes_data: names must be non-empty and give distinct columns (attr_<slug>); got {names!r}"
+        raise ValueError(msg)
+    own = set(CUSTOMERS.names) - {"properties"}
+    sources: dict[str, str] = {}
+    selects = ["c.customer_id"]
+    for name, col in zip(names, cols, strict=True):
+        if name in own:
+            sources[name] = "column"
+            selects.append(f'c."{name}" AS "{col}"')
+        else:
+            sources[name] = "property"
+            selects.append(f'{sql_json_text("c.properties", name)} AS "{col}"')
+    out = store.query(f"SELECT {', '.join(selects)} FROM ({scope.customers_sql()}) c ORDER BY c.customer_id")
+    if out.empty:
+        msg = f"no customers in scope ({scope.describe()}); widen the filters."
+        raise EmptyResultError(msg)
+    for col in cols:
+        out[col] = out[col].astype(object).where(out[col].notna(), None) if out[col].dtype == object else out[col]
+    out.attrs["sources"] = sources
     return out.reset_index(drop=True)

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from journeylib.datasets.files import FILE_FORMATS, load_archetypes, load_ticket_labels, load_truth, load_world
 from journeylib.datasets.parameters import GENERATOR_VERSION, WorldParameters
+from journeylib.datasets.second_world import SecondWorldResult, synthesize_second_world
 from journeylib.datasets.world import SynthResult, synthesize
 
 __all__ = [
     "FILE_FORMATS",
     "GENERATOR_VERSION",
+    "SecondWorldResult",
     "SynthResult",
     "WorldParameters",
     "load_archetypes",
@@ -33,4 +35,5 @@ __all__ = [
     "load_truth",
     "load_world",
     "synthesize",
+    "synthesize_second_world",
 ]

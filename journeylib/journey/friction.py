@@ -11,7 +11,8 @@ evidence                  measure and test
 ========================  ====================================================================
 ``time``                  days in stage *k* of customers who progressed, group vs peers (the
                           customers of the other segments): ratio of medians, bootstrap CI,
-                          one-sided Mann–Whitney p-value
+                          one-sided Mann–Whitney p-value; beside it, the Kaplan–Meier
+                          median of every customer who entered *k* (see below)
 ``step``                  for an exit rule made of several conditions (``all``/``any``): days
                           from entering *k* to each condition; the condition with the smallest
                           p-value is reported (every condition is tested and counted)
@@ -40,6 +41,15 @@ still in *k* at ``as_of`` is in it until ``as_of``, and one who ``dropped``
 (no progress within ``conventions.drop_after_days``) is counted as in it
 only for those ``drop_after_days`` (exposure for tickets and loops).
 
+The completers' median (``median_days``, ``time_value``) leaves out every
+customer who has not progressed, so a stage that most customers never leave
+can show a short median. Beside it, the **Kaplan–Meier median** time to
+progress (``median_days_km``, ``time_km_value`` with its confidence
+interval, lifelines) counts every customer who entered the stage: one still
+in it (or ``dropped``) is censored at ``as_of``, one who churned in it at the
+churn; it is infinite when fewer than half are estimated to progress. It is
+descriptive and is not one of the tests.
+
 **Multiple testing**: the Benjamini–Hochberg procedure is applied across all
 the tests of one call (every unit, group and evidence item); ``*_q`` columns
 hold the adjusted p-values.
@@ -52,11 +62,13 @@ score of 0 are not friction points. Ties are broken by the smallest q-value.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+from lifelines import KaplanMeierFitter
+from lifelines.utils import median_survival_times
 
 from journeylib.cache import ResultCache
 from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition, Stage
@@ -112,7 +124,9 @@ def _step_times(store: Store, definition: JourneyDefinition, scope: Any, k: int,
             update={"stages": [*definition.stages[: k + 1], Stage(name="__step__", rule=cond)], "happy_path": None}
         )
         ms = stage_milestones(store, sub, scope, cache=cache)
-        prev = ms[ms["stage_order"] == k].set_index("customer_id")["entered_at"]
+        # a free-order stage (order: any) waits for signup only, not for stage k
+        since = "signup_at" if definition.stages[k + 1].free_order else "entered_at"
+        prev = ms[ms["stage_order"] == k].set_index("customer_id")[since]
         step = ms[ms["stage_order"] == k + 1].set_index("customer_id")["met_at"]
         days = ((step - prev.reindex(step.index)).dt.total_seconds() / 86400.0).clip(lower=0.0).dropna()
         label = _leaf_label(cond)
@@ -176,6 +190,15 @@ def _negative_flags(ticket_sentiment: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"ticket_id": frame["ticket_id"].astype(str).to_numpy(), "negative": neg.to_numpy(dtype=bool)})
 
 
+def _km_median(days: np.ndarray, progressed: np.ndarray, alpha: float) -> tuple[float, float, float]:
+    """Return the Kaplan–Meier median of *days* (events where *progressed*, else censored) and its CI; NaN without data."""
+    if len(days) == 0:
+        return np.nan, np.nan, np.nan
+    kmf = KaplanMeierFitter(alpha=alpha).fit(np.clip(days, 0.0, None), progressed.astype(bool))
+    ci = median_survival_times(kmf.confidence_interval_)
+    return float(kmf.median_survival_time_), float(ci.iloc[0, 0]), float(ci.iloc[0, 1])
+
+
 def _put(row: dict[str, Any], name: str, r: RatioEstimate) -> None:
     row[f"{name}_value"] = r.value
     row[f"{name}_reference"] = r.reference
@@ -202,6 +225,7 @@ def _evidence(
     min_customers: int,
     attempt_events: Sequence[str] | None,
     gap_days: float,
+    identity_keys: Sequence[str] | Mapping[str, Sequence[str]] | None,
     scope: Scope | None,
     cache: ResultCache | None,
     function: str,
@@ -216,7 +240,8 @@ def _evidence(
     iv["segment"] = iv["segment"].astype(object).where(iv["segment"].notna(), "(none)").astype(str)
     sentiment = _negative_flags(ticket_sentiment) if ticket_sentiment is not None else None
     tk = _tickets_in_stage(store, scope, iv, sentiment)
-    loop_rows = loops_by_stage(store, scope, iv.assign(exited_at=iv["exposure_end"]), attempt_events, gap_days, 0.8)
+    loop_rows = loops_by_stage(store, scope, iv.assign(exited_at=iv["exposure_end"]), attempt_events, gap_days, 0.8,
+                               identity_keys=identity_keys)
     lp = (
         loop_rows.groupby(["customer_id", "stage_order"], as_index=False)["loops"].sum()
         if len(loop_rows)
@@ -244,6 +269,11 @@ def _evidence(
             cust_g = here[is_g]
             progressed = here["status"] == "progressed"
             row["median_days"] = float(cust_g.loc[cust_g["status"] == "progressed", "days_in_stage"].median())
+            done_g = (cust_g["status"] == "progressed").to_numpy()
+            km = _km_median(cust_g["days_in_stage"].to_numpy(dtype=float), done_g, alpha)
+            row["median_days_km"] = km[0]
+            row["time_km_value"], row["time_km_ci_low"], row["time_km_ci_high"] = km
+            row["time_completers"], row["time_censored"] = int(done_g.sum()), int((~done_g).sum())
             others = iv[(iv["stage_order"] != k) & (iv["stage_order"] < len(names) - 1) & (iv["status"] == "progressed")]
             others = others if group == "all" else others[others["segment"] == group]
             row["other_stages_median_days"] = float(others["days_in_stage"].median()) if len(others) else np.nan
@@ -257,6 +287,16 @@ def _evidence(
             a = here.loc[is_g & progressed, "days_in_stage"].to_numpy(dtype=float)
             b = here.loc[~is_g & progressed, "days_in_stage"].to_numpy(dtype=float)
             _put(row, "time", median_ratio_bootstrap(a, b, rng=rng, n_boot=n_boot, alpha=alpha, floor=MEDIAN_FLOOR_DAYS) if with_peers and min(len(a), len(b)) >= 5 else RatioEstimate())
+            if with_peers:
+                peers_iv = here[~is_g]
+                km_ref = _km_median(peers_iv["days_in_stage"].to_numpy(dtype=float), (peers_iv["status"] == "progressed").to_numpy(), alpha)[0]
+            else:
+                km_ref = np.nan
+            row["time_km_reference"] = km_ref
+            row["time_km_ratio"] = (
+                max(row["time_km_value"], MEDIAN_FLOOR_DAYS) / max(km_ref, MEDIAN_FLOOR_DAYS)
+                if np.isfinite(km_ref) and not np.isnan(row["time_km_value"]) else np.nan
+            )
             # the exit rule's conditions vs peers: test each, report the most extreme
             best = ("", RatioEstimate())
             step_ps: list[float] = []
@@ -371,6 +411,22 @@ def _q(q: float) -> str:
     return "<0.001" if q < 0.001 else f"{q:.3f}"
 
 
+def _km_days(x: float) -> str:
+    if np.isnan(x):
+        return "n/a"
+    return "not reached (fewer than half progress)" if np.isinf(x) else f"{x:.1f} days"
+
+
+def _km_text(r: dict[str, Any]) -> str:
+    """Say the Kaplan–Meier medians that count the customers who have not progressed."""
+    n = int(r["time_censored"])
+    if n == 0:
+        basis = "every customer of the group progressed"
+    else:
+        basis = f"counting the {n} {'customer who has' if n == 1 else 'customers who have'} not progressed as censored"
+    return f"Kaplan–Meier median, {basis}: {_km_days(r['time_km_value'])} vs {_km_days(r['time_km_reference'])}"
+
+
 def _statement(r: dict[str, Any]) -> str:
     who = "All customers" if r["group"] == "all" else f"{r['group']} customers"
     peers = "customers of other segments"
@@ -378,7 +434,7 @@ def _statement(r: dict[str, Any]) -> str:
     texts = {
         "tickets": lambda: f"raised {_fmt(r['tickets_value'])} support tickets per customer-week in {r['stage']} vs {_fmt(r['tickets_reference'])} for {peers} ({_ci(r, 'tickets')})",
         "step": lambda: f"took a median {_fmt(r['step_value'], 1)} days from entering {r['stage']} to {r['step']} vs {_fmt(r['step_reference'], 1)} days for {peers} ({_ci(r, 'step')})",
-        "time": lambda: f"spent a median {_fmt(r['time_value'], 1)} days in {r['stage']} before {r['next_stage']} vs {_fmt(r['time_reference'], 1)} days for {peers} ({_ci(r, 'time')})",
+        "time": lambda: f"spent a median {_fmt(r['time_value'], 1)} days in {r['stage']} before {r['next_stage']} vs {_fmt(r['time_reference'], 1)} days for {peers} ({_ci(r, 'time')}; {_km_text(r)})",
         "dropoff": lambda: f"dropped out or churned in {r['stage']} {_fmt(100 * r['dropoff_value'], 0)}% of the time vs {_fmt(100 * r['dropoff_reference'], 0)}% for {peers} ({_ci(r, 'dropoff')})",
         "negative": lambda: f"{_fmt(100 * r['negative_value'], 0)}% of their tickets in {r['stage']} were negative vs {_fmt(100 * r['negative_reference'], 0)}% for {peers} ({_ci(r, 'negative')})",
         "loops": lambda: f"had {_fmt(r['loops_value'])} repeated attempts or returns per customer-week in {r['stage']} vs {_fmt(r['loops_reference'])} for {peers} ({_ci(r, 'loops')})",
@@ -434,6 +490,10 @@ _COMMON_DOC = """
         :func:`journeylib.journey.loops.loop_events_data`).
     gap_days : float, default 14
         Inactivity after which activity counts as a return.
+    identity_keys : list of str, or dict of event to list of str, optional
+        Property keys that identify the object of a repeated attempt (see
+        :func:`journeylib.journey.loops.loop_events_data`); default: every
+        key except times, attempt ids and outcomes.
 """
 
 
@@ -456,6 +516,7 @@ def friction_tests_data(
     min_customers: int = 20,
     attempt_events: Sequence[str] | None = None,
     gap_days: float = 14.0,
+    identity_keys: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Return every tested unit (group × stage) with its evidence, q-values and score.
 
@@ -471,6 +532,8 @@ def friction_tests_data(
         ``customers`` (customers who entered the stage, in the group),
         ``peers`` (those of other segments; 0 for ``all``). Description:
         ``median_days`` (in stage, progressed customers),
+        ``median_days_km`` (Kaplan–Meier median of every customer who
+        entered, the others censored; see the module docstring),
         ``other_stages_median_days`` and ``time_vs_stages_ratio`` (vs the
         group's other stages; descriptive, not tested), ``tickets_total``,
         ``customer_weeks`` (exposure), ``loops_total``, ``negative_tickets``.
@@ -483,7 +546,13 @@ def friction_tests_data(
         (contribution to the score); ``step`` also names the condition.
         ``tests`` (tests in the call), ``score``, ``min_q``,
         ``evidence_items`` (items contributing) and ``statement`` (plain
-        English, citing the contributing numbers).
+        English, citing the contributing numbers). Beside the ``time``
+        evidence: ``time_km_value`` (= ``median_days_km``) with
+        ``time_km_ci_low``/``time_km_ci_high``, ``time_km_reference`` (the
+        peers' Kaplan–Meier median; NaN for ``all``), ``time_km_ratio``
+        (floored at one day like the other median ratios; descriptive, not
+        tested), ``time_completers`` and ``time_censored`` (the group's
+        customers who progressed, and who did not and are censored).
 
     Raises
     ------
@@ -496,8 +565,8 @@ def friction_tests_data(
     return _evidence(
         store, definition, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to,
         sample_n=sample_n, alpha=alpha, ticket_sentiment=ticket_sentiment, n_boot=n_boot, random_state=random_state,
-        min_customers=min_customers, attempt_events=attempt_events, gap_days=gap_days, scope=scope, cache=cache,
-        function="friction_tests_data",
+        min_customers=min_customers, attempt_events=attempt_events, gap_days=gap_days, identity_keys=identity_keys,
+        scope=scope, cache=cache, function="friction_tests_data",
     )
 
 
@@ -521,6 +590,7 @@ def friction_data(
     min_customers: int = 20,
     attempt_events: Sequence[str] | None = None,
     gap_days: float = 14.0,
+    identity_keys: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Return the ranked friction points (up to ``top_n`` per group), each with its evidence.
 
@@ -561,7 +631,7 @@ def friction_data(
         store, definition=definition, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
         signup_to=signup_to, sample_n=sample_n, alpha=alpha, ticket_sentiment=ticket_sentiment, n_boot=n_boot,
         random_state=random_state, min_customers=min_customers, attempt_events=attempt_events, gap_days=gap_days,
-        scope=scope, cache=cache,
+        identity_keys=identity_keys, scope=scope, cache=cache,
     )
     out = tests[(tests["score"] > 0) & (tests["rank"] <= top_n)]
     return out.sort_values(["score", "min_q", "group"], ascending=[False, True, True], kind="mergesort").reset_index(drop=True)

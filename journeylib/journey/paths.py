@@ -14,11 +14,19 @@ Conventions (also in ``docs/journey-definition.md``):
   stage order, skipped and reordered milestones stay visible here, whereas
   ``entered_at`` (stages entered in order) never skips.
 * Every path ends in an **end node**: ``churned`` (churned by ``as_of``),
-  ``dropped`` (no progress to the next stage within the definition's
-  ``conventions.drop_after_days``; only when that is set) or ``still
-  active`` (everyone else: progressing, censored at ``as_of``, or done).
-  These are the stage statuses of :func:`journeylib.journey.stages.stage_intervals_data`,
-  so the end nodes agree with the funnel's ``dropped``/``censored`` counts.
+  ``dropped`` (the journey ended by an outcome of ``kind: drop``, or no
+  progress to the next stage within the definition's
+  ``conventions.drop_after_days``) or ``still active`` (everyone else:
+  progressing, censored at ``as_of``, or done). These are the statuses of
+  the stage each customer entered last
+  (:func:`journeylib.journey.stages.stage_intervals_data`); with ordered
+  stages only they agree with the funnel's ``dropped``/``censored`` counts.
+  (With free-order stages a customer can be dropped at one stage and reach
+  another, so the funnel counts per stage.)
+* **Free-order stages** (``order: any``) have no place in the order of the
+  happy path: they are never ``skipped`` or ``reordered``, meeting one does
+  not make an earlier stage skipped, and a variant follows the happy path
+  when its ordered stages do.
 * **Loops** (see :mod:`journeylib.journey.loops`) are repeated attempts and
   returns after a gap; a loop belongs to the stage the customer was in at
   that moment (by ``entered_at``).
@@ -40,7 +48,7 @@ from journeylib.journey.stages import stage_frames
 from journeylib.scope import Scope
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
-from journeylib.store.dialect import sql_quote
+from journeylib.store.dialect import sql_json_text, sql_quote
 
 __all__ = [
     "CHURNED",
@@ -95,9 +103,11 @@ def customer_status_frame(ms: pd.DataFrame, iv: pd.DataFrame, definition: Journe
         ``converted_at``, ``churned_at``, ``current_stage``,
         ``current_stage_order`` (furthest stage entered in order; NaN if
         none), ``status`` (of that stage) and ``end_node`` (:data:`END_NODES`).
+        ``current_stage`` is the stage entered last (with ordered stages
+        only, the furthest).
     """
     cust = ms.drop_duplicates("customer_id").set_index("customer_id")[["segment", "plan", "signup_at", "converted_at", "churned_at"]]
-    last = iv.sort_values(["customer_id", "stage_order"]).groupby("customer_id").tail(1).set_index("customer_id")
+    last = iv.sort_values(["customer_id", "entered_at", "stage_order"], kind="mergesort").groupby("customer_id").tail(1).set_index("customer_id")
     out = cust.copy()
     out["current_stage"] = last["stage"].astype(str).reindex(out.index)
     out["current_stage_order"] = last["stage_order"].reindex(out.index)
@@ -108,6 +118,9 @@ def customer_status_frame(ms: pd.DataFrame, iv: pd.DataFrame, definition: Journe
         drop_days = definition.conventions.drop_after_days
         days = (as_of - out.loc[none, "signup_at"]).dt.total_seconds() / 86400.0
         fallback = np.where(out.loc[none, "churned_at"].notna(), "churned", "in_progress")
+        if "ended_at" in ms.columns:  # the journey ended by an outcome of kind: drop
+            ended = ms.drop_duplicates("customer_id").set_index("customer_id")["ended_at"].reindex(out.index[none])
+            fallback = np.where((fallback == "in_progress") & ended.notna().to_numpy(), "dropped", fallback)
         if drop_days is not None:
             fallback = np.where((fallback == "in_progress") & (days > drop_days), "dropped", fallback)
         status.loc[none] = fallback
@@ -141,6 +154,11 @@ def milestones_in_order(ms: pd.DataFrame) -> pd.DataFrame:
 
 def _outcome_times(store: Store, scope: Scope, outcome: Outcome | None, fallback_field: str, cust: pd.DataFrame) -> pd.Series:
     """Time of an outcome per customer (NaT if it has not happened by as_of)."""
+    if outcome is not None and outcome.customer_property is not None:
+        text = sql_json_text("c.properties", outcome.customer_property)
+        raw = store.query(f"SELECT customer_id, {text} AS t FROM ({scope.customers_sql()}) c").set_index("customer_id")["t"]
+        got = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
+        return got.where(got <= scope.as_of).reindex(cust.index)
     if outcome is None or outcome.customer_field is not None:
         field = fallback_field if outcome is None or outcome.customer_field is None else outcome.customer_field
         if field in cust.columns:
@@ -189,6 +207,7 @@ class _Paths:
     skipped: pd.DataFrame  # customer × happy-path stage flags
     reordered: pd.DataFrame  # customer × happy-path stage flags
     met_wide: pd.DataFrame  # customer × happy-path stage: met_at
+    intervals: pd.DataFrame  # stage intervals of the entered stages (stage_frames)
 
 
 def _paths(
@@ -213,8 +232,10 @@ def _paths(
     cust["last_met_at"] = met.groupby("customer_id")["met_at"].max().reindex(cust.index)
     cust["last_milestone"] = met.groupby("customer_id")["stage"].last().reindex(cust.index).fillna("")
 
-    # deviations from the happy path, on the wide customer × stage table of met_at
+    # deviations from the happy path, on the wide customer × stage table of met_at;
+    # free-order stages are neither skipped nor reordered, and meeting one skips nothing
     happy = definition.path
+    free = definition.free_stages
     wide = ms.assign(stage=ms["stage"].astype(str)).set_index(["customer_id", "stage"])["met_at"].unstack()
     wide = wide.reindex(index=cust.index, columns=happy)
     for stage_name in happy:  # a stage nobody met comes back as float NaN
@@ -225,6 +246,8 @@ def _paths(
     earliest_later = pd.Series(pd.NaT, index=cust.index, dtype="datetime64[us, UTC]")
     for name in reversed(happy):  # a loop over (at most a dozen) stages, not events
         col = wide[name]
+        if name in free:
+            continue
         skipped[name] = col.isna() & later_met
         reordered[name] = col.notna() & earliest_later.notna() & (earliest_later < col)
         later_met = later_met | col.notna()
@@ -257,7 +280,7 @@ def _paths(
     cust["n_loops"] = n_loops.reindex(cust.index).fillna(0).astype(int)
     cust["looped"] = looped_stages.reindex(cust.index).fillna("").astype(str)
     cust["follows_happy_path"] = (cust["skipped"] == "") & (cust["reordered"] == "") & (cust["n_loops"] == 0)
-    return _Paths(customers=cust, met=met, loops=stage_loops, skipped=skipped, reordered=reordered, met_wide=wide)
+    return _Paths(customers=cust, met=met, loops=stage_loops, skipped=skipped, reordered=reordered, met_wide=wide, intervals=iv)
 
 
 def customer_paths_data(
@@ -368,7 +391,7 @@ def variants_data(
         how many were lumped); ``n_milestones``; ``customers``; ``share`` =
         customers / customers in scope (sums to 1); ``follows_happy_path``
         (the path is a prefix of the happy path, without skips or
-        reorders); ``churned``, ``churn_rate`` = churned / customers (share
+        reorders; free-order stages may stand anywhere in it); ``churned``, ``churn_rate`` = churned / customers (share
         churned by as_of: recent signups had less time to churn),
         ``churn_ci_low``, ``churn_ci_high``; ``converted``,
         ``conversion_rate`` = converted / customers, ``conversion_ci_low``,
@@ -397,7 +420,9 @@ def variants_data(
         converted=conv_t.notna().to_numpy(),
         days=(cust["last_met_at"] - cust["first_met_at"]).dt.total_seconds() / 86400.0,
     )
-    prefixes = {ARROW.join(happy[:i]) for i in range(1, len(happy) + 1)}
+    free = definition.free_stages
+    ordered_happy = [name for name in happy if name not in free]
+    prefixes = {ARROW.join(ordered_happy[:i]) for i in range(0, len(ordered_happy) + 1)}
     agg = (
         cust.groupby("variant")
         .agg(customers=("variant", "size"), n_milestones=("n_milestones", "first"), churned=("churned", "sum"),
@@ -407,7 +432,8 @@ def variants_data(
         .reset_index(drop=True)
     )
     agg["variants"] = 1
-    agg["follows_happy_path"] = agg["variant"].isin(prefixes)
+    ordered_part = agg["variant"].map(lambda v: ARROW.join(n for n in v.split(ARROW) if n not in free) if v != "(no milestone)" else None)
+    agg["follows_happy_path"] = ordered_part.isin(prefixes) & (ordered_part != "")
     if len(agg) > top_n:
         rest = agg.iloc[top_n:]
         other_days = cust.loc[cust["variant"].isin(rest["variant"]), "days"].median()
@@ -461,6 +487,9 @@ def conformance_data(
     * ``looped``: loop events (repeated attempts, returns after a gap; see
       :func:`journeylib.journey.loops.loop_events_data`) while in S (eligible: customers who entered S).
 
+    A free-order stage (``order: any``) has no place in the order: it gets
+    only a ``looped`` row, and it is not a "later" stage for the others.
+
     Parameters
     ----------
     store : Store
@@ -481,7 +510,8 @@ def conformance_data(
     pandas.DataFrame
         First a row ``stage="(whole path)"``, ``kind="followed"`` (customers
         who follow the happy path so far), then one row per happy-path stage
-        × kind (``skipped``, ``reordered``, ``looped``): ``stage``,
+        × kind (``skipped``, ``reordered``, ``looped``; ``looped`` only for
+        a free-order stage): ``stage``,
         ``stage_order`` (-1 for the whole path); ``kind``; ``customers``
         (customers with that deviation there); ``eligible`` (customers for
         whom it was possible: the denominator of ``rate``); ``rate`` =
@@ -503,13 +533,16 @@ def conformance_data(
     order = {name: k for k, name in enumerate(definition.stage_names)}
     total = len(cust)
     met_stage = paths.met_wide
-    entered = cust["current_stage_order"]
+    free = definition.free_stages
+    entered_orders = paths.intervals.groupby("stage_order")["customer_id"].nunique()
     rows: list[dict[str, Any]] = [
         {"stage": "(whole path)", "stage_order": -1, "kind": "followed", "customers": int(cust["follows_happy_path"].sum()),
          "eligible": total, "detail": f"happy path: {ARROW.join(happy)}"}
     ]
     for i, name in enumerate(happy):
-        later = happy[i + 1 :]
+        later = [n for n in happy[i + 1 :] if n not in free]
+        if name in free:  # no place in the order: only loops are deviations there
+            later = []
         later_met = met_stage[later].notna().any(axis=1) if later else pd.Series(False, index=cust.index)
         sk = skipped[name]
         detail_skip = ""
@@ -518,21 +551,23 @@ def conformance_data(
             if len(nxt):
                 first_after = nxt.sort_values(["customer_id", "position"]).groupby("customer_id")["stage"].first().value_counts()
                 detail_skip = f"most often went on to {first_after.index[0]} ({int(first_after.iloc[0])})"
-        rows.append({"stage": name, "stage_order": order[name], "kind": "skipped", "customers": int(sk.sum()),
-                     "eligible": int(later_met.sum()), "detail": detail_skip})
+        if name not in free:
+            rows.append({"stage": name, "stage_order": order[name], "kind": "skipped", "customers": int(sk.sum()),
+                         "eligible": int(later_met.sum()), "detail": detail_skip})
         ro = reordered[name]
         detail_re = ""
         if ro.any() and later:
             before = met_stage.loc[ro, later].lt(met_stage.loc[ro, name], axis=0).sum().sort_values(ascending=False)
             detail_re = f"most often met after {before.index[0]} ({int(before.iloc[0])})"
-        rows.append({"stage": name, "stage_order": order[name], "kind": "reordered", "customers": int(ro.sum()),
-                     "eligible": int((met_stage[name].notna() & later_met).sum()), "detail": detail_re})
+        if name not in free:
+            rows.append({"stage": name, "stage_order": order[name], "kind": "reordered", "customers": int(ro.sum()),
+                         "eligible": int((met_stage[name].notna() & later_met).sum()), "detail": detail_re})
         here = loops[loops["stage_order"] == order[name]] if len(loops) else loops
         by_kind = here.groupby("kind")["loops"].sum() if len(here) else pd.Series(dtype=float)
         detail_loop = ", ".join(f"{int(v)} {k}{'s' if v != 1 else ''}" for k, v in by_kind.items())
         rows.append({"stage": name, "stage_order": order[name], "kind": "looped",
                      "customers": int(here["customer_id"].nunique()) if len(here) else 0,
-                     "eligible": int((entered >= order[name]).sum()), "detail": detail_loop})
+                     "eligible": int(entered_orders.get(order[name], 0)), "detail": detail_loop})
     out = pd.DataFrame(rows)
     out = _rate_columns(out, "customers", "eligible", "r", alpha).rename(columns={"r_rate": "rate", "r_ci_low": "ci_low", "r_ci_high": "ci_high"})
     out["share"] = out["customers"] / total

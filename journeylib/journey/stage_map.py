@@ -60,7 +60,8 @@ def stage_map_data(definition: JourneyDefinition) -> pd.DataFrame:
     pandas.DataFrame
         ``stage_order`` (0-based), ``stage``, ``description``, ``rule``
         (plain English, see :func:`rule_text`), ``events`` (event names the
-        rule refers to, comma-separated), ``on_happy_path`` (bool),
+        rule refers to, comma-separated), ``order`` (``after_previous``, or
+        ``any`` for a free-order milestone), ``on_happy_path`` (bool),
         ``happy_path_position`` (1-based; 0 if not on it).
 
     Examples
@@ -76,6 +77,7 @@ def stage_map_data(definition: JourneyDefinition) -> pd.DataFrame:
             "description": [s.description for s in definition.stages],
             "rule": [rule_text(s.rule) for s in definition.stages],
             "events": [", ".join(sorted(s.events())) for s in definition.stages],
+            "order": [s.order for s in definition.stages],
             "on_happy_path": [s.name in path for s in definition.stages],
             "happy_path_position": [path.index(s.name) + 1 if s.name in path else 0 for s in definition.stages],
         }

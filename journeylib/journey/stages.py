@@ -10,13 +10,19 @@ in ``docs/journey-definition.md``:
 * A condition holds at the time of its ``min_count``-th qualifying event
   (``occurrence: first``) or of the last qualifying event (``occurrence:
   last``); windows are ``[reference, reference + within_days)``.
-* Stages are ordered: stage *k* is entered at ``max(met_at[k], entered_at[k-1])``
-  and only if stage *k-1* was entered. ``met_at`` (the rule alone) is kept
-  too, so out-of-order behaviour stays visible to path analysis.
-* A customer who entered stage *k-1* but not *k* has **dropped out** at *k*
-  if they churned (by ``as_of``), or if ``conventions.drop_after_days`` is set
-  and that many days passed since entering *k-1*. Otherwise they are **still
-  in progress** (censored) and are never counted as a drop-off.
+* A stage of ``order: after_previous`` (the default) is entered at
+  ``max(met_at[k], entered_at[k-1])`` and only if stage *k-1* was entered. A
+  free-order stage (``order: any``) is entered at ``met_at[k]``, whatever the
+  earlier stages: its clock starts at signup. ``met_at`` (the rule alone) is
+  kept too, so out-of-order behaviour stays visible to path analysis.
+* A customer is **waiting for** stage *k* from ``entered_at[k-1]`` (an
+  ordered stage) or from signup (the first stage and free-order stages). A
+  customer waiting for *k* who has not entered it has **dropped out** at *k*
+  if they churned (by ``as_of``), if their journey ended by an outcome of
+  ``kind: drop`` (``ended_at``) at or after they started waiting, or if
+  ``conventions.drop_after_days`` is set and that many days passed since they
+  started waiting. Otherwise they are **still in progress** (censored) and are
+  never counted as a drop-off.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,12 +40,13 @@ import pandas as pd
 
 from journeylib.cache import ResultCache
 from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition
-from journeylib.exceptions import EmptyResultError
+from journeylib.exceptions import DataQualityWarning, EmptyResultError
 from journeylib.scope import Scope
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
 from journeylib.store.dialect import (
     sql_add_days,
+    sql_cast,
     sql_epoch_microseconds,
     sql_filtered,
     sql_json_text,
@@ -162,8 +170,8 @@ def _stage_tables(store: Store, definition: JourneyDefinition, scope: Scope) -> 
                 agg = _conditions_sql(prev_conds, [col_of[id(c)] for c in prev_conds], ref, occurrence, asof_sql)
                 joins += f" LEFT JOIN ({agg}) q ON q.customer_id = c.customer_id"
             met = "c.signup_at" if rule == "signup" else _rule_expr(rule, col_of)
-            if k == 0:
-                prev = "c.signup_at"
+            if k == 0 or definition.stages[k].free_order:
+                prev = "c.signup_at"  # the first stage and free-order stages wait for signup only
             else:
                 prev = "p.entered_at"
                 joins += f" LEFT JOIN {_stage_table(k - 1)} p ON p.customer_id = c.customer_id"
@@ -181,6 +189,63 @@ def _stage_tables(store: Store, definition: JourneyDefinition, scope: Scope) -> 
 
 def _stage_joins(n_stages: int) -> str:
     return " ".join(f"JOIN {_stage_table(k)} s{k} ON s{k}.customer_id = c.customer_id" for k in range(n_stages))
+
+
+def _waits_from_signup(definition: JourneyDefinition, k: int) -> bool:
+    """Whether customers wait for stage *k* from signup (the first stage, a free-order stage) rather than from stage k-1."""
+    return k == 0 or definition.stages[k].free_order
+
+
+def _end_times(store: Store, definition: JourneyDefinition, scope: Scope) -> pd.DataFrame:
+    """When each customer's journey ended by an outcome of ``kind: drop``, inside :func:`_stage_tables`.
+
+    Returns one row per customer whose journey ended by ``as_of``:
+    ``customer_id`` and ``ended_at`` (the earliest drop outcome that
+    applies: one with ``unless_stage`` does not apply to a customer who had
+    entered that stage by its time). A ``customer_property`` value that is
+    not an ISO 8601 date or timestamp is left out with a
+    :class:`~journeylib.exceptions.DataQualityWarning` naming the key and
+    counting the values.
+    """
+    asof_sql = sql_timestamp(scope.as_of)
+    times = []
+    for name, outcome in definition.drop_outcomes.items():
+        if outcome.customer_field is not None:
+            t = store.query(f"SELECT customer_id, {outcome.customer_field} AS t FROM {_CUSTOMERS} c WHERE {outcome.customer_field} IS NOT NULL")
+            t["t"] = pd.to_datetime(t["t"], utc=True)
+        elif outcome.customer_property is not None:
+            text = sql_json_text("c.properties", outcome.customer_property)
+            t = store.query(f"SELECT customer_id, {text} AS raw FROM {_CUSTOMERS} c WHERE {text} IS NOT NULL AND {text} <> ''")
+            t["t"] = pd.to_datetime(t["raw"], utc=True, errors="coerce", format="ISO8601")
+            bad = t[t["t"].isna()]
+            if len(bad):
+                shown = ", ".join(repr(v) for v in bad["raw"].head(3))
+                msg = (
+                    f"outcome {name!r}: {len(bad)} of {len(t)} values of customers.properties key "
+                    f"{outcome.customer_property!r} are not ISO 8601 dates or timestamps (e.g. {shown}); "
+                    "those customers' journeys are not ended by it. Fix the export or the value format."
+                )
+                warnings.warn(msg, DataQualityWarning, stacklevel=3)
+            t = t.drop(columns=["raw"]).dropna(subset=["t"])
+        else:
+            t = store.query(
+                f"SELECT e.customer_id, min(e.timestamp) AS t FROM events e JOIN {_CUSTOMERS} c ON e.customer_id = c.customer_id "
+                f"WHERE e.event = {sql_quote(outcome.event)} AND e.timestamp >= c.signup_at AND e.timestamp <= {asof_sql} "
+                "GROUP BY e.customer_id"
+            )
+            t["t"] = pd.to_datetime(t["t"], utc=True)
+        t = t[t["t"] <= scope.as_of]
+        if outcome.unless_stage is not None:
+            k = definition.stage_names.index(outcome.unless_stage)
+            got = store.query(f"SELECT customer_id, entered_at FROM {_stage_table(k)} WHERE entered_at IS NOT NULL")
+            reached = pd.to_datetime(got.set_index("customer_id")["entered_at"], utc=True)
+            before = t["customer_id"].map(reached)
+            t = t[~(before.notna() & (before <= t["t"]))]
+        times.append(t[["customer_id", "t"]])
+    if not times:
+        return pd.DataFrame({"customer_id": pd.Series(dtype=object), "ended_at": pd.Series(dtype="datetime64[us, UTC]")})
+    allt = pd.concat(times, ignore_index=True)
+    return allt.groupby("customer_id")["t"].min().rename("ended_at").reset_index()
 
 
 #: Environment variable naming a file to which every milestone SQL pass appends one JSON line
@@ -218,8 +283,8 @@ def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) ->
     pandas.DataFrame
         The columns of :func:`milestones_data`: ``customer_id``, ``stage``,
         ``stage_order``, ``met_at``, ``entered_at``, ``segment``, ``plan``,
-        ``signup_at``, ``converted_at``, ``churned_at``; one row per customer
-        × stage, ordered by customer and stage.
+        ``signup_at``, ``converted_at``, ``churned_at``, ``ended_at``; one row
+        per customer × stage, ordered by customer and stage.
 
     Raises
     ------
@@ -235,6 +300,8 @@ def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) ->
             f"""SELECT c.customer_id, c.segment, c.plan, c.signup_at, c.converted_at, c.churned_at, {stage_cols}
                 FROM {_CUSTOMERS} c {_stage_joins(n_stages)} ORDER BY c.customer_id"""
         )
+        ended = _end_times(store, definition, scope).set_index("customer_id")["ended_at"]
+    wide["ended_at"] = pd.to_datetime(wide["customer_id"].map(ended), utc=True)
     n = len(wide)
     per_customer = np.repeat(np.arange(n), n_stages)  # row i*n_stages + k is customer i, stage k
     stage_major = np.arange(n * n_stages).reshape(n_stages, n).T.ravel()  # stage-by-stage stack → customer order
@@ -254,7 +321,7 @@ def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) ->
             "entered_at": stacked("entered"),
         }
     )
-    for col in ("segment", "plan", "signup_at", "converted_at", "churned_at"):
+    for col in ("segment", "plan", "signup_at", "converted_at", "churned_at", "ended_at"):
         out[col] = wide[col].take(per_customer).reset_index(drop=True)
     return out
 
@@ -302,7 +369,7 @@ def stage_frames(
         without a datetime dtype), and :func:`add_stage_exits` of it.
     """
     ms = stage_milestones(store, definition, scope, cache=cache)
-    for col in ("met_at", "entered_at", "signup_at", "converted_at", "churned_at"):
+    for col in ("met_at", "entered_at", "signup_at", "converted_at", "churned_at", "ended_at"):
         ms[col] = pd.to_datetime(ms[col], utc=True)
     iv = add_stage_exits(ms, definition, scope.as_of)
     return ms, iv
@@ -349,9 +416,12 @@ def milestones_data(
         One row per customer × stage: ``customer_id``; ``stage`` (ordered
         categorical); ``stage_order`` (0-based); ``met_at`` (UTC; when the
         stage's rule alone first held, NaT if never by as_of); ``entered_at``
-        (UTC; when the stage was entered in order, NaT if not);
+        (UTC; when the stage was entered: after the previous stage for an
+        ordered stage, at ``met_at`` for a free-order one; NaT if not);
         ``segment``, ``plan``, ``signup_at``, ``converted_at``, ``churned_at``
-        (customer attributes; outcomes after as_of blanked).
+        (customer attributes; outcomes after as_of blanked); ``ended_at``
+        (UTC; when the journey ended by an outcome of ``kind: drop``, NaT if
+        it did not by as_of).
 
     Raises
     ------
@@ -366,6 +436,12 @@ def milestones_data(
 def add_stage_exits(ms: pd.DataFrame, definition: JourneyDefinition, as_of: pd.Timestamp) -> pd.DataFrame:
     """Add exit times and how each entered stage ended to :func:`compute_stages` output.
 
+    A customer's entered stages are taken in the order they were entered
+    (``entered_at``, ties by stage order): each lasts until the next one is
+    entered, so the intervals never overlap, also when free-order stages are
+    entered before earlier stages. With ordered stages only this is the stage
+    order.
+
     Parameters
     ----------
     ms : pandas.DataFrame
@@ -378,22 +454,28 @@ def add_stage_exits(ms: pd.DataFrame, definition: JourneyDefinition, as_of: pd.T
     Returns
     -------
     pandas.DataFrame
-        The entered rows of *ms* plus ``exited_at``, ``days_in_stage`` and
-        ``status`` as documented in :func:`stage_intervals_data`.
+        The entered rows of *ms*, per customer in the order entered, plus
+        ``exited_at``, ``days_in_stage`` and ``status`` as documented in
+        :func:`stage_intervals_data`.
     """
     entered = ms[ms["entered_at"].notna()].copy()
-    entered = entered.sort_values(["customer_id", "stage_order"])
-    nxt = entered.groupby("customer_id")["entered_at"].shift(-1)
+    entered = entered.sort_values(["customer_id", "entered_at", "stage_order"], kind="mergesort")
+    nxt = entered.groupby("customer_id", sort=False)["entered_at"].shift(-1)
     last = nxt.isna()
     churn = entered["churned_at"]
+    ended = entered["ended_at"] if "ended_at" in entered.columns else pd.Series(pd.NaT, index=entered.index, dtype=churn.dtype)
+    n_stages = len(definition.stages)
+    final = (entered["stage_order"] == n_stages - 1).groupby(entered["customer_id"], sort=False).transform("any")
+    ends_here = last & churn.isna() & ~final & ended.notna() & (ended >= entered["entered_at"])
     entered["exited_at"] = nxt
     entered.loc[last & churn.notna(), "exited_at"] = churn[last & churn.notna()]
+    entered.loc[ends_here, "exited_at"] = ended[ends_here]
     drop_days = definition.conventions.drop_after_days
     days_in = (entered["exited_at"].fillna(as_of) - entered["entered_at"]).dt.total_seconds() / 86400.0
-    n_stages = len(definition.stages)
     status = np.where(~last, "progressed", "in_progress")
     status = np.where(last & churn.notna(), "churned", status)
-    status = np.where(last & churn.isna() & (entered["stage_order"] == n_stages - 1), "completed", status)
+    status = np.where(last & churn.isna() & final, "completed", status)
+    status = np.where(ends_here, "dropped", status)
     if drop_days is not None:
         status = np.where((status == "in_progress") & (days_in > drop_days), "dropped", status)
     entered["days_in_stage"] = days_in.to_numpy()
@@ -428,10 +510,13 @@ def stage_intervals_data(
         ``stage_order``, ``entered_at`` (UTC), ``exited_at`` (UTC: entry into
         the next stage, or churn; NaT while still in the stage at as_of),
         ``days_in_stage`` (to exit, or to as_of when still in it),
-        ``status`` (``progressed`` to the next stage, ``churned`` in it,
-        ``dropped`` (no progress within ``drop_after_days``), ``completed``
-        (last stage), or ``in_progress``: censored at as_of), ``segment``,
-        ``plan``, ``signup_at``.
+        ``status`` (``progressed`` to the next stage entered, ``churned`` in
+        it, ``completed`` (the customer has entered the last stage of the
+        definition), ``dropped`` (the journey ended in it by an outcome of
+        ``kind: drop``, or no progress within ``drop_after_days``), or
+        ``in_progress``: censored at as_of), ``segment``, ``plan``,
+        ``signup_at``. Rows are per customer in the order the stages were
+        entered.
     """
     scope = Scope.resolve(store, scope, function="stage_intervals_data", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
                           signup_to=signup_to, sample_n=sample_n)
@@ -459,8 +544,8 @@ def customer_stages_data(
     Returns
     -------
     pandas.DataFrame
-        One row per customer: ``customer_id``, ``stage`` (furthest stage
-        entered), ``stage_order``, ``entered_at``, ``days_in_stage`` (days from
+        One row per customer: ``customer_id``, ``stage`` (the stage entered
+        last: with ordered stages only, the furthest), ``stage_order``, ``entered_at``, ``days_in_stage`` (days from
         entering it to exit or as_of), ``status`` (see
         :func:`stage_intervals_data`; never ``progressed``), ``segment``,
         ``plan``, ``signup_at``.
@@ -469,7 +554,7 @@ def customer_stages_data(
         store, definition=definition, as_of=as_of, segment=segment, plan=plan,
         signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, scope=scope, cache=cache,
     )
-    cur = iv.sort_values(["customer_id", "stage_order"]).groupby("customer_id", as_index=False).tail(1)
+    cur = iv.sort_values(["customer_id", "entered_at", "stage_order"], kind="mergesort").groupby("customer_id", as_index=False).tail(1)
     return cur.drop(columns=["exited_at"]).reset_index(drop=True)
 
 
@@ -480,54 +565,96 @@ def _with_cohort(frame: pd.DataFrame, cohort_freq: str) -> pd.DataFrame:
 
 
 def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by: str | None) -> pd.DataFrame:
-    """Count customers by group, furthest stage entered and whether they are gone, in the engine.
+    """Count, per group and stage, the customers waiting for it, reaching it and dropping out at it, in the engine.
 
-    Returns one row per (``grp``, ``k``, ``gone``) with ``n`` customers: ``grp``
-    is the ``by`` attribute (``signup_at`` for cohorts, ``"all"`` without
-    ``by``); ``k`` the furthest stage entered (-1: none); ``gone`` whether
-    that stage ended in churn or a drop-out, as the ``status`` of
-    :func:`add_stage_exits` (churned; else, short of the last stage,
-    ``drop_after_days`` passed since entering it).
+    Returns one row per (``grp``, ``k``) with ``eligible`` (customers waiting
+    for stage *k*: every customer for the first stage and free-order stages,
+    else those who entered stage *k-1*), ``reached`` (entered *k*) and
+    ``dropped`` (waiting, not reached, and churned, ended by a drop outcome at
+    or after they started waiting, or more than ``drop_after_days`` since
+    they started waiting). ``grp`` is the ``by`` attribute (``signup_at``
+    for cohorts, ``"all"`` without ``by``).
     """
     n_stages = len(definition.stages)
     asof_sql = sql_timestamp(scope.as_of)
     grp = {None: "'all'", "segment": "c.segment", "plan": "c.plan", "cohort": "c.signup_at"}[by]
-    furthest = "CASE " + " ".join(f"WHEN s{k}.entered_at IS NOT NULL THEN {k}" for k in reversed(range(n_stages))) + " ELSE -1 END"
-    last_in = "coalesce(" + ", ".join(f"s{k}.entered_at" for k in reversed(range(n_stages))) + ")"
     drop_days = definition.conventions.drop_after_days
-    # days in the stage as add_stage_exits computes them: exact microseconds, then seconds, then days
-    dropped = (
-        "FALSE"
-        if drop_days is None
-        else f"CAST({sql_epoch_microseconds(asof_sql)} - {sql_epoch_microseconds('last_in')} AS DOUBLE) / 1000000 / 86400 "
-        f"> CAST({float(drop_days)!r} AS DOUBLE)"
-    )
-    with _stage_tables(store, definition, scope):
-        return store.query(
-            f"""WITH f AS (SELECT {grp} AS grp, {furthest} AS k, {last_in} AS last_in, c.churned_at
-                           FROM {_CUSTOMERS} c {_stage_joins(n_stages)})
-                SELECT grp, k, k >= 0 AND (churned_at IS NOT NULL OR (k < {n_stages - 1} AND {dropped})) AS gone,
-                       count(*) AS n
-                FROM f GROUP BY 1, 2, 3 ORDER BY grp, k, gone, n"""
+    cols = []
+    for k in range(n_stages):
+        from_signup = _waits_from_signup(definition, k)
+        waiting = "TRUE" if from_signup else f"s{k - 1}.entered_at IS NOT NULL"
+        since = "c.signup_at" if from_signup else f"s{k - 1}.entered_at"
+        # days waited as add_stage_exits computes days: exact microseconds, then seconds, then days
+        stale = (
+            "FALSE"
+            if drop_days is None
+            else f"CAST({sql_epoch_microseconds(asof_sql)} - {sql_epoch_microseconds(since)} AS DOUBLE) / 1000000 / 86400 "
+            f"> CAST({float(drop_days)!r} AS DOUBLE)"
         )
+        gone = f"(c.churned_at IS NOT NULL OR (x.ended_at IS NOT NULL AND {since} <= x.ended_at) OR {stale})"
+        reached = f"s{k}.entered_at IS NOT NULL"
+        cols += [
+            f"sum(CASE WHEN {waiting} THEN 1 ELSE 0 END) AS e{k}",
+            f"sum(CASE WHEN {reached} THEN 1 ELSE 0 END) AS r{k}",
+            f"sum(CASE WHEN {waiting} AND NOT ({reached}) AND {gone} THEN 1 ELSE 0 END) AS d{k}",
+        ]
+    with _stage_tables(store, definition, scope):
+        ended = _end_times(store, definition, scope)
+        frames: dict[str, pd.DataFrame] = {"_jl_end": ended} if len(ended) else {}
+        source = "_jl_end" if len(ended) else f"{_CUSTOMERS} WHERE false"  # no journey ended: an empty, typed table
+        wide = store.query(
+            f"""SELECT {grp} AS grp, {", ".join(cols)}
+                FROM {_CUSTOMERS} c {_stage_joins(n_stages)}
+                LEFT JOIN (SELECT customer_id, {sql_cast("NULL" if not len(ended) else "ended_at", "timestamp")} AS ended_at FROM {source}) x
+                  ON x.customer_id = c.customer_id
+                GROUP BY 1 ORDER BY 1""",
+            None,
+            **frames,
+        )
+    return _long_counts(wide, n_stages)
+
+
+def _long_counts(wide: pd.DataFrame, n_stages: int) -> pd.DataFrame:
+    """Unfold ``grp, e0, r0, d0, e1, ...`` into rows ``grp, k, eligible, reached, dropped``."""
+    parts = [
+        pd.DataFrame(
+            {"grp": wide["grp"].to_numpy(), "k": k, "eligible": wide[f"e{k}"].to_numpy(dtype="int64"),
+             "reached": wide[f"r{k}"].to_numpy(dtype="int64"), "dropped": wide[f"d{k}"].to_numpy(dtype="int64")}
+        )
+        for k in range(n_stages)
+    ]
+    return pd.concat(parts, ignore_index=True)
 
 
 def _funnel_counts_of(store: Store, definition: JourneyDefinition, scope: Scope, by: str | None, cache: ResultCache) -> pd.DataFrame:
-    """:func:`_funnel_counts` from the cached milestone frame instead of a new engine pass.
-
-    The furthest stage entered and whether it ended in churn or a drop-out are
-    read from :func:`add_stage_exits` (the ``status`` the SQL mirrors).
-    """
+    """:func:`_funnel_counts` from the cached milestone frame instead of a new engine pass (the same rules, in pandas)."""
     ms = stage_milestones(store, definition, scope, cache=cache)
-    iv = add_stage_exits(ms, definition, scope.as_of)
-    last = iv.groupby("customer_id", sort=False).tail(1).set_index("customer_id")
-    cust = ms.drop_duplicates("customer_id").set_index("customer_id")
-    k = last["stage_order"].reindex(cust.index).fillna(-1).astype("int64")
-    gone = last["status"].reindex(cust.index).isin(["churned", "dropped"])
-    grp: Any = "all" if by is None else cust["signup_at" if by == "cohort" else by]
-    frame = pd.DataFrame({"grp": grp, "k": k.to_numpy(), "gone": gone.to_numpy()}, index=cust.index)
-    counts = frame.groupby(["grp", "k", "gone"], dropna=False, sort=True).size().rename("n").reset_index()
-    return counts
+    n_stages = len(definition.stages)
+    def naive(col: pd.Series) -> np.ndarray:  # UTC datetime64 values, NaT where missing
+        return pd.to_datetime(col, utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+
+    entered = {k: naive(ms.loc[ms["stage_order"] == k, "entered_at"]) for k in range(n_stages)}
+    cust = ms[ms["stage_order"] == 0]
+    signup = naive(cust["signup_at"])
+    churned = cust["churned_at"].notna().to_numpy()
+    ended = naive(cust["ended_at"])
+    as_of = pd.Timestamp(scope.as_of).tz_convert("UTC").tz_localize(None).to_datetime64().astype("datetime64[us]")
+    drop_days = definition.conventions.drop_after_days
+    frame = pd.DataFrame({"grp": np.full(len(cust), "all", dtype=object) if by is None else cust["signup_at" if by == "cohort" else by].to_numpy()})
+    for k in range(n_stages):
+        from_signup = _waits_from_signup(definition, k)
+        since = signup if from_signup else entered[k - 1]
+        waiting = np.ones(len(cust), dtype=bool) if from_signup else ~pd.isna(since)
+        reached = ~pd.isna(entered[k])
+        gone = churned | (~pd.isna(ended) & (since <= ended))
+        if drop_days is not None:
+            waited = (as_of - since).astype("int64") / 1e6 / 86400.0  # microseconds, as the engine counts them
+            gone = gone | (~pd.isna(since) & (waited > float(drop_days)))
+        frame[f"e{k}"] = waiting.astype("int64")
+        frame[f"r{k}"] = reached.astype("int64")
+        frame[f"d{k}"] = (waiting & ~reached & gone).astype("int64")
+    wide = frame.groupby("grp", dropna=False, sort=True).sum().reset_index()
+    return _long_counts(wide, n_stages)
 
 
 def funnel_data(
@@ -565,11 +692,14 @@ def funnel_data(
     pandas.DataFrame
         One row per (group ×) stage: ``group`` (the ``by`` value, or
         ``"all"``); ``stage``; ``stage_order``; ``reached`` (customers who
-        entered the stage); ``eligible`` (customers who entered the previous
-        stage — the denominator; for the first stage, all customers in scope);
-        ``converted`` (= reached); ``dropped`` (eligible, did not reach it and
-        churned or passed drop_after_days); ``censored`` (eligible, not
-        reached, still in progress at as_of — not a drop-off); ``conversion_rate``
+        entered the stage; for a free-order stage, every customer whose rule
+        holds); ``eligible`` (customers waiting for the stage — the
+        denominator: those who entered the previous stage, or, for the first
+        stage and free-order stages, all customers in scope); ``converted`` (=
+        reached); ``dropped`` (eligible, did not reach it, and churned, had
+        their journey ended by an outcome of ``kind: drop``, or waited more
+        than drop_after_days); ``censored`` (eligible, not reached, still in
+        progress at as_of — not a drop-off); ``conversion_rate``
         = converted / (converted + dropped), the rate among customers whose
         outcome is known; ``ci_low``, ``ci_high`` (Wilson interval of
         conversion_rate); ``reached_share`` = converted / eligible (a lower
@@ -592,22 +722,16 @@ def funnel_data(
     counts = _funnel_counts(store, definition, scope, by) if cache is None else _funnel_counts_of(store, definition, scope, by, cache)
     if by == "cohort":
         counts = _with_cohort(counts.rename(columns={"grp": "signup_at"}), cohort_freq)
-        counts = counts.groupby(["cohort", "k", "gone"])["n"].sum().reset_index().rename(columns={"cohort": "grp"})
-    groups = sorted(counts["grp"].dropna().unique())
+        counts = counts.groupby(["cohort", "k"])[["eligible", "reached", "dropped"]].sum().reset_index().rename(columns={"cohort": "grp"})
     rows = []
-    for g in groups:
-        part = counts[counts["grp"] == g]
-        k_of, n_of, gone = part["k"].to_numpy(), part["n"].to_numpy(), part["gone"].to_numpy(dtype=bool)
-        total = int(n_of.sum())
-        start = int(n_of[k_of >= 0].sum())
+    for g in sorted(counts["grp"].dropna().unique()):
+        part = counts[counts["grp"] == g].set_index("k")
+        start = int(part.loc[0, "reached"])
         for k, name in enumerate(stage_names):
-            reached = int(n_of[k_of >= k].sum())
-            eligible = total if k == 0 else int(n_of[k_of >= k - 1].sum())
-            dropped = int(n_of[(k_of == k - 1) & gone].sum()) if k > 0 else total - reached
-            censored = eligible - reached - dropped
+            reached, eligible, dropped = (int(part.loc[k, col]) for col in ("reached", "eligible", "dropped"))
             rows.append(
                 {"group": str(g), "stage": name, "stage_order": k, "reached": reached, "eligible": eligible,
-                 "converted": reached, "dropped": dropped, "censored": censored, "start": start}
+                 "converted": reached, "dropped": dropped, "censored": eligible - reached - dropped, "start": start}
             )
     out = pd.DataFrame(rows)
     known = out["converted"] + out["dropped"]
@@ -638,14 +762,17 @@ def time_to_convert_data(
 
     Only customers who made the transition contribute (a distribution among
     converters; the funnel's ``censored`` column says how many are still on
-    the way).
+    the way). A free-order stage is timed from signup, whatever the earlier
+    stages: every customer who entered it contributes.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (group ×) transition: ``group``; ``from_stage``;
-        ``to_stage``; ``stage_order`` (of ``to_stage``); ``n`` (customers who
-        made it); ``p25``, ``median``, ``p75``, ``p90``, ``mean`` (days).
+        One row per (group ×) transition: ``group``; ``from_stage`` (the
+        previous stage; for a free-order stage the first stage when its rule
+        is ``signup``, else ``"signup"``); ``to_stage``; ``stage_order`` (of
+        ``to_stage``); ``n`` (customers who made it); ``p25``, ``median``,
+        ``p75``, ``p90``, ``mean`` (days).
     """
     if by is not None and by not in GROUPABLE:
         msg = f"by must be one of {', '.join(GROUPABLE)} or None; got {by!r}"
@@ -655,9 +782,13 @@ def time_to_convert_data(
     ms = _with_cohort(stage_milestones(store, definition, scope, cache=cache), cohort_freq)
     ms = ms.sort_values(["customer_id", "stage_order"])
     ms["prev_entered"] = ms.groupby("customer_id")["entered_at"].shift(1)
+    free = [k for k in range(len(definition.stages)) if k > 0 and _waits_from_signup(definition, k)]
+    from_signup = ms["stage_order"].isin(free)
+    ms.loc[from_signup, "prev_entered"] = ms.loc[from_signup, "signup_at"]  # a free-order stage's clock starts at signup
     ms["days"] = (ms["entered_at"] - ms["prev_entered"]).dt.total_seconds() / 86400.0
     made = ms[ms["stage_order"].gt(0) & ms["days"].notna()]
     names = definition.stage_names
+    signup_name = names[0] if definition.stages[0].rule == "signup" else "signup"
     keys = ["group", "stage_order"]
     made = made.assign(group=made[by].astype(str) if by else "all")
     agg = made.groupby(keys)["days"].agg(
@@ -668,7 +799,7 @@ def time_to_convert_data(
         p90=lambda x: x.quantile(0.90),
         mean="mean",
     ).reset_index()
-    agg["from_stage"] = [names[k - 1] for k in agg["stage_order"]]
+    agg["from_stage"] = [signup_name if k in free else names[k - 1] for k in agg["stage_order"]]
     agg["to_stage"] = [names[k] for k in agg["stage_order"]]
     return agg[["group", "from_stage", "to_stage", "stage_order", "n", "p25", "median", "p75", "p90", "mean"]]
 

@@ -70,7 +70,10 @@ def stage_transitions_data(
     transitions ``start → first stage → … → last stage → end node``. The end
     node is ``churned``, ``dropped`` or ``still active`` (see
     :mod:`journeylib.journey.paths`). Every customer leaves ``start`` once and reaches one end
-    node once, so customers are conserved.
+    node once, so customers are conserved. With ``basis="entered"`` a
+    free-order stage (``order: any``) appears when its rule holds, whatever
+    the earlier stages, and the stages follow each other in the order
+    entered.
 
     Parameters
     ----------
@@ -93,7 +96,8 @@ def stage_transitions_data(
         (stage names, ``start``, or an end node); ``from_order``,
         ``to_order`` (stage order; -1 for ``start``; end nodes after the last
         stage); ``kind`` (``start``, ``forward`` to the next stage, ``skip``
-        ahead, ``backward``, or ``end``); ``customers`` (customers making it;
+        ahead, ``backward``, ``free`` (into a free-order stage, or out of one
+        into a stage other than the next: no order is implied), or ``end``); ``customers`` (customers making it;
         each makes a pair at most once); ``from_total`` (customers leaving
         ``from_node``: the denominator); ``probability`` = customers /
         from_total (sums to 1 per ``from_node``); ``ci_low``, ``ci_high``
@@ -152,9 +156,13 @@ def stage_transitions_data(
     out["from_total"] = out.groupby("from_node")["customers"].transform("sum")
     out["probability"] = out["customers"] / out["from_total"]
     out["ci_low"], out["ci_high"] = wilson_interval(out["customers"], out["from_total"], alpha=alpha)
+    free = definition.free_stages
+    to_free = out["to_node"].isin(free)
+    from_free = out["from_node"].isin(free)
+    forward = out["to_order"] == out["from_order"] + 1
     out["kind"] = np.select(
-        [out["from_node"] == START, out["to_order"] >= n_stages, out["to_order"] == out["from_order"] + 1, out["to_order"] > out["from_order"]],
-        ["start", "end", "forward", "skip"],
+        [out["from_node"] == START, out["to_order"] >= n_stages, to_free | (from_free & ~forward), forward, out["to_order"] > out["from_order"]],
+        ["start", "end", "free", "forward", "skip"],
         default="backward",
     )
     out["segment"] = segment_label(scope)

@@ -52,8 +52,8 @@ class DriversWidget(LiveComputationWidget):
         Outcomes and stages.
     outcome : str, default "churn"
         An outcome of the definition.
-    window_days : int, default 7
-        Behaviour window.
+    window_days : int, default 0
+        Behaviour window; 0 for one chosen from the data.
     segment : str, default "all"
         ``"all"`` or a segment.
     min_support : int, default 30
@@ -95,7 +95,7 @@ class DriversWidget(LiveComputationWidget):
     DATA_PARAMETERS: ClassVar[tuple[str, ...]] = tuple(inspect.signature(drivers.drivers_data).parameters)[1:]
 
     outcome = traitlets.Unicode("churn", help="Outcome name of the journey definition.")
-    window_days = traitlets.Int(7, help="Behaviour window in days after signup.")
+    window_days = traitlets.Int(0, help="Behaviour window in days after signup; 0 for one chosen from the data.")
     segment = traitlets.Unicode(health.ALL_SEGMENTS, help="'all' or a customers.segment value.")
     min_support = traitlets.Int(30, help="Fewest customers on each side of a split.")
     as_of = traitlets.Unicode("", help="Censoring date (ISO); empty for the latest event.")
@@ -108,7 +108,7 @@ class DriversWidget(LiveComputationWidget):
         *,
         definition: JourneyDefinition,
         outcome: str = "churn",
-        window_days: int = 7,
+        window_days: int = 0,
         segment: str | None = health.ALL_SEGMENTS,
         min_support: int = 30,
         as_of: str | None = "",
@@ -155,7 +155,8 @@ class DriversWidget(LiveComputationWidget):
 
     def _title(self) -> str:
         where = "" if self.segment in ("", health.ALL_SEGMENTS) else f" — {self.segment}"
-        return f"{self.outcome.capitalize()}: behaviours in the first {self.window_days} days{where}"
+        days = f"the first {self.window_days} days" if self.window_days else "the first days (window chosen from the data)"
+        return f"{self.outcome.capitalize()}: behaviours in {days}{where}"
 
     def _draw(self, data: pd.DataFrame) -> alt.TopLevelSpec:
         top = driver_views.top_drivers_data(data, top_n=self.top_n)
