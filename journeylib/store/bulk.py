@@ -53,6 +53,7 @@ from journeylib.io.generic import (
 )
 from journeylib.store.database import Store
 from journeylib.store.dialect import SQL_TYPES
+from journeylib.store.merge import staged_select
 
 __all__ = ["BULK_FORMATS", "BulkFile", "bulk_refusal", "drop_bulk", "open_bulk"]
 
@@ -127,10 +128,8 @@ class BulkFile:
         for c in table.columns:
             cast = f"json({self._exprs[c.name]})" if c.type == "json" else f"CAST({self._exprs[c.name]} AS {SQL_TYPES[c.type]})"
             cols.append(f"{cast} AS {quote_ident(c.name)}")
-        raw = "NULL::VARCHAR"
-        self.store.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {STAGE} AS SELECT {', '.join(cols)}, _line, {raw} AS _raw FROM {RAW} WHERE _ok ORDER BY _line"
-        )
+        rows = f"SELECT {', '.join(cols)}, _line, NULL::VARCHAR AS _raw FROM {RAW} WHERE _ok"
+        self.store.con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE} AS {staged_select(self.reader.table, rows)}")
 
     def fill_raw(self) -> None:
         """Give the staged clean CSV rows the merge may quarantine their raw text (as the exact reader keeps it).

@@ -248,6 +248,7 @@ def _load(
             raise SourceFormatError(msg)
         if isinstance(bulk, BulkFile):
             bulk.fill_raw()
+            drop_bulk(store)  # the engine's copy of the file is not needed by the merge
         merge_quarantined: list[int] = []
         counts = merge_stage(store, tbl, run=run, source=source, file=str(path), quarantined_lines=merge_quarantined)
         notes_count = 0

@@ -36,6 +36,7 @@ __all__ = [
     "merge_stage",
     "replace_derived_rows",
     "stage_rows",
+    "staged_select",
     "stale_sql",
 ]
 
@@ -107,6 +108,24 @@ def ensure_snapshot_columns(store: Store) -> None:
             store.con.execute(f'ALTER TABLE "{name}" ADD COLUMN IF NOT EXISTS "{SNAPSHOT_TIME}" {SQL_TYPES["timestamp"]}')
 
 
+def staged_select(table: Table, rows_sql: str) -> str:
+    """Return the SELECT that stages typed rows with the hash :func:`merge_stage` compares them by.
+
+    Parameters
+    ----------
+    table : Table
+        The target canonical table.
+    rows_sql : str
+        A query giving the table's columns (typed) plus ``_line`` and ``_raw``.
+
+    Returns
+    -------
+    str
+        ``SELECT *, <hash> AS _hash FROM (rows_sql)``.
+    """
+    return f"SELECT s.*, {_hash_sql(table, 's')} AS _hash FROM ({rows_sql}) s"
+
+
 def stage_rows(store: Store, table: Table, frame: pd.DataFrame, *, first: bool) -> None:
     """Append validated rows to the temporary staging table of an ingest.
 
@@ -118,6 +137,7 @@ def stage_rows(store: Store, table: Table, frame: pd.DataFrame, *, first: bool) 
         The target canonical table.
     frame : pandas.DataFrame
         Validated rows: the table's columns plus ``_line`` (int) and ``_raw`` (str).
+        The stage adds ``_hash`` (:func:`staged_select`).
     first : bool
         Whether this is the file's first chunk (the stage is created anew).
     """
@@ -128,7 +148,7 @@ def stage_rows(store: Store, table: Table, frame: pd.DataFrame, *, first: bool) 
         for c in table.columns
     )
     # json() minifies, so exports that differ only in JSON white space are duplicates, not conflicts.
-    select = f"SELECT {cast}, CAST(_line AS BIGINT) AS _line, CAST(_raw AS VARCHAR) AS _raw FROM _jl_chunk"
+    select = staged_select(table, f"SELECT {cast}, CAST(_line AS BIGINT) AS _line, CAST(_raw AS VARCHAR) AS _raw FROM _jl_chunk")
     store.con.register("_jl_chunk", frame)
     with cleanup(store.con.unregister, "_jl_chunk"):
         if first:
@@ -198,7 +218,8 @@ def merge_stage(
     Parameters
     ----------
     store : Store
-        The store, inside the file's transaction, with ``_jl_stage`` filled.
+        The store, inside the file's transaction, with ``_jl_stage`` filled
+        (rows with ``_line``, ``_raw`` and ``_hash``: :func:`staged_select`).
     table : Table
         Target canonical table.
     run, source, file : str
@@ -219,45 +240,41 @@ def merge_stage(
     cols = ", ".join(f'"{c}"' for c in table.names)
     stale = stale_sql(table, f'_cmp."{SNAPSHOT_TIME}"', "_stored_time")
     stored_time = f't."{SNAPSHOT_TIME}"' if SNAPSHOT_TIME in table.fields else "NULL"
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jl_staged AS
-        SELECT s.*, {_hash_sql(table, "s")} AS _hash FROM _jl_stage s"""
-    )
     # One pass over the keys: a key whose rows hash differently is a conflict; the rest keep their first line.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jl_keys AS
         SELECT "{key}" AS k, min(_hash) <> max(_hash) AS conflict, count(*) AS n, min(_line) AS first_line
-        FROM _jl_staged GROUP BY "{key}" """
+        FROM _jl_stage GROUP BY "{key}" """
     )
     stats = con.execute("SELECT count(*) FILTER (WHERE conflict), coalesce(max(n), 0) FROM _jl_keys").fetchone()
     any_conflict, max_rows = (int(stats[0]), int(stats[1])) if stats else (0, 0)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jl_conflict AS
         SELECT s."{key}" AS k, string_agg(CAST(s._line AS VARCHAR), ', ' ORDER BY s._line) AS lines
-        FROM _jl_staged s SEMI JOIN (SELECT k FROM _jl_keys WHERE conflict) c ON s."{key}" = c.k
+        FROM _jl_stage s SEMI JOIN (SELECT k FROM _jl_keys WHERE conflict) c ON s."{key}" = c.k
         GROUP BY s."{key}" """
         if any_conflict
         else 'CREATE OR REPLACE TEMP TABLE _jl_conflict AS SELECT NULL::VARCHAR AS k, NULL::VARCHAR AS lines WHERE false'
     )
-    first = "_jl_staged"
+    first = "_jl_stage"
     if max_rows > 1:  # repeated keys: the first line of each agreeing key
         first = "_jl_first"
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _jl_first AS
-            SELECT s.* FROM _jl_staged s JOIN _jl_keys k ON s."{key}" = k.k AND s._line = k.first_line
+            SELECT s.* FROM _jl_stage s JOIN _jl_keys k ON s."{key}" = k.k AND s._line = k.first_line
             WHERE NOT k.conflict"""
         )
+    # Only rows whose key is stored need comparing; the rest are new.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jl_cmp AS
-        SELECT f.*, CASE WHEN t."{key}" IS NULL THEN NULL ELSE {_hash_sql(table, "t")} END AS _stored_hash,
-               {stored_time} AS _stored_time
-        FROM {first} f LEFT JOIN "{table.name}" t ON t."{key}" = f."{key}" """
+        SELECT f.*, {_hash_sql(table, "t")} AS _stored_hash, {stored_time} AS _stored_time
+        FROM {first} f JOIN "{table.name}" t ON t."{key}" = f."{key}" """
     )
-    total = _scalar(con, "SELECT count(*) FROM _jl_staged")
-    n_conflict = _scalar(con, "SELECT count(*) FROM _jl_staged s SEMI JOIN _jl_conflict c ON s.\"" + key + "\" = c.k")
+    total = _scalar(con, "SELECT count(*) FROM _jl_stage")
+    n_conflict = _scalar(con, "SELECT count(*) FROM _jl_stage s SEMI JOIN _jl_conflict c ON s.\"" + key + "\" = c.k")
     n_first = _scalar(con, f"SELECT count(*) FROM {first}")
     n_same = _scalar(con, "SELECT count(*) FROM _jl_cmp WHERE _stored_hash = _hash")
-    n_new = _scalar(con, "SELECT count(*) FROM _jl_cmp WHERE _stored_hash IS NULL")
+    n_new = n_first - _scalar(con, "SELECT count(*) FROM _jl_cmp")
     n_stale = _scalar(con, f"SELECT count(*) FROM _jl_cmp _cmp WHERE _stored_hash <> _hash AND {stale}")
     n_changed = n_first - n_same - n_new - n_stale
     replace = f"_stored_hash IS NOT NULL AND _stored_hash <> _hash AND NOT {stale}"
@@ -268,7 +285,7 @@ def merge_stage(
             SELECT ? AS run, ? AS source, ? AS table_name, ? AS file, s._line AS line, s._raw AS raw,
                    'rows with {key}=' || s."{key}" || ' disagree (lines ' || c.lines || '); none was loaded' AS reason,
                    now() AS ingested_at
-            FROM _jl_staged s JOIN _jl_conflict c ON s."{key}" = c.k
+            FROM _jl_stage s JOIN _jl_conflict c ON s."{key}" = c.k
         ) s WHERE NOT {_QUARANTINED}""",
         [run, source, table.name, file],
     )
@@ -291,16 +308,16 @@ def merge_stage(
                 [run, source, table.name, file],
             )
             quarantined += n_changed
-    con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM _jl_cmp WHERE _stored_hash IS NULL')
+    con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM {first} f ANTI JOIN _jl_cmp c ON f."{key}" = c."{key}"')
     loaded = n_new + updated
     duplicate = total - n_conflict - loaded - (0 if table.mutable else n_changed)
     if quarantined_lines is not None:
         changed = "" if table.mutable else " UNION ALL SELECT _line FROM _jl_cmp WHERE _stored_hash IS NOT NULL AND _stored_hash <> _hash"
         found = con.execute(
-            f'SELECT s._line FROM _jl_staged s SEMI JOIN _jl_conflict c ON s."{key}" = c.k{changed}'
+            f'SELECT s._line FROM _jl_stage s SEMI JOIN _jl_conflict c ON s."{key}" = c.k{changed}'
         ).fetchall()
         quarantined_lines.extend(int(row[0]) for row in found)
-    for tmp in ("_jl_stage", "_jl_staged", "_jl_keys", "_jl_conflict", "_jl_first", "_jl_cmp"):
+    for tmp in ("_jl_stage", "_jl_keys", "_jl_conflict", "_jl_first", "_jl_cmp"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
     return MergeCounts(loaded=loaded, updated=updated, duplicate=duplicate, quarantined=quarantined, stale=n_stale)
 
