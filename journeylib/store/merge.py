@@ -46,9 +46,13 @@ _QUARANTINED = """EXISTS (SELECT 1 FROM quarantine q WHERE q.table_name = s.tabl
 
 
 def _hash_sql(table: Table, alias: str) -> str:
-    """Return SQL for the md5 of a row's canonical columns, comparable across stage and store."""
-    parts = " || '\x1f' || ".join(f"coalesce(CAST({alias}.\"{c}\" AS VARCHAR), '\x00')" for c in table.names)
-    return f"md5({parts})"
+    """Return SQL for a 64-bit hash of a row's typed canonical columns, comparable across stage and store.
+
+    Only rows of one key are ever compared, so two different rows would have to
+    share a key and collide (about 1 in 10^19) to be taken as the same.
+    """
+    parts = ", ".join(f'{alias}."{c}"' for c in table.names)
+    return f"hash({parts})"
 
 
 class MergeCounts(dict[str, int]):
@@ -274,7 +278,8 @@ def merge_stage(
     n_conflict = _scalar(con, "SELECT count(*) FROM _jl_stage s SEMI JOIN _jl_conflict c ON s.\"" + key + "\" = c.k")
     n_first = _scalar(con, f"SELECT count(*) FROM {first}")
     n_same = _scalar(con, "SELECT count(*) FROM _jl_cmp WHERE _stored_hash = _hash")
-    n_new = n_first - _scalar(con, "SELECT count(*) FROM _jl_cmp")
+    n_matched = _scalar(con, "SELECT count(*) FROM _jl_cmp")
+    n_new = n_first - n_matched
     n_stale = _scalar(con, f"SELECT count(*) FROM _jl_cmp _cmp WHERE _stored_hash <> _hash AND {stale}")
     n_changed = n_first - n_same - n_new - n_stale
     replace = f"_stored_hash IS NOT NULL AND _stored_hash <> _hash AND NOT {stale}"
@@ -308,7 +313,8 @@ def merge_stage(
                 [run, source, table.name, file],
             )
             quarantined += n_changed
-    con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM {first} f ANTI JOIN _jl_cmp c ON f."{key}" = c."{key}"')
+    unmatched = f'ANTI JOIN _jl_cmp c ON f."{key}" = c."{key}"' if n_matched else ""
+    con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM {first} f {unmatched}')
     loaded = n_new + updated
     duplicate = total - n_conflict - loaded - (0 if table.mutable else n_changed)
     if quarantined_lines is not None:
