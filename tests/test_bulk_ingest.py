@@ -5,7 +5,9 @@ Parquet with text or typed columns) from rows whose values are drawn from
 pools of plain and hostile values (timestamps with offsets, naive, date-only,
 impossible, far, sentinel; ids with spaces, invisible characters, non-ASCII;
 JSON with escapes, trailing commas, NaN, exponents, nesting; numbers of every
-shape; extra columns; repeated keys with the same or other content), ingests
+shape; extra columns; repeated keys with the same or other content; satisfaction
+on every scale the ingest tells apart; e-mails carrying every status or only
+the furthest, with and without a send id; unknown statuses), ingests
 it into one store with ``engine="exact"`` and into another with
 ``engine="auto"``, and compares every table, the quarantine, the value notes,
 the counts and the reader's notes. Then a forced re-read of the file must
@@ -28,7 +30,7 @@ from hypothesis import strategies as st
 
 from journeylib.store import Store
 from journeylib.store.ingest import FileResult, ingest_file
-from journeylib.store.schema import ENTITY_TABLES
+from journeylib.store.schema import LOADABLE_TABLES
 
 TIMESTAMPS = [
     "2025-03-01T09:30:00Z",
@@ -43,6 +45,11 @@ TIMESTAMPS = [
     " 2025-03-01T09:30:00Z ",
     "2025-03-01T09:30:00z",
     "2025-03-01T09:30:00+0530",
+    "2025-03-01T09:30:00-08",
+    "2025-03-01T09:30+05:30",
+    "2025-03-01Z",
+    "2025-03-01-05",
+    "2025-03-01 09:30:00.5+00:00",
     "2025-03-01T24:00:00",
     "9999-12-31",
     "0001-01-01T00:00:00Z",
@@ -125,13 +132,78 @@ def _messages(draw: Any, n: int) -> list[dict[str, str]]:
     ]
 
 
-BUILDERS = {"events": _events, "customers": _customers, "messages": _messages}
+#: Satisfaction pools, one per file: the contract's 0..1, a 1-5 scale, a 0-10 scale, an ambiguous mix, 0..1 with outliers.
+SCORES = [
+    ["", "0", "1", "0.5", "0.25"],
+    ["", "1", "2", "3", "4", "5"],
+    ["", "0", "6", "10", "3"],
+    ["", "0", "3", "5"],
+    ["", "0.5", "0.75", "4", "-1"],
+]
+
+
+def _tickets(draw: Any, n: int) -> list[dict[str, str]]:
+    pool = draw(st.sampled_from(SCORES))
+    return [
+        {
+            "ticket_id": draw(st.sampled_from([f"t{i}", f"t{i % 2}", " t5 ", ""])),
+            "customer_id": draw(st.sampled_from(IDS)),
+            "created_at": draw(st.sampled_from(TIMESTAMPS)),
+            "subject": draw(st.sampled_from(TEXTS)),
+            "satisfaction": draw(st.sampled_from([*pool, *NUMBERS[:4]] if draw(st.booleans()) else pool)),
+        }
+        for i in range(n)
+    ]
+
+
+def _sent_messages(draw: Any, n: int) -> list[dict[str, str]]:
+    """Messages whose e-mails (``properties.send_id``) carry every status, or only the furthest one."""
+    return [
+        {
+            "message_id": draw(st.sampled_from([f"m{i}", f"m{i % 3}"])),
+            "customer_id": draw(st.sampled_from(IDS[:3])),
+            "timestamp": draw(st.sampled_from(TIMESTAMPS[:6])),
+            "status": draw(st.sampled_from(STATUSES + ["open", "processed"])),
+            "properties": draw(st.sampled_from(["", '{"send_id":"s1"}', '{"send_id":"s2"}', '{"send_id":"s1","x":1}', '{"other":1}'])),
+        }
+        for i in range(n)
+    ]
+
+
+def _assignments(draw: Any, n: int) -> list[dict[str, str]]:
+    """Assignments keyed customer:experiment, so a customer given two variants of one experiment is a conflict."""
+    rows = []
+    for _ in range(n):
+        customer = draw(st.sampled_from(IDS))
+        experiment = draw(st.sampled_from(["onboarding", "Pricing Page", "", "exp\u200b2"]))
+        rows.append(
+            {
+                "assignment_id": draw(st.sampled_from([f"{customer}:{experiment}", f"{customer.strip()}:{experiment}", ""])),
+                "customer_id": customer,
+                "experiment": experiment,
+                "variant": draw(st.sampled_from(["control", "variant_b", " variant_b ", ""])),
+                "assigned_at": draw(st.sampled_from(TIMESTAMPS)),
+                "properties": draw(st.sampled_from(PROPS[:4])),
+            }
+        )
+    return rows
+
+
+BUILDERS = {
+    "events": _events,
+    "customers": _customers,
+    "messages": _messages,
+    "tickets": _tickets,
+    "sent_messages": _sent_messages,
+    "assignments": _assignments,
+}
 
 
 @st.composite
 def files(draw: Any) -> tuple[str, list[dict[str, str]], str, bool]:
-    table = draw(st.sampled_from(sorted(BUILDERS)))
-    rows = BUILDERS[table](draw, draw(st.integers(1, 12)))
+    builder = draw(st.sampled_from(sorted(BUILDERS)))
+    rows = BUILDERS[builder](draw, draw(st.integers(1, 12)))
+    table = "messages" if builder == "sent_messages" else builder
     if draw(st.booleans()):
         for r in rows:
             r["platform"] = draw(st.sampled_from(EXTRAS))
@@ -151,7 +223,7 @@ def _write(path: Path, rows: list[dict[str, str]], fmt: str) -> None:
 
 
 def _snapshot(store: Store, table: str) -> dict[str, Any]:
-    key = ENTITY_TABLES[table].key[0]
+    key = LOADABLE_TABLES[table].key[0]
     data = store.query(f'SELECT * EXCLUDE (ingested_at) FROM "{table}" ORDER BY "{key}"') if "ingested_at" in store.query(f'SELECT * FROM "{table}" LIMIT 0').columns else store.query(f'SELECT * FROM "{table}" ORDER BY "{key}"')
     quarantine = store.query("SELECT table_name, line, raw, reason FROM quarantine ORDER BY line, reason, raw")
     notes = store.query("SELECT * EXCLUDE (run, ingested_at) FROM ingest_notes ORDER BY line, field")
@@ -178,7 +250,7 @@ def _ingest_both(table: str, path: Path, *, prior: Path | None = None) -> tuple[
     return results[0], results[1], stores[0], stores[1]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(files())
 def test_bulk_and_exact_paths_agree(example: tuple[str, list[dict[str, str]], str, bool]) -> None:
     table, rows, fmt, with_prior = example

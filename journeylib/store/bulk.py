@@ -73,8 +73,8 @@ FLAGGED = "_jl_bulk_flagged"
 STAGE = "_jl_stage"
 
 _PRINTABLE = r"^[\x20-\x7e]*$"
-_TS = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?)?(Z|[+-](0\d|1[0-4]):[0-5]\d)?$"
-_OFFSET = r"(Z|[+-]\d\d:\d\d)$"
+_TS = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-](0\d|1[0-4])(:?[0-5]\d)?)?)?$"
+_OFFSET = r"\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d(:?\d\d)?)$"
 _INTEGER = r"^(0|-?[1-9]\d{0,14})$"
 _JSON_SUSPECT = r"\\u|[\x00-\x1f]|NaN|Infinity|[0-9.][eE]|,[ \t]*[}\]]"
 _TIMESTAMP_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
