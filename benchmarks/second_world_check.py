@@ -144,7 +144,7 @@ def driver_rows(drivers: Any, label: str, planted: list[dict[str, Any]], truth: 
     ranked = sig.sort_values("rank") if "rank" in sig else sig
     top = ranked.iloc[0] if len(ranked) else None
     rows.append(_row(f"{label}: top significant driver", "planted behaviour", "none" if top is None else str(top["candidate"]), None,
-                     "" if top is None else f"window {top.get('window_days')} d, RR {top.get('rr'):.2f}"))
+                     "" if top is None else f"window {top.get('window_days')} d, {_estimate_text(top)}"))
     if "population" in d and len(d):
         rows.append(_row(f"{label}: customers analysed / outcomes counted", "-",
                          f"{int(d['population'].iloc[0])} / {int(d['events'].iloc[0])}", None,
@@ -160,8 +160,8 @@ def driver_rows(drivers: Any, label: str, planted: list[dict[str, Any]], truth: 
             rank = None if best is None else int(best["rank"])
             rows.append(_row(
                 f"{label}: rank of '{p['exposed']}'", 1, "not significant" if best is None else rank, rank == 1,
-                "" if best is None else f"candidate {best['candidate']}, window {best['window_days']} d, RR {best['rr']:.2f} "
-                f"[{best['rr_ci_low']:.2f}, {best['rr_ci_high']:.2f}] (true {p['true_risk_ratio']})",
+                "" if best is None else f"candidate {best['candidate']} ({best['exposure']}), window {best['window_days']} d, "
+                f"{_estimate_text(best)} (true RR {p['true_risk_ratio']})",
             ))
             same = d[(d["event"].astype(str) == p["event"]) & d["rr"].notna()].sort_values(["window_days", "threshold"])
             rows.append(_row(f"{label}: splits of {p['event']} tried (the plateau)", "-", len(same), None, "; ".join(
@@ -176,7 +176,7 @@ def driver_rows(drivers: Any, label: str, planted: list[dict[str, Any]], truth: 
             rows.append(_row(f"{label}: attribute {p['exposed']}", f"RR {p['true_risk_ratio']}",
                              "not a candidate" if hits.empty else ("significant" if len(sig_hits) else "not significant"),
                              bool(len(sig_hits)),
-                             "" if sig_hits.empty else f"{sig_hits.iloc[0]['candidate']} RR {sig_hits.iloc[0]['rr']:.2f}"))
+                             "" if sig_hits.empty else f"{sig_hits.iloc[0]['exposure']}: {_estimate_text(sig_hits.iloc[0])}"))
     planted_attrs = {p["attribute"] for p in planted if p.get("attribute")}
     related = planted_events | _stages_built_on(truth, planted_events)
     null_sig = ranked[~ranked["event"].astype(str).isin(related) & ~ranked["feature"].astype(str).isin(related)]
@@ -187,6 +187,15 @@ def driver_rows(drivers: Any, label: str, planted: list[dict[str, Any]], truth: 
     rows.append(_row(f"{label}: null behaviours/attributes significant", 0, len(null_sig), len(null_sig) == 0,
                      ", ".join(null_sig["candidate"].astype(str).head(8)) + (f" (attributes: {', '.join(attr_sig[:4])})" if attr_sig else "")))
     return rows
+
+
+def _estimate_text(row: pd.Series) -> str:
+    """The ranking estimate of a drivers row with its interval and q, and the crude RR beside a hazard ratio."""
+    crude = f"RR {row['rr']:.2f} [{row['rr_ci_low']:.2f}, {row['rr_ci_high']:.2f}]"
+    if str(row.get("estimate", "")) == "hazard_ratio":
+        return (f"HR {row['hr']:.2f} [{row['hr_ci_low']:.2f}, {row['hr_ci_high']:.2f}] (Cox, log-rank q {row['q_value']:.2g}, "
+                f"{int(row['n_km'])} customers); crude {crude}")
+    return f"{crude}, q {row['q_value']:.2g}"
 
 
 def _stages_built_on(truth: dict[str, Any], events: set[str]) -> set[str]:

@@ -38,7 +38,7 @@ from journeylib.store import Store, resolve_db_path
 
 __all__ = ["Journey"]
 
-_SCOPE_FIELDS = ("as_of", "segment", "plan", "signup_from", "signup_to", "sample_n", "random_state")
+_SCOPE_FIELDS = ("as_of", "segment", "plan", "signup_from", "signup_to", "sample_n", "random_state", "events_from", "events_to")
 
 
 def _analysis(module: str, name: str) -> Callable[..., Any]:
@@ -94,6 +94,8 @@ class Journey:
         if definition is not None and not isinstance(definition, JourneyDefinition):
             msg = f"Journey: definition must be a JourneyDefinition (JourneyDefinition.load(path)); got {type(definition).__name__}"
             raise TypeError(msg)
+        if definition is not None:  # the definition's segment_field is the segment of every analysis
+            scope = scope.with_segment_field(store, definition.segment_field, function="Journey")
         self._store = store
         self._definition = definition
         self._scope = scope
@@ -113,6 +115,8 @@ class Journey:
         signup_to: Any = None,
         sample_n: int = 0,
         random_state: int = 0,
+        events_from: Any = None,
+        events_to: Any = None,
     ) -> Journey:
         """Open a store read-only and build the context for a definition and a scope.
 
@@ -123,8 +127,9 @@ class Journey:
             (:func:`journeylib.store.resolve_db_path`).
         definition : JourneyDefinition, dict, str or Path
             A definition or where to read it (:meth:`JourneyDefinition.load`).
-        as_of, segment, plan, signup_from, signup_to, sample_n, random_state
-            The scope (:meth:`Scope.build`).
+        as_of, segment, plan, signup_from, signup_to, sample_n, random_state, events_from, events_to
+            The scope (:meth:`Scope.build`); ``segment`` is a value of the
+            definition's ``segment_field``.
 
         Returns
         -------
@@ -139,11 +144,13 @@ class Journey:
             If the segment or plan matches no customer.
         """
         store = Store(resolve_db_path(db), read_only=True)
+        loaded = JourneyDefinition.load(definition)
         scope = Scope.build(
             store, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from, signup_to=signup_to,
-            sample_n=sample_n, random_state=random_state, function="Journey.open",
+            sample_n=sample_n, random_state=random_state, events_from=events_from, events_to=events_to,
+            segment_field=loaded.segment_field, function="Journey.open",
         )
-        return cls(store, JourneyDefinition.load(definition), scope)
+        return cls(store, loaded, scope)
 
     def with_scope(self, **changes: Any) -> Journey:
         """Return a context for another scope of the same store and definition, sharing the caches.
@@ -164,7 +171,7 @@ class Journey:
             msg = f"Journey.with_scope: unknown scope filter(s) {', '.join(unknown)}; known: {', '.join(_SCOPE_FIELDS)}"
             raise TypeError(msg)
         filters = {f: getattr(self._scope, f) for f in _SCOPE_FIELDS} | changes
-        scope = Scope.build(self._store, function="Journey.with_scope", **filters)
+        scope = Scope.build(self._store, function="Journey.with_scope", segment_field=self._scope.segment_field, **filters)
         return Journey(self._store, self._definition, scope, _caches=self)
 
     def with_definition(self, definition: JourneyDefinition | str | Path | dict[str, Any]) -> Journey:
@@ -285,8 +292,10 @@ class Journey:
         values = {
             "as_of": scope.as_of, "segment": scope.segment, "plan": scope.plan, "signup_from": scope.signup_from,
             "signup_to": scope.signup_to, "sample_n": scope.sample_n, "random_state": scope.random_state,
+            "events_from": scope.events_from, "events_to": scope.events_to,
         }
-        defaults = {"as_of": None, "segment": None, "plan": None, "signup_from": None, "signup_to": None, "sample_n": 0, "random_state": 0}
+        defaults = {"as_of": None, "segment": None, "plan": None, "signup_from": None, "signup_to": None, "sample_n": 0, "random_state": 0,
+                    "events_from": None, "events_to": None}
         out: dict[str, Any] = {}
         for name, value in values.items():
             if name in kwargs:
@@ -321,6 +330,7 @@ class Journey:
     friction_data = _analysis("journeylib.journey.friction", "friction_data")
     friction_tests_data = _analysis("journeylib.journey.friction", "friction_tests_data")
     suggest_milestones_data = _analysis("journeylib.journey.suggest", "suggest_milestones_data")
+    absent_events_data = _analysis("journeylib.journey.stages", "absent_events_data")
 
     def stage_map_data(self) -> pd.DataFrame:
         """Return the stages of the definition as a table (:func:`journeylib.journey.stage_map.stage_map_data`)."""

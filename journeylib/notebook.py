@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["CHART_MODES", "SCOPE_PARAMETERS", "in_voila", "open_journey", "query_parameters", "setup_altair"]
 
 #: Notebook parameters that make a scope (:class:`journeylib.scope.Scope`), in the order :func:`open_journey` reads them.
-SCOPE_PARAMETERS: tuple[str, ...] = ("as_of", "segment", "plan", "signup_from", "signup_to", "sample_n")
+SCOPE_PARAMETERS: tuple[str, ...] = ("as_of", "segment", "plan", "signup_from", "signup_to", "sample_n", "events_from", "events_to")
 
 #: The chart modes :func:`setup_altair` accepts.
 CHART_MODES: tuple[str, ...] = ("static", "dashboard")
@@ -229,4 +229,6 @@ def open_journey(
     store = Store(resolve_db_path(namespace.get("db") or None), read_only=True)
     definition = JourneyDefinition.load(namespace["definition"]) if namespace.get("definition") else None
     filters = {name: namespace[name] for name in scope if name in namespace}
+    if definition is not None:  # the segment parameter is a value of the definition's segment_field
+        filters["segment_field"] = definition.segment_field
     return Journey(store, definition, Scope.build(store, function="open_journey", **filters))

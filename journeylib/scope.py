@@ -1,8 +1,14 @@
 """Which customers and which part of the timeline an analysis looks at.
 
 Every analysis takes the same filters: an ``as_of`` date (the censoring date:
-nothing after it is seen), a segment, a plan, a signup period and an optional
-seeded sample. :class:`Scope` is the one implementation of those filters: one
+nothing after it is seen), a segment, a plan, a signup period, an optional
+seeded sample, and an optional event time window (``events_from`` /
+``events_to``, e.g. an incident week) that limits the events read through
+:meth:`Scope.events_sql`. Which customer column is "the segment" is the
+scope's ``segment_field`` (``segment`` or ``plan``, from the journey
+definition's ``segment_field``): the segment filter applies to it, and the
+scoped customers' ``segment`` column holds its values, so every analysis that
+groups or filters by segment uses it. :class:`Scope` is the one implementation of those filters: one
 date parser (:func:`to_utc`), one sentinel for "every segment or plan"
 (:data:`ALL`, with ``None`` and ``""`` meaning the same), one seeded sample
 (:func:`journeylib.store.dialect.sql_seeded_order`), and one error for a
@@ -33,7 +39,7 @@ from journeylib.exceptions import EmptyResultError, ScopeError
 from journeylib.store import Store
 from journeylib.store.dialect import sql_quote, sql_replace_columns, sql_seeded_order, sql_semi_join, sql_timestamp
 
-__all__ = ["ALL", "NO_CUTOFF", "Scope", "is_all", "latest_event", "to_utc"]
+__all__ = ["ALL", "NO_CUTOFF", "SEGMENT_FIELDS", "Scope", "is_all", "latest_event", "to_utc"]
 
 #: The one spelling of "every segment" / "every plan" (``None`` and ``""`` mean the same).
 ALL = "all"
@@ -44,7 +50,11 @@ NO_CUTOFF = pd.Timestamp.max.tz_localize("UTC")
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _FILTER_DEFAULTS: dict[str, Any] = {
     "as_of": None, "segment": None, "plan": None, "signup_from": None, "signup_to": None, "sample_n": 0, "random_state": 0,
+    "events_from": None, "events_to": None,
 }
+
+#: The ``customers`` columns a scope's ``segment_field`` may name (the journey definition's ``segment_field``).
+SEGMENT_FIELDS: tuple[str, ...] = ("segment", "plan")
 
 
 def is_all(value: Any) -> bool:
@@ -167,6 +177,14 @@ class Scope:
         If positive, a seeded sample of this many customers.
     random_state : int, default 0
         Seed of the sample.
+    segment_field : {"segment", "plan"}, default "segment"
+        The ``customers`` column that is the segment: ``segment`` filters
+        it, and :meth:`customers_sql` returns its values as the ``segment``
+        column.
+    events_from, events_to : pandas.Timestamp, optional
+        Only events in ``[events_from, events_to)`` (and at or before
+        ``as_of``) are read through :meth:`events_sql`; the customers are not
+        filtered by it.
     """
 
     as_of: pd.Timestamp
@@ -176,6 +194,9 @@ class Scope:
     signup_to: pd.Timestamp | None = None
     sample_n: int = 0
     random_state: int = 0
+    segment_field: str = "segment"
+    events_from: pd.Timestamp | None = None
+    events_to: pd.Timestamp | None = None
 
     @classmethod
     def build(
@@ -189,6 +210,9 @@ class Scope:
         signup_to: Any = None,
         sample_n: int = 0,
         random_state: int = 0,
+        segment_field: str = "segment",
+        events_from: Any = None,
+        events_to: Any = None,
         function: str = "Scope.build",
         timeline: bool = True,
     ) -> Scope:
@@ -201,6 +225,13 @@ class Scope:
         as_of, segment, plan, signup_from, signup_to, sample_n, random_state
             The filters; dates as ISO text, dates or timestamps; ``"all"``,
             ``""`` or ``None`` for every segment or plan.
+        segment_field : {"segment", "plan"}, default "segment"
+            The customers column ``segment`` is a value of (the journey
+            definition's ``segment_field``).
+        events_from, events_to : date-like, optional
+            The event time window ``[events_from, events_to)``; a bare date
+            means the start of that day, so ``events_to="2025-03-17"``
+            excludes that day.
         function : str, default "Scope.build"
             The caller, named in error messages.
         timeline : bool, default True
@@ -221,9 +252,14 @@ class Scope:
             lists the values that exist. (A subclass of both
             :class:`~journeylib.exceptions.EmptyResultError` and ``ValueError``.)
         TypeError, ValueError
-            If a date cannot be read or ``sample_n``/``random_state`` are not
-            whole numbers (``sample_n`` ≥ 0).
+            If a date cannot be read, ``sample_n``/``random_state`` are not
+            whole numbers (``sample_n`` ≥ 0), ``segment_field`` is not one of
+            :data:`SEGMENT_FIELDS`, or ``events_to`` is not after
+            ``events_from``.
         """
+        if segment_field not in SEGMENT_FIELDS:
+            msg = f"{function}: segment_field must be one of {', '.join(SEGMENT_FIELDS)} (a customers column); got {segment_field!r}"
+            raise ValueError(msg)
         sample = _check_int(sample_n if sample_n is not None else 0, "sample_n", function)
         seed = _check_int(random_state, "random_state", function)
         if sample < 0:
@@ -231,19 +267,16 @@ class Scope:
             raise ValueError(msg)
         seg = None if is_all(segment) else segment
         pl = None if is_all(plan) else plan
-        for col, val in (("segment", seg), ("plan", pl)):
-            if val is None:
-                continue
-            if not isinstance(val, str):
-                msg = f"{function}: {col} must be a string ('{ALL}' or a customers.{col} value); got {type(val).__name__}"
-                raise TypeError(msg)
-            known = _known_values(store, col)
-            if val not in known:
-                msg = (
-                    f"{function}: {col} {val!r} matches no customer; known values: {', '.join(known) or '(none)'}; "
-                    f"or use {ALL!r} for every customer."
-                )
-                raise ScopeError(msg)
+        for name, col, val in (("segment", segment_field, seg), ("plan", "plan", pl)):
+            _check_value(store, name, col, val, function)
+        window_from = to_utc(events_from, function=function, name="events_from")
+        window_to = to_utc(events_to, function=function, name="events_to")
+        if window_from is not None and window_to is not None and window_to <= window_from:
+            msg = (
+                f"{function}: the event window [events_from, events_to) is empty: events_to {window_to.isoformat()} is not "
+                f"after events_from {window_from.isoformat()}; give an events_to later than events_from."
+            )
+            raise ValueError(msg)
         if timeline:
             ts = to_utc(as_of, end_of_day=True, function=function)
             if ts is None:
@@ -258,6 +291,9 @@ class Scope:
             signup_to=to_utc(signup_to, function=function, name="signup_to"),
             sample_n=sample,
             random_state=seed,
+            segment_field=segment_field,
+            events_from=window_from,
+            events_to=window_to,
         )
 
     @classmethod
@@ -268,13 +304,22 @@ class Scope:
         :class:`journeylib.Journey` passes) or the loose filter keywords; this
         is where the two meet.
 
+        ``segment_field`` (the journey definition's, passed by analyses that
+        have one) is not a filter: a ready scope with another segment field
+        is returned with this one (:meth:`with_segment_field`).
+
         Raises
         ------
         TypeError
             If a scope is given together with a filter that differs from its
             default (the two would disagree).
+        ScopeError
+            If the scope's segment is no value of the new segment field.
         """
+        segment_field = filters.pop("segment_field", None)
         if scope is None:
+            if segment_field is not None:
+                filters["segment_field"] = segment_field
             return cls.build(store, function=function, **filters)
         if not isinstance(scope, Scope):
             msg = f"{function}: scope must be a journeylib.Scope; got {type(scope).__name__}"
@@ -283,16 +328,56 @@ class Scope:
         if clashing:
             msg = f"{function}: pass either scope or the filters {', '.join(clashing)}, not both"
             raise TypeError(msg)
+        if segment_field is not None and segment_field != scope.segment_field:
+            return scope.with_segment_field(store, segment_field, function=function)
         return scope
 
     def replace(self, **changes: Any) -> Scope:
         """Return a copy with some fields changed (e.g. ``segment=None`` for every segment)."""
         return dataclasses.replace(self, **changes)
 
+    def with_segment_field(self, store: Store, segment_field: str, *, function: str = "Scope.with_segment_field") -> Scope:
+        """Return this scope with another customers column as the segment, its segment checked against that column.
+
+        Parameters
+        ----------
+        store : Store
+            The canonical store (for the values of the column).
+        segment_field : {"segment", "plan"}
+            The column.
+        function : str
+            The caller, named in error messages.
+
+        Returns
+        -------
+        Scope
+            The scope (itself when the field is unchanged).
+
+        Raises
+        ------
+        ValueError
+            If ``segment_field`` is not one of :data:`SEGMENT_FIELDS`.
+        ScopeError
+            If the scope's segment is no value of that column; the message
+            lists the values that exist.
+        """
+        if segment_field not in SEGMENT_FIELDS:
+            msg = f"{function}: segment_field must be one of {', '.join(SEGMENT_FIELDS)} (a customers column); got {segment_field!r}"
+            raise ValueError(msg)
+        if segment_field == self.segment_field:
+            return self
+        _check_value(store, "segment", segment_field, self.segment, function)
+        return self.replace(segment_field=segment_field)
+
     @property
     def filtered(self) -> bool:
         """Whether only some customers are selected (segment, plan, signup period or sample)."""
         return any(v is not None for v in (self.segment, self.plan, self.signup_from, self.signup_to)) or self.sample_n > 0
+
+    @property
+    def event_window(self) -> bool:
+        """Whether the events read through :meth:`events_sql` are limited to a time window (``events_from``/``events_to``)."""
+        return self.events_from is not None or self.events_to is not None
 
     @property
     def segment_label(self) -> str:
@@ -302,7 +387,7 @@ class Scope:
     @property
     def label(self) -> str:
         """Who is in scope, for messages: ``all customers`` or ``segment 'SMB'`` (with the sample)."""
-        where = "all customers" if self.segment is None else f"segment {self.segment!r}"
+        where = "all customers" if self.segment is None else f"{self._segment_word} {self.segment!r}"
         if self.plan is not None:
             where += f", plan {self.plan!r}"
         if self.sample_n:
@@ -326,44 +411,65 @@ class Scope:
         str
             A SELECT over ``customers``; the sample (if any) is taken after
             the other filters, ordered by a seeded hash of ``customer_id``.
+            Its ``segment`` column holds the values of ``segment_field``.
         """
         asof = sql_timestamp(self.as_of) if self.as_of is not NO_CUTOFF else None
         where = []
         if signed_up_by_as_of and asof is not None:
             where.append(f"signup_at <= {asof}")
         if self.segment is not None:
-            where.append(f"segment = {sql_quote(self.segment)}")
+            where.append(f"{self.segment_field} = {sql_quote(self.segment)}")
         if self.plan is not None:
             where.append(f"plan = {sql_quote(self.plan)}")
         if self.signup_from is not None:
             where.append(f"signup_at >= {sql_timestamp(self.signup_from)}")
         if self.signup_to is not None:
             where.append(f"signup_at < {sql_timestamp(self.signup_to)}")
+        replaced: dict[str, str] = {}
+        if self.segment_field != "segment":
+            replaced["segment"] = self.segment_field
         if blank_later_outcomes and asof is not None:
-            later_blank = {
-                "churned_at": f"CASE WHEN churned_at <= {asof} THEN churned_at END",
-                "converted_at": f"CASE WHEN converted_at <= {asof} THEN converted_at END",
-            }
-            select = f"SELECT {sql_replace_columns(later_blank)} FROM customers"
-        else:
-            select = "SELECT * FROM customers"
+            replaced["churned_at"] = f"CASE WHEN churned_at <= {asof} THEN churned_at END"
+            replaced["converted_at"] = f"CASE WHEN converted_at <= {asof} THEN converted_at END"
+        select = f"SELECT {sql_replace_columns(replaced)} FROM customers" if replaced else "SELECT * FROM customers"
         sql = f"{select} WHERE {' AND '.join(where)}" if where else select
         if self.sample_n > 0:
             sql = f"SELECT * FROM ({sql}) ORDER BY {sql_seeded_order('customer_id', self.random_state)} LIMIT {self.sample_n}"
         return sql
 
+    def events_time_sql(self, alias: str = "e") -> str:
+        """Return the SQL condition on ``<alias>.timestamp`` of the scope's events: up to ``as_of``, inside the event window.
+
+        Parameters
+        ----------
+        alias : str, default "e"
+            The alias of the events table in the caller's query.
+
+        Returns
+        -------
+        str
+            ``<alias>.timestamp <= as_of`` and, when set, ``>= events_from``
+            and ``< events_to``.
+        """
+        parts = [f"{alias}.timestamp <= {sql_timestamp(self.as_of)}"]
+        if self.events_from is not None:
+            parts.append(f"{alias}.timestamp >= {sql_timestamp(self.events_from)}")
+        if self.events_to is not None:
+            parts.append(f"{alias}.timestamp < {sql_timestamp(self.events_to)}")
+        return " AND ".join(parts)
+
     def events_sql(self) -> str:
-        """Return SQL selecting the scoped customers' events up to ``as_of``."""
+        """Return SQL selecting the scoped customers' events up to ``as_of`` and inside the event window (if any)."""
         return (
             f"SELECT e.* FROM {sql_semi_join('events e', f'({self.customers_sql()}) c', 'e.customer_id = c.customer_id')} "
-            f"WHERE e.timestamp <= {sql_timestamp(self.as_of)}"
+            f"WHERE {self.events_time_sql('e')}"
         )
 
     def describe(self) -> str:
         """Return a short human description, e.g. for chart subtitles."""
         parts = [f"as of {self.as_of:%Y-%m-%d}"] if self.as_of is not NO_CUTOFF else ["whole store"]
         if self.segment:
-            parts.append(f"segment {self.segment}")
+            parts.append(f"{self._segment_word} {self.segment}")
         if self.plan:
             parts.append(f"plan {self.plan}")
         if self.signup_from or self.signup_to:
@@ -372,7 +478,32 @@ class Scope:
             parts.append(f"signups {lo}–{hi}")
         if self.sample_n:
             parts.append(f"sample of {self.sample_n}")
+        if self.event_window:
+            lo = f"{self.events_from:%Y-%m-%d %H:%M}" if self.events_from else "…"
+            hi = f"{self.events_to:%Y-%m-%d %H:%M}" if self.events_to else "…"
+            parts.append(f"events {lo}–{hi}")
         return ", ".join(parts)
+
+    @property
+    def _segment_word(self) -> str:
+        return "segment" if self.segment_field == "segment" else f"segment ({self.segment_field})"
+
+
+def _check_value(store: Store, name: str, column: str, value: Any, function: str) -> None:
+    """Raise unless *value* (a segment or plan filter; None = every customer) is a value of customers.*column*."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        msg = f"{function}: {name} must be a string ('{ALL}' or a customers.{column} value); got {type(value).__name__}"
+        raise TypeError(msg)
+    known = _known_values(store, column)
+    if value not in known:
+        of = "" if column == name else f" of customers.{column} (the segment_field)"
+        msg = (
+            f"{function}: {name} {value!r} matches no customer; known values{of}: "
+            f"{', '.join(known) or '(none)'}; or use {ALL!r} for every customer."
+        )
+        raise ScopeError(msg)
 
 
 def _is_default(name: str, value: Any) -> bool:
@@ -381,6 +512,6 @@ def _is_default(name: str, value: Any) -> bool:
         raise TypeError(msg)
     if name in ("segment", "plan"):
         return is_all(value)
-    if name in ("as_of", "signup_from", "signup_to"):
+    if name in ("as_of", "signup_from", "signup_to", "events_from", "events_to"):
         return value is None or (isinstance(value, str) and not value.strip())
     return value in (None, _FILTER_DEFAULTS[name])

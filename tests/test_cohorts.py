@@ -26,6 +26,7 @@ from journeylib.customers.cohorts import (
     select_metrics,
 )
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
+from journeylib.scope import Scope
 from journeylib.stats import bh_qvalues, median_interval
 from journeylib.store import Store
 
@@ -167,7 +168,8 @@ def test_cohort_dimensions() -> None:
     lab = cohort_customers_data(store, definition=DEF, by="labels", labels=labels, as_of=AS_OF)
     assert sorted(lab["cohort"]) == ["power users", "strugglers"]  # unlabelled customers are left out
     assert lab.set_index("customer_id").loc["s1", "entered_first_value_days"] == pytest.approx(2.0)
-    with pytest.raises(ValueError, match="by must be one of"):
+    with pytest.raises(ValueError, match=r"by='weather' is no cohort dimension, customers column, customers.properties key or event "
+                       r"property key of this store\..*customers.properties keys: acquisition_channel, region;"):
         cohort_customers_data(store, definition=DEF, by="weather")
     with pytest.raises(ValueError, match="needs labels=DataFrame"):
         cohort_customers_data(store, definition=DEF, by="labels")
@@ -203,3 +205,79 @@ def test_planted_world_cohorts_use_the_right_tests_and_control_fdr(planted_world
     # the planted segment differences in conversion (base rates 20/24/28%) are found
     assert per_metric.loc["conversion_rate", "significant"]
     assert np.isfinite(m.loc[m["status"] == "ok", ["value", "ci_low", "ci_high"]].to_numpy(dtype=float)).all()
+
+
+# -- cohorts by any frequency, column or property ---------------------------------------------------
+def test_cohort_freq_week_month_quarter_year() -> None:
+    store = make_store()
+    # e2 signed up on day 20 = 2025-01-21 (a Tuesday): ISO week 2025-01-20..26, January, Q1, 2025
+    expected = {"week": "2025-01-20/2025-01-26", "month": "2025-01", "quarter": "2025Q1", "year": "2025", "W": "2025-01-20/2025-01-26"}
+    for freq, label in expected.items():
+        got = cohort_customers_data(store, definition=DEF, by="signup_period", cohort_freq=freq, as_of=AS_OF).set_index("customer_id")
+        assert got.loc["e2", "cohort"] == label, freq
+    with pytest.raises(ValueError, match=r"cohort_freq must be one of week \(W\), month \(M\), quarter \(Q\), year \(Y\); got 'fortnight'"):
+        cohort_customers_data(store, definition=DEF, by="signup_period", cohort_freq="fortnight")
+
+
+def platform_store() -> Store:
+    """Three customers; the event property platform differs between their first and later events."""
+    customers = [
+        {"customer_id": "a", "segment": "SMB", "plan": "pro", "signup_at": day(0), "mrr": 10.0, "properties": '{"tier": "gold"}'},
+        {"customer_id": "b", "segment": "SMB", "plan": "basic", "signup_at": day(0), "mrr": 20.0},
+        {"customer_id": "c", "segment": "Ent", "plan": "pro", "signup_at": day(0)},
+    ]
+    events = pd.DataFrame(
+        [
+            {"event_id": "1", "customer_id": "a", "timestamp": day(1), "event": "login", "source": "product", "properties": '{"platform": "ios"}'},
+            {"event_id": "2", "customer_id": "a", "timestamp": day(8), "event": "login", "source": "product", "properties": '{"platform": "web"}'},
+            {"event_id": "3", "customer_id": "b", "timestamp": day(2), "event": "login", "source": "product", "properties": "{}"},
+            {"event_id": "4", "customer_id": "b", "timestamp": day(3), "event": "login", "source": "product", "properties": '{"platform": "android"}'},
+            {"event_id": "5", "customer_id": "c", "timestamp": day(9), "event": "ticket_opened", "source": "support", "properties": '{"channel": "chat"}'},
+        ]
+    )
+    return memory_store(customers=customers, events=events)
+
+
+def test_cohorts_by_column_customer_property_and_event_property() -> None:
+    store = platform_store()
+    as_of = T0 + pd.Timedelta(days=30)
+
+    def cohorts(by: str, **kw) -> dict[str, str]:
+        got = cohort_customers_data(store, definition=DEF, by=by, as_of=as_of, **kw)
+        return dict(zip(got["customer_id"], got["cohort"], strict=True))
+
+    assert cohorts("mrr") == {"a": "10.0", "b": "20.0", "c": "(none)"}  # any customers column
+    assert cohorts("tier") == {"a": "gold", "b": "(none)", "c": "(none)"}  # a customers.properties key, bare
+    # an event property: the value on each customer's first event that has it (a: ios on day 1, not web on day 8)
+    assert cohorts("property:platform") == {"a": "ios", "b": "android", "c": "(none)"}
+    # inside an event window only the window's events count: a's first event with a platform there is day 8
+    window = Scope.build(store, as_of=as_of, events_from=day(5).isoformat())
+    got = cohort_customers_data(store, definition=DEF, by="property:platform", scope=window)
+    assert dict(zip(got["customer_id"], got["cohort"], strict=True)) == {"a": "web", "b": "(none)", "c": "(none)"}
+
+
+def test_channel_absent_names_what_exists() -> None:
+    # a vendor-ingested store: no acquisition channel on the customers, only a support channel on events
+    store = platform_store()
+    with pytest.raises(ValueError, match=r"by='channel' needs a customer property channel or acquisition_channel \(the acquisition "
+                       r"channel\); no customer has one in this store\..*customers columns: customer_id, name, domain, segment, plan, "
+                       r".*customers.properties keys: tier; event property keys .*: channel, platform\."):
+        cohort_customers_data(store, definition=DEF, by="channel")
+
+
+def test_cohort_by_segment_follows_the_segment_field() -> None:
+    store = platform_store()
+    by_plan = DEF.model_copy(update={"segment_field": "plan"})
+    got = cohort_customers_data(store, definition=by_plan, by="segment", as_of=T0 + pd.Timedelta(days=30))
+    assert dict(zip(got["customer_id"], got["cohort"], strict=True)) == {"a": "pro", "b": "basic", "c": "pro"}
+    only_pro = cohort_customers_data(store, definition=by_plan, by="signup_period", segment="pro", as_of=T0 + pd.Timedelta(days=30))
+    assert sorted(only_pro["customer_id"]) == ["a", "c"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "parameters" / "02_cohorts_and_segments").glob("*.yaml")), ids=lambda p: p.stem)
+def test_parameter_sets_use_dimensions_every_store_has(path: Path) -> None:
+    # a parameter set of notebook 02 runs on canonical and vendor-ingested stores alike: no store-specific dimension
+    import yaml
+
+    by = yaml.safe_load(path.read_text())["by"]
+    assert by in ("signup_period", "segment", "plan"), f"{path.name}: by={by!r} is not in every store"

@@ -178,7 +178,7 @@ def test_free_order_stage_and_drop_outcome_load() -> None:
             {"name": "t", "stages": [{"name": "Trial", "rule": "signup"}, {"name": "Paid", "rule": {"event": "paid"}}],
              "outcomes": {"trial_expired": {"customer_property": "trial_ends_at", "kind": "drop", "unless_stage": "Payed"}}}
         )
-    with pytest.raises(ConfigError, match=r"give exactly one of 'customer_field', 'customer_property' or 'event'; found customer_property, event"):
+    with pytest.raises(ConfigError, match=r"give exactly one of 'customer_field', 'customer_property', 'event' or 'inactive_days'; found customer_property, event"):
         JourneyDefinition.from_dict(
             {"name": "t", "stages": [{"name": "Trial", "rule": "signup"}],
              "outcomes": {"x": {"customer_property": "trial_ends_at", "event": "expired", "kind": "drop"}}}

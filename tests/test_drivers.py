@@ -634,3 +634,172 @@ def test_snapshot_dates_at_signup_are_cross_sectional() -> None:
     assert (out["timing"] == "cross_sectional").all()
     assert "at or before signup" in out["note"].iloc[0]
     assert out.set_index("candidate").loc["attr_plan=basic", "significant"]
+
+
+# -- the censoring-aware test, automatic attributes, dated outcome fields (issue 13, follow-up) --------------------
+def test_censored_follow_up_ranks_and_tests_by_the_cox_hazard_ratio() -> None:
+    store, _ = censored_store()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        out = drivers_data(store, definition=DEF, outcome="churn", window_days=7, horizon_days=120, as_of=AS_OF,
+                           min_support=20)
+    row = out.set_index("candidate").loc["n_setup_completed_7d>=1"]
+    assert (out["estimate"][out["status"] == "ok"] == "hazard_ratio").all()
+    assert row["test"] == "logrank"
+    # planted constant hazards 2x: the Cox ratio over everyone followed past the window, censored ones kept
+    assert row["hr_ci_low"] < 2.0 < row["hr_ci_high"]
+    assert row["n_km_exposed"] + row["n_km_reference"] == row["n_km"]
+    assert row["n_km"] > row["n_exposed"] + row["n_reference"]  # the censored customers are in the test
+    assert row["rank"] == 1
+    assert row["significant"]
+    assert row["line"].startswith("Customers who did not complete setup within 7 days churned at ")
+    assert "the rate of customers who completed setup within 7 days (hazard ratio of a Cox model, 95% CI" in row["line"]
+    assert "Kaplan–Meier" in row["line"]
+    assert "crude risk ratio" in row["line"]
+    assert not CAUSAL.search(row["line"])
+    # the crude test stays beside it
+    assert row["p_crude"] != row["p_value"]
+    assert driver_summary(out)["estimate"] == "hazard_ratio"
+    with pytest.raises(ValueError, match="estimate must be one of"):
+        drivers_data(store, definition=DEF, outcome="churn", as_of=AS_OF, estimate="odds")
+
+
+def test_cox_hazard_ratio_and_logrank_match_lifelines() -> None:
+    from lifelines import CoxPHFitter
+    from lifelines.statistics import logrank_test
+
+    store, _ = censored_store(n=400, seed=11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        out = drivers_data(store, definition=DEF, outcome="churn", window_days=7, horizon_days=120, as_of=AS_OF,
+                           min_support=20, estimate="hazard_ratio")
+        pop = outcome_population_data(store, definition=DEF, outcome="churn", window_days=7, horizon_days=120, as_of=AS_OF)
+    row = out.set_index("candidate").loc["n_setup_completed_7d>=1"]
+    km = pop[pop["km_eligible"]].copy()
+    km["x"] = (~km["customer_id"].str[1:].astype(int).mod(2).astype(bool)).astype(float)  # even ids: no setup (exposed)
+    fit = CoxPHFitter().fit(km[["km_duration", "km_event", "x"]], "km_duration", "km_event").summary.iloc[0]
+    assert row["hr"] == pytest.approx(fit["exp(coef)"], rel=1e-6)
+    assert row["hr_ci_low"] == pytest.approx(fit["exp(coef) lower 95%"], rel=1e-6)
+    assert row["hr_ci_high"] == pytest.approx(fit["exp(coef) upper 95%"], rel=1e-6)
+    e, r = km[km["x"] == 1], km[km["x"] == 0]
+    lr = logrank_test(e["km_duration"], r["km_duration"], e["km_event"], r["km_event"])
+    assert row["p_value"] == pytest.approx(lr.p_value, rel=1e-9)
+
+
+def test_cox_efron_ties_match_lifelines() -> None:
+    from lifelines import CoxPHFitter
+
+    from journeylib.customers import drivers as drivers_module
+
+    rng = np.random.default_rng(4)
+    n = 300
+    duration = np.round(rng.exponential(40, n))  # whole days: many tied times
+    event = (rng.random(n) < 0.7).astype(float)
+    x = np.stack([(rng.random(n) < 0.4).astype(float), (duration > 30).astype(float) * (rng.random(n) < 0.7)])
+    x[0, :40] = np.nan  # unknown values are left out of that split
+    beta, se, _p, _ = vars(drivers_module)["_cox_logrank"](x, duration, event)
+    for i in range(2):
+        m = np.isfinite(x[i])
+        fit = CoxPHFitter().fit(pd.DataFrame({"t": duration[m], "e": event[m], "x": x[i][m]}), "t", "e").summary.iloc[0]
+        assert beta[i] == pytest.approx(fit["coef"], abs=1e-6)
+        assert se[i] == pytest.approx(fit["se(coef)"], rel=1e-6)
+
+
+def test_null_splits_stay_within_the_fdr_on_the_cox_path() -> None:
+    """Outcome times shuffled across customers: the log-rank family keeps its false-discovery rate."""
+    store, _ = censored_store(n=600, seed=21)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        feats = build_features(store, window_days=7, as_of=AS_OF, property_keys=("region",))
+        pop = outcome_population_data(store, definition=DEF, outcome="churn", window_days=7, horizon_days=120, as_of=AS_OF)
+        km = pop.loc[pop["km_eligible"], ["customer_id", "km_duration", "km_event", "outcome"]].reset_index(drop=True)
+        rng = np.random.default_rng(3)
+        runs_with_any = 0
+        for _ in range(30):
+            perm = rng.permutation(len(km))
+            shuffled = km.assign(km_duration=km["km_duration"].to_numpy()[perm], km_event=km["km_event"].to_numpy()[perm],
+                                 outcome=km["outcome"].to_numpy()[perm])
+            flags = shuffled.loc[shuffled["outcome"].notna(), ["customer_id", "outcome"]]
+            out = drivers_from_features(feats, flags, outcome="churn", horizon_days=120, adjust_for=(), min_support=20,
+                                        km=shuffled[["customer_id", "km_duration", "km_event"]])
+            assert (out.loc[out["status"] == "ok", "estimate"] == "hazard_ratio").all()
+            runs_with_any += bool(out["significant"].any())
+    assert runs_with_any / 30 <= stats.binom.ppf(0.99, 30, 0.05) / 30
+
+
+def auto_attribute_store(*, n: int = 900, seed: int = 0, planted: float = 1.0) -> Store:
+    """'contract' monthly churns `planted` times as often; 'region' is noise; an id, a date, free text and a rare key are not attributes."""
+    rng = np.random.default_rng(seed)
+    customers = []
+    for i in range(n):
+        contract = ("monthly", "annual")[i % 2]
+        p = 0.12 * (planted if contract == "monthly" else 1.0)
+        props = {"contract": contract, "region": str(rng.choice(["north", "south", "east", "west"])),
+                 "crm_id": f"crm-{i}", "renewal_date": f"2025-0{1 + i % 9}-01",
+                 "note": "Customer asked about payroll exports and the yearly summary report " + ("A" if i % 2 else "B")}
+        if i % 10 == 0:
+            props["referrer"] = ("partner", "event")[i % 20 == 0]
+        customers.append({"customer_id": f"u{i:04d}", "segment": ("SMB", "Enterprise")[i % 3 == 0], "plan": "pro",
+                          "signup_at": day(0), "converted_at": day(14),
+                          "churned_at": day(float(rng.uniform(30, 200))) if rng.random() < p else None,
+                          "properties": json.dumps(props)})
+    return make_store(customers, [(c["customer_id"], 1, "login") for c in customers])
+
+
+def test_attributes_auto_finds_a_planted_attribute_and_says_which_were_used() -> None:
+    from journeylib.customers.features import attribute_candidates_data
+
+    store = auto_attribute_store(planted=2.2)
+    table = attribute_candidates_data(store, as_of=AS_OF).set_index("name")
+    assert table.loc["contract", "used"]
+    assert table.loc["region", "used"]
+    assert table.loc["segment", "used"]
+    assert table.loc["plan", "used"]
+    for key, why in (("crm_id", "identifier"), ("renewal_date", "dates"), ("note", "free text"), ("referrer", "10%")):
+        assert not table.loc[key, "used"]
+        assert why in table.loc[key, "reason"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        out = drivers_data(store, definition=DEF, outcome="churn", as_of=AS_OF, attributes="auto")
+    used = out["attributes_used"].iloc[0]
+    assert used.startswith("chosen automatically")
+    assert "contract, region" in used
+    assert "crm_id (an identifier" in used
+    assert out.set_index("candidate").loc["attr_contract=monthly", "significant"]
+    assert driver_summary(out)["attributes_used"] == used
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_null_attributes_chosen_automatically_are_not_significant_across_seeds(seed: int) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        out = drivers_data(auto_attribute_store(seed=seed, planted=1.0), definition=DEF, outcome="churn", as_of=AS_OF,
+                           attributes="auto")
+    attrs = out[out["kind"].isin(["property_value", "property_vs_reference"])]
+    assert set(attrs["feature"]) >= {"attr_contract", "attr_region"}
+    assert not attrs["significant"].any()
+
+
+def test_a_dated_outcome_field_is_timed_from_signup() -> None:
+    rng = np.random.default_rng(12)
+    customers, events = [], []
+    for i in range(600):
+        cid = f"d{i:04d}"
+        early = i % 2 == 0
+        cancelled = rng.random() < (0.12 if early else 0.32)
+        props = {"cancelled_on": f"{day(float(rng.uniform(40, 300))):%Y-%m-%dT%H:%M:%SZ}"} if cancelled else {}
+        customers.append({"customer_id": cid, "segment": ("SMB", "Enterprise")[i % 3 == 0], "plan": "pro",
+                          "signup_at": day(0), "converted_at": day(10), "properties": json.dumps(props)})
+        if early:
+            events.append((cid, 2, "report_shared"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        out = drivers_data(make_store(customers, events), definition=DEF, outcome="churn", outcome_field="cancelled_on",
+                           as_of=AS_OF, attributes="auto")
+    row = out[(out["family"] == "event:report_shared") & out["selected"]].iloc[0]
+    assert row["timing"] == "since_signup"
+    assert row["significant"]
+    assert row["orientation"] == "complement"
+    assert row["exposure"] == f"who did not have a report shared event within {row['window_days']} days"
+    assert f"within {row['horizon_days']:g} days of signup" in row["line"]
+    assert "cancelled_on" not in out["attributes_used"].iloc[0].split(":")[1].split(";")[0]  # the outcome is no attribute

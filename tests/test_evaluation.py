@@ -106,3 +106,26 @@ def test_scorer_validation_table_with_the_supervised_alternative() -> None:
     assert (out["n"] == 400).all()
     assert out["accuracy"].between(0, 1).all()
     assert isinstance(out, pd.DataFrame)
+
+
+def test_polarity_metrics_accept_0_1_truth_and_score_only_present_classes() -> None:
+    m = evaluation.polarity_metrics([0, 1, 1, 0], ["negative", "positive", "positive", "negative"])
+    assert m["accuracy"] == 1.0
+    assert m["macro_f1"] == 1.0  # a binary set is not charged for a neutral class it does not have
+
+
+def test_labelled_set_validation_trains_tfidf_on_0_1_labels() -> None:
+    positive = ["love it", "works great, thanks", "great support", "excellent, very happy", "awesome tool"]
+    negative = ["broken again", "terrible, cancel", "awful bug", "hate the new update", "slow and useless"]
+    texts = [f"{t} {i}" for i in range(2) for t in positive + negative]
+    labels = [1] * 5 + [0] * 5 + [1] * 5 + [0] * 5
+    out = evaluation.labelled_set_validation_data(texts, labels, scorers={"tfidf": sentiment.TfidfLogisticScorer(min_df=1)})
+    row = out.iloc[0]
+    assert row["classes"] == "negative, positive"
+    assert row["n"] == 20
+    assert row["accuracy"] > row["majority_baseline"]
+
+
+def test_labelled_set_validation_refuses_too_few_per_class() -> None:
+    with pytest.raises(ValueError, match="at least 5 texts per class"):
+        evaluation.labelled_set_validation_data(["good", "bad"] * 2, [1, 0] * 2)

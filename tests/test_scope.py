@@ -145,3 +145,92 @@ def test_one_seeded_sample_for_every_analysis(store: Store) -> None:
     shuffled.insert("events", store.table("events"))
     assert set(shuffled.query(Scope.build(shuffled, sample_n=4, random_state=3).customers_sql())["customer_id"]) == journey_sample
     shuffled.close()
+
+
+# -- segment_field and the event window ---------------------------------------------------------
+@pytest.fixture
+def plan_store() -> Store:
+    """Four customers whose plan cuts across their segment; c0 and c1 have events on days 1, 5 and 9."""
+    s = Store(":memory:")
+    s.insert(
+        "customers",
+        pd.DataFrame(
+            {
+                "customer_id": ["c0", "c1", "c2", "c3"],
+                "segment": ["SMB", "SMB", "Ent", "Ent"],
+                "plan": ["pro", "basic", "pro", "basic"],
+                "signup_at": pd.to_datetime(["2025-01-01T00:00:00Z"] * 4, utc=True),
+            }
+        ),
+    )
+    days = [1, 5, 9]
+    s.insert(
+        "events",
+        pd.DataFrame(
+            {
+                "event_id": [f"e{c}{d}" for c in (0, 1) for d in days],
+                "customer_id": [f"c{c}" for c in (0, 1) for _ in days],
+                "timestamp": [pd.Timestamp("2025-01-01T00:00:00Z") + pd.Timedelta(days=d) for _ in (0, 1) for d in days],
+                "event": ["login"] * 6,
+            }
+        ),
+    )
+    yield s
+    s.close()
+
+
+def test_segment_field_plan_filters_and_relabels_segment(plan_store: Store) -> None:
+    sc = Scope.build(plan_store, segment="pro", segment_field="plan")
+    cust = plan_store.query(sc.customers_sql()).sort_values("customer_id")
+    assert cust["customer_id"].tolist() == ["c0", "c2"]  # plan pro, across segments SMB and Ent
+    assert cust["segment"].tolist() == ["pro", "pro"]  # the segment column holds the segment_field's values
+    every = plan_store.query(Scope.build(plan_store, segment_field="plan").customers_sql()).sort_values("customer_id")
+    assert every["segment"].tolist() == ["pro", "basic", "pro", "basic"]
+    assert "segment (plan) pro" in sc.describe()
+
+
+def test_segment_field_errors_name_the_column_and_its_values(plan_store: Store) -> None:
+    with pytest.raises(ScopeError, match=r"segment 'SMB' matches no customer; known values of customers.plan \(the segment_field\): basic, pro"):
+        Scope.build(plan_store, segment="SMB", segment_field="plan")
+    with pytest.raises(ValueError, match="segment_field must be one of segment, plan"):
+        Scope.build(plan_store, segment_field="region")
+    sc = Scope.build(plan_store, segment="SMB")
+    with pytest.raises(ScopeError, match=r"segment 'SMB' matches no customer; known values of customers.plan"):
+        sc.with_segment_field(plan_store, "plan")
+    # resolve moves a ready scope without a segment to the definition's segment_field
+    moved = Scope.resolve(plan_store, Scope.build(plan_store), segment_field="plan")
+    assert moved.segment_field == "plan"
+
+
+def test_event_window_limits_events_sql_not_customers(plan_store: Store) -> None:
+    sc = Scope.build(plan_store, events_from="2025-01-04", events_to="2025-01-08")
+    ev = plan_store.query(sc.events_sql())
+    # days 1, 5, 9 after 2025-01-01: only day 5 (2025-01-06) is in [01-04, 01-08)
+    assert sorted(ev["timestamp"].dt.day.unique().tolist()) == [6]
+    assert len(ev) == 2
+    assert len(plan_store.query(sc.customers_sql())) == 4  # customers are not filtered by the window
+    assert sc.event_window
+    assert "events 2025-01-04 00:00–2025-01-08 00:00" in sc.describe()
+    # events_to is exclusive: a bare date is the start of that day
+    edge = Scope.build(plan_store, events_from="2025-01-06", events_to="2025-01-06T00:00:01Z")
+    assert len(plan_store.query(edge.events_sql())) == 2
+    assert not Scope.build(plan_store).event_window
+    with pytest.raises(ValueError, match=r"the event window \[events_from, events_to\) is empty"):
+        Scope.build(plan_store, events_from="2025-01-08", events_to="2025-01-04")
+    with pytest.raises(TypeError, match="pass either scope or the filters events_from, not both"):
+        Scope.resolve(plan_store, sc, events_from="2025-01-01")
+
+
+def test_journey_takes_the_segment_field_and_window_to_its_analyses(plan_store: Store) -> None:
+    from journeylib.config.journey import JourneyDefinition
+    from journeylib.context import Journey
+
+    d = JourneyDefinition.from_dict({"name": "t", "stages": [{"name": "Trial", "rule": "signup"}], "segment_field": "plan"})
+    j = Journey(plan_store, d, Scope.build(plan_store, as_of="2025-02-01"))
+    assert j.scope.segment_field == "plan"
+    funnel = j.funnel_data(by="segment")
+    assert dict(zip(funnel["group"], funnel["reached"], strict=True)) == {"basic": 2, "pro": 2}
+    pro = j.with_scope(segment="pro", events_from="2025-01-04")
+    assert pro.scope.segment_field == "plan"
+    assert pro.scope.events_from == pd.Timestamp("2025-01-04T00:00:00Z")
+    assert pro.funnel_data()["eligible"].iloc[0] == 2

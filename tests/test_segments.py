@@ -275,10 +275,13 @@ def test_segments_find_behaviour_whatever_the_sources_are_called() -> None:
     with store:
         assert activity_sources(store) == ["mobile", "web"]
         bm = behaviour_matrix_data(store, window_days=14, as_of=day(60))
-        # the feature table's default activity source ("product") matches nothing here: the old matrix is thin
+        # with no activity source (what the feature table's old default, the literal name "product", matched here)
+        # the old matrix is thin; the default now takes the store's activity sources (every product-kind source)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", StatisticalWarning)
-            old_features = build_features(store, window_days=14, as_of=day(60))
+            old_features = build_features(store, window_days=14, as_of=day(60), activity_sources=())
+            default_features = build_features(store, window_days=14, as_of=day(60))
+        assert default_features.data["days_active_14d"].equals(bm.features.data["days_active_14d"])
     y = np.array([truth[c] for c in bm.data.index])
     assert bm.notes == []
     assert bm.customers == len(truth)

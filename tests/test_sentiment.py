@@ -658,3 +658,71 @@ def test_emotions_recover_the_synthetic_worlds_tones(demo_world: object) -> None
     # Measured 0.92 on the 2,000-customer world (seed 42); the 200-customer test world is similar.
     assert accuracy >= 0.85
     assert set(scored["emotion"]) <= set(EMOTIONS) | {UNSCORED}
+
+
+# -- emoticons, ratings, short English and 0/1 labels (issue 13, part 7) -----------------------
+
+
+@pytest.mark.parametrize(("text", "polarity"), [(":)", "positive"), ("<3", "positive"), (":(", "negative"), (":-(", "negative"), (":D", "positive")])
+def test_emoticon_only_text_is_scored(text: str, polarity: str) -> None:
+    row = score_texts([text]).iloc[0]
+    assert row["scored"]
+    assert row["polarity"] == polarity
+    assert row["lexicon_hits"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("text", "polarity", "compound"),
+    [("10/10", "positive", 1.0), ("1/5", "negative", -1.0), ("5 stars", "positive", 1.0), ("1 star", "negative", -1.0), ("3/5", "neutral", 0.0)],
+)
+def test_rating_only_text_is_scored_from_its_scale(text: str, polarity: str, compound: float) -> None:
+    row = score_texts([text]).iloc[0]
+    assert row["scored"]
+    assert row["polarity"] == polarity
+    assert row["compound"] == pytest.approx(compound)
+    assert row["neg"] + row["neu"] + row["pos"] == pytest.approx(1.0)
+    assert "rating scored" in row["notes"]
+
+
+def test_a_rating_beside_words_is_averaged_with_the_text_score() -> None:
+    plain, rated = score_texts(["Great product", "Great product, 1/5"])["compound"]
+    assert plain > 0.05
+    assert rated == pytest.approx((plain - 1.0) / 2)
+
+
+def test_ratings_are_scored_by_the_supervised_scorer_too() -> None:
+    texts = ["great thanks", "love it", "broken again", "terrible cancel"] * 3
+    scorer = TfidfLogisticScorer(min_df=1).fit(texts, ["positive", "positive", "negative", "negative"] * 3)
+    frame = scorer.score_frame(["10/10", "1/5"])
+    assert frame["polarity"].tolist() == ["positive", "negative"]
+
+
+@pytest.mark.parametrize("text", ["Love it", "It works.", "Terrible!", "Works great"])
+def test_short_english_sentences_are_english_and_scored(text: str) -> None:
+    row = score_texts([text]).iloc[0]
+    assert row["language"] == "en"
+    assert row["scored"]
+
+
+_BINARY_TEXTS = ["great thanks", "love it", "broken again", "terrible cancel", "works great", "awful bug", ":)", ":("] * 2
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [[1, 1, 0, 0, 1, 0, 1, 0] * 2, [True, True, False, False, True, False, True, False] * 2,
+     ["1", "1", "0", "0", "1", "0", "1", "0"] * 2, [1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0] * 2],
+    ids=["int", "bool", "str", "float"],
+)
+def test_tfidf_scorer_reads_0_1_labels_as_negative_positive(labels: list[object]) -> None:
+    scorer = TfidfLogisticScorer(min_df=1).fit(_BINARY_TEXTS, labels)
+    assert scorer.classes_.tolist() == ["negative", "positive"]
+    frame = scorer.score_frame(["love it, great", "awful, broken again", ":(", ":)"])
+    assert frame["polarity"].tolist() == ["positive", "negative", "negative", "positive"]
+    assert frame.loc[1, "compound"] < 0
+
+
+def test_training_labels_three_class_numbers_and_aliases() -> None:
+    assert sentiment.training_labels([-1, 0, 1]).tolist() == ["negative", "neutral", "positive"]
+    assert sentiment.training_labels(["NEG", "Neutral", "pos"]).tolist() == ["negative", "neutral", "positive"]
+    with pytest.raises(ValueError, match=r"unknown label\(s\) \['great'\] \(first at position 1\)"):
+        sentiment.training_labels(["positive", "great"])

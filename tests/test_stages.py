@@ -323,3 +323,33 @@ def test_drop_outcome_property_that_is_not_a_date_warns(free_store: Store) -> No
     with pytest.warns(DataQualityWarning, match=r"1 of 8 values of customers.properties key 'trial_ends_at' are not ISO 8601"):
         f = funnel_data(free_store, definition=FREE_DEF, as_of=FREE_AS_OF).set_index("stage")
     assert f.loc["Setup", ["dropped", "censored"]].tolist() == [2, 3]  # d is now censored, not guessed dropped
+
+
+def test_absent_events_warn_with_the_closest_names_present() -> None:
+    from _builders import event_rows, journey_definition, memory_store
+
+    from journeylib.exceptions import DataQualityWarning
+    from journeylib.journey.stages import absent_events_data, funnel_data
+
+    store = memory_store(
+        customers=[{"customer_id": "a", "segment": "SMB", "signup_at": pd.Timestamp("2025-01-01T00:00:00Z")}],
+        events=event_rows([("a", 1, "employee_added"), ("a", 2, "payroll_run_completed"), ("a", 3, "Payroll_Run")]),
+    )
+    d = journey_definition(
+        {"Trial": "signup", "Team": {"event": "employe_added"}, "Paid": {"events": ["payroll_run", "invoice_paid"]}},
+        outcomes=("expansion",),
+    )
+    absent = absent_events_data(store, definition=d)
+    assert absent["event"].tolist() == ["employe_added", "invoice_paid", "payroll_run", "plan_upgraded"]
+    row = absent.set_index("event")
+    assert row.loc["employe_added", "closest"] == "employee_added"
+    assert row.loc["employe_added", "used_by"] == "Team"
+    assert row.loc["payroll_run", "closest"].split(", ")[0] == "Payroll_Run"  # names are compared exactly; case differs
+    assert row.loc["plan_upgraded", "used_by"] == "outcome:expansion"
+    assert row.loc["invoice_paid", "message"] == "event 'invoice_paid' (used by Paid) is not in the store; no event name present is close to it."
+    with pytest.warns(DataQualityWarning, match=r"4 event name\(s\) it uses are not in the store.*event 'employe_added' \(used by Team\) "
+                      r"is not in the store; closest names present: employee_added\."):
+        f = funnel_data(store, definition=d, as_of="2025-02-01")
+    assert f["reached"].tolist() == [1, 0, 0]
+    present = journey_definition({"Trial": "signup", "Team": {"event": "employee_added"}})
+    assert absent_events_data(store, definition=present).empty

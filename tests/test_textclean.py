@@ -242,3 +242,51 @@ def test_split_messages_of_html_and_empty_input() -> None:
     parts = split_messages("<p>Still broken</p><blockquote>On Mon, Tom wrote:<br>Fixed!</blockquote>")
     assert parts[0].text == "Still broken"
     assert [p.role for p in split_messages(None)] == ["customer"]
+
+
+# -- emoticons, ratings and short English text (issue 13, part 7) -------------------------------
+
+
+@pytest.mark.parametrize("text", [":)", "<3", ":(", ":-(", ":D", ":) :)", "</3"])
+def test_emoticon_only_text_is_kept_for_scoring(text: str) -> None:
+    result = clean_text(text)
+    assert result.unscored_reason is None
+    assert result.text_scored == text
+    assert "language undetermined" not in "; ".join(result.notes)
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "scale", "compound"),
+    [
+        ("10/10", 10, 10, 1.0),
+        ("1/5", 1, 5, -1.0),
+        ("3/5", 3, 5, 0.0),
+        ("5 stars", 5, 5, 1.0),
+        ("1 star", 1, 5, -1.0),
+        ("two stars", 2, 5, -0.5),
+        ("4 out of 5", 4, 5, 0.5),
+        ("7/10", 7, 10, 0.4),
+        ("★★★★☆", 4, 5, 0.5),
+    ],
+)
+def test_find_ratings_reads_the_rating_and_its_scale(text: str, value: float, scale: float, compound: float) -> None:
+    (rating,) = textclean.find_ratings(text)
+    assert (rating.value, rating.scale) == (value, scale)
+    assert rating.compound == pytest.approx(compound)
+    assert clean_text(text).unscored_reason is None
+
+
+@pytest.mark.parametrize("text", ["see you on 10/10/2024", "open 24/7", "12/5 items", "page 1/50", "???!!! ..."])
+def test_dates_and_fractions_are_not_ratings(text: str) -> None:
+    assert textclean.find_ratings(text) == []
+
+
+@pytest.mark.parametrize("text", ["Love it", "Terrible!", "Great", "Works great", "Awesome, thanks", "Works", "It works."])
+def test_short_english_text_is_english(text: str) -> None:
+    assert detect_language(text)[0] == "en"
+    assert clean_text(text).language == "en"
+
+
+@pytest.mark.parametrize(("text", "language"), [("Merci beaucoup", "und"), ("Muy bien", "und"), ("Danke schön", "und")])
+def test_short_text_with_another_languages_function_word_is_not_english(text: str, language: str) -> None:
+    assert detect_language(text)[0] == language

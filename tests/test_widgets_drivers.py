@@ -107,7 +107,7 @@ def test_cohorts_widget(store: Store) -> None:
     w.segment_picker.value = "SMB"
     assert w.live.spec["title"] == "Churn by segment — SMB"
     w.by = "weather"
-    assert w.error.startswith("ValueError: by must be one of")
+    assert w.error.startswith("ValueError: by='weather' is no cohort dimension")
     assert "journeylib-error" in w.errors.value
 
 
@@ -185,7 +185,7 @@ def test_cohorts_widget_from_journey_reuses_the_notebooks_cohorts(journey: Journ
     pd.testing.assert_frame_equal(w.data, twin.data)
     assert w.live.spec["title"] == "Churn by segment — SMB"
     w.by = "weather"
-    assert w.error.startswith("ValueError: by must be one of")
+    assert w.error.startswith("ValueError: by='weather' is no cohort dimension")
     assert "journeylib-error" in w.errors.value
 
 

@@ -32,8 +32,10 @@ from ``conventions.drop_after_days``.
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -191,7 +193,7 @@ OUTCOME_KINDS: tuple[str, ...] = ("outcome", "drop")
 
 
 class Outcome(_Frozen):
-    """An outcome (churn, conversion, trial expiry, ...) from a customer field, a customer property or an event.
+    """An outcome (churn, conversion, trial expiry, ...) from a customer field, a customer property, an event or inactivity.
 
     Parameters
     ----------
@@ -203,6 +205,14 @@ class Outcome(_Frozen):
         out with a :class:`~journeylib.exceptions.DataQualityWarning`.
     event : str, optional
         The first occurrence of this event at or after signup.
+    inactive_days : float, optional
+        A lapse: the customer had no activity (an event of a source that is
+        not e-mail, CRM or support) for this many days. The outcome's time
+        is the last activity (at or after signup; signup itself when there
+        is none) plus ``inactive_days``, and it is known only when that time
+        is at or before ``as_of``: a customer whose last activity is less
+        than ``inactive_days`` before ``as_of`` has not lapsed (censored).
+        For stores without a churn date (``churn: {inactive_days: 60}``).
     kind : {"outcome", "drop"}, default "outcome"
         ``outcome``: a result the analyses measure. ``drop``: it also ends
         the journey without churn: at its time (by ``as_of``), every stage the
@@ -216,14 +226,24 @@ class Outcome(_Frozen):
     customer_field: Literal["converted_at", "churned_at", "renewal_at"] | None = None
     customer_property: Annotated[str, Field(min_length=1)] | None = None
     event: str | None = None
+    inactive_days: Annotated[float, Field(gt=0)] | None = None
     kind: Literal["outcome", "drop"] = "outcome"
     unless_stage: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        given = [k for k in ("customer_field", "customer_property", "event") if getattr(self, k) is not None]
+        given = [k for k in ("customer_field", "customer_property", "event", "inactive_days") if getattr(self, k) is not None]
         if len(given) != 1:
-            msg = f"give exactly one of 'customer_field', 'customer_property' or 'event'; found {', '.join(given) or 'none'}"
+            msg = (
+                "give exactly one of 'customer_field', 'customer_property', 'event' or 'inactive_days'; "
+                f"found {', '.join(given) or 'none'}"
+            )
+            raise ValueError(msg)
+        if self.inactive_days is not None and self.kind == "drop":
+            msg = (
+                "'inactive_days' (a lapse) is an outcome, not a journey end: use kind: outcome (the default), "
+                "or conventions.drop_after_days for drop-off after days without progress"
+            )
             raise ValueError(msg)
         if self.unless_stage is not None and self.kind != "drop":
             msg = f"'unless_stage' is only allowed with kind: drop; found kind {self.kind!r}"
@@ -325,6 +345,62 @@ class JourneyDefinition(_Frozen):
     def drop_outcomes(self) -> dict[str, Outcome]:
         """The outcomes of ``kind: drop`` (they end a journey without churn), by name."""
         return {name: o for name, o in self.outcomes.items() if o.kind == "drop"}
+
+    def event_references(self) -> dict[str, list[str]]:
+        """Return every event name the definition refers to, with where (stage names, ``outcome:<name>``).
+
+        Returns
+        -------
+        dict of str to list of str
+            Event name → the stages whose rules name it and the outcomes
+            read from it (``outcome:<name>``), in definition order.
+        """
+        refs: dict[str, list[str]] = {}
+        for stage in self.stages:
+            for name in sorted(stage.events()):
+                refs.setdefault(name, []).append(stage.name)
+        for name, outcome in self.outcomes.items():
+            if outcome.event is not None:
+                refs.setdefault(outcome.event, []).append(f"outcome:{name}")
+        return refs
+
+    def absent_events(self, present: Iterable[str], *, n_closest: int = 3) -> list[AbsentEvent]:
+        """Return the event names the definition refers to that are not among *present*, with the closest present names.
+
+        Parameters
+        ----------
+        present : iterable of str
+            The event names the store has (``SELECT DISTINCT event FROM events``).
+        n_closest : int, default 3
+            At most this many close names per absent event
+            (:func:`difflib.get_close_matches`, cutoff 0.6, compared
+            case-insensitively).
+
+        Returns
+        -------
+        list of AbsentEvent
+            One per absent event name, in definition order: the name, where
+            the definition uses it, and the closest present names (possibly
+            none).
+
+        Examples
+        --------
+        >>> d = JourneyDefinition.from_dict({"name": "m", "stages": [
+        ...     {"name": "Trial", "rule": "signup"}, {"name": "Setup", "rule": {"event": "setup_complete"}}]})
+        >>> [(a.event, a.closest) for a in d.absent_events(["setup_completed", "login"])]
+        [('setup_complete', ['setup_completed'])]
+        """
+        names = sorted({str(p) for p in present})
+        lowered: dict[str, list[str]] = {}
+        for name in names:
+            lowered.setdefault(name.lower(), []).append(name)
+        out = []
+        for event, where in self.event_references().items():
+            if event in lowered.get(event.lower(), []):
+                continue
+            close = difflib.get_close_matches(event.lower(), list(lowered), n=n_closest, cutoff=0.6)
+            out.append(AbsentEvent(event=event, used_by=tuple(where), closest=[n for c in close for n in lowered[c]][:n_closest]))
+        return out
 
     # -- loading ------------------------------------------------------------
     @classmethod
@@ -434,6 +510,30 @@ class JourneyDefinition(_Frozen):
             return cls.from_dict(dict(path_or_data))
         doc = read_yaml(path_or_data)
         return cls.from_dict(doc.data, source=doc.source, lines=doc.lines)
+
+
+@dataclass(frozen=True)
+class AbsentEvent:
+    """An event name a journey definition refers to that the store does not have.
+
+    Parameters
+    ----------
+    event : str
+        The name as the definition spells it.
+    used_by : tuple of str
+        The stages whose rules name it and the outcomes (``outcome:<name>``) read from it.
+    closest : list of str
+        The closest event names the store has (may be empty).
+    """
+
+    event: str
+    used_by: tuple[str, ...]
+    closest: list[str]
+
+    def message(self) -> str:
+        """Say what is absent, where it is used, and what the store has that is close, in one sentence."""
+        hint = f"closest names present: {', '.join(self.closest)}" if self.closest else "no event name present is close to it"
+        return f"event {self.event!r} (used by {', '.join(self.used_by)}) is not in the store; {hint}."
 
 
 def _rule_events(rule: Any) -> set[str]:

@@ -1,9 +1,12 @@
 """Cohort comparison: rates with intervals, the right test, multiple-testing control.
 
-Customers are grouped into cohorts by signup period, segment, plan,
-acquisition channel, any ``customers.properties`` key, or labels supplied by
-the caller (e.g. behavioural segments from :mod:`journeylib.customers.segments`). For
-each cohort:
+Customers are grouped into cohorts by signup period (``cohort_freq``: week,
+month, quarter or year), any ``customers`` column (``segment`` — the journey
+definition's ``segment_field`` —, ``plan``, ...), any ``customers.properties``
+key, any event property (``property:<key>``: the value on the customer's first
+event that has it), acquisition channel, or labels supplied by the caller
+(e.g. behavioural segments from :mod:`journeylib.customers.segments`). A name
+that is none of these raises, naming what exists. For each cohort:
 
 * **conversion rate** — converted within ``conversion_days`` of signup, among
   customers with that much follow-up (Wilson interval); compared with the
@@ -31,6 +34,7 @@ tests; a metric with fewer than two supported cohorts is not tested.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import warnings
 from collections.abc import Sequence
@@ -44,7 +48,13 @@ from scipy import stats
 
 from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
-from journeylib.customers.features import build_features, customer_outcomes_data, feature_slug
+from journeylib.customers.features import (
+    attribute_column,
+    build_features,
+    customer_attributes_data,
+    customer_outcomes_data,
+    feature_slug,
+)
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.journey.stages import milestones_data
 from journeylib.scope import Scope
@@ -56,10 +66,12 @@ from journeylib.stats import (
     wilson_interval,
 )
 from journeylib.store import Store
-from journeylib.store.dialect import sql_json_text
+from journeylib.store.dialect import sql_cast, sql_json_text
+from journeylib.store.schema import CUSTOMERS
 
 __all__ = [
     "COHORT_DIMENSIONS",
+    "COHORT_FREQUENCIES",
     "METRIC_COLUMNS",
     "OUTCOME_METRICS",
     "PAIRWISE_COLUMNS",
@@ -70,10 +82,15 @@ __all__ = [
     "select_metrics",
 ]
 
-#: What cohorts can be formed by (plus ``property:<key>``).
+#: Named cohort dimensions (plus any ``customers`` column or properties key, and ``property:<key>``).
 COHORT_DIMENSIONS: tuple[str, ...] = ("signup_period", "segment", "plan", "channel", "labels")
 _CHANNEL_KEYS = ("channel", "acquisition_channel")
 _MISSING = "(none)"
+#: Signup-period lengths of ``cohort_freq``, by name, with the pandas period alias each means.
+COHORT_FREQUENCIES: dict[str, str] = {"week": "W", "month": "M", "quarter": "Q", "year": "Y"}
+_FREQ_ALIASES = {alias: alias for alias in COHORT_FREQUENCIES.values()} | {"W-SUN": "W", "A": "Y"}
+#: Event rows read per event name to list the event property keys in an error message.
+_KEY_SAMPLE_ROWS = 50
 
 #: The metrics that describe each outcome (``stage`` = every stage metric).
 OUTCOME_METRICS: dict[str, tuple[str, ...]] = {
@@ -95,10 +112,80 @@ PAIRWISE_COLUMNS: tuple[str, ...] = (
 
 
 def _resolve_by(by: str) -> str:
-    if by in COHORT_DIMENSIONS or (by.startswith("property:") and len(by) > len("property:")):
-        return by
-    msg = f"by must be one of {', '.join(COHORT_DIMENSIONS)} or property:<key>; got {by!r}"
-    raise ValueError(msg)
+    if not isinstance(by, str) or not by.strip() or by.strip() == "property:":
+        msg = (
+            f"by must be one of {', '.join(COHORT_DIMENSIONS)}, a customers column, a customers.properties key or "
+            f"property:<key>; got {by!r}"
+        )
+        raise ValueError(msg)
+    return by.strip()
+
+
+def _resolve_freq(cohort_freq: str) -> str:
+    """Return the pandas period alias of a ``cohort_freq`` (``week``/``month``/``quarter``/``year`` or W/M/Q/Y)."""
+    text = str(cohort_freq).strip()
+    alias = COHORT_FREQUENCIES.get(text.lower()) or _FREQ_ALIASES.get(text.upper())
+    if alias is None:
+        names = ", ".join(f"{k} ({v})" for k, v in COHORT_FREQUENCIES.items())
+        msg = f"cohort_freq must be one of {names}; got {cohort_freq!r}"
+        raise ValueError(msg)
+    return alias
+
+
+def _customer_property_exists(store: Store, key: str) -> bool:
+    text = sql_json_text("properties", key)
+    got = store.query(f"SELECT count(*) AS n FROM customers WHERE {text} IS NOT NULL AND {text} <> ''")
+    return int(got["n"].iloc[0]) > 0
+
+
+def _event_property_exists(store: Store, key: str) -> bool:
+    text = sql_json_text("properties", key)
+    got = store.query(f"SELECT count(*) AS n FROM (SELECT 1 AS one FROM events WHERE {text} IS NOT NULL AND {text} <> '' LIMIT 1)")
+    return int(got["n"].iloc[0]) > 0
+
+
+def _json_keys(texts: Any) -> list[str]:
+    keys: set[str] = set()
+    for text in texts:
+        try:
+            obj = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            keys.update(str(k) for k in obj)
+    return sorted(keys)
+
+
+def _unknown_dimension(store: Store, by: str, reason: str = "") -> ValueError:
+    """Build the error for a ``by`` that is no dimension, column or property, naming what exists."""
+    columns = [c for c in CUSTOMERS.names if c != "properties"]
+    cust_keys = _json_keys(store.query(f"SELECT {sql_cast('properties', 'text')} AS p FROM customers WHERE properties IS NOT NULL")["p"])
+    sample = store.query(
+        f"""SELECT p FROM (SELECT {sql_cast('properties', 'text')} AS p,
+                   row_number() OVER (PARTITION BY event ORDER BY timestamp, event_id) AS rn
+                   FROM events WHERE properties IS NOT NULL) WHERE rn <= {_KEY_SAMPLE_ROWS}"""
+    )
+    event_keys = _json_keys(sample["p"])
+    msg = (
+        f"{reason or f'by={by!r} is no cohort dimension, customers column, customers.properties key or event property key of this store.'} "
+        f"Dimensions: {', '.join(d for d in COHORT_DIMENSIONS if d != 'channel')}; customers columns: {', '.join(columns)}; "
+        f"customers.properties keys: {', '.join(cust_keys) or '(none)'}; event property keys (seen in up to "
+        f"{_KEY_SAMPLE_ROWS} events per event name; use property:<key>): {', '.join(event_keys) or '(none)'}."
+    )
+    return ValueError(msg)
+
+
+def _event_property_values(store: Store, scope: Scope, key: str) -> pd.Series:
+    """Per customer in scope, the value of event property *key* on their first event (in the scope's events) that has it."""
+    text = sql_json_text("e.properties", key)
+    got = store.query(
+        f"""SELECT customer_id, v FROM (
+                SELECT e.customer_id, {text} AS v,
+                       row_number() OVER (PARTITION BY e.customer_id ORDER BY e.timestamp, e.event_id) AS rn
+                FROM ({scope.events_sql()}) e WHERE {text} IS NOT NULL AND {text} <> ''
+            ) WHERE rn = 1"""
+    )
+    return got.set_index("customer_id")["v"].astype(str)
 
 
 def cohort_customers_data(
@@ -130,14 +217,21 @@ def cohort_customers_data(
         Stages and outcomes (``conversion``/``churn`` are found by their
         customer fields ``converted_at``/``churned_at``).
     by : str, default "segment"
-        ``signup_period`` (period of ``cohort_freq``), ``segment``, ``plan``
-        (the exported plan: ``trial`` until conversion), ``channel``
-        (property ``channel`` or ``acquisition_channel``), ``property:<key>``,
-        or ``labels``.
+        Resolved in this order: ``signup_period`` (period of
+        ``cohort_freq``) or ``labels``; a ``customers`` column (``segment``
+        is the values of the definition's ``segment_field``; ``plan`` is the
+        exported plan: ``trial`` until conversion); ``channel``: the
+        acquisition channel (customers property ``channel`` or
+        ``acquisition_channel``); a ``customers.properties`` key that some
+        customer has; ``property:<key>``: a ``customers.properties`` key when
+        some customer has it, else an event property (each customer's value
+        on their first event in scope — inside the scope's event window, if
+        any — that has it).
     as_of, segment, plan, signup_from, signup_to, sample_n, random_state, scope, cache
         Scope and shared results, as in :func:`journeylib.customers.features.build_features`.
     cohort_freq : str, default "Q"
-        Pandas period alias of signup periods.
+        Length of signup periods: ``week``, ``month``, ``quarter``, ``year``
+        (or the pandas aliases ``W``, ``M``, ``Q``, ``Y``).
     labels : pandas.DataFrame, optional
         With ``by="labels"``: ``customer_id`` and ``cohort`` (e.g. segment
         names); customers without a label are left out.
@@ -161,14 +255,18 @@ def cohort_customers_data(
     Raises
     ------
     ValueError
-        If ``by`` is unknown, ``labels`` is missing or malformed, or the value
-        stage is not a stage.
+        If ``by`` names nothing in the store (the message lists the
+        dimensions, customers columns, customers.properties keys and event
+        property keys that exist), ``cohort_freq`` is unknown, ``labels`` is
+        missing or malformed, or the value stage is not a stage.
     EmptyResultError
         If no customer is in scope.
     """
     by = _resolve_by(by)
+    cohort_freq = _resolve_freq(cohort_freq)
     scope = Scope.resolve(store, scope, function="cohort_customers_data", as_of=as_of, segment=segment, plan=plan,
-                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state)
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state,
+                          segment_field=definition.segment_field)
 
     def build() -> pd.DataFrame:
         return _cohort_customers(store, definition, by, scope, cache, cohort_freq=cohort_freq, labels=labels,
@@ -193,29 +291,40 @@ def _cohort_customers(
     value_stage: str | None,
     activity_days: int,
 ) -> pd.DataFrame:
-    prop_key: str | None = None
-    if by == "channel":
-        counts = store.query(
-            "SELECT " + ", ".join(f'count({sql_json_text("properties", k)}) AS "{k}"' for k in _CHANNEL_KEYS) + " FROM customers"
-        ).iloc[0]
-        prop_key = next((k for k in _CHANNEL_KEYS if int(counts[k]) > 0), None)
-        if prop_key is None:
-            msg = f"by='channel' needs a customer property {' or '.join(_CHANNEL_KEYS)}; no customer has one"
-            raise ValueError(msg)
-    elif by.startswith("property:"):
-        prop_key = by.split(":", 1)[1]
-    outs = customer_outcomes_data(store, definition=definition, scope=scope, property_keys=(prop_key,) if prop_key else ())
+    columns = set(CUSTOMERS.names) - {"properties"}
+    outs = customer_outcomes_data(store, definition=definition, scope=scope)
     if by == "signup_period":
         cohort = outs["signup_at"].dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period(cohort_freq).astype(str)
-    elif by in ("segment", "plan"):
-        cohort = outs[by]
     elif by == "labels":
         if labels is None or not {"customer_id", "cohort"} <= set(labels.columns):
             msg = "by='labels' needs labels=DataFrame with customer_id and cohort columns (e.g. segment names)"
             raise ValueError(msg)
         cohort = outs["customer_id"].map(labels.drop_duplicates("customer_id").set_index("customer_id")["cohort"])
+    elif by in ("segment", "plan"):  # the scoped customers' segment is the definition's segment_field
+        cohort = outs[by]
     else:
-        cohort = outs[f"prop_{feature_slug(str(prop_key))}"]
+        key = by.split(":", 1)[1] if by.startswith("property:") else by
+        if by in columns:
+            name = by
+        elif by == "channel":
+            name = next((k for k in _CHANNEL_KEYS if _customer_property_exists(store, k)), "")
+            if not name:
+                reason = (
+                    f"by='channel' needs a customer property {' or '.join(_CHANNEL_KEYS)} (the acquisition channel); "
+                    "no customer has one in this store."
+                )
+                raise _unknown_dimension(store, by, reason)
+        elif _customer_property_exists(store, key):
+            name = key
+        elif by.startswith("property:") and _event_property_exists(store, key):
+            name = ""
+        else:
+            raise _unknown_dimension(store, by)
+        if name:
+            attrs = customer_attributes_data(store, names=[name], scope=scope)
+            cohort = outs["customer_id"].map(attrs.set_index("customer_id")[attribute_column(name)])
+        else:
+            cohort = outs["customer_id"].map(_event_property_values(store, scope, key))
     frame = pd.DataFrame(
         {
             "customer_id": outs["customer_id"],

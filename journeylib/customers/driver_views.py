@@ -6,11 +6,13 @@ returned. The lines describe associations only; they never claim a cause.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from journeylib.words import join_words, percent, plural, ratio, sentence
 
 __all__ = [
     "OUTCOME_VERBS",
@@ -27,62 +29,108 @@ __all__ = [
 OUTCOME_VERBS: dict[str, str] = {"churn": "churned", "conversion": "converted", "expansion": "expanded", "renewal": "renewed"}
 
 
-def _join_words(items: Sequence[str]) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+def _num(row: pd.Series, col: str) -> float:
+    """Return a numeric cell of *row*, NaN when absent or empty."""
+    v = row.get(col, np.nan)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _interval(low: float, high: float) -> str:
+    return f"{low:.1f}–{high:.1f}"
 
 
 def driver_line(row: pd.Series, verb: str) -> str:
-    """Write the plain-English sentence of one significant row: association only, numbers cited.
+    """Write the plain-English sentences of one significant row: association only, numbers cited, estimate named.
 
     Parameters
     ----------
     row : pandas.Series
-        A row of a drivers table (``exposure``, ``rr`` and its interval,
-        ``rate_exposed``, ``rate_reference``, ``horizon_days``, ``n_exposed``,
-        ``n_reference``, ``adjusted_for``, ``rr_adjusted``; when present
-        ``timing``, ``as_of``, ``horizon_basis``, ``n_excluded_followup``
-        and ``rr_km``).
+        A row of a drivers table (``exposure``, ``reference``, ``estimate``,
+        ``rr`` / ``hr`` and their intervals, ``rate_exposed``,
+        ``rate_reference``, ``horizon_days``, ``n_exposed``, ``n_reference``,
+        ``adjusted_for``, ``rr_adjusted``; when present ``timing``,
+        ``as_of``, ``horizon_basis``, ``window_days``,
+        ``n_excluded_followup``, the Kaplan–Meier columns).
     verb : str
         Past tense of the outcome (:data:`OUTCOME_VERBS`), e.g. ``"churned"``.
 
     Returns
     -------
     str
-        "Customers <exposure> <verb> <RR>× as often (…) within <H> days of
-        signup (…)", or "… as of <date> (…)" for a cross-sectional outcome;
-        a second sentence says how the horizon was chosen and how many
-        customers with shorter follow-up were left out.
+        With ``estimate = risk_ratio``: "Customers <exposure> <verb> <RR>× as
+        often (…) within <H> days of signup (…)." (or "… as of <date> (…)."
+        for a cross-sectional outcome), then a sentence naming how the horizon
+        was chosen and the customers left out. With ``estimate =
+        hazard_ratio``: "Customers <exposure> <verb> at <HR>× the rate of
+        customers <reference> (hazard ratio of a Cox model, …)." followed by
+        the Kaplan–Meier shares at the horizon with the censored customers,
+        the crude comparison of the customers followed for the whole horizon,
+        and how the horizon was chosen. Every part is a full sentence.
     """
     adj = ""
-    if isinstance(row["adjusted_for"], str) and row["adjusted_for"] and np.isfinite(row["rr_adjusted"]):
-        adj = f"; adjusted for {_join_words(row['adjusted_for'].split(', '))} {row['rr_adjusted']:.1f}×"
+    adjusted_for = row.get("adjusted_for", "")
+    if isinstance(adjusted_for, str) and adjusted_for and np.isfinite(_num(row, "rr_adjusted")):
+        adj = f"; adjusted for {join_words(adjusted_for.split(', '))} {ratio(_num(row, 'rr_adjusted'))}"
     cross = row.get("timing", "since_signup") == "cross_sectional"
-    when = f"as of {row.get('as_of', '')}" if cross else f"within {row['horizon_days']:g} days of signup"
+    horizon = _num(row, "horizon_days")
+    n1, n0 = int(_num(row, "n_exposed") or 0), int(_num(row, "n_reference") or 0)
+    crude_counts = f"{n1:,} vs {plural(n0, 'customer')}"
+    basis = str(row.get("horizon_basis", "") or "")
+    basis_text = f"The {horizon:g}-day horizon is {basis}." if basis and basis != "given" and not cross else ""
+    left = int(_num(row, "n_excluded_followup") or 0) if np.isfinite(_num(row, "n_excluded_followup")) else 0
+    if str(row.get("estimate", "risk_ratio")) == "hazard_ratio" and np.isfinite(_num(row, "hr")):
+        window = _num(row, "window_days")
+        k1, k0 = int(_num(row, "n_km_exposed")), int(_num(row, "n_km_reference"))
+        e1, e0 = int(_num(row, "events_km_exposed")), int(_num(row, "events_km_reference"))
+        start = f"the end of the {window:g}-day window" if np.isfinite(window) and window > 0 else "signup"
+        parts = [
+            f"Customers {row['exposure']} {verb} at {ratio(_num(row, 'hr'))} the rate of customers {row['reference']} "
+            f"(hazard ratio of a Cox model, 95% CI {_interval(_num(row, 'hr_ci_low'), _num(row, 'hr_ci_high'))}; "
+            f"{k1:,} vs {plural(k0, 'customer')} followed from {start} to day {horizon:g} after signup or the "
+            f"censoring date, of whom {e1:,} vs {e0:,} {verb})."
+        ]
+        r1, r0 = _num(row, "risk_km_exposed"), _num(row, "risk_km_reference")
+        censored = int(_num(row, "n_censored") or 0)
+        if np.isfinite(r1) and np.isfinite(r0):
+            parts.append(
+                f"By day {horizon:g} after signup, {percent(r1)} vs {percent(r0)} had {verb} (Kaplan–Meier, with "
+                f"{plural(censored, 'customer')} followed for less kept as censored)."
+            )
+        if n1 and n0 and np.isfinite(_num(row, "rr")):
+            left_text = (f"; {plural(left, 'customer')} followed for less than {horizon:g} days "
+                         f"{'were' if left != 1 else 'was'} left out of this comparison") if left else ""
+            parts.append(
+                f"Among the {plural(n1 + n0, 'customer')} followed for the whole {horizon:g} days, "
+                f"{percent(_num(row, 'rate_exposed'))} vs {percent(_num(row, 'rate_reference'))} {verb} (crude risk "
+                f"ratio {ratio(_num(row, 'rr'))}, 95% CI {_interval(_num(row, 'rr_ci_low'), _num(row, 'rr_ci_high'))}; "
+                f"{crude_counts}{adj}{left_text})."
+            )
+        if basis_text:
+            parts.append(basis_text)
+        return " ".join(parts)
+    when = f"as of {row.get('as_of', '')}" if cross else f"within {horizon:g} days of signup"
     text = (
-        f"Customers {row['exposure']} {verb} {row['rr']:.1f}× as often "
-        f"({row['rate_exposed']:.0%} vs {row['rate_reference']:.0%}) {when} "
-        f"(95% CI {row['rr_ci_low']:.1f}–{row['rr_ci_high']:.1f}; {int(row['n_exposed']):,} vs "
-        f"{int(row['n_reference']):,} customers{adj})."
+        f"Customers {row['exposure']} {verb} {ratio(_num(row, 'rr'))} as often "
+        f"({percent(_num(row, 'rate_exposed'))} vs {percent(_num(row, 'rate_reference'))}) {when} "
+        f"(95% CI {_interval(_num(row, 'rr_ci_low'), _num(row, 'rr_ci_high'))}; {crude_counts}{adj})."
     )
     if cross:
         return text
     extra = []
-    basis = str(row.get("horizon_basis", "") or "")
-    if basis and basis != "given":
-        extra.append(f"The {row['horizon_days']:g}-day horizon is {basis}")
-    left = int(row.get("n_excluded_followup", 0) or 0)
+    if basis_text:
+        extra.append(basis_text[:-1])
     if left:
-        extra.append(f"{left:,} customer{'s' if left != 1 else ''} followed for less than {row['horizon_days']:g} days "
+        extra.append(f"{plural(left, 'customer')} followed for less than {horizon:g} days "
                      f"{'were' if left != 1 else 'was'} left out")
-    rr_km = row.get("rr_km", np.nan)
-    if left and isinstance(rr_km, (int, float)) and np.isfinite(rr_km):
-        extra.append(f"keeping them, censored, the Kaplan–Meier ratio is {rr_km:.1f}× "
-                     f"({row['rr_km_ci_low']:.1f}–{row['rr_km_ci_high']:.1f})")
+    rr_km = _num(row, "rr_km")
+    if left and np.isfinite(rr_km):
+        extra.append(f"keeping them, censored, the Kaplan–Meier ratio is {ratio(rr_km)} "
+                     f"({_interval(_num(row, 'rr_km_ci_low'), _num(row, 'rr_km_ci_high'))})")
     if extra:
-        text += " " + "; ".join(extra) + "."
+        text += " " + sentence("; ".join(extra))
     return text
 
 
@@ -104,7 +152,10 @@ def driver_summary(drivers: pd.DataFrame) -> dict[str, Any]:
         ``excluded`` (dict of exclusion reason -> customers),
         ``candidates`` (rows), ``family_size`` (rows tested),
         ``significant`` (rows with q ≤ alpha), ``alpha``, ``min_support``,
-        ``top_line`` (first plain-English line).
+        ``top_line`` (first plain-English line), ``estimate``
+        (``hazard_ratio`` or ``risk_ratio``: what ranks and tests the
+        splits), ``attributes_used`` (the attributes tested, and with
+        ``attributes="auto"`` how they were chosen and which were not).
     """
     if drivers.empty:
         return {"candidates": 0}
@@ -136,6 +187,8 @@ def driver_summary(drivers: pd.DataFrame) -> dict[str, Any]:
         "alpha": float(first["alpha"]),
         "min_support": int(first["min_support"]),
         "top_line": str(driver_lines_data(drivers, top_n=1)["line"].iloc[0]),
+        "estimate": str(first.get("estimate", "") or (ok["estimate"].iloc[0] if len(ok) and "estimate" in ok else "")),
+        "attributes_used": str(first.get("attributes_used", "")),
     }
 
 

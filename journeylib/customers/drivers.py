@@ -72,10 +72,13 @@ import pandas as pd
 from scipy import stats
 
 from journeylib.cache import ResultCache
-from journeylib.config.journey import JourneyDefinition
+from journeylib.config.journey import JourneyDefinition, Outcome
 from journeylib.customers.driver_views import OUTCOME_VERBS, driver_line
 from journeylib.customers.features import (
+    AUTO_ATTRIBUTE_MAX_LEVELS,
+    AUTO_ATTRIBUTE_MIN_COVERAGE,
     CustomerFeatures,
+    attribute_candidates_data,
     attribute_column,
     build_features,
     customer_attributes_data,
@@ -88,6 +91,7 @@ from journeylib.scope import Scope
 from journeylib.stats import bh_qvalues, mantel_haenszel_odds_ratio, mantel_haenszel_risk_ratio, two_by_two_data
 from journeylib.store import Store
 from journeylib.store.schema import CUSTOMERS
+from journeylib.words import event_label, with_article
 
 #: ``customers`` columns an attribute or property key may name (read from the column, not from properties).
 CUSTOMER_COLUMNS: frozenset[str] = frozenset(CUSTOMERS.names) - {"properties", "customer_id"}
@@ -127,15 +131,19 @@ DRIVER_COLUMNS: tuple[str, ...] = (
     "n_exposed", "events_exposed", "rate_exposed", "n_reference", "events_reference", "rate_reference", "rate_overall",
     "share_of_outcome", "share_of_no_outcome",
     "rr", "rr_ci_low", "rr_ci_high", "or", "or_ci_low", "or_ci_high", "lift", "lift_ci_low", "lift_ci_high",
-    "test", "p_value", "q_value", "significant",
+    "estimate", "hr", "hr_ci_low", "hr_ci_high", "test", "p_value", "p_crude", "q_value", "significant",
     "adjusted_for", "strata_used", "rr_adjusted", "rr_adjusted_ci_low", "rr_adjusted_ci_high",
     "or_adjusted", "or_adjusted_ci_low", "or_adjusted_ci_high", "p_adjusted",
-    "n_km", "n_censored", "risk_km_exposed", "risk_km_reference", "rr_km", "rr_km_ci_low", "rr_km_ci_high",
+    "n_km", "n_censored", "n_km_exposed", "events_km_exposed", "n_km_reference", "events_km_reference",
+    "risk_km_exposed", "risk_km_reference", "rr_km", "rr_km_ci_low", "rr_km_ci_high",
     "status", "reason", "note", "line",
     "population", "events", "events_after_horizon",
     "n_excluded_window", "n_excluded_followup", "n_not_at_risk", "n_excluded_prior_outcome", "n_outcome_unknown",
-    "family_size", "alpha", "min_support",
+    "attributes_used", "family_size", "alpha", "min_support",
 )
+
+#: What ranks and tests the splits: ``auto`` (the hazard ratio when follow-up is censored, else the risk ratio).
+ESTIMATES: tuple[str, ...] = ("auto", "hazard_ratio", "risk_ratio")
 
 
 def split_keys(keys: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -190,7 +198,8 @@ def size_band(users: Any) -> pd.Series:
 def _phrases(event: str) -> tuple[str, str, str]:
     if event in EVENT_PHRASES:
         return EVENT_PHRASES[event]
-    return (f"have a {event} event", f"had a {event} event", f"{event} events")
+    label = event_label(event)
+    return (f"have {with_article(label + ' event')}", f"had {with_article(label + ' event')}", f"{label} events")
 
 
 def _fmt(x: float) -> str:
@@ -392,6 +401,88 @@ def _km_risks(
     return r1, v1, r0, v0, f1, f0
 
 
+def _cox_logrank(
+    x: np.ndarray, duration: np.ndarray, event: np.ndarray, *, max_iter: int = 60,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cox hazard ratio (Efron ties, Newton–Raphson) and log-rank test of every split at once.
+
+    *x* is (splits × customers) with 1 exposed, 0 reference, NaN unknown (left
+    out of that split); *duration* the follow-up (days, already capped at the
+    horizon) and *event* 1 when the outcome ended it. With one binary
+    covariate the partial likelihood depends only on the numbers at risk and
+    with the outcome on each side at each event time, so all splits are fitted
+    together. Returns the log hazard ratio, its standard error (observed
+    information at the estimate), the log-rank chi-square p-value and the
+    observed minus expected outcomes of the exposed side (its sign is the
+    direction of the association). The ratio is NaN when a side has no
+    outcome (it would be 0 or infinite). The results equal
+    ``lifelines.CoxPHFitter`` and ``lifelines.statistics.logrank_test``
+    (tested).
+    """
+    n_splits = x.shape[0]
+    order = np.argsort(duration, kind="stable")
+    dur = duration[order]
+    ev = event[order] == 1
+    times = np.unique(dur[ev])
+    if n_splits == 0 or not len(times):
+        nan = np.full(n_splits, np.nan)
+        return nan, nan, nan, np.zeros(n_splits)
+    lt = np.searchsorted(dur, times, side="left")
+    le = np.searchsorted(dur, times, side="right")
+
+    def at_risk_and_events(side: float) -> tuple[np.ndarray, np.ndarray]:
+        g = (x[:, order] == side).astype(float)
+        cum = np.concatenate([np.zeros((n_splits, 1)), np.cumsum(g, axis=1)], axis=1)
+        cum_ev = np.concatenate([np.zeros((n_splits, 1)), np.cumsum(g * ev, axis=1)], axis=1)
+        return cum[:, -1:] - cum[:, lt], cum_ev[:, le] - cum_ev[:, lt]
+
+    n1, d1 = at_risk_and_events(1.0)
+    n0, d0 = at_risk_and_events(0.0)
+    n, d = n1 + n0, d1 + d0
+    # log-rank: observed minus expected exposed outcomes, hypergeometric variance
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(n > 0, n1 / np.where(n > 0, n, 1), 0.0)
+        expected = (d * share).sum(axis=1)
+        var = np.where(n > 1, d * share * (1 - share) * (n - d) / np.where(n > 1, n - 1, 1), 0.0).sum(axis=1)
+        chi2 = np.where(var > 0, (d1.sum(axis=1) - expected) ** 2 / np.where(var > 0, var, 1), np.nan)
+    p = np.where(np.isfinite(chi2), stats.chi2.sf(chi2, 1), np.nan)
+    # Cox partial likelihood, Efron's approximation for tied times
+    max_tied = int(d.max())
+    frac = [np.where(d > 0, k / np.where(d > 0, d, 1), 0.0) for k in range(max_tied)]
+    tied = [d > k for k in range(max_tied)]
+
+    def score_info(beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        w = np.exp(beta)[:, None]
+        u = d1.sum(axis=1).astype(float)
+        info = np.zeros(n_splits)
+        for k in range(max_tied):
+            num = n1 * w - frac[k] * d1 * w
+            den = num + n0 - frac[k] * d0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q = np.where(tied[k] & (den > 0), num / np.where(den > 0, den, 1), 0.0)
+            u = u - q.sum(axis=1)
+            info = info + (q - q**2).sum(axis=1)
+        return u, info
+
+    fits = (d1.sum(axis=1) > 0) & (d0.sum(axis=1) > 0) & (var > 0)
+    beta = np.zeros(n_splits)
+    converged = np.zeros(n_splits, dtype=bool)
+    for _ in range(max_iter):
+        u, info = score_info(beta)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(fits & (info > 0), u / np.where(info > 0, info, 1), 0.0)
+        step = np.clip(step, -1.0, 1.0)  # the log-likelihood is concave: damped Newton steps cannot diverge
+        beta = beta + step
+        converged = fits & (np.abs(step) < 1e-9)
+        if converged.sum() == fits.sum():
+            break
+    _, info = score_info(beta)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.where(converged & (info > 0), 1 / np.sqrt(np.where(info > 0, info, 1)), np.nan)
+    beta = np.where(converged, beta, np.nan)
+    return beta, se, p, d1.sum(axis=1) - expected
+
+
 # -- the analysis -----------------------------------------------------------------------------
 def _adjusted(x: np.ndarray, y: np.ndarray, strata: np.ndarray, n_strata: int, alpha: float) -> tuple[Any, ...]:
     """MH RR (Greenland–Robins CI), MH OR (RBG CI), CMH p, informative strata, corrected flag."""
@@ -440,6 +531,7 @@ def drivers_data(
     attributes: Sequence[str] | str = (),
     outcome_field: str = "",
     timing: str = "auto",
+    estimate: str = "auto",
 ) -> pd.DataFrame:
     """Rank early behaviours and customer attributes by how strongly they are associated with an outcome.
 
@@ -633,6 +725,11 @@ def drivers_data(
         raise ValueError(msg)
     property_keys = split_keys(property_keys)
     attribute_names = list(split_keys(attributes))
+    auto_attributes = "auto" in attribute_names
+    attribute_names = [a for a in attribute_names if a != "auto"]
+    if estimate not in ESTIMATES:
+        msg = f"drivers_data: estimate must be one of {', '.join(ESTIMATES)}; got {estimate!r}"
+        raise ValueError(msg)
     unknown_adj = [a for a in adjust_for if a not in ("segment", "plan", "size")]
     if unknown_adj:
         msg = f"adjust_for accepts segment, plan and size; got {unknown_adj}"
@@ -650,28 +747,54 @@ def drivers_data(
         attribute_names.insert(0, "plan")  # plan is always a candidate attribute (unless it encodes the outcome)
     scope = Scope.resolve(store, scope, function="drivers_data", as_of=as_of, segment=segment, plan=plan,
                           signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state)
+    attributes_used = ""
+    if auto_attributes:
+        exclude = [outcome_field, *property_keys, *attribute_names,
+                   *[o.customer_property for o in definition.outcomes.values() if o.customer_property]]
+        table = attribute_candidates_data(store, exclude=[e for e in exclude if e], scope=scope.replace(sample_n=0, random_state=0))
+        chosen = [str(nm) for nm in table.loc[table["used"] & (table["source"] == "property"), "name"]]
+        attribute_names += [nm for nm in chosen if nm not in attribute_names]
+        left = table[~table["used"]]
+        attributes_used = (
+            "chosen automatically (customers columns segment and plan, properties keys with 2 to "
+            f"{AUTO_ATTRIBUTE_MAX_LEVELS} levels covering at least {AUTO_ATTRIBUTE_MIN_COVERAGE:.0%} of customers): "
+            + (", ".join(chosen) or "no properties key")
+            + ("; not used: " + "; ".join(f"{r.name} ({r.reason})" for r in left.itertuples()) if len(left) else "")
+        )
+        notes.append(f"attributes {attributes_used}")
     flags: pd.DataFrame | None = None
+    cross = False
+    basis = ""
     if outcome_field:
         flags, kind_of_field = _outcome_field(store, outcome_field, scope)
         if kind_of_field == "flag" and timing == "since_signup":
             msg = (f"drivers_data: outcome_field {outcome_field!r} holds flags, which have no time; timing must be "
                    "'cross_sectional' or 'auto'")
             raise ValueError(msg)
-        if kind_of_field == "date" and timing == "since_signup":
-            msg = (f"drivers_data: outcome_field {outcome_field!r} holds dates; to time them from signup, name it as an "
-                   "outcome of the journey definition instead (or use timing='cross_sectional')")
-            raise ValueError(msg)
-        cross = True
-        basis = f"{outcome_field} is a {kind_of_field} without signup-relative timing"
+        if kind_of_field == "flag" or timing == "cross_sectional":
+            cross = True
+            basis = f"{outcome_field} is a {kind_of_field} without signup-relative timing"
+        else:
+            # a date: timed from signup like a definition outcome, unless it is a snapshot stamped at signup
+            field_definition = _definition_with_field(definition, outcome, outcome_field)
+            if timing == "auto":
+                cross, basis = _is_snapshot(store, field_definition, outcome, scope)
+            if not cross:
+                definition, flags = field_definition, None
         is_conversion = False
     else:
         is_conversion = outcome_spec(definition, outcome)[1]
         cross, basis = _is_snapshot(store, definition, outcome, scope) if timing == "auto" else (timing == "cross_sectional", "")
+    if cross and estimate == "hazard_ratio":
+        msg = (f"drivers_data: estimate='hazard_ratio' needs times; the {outcome} outcome is analysed cross-sectionally "
+               f"({basis or 'asked for'}); use estimate='auto' or 'risk_ratio'")
+        raise ValueError(msg)
     if cross:
         return _cross_sectional(
             store, definition=definition, outcome=outcome, flags=flags, scope=scope, population=population,
             min_support=min_support, adjust_for=adjust_for, attribute_names=attribute_names,
             property_keys=property_keys, alpha=alpha, basis=basis or "asked for", notes=notes, thresholds=thresholds,
+            attributes_used=attributes_used,
         )
 
     wd_arg: int | str = "auto" if window_days in (0, None, "auto") else window_days
@@ -719,7 +842,7 @@ def drivers_data(
         thresholds=thresholds, adjust_for=adjust_for, property_keys=property_keys, alpha=alpha,
         plan_encodes_outcome=is_conversion or outcome in PLAN_ENCODED_OUTCOMES, exclusions=excl, km=km,
         attributes=attribute_names, notes=notes, events_after_horizon=after, attribute_sources=sources,
-        explicit_plan=asked_plan,
+        explicit_plan=asked_plan, estimate=estimate, attributes_used=attributes_used,
         context={"timing": "since_signup", "as_of": f"{scope.as_of:%Y-%m-%d}",
                  "horizon_basis": str(pop.attrs.get("horizon_basis", "")),
                  "window_basis": str(pop.attrs.get("window_basis", ""))},
@@ -777,6 +900,19 @@ def _is_snapshot(store: Store, definition: JourneyDefinition, outcome: str, scop
     return False, ""
 
 
+def _definition_with_field(definition: JourneyDefinition, outcome: str, field: str) -> JourneyDefinition:
+    """Return the definition with *outcome* read from the date in *field* (a customers date column or properties key)."""
+    if field in ("converted_at", "churned_at", "renewal_at"):
+        spec = Outcome.model_validate({"customer_field": field})
+    elif field in CUSTOMER_COLUMNS:
+        msg = (f"drivers_data: outcome_field {field!r} is a customers column that is not an outcome date; allowed date "
+               "columns: converted_at, churned_at, renewal_at, or any customers.properties key holding dates")
+        raise ValueError(msg)
+    else:
+        spec = Outcome(customer_property=field)
+    return definition.model_copy(update={"outcomes": {**definition.outcomes, outcome: spec}})
+
+
 def _with_attributes(
     store: Store, feats: CustomerFeatures, names: Sequence[str], scope: Scope,
 ) -> tuple[CustomerFeatures, dict[str, str]]:
@@ -789,6 +925,7 @@ def _cross_sectional(
     store: Store, *, definition: JourneyDefinition, outcome: str, flags: pd.DataFrame | None, scope: Scope,
     population: str, min_support: int, adjust_for: Sequence[str], attribute_names: list[str],
     property_keys: Sequence[str], alpha: float, basis: str, notes: list[str], thresholds: Sequence[int],
+    attributes_used: str = "",
 ) -> pd.DataFrame:
     """Attributes against an outcome known only as of ``as_of``."""
     names = ["segment", *attribute_names]
@@ -827,6 +964,7 @@ def _cross_sectional(
         adjust_for=[a for a in adjust_for if a != "size"], property_keys=property_keys, alpha=alpha,
         plan_encodes_outcome=outcome in PLAN_ENCODED_OUTCOMES or outcome == "conversion", exclusions=excl,
         attributes=[a for a in names if a != "segment"], notes=notes, attribute_sources=attrs.attrs.get("sources", {}),
+        attributes_used=attributes_used,
         context={"timing": "cross_sectional", "as_of": f"{scope.as_of:%Y-%m-%d}", "horizon_basis": "",
                  "window_basis": ""},
     )
@@ -847,6 +985,7 @@ def drivers_from_features(
     exclusions: dict[str, int] | None = None,
     km: pd.DataFrame | None = None,
     attributes: Sequence[str] | str = (),
+    estimate: str = "auto",
 ) -> pd.DataFrame:
     """Run the candidate analysis of :func:`drivers_data` on a feature table and outcome flags.
 
@@ -897,7 +1036,7 @@ def drivers_from_features(
     return _analyse(
         features, outcomes, outcome=outcome, horizon_days=horizon_days, min_support=min_support, thresholds=thresholds,
         adjust_for=adjust_for, property_keys=property_keys, alpha=alpha, plan_encodes_outcome=plan_encodes_outcome,
-        exclusions=exclusions, km=km, attributes=list(split_keys(attributes)),
+        exclusions=exclusions, km=km, attributes=list(split_keys(attributes)), estimate=estimate,
     )
 
 
@@ -947,8 +1086,17 @@ def _analyse(
     attribute_sources: dict[str, str] | None = None,
     context: dict[str, str] | None = None,
     explicit_plan: bool = True,
+    estimate: str = "auto",
+    attributes_used: str = "",
 ) -> pd.DataFrame:
     """Do the work of :func:`drivers_from_features`; warnings point at the public function's caller."""
+    if estimate not in ESTIMATES:
+        msg = f"drivers: estimate must be one of {', '.join(ESTIMATES)}; got {estimate!r}"
+        raise ValueError(msg)
+    if estimate == "hazard_ratio" and (km is None or not math.isfinite(float(horizon_days))):
+        msg = ("drivers: estimate='hazard_ratio' needs follow-up times (the km table of outcome_population_data) and a "
+               "horizon; a cross-sectional outcome or outcome flags alone allow 'risk_ratio' or 'auto' only")
+        raise ValueError(msg)
     property_keys = split_keys(property_keys)
     feats = features
     excl = {k: 0 for k in ("window_incomplete", "followup_incomplete", "not_at_risk", "outcome_before_window_end",
@@ -973,6 +1121,19 @@ def _analyse(
         raise EmptyResultError(msg)
     data = full[known].reset_index(drop=True)
     y = data["outcome"].to_numpy(dtype=float) == 1
+    # censoring-aware mode: the Cox model and the log-rank test over everyone followed past the window (censored ones
+    # kept) rank and test the splits whenever somebody is censored before the horizon; else the 2x2 tables do
+    if km is not None and math.isfinite(float(horizon_days)):
+        km_dur = full["km_duration"].to_numpy(dtype=float)
+        km_ev = full["km_event"].to_numpy(dtype=float) == 1
+        in_km = np.isfinite(km_dur)
+        censored_early = in_km & ~km_ev & (km_dur < float(horizon_days))
+    else:
+        km_dur = np.full(len(full), np.nan)
+        km_ev = np.zeros(len(full), dtype=bool)
+        in_km = np.zeros(len(full), dtype=bool)
+        censored_early = in_km
+    use_cox = estimate == "hazard_ratio" or (estimate == "auto" and bool(censored_early.any()))
     n_pop = len(data)
     events = int(y.sum())
 
@@ -1060,11 +1221,23 @@ def _analyse(
     tab = two_by_two_data(a, b, c, d, alpha=alpha)
     # identical splits (e.g. >=5 and >=10 when nobody has 5-9) are tested once
     seen: dict[bytes, str] = {}
-    no_variation = events == 0 or events == n_pop
+    if use_cox:
+        # support, duplicates and "no variation" are judged on the customers the Cox model uses
+        xk = np.stack([v[in_km] for v in full_values]) if cands else np.zeros((0, int(in_km.sum())))
+        xke, xkr = xk == 1, xk == 0
+        ev_k = km_ev[in_km]
+        n1_sup, n0_sup = xke.sum(axis=1), xkr.sum(axis=1)
+        n_var, events_var = int(in_km.sum()), int(ev_k.sum())
+        key_e, key_r = xke, xkr
+    else:
+        n1_sup, n0_sup = a + b, c + d
+        n_var, events_var = n_pop, events
+        key_e, key_r = xe, xr
+    no_variation = events_var == 0 or events_var == n_var
     if no_variation:
-        what = "no analysed customer" if events == 0 else "every analysed customer"
+        what = "no analysed customer" if events_var == 0 else "every analysed customer"
         warnings.warn(
-            f"{what} had the {outcome} outcome ({events} of {n_pop}); no association can be estimated.",
+            f"{what} had the {outcome} outcome ({events_var} of {n_var}); no association can be estimated.",
             StatisticalWarning,
             stacklevel=3,
         )
@@ -1075,12 +1248,13 @@ def _analyse(
             "window_days": cand.window_days, "threshold": str(cand.threshold), "exposure": cand.exposure,
             "reference": cand.reference, "orientation": "as_defined", "family": cand.family,
         }
-        key = np.packbits(xe[i]).tobytes() + np.packbits(xr[i]).tobytes()
-        n1, n0 = int(a[i] + b[i]), int(c[i] + d[i])
-        row.update(n_exposed=n1, events_exposed=int(a[i]), n_reference=n0, events_reference=int(c[i]))
+        key = np.packbits(key_e[i]).tobytes() + np.packbits(key_r[i]).tobytes()
+        n1, n0 = int(n1_sup[i]), int(n0_sup[i])
+        row.update(n_exposed=int(a[i] + b[i]), events_exposed=int(a[i]), n_reference=int(c[i] + d[i]),
+                   events_reference=int(c[i]))
         if no_variation:
             row.update(status="no_outcome_variation",
-                       reason=f"{events} of {n_pop} analysed customers had the outcome; nothing to compare")
+                       reason=f"{events_var} of {n_var} analysed customers had the outcome; nothing to compare")
         elif n1 < min_support or n0 < min_support:
             n_low += 1
             row.update(status="below_min_support",
@@ -1124,11 +1298,35 @@ def _analyse(
     out["share_of_no_outcome"] = np.where(
         no_ev > 0, (out["n_exposed"] - out["events_exposed"]) / no_ev.where(no_ev > 0, 1), np.nan
     )
+    out["p_crude"] = out["p_value"]
+    for hc in ("hr", "hr_ci_low", "hr_ci_high"):
+        out[hc] = np.nan
+    out["estimate"] = "hazard_ratio" if use_cox else "risk_ratio"
+    direction = np.where(out["rr"].to_numpy(dtype=float) < 1, 1.0, -1.0)  # > 0: flip so that the exposed side is higher
+    if use_cox and ok_idx:
+        ok_mask = out["status"] == "ok"
+        xs_cox = np.stack([full_values[i][in_km] for i in ok_idx])
+        beta, se, p_lr, o_minus_e = _cox_logrank(xs_cox, np.minimum(km_dur[in_km], float(horizon_days)), km_ev[in_km])
+        z = float(stats.norm.ppf(1 - alpha / 2))
+        out.loc[ok_mask, "hr"] = np.exp(beta)
+        out.loc[ok_mask, "hr_ci_low"] = np.exp(beta - z * se)
+        out.loc[ok_mask, "hr_ci_high"] = np.exp(beta + z * se)
+        out.loc[ok_mask, "p_value"] = p_lr
+        out.loc[ok_mask, "test"] = "logrank"
+        dir_ok = np.where(o_minus_e < 0, 1.0, -1.0)
+        direction = direction.copy()
+        direction[np.flatnonzero(ok_mask.to_numpy())] = dir_ok
+        no_hr = ~np.isfinite(beta)
+        if no_hr.any():
+            notes_hr = out.loc[ok_mask, "note"].to_numpy(dtype=object)
+            notes_hr[no_hr] = ["; ".join(x for x in (str(n), "no outcome on one side: no hazard ratio (log-rank test only)") if x)
+                               for n in notes_hr[no_hr]]
+            out.loc[ok_mask, "note"] = notes_hr
     out["q_value"] = bh_qvalues(out["p_value"].where(out["status"] == "ok"))
     out["significant"] = (out["status"] == "ok") & (out["q_value"] <= alpha)
 
     # orientation: the exposed group is the one with the higher rate
-    flip = (out["status"] == "ok") & (out["rr"] < 1)
+    flip = (out["status"] == "ok") & (direction > 0)
     if flip.any():
         f = flip
         sw = out.loc[f].copy()
@@ -1136,7 +1334,8 @@ def _analyse(
         out.loc[f, ["n_exposed", "n_reference"]] = sw[["n_reference", "n_exposed"]].to_numpy()
         out.loc[f, ["events_exposed", "events_reference"]] = sw[["events_reference", "events_exposed"]].to_numpy()
         out.loc[f, ["rate_exposed", "rate_reference"]] = sw[["rate_reference", "rate_exposed"]].to_numpy()
-        for lo, hi, est in (("rr_ci_low", "rr_ci_high", "rr"), ("or_ci_low", "or_ci_high", "or")):
+        for lo, hi, est in (("rr_ci_low", "rr_ci_high", "rr"), ("or_ci_low", "or_ci_high", "or"),
+                            ("hr_ci_low", "hr_ci_high", "hr")):
             out.loc[f, est] = 1 / sw[est]
             out.loc[f, lo] = 1 / sw[hi]
             out.loc[f, hi] = 1 / sw[lo]
@@ -1192,8 +1391,8 @@ def _analyse(
     # Kaplan-Meier cumulative incidence at the horizon, censored customers kept (not counted as non-events)
     for kc in ("risk_km_exposed", "risk_km_reference", "rr_km", "rr_km_ci_low", "rr_km_ci_high"):
         out[kc] = np.nan
-    out["n_km"] = 0
-    out["n_censored"] = 0
+    for kc in ("n_km", "n_censored", "n_km_exposed", "n_km_reference", "events_km_exposed", "events_km_reference"):
+        out[kc] = 0
     ok_pos = np.flatnonzero(out["status"].to_numpy() == "ok")
     if km is not None and len(ok_pos) and math.isfinite(horizon):
         dur = full["km_duration"].to_numpy(dtype=float)
@@ -1220,18 +1419,24 @@ def _analyse(
         out.loc[idx_ok, "n_km"] = known_x.sum(axis=1)
         censored = in_km & (kev != 1) & (dur < horizon)
         out.loc[idx_ok, "n_censored"] = (known_x & censored[None, :]).sum(axis=1)
+        ev_row = (kev == 1)[None, :]
+        out.loc[idx_ok, "n_km_exposed"] = (xs == 1).sum(axis=1)
+        out.loc[idx_ok, "n_km_reference"] = (xs == 0).sum(axis=1)
+        out.loc[idx_ok, "events_km_exposed"] = ((xs == 1) & ev_row).sum(axis=1)
+        out.loc[idx_ok, "events_km_reference"] = ((xs == 0) & ev_row).sum(axis=1)
 
-    # thresholds and windows tried, selected split per family, ranking
+    # thresholds and windows tried, selected split per family, ranking (by the lower bound of the estimate used)
     ok = out["status"] == "ok"
+    lo_col = "hr_ci_low" if use_cox else "rr_ci_low"
     out["thresholds_tried"] = out.groupby("feature")["candidate"].transform("size").astype("int64")
     out["windows_tried"] = out.groupby("family")["window_days"].transform("nunique").astype("int64")
     out["selected"] = False
     if ok.any():
-        best = out[ok].sort_values(["p_value", "rr_ci_low"], ascending=[True, False]).groupby("family").head(1).index
+        best = out[ok].sort_values(["p_value", lo_col], ascending=[True, False]).groupby("family").head(1).index
         out.loc[best, "selected"] = True
     out["neighbours"] = _neighbours(out)
     order_key = np.where(out["significant"], 0, np.where(ok, 1, 2))
-    out = out.assign(_k=order_key, _lo=out["rr_ci_low"].fillna(-1.0)).sort_values(["_k", "_lo", "p_value"], ascending=[True, False, True])
+    out = out.assign(_k=order_key, _lo=out[lo_col].fillna(-1.0)).sort_values(["_k", "_lo", "p_value"], ascending=[True, False, True])
     out["rank"] = np.where(out["_k"] < 2, np.arange(1, len(out) + 1), np.nan)
     for sk in skipped:
         sk.update(exposure="", reference="", orientation="", thresholds_tried=0, selected=False, significant=False,
@@ -1250,6 +1455,7 @@ def _analyse(
     out["n_excluded_followup"] = excl["followup_incomplete"]
     out["n_not_at_risk"] = excl["not_at_risk"]
     out["n_excluded_prior_outcome"] = excl["outcome_before_window_end"]
+    out["attributes_used"] = attributes_used or ", ".join([n for _, n in attr_pairs] + list(property_keys))
     out["family_size"] = int((out["status"] == "ok").sum())
     out["alpha"] = alpha
     out["min_support"] = int(min_support)
@@ -1258,11 +1464,12 @@ def _analyse(
     verb = OUTCOME_VERBS.get(outcome, f"reached {outcome}")
     out["line"] = [driver_line(r, verb) if r["significant"] else "" for _, r in out.iterrows()]
     for col_name in ("n_exposed", "events_exposed", "n_reference", "events_reference", "strata_used", "thresholds_tried",
-                     "windows_tried", "n_km", "n_censored"):
+                     "windows_tried", "n_km", "n_censored", "n_km_exposed", "n_km_reference", "events_km_exposed",
+                     "events_km_reference"):
         out[col_name] = out[col_name].fillna(0).astype("int64")
     out["window_days"] = out["window_days"].astype("int64")
     out["threshold"] = out["threshold"].astype(str)
     for col_name in ("exposure", "reference", "orientation", "reason", "note", "adjusted_for", "test", "line", "event",
-                     "family", "neighbours"):
+                     "family", "neighbours", "estimate", "attributes_used"):
         out[col_name] = out[col_name].fillna("").astype(str)
     return out.loc[:, list(DRIVER_COLUMNS)].reset_index(drop=True)

@@ -29,6 +29,7 @@ Conventions
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import warnings
 from collections.abc import Sequence
@@ -41,12 +42,14 @@ import pandas as pd
 from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
+from journeylib.io.generic import SEND_ID
 from journeylib.journey.stages import milestones_data
 from journeylib.scope import Scope
 from journeylib.store import Store
-from journeylib.store.categories import sources_of
+from journeylib.store.categories import activity_source_names, sources_of
 from journeylib.store.dialect import (
     sql_add_days,
+    sql_cast,
     sql_days_between,
     sql_filtered,
     sql_json_text,
@@ -56,9 +59,12 @@ from journeylib.store.dialect import (
 from journeylib.store.schema import CUSTOMERS
 
 __all__ = [
+    "AUTO_ATTRIBUTE_MAX_LEVELS",
+    "AUTO_ATTRIBUTE_MIN_COVERAGE",
     "DEFAULT_WINDOWS",
     "SESSION_GAP_MINUTES",
     "CustomerFeatures",
+    "attribute_candidates_data",
     "attribute_column",
     "build_features",
     "customer_attributes_data",
@@ -71,6 +77,14 @@ DEFAULT_WINDOWS: tuple[int, ...] = (7, 14, 30)
 #: Inactivity gap that starts a new session.
 SESSION_GAP_MINUTES = 30
 _SLUG = re.compile(r"[^a-z0-9]+")
+#: Most distinct values a properties key may have to be chosen as an attribute automatically.
+AUTO_ATTRIBUTE_MAX_LEVELS = 12
+#: Smallest share of the customers in scope a properties key must cover to be chosen automatically.
+AUTO_ATTRIBUTE_MIN_COVERAGE = 0.5
+_ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|key|email|e-mail|name|url|phone)$", re.IGNORECASE)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+#: Median length above which a key's values are free text, not levels.
+_FREE_TEXT_CHARS = 40
 
 
 def feature_slug(name: str) -> str:
@@ -190,7 +204,7 @@ def build_features(
     scope: Scope | None = None,
     cache: ResultCache | None = None,
     event_types: Sequence[str] | None = None,
-    activity_sources: Sequence[str] = ("product",),
+    activity_sources: Sequence[str] | None = None,
     exclude_sources: Sequence[str] = ("crm",),
     property_keys: Sequence[str] = (),
     ticket_scores: pd.DataFrame | None = None,
@@ -225,10 +239,11 @@ def build_features(
         Event names to build features for (default: every event name the
         scoped customers have inside their windows, except those only seen
         from ``exclude_sources``).
-    activity_sources : sequence of str, default ("product",)
+    activity_sources : sequence of str, optional
         Source categories (see :mod:`journeylib.store.categories`) or source names
-        whose events count as activity for ``days_active`` and sessions: the
-        canonical ``product`` source and every Mixpanel or Amplitude source.
+        whose events count as activity for ``days_active`` and sessions. Default:
+        the store's activity sources, every source of kind ``product`` whatever
+        its name (``web``, ``ios``, a Mixpanel or Amplitude source, an unknown name).
     exclude_sources : sequence of str, default ("crm",)
         Source categories or names whose events are not behaviour features
         by default: CRM records (``subscription_started``, won opportunities,
@@ -267,7 +282,11 @@ def build_features(
             Sessions per week in the second half of the window minus the
             first half (negative = declining).
         ``emails_delivered_<D>d``, ``emails_opened_<D>d``, ``emails_clicked_<D>d``, ``emails_unsubscribed_<D>d``
-            Message statuses in the window.
+            E-mails with that status in the window. The rows of one e-mail
+            share ``properties.send_id``: a clicked row also counts the
+            e-mail as opened and delivered, an opened row as delivered
+            (each e-mail once); a row without ``send_id`` counts as its own
+            status only.
         ``email_open_rate_<D>d``, ``email_click_rate_<D>d``
             Opened (clicked) / delivered in the window; NaN when nothing was
             delivered.
@@ -319,6 +338,9 @@ def build_features(
     if ticket_scores is not None and "ticket_id" not in ticket_scores.columns:
         msg = f"ticket_scores must have a ticket_id column; it has {list(ticket_scores.columns)}"
         raise ValueError(msg)
+    if activity_sources is None:  # every source of kind product, whatever it is named
+        activity_sources = activity_source_names(store)
+
     def build() -> CustomerFeatures:
         return _build_features(
             store, definition=definition, window_days=window_days, subs=subs, scope=scope, cache=cache,
@@ -438,15 +460,26 @@ def _build_features(
         f"sessions per week in days {half:g}–{w} minus days 0–{half:g} (negative = declining)")
 
     m_days = sql_days_between("cw.signup_at", "m.timestamp")
+    # Per e-mail (properties.send_id): clicked implies opened and delivered, opened implies delivered, from the
+    # rows inside the window; a row without a send_id counts as its own status only (store/values.py notes them).
+    send = sql_json_text("m.properties", SEND_ID)
     msg_sql = f"""
-        SELECT cw.customer_id,
-               {sql_filtered("count", "*", "m.status = 'delivered'")} AS delivered,
-               {sql_filtered("count", "*", "m.status = 'opened'")} AS opened,
-               {sql_filtered("count", "*", "m.status = 'clicked'")} AS clicked,
-               {sql_filtered("count", "*", "m.status = 'unsubscribed'")} AS unsubscribed
-        FROM ({cw}) cw JOIN messages m ON m.customer_id = cw.customer_id
-        WHERE m.timestamp >= cw.signup_at AND m.timestamp < cw.window_end AND {m_days} >= 0
-        GROUP BY cw.customer_id"""
+        SELECT customer_id,
+               {sql_filtered("count", "*", "delivered")} AS delivered,
+               {sql_filtered("count", "*", "opened")} AS opened,
+               {sql_filtered("count", "*", "clicked")} AS clicked,
+               {sql_filtered("count", "*", "unsubscribed")} AS unsubscribed
+        FROM (
+            SELECT cw.customer_id,
+                   CASE WHEN {send} IS NULL THEN 'row:' || m.message_id ELSE 'send:' || {send} END AS email_key,
+                   bool_or(m.status = 'delivered' OR ({send} IS NOT NULL AND m.status IN ('opened', 'clicked'))) AS delivered,
+                   bool_or(m.status = 'opened' OR ({send} IS NOT NULL AND m.status = 'clicked')) AS opened,
+                   bool_or(m.status = 'clicked') AS clicked,
+                   bool_or(m.status = 'unsubscribed') AS unsubscribed
+            FROM ({cw}) cw JOIN messages m ON m.customer_id = cw.customer_id
+            WHERE m.timestamp >= cw.signup_at AND m.timestamp < cw.window_end AND {m_days} >= 0
+            GROUP BY 1, 2
+        ) GROUP BY customer_id"""
     for status in ("delivered", "opened", "clicked", "unsubscribed"):
         add(f"emails_{status}_{w}d", "count", "messages", status, w, f"emails {status} in the first {w} days")
     add(f"email_open_rate_{w}d", "rate", "messages", "opened", w, f"emails opened / delivered in the first {w} days")
@@ -629,7 +662,10 @@ def customer_outcomes_data(
         (UTC; NaT if it has not happened by as_of): for ``customer_field``
         outcomes the field, for ``customer_property`` outcomes the
         property's ISO 8601 date (NaT if it is not one), for ``event``
-        outcomes the first such event at or after signup; ``prop_<key>``
+        outcomes the first such event at or after signup, for
+        ``inactive_days`` outcomes the lapse
+        (:func:`journeylib.customers.outcomes.inactivity_lapse_data`: last
+        activity + inactive_days, NaT while censored); ``prop_<key>``
         columns.
 
     Raises
@@ -639,7 +675,7 @@ def customer_outcomes_data(
     """
     scope = Scope.resolve(
         store, scope, function="customer_outcomes_data", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
-        signup_to=signup_to, sample_n=sample_n, random_state=random_state,
+        signup_to=signup_to, sample_n=sample_n, random_state=random_state, segment_field=definition.segment_field,
     )
     asof = sql_timestamp(scope.as_of)
     selects = []
@@ -651,6 +687,8 @@ def customer_outcomes_data(
             selects.append(f"CASE WHEN {field_sql} <= {asof} THEN {field_sql} END AS {col}")
         elif outcome.customer_property is not None:  # ISO 8601 text in customers.properties, parsed below
             selects.append(f"{sql_json_text('c.properties', outcome.customer_property)} AS {col}")
+        elif outcome.inactive_days is not None:  # a lapse, dated below
+            selects.append(f"{sql_cast('NULL', 'timestamp')} AS {col}")
         else:
             alias = f"o{i}"
             joins.append(
@@ -672,6 +710,12 @@ def customer_outcomes_data(
             col = f"{feature_slug(name)}_at"
             parsed = pd.to_datetime(out[col], utc=True, errors="coerce", format="ISO8601")
             out[col] = parsed.where(parsed <= scope.as_of)
+        elif outcome.inactive_days is not None:
+            # imported here: journeylib.customers.outcomes builds on this module
+            from journeylib.customers.outcomes import inactivity_lapse_data
+
+            lapse = inactivity_lapse_data(store, inactive_days=outcome.inactive_days, scope=scope)
+            out[f"{feature_slug(name)}_at"] = out["customer_id"].map(lapse.set_index("customer_id")["lapsed_at"])
     return out.reset_index(drop=True)
 
 
@@ -766,4 +810,116 @@ def customer_attributes_data(
     for col in cols:
         out[col] = out[col].astype(object).where(out[col].notna(), None) if out[col].dtype == object else out[col]
     out.attrs["sources"] = sources
+    return out.reset_index(drop=True)
+
+
+def attribute_candidates_data(
+    store: Store,
+    *,
+    exclude: Sequence[str] = (),
+    max_levels: int = AUTO_ATTRIBUTE_MAX_LEVELS,
+    min_coverage: float = AUTO_ATTRIBUTE_MIN_COVERAGE,
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+    random_state: int = 0,
+    scope: Scope | None = None,
+) -> pd.DataFrame:
+    """Say which customer attributes are categories worth testing: the ``attributes="auto"`` choice of the drivers.
+
+    ``segment`` and ``plan`` (``customers`` columns) are always listed as
+    used. Every ``customers.properties`` key found in scope is used when it
+    has 2 to ``max_levels`` distinct values that cover at least
+    ``min_coverage`` of the customers, and is none of: an id, e-mail, name,
+    URL or phone (by its name), dates (values starting ``YYYY-MM-DD``),
+    nested objects or lists, free text (median value longer than 40
+    characters), or a name in ``exclude``.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    exclude : sequence of str, default ()
+        Keys never used (the outcome field, keys tested otherwise).
+    max_levels : int, default :data:`AUTO_ATTRIBUTE_MAX_LEVELS`
+        Most distinct values of a used key.
+    min_coverage : float, default :data:`AUTO_ATTRIBUTE_MIN_COVERAGE`
+        Smallest share of customers in scope with a value.
+    as_of, segment, plan, signup_from, signup_to, sample_n, random_state, scope
+        Scope, as in :func:`build_features`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per attribute: ``name``, ``source`` (``column`` or
+        ``property``), ``levels`` (distinct non-empty values),
+        ``coverage`` (share of the customers in scope with a value),
+        ``used`` (bool) and ``reason`` (why it is used or not, in words).
+        Used rows first, then by name.
+
+    Raises
+    ------
+    EmptyResultError
+        If no customer is in scope.
+    """
+    scope = Scope.resolve(
+        store, scope, function="attribute_candidates_data", as_of=as_of, segment=segment, plan=plan,
+        signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state,
+    )
+    frame = store.query(f"SELECT c.customer_id, c.segment, c.plan, c.properties FROM ({scope.customers_sql()}) c")
+    if frame.empty:
+        msg = f"attribute_candidates_data: no customers in scope ({scope.describe()}); widen the filters."
+        raise EmptyResultError(msg)
+    n = len(frame)
+    rows: list[dict[str, Any]] = []
+    for col in ("segment", "plan"):
+        known = frame[col].dropna().astype(str)
+        rows.append({"name": col, "source": "column", "levels": int(known.nunique()), "coverage": len(known) / n,
+                     "used": True, "reason": "customers column"})
+    values: dict[str, list[Any]] = {}
+    for text in frame["properties"].dropna():
+        try:
+            props = json.loads(text) if isinstance(text, str) else text
+        except ValueError:
+            continue
+        if isinstance(props, dict):
+            for k, v in props.items():
+                if v is not None and v != "":
+                    values.setdefault(str(k), []).append(v)
+    skip = {str(e) for e in exclude}
+    for key in sorted(values):
+        vals = values[key]
+        nested = any(isinstance(v, (dict, list)) for v in vals)
+        text_vals = pd.Series([json.dumps(v) if isinstance(v, (dict, list)) else str(v) for v in vals])
+        levels = int(text_vals.nunique())
+        coverage = len(vals) / n
+        if key in skip:
+            reason = "excluded (the outcome, or tested otherwise)"
+        elif key in CUSTOMERS.names:
+            reason = "shadowed by the customers column of the same name"
+        elif _ID_NAME.search(key):
+            reason = "an identifier or contact detail (by its name)"
+        elif nested:
+            reason = "nested objects or lists"
+        elif text_vals.str.match(_ISO_DATE).mean() >= 0.5:
+            reason = "dates"
+        elif levels > max_levels:
+            reason = f"{levels} distinct values (more than {max_levels})"
+        elif levels < 2:
+            reason = "a single value"
+        elif float(text_vals.str.len().median()) > _FREE_TEXT_CHARS:
+            reason = "free text"
+        elif coverage < min_coverage:
+            reason = f"present for {coverage:.0%} of customers (less than {min_coverage:.0%})"
+        else:
+            rows.append({"name": key, "source": "property", "levels": levels, "coverage": coverage, "used": True,
+                         "reason": f"{levels} levels covering {coverage:.0%} of customers"})
+            continue
+        rows.append({"name": key, "source": "property", "levels": levels, "coverage": coverage, "used": False,
+                     "reason": reason})
+    out = pd.DataFrame(rows, columns=["name", "source", "levels", "coverage", "used", "reason"])
+    out = out.assign(_u=~out["used"].astype(bool)).sort_values(["_u", "name"], kind="stable").drop(columns="_u")
     return out.reset_index(drop=True)

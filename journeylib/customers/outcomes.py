@@ -15,6 +15,11 @@ of the observed times from signup to the outcome (among outcomes after the
 window), rounded up to a whole day. Customers whose follow-up is shorter than
 the horizon are left out of the crude 2×2 tables and counted; the
 Kaplan–Meier columns (``km_duration``, ``km_event``) keep them, censored.
+
+An outcome of the journey definition may be a lapse (``churn: {inactive_days:
+60}``) for stores without a churn date: :func:`inactivity_lapse_data` dates it
+at the last activity plus ``inactive_days``, known only when that is at or
+before ``as_of`` (a customer active more recently is censored, not churned).
 """
 
 from __future__ import annotations
@@ -28,8 +33,11 @@ import pandas as pd
 
 from journeylib.config.journey import JourneyDefinition
 from journeylib.customers.features import customer_outcomes_data, feature_slug
+from journeylib.exceptions import EmptyResultError
 from journeylib.scope import Scope
 from journeylib.store import Store
+from journeylib.store.categories import source_categories
+from journeylib.store.dialect import sql_quote, sql_timestamp
 
 __all__ = [
     "DEFAULT_HORIZON_DAYS",
@@ -40,6 +48,7 @@ __all__ = [
     "WINDOW_GRID",
     "choose_horizon_days",
     "choose_window_days",
+    "inactivity_lapse_data",
     "outcome_horizon",
     "outcome_population_data",
     "outcome_spec",
@@ -60,8 +69,109 @@ HORIZON_QUANTILE = 0.9
 #: Behaviour window used when no outcome is observed to choose one from (days).
 FALLBACK_WINDOW_DAYS = 7
 
+#: Source kinds whose events are not the customer's own activity (e-mails sent, CRM records, support-desk
+#: records), as in :data:`journeylib.customers.segments.NON_ACTIVITY_KINDS`.
+LAPSE_IGNORED_KINDS: tuple[str, ...] = ("email", "crm", "support")
+
 #: Outcomes the exported plan encodes (it changes when they happen): plan is not adjusted for.
 PLAN_ENCODED_OUTCOMES: frozenset[str] = frozenset({"conversion", "expansion"})
+
+
+# -- churn from inactivity -------------------------------------------------------------------
+def inactivity_lapse_data(
+    store: Store,
+    *,
+    inactive_days: float,
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+    random_state: int = 0,
+    scope: Scope | None = None,
+) -> pd.DataFrame:
+    """Date a lapse per customer: no activity for ``inactive_days``, for stores without a churn date.
+
+    Activity is every event of a source whose kind
+    (:func:`journeylib.store.categories.source_categories`) is not e-mail,
+    CRM or support, at or after signup and at or before ``as_of`` (the scope's
+    event window does not apply: a lapse needs the whole timeline). A customer
+    lapsed at ``last activity + inactive_days`` (signup + ``inactive_days``
+    without any activity) when that time is at or before ``as_of``; a customer
+    whose last activity is less than ``inactive_days`` before ``as_of`` is
+    censored: they may still come back, so they have not churned.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    inactive_days : float
+        Days without activity that make a lapse (> 0).
+    as_of, segment, plan, signup_from, signup_to, sample_n, random_state, scope
+        Scope, as in :func:`journeylib.customers.features.build_features`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer in scope: ``customer_id``; ``last_active_at``
+        (UTC, their last activity by as_of; NaT when none); ``lapsed_at``
+        (UTC, ``coalesce(last_active_at, signup_at) + inactive_days`` when at
+        or before as_of, else NaT); ``status`` (``lapsed``, or ``censored``:
+        active less than ``inactive_days`` before as_of); ``inactive_days``.
+        ``DataFrame.attrs["activity_sources"]`` lists the sources counted as
+        activity.
+
+    Raises
+    ------
+    ValueError
+        If ``inactive_days`` is not a positive number.
+    EmptyResultError
+        If no customer is in scope, or the store has no activity source (every
+        source is e-mail, CRM or support), so a lapse cannot be dated.
+    """
+    if isinstance(inactive_days, bool) or not isinstance(inactive_days, (int, float, np.integer, np.floating)) or not inactive_days > 0:
+        msg = f"inactivity_lapse_data: inactive_days must be a positive number of days; got {inactive_days!r}"
+        raise ValueError(msg)
+    scope = Scope.resolve(store, scope, function="inactivity_lapse_data", as_of=as_of, segment=segment, plan=plan,
+                          signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state)
+    kinds = source_categories(store)
+    sources = sorted(src for src, kind in kinds.items() if kind not in LAPSE_IGNORED_KINDS)
+    if not sources:
+        shown = ", ".join(f"{src} ({kind})" for src, kind in sorted(kinds.items())) or "(no events)"
+        msg = (
+            f"inactivity_lapse_data: no event source is customer activity (sources: {shown}; e-mail, CRM and support "
+            "sources do not count), so a lapse after inactivity cannot be dated; ingest product events or use a churn date."
+        )
+        raise EmptyResultError(msg)
+    srcs = ", ".join(sql_quote(s) for s in sources)
+    asof = sql_timestamp(scope.as_of)
+    out = store.query(
+        f"""SELECT c.customer_id, c.signup_at, a.last_active_at FROM ({scope.customers_sql()}) c
+            LEFT JOIN (SELECT e.customer_id, max(e.timestamp) AS last_active_at FROM events e
+                       JOIN ({scope.customers_sql()}) c2 ON e.customer_id = c2.customer_id
+                       WHERE e.source IN ({srcs}) AND e.timestamp >= c2.signup_at AND e.timestamp <= {asof}
+                       GROUP BY e.customer_id) a ON a.customer_id = c.customer_id
+            ORDER BY c.customer_id"""
+    )
+    if out.empty:
+        msg = f"inactivity_lapse_data: no customers in scope ({scope.describe()}); widen the filters."
+        raise EmptyResultError(msg)
+    last = pd.to_datetime(out["last_active_at"], utc=True)
+    since = last.fillna(pd.to_datetime(out["signup_at"], utc=True))
+    lapse = since + pd.Timedelta(days=float(inactive_days))
+    lapsed = lapse <= scope.as_of
+    frame = pd.DataFrame(
+        {
+            "customer_id": out["customer_id"],
+            "last_active_at": last,
+            "lapsed_at": lapse.where(lapsed),
+            "status": np.where(lapsed, "lapsed", "censored"),
+            "inactive_days": float(inactive_days),
+        }
+    )
+    frame.attrs["activity_sources"] = sources
+    return frame
 
 
 # -- the analysed population -----------------------------------------------------------------
@@ -327,7 +437,7 @@ def outcome_population_data(
     if auto_horizon and horizon_days != "auto":
         msg = f"outcome_population_data: horizon_days must be a number of days, 0/None (default) or 'auto'; got {horizon_days!r}"
         raise ValueError(msg)
-    scope = Scope.resolve(store, scope, function="outcome_population_data", as_of=as_of, segment=segment, plan=plan,
+    scope = Scope.resolve(store, scope, function="outcome_population_data", segment_field=definition.segment_field, as_of=as_of, segment=segment, plan=plan,
                           signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state)
     outs = customer_outcomes_data(store, definition=definition, scope=scope)
     asof = scope.as_of

@@ -51,6 +51,7 @@ from journeylib.scope import Scope
 from journeylib.stats import bh_qvalues, hedges_g_interval
 from journeylib.store import Store
 from journeylib.store.categories import source_categories
+from journeylib.words import event_label, percent
 
 __all__ = [
     "MIN_INFORMATIVE_COLUMNS",
@@ -390,8 +391,13 @@ def _phrase(col: str) -> str:
         noun = "email opens"
     elif base.startswith("tickets"):
         noun = "support tickets"
+    elif base.startswith("days_active"):
+        noun = "active days"
+    elif _column_kind(col) in ("count", "share", "per_session"):
+        # a count of one activity event: "n_employee_added_14d" reads "employee added events"
+        noun = f"{event_label(base)} events"
     else:
-        noun = base.replace("_", " ")
+        noun = event_label(base)
     if share:
         return f"{noun} as a share of activity"
     return f"{noun} per session" if per_session else noun
@@ -953,7 +959,7 @@ def group_comparison_data(
         if len(a) < need or len(b) < need:
             row.update(status="below_min_support", reason=f"{len(a)} vs {len(b)} customers; at least {need} needed")
         elif np.ptp(np.concatenate([a, b])) == 0:
-            row.update(status="skipped_constant", reason=f"{col} is the same for every customer compared")
+            row.update(status="skipped_constant", reason=f"{_phrase(col)} are the same for every customer compared")
         else:
             va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
             se = math.sqrt(va + vb)
@@ -988,21 +994,22 @@ def _comparison_sentence(r: dict[str, Any], name_a: str, name_b: str, alpha: flo
     """Say one row of :func:`group_comparison_data` in plain words."""
     label = str(r["label"])
     if r["status"] != "ok":
-        return f"{label.capitalize()}: not compared ({r['reason']})."
+        return f"{name_a[:1].upper()}{name_a[1:]} and {name_b} were not compared on {label}: {r['reason']}."
     ma, mb = float(r["mean_a"]), float(r["mean_b"])
     share = str(r["feature"]).startswith(("share_", "email_open_rate"))
-    fmt = (lambda x: f"{x:.0%}") if share else (lambda x: f"{x:.3g}")
+    fmt = percent if share else (lambda x: f"{x:.3g}")
     if ma == mb:
         rel = "the same"
     elif share:
         rel = f"{abs(ma - mb) * 100:.0f} percentage points {'higher' if ma > mb else 'lower'}"
     elif mb > 0 and ma > 0:
-        rel = f"{ma / mb:.1f} times as high" if ma > mb else f"{name_b}' average {mb / ma:.1f} times as high"
+        owner = f"{name_b}'" if name_b.endswith("s") else f"{name_b}'s"
+        rel = f"{ma / mb:.1f} times as high" if ma > mb else f"{owner} average {mb / ma:.1f} times as high"
     else:
         rel = "higher" if ma > mb else "lower"
     verdict = "a difference beyond chance at the false-discovery rate" if r["significant"] else "within what chance would give"
     return (
-        f"{name_a.capitalize()} averaged {fmt(ma)} {label} vs {fmt(mb)} for {name_b} ({rel}; difference "
+        f"{name_a[:1].upper()}{name_a[1:]} averaged {fmt(ma)} {label} vs {fmt(mb)} for {name_b} ({rel}; difference "
         f"{fmt(float(r['difference']))}, {1 - alpha:.0%} CI {fmt(float(r['diff_ci_low']))} to {fmt(float(r['diff_ci_high']))}; "
         f"Hedges' g {float(r['hedges_g']):.2f}; q = {float(r['q_value']):.3g}: {verdict} of {alpha:g})."
     )

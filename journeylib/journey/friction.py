@@ -79,6 +79,7 @@ from journeylib.scope import Scope
 from journeylib.stats import RatioEstimate, bh_qvalues, clustered_rate_ratio, median_ratio_bootstrap
 from journeylib.store import Store
 from journeylib.store.dialect import sql_filtered, sql_semi_join, sql_timestamp
+from journeylib.words import event_label, percent
 
 __all__ = ["EVIDENCE", "friction_data", "friction_tests_data"]
 
@@ -105,7 +106,7 @@ def _leaves(rule: Any) -> list[Condition]:
 
 
 def _leaf_label(cond: Condition) -> str:
-    label = " or ".join(cond.names)
+    label = " or ".join(event_label(n) for n in cond.names)
     if cond.min_count > 1:
         label += f" ×{cond.min_count}"
     if cond.where:
@@ -435,11 +436,11 @@ def _statement(r: dict[str, Any]) -> str:
         "tickets": lambda: f"raised {_fmt(r['tickets_value'])} support tickets per customer-week in {r['stage']} vs {_fmt(r['tickets_reference'])} for {peers} ({_ci(r, 'tickets')})",
         "step": lambda: f"took a median {_fmt(r['step_value'], 1)} days from entering {r['stage']} to {r['step']} vs {_fmt(r['step_reference'], 1)} days for {peers} ({_ci(r, 'step')})",
         "time": lambda: f"spent a median {_fmt(r['time_value'], 1)} days in {r['stage']} before {r['next_stage']} vs {_fmt(r['time_reference'], 1)} days for {peers} ({_ci(r, 'time')}; {_km_text(r)})",
-        "dropoff": lambda: f"dropped out or churned in {r['stage']} {_fmt(100 * r['dropoff_value'], 0)}% of the time vs {_fmt(100 * r['dropoff_reference'], 0)}% for {peers} ({_ci(r, 'dropoff')})",
-        "negative": lambda: f"{_fmt(100 * r['negative_value'], 0)}% of their tickets in {r['stage']} were negative vs {_fmt(100 * r['negative_reference'], 0)}% for {peers} ({_ci(r, 'negative')})",
+        "dropoff": lambda: f"dropped out or churned in {r['stage']} {percent(r['dropoff_value'])} of the time vs {percent(r['dropoff_reference'])} for {peers} ({_ci(r, 'dropoff')})",
+        "negative": lambda: f"had {percent(r['negative_value'])} of their tickets in {r['stage']} negative vs {percent(r['negative_reference'])} for {peers} ({_ci(r, 'negative')})",
         "loops": lambda: f"had {_fmt(r['loops_value'])} repeated attempts or returns per customer-week in {r['stage']} vs {_fmt(r['loops_reference'])} for {peers} ({_ci(r, 'loops')})",
         "tickets_baseline": lambda: f"raised {_fmt(r['tickets_baseline_value'])} tickets per customer-week in {r['stage']} vs {_fmt(r['tickets_baseline_reference'])} in their other stages ({_ci(r, 'tickets_baseline')})",
-        "dropoff_stages": lambda: f"dropped out or churned in {r['stage']} {_fmt(100 * r['dropoff_stages_value'], 0)}% of the time vs {_fmt(100 * r['dropoff_stages_reference'], 0)}% in their other stages ({_ci(r, 'dropoff_stages')})",
+        "dropoff_stages": lambda: f"dropped out or churned in {r['stage']} {percent(r['dropoff_stages_value'])} of the time vs {percent(r['dropoff_stages_reference'])} in their other stages ({_ci(r, 'dropoff_stages')})",
     }
     for name in EVIDENCE:
         if r[f"{name}_score"] > 0:

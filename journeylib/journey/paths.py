@@ -49,6 +49,7 @@ from journeylib.scope import Scope
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
 from journeylib.store.dialect import sql_json_text, sql_quote
+from journeylib.words import plural
 
 __all__ = [
     "CHURNED",
@@ -178,6 +179,10 @@ def _rate_columns(frame: pd.DataFrame, count: str, total: str, prefix: str, alph
     frame[f"{prefix}_rate"] = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
     frame[f"{prefix}_ci_low"], frame[f"{prefix}_ci_high"] = wilson_interval(k, n, alpha=alpha)
     return frame
+
+
+# Loop kinds (journeylib.journey.loops) whose plural is not the noun plus "s".
+_LOOP_PLURALS: dict[str, str] = {"return after gap": "returns after a gap"}
 
 
 def segment_label(scope: Scope) -> str:
@@ -564,7 +569,7 @@ def conformance_data(
                          "eligible": int((met_stage[name].notna() & later_met).sum()), "detail": detail_re})
         here = loops[loops["stage_order"] == order[name]] if len(loops) else loops
         by_kind = here.groupby("kind")["loops"].sum() if len(here) else pd.Series(dtype=float)
-        detail_loop = ", ".join(f"{int(v)} {k}{'s' if v != 1 else ''}" for k, v in by_kind.items())
+        detail_loop = ", ".join(plural(int(v), str(k), _LOOP_PLURALS.get(str(k))) for k, v in by_kind.items())
         rows.append({"stage": name, "stage_order": order[name], "kind": "looped",
                      "customers": int(here["customer_id"].nunique()) if len(here) else 0,
                      "eligible": int(entered_orders.get(order[name], 0)), "detail": detail_loop})

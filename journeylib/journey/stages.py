@@ -56,6 +56,7 @@ from journeylib.store.dialect import (
 )
 
 __all__ = [
+    "absent_events_data",
     "add_stage_exits",
     "compute_stages",
     "customer_stages_data",
@@ -150,6 +151,7 @@ def _stage_tables(store: Store, definition: JourneyDefinition, scope: Scope) -> 
     stage *k*. Per-customer tables only, never a copy of the events.
     """
     _trace(definition, scope)
+    _warn_absent_events(store, definition)
     asof_sql = sql_timestamp(scope.as_of)
     occurrence = definition.conventions.occurrence
     tables = [_CUSTOMERS, _SIGNUP_CONDITIONS] + [_stage_table(k) for k in range(len(definition.stages))]
@@ -246,6 +248,55 @@ def _end_times(store: Store, definition: JourneyDefinition, scope: Scope) -> pd.
         return pd.DataFrame({"customer_id": pd.Series(dtype=object), "ended_at": pd.Series(dtype="datetime64[us, UTC]")})
     allt = pd.concat(times, ignore_index=True)
     return allt.groupby("customer_id")["t"].min().rename("ended_at").reset_index()
+
+
+def absent_events_data(store: Store, *, definition: JourneyDefinition) -> pd.DataFrame:
+    """Return the event names the journey definition uses that the store does not have, with the closest names present.
+
+    A stage whose rule names only absent events is never reached; without
+    this check the funnel would show zero reach without a word. The stage
+    computations warn with the same text
+    (:class:`~journeylib.exceptions.DataQualityWarning`).
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store (its distinct ``events.event`` values, whole timeline).
+    definition : JourneyDefinition
+        The stages' rules and the event outcomes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per absent event name, in definition order (empty when every
+        name is present): ``event`` (the name as the definition spells it),
+        ``used_by`` (the stages and ``outcome:<name>`` entries that use it,
+        comma-separated), ``closest`` (the closest present names by
+        :func:`difflib.get_close_matches`, comma-separated; empty when none is
+        close), ``message`` (one sentence saying all of it).
+
+    Examples
+    --------
+    >>> absent_events_data(store, definition=definition)  # doctest: +SKIP
+    """
+    present = store.query("SELECT DISTINCT event FROM events WHERE event IS NOT NULL")["event"].astype(str)
+    rows = [
+        {"event": a.event, "used_by": ", ".join(a.used_by), "closest": ", ".join(a.closest), "message": a.message()}
+        for a in definition.absent_events(present)
+    ]
+    return pd.DataFrame(rows, columns=["event", "used_by", "closest", "message"])
+
+
+def _warn_absent_events(store: Store, definition: JourneyDefinition) -> None:
+    absent = absent_events_data(store, definition=definition)
+    if absent.empty:
+        return
+    msg = (
+        f"journey definition {definition.name!r}: {len(absent)} event name(s) it uses are not in the store, so the "
+        f"conditions naming them never hold: {' '.join(absent['message'])} Fix the names in the definition "
+        "(event names are compared exactly) or map the vendor events to them."
+    )
+    warnings.warn(msg, DataQualityWarning, stacklevel=4)
 
 
 #: Environment variable naming a file to which every milestone SQL pass appends one JSON line
@@ -428,7 +479,7 @@ def milestones_data(
     EmptyResultError
         If no customer is in scope.
     """
-    scope = Scope.resolve(store, scope, function="milestones_data", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
+    scope = Scope.resolve(store, scope, function="milestones_data", segment_field=definition.segment_field, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
                           signup_to=signup_to, sample_n=sample_n)
     return stage_milestones(store, definition, scope, cache=cache)
 
@@ -518,7 +569,7 @@ def stage_intervals_data(
         ``signup_at``. Rows are per customer in the order the stages were
         entered.
     """
-    scope = Scope.resolve(store, scope, function="stage_intervals_data", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
+    scope = Scope.resolve(store, scope, function="stage_intervals_data", segment_field=definition.segment_field, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
                           signup_to=signup_to, sample_n=sample_n)
     ms = stage_milestones(store, definition, scope, cache=cache)
     iv = add_stage_exits(ms, definition, scope.as_of)
@@ -716,7 +767,7 @@ def funnel_data(
     if by is not None and by not in GROUPABLE:
         msg = f"by must be one of {', '.join(GROUPABLE)} or None; got {by!r}"
         raise ValueError(msg)
-    scope = Scope.resolve(store, scope, function="funnel_data", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
+    scope = Scope.resolve(store, scope, function="funnel_data", segment_field=definition.segment_field, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
                           signup_to=signup_to, sample_n=sample_n)
     stage_names = definition.stage_names
     counts = _funnel_counts(store, definition, scope, by) if cache is None else _funnel_counts_of(store, definition, scope, by, cache)
@@ -777,7 +828,7 @@ def time_to_convert_data(
     if by is not None and by not in GROUPABLE:
         msg = f"by must be one of {', '.join(GROUPABLE)} or None; got {by!r}"
         raise ValueError(msg)
-    scope = Scope.resolve(store, scope, function="time_to_convert_data", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
+    scope = Scope.resolve(store, scope, function="time_to_convert_data", segment_field=definition.segment_field, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
                           signup_to=signup_to, sample_n=sample_n)
     ms = _with_cohort(stage_milestones(store, definition, scope, cache=cache), cohort_freq)
     ms = ms.sort_values(["customer_id", "stage_order"])
@@ -837,7 +888,7 @@ def progress_data(
         left the stage faster than this customer has been in it),
         ``progress`` (``on_track``, ``behind``, ``stuck``, or ``no_peers``).
     """
-    scope = Scope.resolve(store, scope, function="progress_data", as_of=as_of, segment=segment, plan=plan,
+    scope = Scope.resolve(store, scope, function="progress_data", segment_field=definition.segment_field, as_of=as_of, segment=segment, plan=plan,
                           signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
     # peers come from every segment and every customer, whatever the segment and sample shown
     iv = stage_intervals_data(store, definition=definition, scope=scope.replace(segment=None, sample_n=0), cache=cache)

@@ -32,7 +32,7 @@ puts the current and the suggested funnels side by side.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -51,10 +51,13 @@ from journeylib.stats import bh_qvalues, risk_ratio_interval, wilson_interval
 from journeylib.store import Store
 from journeylib.store.categories import sources_of
 from journeylib.store.dialect import sql_add_days, sql_days_between, sql_quote, sql_values
+from journeylib.words import event_label, percent, plural, ratio, with_article
 
 __all__ = [
+    "SUCCESS_WORDS",
     "compare_definitions_data",
     "definition_yaml",
+    "milestone_sentence",
     "rule_text",
     "selected_milestones_data",
     "suggest_milestones_data",
@@ -63,6 +66,12 @@ __all__ = [
 ]
 
 Outcome = Literal["retention", "churn", "conversion"]
+#: What counts as success for each outcome of :func:`suggest_milestones_data`, in words.
+SUCCESS_WORDS: dict[str, str] = {
+    "conversion": "converting",
+    "churn": "staying (no churn)",
+    "retention": "converting without churning",
+}
 _OUTCOMES = ("retention", "churn", "conversion")
 
 
@@ -146,8 +155,39 @@ def _separation(reached: np.ndarray, reached_success: np.ndarray, n: int, s: int
     )
 
 
+def milestone_sentence(row: Mapping[Any, Any]) -> str:
+    """Say one suggested milestone (a row of :func:`suggest_milestones_data`) as a sentence.
+
+    Parameters
+    ----------
+    row : dict
+        A row with ``event``, ``min_count``, ``within_days``, ``support``, ``median_days``,
+        ``outcome``, ``outcome_window_days``, ``lift``, ``lift_ci_low`` and ``lift_ci_high``.
+
+    Returns
+    -------
+    str
+        For example "2 or more employee added events within 14 days: reached by 40% of
+        customers, typically on day 3.0; among them, staying (no churn) within 150 days is 1.50×
+        as frequent as among the others (95% CI 1.20–1.90)." The success of each outcome is
+        the one :func:`suggest_milestones_data` scores: conversion for ``conversion``, no churn
+        for ``churn``, conversion without churn for ``retention``.
+    """
+    k = int(row["min_count"])
+    events = plural(k, f"{event_label(row['event'])} event") if k > 1 else with_article(f"{event_label(row['event'])} event")
+    did = f"{k} or more {events.split(' ', 1)[1]}" if k > 1 else events
+    return (
+        f"{did[:1].upper()}{did[1:]} within {float(row['within_days']):g} days: reached by {percent(row['support'])} "
+        f"of customers, typically on day {float(row['median_days']):.1f}; among them, "
+        f"{SUCCESS_WORDS.get(str(row['outcome']), str(row['outcome']))} within {float(row['outcome_window_days']):g} "
+        f"days is {ratio(row['lift'], 2)} as frequent "
+        f"as among the others (95% CI {float(row['lift_ci_low']):.2f}–{float(row['lift_ci_high']):.2f})."
+    )
+
+
 def _label(event: str, k: int, d: float) -> str:
-    return f"≥ {k} {event} in {d:g} days" if k > 1 else f"{event} in {d:g} days"
+    name = event_label(event)
+    return f"≥ {k} {name} in {d:g} days" if k > 1 else f"{name} in {d:g} days"
 
 
 # -- candidates -----------------------------------------------------------------------------------
@@ -396,11 +436,7 @@ def suggested_definition(candidates: pd.DataFrame, *, base: JourneyDefinition | 
     picks = candidates[candidates["selected"]].sort_values("order")
     stages = [Stage(name=first_stage, description="Signed up.", rule="signup")]
     for row in picks.to_dict("records"):
-        desc = (
-            f"Reached by {row['support']:.0%} of customers, typically on day {row['median_days']:.1f}; "
-            f"{row['outcome']} within {row['outcome_window_days']:g} days is {row['lift']:.2f}x as frequent among them "
-            f"(95% CI {row['lift_ci_low']:.2f}–{row['lift_ci_high']:.2f})."
-        )
+        desc = milestone_sentence(row)
         cond = Condition(event=str(row["event"]), min_count=int(row["min_count"]), within_days=float(row["within_days"]))
         stages.append(Stage(name=str(row["label"]), description=desc, rule=cond))
     data: dict[str, Any] = {

@@ -67,6 +67,7 @@ __all__ = [
     "emotion_validation_data",
     "hand_labelled_data",
     "human_labels",
+    "labelled_set_validation_data",
     "load_validation_corpus",
     "polarity_metrics",
     "scorer_validation_data",
@@ -327,8 +328,12 @@ def polarity_metrics(
 
     Parameters
     ----------
-    truth_labels, predicted_labels : array-like of str
-        Human and predicted labels (negative/neutral/positive).
+    truth_labels : array-like of str, bool or number
+        Human labels, read by :func:`journeylib.voice.sentiment.training_labels`:
+        negative/neutral/positive (any case), 0/1 for negative/positive, or
+        numeric scores.
+    predicted_labels : array-like of str
+        Predicted labels (negative/neutral/positive/unscored).
     truth_scores, predicted_scores : array-like of float, optional
         Human ratings and compound scores, for the correlations.
 
@@ -337,7 +342,9 @@ def polarity_metrics(
     dict
         ``n`` (texts), ``n_scored``, ``coverage`` (n_scored / n),
         ``accuracy``, ``accuracy_ci_low``, ``accuracy_ci_high`` (Wilson 95%),
-        ``macro_f1`` (mean F1 of the three classes), and with scores
+        ``macro_f1`` (mean F1 over the polarity classes present in the truth
+        or the scored predictions: a binary labelled set is not charged for
+        a neutral class it does not have unless the scorer predicts it), and with scores
         ``pearson_r``, ``pearson_ci_low``, ``pearson_ci_high`` (Fisher 95%),
         ``spearman_rho``.
 
@@ -346,8 +353,10 @@ def polarity_metrics(
     >>> m = polarity_metrics(["positive", "negative"], ["positive", "neutral"])
     >>> m["accuracy"], m["n_scored"]
     (0.5, 2)
+    >>> polarity_metrics([0, 1, 1], ["negative", "positive", "positive"])["accuracy"]
+    1.0
     """
-    truth = np.asarray(truth_labels, dtype=object)
+    truth = sentiment.training_labels(truth_labels)
     pred = np.asarray(predicted_labels, dtype=object)
     ok = pred != sentiment.UNSCORED
     n, k = len(truth), int(ok.sum())
@@ -355,7 +364,8 @@ def polarity_metrics(
     if k:
         acc = accuracy_score(truth[ok], pred[ok])
         lo, hi = _wilson(round(acc * k), k)
-        labels = list(sentiment.POLARITIES)
+        present = set(truth) | set(pred[ok])
+        labels = [p for p in sentiment.POLARITIES if p in present]
         out.update(
             accuracy=float(acc), accuracy_ci_low=lo, accuracy_ci_high=hi,
             macro_f1=float(f1_score(truth[ok], pred[ok], labels=labels, average="macro", zero_division=0)),
@@ -488,6 +498,78 @@ def scorer_validation_data(
                     "majority_baseline": majority,
                 }
             )
+    return pd.DataFrame(rows)
+
+
+def labelled_set_validation_data(
+    texts: Any,
+    labels: Any,
+    *,
+    scorers: Mapping[str, Any] | None = None,
+    name: str = "labelled set",
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Measure scorers on a team's own labelled texts: accuracy, macro-F1, coverage.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Raw texts.
+    labels : sequence of str, bool or number
+        One label per text, read by :func:`journeylib.voice.sentiment.training_labels`:
+        negative/neutral/positive (any case), 0/1 (or ``False``/``True``) for
+        negative/positive, or numeric scores in -1..1.
+    scorers : mapping of str to scorer, optional
+        Name to scorer; default :func:`default_scorers`. A
+        :class:`~journeylib.voice.sentiment.TfidfLogisticScorer` is evaluated by
+        5-fold stratified cross-validation on these texts; any other scorer is used as is.
+    name : str, default "labelled set"
+        The ``corpus`` value of the rows.
+    random_state : int, default 0
+        Seed of the folds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scorer: ``corpus``, ``scorer``, the keys of :func:`polarity_metrics`
+        without correlations (``n``, ``n_scored``, ``coverage``, ``accuracy``,
+        ``accuracy_ci_low``, ``accuracy_ci_high``, ``macro_f1``), ``majority_baseline``
+        (accuracy of always predicting the most frequent label) and ``classes`` (the
+        polarity labels of the set, comma-separated).
+
+    Raises
+    ------
+    ValueError
+        If texts and labels differ in length, a label is unknown, or a class has
+        fewer than 5 texts (too few for 5-fold cross-validation of a supervised scorer).
+    """
+    text_list = list(texts)
+    truth = sentiment.training_labels(labels)
+    if len(truth) != len(text_list):
+        msg = f"labelled_set_validation_data: {len(text_list)} texts but {len(truth)} labels"
+        raise ValueError(msg)
+    counts = pd.Series(truth).value_counts()
+    chosen = dict(scorers) if scorers is not None else default_scorers()
+    supervised = any(isinstance(s, sentiment.TfidfLogisticScorer) for s in chosen.values())
+    if supervised and (counts.empty or int(counts.min()) < 5):
+        msg = (
+            f"labelled_set_validation_data: 5-fold cross-validation needs at least 5 texts per class; "
+            f"got {counts.to_dict()}"
+        )
+        raise ValueError(msg)
+    majority = float(counts.iloc[0] / counts.sum()) if len(counts) else float("nan")
+    rows = []
+    for scorer_name, scorer in chosen.items():
+        frame = _predict(scorer, text_list, truth, random_state=random_state)
+        rows.append(
+            {
+                "corpus": name,
+                "scorer": scorer_name,
+                **polarity_metrics(truth, frame["polarity"]),
+                "majority_baseline": majority,
+                "classes": ", ".join(p for p in sentiment.POLARITIES if p in counts.index),
+            }
+        )
     return pd.DataFrame(rows)
 
 

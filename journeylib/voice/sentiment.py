@@ -27,6 +27,16 @@ language cannot be told, no word or emoji that the lexicon knows. A neutral
 label therefore always means "read, and found neutral"; the column
 ``lexicon_hits`` says how many sentiment-bearing words were found.
 
+Emoticons (``:)``, ``<3``, ``:(``) are lexicon entries of VADER and are
+scored like words. A **rating** in the text (``10/10``, ``1/5``, ``5 stars``,
+``4 out of 5``; :func:`journeylib.voice.textclean.find_ratings`) states a
+sentiment of its own: the middle of its scale is 0, the top +1, the bottom -1.
+A text that is only ratings gets the ratings' mean as ``compound`` (with
+``pos``/``neg`` its positive/negative part and ``neu`` the rest); a text with
+ratings and words gets the mean of the scorer's compound and the ratings'
+(and the mean of their shares). Every scorer that inherits from the
+journeylib base does this; each rating counts as one ``lexicon_hits``.
+
 Emotions
 --------
 :class:`EmotionClassifier` labels a text ``frustration``, ``confusion``,
@@ -69,6 +79,7 @@ __all__ = [
     "score_messages",
     "score_texts",
     "score_tickets",
+    "training_labels",
 ]
 
 #: ``(negative_max, positive_min)``: compound <= -0.05 is negative, >= 0.05 positive (VADER's thresholds).
@@ -83,6 +94,78 @@ UNSCORED = "unscored"
 SCORE_COLUMNS: tuple[str, ...] = ("neg", "neu", "pos", "compound")
 
 REASON_NO_LEXICON = "no English word or emoji with a sentiment value (language undetermined)"
+
+#: Tokens of :class:`TfidfLogisticScorer`: words of two or more characters (scikit-learn's
+#: default) and emoticons such as ``:)``, ``:-(``, ``;p``, ``<3`` (matched after lower-casing).
+TOKEN_PATTERN = r"(?u)\b\w\w+\b|(?<!\S)(?:[:;=8x][-'^o]?[)(\]\[dpo3/\\|*]+|[)(\]\[]+[-']?[:;=]|</?3+)(?=[\s.,!?]|$)"
+
+_LABEL_ALIASES: dict[str, str] = {
+    "negative": "negative", "neg": "negative", "neutral": "neutral", "neu": "neutral",
+    "positive": "positive", "pos": "positive",
+}  # fmt: skip
+
+
+def training_labels(
+    y: Any,
+    *,
+    negative_threshold: float = POLARITY_THRESHOLDS[0],
+    positive_threshold: float = POLARITY_THRESHOLDS[1],
+) -> np.ndarray:
+    """Turn training labels into polarity labels.
+
+    Parameters
+    ----------
+    y : sequence of str, bool, int or float
+        Labels as a labelled set holds them. Strings are matched without case
+        (``negative``/``neutral``/``positive`` or ``neg``/``neu``/``pos``). Labels
+        that are all 0 or 1 (numbers, booleans or the strings ``"0"``/``"1"``) are
+        binary: 0 is negative, 1 positive. Other numbers are scores labelled with
+        the thresholds (as :func:`polarity_labels`), so -1/0/1 is
+        negative/neutral/positive.
+    negative_threshold, positive_threshold : float
+        Thresholds for numeric scores.
+
+    Returns
+    -------
+    numpy.ndarray of str
+        One polarity label per input label.
+
+    Raises
+    ------
+    ValueError
+        If a label is neither a known polarity nor a number, naming the unknown
+        values and their first positions.
+
+    Examples
+    --------
+    >>> training_labels([0, 1, 1]).tolist()
+    ['negative', 'positive', 'positive']
+    >>> training_labels([-1, 0, 1]).tolist()
+    ['negative', 'neutral', 'positive']
+    >>> training_labels(["POS", "neg", "Neutral"]).tolist()
+    ['positive', 'negative', 'neutral']
+    """
+    raw = list(y.tolist() if hasattr(y, "tolist") else y)
+    if not raw:
+        return np.asarray([], dtype=object)
+    text = [str(v).strip().lower() for v in raw]
+    is_number = [isinstance(v, (int, float, np.number)) for v in raw]  # bool is an int
+    if all(is_number) or set(text) <= {"0", "1", "0.0", "1.0", "true", "false"}:
+        if set(text) <= {"0", "1", "0.0", "1.0", "true", "false"}:
+            return np.asarray(["positive" if t in {"1", "1.0", "true"} else "negative" for t in text], dtype=object)
+        return polarity_labels(
+            np.asarray(raw, dtype=float), negative_threshold=negative_threshold, positive_threshold=positive_threshold
+        )
+    out = np.asarray([_LABEL_ALIASES.get(t, "") for t in text], dtype=object)
+    bad = [i for i, v in enumerate(out) if not v]
+    if bad:
+        unknown = sorted({str(raw[i]) for i in bad})
+        msg = (
+            f"training labels: unknown label(s) {unknown[:10]} (first at position {bad[0]}); allowed: "
+            f"{list(POLARITIES)} (any case, or neg/neu/pos), 0/1 for negative/positive, or numeric scores in -1..1"
+        )
+        raise ValueError(msg)
+    return out
 
 
 def polarity_labels(
@@ -231,7 +314,14 @@ class _TextScorer(BaseEstimator, TransformerMixin):
             scores[todo] = raw
             hits[todo] = raw_hits
             for j, i in enumerate(todo):
-                if raw_hits[j] == 0 and prep.at[i, "language"] == "und":
+                ratings = textclean.find_ratings(scored_texts[i])
+                if ratings:
+                    hits[i] = max(int(raw_hits[j]), 0) + len(ratings)
+                    scores[i] = _with_ratings(scores[i], int(raw_hits[j]), scored_texts[i], ratings)
+                    prep.at[i, "notes"] = "; ".join(
+                        x for x in (str(prep.at[i, "notes"]), _rating_note(ratings)) if x
+                    )
+                elif raw_hits[j] == 0 and prep.at[i, "language"] == "und":
                     reasons[i] = REASON_NO_LEXICON
                     scores[i] = np.nan
         out = pd.DataFrame(scores, columns=list(SCORE_COLUMNS))
@@ -280,6 +370,27 @@ class _TextScorer(BaseEstimator, TransformerMixin):
             negative, neutral, positive or unscored.
         """
         return self.score_frame(X)["polarity"].to_numpy(dtype=object)
+
+
+def _rating_shares(compound: float) -> np.ndarray:
+    return np.array([max(-compound, 0.0), 1.0 - abs(compound), max(compound, 0.0), compound])
+
+
+def _with_ratings(scores: np.ndarray, raw_hits: int, text: str, ratings: list[textclean.Rating]) -> np.ndarray:
+    """Combine a scorer's four numbers with the ratings of the text (see the module docstring)."""
+    rated = _rating_shares(float(np.mean([r.compound for r in ratings])))
+    rest = text
+    for r in ratings:
+        rest = rest.replace(r.text, " ")
+    # A lexicon scorer that found nothing, or a text with no words besides its ratings: the ratings decide.
+    if raw_hits == 0 or (raw_hits < 0 and not re.search(r"[^\W\d_]{2,}", rest)):
+        return rated
+    return (np.asarray(scores, dtype=float) + rated) / 2
+
+
+def _rating_note(ratings: list[textclean.Rating]) -> str:
+    parts = ", ".join(f"{r.text} ({r.compound:+.2f})" for r in ratings)
+    return f"rating{'s' if len(ratings) > 1 else ''} scored: {parts}"
 
 
 class VaderScorer(_TextScorer):
@@ -356,8 +467,12 @@ class VaderScorer(_TextScorer):
         for i, text in enumerate(texts):
             s = analyzer.polarity_scores(text)
             out[i] = (s["neg"], s["neu"], s["pos"], s["compound"])
-            words = [w.strip(".,!?;:\"'()[]") for w in text.lower().split()]
-            n_words = sum(1 for w in words if w in lexicon)
+            # Emoticons (":)", "<3") are lexicon tokens only before punctuation is stripped.
+            n_words = 0
+            for token in text.split():
+                word = token.lower().strip(".,!?;:\"'()[]")
+                if token in lexicon or token.lower() in lexicon or token.rstrip(".,!?;") in lexicon or word in lexicon:
+                    n_words += 1
             n_emoji = 0
             for ch in text:
                 desc = emojis.get(ch)
@@ -433,9 +548,13 @@ class TfidfLogisticScorer(_TextScorer):
         ----------
         X : sequence of str
             Raw texts.
-        y : sequence of str or float
-            Polarity labels (negative/neutral/positive), or numeric scores
-            turned into labels with the thresholds (as for compound).
+        y : sequence of str, bool, int or float
+            Polarity labels (negative/neutral/positive, any case, or
+            neg/neu/pos), or numbers. Labels that are all 0/1 (or
+            ``False``/``True``, or the strings ``"0"``/``"1"``) are binary:
+            0 is negative and 1 positive. Other numbers are scores turned
+            into labels with the thresholds, as for compound (so -1/0/1 is
+            negative/neutral/positive).
 
         Returns
         -------
@@ -450,26 +569,22 @@ class TfidfLogisticScorer(_TextScorer):
         """
         self._validate_params_()
         prep = self._prepare(X)
-        labels = np.asarray(list(y), dtype=object)
+        labels = training_labels(
+            y, negative_threshold=self.negative_threshold, positive_threshold=self.positive_threshold
+        )
         if len(labels) != len(prep):
             msg = f"TfidfLogisticScorer.fit: X has {len(prep)} texts but y has {len(labels)} labels"
-            raise ValueError(msg)
-        if labels.size and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in labels):
-            labels = polarity_labels(
-                labels.astype(float),
-                negative_threshold=self.negative_threshold,
-                positive_threshold=self.positive_threshold,
-            )
-        unknown = sorted({str(v) for v in labels} - set(POLARITIES))
-        if unknown:
-            msg = f"TfidfLogisticScorer.fit: unknown label(s) {unknown}; allowed: {list(POLARITIES)} or numeric scores"
             raise ValueError(msg)
         keep = prep["unscored_reason"].isna().to_numpy()
         if len(set(labels[keep])) < 2:
             msg = "TfidfLogisticScorer.fit: need at least two polarity classes among the scoreable texts"
             raise ValueError(msg)
         self.vectorizer_ = TfidfVectorizer(
-            ngram_range=(1, int(self.ngram_max)), min_df=int(self.min_df), sublinear_tf=True, strip_accents="unicode"
+            ngram_range=(1, int(self.ngram_max)),
+            min_df=int(self.min_df),
+            sublinear_tf=True,
+            strip_accents="unicode",
+            token_pattern=TOKEN_PATTERN,
         )
         matrix = self.vectorizer_.fit_transform(prep.loc[keep, "text_scored"].tolist())
         # liblinear (one-vs-rest) is fast on sparse text; probabilities are normalised across classes.

@@ -22,10 +22,17 @@ turns raw text into the part worth scoring, and says what it did:
   "please consider the environment" footers.
 * **Language**: a stop-word heuristic over seven Latin-script languages
   (en, es, fr, de, pt, it, nl) plus a script check (Cyrillic, Greek, Arabic,
-  Hebrew, CJK, ...). English and undetermined short text are scored; in
+  Hebrew, CJK, ...). A short text with too few function words is English when
+  it holds an English function word or a word of VADER's English lexicon and
+  no other language's function word ("Love it", "Terrible!", "Works great").
+  English and undetermined short text are scored; in
   *mixed* text only the English sentences are scored; other languages are
   left unscored with the reason, because the default scorer (VADER) only
   knows English.
+* **Emoticons and ratings**: a text of only emoticons (``:)``, ``<3``,
+  ``:(``) or ratings (``10/10``, ``1/5``, ``5 stars``, ``4 out of 5``,
+  ``★★★★☆``) has content: it is kept and scored, not dropped as "no words"
+  (:func:`find_emoticons`, :func:`find_ratings`).
 * **Length**: text longer than ``max_chars`` is cut at the last sentence end
   before the limit, with a note.
 
@@ -35,7 +42,9 @@ whitespace-only text come back with ``unscored_reason`` set.
 
 from __future__ import annotations
 
+import functools
 import html
+import importlib.resources
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -50,9 +59,12 @@ __all__ = [
     "LANGUAGES",
     "CleanText",
     "MessagePart",
+    "Rating",
     "clean_text",
     "clean_texts",
     "detect_language",
+    "find_emoticons",
+    "find_ratings",
     "has_emoji",
     "html_to_text",
     "split_messages",
@@ -403,6 +415,10 @@ def _detect(text: str, *, allow_mixed: bool) -> tuple[str, str]:
     if hits[best] < 2:
         if hits["en"] == 1 and total == 1:
             return "en", "en=1 (short text, English only)"
+        if total == 0:
+            known = [w for w in words if w in _english_lexicon()]
+            if known:
+                return "en", f"short text; English word(s) {', '.join(known[:3])} and no other language's function word"
         return "und", "too few words to tell"
     detail = ", ".join(f"{lang}={n}" for lang, n in sorted(hits.items(), key=lambda kv: -kv[1]) if n)
     en = hits["en"]
@@ -420,6 +436,161 @@ def _detect(text: str, *, allow_mixed: bool) -> tuple[str, str]:
 
 def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+
+
+@functools.lru_cache(maxsize=1)
+def _vader_lexicon() -> dict[str, float]:
+    # VADER's lexicon ships with vaderSentiment (a dependency): token, mean rating, sd, ratings.
+    path = importlib.resources.files("vaderSentiment").joinpath("vader_lexicon.txt")
+    out: dict[str, float] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2:
+            try:
+                out[parts[0]] = float(parts[1])
+            except ValueError:
+                continue
+    return out
+
+
+# Words of short English support replies that are neither function words nor in VADER's lexicon.
+_EN_SHORT_WORDS = frozenset((
+    "works", "work", "working", "worked", "fixed", "thank", "yes", "yeah", "very", "much", "now", "again", "too",
+    "app", "product", "support", "team", "service", "done", "solved", "resolved", "slow", "fast", "crashes",
+    "crashed", "crashing", "bug", "bugs", "issue", "issues", "tool", "nice", "well",
+))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def _english_lexicon() -> frozenset[str]:
+    words = {w for w in _vader_lexicon() if w.isalpha()} | _EN_SHORT_WORDS | _STOPWORDS["en"]
+    # A word that is a function word of another language says nothing about English.
+    others = frozenset().union(*(stop for lang, stop in _STOPWORDS.items() if lang != "en"))
+    return frozenset(words - others)
+
+
+# -- emoticons and ratings --------------------------------------------------------
+_TOKEN_EDGE = ".,!?;"
+
+
+def find_emoticons(text: str) -> list[str]:
+    """Return the emoticons of *text* that VADER's lexicon rates (``:)``, ``<3``, ``:(``, ``:-/``).
+
+    A whitespace-separated token (trailing ``.,!?;`` removed) is an emoticon when
+    it holds no letter run of two or more and VADER's lexicon lists it.
+
+    Parameters
+    ----------
+    text : str
+        Plain text.
+
+    Returns
+    -------
+    list of str
+        The emoticons in order of appearance.
+
+    Examples
+    --------
+    >>> find_emoticons("thanks :) <3")
+    [':)', '<3']
+    >>> find_emoticons("???!!! ...")
+    []
+    """
+    lexicon = _vader_lexicon()
+    out = []
+    for token in text.split():
+        for t in (token, token.rstrip(_TOKEN_EDGE)):
+            if t and not re.search(r"[^\W\d_]{2,}", t) and (t in lexicon or t.lower() in lexicon):
+                out.append(t)
+                break
+    return out
+
+
+@dataclass(frozen=True)
+class Rating:
+    """A rating found in text, and the sentiment it states.
+
+    Attributes
+    ----------
+    text : str
+        The matched text (``"10/10"``, ``"5 stars"``).
+    value : float
+        The rating given.
+    scale : float
+        The top of its scale (5, 10 or 100; the number of stars for star glyphs).
+    low : float
+        The bottom of its scale: 1 for scales up to 5 (one star is the worst), 0 above.
+    compound : float
+        The rating mapped to -1..1: ``2 * (value - low) / (scale - low) - 1``, clipped,
+        so the middle of the scale is 0 (neutral), the top +1 and the bottom -1.
+    """
+
+    text: str
+    value: float
+    scale: float
+    low: float
+    compound: float
+
+
+_NUMBER_WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_RATING = re.compile(
+    r"(?<![\d/.])(?P<v1>\d{1,3}(?:\.\d)?)\s*/\s*(?P<s1>5|10|100)(?![\d/])"
+    r"|(?<![\d.])(?P<v2>\d{1,2}(?:\.\d)?)\s+out\s+of\s+(?P<s2>5|10|100)\b"
+    r"|(?<![\w.])(?P<v3>[0-5](?:\.5)?|zero|one|two|three|four|five)[\s-]*stars?\b"
+    r"|(?P<glyphs>[★]+[☆]*)",
+    re.IGNORECASE,
+)
+
+
+def _without_symbols(text: str) -> str:
+    emoticons = set(find_emoticons(text))
+    kept = [t for t in text.split() if t not in emoticons and t.rstrip(_TOKEN_EDGE) not in emoticons]
+    return _RATING.sub(" ", " ".join(kept))
+
+
+def find_ratings(text: str) -> list[Rating]:
+    """Return the ratings stated in *text*: ``8/10``, ``1/5``, ``4 out of 5``, ``5 stars``, ``★★★☆☆``.
+
+    Dates (``10/10/2024``) and values above their scale are not ratings.
+
+    Parameters
+    ----------
+    text : str
+        Plain text.
+
+    Returns
+    -------
+    list of Rating
+        The ratings in order of appearance.
+
+    Examples
+    --------
+    >>> [(r.text, r.compound) for r in find_ratings("10/10 would buy again")]
+    [('10/10', 1.0)]
+    >>> [(r.text, r.compound) for r in find_ratings("1/5, and 3 stars for support")]
+    [('1/5', -1.0), ('3 stars', 0.0)]
+    >>> find_ratings("see you on 10/10/2024, open 24/7")
+    []
+    """
+    out = []
+    for m in _RATING.finditer(text):
+        if m.group("glyphs"):
+            glyphs = m.group("glyphs")
+            value, scale = float(glyphs.count("★")), float(len(glyphs))
+            if scale < 3:
+                continue
+        elif m.group("v3"):
+            word = m.group("v3").lower()
+            value, scale = float(_NUMBER_WORDS.get(word, word)), 5.0
+        else:
+            value = float(m.group("v1") or m.group("v2"))
+            scale = float(m.group("s1") or m.group("s2"))
+        if value > scale:
+            continue
+        low = 1.0 if scale <= 5 else 0.0
+        compound = max(-1.0, min(1.0, 2 * (value - low) / (scale - low) - 1))
+        out.append(Rating(m.group(0).strip(), value, scale, low, round(compound, 4)))
+    return out
 
 
 # -- emoji ------------------------------------------------------------------------
@@ -598,7 +769,8 @@ def clean_text(value: Any, *, max_chars: int = DEFAULT_MAX_CHARS, strip_greeting
     text = re.sub(r"[ \t]+", " ", text)
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     emoji = has_emoji(text)
-    if not text or (not _WORD.search(text) and not emoji):
+    symbols = bool(find_emoticons(text) or find_ratings(text))
+    if not text or (not _WORD.search(text) and not emoji and not symbols):
         return CleanText(
             "", "", "und", n_raw, 0, was_html, quoted, signed, emoji,
             unscored_reason=REASON_NO_WORDS, notes=tuple(notes),
@@ -616,6 +788,8 @@ def clean_text(value: Any, *, max_chars: int = DEFAULT_MAX_CHARS, strip_greeting
         notes.append(f"mixed language ({detail}); {dropped} non-English sentence(s) not scored")
         if not _WORD.search(scored):
             reason = _reason_language("mixed", "no English sentence")
+    elif language == "und" and not _WORD.search(_without_symbols(text)):
+        notes.append("no words: emoticons, emoji or ratings scored")
     elif language == "und":
         notes.append("language undetermined (short text); scored as English")
     elif language != "en":
