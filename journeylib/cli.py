@@ -76,9 +76,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from journeylib.io.registry import reader_names
     from journeylib.store import Store
     from journeylib.store.ingest import ingest_files, ingest_folder, iter_results_lines
-    from journeylib.store.schema import ENTITY_TABLES
+    from journeylib.store.schema import LOADABLE_TABLES
 
     readers = reader_names()
+    kinds = _source_kinds(args)
     if args.config is not None or (args.source in readers and args.folder is None):
         return _ingest_vendor(args)
     if args.folder is None and (args.table is None or not args.files):
@@ -87,22 +88,29 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.folder is not None and args.table is not None:
         msg = "give either TABLE FILE... or --folder DIR, not both."
         raise JourneyLibError(msg)
-    if args.table is not None and args.table not in ENTITY_TABLES:
+    if args.table is not None and args.table not in LOADABLE_TABLES:
         msg = (
-            f"unknown table {args.table!r}: give one of {', '.join(ENTITY_TABLES)} for canonical files, "
+            f"unknown table {args.table!r}: give one of {', '.join(LOADABLE_TABLES)} for canonical files, "
             f"or --source NAME with NAME one of {', '.join(readers)} for vendor exports."
         )
         raise JourneyLibError(msg)
     db = _store_path(args.db)
     with Store(db) as store:
         if args.folder is not None:
-            results = ingest_folder(store, args.folder, source=args.source, force=args.force)
+            results = ingest_folder(store, args.folder, source=args.source, force=args.force, source_kinds=kinds)
         else:
-            results = ingest_files(store, args.table, args.files, source=args.source, force=args.force)
+            results = ingest_files(store, args.table, args.files, source=args.source, force=args.force, source_kinds=kinds)
     for line in iter_results_lines(results):
         _out(line)
     _out(f"store: {db}")
     return 0
+
+
+def _source_kinds(args: argparse.Namespace) -> dict[str, str]:
+    """Return the ``--source-kind NAME=KIND`` declarations of the command line (the last one of a name wins)."""
+    from journeylib.store.categories import parse_source_kind
+
+    return dict(parse_source_kind(item) for item in getattr(args, "source_kind", None) or [])
 
 
 def _ingest_vendor(args: argparse.Namespace) -> int:
@@ -123,13 +131,13 @@ def _ingest_vendor(args: argparse.Namespace) -> int:
         cfg = SourcesConfig.from_yaml(args.config)
         only = [args.source] if args.source not in (None, "canonical") else None
         with Store(db) as store:
-            result = ingest_sources(store, cfg, only=only, force=args.force)
+            result = ingest_sources(store, cfg, only=only, force=args.force, source_kinds=_source_kinds(args))
     else:
         if not files:
             msg = f"give the {args.source} export files: `journeylib ingest --source {args.source} FILE...`."
             raise JourneyLibError(msg)
         with Store(db) as store:
-            result = ingest_source_files(store, args.source, files, force=args.force)
+            result = ingest_source_files(store, args.source, files, force=args.force, source_kinds=_source_kinds(args))
     for line in result.lines():
         _out(line)
     _out(f"store: {db}")
@@ -288,9 +296,13 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _db_arg(p)
-    p.add_argument("table", nargs="?", metavar="TABLE", help="canonical table: customers, users, events, tickets or messages")
+    p.add_argument("table", nargs="?", metavar="TABLE", help="canonical table: customers, users, events, tickets, messages or assignments")
     p.add_argument("files", nargs="*", type=Path, help="files to load (.csv, .parquet, .jsonl; or vendor exports with --source)")
-    p.add_argument("--folder", type=Path, help="load every canonical file of a folder (as written by `journeylib synth`)")
+    p.add_argument(
+        "--folder",
+        type=Path,
+        help="load every canonical file of a folder (as written by `journeylib synth`); every other file is named with the reason it was not read",
+    )
     p.add_argument(
         "--source",
         default="canonical",
@@ -302,6 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", type=Path, default=None, help="a sources.yaml: load every vendor source it lists, then resolve identities")
     p.add_argument("--force", action="store_true", help="re-read files whose content was already ingested")
+    p.add_argument(
+        "--source-kind",
+        action="append",
+        metavar="NAME=KIND",
+        help=(
+            "the kind of the event source NAME: product (customer activity), crm, support or email (repeatable; "
+            "over sources.yaml's source_kinds). A source not declared takes its vendor reader's kind, else its "
+            "name's (product, crm, support, email), else product; the summary prints the kind of every new source"
+        ),
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("report", help="run a report suite with Papermill into reports/<run-id>/")

@@ -39,6 +39,7 @@ import pandas as pd
 from journeylib.exceptions import EmptyResultError
 from journeylib.scope import ALL, NO_CUTOFF, Scope
 from journeylib.store import Store
+from journeylib.store.categories import source_kinds_table
 from journeylib.store.dialect import (
     sql_add_microseconds,
     sql_cast,
@@ -68,6 +69,7 @@ __all__ = [
     "notes_data",
     "quarantine_data",
     "quarantine_reasons_data",
+    "source_kinds_data",
     "source_volume_data",
     "table_counts_data",
 ]
@@ -325,6 +327,55 @@ def ingest_reconciliation_data(store: Store) -> pd.DataFrame:
     out = _utc(store.query(sql), ["ingested_at"])
     out["reconciles"] = out["reconciles"].astype(bool)
     return out
+
+
+def source_kinds_data(store: Store) -> pd.DataFrame:
+    """List the kind of every event source: which sources are customer activity, company-sent, CRM or support.
+
+    Analyses select sources by kind (:mod:`journeylib.store.categories`), so a
+    source whose kind is wrong skews days active, sessions, loops and
+    behaviour candidates; a kind chosen by ``default`` (a name journeylib does
+    not know counts as product activity) is the one to check.
+
+    Parameters
+    ----------
+    store : Store
+        The journey store.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per source with events or a recorded kind, sorted by source:
+
+        ``source``
+            The ``events.source`` value.
+        ``kind``
+            ``product`` (customer activity), ``crm``, ``support`` or ``email``.
+        ``origin``
+            How the kind was chosen: ``declared`` (``source_kinds`` in
+            ``sources.yaml`` or ``--source-kind``), ``reader <name>``,
+            ``name`` (a kind label or a reader's name) or ``default``.
+        ``recorded``
+            Whether the ingest stored the kind (False: derived now by the
+            same rule, for a store written before kinds were recorded).
+        ``events``
+            Events of the source in the store (whole store, not scoped).
+        ``share_of_events``
+            ``events`` over every event in the store (including events
+            without a source); NaN when the store has no events.
+
+    Examples
+    --------
+    >>> store = Store(":memory:")
+    >>> _ = store.insert("events", pd.DataFrame({"event_id": ["e1"], "customer_id": ["c1"],
+    ...     "timestamp": ["2024-03-04T10:00:00Z"], "event": ["login"], "source": ["web"]}))
+    >>> source_kinds_data(store)[["source", "kind", "origin"]].to_dict("records")
+    [{'source': 'web', 'kind': 'product', 'origin': 'default'}]
+    """
+    out = source_kinds_table(store)
+    total = store.count("events")
+    out["share_of_events"] = out["events"] / total if total else float("nan")
+    return out.astype({"share_of_events": "float64"})
 
 
 def notes_data(store: Store, *, mask_pii: bool = True) -> pd.DataFrame:
@@ -942,7 +993,10 @@ def data_health_summary(
         ``random_state``; ``customers`` (in scope), ``customers_with_events``,
         ``customers_without_events``, ``share_customers_with_events``
         (denominator ``customers``); ``events``, ``orphan_events``,
-        ``sources`` (list of names), ``event_types`` (distinct names),
+        ``sources`` (list of names), ``source_kinds`` (every source of the
+        store → its kind, see :func:`source_kinds_data`),
+        ``sources_kind_by_default`` (the sources counted as product activity
+        only because their name is unknown), ``event_types`` (distinct names),
         ``first_event``, ``last_event`` (ISO or None), ``weeks`` (ISO weeks
         from the first event to ``as_of``); ``quarantined_rows``,
         ``top_quarantine_reason`` (masked reason or None),
@@ -985,6 +1039,7 @@ def data_health_summary(
     tables = table_counts_data(store)
     reconciliation = ingest_reconciliation_data(store)
     reasons = quarantine_reasons_data(store, top_n=1)
+    kinds = source_kinds_data(store)
     return {
         "as_of": _as_of_text(scope),
         "segment": scope.segment_label,
@@ -997,6 +1052,8 @@ def data_health_summary(
         "events": int(overall["events"]),
         "orphan_events": int(overall["orphan_events"]),
         "sources": [str(s) for s in sources],
+        "source_kinds": {str(s): str(k) for s, k in zip(kinds["source"], kinds["kind"], strict=True)},
+        "sources_kind_by_default": [str(s) for s in kinds.loc[kinds["origin"] == "default", "source"]],
         "event_types": int(extra["event_types"]),
         "first_event": _json_time(overall["first_timestamp"]),
         "last_event": _json_time(overall["last_timestamp"]),

@@ -163,7 +163,7 @@ def _sent_messages(draw: Any, n: int) -> list[dict[str, str]]:
             "message_id": draw(st.sampled_from([f"m{i}", f"m{i % 3}"])),
             "customer_id": draw(st.sampled_from(IDS[:3])),
             "timestamp": draw(st.sampled_from(TIMESTAMPS[:6])),
-            "status": draw(st.sampled_from(STATUSES + ["open", "processed"])),
+            "status": draw(st.sampled_from([*STATUSES, "open", "processed"])),
             "properties": draw(st.sampled_from(["", '{"send_id":"s1"}', '{"send_id":"s2"}', '{"send_id":"s1","x":1}', '{"other":1}'])),
         }
         for i in range(n)

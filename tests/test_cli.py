@@ -208,3 +208,30 @@ def test_an_untranslated_engine_error_is_one_paragraph_naming_the_store(
     assert main(["ingest", "--db", str(db), "events", str(_events_csv(tmp_path))]) == 1
     err = _one_paragraph(capsys.readouterr().err)
     assert err.startswith(f"journeylib ingest: error: the database engine (DuckDB) failed on store {db}: Binder Error")
+
+
+def test_ingest_source_kind_option_and_skipped_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "events.csv").write_text(
+        "event_id,customer_id,timestamp,event,source\n"
+        "e1,c1,2025-01-01T00:00:00Z,login,web\n"
+        "e2,c1,2025-01-02T00:00:00Z,email_opened,braze\n"
+    )
+    (folder / "assignments.csv").write_text("assignment_id,customer_id,experiment,variant,assigned_at\nc1:x,c1,x,control,2025-01-01\n")
+    (folder / "notes.txt").write_text("hello")
+    db = tmp_path / "s.duckdb"
+    assert main(["ingest", "--db", str(db), "--folder", str(folder), "--source-kind", "braze=email"]) == 0
+    out = capsys.readouterr().out
+    assert f"{folder / 'notes.txt'}: not ingested: the file is not named after a table" in out
+    assert "assignments.csv → assignments: read 1 = loaded 1" in out
+    assert "source braze: kind email (declared)" in out
+    assert "source web: kind product (default: journeylib does not know the name" in out
+    # a later declaration changes the kind without re-reading anything
+    assert main(["ingest", "--db", str(db), "--folder", str(folder), "--source-kind", "web=support"]) == 0
+    assert "source web: kind support (declared; was product (default))" in capsys.readouterr().out
+    assert main(["ingest", "--db", str(db), "--folder", str(folder), "--source-kind", "web"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("journeylib ingest: error: --source-kind expects NAME=KIND (KIND one of product, crm, support, email)")
+    with Store(db, read_only=True) as s:
+        assert dict(s.query("SELECT source, kind FROM source_kinds ORDER BY source").values.tolist()) == {"braze": "email", "web": "support"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -116,7 +117,9 @@ def test_table_counts_data_hand_computed(tiny: Store) -> None:
         "events",
         "tickets",
         "messages",
+        "assignments",
         "identity_map",
+        "source_kinds",
         "quarantine",
         "ingest_log",
         "ingest_notes",
@@ -459,6 +462,8 @@ def test_data_health_summary_hand_computed(tiny: Store) -> None:
         "events": 8,
         "orphan_events": 1,
         "sources": ["email", "product", "support"],
+        "source_kinds": {"email": "email", "product": "product", "support": "support"},  # the canonical labels name their kinds
+        "sources_kind_by_default": [],
         "event_types": 4,
         "first_event": "2024-03-04T09:00:00+00:00",
         "last_event": "2024-03-24T23:30:00+00:00",
@@ -473,7 +478,9 @@ def test_data_health_summary_hand_computed(tiny: Store) -> None:
             "events": 8,
             "tickets": 0,
             "messages": 0,
+            "assignments": 0,
             "identity_map": 0,
+            "source_kinds": 0,  # rows inserted directly: no ingest recorded a kind, they are derived when asked
             "quarantine": 4,
             "ingest_log": 3,
             "ingest_notes": 0,
@@ -593,3 +600,44 @@ def test_a_store_made_before_the_notes_reads_them_as_none(tmp_path) -> None:
     with Store(db) as upgraded:  # opened for writing, it gains what it lacks
         assert {"ingest_notes", "ingest_log", "tickets"} <= upgraded.tables()
         assert "notes_count" in upgraded.query("SELECT * FROM ingest_log").columns
+
+
+# -- source kinds ---------------------------------------------------------------------------------
+
+
+def test_source_kinds_data_hand_computed(tiny: Store) -> None:
+    out = health.source_kinds_data(tiny)
+    assert list(out.columns) == ["source", "kind", "origin", "recorded", "events", "share_of_events"]
+    # 8 events: product 6 (e1 e2 e3 e5 e7 e8), support 1, email 1; nothing recorded (inserted directly)
+    assert out.to_dict("list") == {
+        "source": ["email", "product", "support"],
+        "kind": ["email", "product", "support"],
+        "origin": ["name", "name", "name"],
+        "recorded": [False, False, False],
+        "events": [1, 6, 1],
+        "share_of_events": [1 / 8, 6 / 8, 1 / 8],
+    }
+
+
+def test_source_kinds_data_shows_defaults_and_declarations(tmp_path: Path) -> None:
+    from journeylib.store.ingest import ingest_files
+
+    f = tmp_path / "events.csv"
+    f.write_text(
+        "event_id,customer_id,timestamp,event,source\n"
+        "e1,c1,2024-03-04T10:00:00Z,login,web\n"
+        "e2,c1,2024-03-04T11:00:00Z,login,web\n"
+        "e3,c1,2024-03-05T10:00:00Z,email_opened,braze\n"
+        "e4,c1,2024-03-05T11:00:00Z,deal_won,crm\n",
+        encoding="utf-8",
+    )
+    with Store(":memory:") as store:
+        ingest_files(store, "events", [f], source_kinds={"braze": "email"})
+        out = health.source_kinds_data(store).set_index("source")
+        assert out["kind"].to_dict() == {"braze": "email", "crm": "crm", "web": "product"}
+        assert out["origin"].to_dict() == {"braze": "declared", "crm": "name", "web": "default"}
+        assert out["recorded"].all()
+        assert out.loc["web", "share_of_events"] == pytest.approx(2 / 4)
+        summary = health.data_health_summary(store)
+        assert summary["source_kinds"] == {"braze": "email", "crm": "crm", "web": "product"}
+        assert summary["sources_kind_by_default"] == ["web"]

@@ -391,3 +391,96 @@ def test_snapshots_without_updated_at_later_ingest_wins(store: Store, tmp_path: 
     before = store.table("customers")
     assert ingest_file(store, "customers", b, force=True).duplicate == 1
     pd.testing.assert_frame_equal(store.table("customers"), before)
+
+
+# -- folders: every file accounted for; assignments ---------------------------------------------
+
+ASSIGNMENTS_HEADER = "assignment_id,customer_id,experiment,variant,assigned_at\n"
+
+
+def test_folder_names_every_file_it_does_not_ingest_with_the_reason(store: Store, tmp_path: Path) -> None:
+    from journeylib.store.ingest import IngestResults
+
+    write(tmp_path / "customers.csv", "customer_id,signup_at\nc1,2025-01-01T00:00:00Z\n")
+    write(tmp_path / "assignments.csv", ASSIGNMENTS_HEADER + "c1:onb,c1,onb,control,2025-01-01T01:00:00Z\n")
+    (tmp_path / "events.parquet").mkdir()  # a folder named like a file, as Spark writes it
+    pd.DataFrame(
+        {"event_id": ["e1"], "customer_id": ["c1"], "timestamp": ["2025-03-01T10:00:00Z"], "event": ["login"], "source": ["web"]}
+    ).to_parquet(tmp_path / "events.parquet" / "part-0.parquet")
+    write(tmp_path / "events.parquet" / "_SUCCESS", "")
+    write(tmp_path / "events.parquet" / ".part-0.parquet.crc", "x")
+    write(tmp_path / "truth.json", "{}")
+    write(tmp_path / "Users.csv", "user_id,customer_id\nu1,c1\n")
+    write(tmp_path / "tickets.xlsx", "not read")
+    (tmp_path / "vendor" / "zendesk").mkdir(parents=True)
+    write(tmp_path / "vendor" / "zendesk" / "tickets.json", "{}")
+    write(tmp_path / "vendor" / "sources.yaml", "version: 1\n")
+    results = ingest_folder(store, tmp_path)
+    assert isinstance(results, IngestResults)
+    assert [(Path(r.file).name, r.table, r.status) for r in results] == [
+        ("customers.csv", "customers", "loaded"),
+        ("part-0.parquet", "events", "loaded"),
+        ("assignments.csv", "assignments", "loaded"),
+    ]
+    reasons = {Path(n.path).name: n.reason for n in results.not_ingested}
+    assert set(reasons) == {".part-0.parquet.crc", "_SUCCESS", "truth.json", "Users.csv", "tickets.xlsx", "vendor"}
+    assert reasons[".part-0.parquet.crc"] == "a hidden file"
+    assert reasons["_SUCCESS"].startswith("a file without an extension is not read (the canonical ingest reads .csv")
+    assert reasons["tickets.xlsx"].startswith("the format .xlsx is not read")
+    assert reasons["Users.csv"] == "table names are lower case: rename the file to users.csv"
+    assert reasons["truth.json"].startswith("the file is not named after a table the canonical ingest loads")
+    assert "assignments" in reasons["truth.json"]
+    assert reasons["vendor"].startswith("the folder (its 2 file(s) were not read)")
+    lines = results.lines()
+    assert f"{tmp_path / 'truth.json'}: not ingested: the file is not named after" in "\n".join(lines)
+    total = next(line for line in lines if line.startswith("total:"))
+    assert total.endswith("6 file(s) or folder(s) of the folder not ingested (listed above)")
+    # the new source's kind follows the total
+    assert lines[-1].startswith("source web: kind product (default: journeylib does not know the name")
+    assert store.count("assignments") == 1
+
+
+def test_folder_without_canonical_files_says_what_it_holds(store: Store, tmp_path: Path) -> None:
+    write(tmp_path / "export.csv", "a,b\n1,2\n")
+    with pytest.raises(SourceFormatError, match=r"no canonical files .* found\.\n.*export\.csv: not ingested: the file is not named after a table"):
+        ingest_folder(store, tmp_path)
+
+
+def test_assignments_key_on_assignment_id_and_a_second_variant_is_a_conflict(store: Store, tmp_path: Path) -> None:
+    # c1 keeps one variant; c2 is given two variants of onb under one id: both rows quarantined, none merged.
+    f = write(
+        tmp_path / "assignments.csv",
+        ASSIGNMENTS_HEADER
+        + "c1:onb,c1,onb,control,2025-01-01T01:00:00Z\n"
+        + "c1:onb,c1,onb,control,2025-01-01T01:00:00Z\n"
+        + "c2:onb,c2,onb,variant_b,2025-01-02T01:00:00Z\n"
+        + "c2:onb,c2,onb,control,2025-01-02T01:00:00Z\n"
+        + "c3:onb,c3,onb,,2025-01-02T01:00:00Z\n",
+    )
+    r = ingest_file(store, "assignments", f)
+    # read 5 = loaded 1 (c1) + duplicate 1 (c1 again) + quarantined 3 (two c2 rows, c3 without a variant)
+    assert (r.read, r.loaded, r.duplicate, r.quarantined) == (5, 1, 1, 3)
+    assert store.table("assignments")[["customer_id", "experiment", "variant"]].values.tolist() == [["c1", "onb", "control"]]
+    reasons = quarantine_reasons(store)
+    assert any("column variant: required value is empty" in x for x in reasons)
+    # a later file that gives c1 another variant is a conflict with the stored row, not an update
+    g = write(tmp_path / "late.csv", ASSIGNMENTS_HEADER + "c1:onb,c1,onb,variant_b,2025-01-05T00:00:00Z\n")
+    r2 = ingest_file(store, "assignments", g)
+    assert (r2.loaded, r2.quarantined) == (0, 1)
+    assert store.table("assignments")["variant"].tolist() == ["control"]
+
+
+def test_ingest_files_records_declared_and_default_source_kinds(store: Store, tmp_path: Path) -> None:
+    f = write(
+        tmp_path / "e.csv",
+        EVENTS_HEADER + "e1,c1,,2025-03-01T10:00:00Z,login,ios,\ne2,c1,,2025-03-01T11:00:00Z,email_opened,braze,\n",
+    )
+    results = ingest_files(store, "events", [f], source_kinds={"braze": "email"})
+    assert [(k.source, k.kind, k.origin, k.previous) for k in results.source_kinds] == [
+        ("braze", "email", "declared", ""),
+        ("ios", "product", "default", ""),
+    ]
+    assert results.lines()[-2:] == [k.summary() for k in results.source_kinds]
+    with pytest.raises(ValueError, match="source 'braze': kind 'mail' is not one of product, crm, support, email"):
+        ingest_files(store, "events", [f], source_kinds={"braze": "mail"})
+    assert store.count("ingest_log") == 1  # the bad declaration was refused before anything was read

@@ -76,3 +76,13 @@ def test_not_a_report(store: Store, tmp_path: Path) -> None:
     f.write_text('{"campaigns": []}')
     with pytest.raises(SourceFormatError, match="not a Mailchimp e-mail activity report"):
         ingest_vendor_file(store, f, reader="mailchimp")
+
+
+def test_opens_and_clicks_imply_delivery_once_per_email(store: Store) -> None:
+    res = ingest_source_files(store, "mailchimp", [FIXTURE])
+    by = {r.table: r for r in res.files}
+    sends = {json.loads(p)["send_id"] for p in store.table("messages")["properties"]}
+    assert sends == {"42694e9e57:62eeb292278cc15f5817cb78f7790b08", "42694e9e57:a8d3f0b5e1c2d4f6a8b0c2d4e6f8a0b2"}
+    notes = dict(n.rsplit(" (", 1) for n in by["messages"].notes)
+    # Jane's one e-mail: opened and clicked, no delivery row (the report has none); the bounce implies nothing
+    assert notes["status: e-mails opened or clicked without a delivered row in this file (delivered implied; counted by the analytics, not stored)"] == "1)"

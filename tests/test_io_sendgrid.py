@@ -94,3 +94,17 @@ def test_lone_surrogate_in_a_campaign_quarantines_that_event_only(store: Store, 
     assert (r["messages"].read, r["messages"].loaded, r["messages"].quarantined) == (3, 2, 1)
     assert store.query("SELECT reason FROM quarantine")["reason"].tolist() == ["campaign: a lone UTF-16 surrogate \\ud800, which is not a character"]
     assert sorted(store.table("messages")["campaign"]) == ["spring", "summer"]
+
+
+def test_engagement_only_webhook_implies_delivered_without_adding_rows(store: Store, tmp_path: Path) -> None:
+    events = [e for e in json.loads(FIXTURE.read_text()) if e["email"].lower() == "jane.doe@acme.com" and e["event"] == "click"]
+    path = tmp_path / "clicks.json"
+    path.write_text(json.dumps(events))
+    res = ingest_source_files(store, "sendgrid", [path])
+    by = {r.table: r for r in res.files}
+    assert by["messages"].loaded == 1  # the implied delivered and opened statuses are not stored
+    props = json.loads(store.table("messages")["properties"].iloc[0])
+    assert props["send_id"] == "14c5d75ce93.dfd.64b469:jane.doe@acme.com"
+    notes = " ".join(by["messages"].notes)
+    assert "delivered implied" in notes
+    assert "opened implied" in notes

@@ -34,3 +34,23 @@ def test_store_creates_every_table() -> None:
             cols = s.query(f"SELECT * FROM \"{name}\" LIMIT 0").columns.tolist()
             assert cols == table.names
             assert f'"{name}"' in table_ddl(table)
+
+
+def test_assignments_contract_and_loadable_tables() -> None:
+    from journeylib.store.schema import ASSIGNMENTS, ENTITY_TABLES, LOADABLE_TABLES
+
+    assert ASSIGNMENTS.names == ["assignment_id", "customer_id", "user_id", "experiment", "variant", "assigned_at", "properties"]
+    assert ASSIGNMENTS.key == ("assignment_id",)  # the merge keys on one column
+    assert ASSIGNMENTS.required == ["assignment_id", "customer_id", "experiment", "variant", "assigned_at"]
+    assert not ASSIGNMENTS.mutable  # a contradicting assignment is quarantined, never merged over the stored one
+    assert list(LOADABLE_TABLES) == [*ENTITY_TABLES, "assignments"]
+    assert "## assignments" in contract_markdown()
+
+
+def test_source_kinds_are_the_readers_categories() -> None:
+    from journeylib.io.registry import CATEGORIES
+    from journeylib.store.schema import SOURCE_KINDS, SOURCE_KINDS_TABLE
+
+    assert SOURCE_KINDS == CATEGORIES
+    assert SOURCE_KINDS_TABLE.fields["kind"].allowed == SOURCE_KINDS
+    assert SOURCE_KINDS_TABLE.key == ("source",)

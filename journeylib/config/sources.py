@@ -33,15 +33,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from journeylib.config.eventmap import EventRule
 from journeylib.config.loader import KeyPath, allowed_keys, format_key_path, parse_yaml, read_yaml, validate_config
 from journeylib.exceptions import ConfigError, SourceFormatError
-from journeylib.io.registry import account_readers, reader_names, readers_taking, vendor_readers
+from journeylib.io.registry import CATEGORIES, account_readers, reader_names, readers_taking, vendor_readers
 from journeylib.store.identity import IdentityOptions
 
 __all__ = ["ReaderOptions", "SourceConfig", "SourcesConfig", "sources_problems", "timezone_problem"]
 
 if TYPE_CHECKING:
     ReaderName = str
+    SourceKind = str
 else:
     ReaderName = Literal[reader_names()]  # the reader names as a Literal: pydantic lists them when a name is wrong
+    SourceKind = Literal[CATEGORIES]  # the kinds of an event source (journeylib.store.categories)
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -238,6 +240,11 @@ class SourcesConfig(BaseModel):
         Source name (lower case, digits, ``_``) → its reader and files.
     identity : journeylib.store.identity.IdentityOptions
         How ids are resolved.
+    source_kinds : dict of str to str
+        Event source name → kind (``product``, ``crm``, ``support``,
+        ``email``), for any source, these or canonical ones (``braze: email``).
+        A source not listed takes its reader's category, else its name's,
+        else ``product`` (:mod:`journeylib.store.categories`).
     base_dir : pathlib.Path
         Folder relative file globs are resolved from (the file's folder; the
         working directory for a dict). Not a YAML key.
@@ -254,6 +261,7 @@ class SourcesConfig(BaseModel):
     version: Literal[1] = 1
     sources: dict[str, SourceConfig] = Field(min_length=1)
     identity: IdentityOptions = IdentityOptions()
+    source_kinds: dict[str, SourceKind] = Field(default_factory=dict)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
     @model_validator(mode="after")

@@ -54,7 +54,7 @@ import pandas as pd
 
 from journeylib.exceptions import SourceFormatError
 from journeylib.store.notes import NOTE_COLUMNS, empty_notes
-from journeylib.store.schema import Table
+from journeylib.store.schema import MESSAGE_STATUSES, Table
 
 #: File endings the generic reader accepts, by format.
 SUPPORTED_SUFFIXES: dict[str, str] = {
@@ -93,6 +93,199 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 #: A record refused while reading: (line, raw content, reason).
 PreReject = tuple[int, str, str]
+
+#: Distinct unknown values of one enum column named one by one in a file's notes; the rest share one note.
+MAX_UNKNOWN_VALUES_NOTED = 10
+#: Whole-number satisfaction scales recognised in a file (name: lowest, highest score); see :func:`score_scale`.
+SCORE_SCALES: dict[str, tuple[int, int]] = {"1-5": (1, 5), "0-10": (0, 10)}
+
+
+@dataclass(frozen=True)
+class ScaleChoice:
+    """How the scores of one file (e.g. ``tickets.satisfaction``) are read onto the contract's 0..1.
+
+    Attributes
+    ----------
+    kind : str
+        ``unit`` (every value already in 0..1: kept), ``rescale`` (whole
+        numbers of a scale of :data:`SCORE_SCALES`: ``(r - low) / (high - low)``),
+        ``outliers`` (a 0..1 file, told by values strictly between 0 and 1 that
+        are not whole, with values outside 0..1: those are stored as empty) or
+        ``unknown`` (the scale cannot be told: every value is stored as empty).
+    low, high : float
+        The scale's lowest and highest score (0 and 1 unless ``rescale``).
+    reason : str
+        In words: the scale recognised, or why none was.
+    """
+
+    kind: str
+    low: float = 0.0
+    high: float = 1.0
+    reason: str = ""
+
+    def to_unit(self, values: np.ndarray) -> np.ndarray:
+        """Return *values* on 0..1 (``rescale``), or unchanged."""
+        return (values - self.low) / (self.high - self.low)
+
+
+def score_scale(values: Any) -> ScaleChoice:
+    """Tell the scale of one file's scores from the values present.
+
+    The rule, in order: every value in 0..1 → ``unit``; whole numbers in 1..5
+    → the 1–5 scale; whole numbers in 0..10 with some above 5 and a 0 or a 10
+    present → the 0–10 scale (whole numbers 1..9 alone could as well be 1–7 or
+    1–10); values that are not whole strictly between 0 and 1 → a 0..1 file
+    whose values outside 0..1 are ``outliers``; anything else → ``unknown``.
+
+    Parameters
+    ----------
+    values : array-like of float
+        The file's scores; missing and non-finite values are ignored.
+
+    Returns
+    -------
+    ScaleChoice
+        The decision and its reason.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v) or ((v >= 0) & (v <= 1)).all():
+        return ScaleChoice("unit", reason="every value in 0..1")
+    whole = bool((v == np.round(v)).all())
+    lo, hi = float(v.min()), float(v.max())
+    low5, high5 = SCORE_SCALES["1-5"]
+    low10, high10 = SCORE_SCALES["0-10"]
+    if whole and lo >= low5 and hi <= high5:
+        return ScaleChoice("rescale", float(low5), float(high5), f"whole numbers {lo:g}..{hi:g}: a {low5}-{high5} scale")
+    if whole and lo >= low10 and hi <= high10 and hi > high5 and (lo == low10 or hi == high10):
+        return ScaleChoice("rescale", float(low10), float(high10), f"whole numbers {lo:g}..{hi:g}: a {low10}-{high10} scale")
+    fractional = (v > 0) & (v < 1)
+    if fractional.any():
+        return ScaleChoice("outliers", reason=f"outside 0..1 in a file whose other scores are on the 0..1 scale ({int(fractional.sum())} between 0 and 1)")
+    shape = "whole numbers" if whole else "numbers"
+    return ScaleChoice(
+        "unknown",
+        reason=(
+            f"the scale cannot be told from this file's values ({shape} {lo:g}..{hi:g}); recognised are 0..1, "
+            f"whole numbers 1..5, and whole numbers 0..10 with some above 5 and a 0 or a 10"
+        ),
+    )
+
+
+#: The ``properties`` key naming the e-mail a ``messages`` row belongs to: the rows of one e-mail share it.
+SEND_ID = "send_id"
+#: Statuses each ``messages`` status implies for the same e-mail.
+IMPLIED_STATUSES: dict[str, tuple[str, ...]] = {"opened": ("delivered",), "clicked": ("opened", "delivered")}
+#: Notes counting e-mails whose statuses are implied, by implied status, and rows without a send id.
+IMPLIED_NOTES: dict[str, str] = {
+    "delivered": "status: e-mails opened or clicked without a delivered row in this file (delivered implied; counted by the analytics, not stored)",
+    "opened": "status: e-mails clicked without an opened row in this file (opened implied; counted by the analytics, not stored)",
+    "loose": (
+        f"status: opened or clicked rows without properties.{SEND_ID} (the statuses they imply cannot be told apart "
+        "from rows of their own; each counts as its own status only)"
+    ),
+}
+
+
+def count_implied_statuses(rows: list[tuple[str | None, str]], notes: Counter[str]) -> None:
+    """Count, in a file's notes, the e-mails whose delivered or opened status is implied by a later one.
+
+    Parameters
+    ----------
+    rows : list of (send id or None, status)
+        The file's ``messages`` rows.
+    notes : collections.Counter
+        The file's notes; receives :data:`IMPLIED_NOTES` counts.
+    """
+    sends: dict[str, set[str]] = {}
+    for send, status in rows:
+        if send is None:
+            if status in IMPLIED_STATUSES:
+                notes[IMPLIED_NOTES["loose"]] += 1
+            continue
+        sends.setdefault(send, set()).add(status)
+    for statuses in sends.values():
+        for implied in ("delivered", "opened"):
+            if implied not in statuses and any(implied in IMPLIED_STATUSES.get(s, ()) for s in statuses):
+                notes[IMPLIED_NOTES[implied]] += 1
+
+
+def value_rules_markdown() -> list[str]:
+    """Return the Markdown lines of the data contract's section on values that do not fit it.
+
+    Returns
+    -------
+    list of str
+        The section ``Values that do not fit the contract`` of
+        ``docs/data-contract.md``.
+    """
+    (low5, high5), (low10, high10) = SCORE_SCALES["1-5"], SCORE_SCALES["0-10"]
+    return [
+        "## Values that do not fit the contract",
+        "",
+        "Caught when a file is ingested, each with a counted note in the ingest summary",
+        "(`ingest_log.notes`) or, for values stored as empty, a row of `ingest_notes`.",
+        "",
+        "* **Satisfaction on another scale.** `tickets.satisfaction` is on 0..1. The scale is told per",
+        "  file from every value present (the rows the file loads): all values in 0..1 are kept;",
+        f"  whole numbers in {low5}..{high5} are a {low5}–{high5} scale, rescaled as (r − {low5}) / {high5 - low5};",
+        f"  whole numbers in {low10}..{high10} with some above {high5} and a {low10} or a {high10} present are a",
+        f"  {low10}–{high10} scale, rescaled as r / {high10 - low10} (whole numbers 1..9 alone could as well be",
+        "  1–7 or 1–10, so they are not taken as 0–10). Each rescaled file's note counts its values. A file",
+        "  with values strictly between 0 and 1 that are not whole is on 0..1: its values outside 0..1",
+        "  are stored as empty and listed in `ingest_notes`. Any other file (say whole numbers 0..5 with",
+        "  a 0, or numbers above 10) has a scale that cannot be told: every value of it is stored as",
+        "  empty and listed in `ingest_notes` with the reason; the ticket rows are loaded. The rule runs",
+        "  on the file's staged rows (`journeylib/store/values.py`), so the engine and the exact reader",
+        "  decide alike. Vendor readers know their scale: Zendesk `satisfaction_rating.score` good/bad",
+        "  is 1/0 (offered and unoffered carry no rating; any other value is noted and stored as empty),",
+        "  Intercom `conversation_rating.rating` 1–5 is (r − 1) / 4; both are counted in the notes.",
+        "* **Implied e-mail statuses.** A `messages` row carries one status. The rows of one e-mail share",
+        f"  `properties.{SEND_ID}`; for them `opened` implies `delivered` and `clicked` implies `opened` and",
+        "  `delivered`, so a source that sends only the furthest status (Mailchimp's e-mail activity has no",
+        "  delivery rows; SendGrid webhooks may carry only engagement events) is read like one that sends",
+        "  every status. Implied statuses are not stored (a later file carrying the real `delivered` row",
+        "  would otherwise count twice): the analytics read the implication, counting each e-mail once per",
+        "  status (`emails_delivered_<D>d`, the open and click rates of the feature table). Each file's notes",
+        "  count the e-mails whose `delivered` or `opened` is implied. A row without a send id counts as its",
+        "  own status only, since it cannot be told whether another row of its e-mail exists; the notes",
+        "  count the opened and clicked rows without one.",
+        "* **Unknown enum values.** A value outside an enum column's allowed values (`messages.status`:",
+        f"  {', '.join(MESSAGE_STATUSES)}) quarantines its row when the column is required and is",
+        "  stored as empty (and listed in `ingest_notes`) otherwise; the file's notes count each distinct",
+        f"  unknown value (the first {MAX_UNKNOWN_VALUES_NOTED} by name, the rest together). No synonym is guessed:",
+        "  write `opened`, not `open`. Vendor readers refuse event types they do not know the same way,",
+        "  with the type in the quarantine reason.",
+        "",
+    ]
+
+
+def count_unknown_values(notes: Counter[str], column: str, values: list[str], *, required: bool) -> None:
+    """Count values outside an enum in a file's notes, one note per distinct value.
+
+    The first :data:`MAX_UNKNOWN_VALUES_NOTED` distinct values of a column (in
+    reading order) get a note each; later ones share one note.
+
+    Parameters
+    ----------
+    notes : collections.Counter
+        The file's notes.
+    column : str
+        The enum column.
+    values : list of str
+        The unknown values met (lower-cased, trimmed), one per row.
+    required : bool
+        Whether the column is required (the rows are then quarantined; an
+        optional value is stored as empty).
+    """
+    fate = "row quarantined" if required else "stored as empty"
+    prefix = f"{column}: unknown value "
+    for value in values:
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        key = f"{prefix}{shown!r}, {fate}"
+        if key not in notes and sum(1 for k in notes if k.startswith(prefix)) >= MAX_UNKNOWN_VALUES_NOTED:
+            key = f"{column}: other unknown values, {fate}"
+        notes[key] += 1
 
 
 @dataclass
@@ -775,6 +968,7 @@ def validate_frame(
                 text = text.str.strip().str.lower()
                 not_allowed = (text != "") & ~text.isin(col.allowed) & ~bad
                 flag(not_allowed, f"expected one of {', '.join(col.allowed)}", "{v!r}")
+                count_unknown_values(notes, col.name, text[not_allowed].tolist(), required=col.required)
                 bad |= not_allowed
             out[col.name] = text.where((text != "") & ~bad, None)
             missing = (text == "") & ~nested

@@ -224,9 +224,12 @@ def _conversation(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: 
     person = f"contact:{contact}" if contact else None
     rating = as_dict(rec.get("conversation_rating"))
     r = rating.get("rating")
-    satisfaction = (float(r) - 1) / 4 if isinstance(r, (int, float)) and not isinstance(r, bool) and 1 <= r <= 5 else None
-    if satisfaction is None and clean(r) is not None:
-        sink.note(line, "tickets", ticket_id, "conversation_rating.rating", r, "expected a rating from 1 to 5")
+    satisfaction = (float(r) - 1) / 4 if isinstance(r, (int, float)) and not isinstance(r, bool) and 1 <= r <= 5 and float(r).is_integer() else None
+    if satisfaction is not None:
+        ctx.notes["satisfaction: Intercom conversation_rating 1-5 rescaled to 0..1 as (r - 1) / 4"] += 1
+    elif clean(r) is not None:
+        sink.note(line, "tickets", ticket_id, "conversation_rating.rating", r, "expected a whole rating from 1 to 5")
+        ctx.notes["conversation_rating.rating: not a whole rating from 1 to 5, stored as empty"] += 1
     channel = "email" if src.get("delivered_as") == "customer_initiated" and src.get("type") == "email" else ("email" if src.get("type") == "email" else "chat")
     tags = [t.get("name") for t in as_dict(rec.get("tags")).get("tags") or [] if isinstance(t, dict)]
     props = {"intercom_id": cid, "state": state or None, "tags": tags or None, "rating_remark": clean(rating.get("remark")), "source_type": src.get("type"), "parts": len(parts)}

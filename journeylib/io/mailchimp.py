@@ -16,7 +16,14 @@ Mapping
   ``email_bounced``); ``campaign`` = the campaign id; the id is
   ``<source>:`` + md5 of campaign, e-mail id, action, time and url, so
   overlapping report pages de-duplicate;
-* each recipient is the person ``email:<address>``.
+* each recipient is the person ``email:<address>``;
+* a ``messages`` row's ``properties.send_id`` is ``<campaign>:<email_id>``
+  (the address when there is no ``email_id``). The report has no delivery
+  rows: an open or click implies ``delivered`` for its e-mail (and a click
+  ``opened``); the analytics read the implication, the rows are not added,
+  and the file's notes count the e-mails concerned. Recipients without
+  activity cannot be told delivered, so an open rate over Mailchimp data
+  alone counts only e-mails that were opened or clicked as delivered.
 
 A recipient without ``email_address`` or with an ``activity`` that is not a
 list is quarantined; so is an activity item with an unknown action or time,
@@ -50,6 +57,7 @@ from journeylib.io.common import (
     read_bytes,
     unreadable,
 )
+from journeylib.io.generic import SEND_ID, count_implied_statuses
 from journeylib.io.registry import VendorReader
 
 NAME = "mailchimp"
@@ -111,17 +119,23 @@ def read_mailchimp(path: str | Path, ctx: ReadContext) -> Iterator[Part]:
     detect_kind(p)
     top, recs = _records(p, ctx.caps)
     sink = RecordSink(str(p))
+    kept: list[tuple[str | None, str]] = []  # (send id, status) of the messages rows of the recipients read
     for line, rec, raw in recs:
         if reason := unreadable(rec, "recipient"):
             sink.reject(line, raw, reason)
             continue
+        sends: list[tuple[str | None, str]] = []
         with sink.record(line, raw):
-            _recipient(sink, ctx.source, top, line, raw, rec)
+            _recipient(sink, ctx.source, top, line, raw, rec, sends)
+            kept += sends
+    count_implied_statuses(kept, ctx.notes)
     yield from sink.parts()
 
 
-def _recipient(sink: RecordSink, src: str, top: dict[str, Any], line: int, raw: str, rec: dict[str, Any]) -> None:
-    """Read one recipient and its activity items (each item quarantined alone when it cannot be read)."""
+def _recipient(
+    sink: RecordSink, src: str, top: dict[str, Any], line: int, raw: str, rec: dict[str, Any], sends: list[tuple[str | None, str]]
+) -> None:
+    """Read one recipient and its activity items (each item quarantined alone when it cannot be read); *sends* receives (send id, status) per row."""
     email = norm_email(rec.get("email_address"))
     activity = rec.get("activity")
     if email is None:
@@ -150,6 +164,8 @@ def _recipient(sink: RecordSink, src: str, top: dict[str, Any], line: int, raw: 
         row_id = f"{src}:{hashlib.md5(basis.encode()).hexdigest()}"
         event, status = ACTIONS[action]
         extras = {"list_id": rec.get("list_id"), "email_id": rec.get("email_id"), **{k: item[k] for k in ("type", "url", "ip") if k in item}}
+        extras[SEND_ID] = f"{campaign}:{clean(rec.get('email_id')) or email}"
+        sends.append((extras[SEND_ID], status))
         sink.add("messages", line, item_raw, message_id=row_id, timestamp=ts, campaign=campaign, status=status, properties=json_text(extras), _person_ref=ref)
         props = {"campaign": campaign, "message_id": row_id, **{k: item[k] for k in ("type", "url") if k in item}}
         sink.add("events", line, item_raw, event_id=row_id, timestamp=ts, event=event, properties=json_text(props), _person_ref=ref)

@@ -21,7 +21,12 @@ Mapping
   row with status delivered, opened, clicked, bounced, unsubscribed;
 * ids are ``<source>:<sg_event_id>`` (md5 of e-mail, time, event, message
   and url when absent), ``campaign`` is the ``campaign`` custom argument or
-  the first category; the recipient is the person ``email:<address>``.
+  the first category; the recipient is the person ``email:<address>``;
+* a ``messages`` row's ``properties.send_id`` names its e-mail
+  (:func:`send_id`), so that an ``open`` or ``click`` whose ``delivered``
+  event is missing (webhooks configured for engagement only, images
+  blocked) implies it; the file's notes count such e-mails (implied
+  statuses are not stored: :mod:`journeylib.store.values`).
 
 ``timestamp`` is epoch seconds (UTC), as the webhook sends it.
 
@@ -38,6 +43,7 @@ quarantined, alone: the other events of its POST and of the file are read.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +67,7 @@ from journeylib.io.common import (
     text_id,
     unreadable,
 )
+from journeylib.io.generic import SEND_ID, count_implied_statuses
 from journeylib.io.registry import VendorReader
 
 NAME = "sendgrid"
@@ -146,7 +153,40 @@ def read_sendgrid(path: str | Path, ctx: ReadContext) -> Iterator[Part]:
             continue
         with sink.record(line, raw):
             _event(sink, src, line, raw, rec)
+    messages = sink.tables.get("messages", [])
+    count_implied_statuses([(_send_of(r), str(r["status"])) for r in messages], ctx.notes)
     yield from sink.parts()
+
+
+def send_id(rec: dict[str, Any], email: str) -> str | None:
+    """Return the id of the e-mail an event belongs to: ``sg_message_id`` up to ``.filter``, and the recipient.
+
+    SendGrid gives every event of one message to one recipient the same
+    ``sg_message_id`` (the part before ``.filter`` is the ``X-Message-Id`` of
+    the send, shared by its recipients); None when the event has none.
+
+    Parameters
+    ----------
+    rec : dict
+        The webhook event.
+    email : str
+        The recipient's normalised address.
+
+    Returns
+    -------
+    str or None
+        ``<message id>:<email>``, or None.
+    """
+    mid = clean(rec.get("sg_message_id")) or clean(rec.get("smtp-id"))
+    if mid is None:
+        return None
+    return f"{str(mid).strip('<>').split('.filter')[0]}:{email}"
+
+
+def _send_of(row: dict[str, Any]) -> str | None:
+    props = json.loads(row["properties"]) if row.get("properties") else {}
+    value = props.get(SEND_ID)
+    return None if value is None else str(value)
 
 
 def _event(sink: RecordSink, src: str, line: int, raw: str, rec: dict[str, Any]) -> None:
@@ -180,6 +220,9 @@ def _event(sink: RecordSink, src: str, line: int, raw: str, rec: dict[str, Any])
     event, status = EVENTS[kind]
     row_id = f"{src}:{sg_id}"
     if status:
+        send = send_id(rec, email)
+        if send is not None:
+            extras[SEND_ID] = send
         sink.add("messages", line, raw, message_id=row_id, timestamp=ts, campaign=campaign, status=status, properties=json_text(extras), _person_ref=ref)
     props: dict[str, Any] = {"campaign": campaign, "message_id": row_id if status else None, "sendgrid_event": kind, **{k: extras[k] for k in ("url", "reason", "type") if k in extras}}
     sink.add("events", line, raw, event_id=row_id, timestamp=ts, event=event, properties=json_text(props), _person_ref=ref)

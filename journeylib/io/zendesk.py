@@ -150,7 +150,11 @@ KIND_TABLES: dict[str, str] = {
 }  # fmt: skip
 #: Values of a comment's ``properties.author_role``.
 AUTHOR_ROLES: tuple[str, ...] = ("customer", "staff", "unknown")
-_SATISFACTION = {"good": 1.0, "bad": 0.0}
+#: ``satisfaction_rating.score`` → ``tickets.satisfaction`` (0..1); ``offered`` / ``unoffered`` carry no rating.
+SATISFACTION_SCORES: dict[str, float | None] = {
+    "good": 1.0, "bad": 0.0, "good_with_comment": 1.0, "good_without_comment": 1.0,
+    "bad_with_comment": 0.0, "bad_without_comment": 0.0, "offered": None, "unoffered": None,
+}  # fmt: skip
 #: Top-level keys holding records, the conversation kinds first so that sideloaded ``users`` never hide them.
 _KEYS: tuple[str, ...] = ("tickets", "ticket_events", "comments", "audits", "users", "organizations")
 #: ``via.channel`` of comments no person typed: triggers, automations, system messages.
@@ -352,7 +356,13 @@ def _ticket(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[s
     texts = [str(clean(rec.get("description")) or "")] + [str(clean(c.get("plain_body")) or clean(c.get("body")) or "") for c in said]
     body = "\n\n".join(t for t in texts if t) or None
     sat = as_dict(rec.get("satisfaction_rating"))
-    score = str(sat.get("score") or "").lower()
+    score = str(sat.get("score") or "").strip().lower()
+    satisfaction = SATISFACTION_SCORES.get(score)
+    if satisfaction is not None:
+        ctx.notes["satisfaction: Zendesk good/bad read as 1/0"] += 1
+    elif score and score not in SATISFACTION_SCORES:
+        sink.note(line, "tickets", f"{src}:{tid}", "satisfaction_rating.score", sat.get("score"), f"expected one of {', '.join(SATISFACTION_SCORES)}")
+        ctx.notes[f"satisfaction_rating.score: unknown value {score[:40]!r}, stored as empty"] += 1
     org = text_id(rec.get("organization_id"))
     person = f"user:{requester}" if requester else None
     account = f"organization:{org}" if org else None
@@ -365,7 +375,7 @@ def _ticket(sink: RecordSink, ctx: ReadContext, line: int, raw: str, rec: dict[s
     sink.add(
         "tickets", line, raw, ticket_id=ticket_id, created_at=created, solved_at=solved,
         channel=clean(first(rec, "via.channel")), subject=clean(rec.get("subject")), body=body, status=status,
-        priority=(clean(rec.get("priority")) or "").lower() or None, satisfaction=_SATISFACTION.get(score),
+        priority=(clean(rec.get("priority")) or "").lower() or None, satisfaction=satisfaction,
         properties=json_text(props), updated_at=updated, _person_ref=person, _account_ref=account,
     )  # fmt: skip
     ev_props = json_text({"ticket_id": ticket_id, "channel": clean(first(rec, "via.channel"))})

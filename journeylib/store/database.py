@@ -520,7 +520,9 @@ class Store:
         """
         h = hashlib.sha256()
         with self.session():
-            counts = {name: self.count(name) for name in ALL_TABLES if name not in ("quarantine", "ingest_log", "ingest_notes")}
+            present = self.tables()  # a read-only store made by an older version may lack a newer table
+            skip = ("quarantine", "ingest_log", "ingest_notes", "source_kinds")
+            counts = {name: self.count(name) for name in ALL_TABLES if name in present and name not in skip}
             log = self.query("SELECT DISTINCT sha256 FROM ingest_log ORDER BY sha256")
         for name, n in counts.items():
             h.update(f"{name}:{n};".encode())

@@ -11,12 +11,16 @@ changes nothing; a forced re-read adds no quarantine row or note twice.
 Several files (:func:`ingest_files`, :func:`ingest_folder`): a file that
 cannot be read at all is refused and the others are still loaded; the call
 then raises :class:`IngestIncompleteError` with the summary of every file.
+Both return :class:`IngestResults`: the per-file results, every file of the
+folder that was not ingested with the reason (:func:`scan_folder`), and the
+kind chosen for each new event source
+(:func:`journeylib.store.categories.record_source_kinds`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,11 +30,13 @@ import pandas as pd
 from journeylib.exceptions import SourceFormatError
 from journeylib.io.generic import Chunk, FileReader, read_canonical
 from journeylib.store.bulk import BulkFile, drop_bulk, open_bulk
+from journeylib.store.categories import SourceKindChoice, check_source_kinds, record_source_kinds
 from journeylib.store.database import Store
 from journeylib.store.errors import loading_file
 from journeylib.store.merge import insert_quarantine, merge_stage, stage_rows
 from journeylib.store.notes import ensure_notes_schema, record_notes
-from journeylib.store.schema import ENTITY_TABLES, Table
+from journeylib.store.schema import LOADABLE_TABLES, Table
+from journeylib.store.values import check_staged_values
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,57 @@ class FileResult:
         return line
 
 
+@dataclass(frozen=True)
+class NotIngested:
+    """A file (or folder) of a ``--folder`` that the canonical ingest did not read, and why.
+
+    Attributes
+    ----------
+    path : str
+        The file or folder.
+    reason : str
+        Why it was not read, and what would be.
+    """
+
+    path: str
+    reason: str
+
+    def summary(self) -> str:
+        """One line for humans."""
+        return f"{self.path}: not ingested: {self.reason}"
+
+
+class IngestResults(list[FileResult]):
+    """The results of a multi-file canonical ingest: one :class:`FileResult` per file, in order.
+
+    A list, with two more attributes for the summary.
+
+    Attributes
+    ----------
+    not_ingested : list of NotIngested
+        Files and folders of the folder that were not read, with the reason
+        (empty for :func:`ingest_files`).
+    source_kinds : list of journeylib.store.categories.SourceKindChoice
+        The kind chosen for each event source seen for the first time, and
+        each declared kind that changed.
+    """
+
+    def __init__(
+        self,
+        results: Iterable[FileResult] = (),
+        *,
+        not_ingested: Iterable[NotIngested] = (),
+        source_kinds: Iterable[SourceKindChoice] = (),
+    ) -> None:
+        super().__init__(results)
+        self.not_ingested = list(not_ingested)
+        self.source_kinds = list(source_kinds)
+
+    def lines(self) -> list[str]:
+        """Human summary lines: per file, not-ingested files, total, and source kinds (:func:`iter_results_lines`)."""
+        return iter_results_lines(self)
+
+
 class IngestIncompleteError(SourceFormatError):
     """Some files of a multi-file ingest could not be read at all; the others were loaded.
 
@@ -112,7 +169,8 @@ class IngestIncompleteError(SourceFormatError):
     Attributes
     ----------
     results : list of FileResult
-        One per file, in order; the refused ones have ``status == "refused"``.
+        One per file, in order; the refused ones have ``status == "refused"``
+        (an :class:`IngestResults` for :func:`ingest_files` and :func:`ingest_folder`).
     """
 
     def __init__(self, results: list[FileResult]) -> None:
@@ -246,6 +304,9 @@ def _load(
         if first:  # no chunk at all
             msg = f"{path}: nothing could be read from the file."
             raise SourceFormatError(msg)
+        whole_file = check_staged_values(store, tbl, reader.notes)  # scores' scale, implied statuses (store/values.py)
+        if len(whole_file):
+            value_notes.append(whole_file)
         if isinstance(bulk, BulkFile):
             bulk.fill_raw()
             drop_bulk(store)  # the engine's copy of the file is not needed by the merge
@@ -308,7 +369,8 @@ def ingest_files(
     *,
     source: str = "canonical",
     force: bool = False,
-) -> list[FileResult]:
+    source_kinds: Mapping[str, str] | None = None,
+) -> IngestResults:
     """Load several files of one table; each file is its own transaction.
 
     Parameters
@@ -323,31 +385,129 @@ def ingest_files(
         Label for the ingest log.
     force : bool, default False
         See :func:`ingest_file`.
+    source_kinds : mapping of str to str, optional
+        Declared kinds of event sources (``{"braze": "email"}``); every other
+        new source gets the kind of :mod:`journeylib.store.categories`
+        (an unknown name is product activity).
 
     Returns
     -------
-    list of FileResult
-        One per file, in order.
+    IngestResults
+        One result per file, in order, and the kinds chosen for new sources.
 
     Raises
     ------
     IngestIncompleteError
         After every file was tried, if one or more could not be read at all;
         the error's ``results`` hold every file's result.
+    ValueError
+        If a declared kind is not one of product, crm, support, email
+        (checked before anything is loaded).
     """
+    declared = check_source_kinds(source_kinds or {})
     run = new_run_id()
     tbl = _entity_table(table)
-    return _checked([_ingest_or_refuse(store, tbl, p, source=source, run=run, force=force) for p in paths])
+    results = [_ingest_or_refuse(store, tbl, p, source=source, run=run, force=force) for p in paths]
+    kinds = record_source_kinds(store, declared, run=run)
+    return _checked(IngestResults(results, source_kinds=kinds))
 
 
 #: Load order of a canonical folder (entities first, so counts read naturally).
-FOLDER_ORDER: tuple[str, ...] = ("customers", "users", "tickets", "messages", "events")
+FOLDER_ORDER: tuple[str, ...] = ("customers", "users", "tickets", "messages", "events", "assignments")
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """What a canonical folder holds: the files the ingest loads and those it does not.
+
+    Attributes
+    ----------
+    files : dict of str to list of pathlib.Path
+        Table name → its files, sorted, in :data:`FOLDER_ORDER` (tables with
+        no file are left out).
+    not_ingested : list of NotIngested
+        Every other file and folder, with the reason.
+    """
+
+    files: dict[str, list[Path]]
+    not_ingested: list[NotIngested]
+
+
+def _count_files(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*") if p.is_file())
+
+
+def scan_folder(folder: str | Path) -> FolderScan:
+    """Sort the entries of a folder into the canonical files the ingest loads and the rest, with reasons.
+
+    A table's files are ``<table>.<ext>``, ``<table>.<anything>.<ext>`` and
+    the files of a folder ``<table>/`` (or ``<table>.<ext>/``, as Spark
+    writes), with ``<table>`` one of :data:`FOLDER_ORDER` and ``<ext>`` one
+    of the generic reader's formats (``.csv``, ``.parquet``, ``.jsonl``,
+    ...). Every other entry is named with the reason it is not read: a name
+    that is no table (or a table name in other case), a format the reader
+    does not take, a hidden file, a folder inside a table folder, a folder
+    that is no table (with the count of files in it).
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The folder.
+
+    Returns
+    -------
+    FolderScan
+        The files per table and the entries not ingested.
+    """
+    from journeylib.io.generic import SUPPORTED_SUFFIXES
+
+    root = Path(folder)
+    formats = ", ".join(sorted(SUPPORTED_SUFFIXES))
+    tables = ", ".join(FOLDER_ORDER)
+    found: dict[str, list[Path]] = {}
+    skipped: list[NotIngested] = []
+
+    def no_table(entry: Path, what: str) -> NotIngested:
+        stem = entry.name.split(".", 1)[0]
+        if stem.lower() in FOLDER_ORDER:
+            return NotIngested(str(entry), f"table names are lower case: rename the {what} to {stem.lower()}{entry.name[len(stem):]}")
+        hint = f"<table>.csv, <table>.parquet or <table>/*.parquet with <table> one of {tables}"
+        return NotIngested(str(entry), f"the {what} is not named after a table the canonical ingest loads ({hint})")
+
+    def table_file(table: str, entry: Path) -> None:
+        if entry.name.startswith("."):
+            skipped.append(NotIngested(str(entry), "a hidden file"))
+        elif entry.suffix.lower() in SUPPORTED_SUFFIXES:
+            found.setdefault(table, []).append(entry)
+        else:
+            fmt = f"the format {entry.suffix}" if entry.suffix else "a file without an extension"
+            skipped.append(NotIngested(str(entry), f"{fmt} is not read (the canonical ingest reads {formats})"))
+
+    for entry in sorted(root.iterdir()):
+        stem = entry.name.split(".", 1)[0]
+        if entry.is_dir():
+            if stem not in FOLDER_ORDER:
+                n = _count_files(entry)
+                skipped.append(no_table(entry, f"folder (its {n:,} file(s) were not read)"))
+                continue
+            for inner in sorted(entry.iterdir()):
+                if inner.is_dir():
+                    n = _count_files(inner)
+                    skipped.append(NotIngested(str(inner), f"a folder inside the table folder {entry.name} is not read (its {n:,} file(s))"))
+                else:
+                    table_file(stem, inner)
+        elif entry.name.startswith("."):
+            skipped.append(NotIngested(str(entry), "a hidden file"))
+        elif stem in FOLDER_ORDER:
+            table_file(stem, entry)
+        else:
+            skipped.append(no_table(entry, "file"))
+    files = {name: sorted(found[name]) for name in FOLDER_ORDER if name in found}
+    return FolderScan(files=files, not_ingested=skipped)
 
 
 def canonical_folder_files(folder: str | Path) -> dict[str, list[Path]]:
-    """Find the canonical files of a folder, as written by ``journeylib synth``.
-
-    A table's files are ``<table>.<ext>`` and ``<table>/*.<ext>``.
+    """Find the canonical files of a folder, as written by ``journeylib synth`` (see :func:`scan_folder`).
 
     Parameters
     ----------
@@ -359,55 +519,62 @@ def canonical_folder_files(folder: str | Path) -> dict[str, list[Path]]:
     dict
         Table name → sorted list of files (tables with no file are left out).
     """
-    from journeylib.io.generic import SUPPORTED_SUFFIXES
-
-    root = Path(folder)
-    found: dict[str, list[Path]] = {}
-    for name in FOLDER_ORDER:
-        files = [p for p in root.glob(f"{name}.*") if p.suffix.lower() in SUPPORTED_SUFFIXES]
-        sub = root / name
-        if sub.is_dir():
-            files += [p for p in sub.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES]
-        if files:
-            found[name] = sorted(files)
-    return found
+    return scan_folder(folder).files
 
 
-def ingest_folder(store: Store, folder: str | Path, *, source: str = "canonical", force: bool = False) -> list[FileResult]:
-    """Load every canonical file of a folder (see :func:`canonical_folder_files`).
+def ingest_folder(
+    store: Store,
+    folder: str | Path,
+    *,
+    source: str = "canonical",
+    force: bool = False,
+    source_kinds: Mapping[str, str] | None = None,
+) -> IngestResults:
+    """Load every canonical file of a folder (see :func:`scan_folder`).
 
     Parameters
     ----------
     store : Store
         A writable store.
     folder : str or pathlib.Path
-        Folder holding ``customers.csv``, ``events/part-0.parquet``, ...
+        Folder holding ``customers.csv``, ``events/part-0.parquet``,
+        ``assignments.csv``, ...
     source : str, default "canonical"
         Label for the ingest log.
     force : bool, default False
         See :func:`ingest_file`.
+    source_kinds : mapping of str to str, optional
+        Declared kinds of event sources, as in :func:`ingest_files`.
 
     Returns
     -------
-    list of FileResult
-        One per file.
+    IngestResults
+        One result per file, the entries of the folder not ingested (with
+        the reason) and the kinds chosen for new sources.
 
     Raises
     ------
     SourceFormatError
-        If the folder holds no canonical file.
+        If the folder holds no canonical file (the message names what it
+        holds instead).
     IngestIncompleteError
         After every file was tried, if one or more could not be read at all.
+    ValueError
+        If a declared kind is not one of product, crm, support, email.
     """
-    files = canonical_folder_files(folder)
-    if not files:
-        msg = f"{folder}: no canonical files (customers.csv, events/*.parquet, ...) found."
+    declared = check_source_kinds(source_kinds or {})
+    scan = scan_folder(folder)
+    if not scan.files:
+        seen = "".join(f"\n{n.summary()}" for n in scan.not_ingested[:20])
+        more = f"\n... and {len(scan.not_ingested) - 20} more" if len(scan.not_ingested) > 20 else ""
+        msg = f"{folder}: no canonical files (customers.csv, events/*.parquet, ...) found." + seen + more
         raise SourceFormatError(msg)
     run = new_run_id()
     results: list[FileResult] = []
-    for name, paths in files.items():
-        results += [_ingest_or_refuse(store, ENTITY_TABLES[name], p, source=source, run=run, force=force) for p in paths]
-    return _checked(results)
+    for name, paths in scan.files.items():
+        results += [_ingest_or_refuse(store, LOADABLE_TABLES[name], p, source=source, run=run, force=force) for p in paths]
+    kinds = record_source_kinds(store, declared, run=run)
+    return _checked(IngestResults(results, not_ingested=scan.not_ingested, source_kinds=kinds))
 
 
 def _ingest_or_refuse(store: Store, table: Table, path: str | Path, *, source: str, run: str, force: bool) -> FileResult:
@@ -418,7 +585,7 @@ def _ingest_or_refuse(store: Store, table: Table, path: str | Path, *, source: s
         return FileResult(str(path), table.name, "refused", 0, 0, 0, 0, 0, run=run, error=str(exc))
 
 
-def _checked(results: list[FileResult]) -> list[FileResult]:
+def _checked(results: IngestResults) -> IngestResults:
     if any(r.status == "refused" for r in results):
         raise IngestIncompleteError(results)
     return results
@@ -428,17 +595,24 @@ def _entity_table(table: str | Table) -> Table:
     if isinstance(table, Table):
         return table
     try:
-        return ENTITY_TABLES[table]
+        return LOADABLE_TABLES[table]
     except KeyError:
-        allowed = ", ".join(ENTITY_TABLES)
+        allowed = ", ".join(LOADABLE_TABLES)
         msg = f"unknown table {table!r}: the generic ingest loads one of {allowed}."
         raise ValueError(msg) from None
 
 
 def iter_results_lines(results: Iterable[FileResult]) -> list[str]:
-    """Return the human summary lines of several results plus a total line."""
-    results = list(results)
+    """Return the human summary lines of several results plus a total line.
+
+    For an :class:`IngestResults`, the files not ingested come after the
+    files (one line each, with the reason) and the kinds chosen for new
+    event sources after the total.
+    """
+    results = list(results) if not isinstance(results, IngestResults) else results
     lines = [r.summary() for r in results]
+    not_ingested = results.not_ingested if isinstance(results, IngestResults) else []
+    lines += [n.summary() for n in not_ingested]
     tot = {k: sum(getattr(r, k) for r in results) for k in ("read", "loaded", "duplicate", "quarantined", "notes_count")}
     total = (
         f"total: read {tot['read']:,} = loaded {tot['loaded']:,} + duplicate {tot['duplicate']:,} + "
@@ -449,5 +623,9 @@ def iter_results_lines(results: Iterable[FileResult]) -> list[str]:
     refused = sum(r.status == "refused" for r in results)
     if refused:
         total += f"; {refused} file(s) refused"
+    if not_ingested:
+        total += f"; {len(not_ingested)} file(s) or folder(s) of the folder not ingested (listed above)"
     lines.append(total)
+    if isinstance(results, IngestResults):
+        lines += [k.summary() for k in results.source_kinds]
     return lines

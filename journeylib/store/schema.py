@@ -168,7 +168,14 @@ EVENTS = Table(
         _c("user_id", "text", doc="The person who did it, if known."),
         _c("timestamp", "timestamp", True, "When it happened, UTC."),
         _c("event", "text", True, "Event name, e.g. login, invite_sent, ticket_created."),
-        _c("source", "text", doc="Where it came from (product, support, email, crm, or a vendor name)."),
+        _c(
+            "source",
+            "text",
+            doc=(
+                "Where it came from: any name (product, web, ios, segment, a vendor name, ...); its kind "
+                "(product activity, crm, support, email) is in source_kinds."
+            ),
+        ),
         _c("properties", "json", doc="Event properties, as a JSON object."),
     ),
     key=("event_id",),
@@ -212,6 +219,27 @@ MESSAGES = Table(
     ),
     key=("message_id",),
     order=("customer_id", "timestamp", "message_id"),
+)
+
+ASSIGNMENTS = Table(
+    name="assignments",
+    doc=(
+        "Who was assigned to which variant of which experiment, and when: one row per assignment. "
+        "Rows are facts: a second row with the same assignment_id and other content is quarantined as a conflict. "
+        "A tool that gives assignments no id of their own can write assignment_id = customer_id:experiment, "
+        "so that one customer holds one variant per experiment and a contradicting row is quarantined, not merged."
+    ),
+    columns=(
+        _c("assignment_id", "id", True, "Unique id of the assignment (the tool's id, or customer_id:experiment)."),
+        _c("customer_id", "id", True, "The account assigned."),
+        _c("user_id", "text", doc="The person assigned, when the experiment assigns people; empty for account-level assignment."),
+        _c("experiment", "id", True, "Experiment (or feature flag, campaign test) name or id."),
+        _c("variant", "id", True, "The arm the account was assigned to, e.g. control, variant_b."),
+        _c("assigned_at", "timestamp", True, "When the assignment happened, UTC (exposure starts here)."),
+        _c("properties", "json", doc="Every other attribute of the input row, as JSON."),
+    ),
+    key=("assignment_id",),
+    order=("customer_id", "experiment", "assigned_at", "assignment_id"),
 )
 
 IDENTITY_MAP = Table(
@@ -299,13 +327,45 @@ INGEST_NOTES = Table(
     extra_column=None,
 )
 
-#: Tables a user can load with the generic ingest.
+#: The kinds a source of events can be (:mod:`journeylib.store.categories`): product analytics (the
+#: customer's own activity), CRM (commercial records), support, e-mail (messages the company sent).
+SOURCE_KINDS: tuple[str, ...] = ("product", "crm", "support", "email")
+
+SOURCE_KINDS_TABLE = Table(
+    name="source_kinds",
+    doc=(
+        "The kind of every event source, chosen when the source's first events are ingested (or declared): "
+        "which sources are customer activity, company-sent, CRM or support. Analyses select sources by kind."
+    ),
+    columns=(
+        _c("source", "text", True, "The events.source value."),
+        _c("kind", "enum", True, "What kind of system the source is.", SOURCE_KINDS),
+        _c(
+            "origin",
+            "text",
+            True,
+            "How the kind was chosen: declared (sources.yaml source_kinds or --source-kind), reader <name> "
+            "(the vendor reader that loaded it), name (a canonical label such as email), or default "
+            "(an unknown name: product activity).",
+        ),
+        _c("run", "text", doc="Ingest run that chose it."),
+        _c("decided_at", "timestamp", True, "When the kind was chosen."),
+    ),
+    key=("source",),
+    order=("source",),
+    extra_column=None,
+)
+
+#: The journey tables: accounts, people and their timeline (every synthetic world writes them).
 ENTITY_TABLES: dict[str, Table] = {t.name: t for t in (CUSTOMERS, USERS, EVENTS, TICKETS, MESSAGES)}
+
+#: Tables a user can load with the generic ingest: the journey tables and experiment assignments.
+LOADABLE_TABLES: dict[str, Table] = {**ENTITY_TABLES, ASSIGNMENTS.name: ASSIGNMENTS}
 
 #: Every table of the store.
 ALL_TABLES: dict[str, Table] = {
-    **ENTITY_TABLES,
-    **{t.name: t for t in (IDENTITY_MAP, QUARANTINE, INGEST_LOG, INGEST_NOTES)},
+    **LOADABLE_TABLES,
+    **{t.name: t for t in (IDENTITY_MAP, SOURCE_KINDS_TABLE, QUARANTINE, INGEST_LOG, INGEST_NOTES)},
 }
 
 
@@ -349,8 +409,9 @@ def contract_markdown() -> str:
         "",
         "Generated from `journeylib/store/schema.py` by `journeylib.store.schema.contract_markdown()`;",
         "a test keeps this file in step. Timestamps are UTC. Files for the generic ingest",
-        "(`journeylib ingest TABLE FILE...`) name their columns exactly like this; other",
-        "columns are kept inside `properties`.",
+        "(`journeylib ingest TABLE FILE...` or `--folder DIR`, for customers, users, events, tickets,",
+        "messages and assignments) name their columns exactly like this; other columns are kept",
+        "inside `properties`.",
         "",
     ]
     for table in ALL_TABLES.values():
@@ -362,7 +423,15 @@ def contract_markdown() -> str:
             out.append(f"| {c.name} | {typ} | {'yes' if c.required else ''} | {c.doc} |")
         out.append("")
     out += _reading_rules()
+    out += _value_rules()
     return "\n".join(out)
+
+
+def _value_rules() -> list[str]:
+    """Return the Markdown lines of the section on values that do not fit the contract (written by the reader)."""
+    from journeylib.io.generic import value_rules_markdown
+
+    return value_rules_markdown()
 
 
 def _reading_rules() -> list[str]:
@@ -420,5 +489,15 @@ def _reading_rules() -> list[str]:
         f"  Equal times, or no `{SNAPSHOT_TIME}` on either side, fall back to ingest order: the later ingest",
         f"  wins. An unreadable `{SNAPSHOT_TIME}` is stored as empty and noted, like any optional value.",
         "  Inside one file, rows sharing a key with different content are still all quarantined.",
+        "* **Folders.** `journeylib ingest --folder DIR` loads `<table>.<ext>`, `<table>.<anything>.<ext>` and the",
+        "  files of `<table>/` (or `<table>.<ext>/`, as Spark writes) for the tables customers, users, tickets,",
+        "  messages, events and assignments, in that order. Every other file or folder is named in the summary",
+        "  with the reason it was not read (a name that is no table, a table name in other case, a format the",
+        "  reader does not take, a hidden file, a folder inside a table folder).",
+        "* **Source kinds.** `events.source` is free text. The first time a source's events are ingested its kind",
+        "  is recorded in `source_kinds` and printed in the summary: declared (`source_kinds` in `sources.yaml`,",
+        "  `--source-kind NAME=KIND`), else its vendor reader's category, else its name when the name is a kind",
+        "  or a reader's name, else `product` (customer activity). A later declaration changes the kind without",
+        "  re-reading anything; the data-health report lists every source with its kind and how it was chosen.",
         "",
     ]

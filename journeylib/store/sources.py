@@ -65,6 +65,7 @@ from journeylib.config.sources import ReaderOptions, SourcesConfig
 from journeylib.exceptions import ConfigError, SourceFormatError
 from journeylib.io.common import BackgroundDigest, LinesBlock, Part, ReadContext
 from journeylib.io.registry import get_vendor_reader, reader_names
+from journeylib.store.categories import SourceKindChoice, check_source_kinds, record_source_kinds
 from journeylib.store.database import Store
 from journeylib.store.errors import loading_file
 from journeylib.store.eventmap import apply_event_map
@@ -370,10 +371,14 @@ class SourcesResult:
         One per (file, table), in load order.
     identity : ResolutionSummary or None
         The resolution that followed (None if nothing was loaded).
+    source_kinds : list of journeylib.store.categories.SourceKindChoice
+        The kind chosen for each event source seen for the first time, and
+        each declared kind that changed.
     """
 
     files: list[FileResult] = field(default_factory=list)
     identity: ResolutionSummary | None = None
+    source_kinds: list[SourceKindChoice] = field(default_factory=list)
 
     @property
     def refused(self) -> list[FileResult]:
@@ -400,6 +405,7 @@ class SourcesResult:
             out.append(f"{len(self.refused)} file(s) refused, nothing of them loaded: {', '.join(r.file for r in self.refused)}")
         if self.identity is not None:
             out.append(self.identity.summary())
+        out += [k.summary() for k in self.source_kinds]
         return out
 
 
@@ -450,6 +456,7 @@ def ingest_source_files(
     identity: IdentityOptions | None = None,
     force: bool = False,
     resolve: bool = True,
+    source_kinds: Mapping[str, str] | None = None,
 ) -> SourcesResult:
     """Load any mix of one vendor's export files, then resolve identities.
 
@@ -472,6 +479,9 @@ def ingest_source_files(
         Re-read files already loaded.
     resolve : bool, default True
         Resolve identities afterwards.
+    source_kinds : mapping of str to str, optional
+        Declared kinds of event sources (``{"web_app": "product"}``); a new
+        source not declared takes its reader's category.
 
     Returns
     -------
@@ -486,12 +496,14 @@ def ingest_source_files(
         holds the whole result.
     """
     get_vendor_reader(reader)
+    declared = check_source_kinds(source_kinds or {})
     run = new_run_id()
     result = SourcesResult()
     for p in paths:
         result.files += _ingest_one(store, p, reader=reader, source=source, options=options, run=run, force=force)
     if resolve:
         result.identity = resolve_identities(store, identity)
+    result.source_kinds = record_source_kinds(store, declared, run=run)
     if result.refused:
         raise SourcesIncompleteError(result)
     return result
@@ -503,6 +515,7 @@ def ingest_sources(
     *,
     only: Sequence[str] | None = None,
     force: bool = False,
+    source_kinds: Mapping[str, str] | None = None,
 ) -> SourcesResult:
     """Load every file of every source of a ``sources.yaml``, then resolve identities once.
 
@@ -521,11 +534,14 @@ def ingest_sources(
         Load only these sources (resolution still uses everything stored).
     force : bool, default False
         Re-read files already loaded.
+    source_kinds : mapping of str to str, optional
+        Declared kinds of event sources, over the configuration's own
+        ``source_kinds``; the kinds are recorded after the resolution.
 
     Returns
     -------
     SourcesResult
-        Per-file results and the resolution summary.
+        Per-file results, the resolution summary and the kinds chosen for new sources.
 
     Raises
     ------
@@ -542,6 +558,7 @@ def ingest_sources(
     unknown = [n for n in names if n not in cfg.sources]
     if unknown:
         raise ConfigError([f"--source {n}: not a source of this configuration; its sources are {', '.join(cfg.sources)}" for n in unknown])
+    declared = check_source_kinds({**cfg.source_kinds, **(source_kinds or {})})
     plan = [(n, cfg.files_of(n)) for n in names]  # every glob checked before anything is loaded
     run = new_run_id()
     result = SourcesResult()
@@ -550,6 +567,7 @@ def ingest_sources(
         for p in files:
             result.files += _ingest_one(store, p, reader=cfg.reader_of(name), source=name, options=src.options, run=run, force=force, events=src.events)
     result.identity = resolve_identities(store, cfg.identity)
+    result.source_kinds = record_source_kinds(store, declared, run=run)
     if result.refused:
         raise SourcesIncompleteError(result)
     return result
