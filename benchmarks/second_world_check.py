@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     store = Store(db)
     try:
-        results = ingest_folder(store, world.out_dir)
+        results = ingest_folder(store, world.out_dir, source_kinds=world.source_kinds)
     finally:
         store.close()
     seconds["ingest"] = round(time.perf_counter() - t0, 1)

@@ -47,7 +47,7 @@ def tables(world: SecondWorldResult) -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def ingested(world: SecondWorldResult) -> Iterator[tuple[Store, list]]:
     store = Store(":memory:")
-    results = ingest_folder(store, world.out_dir)
+    results = ingest_folder(store, world.out_dir, source_kinds=world.source_kinds)
     yield store, results
     store.close()
 

@@ -55,7 +55,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +222,10 @@ class SecondWorldParameters:
 PARAMS = SecondWorldParameters()
 
 
+#: What each event source of the second world is: the e-mail tool and the help desk are not customer activity.
+SOURCE_KINDS: dict[str, str] = {"web": "product", "mobile": "product", "backend": "product", "customerio": "email", "helpdesk": "support"}
+
+
 @dataclass(frozen=True)
 class SecondWorldResult:
     """What :func:`synthesize_second_world` wrote.
@@ -243,6 +247,9 @@ class SecondWorldResult:
         The journey definition copied into the world (``journey.yaml``).
     as_of : pandas.Timestamp
         The export date (UTC); nothing at or after it is written.
+    source_kinds : dict of str to str
+        The kind of each event source (:data:`SOURCE_KINDS`), to declare at
+        ingest (``--source-kind``): unknown sources default to product activity.
     """
 
     out_dir: Path
@@ -252,6 +259,7 @@ class SecondWorldResult:
     truth: dict[str, Any]
     definition_path: Path
     as_of: pd.Timestamp
+    source_kinds: dict[str, str] = field(default_factory=lambda: dict(SOURCE_KINDS))
 
 
 # -- small vectorised helpers ----------------------------------------------------------------------
