@@ -152,3 +152,40 @@ def test_planted_effects_are_inside_the_reported_intervals(demo_store: Path, dem
     assert row["reached"] == real["n_unexposed"]
     assert row["reached_ci_low"] <= 1 - real["rate_unexposed"] <= row["reached_ci_high"]
     assert row["not_reached_ci_low"] <= 1 - real["rate_exposed"] <= row["not_reached_ci_high"]
+
+
+def _no_picks() -> pd.DataFrame:
+    cols = ["event", "min_count", "within_days", "label", "selected", "order", "support", "lift", "lift_ci_low", "lift_ci_high", "median_days", "outcome", "outcome_window_days"]
+    return pd.DataFrame(columns=cols).astype({"selected": bool})
+
+
+def _base(order: str) -> JourneyDefinition:
+    return JourneyDefinition.from_dict(
+        {
+            "name": "Trials",
+            "stages": [
+                {"name": "Signed Up", "rule": "signup"},
+                {"name": "Set Up", "rule": {"event": "setup_done"}},
+                {"name": "Paying", "rule": {"event": "plan_purchased"}, "order": order},
+            ],
+            "outcomes": {
+                "churn": {"customer_field": "churned_at"},
+                "trial_expired": {"customer_property": "trial_ends_at", "kind": "drop", "unless_stage": "Paying"},
+            },
+        }
+    )
+
+
+def test_suggested_definition_carries_a_free_order_stage_an_outcome_names() -> None:
+    suggested = suggested_definition(_no_picks(), base=_base("any"))
+    assert suggested.stage_names == ["Signed Up", "Paying"]
+    assert suggested.outcomes["trial_expired"].unless_stage == "Paying"
+
+
+def test_suggested_definition_drops_an_ordered_stage_reference_loudly() -> None:
+    from journeylib.exceptions import DataQualityWarning
+
+    with pytest.warns(DataQualityWarning, match="'Paying' was entered, but that ordered stage"):
+        suggested = suggested_definition(_no_picks(), base=_base("after_previous"))
+    assert suggested.stage_names == ["Signed Up"]
+    assert suggested.outcomes["trial_expired"].unless_stage is None

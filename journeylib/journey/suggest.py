@@ -32,6 +32,7 @@ puts the current and the suggested funnels side by side.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -43,7 +44,7 @@ from scipy import stats
 
 from journeylib.cache import ResultCache
 from journeylib.config.journey import Condition, JourneyDefinition, Stage
-from journeylib.exceptions import EmptyResultError
+from journeylib.exceptions import DataQualityWarning, EmptyResultError
 from journeylib.journey.stage_map import rule_text
 from journeylib.journey.stages import funnel_data, stage_milestones
 from journeylib.scope import Scope
@@ -412,7 +413,11 @@ def suggested_definition(candidates: pd.DataFrame, *, base: JourneyDefinition | 
         The result of :func:`suggest_milestones_data` (rows with ``selected``).
     base : JourneyDefinition, optional
         The current definition: its outcomes, segment field and conventions
-        are kept; the name says "suggested from" it.
+        are kept; the name says "suggested from" it. A free-order stage an
+        outcome names in ``unless_stage`` is carried over (its meaning does
+        not depend on the other stages); an ordered one cannot be, and the
+        outcome loses its ``unless_stage`` with a
+        :class:`~journeylib.exceptions.DataQualityWarning`.
     first_stage : str, default "Signed Up"
         Name of the first stage (``rule: signup``).
 
@@ -447,6 +452,24 @@ def suggested_definition(candidates: pd.DataFrame, *, base: JourneyDefinition | 
     }
     if base is not None:
         data["outcomes"] = {k: v.model_dump(exclude_none=True) for k, v in base.outcomes.items()}
+        names = {s.name for s in stages}
+        for outcome_name, outcome in data["outcomes"].items():
+            kept = outcome.get("unless_stage")
+            if kept is None or kept in names:
+                continue
+            base_stage = next(s for s in base.stages if s.name == kept)
+            if base_stage.order == "any":  # a free-order milestone keeps its meaning anywhere: carry it over
+                data["stages"].append(base_stage.model_dump(exclude_defaults=True))
+                names.add(kept)
+            else:
+                del outcome["unless_stage"]
+                warnings.warn(
+                    f"suggested definition: outcome {outcome_name!r} of {base.name!r} ends the journey unless stage {kept!r} "
+                    "was entered, but that ordered stage is not among the suggested milestones; the outcome now ends "
+                    "every journey it reaches. Add the stage back before adopting the suggestion.",
+                    DataQualityWarning,
+                    stacklevel=2,
+                )
         data["segment_field"] = base.segment_field
         data["conventions"] = base.conventions.model_dump(exclude_none=True)
     return JourneyDefinition.from_dict(data)
