@@ -1,0 +1,843 @@
+"""As-of snapshots: churn-risk training examples built at many dates from what was known then.
+
+A churn-risk model is trained on *snapshots*: for a customer and an as-of day
+``d``, the features read only rows timestamped on or before the end of ``d``
+(UTC), and the label says whether the customer churned within ``horizon_days``
+after it. Snapshots are taken on a grid of as-of days (weekly by default) and
+computed in the engine, one SQL statement per feature family with the whole
+grid joined (never a Python loop over dates or events).
+
+Conventions
+-----------
+* **As-of day.** ``as_of_day`` is a whole UTC day (days since 1970-01-01);
+  ``as_of`` is the instant at its end, the exclusive bound
+  ``start of day d + 1``. An event, ticket, message or user belongs to the past
+  of the snapshot when its time falls on day ``d`` or before. Every window
+  ``Nd`` covers the days ``d - N + 1 .. d``.
+* **Population.** A customer has a snapshot on day ``d`` when they signed up
+  on or before ``d``, have not churned by the end of ``d`` (customers already
+  churned are not examples) and, with ``population="converted"`` (the default
+  when the journey definition has a conversion outcome: only paying accounts
+  can churn), converted by the end of ``d``.
+* **Label.** ``churned`` is 1.0 when the churn outcome of the definition
+  happened after the end of ``d`` and at most ``horizon_days`` days after it,
+  0.0 when it did not. A snapshot whose horizon runs past the data's end
+  (``as_of + horizon_days > data_end``) is **censored**: its label is NaN, it
+  is kept (it can be scored) but it is left out of training and evaluation,
+  and the censored snapshots are counted in :attr:`Snapshots.exclusions`.
+* **Stage features** come from the journey definition's milestone frame
+  (:func:`journeylib.journey.stages.stage_milestones`, computed once for the
+  scope at the data's end): a stage counts as entered on day ``d`` when its
+  ``entered_at`` falls on or before ``d``. With ``occurrence: first`` (the
+  default convention) that is exactly what was known on ``d``; a definition
+  with ``occurrence: last`` moves entry times later as data arrives, so its
+  stage features would under-report entries, and :func:`build_snapshots`
+  refuses it.
+* **Snapshot attributes.** ``segment`` and ``plan`` come from the customers
+  table as exported (not time-travelled); ticket sentiment reads each
+  ticket's text as exported, which may include replies written after the
+  as-of day (see ``docs/churn-risk.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from journeylib.cache import ResultCache
+from journeylib.config.journey import JourneyDefinition
+from journeylib.customers.features import customer_outcomes_data, feature_slug
+from journeylib.customers.outcomes import outcome_spec
+from journeylib.exceptions import EmptyResultError, StatisticalWarning
+from journeylib.journey.stages import add_stage_exits, stage_milestones
+from journeylib.scope import Scope, to_utc
+from journeylib.store import Store
+from journeylib.store.categories import source_categories, sources_of
+from journeylib.store.dialect import sql_cast, sql_epoch_microseconds, sql_quote, sql_timestamp, sql_values
+
+__all__ = [
+    "DEFAULT_HORIZON_DAYS",
+    "DEFAULT_WINDOWS",
+    "Snapshots",
+    "asof_days",
+    "build_snapshots",
+    "day_end",
+    "day_number",
+]
+
+#: Follow-up after the as-of day within which a churn counts (days).
+DEFAULT_HORIZON_DAYS = 60
+#: Recent windows (days up to the as-of day) of the activity, ticket and e-mail counts.
+DEFAULT_WINDOWS: tuple[int, ...] = (7, 14, 30)
+#: The customer's own baseline: activity in days ``d - BASELINE_FROM + 1 .. d - BASELINE_TO`` (90 days ending 30 days ago).
+BASELINE_FROM = 120
+BASELINE_TO = 30
+#: Shortest baseline (days after signup) for the activity ratios; shorter ones give NaN.
+MIN_BASELINE_DAYS = 14
+#: Weeks of the activity slope.
+SLOPE_WEEKS = 8
+_US_PER_DAY = 86_400_000_000
+_EPOCH = pd.Timestamp("1970-01-01T00:00:00Z")
+
+
+def day_number(ts: Any) -> int:
+    """Return the UTC day number (days since 1970-01-01) of a time.
+
+    Parameters
+    ----------
+    ts : date-like
+        A date, text or timestamp (naive values are UTC).
+
+    Returns
+    -------
+    int
+        The day number.
+
+    Examples
+    --------
+    >>> day_number("2025-01-02T23:00:00Z")
+    20090
+    """
+    t = pd.Timestamp(ts)
+    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    return math.floor((t - _EPOCH) / pd.Timedelta(days=1))
+
+
+def day_end(day: int) -> pd.Timestamp:
+    """Return the end of UTC day *day* (the start of the next day): the as-of instant of a snapshot.
+
+    Parameters
+    ----------
+    day : int
+        A day number (:func:`day_number`).
+
+    Returns
+    -------
+    pandas.Timestamp
+        UTC.
+
+    Examples
+    --------
+    >>> day_end(20090)
+    Timestamp('2025-01-03 00:00:00+0000', tz='UTC')
+    """
+    return _EPOCH + pd.Timedelta(days=int(day) + 1)
+
+
+def asof_days(first: Any, last: Any, *, every_days: int = 7) -> list[int]:
+    """Return the as-of day numbers from *last* back to *first*, every *every_days* days, oldest first.
+
+    The grid is anchored on *last*, so the latest snapshot is always on it.
+
+    Parameters
+    ----------
+    first, last : date-like
+        The first and last possible as-of days (their UTC days).
+    every_days : int, default 7
+        Spacing of the grid.
+
+    Returns
+    -------
+    list of int
+        Day numbers.
+
+    Raises
+    ------
+    ValueError
+        If ``every_days`` is not a positive whole number or *last* is before *first*.
+
+    Examples
+    --------
+    >>> asof_days("2025-01-01", "2025-01-15", every_days=7)
+    [20089, 20096, 20103]
+    """
+    if isinstance(every_days, bool) or not isinstance(every_days, (int, np.integer)) or every_days < 1:
+        msg = f"asof_days: every_days must be a positive whole number of days; got {every_days!r}"
+        raise ValueError(msg)
+    lo, hi = day_number(first), day_number(last)
+    if hi < lo:
+        msg = f"asof_days: last ({last}) is before first ({first})"
+        raise ValueError(msg)
+    return list(range(hi, lo - 1, -int(every_days)))[::-1]
+
+
+@dataclass(frozen=True)
+class Snapshots:
+    """As-of snapshots with their labels, and how they were made.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        One row per customer × as-of day; columns documented in
+        :func:`build_snapshots`.
+    catalog : pandas.DataFrame
+        One row per feature column: ``feature``, ``family`` (``customer``,
+        ``activity``, ``recency``, ``tickets``, ``email``, ``stages``),
+        ``kind`` (``numeric`` or ``category``), ``description``.
+    exclusions : pandas.DataFrame
+        ``reason`` and ``snapshots``: snapshots kept but without a label
+        (``censored``: the horizon runs past the data's end), and customer ×
+        day pairs that are not snapshots (``already_churned``,
+        ``not_converted``), counted.
+    horizon_days : int
+        The label horizon.
+    data_end : pandas.Timestamp
+        The end of the data (the scope's ``as_of``): labels need
+        ``as_of + horizon_days <= data_end``.
+    outcome : str
+        The churn outcome of the definition.
+    population : str
+        ``converted`` or ``all``.
+    every_days : int
+        Spacing of the as-of grid (0 when the days were given).
+    scope : Scope
+        The customers and data end.
+    """
+
+    data: pd.DataFrame
+    catalog: pd.DataFrame
+    exclusions: pd.DataFrame
+    horizon_days: int
+    data_end: pd.Timestamp
+    outcome: str
+    population: str
+    every_days: int
+    scope: Scope = field(repr=False)
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """The feature columns, in catalog order."""
+        return self.catalog["feature"].tolist()
+
+    @property
+    def categorical_columns(self) -> list[str]:
+        """The feature columns of kind ``category``."""
+        return self.catalog.loc[self.catalog["kind"] == "category", "feature"].tolist()
+
+    @property
+    def labelled(self) -> pd.DataFrame:
+        """The snapshots with a label (not censored): what training and evaluation use."""
+        return self.data[self.data["churned"].notna()].reset_index(drop=True)
+
+    def n_excluded(self, reason: str) -> int:
+        """Return how many snapshots (or customer × day pairs) were set aside for *reason*."""
+        rows = self.exclusions[self.exclusions["reason"] == reason]
+        return int(rows["snapshots"].sum()) if len(rows) else 0
+
+    def copy(self) -> Snapshots:
+        """Return a copy whose tables can be changed without changing this one."""
+        return dataclasses.replace(self, data=self.data.copy(), catalog=self.catalog.copy(), exclusions=self.exclusions.copy())
+
+
+# -- SQL pieces ------------------------------------------------------------------------------
+def _day_sql(expr: str) -> str:
+    """Return the SQL day number (UTC) of a timestamp expression."""
+    return sql_cast(f"floor({sql_epoch_microseconds(expr)} / {_US_PER_DAY})", "integer")
+
+
+def _dayf_sql(expr: str) -> str:
+    """Return the SQL fractional day number (UTC) of a timestamp expression."""
+    return f"{sql_epoch_microseconds(expr)} / {float(_US_PER_DAY)!r}"
+
+
+def _over(expr: str, back_from: int | None, back_to: int = 0) -> str:
+    """Window aggregate over the days ``d - back_from .. d - back_to`` of the same customer (None = since the start)."""
+    lo = "UNBOUNDED PRECEDING" if back_from is None else f"{int(back_from)} PRECEDING"
+    hi = "CURRENT ROW" if back_to == 0 else f"{int(back_to)} PRECEDING"
+    return f"{expr} OVER (PARTITION BY customer_id ORDER BY day RANGE BETWEEN {lo} AND {hi})"
+
+
+def _in_list(values: Sequence[str]) -> str:
+    return ", ".join(sql_quote(v) for v in values) or "NULL"
+
+
+def _timeline(daily: str, cols: Sequence[str], selects: Sequence[str]) -> str:
+    """Return SQL stacking a family's daily rows with the grid rows and evaluating the window *selects* at the grid rows."""
+    zeros = ", ".join(f"0 AS {c}" for c in cols)
+    names = ", ".join(cols)
+    return f"""
+        WITH daily AS ({daily}),
+             u AS (SELECT customer_id, day, {names}, 0 AS is_grid FROM daily
+                   UNION ALL
+                   SELECT DISTINCT customer_id, as_of_day AS day, {zeros}, 1 AS is_grid FROM _jl_grid),
+             w AS (SELECT customer_id, day, is_grid, {", ".join(selects)} FROM u)
+        SELECT * FROM w WHERE is_grid = 1"""
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        msg = f"build_snapshots: {name} must be a positive whole number of days; got {value!r}"
+        raise ValueError(msg)
+    return int(value)
+
+
+# -- the public builder ----------------------------------------------------------------------
+def build_snapshots(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    every_days: int = 7,
+    as_of_dates: Sequence[Any] | None = None,
+    first_as_of: Any = None,
+    last_as_of: Any = None,
+    outcome: str = "churn",
+    population: str = "auto",
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    ticket_scores: pd.DataFrame | None = None,
+    activity_sources: Sequence[str] = ("product",),
+    exclude_sources: Sequence[str] = ("crm",),
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+    random_state: int = 0,
+    scope: Scope | None = None,
+    cache: ResultCache | None = None,
+) -> Snapshots:
+    """Build churn-risk snapshots (features known on each as-of day, and the label) for a grid of days.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    definition : JourneyDefinition
+        Gives the churn outcome, the conversion outcome and the stages.
+    horizon_days : int, default 60
+        The label: churn within this many days after the as-of day (30, 60,
+        90 ...).
+    every_days : int, default 7
+        Spacing of the grid (weekly by default), anchored on the last day.
+    as_of_dates : sequence of date-like, optional
+        Explicit as-of days instead of the grid (e.g. one day, to score);
+        each on or before the day of the data's end (that day may be
+        partial: its snapshot reads the data up to the end).
+    first_as_of, last_as_of : date-like, optional
+        Range of the grid: default from the first signup to the last complete
+        day of the data (the day before ``as_of`` unless it is a day's end).
+    outcome : str, default "churn"
+        The outcome of the definition that is the label.
+    population : {"auto", "converted", "all"}, default "auto"
+        ``converted``: snapshots of customers who converted by the as-of day;
+        ``auto`` is ``converted`` when the definition has a conversion outcome.
+    windows : sequence of int, default (7, 14, 30)
+        The recent windows of the activity, ticket and e-mail counts.
+    ticket_scores : pandas.DataFrame, optional
+        Per-ticket sentiment (``ticket_id``, ``compound``, ``polarity``), e.g.
+        :meth:`journeylib.Journey.scored_tickets`; without it there are no
+        sentiment features.
+    activity_sources : sequence of str, default ("product",)
+        Source kinds (:mod:`journeylib.store.categories`) or names whose
+        events are activity.
+    exclude_sources : sequence of str, default ("crm",)
+        Source kinds or names without a recency feature (CRM records encode
+        commercial outcomes).
+    as_of, segment, plan, signup_from, signup_to, sample_n, random_state, scope
+        The scope; its ``as_of`` is the data's end (default: the latest event).
+    cache : ResultCache, optional
+        Share the milestone frame with the other analyses of a context.
+
+    Returns
+    -------
+    Snapshots
+        ``data`` has one row per customer × as-of day, ordered by as-of day
+        and customer, with the columns below (``<w>`` a window of
+        ``windows``, ``<k>`` a source kind):
+
+        ``customer_id``, ``as_of_day``, ``as_of``
+            The customer, the day number and its end (UTC).
+        ``churned``
+            1.0 if the outcome happened within ``horizon_days`` after
+            ``as_of``, 0.0 if not, NaN if censored.
+        ``censored``
+            Whether the horizon runs past the data's end.
+        ``churn_at``, ``days_to_churn``
+            When the outcome happened (NaT if not by the data's end) and days
+            from ``as_of`` to it: outcome information, never features.
+        ``segment``, ``plan``
+            Snapshot attributes (category features).
+        ``tenure_days``, ``paying_days``, ``users``
+            Days from signup and from conversion (NaN if not converted) to
+            ``as_of``; users created by then (users without a creation time count).
+        ``activity_<w>d``, ``active_days_<w>d``
+            Activity events and days with one in the last ``w`` days.
+        ``baseline_days``, ``baseline_per_day``, ``baseline_active_share``
+            The customer's own baseline: days of ``d-119 .. d-30`` after
+            signup, activity events per such day, and the share of such days
+            with activity (NaN without baseline days).
+        ``activity_ratio_14d``, ``activity_ratio_30d``
+            Activity per day in the window over the baseline per day (NaN
+            when the baseline is shorter than 14 days or empty).
+        ``activity_slope_8w``
+            Least-squares slope of the weekly activity over the last 8 weeks,
+            per week, divided by the mean weekly activity (NaN when none).
+        ``usual_gap_days``
+            Baseline days per active baseline day (how often the customer is
+            usually active; NaN without baseline activity).
+        ``days_since_<k>``
+            Whole days from the last event of source kind ``<k>`` (activity
+            sources and every kind not excluded) to the as-of day; NaN if none.
+        ``tickets_<w>d``, ``tickets_high_priority_30d``, ``open_tickets``, ``days_since_ticket``, ``satisfaction_90d``
+            Tickets created in the window; high or urgent ones in 30 days;
+            tickets created by ``d`` and not solved by ``d``; whole days since
+            the last ticket (NaN if none); mean satisfaction (0..1) of tickets
+            solved in the last 90 days (NaN if none rated).
+        ``negative_tickets_<w>d``, ``ticket_compound_30d``
+            With ``ticket_scores``: negative tickets created in the window;
+            mean sentiment compound of tickets created in 30 days.
+        ``emails_delivered_30d``, ``emails_opened_30d``, ``emails_clicked_30d``, ``email_open_rate_60d``, ``days_since_email_open``, ``unsubscribed``
+            Message statuses in the window; opened / delivered in 60 days (at most 1)
+            (NaN if nothing delivered); days since the last open; whether the
+            customer unsubscribed by ``d`` (0/1).
+        ``stage``, ``stages_reached``, ``days_in_stage``, ``days_in_stage_vs_peers``, ``stage_overdue``
+            The stage entered last by ``as_of`` (category); stages entered;
+            days since entering it; that over the median of the customers of
+            the same snapshot day in the same stage; 1.0 when it exceeds the
+            median time peers took to move on from that stage (entries and
+            exits by ``as_of``), 0.0 when not, NaN when no peer had moved on.
+
+    Raises
+    ------
+    ValueError
+        If ``horizon_days``, ``every_days`` or ``windows`` are not positive
+        whole numbers, ``population`` is unknown, the outcome is not in the
+        definition, the definition uses ``occurrence: last``, or
+        ``ticket_scores`` lacks ``ticket_id`` / ``compound`` / ``polarity``.
+    EmptyResultError
+        If no customer × day pair is a snapshot.
+
+    Warns
+    -----
+    StatisticalWarning
+        When snapshots are censored (with their count).
+    """
+    function = "build_snapshots"
+    horizon = _check_positive_int(horizon_days, "horizon_days")
+    step = _check_positive_int(every_days, "every_days")
+    wins = tuple(sorted({_check_positive_int(w, "windows") for w in windows} | {14, 30}))
+    if population not in ("auto", "converted", "all"):
+        msg = f"{function}: population must be 'auto', 'converted' or 'all'; got {population!r}"
+        raise ValueError(msg)
+    col, _ = outcome_spec(definition, outcome)
+    if definition.conventions.occurrence != "first":
+        msg = (
+            f"{function}: the journey definition {definition.name!r} uses conventions.occurrence "
+            f"{definition.conventions.occurrence!r}; stage entry times then move as data arrives, so entries known on "
+            "an as-of day cannot be read from one milestone frame. Use occurrence: first for risk snapshots."
+        )
+        raise ValueError(msg)
+    if ticket_scores is not None:
+        missing = [c for c in ("ticket_id", "compound", "polarity") if c not in ticket_scores.columns]
+        if missing:
+            msg = f"{function}: ticket_scores needs columns ticket_id, compound, polarity; missing {missing}"
+            raise ValueError(msg)
+    scope = Scope.resolve(
+        store, scope, function=function, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
+        signup_to=signup_to, sample_n=sample_n, random_state=random_state,
+    )
+    conv_col = next(
+        (f"{feature_slug(n)}_at" for n, o in definition.outcomes.items() if o.customer_field == "converted_at"), None
+    )
+    pop = population
+    if pop == "auto":
+        pop = "converted" if conv_col is not None and outcome != "conversion" else "all"
+    if pop == "converted" and conv_col is None:
+        msg = f"{function}: population='converted' needs an outcome with customer_field converted_at in the definition"
+        raise ValueError(msg)
+
+    outs = customer_outcomes_data(store, definition=definition, scope=scope)
+    data_end = pd.Timestamp(scope.as_of)
+    last_full = day_number(data_end) - (0 if day_end(day_number(data_end)) <= data_end + pd.Timedelta(microseconds=1) else 1)
+    if as_of_dates is not None:
+        days = sorted({day_number(to_utc(d, function=function, name="as_of_dates") or d) for d in as_of_dates})
+        late = [d for d in days if d > day_number(data_end)]  # the data end's own day may be partial (scoring)
+        if late:
+            msg = (
+                f"{function}: as_of_dates must be on or before the day of the data's end ({data_end}); "
+                f"{len(late)} do not, e.g. {day_end(late[0]) - pd.Timedelta(days=1):%Y-%m-%d}"
+            )
+            raise ValueError(msg)
+        step_used = 0
+    else:
+        first = first_as_of if first_as_of is not None else outs["signup_at"].min()
+        last = last_as_of if last_as_of is not None else day_end(last_full) - pd.Timedelta(days=1)
+        days = asof_days(first, min(pd.Timestamp(last) if pd.Timestamp(last).tzinfo else pd.Timestamp(last).tz_localize("UTC"),
+                                    day_end(last_full) - pd.Timedelta(days=1)), every_days=step)
+        step_used = step
+    if not days:
+        msg = f"{function}: no as-of day between the first signup and the data's end ({data_end})"
+        raise EmptyResultError(msg)
+
+    def dayf(s: pd.Series) -> np.ndarray:
+        t = pd.to_datetime(s, utc=True)
+        return ((t - _EPOCH) / pd.Timedelta(days=1)).to_numpy(dtype=float)
+
+    out_frame = pd.DataFrame(
+        {
+            "customer_id": outs["customer_id"].astype(str),
+            "signup_dayf": dayf(outs["signup_at"]),
+            "convert_dayf": dayf(outs[conv_col]) if conv_col is not None else np.nan,
+            "churn_dayf": dayf(outs[col]),
+        }
+    )
+    need_conv = "TRUE" if pop == "all" else "o.convert_dayf < g.as_of_day + 1"
+    pairs = store.query(
+        f"""SELECT o.customer_id, g.as_of_day,
+                   o.churn_dayf < g.as_of_day + 1 AS churned_before,
+                   {need_conv} AS in_population
+            FROM _jl_out o JOIN ({sql_values([str(d) for d in days], "as_of_day")}) g
+              ON o.signup_dayf < g.as_of_day + 1""",
+        _jl_out=out_frame,
+    )
+    churned_before = pairs["churned_before"].fillna(False).astype(bool)
+    in_pop = pairs["in_population"].fillna(False).astype(bool)
+    keep = ~churned_before & in_pop
+    n_already, n_not_conv = int(churned_before.sum()), int((~churned_before & ~in_pop).sum())
+    grid = pairs.loc[keep, ["customer_id", "as_of_day"]].reset_index(drop=True)
+    grid["as_of_day"] = grid["as_of_day"].astype("int64")
+    if grid.empty:
+        msg = (
+            f"{function}: no snapshots: {len(days)} as-of day(s), {len(outs)} customers in scope ({scope.describe()}), "
+            f"{n_already} pairs already churned, {n_not_conv} not converted (population {pop!r})"
+        )
+        raise EmptyResultError(msg)
+
+    catalog: list[dict[str, str]] = []
+
+    def add(feature: str, family: str, description: str, kind: str = "numeric") -> None:
+        catalog.append({"feature": feature, "family": family, "kind": kind, "description": description})
+
+    base = _customer_family(store, grid, out_frame, scope, add)
+    parts = [
+        _activity_family(store, grid, scope, wins, activity_sources, exclude_sources, add),
+        _ticket_family(store, grid, scope, wins, ticket_scores, add),
+        _email_family(store, grid, scope, add),
+        _stage_family(store, grid, definition, scope, cache, add),
+    ]
+    data = base
+    for part in parts:
+        data = data.merge(part, on=["customer_id", "as_of_day"], how="left")
+
+    # labels
+    as_of_end = data["as_of_day"].to_numpy(dtype=float) + 1.0
+    churn = data["customer_id"].map(out_frame.set_index("customer_id")["churn_dayf"]).to_numpy(dtype=float)
+    end_f = float((data_end - _EPOCH) / pd.Timedelta(days=1))
+    censored = as_of_end + horizon > end_f + 1e-9
+    within = np.isfinite(churn) & (churn - as_of_end <= horizon)
+    data["churned"] = np.where(censored, np.nan, within.astype(float))
+    data["censored"] = censored
+    data["churn_at"] = pd.to_datetime(data["customer_id"].map(outs.set_index(outs["customer_id"].astype(str))[col]), utc=True)
+    data["days_to_churn"] = churn - as_of_end
+    data["as_of"] = _EPOCH + pd.to_timedelta(data["as_of_day"] + 1, unit="D")
+    front = ["customer_id", "as_of_day", "as_of", "churned", "censored", "churn_at", "days_to_churn"]
+    cat = pd.DataFrame(catalog, columns=["feature", "family", "kind", "description"])
+    data = data[front + cat["feature"].tolist()].sort_values(["as_of_day", "customer_id"], kind="mergesort")
+    n_cens = int(censored.sum())
+    exclusions = pd.DataFrame(
+        {"reason": ["censored", "already_churned", "not_converted"], "snapshots": [n_cens, n_already, n_not_conv]}
+    )
+    if n_cens:
+        msg = (
+            f"{function}: {n_cens} of {len(data)} snapshots are censored (their {horizon}-day horizon runs past the data's "
+            f"end, {data_end:%Y-%m-%d}); they have no label and are left out of training and evaluation."
+        )
+        warnings.warn(msg, StatisticalWarning, stacklevel=2)
+    return Snapshots(
+        data=data.reset_index(drop=True), catalog=cat, exclusions=exclusions, horizon_days=horizon, data_end=data_end,
+        outcome=outcome, population=pop, every_days=step_used, scope=scope,
+    )
+
+
+# -- families --------------------------------------------------------------------------------
+def _customer_family(store: Store, grid: pd.DataFrame, out_frame: pd.DataFrame, scope: Scope, add: Any) -> pd.DataFrame:
+    sql = f"""
+        WITH us AS (
+            SELECT g.customer_id, g.as_of_day, count(u.user_id) AS users
+            FROM _jl_grid g JOIN users u ON u.customer_id = g.customer_id
+            WHERE u.created_at IS NULL OR {_day_sql("u.created_at")} <= g.as_of_day
+            GROUP BY g.customer_id, g.as_of_day)
+        SELECT g.customer_id, g.as_of_day, c.segment, c.plan,
+               g.as_of_day + 1 - o.signup_dayf AS tenure_days,
+               CASE WHEN o.convert_dayf < g.as_of_day + 1 THEN g.as_of_day + 1 - o.convert_dayf END AS paying_days,
+               coalesce(us.users, 0) AS users
+        FROM _jl_grid g
+        JOIN ({scope.customers_sql()}) c ON c.customer_id = g.customer_id
+        JOIN _jl_out o ON o.customer_id = g.customer_id
+        LEFT JOIN us ON us.customer_id = g.customer_id AND us.as_of_day = g.as_of_day"""
+    out = store.query(sql, _jl_grid=grid, _jl_out=out_frame)
+    add("segment", "customer", "customer segment (as exported)", "category")
+    add("plan", "customer", "plan (as exported: the current or last plan)", "category")
+    add("tenure_days", "customer", "days from signup to the as-of day")
+    add("paying_days", "customer", "days from conversion to the as-of day (NaN if not converted)")
+    add("users", "customer", "users of the account created by the as-of day")
+    for c in ("segment", "plan"):
+        out[c] = out[c].astype(object).where(out[c].notna(), None)
+    out["users"] = out["users"].astype("int64")
+    for c in ("tenure_days", "paying_days"):
+        out[c] = out[c].astype("float64")
+    return out
+
+
+def _activity_family(
+    store: Store, grid: pd.DataFrame, scope: Scope, wins: tuple[int, ...], activity_sources: Sequence[str],
+    exclude_sources: Sequence[str], add: Any,
+) -> pd.DataFrame:
+    cats = source_categories(store)
+    act = sources_of(store, activity_sources)
+    excluded = set(sources_of(store, exclude_sources))
+    kinds = sorted({c for s, c in cats.items() if s not in excluded})
+    kind_sources = {k: sorted(s for s, c in cats.items() if c == k and s not in excluded) for k in kinds}
+    if not any(set(v) == set(act) & set(cats) for v in kind_sources.values()):
+        kinds.append("activity")  # the activity sources are not one kind: their own recency
+        kind_sources["activity"] = act
+    cols = ["n_act"] + [f"k_{feature_slug(k)}" for k in kinds]
+    sums = [f"sum(CASE WHEN e.source IN ({_in_list(act)}) THEN 1 ELSE 0 END) AS n_act"]
+    sums += [
+        f"sum(CASE WHEN e.source IN ({_in_list(kind_sources[k])}) THEN 1 ELSE 0 END) AS k_{feature_slug(k)}" for k in kinds
+    ]
+    daily = f"""
+        SELECT e.customer_id, {_day_sql("e.timestamp")} AS day, {", ".join(sums)}
+        FROM events e JOIN (SELECT DISTINCT customer_id FROM _jl_grid) g ON e.customer_id = g.customer_id
+        WHERE e.timestamp <= {_ts(scope)}
+        GROUP BY e.customer_id, {_day_sql("e.timestamp")}"""
+    selects = []
+    for w in wins:
+        selects.append(f"{_over('sum(n_act)', w - 1)} AS activity_{w}d")
+        selects.append(f"{_over('sum(CASE WHEN n_act > 0 THEN 1 ELSE 0 END)', w - 1)} AS active_days_{w}d")
+    for k in range(SLOPE_WEEKS):
+        selects.append(f"{_over('sum(n_act)', 7 * k + 6, 7 * k)} AS wk{k}")
+    selects.append(f"{_over('sum(n_act)', BASELINE_FROM - 1, BASELINE_TO)} AS base_events")
+    selects.append(f"{_over('sum(CASE WHEN n_act > 0 THEN 1 ELSE 0 END)', BASELINE_FROM - 1, BASELINE_TO)} AS base_active")
+    for kind in kinds:
+        slug = f"k_{feature_slug(kind)}"
+        selects.append(f"{_over(f'max(CASE WHEN {slug} > 0 THEN day END)', None)} AS last_{feature_slug(kind)}")
+    raw = store.query(_timeline(daily, cols, selects), _jl_grid=grid)
+    out = grid.merge(raw.rename(columns={"day": "as_of_day"}).drop(columns=["is_grid"]), on=["customer_id", "as_of_day"], how="left")
+    # baseline: the days of d-119 .. d-30 on or after the signup day
+    signup = out["as_of_day"] + 1 - _tenure(store, out, scope)
+    lo = np.maximum(out["as_of_day"] - (BASELINE_FROM - 1), np.floor(signup))
+    base_days = np.clip(out["as_of_day"] - BASELINE_TO - lo + 1, 0, BASELINE_FROM - BASELINE_TO)
+    res = pd.DataFrame({"customer_id": out["customer_id"], "as_of_day": out["as_of_day"]})
+    for w in wins:
+        res[f"activity_{w}d"] = out[f"activity_{w}d"].fillna(0).astype("int64")
+        res[f"active_days_{w}d"] = out[f"active_days_{w}d"].fillna(0).astype("int64")
+        add(f"activity_{w}d", "activity", f"activity events in the last {w} days")
+        add(f"active_days_{w}d", "activity", f"days with activity in the last {w} days")
+    be = out["base_events"].fillna(0).to_numpy(dtype=float)
+    ba = out["base_active"].fillna(0).to_numpy(dtype=float)
+    bd = base_days.to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_day = np.where(bd > 0, be / bd, np.nan)
+        res["baseline_days"] = bd
+        res["baseline_per_day"] = per_day
+        res["baseline_active_share"] = np.where(bd > 0, ba / bd, np.nan)
+        ok = (bd >= MIN_BASELINE_DAYS) & (per_day > 0)
+        for w in (14, 30):
+            res[f"activity_ratio_{w}d"] = np.where(ok, res[f"activity_{w}d"].to_numpy(dtype=float) / w / per_day, np.nan)
+        weeks = np.column_stack([out[f"wk{k}"].fillna(0).to_numpy(dtype=float) for k in range(SLOPE_WEEKS)])[:, ::-1]
+        x = np.arange(SLOPE_WEEKS, dtype=float) - (SLOPE_WEEKS - 1) / 2.0  # oldest week first, centred
+        slope = (weeks * x).sum(axis=1) / (x**2).sum()
+        mean = weeks.mean(axis=1)
+        res["activity_slope_8w"] = np.where(mean > 0, slope / mean, np.nan)
+        res["usual_gap_days"] = np.where(ba > 0, bd / ba, np.nan)
+    add("baseline_days", "activity", f"days of the customer's own baseline (days {BASELINE_FROM}..{BASELINE_TO + 1} before, after signup)")
+    add("baseline_per_day", "activity", "activity events per baseline day")
+    add("baseline_active_share", "activity", "share of baseline days with activity")
+    add("activity_ratio_14d", "activity", "activity per day in the last 14 days over the customer's baseline per day")
+    add("activity_ratio_30d", "activity", "activity per day in the last 30 days over the customer's baseline per day")
+    add("activity_slope_8w", "activity", "slope of weekly activity over 8 weeks, relative to its mean")
+    add("usual_gap_days", "activity", "baseline days per active baseline day (usual days between active days)")
+    for kind in kinds:
+        last = out[f"last_{feature_slug(kind)}"].astype("float64")
+        res[f"days_since_{feature_slug(kind)}"] = out["as_of_day"] - last
+        add(f"days_since_{feature_slug(kind)}", "recency", f"whole days since the last {kind} event (NaN if none)")
+    return res
+
+
+def _ts(scope: Scope) -> str:
+    return sql_timestamp(scope.as_of)
+
+
+def _tenure(store: Store, frame: pd.DataFrame, scope: Scope) -> pd.Series:
+    """Tenure (days) of the rows of *frame*, from the customers' signups."""
+    signups = store.query(f"SELECT customer_id, {_dayf_sql('signup_at')} AS s FROM ({scope.customers_sql()})")
+    s = frame["customer_id"].map(signups.set_index("customer_id")["s"]).astype(float)
+    return frame["as_of_day"] + 1 - s
+
+
+def _ticket_family(
+    store: Store, grid: pd.DataFrame, scope: Scope, wins: tuple[int, ...], scores: pd.DataFrame | None, add: Any
+) -> pd.DataFrame:
+    frames: dict[str, pd.DataFrame] = {"_jl_grid": grid}
+    if scores is not None:
+        sc = scores[["ticket_id", "compound", "polarity"]].drop_duplicates("ticket_id").copy()
+        sc["ticket_id"] = sc["ticket_id"].astype(str)
+        sc["negative"] = (sc["polarity"] == "negative").astype("int64")
+        sc["compound"] = sc["compound"].astype("float64")
+        frames["_jl_scores"] = sc[["ticket_id", "compound", "negative"]]
+        neg, comp, scored = "coalesce(s.negative, 0)", "coalesce(s.compound, 0)", "CASE WHEN s.compound IS NULL THEN 0 ELSE 1 END"
+        join = "LEFT JOIN _jl_scores s ON s.ticket_id = t.ticket_id"
+    else:
+        neg, comp, scored, join = "0", "0", "0", ""
+    asof = _ts(scope)
+    high = "CASE WHEN lower(t.priority) IN ('high', 'urgent') THEN 1 ELSE 0 END"
+    created = f"""
+        SELECT t.customer_id, {_day_sql("t.created_at")} AS day, 1 AS n_new, {high} AS n_high, {neg} AS n_neg,
+               {comp} AS comp_sum, {scored} AS n_scored, 0 AS n_solved, 0.0 AS sat_sum, 0 AS sat_n
+        FROM tickets t JOIN (SELECT DISTINCT customer_id FROM _jl_grid) g ON t.customer_id = g.customer_id {join}
+        WHERE t.created_at <= {asof}"""
+    solved = f"""
+        SELECT t.customer_id, {_day_sql("t.solved_at")} AS day, 0 AS n_new, 0 AS n_high, 0 AS n_neg, 0 AS comp_sum,
+               0 AS n_scored, 1 AS n_solved, coalesce(t.satisfaction, 0.0) AS sat_sum,
+               CASE WHEN t.satisfaction IS NULL THEN 0 ELSE 1 END AS sat_n
+        FROM tickets t JOIN (SELECT DISTINCT customer_id FROM _jl_grid) g ON t.customer_id = g.customer_id
+        WHERE t.solved_at IS NOT NULL AND t.solved_at <= {asof} AND t.solved_at >= t.created_at"""
+    cols = ["n_new", "n_high", "n_neg", "comp_sum", "n_scored", "n_solved", "sat_sum", "sat_n"]
+    daily = f"SELECT customer_id, day, {', '.join(f'sum({c}) AS {c}' for c in cols)} FROM ({created} UNION ALL {solved}) x GROUP BY customer_id, day"
+    selects = [f"{_over('sum(n_new)', w - 1)} AS tickets_{w}d" for w in wins]
+    selects += [f"{_over('sum(n_neg)', w - 1)} AS neg_{w}d" for w in wins]
+    selects += [
+        f"{_over('sum(n_high)', 29)} AS high_30d",
+        f"{_over('sum(comp_sum)', 29)} AS comp_30d",
+        f"{_over('sum(n_scored)', 29)} AS scored_30d",
+        f"{_over('sum(n_new - n_solved)', None)} AS open_tickets",
+        f"{_over('max(CASE WHEN n_new > 0 THEN day END)', None)} AS last_ticket",
+        f"{_over('sum(sat_sum)', 89)} AS sat_sum_90d",
+        f"{_over('sum(sat_n)', 89)} AS sat_n_90d",
+    ]
+    raw = store.query(_timeline(daily, cols, selects), None, **frames)
+    out = grid.merge(raw.rename(columns={"day": "as_of_day"}).drop(columns=["is_grid"]), on=["customer_id", "as_of_day"], how="left")
+    res = pd.DataFrame({"customer_id": out["customer_id"], "as_of_day": out["as_of_day"]})
+    for w in wins:
+        res[f"tickets_{w}d"] = out[f"tickets_{w}d"].fillna(0).astype("int64")
+        add(f"tickets_{w}d", "tickets", f"support tickets created in the last {w} days")
+    res["tickets_high_priority_30d"] = out["high_30d"].fillna(0).astype("int64")
+    add("tickets_high_priority_30d", "tickets", "high or urgent tickets created in the last 30 days")
+    res["open_tickets"] = out["open_tickets"].fillna(0).astype("int64")
+    add("open_tickets", "tickets", "tickets created and not solved by the as-of day")
+    res["days_since_ticket"] = out["as_of_day"] - out["last_ticket"].astype("float64")
+    add("days_since_ticket", "tickets", "whole days since the last ticket was created (NaN if none)")
+    sat_n = out["sat_n_90d"].fillna(0).to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res["satisfaction_90d"] = np.where(sat_n > 0, out["sat_sum_90d"].fillna(0).to_numpy(dtype=float) / sat_n, np.nan)
+    add("satisfaction_90d", "tickets", "mean satisfaction (0-1) of tickets solved in the last 90 days (NaN if none rated)")
+    if scores is not None:
+        for w in wins:
+            res[f"negative_tickets_{w}d"] = out[f"neg_{w}d"].fillna(0).astype("int64")
+            add(f"negative_tickets_{w}d", "tickets", f"negative-sentiment tickets created in the last {w} days")
+        n = out["scored_30d"].fillna(0).to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res["ticket_compound_30d"] = np.where(n > 0, out["comp_30d"].fillna(0).to_numpy(dtype=float) / n, np.nan)
+        add("ticket_compound_30d", "tickets", "mean sentiment (compound, -1..1) of tickets created in the last 30 days")
+    return res
+
+
+def _email_family(store: Store, grid: pd.DataFrame, scope: Scope, add: Any) -> pd.DataFrame:
+    statuses = ("delivered", "opened", "clicked", "unsubscribed")
+    cols = [f"n_{s}" for s in statuses]
+    sums = ", ".join(f"sum(CASE WHEN m.status = {sql_quote(s)} THEN 1 ELSE 0 END) AS n_{s}" for s in statuses)
+    daily = f"""
+        SELECT m.customer_id, {_day_sql("m.timestamp")} AS day, {sums}
+        FROM messages m JOIN (SELECT DISTINCT customer_id FROM _jl_grid) g ON m.customer_id = g.customer_id
+        WHERE m.timestamp <= {_ts(scope)}
+        GROUP BY m.customer_id, {_day_sql("m.timestamp")}"""
+    selects = [
+        f"{_over('sum(n_delivered)', 29)} AS delivered_30d",
+        f"{_over('sum(n_opened)', 29)} AS opened_30d",
+        f"{_over('sum(n_clicked)', 29)} AS clicked_30d",
+        f"{_over('sum(n_delivered)', 59)} AS delivered_60d",
+        f"{_over('sum(n_opened)', 59)} AS opened_60d",
+        f"{_over('max(CASE WHEN n_opened > 0 THEN day END)', None)} AS last_open",
+        f"{_over('sum(n_unsubscribed)', None)} AS unsub",
+    ]
+    raw = store.query(_timeline(daily, cols, selects), _jl_grid=grid)
+    out = grid.merge(raw.rename(columns={"day": "as_of_day"}).drop(columns=["is_grid"]), on=["customer_id", "as_of_day"], how="left")
+    res = pd.DataFrame({"customer_id": out["customer_id"], "as_of_day": out["as_of_day"]})
+    for s in ("delivered", "opened", "clicked"):
+        res[f"emails_{s}_30d"] = out[f"{s}_30d"].fillna(0).astype("int64")
+        add(f"emails_{s}_30d", "email", f"e-mails {s} in the last 30 days")
+    d60 = out["delivered_60d"].fillna(0).to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # an open can follow a delivery before the window: capped at 1
+        res["email_open_rate_60d"] = np.where(d60 > 0, np.minimum(out["opened_60d"].fillna(0).to_numpy(dtype=float) / d60, 1.0), np.nan)
+    add("email_open_rate_60d", "email", "e-mails opened / delivered in the last 60 days, at most 1 (NaN if none delivered)")
+    res["days_since_email_open"] = out["as_of_day"] - out["last_open"].astype("float64")
+    add("days_since_email_open", "email", "whole days since an e-mail was last opened (NaN if never)")
+    res["unsubscribed"] = (out["unsub"].fillna(0) > 0).astype("int64")
+    add("unsubscribed", "email", "1 if the customer unsubscribed by the as-of day")
+    return res
+
+
+def _stage_family(
+    store: Store, grid: pd.DataFrame, definition: JourneyDefinition, scope: Scope, cache: ResultCache | None, add: Any
+) -> pd.DataFrame:
+    # the whole scope, unsampled: peers' times in a stage come from every customer
+    ms = stage_milestones(store, definition, scope.replace(sample_n=0, random_state=0), cache=cache)
+    for c in ("entered_at", "churned_at", "signup_at", "converted_at", "met_at"):
+        ms[c] = pd.to_datetime(ms[c], utc=True)
+    if "ended_at" in ms.columns:
+        ms["ended_at"] = pd.to_datetime(ms["ended_at"], utc=True)
+    entered = ms[ms["entered_at"].notna()]
+    frame_ms = pd.DataFrame(
+        {
+            "customer_id": entered["customer_id"].astype(str).to_numpy(),
+            "stage_order": entered["stage_order"].astype("int64").to_numpy(),
+            "entered_dayf": ((entered["entered_at"] - _EPOCH) / pd.Timedelta(days=1)).to_numpy(dtype=float),
+        }
+    )
+    iv = add_stage_exits(ms, definition, scope.as_of)
+    done = iv[iv["status"] == "progressed"]
+    frame_iv = pd.DataFrame(
+        {
+            "stage_order": done["stage_order"].astype("int64").to_numpy(),
+            "exited_dayf": ((pd.to_datetime(done["exited_at"], utc=True) - _EPOCH) / pd.Timedelta(days=1)).to_numpy(dtype=float),
+            "days": done["days_in_stage"].to_numpy(dtype=float),
+        }
+    )
+    sql = """
+        WITH s AS (
+            SELECT g.customer_id, g.as_of_day, m.stage_order, m.entered_dayf,
+                   count(*) OVER (PARTITION BY g.customer_id, g.as_of_day) AS stages_reached,
+                   row_number() OVER (PARTITION BY g.customer_id, g.as_of_day ORDER BY m.entered_dayf DESC, m.stage_order DESC) AS rn
+            FROM _jl_grid g JOIN _jl_ms m ON m.customer_id = g.customer_id AND m.entered_dayf < g.as_of_day + 1),
+        cur AS (
+            SELECT customer_id, as_of_day, stage_order, stages_reached, as_of_day + 1 - entered_dayf AS days_in_stage
+            FROM s WHERE rn = 1),
+        peers AS (
+            SELECT customer_id, as_of_day, stage_order, stages_reached, days_in_stage,
+                   median(days_in_stage) OVER (PARTITION BY as_of_day, stage_order) AS peer_median
+            FROM cur),
+        moved AS (
+            SELECT d.as_of_day, i.stage_order, median(i.days) AS moved_median
+            FROM (SELECT DISTINCT as_of_day FROM _jl_grid) d JOIN _jl_iv i ON i.exited_dayf < d.as_of_day + 1
+            GROUP BY d.as_of_day, i.stage_order)
+        SELECT p.customer_id, p.as_of_day, p.stage_order, p.stages_reached, p.days_in_stage, p.peer_median, v.moved_median
+        FROM peers p LEFT JOIN moved v ON v.as_of_day = p.as_of_day AND v.stage_order = p.stage_order"""
+    raw = store.query(sql, _jl_grid=grid, _jl_ms=frame_ms, _jl_iv=frame_iv)
+    out = grid.merge(raw, on=["customer_id", "as_of_day"], how="left")
+    names = np.asarray(definition.stage_names, dtype=object)
+    order = out["stage_order"]
+    res = pd.DataFrame({"customer_id": out["customer_id"], "as_of_day": out["as_of_day"]})
+    res["stage"] = [names[int(k)] if pd.notna(k) else None for k in order]
+    res["stages_reached"] = out["stages_reached"].fillna(0).astype("int64")
+    res["days_in_stage"] = out["days_in_stage"].astype("float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pm = out["peer_median"].astype("float64")
+        res["days_in_stage_vs_peers"] = np.where(pm > 0, res["days_in_stage"] / pm, np.nan)
+        mm = out["moved_median"].astype("float64")
+        res["stage_overdue"] = np.where(mm.notna() & res["days_in_stage"].notna(), (res["days_in_stage"] > mm).astype(float), np.nan)
+    add("stage", "stages", "the journey stage entered last by the as-of day", "category")
+    add("stages_reached", "stages", "journey stages entered by the as-of day (milestones met)")
+    add("days_in_stage", "stages", "days since entering the current stage")
+    add("days_in_stage_vs_peers", "stages", "days in stage over the median of customers in the same stage on the same day")
+    add("stage_overdue", "stages", "1 if in the stage longer than the median time peers took to move on from it")
+    return res

@@ -1,0 +1,134 @@
+"""Churn-risk models: the estimator contract, the out-of-time backtest, lead time and the planted decline."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from _builders import ROOT
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from journeylib.config import JourneyDefinition
+from journeylib.customers.risk import (
+    Backtest,
+    ChurnClassifier,
+    HealthRule,
+    RuleHealthScore,
+    average_precision,
+    backtest_data,
+    lead_time_data,
+    lead_time_summary,
+    model_card,
+    model_card_markdown,
+    roc_auc,
+    threshold_tradeoff_data,
+)
+from journeylib.customers.snapshots import build_snapshots
+from journeylib.exceptions import StatisticalWarning
+from journeylib.store import Store
+
+
+@parametrize_with_checks([ChurnClassifier(calibration="none"), ChurnClassifier("logistic", calibration="none"),
+                          ChurnClassifier("logistic", calibration="sigmoid")])
+def test_estimator_contract(estimator: object, check: object) -> None:
+    check(estimator)  # type: ignore[operator]
+
+
+def test_rule_score_points_are_the_documented_sum() -> None:
+    X = pd.DataFrame({"activity_14d": [0, 5, 0], "tickets_30d": [3, 0, np.nan]})
+    rules = [HealthRule("activity_14d", "<=", 0, 25, "idle"), HealthRule("tickets_30d", ">=", 2, 10, "tickets")]
+    est = RuleHealthScore(rules=rules).fit(X, [1, 0, 1])
+    assert est.risk_points(X).tolist() == [35.0, 0.0, 25.0]  # a missing value never meets a rule
+    p = est.predict_proba(X)[:, 1]
+    assert p[0] > p[2] > p[1]
+    with pytest.raises(ValueError, match="none of the rules"):
+        RuleHealthScore(rules=[HealthRule("nope", "<", 1, 5, "x")]).fit(X, [1, 0, 1])
+    with pytest.raises(TypeError, match="DataFrame"):
+        RuleHealthScore().fit(X.to_numpy(), [1, 0, 1])
+
+
+def test_fast_metrics_equal_sklearn() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    p = np.round(rng.random(300) + 0.3 * y, 1)  # rounded: many ties
+    assert roc_auc(y, p) == pytest.approx(roc_auc_score(y, p))
+    assert average_precision(y, p) == pytest.approx(average_precision_score(y, p))
+
+
+def _toy_backtest(pred: pd.DataFrame) -> Backtest:
+    return Backtest(metrics=pd.DataFrame(), calibration=pd.DataFrame(), lift=pd.DataFrame(), predictions=pred, split={},
+                    models={}, features=[], horizon_days=30, every_days=7)
+
+
+def test_lead_time_hand_computed() -> None:
+    t0 = pd.Timestamp("2025-01-01T00:00:00Z")
+    churn = t0 + pd.Timedelta(days=100)
+    as_of = [t0 + pd.Timedelta(days=d) for d in (64, 78, 85, 92, 78, 85)]
+    pred = pd.DataFrame({
+        "customer_id": ["x", "x", "x", "x", "y", "y"], "as_of_day": [64, 78, 85, 92, 78, 85], "as_of": as_of,
+        # x: churned labels for as-of within 30 days of churn (78, 85, 92); y never churns
+        "churned": [0.0, 1.0, 1.0, 1.0, 0.0, 0.0], "churn_at": [churn] * 4 + [pd.NaT] * 2,
+        "days_to_churn": [36, 22, 15, 8, np.nan, np.nan], "risk_m": [0.9, 0.2, 0.6, 0.7, 0.1, 0.55],
+    })
+    lead = lead_time_data(_toy_backtest(pred), model="m", threshold=0.5)
+    # the alert on day 64 is outside the horizon; the first in-horizon alert is day 85: 15 days ahead
+    assert lead[["customer_id", "alerted", "lead_days", "max_lead_days"]].to_dict("records") == [
+        {"customer_id": "x", "alerted": True, "lead_days": 15.0, "max_lead_days": 22.0}
+    ]
+    assert bool(lead["truncated"].iloc[0])  # 22 < 30 - 7
+    s = lead_time_summary(lead, _toy_backtest(pred)).iloc[0]
+    # alerted snapshots: x64, x85, x92, y85 → 2 churned of 4; 4 of 6 snapshots, weekly
+    assert s["precision"] == 0.5
+    assert s["alerts_per_100_per_week"] == pytest.approx(400 / 6)
+    # new alerts (previous below): x64, x85, y85
+    assert s["new_alerts_per_100_per_week"] == pytest.approx(300 / 6)
+    with pytest.raises(ValueError, match="no model 'boosted'"):
+        lead_time_data(_toy_backtest(pred))
+
+
+@pytest.fixture(scope="module")
+def planted_backtest(planted_world: tuple[Path, Path]) -> tuple[object, Backtest]:
+    definition = JourneyDefinition.load(ROOT / "parameters" / "journeys" / "saas.yaml")
+    with Store(planted_world[1], read_only=True) as store, warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        snap = build_snapshots(store, definition=definition, horizon_days=60)
+    return snap, backtest_data(snap, n_boot=100)
+
+
+def test_backtest_is_out_of_time_with_disjoint_customers(planted_backtest: tuple[object, Backtest]) -> None:
+    snap, bt = planted_backtest
+    train, test = bt.train_keys, bt.predictions
+    assert not set(train["customer_id"]) & set(test["customer_id"])
+    assert train["as_of_day"].max() + 1 + snap.horizon_days <= test["as_of_day"].min()  # type: ignore[attr-defined]
+    m = bt.metrics.set_index("model")
+    assert list(m.index) == ["boosted", "logistic", "rule_score"]
+    assert (m["roc_auc_low"] <= m["roc_auc"]).all()
+    assert (m["roc_auc"] <= m["roc_auc_high"]).all()
+    # the planted activity decline is found: every model ranks far better than chance
+    assert (m["roc_auc_low"] > 0.55).all()
+    assert m.loc["boosted", "pr_auc_low"] > m.loc["boosted", "base_rate"]
+    top = bt.lift[(bt.lift["model"] == "boosted") & (bt.lift["decile"] == 1)].iloc[0]
+    assert top["lift_low"] > 1.5
+    card = model_card(bt, snapshots=snap, lead=lead_time_data(bt))  # type: ignore[arg-type]
+    text = model_card_markdown(card)
+    assert "## Limits" in text
+    assert "Associations, not causes" in text
+    assert card["split"]["test_churned"] > 10
+
+
+def test_planted_decline_gives_a_measured_lead_time(planted_backtest: tuple[object, Backtest]) -> None:
+    """The demo plants a login decline 45 days before churn, steepest in the last 30: the lead time must show it."""
+    _, bt = planted_backtest
+    lead = lead_time_data(bt, model="boosted", alert_share=0.1)
+    s = lead_time_summary(lead, bt).iloc[0]
+    assert s["churners"] >= 20
+    assert s["recall"] > 0.5
+    assert 14 <= s["median_lead_days"] <= 50
+    trade = threshold_tradeoff_data(bt)
+    assert trade["threshold"].is_monotonic_decreasing
+    assert trade["recall"].is_monotonic_increasing
+    assert trade["alert_share"].is_monotonic_increasing
