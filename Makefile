@@ -49,6 +49,7 @@ test: $(STAMP) lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/bench_ingest_canonical.py
 	$(BIN)/python benchmarks/bench_ingest_vendor.py
 	$(BIN)/python benchmarks/bench_journey.py
 	$(BIN)/python benchmarks/bench_refactor.py --db $(DB)
