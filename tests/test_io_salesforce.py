@@ -1,4 +1,4 @@
-"""Salesforce CSV reader: Account, Contact, Opportunity, OpportunityHistory, Case; bad input."""
+"""Salesforce CSV reader: Account, Contact, Opportunity, OpportunityHistory, Case, CaseComment, EmailMessage; bad input."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def store() -> Store:
 
 def test_objects_recognised_from_header() -> None:
     assert {p.name: detect_kind("salesforce", p) for p in FILES} == {
-        "Account.csv": "Account", "Case.csv": "Case", "Contact.csv": "Contact",
-        "Opportunity.csv": "Opportunity", "OpportunityHistory.csv": "OpportunityHistory",
+        "Account.csv": "Account", "Case.csv": "Case", "CaseComment.csv": "CaseComment", "Contact.csv": "Contact",
+        "EmailMessage.csv": "EmailMessage", "Opportunity.csv": "Opportunity", "OpportunityHistory.csv": "OpportunityHistory",
     }  # fmt: skip
 
 
@@ -49,7 +49,7 @@ def test_documented_exports(store: Store) -> None:
     # opportunities and their stage history are timeline events of the account
     ev = store.table("events")
     assert ev["event"].value_counts().to_dict() == {
-        "opportunity_stage_changed": 3, "opportunity_created": 2, "ticket_created": 2, "opportunity_won": 1, "ticket_solved": 1,
+        "ticket_comment": 7, "opportunity_stage_changed": 3, "opportunity_created": 2, "ticket_created": 2, "opportunity_won": 1, "ticket_solved": 1,
     }  # fmt: skip
     hist = ev[ev["event"] == "opportunity_stage_changed"]
     assert (hist["customer_id"] == "0015g00000ACME001").all()  # OpportunityHistory → Opportunity → Account
@@ -218,3 +218,112 @@ def test_timezone_and_date_order_options(store: Store, tmp_path: Path) -> None:
     ingest_source_files(store, "salesforce", [f], options=ReaderOptions(timezone="Europe/Berlin", date_order="day_first"))
     c = store.table("customers").set_index("customer_id")
     assert c.loc["0011", "signup_at"].isoformat() == "2024-01-31T23:00:00+00:00"  # 1 February, midnight in Berlin
+
+
+# -- case conversation: CaseComment and EmailMessage ----------------------------------------------
+def _conversation(store: Store) -> dict[str, dict[str, object]]:
+    ev = store.query("SELECT event_id, customer_id, user_id, timestamp, properties FROM events WHERE event = 'ticket_comment'")
+    return {
+        r.event_id: {"customer_id": r.customer_id, "user_id": r.user_id, "timestamp": r.timestamp.isoformat(), **json.loads(r.properties)}
+        for r in ev.itertuples()
+    }
+
+
+def test_case_comments_and_emails_land_on_the_case_like_zendesk_comments(store: Store) -> None:
+    res = ingest_source_files(store, "salesforce", FILES)
+    got = _conversation(store)
+    acme, jane = "0015g00000ACME001", "jane.doe@acme.com"
+    # CaseComment: the time is CreatedDate, the case its ParentId; UserType tells staff from portal customers
+    c1 = got["salesforce:comment:00a5g00000CMT0001"]
+    assert c1 == {
+        "customer_id": acme, "user_id": None, "timestamp": "2021-06-02T08:30:00+00:00", "ticket_id": "salesforce:5005g00000CAS0001",
+        "author_id": "0055g00000AGENT1", "author_role": "staff", "public": True,
+        "body": "We are looking into the error 500 and will update you within the hour.",
+    }  # fmt: skip
+    assert (got["salesforce:comment:00a5g00000CMT0002"]["author_role"], got["salesforce:comment:00a5g00000CMT0002"]["public"]) == ("staff", False)
+    portal = got["salesforce:comment:00a5g00000CMT0003"]
+    assert (portal["author_role"], portal["customer_id"], portal["user_id"]) == ("customer", acme, jane)  # CreatedBy.ContactId → Jane
+    assert portal["body"] == "Still failing for me after the fix.\nScreenshot attached."
+    # a User without UserType: staff, and the assumption is counted
+    assert got["salesforce:comment:00a5g00000CMT0004"]["author_role"] == "staff"
+    comments = next(r for r in res.files if r.file.endswith("CaseComment.csv"))
+    assert "case comments by Users taken as staff (no CreatedBy.UserType column tells Experience Cloud customers apart) (1)" in comments.notes
+    assert "case comments by staff authors (3)" in comments.notes
+    # EmailMessage (a Data Loader export: upper-case headers): Incoming tells customer from staff; MessageDate is the time
+    inbound = got["salesforce:comment:02s5g00000EML0005"]
+    assert inbound == {
+        "customer_id": acme, "user_id": "it.desk@acme.com", "timestamp": "2021-06-02T11:00:00+00:00", "ticket_id": "salesforce:5005g00000CAS0001",
+        "author_role": "customer", "public": True, "body": "Thanks, it works again.",
+    }  # fmt: skip  (no author_id: the sender's address is the row's user, never copied into properties)
+    reply = got["salesforce:comment:02s5g00000EML0002"]
+    assert (reply["author_role"], reply["author_id"], reply["body"]) == ("staff", "0055g00000AGENT2", "Yes: 20% off for nonprofits.\nBest, Sam & the Support team")
+    prospect = got["salesforce:comment:02s5g00000EML0001"]
+    assert (prospect["customer_id"], prospect["user_id"], prospect["timestamp"]) == (None, "prospect@initech.example", "2021-06-03T07:59:00+00:00")
+    # a draft and an e-mail on no case are skipped, counted
+    assert "salesforce:comment:02s5g00000EML0003" not in got
+    assert "salesforce:comment:02s5g00000EML0004" not in got
+    emails = next(r for r in res.files if r.file.endswith("EmailMessage.csv") and r.table == "events")
+    assert (emails.read, emails.loaded, emails.quarantined) == (3, 3, 0)
+    assert "e-mail drafts skipped (Status 5: never sent) (1)" in emails.notes
+    assert "e-mails on no case skipped (no ParentId: related to another record) (1)" in emails.notes
+    assert "case e-mails by customer authors (2)" in emails.notes
+    # the case is an alias resolving like its account; a prospect's web-to-case stays unmatched
+    imap = store.table("identity_map").set_index("source_id")
+    assert (imap.loc["case:5005g00000CAS0001", "customer_id"], imap.loc["case:5005g00000CAS0001", "method"]) == (acme, "crm_account")
+    assert imap.loc["case:5005g00000CAS0002", "method"] == "unmatched"
+    assert len(got) == 7
+
+
+def test_conversation_does_not_depend_on_the_order_files_arrive(tmp_path: Path) -> None:
+    def run(order: list[Path]) -> dict[str, dict[str, object]]:
+        with Store(":memory:") as s:
+            for f in order:  # one file per ingest, as incremental runs do
+                ingest_source_files(s, "salesforce", [f])
+            return _conversation(s)
+
+    assert run(FILES) == run(list(reversed(FILES)))
+
+
+@pytest.mark.parametrize(
+    ("user_type", "contact", "created_by", "published", "role"),
+    [
+        ("Standard", None, "0055g00000AGENT1", True, "staff"),
+        ("CspLitePortal", None, "0055g00000PORTAL", True, "customer"),
+        ("PowerPartner", None, "0055g00000PARTNR", True, "unknown"),
+        (None, "0035g00000JANE001", "0055g00000PORTAL", True, "customer"),
+        (None, None, "0035g00000JANE001", True, "customer"),  # old Self-Service portal: a Contact wrote it
+        (None, None, None, False, "staff"),
+        (None, None, "0055g00000AGENT1", None, "staff"),
+        (None, None, None, True, "unknown"),
+    ],
+)
+def test_comment_author_role(user_type: str | None, contact: str | None, created_by: str | None, published: bool | None, role: str) -> None:
+    from journeylib.io.salesforce import comment_author_role
+
+    assert comment_author_role(created_by=created_by, user_type=user_type, contact_id=contact, published=published) == role
+
+
+def test_case_conversation_bad_rows_and_headers(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "CaseComment.csv"
+    f.write_text(
+        "Id,ParentId,IsPublished,CommentBody,CreatedById,CreatedDate\n"
+        "00a1,5001,true,ok,0051,2024-01-05T10:22:00.000+0000\n"
+        "00a2,,true,no case,0051,2024-01-05T10:22:00.000+0000\n"
+        "00a3,5001,true,no time,0051,soon\n"
+    )
+    r = {x.table: x for x in ingest_vendor_file(store, f, reader="salesforce")}
+    assert (r["events"].read, r["events"].loaded, r["events"].quarantined) == (3, 1, 2)
+    assert store.query("SELECT reason FROM quarantine ORDER BY line")["reason"].tolist() == [
+        "column(s) ParentId: required value is empty",
+        "column CreatedDate: expected a date-time, found 'soon'",
+    ]
+    g = tmp_path / "EmailMessage.csv"
+    g.write_text("Id,ParentId,TextBody,Incoming\n02s1,5001,hello,true\n")
+    with pytest.raises(SourceFormatError, match=r"EmailMessage export has no time column: expected MessageDate or CreatedDate"):
+        ingest_vendor_file(store, g, reader="salesforce")
+    h = tmp_path / "EmailMessage2.csv"
+    h.write_text("Id,ParentId,TextBody,Incoming,MessageDate\n02s1,5001,hello,maybe,2024-01-05T10:22:00.000+0000\n02s2,5001,hi,true,\n")
+    r = {x.table: x for x in ingest_vendor_file(store, h, reader="salesforce")}
+    assert (r["events"].read, r["events"].loaded, r["events"].quarantined) == (2, 1, 1)  # no MessageDate and no CreatedDate: quarantined
+    ev = store.query("SELECT properties FROM events WHERE event_id = 'salesforce:comment:02s1'")["properties"].iloc[0]
+    assert json.loads(ev)["author_role"] == "unknown"  # Incoming neither true nor false

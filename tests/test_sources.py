@@ -207,7 +207,7 @@ def test_a_file_that_cannot_be_read_is_refused_and_the_others_load(tmp_path: Pat
         assert {Path(r.file).name for r in result.files if r.status == "loaded"} >= {"b-users.json", "Account.csv", "Contact.csv"}
         assert result.identity is not None  # identities resolved for what was loaded
         assert s.query("SELECT customer_id FROM identity_map WHERE source_id = 'user:7'")["customer_id"].tolist() == ["0015g00000ACME001"]
-        assert "1 of 7 file(s) could not be read and were refused" in str(info.value)
+        assert "1 of 9 file(s) could not be read and were refused" in str(info.value)  # 2 Zendesk files, 7 Salesforce fixtures
     # the command line goes on too, says which file, and exits non-zero at the end
     assert main(["ingest", "--db", str(tmp_path / "c.duckdb"), "--config", str(cfg)]) == 1
     err = capsys.readouterr().err
@@ -296,6 +296,38 @@ def test_identity_report_equals_what_the_world_planted(vendor_world: Path) -> No
         assert set(s.table("events")["source"]) == {"salesforce", "hubspot", "mixpanel", "amplitude", "zendesk", "intercom", "sendgrid", "mailchimp"}
 
 
+def test_boundary_values_equal_what_the_world_planted(vendor_world: Path) -> None:
+    """Ratings on another scale and e-mails with only their furthest status: the notes and stored values equal the truth."""
+    truth = load_vendor_truth(vendor_world)
+    values = truth["expected_values"]
+    assert truth["planted"]["sendgrid_click_only_emails"] > 0
+    assert any(f.startswith("intercom/") for f in values["notes"])  # Intercom's native 1-5 ratings
+    with Store(":memory:") as s:
+        res = ingest_sources(s, vendor_world / "vendor" / "sources.yaml")
+        # per file, the counted notes of the boundary rules (ratings rescaled or read as 1/0, implied statuses)
+        got: dict[str, dict[str, int]] = {}
+        for r in res.files:
+            for n in r.notes:
+                text, _, count = n.rpartition(" (")
+                if text.startswith(("satisfaction", "status:")):
+                    rel = Path(r.file).relative_to(vendor_world / "vendor").as_posix()
+                    got.setdefault(rel, {})[text] = int(count.rstrip(")").replace(",", ""))
+        assert got == values["notes"]
+        # every rated ticket holds its rating on 0..1; no other ticket has one
+        stored = s.query("SELECT ticket_id, satisfaction FROM tickets WHERE satisfaction IS NOT NULL")
+        assert dict(zip(stored["ticket_id"], stored["satisfaction"], strict=True)) == pytest.approx(values["satisfaction"])
+        assert stored["satisfaction"].between(0, 1).all()
+        # implied statuses are counted, never stored: the click-only e-mails keep one messages row each
+        click_only = s.query(
+            "SELECT count(*) AS n FROM (SELECT json_extract_string(properties, '$.send_id') AS send FROM messages WHERE message_id LIKE 'sendgrid:%' "
+            "GROUP BY 1 HAVING bool_or(status = 'clicked') AND NOT bool_or(status IN ('delivered', 'opened')))"
+        )["n"].iloc[0]
+        assert click_only == truth["planted"]["sendgrid_click_only_emails"]
+        assert set(values["notes"]["sendgrid/events.json"].values()) == {click_only}
+        mc = s.query("SELECT count(*) AS n FROM messages WHERE message_id LIKE 'mailchimp:%' AND status = 'delivered'")["n"].iloc[0]
+        assert mc == 0  # Mailchimp's activity has no delivery rows, and none is made up
+
+
 def test_vendor_exports_are_deterministic(vendor_world: Path, tmp_path: Path) -> None:
     other = tmp_path / "world"
     synthesize(other, n_customers=60, seed=11)
@@ -306,6 +338,17 @@ def test_vendor_exports_are_deterministic(vendor_world: Path, tmp_path: Path) ->
     assert load_vendor_truth(other)["expected"] == load_vendor_truth(vendor_world)["expected"]
     with pytest.raises(ValueError, match=r"missing_from_crm_share must be within \[0, 1\], got 2"):
         write_vendor_exports(other, missing_from_crm_share=2)
+    # the boundary values draw from a stream of their own: without click-only e-mails every other file is byte for byte the same
+    write_vendor_exports(other, click_only_share=0.0)
+    for f in sorted((vendor_world / "vendor").rglob("*")):
+        if f.is_file() and f.name not in ("vendor_truth.json", "events.json"):
+            assert (other / "vendor" / f.relative_to(vendor_world / "vendor")).read_bytes() == f.read_bytes(), f.name
+    plain = load_vendor_truth(other)
+    assert plain["planted"]["sendgrid_click_only_emails"] == 0
+    assert "sendgrid/events.json" not in plain["expected_values"]["notes"]
+    # the click-only e-mails lose their delivered and open events, nothing else
+    lost = plain["expected"]["sendgrid"]["rows"] - load_vendor_truth(vendor_world)["expected"]["sendgrid"]["rows"]
+    assert lost == 2 * 2 * load_vendor_truth(vendor_world)["planted"]["sendgrid_click_only_emails"]  # (event + message row) x (delivered, open)
 
 
 # -- command line --------------------------------------------------------------------------

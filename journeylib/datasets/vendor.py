@@ -41,7 +41,19 @@ The mess planted
   holds the first day of the next month, with the same insert ids;
 * Zendesk times with ``+02:00`` offsets, Salesforce times with ``+0000``;
 * a few malformed lines (truncated JSON, a JSON array, an unknown SendGrid
-  event).
+  event);
+* values that need the boundary rules: Intercom ``conversation_rating`` on
+  its native 1–5 scale and Zendesk good/bad ratings (rescaled to 0..1 by
+  their readers), and e-mails that carry only their furthest status:
+  ``click_only_share`` of the clicked SendGrid e-mails have no ``delivered``
+  or ``open`` event (a webhook sending engagement events only), and Mailchimp's
+  e-mail activity never has delivery rows. These draws come from a random
+  stream of their own, so the other draws of a seed do not change.
+
+``vendor_truth.json["expected_values"]`` records what the ingest must make of
+them: the satisfaction each rated ticket is stored with, and per file the
+counted notes (ratings rescaled or read as 1/0, e-mails whose ``delivered``
+or ``opened`` status is implied).
 
 ``vendor_truth.json`` records what was planted and, per source, the identity
 outcome the resolution rules of :mod:`journeylib.store.identity` must reach on these
@@ -69,6 +81,7 @@ import numpy as np
 import pandas as pd
 
 from journeylib.datasets.files import load_truth, load_world
+from journeylib.io.generic import IMPLIED_NOTES
 
 __all__ = ["CRM_EVENT_RULES", "VENDOR_TRUTH_FILE", "VendorExportResult", "load_vendor_truth", "write_vendor_exports"]
 
@@ -162,7 +175,11 @@ def load_vendor_truth(world_dir: str | Path) -> dict[str, Any]:
         ``seed``, ``files``, ``planted`` and ``expected`` (per source and
         ``(all sources)``: ``ids``, ``ids_matched``, ``ids_ambiguous``,
         ``ids_unmatched``, ``rows``, ``rows_matched``, ``rows_ambiguous``,
-        ``rows_unmatched``; plus ``quarantined`` rows per source).
+        ``rows_unmatched``; plus ``quarantined`` rows per source), and
+        ``expected_values``: ``satisfaction`` (ticket id → the 0..1 value the
+        store must hold) and ``notes`` (file path inside ``vendor/`` → the
+        counted notes its ingest must report: ratings rescaled or read as
+        1/0, e-mails whose ``delivered`` or ``opened`` status is implied).
     """
     root = Path(world_dir)
     path = root / VENDOR_TRUTH_FILE if (root / VENDOR_TRUTH_FILE).exists() else root / "vendor" / VENDOR_TRUTH_FILE
@@ -219,6 +236,7 @@ def write_vendor_exports(
     missing_from_crm_share: float = 0.12,
     messy_email_share: float = 0.25,
     explicit_id_share: float = 0.25,
+    click_only_share: float = 0.3,
 ) -> VendorExportResult:
     """Write a synthetic world's truth as vendor exports under ``<world>/vendor/``.
 
@@ -234,6 +252,9 @@ def write_vendor_exports(
         Share of people whose e-mail is written in mixed case with white space.
     explicit_id_share : float, default 0.25
         Share of accounts whose product events carry ``salesforce_account_id``.
+    click_only_share : float, default 0.3
+        Share of the clicked SendGrid e-mails whose webhook payloads carry
+        only the ``click`` (no ``delivered`` or ``open`` event).
 
     Returns
     -------
@@ -247,7 +268,9 @@ def write_vendor_exports(
     ValueError
         If a share is outside [0, 1].
     """
-    for name, v in (("missing_from_crm_share", missing_from_crm_share), ("messy_email_share", messy_email_share), ("explicit_id_share", explicit_id_share)):
+    shares = (("missing_from_crm_share", missing_from_crm_share), ("messy_email_share", messy_email_share), ("explicit_id_share", explicit_id_share),
+              ("click_only_share", click_only_share))  # fmt: skip
+    for name, v in shares:
         if not 0.0 <= v <= 1.0:
             msg = f"write_vendor_exports: {name} must be within [0, 1], got {v}"
             raise ValueError(msg)
@@ -259,6 +282,8 @@ def write_vendor_exports(
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 31])
     w = _World(world, rng, missing_from_crm_share, messy_email_share, explicit_id_share)
+    # the boundary values draw from a stream of their own: adding them changes no draw of the stream above
+    w.boundary_rng, w.click_only_share = np.random.default_rng([seed, 31, 1]), click_only_share
     files: dict[str, list[Path]] = {}
     exp = _Expect()
     files["salesforce"] = w.salesforce(out / "salesforce", exp)
@@ -291,6 +316,7 @@ def write_vendor_exports(
         "expected_methods": exp.methods(),
         "expected_customers": {"salesforce": int(truth["n_customers"]), "hubspot": int(w.planted["hubspot_only_accounts"])},
         "quarantined": dict(exp.quarantined),
+        "expected_values": w.values,
         "notes": (
             "expected: identity outcome per source as journeylib.store.identity.identity_summary_data reports it "
             "(ids and vendor rows matched / ambiguous / unmatched). quarantined: malformed input rows planted per source."
@@ -336,6 +362,10 @@ class _World:
         #: users whose first sessions in each analytics tool are anonymous (a device id until sign-up)
         self.anonymous_first = {u for u, b in bucket.items() if 7 <= b < 11}
         self.ic_member: dict[str, bool] = {}
+        self.boundary_rng = np.random.default_rng(0)  # replaced by write_vendor_exports with the seed's own stream
+        self.click_only_share = 0.0
+        #: what the boundary rules must make of the values planted: ``satisfaction`` per ticket id, ``notes`` per file
+        self.values: dict[str, Any] = {"satisfaction": {}, "notes": {}}
         self.deferred: list[tuple[str, str, str, str]] = []  # analytics rows: (source, source_id, user, "user" or "device")
         self.planted: dict[str, Any] = {
             "missing_from_crm": int(in_m.sum()),
@@ -633,6 +663,8 @@ class _World:
             created = r.created_at.strftime("%Y-%m-%dT%H:%M:%SZ") if i % 5 else (r.created_at + pd.Timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S+02:00")
             metric = {"solved_at": _iso(r.solved_at)} if pd.notna(r.solved_at) else {"solved_at": None}
             sat = {"score": "unoffered"} if pd.isna(r.satisfaction) else {"score": "good" if r.satisfaction >= 0.5 else "bad"}
+            if pd.notna(r.satisfaction):
+                self.values["satisfaction"][f"zendesk:{10000 + i}"] = 1.0 if r.satisfaction >= 0.5 else 0.0
             tickets.append({
                 "id": 10000 + i, "url": f"https://planwise.zendesk.com/api/v2/tickets/{10000 + i}.json", "created_at": created,
                 "updated_at": _iso(r.solved_at) or _iso(r.created_at), "type": "question", "subject": r.subject, "description": r.body,
@@ -670,6 +702,9 @@ class _World:
             path = out / "comments" / f"ticket_{tid}_comments.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             comment_files.append(_json(path, {"comments": comments, "next_page": None, "previous_page": None, "count": len(comments)}))
+        rated = sum(k.startswith("zendesk:") for k in self.values["satisfaction"])
+        if rated:
+            self.values["notes"]["zendesk/tickets.json"] = {"satisfaction: Zendesk good/bad read as 1/0": rated}
         self.planted["zendesk_comment_files"] = {"files": len(threads), "comments": sum(2 + n % 2 for n in range(len(threads))), "agent_id": AGENT_ID}
         users = []
         for uid in requesters:
@@ -709,6 +744,8 @@ class _World:
         for i, r in enumerate(_rows(t)):
             closed = pd.notna(r.solved_at)
             rating = None if pd.isna(r.satisfaction) else {"rating": round(1 + 4 * r.satisfaction), "remark": None}
+            if rating is not None:  # Intercom's native 1-5 scale, rescaled by the reader as (r - 1) / 4
+                self.values["satisfaction"][f"intercom:{2000 + i}"] = (rating["rating"] - 1) / 4
             convs.append({
                 "type": "conversation", "id": str(2000 + i), "created_at": int(r.created_at.timestamp()),
                 "updated_at": int((r.solved_at if closed else r.created_at).timestamp()), "title": r.subject,
@@ -733,6 +770,9 @@ class _World:
             companies.append({"type": "company", "id": comp[c], "company_id": self.sf_id[c], "name": str(self.c.loc[self.c["customer_id"] == c, "name"].iloc[0]),
                               "website": f"https://{self.domain[c]}", "created_at": int(self.c["signup_at"].min().timestamp()), "updated_at": int(self.c["signup_at"].min().timestamp())})  # fmt: skip
             exp.id("intercom", f"company:{comp[c]}", "crm_id")
+        rated = sum(k.startswith("intercom:") for k in self.values["satisfaction"])
+        if rated:
+            self.values["notes"]["intercom/conversations.json"] = {"satisfaction: Intercom conversation_rating 1-5 rescaled to 0..1 as (r - 1) / 4": rated}
         return [
             _json(out / "conversations.json", {"type": "conversation.list", "conversations": convs, "total_count": len(convs)}),
             _json(out / "contacts.json", {"type": "list", "data": contacts, "total_count": len(contacts)}),
@@ -744,6 +784,13 @@ class _World:
         m = self.m.sort_values(["timestamp", "message_id"]).reset_index(drop=True)
         news = m["campaign"] == "monthly_newsletter"
         sg = m[~news]
+        # e-mails whose webhook payloads carry only the click (engagement-only webhook): their delivered and open rows are not sent
+        sends = sg["properties"].map(lambda v: json.loads(v).get("send_id") if isinstance(v, str) else None)
+        clicked = sorted(set(sends[sg["status"] == "clicked"].dropna()))
+        draw = self.boundary_rng.random(len(clicked))
+        click_only = {sid for sid, x in zip(clicked, draw, strict=True) if x < self.click_only_share}
+        sg = sg[~(sends.isin(click_only) & sg["status"].isin(["delivered", "opened"]))]
+        self.planted["sendgrid_click_only_emails"] = len(click_only)
         status_ev = {"delivered": "delivered", "opened": "open", "clicked": "click", "bounced": "bounce", "unsubscribed": "unsubscribe"}
         batch, batches = [], []
         recipients: dict[str, str] = {}
@@ -765,6 +812,8 @@ class _World:
         if batches:
             batches[0].append({"email": "someone@example.com", "timestamp": batches[0][0]["timestamp"], "event": "processed_v2", "sg_event_id": "sg-bad-1"})
             exp.quarantined["sendgrid"] += 1
+            if click_only:
+                self.values["notes"]["sendgrid/events.json"] = {IMPLIED_NOTES["delivered"]: len(click_only), IMPLIED_NOTES["opened"]: len(click_only)}
             p = out / "sendgrid" / "events.json"
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text("\n".join(json.dumps(b, separators=(",", ":")) for b in batches) + "\n", encoding="utf-8")
@@ -790,5 +839,8 @@ class _World:
                        "email_address": self.messy_email[uid], "activity": acts} for uid, acts in sorted(per.items())]  # fmt: skip
             for uid in per:
                 exp.id("mailchimp", f"email:{self.addr[uid].lower()}", self.person(uid))
+            engaged = sum(any(a["action"] in ("open", "click") for a in acts) for acts in per.values())
+            if engaged:  # the activity report has no delivery rows: each e-mail opened or clicked implies one
+                self.values["notes"][f"mailchimp/email-activity-{mo}.json"] = {IMPLIED_NOTES["delivered"]: engaged}
             mc_files.append(_json(out / "mailchimp" / f"email-activity-{mo}.json", {"emails": emails, "campaign_id": campaign_id, "total_items": len(emails)}))
         return sg_files, mc_files
