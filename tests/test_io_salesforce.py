@@ -327,3 +327,20 @@ def test_case_conversation_bad_rows_and_headers(store: Store, tmp_path: Path) ->
     assert (r["events"].read, r["events"].loaded, r["events"].quarantined) == (2, 1, 1)  # no MessageDate and no CreatedDate: quarantined
     ev = store.query("SELECT properties FROM events WHERE event_id = 'salesforce:comment:02s1'")["properties"].iloc[0]
     assert json.loads(ev)["author_role"] == "unknown"  # Incoming neither true nor false
+
+
+def test_a_contact_writing_a_case_e_mail_keeps_the_contacts_role(tmp_path: Path) -> None:
+    # Jane (a Salesforce contact with a title) also writes to a case by e-mail: her users row keeps the contact's role,
+    # not the empty one of the e-mail sender, though the e-mail's identity method ranks first.
+    files = []
+    for f in FILES:
+        text = f.read_text(encoding="utf-8")
+        if f.name == "EmailMessage.csv":
+            text = text.replace('"IT.Desk@acme.com"', '"Jane.Doe@acme.com"')
+            assert 'Jane.Doe@acme.com' in text
+        files.append(tmp_path / f.name)
+        files[-1].write_text(text, encoding="utf-8")
+    with Store(":memory:") as s:
+        ingest_source_files(s, "salesforce", files)
+        users = s.table("users").set_index("user_id")
+        assert users.loc["jane.doe@acme.com", "role"] == "Head of Ops"

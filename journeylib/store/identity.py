@@ -661,14 +661,23 @@ def _derived_users(res: _Resolver, imap: pd.DataFrame) -> pd.DataFrame:
     if people.empty:
         return pd.DataFrame(columns=["user_id", "customer_id", "email", "role", "created_at", "properties"])
     people["rank"] = people["method"].map({m: i for i, m in enumerate(METHODS)})
-    people = people.sort_values(["user_id", "rank", "customer_id", "source", "source_id"]).drop_duplicates("user_id")
-    rows = []
+    people = people.sort_values(["user_id", "rank", "customer_id", "source", "source_id"])
+    # The best-ranked identity names the person's account; role and creation time come from the
+    # best-ranked identity that has them (an e-mail sender with no role must not blank a CRM contact's).
+    known: dict[str, dict[str, Any]] = {}
     for r in people.itertuples(index=False):
         e = res.ev[(str(r.source), str(r.source_id))]
         attrs = json.loads(e["attributes"]) if e["attributes"] else {}
+        slot = known.setdefault(str(r.user_id), {})
+        for key in ("role", "created_at"):
+            if slot.get(key) is None and attrs.get(key) not in (None, ""):
+                slot[key] = attrs[key]
+    rows = []
+    for r in people.drop_duplicates("user_id").itertuples(index=False):
         email = r.user_id if "@" in str(r.user_id) and ":" not in str(r.user_id) else None
         props = {"derived_by": DERIVED_MARKER, "source": r.source, "source_id": r.source_id, "method": r.method}
-        rows.append({"user_id": r.user_id, "customer_id": r.customer_id, "email": email, "role": attrs.get("role"), "created_at": attrs.get("created_at"), "properties": json.dumps(props, sort_keys=True, separators=(",", ":"))})
+        slot = known[str(r.user_id)]
+        rows.append({"user_id": r.user_id, "customer_id": r.customer_id, "email": email, "role": slot.get("role"), "created_at": slot.get("created_at"), "properties": json.dumps(props, sort_keys=True, separators=(",", ":"))})
     frame = pd.DataFrame(rows)
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601", errors="coerce")
     return frame
