@@ -84,7 +84,7 @@ def test_same_seed_gives_byte_identical_files(small: Any, tmp_path: Path) -> Non
     result, _, _ = small
     again = synthesize(tmp_path / "again", **SMALL)
     first, second = _hashes(result.out_dir), _hashes(again.out_dir)
-    assert len(first) == 10  # 5 tables with 3 event parts, truth.json, 2 truth tables
+    assert len(first) == 11  # 5 tables with 3 event parts, assignments, truth.json, 2 truth tables
     assert first == second
 
 

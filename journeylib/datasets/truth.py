@@ -90,6 +90,7 @@ def _rr_tables(n: np.ndarray, ev: np.ndarray, exposed: int) -> dict[str, Any]:
 def truth_summary(
     *, p: WorldParameters, cal: Calendar, tally: TruthTally, seed: int, n: int, start: str, months: int,
     chunk: int, fmt: str, files: dict[str, list[str]], truth_files: dict[str, str], counts: dict[str, int],
+    assignments: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the content of ``truth.json``: the run, the parameters, and each planted effect with its realised values.
 
@@ -108,6 +109,11 @@ def truth_summary(
         the latent truth tables.
     counts : dict of str to int
         Rows written per canonical table.
+    assignments : dict, optional
+        The experiment's ``assignments`` file: ``file``, ``rows`` and the
+        per-arm counts on the assignment clock
+        (:meth:`journeylib.datasets.experiments.ExperimentTally.realised`);
+        recorded as ``planted.experiment.assignments``.
 
     Returns
     -------
@@ -293,6 +299,16 @@ def truth_summary(
             "realised": cohorts,
         },
     }
+    if assignments is not None:
+        planted["experiment"]["assignments"] = {
+            "description": (
+                "The arms as rows of the canonical assignments table (assigned_at = signup_at + 120 s, the time of "
+                f"the experiment_assigned event); 'arms' counts, per arm, the customers assigned at least {p.trial_days} "
+                f"days before as_of and those of them whose setup_completed falls within {p.trial_days} days of "
+                "assigned_at (setup before assignment counted apart)."
+            ),
+            **assignments,
+        }
     return {
         "generator": "journeylib.datasets",
         "generator_version": GENERATOR_VERSION,

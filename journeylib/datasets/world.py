@@ -41,12 +41,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from journeylib.datasets.experiments import ExperimentTally, assignment_table
 from journeylib.datasets.files import FILE_FORMATS, TRUTH_FILE, TableSink, arrow_schema, truth_schema
 from journeylib.datasets.parameters import ARCHETYPES, PARAMS
 from journeylib.datasets.simulation import Chunk, property_table, string_array, take
 from journeylib.datasets.timeline import build_calendar, signup_times
 from journeylib.datasets.truth import TruthTally, truth_summary
-from journeylib.store.schema import CUSTOMERS, EVENTS, MESSAGES, TICKETS, USERS
+from journeylib.store.schema import ASSIGNMENTS, CUSTOMERS, EVENTS, MESSAGES, TICKETS, USERS
 
 __all__ = ["SynthResult", "synthesize"]
 
@@ -70,6 +71,9 @@ class SynthResult:
         End of the observation window (UTC); nothing at or after it is written.
     truth_files : dict of str to pathlib.Path
         Latent truth tables: ``archetypes`` and ``ticket_labels``.
+    assignments_path : pathlib.Path or None
+        The canonical ``assignments`` file (the onboarding experiment's
+        arms, :mod:`journeylib.datasets.experiments`).
     """
 
     out_dir: Path
@@ -78,6 +82,7 @@ class SynthResult:
     truth_path: Path
     as_of: pd.Timestamp
     truth_files: dict[str, Path] = field(default_factory=dict)
+    assignments_path: Path | None = None
 
 
 _TABLE_FILES = ("customers", "users", "tickets", "messages")
@@ -156,6 +161,10 @@ def synthesize(
         ``messages.<fmt>``
             ``message_id``, ``customer_id``, ``user_id``, ``timestamp``,
             ``campaign``, ``status``, ``properties``.
+        ``assignments.<fmt>``
+            ``assignment_id``, ``customer_id``, ``user_id`` (empty),
+            ``experiment``, ``variant``, ``assigned_at``, ``properties``
+            (the designed split): the onboarding experiment's arms.
         ``archetypes.<fmt>``, ``ticket_labels.<fmt>``
             Latent truths (see :func:`load_archetypes`,
             :func:`load_ticket_labels`).
@@ -179,7 +188,7 @@ def synthesize(
     events_dir.mkdir(parents=True, exist_ok=True)
     # Remove what an earlier run (other size or format) left behind, so the folder holds one world.
     stale = list(events_dir.glob("part-*.*"))
-    for name in (*_TABLE_FILES, "archetypes", "ticket_labels"):
+    for name in (*_TABLE_FILES, "assignments", "archetypes", "ticket_labels"):
         stale += [out / f"{name}.{other}" for other in FILE_FORMATS]
     for path in sorted(stale):
         path.unlink(missing_ok=True)
@@ -193,11 +202,13 @@ def synthesize(
         "users": TableSink(out / f"users.{ext}", arrow_schema(USERS), ext),
         "tickets": TableSink(out / f"tickets.{ext}", arrow_schema(TICKETS), ext),
         "messages": TableSink(out / f"messages.{ext}", arrow_schema(MESSAGES), ext),
+        "assignments": TableSink(out / f"assignments.{ext}", arrow_schema(ASSIGNMENTS), ext),
         "archetypes": TableSink(out / f"archetypes.{ext}", truth_schema("archetypes"), ext),
         "ticket_labels": TableSink(out / f"ticket_labels.{ext}", truth_schema("ticket_labels"), ext),
     }
     props = property_table(p)
     tally = TruthTally()
+    experiment_tally = ExperimentTally()
     event_files: list[Path] = []
     seq = {"event": 0, "ticket": 0, "message": 0, "send": 0}
     events_schema = arrow_schema(EVENTS)
@@ -222,6 +233,12 @@ def synthesize(
             sinks["messages"].write(messages)
             sinks["tickets"].write(tickets)
             sinks["ticket_labels"].write(labels)
+            sinks["assignments"].write(
+                assignment_table(
+                    customer_ids=ch.customer_ids, arm=ch.arm, signup=ch.t0, setup=ch.setup, as_of=cal.as_of,
+                    window_days=p.trial_days, tally=experiment_tally,
+                )
+            )
             sinks["archetypes"].write(pa.table({"customer_id": ch.customer_ids, "archetype": take(string_array(ARCHETYPES), ch.arch)}))
             events = ch.events.table(props[0], seq["event"], ch.customer_ids, ch.user_ids)
             seq["event"] += events.num_rows
@@ -249,6 +266,8 @@ def synthesize(
         files={k: [f.relative_to(out).as_posix() for f in v] for k, v in files.items()},
         truth_files={k: v.relative_to(out).as_posix() for k, v in truth_files.items()},
         counts=counts,
+        assignments={"file": sinks["assignments"].path.relative_to(out).as_posix(), "rows": sinks["assignments"].rows,
+                     **experiment_tally.realised()},
     )
     truth_path = out / TRUTH_FILE
     truth_path.write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
@@ -259,4 +278,5 @@ def synthesize(
         truth_path=truth_path,
         as_of=pd.Timestamp(cal.as_of, unit="s", tz="UTC"),
         truth_files=truth_files,
+        assignments_path=sinks["assignments"].path,
     )
