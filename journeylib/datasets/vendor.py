@@ -293,6 +293,7 @@ def write_vendor_exports(
     files["intercom"] = w.intercom(out / "intercom", exp)
     w.settle_product_rows(exp)
     files["sendgrid"], files["mailchimp"] = w.email(out, exp)
+    experiments = _experiment_export(root, out, w.sf_id)
     sources = {
         name: {"files": [str(p.relative_to(out)).replace("\\", "/") for p in paths], **({"events": CRM_EVENT_RULES[name]} if name in CRM_EVENT_RULES else {})}
         for name, paths in files.items()
@@ -317,6 +318,7 @@ def write_vendor_exports(
         "expected_customers": {"salesforce": int(truth["n_customers"]), "hubspot": int(w.planted["hubspot_only_accounts"])},
         "quarantined": dict(exp.quarantined),
         "expected_values": w.values,
+        "experiment_assignments": experiments,
         "notes": (
             "expected: identity outcome per source as journeylib.store.identity.identity_summary_data reports it "
             "(ids and vendor rows matched / ambiguous / unmatched). quarantined: malformed input rows planted per source."
@@ -324,6 +326,28 @@ def write_vendor_exports(
     }
     truth_path = _json(out / VENDOR_TRUTH_FILE, vt)
     return VendorExportResult(out_dir=out, files=files, sources_yaml=sources_yaml, truth_path=truth_path)
+
+
+def _experiment_export(root: Path, out: Path, sf_id: dict[str, str]) -> dict[str, Any] | None:
+    """Write the world's experiment assignments as the experimentation tool's canonical export, keyed by CRM account.
+
+    The file (``experiments/assignments.csv``) is a canonical ``assignments``
+    table, not a vendor format: ``journeylib demo`` loads it with the generic
+    ingest after ``sources.yaml``. Returns its path and row count, or None when
+    the world has no assignments.
+    """
+    found = sorted(root.glob("assignments.*"))
+    if not found:
+        return None
+    src = found[0]
+    frame = pd.read_parquet(src) if src.suffix == ".parquet" else pd.read_csv(src, dtype=str, keep_default_na=False)
+    frame = frame.assign(customer_id=frame["customer_id"].map(sf_id))
+    frame = frame[frame["customer_id"].notna()]
+    frame["assignment_id"] = frame["customer_id"] + ":" + frame["experiment"].astype(str)
+    path = out / "experiments" / "assignments.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return {"file": path.relative_to(out).as_posix(), "rows": len(frame)}
 
 
 class _World:
