@@ -71,7 +71,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("exceptions",),
     ("store", "io", "datasets"),
     ("config", "scope"),
-    ("journey", "customers", "voice", "health", "stats", "cache"),
+    ("journey", "customers", "voice", "health", "stats", "cache", "actions"),
     ("context",),
     ("charts",),
     ("widgets", "notebook"),
