@@ -1,4 +1,4 @@
-"""The ``journeylib`` command line: synth, ingest, report, dashboard, demo.
+"""The ``journeylib`` command line: synth, ingest, report, dashboard, demo, score.
 
 Every sub-command has ``--help``. Failures exit non-zero with one paragraph
 that says what failed and what to do; tracebacks are shown only with
@@ -12,6 +12,7 @@ import errno
 import json
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType, ModuleType
 from typing import TYPE_CHECKING
@@ -186,6 +187,51 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     )
 
 
+#: Output formats of ``journeylib score``, by file extension.
+SCORE_FORMATS = (".csv", ".parquet")
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Run ``journeylib score``: train the churn model on the store's history and write every active customer's risk."""
+    out = Path(args.out)
+    if out.suffix.lower() not in SCORE_FORMATS:
+        msg = (
+            f"--out {out}: the format is chosen by the file's extension, one of {', '.join(SCORE_FORMATS)}; "
+            f"got {out.suffix or 'no extension'!r}. Use e.g. --out risk_scores.csv or --out risk_scores.parquet."
+        )
+        raise JourneyLibError(msg)
+    from journeylib.config.journey import JourneyDefinition
+    from journeylib.customers.scoring import RISK_BANDS, score_customers
+    from journeylib.store import Store
+
+    definition = JourneyDefinition.load(args.definition)
+    try:
+        cuts = [float(x) for x in str(args.bands).split(",") if x.strip()]
+    except ValueError:
+        msg = f"--bands {args.bands!r}: give three increasing probabilities separated by commas, e.g. --bands 0.1,0.25,0.5."
+        raise JourneyLibError(msg) from None
+    db = _store_path(args.db)
+    if not db.exists():
+        msg = f"--db {db}: no such store. Give the DuckDB file `journeylib ingest` or `journeylib demo` wrote (or set JOURNEYLIB_DB)."
+        raise JourneyLibError(msg)
+    with Store(db, read_only=True) as store:
+        res = score_customers(store, definition=definition, as_of=args.as_of or None, horizon_days=args.horizon, band_cuts=cuts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        res.scores.to_csv(out, index=False)
+    else:
+        res.scores.to_parquet(out, index=False)
+    t = res.training
+    bands = res.scores["risk_band"].value_counts()
+    counts = ", ".join(f"{b} {int(bands.get(b, 0)):,}" for b in reversed(RISK_BANDS))
+    _out(f"scored {len(res.scores):,} active customers on {res.as_of - timedelta(days=1):%Y-%m-%d}: "
+         f"risk of churn within {res.horizon_days} days by band: {counts}")
+    _out(f"model {res.model_version}: trained on {t['snapshots']:,} snapshots of {t['customers']:,} customers "
+         f"({t['churned']:,} churned within the horizon, as-of days {t['from']} to {t['to']})")
+    _out(f"written to {out}")
+    return 0
+
+
 def build_demo_store(world: Path, db: Path, *, customers: int, seed: int, sources: Path | None = None) -> SourcesResult:
     """Generate (or reuse) the demo world with its vendor exports and ingest them through ``sources.yaml``.
 
@@ -213,6 +259,7 @@ def build_demo_store(world: Path, db: Path, *, customers: int, seed: int, source
     from journeylib.datasets import synthesize
     from journeylib.datasets.vendor import VENDOR_TRUTH_FILE, write_vendor_exports
     from journeylib.store import Store
+    from journeylib.store.ingest import ingest_files
     from journeylib.store.sources import ingest_sources
 
     truth = world / "truth.json"
@@ -235,10 +282,14 @@ def build_demo_store(world: Path, db: Path, *, customers: int, seed: int, source
         _out(f"1/3 synthetic world and vendor exports already in {world} (seed {seed}); reusing them")
     config = sources or world / "vendor" / "sources.yaml"
     _out(f"2/3 ingesting the vendor exports of {config} into {db}")
+    experiments = world / "vendor" / "experiments" / "assignments.csv"
     with Store(db) as store:
         result = ingest_sources(store, config)
+        loaded = ingest_files(store, "assignments", [experiments], source="experiments") if experiments.exists() else []
     for line in result.lines():
         _out("    " + line)
+    for r in loaded:
+        _out("    " + r.summary())
     return result
 
 
@@ -358,6 +409,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_dashboard)
 
+    p = sub.add_parser(
+        "score",
+        help="score every active customer's churn risk with reasons and write a CSV or Parquet table",
+        description=(
+            "Train the calibrated churn model on the store's history (weekly as-of snapshots whose horizon closed by the "
+            "as-of day) and score every active paying customer on the as-of day: customer_id, name, segment, stage, risk, "
+            "risk_band, risk_change_7d, reasons, next_stage with its probability, model_version. See docs/churn-risk.md."
+        ),
+    )
+    _db_arg(p)
+    p.add_argument("--as-of", default=None, help="the day scored, YYYY-MM-DD (default: the day of the latest event)")
+    p.add_argument("--horizon", type=int, default=60, help="risk of churn within this many days (default %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("risk_scores.csv"), help="output file, .csv or .parquet (default %(default)s)")
+    p.add_argument(
+        "--definition", type=Path, default=Path("parameters/journeys/saas.yaml"), help="journey definition YAML (default %(default)s)"
+    )
+    p.add_argument(
+        "--bands", default="0.1,0.25,0.5",
+        help="cut points of the risk bands low / medium / high / very high (default %(default)s)",
+    )
+    p.set_defaults(func=cmd_score)
+
     p = sub.add_parser("demo", help="generate the demo world, ingest it and run the demo report suite")
     _db_arg(p)
     p.add_argument("--world", type=Path, default=Path("data/demo"), help="where the synthetic world goes (default %(default)s)")
@@ -367,7 +440,59 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", type=Path, default=Path("parameters/demo.yaml"), help="suite (default %(default)s)")
     p.add_argument("--out", type=Path, default=Path("reports"), help="reports folder (default %(default)s)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "alerts",
+        help="evaluate alert rules as of a day, record the alerts once per cooldown, write the CSM worklist",
+        description=(
+            "Evaluate the rules of an alert-rule file (docs/alerts.md) on every customer as of a day, explain each alert "
+            "(conditions that held, the customer's values, the peer reference, risk reasons), give it its playbook, "
+            "holdout flag and owner, and record it in the store's alert_history table: the same rule is never raised "
+            "twice for a customer within its cooldown, across re-runs and crashes."
+        ),
+    )
+    _db_arg(p)
+    p.add_argument("--rules", type=Path, required=True, help="alert-rule file (e.g. parameters/alerts/saas.yaml)")
+    p.add_argument("--as-of", default=None, help="the as-of day, YYYY-MM-DD, read up to its end (default: the day of the latest event)")
+    p.add_argument("--dry-run", action="store_true", help="evaluate and list the alerts; write nothing to the store")
+    p.add_argument(
+        "--out", action="append", metavar="FILE",
+        help="write the worklist (company, owner, severity, why, next step) to FILE, .csv or .json (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--risk", type=Path, default=None, help="risk table of `journeylib score` (.csv, .parquet, .json); without it risk conditions are not checked")
+    p.add_argument("--definition", type=Path, default=None, help="journey definition (default: the rule file's journey)")
+    p.set_defaults(func=cmd_alerts)
     return parser
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """Run ``journeylib alerts``: evaluate the alert rules as of a day, record the alerts once, write the CSM worklist."""
+    from datetime import UTC, datetime
+
+    from journeylib.actions.alerts import raise_alerts, write_worklist
+    from journeylib.store import Store
+
+    outs = [Path(o) for o in args.out or []]
+    bad = [str(o) for o in outs if o.suffix.lower() not in (".csv", ".json")]
+    if bad:
+        msg = f"--out {bad[0]}: the worklist is written as .csv or .json, chosen by the extension; got {Path(bad[0]).suffix or 'no extension'!r}."
+        raise JourneyLibError(msg)
+    db = _store_path(args.db)
+    if not db.exists():
+        msg = f"--db {db}: no such store. Give the DuckDB file `journeylib ingest` or `journeylib demo` wrote (or set JOURNEYLIB_DB)."
+        raise JourneyLibError(msg)
+    with Store(db, read_only=args.dry_run) as store:
+        run = raise_alerts(
+            store, args.rules, as_of=args.as_of or None, raised_at=datetime.now(UTC), dry_run=args.dry_run,
+            risk=args.risk, definition=args.definition,
+        )  # fmt: skip
+    for line in run.lines():
+        _out(line)
+    for o in outs:
+        _out(f"worklist written to {write_worklist(run.alerts, o)}")
+    if not args.dry_run:
+        _out(f"alert history: {db} (table alert_history)")
+    return 0
 
 
 #: Names of local variables that hold the file a failing function was working on (see :func:`failure_message`).

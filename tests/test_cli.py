@@ -78,7 +78,11 @@ def test_demo_store_comes_from_the_vendor_exports_through_sources_yaml(tmp_path:
     with Store(db, read_only=True) as s:
         n = {t: s.count(t) for t in ("customers", "users", "events", "tickets", "messages", "identity_map", "quarantine")}
         # The 40 Salesforce accounts and the trial companies that exist only in HubSpot.
-        assert n["customers"] == sum(load_vendor_truth(world / "vendor")["expected_customers"].values()) > 40
+        vendor_truth = load_vendor_truth(world / "vendor")
+        assert n["customers"] == sum(vendor_truth["expected_customers"].values()) > 40
+        # The experimentation tool's export (canonical assignments keyed by CRM account) lands on the customers.
+        assigned = s.query("SELECT count(*) AS n, count(DISTINCT a.customer_id) AS c FROM assignments a JOIN customers USING (customer_id)")
+        assert int(assigned["n"].iloc[0]) == vendor_truth["experiment_assignments"]["rows"] > 0
         assert s.query("SELECT count(*) AS n FROM events WHERE event = 'subscription_started'")["n"].iloc[0] > 0  # mapped CRM events
     again = build_demo_store(world, db, customers=40, seed=3)  # re-running changes nothing
     assert "already in" in capsys.readouterr().out

@@ -1,0 +1,946 @@
+"""Per-customer churn risk: reasons in journey words, the next stage, and the scored table of ``journeylib score``.
+
+* :func:`risk_reasons_data` explains each customer's risk by **grouped
+  occlusion on the instance**: for each journey factor (a group of related
+  snapshot features: inactivity, activity trend, tickets, ticket sentiment,
+  satisfaction, e-mail, stage, tenure, users, plan), the customer's factor
+  values are replaced by those of ``n_background`` reference customers, one
+  at a time, and the change in the model's calibrated risk is averaged. The
+  contribution ``risk(customer) - mean risk(customer with the factor of a
+  reference customer)`` is in probability points: positive raises the risk,
+  negative lowers it. It works for any fitted classifier with
+  ``predict_proba`` (the boosted model, the logistic baseline, the rule
+  score). For a model linear in its features it equals
+  ``sum(w_j * (x_j - mean of the reference x_j))`` over the factor's features
+  (the logistic contributions); a test checks that. ``shap`` was not used:
+  it is not a dependency and brings numba and llvmlite.
+* :func:`next_stage_data` gives, for each current stage, the next stage of
+  the journey definition and the empirical probability of reaching it within
+  the horizon.
+* :func:`score_customers` trains the boosted model on the store's history
+  (every labelled weekly snapshot up to the as-of day: labels never read past
+  it) and scores every active paying customer on the as-of day and 7 days
+  before; :func:`score_customers_data` returns its table.
+
+Reasons describe what the model associates with churn; they are warning
+signs, not causes, and acting on one is not shown to prevent churn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from journeylib import __version__
+from journeylib.cache import ResultCache
+from journeylib.config.journey import JourneyDefinition
+from journeylib.customers.risk import MODEL_VERSION, ChurnClassifier
+from journeylib.customers.snapshots import (
+    DEFAULT_HORIZON_DAYS,
+    Snapshots,
+    asof_days,
+    build_snapshots,
+    day_end,
+    day_number,
+)
+from journeylib.exceptions import EmptyResultError, StatisticalWarning
+from journeylib.journey.stages import stage_milestones
+from journeylib.scope import Scope
+from journeylib.store import Store
+from journeylib.words import percent, plural, ratio
+
+__all__ = [
+    "DEFAULT_BAND_CUTS",
+    "RISK_BANDS",
+    "RiskScores",
+    "cox_table_data",
+    "landmark_durations_data",
+    "model_card_data",
+    "next_stage_data",
+    "reason_factors_data",
+    "risk_band",
+    "risk_reasons_data",
+    "score_customers",
+    "score_customers_data",
+]
+
+#: Risk bands, lowest first; a risk below the first cut is ``low``.
+RISK_BANDS: tuple[str, ...] = ("low", "medium", "high", "very high")
+#: Cut points of the bands (calibrated probability of churn within the horizon): low < 0.10 <= medium < 0.25 <= high < 0.50 <= very high.
+DEFAULT_BAND_CUTS: tuple[float, ...] = (0.10, 0.25, 0.50)
+#: Fewest churned training snapshots (and non-churned ones) :func:`score_customers` trains on.
+MIN_TRAIN_CHURNED = 10
+
+_ACTIVITY_RECENCY = ("days_since_activity", "days_since_product")
+
+
+# -- journey factors ---------------------------------------------------------------------------
+def _window(feature: str, prefix: str) -> int | None:
+    m = re.fullmatch(rf"{prefix}_(\d+)d", feature)
+    return int(m.group(1)) if m else None
+
+
+def _factor_of(feature: str, activity_recency: str | None) -> str:
+    """Return the journey factor of a snapshot feature (the feature itself when it belongs to none)."""
+    for prefix in ("activity", "active_days"):
+        w = _window(feature, prefix)
+        if w is not None:
+            return "inactivity" if w <= 7 else "activity_trend"
+    if feature == activity_recency:
+        return "inactivity"
+    if feature.startswith(("baseline_", "activity_ratio_", "activity_slope_")) or feature == "usual_gap_days":
+        return "activity_trend"
+    if feature.startswith(("negative_tickets_", "ticket_compound_")):
+        return "ticket_sentiment"
+    if feature.startswith("satisfaction_"):
+        return "satisfaction"
+    if feature in ("days_since_ticket", "days_since_support"):
+        return "ticket_recency"
+    if feature.startswith("tickets_") or feature == "open_tickets":
+        return "tickets"
+    if feature.startswith(("emails_", "email_", "days_since_email")) or feature == "unsubscribed":
+        return "email"
+    if feature in ("stage", "stages_reached"):
+        return "stage"
+    if feature in ("days_in_stage", "days_in_stage_vs_peers", "stage_overdue"):
+        return "stage_time"
+    if feature in ("tenure_days", "paying_days"):
+        return "tenure"
+    if feature == "users":
+        return "users"
+    if feature in ("segment", "plan"):
+        return "plan"
+    return feature
+
+
+def reason_factors_data(features: Sequence[str]) -> pd.DataFrame:
+    """Return the journey factor of each snapshot feature: the groups :func:`risk_reasons_data` explains by.
+
+    Parameters
+    ----------
+    features : sequence of str
+        Snapshot feature columns (:attr:`Snapshots.feature_columns`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per feature: ``feature``, ``factor`` (``inactivity``: days
+        since the last activity and the counts of the shortest windows;
+        ``activity_trend``: longer windows, the customer's own baseline,
+        ratios and slope; ``tickets`` (counts, high priority, open);
+        ``ticket_recency``; ``ticket_sentiment``; ``satisfaction``;
+        ``email``; ``stage`` (the stage and stages reached); ``stage_time``
+        (days in stage, against peers, overdue); ``tenure``; ``users``;
+        ``plan`` (segment and plan); any other feature is its own factor).
+
+    Examples
+    --------
+    >>> reason_factors_data(["days_since_product", "activity_30d", "negative_tickets_14d"])["factor"].tolist()
+    ['inactivity', 'activity_trend', 'ticket_sentiment']
+    """
+    feats = list(features)
+    recency = next((f for f in _ACTIVITY_RECENCY if f in feats), None)
+    return pd.DataFrame({"feature": feats, "factor": [_factor_of(f, recency) for f in feats]}, columns=["feature", "factor"])
+
+
+def _num(row: Mapping[str, Any], key: str) -> float:
+    v = row.get(key, np.nan)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "n/a"
+    return f"{x:,.0f}" if abs(x - round(x)) < 0.05 else f"{x:,.1f}"
+
+
+def _largest(features: Sequence[str], prefix: str) -> str | None:
+    wins = sorted((w, f) for f in features if (w := _window(f, prefix)) is not None)
+    return wins[-1][1] if wins else None
+
+
+#: A phrase: (key feature, value, reference, reference basis, text) of one factor for one customer.
+Phrase = tuple[str, float, float, str, str]
+
+
+def _phrase(factor: str, members: Sequence[str], row: Mapping[str, Any], med: Mapping[str, float],
+            catalog: Mapping[str, str]) -> Phrase:
+    """Words for one factor of one customer, with its value and the reference it is read against."""
+    peers = "peers' median"
+    if factor == "inactivity":
+        key = next((f for f in _ACTIVITY_RECENCY if f in members), None)
+        if key is None:
+            key = min(members, key=lambda f: _window(f, "activity") or _window(f, "active_days") or 99)
+            v = _num(row, key)
+            return key, v, med.get(key, np.nan), peers, f"{catalog.get(key, key)}: {_fmt(v)} (peers' median: {_fmt(med.get(key, np.nan))})"
+        v, usual = _num(row, key), _num(row, "usual_gap_days")
+        if math.isfinite(usual):
+            ref, basis = usual, "own usual"
+            tail = "usual: every day" if usual <= 1.05 else f"usual: every {plural(round(usual, 1), 'day')}"
+        else:
+            ref, basis = med.get(key, np.nan), peers
+            tail = f"peers' median: {plural(round(ref, 1), 'day')}" if math.isfinite(ref) else "no usual rhythm yet"
+        if not math.isfinite(v):
+            return key, v, ref, basis, "no activity recorded"
+        if v < 1:
+            return key, v, ref, basis, f"active on the day scored ({tail})"
+        return key, v, ref, basis, f"no activity for {plural(round(v), 'day')} ({tail})"
+    if factor == "activity_trend":
+        ratio_key = _largest(members, "activity_ratio")
+        if ratio_key is not None and math.isfinite(_num(row, ratio_key)):
+            v, w = _num(row, ratio_key), _window(ratio_key, "activity_ratio")
+            base = _num(row, "baseline_per_day")
+            return ratio_key, v, 1.0, "own usual", (
+                f"activity in the last {w} days at {percent(v)} of the customer's usual "
+                f"({_fmt(v * base)} vs {_fmt(base)} events a day)"
+            )
+        key = _largest(members, "activity") or members[0]
+        v = _num(row, key)
+        w = _window(key, "activity")
+        return key, v, med.get(key, np.nan), peers, (
+            f"{plural(v, 'activity event')} in the last {w} days (peers' median: {_fmt(med.get(key, np.nan))})"
+            if w else f"{catalog.get(key, key)}: {_fmt(v)} (peers' median: {_fmt(med.get(key, np.nan))})"
+        )
+    if factor == "tickets":
+        key = _largest(members, "tickets") or members[0]
+        v, w = _num(row, key), _window(key, "tickets")
+        extra = []
+        if _num(row, "tickets_high_priority_30d") > 0:
+            extra.append(f"{_fmt(_num(row, 'tickets_high_priority_30d'))} high priority")
+        if _num(row, "open_tickets") > 0:
+            extra.append(f"{_fmt(_num(row, 'open_tickets'))} open")
+        more = f", {', '.join(extra)}" if extra else ""
+        if w is None:
+            return key, v, med.get(key, np.nan), peers, f"{catalog.get(key, key)}: {_fmt(v)} (peers' median: {_fmt(med.get(key, np.nan))})"
+        return key, v, med.get(key, np.nan), peers, (
+            f"{plural(v, 'support ticket')} in the last {w} days{more} (peers' median: {_fmt(med.get(key, np.nan))})"
+        )
+    if factor == "ticket_sentiment":
+        wins = sorted((w, f) for f in members if (w := _window(f, "negative_tickets")) is not None)
+        if wins:
+            n_max = _num(row, wins[-1][1])
+            w, key = next(((w, f) for w, f in wins if _num(row, f) == n_max), wins[-1])
+            if n_max > 0:
+                return key, n_max, med.get(key, np.nan), peers, (
+                    f"{plural(n_max, 'negative ticket')} in the last {w} days (peers' median: {_fmt(med.get(key, np.nan))})"
+                )
+            return key, n_max, med.get(key, np.nan), peers, f"no negative ticket in the last {wins[-1][0]} days"
+        key = members[0]
+        v = _num(row, key)
+        return key, v, med.get(key, np.nan), peers, f"{catalog.get(key, key)}: {v:.2f} (peers' median: {med.get(key, np.nan):.2f})"
+    if factor == "satisfaction":
+        key = members[0]
+        v = _num(row, key)
+        if not math.isfinite(v):
+            return key, v, med.get(key, np.nan), peers, "no rated ticket solved recently"
+        return key, v, med.get(key, np.nan), peers, (
+            f"satisfaction {percent(v)} on recently solved tickets (peers' median: {percent(med.get(key, np.nan))})"
+        )
+    if factor == "email":
+        if "unsubscribed" in members and _num(row, "unsubscribed") >= 1:
+            return "unsubscribed", 1.0, med.get("unsubscribed", np.nan), peers, "unsubscribed from e-mails"
+        key = next((f for f in members if f.startswith("email_open_rate_")), None)
+        if key is not None:
+            v = _num(row, key)
+            days = re.sub(r"\D", "", key) or "?"
+            if not math.isfinite(v):
+                return key, v, med.get(key, np.nan), peers, f"no e-mail delivered in the last {days} days"
+            return key, v, med.get(key, np.nan), peers, (
+                f"opened {percent(v)} of the e-mails of the last {days} days (peers' median: {percent(med.get(key, np.nan))})"
+            )
+        key = members[0]
+        v = _num(row, key)
+        return key, v, med.get(key, np.nan), peers, f"{catalog.get(key, key)}: {_fmt(v)} (peers' median: {_fmt(med.get(key, np.nan))})"
+    if factor == "ticket_recency":
+        key = "days_since_ticket" if "days_since_ticket" in members else members[0]
+        v = _num(row, key)
+        if not math.isfinite(v):
+            return key, v, med.get(key, np.nan), peers, "no support ticket yet"
+        m = med.get(key, np.nan)
+        ref_text = plural(round(m), "day") if math.isfinite(m) else "n/a"
+        return key, v, m, peers, f"last support ticket {plural(round(v), 'day')} ago (peers' median: {ref_text})"
+    stage = row.get("stage")
+    no_stage = stage is None or (isinstance(stage, float) and math.isnan(stage))
+    if factor == "stage":
+        key = "stages_reached" if "stages_reached" in members else members[0]
+        v = _num(row, "stages_reached")
+        if no_stage:
+            return key, v, med.get(key, np.nan), peers, "no journey stage entered yet"
+        reached = f" ({plural(v, 'stage')} reached; peers' median: {_fmt(med.get(key, np.nan))})" if math.isfinite(v) else ""
+        return key, v, med.get(key, np.nan), peers, f"at stage {stage}{reached}"
+    if factor == "stage_time":
+        d, r = _num(row, "days_in_stage"), _num(row, "days_in_stage_vs_peers")
+        key = "days_in_stage_vs_peers" if "days_in_stage_vs_peers" in members else members[0]
+        if no_stage:
+            return key, r, 1.0, peers, "no journey stage entered yet"
+        if math.isfinite(r) and math.isfinite(d):
+            return key, r, 1.0, peers, f"in {stage} for {plural(round(d), 'day')}, {ratio(r)} as long as peers in it"
+        return key, r, 1.0, peers, f"in {stage} for {plural(round(d), 'day')}" if math.isfinite(d) else f"in {stage}"
+    if factor == "tenure":
+        key = "paying_days" if "paying_days" in members and math.isfinite(_num(row, "paying_days")) else members[0]
+        v = _num(row, key)
+        verb = "paying for" if key == "paying_days" else "signed up"
+        ago = "" if key == "paying_days" else " ago"
+        return key, v, med.get(key, np.nan), peers, (
+            f"{verb} {plural(round(v), 'day')}{ago} (peers' median: {plural(round(med.get(key, np.nan)), 'day') if math.isfinite(med.get(key, np.nan)) else 'n/a'})"
+        )
+    if factor == "users":
+        v = _num(row, "users")
+        return "users", v, med.get("users", np.nan), peers, f"{plural(v, 'user')} (peers' median: {_fmt(med.get('users', np.nan))})"
+    if factor == "plan":
+        parts = []
+        if "plan" in members and row.get("plan") is not None and not pd.isna(row.get("plan")):
+            parts.append(f"plan {row['plan']}")
+        if "segment" in members and row.get("segment") is not None and not pd.isna(row.get("segment")):
+            parts.append(f"segment {row['segment']}")
+        key = "plan" if "plan" in members else members[0]
+        return key, float("nan"), float("nan"), "category", ("on " + ", ".join(parts)) if parts else "plan and segment unknown"
+    key = members[0]
+    v = _num(row, key)
+    if not math.isfinite(v) and row.get(key) is not None and not pd.isna(row.get(key)):
+        return key, v, float("nan"), "category", f"{catalog.get(key, key)}: {row.get(key)}"
+    return key, v, med.get(key, np.nan), peers, f"{catalog.get(key, key)}: {_fmt(v)} (peers' median: {_fmt(med.get(key, np.nan))})"
+
+
+def _occlusion(model: Any, X: pd.DataFrame, groups: Mapping[str, list[str]], background: pd.DataFrame,
+               *, chunk_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Risk of each row, and per group the risk minus the mean risk with the group's values of each background row."""
+    p = np.asarray(model.predict_proba(X))[:, 1]
+    n, m = len(X), len(background)
+    out = np.zeros((n, len(groups)))
+    per = max(1, chunk_rows // m)
+    for g, cols in enumerate(groups.values()):
+        for start in range(0, n, per):
+            block = X.iloc[start:start + per]
+            k = len(block)
+            rep = block.iloc[np.repeat(np.arange(k), m)].reset_index(drop=True)
+            take = np.tile(np.arange(m), k)
+            for c in cols:
+                rep[c] = background[c].to_numpy()[take]
+            q = np.asarray(model.predict_proba(rep))[:, 1].reshape(k, m).mean(axis=1)
+            out[start:start + k, g] = p[start:start + k] - q
+    return p, out
+
+
+def risk_reasons_data(
+    model: Any,
+    rows: pd.DataFrame,
+    *,
+    features: Sequence[str],
+    reference: pd.DataFrame | None = None,
+    catalog: pd.DataFrame | None = None,
+    top_n: int = 3,
+    n_background: int = 30,
+    min_contribution: float = 0.005,
+    random_state: int = 0,
+    chunk_rows: int = 200_000,
+) -> pd.DataFrame:
+    """Return the top journey factors raising and lowering each customer's churn risk, in words.
+
+    Each factor of :func:`reason_factors_data` is scored by grouped occlusion
+    on the instance: the customer's values of the factor's features are
+    replaced, together, by those of each of ``n_background`` reference
+    customers (a seeded sample of *reference*), and ``contribution`` is the
+    customer's risk minus the mean of those risks (probability points;
+    positive raises the risk). Factors whose contribution is smaller than
+    ``min_contribution`` in absolute value are not reasons.
+
+    Parameters
+    ----------
+    model : classifier
+        Fitted, with ``predict_proba`` on a frame of *features* (e.g.
+        :class:`~journeylib.customers.risk.ChurnClassifier`).
+    rows : pandas.DataFrame
+        The snapshots to explain: ``customer_id`` and the *features*.
+    features : sequence of str
+        The model's feature columns.
+    reference : pandas.DataFrame, optional
+        The peers: where the background sample and the peer medians come
+        from (default *rows*; pass the customers scored on the same day).
+    catalog : pandas.DataFrame, optional
+        :attr:`Snapshots.catalog` (feature descriptions for features outside
+        the named factors).
+    top_n : int, default 3
+        Reasons per direction and customer.
+    n_background : int, default 30
+        Reference customers per factor (fewer if the reference is smaller).
+    min_contribution : float, default 0.005
+        Smallest absolute contribution that is a reason (half a point).
+    random_state : int, default 0
+        Seed of the background sample.
+    chunk_rows : int, default 200000
+        Rows per ``predict_proba`` call (bounds memory).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer × reason, riskiest customers first, then by
+        direction and rank: ``customer_id``, ``risk`` (the model's risk of
+        the row), ``rank`` (1 = largest within its direction),
+        ``direction`` (``raises`` or ``lowers``), ``factor``, ``feature``
+        (the factor's feature the text reads), ``value`` (its value; NaN
+        for categories), ``reference`` (what it is read against: the
+        customer's own usual when ``reference_basis`` is ``own usual``,
+        else the median of the reference customers), ``reference_basis``
+        (``own usual``, ``peers' median`` or ``category``),
+        ``contribution`` (risk minus the mean risk with reference values of
+        the factor, in probability units), ``text`` (journey words).
+
+    Raises
+    ------
+    ValueError
+        If *rows* lacks ``customer_id`` or a feature, or ``top_n`` or
+        ``n_background`` is not positive.
+    EmptyResultError
+        If *rows* is empty.
+    """
+    function = "risk_reasons_data"
+    feats = list(features)
+    missing = [c for c in ["customer_id", *feats] if c not in rows.columns]
+    if missing:
+        msg = f"{function}: rows lack the columns {missing[:5]}; give the snapshot rows with customer_id and the model's features"
+        raise ValueError(msg)
+    for name, v in (("top_n", top_n), ("n_background", n_background)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            msg = f"{function}: {name} must be a positive whole number; got {v!r}"
+            raise ValueError(msg)
+    if rows.empty:
+        msg = f"{function}: no rows to explain"
+        raise EmptyResultError(msg)
+    ref = rows if reference is None else reference
+    missing = [c for c in feats if c not in ref.columns]
+    if missing:
+        msg = f"{function}: reference lacks the feature columns {missing[:5]}"
+        raise ValueError(msg)
+    X = rows[feats].reset_index(drop=True)
+    rng = np.random.default_rng(random_state)
+    pick = rng.choice(len(ref), size=min(n_background, len(ref)), replace=False)
+    background = ref[feats].iloc[np.sort(pick)].reset_index(drop=True)
+    fac = reason_factors_data(feats)
+    groups: dict[str, list[str]] = {str(f): g["feature"].tolist() for f, g in fac.groupby("factor", sort=False)}
+    risk, contrib = _occlusion(model, X, groups, background, chunk_rows=chunk_rows)
+    num = ref[feats].select_dtypes(include="number")
+    med = {c: float(num[c].median()) if num[c].notna().any() else float("nan") for c in num.columns}
+    desc = {} if catalog is None else {str(f): str(t) for f, t in zip(catalog["feature"], catalog["description"], strict=False)}
+    ids = rows["customer_id"].astype(str).to_numpy()
+    records: list[dict[str, Any]] = [{str(k): v for k, v in r.items()} for r in rows.reset_index(drop=True).to_dict(orient="records")]
+    names = list(groups)
+    out = []
+    for i, row in enumerate(records):
+        c = contrib[i]
+        for direction, order in (("raises", np.argsort(-c, kind="stable")), ("lowers", np.argsort(c, kind="stable"))):
+            for rank, g in enumerate(order[:top_n], start=1):
+                val = float(c[g])
+                if (direction == "raises" and val < min_contribution) or (direction == "lowers" and val > -min_contribution):
+                    break
+                key, value, refv, basis, text = _phrase(names[g], groups[names[g]], row, med, desc)
+                out.append({
+                    "customer_id": ids[i], "risk": float(risk[i]), "rank": rank, "direction": direction, "factor": names[g],
+                    "feature": key, "value": value, "reference": refv, "reference_basis": basis, "contribution": val,
+                    "text": text,
+                })
+    cols = ["customer_id", "risk", "rank", "direction", "factor", "feature", "value", "reference", "reference_basis",
+            "contribution", "text"]
+    res = pd.DataFrame(out, columns=cols)
+    res["value"] = res["value"].astype(float)
+    res["reference"] = res["reference"].astype(float)
+    res["_d"] = (res["direction"] == "lowers").astype(int)
+    res = res.sort_values(["risk", "customer_id", "_d", "rank"], ascending=[False, True, True, True], kind="mergesort")
+    return res.drop(columns="_d").reset_index(drop=True)
+
+
+# -- bands -------------------------------------------------------------------------------------
+def risk_band(risk: Any, cuts: Sequence[float] = DEFAULT_BAND_CUTS) -> np.ndarray:
+    """Return the band of each risk: ``low``, ``medium``, ``high``, ``very high`` by the cut points.
+
+    Parameters
+    ----------
+    risk : array-like of float
+        Calibrated probabilities.
+    cuts : sequence of 3 floats, default (0.10, 0.25, 0.50)
+        Increasing cut points in (0, 1); a risk equal to a cut is in the band above it.
+
+    Returns
+    -------
+    numpy.ndarray
+        Band names (object); NaN risks get None.
+
+    Raises
+    ------
+    ValueError
+        If *cuts* are not 3 increasing numbers strictly between 0 and 1.
+
+    Examples
+    --------
+    >>> risk_band([0.05, 0.1, 0.3, 0.7]).tolist()
+    ['low', 'medium', 'high', 'very high']
+    """
+    c = [float(x) for x in cuts]
+    if len(c) != len(RISK_BANDS) - 1 or any(not 0 < x < 1 for x in c) or any(b <= a for a, b in itertools.pairwise(c)):
+        msg = f"risk_band: cuts must be {len(RISK_BANDS) - 1} increasing numbers strictly between 0 and 1; got {list(cuts)!r}"
+        raise ValueError(msg)
+    r = np.asarray(risk, dtype=float)
+    idx = np.searchsorted(np.asarray(c), r, side="right")
+    bands = np.asarray(RISK_BANDS, dtype=object)[np.minimum(idx, len(RISK_BANDS) - 1)]
+    bands[np.isnan(r)] = None
+    return bands
+
+
+# -- the next stage ----------------------------------------------------------------------------
+def _ordered_next(definition: JourneyDefinition) -> dict[int, int | None]:
+    """For each stage order, the next stage that is not a free-order milestone (None after the last)."""
+    free = definition.free_stages
+    names = definition.stage_names
+    ordered = [k for k, n in enumerate(names) if n not in free]
+    out: dict[int, int | None] = {-1: ordered[0] if ordered else None}
+    for k in range(len(names)):
+        out[k] = next((o for o in ordered if o > k), None)
+    return out
+
+
+def _next_stage_rows(snapshots: Snapshots, milestones: pd.DataFrame, definition: JourneyDefinition) -> pd.DataFrame:
+    """Each snapshot's next stage (order and name) and the day it was entered (NaN if not by the data's end)."""
+    free = definition.free_stages
+    names = definition.stage_names
+    ms = milestones[milestones["entered_at"].notna()]
+    ms = pd.DataFrame({
+        "customer_id": ms["customer_id"].astype(str).to_numpy(),
+        "stage_order": ms["stage_order"].astype("int64").to_numpy(),
+        "entered_dayf": ((pd.to_datetime(ms["entered_at"], utc=True) - pd.Timestamp("1970-01-01", tz="UTC"))
+                         / pd.Timedelta(days=1)).to_numpy(dtype=float),
+    })
+    ms = ms[~ms["stage_order"].map(lambda k: names[int(k)] in free)]
+    keys = snapshots.data[["customer_id", "as_of_day"]].copy()
+    keys["customer_id"] = keys["customer_id"].astype(str)
+    j = keys.merge(ms, on="customer_id", how="left")
+    j = j[j["entered_dayf"] < j["as_of_day"] + 1]
+    top = j.groupby(["customer_id", "as_of_day"], sort=False)["stage_order"].max()
+    nxt = _ordered_next(definition)
+    cur = keys.merge(top.rename("ordered_stage").reset_index(), on=["customer_id", "as_of_day"], how="left")
+    cur["next_order"] = [nxt.get(int(k) if pd.notna(k) else -1) for k in cur["ordered_stage"]]
+    entered = ms.set_index(["customer_id", "stage_order"])["entered_dayf"]
+    idx = pd.MultiIndex.from_arrays([cur["customer_id"], cur["next_order"].fillna(-1).astype("int64")])
+    cur["next_entered_dayf"] = entered.reindex(idx).to_numpy()
+    cur["next_stage"] = [names[int(k)] if pd.notna(k) else None for k in cur["next_order"]]
+    return cur
+
+
+def next_stage_data(
+    store: Store, *, definition: JourneyDefinition, snapshots: Snapshots, cache: ResultCache | None = None
+) -> pd.DataFrame:
+    """Return, for each current stage, the next stage of the journey and the empirical probability of reaching it within the horizon.
+
+    The next stage of a snapshot is the first stage of the definition's order
+    after the furthest ordered stage the customer had entered by the as-of
+    day (free-order milestones are not steps of the sequence). Among the
+    labelled snapshots (whose horizon ends by the data's end: censored ones
+    are left out, never counted as not reaching it), the probability is the
+    share that entered that next stage within ``horizon_days`` after the
+    as-of day; a customer who churned first counts as not reaching it. The
+    weekly snapshots of one customer are not independent: ``customers``
+    says how many customers a probability rests on.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    definition : JourneyDefinition
+        The stages and their order (the one *snapshots* were built with).
+    snapshots : Snapshots
+        From :func:`journeylib.customers.snapshots.build_snapshots`.
+    cache : ResultCache, optional
+        Shares the milestone frame with the snapshots and other analyses.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per current stage (``stage``, as in the snapshots; ``(none)``
+        before the first) × next stage: ``stage``, ``next_stage`` (None
+        after the last stage), ``snapshots`` (labelled snapshots in the
+        stage), ``customers`` (distinct customers among them), ``reached``
+        (snapshots whose customer entered the next stage within the
+        horizon), ``probability`` (reached / snapshots; NaN without
+        snapshots or next stage), ``horizon_days``.
+    """
+    ms = stage_milestones(store, definition, snapshots.scope.replace(sample_n=0, random_state=0), cache=cache)
+    rows = _next_stage_rows(snapshots, ms, definition)
+    data = snapshots.data
+    rows["stage"] = data["stage"].where(data["stage"].notna(), "(none)").to_numpy()
+    rows["labelled"] = data["churned"].notna().to_numpy()
+    h = snapshots.horizon_days
+    end = rows["as_of_day"].to_numpy(dtype=float) + 1
+    rows["reached"] = (rows["next_entered_dayf"] > end - 1e-9) & (rows["next_entered_dayf"] <= end + h)
+    lab = rows[rows["labelled"]]
+    # every stage seen in the snapshots, labelled or not, so the scored day's stages all have a row
+    pairs = rows[["stage", "next_stage"]].drop_duplicates()
+    agg = lab.groupby(["stage", "next_stage"], dropna=False).agg(
+        snapshots=("reached", "size"), customers=("customer_id", "nunique"), reached=("reached", "sum")
+    ).reset_index()
+    out = pairs.merge(agg, on=["stage", "next_stage"], how="left")
+    for c in ("snapshots", "customers", "reached"):
+        out[c] = out[c].fillna(0).astype("int64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["probability"] = np.where((out["snapshots"] > 0) & out["next_stage"].notna(), out["reached"] / out["snapshots"], np.nan)
+    out["horizon_days"] = h
+    order = {n: k for k, n in enumerate(definition.stage_names)}
+    out["_o"] = out["stage"].map(order).fillna(-1)
+    return out.sort_values(["_o", "next_stage"], kind="mergesort").drop(columns="_o").reset_index(drop=True)
+
+
+# -- scoring -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RiskScores:
+    """The scored customers of :func:`score_customers` and how they were scored.
+
+    Attributes
+    ----------
+    scores : pandas.DataFrame
+        One row per active customer; columns in :func:`score_customers`.
+    reasons : pandas.DataFrame
+        :func:`risk_reasons_data` of the scored customers.
+    next_stage : pandas.DataFrame
+        :func:`next_stage_data` of the training history.
+    model : ChurnClassifier
+        The fitted model.
+    training : dict
+        ``from``, ``to`` (as-of days of the labelled training snapshots),
+        ``snapshots``, ``customers``, ``churned``, ``base_rate``,
+        ``censored`` (snapshots whose horizon runs past the as-of day),
+        ``calibration``.
+    as_of : pandas.Timestamp
+        The end of the as-of day scored.
+    horizon_days : int
+        The horizon of the risk.
+    model_version : str
+        ``churn-risk-<n>-<12 hex>``: a hash of the training snapshots, the
+        model's parameters, the horizon, the features and the package version.
+    snapshots : Snapshots
+        The snapshots trained on and scored.
+    """
+
+    scores: pd.DataFrame
+    reasons: pd.DataFrame
+    next_stage: pd.DataFrame
+    model: Any = field(repr=False)
+    training: dict[str, Any]
+    as_of: pd.Timestamp
+    horizon_days: int
+    model_version: str
+    snapshots: Snapshots = field(repr=False)
+
+
+def _model_version(train: pd.DataFrame, feats: list[str], model: ChurnClassifier, horizon: int) -> str:
+    h = hashlib.sha256()
+    frame = train[["customer_id", "as_of_day", "churned", *feats]]
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    params = {k: (v if isinstance(v, (int, float, str, bool)) or v is None else repr(v)) for k, v in model.get_params().items()}
+    h.update(json.dumps({"params": params, "features": feats, "horizon_days": horizon, "journeylib": __version__,
+                         "model": MODEL_VERSION}, sort_keys=True).encode())
+    return f"{MODEL_VERSION}-{h.hexdigest()[:12]}"
+
+
+def score_customers(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    as_of: Any = None,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    every_days: int = 7,
+    ticket_scores: pd.DataFrame | str | None = "vader",
+    band_cuts: Sequence[float] = DEFAULT_BAND_CUTS,
+    top_reasons: int = 3,
+    n_background: int = 30,
+    model: ChurnClassifier | None = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    scope: Scope | None = None,
+    cache: ResultCache | None = None,
+) -> RiskScores:
+    """Train the churn model on the store's history and score every active paying customer on the as-of day.
+
+    Snapshots are taken every ``every_days`` days back from the as-of day
+    (:func:`journeylib.customers.snapshots.build_snapshots`; nothing after
+    the end of the as-of day is read). The model (boosted and calibrated by
+    default) is trained on every labelled snapshot — those whose horizon
+    closed by the as-of day — so it is tested on the future by construction:
+    the scored day lies after every training label. It then scores the
+    snapshots of the as-of day (every customer converted and not churned by
+    then) and of 7 days before it.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    definition : JourneyDefinition
+        Its churn and conversion outcomes and stages.
+    as_of : date-like, optional
+        The day scored (a bare date means the end of that day). Default: the
+        day of the latest event (the whole of what the store holds).
+    horizon_days : int, default 60
+        Risk of churn within this many days.
+    every_days : int, default 7
+        Spacing of the training snapshots (7 also places the day 7 days
+        before the as-of day on the grid).
+    ticket_scores : DataFrame, "vader" or None, default "vader"
+        Ticket sentiment (:func:`journeylib.voice.sentiment.score_tickets`
+        output); ``"vader"`` scores the store's tickets; None: no sentiment features.
+    band_cuts : sequence of 3 floats, default (0.10, 0.25, 0.50)
+        Cut points of :func:`risk_band`.
+    top_reasons : int, default 3
+        Reasons raising the risk written per customer.
+    n_background : int, default 30
+        Reference customers of :func:`risk_reasons_data`.
+    model : ChurnClassifier, optional
+        Default ``ChurnClassifier("boosting")``.
+    segment, plan, scope
+        Which customers (the scope's ``as_of`` is the day scored).
+    cache : ResultCache, optional
+        Shares the milestone frame.
+
+    Returns
+    -------
+    RiskScores
+        ``scores`` has one row per active customer, riskiest first:
+        ``customer_id``, ``name``, ``segment``, ``stage`` (entered last by
+        the as-of day), ``risk`` (calibrated probability of churn within
+        ``horizon_days``), ``risk_band`` (:func:`risk_band` with
+        ``band_cuts``), ``risk_previous`` (the same model's risk 7 days
+        earlier; NaN when the customer was not active then),
+        ``risk_change_7d`` (risk minus risk_previous), ``reasons`` (the
+        factors raising the risk most, in words, ``; ``-separated; empty
+        when none raises it by half a point), ``next_stage`` (None after the
+        last stage), ``next_stage_probability`` (empirical probability of
+        reaching it within the horizon from the current stage:
+        :func:`next_stage_data`), ``next_stage_customers`` (customers that
+        probability rests on), ``as_of`` (the end of the day scored),
+        ``horizon_days``, ``model_version``.
+
+    Raises
+    ------
+    EmptyResultError
+        If the history before the as-of day holds fewer than 10 churned (or
+        10 non-churned) labelled snapshots, or no customer is active on the
+        as-of day.
+    ValueError
+        From :func:`build_snapshots` (e.g. no churn outcome in the definition)
+        or :func:`risk_band`.
+    """
+    function = "score_customers"
+    risk_band([0.5], band_cuts)  # check the cut points before the work
+    scope = Scope.resolve(store, scope, function=function, as_of=as_of, segment=segment, plan=plan)
+    data_end = pd.Timestamp(scope.as_of)
+    score_day = day_number(data_end - pd.Timedelta(microseconds=1))
+    if isinstance(ticket_scores, str):
+        if ticket_scores != "vader":
+            msg = f"{function}: ticket_scores must be a frame, 'vader' or None; got {ticket_scores!r}"
+            raise ValueError(msg)
+        from journeylib.voice.sentiment import score_tickets
+
+        tickets = store.table("tickets")
+        ticket_scores = score_tickets(tickets) if len(tickets) else None
+    first = store.query(f"SELECT min(signup_at) AS s FROM ({scope.customers_sql()}) c")["s"].iloc[0]
+    days = asof_days(first if pd.notna(first) else day_end(score_day), day_end(score_day) - pd.Timedelta(days=1), every_days=every_days)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)  # censored snapshots: the ones scored, by design
+        snap = build_snapshots(
+            store, definition=definition, horizon_days=horizon_days, as_of_dates=[day_end(d) - pd.Timedelta(days=1) for d in days],
+            ticket_scores=ticket_scores, scope=scope, cache=cache,
+        )
+    feats = snap.feature_columns
+    train = snap.labelled
+    n_pos = int(train["churned"].sum()) if len(train) else 0
+    if n_pos < MIN_TRAIN_CHURNED or len(train) - n_pos < MIN_TRAIN_CHURNED:
+        msg = (
+            f"{function}: the history up to {day_end(score_day) - pd.Timedelta(days=1):%Y-%m-%d} holds {n_pos} churned of {len(train)} labelled snapshots "
+            f"(customers who churned within {horizon_days} days of a snapshot day, every {every_days} days, in scope "
+            f"{scope.describe()}); training needs at least {MIN_TRAIN_CHURNED} churned and {MIN_TRAIN_CHURNED} not churned. "
+            f"Check that the store records churn (the definition {definition.name!r} reads it from its churn outcome), "
+            "score a later as-of day, or use a shorter --horizon."
+        )
+        raise EmptyResultError(msg)
+    est = ChurnClassifier("boosting") if model is None else model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)
+        est.fit(train[feats], train["churned"].to_numpy(dtype=int), time=train["as_of_day"].to_numpy())
+    version = _model_version(train, feats, est, horizon_days)
+    now = snap.data[snap.data["as_of_day"] == score_day].reset_index(drop=True)
+    if now.empty:
+        msg = f"{function}: no active paying customer on {day_end(score_day) - pd.Timedelta(days=1):%Y-%m-%d} in scope {scope.describe()}"
+        raise EmptyResultError(msg)
+    before = snap.data[snap.data["as_of_day"] == score_day - 7]
+    prev = pd.Series(np.asarray(est.predict_proba(before[feats]))[:, 1], index=before["customer_id"].astype(str)) if len(before) else pd.Series(dtype=float)
+    reasons = risk_reasons_data(est, now, features=feats, reference=now, catalog=snap.catalog, top_n=top_reasons,
+                                n_background=n_background)
+    risk = np.asarray(est.predict_proba(now[feats]))[:, 1]
+    nxt = next_stage_data(store, definition=definition, snapshots=snap, cache=cache)
+    ms = stage_milestones(store, definition, snap.scope.replace(sample_n=0, random_state=0), cache=cache)
+    now_next = _next_stage_rows(dataclasses.replace(snap, data=now), ms, definition)
+    stage_key = now["stage"].where(now["stage"].notna(), "(none)")
+    prob = nxt.set_index(["stage", "next_stage"])
+    idx = pd.MultiIndex.from_arrays([stage_key.to_numpy(), now_next["next_stage"].to_numpy()])
+    cust = store.query(f"SELECT customer_id, name FROM ({scope.customers_sql()}) c")
+    names = cust.set_index(cust["customer_id"].astype(str))["name"]
+    ids = now["customer_id"].astype(str)
+    raising = reasons[reasons["direction"] == "raises"].groupby("customer_id", sort=False)["text"].agg("; ".join)
+    previous = ids.map(prev).to_numpy(dtype=float)
+    scores = pd.DataFrame({
+        "customer_id": ids.to_numpy(),
+        "name": ids.map(names).to_numpy(),
+        "segment": now["segment"].to_numpy(),
+        "stage": now["stage"].to_numpy(),
+        "risk": risk,
+        "risk_band": risk_band(risk, band_cuts),
+        "risk_previous": previous,
+        "risk_change_7d": risk - previous,
+        "reasons": ids.map(raising).fillna("").to_numpy(),
+        "next_stage": now_next["next_stage"].to_numpy(),
+        "next_stage_probability": prob["probability"].reindex(idx).to_numpy(dtype=float),
+        "next_stage_customers": np.where(now_next["next_stage"].notna(), prob["customers"].reindex(idx).fillna(0), 0).astype("int64"),
+        "as_of": day_end(score_day),
+        "horizon_days": int(horizon_days),
+        "model_version": version,
+    }).sort_values(["risk", "customer_id"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+    training = {
+        "from": f"{day_end(int(train['as_of_day'].min())) - pd.Timedelta(days=1):%Y-%m-%d}",
+        "to": f"{day_end(int(train['as_of_day'].max())) - pd.Timedelta(days=1):%Y-%m-%d}",
+        "snapshots": len(train), "customers": int(train["customer_id"].nunique()), "churned": n_pos,
+        "base_rate": n_pos / len(train), "censored": snap.n_excluded("censored"),
+        "calibration": getattr(est, "calibration_basis_", ""),
+    }
+    return RiskScores(scores=scores, reasons=reasons, next_stage=nxt, model=est, training=training, as_of=day_end(score_day),
+                      horizon_days=int(horizon_days), model_version=version, snapshots=snap)
+
+
+def score_customers_data(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    as_of: Any = None,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Return the scored table of :func:`score_customers` (one row per active customer, riskiest first).
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    definition : JourneyDefinition
+        The journey definition.
+    as_of : date-like, optional
+        The day scored (default: the day of the latest event).
+    horizon_days : int, default 60
+        Risk of churn within this many days.
+    **kwargs
+        Other arguments of :func:`score_customers`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``RiskScores.scores``: the columns listed in :func:`score_customers`.
+    """
+    return score_customers(store, definition=definition, as_of=as_of, horizon_days=horizon_days, **kwargs).scores
+
+
+# -- survival from a landmark ------------------------------------------------------------------
+def landmark_durations_data(snapshots: Snapshots, *, covariates: Sequence[str]) -> pd.DataFrame:
+    """Return one row per customer from its first snapshot: covariates known then, and the days to churn or the data's end.
+
+    A landmark analysis: each customer's clock starts at its first as-of
+    day in the snapshots (for the paying population, the first grid day
+    after conversion), its covariates are that snapshot's features (known
+    then, never later), and its duration runs to churn or to the data's end
+    (censored, never counted as churned). Customers who churned before their
+    first snapshot day have no snapshot and are not in the table.
+
+    Parameters
+    ----------
+    snapshots : Snapshots
+        From :func:`journeylib.customers.snapshots.build_snapshots`.
+    covariates : sequence of str
+        Snapshot feature columns to carry.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer: ``customer_id``, ``landmark`` (the as-of
+        instant the clock starts), ``duration_days``, ``churned`` (1 =
+        churn observed by the data's end, 0 = censored) and the covariates.
+
+    Raises
+    ------
+    ValueError
+        If a covariate is not a snapshot column.
+    """
+    missing = [c for c in covariates if c not in snapshots.data.columns]
+    if missing:
+        msg = f"landmark_durations_data: covariates {missing} are not snapshot columns; known: {snapshots.feature_columns}"
+        raise ValueError(msg)
+    d = snapshots.data.sort_values(["customer_id", "as_of_day"], kind="mergesort").drop_duplicates("customer_id")
+    churn = pd.to_datetime(d["churn_at"], utc=True)
+    churned = churn.notna() & (churn <= snapshots.data_end)
+    stop = churn.where(churned, snapshots.data_end)
+    out = pd.DataFrame({
+        "customer_id": d["customer_id"].to_numpy(), "landmark": d["as_of"].to_numpy(),
+        "duration_days": (pd.to_timedelta(stop - pd.to_datetime(d["as_of"], utc=True)).dt.total_seconds() / 86400.0).to_numpy(dtype=float),
+        "churned": churned.astype(int).to_numpy(),
+    })
+    for c in covariates:
+        out[c] = d[c].to_numpy()
+    return out.reset_index(drop=True)
+
+
+
+# -- tables for reports ------------------------------------------------------------------------
+def cox_table_data(result: Any) -> pd.DataFrame:
+    """Return a Cox model's hazard ratios beside its proportional-hazards check, one row per covariate.
+
+    Parameters
+    ----------
+    result : CoxResult
+        From :func:`journeylib.customers.survival.cox_data`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``covariate``, ``coef``, ``se``, ``hazard_ratio``, ``hr_low``,
+        ``hr_high``, ``p_value`` (of the coefficient), ``ph_test_statistic``,
+        ``ph_p_value`` (Schoenfeld-residual test), ``ph_violated``, ``n``,
+        ``events``, ``concordance``.
+    """
+    ph = result.ph_test.rename(columns={"test_statistic": "ph_test_statistic", "p_value": "ph_p_value"})
+    out = result.summary.merge(ph, on="covariate", how="left")
+    out["n"], out["events"], out["concordance"] = int(result.n), int(result.events), float(result.concordance)
+    return out
+
+
+def model_card_data(card: Mapping[str, Any]) -> pd.DataFrame:
+    """Return a model card (:func:`journeylib.customers.risk.model_card`) as a two-column table.
+
+    Parameters
+    ----------
+    card : mapping
+        The model card.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per field of the card: ``field`` and ``value`` (text; lists
+        and mappings as JSON).
+    """
+    rows = [{"field": str(k), "value": v if isinstance(v, str) else json.dumps(v, default=str)} for k, v in card.items()]
+    return pd.DataFrame(rows, columns=["field", "value"])
