@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _db_arg(p)
-    p.add_argument("--rules", type=Path, required=True, help="alert-rule file (e.g. parameters/alerts/saas.yaml)")
+    p.add_argument("--rules", type=Path, default=None, help="alert-rule file (e.g. parameters/alerts/saas.yaml); required unless --redeliver")
     p.add_argument("--as-of", default=None, help="the as-of day, YYYY-MM-DD, read up to its end (default: the day of the latest event)")
     p.add_argument("--dry-run", action="store_true", help="evaluate and list the alerts; write nothing to the store")
     p.add_argument(
@@ -461,6 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--risk", type=Path, default=None, help="risk table of `journeylib score` (.csv, .parquet, .json); without it risk conditions are not checked")
     p.add_argument("--definition", type=Path, default=None, help="journey definition (default: the rule file's journey)")
+    p.add_argument(
+        "--deliver", type=Path, default=None, metavar="ENDPOINTS",
+        help="send the run's alerts to the webhook endpoints of this delivery file (docs/delivery.md): each delivered once or "
+        "dead-lettered; exits 1 when any was dead-lettered",
+    )  # fmt: skip
+    p.add_argument("--redeliver", action="store_true", help="send the dead letters of the --deliver endpoints again (no rules evaluated)")
     p.set_defaults(func=cmd_alerts)
     return parser
 
@@ -470,6 +476,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from journeylib.actions.alerts import raise_alerts, write_worklist
+    from journeylib.actions.delivery import deliver_alerts, redeliver
+    from journeylib.config.delivery import DeliveryConfig
     from journeylib.store import Store
 
     outs = [Path(o) for o in args.out or []]
@@ -477,21 +485,41 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     if bad:
         msg = f"--out {bad[0]}: the worklist is written as .csv or .json, chosen by the extension; got {Path(bad[0]).suffix or 'no extension'!r}."
         raise JourneyLibError(msg)
+    if args.redeliver and not args.deliver:
+        msg = "--redeliver sends the dead letters again to the endpoints of a delivery file: give it with --deliver ENDPOINTS.yaml."
+        raise JourneyLibError(msg)
+    if args.rules is None and not args.redeliver:
+        msg = "--rules FILE is required (an alert-rule file such as parameters/alerts/saas.yaml), unless --redeliver is given."
+        raise JourneyLibError(msg)
+    if args.deliver and args.dry_run:
+        msg = "--deliver records every delivery in the store; it cannot run with --dry-run. Drop one of them."
+        raise JourneyLibError(msg)
+    endpoints = DeliveryConfig.from_yaml(args.deliver) if args.deliver else None  # checked before any work
     db = _store_path(args.db)
     if not db.exists():
         msg = f"--db {db}: no such store. Give the DuckDB file `journeylib ingest` or `journeylib demo` wrote (or set JOURNEYLIB_DB)."
         raise JourneyLibError(msg)
+    if args.redeliver and endpoints is not None:
+        with Store(db) as store:
+            again = redeliver(store, endpoints)
+        _out(f"redelivery: {again.summary()}")
+        return 1 if again.dead_lettered else 0
     with Store(db, read_only=args.dry_run) as store:
         run = raise_alerts(
             store, args.rules, as_of=args.as_of or None, raised_at=datetime.now(UTC), dry_run=args.dry_run,
             risk=args.risk, definition=args.definition,
         )  # fmt: skip
+        report = deliver_alerts(store, run.alerts, endpoints) if endpoints is not None else None
     for line in run.lines():
         _out(line)
     for o in outs:
         _out(f"worklist written to {write_worklist(run.alerts, o)}")
     if not args.dry_run:
         _out(f"alert history: {db} (table alert_history)")
+    if report is not None:
+        _out(f"delivery: {report.summary()}")
+        if report.dead_lettered:  # a scheduler must see it; `--redeliver` sends them again
+            return 1
     return 0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from journeylib.actions import (
     WORKLIST_COLUMNS,
@@ -429,3 +430,64 @@ def test_recency_rule_backtest_catches_planted_login_drop_with_positive_lead(pla
     assert quiet["alerts_per_owner_week"] == pytest.approx(quiet["alerts"] / len(bt.as_of_days))
     assert len(bt.missed) == s.loc["(any rule)", "churners"] - s.loc["(any rule)", "churners_caught"]
     assert not set(bt.missed["customer_id"]) & set(bt.alerts.loc[bt.alerts["churned"] == 1, "customer_id"])
+
+
+def test_cli_alerts_delivers_once_dead_letters_and_redelivers(
+    store_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    from collections import Counter
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from journeylib.actions.delivery import verify_signature
+
+    received: Counter[str] = Counter()
+    bodies: list[tuple[bytes, dict[str, str]]] = []
+    state = {"down": True}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if self.path == "/down" and state["down"]:
+                self.send_response(500)
+                self.end_headers()
+                return
+            received[f"{self.path} {self.headers['Idempotency-Key']}"] += 1
+            bodies.append((body, dict(self.headers)))
+            self.send_response(200)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("JL_TEST_HOOK_SECRET", "s3cret")
+    fast = {"max_attempts": 2, "timeout_s": 5, "backoff": {"base_s": 0.01, "max_s": 0.02}}
+    up = tmp_path / "up.yaml"
+    up.write_text(yaml.safe_dump({"endpoints": [{"name": "hub", "url": f"{base}/hook", "secret_env": "JL_TEST_HOOK_SECRET", **fast}]}))
+    both = tmp_path / "both.yaml"
+    both.write_text(yaml.safe_dump({"endpoints": [{"name": "down", "url": f"{base}/down", "secret_env": "JL_TEST_HOOK_SECRET", **fast}]}))
+    try:
+        assert main(["alerts", "--db", str(store_copy), "--rules", str(RULES), "--deliver", str(up)]) == 0
+        out = capsys.readouterr().out
+        with Store(store_copy, read_only=True) as store:
+            history = alert_history_data(store)
+        sent = history[~history["holdout"].astype(bool)]
+        assert len(sent) > 0
+        assert "delivery:" in out
+        assert sorted(k.split(" ")[0] for k in received) == ["/hook"] * len(sent)
+        assert set(received.values()) == {1}  # each alert once
+        body, headers = bodies[0]
+        assert verify_signature(body, b"s3cret", timestamp=headers["X-Journeylib-Timestamp"], signature=headers["X-Journeylib-Signature"])
+        # an endpoint that fails: every alert dead-lettered, exit 1; then it recovers and --redeliver sends them
+        assert main(["alerts", "--db", str(store_copy), "--rules", str(RULES), "--deliver", str(both)]) == 1
+        assert "dead-lettered" in capsys.readouterr().out
+        state["down"] = False
+        assert main(["alerts", "--db", str(store_copy), "--deliver", str(both), "--redeliver"]) == 0
+        assert sum(1 for k in received if k.startswith("/down ")) == len(sent)
+        assert main(["alerts", "--db", str(store_copy), "--redeliver"]) == 1
+        assert "--redeliver sends the dead letters again" in capsys.readouterr().err
+    finally:
+        server.shutdown()
