@@ -53,6 +53,7 @@ from journeylib.store.dialect import (
 )
 from journeylib.store.schema import ALL_TABLES
 from journeylib.voice.pii import mask_email_values
+from journeylib.words import plural
 
 __all__ = [
     "ALL_SEGMENTS",
@@ -196,7 +197,7 @@ def _no_events(store: Store, scope: Scope, *, function: str) -> EmptyResultError
         else f"the first event in the store is at {pd.Timestamp(first).isoformat()}"
     )
     msg = (
-        f"{function}: no events for {scope.label} ({int(facts['customers'])} customers) up to "
+        f"{function}: no events for {scope.label} ({plural(int(facts['customers']), 'customer')}) up to "
         f"as_of={_as_of_text(scope)}; {start}. Pick a later as_of, another segment, or a larger sample_n."
     )
     return EmptyResultError(msg)

@@ -18,29 +18,71 @@ Charts render in one of two modes:
 :func:`setup_altair` picks the mode; :func:`in_voila` tells whether the kernel
 was started by Voila; :func:`query_parameters` reads URL overrides of notebook
 parameters under Voila.
+
+A notebook section that cannot be computed on the data at hand (no converted
+customer, no churn, a segment with too few customers, no tickets) runs inside
+``with section("Title") as part:``: journeylib's own "nothing to compute" errors
+(:class:`~journeylib.exceptions.EmptyResultError`, which includes
+:class:`~journeylib.exceptions.ScopeError`) are caught, a short note is shown
+in its place and recorded, and ``part.computed`` is False, so the later cells
+of that section (guarded by ``if part.computed:``) are skipped while the rest
+of the notebook runs. :func:`show_note` shows and records a note that is not
+an error (e.g. events the definition names but the store lacks); :func:`notes`
+lists every note recorded, for the ``summary.json`` the notebook writes.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import MutableMapping, Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import altair as alt
 
 from journeylib.charts.theme import THEME_NAME
+from journeylib.exceptions import EmptyResultError
+from journeylib.words import plural, sentence
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from journeylib.context import Journey
 
-__all__ = ["CHART_MODES", "SCOPE_PARAMETERS", "in_voila", "open_journey", "query_parameters", "setup_altair"]
+__all__ = [
+    "ABSENT_EVENTS_TITLE",
+    "CHART_MODES",
+    "SCOPE_PARAMETERS",
+    "SKIPPABLE_ERRORS",
+    "Section",
+    "clear_notes",
+    "in_voila",
+    "notes",
+    "open_journey",
+    "query_parameters",
+    "section",
+    "setup_altair",
+    "show_absent_events",
+    "show_note",
+]
 
 #: Notebook parameters that make a scope (:class:`journeylib.scope.Scope`), in the order :func:`open_journey` reads them.
 SCOPE_PARAMETERS: tuple[str, ...] = ("as_of", "segment", "plan", "signup_from", "signup_to", "sample_n", "events_from", "events_to")
 
 #: The chart modes :func:`setup_altair` accepts.
 CHART_MODES: tuple[str, ...] = ("static", "dashboard")
+
+#: The errors a :class:`Section` turns into a note: journeylib's own "nothing to compute on this data"
+#: (:class:`~journeylib.exceptions.EmptyResultError` and its subclass :class:`~journeylib.exceptions.ScopeError`).
+#: Anything else (a wrong configuration, a programming error, a store failure) still stops the notebook.
+SKIPPABLE_ERRORS: tuple[type[BaseException], ...] = (EmptyResultError,)
+
+#: The title of the note :func:`show_absent_events` shows.
+ABSENT_EVENTS_TITLE = "Events the definition names but the store lacks"
+
+# The notes of this kernel, by section title (a re-run cell replaces its section's note).
+_NOTES: dict[str, dict[str, str]] = {}
 
 
 def in_voila() -> bool:
@@ -192,6 +234,7 @@ def open_journey(
        or ``data/journeylib.duckdb``), the journey definition named by
        ``definition`` is loaded (when the notebook has one), and the
        parameters named in *scope* make the :class:`~journeylib.scope.Scope`.
+    3. The notes of an earlier run in the same kernel are forgotten (:func:`clear_notes`).
 
     Parameters
     ----------
@@ -226,9 +269,199 @@ def open_journey(
         msg = f"open_journey: {', '.join(unsafe)} cannot come from a URL (they choose files)"
         raise TypeError(msg)
     namespace.update(query_parameters({name: namespace[name] for name in url}))
+    clear_notes()  # a notebook run starts here: the notes of an earlier run in this kernel no longer apply
     store = Store(resolve_db_path(namespace.get("db") or None), read_only=True)
     definition = JourneyDefinition.load(namespace["definition"]) if namespace.get("definition") else None
     filters = {name: namespace[name] for name in scope if name in namespace}
     if definition is not None:  # the segment parameter is a value of the definition's segment_field
         filters["segment_field"] = definition.segment_field
     return Journey(store, definition, Scope.build(store, function="open_journey", **filters))
+
+
+def _display_note(title: str, text: str) -> None:
+    from IPython.display import display
+
+    # Markdown for notebooks, Voila and the HTML reports; plain text for consoles and text exports.
+    display({"text/plain": f"{title}. {text}", "text/markdown": f"> **{title}.** {text}"}, raw=True)
+
+
+def show_note(title: str, text: str) -> None:
+    """Show a short note in the notebook and record it for :func:`notes`.
+
+    Parameters
+    ----------
+    title : str
+        What the note is about (a section title); a later note with the same
+        title replaces it.
+    text : str
+        The note, in full sentences.
+
+    Examples
+    --------
+    >>> clear_notes()
+    >>> show_note("Absent events", "The definition names 1 event the store does not have.")  # doctest: +SKIP
+    """
+    _NOTES[title] = {"section": title, "status": "note", "error": "", "message": text}
+    _display_note(title, text)
+
+
+def show_absent_events(absent: pd.DataFrame) -> None:
+    """Show and record a note naming the events the journey definition uses that the store does not have.
+
+    Nothing is shown when *absent* is empty. The note says how many names are
+    absent, then each one with the stages that use it and the closest names
+    present (the ``message`` column).
+
+    Parameters
+    ----------
+    absent : pandas.DataFrame
+        What :func:`journeylib.journey.stages.absent_events_data` returned
+        (``Journey.absent_events_data()``): columns ``event``, ``used_by``,
+        ``closest``, ``message``.
+
+    Raises
+    ------
+    ValueError
+        If *absent* lacks the ``message`` column.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> show_absent_events(pd.DataFrame(columns=["event", "used_by", "closest", "message"]))
+    """
+    if "message" not in absent.columns:
+        msg = (
+            "show_absent_events: the table has no 'message' column; pass what absent_events_data returned "
+            f"(columns event, used_by, closest, message), got columns {list(absent.columns)}"
+        )
+        raise ValueError(msg)
+    if absent.empty:
+        return
+    names = plural(len(absent), "event name")
+    lead = f"The journey definition uses {names} the store does not have, so the conditions naming them never hold."
+    details = " ".join(sentence(str(m)) for m in absent["message"])
+    show_note(ABSENT_EVENTS_TITLE, f"{lead} {details}")
+
+
+def notes() -> list[dict[str, str]]:
+    """Return the notes recorded in this kernel, in the order their sections ran.
+
+    Returns
+    -------
+    list of dict
+        One dict per note: ``section`` (its title), ``status`` (``"skipped"``:
+        the section could not be computed; ``"note"``: a remark from
+        :func:`show_note`), ``error`` (the class name of the error that skipped
+        the section, empty for a remark) and ``message`` (the text shown).
+        JSON-ready: notebooks put it in their ``summary.json`` as ``section_notes``.
+
+    Examples
+    --------
+    >>> clear_notes()
+    >>> notes()
+    []
+    """
+    return [dict(note) for note in _NOTES.values()]
+
+
+def clear_notes() -> None:
+    """Forget every recorded note (a fresh notebook run, or a test).
+
+    Examples
+    --------
+    >>> clear_notes()
+    """
+    _NOTES.clear()
+
+
+class Section:
+    """A notebook section that shows a note instead of failing when the data leave nothing to compute.
+
+    Use it as a context manager: ``with section("Title") as part:``. A
+    :data:`SKIPPABLE_ERRORS` error raised in the block is swallowed; a note
+    (the title and the error's message) is displayed where the output would
+    have been and recorded for :func:`notes`, and :attr:`computed` becomes
+    False. Any other error propagates. The same section may be entered again
+    in a later cell (``with part:``); a block that completes leaves
+    :attr:`computed` as it was, a block that fails sets it to False. Later
+    cells that use what the section produced are guarded with
+    ``if part.computed:``, and the artifact cell includes the section's tables
+    only when it was computed.
+
+    Parameters
+    ----------
+    title : str
+        The section's title, as in the notebook's heading; it names the note.
+
+    Attributes
+    ----------
+    title : str
+        The title.
+    computed : bool
+        True until a block of the section fails.
+    note : str
+        The message of the error that skipped the section (empty while computed).
+
+    Examples
+    --------
+    >>> from journeylib.exceptions import EmptyResultError
+    >>> clear_notes()
+    >>> with Section("Retention") as part:  # doctest: +SKIP
+    ...     raise EmptyResultError("no cohort has 30+ converted customers.")
+    >>> part.computed  # doctest: +SKIP
+    False
+    """
+
+    def __init__(self, title: str) -> None:
+        if not isinstance(title, str) or not title.strip():
+            msg = f"Section: title must be a non-empty string (it names the note), got {title!r}"
+            raise ValueError(msg)
+        self.title = title
+        self.computed = True
+        self.note = ""
+
+    def __enter__(self) -> Section:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if exc is None:
+            if self.computed:
+                _NOTES.pop(self.title, None)  # a re-run that now computes drops its old note
+            return False
+        if not isinstance(exc, SKIPPABLE_ERRORS):
+            return False
+        self.computed = False
+        self.note = sentence(str(exc)) or f"{type(exc).__name__} without a message."
+        text = sentence(f"Not computed: {self.note}")
+        _NOTES[self.title] = {"section": self.title, "status": "skipped", "error": type(exc).__name__, "message": self.note}
+        _display_note(self.title, text)
+        return True
+
+    def __repr__(self) -> str:
+        state = "computed" if self.computed else f"not computed: {self.note}"
+        return f"Section({self.title!r}, {state})"
+
+
+def section(title: str) -> Section:
+    """Start a notebook section that shows a note instead of failing when there is nothing to compute.
+
+    Parameters
+    ----------
+    title : str
+        The section's title; it names the note in the notebook and in
+        :func:`notes`.
+
+    Returns
+    -------
+    Section
+        A context manager; see :class:`Section`.
+
+    Examples
+    --------
+    >>> part = section("Retention of paying customers")
+    >>> part.computed
+    True
+    """
+    return Section(title)

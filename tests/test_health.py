@@ -326,7 +326,7 @@ def test_segment_with_customers_but_no_events() -> None:
             {"event_id": ["e"], "customer_id": ["a"], "timestamp": ["2024-03-04T00:00:00Z"], "event": ["login"]}
         ),
     )
-    with pytest.raises(EmptyResultError, match=r"no events for segment 'Partner' \(1 customers\)"):
+    with pytest.raises(EmptyResultError, match=r"no events for segment 'Partner' \(1 customer\)"):
         health.source_volume_data(store, segment="Partner")
     with pytest.raises(EmptyResultError, match="no events for segment 'Partner'"):
         health.event_type_data(store, segment="Partner")

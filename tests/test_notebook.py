@@ -68,3 +68,110 @@ def test_query_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
     assert notebook.query_parameters(defaults) == defaults
     monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.13")
     assert notebook.query_parameters(defaults)["segment"] == "SMB"
+
+
+# -- sections that cannot compute, and their notes ------------------------------------------------
+
+
+@pytest.fixture
+def fresh_notes():
+    notebook.clear_notes()
+    yield
+    notebook.clear_notes()
+
+
+def test_section_turns_an_empty_result_into_a_recorded_note(fresh_notes, capsys: pytest.CaptureFixture[str]) -> None:
+    from journeylib.exceptions import EmptyResultError
+
+    with notebook.section("Retention of paying customers") as part:
+        raise EmptyResultError("no cohort by segment has 30+ converted customers; lower min_support")
+    assert part.computed is False
+    assert part.note == "No cohort by segment has 30+ converted customers; lower min_support."
+    assert notebook.notes() == [
+        {
+            "section": "Retention of paying customers",
+            "status": "skipped",
+            "error": "EmptyResultError",
+            "message": "No cohort by segment has 30+ converted customers; lower min_support.",
+        }
+    ]
+    shown = capsys.readouterr().out  # outside a kernel IPython's display prints the Markdown's text form
+    assert "Retention of paying customers" in shown
+    assert "Not computed: No cohort by segment has 30+ converted customers" in shown
+
+
+def test_section_catches_a_scope_error_but_nothing_else(fresh_notes) -> None:
+    from journeylib.exceptions import ConfigError, ScopeError
+
+    with notebook.section("Segment") as part:
+        raise ScopeError("segment 'Gold' does not exist; known: SMB, Enterprise")
+    assert not part.computed
+    assert [n["error"] for n in notebook.notes()] == ["ScopeError"]
+    # a wrong configuration, a programming error or any other failure still stops the notebook, unrecorded
+    with pytest.raises(ConfigError), notebook.section("Config"):
+        raise ConfigError(["stages[0].rule: unknown key 'evnt'"])
+    with pytest.raises(KeyError), notebook.section("Bug"):
+        raise KeyError("conversion_rate")
+    with pytest.raises(ValueError, match="plain"), notebook.section("Value"):
+        raise ValueError("plain")
+    assert [n["section"] for n in notebook.notes()] == ["Segment"]
+
+
+def test_a_section_that_computes_records_nothing_and_a_rerun_replaces_its_note(fresh_notes) -> None:
+    from journeylib.exceptions import EmptyResultError
+
+    with notebook.section("Flow") as part:
+        value = 3
+    assert part.computed
+    assert value == 3
+    assert notebook.notes() == []
+    with notebook.section("Flow"):
+        raise EmptyResultError("nobody met the stage")
+    assert len(notebook.notes()) == 1
+    with notebook.section("Flow") as again:  # the cell re-run on other data now computes
+        pass
+    assert again.computed
+    assert notebook.notes() == []
+    # a later block of a skipped-then-entered section fails again: one note, the latest message
+    with notebook.section("Drivers") as drivers:
+        raise EmptyResultError("first")
+    with drivers:
+        raise EmptyResultError("second")
+    assert [(n["section"], n["message"]) for n in notebook.notes()] == [("Drivers", "Second.")]
+    with pytest.raises(ValueError, match="title must be a non-empty string"):
+        notebook.section("  ")
+
+
+def test_notes_are_json_ready_copies(fresh_notes) -> None:
+    import json
+
+    from journeylib.reports.artifacts import to_jsonable
+
+    notebook.show_note("Heads-up", "Two stages are free-order.")
+    got = notebook.notes()
+    got[0]["message"] = "changed"
+    assert notebook.notes()[0]["message"] == "Two stages are free-order."
+    assert json.loads(json.dumps(to_jsonable(notebook.notes()))) == notebook.notes()
+
+
+def test_show_absent_events_notes_only_when_names_are_missing(fresh_notes) -> None:
+    import pandas as pd
+
+    columns = ["event", "used_by", "closest", "message"]
+    notebook.show_absent_events(pd.DataFrame(columns=columns))
+    assert notebook.notes() == []
+    absent = pd.DataFrame(
+        [
+            ["employe_added", "Set Up", "employee_added", "event 'employe_added' (used by Set Up) is not in the store"],
+            ["renewal", "outcome:renewal", "", "event 'renewal' (used by outcome:renewal) is not in the store."],
+        ],
+        columns=columns,
+    )
+    notebook.show_absent_events(absent)
+    (note,) = notebook.notes()
+    assert note["section"] == notebook.ABSENT_EVENTS_TITLE
+    assert note["status"] == "note"
+    assert note["message"].startswith("The journey definition uses 2 event names the store does not have")
+    assert "Event 'employe_added' (used by Set Up) is not in the store. Event 'renewal'" in note["message"]
+    with pytest.raises(ValueError, match="no 'message' column"):
+        notebook.show_absent_events(pd.DataFrame({"event": ["x"]}))

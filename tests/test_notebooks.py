@@ -214,3 +214,87 @@ def test_journey_map_computes_each_stage_frame_once(smoke_runs) -> None:
     definitions = {d for d, _ in keys}
     assert 2 <= len(definitions) <= len(keys)  # the current and the suggested definition at least
     assert len(keys) <= 12
+
+
+# -- a store on which some sections cannot be computed ----------------------------------------------
+
+# What each notebook must say on a store without conversions, churn, expansion events, renewals or tickets:
+# (section title, status) pairs its summary.json lists under section_notes.
+NO_CONVERSION_NOTES = {
+    "01_journey_map": {("Events the definition names but the store lacks", "note")},
+    "02_cohorts_and_segments": {("Retention of paying customers", "skipped")},
+    "03_churn_drivers": {
+        ("Events the definition names but the store lacks", "note"),
+        ("Churn, conversion or expansion drivers", "skipped"),
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def no_conversion_db(notebook_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session store in which nobody converted: no paying customer, so no churn, no renewal, no ticket."""
+    import shutil
+
+    from journeylib.store import Store
+
+    db = tmp_path_factory.mktemp("no-conversion") / "no_conversion.duckdb"
+    shutil.copy(notebook_db, db)
+    with Store(db) as store:
+        store.execute("UPDATE customers SET converted_at = NULL, churned_at = NULL, renewal_at = NULL")
+        store.execute(
+            "DELETE FROM events WHERE event IN ('subscription_started', 'subscription_cancelled', 'plan_upgraded', "
+            "'renewal', 'ticket_created', 'ticket_solved')"
+        )
+        store.execute("DELETE FROM tickets")
+        assert store.query("SELECT count(converted_at) AS n FROM customers")["n"].iloc[0] == 0
+    return db
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(NO_CONVERSION_NOTES))
+def test_notebook_without_conversions_runs_and_lists_what_it_could_not_compute(
+    name: str, no_conversion_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from journeylib.reports.artifacts import read_artifacts
+
+    monkeypatch.setenv("REPORT_CHART_MODE", "static")
+    monkeypatch.delenv("SERVER_SOFTWARE", raising=False)
+    nb_path = NOTEBOOKS_DIR / f"{name}.ipynb"
+    params = dict(read_yaml_file(str(PARAMETERS_DIR / name / "smoke.yaml")) or {})
+    params.update(db=str(no_conversion_db), output_dir=str(tmp_path / "out"))
+    out = pm.execute_notebook(
+        str(nb_path),
+        str(tmp_path / nb_path.name),
+        parameters=params,
+        kernel_name="python3",
+        cwd=str(NOTEBOOKS_DIR),
+        execution_timeout=CELL_TIMEOUT_S,
+        progress_bar=False,
+    )
+    errors = [o for c in _code_cells(out) for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    summary = read_artifacts(tmp_path / "out").summary
+    got = {(n["section"], n["status"]) for n in summary["section_notes"]}
+    assert got == NO_CONVERSION_NOTES[name]
+    shown = json.dumps(out)
+    for note in summary["section_notes"]:
+        assert note["message"]
+        assert note["message"][0].isupper()
+        assert note["message"].endswith(".")
+        assert f"**{note['section']}.**" in shown, f"the note of {note['section']!r} is not shown in the notebook"
+    if name in ("01_journey_map", "03_churn_drivers"):
+        assert sorted(a["event"] for a in summary["absent_events"]) == ["plan_upgraded", "renewal"]
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["01_journey_map", "02_cohorts_and_segments", "03_churn_drivers"])
+def test_smoke_run_lists_no_section_note(name: str, smoke_runs) -> None:
+    from journeylib.reports.artifacts import read_artifacts
+
+    _, output_dir = smoke_runs(NOTEBOOKS_DIR / f"{name}.ipynb")
+    summary = read_artifacts(output_dir).summary
+    assert summary["section_notes"] == []  # on the demo store every section computes and every named event exists
+    if "absent_events" in summary:
+        assert summary["absent_events"] == []

@@ -219,8 +219,13 @@ def test_cohorts_and_segments_notebook_writes_every_table(demo_store: Path, tmp_
     assert set(art.tables) == {
         "cohort_metrics", "cohort_pairs", "retention_curves", "feature_exclusions", "segment_selection", "segment_sizes",
         "segment_stability", "segment_profiles", "segment_assignments", "segment_outcomes", "power_users_vs_churners",
+        "behaviour_columns",
     }
     assert art.summary["by"] == "channel"
+    assert art.summary["activity_sources"]  # the sources counted as activity are named
+    columns = art.tables["behaviour_columns"]
+    assert {"column", "kind", "informative"} <= set(columns.columns)
+    assert int(columns["informative"].sum()) >= 3
     assert art.summary["segments"] == len(art.tables["segment_sizes"])
     assert art.summary["customers_segmented"] == len(art.tables["segment_assignments"])
     assert set(art.tables["cohort_metrics"]["by"]) == {"channel"}

@@ -215,3 +215,126 @@ def test_lower_group_average_is_said_with_the_right_possessive() -> None:
     line = out.set_index("feature").loc["n_employee_added_14d", "statement"]
     assert "segment 2's average" in line
     assert "segment 2' average" not in line
+
+
+# -- success indicators, cohort and driver caveats: every line a sentence with its numbers --------------
+
+
+def _indicator_rows() -> pd.DataFrame:
+    exposures = [
+        "with 2 or more journey stages entered within 14 days",
+        "who reached Onboarding Completed within 14 days",
+        "who connected an integration within 2 days",
+        "with activity sessions per week in the first 14 days at or above 10",
+    ]
+    n = len(exposures)
+    return pd.DataFrame(
+        {
+            "exposure": exposures,
+            "kind": ["count_at_least", "stage_reached", "did_within", "value_at_least"],
+            "significant": True,
+            "selected": True,
+            "orientation": "as_defined",
+            "rank": range(1, n + 1),
+            "share_of_outcome": [0.74, 0.5, 0.081, 0.45],
+            "share_of_no_outcome": [0.2, 0.25, 0.01, 0.12],
+            "rr": [3.72, 2.0, 4.0, 2.3],
+            "rr_ci_low": [2.0, 1.5, 1.2, 1.7],
+            "rr_ci_high": [6.8, 2.7, 13.0, 3.1],
+        }
+    )
+
+
+def test_success_indicators_are_sentences_that_say_what_trials_did() -> None:
+    from journeylib.customers.driver_views import success_indicators_data
+
+    lines = success_indicators_data(_indicator_rows(), top_n=10)["indicator"].tolist()
+    for line in lines:
+        assert_sentence(line)
+    assert lines[0] == (
+        "74% of converting trials had 2 or more journey stages entered within 14 days "
+        "(vs 20% of the others; converted 3.7× as often, 95% CI 2.0–6.8)."
+    )
+    assert lines[1].startswith("50% of converting trials reached Onboarding Completed within 14 days (vs 25%")
+    assert lines[2].startswith("8% of converting trials connected an integration within 2 days")
+    assert lines[3].startswith("45% of converting trials had activity sessions per week")
+
+
+def _caveats(record: list) -> list[str]:
+    return [str(w.message) for w in record if issubclass(w.category, StatisticalWarning)]
+
+
+def assert_capital_and_stop(line: str) -> None:
+    """A caveat that lists column or metric identifiers: a sentence, without the snake_case check."""
+    assert line[0].isupper() or line[0].isdigit(), f"does not start with a capital: {line!r}"
+    assert line.endswith("."), f"no final full stop: {line!r}"
+    assert not BAD_ARTICLE.search(line), f"article error: {line!r}"
+    assert "(s)" not in line, f"count not agreed with its noun: {line!r}"
+
+
+@pytest.fixture(scope="module")
+def demo_journey(demo_store):
+    from journeylib.context import Journey
+
+    return Journey.open(demo_store, definition="parameters/journeys/saas.yaml")
+
+
+def test_cohort_caveats_are_sentences_with_their_numbers(demo_journey) -> None:
+    from journeylib.exceptions import EmptyResultError
+
+    with pytest.warns(StatisticalWarning) as record:
+        demo_journey.cohort_metrics_data(by="segment", min_support=100_000)
+    caveats = _caveats(record)
+    low = [c for c in caveats if "fewer than 100000 customers for some metrics" in c]
+    assert low == [
+        "3 cohorts (Enterprise, Mid-market and SMB) have fewer than 100000 customers for some metrics; "
+        "those rows are not estimated or tested."
+    ]
+    untested = [c for c in caveats if "not tested: fewer than two cohorts" in c]
+    assert len(untested) == 1
+    assert re.match(r"^\d+ metrics \(churn rate, conversion rate, .*\) are not tested: fewer than two cohorts have "
+                    r"100000 or more customers, or there are no events\.$", untested[0])
+    with pytest.warns(StatisticalWarning) as record:
+        demo_journey.with_scope(segment="SMB").cohort_metrics_data(by="segment", min_support=100_000)
+    assert "1 cohort (SMB) has fewer than 100000 customers for some metrics; those rows are not estimated or tested." in _caveats(record)
+    with pytest.warns(StatisticalWarning) as record:
+        demo_journey.cohort_pairwise_data(by="segment", min_support=100_000)
+    assert "No pair of cohorts has 100000 or more customers on any metric, so nothing was compared." in _caveats(record)
+    with pytest.raises(EmptyResultError, match="no cohort by segment has 100000 or more converted customers"), \
+            pytest.warns(StatisticalWarning) as record:
+        demo_journey.with_scope(segment="SMB").retention_curves_data(by="segment", min_support=100_000)
+    assert "No retention curve is drawn for 1 cohort (SMB): it has fewer than 100000 converted customers." in _caveats(record)
+    for line in caveats + _caveats(record):
+        assert_capital_and_stop(line)
+
+
+def test_driver_caveats_are_sentences_with_their_numbers(demo_journey) -> None:
+    with pytest.warns(StatisticalWarning) as record:
+        demo_journey.drivers_data(outcome="churn", window_days=7, min_support=40)
+    caveats = _caveats(record)
+    not_analysed = [c for c in caveats if "are not analysed for churn" in c]
+    assert len(not_analysed) == 1
+    assert re.match(r"^[\d,]+ of [\d,]+ customers in scope are not analysed for churn: .*\.$", not_analysed[0])
+    assert "incomplete 7-day window" in not_analysed[0] or "follow-up" in not_analysed[0]
+    assert "_" not in not_analysed[0]
+    splits = [c for c in caveats if "fewer than 40 customers on a side" in c]
+    assert len(splits) == 1
+    assert re.match(r"^\d+ candidate splits? (has|have) fewer than 40 customers on a side and (is|are) not estimated\.$", splits[0])
+    for line in caveats:
+        if "not analysed for churn" in line or "candidate split" in line or "constant or missing" in line:
+            assert_capital_and_stop(line)
+
+
+def test_section_note_of_an_empty_driver_analysis_is_a_sentence(demo_journey) -> None:
+    from journeylib import notebook
+
+    notebook.clear_notes()
+    try:
+        with notebook.section("Drivers") as part:
+            demo_journey.with_scope(sample_n=3).drivers_data(outcome="churn", window_days=7, horizon_days=3000)
+        assert not part.computed
+        (note,) = notebook.notes()
+        assert note["message"].startswith("No customer is left for the churn analysis: of the 3 customers in scope, ")
+        assert_capital_and_stop(note["message"])
+    finally:
+        notebook.clear_notes()

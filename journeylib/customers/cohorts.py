@@ -68,6 +68,7 @@ from journeylib.stats import (
 from journeylib.store import Store
 from journeylib.store.dialect import sql_cast, sql_json_text
 from journeylib.store.schema import CUSTOMERS
+from journeylib.words import event_label, join_words, plural
 
 __all__ = [
     "COHORT_DIMENSIONS",
@@ -613,15 +614,17 @@ def cohort_metrics_data(
         out = out[keep].reset_index(drop=True)
     if low:
         warnings.warn(
-            f"cohort(s) {', '.join(sorted(low))} have fewer than {min_support} customers for some metrics; "
-            "those rows are not estimated or tested.",
+            f"{plural(len(low), 'cohort')} ({join_words(sorted(low))}) {'has' if len(low) == 1 else 'have'} fewer than "
+            f"{min_support} customers for some metrics; those rows are not estimated or tested.",
             StatisticalWarning,
             stacklevel=2,
         )
     untested = sorted(set(out["metric"]) - set(tests))
     if untested:
         warnings.warn(
-            f"metric(s) {', '.join(untested)} not tested: fewer than two cohorts with {min_support}+ customers, or no events.",
+            f"{plural(len(untested), 'metric')} ({join_words(event_label(m) for m in untested)}) "
+            f"{'is' if len(untested) == 1 else 'are'} not tested: fewer than two cohorts have {min_support} or more "
+            "customers, or there are no events.",
             StatisticalWarning,
             stacklevel=2,
         )
@@ -771,7 +774,7 @@ def cohort_pairwise_data(
     out = pd.DataFrame(rows, columns=[c for c in PAIRWISE_COLUMNS if c not in ("by", "q_value", "significant", "alpha")])
     if out.empty:
         warnings.warn(
-            f"no pair of cohorts has {min_support}+ customers on any metric; nothing was compared.",
+            f"No pair of cohorts has {min_support} or more customers on any metric, so nothing was compared.",
             StatisticalWarning,
             stacklevel=2,
         )
@@ -857,12 +860,13 @@ def retention_curves_data(
                                    "at_risk": at_risk, "churned": churned, "customers": len(s)}))
     if small:
         warnings.warn(
-            f"no retention curve for cohort(s) {', '.join(small)}: fewer than {min_support} converted customers.",
+            f"No retention curve is drawn for {plural(len(small), 'cohort')} ({join_words(small)}): "
+            f"{'it has' if len(small) == 1 else 'each has'} fewer than {min_support} converted customers.",
             StatisticalWarning,
             stacklevel=2,
         )
     if not parts:
-        msg = f"no cohort by {by} has {min_support}+ converted customers; lower min_support or widen the scope."
+        msg = f"no cohort by {by} has {min_support} or more converted customers; lower min_support or widen the scope."
         raise EmptyResultError(msg)
     out = pd.concat(parts, ignore_index=True)
     out.insert(0, "by", by)

@@ -280,20 +280,32 @@ def success_indicators_data(drivers: pd.DataFrame, *, top_n: int = 5) -> pd.Data
     pandas.DataFrame
         Rows of *drivers* (same columns) that are significant, selected, and
         oriented ``as_defined`` for behaviours (doing it goes with a higher
-        conversion rate), best first, plus ``indicator``: "<share of
-        converting trials> of converting trials <behaviour> (vs <share> of the
-        others)".
+        conversion rate), best first, plus ``indicator``, one sentence: "<share>
+        of converting trials <did the behaviour> (vs <share> of the others;
+        converted <RR>× as often, 95% CI <low>–<high>)." — an exposure "with
+        <k or more …>" reads "had <k or more …>".
     """
     keep = drivers["significant"] & drivers["selected"] & (drivers["orientation"] == "as_defined")
     keep &= drivers["kind"].isin(["did_within", "count_at_least", "stage_reached", "value_at_least"])
     out = drivers[keep].sort_values("rank").head(int(top_n)).copy()
     out["indicator"] = [
-        f"{r.share_of_outcome:.0%} of converting trials {str(r.exposure).removeprefix('who ').removeprefix('with ')} "
-        f"(vs {r.share_of_no_outcome:.0%} of the others; converted {r.rr:.1f}× as often, 95% CI "
-        f"{r.rr_ci_low:.1f}–{r.rr_ci_high:.1f})"
-        for r in out.itertuples()
+        sentence(
+            f"{percent(_num(r, 'share_of_outcome'))} of converting trials {_did(str(r['exposure']))} "
+            f"(vs {percent(_num(r, 'share_of_no_outcome'))} of the others; converted {ratio(_num(r, 'rr'))} as often, "
+            f"95% CI {_interval(_num(r, 'rr_ci_low'), _num(r, 'rr_ci_high'))})"
+        )
+        for _, r in out.iterrows()
     ]
     return out.reset_index(drop=True)
+
+
+def _did(exposure: str) -> str:
+    """Turn an exposure ("who reached …", "with 3 or more …") into what a trial did ("reached …", "had 3 or more …")."""
+    if exposure.startswith("who "):
+        return exposure.removeprefix("who ")
+    if exposure.startswith("with "):
+        return "had " + exposure.removeprefix("with ")
+    return exposure
 
 
 def driver_notes_data(drivers: pd.DataFrame) -> pd.DataFrame:

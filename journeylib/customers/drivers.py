@@ -91,7 +91,7 @@ from journeylib.scope import Scope
 from journeylib.stats import bh_qvalues, mantel_haenszel_odds_ratio, mantel_haenszel_risk_ratio, two_by_two_data
 from journeylib.store import Store
 from journeylib.store.schema import CUSTOMERS
-from journeylib.words import event_label, with_article
+from journeylib.words import event_label, join_words, plural, with_article
 
 #: ``customers`` columns an attribute or property key may name (read from the column, not from properties).
 CUSTOMER_COLUMNS: frozenset[str] = frozenset(CUSTOMERS.names) - {"properties", "customer_id"}
@@ -810,18 +810,24 @@ def drivers_data(
     included = pop[pop["status"] == "included"]
     if included.empty:
         msg = (
-            f"no customer is left for the {outcome} analysis: of {len(pop)} in scope, "
-            f"{excl['window_incomplete']} have an incomplete {wd}-day window, {excl['followup_incomplete']} "
-            f"less than {horizon:g} days of follow-up, {excl['not_at_risk']} never converted and "
-            f"{excl['outcome_before_window_end']} had the outcome within the window. Use a shorter horizon_days, "
-            "a later as_of or a wider scope."
+            f"no customer is left for the {outcome} analysis: of the {plural(len(pop), 'customer')} in scope, "
+            f"{excl['window_incomplete']:,} have an incomplete {wd}-day window, {excl['followup_incomplete']:,} "
+            f"less than {horizon:g} days of follow-up, {excl['not_at_risk']:,} are not at risk (churn and expansion "
+            f"are measured among converted customers) and {excl['outcome_before_window_end']:,} had the outcome "
+            "within the window. Use a shorter horizon_days, a later as_of or a wider scope."
         )
         raise EmptyResultError(msg)
     dropped = sum(excl.values())
     if dropped:
+        reasons = {
+            "window_incomplete": f"with an incomplete {wd}-day window",
+            "followup_incomplete": f"with less than {horizon:g} days of follow-up",
+            "not_at_risk": "not at risk (never converted, for churn and expansion)",
+            "outcome_before_window_end": "with the outcome inside the window",
+        }
         warnings.warn(
-            f"{dropped} of {len(pop)} customers in scope are not analysed for {outcome}: "
-            + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in excl.items() if v),
+            f"{dropped:,} of {plural(len(pop), 'customer')} in scope are not analysed for {outcome}: "
+            + join_words(f"{v:,} {reasons[k]}" for k, v in excl.items() if v) + ".",
             StatisticalWarning,
             stacklevel=2,
         )
@@ -1152,7 +1158,7 @@ def _analyse(
                             "family": col, "status": "skipped_leak",
                             "reason": f"the exported plan changes with {outcome}, so it encodes the outcome"})
             if quiet and explicit_plan:
-                warnings.warn(f"plan is not a candidate for {outcome}: the exported plan changes with it",
+                warnings.warn(f"The plan is not a candidate for {outcome}: the exported plan changes with it.",
                               StatisticalWarning, stacklevel=3)
             continue
         if col not in full.columns:
@@ -1162,8 +1168,8 @@ def _analyse(
         if full[col].isna().all():
             where = {"column": "customers column", "property": "customers.properties key"}.get(sources.get(name, ""), "field")
             warnings.warn(
-                f"attribute {name!r} ({where}) is null for every one of the {len(full)} analysed customers: it is not "
-                "tested; check the name against the customers columns and properties keys",
+                f"The attribute {name!r} ({where}) is null for every one of the {len(full):,} analysed customers, so it is "
+                "not tested; check the name against the customers columns and properties keys.",
                 StatisticalWarning, stacklevel=3,
             )
             notes_global.append(f"attribute {name} is null for every analysed customer")
@@ -1172,8 +1178,8 @@ def _analyse(
         col = f"prop_{feature_slug(pk)}"
         if col in full.columns and full[col].isna().all():
             warnings.warn(
-                f"property {pk!r} is null for every one of the {len(full)} analysed customers (no such "
-                "customers.properties key?): it is not tested",
+                f"The property {pk!r} is null for every one of the {len(full):,} analysed customers (no such "
+                "customers.properties key?), so it is not tested.",
                 StatisticalWarning, stacklevel=3,
             )
             notes_global.append(f"property {pk} is null for every analysed customer")
@@ -1202,9 +1208,10 @@ def _analyse(
     for c in cands:
         c.values = c.values[known]  # the 2x2 tables use the analysed customers only
     if skipped:
-        names = ", ".join(s["feature"] for s in skipped[:8]) + (" ..." if len(skipped) > 8 else "")
+        names = ", ".join(s["feature"] for s in skipped[:8]) + (f" and {len(skipped) - 8} more" if len(skipped) > 8 else "")
         warnings.warn(
-            f"{len(skipped)} feature(s) are constant or missing for every analysed customer and are not tested: {names}",
+            f"{plural(len(skipped), 'feature')} {'is' if len(skipped) == 1 else 'are'} constant or missing for every "
+            f"analysed customer and {'is' if len(skipped) == 1 else 'are'} not tested: {names}.",
             StatisticalWarning,
             stacklevel=3,
         )
@@ -1237,7 +1244,7 @@ def _analyse(
     if no_variation:
         what = "no analysed customer" if events_var == 0 else "every analysed customer"
         warnings.warn(
-            f"{what} had the {outcome} outcome ({events_var} of {n_var}); no association can be estimated.",
+            f"No association can be estimated: {what} had the {outcome} outcome ({events_var:,} of {n_var:,}).",
             StatisticalWarning,
             stacklevel=3,
         )
@@ -1267,7 +1274,8 @@ def _analyse(
         rows.append(row)
     if n_low:
         warnings.warn(
-            f"{n_low} candidate split(s) have fewer than {min_support} customers on a side and are not estimated.",
+            f"{plural(n_low, 'candidate split')} {'has' if n_low == 1 else 'have'} fewer than {min_support} customers "
+            f"on a side and {'is' if n_low == 1 else 'are'} not estimated.",
             StatisticalWarning,
             stacklevel=3,
         )

@@ -119,7 +119,8 @@ def _population(
         success, cut = conv_in & ~churn_in, churn.where(churn_in)
     return pd.DataFrame(
         {"customer_id": cust.index, "signup_at": cust["signup_at"].to_numpy(), "success": success.astype(int).to_numpy(),
-         "cutoff_at": cut.to_numpy()}
+         # tz-aware even when no customer has a cutoff (an all-NaT column would reach the engine tz-naive)
+         "cutoff_at": pd.to_datetime(cut, utc=True).reset_index(drop=True)}
     )
 
 
