@@ -330,7 +330,15 @@ class Journey:
     friction_data = _analysis("journeylib.journey.friction", "friction_data")
     friction_tests_data = _analysis("journeylib.journey.friction", "friction_tests_data")
     suggest_milestones_data = _analysis("journeylib.journey.suggest", "suggest_milestones_data")
-    absent_events_data = _analysis("journeylib.journey.stages", "absent_events_data")
+
+    def absent_events_data(self) -> pd.DataFrame:
+        """Return the definition's events the store lacks (:func:`journeylib.journey.stages.absent_events_data`).
+
+        The whole store is checked whatever the scope: a name absent from the
+        store is absent from every sample, segment and period.
+        """
+        with self.store.session():
+            return _function("journeylib.journey.stages", "absent_events_data")(self.store, definition=self.definition)
 
     def stage_map_data(self) -> pd.DataFrame:
         """Return the stages of the definition as a table (:func:`journeylib.journey.stage_map.stage_map_data`)."""

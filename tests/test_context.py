@@ -226,3 +226,15 @@ def test_funnel_from_cached_frames_equals_the_engine_count(events, churned, drop
                 stages.funnel_data(s, definition=definition, scope=scope, by=by),
             )
         assert cache.computed["milestones"] == 1
+
+
+def test_absent_events_are_checked_on_the_whole_store_whatever_the_scope() -> None:
+    store = memory_store(
+        customers=[{"customer_id": f"c{i}", "segment": "SMB", "signup_at": pd.Timestamp("2025-01-01T00:00:00Z")} for i in range(5)],
+        events=event_rows([("c0", 1, "login"), ("c1", 2, "setup_done")]),
+    )
+    definition = journey_definition({"Signed Up": "signup", "Set Up": {"event": "setup_complete"}})
+    with Journey(store, definition, Scope.build(store)).with_scope(sample_n=2) as j:  # a scope the check cannot filter by
+        absent = j.absent_events_data()
+    assert absent["event"].tolist() == ["setup_complete"]
+    assert absent.set_index("event").loc["setup_complete", "closest"] == "setup_done"
