@@ -222,28 +222,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _fit(self, X: Any, y: Any, *, time: Any = None) -> ChurnClassifier:
-        """Fit the base model and its calibration.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or array-like
-            Features (text columns of a frame are categories).
-        y : array-like
-            Binary labels.
-        time : array-like, optional
-            Each row's as-of time (numbers); the latest
-            ``calibration_fraction`` of the distinct times calibrate.
-
-        Returns
-        -------
-        ChurnClassifier
-            self.
-
-        Raises
-        ------
-        ValueError
-            If ``model`` or ``calibration`` is unknown, or ``y`` is not binary.
-        """
+        """Fit the base model and its calibration (the work of :meth:`fit`, inside its thread limit)."""
         if self.model not in ("boosting", "logistic"):
             msg = f"ChurnClassifier: model must be 'boosting' or 'logistic'; got {self.model!r}"
             raise ValueError(msg)
