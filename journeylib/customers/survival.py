@@ -5,10 +5,16 @@ customer's duration is the days from ``converted_at`` to churn, or to the
 data's end when they have not churned (censored, never counted as churned).
 Cox hazard ratios are associations adjusted for the other covariates, not
 causal effects.
+
+Time to the next stage: the clock starts when a customer enters an ordered
+stage and stops when they enter the next ordered stage (the event), or when
+their journey ends by a drop outcome or the data ends (censored, never counted
+as reaching it nor as a failure).
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,10 +25,12 @@ import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test, proportional_hazard_test
 
+from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
 from journeylib.customers.features import customer_outcomes_data, feature_slug
 from journeylib.customers.outcomes import outcome_spec
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
+from journeylib.journey.stages import stage_milestones
 from journeylib.scope import Scope
 from journeylib.store import Store
 
@@ -32,6 +40,8 @@ __all__ = [
     "cox_data",
     "kaplan_meier_data",
     "logrank_data",
+    "next_stage_durations_data",
+    "next_stage_kaplan_meier_data",
 ]
 
 
@@ -318,3 +328,162 @@ def cox_data(
         "p_value": ph["p"].to_numpy(), "ph_violated": (ph["p"] < alpha).to_numpy(),
     })
     return CoxResult(summary=summary, ph_test=ph_test, concordance=float(cph.concordance_index_), n=len(X), events=events, model=cph)
+
+
+def next_stage_durations_data(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    as_of: Any = None,
+    segment: str | None = None,
+    plan: str | None = None,
+    signup_from: Any = None,
+    signup_to: Any = None,
+    sample_n: int = 0,
+    random_state: int = 0,
+    scope: Scope | None = None,
+    cache: ResultCache | None = None,
+) -> pd.DataFrame:
+    """Return, for each customer and each ordered stage they entered, the time until they entered the next one.
+
+    The next stage of a stage is the next stage of the definition's order that
+    is not a free-order milestone; the last ordered stage has none and gives no
+    row. The clock starts at the stage's entry. It stops at the next stage's
+    entry (``reached`` = 1), or is censored (``reached`` = 0) at the journey's
+    end by a drop outcome of the definition (``ended_by`` = ``journey_ended``)
+    or at ``as_of`` (``still_waiting``). A censored customer is never counted
+    as having failed to reach the stage: Kaplan–Meier treats them as followed
+    up to their censoring time only. A journey ended by a drop outcome is a
+    competing event: treating it as censoring estimates the time to the next
+    stage of customers whose journey does not end, not the share that
+    reaches it (which is lower).
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    definition : JourneyDefinition
+        Stages, their order and the drop outcomes.
+    as_of, segment, plan, signup_from, signup_to, sample_n, random_state, scope
+        The scope; ``as_of`` is the data's end.
+    cache : ResultCache, optional
+        Shares the milestone frame with other analyses.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per customer × entered ordered stage that has a next stage:
+        ``customer_id``, ``segment``, ``plan``, ``stage``, ``stage_order``,
+        ``next_stage``, ``entered_at``, ``next_entered_at`` (NaT when not
+        reached by the censoring time), ``duration_days`` (entry to the next
+        entry or to the censoring time), ``reached`` (1 = next stage entered,
+        0 = censored), ``ended_by`` (``next_stage``, ``journey_ended``,
+        ``still_waiting``).
+
+    Raises
+    ------
+    ValueError
+        If the definition has fewer than two ordered stages.
+    EmptyResultError
+        If no customer in scope entered an ordered stage with a next stage.
+    """
+    free = set(definition.free_stages)
+    names = definition.stage_names
+    ordered = [k for k, n in enumerate(names) if n not in free]
+    if len(ordered) < 2:
+        msg = (f"next_stage_durations_data: the definition {definition.name!r} has {len(ordered)} ordered stage(s) "
+               f"({[names[k] for k in ordered]}); time to the next stage needs at least 2")
+        raise ValueError(msg)
+    scope = Scope.resolve(
+        store, scope, function="next_stage_durations_data", as_of=as_of, segment=segment, plan=plan,
+        signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state,
+    )
+    ms = stage_milestones(store, definition, scope, cache=cache)
+    ms = ms[ms["stage_order"].isin(ordered)]
+    entered = pd.to_datetime(ms["entered_at"], utc=True)
+    wide = pd.DataFrame({"customer_id": ms["customer_id"].astype(str).to_numpy(),
+                         "stage_order": ms["stage_order"].astype("int64").to_numpy(), "entered_at": entered.to_numpy()})
+    wide = wide.pivot(index="customer_id", columns="stage_order", values="entered_at")
+    info = ms.drop_duplicates("customer_id").set_index(ms.drop_duplicates("customer_id")["customer_id"].astype(str))
+    ended = pd.to_datetime(info["ended_at"], utc=True)
+    data_end = pd.Timestamp(scope.as_of)
+    data_end = data_end.tz_localize("UTC") if data_end.tzinfo is None else data_end.tz_convert("UTC")
+    parts = []
+    for cur, nxt in itertools.pairwise(ordered):
+        if cur not in wide.columns:
+            continue
+        start = pd.to_datetime(wide[cur], utc=True)
+        start = start[start.notna()]
+        if start.empty:
+            continue
+        stop_next = pd.to_datetime(wide[nxt], utc=True).reindex(start.index) if nxt in wide else pd.Series(pd.NaT, index=start.index, dtype="datetime64[ns, UTC]")
+        end_j = ended.reindex(start.index)
+        reached = stop_next.notna() & ~(end_j.notna() & (end_j < stop_next))
+        journey_ended = ~reached & end_j.notna() & (end_j < data_end)
+        stop = stop_next.where(reached, end_j.where(journey_ended, data_end))
+        parts.append(pd.DataFrame({
+            "customer_id": start.index, "segment": info["segment"].reindex(start.index).to_numpy(),
+            "plan": info["plan"].reindex(start.index).to_numpy(), "stage": names[cur], "stage_order": cur,
+            "next_stage": names[nxt], "entered_at": start.to_numpy(), "next_entered_at": stop_next.where(reached).to_numpy(),
+            "duration_days": ((stop - start) / pd.Timedelta(days=1)).to_numpy(dtype=float),
+            "reached": reached.astype(int).to_numpy(),
+            "ended_by": np.where(reached, "next_stage", np.where(journey_ended, "journey_ended", "still_waiting")),
+        }))
+    if not parts:
+        msg = f"next_stage_durations_data: no customer in scope ({scope.describe()}) entered an ordered stage with a next stage"
+        raise EmptyResultError(msg)
+    out = pd.concat(parts, ignore_index=True)
+    negative = out["duration_days"] < 0
+    if negative.any():
+        msg = (f"next_stage_durations_data: {int(negative.sum())} of {len(out)} rows have the next stage (or the journey's "
+               "end) before the stage's entry; they are left out")
+        warnings.warn(msg, StatisticalWarning, stacklevel=2)
+        out = out[~negative].reset_index(drop=True)
+    return out.sort_values(["stage_order", "customer_id"], kind="mergesort").reset_index(drop=True)
+
+
+def next_stage_kaplan_meier_data(
+    durations: pd.DataFrame,
+    *,
+    times: Sequence[float] = (0, 7, 14, 30, 60, 90, 180),
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Return Kaplan–Meier curves of the time to the next stage, one per stage, with at-risk counts.
+
+    Parameters
+    ----------
+    durations : pandas.DataFrame
+        :func:`next_stage_durations_data`.
+    times : sequence of float
+        Days since the stage's entry at which the curves are read.
+    alpha : float, default 0.05
+        1 - confidence level (lifelines' exponential Greenwood interval).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per stage (in the definition's order) × time: ``stage``,
+        ``next_stage``, ``time_days``, ``not_reached`` (Kaplan–Meier share
+        still waiting), ``reached_share`` (1 - ``not_reached``), ``ci_low``,
+        ``ci_high`` (interval of ``reached_share``), ``at_risk`` (customers
+        still followed and waiting just before the time), ``reached_by``
+        (next-stage entries up to the time), ``censored_by`` (censored up to
+        the time: journey ended or data ended), ``n`` (customers who entered
+        the stage).
+
+    Raises
+    ------
+    ValueError
+        If a column is missing.
+    """
+    _check(durations, ["stage", "stage_order", "next_stage", "duration_days", "reached"], "next_stage_kaplan_meier_data")
+    km = kaplan_meier_data(durations, by="stage", duration_col="duration_days", event_col="reached", times=times, alpha=alpha)
+    km = km.rename(columns={"group": "stage", "survival": "not_reached", "churned_by": "reached_by"})
+    pairs = durations.drop_duplicates("stage").set_index("stage")
+    km["next_stage"] = km["stage"].map(pairs["next_stage"])
+    km["reached_share"] = 1.0 - km["not_reached"]
+    km["ci_low"], km["ci_high"] = 1.0 - km["ci_high"], 1.0 - km["ci_low"]
+    km["_o"] = km["stage"].map(pairs["stage_order"])
+    km = km.sort_values(["_o", "time_days"], kind="mergesort").drop(columns="_o").reset_index(drop=True)
+    return km[["stage", "next_stage", "time_days", "not_reached", "reached_share", "ci_low", "ci_high",
+               "at_risk", "reached_by", "censored_by", "n"]]
