@@ -44,6 +44,7 @@ __all__ = [
     "latest_day",
     "raise_alerts",
     "worklist_data",
+    "worklist_details_data",
     "write_worklist",
 ]
 
@@ -77,6 +78,11 @@ class AlertRun:
         Whether nothing was written.
     run_id : str
         The run's id (stored with its alerts).
+    history : pandas.DataFrame
+        The same alerts as :attr:`alerts` with every column of
+        ``alert_history`` (:data:`journeylib.store.alerts.ALERT_HISTORY_COLUMNS`:
+        ``segment``, ``playbook``, the JSON ``explanation`` ...);
+        :func:`worklist_details_data` reads it.
     """
 
     alerts: pd.DataFrame
@@ -86,6 +92,7 @@ class AlertRun:
     notes: list[str] = field(default_factory=list)
     dry_run: bool = False
     run_id: str = ""
+    history: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({c: pd.Series(dtype=object) for c in ALERT_HISTORY_COLUMNS}))
 
     def lines(self) -> list[str]:
         """Return the run in a few plain lines, for the command line."""
@@ -187,6 +194,79 @@ def worklist_data(history: pd.DataFrame) -> pd.DataFrame:
     out["holdout"] = out["holdout"].astype(bool)
     for c in ("raised_at", "as_of"):
         out[c] = pd.to_datetime(out[c], utc=True)
+    return out
+
+
+#: Columns :func:`worklist_details_data` adds to :data:`WORKLIST_COLUMNS`.
+WORKLIST_DETAIL_COLUMNS: tuple[str, ...] = (
+    "segment", "plan", "playbook", "action", "conditions", "risk_reasons", "risk_checked",
+)  # fmt: skip
+
+
+def worklist_details_data(history: pd.DataFrame) -> pd.DataFrame:
+    """Return the worklist with each alert's segment, playbook and structured explanation (for the dashboard).
+
+    The rows and their order are those of :func:`worklist_data`; the
+    worklist files and webhooks keep :data:`WORKLIST_COLUMNS` only.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        ``alert_history`` rows (:attr:`AlertRun.history`,
+        :func:`journeylib.store.alerts.alert_history_data`), with at least
+        :data:`WORKLIST_COLUMNS`, ``segment``, ``plan``, ``playbook``,
+        ``action`` and ``explanation``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`WORKLIST_COLUMNS` (see :func:`worklist_data`), then
+        ``segment`` and ``plan`` (the customer's on the as-of day; ``""``
+        when unknown), ``playbook`` (its key; ``""`` when the rule has none
+        for the segment), ``action`` (``email``, ``csm_task``, ``in_app``,
+        ``webhook`` or ``""``), ``conditions`` (list of dicts, one per
+        condition that held: ``condition``, ``value`` (the customer's),
+        ``rule`` (the threshold), ``reference`` (the peer median days in the
+        stage, or the customer's own activity baseline per day; None when
+        the condition has none), ``text``), ``risk_reasons`` (the risk
+        table's reasons, or None), ``risk_checked`` (bool: a risk table was
+        given).
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, or an ``explanation`` is not the JSON object
+        :func:`journeylib.actions.rules.evaluate_rules` writes (the alert
+        is named).
+    """
+    needed = [*WORKLIST_COLUMNS, "segment", "plan", "playbook", "action", "explanation"]
+    missing = [c for c in needed if c not in history.columns]
+    if missing:
+        msg = f"worklist_details_data: history lacks column(s) {', '.join(missing)}; pass alert_history rows (AlertRun.history); got {list(history.columns)}"
+        raise ValueError(msg)
+    base = worklist_data(history)
+    if base.empty:
+        return base.assign(**{c: pd.Series(dtype=object) for c in WORKLIST_DETAIL_COLUMNS})
+    extra = history.drop_duplicates("alert_id").set_index("alert_id").reindex(base["alert_id"])
+    conditions, reasons, checked = [], [], []
+    for alert_id, text in zip(base["alert_id"], extra["explanation"], strict=True):
+        try:
+            data = json.loads(text) if isinstance(text, str) and text else {}
+        except ValueError as exc:
+            msg = f"worklist_details_data: alert {alert_id!r} has an explanation that is not JSON ({exc}); got {str(text)[:80]!r}"
+            raise ValueError(msg) from exc
+        if not isinstance(data, dict) or not isinstance(data.get("conditions", []), list):
+            msg = f"worklist_details_data: alert {alert_id!r}: explanation must be a JSON object with a 'conditions' list; got {str(text)[:80]!r}"
+            raise ValueError(msg)
+        conditions.append(list(data.get("conditions", [])))
+        reasons.append(data.get("risk_reasons") or None)
+        checked.append(bool(data.get("risk_checked", False)))
+    out = base.copy()
+    for c in ("segment", "plan", "playbook", "action"):
+        out[c] = extra[c].where(extra[c].notna(), "").astype(str).to_numpy()
+    out["conditions"] = conditions
+    out["risk_reasons"] = reasons
+    out["risk_checked"] = pd.Series(checked, index=out.index, dtype=bool)
     return out
 
 
@@ -358,7 +438,7 @@ def raise_alerts(
     listed = listed.drop_duplicates("alert_id") if len(listed) else listed
     return AlertRun(
         alerts=worklist_data(listed), raised=sorted(written), suppressed=suppressed, as_of_days=days,
-        notes=notes, dry_run=dry_run, run_id=rid,
+        notes=notes, dry_run=dry_run, run_id=rid, history=listed.reset_index(drop=True),
     )  # fmt: skip
 
 
