@@ -18,7 +18,8 @@ from journeylib.widgets.cohorts import CohortsWidget
 from journeylib.widgets.data_health import DataHealthWidget
 from journeylib.widgets.drivers import DriversWidget
 from journeylib.widgets.journey_map import JourneyMapWidget
+from journeylib.widgets.risk import RiskWidget
 from journeylib.widgets.voice_of_customer import VoiceOfCustomerWidget
 from journeylib.widgets.worklist import WorklistWidget
 
-__all__ = ["CohortsWidget", "DataHealthWidget", "DriversWidget", "JourneyMapWidget", "VoiceOfCustomerWidget", "WorklistWidget"]
+__all__ = ["CohortsWidget", "DataHealthWidget", "DriversWidget", "JourneyMapWidget", "RiskWidget", "VoiceOfCustomerWidget", "WorklistWidget"]
