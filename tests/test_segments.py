@@ -274,11 +274,12 @@ def test_segments_find_behaviour_whatever_the_sources_are_called() -> None:
     from sklearn.cluster import KMeans
     from sklearn.preprocessing import StandardScaler
 
-    from journeylib.customers.segments import activity_sources, behaviour_matrix_data
+    from journeylib.customers.segments import behaviour_matrix_data
+    from journeylib.store.categories import activity_source_names
 
     store, truth = web_mobile_world()
     with store:
-        assert activity_sources(store) == ["mobile", "web"]
+        assert activity_source_names(store) == ["mobile", "web"]
         bm = behaviour_matrix_data(store, window_days=14, as_of=day(60))
         # with no activity source (what the feature table's old default, the literal name "product", matched here)
         # the old matrix is thin; the default now takes the store's activity sources (every product-kind source)

@@ -36,7 +36,7 @@ from journeylib.customers.features import customer_outcomes_data, feature_slug
 from journeylib.exceptions import EmptyResultError
 from journeylib.scope import Scope
 from journeylib.store import Store
-from journeylib.store.categories import source_categories
+from journeylib.store.categories import activity_source_names, source_categories
 from journeylib.store.dialect import sql_quote, sql_timestamp
 
 __all__ = [
@@ -69,10 +69,6 @@ HORIZON_QUANTILE = 0.9
 #: Behaviour window used when no outcome is observed to choose one from (days).
 FALLBACK_WINDOW_DAYS = 7
 
-#: Source kinds whose events are not the customer's own activity (e-mails sent, CRM records, support-desk
-#: records), as in :data:`journeylib.customers.segments.NON_ACTIVITY_KINDS`.
-LAPSE_IGNORED_KINDS: tuple[str, ...] = ("email", "crm", "support")
-
 #: Outcomes the exported plan encodes (it changes when they happen): plan is not adjusted for.
 PLAN_ENCODED_OUTCOMES: frozenset[str] = frozenset({"conversion", "expansion"})
 
@@ -93,9 +89,8 @@ def inactivity_lapse_data(
 ) -> pd.DataFrame:
     """Date a lapse per customer: no activity for ``inactive_days``, for stores without a churn date.
 
-    Activity is every event of a source whose kind
-    (:func:`journeylib.store.categories.source_categories`) is not e-mail,
-    CRM or support, at or after signup and at or before ``as_of`` (the scope's
+    Activity is every event of a source of kind product
+    (:func:`journeylib.store.categories.activity_source_names`), at or after signup and at or before ``as_of`` (the scope's
     event window does not apply: a lapse needs the whole timeline). A customer
     lapsed at ``last activity + inactive_days`` (signup + ``inactive_days``
     without any activity) when that time is at or before ``as_of``; a customer
@@ -135,10 +130,9 @@ def inactivity_lapse_data(
         raise ValueError(msg)
     scope = Scope.resolve(store, scope, function="inactivity_lapse_data", as_of=as_of, segment=segment, plan=plan,
                           signup_from=signup_from, signup_to=signup_to, sample_n=sample_n, random_state=random_state)
-    kinds = source_categories(store)
-    sources = sorted(src for src, kind in kinds.items() if kind not in LAPSE_IGNORED_KINDS)
+    sources = activity_source_names(store)
     if not sources:
-        shown = ", ".join(f"{src} ({kind})" for src, kind in sorted(kinds.items())) or "(no events)"
+        shown = ", ".join(f"{src} ({kind})" for src, kind in sorted(source_categories(store).items())) or "(no events)"
         msg = (
             f"inactivity_lapse_data: no event source is customer activity (sources: {shown}; e-mail, CRM and support "
             "sources do not count), so a lapse after inactivity cannot be dated; ingest product events or use a churn date."

@@ -50,15 +50,13 @@ from journeylib.exceptions import StatisticalWarning
 from journeylib.scope import Scope
 from journeylib.stats import bh_qvalues, hedges_g_interval
 from journeylib.store import Store
-from journeylib.store.categories import source_categories
+from journeylib.store.categories import activity_source_names, source_categories
 from journeylib.words import event_label, percent
 
 __all__ = [
     "MIN_INFORMATIVE_COLUMNS",
-    "NON_ACTIVITY_KINDS",
     "BehaviourMatrix",
     "BehaviouralSegmenter",
-    "activity_sources",
     "behaviour_matrix_data",
     "early_behaviour_matrix",
     "group_comparison_data",
@@ -71,31 +69,8 @@ __all__ = [
 _SILHOUETTE_SAMPLE = 3000
 
 
-#: Source kinds (:mod:`journeylib.store.categories`) whose events are not the customer's own activity:
-#: e-mails the company sent, CRM records, support-desk records (tickets are counted from the tickets table).
-NON_ACTIVITY_KINDS: tuple[str, ...] = ("email", "crm", "support")
 #: Fewer informative columns than this and the segments describe little behaviour (a note says so).
 MIN_INFORMATIVE_COLUMNS = 3
-
-
-def activity_sources(store: Store) -> list[str]:
-    """Return the event sources whose events are what customers do, whatever the sources are named.
-
-    A source is an activity source unless its kind (:func:`journeylib.store.categories.source_categories`:
-    from its vendor reader, else its name) is e-mail, CRM or support. A store whose product events came
-    from sources named ``web`` and ``mobile`` (kinds unknown) has those two as its activity sources.
-
-    Parameters
-    ----------
-    store : Store
-        The canonical store.
-
-    Returns
-    -------
-    list of str
-        ``events.source`` values, sorted (empty when every source is e-mail, CRM or support).
-    """
-    return sorted(src for src, kind in source_categories(store).items() if kind not in NON_ACTIVITY_KINDS)
 
 
 def early_behaviour_matrix(
@@ -221,7 +196,7 @@ class BehaviourMatrix:
         Warnings, with counts: fewer than three informative columns, most
         customers without activity, no activity source. Empty when none.
     activity_sources : list of str
-        The event sources counted as activity (:func:`activity_sources`).
+        The event sources counted as activity (:func:`journeylib.store.categories.activity_source_names`).
     customers : int
         Customers in the matrix (complete behaviour window).
     customers_without_activity : int
@@ -289,7 +264,7 @@ def behaviour_matrix_data(
 ) -> BehaviourMatrix:
     """Build the behaviour matrix of the segments from what customers do in their first ``window_days`` days.
 
-    The activity sources are found by kind (:func:`activity_sources`), so
+    The activity sources are found by kind (:func:`journeylib.store.categories.activity_source_names`), so
     product events count whatever their source is called; the feature table
     is :func:`journeylib.customers.features.build_features` with those
     sources, and the columns are those of :func:`early_behaviour_matrix`.
@@ -328,7 +303,7 @@ def behaviour_matrix_data(
         store, scope, function="behaviour_matrix_data", as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
         signup_to=signup_to, sample_n=sample_n, random_state=random_state,
     )
-    sources = activity_sources(store)
+    sources = activity_source_names(store)
     notes: list[str] = []
     if not sources:
         kinds = source_categories(store)

@@ -52,7 +52,7 @@ from journeylib.io.generic import (
     validated_chunk,
 )
 from journeylib.store.database import Store
-from journeylib.store.dialect import SQL_TYPES
+from journeylib.store.dialect import SQL_TYPES, sql_quote
 from journeylib.store.merge import staged_select
 
 __all__ = ["BULK_FORMATS", "BulkFile", "bulk_refusal", "drop_bulk", "open_bulk"]
@@ -80,10 +80,6 @@ _JSON_SUSPECT = r"\\u|[\x00-\x1f]|NaN|Infinity|[0-9.][eE]|,[ \t]*[}\]]"
 _TIMESTAMP_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
 _NUMBER_TYPES = ("DOUBLE", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")
 _SCAN_BLOCK = 1 << 24
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def quote_ident(name: str) -> str:
@@ -166,7 +162,7 @@ class BulkFile:
             t = self.types[c.name]
             v = quote_ident(c.name)
             if t == "VARCHAR":
-                cond = f"coalesce({v}, '') <> '' AND NOT regexp_matches({v}, {_lit(_OFFSET)})"
+                cond = f"coalesce({v}, '') <> '' AND NOT regexp_matches({v}, {sql_quote(_OFFSET)})"
             elif t == "TIMESTAMP WITH TIME ZONE":
                 continue
             else:
@@ -308,7 +304,7 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 
 
 def _parquet_types(store: Store, path: Path) -> dict[str, str]:
-    rows = store.con.execute(f"DESCRIBE SELECT * FROM read_parquet({_lit(str(path))})").fetchall()
+    rows = store.con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_quote(str(path))})").fetchall()
     return {str(r[0]): str(r[1]) for r in rows}
 
 
@@ -332,10 +328,10 @@ def _value_sql(name: str, kind: str, col_type: str, *, required: bool, is_id_lik
     if kind == "timestamp":
         if col_type == "VARCHAR":
             e = f"coalesce({v}, '')"
-            offset = f"regexp_matches({e}, {_lit(_OFFSET)})"
+            offset = f"regexp_matches({e}, {sql_quote(_OFFSET)})"
             parsed = f"CASE WHEN {offset} THEN TRY_CAST({v} AS TIMESTAMPTZ) ELSE timezone('UTC', TRY_CAST({v} AS TIMESTAMP)) END"
             shaped = (
-                f"(regexp_matches({e}, {_lit(_TS)}) AND TRY_CAST(substr({e}, 1, 4) AS INTEGER) BETWEEN 1679 AND 2260 AND {parsed} IS NOT NULL)"
+                f"(regexp_matches({e}, {sql_quote(_TS)}) AND TRY_CAST(substr({e}, 1, 4) AS INTEGER) BETWEEN 1679 AND 2260 AND {parsed} IS NOT NULL)"
             )
             ok = shaped if required else f"({e} = '' OR {shaped})"
             return f"CASE WHEN {e} = '' THEN NULL ELSE {parsed} END", ok
@@ -349,7 +345,7 @@ def _value_sql(name: str, kind: str, col_type: str, *, required: bool, is_id_lik
     if kind == "number":
         if col_type == "VARCHAR":
             e = f"coalesce({v}, '')"
-            ok = f"regexp_matches({e}, {_lit(_INTEGER)})"
+            ok = f"regexp_matches({e}, {sql_quote(_INTEGER)})"
             return f"TRY_CAST(NULLIF({e}, '') AS DOUBLE)", (ok if required else f"({e} = '' OR {ok})")
         finite = f"isfinite(CAST({v} AS DOUBLE))"
         return f"CAST({v} AS DOUBLE)", (f"({v} IS NOT NULL AND {finite})" if required else f"({v} IS NULL OR {finite})")
@@ -357,11 +353,11 @@ def _value_sql(name: str, kind: str, col_type: str, *, required: bool, is_id_lik
     if kind == "json":
         depth = f"(length({e}) - length(replace(replace({e}, '{{', ''), '[', '')))"
         obj = (
-            f"(CASE WHEN json_valid({e}) THEN json_type({e}) = 'OBJECT' ELSE false END AND NOT regexp_matches({e}, {_lit(_JSON_SUSPECT)}) "
+            f"(CASE WHEN json_valid({e}) THEN json_type({e}) = 'OBJECT' ELSE false END AND NOT regexp_matches({e}, {sql_quote(_JSON_SUSPECT)}) "
             f"AND {depth} <= {MAX_JSON_DEPTH} AND length({e}) <= {MAX_FIELD_CHARS})"
         )
         return f"CASE WHEN trim({e}) = '' THEN NULL ELSE {e} END", f"(trim({e}) = '' OR {obj})"
-    printable = f"regexp_matches({e}, {_lit(_PRINTABLE)})"
+    printable = f"regexp_matches({e}, {sql_quote(_PRINTABLE)})"
     fits = f"length({e}) <= {MAX_FIELD_CHARS} AND NOT contains({e}, chr(0))"
     if kind == "enum":
         typed = f"NULLIF(lower(trim({e})), '')"
@@ -406,13 +402,13 @@ def open_bulk(store: Store, reader: FileReader) -> BulkFile | str:
         return refusal
     table = reader.table
     con = store.con
-    path = _lit(str(reader.path))
+    path = sql_quote(str(reader.path))
     try:
         if reader.format == "csv":
             names = _csv_header(reader)
             if names is None:
                 return "a header the engine does not read as the exact reader does"
-            columns = "{" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names) + "}"
+            columns = "{" + ", ".join(f"{sql_quote(n)}: 'VARCHAR'" for n in names) + "}"
             source = (
                 f"read_csv({path}, auto_detect = false, header = true, delim = ',', quote = '\"', escape = '\"', "
                 f"columns = {columns}, strict_mode = true, max_line_size = {MAX_LINE_BYTES}, null_padding = false)"
@@ -471,7 +467,7 @@ def open_bulk(store: Store, reader: FileReader) -> BulkFile | str:
             email_like=c.name in ("email", "domain"),
         )
         if c.type == "enum":
-            allowed = ", ".join(_lit(a) for a in c.allowed)
+            allowed = ", ".join(sql_quote(a) for a in c.allowed)
             e = f"lower(trim(coalesce({quote_ident(c.name)}, '')))"
             empty_ok = "" if c.required else f" OR {e} = ''"
             ok = f"({ok} AND ({e} IN ({allowed}){empty_ok}))"
