@@ -21,6 +21,7 @@ from journeylib.customers.risk import (
     average_precision,
     backtest_data,
     lead_time_data,
+    lead_time_onset_data,
     lead_time_summary,
     model_card,
     model_card_markdown,
@@ -90,6 +91,42 @@ def test_lead_time_hand_computed() -> None:
         lead_time_data(_toy_backtest(pred))
 
 
+def test_full_lookback_and_onset_hand_computed() -> None:
+    """Three churners; a look-back of 45 days keeps the two whose first churned snapshot is at least 45 days ahead."""
+    t0 = pd.Timestamp("2025-01-01T00:00:00Z")
+    churn = {"a": t0 + pd.Timedelta(days=100), "b": t0 + pd.Timedelta(days=100), "c": t0 + pd.Timedelta(days=60)}
+    rows = [  # (customer, as-of day, risk); horizon 60: a and b labelled churned from day 40, c from day 0 but seen from 28
+        ("a", 43, 0.2), ("a", 50, 0.7), ("a", 57, 0.9),
+        ("b", 43, 0.1), ("b", 50, 0.2), ("b", 71, 0.8),
+        ("c", 28, 0.9), ("c", 35, 0.9),
+    ]
+    pred = pd.DataFrame({
+        "customer_id": [r[0] for r in rows], "as_of_day": [r[1] for r in rows],
+        "as_of": [t0 + pd.Timedelta(days=r[1]) for r in rows], "churned": 1.0,
+        "churn_at": [churn[r[0]] for r in rows], "days_to_churn": np.nan, "risk_m": [r[2] for r in rows],
+    })
+    bt = Backtest(metrics=pd.DataFrame(), calibration=pd.DataFrame(), lift=pd.DataFrame(), predictions=pred, split={},
+                  models={}, features=[], horizon_days=60, every_days=7)
+    lead = lead_time_data(bt, model="m", threshold=0.5, lookback_days=45).set_index("customer_id")
+    # max lead: a 100-43 = 57, b 57, c 60-28 = 32 (< 45: no full look-back)
+    assert lead["max_lead_days"].tolist() == [57.0, 57.0, 32.0]
+    assert lead["full_lookback"].tolist() == [True, True, False]
+    assert lead["lead_days"].tolist() == [50.0, 29.0, 32.0]  # a alerted on day 50, b on 71, c on 28
+    s = lead_time_summary(lead.reset_index(), bt).iloc[0]
+    assert (s["full_lookback_churners"], s["full_lookback_alerted"], s["left_out_lookback"]) == (2, 2, 1)
+    assert s["median_lead_days_full_lookback"] == pytest.approx(39.5)  # median of 50 and 29; c left out
+    assert s["median_lead_days"] == pytest.approx(32.0)  # all three
+    onset = pd.DataFrame({"customer_id": ["a", "b", "c"], "onset_days": [45.0, 30.0, 45.0]})
+    by = lead_time_onset_data(lead.reset_index(), onset)
+    assert by["onset_days"].iloc[:2].tolist() == [30.0, 45.0]
+    assert by[["churners", "full_lookback_churners", "alerted"]].to_numpy().tolist() == [[1, 1, 1], [2, 1, 1], [3, 2, 2]]
+    assert by["median_lead_minus_onset"].tolist() == [-1.0, 5.0, 2.0]  # b 29-30, a 50-45, all: median(-1, 5)
+    with pytest.raises(ValueError, match="1 churner\\(s\\) have no onset_days"):
+        lead_time_onset_data(lead.reset_index(), onset.iloc[:2])
+    with pytest.raises(ValueError, match="lookback_days must be between 0 and the horizon"):
+        lead_time_data(bt, model="m", threshold=0.5, lookback_days=90)
+
+
 @pytest.fixture(scope="module")
 def planted_backtest(planted_world: tuple[Path, Path]) -> tuple[object, Backtest]:
     definition = JourneyDefinition.load(ROOT / "parameters" / "journeys" / "saas.yaml")
@@ -132,3 +169,14 @@ def test_planted_decline_gives_a_measured_lead_time(planted_backtest: tuple[obje
     assert trade["threshold"].is_monotonic_decreasing
     assert trade["recall"].is_monotonic_increasing
     assert trade["alert_share"].is_monotonic_increasing
+    # full look-back for the planted 45-day decline: exactly the churners whose first churned test snapshot is
+    # at least 45 days before their churn, whatever the threshold
+    full = lead_time_data(bt, model="boosted", alert_share=0.1, lookback_days=45)
+    first = bt.predictions[bt.predictions["churned"] == 1].groupby("customer_id")["as_of"].min()
+    churn_at = bt.predictions[bt.predictions["churned"] == 1].groupby("customer_id")["churn_at"].first()
+    expected = set(first.index[((churn_at - first) / pd.Timedelta(days=1)) >= 45])
+    assert set(full.loc[full["full_lookback"], "customer_id"]) == expected
+    assert 0 < len(expected) < len(full)
+    fs = lead_time_summary(full, bt).iloc[0]
+    assert fs["full_lookback_churners"] + fs["left_out_lookback"] == fs["churners"]
+    assert fs["median_lead_days_full_lookback"] == pytest.approx(full.loc[full["full_lookback"], "lead_days"].median())

@@ -123,6 +123,29 @@ def test_contributions_equal_the_linear_oracle() -> None:
     assert res["customer_id"].iloc[0] == "c"
 
 
+def test_reasons_do_not_depend_on_the_block_size() -> None:
+    """Customers × factors × background rows are stacked per block: one customer a block or all at once, same answer."""
+    frame = _planted_frame(n=300)
+    model = ChurnClassifier("boosting").fit(frame[FEATURES], frame["churned"])
+    rows = frame.iloc[:25]
+    kw = {"features": FEATURES, "reference": frame, "n_background": 7, "min_contribution": 0.0, "top_n": 9}
+    one = risk_reasons_data(model, rows, chunk_rows=1, **kw)  # a block of one customer per call
+    big = risk_reasons_data(model, rows, **kw)
+    pd.testing.assert_frame_equal(one, big)
+    # the same contributions as swapping one factor at a time by hand
+    cid = rows["customer_id"].iloc[3]
+    x = rows[rows["customer_id"] == cid][FEATURES]
+    bg = frame[FEATURES].iloc[np.sort(np.random.default_rng(0).choice(len(frame), size=7, replace=False))]
+    swapped = pd.concat([x] * 7, ignore_index=True)
+    swapped["segment"] = bg["segment"].to_numpy()
+    expected = model.predict_proba(x)[0, 1] - model.predict_proba(swapped)[:, 1].mean()
+    got = big[(big["customer_id"] == cid) & (big["factor"] == "plan")]["contribution"]
+    assert len(got) == 1
+    assert got.iloc[0] == pytest.approx(expected)
+    drop = reason_factors_data(["activity_drop_score_21d", "active_share_ratio_14d"])["factor"].tolist()
+    assert drop == ["activity_trend", "activity_trend"]
+
+
 def test_reasons_errors() -> None:
     X = pd.DataFrame({"customer_id": ["a"], "activity_7d": [1]})
     with pytest.raises(ValueError, match=r"rows lack the columns \['users'\]"):

@@ -64,6 +64,7 @@ __all__ = [
     "backtest_data",
     "default_models",
     "lead_time_data",
+    "lead_time_onset_data",
     "lead_time_summary",
     "model_card",
     "model_card_markdown",
@@ -800,7 +801,8 @@ def _threshold(pred: pd.DataFrame, model: str, threshold: float | None, alert_sh
 
 
 def lead_time_data(
-    backtest: Backtest, *, model: str = "boosted", threshold: float | None = None, alert_share: float = 0.1
+    backtest: Backtest, *, model: str = "boosted", threshold: float | None = None, alert_share: float = 0.1,
+    lookback_days: float | None = None,
 ) -> pd.DataFrame:
     """Return, for every churner of the test period, when its risk first crossed the alert threshold.
 
@@ -823,6 +825,10 @@ def lead_time_data(
         labels are used to choose it).
     alert_share : float, default 0.1
         Share of snapshots alerted when no threshold is given.
+    lookback_days : float, optional
+        The lead time a churner must be able to show to count as having a
+        full look-back (e.g. a planted decline's length). Default: the
+        horizon minus one grid step.
 
     Returns
     -------
@@ -832,11 +838,16 @@ def lead_time_data(
         ``max_lead_days`` (churn minus that snapshot: the largest lead time
         the test period can show), ``truncated`` (the test period began less
         than the horizon minus one grid step before the churn, so the lead
-        time is capped), ``alerted``, ``alert_as_of`` (NaT if never),
+        time is capped), ``full_lookback`` (``max_lead_days`` is at least
+        ``lookback_days``: the test period could show that lead), ``alerted``, ``alert_as_of`` (NaT if never),
         ``lead_days`` (NaN if never alerted), ``threshold``, ``model``.
     """
     pred = backtest.predictions
     thr = _threshold(pred, model, threshold, alert_share)
+    lookback = float(backtest.horizon_days - backtest.every_days) if lookback_days is None else float(lookback_days)
+    if not 0 <= lookback <= backtest.horizon_days:
+        msg = f"lead_time_data: lookback_days must be between 0 and the horizon ({backtest.horizon_days}); got {lookback_days!r}"
+        raise ValueError(msg)
     pos = pred[pred["churned"] == 1].sort_values(["customer_id", "as_of_day"])
     rows = []
     for cid, g in pos.groupby("customer_id", sort=True):
@@ -847,12 +858,13 @@ def lead_time_data(
         alert = hit["as_of"].iloc[0] if len(hit) else pd.NaT
         rows.append({
             "customer_id": cid, "churn_at": churn_at, "first_snapshot_as_of": first, "max_lead_days": float(max_lead),
-            "truncated": bool(max_lead < backtest.horizon_days - backtest.every_days), "alerted": bool(len(hit)),
+            "truncated": bool(max_lead < backtest.horizon_days - backtest.every_days),
+            "full_lookback": bool(max_lead >= lookback), "alerted": bool(len(hit)),
             "alert_as_of": alert, "lead_days": float((churn_at - alert) / pd.Timedelta(days=1)) if len(hit) else np.nan,
             "threshold": thr, "model": model,
         })
     return pd.DataFrame(rows, columns=["customer_id", "churn_at", "first_snapshot_as_of", "max_lead_days", "truncated",
-                                       "alerted", "alert_as_of", "lead_days", "threshold", "model"])
+                                       "full_lookback", "alerted", "alert_as_of", "lead_days", "threshold", "model"])
 
 
 def _alert_volume(pred: pd.DataFrame, col: str, thr: float, every_days: int) -> tuple[float, float, float, int]:
@@ -886,7 +898,11 @@ def lead_time_summary(lead: pd.DataFrame, backtest: Backtest, *, alpha: float = 
         ``recall`` (alerted / churners), ``median_lead_days``,
         ``median_lead_low``, ``median_lead_high``,
         ``median_lead_days_untruncated`` (churners whose whole horizon lies
-        in the test period), ``untruncated_churners``, ``precision`` (churned
+        in the test period), ``untruncated_churners``,
+        ``median_lead_days_full_lookback`` with ``median_lead_full_lookback_low``
+        and ``_high`` (over alerted churners with ``full_lookback``),
+        ``full_lookback_churners``, ``full_lookback_alerted``,
+        ``left_out_lookback`` (churners without a full look-back), ``precision`` (churned
         share of alerted snapshots), ``alerts_per_100_per_week`` (alerted
         snapshots per 100 customer snapshots, per week of grid),
         ``new_alerts_per_100_per_week`` (alerts whose previous snapshot was
@@ -896,15 +912,80 @@ def lead_time_summary(lead: pd.DataFrame, backtest: Backtest, *, alpha: float = 
     lt = lead["lead_days"].dropna().to_numpy()
     med, lo, hi = median_interval(lt, alpha=alpha) if len(lt) else (np.nan, np.nan, np.nan)
     full = lead[~lead["truncated"]]["lead_days"].dropna()
+    fl = lead[lead["full_lookback"]] if "full_lookback" in lead.columns else lead.iloc[:0]
+    fl_lt = fl["lead_days"].dropna().to_numpy()
+    fmed, flo, fhi = median_interval(fl_lt, alpha=alpha) if len(fl_lt) else (np.nan, np.nan, np.nan)
     precision, per100, new100, n_alert = _alert_volume(backtest.predictions, f"risk_{model}", thr, backtest.every_days)
     return pd.DataFrame([{
         "model": model, "threshold": thr, "churners": len(lead), "alerted": int(lead["alerted"].sum()),
         "recall": float(lead["alerted"].mean()) if len(lead) else np.nan, "median_lead_days": med,
         "median_lead_low": lo, "median_lead_high": hi,
         "median_lead_days_untruncated": float(full.median()) if len(full) else np.nan,
-        "untruncated_churners": int((~lead["truncated"]).sum()), "precision": precision,
+        "untruncated_churners": int((~lead["truncated"]).sum()),
+        "median_lead_days_full_lookback": fmed, "median_lead_full_lookback_low": flo, "median_lead_full_lookback_high": fhi,
+        "full_lookback_churners": len(fl), "full_lookback_alerted": int(fl["alerted"].sum()) if len(fl) else 0,
+        "left_out_lookback": len(lead) - len(fl), "precision": precision,
         "alerts_per_100_per_week": per100, "new_alerts_per_100_per_week": new100, "alerted_snapshots": n_alert,
     }])
+
+
+def lead_time_onset_data(lead: pd.DataFrame, onset: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Compare measured lead times with when each churner's decline became observable.
+
+    *onset* gives, per churner, the days before its churn at which its
+    decline could first be seen (for a synthetic world: from its truth, e.g.
+    the first planted cap below the customer's own rate). Lead times are
+    summarised over churners with a full look-back (``full_lookback`` of
+    :func:`lead_time_data`), per onset value and over all of them.
+
+    Parameters
+    ----------
+    lead : pandas.DataFrame
+        From :func:`lead_time_data`.
+    onset : pandas.DataFrame
+        ``customer_id`` and ``onset_days`` (days before churn; 0 when no
+        decline precedes the churn). Every churner of *lead* needs a row.
+    alpha : float, default 0.05
+        1 - confidence level of the medians' intervals (order statistics).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per onset value, then ``onset_days`` NaN for all together:
+        ``onset_days``, ``churners``, ``full_lookback_churners``,
+        ``alerted`` (of those), ``recall``, ``median_lead_days``,
+        ``median_lead_low``, ``median_lead_high``,
+        ``median_lead_minus_onset`` (median of lead minus onset over the
+        alerted; negative: the alert came after the decline was observable).
+
+    Raises
+    ------
+    ValueError
+        If *onset* lacks its columns or a churner of *lead*.
+    """
+    missing_cols = [c for c in ("customer_id", "onset_days") if c not in onset.columns]
+    if missing_cols:
+        msg = f"lead_time_onset_data: onset lacks the columns {missing_cols}; give customer_id and onset_days"
+        raise ValueError(msg)
+    m = lead.merge(onset[["customer_id", "onset_days"]], on="customer_id", how="left")
+    lacking = m.loc[m["onset_days"].isna(), "customer_id"].astype(str).tolist()
+    if lacking:
+        msg = f"lead_time_onset_data: {len(lacking)} churner(s) have no onset_days, e.g. {lacking[:5]}"
+        raise ValueError(msg)
+    rows = []
+    groups = [(float(v), m[m["onset_days"] == v]) for v in sorted(m["onset_days"].unique())] + [(np.nan, m)]
+    for value, g in groups:
+        fl = g[g["full_lookback"]]
+        lt = fl["lead_days"].dropna().to_numpy()
+        med, lo, hi = median_interval(lt, alpha=alpha) if len(lt) else (np.nan, np.nan, np.nan)
+        diff = (fl["lead_days"] - fl["onset_days"]).dropna()
+        rows.append({
+            "onset_days": value, "churners": len(g), "full_lookback_churners": len(fl), "alerted": int(fl["alerted"].sum()),
+            "recall": float(fl["alerted"].mean()) if len(fl) else np.nan, "median_lead_days": med,
+            "median_lead_low": lo, "median_lead_high": hi,
+            "median_lead_minus_onset": float(diff.median()) if len(diff) else np.nan,
+        })
+    return pd.DataFrame(rows)
 
 
 def threshold_tradeoff_data(

@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
@@ -65,7 +66,9 @@ from journeylib.store.dialect import sql_cast, sql_epoch_microseconds, sql_quote
 __all__ = [
     "DEFAULT_HORIZON_DAYS",
     "DEFAULT_WINDOWS",
+    "DROP_WINDOWS",
     "Snapshots",
+    "active_day_drop",
     "asof_days",
     "build_snapshots",
     "day_end",
@@ -83,6 +86,9 @@ BASELINE_TO = 30
 MIN_BASELINE_DAYS = 14
 #: Weeks of the activity slope.
 SLOPE_WEEKS = 8
+#: Recent windows (days up to the as-of day, all shorter than ``BASELINE_TO``) of the active-day drop test against the
+#: customer's own baseline.
+DROP_WINDOWS: tuple[int, ...] = (14, 21, 28)
 _US_PER_DAY = 86_400_000_000
 _EPOCH = pd.Timestamp("1970-01-01T00:00:00Z")
 
@@ -108,6 +114,50 @@ def day_number(ts: Any) -> int:
     t = pd.Timestamp(ts)
     t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
     return math.floor((t - _EPOCH) / pd.Timedelta(days=1))
+
+
+def active_day_drop(recent_active: Any, window_days: int, baseline_active: Any, baseline_days: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Compare a customer's recent active days with its own baseline: share ratio and an exact one-sided drop test.
+
+    Under "same daily chance of activity in both periods", the active days of
+    the recent window, given all active days of the two periods, follow a
+    hypergeometric law (Fisher's exact test for the 2×2 table recent/baseline
+    × active/inactive). The score is ``-log10`` of the one-sided p-value
+    ``P(K <= recent_active)``: 0 when nothing dropped, large only when the
+    drop is more than the account's own volume explains. A low-volume account
+    (2 active days in 90) with no activity in 14 days scores 0.13; an
+    account active every other day (45 in 90) with 2 active days in 14
+    scores 1.95, and with 1 active day 2.71. Active days are used,
+    not event counts: events come in sessions, so a Poisson test on events
+    would overstate the evidence.
+
+    Parameters
+    ----------
+    recent_active : array-like of float
+        Active days in the last ``window_days`` days.
+    window_days : int
+        Length of the recent window.
+    baseline_active : array-like of float
+        Active days in the baseline.
+    baseline_days : array-like of float
+        Length of the baseline (days); 0 gives NaN.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``ratio``: recent share of active days over the baseline share (NaN
+        when the baseline has no active day or no days); ``score``:
+        ``-log10`` of the one-sided p-value (NaN without a baseline).
+    """
+    k = np.asarray(recent_active, dtype=float)
+    a = np.asarray(baseline_active, dtype=float)
+    b = np.asarray(baseline_days, dtype=float)
+    w = float(window_days)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where((b > 0) & (a > 0), (k / w) / (a / b), np.nan)
+        p = stats.hypergeom.cdf(k, np.round(w + b), np.round(k + a), w)
+        score = np.where(b > 0, -np.log10(np.clip(p, 1e-300, 1.0)), np.nan)
+    return ratio, np.maximum(score, 0.0)
 
 
 def day_end(day: int) -> pd.Timestamp:
@@ -615,6 +665,8 @@ def _activity_family(
         selects.append(f"{_over('sum(CASE WHEN n_act > 0 THEN 1 ELSE 0 END)', w - 1)} AS active_days_{w}d")
     for k in range(SLOPE_WEEKS):
         selects.append(f"{_over('sum(n_act)', 7 * k + 6, 7 * k)} AS wk{k}")
+    for w in DROP_WINDOWS:
+        selects.append(f"{_over('sum(CASE WHEN n_act > 0 THEN 1 ELSE 0 END)', w - 1)} AS drop_active_{w}")
     selects.append(f"{_over('sum(n_act)', BASELINE_FROM - 1, BASELINE_TO)} AS base_events")
     selects.append(f"{_over('sum(CASE WHEN n_act > 0 THEN 1 ELSE 0 END)', BASELINE_FROM - 1, BASELINE_TO)} AS base_active")
     for kind in kinds:
@@ -649,6 +701,11 @@ def _activity_family(
         mean = weeks.mean(axis=1)
         res["activity_slope_8w"] = np.where(mean > 0, slope / mean, np.nan)
         res["usual_gap_days"] = np.where(ba > 0, bd / ba, np.nan)
+        for w in DROP_WINDOWS:
+            recent = out[f"drop_active_{w}"].fillna(0).to_numpy(dtype=float)
+            ratio, score = active_day_drop(recent, w, ba, bd)
+            res[f"active_share_ratio_{w}d"] = np.where(bd >= MIN_BASELINE_DAYS, ratio, np.nan)
+            res[f"activity_drop_score_{w}d"] = np.where(bd >= MIN_BASELINE_DAYS, score, np.nan)
     add("baseline_days", "activity", f"days of the customer's own baseline (days {BASELINE_FROM}..{BASELINE_TO + 1} before, after signup)")
     add("baseline_per_day", "activity", "activity events per baseline day")
     add("baseline_active_share", "activity", "share of baseline days with activity")
@@ -656,6 +713,10 @@ def _activity_family(
     add("activity_ratio_30d", "activity", "activity per day in the last 30 days over the customer's baseline per day")
     add("activity_slope_8w", "activity", "slope of weekly activity over 8 weeks, relative to its mean")
     add("usual_gap_days", "activity", "baseline days per active baseline day (usual days between active days)")
+    for w in DROP_WINDOWS:
+        add(f"active_share_ratio_{w}d", "activity", f"share of active days in the last {w} days over the baseline's share")
+        add(f"activity_drop_score_{w}d", "activity",
+            f"-log10 of the one-sided exact p-value that the last {w} days hold so few active days, given the baseline")
     for kind in kinds:
         last = out[f"last_{feature_slug(kind)}"].astype("float64")
         res[f"days_since_{feature_slug(kind)}"] = out["as_of_day"] - last
