@@ -29,11 +29,19 @@ of that section (guarded by ``if part.computed:``) are skipped while the rest
 of the notebook runs. :func:`show_note` shows and records a note that is not
 an error (e.g. events the definition names but the store lacks); :func:`notes`
 lists every note recorded, for the ``summary.json`` the notebook writes.
+
+:func:`open_journey` also installs :func:`capture_warnings`: a Python warning
+raised in a later cell (a :class:`~journeylib.exceptions.StatisticalWarning`,
+a :class:`~journeylib.exceptions.DataQualityWarning`, a library's warning) is
+not printed with its file path and line; it is recorded, once per message with
+a count, for :func:`warning_notes`, which the report's "Notes on the data"
+section lists (:func:`journeylib.reports.display.notes_section`).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import MutableMapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -42,7 +50,7 @@ from urllib.parse import parse_qs
 import altair as alt
 
 from journeylib.charts.theme import THEME_NAME
-from journeylib.exceptions import EmptyResultError
+from journeylib.exceptions import DataQualityWarning, EmptyResultError, StatisticalWarning
 from journeylib.words import plural, sentence
 
 if TYPE_CHECKING:
@@ -56,15 +64,18 @@ __all__ = [
     "SCOPE_PARAMETERS",
     "SKIPPABLE_ERRORS",
     "Section",
+    "capture_warnings",
     "clear_notes",
     "in_voila",
     "notes",
     "open_journey",
     "query_parameters",
+    "require",
     "section",
     "setup_altair",
     "show_absent_events",
     "show_note",
+    "warning_notes",
 ]
 
 #: Notebook parameters that make a scope (:class:`journeylib.scope.Scope`), in the order :func:`open_journey` reads them.
@@ -83,6 +94,15 @@ ABSENT_EVENTS_TITLE = "Events the definition names but the store lacks"
 
 # The notes of this kernel, by section title (a re-run cell replaces its section's note).
 _NOTES: dict[str, dict[str, str]] = {}
+# The warnings raised in this kernel since the last clear_notes(), by message; and the section running.
+_WARNINGS: dict[str, dict[str, Any]] = {}
+_CURRENT_SECTION: list[str] = []
+# What a warning is about, in words, when it is raised outside a section.
+_WARNING_TOPICS: tuple[tuple[type[Warning], str], ...] = (
+    (StatisticalWarning, "Statistical caveat"),
+    (DataQualityWarning, "Data caveat"),
+    (Warning, "Caveat"),
+)
 
 
 def in_voila() -> bool:
@@ -270,12 +290,15 @@ def open_journey(
         raise TypeError(msg)
     namespace.update(query_parameters({name: namespace[name] for name in url}))
     clear_notes()  # a notebook run starts here: the notes of an earlier run in this kernel no longer apply
+    capture_warnings()
     store = Store(resolve_db_path(namespace.get("db") or None), read_only=True)
     definition = JourneyDefinition.load(namespace["definition"]) if namespace.get("definition") else None
     filters = {name: namespace[name] for name in scope if name in namespace}
     if definition is not None:  # the segment parameter is a value of the definition's segment_field
         filters["segment_field"] = definition.segment_field
-    return Journey(store, definition, Scope.build(store, function="open_journey", **filters))
+    journey = Journey(store, definition, Scope.build(store, function="open_journey", **filters))
+    show_sample(journey)  # a sampled run says so at the top of the report
+    return journey
 
 
 def _display_note(title: str, text: str) -> None:
@@ -365,13 +388,73 @@ def notes() -> list[dict[str, str]]:
 
 
 def clear_notes() -> None:
-    """Forget every recorded note (a fresh notebook run, or a test).
+    """Forget every recorded note and warning (a fresh notebook run, or a test).
 
     Examples
     --------
     >>> clear_notes()
     """
     _NOTES.clear()
+    _WARNINGS.clear()
+
+
+def _record_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning`` replacement: record the warning in words, print nothing (no file path)."""
+    text = sentence(" ".join(str(message).split())) or f"{category.__name__} without a message."
+    topic = next(name for kind, name in _WARNING_TOPICS if issubclass(category, kind))
+    where = _CURRENT_SECTION[-1] if _CURRENT_SECTION else topic
+    if text in _WARNINGS:
+        _WARNINGS[text]["count"] += 1
+        return
+    _WARNINGS[text] = {"section": where, "status": "warning", "error": category.__name__, "message": text, "count": 1}
+
+
+def capture_warnings() -> None:
+    """Record the Python warnings raised from now on in this kernel instead of printing them.
+
+    A printed warning carries the temporary file of the kernel's cell and its
+    line, which mean nothing to a reader of the report. Each warning is
+    recorded once per message (later repeats are counted) with the section
+    running when it was raised (:class:`Section`), else its kind in words
+    ("Statistical caveat", "Data caveat", "Caveat"); :func:`warning_notes`
+    lists them. Python's warning filters still decide which warnings are
+    raised. :func:`open_journey` calls it.
+
+    Examples
+    --------
+    >>> capture_warnings()
+    >>> import warnings
+    >>> warnings.showwarning is not None
+    True
+    """
+    warnings.showwarning = _record_warning
+
+
+def warning_notes() -> list[dict[str, Any]]:
+    """Return the warnings recorded since :func:`capture_warnings`, in the order first raised.
+
+    Returns
+    -------
+    list of dict
+        One dict per distinct message: ``section`` (the section running when
+        it was raised, else its kind in words), ``status`` (``"warning"``),
+        ``error`` (the warning's class name), ``message`` (the text, one
+        sentence, no file path) and ``count`` (times raised). JSON-ready.
+
+    Examples
+    --------
+    >>> clear_notes()
+    >>> warning_notes()
+    []
+    """
+    return [dict(w) for w in _WARNINGS.values()]
 
 
 class Section:
@@ -404,7 +487,7 @@ class Section:
 
     Examples
     --------
-    >>> from journeylib.exceptions import EmptyResultError
+    >>> from journeylib.exceptions import DataQualityWarning, EmptyResultError, StatisticalWarning
     >>> clear_notes()
     >>> with Section("Retention") as part:  # doctest: +SKIP
     ...     raise EmptyResultError("no cohort has 30+ converted customers.")
@@ -421,11 +504,14 @@ class Section:
         self.note = ""
 
     def __enter__(self) -> Section:
+        _CURRENT_SECTION.append(self.title)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
+        if _CURRENT_SECTION and _CURRENT_SECTION[-1] == self.title:
+            _CURRENT_SECTION.pop()
         if exc is None:
             if self.computed:
                 _NOTES.pop(self.title, None)  # a re-run that now computes drops its old note
@@ -465,3 +551,99 @@ def section(title: str) -> Section:
     True
     """
     return Section(title)
+
+
+def require(*parts: Section) -> None:
+    """Stop a section whose inputs come from earlier sections that could not be computed.
+
+    Called first inside ``with section("Title"):``, it raises
+    :class:`~journeylib.exceptions.EmptyResultError` when any of *parts* has
+    ``computed`` False, so the dependent section is skipped with its own note
+    (naming the sections it needs) instead of failing on a missing result.
+
+    Parameters
+    ----------
+    *parts : Section
+        The sections whose results the current section uses.
+
+    Raises
+    ------
+    TypeError
+        If a part is not a :class:`Section`.
+    EmptyResultError
+        If a part was not computed; the message names it.
+
+    Examples
+    --------
+    >>> first = section("Snapshots")
+    >>> require(first)  # computed: nothing happens
+    """
+    wrong = [type(p).__name__ for p in parts if not isinstance(p, Section)]
+    if wrong:
+        msg = f"require: every argument must be a Section (from section(...)); got {', '.join(wrong)}"
+        raise TypeError(msg)
+    missing = [p for p in parts if not p.computed]
+    if missing:
+        named = ", ".join(f"\u201c{p.title}\u201d" for p in missing)
+        msg = f"Needs the results of {named}, which could not be computed on this data (see the note there)."
+        raise EmptyResultError(msg)
+
+
+#: The title of the note :func:`show_sample` shows.
+SAMPLE_TITLE = "Sample"
+# The customer sample of the last open_journey in this kernel (empty: none).
+_SAMPLE: list[dict[str, Any]] = []
+
+
+def show_sample(journey: Journey) -> dict[str, Any] | None:
+    """State the customer sample of *journey*'s scope in the notebook, and record it for :func:`sample_info`.
+
+    With ``sample_n`` > 0 it shows the note "Computed on a random sample of
+    N of M customers (seed S)." (M: the customers the scope's other filters
+    keep; N: those sampled, fewer than ``sample_n`` when M is smaller) and
+    records it for :func:`sample_info` (the report's ``summary.json`` keeps
+    it as ``sample``; it is not a section note: nothing failed to compute).
+    :func:`open_journey` calls it, so the note opens every sampled report.
+
+    Parameters
+    ----------
+    journey : Journey
+        The notebook's analysis context.
+
+    Returns
+    -------
+    dict or None
+        ``n``, ``of_customers``, ``random_state``, ``sample_n`` and ``note``
+        (the sentence shown); None without a sample.
+    """
+    import dataclasses
+
+    _SAMPLE.clear()
+    scope = journey.scope
+    if scope.sample_n <= 0:
+        return None
+    whole = dataclasses.replace(scope, sample_n=0)
+    with journey.store.session():
+        n = int(journey.store.query(f"SELECT count(*) AS n FROM ({scope.customers_sql()}) AS s")["n"].iloc[0])
+        m = int(journey.store.query(f"SELECT count(*) AS n FROM ({whole.customers_sql()}) AS s")["n"].iloc[0])
+    text = f"Computed on a random sample of {n:,} of {m:,} customers (seed {scope.random_state})."
+    if n < scope.sample_n:
+        text += f" A sample of {scope.sample_n:,} was asked for; the scope holds only {m:,} customers, so all of them are analysed."
+    info = {"n": n, "of_customers": m, "random_state": scope.random_state, "sample_n": scope.sample_n, "note": text}
+    _display_note(SAMPLE_TITLE, text)
+    _SAMPLE.append(info)
+    return info
+
+
+def sample_info() -> dict[str, Any] | None:
+    """Return the sample :func:`show_sample` recorded for the last :func:`open_journey` of this kernel.
+
+    :func:`journeylib.reports.artifacts.write_artifacts` adds it to
+    ``summary.json`` as ``sample``.
+
+    Returns
+    -------
+    dict or None
+        See :func:`show_sample`; None when the notebook analyses every customer.
+    """
+    return dict(_SAMPLE[0]) if _SAMPLE else None

@@ -175,3 +175,40 @@ def test_show_absent_events_notes_only_when_names_are_missing(fresh_notes) -> No
     assert "Event 'employe_added' (used by Set Up) is not in the store. Event 'renewal'" in note["message"]
     with pytest.raises(ValueError, match="no 'message' column"):
         notebook.show_absent_events(pd.DataFrame({"event": ["x"]}))
+
+
+# -- warnings raised in report cells become notes ------------------------------------------------
+
+
+def test_captured_warnings_are_recorded_in_words_once_with_a_count(
+    fresh_notes, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import warnings
+
+    from journeylib.exceptions import DataQualityWarning, EmptyResultError, StatisticalWarning
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored after the test
+    notebook.capture_warnings()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("1 cohort has fewer than 30 customers", StatisticalWarning, stacklevel=1)
+        warnings.warn("1 cohort has fewer than 30 customers", StatisticalWarning, stacklevel=1)
+        with notebook.section("Retention") as part:
+            warnings.warn("4 rows have no timestamp", DataQualityWarning, stacklevel=1)
+            raise EmptyResultError("no cohort has 30+ converted customers")
+        warnings.warn("a library said so", FutureWarning, stacklevel=1)
+    assert part.computed is False
+    assert notebook.warning_notes() == [
+        {"section": "Statistical caveat", "status": "warning", "error": "StatisticalWarning",
+         "message": "1 cohort has fewer than 30 customers.", "count": 2},
+        {"section": "Retention", "status": "warning", "error": "DataQualityWarning",
+         "message": "4 rows have no timestamp.", "count": 1},
+        {"section": "Caveat", "status": "warning", "error": "FutureWarning", "message": "A library said so.", "count": 1},
+    ]  # fmt: skip
+    # the section notes keep their own contract: only sections not computed and remarks
+    assert [n["section"] for n in notebook.notes()] == ["Retention"]
+    printed = capsys.readouterr()
+    assert "Warning:" not in printed.err + printed.out  # nothing printed with a file path and line
+    assert ".py:" not in printed.err
+    notebook.clear_notes()
+    assert notebook.warning_notes() == []

@@ -227,6 +227,17 @@ NO_CONVERSION_NOTES = {
         ("Events the definition names but the store lacks", "note"),
         ("Churn, conversion or expansion drivers", "skipped"),
     },
+    # no paying customer: no snapshot, nothing to score, no churn duration; what needs the snapshots says so too
+    "04_churn_risk": {
+        ("Snapshots", "skipped"),
+        ("Out-of-time backtest", "skipped"),
+        ("Lead time", "skipped"),
+        ("Threshold trade-off", "skipped"),
+        ("Riskiest customers", "skipped"),
+        ("Survival", "skipped"),
+        ("Cox model", "skipped"),
+        ("Model card", "skipped"),
+    },
 }
 
 
@@ -298,3 +309,111 @@ def test_smoke_run_lists_no_section_note(name: str, smoke_runs) -> None:
     assert summary["section_notes"] == []  # on the demo store every section computes and every named event exists
     if "absent_events" in summary:
         assert summary["absent_events"] == []
+
+
+# -- notebook 04 when churners are too few for the backtest ----------------------------------------
+
+#: Every table notebook 04 writes when each section computes.
+RISK_ARTIFACTS = {
+    "backtest_metrics", "calibration", "lift", "lead_time", "threshold_tradeoff", "risk_scores", "reasons", "next_stage",
+    "kaplan_meier", "next_stage_kaplan_meier", "cox", "model_card",
+}
+#: The sections that need the out-of-time backtest.
+RISK_BACKTEST_SECTIONS = {"Out-of-time backtest", "Lead time", "Threshold trade-off", "Model card"}
+#: Churners kept in the few-churners store: enough to score (>= 10 churned labelled snapshots at horizon 60),
+#: too few for 10 churned snapshots in each of the backtest's training and test parts.
+FEW_CHURNERS = 5
+
+
+@pytest.fixture(scope="module")
+def few_churners_db(notebook_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session store in which only the FEW_CHURNERS earliest churners churned."""
+    import shutil
+
+    from journeylib.store import Store
+
+    db = tmp_path_factory.mktemp("few-churners") / "few_churners.duckdb"
+    shutil.copy(notebook_db, db)
+    with Store(db) as store:
+        store.execute(
+            "UPDATE customers SET churned_at = NULL WHERE customer_id NOT IN (SELECT customer_id FROM customers "
+            f"WHERE churned_at IS NOT NULL ORDER BY churned_at, customer_id LIMIT {FEW_CHURNERS})"
+        )
+        assert store.query("SELECT count(churned_at) AS n FROM customers")["n"].iloc[0] == FEW_CHURNERS
+    return db
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_notebook_04_with_too_few_churners_skips_the_backtest_and_still_scores(
+    few_churners_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from journeylib.reports.artifacts import read_artifacts
+
+    monkeypatch.setenv("REPORT_CHART_MODE", "static")
+    monkeypatch.delenv("SERVER_SOFTWARE", raising=False)
+    name = "04_churn_risk"
+    nb_path = NOTEBOOKS_DIR / f"{name}.ipynb"
+    params = dict(read_yaml_file(str(PARAMETERS_DIR / name / "smoke.yaml")) or {})
+    params.update(db=str(few_churners_db), output_dir=str(tmp_path / "out"))
+    out = pm.execute_notebook(
+        str(nb_path),
+        str(tmp_path / nb_path.name),
+        parameters=params,
+        kernel_name="python3",
+        cwd=str(NOTEBOOKS_DIR),
+        execution_timeout=CELL_TIMEOUT_S,
+        progress_bar=False,
+    )
+    errors = [o for c in _code_cells(out) for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    art = read_artifacts(tmp_path / "out")
+    notes = {n["section"]: n for n in art.summary["section_notes"]}
+    assert set(notes) == RISK_BACKTEST_SECTIONS
+    assert {n["status"] for n in notes.values()} == {"skipped"}
+    assert "churned" in notes["Out-of-time backtest"]["message"]  # backtest_data's own reason, not a generic one
+    assert "Out-of-time backtest" in notes["Lead time"]["message"]  # the dependent sections name what they need
+    shown = json.dumps(out)
+    for title in notes:
+        assert f"**{title}.**" in shown, f"the note of {title!r} is not shown in the notebook"
+    # scoring does not need the backtest: the riskiest customers, survival and Cox are still there
+    assert set(art.tables) == RISK_ARTIFACTS - {"backtest_metrics", "calibration", "lift", "lead_time", "threshold_tradeoff", "model_card"}
+    assert len(art.tables["risk_scores"]) == art.summary["scored_customers"] > 0
+    assert art.summary["split"] is None
+    assert art.summary["lead_time"] is None
+    assert art.summary["model_card"] is None
+    assert "out-of-time backtest could not be computed" in shown  # the headline card says what is missing
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_notebook_04_smoke_run_writes_every_artifact_and_no_section_note(smoke_runs) -> None:
+    from journeylib.reports.artifacts import read_artifacts
+
+    _, output_dir = smoke_runs(NOTEBOOKS_DIR / "04_churn_risk.ipynb")
+    art = read_artifacts(output_dir)
+    assert art.summary["section_notes"] == []
+    assert set(art.tables) >= RISK_ARTIFACTS
+    assert set(art.tables["backtest_metrics"]["model"]) == {"boosted", "logistic", "rule_score"}
+    assert art.summary["split"]["test_churned"] >= 10
+    assert art.summary["lead_time"] is not None
+
+
+def test_require_skips_a_section_whose_input_section_was_not_computed() -> None:
+    from journeylib.exceptions import EmptyResultError
+    from journeylib.notebook import clear_notes, notes, require, section
+
+    clear_notes()
+    with section("Snapshots") as first:
+        raise EmptyResultError("no snapshots.")
+    with section("Backtest") as second:
+        require(first)
+    assert not second.computed
+    assert second.note == "Needs the results of \u201cSnapshots\u201d, which could not be computed on this data (see the note there)."
+    assert [n["section"] for n in notes()] == ["Snapshots", "Backtest"]
+    with section("Survival") as third:
+        require(section("Computed"))
+    assert third.computed
+    with pytest.raises(TypeError, match="every argument must be a Section"):
+        require(True)  # type: ignore[arg-type]
+    clear_notes()

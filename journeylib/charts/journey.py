@@ -320,7 +320,7 @@ def variants_chart(data: pd.DataFrame, *, title: str | None = None, segment: str
                  alt.Tooltip("high:Q", title="95% CI high", format=".1%")],
     )
     rate = base.mark_rule(strokeWidth=2).encode(
-        x=alt.X("low:Q", title="Rate by as_of (95% CI)", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")), x2="high:Q"
+        x=alt.X("low:Q", title="Share converted or churned by the report date (95% CI)", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")), x2="high:Q"
     ) + base.mark_point(filled=True).encode(x="rate:Q")
     height = 26 * len(order)
     return (

@@ -423,7 +423,7 @@ def topic_selection_chart(data: pd.DataFrame, *, title: str | None = None) -> al
         .mark_line(point=True)
         .encode(
             x=alt.X("k:O", title="Number of topics (k)"),
-            y=alt.Y("value:Q", title="Value"),
+            y=alt.Y("value:Q", title="Score (stability 0–1; coherence NPMI −1 to 1)"),
             color=alt.Color("measure:N", title="Measure"),
             size=alt.condition("datum.chosen", alt.value(140), alt.value(30)),
             tooltip=[

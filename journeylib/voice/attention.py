@@ -13,7 +13,6 @@ from journeylib.voice.tickets import require_columns, utc_series
 
 __all__ = ["tickets_needing_attention_data"]
 
-_EXCERPT_CHARS = 280
 _OPEN_STATUSES = frozenset({"new", "open", "pending", "hold", "on-hold"})
 
 
@@ -51,7 +50,7 @@ def tickets_needing_attention_data(
         ``customer_id``, ``segment``, ``stage`` (if assigned), ``created_at``,
         ``status``, ``priority``, ``emotion``, ``compound``,
         ``customer_tickets_in_window``, ``attention_score``, ``reasons``
-        (``"; "``-joined), ``text`` (excerpt, as masked in *voice*).
+        (``"; "``-joined), ``text`` (the whole text, as masked in *voice*).
 
     Raises
     ------
@@ -110,11 +109,8 @@ def tickets_needing_attention_data(
     v["attention_score"] = np.round(score, 2)
     v["reasons"] = ["; ".join(r) for r in reasons]
     v["customer_tickets_in_window"] = per_customer
-    v["text"] = (
-        v["text"].astype(str).map(lambda t: t if len(t) <= _EXCERPT_CHARS else t[: _EXCERPT_CHARS - 1] + "…")
-        if "text" in v.columns
-        else ""
-    )
+    # the whole (masked) text: a report wraps it, and a sentence cut with "…" misleads the reader
+    v["text"] = v["text"].astype(str) if "text" in v.columns else ""
     v = v.sort_values(["attention_score", "created_at", "ticket_id"], ascending=[False, False, True]).head(int(top_n))
     v.insert(0, "rank", np.arange(1, len(v) + 1))
     cols = ["rank", "ticket_id", "customer_id", "segment", "stage", "created_at", "status", "priority", "emotion", "compound",
