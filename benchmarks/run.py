@@ -48,7 +48,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar over the measurements on stderr (default: only when stderr is a terminal)",
+    )
     args = parser.parse_args()
+    from journeylib.store.progress import progress_bar
+
+    bar = progress_bar(total=3, desc="bench", unit="step", progress=args.progress)
     RESULTS.mkdir(parents=True, exist_ok=True)
     record: dict[str, object] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -56,8 +65,9 @@ def main() -> int:
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {resource.getpagesize()}B pages, {__import__('os').cpu_count()} cores",
     }
-    with tempfile.TemporaryDirectory(prefix="jl-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="jl-bench-") as tmp, bar:
         world = Path(tmp) / "world"
+        bar.set_postfix_str(f"synth {args.customers:,} customers", refresh=True)
         secs, rss, _ = child(
             f"from journeylib.datasets import synthesize\nsynthesize({str(world)!r}, n_customers={args.customers}, seed={args.seed})"
         )
@@ -65,12 +75,16 @@ def main() -> int:
         n_events = int(truth.get("row_counts", truth.get("counts", {})).get("events", 0))
         record["synth"] = {"seconds": round(secs, 2), "peak_rss_mib": round(rss, 1), "events": n_events,
                            "events_per_second": round(n_events / secs) if secs else None}
+        bar.update(1)
+        bar.set_postfix_str(f"synth {secs:.1f} s; baseline ingest", refresh=True)
         events_glob = str(world / "events" / "*.parquet")
         base_s, base_rss, _ = child(
             "import duckdb\n"
             f"con = duckdb.connect({str(Path(tmp) / 'base.duckdb')!r})\n"
             f"con.execute(\"CREATE TABLE events AS SELECT * FROM read_parquet('{events_glob}')\")\n"
         )
+        bar.update(1)
+        bar.set_postfix_str(f"baseline {base_s:.1f} s; journeylib ingest", refresh=True)
         jl_s, jl_rss, out = child(
             "from pathlib import Path\n"
             "from journeylib.store import Store\n"
@@ -80,6 +94,8 @@ def main() -> int:
             "    rs = ingest_files(s, 'events', files)\n"
             "print(sum(r.loaded for r in rs))\n"
         )
+        bar.update(1)
+        bar.set_postfix_str(f"journeylib ingest {jl_s:.1f} s", refresh=True)
         loaded = int(out.splitlines()[-1]) if out else 0
         record["ingest_events"] = {
             "rows": loaded,

@@ -98,9 +98,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     db = _store_path(args.db)
     with Store(db) as store:
         if args.folder is not None:
-            results = ingest_folder(store, args.folder, source=args.source, force=args.force, source_kinds=kinds)
+            results = ingest_folder(
+                store, args.folder, source=args.source, force=args.force, source_kinds=kinds, progress=args.progress
+            )
         else:
-            results = ingest_files(store, args.table, args.files, source=args.source, force=args.force, source_kinds=kinds)
+            results = ingest_files(
+                store, args.table, args.files, source=args.source, force=args.force, source_kinds=kinds, progress=args.progress
+            )
     for line in iter_results_lines(results):
         _out(line)
     _out(f"store: {db}")
@@ -132,17 +136,51 @@ def _ingest_vendor(args: argparse.Namespace) -> int:
         cfg = SourcesConfig.from_yaml(args.config)
         only = [args.source] if args.source not in (None, "canonical") else None
         with Store(db) as store:
-            result = ingest_sources(store, cfg, only=only, force=args.force, source_kinds=_source_kinds(args))
+            result = ingest_sources(
+                store, cfg, only=only, force=args.force, source_kinds=_source_kinds(args), progress=args.progress
+            )
     else:
         if not files:
             msg = f"give the {args.source} export files: `journeylib ingest --source {args.source} FILE...`."
             raise JourneyLibError(msg)
         with Store(db) as store:
-            result = ingest_source_files(store, args.source, files, force=args.force, source_kinds=_source_kinds(args))
+            result = ingest_source_files(
+                store, args.source, files, force=args.force, source_kinds=_source_kinds(args), progress=args.progress
+            )
     for line in result.lines():
         _out(line)
     _out(f"store: {db}")
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a whole number of at least 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _sample_arg(text: str) -> float | int:
+    """``--sample``: a share ``0 < x < 1`` (``0.1``) or a whole number of customers ``>= 1`` (``5000``)."""
+    from journeylib.reports.plan import resolve_sample
+
+    try:
+        value: float | int = int(text)
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1
+    try:
+        resolve_sample(value, 1)
+    except ValueError:
+        msg = f"expected a share of the customers between 0 and 1 (e.g. 0.1) or a number of customers of at least 1 (e.g. 5000), got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    return value
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -163,6 +201,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         overrides=overrides or None,
         execution_timeout=args.timeout,
+        keep_runs=args.keep,
+        sample=args.sample,
+        progress=args.progress,
     )
     _out(f"report written to {run_dir}")
     _out(f"open {Path(args.out).resolve() / 'latest' / 'index.html'}")
@@ -375,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
             "name's (product, crm, support, email), else product; the summary prints the kind of every new source"
         ),
     )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw a progress bar over the files on stderr (default: only when stderr is a terminal)",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("report", help="run a report suite with Papermill into reports/<run-id>/")
@@ -384,6 +431,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", default=None, help="run id (default: UTC time and suite name)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a shared parameter (repeatable)")
     p.add_argument("--timeout", type=int, default=600, help="per-cell execution timeout in seconds (default %(default)s)")
+    p.add_argument(
+        "--keep",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="keep the N newest runs of the suite, delete older ones (never the run `latest` points at); default: the suite's keep_runs, else all",
+    )
+    p.add_argument(
+        "--sample",
+        type=_sample_arg,
+        default=None,
+        metavar="X",
+        help="run every notebook on one seeded random sample of customers: a share (0.1) or a number of customers (5000); stated in each report",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw a progress bar over the notebooks on stderr (default: only when stderr is a terminal)",
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("dashboard", help="serve the notebooks as Voila dashboards on 127.0.0.1")

@@ -612,10 +612,13 @@ def test_failing_run_still_writes_manifest_index_and_other_notebooks(
     assert "status-failed" in index
     assert "ZeroDivisionError" in index
 
-    # latest now points at this newer run; the runs index lists both.
+    # A failed run never replaces latest: it still points at the good fixture run; the runs index lists both.
     latest = reports_out / "latest"
     assert latest.is_symlink()
-    assert latest.resolve() == run_dir.resolve()
+    assert latest.resolve() != run_dir.resolve()
+    assert json.loads((latest / "manifest.json").read_text())["status"] == "succeeded"
+    assert manifest["latest"] == latest.resolve().name
+    assert f"still points at the last good run, {latest.resolve().name}" in str(failing_run)
     runs = (reports_out / "index.html").read_text()
     assert run_dir.name in runs
     assert "fixture" in runs

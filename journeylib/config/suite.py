@@ -165,6 +165,7 @@ class SuiteConfig(BaseModel):
 
         name: weekly                # optional; default: the file name
         description: Weekly CS review.
+        keep_runs: 12               # optional; default: keep every run
         shared:                     # given to every notebook that declares them
           as_of: 2024-06-30
         notebooks:
@@ -184,6 +185,12 @@ class SuiteConfig(BaseModel):
         Parameters given to every notebook of the suite that declares them.
     notebooks : tuple of SuiteNotebook
         The notebooks to run, in order (at least one).
+    keep_runs : int, optional
+        How many runs of this suite to keep in the reports folder (the
+        newest, counting the run that just ended); older ones are deleted
+        when a run ends. The run ``latest`` points at is never deleted.
+        None (the default) keeps every run; ``journeylib report --keep N``
+        wins over it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -192,6 +199,7 @@ class SuiteConfig(BaseModel):
     description: str = ""
     shared: dict[str, Any] = Field(default_factory=dict)
     notebooks: tuple[SuiteNotebook, ...] = Field(min_length=1)
+    keep_runs: int | None = Field(default=None, ge=1, strict=True)
 
     @field_validator("shared", mode="before")
     @classmethod

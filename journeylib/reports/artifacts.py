@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any
@@ -87,9 +88,11 @@ class SavedArtifacts(list[Path]):
 
         tables = [p for p in self if p.suffix == ".parquet"]
         folder = self[0].parent
-        text = f"Saved {len(tables)} table(s) and {SUMMARY_FILE} to {folder}"
+        # The folder by its name, beside the report page: a machine path means nothing to a reader of the report.
+        text = f"Saved {len(tables)} table(s) and {SUMMARY_FILE} to {folder.name}/ beside this report"
         html_text = (
-            f"Saved {len(tables)} table(s) and <code>{SUMMARY_FILE}</code> to <code>{html.escape(str(folder))}</code>"
+            f"Saved {len(tables)} table(s) and <code>{SUMMARY_FILE}</code> to <code>{html.escape(folder.name)}/</code>"
+            " beside this report"
         )
         display({"text/plain": text, "text/html": f"<p>{html_text}</p>"}, raw=True)
 
@@ -272,6 +275,11 @@ def write_artifacts(
         ``-`` and ``.``. Column names must be strings.
     summary : mapping
         Headline numbers and facts (counts, shares, dates, short lists).
+        When the notebook's analysis context is a sample
+        (:func:`journeylib.notebook.open_journey` with ``sample_n`` > 0) and
+        the summary has no ``sample`` key, ``sample`` is added:
+        :func:`journeylib.notebook.sample_info` (``n``, ``of_customers``,
+        ``random_state``, ``sample_n``, ``note``).
 
     Returns
     -------
@@ -318,7 +326,12 @@ def write_artifacts(
         msg = f"write_artifacts: every table must be a pandas DataFrame; these are not: {kinds}"
         raise TypeError(msg)
     _check_tables(tables)
-    json_summary = to_jsonable(dict(summary), where="summary")
+    summary = dict(summary)
+    notebook = sys.modules.get("journeylib.notebook")  # loaded by open_journey; not imported here for a plain script
+    sample = notebook.sample_info() if notebook is not None and hasattr(notebook, "sample_info") else None
+    if sample is not None and "sample" not in summary:
+        summary["sample"] = sample  # the customer sample the notebook's results were computed on
+    json_summary = to_jsonable(summary, where="summary")
 
     folder = artifacts_path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)

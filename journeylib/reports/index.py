@@ -3,8 +3,10 @@
 :func:`new_manifest` describes a starting run; the runner updates it as each
 notebook ends and writes it with :func:`write_json`, together with the run's
 ``index.html`` (:func:`write_run_index`). When the run ends,
-:func:`point_latest` points ``<out>/latest`` at it and
-:func:`write_runs_index` lists every run in ``<out>/index.html``.
+:func:`point_latest` points ``<out>/latest`` at it (only a run that
+succeeded), :func:`prune_runs` deletes the suite's runs beyond its
+``keep_runs`` and :func:`write_runs_index` lists every run in
+``<out>/index.html``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import platform
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -31,14 +34,18 @@ from journeylib.reports.execute import CHART_MODE, KERNEL_NAME
 from journeylib.reports.html import jinja_environment
 from journeylib.reports.plan import ReportPlan
 from journeylib.store import Store
+from journeylib.store.fingerprint import table_fingerprints
 
 __all__ = [
     "data_fingerprint",
+    "data_version",
     "iso_seconds",
+    "latest_run",
     "list_artifacts",
     "new_manifest",
     "new_run_dir",
     "point_latest",
+    "prune_runs",
     "utc_now",
     "write_json",
     "write_run_index",
@@ -139,6 +146,28 @@ def data_fingerprint(db: Path) -> str:
         return store.fingerprint()
 
 
+def data_version(db: Path) -> dict[str, Any]:
+    """Return what identifies the version of the data in the store at *db*, opened read-only.
+
+    Parameters
+    ----------
+    db : pathlib.Path
+        The store file.
+
+    Returns
+    -------
+    dict
+        ``db`` (the path), ``fingerprint`` (:meth:`journeylib.store.Store.fingerprint`:
+        ingested files and row counts) and the keys of
+        :func:`journeylib.store.fingerprint.table_fingerprints`: ``tables``
+        (per canonical table ``rows``, ``content_hash``, ``max_time_column``,
+        ``max_time``), ``last_ingested_at``, ``ingested_files`` and
+        ``content_hash`` (all tables together).
+    """
+    with Store(db, read_only=True) as store:
+        return {"db": str(db), "fingerprint": store.fingerprint(), **table_fingerprints(store)}
+
+
 def new_manifest(
     plan: ReportPlan,
     *,
@@ -146,6 +175,9 @@ def new_manifest(
     started: dt.datetime,
     fingerprints: Mapping[Path, str],
     execution_timeout: int,
+    data_versions: Mapping[Path, Mapping[str, Any]] | None = None,
+    sample: Mapping[str, Any] | None = None,
+    keep_runs: int | None = None,
 ) -> dict[str, Any]:
     """Return the manifest of a run that is starting: what will run, with what, on which data.
 
@@ -161,28 +193,50 @@ def new_manifest(
         Store path -> :func:`data_fingerprint`, for every store of *plan*.
     execution_timeout : int
         Seconds one cell may run.
+    data_versions : mapping, optional
+        Store path -> :func:`data_version`, for every store of *plan*.
+    sample : mapping, optional
+        The customer sample of the run (``journeylib report --sample``):
+        ``requested``, ``n``, ``of_customers``, ``random_state``; None for
+        none.
+    keep_runs : int, optional
+        How many runs of the suite are kept (None: all).
 
     Returns
     -------
     dict
-        ``manifest_version`` 1, the suite, ``status="running"``, times, the
-        data and its fingerprint, package versions, the git commit of the
-        notebooks folder, the execution settings, and one ``"pending"``
-        record per notebook (parameters, their sources, the defaults left,
-        store, ``timings``, ``files``, ``summary`` and ``error``).
+        ``manifest_version`` 2, the suite, ``status="running"``,
+        ``exit_status`` (None until the run ends: 0 succeeded, 1 failed,
+        130 interrupted), times, ``host``, the data and its fingerprint,
+        ``data_version`` (per store, :func:`data_version`), ``sample``,
+        ``retention`` (``keep_runs``, the ``removed`` run ids and, when deleting failed, ``error``), package
+        versions, the git commit of the notebooks folder, the execution
+        settings, ``timings`` (``preflight``, ``data_version``, ``notebooks``
+        and ``total`` seconds, filled as the run goes), ``latest`` (the run
+        ``latest`` points at when the run ends) and one ``"pending"`` record
+        per notebook (parameters, their sources, the defaults left, store,
+        ``timings``, ``files``, ``summary`` and ``error``).
     """
     first_db = plan.notebooks[0].db
+    versions = data_versions or {}
     return {
-        "manifest_version": 1,
+        "manifest_version": 2,
         "suite": plan.suite.name,
         "description": plan.suite.description,
         "suite_file": str(plan.suite_file) if plan.suite_file else None,
         "run_id": run_dir.name,
         "status": "running",
+        "exit_status": None,
         "started_at": iso_seconds(started),
         "finished_at": None,
         "seconds": None,
+        "host": socket.gethostname(),
         "data": {"db": str(first_db), "fingerprint": fingerprints[first_db]},
+        "data_version": [dict(versions[store]) for store in dict.fromkeys(item.db for item in plan.notebooks) if store in versions],
+        "sample": dict(sample) if sample else None,
+        "retention": {"keep_runs": keep_runs, "removed": []},
+        "timings": {},
+        "latest": None,
         "versions": _versions(),
         "git_commit": _git_commit(plan.notebooks_dir),
         "platform": platform.platform(),
@@ -395,6 +449,88 @@ def point_latest(out: Path, run_dir: Path) -> Path | None:
     except OSError as exc:
         logger.warning("could not update %s to point at %s: %s", link, run_dir, exc)
         return None
+
+
+def latest_run(out: Path) -> str | None:
+    """Return the run id ``<out>/latest`` points at, or None.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The reports folder.
+
+    Returns
+    -------
+    str or None
+        The folder name the ``latest`` symlink points at, or the ``RUN_ID``
+        of the redirect-page fallback; None when there is no ``latest``.
+    """
+    link = out / "latest"
+    if link.is_symlink():
+        return Path(os.readlink(link)).name
+    run_id_file = link / "RUN_ID"
+    if run_id_file.is_file():
+        return run_id_file.read_text(encoding="utf-8").strip() or None
+    return None
+
+
+def prune_runs(out: Path, *, suite: str, keep: int, current: Path) -> list[str]:
+    """Delete the oldest runs of *suite* under *out* so that *keep* of them remain.
+
+    Runs are the folders of *out* holding a ``manifest.json`` whose
+    ``suite`` is *suite*, ordered by ``started_at`` then name. The run
+    ``latest`` points at and *current* are never deleted: when one of them
+    is among the oldest, it is kept and counted, so more than *keep* runs
+    can remain only if *keep* is 1 and the current run failed (the current
+    run and the good run ``latest`` still shows). Folders of other suites,
+    and folders without a readable manifest, are left alone.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The reports folder.
+    suite : str
+        The suite whose runs are pruned.
+    keep : int
+        How many runs to keep (at least 1).
+    current : pathlib.Path
+        The run that just ended.
+
+    Returns
+    -------
+    list of str
+        The run ids deleted, oldest first.
+
+    Raises
+    ------
+    ValueError
+        If *keep* is not a positive integer.
+    """
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        msg = f"prune_runs: keep must be a positive number of runs, got {keep!r}"
+        raise ValueError(msg)
+    runs: list[tuple[str, str, Path]] = []
+    for manifest_path in out.glob("*/manifest.json"):
+        folder = manifest_path.parent
+        if folder.is_symlink() or folder.name == "latest":
+            continue
+        try:
+            m = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(m, dict) and m.get("suite") == suite:
+            runs.append((str(m.get("started_at") or ""), folder.name, folder))
+    runs.sort()
+    protected = {current.name, latest_run(out)}
+    kept = [r for r in runs if r[1] in protected]
+    candidates = [r for r in runs if r[1] not in protected]
+    n_delete = max(0, len(runs) - max(keep, len(kept)))
+    removed: list[str] = []
+    for _, name, folder in candidates[:n_delete]:
+        shutil.rmtree(folder)
+        removed.append(name)
+        logger.info("removed old run %s (keep_runs=%d)", name, keep)
+    return removed
 
 
 def _remove_latest_fallback(link: Path) -> None:

@@ -35,8 +35,10 @@ __all__ = [
     "NotebookParameterWarning",
     "PlannedNotebook",
     "ReportPlan",
+    "apply_sample",
     "papermill_path",
     "plan_report",
+    "resolve_sample",
 ]
 
 #: Parameters the runner sets itself in every notebook that declares them.
@@ -277,6 +279,64 @@ def _inspect(path: Path) -> dict[str, dict[str, Any]]:
     return declared
 
 
+def _value(item: PlannedNotebook, name: str, missing: Any = None) -> Any:
+    """Return the value *name* will have in the notebook: injected, else its declared default, else *missing*."""
+    if name in item.parameters:
+        return item.parameters[name]
+    info = item.declared.get(name)
+    if info is None:
+        return missing
+    try:
+        return ast.literal_eval(str(info.get("default") or ""))
+    except (ValueError, SyntaxError):
+        return missing
+
+
+#: Parameters naming a configuration file the notebook loads, checked before any notebook starts:
+#: parameter -> (what it is, the ``module:Class`` whose ``load`` reads it).
+CONFIG_FILE_PARAMETERS: dict[str, tuple[str, str]] = {
+    "definition": ("journey definition", "journeylib.config.journey:JourneyDefinition"),
+    "rules": ("alert rules", "journeylib.config.alerts:AlertRules"),
+}
+
+
+def _check_config_files(index: int, item: PlannedNotebook, nb_dir: Path, seen: dict[tuple[str, str], int | None]) -> list[str]:
+    """Load the configuration files the notebook will load (journey definition, alert rules), as its kernel would.
+
+    *seen* maps (parameter, value) to the index of the first notebook whose
+    file failed (None: it loaded), so a file shared by several notebooks is
+    read and reported once.
+    """
+    import importlib
+
+    problems: list[str] = []
+    for name, (what, target) in CONFIG_FILE_PARAMETERS.items():
+        if name not in item.declared:
+            continue
+        value = _value(item, name)
+        if not isinstance(value, str) or not value:
+            continue
+        source = item.sources.get(name)
+        origin = f"{source} ({item.parameter_set_file})" if source and source.startswith("set:") else source or "the notebook's default"
+        where = f"notebooks[{index}] ({item.notebook}): parameter `{name}` = {value!r} from {origin}"
+        key = (name, value)
+        if key in seen:
+            if seen[key] is not None:
+                problems.append(f"{where}: the same {what} problems as notebooks[{seen[key]}] above")
+            continue
+        seen[key] = None
+        module_name, class_name = target.split(":")
+        loader = getattr(importlib.import_module(module_name), class_name)
+        try:
+            with contextlib.chdir(nb_dir):  # the kernel's working directory: relative paths resolve as they will there
+                loader.load(value)
+        except ConfigError as exc:
+            seen[key] = index
+            file = f"; {what} file {exc.source}" if exc.source and exc.source != value else f" ({what})"
+            problems.extend(f"{where}{file}: {p}" for p in exc.problems)
+    return problems
+
+
 def _declared_list(declared: Mapping[str, Any]) -> str:
     return ", ".join(declared) if declared else "none (the notebook has no cell tagged `parameters`)"
 
@@ -449,6 +509,13 @@ def plan_report(
     if problems:
         raise ConfigError(problems, where)
 
+    # Journey definitions and alert rules are loaded now, so a broken one stops the run before any kernel starts.
+    seen: dict[tuple[str, str], int | None] = {}
+    for i, (item, _) in enumerate(planned):
+        problems.extend(_check_config_files(i, item, nb_dir, seen))
+    if problems:
+        raise ConfigError(problems, where)
+
     resolved: list[PlannedNotebook] = []
     for item, db_choice in planned:
         # Relative store paths are relative to the working directory of the caller, not of the kernel.
@@ -467,3 +534,117 @@ def plan_report(
         overrides=clean_overrides,
         notebooks=tuple(resolved),
     )
+
+
+def resolve_sample(sample: float | int, customers: int) -> int:
+    """Return how many customers a ``--sample`` request means for a store of *customers* customers.
+
+    Parameters
+    ----------
+    sample : float or int
+        A share of the customers, a float ``0 < sample < 1`` (``0.1``: a
+        tenth), or a number of customers, an int ``>= 1`` (``5000``). A
+        float of 1 or more is refused: ``1.0`` could mean either.
+    customers : int
+        How many customers the store has.
+
+    Returns
+    -------
+    int
+        The sample size: ``round(sample * customers)`` (at least 1) for a
+        share, ``min(sample, customers)`` for a number.
+
+    Raises
+    ------
+    ValueError
+        If *sample* is neither a share in ``(0, 1)`` nor a whole number
+        ``>= 1``.
+
+    Examples
+    --------
+    >>> resolve_sample(0.1, 2000), resolve_sample(500, 2000), resolve_sample(5000, 2000)
+    (200, 500, 2000)
+    """
+    if isinstance(sample, bool) or not isinstance(sample, (int, float)):
+        msg = f"sample must be a share of the customers (0 < x < 1) or a number of customers (>= 1), got {sample!r}"
+        raise TypeError(msg)
+    if isinstance(sample, float) and 0 < sample < 1:
+        return max(1, round(sample * customers))
+    if isinstance(sample, int) and sample >= 1:
+        return min(sample, customers)
+    msg = (
+        f"sample must be a share of the customers strictly between 0 and 1 (e.g. 0.1) or a whole number of "
+        f"customers of at least 1 (e.g. 5000, an int), got {sample!r}"
+    )
+    raise ValueError(msg)
+
+
+def apply_sample(plan: ReportPlan, sample: float | int, *, customers: int) -> tuple[ReportPlan, dict[str, Any]]:
+    """Give every notebook of *plan* the same seeded customer sample (``journeylib report --sample``).
+
+    The sample is injected as the notebooks' ``sample_n`` parameter, over
+    every other source (its ``parameter_sources`` entry is ``sample``); the
+    notebooks draw it with :class:`journeylib.scope.Scope` (customers ordered
+    by a seeded hash of ``customer_id``, seed ``random_state``, 0 unless the
+    notebook declares and sets it), so every notebook of the run analyses the
+    same customers when their other filters agree.
+
+    Parameters
+    ----------
+    plan : ReportPlan
+        A validated plan.
+    sample : float or int
+        A share (``0 < x < 1``) or a number of customers (see :func:`resolve_sample`).
+    customers : int
+        How many customers the store has.
+
+    Returns
+    -------
+    plan : ReportPlan
+        The plan with ``sample_n`` set in every notebook.
+    record : dict
+        For the manifest: ``requested`` (*sample*), ``n`` (customers
+        sampled), ``of_customers`` (*customers*), ``random_state`` (0) and
+        ``note`` (a sentence when a number larger than the store was asked
+        for, else None).
+
+    Raises
+    ------
+    ConfigError
+        If a notebook of the plan does not declare ``sample_n`` (it could
+        not be sampled), or ``sample_n`` was also given as an override.
+    """
+    problems = [
+        f"notebooks[{i}] ({item.notebook}, {item.path}): declares no `sample_n` parameter, so --sample cannot "
+        f"apply to it; its parameters are: {_declared_list(item.declared)}. Add `sample_n: int = 0` to its "
+        "parameters cell or leave it out of the suite"
+        for i, item in enumerate(plan.notebooks)
+        if "sample_n" not in item.declared
+    ]
+    if "sample_n" in plan.overrides:
+        problems.append(
+            f"overrides.sample_n: given together with --sample ({plan.overrides['sample_n']!r} and {sample!r}); give one"
+        )
+    if problems:
+        raise ConfigError(problems, str(plan.suite_file) if plan.suite_file else f"suite {plan.suite.name!r}")
+    n = resolve_sample(sample, customers)
+    note = None
+    if not isinstance(sample, float) and int(sample) > customers:
+        note = f"a sample of {int(sample):,} customers was asked for but the store has {customers:,}: every customer is analysed"
+    items = tuple(
+        dataclasses.replace(
+            item,
+            parameters={**item.parameters, "sample_n": n},
+            sources={**item.sources, "sample_n": "sample"},
+        )
+        for item in plan.notebooks
+    )
+    seeds = sorted({_value(item, "random_state", 0) for item in items}, key=repr)
+    record = {
+        "requested": sample,
+        "n": n,
+        "of_customers": customers,
+        "random_state": seeds[0] if len(seeds) == 1 else seeds,
+        "note": note,
+    }
+    return dataclasses.replace(plan, notebooks=items), record

@@ -40,22 +40,26 @@ from pathlib import Path
 from typing import Any
 
 from journeylib.config.suite import SuiteConfig
-from journeylib.exceptions import JourneyLibError
+from journeylib.exceptions import ConfigError, JourneyLibError
 from journeylib.reports.execute import NotebookFailure, execute_notebook
 from journeylib.reports.html import report_header, write_report_html
 from journeylib.reports.index import (
-    data_fingerprint,
+    data_version,
     iso_seconds,
+    latest_run,
     list_artifacts,
     new_manifest,
     new_run_dir,
     point_latest,
+    prune_runs,
     utc_now,
     write_json,
     write_run_index,
     write_runs_index,
 )
-from journeylib.reports.plan import PlannedNotebook, plan_report
+from journeylib.reports.plan import PlannedNotebook, apply_sample, plan_report, resolve_sample
+from journeylib.store import Store
+from journeylib.store.progress import progress_bar
 
 __all__ = ["ReportError", "run_report"]
 
@@ -78,18 +82,29 @@ class ReportError(JourneyLibError):
         The run's folder.
     total : int
         How many notebooks the run had.
+    latest : str, optional
+        The run ``latest`` still points at (a failed run never replaces it);
+        None when no run has succeeded in that reports folder yet.
     """
 
-    def __init__(self, failures: Sequence[NotebookFailure], *, suite: str, run_dir: Path, total: int) -> None:
+    def __init__(
+        self, failures: Sequence[NotebookFailure], *, suite: str, run_dir: Path, total: int, latest: str | None = None
+    ) -> None:
         self.failures = list(failures)
         self.suite = suite
         self.run_dir = Path(run_dir)
         self.run_id = self.run_dir.name
+        self.latest = latest
         lines = "\n".join(f"  - {f.describe()}" for f in self.failures)
+        kept = (
+            f"{self.run_dir.parent / 'latest'} still points at the last good run, {latest}"
+            if latest
+            else f"{self.run_dir.parent / 'latest'} was not created (no run has succeeded yet)"
+        )
         msg = (
             f"{len(self.failures)} of {total} notebook(s) of suite {suite!r} failed (run {self.run_id}):\n"
             f"{lines}\n"
-            f"Open the executed notebook(s) for the full traceback; {self.run_dir / 'index.html'} and "
+            f"{kept}. Open the executed notebook(s) for the full traceback; {self.run_dir / 'index.html'} and "
             f"manifest.json list every notebook's status. Fix the cell (or the parameter that "
             f"triggers it) and run the report again."
         )
@@ -161,6 +176,11 @@ def _run_one(
     return failure
 
 
+def _customers(db: Path) -> int:
+    with Store(db, read_only=True) as store:
+        return store.count("customers")
+
+
 def run_report(
     suite: str | os.PathLike[str] | SuiteConfig | Mapping[str, Any],
     *,
@@ -171,18 +191,31 @@ def run_report(
     parameters_dir: str | os.PathLike[str] = "parameters",
     overrides: Mapping[str, Any] | None = None,
     execution_timeout: int = 300,
+    keep_runs: int | None = None,
+    sample: float | int | None = None,
+    progress: bool | None = None,
 ) -> Path:
     """Run a report suite: execute its notebooks with Papermill and write the report folder.
 
-    The suite is validated completely before anything runs (see
-    :func:`plan_report`). Each notebook then runs in a fresh ``python3``
-    kernel of this interpreter, with the notebooks folder as working
-    directory and the environment variables ``REPORT_CHART_MODE=static``
-    (charts as inline SVG) and ``JOURNEYLIB_DB`` (the absolute store path).
-    Notebooks that declare ``output_dir`` get their own report folder there,
-    to save artifacts with :func:`journeylib.reports.artifacts.write_artifacts`. A
+    Everything that can be checked is checked before any notebook starts
+    (nothing is written then): the suite, every parameter against its
+    notebook's ``parameters`` cell (names and declared types), the
+    parameter-set files, the journey definitions and alert-rule files the
+    notebooks will load (see :func:`plan_report`), the ``--sample`` request
+    and the store. Each notebook then runs in a fresh ``python3`` kernel of
+    this interpreter, with the notebooks folder as working directory and the
+    environment variables ``REPORT_CHART_MODE=static`` (charts as inline
+    SVG) and ``JOURNEYLIB_DB`` (the absolute store path). Notebooks that
+    declare ``output_dir`` get their own report folder there, to save
+    artifacts with :func:`journeylib.reports.artifacts.write_artifacts`. A
     failing notebook does not stop the others: every failure is reported at
     the end.
+
+    ``<out>/latest`` is switched to the run (atomically) only when every
+    notebook succeeded; a failed or interrupted run leaves it on the last
+    good run. With *keep_runs* (or the suite's ``keep_runs``), the oldest
+    runs of the suite beyond that number are deleted when the run ends
+    (never the run ``latest`` points at, nor this one).
 
     Parameters
     ----------
@@ -207,6 +240,17 @@ def run_report(
         :func:`plan_report`).
     execution_timeout : int, default 300
         Seconds one cell may run before the notebook is failed.
+    keep_runs : int, optional
+        How many runs of the suite to keep; wins over the suite's
+        ``keep_runs``. None: the suite's, else every run is kept.
+    sample : float or int, optional
+        Run every notebook on one seeded random sample of customers: a share
+        (``0 < sample < 1``) or a number of customers (``>= 1``), injected as
+        ``sample_n`` (see :func:`journeylib.reports.plan.apply_sample`).
+        Every notebook of the suite must declare ``sample_n``.
+    progress : bool, optional
+        Draw a progress bar over the notebooks on stderr; None (default):
+        only when stderr is a terminal.
 
     Returns
     -------
@@ -216,41 +260,78 @@ def run_report(
     Raises
     ------
     ConfigError
-        If the suite, a parameter set or a parameter is invalid (nothing runs).
+        If the suite, a parameter set, a parameter, a journey definition or
+        an alert-rule file is invalid, or *sample* cannot apply (nothing
+        runs, nothing is written).
     JourneyLibError
         If the store cannot be opened (nothing runs), or the run folder exists.
     ReportError
         If any notebook failed, after all of them ran; it lists each failure
-        (notebook, cell, error) and the run folder. ``manifest.json`` and
-        ``index.html`` are written and ``latest`` points at the run.
+        (notebook, cell number and first line, exception type and message)
+        and the run folder. ``manifest.json`` and ``index.html`` are written;
+        ``latest`` still points at the previous good run.
 
     Examples
     --------
-    >>> run_dir = run_report("demo", db="data/journeylib.duckdb")  # doctest: +SKIP
+    >>> run_dir = run_report("demo", db="data/journeylib.duckdb", sample=0.1, keep_runs=8)  # doctest: +SKIP
     >>> (run_dir / "manifest.json").exists()  # doctest: +SKIP
     True
     """
+    t_start = time.perf_counter()
     if not isinstance(execution_timeout, int) or isinstance(execution_timeout, bool) or execution_timeout <= 0:
         msg = f"execution_timeout must be a positive number of seconds, got {execution_timeout!r}"
         raise ValueError(msg)
+    if keep_runs is not None and (not isinstance(keep_runs, int) or isinstance(keep_runs, bool) or keep_runs < 1):
+        msg = f"keep_runs must be a positive number of runs, got {keep_runs!r}"
+        raise ValueError(msg)
+    if sample is not None:
+        resolve_sample(sample, 1)  # the request's form, before anything is read
     plan = plan_report(suite, db=db, notebooks_dir=notebooks_dir, parameters_dir=parameters_dir, overrides=overrides)
-    fingerprints = {store: data_fingerprint(store) for store in dict.fromkeys(item.db for item in plan.notebooks)}
+    stores = list(dict.fromkeys(item.db for item in plan.notebooks))
+    sample_record: dict[str, Any] | None = None
+    if sample is not None:
+        if len(stores) > 1:
+            msg = f"--sample needs one store for the whole suite; the notebooks of suite {plan.suite.name!r} read {len(stores)}: {', '.join(map(str, stores))}"
+            raise ConfigError([msg], str(plan.suite_file) if plan.suite_file else None)
+        plan, sample_record = apply_sample(plan, sample, customers=_customers(stores[0]))
+        if sample_record["note"]:
+            logger.warning("report: %s", sample_record["note"])
+    t_preflight = time.perf_counter()
+    versions = {store: data_version(store) for store in stores}
+    fingerprints = {store: str(v["fingerprint"]) for store, v in versions.items()}
+    t_data = time.perf_counter()
+    keep = keep_runs if keep_runs is not None else plan.suite.keep_runs
 
     out_dir = Path(out).expanduser().resolve()
     run_dir = new_run_dir(out_dir, run_id, plan.suite.name)
     started = utc_now()
     manifest = new_manifest(
-        plan, run_dir=run_dir, started=started, fingerprints=fingerprints, execution_timeout=execution_timeout
+        plan,
+        run_dir=run_dir,
+        started=started,
+        fingerprints=fingerprints,
+        execution_timeout=execution_timeout,
+        data_versions=versions,
+        sample=sample_record,
+        keep_runs=keep,
     )
+    manifest["timings"] = {
+        "preflight": round(t_preflight - t_start, 3),
+        "data_version": round(t_data - t_preflight, 3),
+        "notebooks": {},
+        "total": None,
+    }
     manifest_path = run_dir / "manifest.json"
     write_json(manifest_path, manifest)
     write_run_index(run_dir, manifest)
 
     failures: list[NotebookFailure] = []
     total = len(plan.notebooks)
+    bar = progress_bar(total=total, desc=f"report {plan.suite.name}", unit="notebook", progress=progress)
     try:
         for i, item in enumerate(plan.notebooks):
             logger.info("report %s: running %s (%d/%d)", run_dir.name, item.name, i + 1, total)
+            bar.set_postfix_str(f"{item.name} running", refresh=True)
             failure = _run_one(
                 item,
                 index=i,
@@ -259,24 +340,40 @@ def run_report(
                 notebooks_dir=plan.notebooks_dir,
                 execution_timeout=execution_timeout,
             )
+            record = manifest["notebooks"][i]
+            manifest["timings"]["notebooks"][item.name] = record["seconds"]
+            bar.set_postfix_str(f"{item.name} {record['status']} in {record['seconds']:.1f} s", refresh=False)
+            bar.update(1)
             if failure is not None:
                 failures.append(failure)
                 logger.warning("report %s: %s", run_dir.name, failure.describe())
             write_json(manifest_path, manifest)
             write_run_index(run_dir, manifest)
         manifest["status"] = "failed" if failures else "succeeded"
+        manifest["exit_status"] = 1 if failures else 0
     except BaseException:
         manifest["status"] = "interrupted"
+        manifest["exit_status"] = 130
         raise
     finally:
+        bar.close()
         finished = utc_now()
         manifest["finished_at"] = iso_seconds(finished)
         manifest["seconds"] = round((finished - started).total_seconds(), 3)
+        if manifest["status"] == "succeeded":
+            point_latest(out_dir, run_dir)  # a failed or interrupted run never replaces latest
+        manifest["latest"] = latest_run(out_dir)
+        if keep is not None:
+            try:
+                manifest["retention"]["removed"] = prune_runs(out_dir, suite=plan.suite.name, keep=keep, current=run_dir)
+            except OSError as exc:  # a run that could not be deleted must not hide this run's result
+                manifest["retention"]["error"] = f"{type(exc).__name__}: {exc}"
+                logger.warning("report %s: could not delete old runs (keep_runs=%d): %s", run_dir.name, keep, exc)
+        manifest["timings"]["total"] = round(time.perf_counter() - t_start, 3)
         write_json(manifest_path, manifest)
         write_run_index(run_dir, manifest)
-        point_latest(out_dir, run_dir)
         write_runs_index(out_dir)
     logger.info("report %s: %s in %.1f s -> %s", run_dir.name, manifest["status"], manifest["seconds"], run_dir)
     if failures:
-        raise ReportError(failures, suite=plan.suite.name, run_dir=run_dir, total=total)
+        raise ReportError(failures, suite=plan.suite.name, run_dir=run_dir, total=total, latest=manifest["latest"])
     return run_dir

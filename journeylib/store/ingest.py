@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -35,6 +36,7 @@ from journeylib.store.database import Store
 from journeylib.store.errors import loading_file
 from journeylib.store.merge import insert_quarantine, merge_stage, stage_rows
 from journeylib.store.notes import ensure_notes_schema, record_notes
+from journeylib.store.progress import progress_bar
 from journeylib.store.schema import LOADABLE_TABLES, Table
 from journeylib.store.values import check_staged_values
 
@@ -370,6 +372,7 @@ def ingest_files(
     source: str = "canonical",
     force: bool = False,
     source_kinds: Mapping[str, str] | None = None,
+    progress: bool | None = None,
 ) -> IngestResults:
     """Load several files of one table; each file is its own transaction.
 
@@ -389,6 +392,10 @@ def ingest_files(
         Declared kinds of event sources (``{"braze": "email"}``); every other
         new source gets the kind of :mod:`journeylib.store.categories`
         (an unknown name is product activity).
+    progress : bool, optional
+        Draw a progress bar over the files on stderr (one step per file,
+        named with its rows loaded); None (default): only when stderr is a
+        terminal (:func:`journeylib.store.progress.progress_enabled`).
 
     Returns
     -------
@@ -407,7 +414,8 @@ def ingest_files(
     declared = check_source_kinds(source_kinds or {})
     run = new_run_id()
     tbl = _entity_table(table)
-    results = [_ingest_or_refuse(store, tbl, p, source=source, run=run, force=force) for p in paths]
+    with progress_bar(total=len(paths), desc=f"ingest {tbl.name}", unit="file", progress=progress) as bar:
+        results = [_ingested(bar, _ingest_or_refuse(store, tbl, p, source=source, run=run, force=force)) for p in paths]
     kinds = record_source_kinds(store, declared, run=run)
     return _checked(IngestResults(results, source_kinds=kinds))
 
@@ -529,6 +537,7 @@ def ingest_folder(
     source: str = "canonical",
     force: bool = False,
     source_kinds: Mapping[str, str] | None = None,
+    progress: bool | None = None,
 ) -> IngestResults:
     """Load every canonical file of a folder (see :func:`scan_folder`).
 
@@ -545,6 +554,8 @@ def ingest_folder(
         See :func:`ingest_file`.
     source_kinds : mapping of str to str, optional
         Declared kinds of event sources, as in :func:`ingest_files`.
+    progress : bool, optional
+        Draw a progress bar over the files, as in :func:`ingest_files`.
 
     Returns
     -------
@@ -571,10 +582,22 @@ def ingest_folder(
         raise SourceFormatError(msg)
     run = new_run_id()
     results: list[FileResult] = []
-    for name, paths in scan.files.items():
-        results += [_ingest_or_refuse(store, LOADABLE_TABLES[name], p, source=source, run=run, force=force) for p in paths]
+    n_files = sum(len(paths) for paths in scan.files.values())
+    with progress_bar(total=n_files, desc="ingest", unit="file", progress=progress) as bar:
+        for name, paths in scan.files.items():
+            results += [
+                _ingested(bar, _ingest_or_refuse(store, LOADABLE_TABLES[name], p, source=source, run=run, force=force))
+                for p in paths
+            ]
     kinds = record_source_kinds(store, declared, run=run)
     return _checked(IngestResults(results, not_ingested=scan.not_ingested, source_kinds=kinds))
+
+
+def _ingested(bar: Any, result: FileResult) -> FileResult:
+    """Advance the ingest progress bar by one file, naming it and its rows."""
+    bar.set_postfix_str(f"{Path(result.file).name}: {result.status}, {result.loaded:,} rows", refresh=False)
+    bar.update(1)
+    return result
 
 
 def _ingest_or_refuse(store: Store, table: Table, path: str | Path, *, source: str, run: str, force: bool) -> FileResult:

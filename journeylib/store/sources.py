@@ -72,6 +72,7 @@ from journeylib.store.eventmap import apply_event_map
 from journeylib.store.identity import IdentityOptions, ResolutionSummary, resolve_identities
 from journeylib.store.ingest import FileResult, IngestIncompleteError, new_run_id
 from journeylib.store.notes import ensure_notes_schema, record_notes
+from journeylib.store.progress import progress_bar
 from journeylib.store.schema import get_table
 from journeylib.store.staging import (
     close_json_lines,
@@ -457,6 +458,7 @@ def ingest_source_files(
     force: bool = False,
     resolve: bool = True,
     source_kinds: Mapping[str, str] | None = None,
+    progress: bool | None = None,
 ) -> SourcesResult:
     """Load any mix of one vendor's export files, then resolve identities.
 
@@ -482,6 +484,9 @@ def ingest_source_files(
     source_kinds : mapping of str to str, optional
         Declared kinds of event sources (``{"web_app": "product"}``); a new
         source not declared takes its reader's category.
+    progress : bool, optional
+        Draw a progress bar over the files on stderr; None (default): only
+        when stderr is a terminal (:func:`journeylib.store.progress.progress_enabled`).
 
     Returns
     -------
@@ -499,8 +504,11 @@ def ingest_source_files(
     declared = check_source_kinds(source_kinds or {})
     run = new_run_id()
     result = SourcesResult()
-    for p in paths:
-        result.files += _ingest_one(store, p, reader=reader, source=source, options=options, run=run, force=force)
+    with progress_bar(total=len(paths), desc=f"ingest {source or reader}", unit="file", progress=progress) as bar:
+        for p in paths:
+            result.files += _ingest_one(store, p, reader=reader, source=source, options=options, run=run, force=force)
+            bar.set_postfix_str(Path(p).name, refresh=False)
+            bar.update(1)
     if resolve:
         result.identity = resolve_identities(store, identity)
     result.source_kinds = record_source_kinds(store, declared, run=run)
@@ -516,6 +524,7 @@ def ingest_sources(
     only: Sequence[str] | None = None,
     force: bool = False,
     source_kinds: Mapping[str, str] | None = None,
+    progress: bool | None = None,
 ) -> SourcesResult:
     """Load every file of every source of a ``sources.yaml``, then resolve identities once.
 
@@ -537,6 +546,10 @@ def ingest_sources(
     source_kinds : mapping of str to str, optional
         Declared kinds of event sources, over the configuration's own
         ``source_kinds``; the kinds are recorded after the resolution.
+    progress : bool, optional
+        Draw a progress bar over the files of every source on stderr (named
+        with the source and file); None (default): only when stderr is a
+        terminal.
 
     Returns
     -------
@@ -562,10 +575,13 @@ def ingest_sources(
     plan = [(n, cfg.files_of(n)) for n in names]  # every glob checked before anything is loaded
     run = new_run_id()
     result = SourcesResult()
-    for name, files in plan:
-        src = cfg.sources[name]
-        for p in files:
-            result.files += _ingest_one(store, p, reader=cfg.reader_of(name), source=name, options=src.options, run=run, force=force, events=src.events)
+    with progress_bar(total=sum(len(files) for _, files in plan), desc="ingest sources", unit="file", progress=progress) as bar:
+        for name, files in plan:
+            src = cfg.sources[name]
+            for p in files:
+                bar.set_postfix_str(f"{name}: {Path(p).name}", refresh=False)
+                result.files += _ingest_one(store, p, reader=cfg.reader_of(name), source=name, options=src.options, run=run, force=force, events=src.events)
+                bar.update(1)
     result.identity = resolve_identities(store, cfg.identity)
     result.source_kinds = record_source_kinds(store, declared, run=run)
     if result.refused:
