@@ -23,7 +23,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
@@ -40,6 +40,9 @@ from journeylib.store.dialect import SQL_TYPES, sql_quote
 from journeylib.store.errors import cleanup, lock_wait_seconds, translate_error, translated_errors, wait_for_lock
 from journeylib.store.schema import ALL_TABLES, Table, get_table
 
+if TYPE_CHECKING:
+    from journeylib.config.engine import EngineConfig
+
 __all__ = [
     "DEFAULT_DB",
     "DEFAULT_MEMORY_LIMIT",
@@ -47,6 +50,7 @@ __all__ = [
     "Store",
     "default_db_path",
     "engine_settings",
+    "open_store",
     "resolve_db_path",
     "table_ddl",
 ]
@@ -201,6 +205,9 @@ class Store:
     >>> store.count("events")
     0
     """
+
+    #: The engine that runs the store's SQL (``"spark"`` on :class:`journeylib.store.spark.SparkStore`).
+    engine: str = "duckdb"
 
     def __init__(
         self,
@@ -610,3 +617,52 @@ def resolve_db_path(db: str | Path | None = None) -> Path:
         "or `journeylib ingest --db PATH TABLE FILE...` first, or pass db=PATH."
     )
     raise JourneyLibError(msg)
+
+
+def open_store(config: EngineConfig | None = None, *, read_only: bool = True, session: Any = None) -> Store:
+    """Open the store an engine configuration describes: a DuckDB file, or Spark.
+
+    Parameters
+    ----------
+    config : EngineConfig, optional
+        ``engine: duckdb`` (the default; *db* found by :func:`resolve_db_path`)
+        or ``engine: spark`` (master, settings, table sources;
+        :class:`journeylib.store.spark.SparkStore`).
+    read_only : bool, default True
+        DuckDB only: open the file read-only (analyses, reports). A Spark
+        store is always read-only.
+    session : pyspark.sql.SparkSession, optional
+        Spark only: an existing session (e.g. Databricks' ``spark``) to run on.
+
+    Returns
+    -------
+    Store
+        A :class:`Store`, or a :class:`~journeylib.store.spark.SparkStore`
+        (a subclass); analyses take either.
+
+    Raises
+    ------
+    JourneyLibError
+        If the DuckDB store is not found, or ``engine: spark`` without pyspark installed.
+    TypeError
+        If *session* is given with ``engine: duckdb``.
+
+    Examples
+    --------
+    >>> from journeylib.config.engine import EngineConfig
+    >>> open_store(EngineConfig(db=":memory:"), read_only=False).count("events")
+    0
+    """
+    from journeylib.config.engine import EngineConfig
+
+    config = config if config is not None else EngineConfig()
+    if config.engine == "spark":
+        from journeylib.store.spark import spark_store_from_config
+
+        return spark_store_from_config(config, session=session)
+    if session is not None:
+        msg = f"open_store: session (a SparkSession) applies to engine: spark only; got engine: {config.engine}"
+        raise TypeError(msg)
+    if config.db == ":memory:":
+        return Store(":memory:", read_only=False)
+    return Store(resolve_db_path(config.db), read_only=read_only)

@@ -17,11 +17,17 @@ import ``duckdb``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from journeylib.exceptions import JourneyLibError
 
 __all__ = [
     "CAST_TYPES",
+    "SPARK_TYPES",
+    "SPARK_UNSUPPORTED",
     "SQL_TYPES",
+    "SparkTranslationError",
     "sql_add_days",
     "sql_add_microseconds",
     "sql_anti_join",
@@ -46,6 +52,7 @@ __all__ = [
     "sql_values",
     "sql_week_start",
     "sql_weeks_between",
+    "to_spark_sql",
 ]
 
 #: Column type of each kind of the schema (``journeylib.store.schema``) in DuckDB.
@@ -644,3 +651,238 @@ def sql_seeded_order(id_col: str, random_state: int) -> str:
     "md5(customer_id || ':' || '3'), customer_id"
     """
     return f"md5({id_col} || ':' || {sql_quote(int(random_state))}), {id_col}"
+
+
+# -- Spark SQL ----------------------------------------------------------------
+#
+# journeylib's queries are written in DuckDB SQL. On Spark (journeylib.store.spark)
+# each statement is parsed by sqlglot as DuckDB and written back as Spark SQL; sqlglot
+# translates the ANSI parts, the NULL ordering of ORDER BY and the JSON paths, and the
+# rewrites below give the Spark spelling of the helpers of this module whose DuckDB
+# spelling sqlglot does not translate with the same meaning. sqlglot is imported only
+# here, and only when a Spark store runs a query (it comes with the ``spark`` extra).
+
+#: Column type of each kind of the schema in Spark SQL (JSON is text on Spark).
+SPARK_TYPES: dict[str, str] = {
+    "id": "STRING",
+    "text": "STRING",
+    "enum": "STRING",
+    "timestamp": "TIMESTAMP",
+    "number": "DOUBLE",
+    "integer": "BIGINT",
+    "json": "STRING",
+}
+
+#: DuckDB constructs that have no Spark spelling yet: the name sqlglot gives them → what journeylib uses them for.
+SPARK_UNSUPPORTED: dict[str, str] = {
+    "GenerateSeries": "week series (sql_date_range)",
+    "ExplodingGenerateSeries": "week series (sql_date_range)",
+    "TimeToStr": "ISO week labels (sql_iso_week)",
+}
+
+
+class SparkTranslationError(JourneyLibError, NotImplementedError):
+    """A statement journeylib would run on DuckDB has a construct that has no Spark SQL spelling yet."""
+
+
+def to_spark_sql(
+    sql: str,
+    *,
+    columns_of: Callable[[str], list[str] | None],
+    params: Sequence[Any] | Mapping[str, Any] | None = None,
+) -> str:
+    """Return the Spark SQL of a statement journeylib writes in DuckDB SQL.
+
+    sqlglot (``read="duckdb"``, ``write="spark"``) translates the statement;
+    before that, the spellings of this module's helpers whose DuckDB form
+    sqlglot does not translate with the same meaning are rewritten:
+
+    * :func:`sql_nth_smallest` (``min(x, n)[n]``) →
+      ``try_element_at(sort_array(collect_list(x) FILTER (...)), n)``;
+    * :func:`sql_interval_microseconds` (``to_microseconds(n)``) → an exact
+      day-time interval, ``make_dt_interval(days, 0, 0, seconds)``;
+    * :func:`sql_seconds_between` / :func:`sql_days_between` (``epoch``) and
+      :func:`sql_epoch_microseconds` (``epoch_us``) → ``unix_micros`` (Spark's
+      ``unix_timestamp`` drops the fraction of a second);
+    * :func:`sql_quantiles` (``quantile_cont(x, [...])``) → ``percentile(x, array(...))``
+      (the same linear interpolation);
+    * :func:`sql_replace_columns` (``* REPLACE``) → the source table's columns
+      listed, from *columns_of*;
+    * :func:`sql_utc_clock` (``timezone('UTC', x)``) → ``CAST(x AS TIMESTAMP_NTZ)``
+      (the session's time zone is UTC on a Spark store);
+    * casts to ``JSON`` → ``STRING``; literals with a fraction (``86400.0``) →
+      ``DOUBLE``, as DuckDB computes them (Spark would keep a DECIMAL);
+    * prepared-statement parameters (``?``, ``$1``, ``$name``) → the literals
+      of *params* (text, numbers, booleans, NULL, time-zone-aware timestamps).
+
+    Parameters
+    ----------
+    sql : str
+        One statement, as journeylib writes it for DuckDB.
+    columns_of : callable
+        Table or view name → its column names (``None`` when unknown), for
+        expanding ``* REPLACE``.
+    params : sequence or mapping, optional
+        The values of the statement's parameters, as :meth:`Store.query` takes them.
+
+    Returns
+    -------
+    str
+        The Spark SQL statement (identifiers quoted with backticks).
+
+    Raises
+    ------
+    SparkTranslationError
+        If sqlglot cannot parse the statement, or it uses a construct listed
+        in :data:`SPARK_UNSUPPORTED`, or a ``* REPLACE`` over a source whose
+        columns are unknown, or a parameter has no value in *params*.
+
+    Examples
+    --------
+    >>> to_spark_sql("SELECT (min(t, 2) FILTER (WHERE e = 'x'))[2] AS t2 FROM ev", columns_of=lambda name: None)
+    "SELECT TRY_ELEMENT_AT(SORT_ARRAY(COLLECT_LIST(`t`) FILTER(WHERE `e` = 'x')), 2) AS `t2` FROM `ev`"
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        msg = f"to_spark_sql: sqlglot cannot parse this DuckDB statement ({exc}); statement starts {sql.strip()[:200]!r}"
+        raise SparkTranslationError(msg) from exc
+    for node in tree.walk():
+        name = type(node).__name__
+        if name in SPARK_UNSUPPORTED:
+            msg = (
+                f"to_spark_sql: {SPARK_UNSUPPORTED[name]} ({name}) have no Spark SQL spelling in journeylib yet; "
+                f"run this analysis with engine: duckdb. Statement starts {sql.strip()[:200]!r}"
+            )
+            raise SparkTranslationError(msg)
+
+    def anonymous(name: str, *args: exp.Expression) -> exp.Expression:
+        return exp.Anonymous(this=name, expressions=list(args))
+
+    def micros_to_interval(arg: exp.Expression) -> exp.Expression:
+        negated = isinstance(arg, exp.Neg) and isinstance(arg.this, exp.Literal) and not arg.this.is_string
+        if negated or (isinstance(arg, exp.Literal) and not arg.is_string):
+            value = -int(arg.this.this) if negated else int(arg.this)
+            days, micros = divmod(value, 86_400_000_000)
+            seconds = f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+            secs = exp.cast(exp.Literal.number(seconds), exp.DataType.build("DECIMAL(18,6)"))
+        else:
+            days = 0
+            secs = exp.cast(exp.Div(this=arg.copy(), expression=exp.Literal.number(1_000_000)), exp.DataType.build("DECIMAL(18,6)"))
+        return anonymous("make_dt_interval", exp.Literal.number(days), exp.Literal.number(0), exp.Literal.number(0), secs)
+
+    def unix_micros(arg: exp.Expression) -> exp.Expression:
+        return anonymous("unix_micros", arg.copy())
+
+    def top_n(node: exp.Bracket) -> exp.Expression | None:
+        inner = node.this.unnest() if isinstance(node.this, exp.Paren) else node.this
+        where = None
+        if isinstance(inner, exp.Filter):
+            where, inner = inner.expression, inner.this
+        if not (isinstance(inner, exp.Min) and inner.expressions):
+            return None
+        n = inner.expressions[0]
+        collected: exp.Expression = anonymous("collect_list", inner.this.copy().transform(rewrite))
+        if where is not None:
+            collected = exp.Filter(this=collected, expression=where.copy().transform(rewrite))
+        return anonymous("try_element_at", anonymous("sort_array", collected), n.copy())
+
+    def expand_replace(star: exp.Star) -> list[exp.Expression] | None:
+        replace = star.args.get("replace")
+        if not replace:
+            return None
+        select = star.parent
+        source = (select.args.get("from_") or select.args.get("from")) if isinstance(select, exp.Select) else None
+        table = source.this if source is not None else None
+        if not isinstance(table, exp.Table) or select is None or select.args.get("joins"):
+            msg = f"to_spark_sql: SELECT * REPLACE (...) is translated over one table only; statement starts {sql.strip()[:200]!r}"
+            raise SparkTranslationError(msg)
+        cols = columns_of(table.name)
+        if cols is None:
+            msg = (
+                f"to_spark_sql: SELECT * REPLACE (...) FROM {table.name}: the columns of {table.name!r} are not known "
+                "to the Spark store (register it as a table or view first)"
+            )
+            raise SparkTranslationError(msg)
+        by_name = {str(r.alias_or_name).lower(): r for r in replace}
+        out: list[exp.Expression] = []
+        for col in cols:
+            repl = by_name.get(col.lower())
+            out.append(repl.copy() if repl is not None else exp.column(col))
+        return out
+
+    positional = iter(params) if isinstance(params, Sequence) and not isinstance(params, str) else iter(())
+
+    def literal(value: Any) -> exp.Expression:
+        if value is None:
+            return exp.Null()
+        if isinstance(value, bool):
+            return exp.Boolean(this=value)
+        if isinstance(value, int | float):
+            return exp.Literal.number(value)
+        if hasattr(value, "isoformat") and hasattr(value, "tzinfo"):
+            return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.build("TIMESTAMP"))
+        return exp.Literal.string(str(value))
+
+    def parameter(node: exp.Placeholder) -> exp.Expression:
+        key = node.this
+        try:
+            if key is None:
+                return literal(next(positional))
+            if isinstance(params, Mapping):
+                return literal(params[str(key)])
+            if isinstance(params, Sequence) and str(key).isdigit():
+                return literal(params[int(str(key)) - 1])
+        except (KeyError, IndexError, StopIteration):
+            pass
+        msg = f"to_spark_sql: parameter {node.sql(dialect='duckdb')} has no value in params={params!r}; statement starts {sql.strip()[:200]!r}"
+        raise SparkTranslationError(msg)
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder):
+            return parameter(node)
+        if isinstance(node, exp.Bracket):
+            replaced = top_n(node)
+            if replaced is not None:
+                return replaced
+        if isinstance(node, exp.Anonymous):
+            fname = str(node.this).lower()
+            if fname == "to_microseconds" and len(node.expressions) == 1:
+                return micros_to_interval(node.expressions[0])
+            if fname == "epoch_us" and len(node.expressions) == 1:
+                return unix_micros(node.expressions[0])
+            if fname == "timezone" and len(node.expressions) == 2 and node.expressions[0].name.upper() == "UTC":
+                return exp.cast(node.expressions[1].copy().transform(rewrite), exp.DataType.build("TIMESTAMP_NTZ", dialect="spark"))
+        if isinstance(node, exp.TimeToUnix):
+            return exp.Div(
+                this=exp.cast(unix_micros(node.this), exp.DataType.build("DOUBLE")),
+                expression=exp.Literal.number(1_000_000),
+            )
+        if isinstance(node, exp.PercentileCont) and isinstance(node.expression, exp.Array):
+            return anonymous("percentile", node.this.copy(), node.expression.copy())
+        if isinstance(node, exp.Cast) and node.to.is_type("json"):
+            return exp.cast(node.this.copy(), exp.DataType.build("STRING"))
+        fraction = isinstance(node, exp.Literal) and not node.is_string and any(ch in str(node.this) for ch in ".eE")
+        if fraction and not isinstance(node.parent, exp.Cast | exp.DataTypeParam):
+            return exp.cast(node.copy(), exp.DataType.build("DOUBLE"))
+        return node
+
+    for star in list(tree.find_all(exp.Star)):
+        expanded = expand_replace(star)
+        if expanded is not None and isinstance(star.parent, exp.Select):
+            select = star.parent
+            items: list[exp.Expression] = []
+            for item in select.expressions:
+                items.extend(expanded if item is star else [item])
+            select.set("expressions", items)
+    # a rewrite copies its arguments as they were: repeat until nothing changes, so rewrites
+    # nested in rewritten nodes (an interval inside epoch_us(...)) are made too
+    for _ in range(8):
+        before = tree.sql(dialect="duckdb")
+        tree = tree.transform(rewrite)
+        if tree.sql(dialect="duckdb") == before:
+            break
+    return tree.sql(dialect="spark", identify=True)

@@ -130,6 +130,8 @@ def ensure_vendor_tables(store: Store) -> None:
 
 def vendor_tables_exist(store: Store) -> bool:
     """Whether the store has the vendor bookkeeping tables (any vendor export was ever ingested)."""
+    if store.engine != "duckdb":  # vendor bookkeeping lives in the DuckDB store an ingest writes
+        return False
     n = _count(store.con, "SELECT count(*) FROM duckdb_tables() WHERE table_name IN ('source_identities', 'source_refs') AND NOT temporary")
     return n == 2
 
