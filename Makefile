@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest_canonical.py
 	$(BIN)/python benchmarks/bench_ingest_vendor.py
 	$(BIN)/python benchmarks/bench_journey.py
+	$(BIN)/python benchmarks/bench_scale.py $(if $(RETE_PYTHON),--retentioneering-python $(RETE_PYTHON))
 	$(BIN)/python benchmarks/bench_refactor.py --db $(DB)
 
 clean:

@@ -51,6 +51,7 @@ from journeylib.store.dialect import (
     sql_add_days,
     sql_cast,
     sql_days_between,
+    sql_epoch_microseconds,
     sql_filtered,
     sql_json_text,
     sql_quote,
@@ -404,13 +405,24 @@ def _build_features(
     )
     srcs = ", ".join(sql_quote(s) for s in sources_of(store, activity_sources)) or "NULL"
     excl = ", ".join(sql_quote(s) for s in sources_of(store, exclude_sources)) if exclude_sources else ""
-    behaviour = f"bool_or(coalesce(source NOT IN ({excl}), true))" if excl else "true"
-    seen = store.query(
-        f"SELECT event, bool_or(coalesce(source IN ({srcs}), false)) AS activity, {behaviour} AS behaviour "
-        f"FROM ({ev_sql}) GROUP BY event ORDER BY event"
+    behaviour = f"bool_or(coalesce(e.source NOT IN ({excl}), true))" if excl else "true"
+    # One pass over the window's events, grouped by customer and event: the count and first-time
+    # features (a few filtered counts and a min per group, pivoted in pandas rather than ~4 filtered
+    # aggregates per event name over every event row: several times faster at 10M events, the
+    # same values) and which events are activity and behaviour.
+    long = store.query(
+        "SELECT e.customer_id, e.event, "
+        + "".join(f'{sql_filtered("count", "*", f"e.t_days < {d}")} AS n{i}, ' for i, d in enumerate(subs))
+        + f"min(e.t_days) AS first_days, bool_or(coalesce(e.source IN ({srcs}), false)) AS activity, {behaviour} AS behaviour "
+        f"FROM ({ev_sql}) e GROUP BY 1, 2"
     )
-    activity = dict(zip(seen["event"].astype(str), seen["activity"].astype(bool), strict=True))
-    default_names = seen.loc[seen["behaviour"].astype(bool), "event"].astype(str).tolist()
+    seen = (
+        long.assign(event=long["event"].astype(str))
+        .groupby("event", sort=True)[["activity", "behaviour"]].any()
+        .reset_index()
+    )
+    activity = dict(zip(seen["event"], seen["activity"].astype(bool), strict=True))
+    default_names = seen.loc[seen["behaviour"].astype(bool), "event"].tolist()
     names = default_names if event_types is None else [str(e) for e in event_types]
     catalog: list[dict[str, Any]] = []
 
@@ -420,38 +432,35 @@ def _build_features(
              "activity": is_activity, "description": description}
         )
 
-    parts: list[str] = []
     for name in names:
         slug = feature_slug(name)
-        q = sql_quote(name)
         for d in subs:
             col = f"n_{slug}_{d}d"
-            parts.append(f'{sql_filtered("count", "*", f"e.event = {q} AND e.t_days < {d}")} AS "{col}"')
             add(col, "count", "events", name, d, f"{name} events in the first {d} days", activity.get(name, False))
         col = f"first_{slug}_days"
-        parts.append(f'{sql_filtered("min", "e.t_days", f"e.event = {q}")} AS "{col}"')
         add(col, "first_days", "events", name, window_days, f"days from signup to the first {name} (in the first {window_days} days)",
             activity.get(name, False))
     w = window_days
-    parts.append(f'{sql_filtered("count", "floor(e.t_days)", f"e.source IN ({srcs})", distinct=True)} AS "days_active_{w}d"')
     add(f"days_active_{w}d", "count", "events", "", w, f"days with activity in the first {w} days")
-    event_cols = ", ".join(parts)
-    ev_agg = f"SELECT cw.customer_id, {event_cols} FROM ({cw}) cw LEFT JOIN ({ev_sql}) e ON e.customer_id = cw.customer_id GROUP BY cw.customer_id"
 
     half = w / 2.0
     gap = SESSION_GAP_MINUTES * 60
     sess_sql = f"""
-        SELECT customer_id,
+        SELECT customer_id, count(DISTINCT floor(t_days)) AS days_active,
                {sql_filtered("count", "*", "new_session")} AS sessions,
                {sql_filtered("count", "*", f"new_session AND t_days < {half}")} AS s1,
                {sql_filtered("count", "*", f"new_session AND t_days >= {half}")} AS s2
         FROM (
             SELECT e.customer_id, e.t_days,
-                   (lag(e.timestamp) OVER (PARTITION BY e.customer_id ORDER BY e.timestamp, e.event_id) IS NULL
-                    OR {sql_days_between("lag(e.timestamp) OVER (PARTITION BY e.customer_id ORDER BY e.timestamp, e.event_id)", "e.timestamp")} > {gap / 86400.0})
+                   (lag(e.us) OVER w IS NULL OR (e.us / 1000000.0 - lag(e.us) OVER w / 1000000.0) / 86400.0 > {gap / 86400.0})
                    AS new_session
-            FROM ({ev_sql}) e WHERE e.source IN ({srcs})
+            FROM (SELECT customer_id, t_days, {sql_epoch_microseconds("timestamp")} AS us FROM ({ev_sql}) WHERE source IN ({srcs})) e
+            WINDOW w AS (PARTITION BY e.customer_id ORDER BY e.us)
         ) GROUP BY customer_id"""
+    # The window orders by integer epoch microseconds only (``epoch(t)`` is ``epoch_us(t) / 1e6``
+    # exactly, so the gaps are those of ``sql_days_between``): events with equal timestamps have the
+    # same t_days and a zero gap, so how ties are ordered changes no count, and the integer sort is
+    # several times cheaper than one on (time-zone-aware timestamp, event_id text).
     weeks = w / 7.0
     half_weeks = half / 7.0
     add(f"sessions_{w}d", "count", "sessions", "", w, f"activity sessions in the first {w} days")
@@ -512,16 +521,14 @@ def _build_features(
         add(col, "category", "customers", key, 0, f"customer property {key} (as exported)")
     props_sql = ", " + ", ".join(prop_cols) if prop_cols else ""
 
-    ev_cols = ", ".join(f'ev."{c["feature"]}"' for c in catalog if c["source"] == "events")
     sql = f"""
         WITH cw AS ({cw}),
-             ev AS ({ev_agg}),
              ss AS ({sess_sql}),
              ms AS ({msg_sql}),
              tk AS ({tk_sql}),
              us AS ({users_sql})
         SELECT cw.customer_id, c.segment, c.plan, cw.signup_at, cw.window_end,
-               {ev_cols},
+               coalesce(ss.days_active, 0) AS "days_active_{w}d",
                coalesce(ss.sessions, 0) AS "sessions_{w}d",
                coalesce(ss.sessions, 0) / {weeks} AS "sessions_per_week_{w}d",
                (coalesce(ss.s2, 0) - coalesce(ss.s1, 0)) / {half_weeks} AS "sessions_trend_{w}d",
@@ -537,13 +544,13 @@ def _build_features(
                coalesce(us.users, 0) AS "users_{w}d"
                {props_sql}
         FROM cw JOIN customers c ON c.customer_id = cw.customer_id
-        LEFT JOIN ev ON ev.customer_id = cw.customer_id
         LEFT JOIN ss ON ss.customer_id = cw.customer_id
         LEFT JOIN ms ON ms.customer_id = cw.customer_id
         LEFT JOIN tk ON tk.customer_id = cw.customer_id
         LEFT JOIN us ON us.customer_id = cw.customer_id
         ORDER BY cw.customer_id"""
     data = store.query(sql)
+    data = _with_event_features(data, long, names, subs)
     count_cols = [c["feature"] for c in catalog if c["kind"] == "count"]
     for col in count_cols:
         if col in data.columns:
@@ -570,6 +577,34 @@ def _build_features(
     )
 
 
+def _with_event_features(data: pd.DataFrame, long: pd.DataFrame | None, names: Sequence[str], subs: tuple[int, ...]) -> pd.DataFrame:
+    """Insert ``n_<e>_<d>d`` and ``first_<e>_days`` (per name, in order) after ``window_end``, pivoted from *long*.
+
+    *long* has one row per customer and event with ``n<i>`` (events in the first ``subs[i]``
+    days) and ``first_days``; a customer without such an event gets 0 and NaN.
+    """
+    n_rows, n_names = len(data), len(names)
+    counts = np.zeros((len(subs), n_rows, n_names), dtype="int64")
+    first = np.full((n_rows, n_names), np.nan)
+    if long is not None and len(long) and n_names:
+        row = pd.Index(data["customer_id"]).get_indexer(pd.Index(long["customer_id"]))
+        col = pd.Index(list(names)).get_indexer(pd.Index(long["event"].astype(str)))
+        ok = (row >= 0) & (col >= 0)
+        row, col = row[ok], col[ok]
+        for i in range(len(subs)):
+            counts[i, row, col] = long[f"n{i}"].to_numpy(dtype="int64")[ok]
+        first[row, col] = long["first_days"].to_numpy(dtype="float64")[ok]
+    columns: dict[str, Any] = {}
+    for j, name in enumerate(names):
+        slug = feature_slug(name)
+        for i, d in enumerate(subs):
+            columns[f"n_{slug}_{d}d"] = counts[i, :, j]
+        columns[f"first_{slug}_days"] = first[:, j]
+    at = list(data.columns).index("window_end") + 1
+    block = pd.DataFrame(columns, index=data.index)
+    return pd.concat([data.iloc[:, :at], block, data.iloc[:, at:]], axis=1)
+
+
 def _add_stage_features(
     store: Store, data: pd.DataFrame, definition: JourneyDefinition, scope: Scope, w: int, add: Any, cache: ResultCache | None
 ) -> pd.DataFrame:
@@ -584,17 +619,19 @@ def _add_stage_features(
         .pivot_table(index="customer_id", columns="stage", values="reached", aggfunc="max")
         .reindex(columns=definition.stage_names)
     )
-    out = data.copy()
-    total = pd.Series(0, index=out.index, dtype="int64")
+    # the new columns are built apart and joined once (adding them one by one to the wide
+    # feature frame copies all of it at every insert)
+    columns: dict[str, pd.Series] = {}
+    total = pd.Series(0, index=data.index, dtype="int64")
     for name in definition.stage_names:
         col = f"stage_{feature_slug(name)}_by_{w}d"
-        vals = out["customer_id"].map(wide[name]) if name in wide.columns else pd.Series(False, index=out.index)
-        out[col] = vals.fillna(False).astype(bool)
-        total += out[col].astype("int64")
+        vals = data["customer_id"].map(wide[name]) if name in wide.columns else pd.Series(False, index=data.index)
+        columns[col] = vals.fillna(False).astype(bool)
+        total += columns[col].astype("int64")
         add(col, "binary", "stages", name, w, f"entered stage {name} within {w} days of signup")
-    out[f"stages_reached_{w}d"] = total
+    columns[f"stages_reached_{w}d"] = total
     add(f"stages_reached_{w}d", "count", "stages", "", w, f"journey stages entered within {w} days of signup")
-    return out
+    return pd.concat([data.drop(columns=[c for c in columns if c in data.columns]), pd.DataFrame(columns, index=data.index)], axis=1)
 
 
 def _add_ticket_scores(store: Store, data: pd.DataFrame, scores: pd.DataFrame, cw: str, w: int, add: Any) -> pd.DataFrame:

@@ -1,0 +1,532 @@
+"""Scale benchmark: journeylib as whole processes against hand-written DuckDB SQL (and retentioneering 5).
+
+Run with ``python benchmarks/bench_scale.py`` (``make bench``): synthetic event
+logs of about 1M and 10M events (``--sizes 1M,10M``; ``100M`` is opt-in), each
+generated once with :func:`journeylib.datasets.synthesize` (about 124 events per
+customer, so a size of N events is a world of ``N / 124`` customers) and
+loaded into a journeylib store; both are cached under ``--cache`` (default
+``benchmarks/.cache``, git-ignored) and reused by later runs.
+
+Every measurement is a child process of its own, timed from its start to the
+moment its result is in memory (so interpreter start-up and imports count;
+the digest printed afterwards does not), with its own peak RSS
+(``os.wait4`` of that child). Each runs ``--runs`` times (default 3):
+the median and the spread (max - min) are reported. Beside each journeylib
+operation, in the same run and on the same store file, a hand-written DuckDB
+SQL baseline runs the same way; both print a digest (row count and a checksum
+of the key figures), and ``same_result`` says whether they agree.
+
+Operations (definition ``parameters/journeys/saas.yaml``; the baselines spell
+its rules out by hand, see ``benchmarks/bench_journey.py``):
+
+``milestones``, ``funnel``, ``transitions``, ``sessions``
+    As in ``bench_journey.py`` (stage met/entered times per customer; reached,
+    eligible and dropped per stage; top-10 event transitions with start and end
+    nodes; 30-minute sessions per customer).
+``features``
+    :func:`journeylib.customers.features.build_features` with a 30-day window
+    (sub-windows 7/14/30) against a grouped count of events per customer,
+    event and window (the digest: customers with a complete window, the total
+    count per sub-window and the sum of first-event days of the behaviour
+    events; journeylib also builds the session, e-mail, ticket and user columns).
+``five_together``
+    The five operations above in one process through the analysis context
+    (:class:`journeylib.Journey`), against the sum of the five baselines.
+``report_01``
+    Every computation of ``notebooks/01_journey_map.ipynb`` through the
+    analysis context (no charts, no Papermill); no baseline.
+``score``
+    ``journeylib score`` on the store (every active paying customer); no baseline.
+
+retentioneering 5, when ``--retentioneering-python`` names an interpreter that
+can import it, is measured the same way (one run each, up to
+``--retentioneering-max-events``) for the operations it has: a funnel of five
+milestone events, the event transition matrix, 30-minute sessions. Its results
+are not checked against journeylib's: its funnel counts events in order, not
+the definition's rules, and its transition matrix has no start or end nodes.
+
+Results: ``benchmarks/results/scale.json`` and ``scale.md`` (``--out``), with
+the machine (cores, RAM, load average at every measurement), the ratios to the
+baseline, and the cost per event from one size to the next (linearity).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import bench_journey  # noqa: E402  (the verified hand-written baselines of the journey map)
+
+DEFINITION = ROOT / "parameters" / "journeys" / "saas.yaml"
+EVENTS_PER_CUSTOMER = 124  # the synthetic world's mean, measured at 10k and 100k customers
+SIZE_UNITS = {"k": 1_000, "m": 1_000_000}
+OPERATIONS = ("milestones", "funnel", "transitions", "sessions", "features", "five_together", "report_01", "score")
+FIVE = ("milestones", "funnel", "transitions", "sessions", "features")
+RESULT_COLUMNS = (
+    "size", "events", "customers", "operation", "runs",
+    "journeylib_s", "journeylib_spread_s", "journeylib_rss_mib",
+    "baseline_s", "baseline_spread_s", "baseline_rss_mib", "ratio_vs_baseline", "same_result",
+    "retentioneering_s", "retentioneering_rss_mib", "ratio_vs_retentioneering",
+    "journeylib_ns_per_event", "load_average",
+)
+
+# -- the features baseline: events per customer, event and sub-window, from one grouped pass --------
+FEATURES_SQL = """
+WITH cw AS (SELECT customer_id, signup_at FROM customers
+            WHERE signup_at <= $asof AND signup_at + INTERVAL 30 DAY <= $asof),
+e AS (SELECT e.customer_id, e.event, e.source, (epoch(e.timestamp) - epoch(cw.signup_at)) / 86400 AS t
+      FROM events e JOIN cw USING (customer_id)
+      WHERE e.timestamp >= cw.signup_at AND e.timestamp < cw.signup_at + INTERVAL 30 DAY),
+keep AS (SELECT event FROM e GROUP BY event HAVING bool_or(source <> 'crm')),
+per AS (SELECT customer_id, event, count(*) FILTER (WHERE t < 7) AS n7, count(*) FILTER (WHERE t < 14) AS n14,
+               count(*) AS n30, min(t) AS first_days
+        FROM e SEMI JOIN keep USING (event) GROUP BY customer_id, event)
+SELECT (SELECT count(*) FROM cw) AS customers, (SELECT count(*) FROM keep) AS events,
+       sum(n7) AS n7, sum(n14) AS n14, sum(n30) AS n30, sum(first_days) AS first_days FROM per
+"""
+DIGEST_FEATURES_JL = (
+    "import numpy as np\n"
+    "d = out.data\n"
+    "names = out.catalog.loc[out.catalog.kind == 'first_days', 'feature'].tolist()\n"
+    "dig = [int(len(d)), len(names)] + [int(sum(d[f'n_{n[6:-5]}_{w}d'].sum() for n in names)) for w in (7, 14, 30)]"
+    " + [round(float(np.nansum(d[names].to_numpy())), 3)]\n"
+    "out = d"
+)
+DIGEST_FEATURES_BASE = (
+    "r = out.iloc[0]\n"
+    "dig = [int(r.customers), int(r.events), int(r.n7), int(r.n14), int(r.n30), round(float(r.first_days), 3)]"
+)
+BASELINES = {**bench_journey.BASELINES, "features": FEATURES_SQL.replace("$asof", "CAST($asof AS TIMESTAMPTZ)")}
+DIGEST_JOURNEYLIB = {**bench_journey.DIGEST_JOURNEYLIB, "features": DIGEST_FEATURES_JL}
+DIGEST_BASELINE = {**bench_journey.DIGEST_BASELINE, "features": DIGEST_FEATURES_BASE}
+
+JOURNEYLIB_CALLS = {
+    "milestones": ("from journeylib.journey.stages import milestones_data",
+                   "milestones_data(store, definition=d, as_of=AS_OF)"),
+    "funnel": ("from journeylib.journey.stages import funnel_data", "funnel_data(store, definition=d, as_of=AS_OF)"),
+    "transitions": ("from journeylib.journey.transitions import event_transitions_data",
+                    "event_transitions_data(store, definition=d, as_of=AS_OF, top_n=10)"),
+    "sessions": ("from journeylib.journey.sessions import sessions_data", "sessions_data(store, as_of=AS_OF)"),
+    "features": ("from journeylib.customers.features import build_features",
+                 "build_features(store, as_of=AS_OF, window_days=30, windows=(7, 14, 30))"),
+}
+
+FIVE_TOGETHER = """
+from journeylib.context import Journey
+j = Journey.open({db!r}, definition={definition!r}, as_of={as_of!r})
+m = j.milestones()
+f = j.funnel_data()
+t = j.event_transitions_data(top_n=10)
+s = j.sessions_data()
+x = j.features(window_days=30, windows=(7, 14, 30))
+DONE = time.time()
+dig = [len(m), len(f), len(t), len(s), len(x.data)]
+out = m
+"""
+
+REPORT_01 = """
+import journeylib.journey.stages as stages
+import journeylib.journey.suggest as suggest
+from journeylib.context import Journey
+from journeylib.store.categories import events_of_kinds
+j = Journey.open({db!r}, definition={definition!r}, as_of={as_of!r})
+tables = {{}}
+tables["stage_map"] = j.stage_map_data()
+tables["absent"] = stages.absent_events_data(j.store, definition=j.definition)
+tables["funnel"] = j.funnel_data()
+tables["funnel_by_segment"] = j.funnel_data(by="segment")
+tables["time_to_convert"] = j.time_to_convert_data(by="segment")
+tables["progress"] = stages.progress_counts_data(j.progress_data())
+tables["stage_transitions"] = j.stage_transitions_data()
+tables["event_transitions"] = j.event_transitions_data(top_n=10, events=events_of_kinds(j.store, "product,support"), collapse_repeats=True)
+tables["flow"] = j.flow_data(n_steps=5)
+tables["variants"] = j.variants_data()
+tables["conformance"] = j.conformance_data()
+tables["friction"] = j.friction_data(top_n=5, ticket_sentiment=j.scored_tickets())
+candidates = j.suggest_milestones_data(outcome="retention", outcome_window_days=90.0)
+suggested = suggest.suggested_definition(candidates, base=j.definition)
+tables["comparison"] = j.compare_definitions_data(suggested=suggested, outcome="retention", outcome_window_days=90.0)
+DONE = time.time()
+dig = {{k: len(v) for k, v in tables.items()}}
+out = tables["funnel"]
+"""
+
+RETENTIONEERING = {
+    # retentioneering 5 (its headless ``*_data`` API): an Eventstream over the same events, read from the store with DuckDB.
+    "funnel": "out = stream.funnel_data(steps=['setup_completed', 'invite_sent', 'project_created', 'plan_upgraded', 'renewal'])\n"
+    "dig = []",
+    "transitions": "out = stream.transition_graph_data(edge_weight='count')\ndig = [int(out.to_numpy().sum())]",
+    "sessions": "out = stream.split_sessions(timeout='30m').to_dataframe()\ndig = [int(out['session_id'].nunique())]",
+}
+RETE_PRELUDE = """
+import os
+os.environ["RETENTIONEERING_NO_TRACK"] = "1"  # no telemetry from the benchmark
+import duckdb
+from retentioneering.eventstream import Eventstream
+con = duckdb.connect({db!r}, read_only=True)
+con.execute("SET enable_progress_bar = false")
+df = con.execute("SELECT customer_id AS user_id, event, timezone('UTC', timestamp) AS timestamp FROM events "
+                 "WHERE timestamp <= CAST($asof AS TIMESTAMPTZ)", {{"asof": {as_of!r}}}).df()
+stream = Eventstream(df, schema={{"path_cols": ["user_id"], "event_col": "event", "timestamp_col": "timestamp"}})
+"""
+
+
+def parse_size(text: str) -> int:
+    """``1M`` → 1_000_000, ``20k`` → 20_000, ``5000`` → 5000."""
+    t = text.strip().lower()
+    unit = SIZE_UNITS.get(t[-1:], 1)
+    number = t[:-1] if t[-1:] in SIZE_UNITS else t
+    try:
+        return int(float(number) * unit)
+    except ValueError:
+        msg = f"--sizes: {text!r} is not a number of events; allowed: digits with an optional k or M suffix (20k, 1M, 10M)"
+        raise SystemExit(msg) from None
+
+
+def label(size: int) -> str:
+    """A short name for a size: 20k, 1M, 10M."""
+    return f"{size // 1_000_000}M" if size % 1_000_000 == 0 else f"{size // 1_000}k" if size % 1_000 == 0 else str(size)
+
+
+def measure(argv: list[str], stdin: str | None = None) -> dict[str, Any]:
+    """Run a child process; return its whole-process seconds, peak RSS (MiB) and stdout.
+
+    The child may print ``@@DONE <time.time()>`` when its result is in memory; the
+    time is then start → that moment (its digest after it is not timed).
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.time()
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else None, stdout=out, stderr=err, cwd=ROOT)
+        if stdin is not None and proc.stdin is not None:
+            proc.stdin.write(stdin.encode())
+            proc.stdin.close()
+        _, status, usage = os.wait4(proc.pid, 0)
+        end = time.time()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        msg = f"benchmark child {argv[:3]} failed with exit code {proc.returncode}:\n{(stdin or '')[:3000]}\n--- stderr ---\n{stderr[-4000:]}"
+        raise RuntimeError(msg)
+    done = end
+    for line in stdout.splitlines():
+        if line.startswith("@@DONE "):
+            done = float(line.split()[1])
+    body = "\n".join(line for line in stdout.splitlines() if not line.startswith("@@DONE "))
+    return {"seconds": done - start, "rss_mib": usage.ru_maxrss / 1024, "stdout": body, "load": os.getloadavg()[0]}
+
+
+def python_child(python: str, code: str) -> dict[str, Any]:
+    """Run Python code (read from stdin) in a child; it sets ``DONE`` and ``dig``/``out`` for the digest."""
+    script = "import time\n" + textwrap.dedent(code) + (
+        "\nimport json, sys\n"
+        "sys.stdout.write('@@DONE %f\\n' % globals().get('DONE', time.time()))\n"
+        "print(len(out))\nprint(json.dumps(dig, default=str))\n"
+    )
+    return measure([python, "-"], stdin=script)
+
+
+def journeylib_code(name: str, db: Path, as_of: str, limit: str) -> str:
+    """The child script of one journeylib operation."""
+    imp, call = JOURNEYLIB_CALLS[name]
+    code = f"""
+        {imp}
+        from journeylib.config.journey import JourneyDefinition
+        from journeylib.store import Store
+        store = Store({str(db)!r}, read_only=True)
+        {limit_line(limit, "store")}
+        d = JourneyDefinition.from_yaml({str(DEFINITION)!r})
+        AS_OF = {as_of!r}
+        out = {call}
+        DONE = time.time()
+    """
+    return textwrap.dedent(code) + DIGEST_JOURNEYLIB[name] + "\n"
+
+
+def baseline_code(name: str, db: Path, as_of: str, limit: str) -> str:
+    """The child script of one hand-written DuckDB baseline."""
+    code = f"""
+        import duckdb
+        con = duckdb.connect({str(db)!r}, read_only=True)
+        con.execute("SET enable_progress_bar = false")
+        {limit_line(limit, "con")}
+        out = con.execute({BASELINES[name]!r}, {{"asof": {as_of!r}}}).df()
+        DONE = time.time()
+    """
+    return textwrap.dedent(code) + DIGEST_BASELINE[name] + "\n"
+
+
+def limit_line(limit: str, obj: str) -> str:
+    """A statement setting DuckDB's memory limit on a store or connection ('' for journeylib's default)."""
+    return f"{obj}.execute(\"SET memory_limit = '{limit}'\")" if limit else "pass"
+
+
+def repeat(runs: int, fn: Any) -> dict[str, Any]:
+    """Run a measurement *runs* times: median seconds, spread, largest peak RSS, the last stdout."""
+    res = [fn() for _ in range(max(1, runs))]
+    secs = [r["seconds"] for r in res]
+    return {
+        "seconds": statistics.median(secs), "spread": max(secs) - min(secs), "rss_mib": max(r["rss_mib"] for r in res),
+        "stdout": res[-1]["stdout"], "load": round(statistics.mean(r["load"] for r in res), 2), "all_seconds": [round(s, 3) for s in secs],
+    }
+
+
+def digest_of(stdout: str) -> tuple[int, Any]:
+    """Row count and digest printed last by a child."""
+    lines = stdout.strip().splitlines()
+    return int(lines[-2]), json.loads(lines[-1])
+
+
+def same_result(name: str, journeylib_stdout: str, baseline_stdout: str) -> bool:
+    """Whether journeylib's and the baseline's printed row counts and digests agree.
+
+    milestones and features: journeylib's frame is long (customer × stage) or wide (one column
+    per feature), the baseline's wide or one row, so only their digests (which carry the
+    counts) are compared; the other operations must also have as many rows.
+    """
+    (jl_rows, jl_dig), (b_rows, b_dig) = digest_of(journeylib_stdout), digest_of(baseline_stdout)
+    return bool(jl_dig == b_dig and (jl_rows == b_rows or name in ("milestones", "features")))
+
+
+def build_store(size: int, cache: Path, seed: int) -> tuple[Path, dict[str, Any]]:
+    """Generate (once) the synthetic world of about *size* events and load it into a store (once)."""
+    customers = max(20, round(size / EVENTS_PER_CUSTOMER))
+    world, db = cache / f"world-{label(size)}-s{seed}", cache / f"store-{label(size)}-s{seed}.duckdb"
+    info: dict[str, Any] = {"customers": customers}
+    if not (world / "truth.json").exists():
+        r = python_child(sys.executable, f"from journeylib.datasets import synthesize\nsynthesize({str(world)!r}, n_customers={customers}, seed={seed})\n"
+                         "out, dig = [], []")
+        info["synth_seconds"] = round(r["seconds"], 1)
+    if not db.exists():
+        tmp = db.with_suffix(".partial")
+        tmp.unlink(missing_ok=True)
+        info["load"] = bench_journey.load_world(world, tmp, "parquet")
+        tmp.rename(db)
+    truth = json.loads((world / "truth.json").read_text())
+    info["events"] = int(truth["row_counts"]["events"])
+    info["as_of"] = truth["as_of"]
+    return db, info
+
+
+def rete_available(python: str | None) -> str | None:
+    """The retentioneering version importable by *python*, or None."""
+    if not python:
+        return None
+    proc = subprocess.run([python, "-c", "import retentioneering; print(retentioneering.__version__)"], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def run_size(size: int, args: argparse.Namespace, rete: str | None, log: Any, write: Any) -> list[dict[str, Any]]:
+    """Every operation at one size: rows of the results table, each passed to *write* when measured."""
+    db, info = build_store(size, args.cache, args.seed)
+    as_of, n_events = info["as_of"], info["events"]
+    rows: list[dict[str, Any]] = []
+    five_base = {"seconds": 0.0, "spread": 0.0, "rss_mib": 0.0}
+    for name in args.operations:
+        jl: dict[str, Any]
+        base: dict[str, Any] | None = None
+        rt: dict[str, Any] | None = None
+        same: bool | None = None
+        if name in JOURNEYLIB_CALLS:
+            jl = repeat(args.runs, lambda n=name: python_child(sys.executable, journeylib_code(n, db, as_of, args.memory_limit)))
+            base = repeat(args.runs, lambda n=name: python_child(sys.executable, baseline_code(n, db, as_of, args.memory_limit)))
+            same = same_result(name, jl["stdout"], base["stdout"])
+            if not same:
+                log(f"  DIFFERENT RESULT {name}: journeylib {digest_of(jl['stdout'])} vs baseline {digest_of(base['stdout'])}")
+            if name in FIVE:
+                five_base["seconds"] += base["seconds"]
+                five_base["spread"] += base["spread"]
+                five_base["rss_mib"] = max(five_base["rss_mib"], base["rss_mib"])
+            if rete and name in RETENTIONEERING and n_events <= args.retentioneering_max_events:
+                code = RETE_PRELUDE.format(db=str(db), as_of=as_of) + RETENTIONEERING[name].replace("\ndig", "\nDONE = time.time()\ndig")
+                try:
+                    rt = repeat(1, lambda c=code: python_child(args.retentioneering_python, c))  # one run: it is slow
+                except RuntimeError as exc:
+                    log(f"  retentioneering {name} failed: {str(exc)[-600:]}")
+        elif name == "five_together":
+            code = FIVE_TOGETHER.format(db=str(db), definition=str(DEFINITION), as_of=as_of)
+            jl = repeat(args.runs, lambda c=code: python_child(sys.executable, c))
+            base = five_base if all(o in args.operations for o in FIVE) else None
+        elif name == "report_01":
+            code = REPORT_01.format(db=str(db), definition=str(DEFINITION), as_of=as_of)
+            jl = repeat(args.runs, lambda c=code: python_child(sys.executable, c))
+        elif name == "score":
+            with tempfile.TemporaryDirectory() as tmp:
+                argv = [str(Path(sys.executable).parent / "journeylib"), "score", "--db", str(db), "--out", f"{tmp}/scores.csv"]
+                jl = repeat(args.runs, lambda a=argv: measure(a))
+        else:
+            msg = f"--operations: unknown operation {name!r}; allowed: {', '.join(OPERATIONS)}"
+            raise SystemExit(msg)
+        row = {
+            "size": label(size), "events": n_events, "customers": info["customers"], "operation": name, "runs": args.runs,
+            "journeylib_s": round(jl["seconds"], 3), "journeylib_spread_s": round(jl["spread"], 3), "journeylib_rss_mib": round(jl["rss_mib"], 1),
+            "baseline_s": round(base["seconds"], 3) if base else None, "baseline_spread_s": round(base["spread"], 3) if base else None,
+            "baseline_rss_mib": round(base["rss_mib"], 1) if base else None,
+            "ratio_vs_baseline": round(jl["seconds"] / base["seconds"], 2) if base and base["seconds"] else None,
+            "same_result": same,
+            "retentioneering_s": round(rt["seconds"], 3) if rt else None, "retentioneering_rss_mib": round(rt["rss_mib"], 1) if rt else None,
+            "ratio_vs_retentioneering": round(jl["seconds"] / rt["seconds"], 3) if rt else None,
+            "journeylib_ns_per_event": round(jl["seconds"] / n_events * 1e9, 1),
+            "load_average": jl.get("load"),
+        }
+        rows.append(row)
+        write(row)
+        log(f"{label(size):>5} {name:<14} jl {row['journeylib_s']:>8.2f}s {row['journeylib_rss_mib']:>7.0f}MiB  "
+            f"base {row['baseline_s'] or 0:>8.2f}s  ratio {row['ratio_vs_baseline']}  same {same}  load {row['load_average']}")
+    return rows
+
+
+def machine() -> dict[str, Any]:
+    """Cores, RAM, Python, DuckDB and the load average now."""
+    mem = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    import duckdb
+
+    return {
+        "cores": os.cpu_count(), "ram_mib": mem, "platform": platform.platform(), "python": platform.python_version(),
+        "duckdb": duckdb.__version__, "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def linearity(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cost per event of each operation from one size to the next (1.0 = linear)."""
+    out = []
+    by_op: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_op.setdefault(r["operation"], []).append(r)
+    for op, rs in by_op.items():
+        rs = sorted(rs, key=lambda r: r["events"])
+        for a, b in itertools.pairwise(rs):
+            out.append({"operation": op, "from": a["size"], "to": b["size"],
+                        "ns_per_event_ratio": round(b["journeylib_ns_per_event"] / a["journeylib_ns_per_event"], 2)})
+    return out
+
+
+def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The targets of issue 17 checked on the largest size measured up to 10M events (ratios, this machine)."""
+    sized = [r for r in rows if r["events"] <= 12_000_000]
+    if not sized:
+        return []
+    top = max(r["events"] for r in sized)
+    at = {r["operation"]: r for r in sized if r["events"] == top}
+    out = []
+    for op in FIVE:
+        if op in at and at[op]["ratio_vs_baseline"] is not None:
+            out.append({"target": f"{op} <= 1.0x the DuckDB baseline", "size": at[op]["size"], "value": at[op]["ratio_vs_baseline"],
+                        "met": at[op]["ratio_vs_baseline"] <= 1.0})
+    if "five_together" in at and at["five_together"]["ratio_vs_baseline"] is not None:
+        r = at["five_together"]["ratio_vs_baseline"]
+        out.append({"target": "the five together <= 0.7x the sum of the five baselines", "size": at["five_together"]["size"],
+                    "value": r, "met": r <= 0.7})
+    for op, r in at.items():
+        if r["retentioneering_s"]:
+            ratio = r["retentioneering_s"] / r["journeylib_s"]
+            out.append({"target": f"{op} >= 10x faster than retentioneering", "size": r["size"], "value": round(ratio, 2), "met": ratio >= 10})
+    peak = max(r["journeylib_rss_mib"] for r in at.values())
+    out.append({"target": "peak RSS <= 800 MiB (every operation)", "size": next(iter(at.values()))["size"], "value": peak, "met": peak <= 800})
+    return out
+
+
+FINDINGS = "\n## Findings"
+
+
+def write_markdown(path: Path, record: dict[str, Any]) -> None:
+    """The results table as Markdown; a ``## Findings`` section already in the file is kept."""
+    kept = ""
+    if path.exists():
+        old = path.read_text()
+        if FINDINGS in old:
+            kept = old[old.index(FINDINGS):]
+    m = record["machine"]
+    lines = [
+        "# Scale benchmark: journeylib vs hand-written DuckDB SQL", "",
+        f"Written by `benchmarks/bench_scale.py` on {record['when']}: {m['cores']} cores, {m['ram_mib']} MiB RAM, {m['platform']}, "
+        f"Python {m['python']}, DuckDB {m['duckdb']}; load average at start {m['load_average']} "
+        "(a shared machine: compare ratios within one run). Whole processes (start-up and imports count), "
+        f"median of {record['runs']} runs, spread = max - min; retentioneering: {record['retentioneering'] or 'not measured'}.",
+        "",
+        "| " + " | ".join(RESULT_COLUMNS) + " |",
+        "|" + "---|" * len(RESULT_COLUMNS),
+    ]
+    for r in record["rows"]:
+        lines.append("| " + " | ".join("" if r[c] is None else str(r[c]) for c in RESULT_COLUMNS) + " |")
+    if record["linearity"]:
+        lines += ["", "Cost per event, larger size / smaller size (1.0 = linear):", "",
+                  "| operation | from | to | ns_per_event_ratio |", "|---|---|---|---|"]
+        lines += [f"| {x['operation']} | {x['from']} | {x['to']} | {x['ns_per_event_ratio']} |" for x in record["linearity"]]
+    if record.get("targets"):
+        lines += ["", "Targets (issue 17; ratios on this machine, under the load shown):", "", "| target | size | value | met |", "|---|---|---|---|"]
+        lines += [f"| {t['target']} | {t['size']} | {t['value']} | {'yes' if t['met'] else 'NO'} |" for t in record["targets"]]
+    path.write_text("\n".join(lines) + "\n" + kept)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1M,10M", help="comma-separated event counts (20k, 1M, 10M, 100M)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median and spread)")
+    parser.add_argument("--operations", default=",".join(OPERATIONS), help=f"comma-separated subset of {', '.join(OPERATIONS)}")
+    parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="where generated worlds and stores are kept")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--memory-limit", default="", help="DuckDB memory_limit for journeylib and the baselines (default: journeylib's)")
+    parser.add_argument("--retentioneering-python", default=None, help="a Python interpreter that can import retentioneering 5")
+    parser.add_argument("--retentioneering-max-events", type=parse_size, default=10_000_000,
+                        help="measure retentioneering (one run each) only up to this many events (it holds the log in pandas)")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "scale", help="results path without suffix (.json and .md)")
+    args = parser.parse_args(argv)
+    args.operations = [o.strip() for o in args.operations.split(",") if o.strip()]
+    args.cache.mkdir(parents=True, exist_ok=True)
+    rete = rete_available(args.retentioneering_python)
+    if args.retentioneering_python and not rete:
+        sys.stdout.write(f"retentioneering is not importable by {args.retentioneering_python}; not measured\n")
+
+    def log(text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    record: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), "runs": args.runs,
+        "definition": str(DEFINITION.relative_to(ROOT)), "memory_limit": args.memory_limit or "journeylib default",
+        "retentioneering": f"retentioneering {rete}" if rete else None, "columns": list(RESULT_COLUMNS), "rows": [],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(row: dict[str, Any] | None = None) -> None:
+        # after every operation, so that an interrupted run keeps what it measured
+        if row is not None:
+            record["rows"].append(row)
+        record["linearity"] = linearity(record["rows"])
+        record["targets"] = targets(record["rows"])
+        args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+        write_markdown(args.out.with_suffix(".md"), record)
+
+    for size in [parse_size(s) for s in args.sizes.split(",")]:
+        run_size(size, args, rete, log, write)
+    write()
+    log(f"written {args.out.with_suffix('.json')} and {args.out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The scale benchmark harness (benchmarks/bench_scale.py) at a tiny size: baselines agree, results are complete.
+
+No timing is asserted: the harness is run once at about 20k events with one
+run per measurement, and the test checks that every hand-written DuckDB
+baseline computes the same result as journeylib (its ``same_result``), that
+every row of ``scale.json`` and every line of ``scale.md`` carries every
+column, and that the measured figures are plausible (positive times and peak
+RSS, whole-process times).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+OPERATIONS = ("milestones", "funnel", "transitions", "sessions", "features", "five_together")
+
+
+def load_harness() -> ModuleType:
+    """Import benchmarks/bench_scale.py (a script, not a package module)."""
+    path = ROOT / "benchmarks" / "bench_scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_scale"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, dict, str]:
+    harness = load_harness()
+    work = tmp_path_factory.mktemp("bench-scale")
+    out = work / "scale"
+    code = harness.main(
+        ["--sizes", "20k", "--runs", "1", "--operations", ",".join(OPERATIONS), "--cache", str(work / "cache"), "--out", str(out)]
+    )
+    assert code == 0
+    return harness, json.loads(out.with_suffix(".json").read_text()), out.with_suffix(".md").read_text()
+
+
+def test_parse_size_accepts_suffixes_and_rejects_words() -> None:
+    harness = load_harness()
+    assert [harness.parse_size(s) for s in ("20k", "1M", "10m", "5000", "0.5M")] == [20_000, 1_000_000, 10_000_000, 5000, 500_000]
+    with pytest.raises(SystemExit, match="not a number of events"):
+        harness.parse_size("lots")
+
+
+def test_every_baseline_computes_journeylibs_result(results: tuple[ModuleType, dict, str]) -> None:
+    _, record, _ = results
+    rows = {r["operation"]: r for r in record["rows"]}
+    assert set(rows) == set(OPERATIONS)
+    for name in ("milestones", "funnel", "transitions", "sessions", "features"):
+        assert rows[name]["same_result"] is True, name
+        assert rows[name]["baseline_s"] > 0
+        assert rows[name]["ratio_vs_baseline"] == pytest.approx(rows[name]["journeylib_s"] / rows[name]["baseline_s"], rel=0.02)
+    # the five together are compared with the sum of the five baselines
+    five = sum(rows[n]["baseline_s"] for n in ("milestones", "funnel", "transitions", "sessions", "features"))
+    assert rows["five_together"]["baseline_s"] == pytest.approx(five, abs=0.01)
+
+
+def test_results_carry_every_column_and_the_machine(results: tuple[ModuleType, dict, str]) -> None:
+    harness, record, markdown = results
+    assert record["columns"] == list(harness.RESULT_COLUMNS)
+    for row in record["rows"]:
+        assert set(row) == set(harness.RESULT_COLUMNS)
+        assert row["size"] == "20k"
+        assert 10_000 < row["events"] < 40_000  # about the size asked for
+        assert row["journeylib_s"] > 0.1  # a whole process: interpreter start-up and imports count
+        assert row["journeylib_rss_mib"] > 20
+        assert row["load_average"] is not None
+    machine = record["machine"]
+    assert machine["cores"] >= 1
+    assert machine["ram_mib"] > 0
+    assert len(machine["load_average"]) == 3
+    header = "| " + " | ".join(harness.RESULT_COLUMNS) + " |"
+    assert header in markdown
+    table = [line for line in markdown.splitlines() if line.startswith("| 20k |")]
+    assert len(table) == len(OPERATIONS)
+    assert all(line.count("|") == len(harness.RESULT_COLUMNS) + 1 for line in table)
+
+
+def test_a_different_result_is_reported_not_hidden() -> None:
+    harness = load_harness()
+    assert harness.digest_of("printed before\n3\n[1, 2]") == (3, [1, 2])
+    assert harness.same_result("funnel", "6\n[[1, 2]]", "6\n[[1, 2]]")
+    assert not harness.same_result("funnel", "6\n[[1, 2]]", "6\n[[1, 3]]")
+    assert not harness.same_result("sessions", "6\n[1]", "5\n[1]")  # the same digest, fewer rows
+    assert harness.same_result("milestones", "30\n[[5, 7]]", "6\n[[5, 7]]")  # long against wide: digests only
