@@ -172,3 +172,25 @@ def record_time_to_usable(test_id: str, seconds: float, *, results: Path = TTU_R
     tmp = results.with_name(f".{results.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, results)
+
+
+#: Console messages that are not errors of ours: Voila's page template links Font Awesome from a CDN,
+#: which the Content-Security-Policy refuses (its own bundle serves the icons; docs/adr/0007).
+def console_errors(console: list[tuple[str, str]]) -> list[str]:
+    """Return the console errors and page errors of *console*, leaving out the refused Font Awesome CDN links."""
+    return [
+        text
+        for kind, text in console
+        if kind in ("error", "pageerror") and not ("Content Security Policy" in text and "fontawesome" in text)
+    ]
+
+
+def kernel_rss_mb(pid: int) -> float:
+    """Return the resident memory (MiB) of process *pid* from ``/proc`` (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return 0.0
+    return 0.0

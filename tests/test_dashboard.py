@@ -13,9 +13,10 @@ headers a DNS-rebinding page or a cross-site page would send.
 from __future__ import annotations
 
 import ast
-import html
+import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,6 +124,45 @@ def _get(port: int, path: str, *, host: str | None = None, origin: str | None = 
         return Answer(exc.code, headers, exc.read().decode("utf-8", errors="replace"))
 
 
+def _render(port: int, path: str, *, host: str | None = None, auth: str | None = None) -> Answer:
+    """Open a page as a browser does with progressive rendering: the page, then its cells run over ``/voila/execution``.
+
+    Returns the page's answer with the JSON of every executed cell's outputs appended to its body.
+    """
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    page = _get(port, path, host=host, auth=auth)
+    found = re.search(r'"kernelId": "([^"]+)"', page.body)
+    if page.status != 200 or found is None:
+        return page
+    headers = {k: v for k, v in (("Host", host), ("Authorization", f"token {auth}" if auth else None)) if v}
+
+    async def run() -> list[str]:
+        request = HTTPRequest(f"ws://127.0.0.1:{port}/voila/execution/{found.group(1)}", headers=headers)
+        ws = await websocket_connect(request)
+        outputs: list[str] = []
+        try:
+            await asyncio.wait_for(ws.read_message(), 60)  # {"action": "initialized"}
+            await ws.write_message(json.dumps({"action": "execute", "payload": {"kernel_id": found.group(1)}}))
+            while True:
+                raw = await asyncio.wait_for(ws.read_message(), 60)
+                if raw is None:
+                    break
+                message = json.loads(raw)
+                if message.get("action") != "execution_result":
+                    outputs.append(json.dumps(message))
+                    break
+                outputs.append(json.dumps(message["payload"]["output_cell"].get("outputs", [])))
+                if message["payload"]["cell_index"] >= message["payload"]["total_cell"] - 1:
+                    break
+        finally:
+            ws.close()
+        return outputs
+
+    return Answer(page.status, page.headers, page.body + "\n".join(asyncio.run(run())))
+
+
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     notebooks = tmp_path / "notebooks"
@@ -149,6 +189,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     notebooks = tmp_path_factory.mktemp("dashboard") / "notebooks"
     notebooks.mkdir()
     _notebooks(notebooks)
+    # a report run next to the notebooks: the landing page shows its summary of `ok`
+    artifacts = notebooks.parent / "reports" / "run-1" / "ok" / "artifacts"
+    artifacts.mkdir(parents=True)
+    (artifacts / "summary.json").write_text(json.dumps({"customers": 1234, "outcome_rate": 0.25064, "top_line": "Customers <who> did X churned 2× as often"}))
+    (notebooks.parent / "reports" / "latest").symlink_to("run-1")
     server = _start(notebooks)
     yield server
     stop_dashboard(server.process)
@@ -275,7 +320,7 @@ def test_a_rebinding_host_is_refused_and_the_loopback_is_served(served: Served) 
         assert _get(port, "/voila/api/contents", host=host).status == 403, host
         assert _get(port, "/", host=host).status == 403, host
     for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
-        answer = _get(port, "/voila/render/ok.ipynb", host=host)
+        answer = _render(port, "/voila/render/ok.ipynb", host=host)
         assert answer.status == 200, host
         assert "hello from the dashboard" in answer.body
     assert "Blocking request with non-local 'Host' evil.example" in served.log.read_text(errors="replace")
@@ -292,14 +337,15 @@ def test_a_cross_origin_api_request_is_refused(served: Served) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_failing_cell_shows_a_short_message_without_traceback_or_server_path(served: Served) -> None:
-    answer = _get(served.port, "/voila/render/url_error.ipynb?sample_n=abc")
+    answer = _render(served.port, "/voila/render/url_error.ipynb?sample_n=abc")
     assert answer.status == 200
-    assert html.escape(CELL_ERROR_MESSAGE) in answer.body
+    assert json.dumps(CELL_ERROR_MESSAGE)[1:-1] in answer.body
     for leak in ("Traceback", "ValueError", "is not a whole number", "site-packages", "journeylib/notebook.py"):
         assert leak not in answer.body, leak
     for path in (str(served.folder), str(ROOT), sys.prefix, os.path.expanduser("~") + "/"):
         assert path not in answer.body, path
-    assert "not reached" not in answer.body
+    # With progressive rendering (docs/adr/0011-dashboard-landing.md) Voila runs the cells after a failing one;
+    # in the notebooks those fail in turn (their context is missing) and show the same short message.
     # The server's log keeps what failed, for whoever runs it.
     assert "URL parameter sample_n='abc' is not a whole number" in served.log.read_text(errors="replace")
 
@@ -323,9 +369,10 @@ def test_a_token_is_required_when_asked_for_on_the_loopback(folder: Path) -> Non
             assert "hello from the dashboard" not in refused.body
         assert _get(server.port, "/voila/api/contents").status == 403
         assert dashboard_url(server.port, "ok", token="t0ken-for-the-test").endswith("/voila/render/ok.ipynb?token=t0ken-for-the-test")
-        answer = _get(server.port, "/voila/render/ok.ipynb?token=t0ken-for-the-test")
+        answer = _render(server.port, "/voila/render/ok.ipynb", auth="t0ken-for-the-test")
         assert answer.status == 200
         assert "hello from the dashboard" in answer.body
+        assert _get(server.port, "/voila/render/ok.ipynb?token=t0ken-for-the-test").status == 200
         assert _get(server.port, "/voila/render/ok.ipynb", auth="t0ken-for-the-test").status == 200
         assert "t0ken-for-the-test" not in server.log.read_text(errors="replace")
     finally:
@@ -388,3 +435,19 @@ def test_stopping_journeylib_dashboard_stops_voila(folder: Path) -> None:
         if cli.poll() is None:
             cli.kill()
             cli.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_root_is_the_landing_page_with_the_latest_headlines(served: Served) -> None:
+    answer = _get(served.port, "/")
+    assert answer.status == 200
+    assert answer.headers["content-security-policy"] == _csp(SECURITY_CONFIG_DIR)
+    links = re.findall(r'class="journeylib-dashboard-link" href="([^"]+)"', answer.body)
+    assert links == ["/voila/render/ok.ipynb", "/voila/render/url_error.ipynb"]
+    assert "Customers: 1,234" in answer.body
+    assert "Outcome rate: 25.1%" in answer.body
+    assert "Customers &lt;who&gt; did X churned 2× as often" in answer.body  # escaped
+    assert "From report run run-1" in answer.body
+    assert "<script" not in answer.body  # nothing to load, nothing to run
+    assert _get(served.port, "/voila/tree").status == 200  # Voila's file list is still there

@@ -123,7 +123,8 @@ def test_initial_values_are_applied(store: Store) -> None:
     assert w.segment_picker.value == "Enterprise"
     assert w.period_picker.value == "2025Q2 (1)"
     assert w.stage_picker.value == "Setup"
-    assert w.funnel_live.spec["title"] == "Journey funnel — Enterprise"
+    # the title states the whole scope: segment and signup period
+    assert w.funnel_live.spec["title"] == "Journey funnel — Enterprise, signups 2025-04-01 to 2025-07-01"
 
 
 # -- built from an analysis context ---------------------------------------------------------------
@@ -175,7 +176,7 @@ def test_from_journey_starts_at_the_context_scope_and_shows_errors(store: Store)
     w = JourneyMapWidget.from_journey(j, stage="Setup")
     assert (w.segment_picker.value, w.period_picker.value, w.stage_picker.value) == ("Enterprise", "2025Q2 (1)", "Setup")
     assert (w.signup_from, w.signup_to) == ("2025-04-01", "2025-07-01")
-    assert w.funnel_live.spec["title"] == "Journey funnel — Enterprise"
+    assert w.funnel_live.spec["title"] == "Journey funnel — Enterprise, signups 2025-04-01 to 2025-07-01"
     assert j.cache.computed["milestones"] == 1
     w.segment = "Partner"  # e.g. from a URL: not in the store
     assert "segment 'Partner' matches no customer" in w.error

@@ -47,6 +47,7 @@ from types import FrameType
 from typing import IO, Any
 
 from journeylib.exceptions import JourneyLibError
+from journeylib.reports.landing import REPORTS_ENV, resolve_reports_dir
 from journeylib.store import resolve_db_path
 
 __all__ = [
@@ -368,7 +369,9 @@ def dashboard_command(
     Returns
     -------
     list of str
-        The argv, starting with ``sys.executable -m voila``.
+        The argv, starting with ``sys.executable -m journeylib.reports.voila_app``
+        (Voila with journeylib's landing page at ``/``, see
+        :mod:`journeylib.reports.voila_app`).
 
     Raises
     ------
@@ -406,13 +409,16 @@ def dashboard_command(
     argv = [
         sys.executable,
         "-m",
-        "voila",
+        "journeylib.reports.voila_app",  # Voila plus journeylib's landing page at / (reports/voila_app.py)
         str(target),
         f"--port={port}",
         f"--Voila.ip={ip}",
         "--Voila.port_retries=0",
         "--strip_sources=True",
         "--VoilaConfiguration.show_tracebacks=False",
+        # the page and its kernel come first, then each cell's output as it is computed: the widget cell
+        # placed right after the configuration cell is usable before the report sections below it are done
+        "--VoilaConfiguration.progressive_rendering=True",
         f"--VoilaExecutor.cell_error_instruction={CELL_ERROR_MESSAGE}",
         f"--VoilaExecutor.timeout={execution_timeout}",
         f"--VoilaConfiguration.file_allowlist={allow}",
@@ -431,7 +437,11 @@ def dashboard_command(
 
 
 def dashboard_env(
-    db: str | os.PathLike[str] | None = None, *, base: dict[str, str] | None = None, token: str | None = None
+    db: str | os.PathLike[str] | None = None,
+    *,
+    base: dict[str, str] | None = None,
+    token: str | None = None,
+    reports_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, str]:
     """Return the environment for the Voila server and its kernels.
 
@@ -446,13 +456,16 @@ def dashboard_env(
     token : str, optional
         The token the server requires, as ``JUPYTER_TOKEN``. Without one,
         ``JUPYTER_TOKEN`` and ``JUPYTER_TOKEN_FILE`` are removed.
+    reports_dir : str or os.PathLike, optional
+        The report runs the landing page and the customer 360 read (see
+        :func:`journeylib.reports.landing.resolve_reports_dir`).
 
     Returns
     -------
     dict of str to str
         *base* plus ``JOURNEYLIB_DB`` (absolute path),
         ``REPORT_CHART_MODE=dashboard`` (live charts, whatever the shell
-        says) and the token, if any.
+        says), ``JOURNEYLIB_REPORTS`` (absolute path) and the token, if any.
 
     Raises
     ------
@@ -462,6 +475,7 @@ def dashboard_env(
     env = dict(os.environ if base is None else base)
     env["JOURNEYLIB_DB"] = str(resolve_db_path(None if db is None else Path(db)))
     env["REPORT_CHART_MODE"] = "dashboard"
+    env[REPORTS_ENV] = str(resolve_reports_dir(reports_dir))
     env.pop(TOKEN_ENV, None)
     env.pop("JUPYTER_TOKEN_FILE", None)
     if token:
@@ -509,6 +523,7 @@ def start_dashboard(
     ip: str = LOOPBACK,
     token: str | None = None,
     idle_timeout: int = DEFAULT_IDLE_TIMEOUT,
+    reports_dir: str | os.PathLike[str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start Voila in the background and return its process (not waiting for it to be ready).
 
@@ -524,6 +539,9 @@ def start_dashboard(
     log : file object, str or os.PathLike, optional
         Where Voila's output goes (a path is opened for appending); default:
         this process's stdout/stderr.
+    reports_dir : str or os.PathLike, optional
+        The report runs whose latest summaries the landing page shows; default
+        ``$JOURNEYLIB_REPORTS``, else ``reports`` next to *notebooks_dir*.
 
     Returns
     -------
@@ -556,7 +574,7 @@ def start_dashboard(
             "or stop the server that holds it"
         )
         raise DashboardError(msg)
-    env = dashboard_env(db, token=token)
+    env = dashboard_env(db, token=token, reports_dir=resolve_reports_dir(reports_dir, notebooks_dir=notebooks_dir))
     folder = Path(notebooks_dir).expanduser().resolve()
     out: IO[Any] | None
     if log is None or hasattr(log, "write"):

@@ -14,7 +14,9 @@ view reuses what the notebook computed (see :mod:`journeylib.widgets.base`).
 
 from __future__ import annotations
 
+from journeylib.widgets.accounts import AccountList
 from journeylib.widgets.cohorts import CohortsWidget
+from journeylib.widgets.customer360 import Customer360Widget
 from journeylib.widgets.data_health import DataHealthWidget
 from journeylib.widgets.drivers import DriversWidget
 from journeylib.widgets.journey_map import JourneyMapWidget
@@ -22,4 +24,4 @@ from journeylib.widgets.risk import RiskWidget
 from journeylib.widgets.voice_of_customer import VoiceOfCustomerWidget
 from journeylib.widgets.worklist import WorklistWidget
 
-__all__ = ["CohortsWidget", "DataHealthWidget", "DriversWidget", "JourneyMapWidget", "RiskWidget", "VoiceOfCustomerWidget", "WorklistWidget"]
+__all__ = ["AccountList", "CohortsWidget", "Customer360Widget", "DataHealthWidget", "DriversWidget", "JourneyMapWidget", "RiskWidget", "VoiceOfCustomerWidget", "WorklistWidget"]

@@ -16,8 +16,9 @@ from journeylib.charts import customers as charts_drivers
 from journeylib.charts.common import placeholder_chart
 from journeylib.config.journey import JourneyDefinition
 from journeylib.context import Journey
-from journeylib.customers import driver_views, drivers
+from journeylib.customers import accounts, driver_views, drivers
 from journeylib.store import Store
+from journeylib.widgets.accounts import AccountList
 from journeylib.widgets.base import (
     LABEL_STYLE,
     SUPPORT_CHOICES,
@@ -27,6 +28,9 @@ from journeylib.widgets.base import (
 )
 
 __all__ = ["DriversWidget"]
+
+_LIST_COLUMNS = ["name", "segment", "plan", "current_stage", "side", "feature_value", "outcome", "outcome_at"]
+_SIDES = (("both groups", "both"), ("with the behaviour (exposed)", "exposed"), ("without it (reference)", "reference"))
 
 class DriversWidget(LiveComputationWidget):
     """Forest plot of the behaviours most associated with an outcome, with pickers.
@@ -85,6 +89,14 @@ class DriversWidget(LiveComputationWidget):
         The forest plot; ``live.chart`` is replaced on change.
     lines : ipywidgets.HTML
         The plain-English lines of the significant behaviours.
+    driver_picker, side_picker : ipywidgets.Dropdown
+        Which drawn behaviour's split to list (labels give its group sizes,
+        "161 vs 230 customers") and which side.
+    accounts : AccountList
+        "List these customers": the customers on each side of the chosen
+        split with their outcome
+        (:func:`journeylib.customers.accounts.driver_accounts_data`), with a
+        CSV download.
     data : pandas.DataFrame or None
         The last result of ``drivers_data``.
     journey : Journey or None
@@ -144,8 +156,18 @@ class DriversWidget(LiveComputationWidget):
         self.segment_picker.observe(lambda c: setattr(self, "segment", c["new"]), names="value")
         self.support_picker.observe(lambda c: setattr(self, "min_support", int(c["new"])), names="value")
         self.lines = widgets.HTML("")
+        self.driver_picker = widgets.Dropdown(options=[], description="Behaviour:", style=LABEL_STYLE, layout=widgets.Layout(width="32em"))
+        self.side_picker = widgets.Dropdown(options=list(_SIDES), value="both", description="Customers:", style=LABEL_STYLE)
+        self.accounts = AccountList(self._list_accounts, self._list_title, columns=_LIST_COLUMNS)
+        self._listed = pd.DataFrame()
+        self.driver_picker.observe(lambda c: self.accounts.clear(), names="value")
+        self.side_picker.observe(lambda c: self.accounts.clear(), names="value")
+        lists = widgets.VBox([widgets.HTML("<b>List the customers behind a behaviour's counts</b>"),
+                              widgets.HBox([self.driver_picker, self.side_picker, self.accounts.button], layout=widgets.Layout(flex_flow="row wrap")),
+                              self.accounts.errors, self.accounts.output])
+        lists.add_class("journeylib-account-lists")
         self._setup(store, fixed, [self.outcome_picker, self.window_picker, self.segment_picker, self.support_picker],
-                    [self.lines], journey=journey)
+                    [self.lines, lists], journey=journey)
 
     def _sync_pickers(self) -> None:
         # A value the pickers do not offer (e.g. from a URL) stays out of them; the computation reports it.
@@ -169,6 +191,33 @@ class DriversWidget(LiveComputationWidget):
     def _after(self, data: pd.DataFrame) -> None:
         lines = driver_views.driver_lines_data(data, top_n=5)["line"]
         self.lines.value = "<ul>" + "".join(f"<li>{html.escape(str(x))}</li>" for x in lines) + "</ul>"
+        top = driver_views.top_drivers_data(data, top_n=self.top_n)
+        listable = top[top["timing"].astype(str) == "since_signup"] if "timing" in top.columns else top.iloc[0:0]
+        options = [
+            (f"{r['exposure']} vs {r['reference']} ({int(r['n_exposed']):,} vs {int(r['n_reference']):,} customers)", str(r["candidate"]))
+            for r in listable.to_dict("records")
+        ]
+        self._listed = listable.set_index(listable["candidate"].astype(str))
+        self.driver_picker.options = options
+        self.driver_picker.value = options[0][1] if options else None
+        self.accounts.button.disabled = not options
+        self.accounts.clear()
+
+    def _list_title(self) -> str:
+        where = "" if self.segment in ("", health.ALL_SEGMENTS) else f", segment {self.segment}"
+        side = {"both": "on both sides of", "exposed": "in the exposed group of", "reference": "in the reference group of"}[self.side_picker.value]
+        return f"customers {side} the split {self.driver_picker.value} ({self.outcome}{where})"
+
+    def _list_accounts(self) -> pd.DataFrame:
+        if self.driver_picker.value is None:
+            msg = "no behaviour to list: none is drawn for this selection"
+            raise ValueError(msg)
+        row = self._listed.loc[self.driver_picker.value]
+        params = self.data_parameters()
+        wanted = inspect.signature(accounts.driver_accounts_data).parameters
+        given = {k: v for k, v in params.items() if k in wanted and k not in ("horizon_days",)}
+        given.update(driver=row, side=self.side_picker.value)
+        return self._runner.run(accounts.driver_accounts_data, given)
 
     @traitlets.observe("outcome", "window_days", "segment", "min_support", "as_of", "horizon_days", "sample_n")
     def _recompute(self, change: dict[str, Any]) -> None:

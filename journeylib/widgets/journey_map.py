@@ -14,12 +14,25 @@ from journeylib.charts import journey as charts_journey
 from journeylib.charts.common import placeholder_chart
 from journeylib.config.journey import JourneyDefinition
 from journeylib.context import Journey
+from journeylib.customers import accounts
 from journeylib.journey import scope_choices, stages, transitions
 from journeylib.scope import ALL
 from journeylib.store import Store
+from journeylib.widgets.accounts import AccountList
 from journeylib.widgets.base import SCOPE_FILTERS, ContextRunner, LiveChart, error_html, journey_options, scope_filters
 
-__all__ = ["JourneyMapWidget"]
+__all__ = ["LIST_CHOICES", "JourneyMapWidget"]
+
+#: What "list these customers" can list for a stage: the funnel's counts, and the customers who entered it
+#: (the customers of a friction row, with how their time in the stage ended).
+LIST_CHOICES = {
+    "reached": "reached",
+    "dropped": "dropped (left without reaching it)",
+    "censored": "still on their way (censored)",
+    "eligible": "eligible (waiting for it)",
+    "entered": "entered it: time in stage (friction row)",
+}
+_LIST_COLUMNS = ["name", "segment", "plan", "current_stage", "signup_at", "status", "stage_status", "days_in_stage"]
 
 
 class JourneyMapWidget(widgets.VBox):
@@ -78,6 +91,17 @@ class JourneyMapWidget(widgets.VBox):
         The chart areas (CSS classes ``journeylib-funnel`` and
         ``journeylib-flow``); ``.spec`` is the chart shown. The widget has
         the class ``journeylib-journey-map``.
+    list_stage_picker, list_what_picker : ipywidgets.Dropdown
+        Which count of the funnel to list: a stage, and ``reached``,
+        ``dropped``, ``censored``, ``eligible`` (the funnel's columns, their
+        counts in the labels) or ``entered`` (the customers who entered the
+        stage, as a friction row counts them).
+    accounts : AccountList
+        "List these customers": the customers behind the chosen count for
+        the current segment, plan and signup period
+        (:func:`journeylib.customers.accounts.funnel_accounts_data` /
+        :func:`~journeylib.customers.accounts.friction_accounts_data`), with a
+        CSV download.
     funnel, flow : pandas.DataFrame or None
         The last successful results.
     journey : Journey or None
@@ -156,7 +180,21 @@ class JourneyMapWidget(widgets.VBox):
         self.flow_live.add_class("journeylib-flow")
         self.add_class("journeylib-journey-map")
         pickers = widgets.HBox([self.segment_picker, self.plan_picker, self.period_picker, self.stage_picker], layout=widgets.Layout(flex_flow="row wrap"))
-        self.children = [pickers, self.errors, self.funnel_live, self.flow_live]
+        self.list_stage_picker = widgets.Dropdown(options=list(definition.stage_names), description="Stage:")
+        self.list_what_picker = widgets.Dropdown(options=[(v, k) for k, v in LIST_CHOICES.items()], value="dropped", description="Customers:")
+        self.accounts = AccountList(self._list_accounts, self._list_title, columns=_LIST_COLUMNS)
+        if self.funnel is not None:  # start on the stage that loses the most customers: a list worth opening
+            overall = self.funnel[self.funnel["group"] == "all"]
+            if len(overall) and int(overall["dropped"].max()) > 0:
+                self.list_stage_picker.value = str(overall.loc[overall["dropped"].idxmax(), "stage"])
+        self.list_stage_picker.observe(self._on_list_choice, names="value")
+        self.list_what_picker.observe(self._on_list_choice, names="value")
+        self._label_list_choices()
+        lists = widgets.VBox([widgets.HTML("<b>List the customers behind a count</b>"),
+                              widgets.HBox([self.list_stage_picker, self.list_what_picker, self.accounts.button], layout=widgets.Layout(flex_flow="row wrap")),
+                              self.accounts.errors, self.accounts.output])
+        lists.add_class("journeylib-account-lists")
+        self.children = [pickers, self.errors, self.funnel_live, self.flow_live, lists]
 
     @classmethod
     def from_journey(cls, journey: Journey, **options: Any) -> Self:
@@ -235,8 +273,51 @@ class JourneyMapWidget(widgets.VBox):
         if label is not None and self.period_picker.value != label:
             self.period_picker.value = label
 
+    def _scope_words(self) -> str:
+        parts = [f"segment {self.segment}" if self.segment != ALL else "", f"plan {self.plan}" if self.plan != ALL else "",
+                 f"signups {self.signup_from or '…'} to {self.signup_to or '…'}" if (self.signup_from or self.signup_to) else ""]
+        return ", ".join(p for p in parts if p) or "all customers"
+
+    def _list_title(self) -> str:
+        what = self.list_what_picker.value
+        stage = self.list_stage_picker.value
+        verb = {"reached": "who reached", "dropped": "who dropped out before", "censored": "still on their way to",
+                "eligible": "waiting for", "entered": "who entered"}[what]
+        return f"customers {verb} {stage} ({self._scope_words()})"
+
+    def _list_accounts(self) -> pd.DataFrame:
+        params = self.data_parameters()
+        stage = self.list_stage_picker.value
+        if self.list_what_picker.value == "entered":
+            return self._runner.run(accounts.friction_accounts_data, {"definition": self.definition, "stage": stage, **params})
+        return self._runner.run(accounts.funnel_accounts_data, {"definition": self.definition, "stage": stage,
+                                                                  "status": self.list_what_picker.value, **params})
+
+    def _label_list_choices(self) -> None:
+        """Put the funnel's counts for the chosen stage into the list choices' labels."""
+        counts: dict[str, int] = {}
+        if self.funnel is not None:
+            row = self.funnel[(self.funnel["group"] == "all") & (self.funnel["stage"].astype(str) == self.list_stage_picker.value)]
+            if len(row):
+                counts = {k: int(row.iloc[0][k]) for k in ("reached", "dropped", "censored", "eligible")}
+                counts["entered"] = counts["reached"]
+        value = self.list_what_picker.value
+        options = [(f"{label} ({counts[k]:,})" if k in counts else label, k) for k, label in LIST_CHOICES.items()]
+        if list(self.list_what_picker.options) != options:
+            self.list_what_picker.options = options
+            self.list_what_picker.value = value
+
+    def _on_list_choice(self, change: dict[str, Any]) -> None:
+        if change.get("owner") is self.list_stage_picker:
+            self._label_list_choices()
+        self.accounts.clear()
+
     def _title_segment(self) -> str:
-        return "" if self.segment == ALL else f" — {self.segment}"
+        """Return the scope for the chart titles: segment, plan and signup period when they filter; empty for every customer."""
+        parts = [self.segment if self.segment != ALL else "", f"plan {self.plan}" if self.plan != ALL else "",
+                 f"signups {self.signup_from or '…'} to {self.signup_to or '…'}" if (self.signup_from or self.signup_to) else ""]
+        words = ", ".join(p for p in parts if p)
+        return f" — {words}" if words else ""
 
     def _charts(self) -> tuple[alt.TopLevelSpec, alt.TopLevelSpec]:
         """Recompute both results and return their charts, or placeholders and the error shown."""
@@ -247,8 +328,8 @@ class JourneyMapWidget(widgets.VBox):
                 self.compute_flow,
                 {"definition": self.definition, "from_stage": None if self.stage == ALL else self.stage, "n_steps": self.n_steps, **params},
             )
-            funnel_chart = charts_journey.funnel_chart(funnel, segment=self.segment)
-            flow_chart = charts_journey.flow_chart(flow)
+            funnel_chart = charts_journey.funnel_chart(funnel, title="Journey funnel" + self._title_segment())
+            flow_chart = charts_journey.flow_chart(flow, title="Customer flow through the milestones" + self._title_segment())
         except Exception as exc:  # a widget callback must show its failure, not raise it
             self.error = f"{type(exc).__name__}: {exc}"
             self.errors.value = error_html(self.error)
@@ -270,6 +351,8 @@ class JourneyMapWidget(widgets.VBox):
         funnel_chart, flow_chart = self._charts()
         self.funnel_live.chart = funnel_chart
         self.flow_live.chart = flow_chart
+        self._label_list_choices()
+        self.accounts.clear()
 
 
 def _text(value: str | dt.date | None) -> str:
