@@ -259,3 +259,25 @@ def test_an_ingest_runs_while_a_dashboard_page_a_report_and_an_analysis_are_open
     assert (eligible_after, events_after) == (eligible, events_before + 3)
     with Store(db, read_only=True) as store:
         assert store.count("events") == events_before + 3
+
+
+def test_a_read_only_store_from_an_older_version_reads_its_missing_tables_as_empty_and_says_so(tmp_path):
+    """A store made before a canonical table existed opens read-only with that table empty and a warning naming it."""
+    import duckdb
+
+    from journeylib.exceptions import DataQualityWarning
+    from journeylib.store import Store
+
+    path = tmp_path / "old.duckdb"
+    Store(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("DROP TABLE assignments")
+    con.close()
+    with pytest.warns(DataQualityWarning, match=r"no assignments table .*read as empty"):
+        store = Store(path, read_only=True)
+    assert store.count("assignments") == 0
+    assert store.count("events") == 0
+    store.close()
+    writable = Store(path)
+    assert "assignments" in writable.tables()
+    writable.close()

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import os
 import threading
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ import duckdb
 import pandas as pd
 
 from journeylib.exceptions import (
+    DataQualityWarning,
     JourneyLibError,
     OutOfMemoryError,
     SchemaError,
@@ -227,6 +229,7 @@ class Store:
         self._depth = 0
         self._turn = threading.RLock()
         self._releases = read_only and self.path is not None
+        self._warned_missing = False
         if self.path is not None:
             if read_only and not self.path.exists():
                 msg = (
@@ -259,7 +262,34 @@ class Store:
                 con.close()
                 msg = f"cannot set DuckDB {name} = {value!r} on store {where}: {exc}"
                 raise JourneyLibError(msg) from exc
+        if self.read_only:
+            self._stand_in_for_missing_tables(con)
         return con
+
+    def _stand_in_for_missing_tables(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Give a read-only store made by an older version empty temporary tables for the canonical tables it lacks.
+
+        A writable store adds them (:meth:`create_tables`); a read-only one
+        cannot, so every analysis would otherwise fail on the first query
+        naming, say, ``assignments``. The stand-ins are empty, and a
+        :class:`~journeylib.exceptions.DataQualityWarning` names them once
+        per store with the command that adds them for good.
+        """
+        present = {str(r[0]) for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        missing = [table for name, table in ALL_TABLES.items() if name not in present]
+        for table in missing:
+            con.execute(table_ddl(table).replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE IF NOT EXISTS", 1))
+        if missing and not self._warned_missing:
+            self._warned_missing = True
+            names = ", ".join(table.name for table in missing)
+            warnings.warn(
+                f"store {self.path} was made by an older journeylib and has no {names} table "
+                f"({len(missing)} of {len(ALL_TABLES)} canonical tables); they read as empty here. "
+                f"Open it once for writing to add them (e.g. `journeylib ingest --db {self.path}` with the "
+                "newer data, or `journeylib demo` to rebuild the demo store).",
+                DataQualityWarning,
+                stacklevel=2,
+            )
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
