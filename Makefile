@@ -7,7 +7,7 @@ STAMP := $(VENV)/.journeylib-installed
 PORT ?= 8866
 DB ?= data/journeylib.duckdb
 
-.PHONY: help venv demo test lint typecheck unit notebooks dashboard report bench clean
+.PHONY: help venv demo test test-spark lint typecheck unit notebooks dashboard report bench clean
 
 help:
 	@echo "make demo       build the venv, generate the demo world, ingest it, run the report suite"
@@ -46,6 +46,10 @@ typecheck: $(STAMP)
 # Unit, property, notebook (papermill + nbval) and browser tests in one run.
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest tests notebooks --ignore=tests/data --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider
+
+# The Spark parity tests alone (Spark local mode; they are also part of `make test`).
+test-spark: $(STAMP)
+	$(BIN)/python -m pytest tests -m spark -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
