@@ -40,9 +40,12 @@ section lists (:func:`journeylib.reports.display.notes_section`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from collections.abc import MutableMapping, Sequence
+from importlib import metadata
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -65,6 +68,7 @@ __all__ = [
     "SKIPPABLE_ERRORS",
     "Section",
     "capture_warnings",
+    "chart_bundle_cache_dir",
     "clear_notes",
     "in_voila",
     "notes",
@@ -163,8 +167,65 @@ def setup_altair(mode: str | None = None) -> str:
     if chosen == "dashboard":
         # Widget charts (live_chart) are JupyterCharts: inline their JavaScript before any is built,
         # or they would load it from a CDN.
-        alt.JupyterChart.enable_offline(offline=True)
+        _enable_offline_jupyter_chart()
     return chosen
+
+
+def chart_bundle_cache_dir() -> Path:
+    """Return the folder where the inlined JavaScript of widget charts is kept between kernels.
+
+    ``JOURNEYLIB_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/journeylib`` (default ``~/.cache/journeylib``).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (not created here).
+
+    Examples
+    --------
+    >>> isinstance(chart_bundle_cache_dir(), Path)
+    True
+    """
+    if os.environ.get("JOURNEYLIB_CACHE_DIR"):
+        return Path(os.environ["JOURNEYLIB_CACHE_DIR"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "journeylib"
+
+
+def _enable_offline_jupyter_chart() -> None:
+    # alt.JupyterChart.enable_offline bundles Vega's JavaScript with vl-convert on every call: ~1.3 s of
+    # each dashboard kernel's start, for the same ~900 KB each time (the bundle depends only on the
+    # altair and vl-convert versions and altair's widget source). Keep it in a file named after those
+    # and reuse it; any mismatch (another altair that no longer has these attributes, an unreadable
+    # file) falls back to altair's own call.
+    from altair.jupyter import jupyter_chart
+
+    cls = alt.JupyterChart
+    if getattr(cls, "_is_offline", False):
+        return
+    try:
+        versions = f"{alt.__version__}|{metadata.version('vl-convert-python')}"
+        source = jupyter_chart.load_js_src()
+        key = hashlib.sha256(f"{versions}|{source}".encode()).hexdigest()[:16]
+        path = chart_bundle_cache_dir() / f"jupyterchart-{key}.js"
+        bundle = path.read_text(encoding="utf-8") if path.is_file() else ""
+    except (metadata.PackageNotFoundError, AttributeError, OSError, UnicodeDecodeError):
+        cls.enable_offline(offline=True)
+        return
+    if bundle and hasattr(cls, "_esm"):
+        cls._esm = bundle
+        cls._is_offline = True
+        return
+    cls.enable_offline(offline=True)
+    bundle = getattr(cls, "_esm", "")
+    if not isinstance(bundle, str) or not bundle:
+        return
+    try:  # written whole then renamed, so a kernel starting meanwhile never reads half a file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        partial.write_text(bundle, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:
+        pass  # a read-only home only costs the next kernel the bundling time
 
 
 def _coerce(name: str, text: str, default: Any) -> Any:
@@ -388,7 +449,7 @@ def notes() -> list[dict[str, str]]:
 
 
 def clear_notes() -> None:
-    """Forget every recorded note and warning (a fresh notebook run, or a test).
+    """Forget every recorded note, warning and the recorded sample (a fresh notebook run, or a test).
 
     Examples
     --------
@@ -396,6 +457,7 @@ def clear_notes() -> None:
     """
     _NOTES.clear()
     _WARNINGS.clear()
+    _SAMPLE.clear()
 
 
 def _record_warning(

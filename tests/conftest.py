@@ -9,6 +9,7 @@ repository's root ``conftest.py``.
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,35 @@ import pytest
 from _browser import TimeToUsable, chromium
 
 PLANTED_CUSTOMERS = 2000
+
+
+@pytest.fixture(scope="session")
+def demo_suite_run(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run of the demo report suite (``parameters/demo.yaml``) on the session's store, shared by the tests that read it.
+
+    Do not write into the run folder: several test modules read it.
+    """
+    from journeylib.reports.runner import run_report
+
+    root = Path(__file__).resolve().parents[1]
+    return run_report(
+        "demo",
+        db=demo_store,
+        out=tmp_path_factory.mktemp("demo-suite"),
+        notebooks_dir=root / "notebooks",
+        parameters_dir=root / "parameters",
+        execution_timeout=300,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_notebook_state() -> Iterator[None]:
+    """Forget the notes, warnings and sample a test recorded in ``journeylib.notebook`` (a kernel's state, not a test's)."""
+    yield
+    notebook = sys.modules.get("journeylib.notebook")
+    if notebook is not None:
+        notebook.clear_notes()
+
 PLANTED_SEED = 42
 
 

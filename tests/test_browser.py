@@ -85,7 +85,9 @@ def store_db(demo_store: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def report_run(store_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def report_run(store_db: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    if TARGET.suite == "demo":  # the session's demo-suite run, shared with the report scan (tests/conftest.py)
+        return Path(request.getfixturevalue("demo_suite_run"))
     return run_report(
         TARGET.suite,
         db=store_db,

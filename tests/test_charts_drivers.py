@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
+from pathlib import Path
+
 import pandas as pd
 import pytest
+import vl_convert
 
+import journeylib.charts
+from journeylib.charts.common import (
+    LABEL_LINE_HEIGHT,
+    LABEL_WRAP_CHARS,
+    label_step,
+    label_width,
+    wrap_label,
+    wrapped_label_axis,
+)
 from journeylib.charts.customers import (
     cohort_comparison_chart,
     drivers_forest_chart,
@@ -103,3 +118,55 @@ def test_segment_charts() -> None:
     assert spec["title"] == "power users vs churners"
     data = next(v for v in spec["datasets"].values() if v and "label" in v[0])
     assert [r["label"] for r in data] == ["tasks created"]
+
+
+# -- long labels are never cut --------------------------------------------------------------------------------
+LONG = ("Mid-market customers who opened more than three support tickets about billing in their first 14 days "
+        "and never invited a second user")
+
+
+def _svg_texts(spec: dict) -> str:
+    svg = vl_convert.vegalite_to_svg(spec)
+    return " ".join(re.sub(r"<[^>]+>", " ", t) for t in re.findall(r"<text[^>]*>.*?</text>", svg))
+
+
+def test_forest_plot_wraps_a_long_label_onto_lines_and_cuts_nothing() -> None:
+    top = TOP.assign(label=[LONG, TOP["label"].iloc[1]])
+    spec = drivers_forest_chart(top).to_dict()
+    axis = _layers(spec)[1]["encoding"]["y"]["axis"]
+    assert axis["labelLimit"] == 0  # no limit: nothing is replaced by "…"
+    lines = wrap_label(LONG)
+    assert len(lines) == 3
+    assert " ".join(lines) == LONG
+    assert all(len(line) <= LABEL_WRAP_CHARS for line in lines)
+    assert json.dumps(lines, ensure_ascii=False) in axis["labelExpr"]
+    # the short label is padded to sit in the middle of the 3-line block; rows fit 3 lines
+    assert json.dumps(["", TOP["label"].iloc[1]]) in axis["labelExpr"]
+    assert spec["height"] == {"step": 3 * LABEL_LINE_HEIGHT + 6}
+    assert axis["labelOffset"] == -LABEL_LINE_HEIGHT
+    # drawn by Vega (vl-convert, as the reports are): every line whole, no ellipsis anywhere
+    texts = _svg_texts(spec)
+    assert "…" not in texts
+    for line in lines:
+        assert html.escape(line, quote=False) in texts
+
+
+def test_theme_and_every_category_axis_set_no_label_limit() -> None:
+    from journeylib.charts.theme import journeylib_theme
+
+    config = journeylib_theme()["config"]
+    assert config["axis"]["labelLimit"] == 0
+    assert config["legend"]["labelLimit"] == 0
+    # no chart module sets a label limit of its own (other than 0)
+    for path in Path(journeylib.charts.__file__).parent.glob("*.py"):
+        limits = re.findall(r"labelLimit\s*=\s*(\d+)|\"labelLimit\":\s*(\d+)", path.read_text(encoding="utf-8"))
+        assert all(int(a or b) == 0 for a, b in limits), (path.name, limits)
+
+
+def test_short_labels_keep_one_line_and_the_default_row_height() -> None:
+    axis = wrapped_label_axis(["Trial", "Paid"]).to_dict()
+    assert axis == {"labelLimit": 0}
+    assert label_step(["Trial", "Paid"]) == 20
+    assert label_step([LONG], minimum=60) == 60
+    assert wrap_label("x" * 70) == ["x" * 70]  # a word longer than a line is kept whole (labelLimit 0 shows it)
+    assert label_width("x" * 10) > label_width("x" * 9)

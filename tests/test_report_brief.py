@@ -311,17 +311,9 @@ def test_scan_catches_what_the_old_pages_showed() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_run(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from journeylib.reports.runner import run_report
-
-    return run_report(
-        "demo",
-        db=demo_store,
-        out=tmp_path_factory.mktemp("brief-reports"),
-        notebooks_dir=ROOT / "notebooks",
-        parameters_dir=ROOT / "parameters",
-        execution_timeout=300,
-    )
+def demo_run(demo_suite_run: Path) -> Path:
+    """The session's demo-suite run (tests/conftest.py), shared with the browser tests."""
+    return demo_suite_run
 
 
 @pytest.mark.notebooks

@@ -390,7 +390,7 @@ def test_dashboard_command_serves_loopback_only_without_sources(store_db: Path) 
     argv = dashboard_command(FIXTURES, port=9123, db=store_db, notebook="ok_report", execution_timeout=60)
     assert argv[0] == sys.executable
     voila = argv.index("-m")
-    assert argv[voila + 1] == "voila"
+    assert argv[voila + 1] == "journeylib.reports.voila_app"  # Voila with journeylib's landing page (ADR 0012)
     assert argv[voila + 2] == str(FIXTURES / "ok_report.ipynb")
     for flag in (
         "--no-browser",

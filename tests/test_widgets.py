@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import inspect
+import json
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from journeylib import health
 from journeylib.context import Journey
+from journeylib.exceptions import EmptyResultError
+from journeylib.notebook import setup_altair
 from journeylib.scope import Scope
 from journeylib.store import Store
+from journeylib.voice.sentiment import UNSCORED
+from journeylib.voice.stages import emotion_by_stage_data
+from journeylib.voice.tickets import NO_STAGE
 from journeylib.widgets import DataHealthWidget, VoiceOfCustomerWidget
 from journeylib.widgets.base import scope_filters
 
@@ -231,10 +239,113 @@ def test_voice_widget_from_journey() -> None:
         assert widget.voice is voice
         assert widget.live.spec["title"] == "Emotion by journey stage — SMB"
         pd.testing.assert_frame_equal(widget.data, VoiceOfCustomerWidget(voice, segment="SMB").data)
-        widget.stage_picker.value = "Paid"  # no SMB ticket in Paid: shown, not raised
-        assert "no ticket" in widget.error
-        assert "journeylib-error" in widget.errors.value
+        assert widget.stage_picker.options == ("all", "Trial")  # no SMB ticket in Paid: not offered
+        widget.stage = "Paid"  # set in code: the sentence and the selection, not a red error
+        assert widget.error == ""
+        assert widget.errors.value == ""
+        assert widget.empty == "No tickets for this choice. (segment SMB, stage Paid, topic all, period all)"
+        assert "journeylib-empty" in widget.notice.value
         with pytest.raises(TypeError, match=r"journey must be a journeylib\.Journey"):
             VoiceOfCustomerWidget.from_journey(voice)  # type: ignore[arg-type]
     finally:
         store.close()
+
+
+def _voice_world(seed: int = 7, n: int = 60) -> pd.DataFrame:
+    """Scored, staged tickets with topics, spread so that many selections are empty."""
+    rng = np.random.default_rng(seed)
+    stages = ["Trial", "Onboarding", "Paid"]
+    stage = rng.choice([*stages, NO_STAGE], n, p=[0.4, 0.3, 0.2, 0.1])
+    return pd.DataFrame({
+        "ticket_id": [f"t{i}" for i in range(n)],
+        "stage": stage,
+        "stage_order": [stages.index(s) if s in stages else -1 for s in stage],
+        "emotion": rng.choice(["frustration", "satisfaction", "neutral", UNSCORED], n),
+        "compound": rng.uniform(-1, 1, n),
+        "segment": rng.choice(["SMB", "Mid-market", "Enterprise"], n, p=[0.6, 0.3, 0.1]),
+        "topic_label": rng.choice(["billing", "login", "a very rare topic"], n, p=[0.5, 0.45, 0.05]),
+        "created_at": pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 270, n), unit="D"),
+    })
+
+
+def _has_tickets(voice: pd.DataFrame, **selection: str) -> bool:
+    """Oracle: whether the wrapped computation returns rows for *selection*."""
+    try:
+        return not emotion_by_stage_data(voice, **selection).empty
+    except EmptyResultError:
+        return False
+
+
+@pytest.mark.parametrize("seed", [1, 7, 11])
+def test_voice_pickers_offer_only_values_with_tickets(seed: int) -> None:
+    voice = _voice_world(seed)
+    widget = VoiceOfCustomerWidget(voice)
+    pickers = {"segment": widget.segment_picker, "stage": widget.stage_picker, "topic": widget.topic_picker,
+               "period": widget.period_picker}
+    everything = {name: widget.available_options(name) for name in pickers}
+    # walk: choose each offered value of each picker in turn, keeping the earlier choices
+    for name, picker in pickers.items():
+        for value in picker.options:
+            picker.value = value
+            assert widget.error == "", (name, value, widget.error)
+            assert widget.empty == "", (name, value, widget.empty)
+            assert widget.data is not None
+            # the options of every picker agree with the computation on the current selection
+            current = {n: getattr(widget, n) for n in pickers}
+            for other, other_picker in pickers.items():
+                expected = [v for v in everything[other] if v == "all" or _has_tickets(voice, **{**current, other: v})]
+                if current[other] not in expected:
+                    expected.append(current[other])
+                assert list(other_picker.options) == expected, (other, current)
+        picker.value = picker.options[-1]
+
+
+def test_voice_empty_choice_says_so_with_its_scope_and_unknown_value_stays_an_error() -> None:
+    voice = pd.DataFrame({"ticket_id": ["a", "b", "c"], "stage": ["Trial", "Paid", "Trial"], "stage_order": [0, 1, 0],
+                          "emotion": ["frustration", "satisfaction", UNSCORED], "compound": [-0.6, 0.5, 0.0],
+                          "segment": ["SMB", "Enterprise", "Enterprise"], "topic_label": ["billing", "login", "billing"],
+                          "created_at": pd.to_datetime(["2025-01-02", "2025-02-03", "2025-02-04"], utc=True)})
+    widget = VoiceOfCustomerWidget(voice, segment="Enterprise")
+    # Enterprise's billing ticket has no emotion label: billing is not offered for Enterprise
+    assert widget.topic_picker.options == ("all", "login")
+    widget.topic = "billing"  # e.g. from a URL
+    assert widget.empty == "No tickets for this choice. (segment Enterprise, stage all, topic billing, period all)"
+    assert widget.error == ""
+    assert "No tickets for this choice." in json.dumps(widget.live.spec)
+    assert widget.topic_picker.value == "billing"  # the dropdown shows what is selected
+    widget.segment = "SMB"
+    assert widget.empty == ""
+    assert widget.data is not None
+    assert set(widget.data["topic"]) == {"billing"}
+    widget.topic = "shipping"  # a topic the tickets do not have at all: the red error naming the known ones
+    assert widget.empty == ""
+    assert "topic_label='shipping' matches no ticket" in widget.error
+    assert "journeylib-error" in widget.errors.value
+    with pytest.raises(ValueError, match="name='colour' is not a picker; allowed: segment, stage, topic, period"):
+        widget.available_options("colour")
+
+
+def test_widget_chart_javascript_is_bundled_once_and_reused_by_later_kernels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import altair as alt
+    import vl_convert
+
+    monkeypatch.setenv("JOURNEYLIB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(alt.JupyterChart, "_is_offline", False)
+    monkeypatch.setattr(alt.JupyterChart, "_esm", alt.JupyterChart._esm)
+    assert setup_altair("dashboard") == "dashboard"  # bundles with vl-convert and keeps the bundle
+    (kept,) = tmp_path.glob("jupyterchart-*.js")
+    bundle = alt.JupyterChart._esm
+    assert len(bundle) > 100_000
+    assert kept.read_text(encoding="utf-8") == bundle
+
+    def no_bundling(*args: object, **kwargs: object) -> str:
+        raise AssertionError("vl_convert.javascript_bundle called although the bundle was kept")
+
+    monkeypatch.setattr(vl_convert, "javascript_bundle", no_bundling)
+    monkeypatch.setattr(alt.JupyterChart, "_is_offline", False)  # a new kernel
+    monkeypatch.setattr(alt.JupyterChart, "_esm", "")
+    assert setup_altair("dashboard") == "dashboard"
+    assert alt.JupyterChart._esm == bundle
+    assert alt.JupyterChart._is_offline
