@@ -18,7 +18,7 @@ import altair as alt
 import pandas as pd
 
 from journeylib.charts import theme as _theme  # noqa: F401  (registers and enables the journeylib theme)
-from journeylib.charts.common import require_columns
+from journeylib.charts.common import label_step, require_columns, wrapped_label_axis
 from journeylib.charts.theme import PALETTE
 
 __all__ = [
@@ -72,7 +72,7 @@ def drivers_forest_chart(data: pd.DataFrame, *, title: str | None = None) -> alt
     outcome = str(frame["outcome"].iloc[0]) if len(frame) else "the outcome"
     frame["significance"] = frame["significant"].map({True: "significant (FDR)", False: "not significant"})
     order = frame.sort_values("rank")["label"].tolist()
-    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=420))
+    y = alt.Y("label:N", sort=order, title=None, axis=wrapped_label_axis(order))
     x_scale = alt.Scale(type="log")
     base = alt.Chart(frame)
     tooltip = [
@@ -102,7 +102,8 @@ def drivers_forest_chart(data: pd.DataFrame, *, title: str | None = None) -> alt
     )
     one = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(strokeDash=[4, 4], color="#888888").encode(x="x:Q")
     return alt.LayerChart(layer=[
-        one, rule, point, adjusted], title=title or f"Behaviours and {outcome}: relative risk (95% CI)", height=alt.Step(24)
+        one, rule, point, adjusted], title=title or f"Behaviours and {outcome}: relative risk (95% CI)",
+        height=alt.Step(label_step(order, minimum=24))
     )
 
 
@@ -235,8 +236,8 @@ def segment_profiles_chart(data: pd.DataFrame, *, title: str | None = None) -> a
     frame = require_columns(data, ["name", "feature", "label", "mean", "median", "z", "share"],
                             chart="segment_profiles_chart", producer="BehaviouralSegmenter.profiles_")
     base = alt.Chart(frame).encode(
-        x=alt.X("label:N", title=None, axis=alt.Axis(labelAngle=-35, labelLimit=200)),
-        y=alt.Y("name:N", title=None, axis=alt.Axis(labelLimit=420)),
+        x=alt.X("label:N", title=None, axis=alt.Axis(labelAngle=-35, labelLimit=0)),
+        y=alt.Y("name:N", title=None, axis=wrapped_label_axis(frame["name"].unique())),
     )
     cells = base.mark_rect().encode(
         color=alt.Color("z:Q", title="Std. mean", scale=alt.Scale(scheme="blueorange", domainMid=0)),
@@ -254,7 +255,7 @@ def segment_profiles_chart(data: pd.DataFrame, *, title: str | None = None) -> a
         color=alt.condition("abs(datum.z) > 0.6", alt.value("white"), alt.value("#222222")),
     )
     return alt.LayerChart(
-        layer=[cells, text], title=title or "What distinguishes each segment (standardised mean)", height=alt.Step(36),
+        layer=[cells, text], title=title or "What distinguishes each segment (standardised mean)", height=alt.Step(label_step(frame["name"].unique(), minimum=36)),
         width=alt.Step(60),
     )
 
@@ -318,7 +319,7 @@ def group_comparison_chart(data: pd.DataFrame, *, title: str | None = None) -> a
     name = str(frame["comparison"].iloc[0]) if len(frame) else "A vs B"
     frame = frame[frame["status"] == "ok"]
     order = frame.sort_values("hedges_g", ascending=False)["label"].tolist()
-    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=300))
+    y = alt.Y("label:N", sort=order, title=None, axis=wrapped_label_axis(order))
     base = alt.Chart(frame)
     rule = base.mark_rule(strokeWidth=2).encode(y=y, x=alt.X("g_ci_low:Q", title="Standardised difference (Hedges' g)"),
                                                 x2="g_ci_high:Q")
@@ -333,4 +334,4 @@ def group_comparison_chart(data: pd.DataFrame, *, title: str | None = None) -> a
         ],
     )
     zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 4], color="#888888").encode(x="x:Q")
-    return alt.LayerChart(layer=[zero, rule, point], title=title or name, height=alt.Step(22))
+    return alt.LayerChart(layer=[zero, rule, point], title=title or name, height=alt.Step(label_step(order, minimum=22)))

@@ -21,7 +21,7 @@ import altair as alt
 import pandas as pd
 
 from journeylib.charts import theme as _theme  # noqa: F401  (registers and enables the journeylib theme)
-from journeylib.charts.common import require_columns, scoped_title
+from journeylib.charts.common import label_step, require_columns, scoped_title, wrapped_label_axis
 from journeylib.charts.theme import PALETTE
 
 __all__ = [
@@ -297,7 +297,7 @@ def variants_chart(data: pd.DataFrame, *, title: str | None = None, segment: str
     frame = require_columns(data, ["rank", "variant", "customers", "share", "follows_happy_path", "churn_rate", "churn_ci_low", "churn_ci_high",
                                     "conversion_rate", "conversion_ci_low", "conversion_ci_high"], chart="variants_chart", producer="journeylib.journey.paths.variants_data")
     order = list(frame.sort_values("rank")["variant"].astype(str))
-    y = alt.Y("variant:N", sort=order, title=None, axis=alt.Axis(labelLimit=420))
+    y = alt.Y("variant:N", sort=order, title=None, axis=wrapped_label_axis(order))
     share = alt.Chart(frame).mark_bar().encode(
         y=y, x=alt.X("share:Q", title="Share of customers", axis=alt.Axis(format="%")),
         color=alt.Color("follows_happy_path:N", title="Follows the happy path", scale=alt.Scale(domain=[True, False], range=[PALETTE[2], PALETTE[8]])),
@@ -322,7 +322,7 @@ def variants_chart(data: pd.DataFrame, *, title: str | None = None, segment: str
     rate = base.mark_rule(strokeWidth=2).encode(
         x=alt.X("low:Q", title="Share converted or churned by the report date (95% CI)", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")), x2="high:Q"
     ) + base.mark_point(filled=True).encode(x="rate:Q")
-    height = 26 * len(order)
+    height = label_step(order, minimum=26) * len(order)
     return (
         alt.hconcat(share.properties(width=220, height=height), alt.layer(rate).properties(width=240, height=height), spacing=8)
         .resolve_scale(color="independent")
@@ -407,14 +407,14 @@ def friction_chart(data: pd.DataFrame, *, title: str | None = None, segment: str
         .transform_calculate(evidence="replace(replace(datum.evidence_key, '_score', ''), '_', ' ')")
         .mark_bar()
         .encode(
-            y=alt.Y("point:N", sort=order, title=None, axis=alt.Axis(labelLimit=420)),
+            y=alt.Y("point:N", sort=order, title=None, axis=wrapped_label_axis(order)),
             x=alt.X("contribution:Q", title="Score (sum of log2 ratios of the evidence passing the FDR threshold)", stack="zero"),
             color=alt.Color("evidence:N", title="Evidence", sort=list(labels.values())),
             tooltip=[alt.Tooltip("point:N", title="Friction point"), alt.Tooltip("evidence:N", title="Evidence"),
                      alt.Tooltip("contribution:Q", title="Contribution", format=".2f"), alt.Tooltip("score:Q", title="Score", format=".2f"),
                      alt.Tooltip("statement:N", title="Statement")],
         )
-        .properties(title=title or (f"Friction points — {seg}" if seg else "Friction points"))
+        .properties(title=title or (f"Friction points — {seg}" if seg else "Friction points"), height=alt.Step(label_step(order)))
     )
 
 
@@ -481,14 +481,15 @@ def definition_comparison_chart(data: pd.DataFrame, *, title: str | None = None,
     tooltip = [alt.Tooltip("definition:N", title="Definition"), alt.Tooltip("stage:N", title="Stage"), alt.Tooltip("rule:N", title="Rule"),
                alt.Tooltip("reached:Q", title="Reached", format=","), alt.Tooltip("share_of_start:Q", title="Share of start", format=".1%"),
                alt.Tooltip("lift:Q", title="Lift", format=".2f")]
-    y = alt.Y("stage_label:N", title=None, sort=alt.EncodingSortField("stage_order"), axis=alt.Axis(labelLimit=300))
+    stage_labels = frame["stage_label"].unique()
+    y = alt.Y("stage_label:N", title=None, sort=alt.EncodingSortField("stage_order"), axis=wrapped_label_axis(stage_labels))
     color = alt.Color("definition:N", title="Definition")
     row = alt.Row("definition:N", title=None)
     share = (
         alt.Chart(frame)
         .mark_bar()
         .encode(y=y, x=alt.X("share_of_start:Q", title="Share of start who reached it", axis=alt.Axis(format="%")), color=color, tooltip=tooltip)
-        .properties(width=260)
+        .properties(width=260, height=alt.Step(label_step(stage_labels)))
         .facet(row=row)
         .resolve_scale(y="independent")
     )
@@ -499,7 +500,7 @@ def definition_comparison_chart(data: pd.DataFrame, *, title: str | None = None,
             base.mark_point(filled=True).encode(x="lift:Q"),
             data=frame[frame["lift"].notna()],
         )
-        .properties(width=260)
+        .properties(width=260, height=alt.Step(label_step(stage_labels)))
         .facet(row=row)
         .resolve_scale(y="independent")
     )

@@ -14,14 +14,46 @@ view reuses what the notebook computed (see :mod:`journeylib.widgets.base`).
 
 from __future__ import annotations
 
-from journeylib.widgets.accounts import AccountList
-from journeylib.widgets.cohorts import CohortsWidget
-from journeylib.widgets.customer360 import Customer360Widget
-from journeylib.widgets.data_health import DataHealthWidget
-from journeylib.widgets.drivers import DriversWidget
-from journeylib.widgets.journey_map import JourneyMapWidget
-from journeylib.widgets.risk import RiskWidget
-from journeylib.widgets.voice_of_customer import VoiceOfCustomerWidget
-from journeylib.widgets.worklist import WorklistWidget
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from journeylib.widgets.accounts import AccountList
+    from journeylib.widgets.cohorts import CohortsWidget
+    from journeylib.widgets.customer360 import Customer360Widget
+    from journeylib.widgets.data_health import DataHealthWidget
+    from journeylib.widgets.drivers import DriversWidget
+    from journeylib.widgets.journey_map import JourneyMapWidget
+    from journeylib.widgets.risk import RiskWidget
+    from journeylib.widgets.voice_of_customer import VoiceOfCustomerWidget
+    from journeylib.widgets.worklist import WorklistWidget
+
+# Each name is imported from its module on first use (``__getattr__``), so importing one module of the
+# package (``import journeylib.widgets.<module>``) does not import its siblings and their dependencies.
+_EXPORTS: dict[str, str] = {
+    "AccountList": "journeylib.widgets.accounts",
+    "CohortsWidget": "journeylib.widgets.cohorts",
+    "Customer360Widget": "journeylib.widgets.customer360",
+    "DataHealthWidget": "journeylib.widgets.data_health",
+    "DriversWidget": "journeylib.widgets.drivers",
+    "JourneyMapWidget": "journeylib.widgets.journey_map",
+    "RiskWidget": "journeylib.widgets.risk",
+    "VoiceOfCustomerWidget": "journeylib.widgets.voice_of_customer",
+    "WorklistWidget": "journeylib.widgets.worklist",
+}
 
 __all__ = ["AccountList", "CohortsWidget", "Customer360Widget", "DataHealthWidget", "DriversWidget", "JourneyMapWidget", "RiskWidget", "VoiceOfCustomerWidget", "WorklistWidget"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        msg = f"module 'journeylib.widgets' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

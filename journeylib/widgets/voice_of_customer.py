@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import inspect
 from typing import Any, Self
 
@@ -13,12 +14,21 @@ import traitlets
 from journeylib.charts import voice as charts_voc
 from journeylib.charts.common import placeholder_chart
 from journeylib.context import Journey
+from journeylib.exceptions import EmptyResultError
 from journeylib.scope import ALL
 from journeylib.voice import stages as voice_stages
 from journeylib.voice import tickets
-from journeylib.widgets.base import LiveChart, error_html, journey_options
+from journeylib.voice.sentiment import UNSCORED
+from journeylib.widgets.base import NOTES_STYLE, LiveChart, error_html, journey_options
 
-__all__ = ["VoiceOfCustomerWidget"]
+__all__ = ["NO_TICKETS", "VoiceOfCustomerWidget"]
+
+#: The sentence shown (with the selection) when a selection of existing values has no ticket.
+NO_TICKETS = "No tickets for this choice."
+
+# The pickers: widget trait -> (column filtered by value, or "" for the period; label in the scope sentence).
+_PICKED = {"segment": ("segment", "segment"), "stage": ("stage", "stage"), "topic": ("topic_label", "topic"),
+           "period": ("", "period")}
 
 
 def _options(voice: pd.DataFrame, column: str, *, order_by: str | None = None) -> list[str]:
@@ -43,8 +53,16 @@ class VoiceOfCustomerWidget(widgets.VBox):
     Wraps :func:`journeylib.voice.stages.emotion_by_stage_data`: its data parameters
     (``segment``, ``stage``, ``topic``, ``period``, ``as_of``) are traits with
     the same names and meaning. A change (from a dropdown or in code)
-    recomputes the data and shows the new chart in the ``live`` area. A failure (e.g. a selection without tickets) is shown in the red
-    ``errors`` area with a placeholder chart, never raised.
+    recomputes the data and shows the new chart in the ``live`` area.
+
+    Each picker offers ``"all"`` and only the values that have tickets with
+    an emotion label and a stage under the other pickers' current values
+    (the tickets ``emotion_by_stage_data`` counts), so no choice in a
+    dropdown comes out empty. A selection of existing values with no ticket
+    (set in code or from a URL) shows :data:`NO_TICKETS` and the selection in
+    the ``notice`` area with a placeholder chart; any other failure (a value
+    the tickets do not have at all, a malformed period) is shown in the red
+    ``errors`` area. Neither is raised.
 
     In a notebook, build it with :meth:`from_journey` on the scored tickets
     the notebook prepared (``from_journey(journey, voice=voice, ...)``).
@@ -70,6 +88,9 @@ class VoiceOfCustomerWidget(widgets.VBox):
         The pickers (``"all"`` first).
     errors : ipywidgets.HTML
         The visible error area; empty when the last computation succeeded.
+    notice : ipywidgets.HTML
+        ":data:`NO_TICKETS` — segment …, stage …, topic …, period …" when
+        the selection has no ticket; empty otherwise.
     live : LiveChart
         The chart widget.
     data : pandas.DataFrame or None
@@ -99,6 +120,7 @@ class VoiceOfCustomerWidget(widgets.VBox):
     period = traitlets.Unicode(ALL, help="'all', 'last_<N>w', 'YYYY-MM' or 'YYYY-Qn'.")
     as_of = traitlets.Unicode("", help="End of the period (ISO date); empty for the latest ticket.")
     error = traitlets.Unicode("", help="Message of the last failure; empty when the chart is current.")
+    empty = traitlets.Unicode("", help="The no-ticket sentence with the selection; empty when the selection has tickets.")
 
     def __init__(
         self,
@@ -129,7 +151,13 @@ class VoiceOfCustomerWidget(widgets.VBox):
             "topic": self.topic_picker,
             "period": self.period_picker,
         }
+        # every value the tickets have, per picker; narrowed to the current selection's by _sync_pickers
+        self._all_options = {name: tuple(picker.options) for name, picker in self._pickers.items()}
+        self._has_tickets: dict[tuple[str, ...], bool] = {}
+        self._utc_voice = voice.assign(created_at=tickets.utc_series(voice["created_at"])) if "created_at" in voice else voice
+        self._syncing = False
         self.errors = widgets.HTML("")
+        self.notice = widgets.HTML("")
         with self.hold_trait_notifications():
             self.segment, self.stage, self.topic, self.period = (
                 segment or ALL,
@@ -146,6 +174,7 @@ class VoiceOfCustomerWidget(widgets.VBox):
             widgets.HBox([self.segment_picker, self.stage_picker]),
             widgets.HBox([self.topic_picker, self.period_picker]),
             self.errors,
+            self.notice,
             self.live,
         ]
 
@@ -202,35 +231,116 @@ class VoiceOfCustomerWidget(widgets.VBox):
         return values
 
     # -- internals ----------------------------------------------------------------
+    def _selection_has_tickets(self, selection: dict[str, str]) -> bool:
+        # The filters of emotion_by_stage_data, in its order, without its aggregation (a picker's
+        # options are checked value by value); tests/test_widgets.py checks that the two agree.
+        # Memoised: the voice frame does not change.
+        key = (*(selection[name] for name in self._pickers), self.as_of)
+        if key not in self._has_tickets:
+            function = "VoiceOfCustomerWidget"
+            try:
+                v = self._utc_voice
+                for name in ("segment", "stage", "topic"):
+                    v = tickets.filter_by_value(v, _PICKED[name][0], selection[name], function=function)
+                v = tickets.filter_by_period(v, selection["period"], self.as_of or None, function=function)
+            except (EmptyResultError, ValueError):  # ValueError: a malformed period, reported by _chart
+                self._has_tickets[key] = False
+            else:  # without these columns the computation fails and _chart reports why
+                counted = {"emotion", "stage"} <= set(v.columns) and ((v["emotion"] != UNSCORED) & (v["stage"] != tickets.NO_STAGE)).any()
+                self._has_tickets[key] = bool(counted)
+        return self._has_tickets[key]
+
+    def available_options(self, name: str) -> list[str]:
+        """Return the values the *name* picker offers under the other pickers' current values.
+
+        Parameters
+        ----------
+        name : {"segment", "stage", "topic", "period"}
+            A picker.
+
+        Returns
+        -------
+        list of str
+            ``"all"``, then each value of the tickets (in the picker's order)
+            whose selection, with the other pickers as they are, has tickets;
+            plus the current value when it has none, so the dropdown shows
+            what is selected.
+
+        Raises
+        ------
+        ValueError
+            If *name* is not a picker.
+        """
+        if name not in self._pickers:
+            msg = f"available_options: name={name!r} is not a picker; allowed: {', '.join(self._pickers)}"
+            raise ValueError(msg)
+        current = {n: getattr(self, n) for n in self._pickers}
+        kept = [
+            v for v in self._all_options[name] if v == ALL or self._selection_has_tickets({**current, name: v})
+        ]
+        if current[name] in self._all_options[name] and current[name] not in kept:
+            kept.append(current[name])
+        return kept
+
     def _sync_pickers(self) -> None:
-        # A value the data does not have (e.g. from a URL) stays out of the
-        # dropdown; the computation reports it in the error area.
-        for name, picker in self._pickers.items():
-            value = getattr(self, name)
-            if value in picker.options and picker.value != value:
-                picker.value = value
+        # Offer only values with tickets; a value the tickets do not have at all (e.g. from a URL)
+        # stays out of the dropdown and the computation reports it in the error area.
+        self._syncing = True
+        try:
+            for name, picker in self._pickers.items():
+                value = getattr(self, name)
+                options = tuple(self.available_options(name))
+                if tuple(picker.options) != options:
+                    picker.options = options  # resets picker.value; _syncing keeps that off the traits
+                if value in options and picker.value != value:
+                    picker.value = value
+        finally:
+            self._syncing = False
 
     def _on_pick(self, name: str) -> Any:
         def handler(change: dict[str, Any]) -> None:
-            setattr(self, name, change["new"])
+            if not self._syncing and change["new"] is not None:
+                setattr(self, name, change["new"])
 
         return handler
 
+    def _scope_text(self) -> str:
+        parts = [f"{label} {getattr(self, name)}" for name, (_, label) in _PICKED.items()]
+        as_of = f", as of {self.as_of}" if self.as_of else ""
+        return ", ".join(parts) + as_of
+
+    def _values_exist(self) -> bool:
+        # Whether every chosen value is one the tickets have (so an empty result is the combination's).
+        return all(getattr(self, name) in self._all_options[name] for name in self._pickers)
+
     def _chart(self) -> alt.TopLevelSpec:
+        title = "Emotion by journey stage" + ("" if self.segment == ALL else f" — {self.segment}")
         try:
             data = self.compute(self.voice, **self.data_parameters())
             chart = self.draw(data)
+        except EmptyResultError as exc:
+            if not self._values_exist():
+                return self._failed(exc, title)
+            self.error = ""
+            self.errors.value = ""
+            self.empty = f"{NO_TICKETS} ({self._scope_text()})"
+            self.notice.value = f'<div class="journeylib-empty" style="{NOTES_STYLE}">{html.escape(self.empty)}</div>'
+            return placeholder_chart(title=title, message=NO_TICKETS)
         except Exception as exc:  # a widget callback must show its failure, not raise it
-            self.error = f"{type(exc).__name__}: {exc}"
-            self.errors.value = error_html(self.error)
-            title = "Emotion by journey stage" + ("" if self.segment == ALL else f" — {self.segment}")
-            return placeholder_chart(
-                title=title, message="No tickets for this selection; see the message above."
-            )
+            return self._failed(exc, title)
         self.data = data
         self.error = ""
         self.errors.value = ""
+        self.empty = ""
+        self.notice.value = ""
         return chart
+
+    def _failed(self, exc: Exception, title: str) -> alt.TopLevelSpec:
+        self.error = f"{type(exc).__name__}: {exc}"
+        self.errors.value = error_html(self.error)
+        self.empty = ""
+        self.notice.value = ""
+        return placeholder_chart(title=title, message="No chart for this selection; see the message above.")
 
     @traitlets.observe("segment", "stage", "topic", "period", "as_of")
     def _recompute(self, change: dict[str, Any]) -> None:

@@ -1,0 +1,156 @@
+"""Kernel-side time to a usable dashboard: from kernel start to the widget cell done, per notebook.
+
+Run: ``.venv/bin/python benchmarks/bench_dashboard_kernel.py [--db PATH] [--repeat 2] [--notebooks 00 01 ...]
+[--label before|after] [--out benchmarks/results/dashboard_kernel.json]``.
+
+For each dashboard notebook it starts a fresh IPython kernel the way Voila does (``SERVER_SOFTWARE=voila/…`` in
+its environment, the notebooks folder as working directory, the store named by ``JOURNEYLIB_DB``) and runs the
+notebook's code cells in order up to and including the first ``dashboard-only`` cell, as Voila with progressive
+rendering shows them. It records the kernel start, the import cell, the configuration cell (``open_journey``,
+``setup_altair``), the cells between, the widget cell and the total (kernel start to widget cell done). The browser side (page, widget JavaScript) is not included:
+``tests/test_browser.py`` records that end to end in ``benchmarks/results/dashboard_ttu.json``.
+The JSON file keeps one entry per label, so a "before" and an "after" run can be compared in the Markdown table
+written beside it. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.manager import start_new_kernel
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def dashboard_cells(path: Path) -> list[str]:
+    """Return the code cells of *path* up to and including its first ``dashboard-only`` cell."""
+    nb = nbformat.read(path, as_version=4)
+    cells: list[str] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cells.append(cell.source)
+        if "dashboard-only" in cell.metadata.get("tags", []):
+            return cells
+    msg = f"{path}: no code cell tagged 'dashboard-only'; cannot tell where the widget is"
+    raise ValueError(msg)
+
+
+def run_once(path: Path, db: Path) -> dict[str, Any]:
+    """Start a kernel, run the dashboard cells of *path* and return the phase times in seconds."""
+    env = dict(os.environ, SERVER_SOFTWARE="voila/bench", JOURNEYLIB_DB=str(db), QUERY_STRING="")
+    env.pop("REPORT_CHART_MODE", None)
+    cells = dashboard_cells(path)
+    t0 = time.perf_counter()
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(NOTEBOOKS), env=env)
+    times: dict[str, Any] = {"kernel_start": time.perf_counter() - t0}
+    errors: list[str] = []
+    try:
+        cell_times = []
+        for source in cells:
+            t = time.perf_counter()
+            reply = kc.execute_interactive(
+                source, timeout=600, output_hook=lambda msg: errors.append(msg["content"]["ename"])
+                if msg["msg_type"] == "error" else None
+            )
+            cell_times.append(time.perf_counter() - t)
+            if reply["content"]["status"] != "ok":
+                errors.append(f"cell {len(cell_times) - 1}: {reply['content'].get('ename')}")
+        times["imports"] = cell_times[0]
+        config = next(i for i, s in enumerate(cells) if "open_journey" in s)
+        times["open_journey"] = cell_times[config]
+        times["between"] = sum(cell_times[1:config]) + sum(cell_times[config + 1 : -1])
+        times["widget"] = cell_times[-1]
+        times["total"] = time.perf_counter() - t0
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    times["errors"] = errors
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure every dashboard notebook and write the JSON and Markdown results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default=str(ROOT / "data" / "journeylib.duckdb"))
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--notebooks", nargs="*", default=None, help="notebook prefixes such as 00 05 (default: 00-07)")
+    parser.add_argument("--label", default="after")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dashboard_kernel.json"))
+    args = parser.parse_args(argv)
+    db = Path(args.db).resolve()
+    if not db.is_file():
+        print(f"store {db} does not exist; build it with `journeylib demo` or pass --db", file=sys.stderr)
+        return 2
+    paths = sorted(NOTEBOOKS.glob("0[0-7]_*.ipynb"))
+    if args.notebooks:
+        paths = [p for p in paths if p.name[:2] in set(args.notebooks)]
+    out = Path(args.out)
+    results: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
+    entry: dict[str, Any] = {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "db": str(db),
+        "load_average": round(os.getloadavg()[0], 2),
+        "repeat": args.repeat,
+        "notebooks": {},
+    }
+    for path in paths:
+        runs = [run_once(path, db) for _ in range(args.repeat)]
+        phases = ["kernel_start", "imports", "open_journey", "between", "widget", "total"]
+        entry["notebooks"][path.stem] = {
+            **{k: round(statistics.median(r[k] for r in runs), 2) for k in phases},
+            "runs": len(runs),
+            "total_min": round(min(r["total"] for r in runs), 2),
+            "total_max": round(max(r["total"] for r in runs), 2),
+            "errors": sorted({e for r in runs for e in r["errors"]}),
+        }
+        print(path.stem, entry["notebooks"][path.stem], flush=True)
+    entry["load_average_end"] = round(os.getloadavg()[0], 2)
+    results.setdefault(args.label, {}).update({k: v for k, v in entry.items() if k != "notebooks"})
+    results[args.label].setdefault("notebooks", {}).update(entry["notebooks"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(results))
+    return 0
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """Render the measured labels as one Markdown table per label."""
+    lines = [
+        "# Dashboard kernel time to the widget",
+        "",
+        "Written by `benchmarks/bench_dashboard_kernel.py`: a fresh kernel per run with Voila's environment, the",
+        "notebook's code cells up to and including its first `dashboard-only` cell; median of the runs, seconds.",
+        "Browser-side time (page, widget JavaScript) is not included.",
+        "",
+    ]
+    for label, entry in results.items():
+        lines += [
+            f"## {label}",
+            "",
+            f"Measured {entry.get('measured_at')}, store `{entry.get('db')}`, load average "
+            f"{entry.get('load_average')} → {entry.get('load_average_end')} (last run of this label).",
+            "",
+            "| notebook | runs | kernel start | import cell | configuration cell | cells between | widget cell | total (min–max) | errors |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, r in entry.get("notebooks", {}).items():
+            lines.append(
+                f"| {name} | {r.get('runs', 1)} | {r['kernel_start']} | {r['imports']} | {r['open_journey']} | {r['between']} | "
+                f"{r['widget']} | {r['total']} ({r['total_min']}–{r['total_max']}) | {', '.join(r['errors']) or '—'} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
