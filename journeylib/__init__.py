@@ -10,8 +10,9 @@ The curated public API is re-exported here and imported lazily, so that
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from journeylib.lazy import export_names, load_export
 
 __version__ = "0.1.0"
 
@@ -49,14 +50,8 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        msg = f"module 'journeylib' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return load_export(__name__, _EXPORTS, globals(), name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return export_names(globals(), _EXPORTS)

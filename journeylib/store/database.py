@@ -145,6 +145,35 @@ def table_ddl(table: Table) -> str:
     return f'CREATE TABLE IF NOT EXISTS "{table.name}" (\n  {cols}\n)'
 
 
+def table_columns(name: str, columns: list[str] | None = None) -> tuple[Table, list[str]]:
+    """Return a canonical table's schema and the columns to read from it, checked.
+
+    Parameters
+    ----------
+    name : str
+        A canonical table name.
+    columns : list of str, optional
+        Columns asked for (default all, in the table's order).
+
+    Returns
+    -------
+    tuple of (Table, list of str)
+        The table's schema and the columns.
+
+    Raises
+    ------
+    SchemaError
+        If *name* is not a canonical table, or a column is not one of its columns (the message lists them).
+    """
+    table = get_table(name)
+    cols = list(columns or table.names)
+    unknown = [c for c in cols if c not in table.fields]
+    if unknown:
+        msg = f"table {name!r} has no column(s) {unknown}; its columns are {table.names}"
+        raise SchemaError(msg)
+    return table, cols
+
+
 class Store:
     """A canonical journey store in a DuckDB file.
 
@@ -519,12 +548,7 @@ class Store:
         pandas.DataFrame
             The table's rows, ordered by its canonical order.
         """
-        table = get_table(name)
-        cols = columns or table.names
-        unknown = [c for c in cols if c not in table.fields]
-        if unknown:
-            msg = f"table {name!r} has no column(s) {unknown}; its columns are {table.names}"
-            raise SchemaError(msg)
+        table, cols = table_columns(name, columns)
         with self.session():
             # a read-only store made by an older version may lack a column added since: it reads as empty
             present = set(self.query(

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from journeylib.exceptions import JourneyLibError, SchemaError, StoreError
-from journeylib.store.database import Store
+from journeylib.store.database import Store, table_columns
 from journeylib.store.dialect import SPARK_TYPES, SparkTranslationError, sql_quote, to_spark_sql
 from journeylib.store.schema import ALL_TABLES, get_table
 
@@ -513,12 +513,7 @@ class SparkStore(Store):
         pandas.DataFrame
             The table's rows, ordered by its canonical order.
         """
-        table = get_table(name)
-        cols = columns or table.names
-        unknown = [c for c in cols if c not in table.fields]
-        if unknown:
-            msg = f"table {name!r} has no column(s) {unknown}; its columns are {table.names}"
-            raise SchemaError(msg)
+        table, cols = table_columns(name, columns)
         select = ", ".join(f'"{c}"' for c in cols)
         order = ", ".join(f'"{c}"' for c in table.order)
         return self.query(f'SELECT {select} FROM "{name}"' + (f" WHERE {where}" if where else "") + f" ORDER BY {order}")

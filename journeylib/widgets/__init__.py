@@ -14,8 +14,9 @@ view reuses what the notebook computed (see :mod:`journeylib.widgets.base`).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from journeylib.lazy import export_names, load_export
 
 if TYPE_CHECKING:
     from journeylib.widgets.accounts import AccountList
@@ -46,14 +47,8 @@ __all__ = ["AccountList", "CohortsWidget", "Customer360Widget", "DataHealthWidge
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        msg = f"module 'journeylib.widgets' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return load_export(__name__, _EXPORTS, globals(), name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return export_names(globals(), _EXPORTS)
