@@ -67,7 +67,7 @@ def test_format_p_value_rejects_values_outside_0_1() -> None:
 @pytest.mark.parametrize(
     ("x", "text"),
     [(1234567, "1,234,567"), (np.int64(42), "42"), (0.123456, "0.123"), (1.23456, "1.23"), (12.3456, "12.3"),
-     (12345.678, "12,346"), (-0.000123456, "-0.000123"), (2.0, "2"), (float("inf"), "∞"), (float("nan"), "–"),
+     (12345.678, "12,346"), (-0.000123456, "-0.0001"), (0.000428, "0.0004"), (0.00123, "0.0012"), (2.0, "2"), (float("inf"), "∞"), (float("nan"), "–"),
      (2.2e-17, "0"), (3.5e-6, "< 0.0001")],
 )  # fmt: skip
 def test_format_number_has_no_scientific_notation_and_2_3_significant_digits(x: float, text: str) -> None:

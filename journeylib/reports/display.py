@@ -136,6 +136,8 @@ def format_number(x: Any, *, digits: int = 3) -> str:
     '0.123'
     >>> format_number(12345.678)
     '12,346'
+    >>> format_number(0.000428)
+    '0.0004'
     >>> format_number(float("nan"))
     '–'
     """
@@ -154,6 +156,8 @@ def format_number(x: Any, *, digits: int = 3) -> str:
         return "0"
     if abs(value) < _SMALL:
         return "< 0.0001" if value > 0 else "> -0.0001"
+    if abs(value) < 0.01:  # at most four decimals: 0.000428 reads 0.0004, not six digits after the point
+        return f"{value:.4f}".rstrip("0")
     return _significant(value, digits)
 
 
