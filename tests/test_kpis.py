@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -136,12 +137,13 @@ def test_changes_errors() -> None:
         changes_data(pd.DataFrame(columns=KPI_COLUMNS), pd.DataFrame(columns=["period", "freq", "kpi", "item", "value", "ci_low"]))
 
 
-def _run(reports: Path, run_id: str, started: str, status: str = "succeeded", artifacts: bool = True) -> Path:
+def _run(reports: Path, run_id: str, started: str, status: str = "succeeded", artifacts: bool = True,
+         suite: str = "demo", sample: dict[str, Any] | None = None) -> Path:
     folder = reports / run_id / "10_journey_summary"
     folder.mkdir(parents=True)
     if artifacts:
         (folder / "artifacts").mkdir()
-    manifest = {"status": status, "started_at": started,
+    manifest = {"status": status, "started_at": started, "suite": suite, "sample": sample,
                 "notebooks": [{"name": "10_journey_summary", "status": status}]}
     (reports / run_id / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return folder
@@ -158,6 +160,14 @@ def test_previous_run_dir_of(tmp_path: Path) -> None:
     _run(tmp_path, "20240105-000000-demo", "2024-01-05T00:00:00Z")  # later than this run: not "previous"
     assert previous_run_dir_of(now).name == "10_journey_summary"
     assert previous_run_dir_of(now).parent.name == "20240101-000000-demo"
+
+
+def test_previous_run_dir_of_skips_other_suites_and_samples(tmp_path: Path) -> None:
+    same = _run(tmp_path, "20240101-000000-weekly", "2024-01-01T00:00:00Z", suite="weekly")
+    _run(tmp_path, "20240102-000000-demo", "2024-01-02T00:00:00Z", suite="demo")  # other parameter sets
+    _run(tmp_path, "20240103-000000-weekly", "2024-01-03T00:00:00Z", suite="weekly", sample={"requested": 200, "random_state": 0})
+    now = _run(tmp_path, "20240104-000000-weekly", "2024-01-04T00:00:00Z", status="running", suite="weekly")
+    assert previous_run_dir_of(now) == same.resolve()
 
 
 def test_changes_since_data_reads_the_previous_run(tmp_path: Path) -> None:

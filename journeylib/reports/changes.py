@@ -41,10 +41,13 @@ def previous_run_dir_of(output_dir: str | Path) -> Path | None:
     Returns
     -------
     pathlib.Path or None
-        ``<reports>/<earlier run_id>/<notebook>`` of the latest run started
-        before this one whose manifest says it succeeded and whose record of
-        this notebook succeeded and has an ``artifacts`` folder; None when
-        there is none (a first run) or *output_dir* is empty.
+        ``<reports>/<earlier run_id>/<notebook>`` of the latest run of the
+        same suite and the same customer sample, started before this one,
+        whose manifest says it succeeded and whose record of this notebook
+        succeeded and has an ``artifacts`` folder; None when there is none (a
+        first run) or *output_dir* is empty. A run of another suite (other
+        parameter sets) or on another sample is not a previous state of this
+        one: comparing with it would flag differences of set-up as changes.
     """
     if not str(output_dir):
         return None
@@ -54,6 +57,7 @@ def previous_run_dir_of(output_dir: str | Path) -> Path | None:
     candidates: list[tuple[str, Path]] = []
     if not reports.is_dir():
         return None
+    this = _manifest(run_dir)
     for manifest_path in reports.glob("*/manifest.json"):
         folder = manifest_path.parent
         if folder.resolve() == run_dir or folder.is_symlink():
@@ -64,20 +68,29 @@ def previous_run_dir_of(output_dir: str | Path) -> Path | None:
             continue
         if manifest.get("status") != "succeeded":
             continue
+        if this is not None and _setup(manifest) != _setup(this):
+            continue
         record = next((n for n in manifest.get("notebooks", []) if n.get("name") == name), None)
         if record is None or record.get("status") != "succeeded" or not (folder / name / "artifacts").is_dir():
             continue
         candidates.append((str(manifest.get("started_at") or folder.name), folder / name))
-    mine = _started_at(run_dir)
+    mine = (str(this.get("started_at") or "") or None) if this is not None else None
     earlier = [c for c in candidates if mine is None or c[0] < mine]
     return max(earlier)[1] if earlier else None
 
 
-def _started_at(run_dir: Path) -> str | None:
+def _setup(manifest: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """Return what makes two runs comparable: the suite, and the sample asked for (its share or size and seed)."""
+    sample = manifest.get("sample") or {}
+    return manifest.get("suite"), sample.get("requested"), sample.get("random_state")
+
+
+def _manifest(run_dir: Path) -> dict[str, Any] | None:
     try:
-        return str(json.loads((run_dir / "manifest.json").read_text(encoding="utf-8")).get("started_at") or "") or None
+        data = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def _latest(kpis: pd.DataFrame) -> pd.DataFrame:
