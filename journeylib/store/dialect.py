@@ -782,9 +782,12 @@ def to_spark_sql(
         where = None
         if isinstance(inner, exp.Filter):
             where, inner = inner.expression, inner.this
-        if not (isinstance(inner, exp.Min) and inner.expressions):
+        if not isinstance(inner, exp.Min):
             return None
-        n = inner.expressions[0]
+        # ``min(x, n)``: sqlglot < 30.18 keeps n in ``expressions``, later versions in ``count``.
+        n = inner.args.get("count") or (inner.expressions[0] if inner.expressions else None)
+        if n is None:
+            return None
         collected: exp.Expression = anonymous("collect_list", inner.this.copy().transform(rewrite))
         if where is not None:
             collected = exp.Filter(this=collected, expression=where.copy().transform(rewrite))
