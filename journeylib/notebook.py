@@ -54,7 +54,7 @@ import altair as alt
 
 from journeylib.charts.theme import THEME_NAME
 from journeylib.exceptions import DataQualityWarning, EmptyResultError, StatisticalWarning
-from journeylib.words import plural, sentence
+from journeylib.words import plural, reader_message, sentence
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -469,7 +469,7 @@ def _record_warning(
     line: str | None = None,
 ) -> None:
     """``warnings.showwarning`` replacement: record the warning in words, print nothing (no file path)."""
-    text = sentence(" ".join(str(message).split())) or f"{category.__name__} without a message."
+    text = reader_message(str(message)) or f"{category.__name__} without a message."
     topic = next(name for kind, name in _WARNING_TOPICS if issubclass(category, kind))
     where = _CURRENT_SECTION[-1] if _CURRENT_SECTION else topic
     if text in _WARNINGS:
@@ -581,7 +581,7 @@ class Section:
         if not isinstance(exc, SKIPPABLE_ERRORS):
             return False
         self.computed = False
-        self.note = sentence(str(exc)) or f"{type(exc).__name__} without a message."
+        self.note = reader_message(str(exc)) or f"{type(exc).__name__} without a message."
         text = sentence(f"Not computed: {self.note}")
         _NOTES[self.title] = {"section": self.title, "status": "skipped", "error": type(exc).__name__, "message": self.note}
         _display_note(self.title, text)

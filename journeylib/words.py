@@ -20,6 +20,7 @@ __all__ = [
     "percent",
     "plural",
     "ratio",
+    "reader_message",
     "sentence",
     "with_article",
 ]
@@ -348,3 +349,45 @@ def sentence(text: str) -> str:
         return ""
     out = out[0].upper() + out[1:]
     return out if out.endswith((".", "!", "?")) else out + "."
+
+
+#: A message's leading "where" prefix: a Python name (``funnel_data:``, ``Journey.run:``, ``RiskWidget:``, ``to_spark_sql:``).
+_CODE_PREFIX = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.]*)(?:\(\))?:\s+")
+
+
+def reader_message(text: str) -> str:
+    """Return an error or warning message as a sentence for a report reader, without its code-name prefix.
+
+    journeylib's messages start with the function or class that raised them
+    (``backtest_data: only 3 churners ...``), which helps an analyst and
+    means nothing to a reader of a report. A prefix is removed only when it
+    is a code name: it contains ``_`` or ``.``, or it is CamelCase with two
+    or more capitals (``RiskWidget``); a plain word (``Note:``) stays.
+    Whitespace runs (line breaks) become single spaces.
+
+    Parameters
+    ----------
+    text : str
+        The message.
+
+    Returns
+    -------
+    str
+        The message as a sentence (:func:`sentence`); empty for an empty message.
+
+    Examples
+    --------
+    >>> reader_message("backtest_data: only 3 churners in the test period")
+    'Only 3 churners in the test period.'
+    >>> reader_message("RiskWidget: segment 'X' has no churner")
+    "Segment 'X' has no churner."
+    >>> reader_message("Note: the sample has 20 customers")
+    'Note: the sample has 20 customers.'
+    """
+    out = " ".join(str(text).split())
+    match = _CODE_PREFIX.match(out)
+    if match:
+        name = match.group("name")
+        if "_" in name or "." in name or sum(c.isupper() for c in name) >= 2:
+            out = out[match.end():]
+    return sentence(out)

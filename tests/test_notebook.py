@@ -100,6 +100,17 @@ def test_section_turns_an_empty_result_into_a_recorded_note(fresh_notes, capsys:
     assert "Not computed: No cohort by segment has 30+ converted customers" in shown
 
 
+def test_a_section_note_drops_the_code_name_that_starts_the_message(fresh_notes) -> None:
+    from journeylib.exceptions import EmptyResultError
+
+    with notebook.section("Out-of-time backtest") as part:
+        raise EmptyResultError("backtest_data: only 3 churners in the test period;\n at least 10 are needed")
+    assert part.note == "Only 3 churners in the test period; at least 10 are needed."
+    with notebook.section("Voice") as plain:
+        raise EmptyResultError("Note: no tickets in this period")
+    assert plain.note == "Note: no tickets in this period."
+
+
 def test_section_catches_a_scope_error_but_nothing_else(fresh_notes) -> None:
     from journeylib.exceptions import ConfigError, ScopeError
 
