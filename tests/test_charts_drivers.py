@@ -48,16 +48,33 @@ def test_forest_plot_encodes_rr_and_its_interval_on_a_log_scale() -> None:
     assert spec["title"] == "Behaviours and churn: relative risk (95% CI)"
     one, rule, point, adjusted = _layers(spec)
     assert one["encoding"]["x"]["field"] == "x"  # the no-difference line at 1
-    assert rule["encoding"]["x"]["field"] == "rr_ci_low"
-    assert rule["encoding"]["x2"]["field"] == "rr_ci_high"
+    assert rule["encoding"]["x"]["field"] == "estimate_low"
+    assert rule["encoding"]["x2"]["field"] == "estimate_high"
+    assert rule["encoding"]["x"]["title"] == "Relative risk of churn (log scale)"
     assert rule["encoding"]["x"]["scale"]["type"] == "log"
-    assert point["encoding"]["x"]["field"] == "rr"
+    assert point["encoding"]["x"]["field"] == "estimate_value"
     assert point["encoding"]["y"]["sort"] == TOP["label"].tolist()
     assert adjusted["encoding"]["x"]["field"] == "rr_adjusted"
     assert adjusted["mark"]["shape"] == "diamond"
     (data,) = spec["datasets"].values() if len(spec["datasets"]) == 1 else [v for v in spec["datasets"].values() if len(v) == 2]
     assert {r["significance"] for r in data} == {"significant (FDR)", "not significant"}
+    assert [(r["estimate_value"], r["estimate_low"], r["estimate_high"]) for r in data] == [(4.1, 3.2, 5.3), (1.6, 0.9, 2.8)]
     assert drivers_forest_chart(TOP, title="Churn — SMB").to_dict()["title"] == "Churn — SMB"
+
+
+def test_forest_plot_draws_the_hazard_ratio_when_the_drivers_are_ranked_by_it() -> None:
+    cox = TOP.assign(estimate="hazard_ratio", hr=[3.0, 1.2], hr_ci_low=[2.1, 0.8], hr_ci_high=[4.4, 1.9])
+    spec = drivers_forest_chart(cox).to_dict()
+    assert spec["title"] == "Behaviours and churn: hazard ratio (95% CI)"
+    layers = _layers(spec)
+    assert len(layers) == 3  # no adjusted-RR diamond on a hazard-ratio axis
+    rule = layers[1]
+    assert rule["encoding"]["x"]["title"] == "Hazard ratio of churn (Cox model, log scale)"
+    (data,) = [v for v in spec["datasets"].values() if len(v) == 2]
+    assert [(r["estimate_value"], r["estimate_low"], r["estimate_high"]) for r in data] == [(3.0, 2.1, 4.4), (1.2, 0.8, 1.9)]
+    # a risk-ratio table (or one without hazard ratios) keeps the relative risk
+    assert "relative risk" in drivers_forest_chart(cox.assign(estimate="risk_ratio")).to_dict()["title"]
+    assert "relative risk" in drivers_forest_chart(cox.assign(hr=float("nan"))).to_dict()["title"]
 
 
 def test_forest_plot_rejects_other_frames() -> None:

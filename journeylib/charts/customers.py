@@ -14,7 +14,10 @@ the theme (:mod:`journeylib.charts.theme`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from journeylib.charts import theme as _theme  # noqa: F401  (registers and enables the journeylib theme)
@@ -32,7 +35,7 @@ __all__ = [
 
 
 def drivers_forest_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.LayerChart:
-    """Draw a forest plot: relative risk with its interval, one row per behaviour.
+    """Draw a forest plot: the estimate the drivers are ranked by, with its interval, one row per behaviour.
 
     Parameters
     ----------
@@ -44,10 +47,13 @@ def drivers_forest_chart(data: pd.DataFrame, *, title: str | None = None) -> alt
     Returns
     -------
     altair.LayerChart
-        y = behaviour (``label``, in rank order), x = ``rr`` on a log scale
-        with a rule from ``rr_ci_low`` to ``rr_ci_high``; filled points are
-        significant after FDR control, hollow ones are not; a diamond marks the
-        adjusted RR; a vertical rule at 1 (no difference).
+        y = behaviour (``label``, in rank order), x = the estimate on a log
+        scale with a rule over its interval: the hazard ratio (``hr``,
+        ``hr_ci_low``, ``hr_ci_high``) when the rows were ranked and tested by
+        a Cox model (``estimate == "hazard_ratio"``), else the relative risk
+        (``rr``, ``rr_ci_low``, ``rr_ci_high``) with a diamond at the adjusted
+        RR; filled points are significant after FDR control, hollow ones are
+        not; a vertical rule at 1 (no difference).
 
     Raises
     ------
@@ -70,6 +76,13 @@ def drivers_forest_chart(data: pd.DataFrame, *, title: str | None = None) -> alt
         producer="journeylib.customers.driver_views.top_drivers_data",
     )
     outcome = str(frame["outcome"].iloc[0]) if len(frame) else "the outcome"
+    hazard = _ranked_by_hazard(data)
+    if hazard:
+        frame[["hr", "hr_ci_low", "hr_ci_high"]] = data[["hr", "hr_ci_low", "hr_ci_high"]].to_numpy(dtype=float)
+    prefix, name, short = ("hr", "Hazard ratio", "hazard ratio") if hazard else ("rr", "Relative risk", "relative risk")
+    frame["estimate_value"] = frame[prefix]
+    frame["estimate_low"] = frame[f"{prefix}_ci_low"]
+    frame["estimate_high"] = frame[f"{prefix}_ci_high"]
     frame["significance"] = frame["significant"].map({True: "significant (FDR)", False: "not significant"})
     order = frame.sort_values("rank")["label"].tolist()
     y = alt.Y("label:N", sort=order, title=None, axis=wrapped_label_axis(order))
@@ -77,34 +90,43 @@ def drivers_forest_chart(data: pd.DataFrame, *, title: str | None = None) -> alt
     base = alt.Chart(frame)
     tooltip = [
         alt.Tooltip("label:N", title="Customers"),
-        alt.Tooltip("rr:Q", title="Relative risk", format=".2f"),
-        alt.Tooltip("rr_ci_low:Q", title="95% CI low", format=".2f"),
-        alt.Tooltip("rr_ci_high:Q", title="95% CI high", format=".2f"),
-        alt.Tooltip("rr_adjusted:Q", title="Adjusted RR", format=".2f"),
+        alt.Tooltip("estimate_value:Q", title=name, format=".2f"),
+        alt.Tooltip("estimate_low:Q", title="95% CI low", format=".2f"),
+        alt.Tooltip("estimate_high:Q", title="95% CI high", format=".2f"),
+        *([alt.Tooltip("rr:Q", title="Relative risk (share with the outcome)", format=".2f")] if hazard else
+          [alt.Tooltip("rr_adjusted:Q", title="Adjusted RR", format=".2f")]),
         alt.Tooltip("q_value:Q", title="q-value", format=".2g"),
         alt.Tooltip("n_exposed:Q", title="Customers in group", format=","),
         alt.Tooltip("n_reference:Q", title="Customers compared with", format=","),
     ]
+    axis_title = f"{name} of {outcome} ({'Cox model, ' if hazard else ''}log scale)"
     rule = base.mark_rule(strokeWidth=2).encode(
-        y=y, x=alt.X("rr_ci_low:Q", scale=x_scale, title=f"Relative risk of {outcome} (log scale)"), x2="rr_ci_high:Q"
+        y=y, x=alt.X("estimate_low:Q", scale=x_scale, title=axis_title), x2="estimate_high:Q"
     )
     point = base.mark_point(size=90, filled=True).encode(
         y=y,
-        x=alt.X("rr:Q", scale=x_scale),
+        x=alt.X("estimate_value:Q", scale=x_scale),
         shape=alt.Shape("significance:N", title=None,
                         scale=alt.Scale(domain=["significant (FDR)", "not significant"], range=["circle", "square"])),
         color=alt.Color("significance:N", title=None,
                         scale=alt.Scale(domain=["significant (FDR)", "not significant"], range=[PALETTE[0], PALETTE[8]])),
         tooltip=tooltip,
     )
-    adjusted = base.mark_point(shape="diamond", size=70, color=PALETTE[1], filled=False, strokeWidth=2).encode(
-        y=y, x=alt.X("rr_adjusted:Q", scale=x_scale), tooltip=tooltip
-    )
-    one = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(strokeDash=[4, 4], color="#888888").encode(x="x:Q")
-    return alt.LayerChart(layer=[
-        one, rule, point, adjusted], title=title or f"Behaviours and {outcome}: relative risk (95% CI)",
-        height=alt.Step(label_step(order, minimum=24))
-    )
+    layers: list[Any] = [alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(strokeDash=[4, 4], color="#888888").encode(x="x:Q"),
+                         rule, point]
+    if not hazard:  # the adjusted RR is a risk ratio: not drawn on a hazard-ratio axis
+        layers.append(base.mark_point(shape="diamond", size=70, color=PALETTE[1], filled=False, strokeWidth=2).encode(
+            y=y, x=alt.X("rr_adjusted:Q", scale=x_scale), tooltip=tooltip
+        ))
+    return alt.LayerChart(layer=layers, title=title or f"Behaviours and {outcome}: {short} (95% CI)",
+                          height=alt.Step(label_step(order, minimum=24)))
+
+
+def _ranked_by_hazard(frame: pd.DataFrame) -> bool:
+    """Tell whether the drivers were ranked and tested by a hazard ratio (``estimate``) and the rows carry one."""
+    if "estimate" not in frame.columns or not {"hr", "hr_ci_low", "hr_ci_high"} <= set(frame.columns) or frame.empty:
+        return False
+    return bool((frame["estimate"] == "hazard_ratio").all() and np.isfinite(frame["hr"].to_numpy(dtype=float)).any())
 
 
 def retention_curves_chart(data: pd.DataFrame, *, title: str | None = None) -> alt.LayerChart:
