@@ -304,6 +304,17 @@ def test_sessions_hand_computed() -> None:
             sessions_data(s, level="user")  # type: ignore[arg-type]
 
 
+def test_sessions_keep_events_with_equal_timestamps_together() -> None:
+    # many customers, each with groups of 3 simultaneous events 2 hours apart: every group is one whole session
+    customers = [{"customer_id": f"t{i}", "segment": "SMB", "signup_at": day(0)} for i in range(200)]
+    events = [(f"t{i}", (120 * (k + 1)) / 1440, f"e{j}", None) for i in range(200) for k in range(5) for j in range(3)]
+    with make_store(customers, events) as s:
+        per_session = sessions_data(s, as_of=day(14), level="session")
+        assert len(per_session) == 200 * 5
+        assert (per_session["events"] == 3).all()
+        assert (per_session["duration_minutes"] == 0).all()
+
+
 def test_stage_map_rule_text_and_choices(store: Store) -> None:
     m = stage_map_data(DEF)
     assert m["rule"].tolist()[:2] == ["signup", "all of (setup within 7 d of signup; ≥ 2 login)"]

@@ -76,8 +76,10 @@ def sessions_data(
                           signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
     keep = f"WHERE source IN ({', '.join(sql_quote(s) for s in sources)})" if sources else ""
     gap_us = round(gap_minutes * 60_000_000)
-    # Ordering by timestamp alone is enough: events with equal timestamps are never split by a gap,
-    # so sessions do not depend on how ties are ordered (and the sort stays narrow). The windows
+    # Ordering by timestamp alone is enough: events with equal timestamps are never split by a gap, and
+    # the running count of session starts is a RANGE frame, so tied events (peers) all get the count
+    # including their group's start, whatever order an engine puts peers in (a ROWS frame could leave
+    # a tied event in the previous session when the two windows order peers differently). The windows
     # order and compare integer epoch microseconds: the same order and the same gaps as the
     # time-zone-aware timestamps, about 1.5x faster to sort at 10M events.
     sessions = f"""
@@ -89,7 +91,7 @@ def sessions_data(
         ),
         numbered AS (
             SELECT customer_id, timestamp, us,
-                   sum(new_session) OVER (PARTITION BY customer_id ORDER BY us ROWS UNBOUNDED PRECEDING) AS session
+                   sum(new_session) OVER (PARTITION BY customer_id ORDER BY us RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session
             FROM marked
         )
         SELECT customer_id, CAST(session AS BIGINT) AS session, min(timestamp) AS started_at, max(timestamp) AS ended_at,
