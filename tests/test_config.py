@@ -56,7 +56,7 @@ def test_all_problems_reported_with_lines(tmp_path: Path) -> None:
     assert "stages[1].rule.all[0].colour (line 8): unknown key 'colour'; allowed keys here: event, events, min_count, within_days, of, where" in problems
     assert "stages[1].rule.all[1].min_count (line 9): Input should be greater than or equal to 1; found 0" in problems
     assert "outcomes.churn.customer_field (line 11): must be 'converted_at', 'churned_at' or 'renewal_at'; found 'churn_at'" in problems
-    assert "bogus (line 12): unknown key 'bogus'; allowed keys here: name, description, stages, outcomes, segment_field, happy_path, conventions" in problems
+    assert "bogus (line 12): unknown key 'bogus'; allowed keys here: name, description, stages, outcomes, segment_field, happy_path, value_stage, conventions" in problems
 
 
 @pytest.mark.parametrize(

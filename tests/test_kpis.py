@@ -80,6 +80,29 @@ def test_value_stage_of() -> None:
         value_stage_of(d, "Nope")
 
 
+def test_value_stage_from_the_definition_or_a_loud_positional_fallback() -> None:
+    import warnings
+
+    from journeylib.exceptions import ConfigError, DataQualityWarning
+
+    stages = [{"name": "Signed up", "rule": "signup"}, {"name": "Team Added", "rule": {"event": "invite"}},
+              {"name": "Report Shared", "rule": {"event": "share"}}, {"name": "Weekly Habit", "rule": {"event": "share", "min_count": 4}}]
+    declared = JourneyDefinition.from_dict({"name": "teams", "stages": stages, "value_stage": "Report Shared"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the declared stage is used silently
+        assert value_stage_of(declared) == "Report Shared"
+    assert value_stage_of(declared, "Weekly Habit") == "Weekly Habit"  # the argument still wins
+    silent = JourneyDefinition.from_dict({"name": "teams", "stages": stages})
+    with pytest.warns(DataQualityWarning, match=r"names no value stage .* position 3 of 4, 'Report Shared'"):
+        assert value_stage_of(silent) == "Report Shared"
+    two = JourneyDefinition.from_dict({"name": "two", "stages": [*stages[:2], {"name": "Value A", "rule": {"event": "a"}},
+                                                                   {"name": "More Value", "rule": {"event": "b"}}]})
+    with pytest.warns(DataQualityWarning, match=r"2 stages of 'two' have 'value' in their name"):
+        assert value_stage_of(two) == "Value A"
+    with pytest.raises(ConfigError, match=r"value_stage 'Nope' is not a stage"):
+        JourneyDefinition.from_dict({"name": "teams", "stages": stages, "value_stage": "Nope"})
+
+
 def test_kpis_argument_errors(demo_store: Path) -> None:
     with Journey.open(demo_store, definition=SAAS) as j:
         with pytest.raises(ValueError, match="freq must be 'week' or 'month'; got 'day'"):

@@ -290,6 +290,7 @@ class JourneyDefinition(_Frozen):
     outcomes: dict[str, Outcome] = Field(default_factory=dict)
     segment_field: Literal["segment", "plan"] = "segment"
     happy_path: list[str] | None = None
+    value_stage: str | None = None
     conventions: Conventions = Field(default_factory=Conventions)
 
     @field_validator("stages")
@@ -309,6 +310,9 @@ class JourneyDefinition(_Frozen):
             if unknown:
                 msg = f"happy_path names unknown stage(s) {unknown}; stages are {self.stage_names}"
                 raise ValueError(msg)
+        if self.value_stage is not None and self.value_stage not in self.stage_names:
+            msg = f"value_stage {self.value_stage!r} is not a stage; stages are {self.stage_names}"
+            raise ValueError(msg)
         first = self.stages[0]
         if _uses_previous(first.rule):
             msg = f"the first stage {first.name!r} cannot use of: previous_stage (there is none)"

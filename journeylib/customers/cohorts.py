@@ -55,6 +55,7 @@ from journeylib.customers.features import (
     customer_outcomes_data,
     feature_slug,
 )
+from journeylib.customers.kpis import value_stage_of
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.journey.stages import milestones_data
 from journeylib.scope import Scope
@@ -348,11 +349,7 @@ def _cohort_customers(
     for name in definition.stage_names:
         col = f"entered_{feature_slug(name)}_days"
         frame[col] = frame["customer_id"].map(wide[name]) if name in wide.columns else np.nan
-    vs = value_stage or next((s for s in definition.stage_names if "value" in s.lower()),
-                             definition.stage_names[min(2, len(definition.stage_names) - 1)])
-    if vs not in definition.stage_names:
-        msg = f"value_stage {vs!r} is not a stage; stages are {definition.stage_names}"
-        raise ValueError(msg)
+    vs = value_stage_of(definition, value_stage or "")
     frame["value_stage"] = vs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticalWarning)

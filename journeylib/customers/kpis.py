@@ -21,6 +21,7 @@ less follow-up:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from lifelines.utils import median_survival_times
 from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
 from journeylib.customers.features import customer_outcomes_data, feature_slug
-from journeylib.exceptions import EmptyResultError
+from journeylib.exceptions import DataQualityWarning, EmptyResultError
 from journeylib.journey.stages import stage_milestones
 from journeylib.scope import Scope
 from journeylib.stats import wilson_interval
@@ -50,14 +51,19 @@ _FREQ = {"week": "W-MON", "month": "MS"}
 def value_stage_of(definition: JourneyDefinition, value_stage: str = "") -> str:
     """Return the stage whose entry counts as reaching value.
 
+    The stage is, in order: *value_stage* when given; the definition's
+    ``value_stage``; the one stage whose name contains "value" (any case).
+    When none of these names one, the third stage of the definition (the
+    last when it has fewer) is used and a
+    :class:`~journeylib.exceptions.DataQualityWarning` says so, naming the
+    stage and how to set it: time to value then means time to that stage.
+
     Parameters
     ----------
     definition : JourneyDefinition
         The journey definition.
     value_stage : str, default ""
-        A stage name; empty means the first stage whose name contains "value"
-        (any case), else the third stage of the definition (the second when it
-        has two), a default the caller should override where it does not fit.
+        A stage name; empty means as above.
 
     Returns
     -------
@@ -68,6 +74,12 @@ def value_stage_of(definition: JourneyDefinition, value_stage: str = "") -> str:
     ------
     ValueError
         If ``value_stage`` is not a stage of the definition.
+
+    Warns
+    -----
+    DataQualityWarning
+        When the stage is the positional fallback, or when several stage
+        names contain "value" (the first is used).
     """
     names = definition.stage_names
     if value_stage:
@@ -75,10 +87,25 @@ def value_stage_of(definition: JourneyDefinition, value_stage: str = "") -> str:
             msg = f"value_stage {value_stage!r} is not a stage of the definition {definition.name!r}; its stages are: {', '.join(names)}"
             raise ValueError(msg)
         return value_stage
-    for name in names:
-        if "value" in name.lower():
-            return name
-    return names[min(2, len(names) - 1)]
+    if definition.value_stage:
+        return definition.value_stage
+    named = [name for name in names if "value" in name.lower()]
+    if len(named) > 1:
+        warnings.warn(
+            f"time to value: {len(named)} stages of {definition.name!r} have 'value' in their name ({', '.join(named)}); "
+            f"the first, {named[0]!r}, counts as value. Set value_stage in the journey definition to choose.",
+            DataQualityWarning, stacklevel=2,
+        )
+    if named:
+        return named[0]
+    chosen = names[min(2, len(names) - 1)]
+    warnings.warn(
+        f"time to value: the journey definition {definition.name!r} names no value stage (no value_stage key, no stage "
+        f"named with 'value'); the stage in position {names.index(chosen) + 1} of {len(names)}, {chosen!r}, counts as "
+        "value. Set value_stage in the journey definition (or the value_stage parameter) if another stage means value.",
+        DataQualityWarning, stacklevel=2,
+    )
+    return chosen
 
 
 def _periods(start: pd.Timestamp, end: pd.Timestamp, freq: str) -> pd.DatetimeIndex:
