@@ -1,7 +1,7 @@
 """Churn-risk benchmark: backtest metrics, measured lead time vs the planted decline, and time to score 100k customers.
 
 Run: ``.venv/bin/python benchmarks/bench_risk.py [--world demo|second] [--customers N] [--score-customers 100000]
-[--score-only] [--score-db PATH] [--n-background 30] [--horizon 60] [--out FILE.json]``.
+[--score-only] [--score-db PATH] [--n-background 30] [--horizon 60] [--test-every-days 7] [--out FILE.json]``.
 Builds the world (demo: seed 42, 2,000 customers by default; second: the HR and payroll SaaS of
 :func:`journeylib.datasets.synthesize_second_world`, seed 0, 5,000 customers by default, ingested with its
 ``source_kinds`` and scored with its own ``journey.yaml``) in a temporary folder, takes weekly as-of snapshots,
@@ -13,13 +13,18 @@ whose test period allows the planted lead (full look-back). When ``lightgbm`` is
 same hyper-parameters and time-later calibration joins the backtest (same split), with fit times; otherwise a line
 says it was skipped. For the demo world it also times snapshots, scoring and the per-customer reasons on one as-of
 day of a larger world (``--score-customers 0`` skips it; ``--score-only`` runs only that, with the model trained on
-the demo world). Not a test.
+the demo world). With ``--test-every-days N`` (N dividing 7, e.g. 1) the test period is scored on an N-day as-of grid
+(``build_snapshots(..., test_every_days=N)``) while training stays weekly; the weekly backtest of the same world runs
+too (``weekly_reference``: its metrics and lead times, and whether its training rows are the same), and the per-churner
+detection delay (observable onset minus lead, demo world) is given for both grids. The load average is recorded.
+Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -54,7 +59,8 @@ from journeylib.voice.sentiment import score_tickets
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _world(folder: Path, n: int, seed: int) -> Path:
+def world_store(folder: Path, n: int, seed: int) -> Path:
+    """Synthesize the demo world in *folder* and ingest it; return the store's path."""
     synthesize(folder / "world", n_customers=n, seed=seed)
     db = folder / "world.duckdb"
     with Store(db) as store:
@@ -62,7 +68,8 @@ def _world(folder: Path, n: int, seed: int) -> Path:
     return db
 
 
-def _second_world(folder: Path, n: int, seed: int) -> tuple[Path, Path, dict[str, object]]:
+def second_world_store(folder: Path, n: int, seed: int) -> tuple[Path, Path, dict[str, object]]:
+    """Synthesize the second world in *folder* and ingest it; return the store, its journey definition and its truth."""
     world = synthesize_second_world(folder / "world", n_customers=n, seed=seed)
     db = folder / "world.duckdb"
     with Store(db) as store:
@@ -158,7 +165,7 @@ def _fit_seconds(bt: object, snap: object, names: tuple[str, ...]) -> dict[str, 
     return res
 
 
-def _observable_onset(store: Store, truth: dict[str, object]) -> pd.DataFrame:
+def observable_onset(store: Store, truth: dict[str, object]) -> pd.DataFrame:
     """Per churner of the demo world: its session rate before the planted decline and when the decline is observable.
 
     The rate is estimated from its logins from signup to the decline's start (trial weeks weighted by the world's
@@ -189,7 +196,7 @@ def _observable_onset(store: Store, truth: dict[str, object]) -> pd.DataFrame:
 
 def _score_big(out: dict[str, object], model: object, features: list[str], definition: JourneyDefinition, tmp: Path,
                n: int, horizon: int, n_background: int, db: Path | None = None) -> None:
-    big = _world(tmp / "big", n, 43) if db is None else db
+    big = world_store(tmp / "big", n, 43) if db is None else db
     with Store(big, read_only=True) as store:
         last = store.query("SELECT max(timestamp) AS t FROM events")["t"].iloc[0]
         t = time.perf_counter()
@@ -227,25 +234,39 @@ def main() -> None:
     parser.add_argument("--score-db", type=Path, default=None,
                         help="an existing store of the --score-customers world (synthesize seed 43) instead of building it")
     parser.add_argument("--horizon", type=int, default=60)
+    parser.add_argument("--test-every-days", type=int, default=7,
+                        help="as-of grid of the test period (training stays weekly); e.g. 1 for daily")
     args = parser.parse_args()
     warnings.simplefilter("ignore", StatisticalWarning)
     n = args.customers or (2000 if args.world == "demo" else 5000)
     seed = (42 if args.world == "demo" else 0) if args.seed is None else args.seed
-    out: dict[str, object] = {"world": args.world, "customers": n, "seed": seed, "horizon_days": args.horizon}
+    out: dict[str, object] = {"world": args.world, "customers": n, "seed": seed, "horizon_days": args.horizon,
+                              "every_days": 7, "test_every_days": args.test_every_days,
+                              "load_average_start": [round(x, 2) for x in os.getloadavg()]}
+    dense = args.test_every_days != 7
     with tempfile.TemporaryDirectory() as tmp:
         if args.world == "demo":
-            db = _world(Path(tmp) / "demo", n, seed)
+            db = world_store(Path(tmp) / "demo", n, seed)
             truth = json.loads((Path(tmp) / "demo" / "world" / "truth.json").read_text())
             definition = JourneyDefinition.load(ROOT / "parameters" / "journeys" / "saas.yaml")
         else:
-            db, definition_path, truth = _second_world(Path(tmp) / "second", n, seed)
+            db, definition_path, truth = second_world_store(Path(tmp) / "second", n, seed)
             definition = JourneyDefinition.load(definition_path)
         with Store(db, read_only=True) as store:
             t = time.perf_counter()
             scores = score_tickets(store.table("tickets"))
-            snap = build_snapshots(store, definition=definition, horizon_days=args.horizon, ticket_scores=scores)
-            out["snapshot_seconds"] = round(time.perf_counter() - t, 2)
+            out["vader_seconds"] = round(time.perf_counter() - t, 2)
+            t = time.perf_counter()
+            snap = build_snapshots(store, definition=definition, horizon_days=args.horizon, ticket_scores=scores,
+                                   test_every_days=args.test_every_days)
+            out["snapshot_seconds"] = round(time.perf_counter() - t + out["vader_seconds"], 2)  # type: ignore[operator]
+            out["snapshot_build_seconds"] = round(time.perf_counter() - t, 2)
+            if dense and not args.score_only:
+                t = time.perf_counter()
+                weekly = build_snapshots(store, definition=definition, horizon_days=args.horizon, ticket_scores=scores)
+                out["weekly_snapshot_build_seconds"] = round(time.perf_counter() - t, 2)
         out["snapshots"] = len(snap.data)
+        out["snapshots_on_test_grid_only"] = int((~snap.on_grid(snap.data["as_of_day"])).sum())
         out["exclusions"] = snap.exclusions.to_dict(orient="records")
         if args.score_only:
             model = ChurnClassifier("boosting")
@@ -266,16 +287,22 @@ def main() -> None:
         leads = {m: lead_time_data(bt, model=m, alert_share=0.1, lookback_days=lookback) for m in bt.models}
         out["lead_time"] = {m: lead_time_summary(lead, bt).round(3).to_dict(orient="records")[0] for m, lead in leads.items()}
         out["planted_decline_days_before_churn"] = planted
+        onset = None
         if args.world == "demo":
             with Store(db, read_only=True) as store:
-                onset = _observable_onset(store, truth)
+                onset = observable_onset(store, truth)
             out["observable_onset_all_churners"] = onset["onset_days"].value_counts().sort_index().to_dict()
             out["lead_time_vs_onset"] = {
                 m: lead_time_onset_data(lead, onset).round(3).to_dict(orient="records") for m, lead in leads.items()
             }
             test_onset = leads["boosted"].merge(onset, on="customer_id")
             out["test_churner_rate_per_week"] = test_onset["rate_per_week"].describe().round(3).to_dict()
+            out["detection_delay_boosted"] = detection_delay(leads["boosted"], onset)
         out["tradeoff_boosted"] = threshold_tradeoff_data(bt).round(3).to_dict(orient="records")
+        if dense:
+            out["weekly_reference"] = _weekly_reference(weekly, bt, lookback, onset)
+            out["at_weekly_list_size"] = _at_list_size(
+                bt, out["weekly_reference"]["lead_time"]["boosted"]["alerts_per_100_per_week"], lookback, onset)  # type: ignore[index]
         if args.world != "demo" or not args.score_customers:
             _emit(out, args.out)
             return
@@ -284,7 +311,71 @@ def main() -> None:
     _emit(out, args.out)
 
 
+def detection_delay(lead: pd.DataFrame, onset: pd.DataFrame) -> dict[str, object]:
+    """Observable onset minus lead time (days the alert came after the decline could be seen), per churner.
+
+    Over the full-look-back churners alerted by the model, by onset value: count, quartiles and the share
+    alerted within 7 / 14 days of the onset.
+    """
+    m = lead[lead["full_lookback"] & lead["alerted"]].merge(onset, on="customer_id")
+    m["delay"] = m["onset_days"] - m["lead_days"]
+    res: dict[str, object] = {}
+    for value, g in m.groupby("onset_days"):
+        d = g["delay"]
+        res[f"onset_{int(value)}"] = {
+            "alerted": len(d), "q25": round(float(d.quantile(0.25)), 1), "median": round(float(d.median()), 1),
+            "q75": round(float(d.quantile(0.75)), 1), "min": round(float(d.min()), 1), "max": round(float(d.max()), 1),
+            "within_7_days": round(float((d <= 7).mean()), 3), "within_14_days": round(float((d <= 14).mean()), 3),
+        }
+    return res
+
+
+def _weekly_reference(weekly: object, dense_bt: object, lookback: float | None, onset: pd.DataFrame | None) -> dict[str, object]:
+    """The weekly-grid backtest of the same world, for comparison with the finer test grid."""
+    t = time.perf_counter()
+    bt = backtest_data(weekly, models=dict(dense_bt.models), n_boot=500)  # type: ignore[arg-type, attr-defined]
+    res: dict[str, object] = {"backtest_seconds": round(time.perf_counter() - t, 2), "split": bt.split,
+                              "snapshots": len(weekly.data)}  # type: ignore[attr-defined]
+    keys = ["customer_id", "as_of_day"]
+    res["same_training_rows"] = bool(bt.train_keys.sort_values(keys).reset_index(drop=True).equals(
+        dense_bt.train_keys.sort_values(keys).reset_index(drop=True)))  # type: ignore[attr-defined]
+    res["same_test_customers"] = set(bt.predictions["customer_id"]) <= set(dense_bt.predictions["customer_id"])  # type: ignore[attr-defined]
+    both = bt.predictions.merge(dense_bt.predictions, on=keys, suffixes=("", "_dense"))  # type: ignore[attr-defined]
+    res["weekly_test_rows_in_dense_test"] = f"{len(both)} of {len(bt.predictions)}"
+    res["max_risk_difference_on_weekly_rows"] = float(max(
+        (both[f"risk_{m}"] - both[f"risk_{m}_dense"]).abs().max() for m in bt.models))
+    res["metrics"] = bt.metrics.drop(columns=["calibration_basis"]).round(4).to_dict(orient="records")
+    leads = {m: lead_time_data(bt, model=m, alert_share=0.1, lookback_days=lookback) for m in bt.models}
+    res["lead_time"] = {m: lead_time_summary(lead, bt).round(3).to_dict(orient="records")[0] for m, lead in leads.items()}
+    if onset is not None:
+        res["lead_time_vs_onset"] = {
+            m: lead_time_onset_data(lead, onset).round(3).to_dict(orient="records") for m, lead in leads.items()
+        }
+        res["detection_delay_boosted"] = detection_delay(leads["boosted"], onset)
+    return res
+
+
+def _at_list_size(bt: object, target: float, lookback: float | None, onset: pd.DataFrame | None) -> dict[str, object]:
+    """The boosted model's operating point on the finer grid whose weekly list is closest to *target* without exceeding it.
+
+    Thresholds: the risks above which 2.0%, 2.25%, ... 10% of the test snapshots fall.
+    """
+    col = bt.predictions["risk_boosted"]  # type: ignore[attr-defined]
+    grid = [float(np.quantile(col, 1 - s)) for s in np.arange(0.02, 0.1001, 0.0025)]
+    trade = threshold_tradeoff_data(bt, thresholds=grid)  # type: ignore[arg-type]
+    fit = trade[trade["alerts_per_100_per_week"] <= target + 1e-9]
+    row = fit.iloc[-1] if len(fit) else trade.iloc[0]
+    lead = lead_time_data(bt, threshold=float(row["threshold"]), lookback_days=lookback)  # type: ignore[arg-type]
+    res: dict[str, object] = {"target_alerts_per_100_per_week": target,
+                              **lead_time_summary(lead, bt).round(3).to_dict(orient="records")[0],  # type: ignore[arg-type]
+                              "alert_share": round(float(row["alert_share"]), 4)}
+    if onset is not None:
+        res["detection_delay"] = detection_delay(lead, onset)
+    return res
+
+
 def _emit(out: dict[str, object], path: Path | None) -> None:
+    out["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     text = json.dumps(out, indent=1, default=str)
     print(text)
     if path is not None:

@@ -178,3 +178,38 @@ def test_leakage_guard_nothing_after_the_as_of_day_changes_a_feature(demo_store:
     before, after = features(demo_store), features(copy)
     assert len(before) > 20
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_leakage_guard_daily_test_grid_reads_nothing_after_each_as_of_day(demo_store: Path, tmp_path: Path) -> None:
+    """With a daily test grid, every snapshot up to a cut day (daily ones included) is unchanged by the data after it."""
+    definition = JourneyDefinition.load(ROOT / "parameters" / "journeys" / "saas.yaml")
+    with Store(demo_store, read_only=True) as store:
+        end = pd.Timestamp(store.query("SELECT max(timestamp) AS t FROM events")["t"].iloc[0])
+
+    def build(db: Path) -> object:
+        with Store(db, read_only=True) as store, warnings.catch_warnings():
+            warnings.simplefilter("ignore", StatisticalWarning)
+            scores = score_tickets(store.table("tickets"))
+            return build_snapshots(store, definition=definition, as_of=end, horizon_days=60, test_every_days=1,
+                                   ticket_scores=scores)
+
+    before = build(demo_store)
+    data = before.data  # type: ignore[attr-defined]
+    daily_days = sorted(set(data.loc[~before.on_grid(data["as_of_day"]), "as_of_day"]))  # type: ignore[attr-defined]
+    cut_day = int(daily_days[len(daily_days) // 2])  # a day of the daily grid only, inside the test period
+    assert cut_day not in before.grid_days  # type: ignore[attr-defined]
+    copy = tmp_path / "perturbed.duckdb"
+    shutil.copy(demo_store, copy)
+    _perturb_after(copy, day_end(cut_day))
+    after = build(copy)
+
+    def known(snap: object) -> pd.DataFrame:
+        d = snap.data  # type: ignore[attr-defined]
+        return d.loc[d["as_of_day"] <= cut_day, ["customer_id", "as_of_day", *snap.feature_columns]].reset_index(drop=True)  # type: ignore[attr-defined]
+
+    b, a = known(before), known(after)
+    assert after.test_from_day == before.test_from_day  # type: ignore[attr-defined]
+    daily_rows = b[~before.on_grid(b["as_of_day"])]  # type: ignore[attr-defined]
+    assert daily_rows["as_of_day"].nunique() >= 5
+    assert len(daily_rows) > 50
+    pd.testing.assert_frame_equal(b, a)

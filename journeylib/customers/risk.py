@@ -49,7 +49,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from journeylib.customers.snapshots import Snapshots
+from journeylib.customers.snapshots import Snapshots, holdout_start_day
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.stats import median_interval
 
@@ -516,9 +516,12 @@ class Backtest:
     train_keys : pandas.DataFrame
         ``customer_id`` and ``as_of_day`` of the training snapshots.
     horizon_days, every_days : int
-        Of the snapshots.
+        Of the snapshots (``every_days``: the training grid).
     alpha : float
         1 - confidence level.
+    test_every_days : int
+        Spacing of the finer test grid the test snapshots are on, 0 when
+        they are on the training grid (:attr:`test_step_days` is the one in use).
     """
 
     metrics: pd.DataFrame
@@ -532,6 +535,12 @@ class Backtest:
     horizon_days: int = 60
     every_days: int = 7
     alpha: float = 0.05
+    test_every_days: int = 0
+
+    @property
+    def test_step_days(self) -> int:
+        """Spacing (days) of the as-of grid of the test snapshots: ``test_every_days``, else ``every_days``."""
+        return int(self.test_every_days or self.every_days)
 
 
 def default_models(random_state: int = 0) -> dict[str, Any]:
@@ -642,6 +651,14 @@ def backtest_data(
     Customers are split at random (seeded): a share ``test_customer_fraction``
     is only ever tested, the others only ever trained on.
 
+    Snapshots built with a finer test grid (``build_snapshots(...,
+    test_every_days=1)``) are split on their training grid alone (the same
+    days, customers and training rows as without the finer grid); the test
+    period then holds every test-customer snapshot of both grids from its
+    start. Customers seen only on the finer grid (their paying life falls
+    between two training-grid days) are tested, never trained on
+    (``split["test_grid_only_customers"]``).
+
     Parameters
     ----------
     snapshots : Snapshots
@@ -668,7 +685,9 @@ def backtest_data(
     Raises
     ------
     ValueError
-        If a fraction is not strictly between 0 and 1.
+        If a fraction is not strictly between 0 and 1, or the test period
+        starts before the snapshots' finer test grid (a larger
+        ``test_fraction`` than the snapshots were built with).
     EmptyResultError
         If training or testing has fewer than 10 churned snapshots or
         only one class.
@@ -679,17 +698,26 @@ def backtest_data(
             raise ValueError(msg)
     lab = snapshots.labelled
     feats = snapshots.feature_columns
-    days = np.sort(lab["as_of_day"].unique())
+    on_grid = snapshots.on_grid(lab["as_of_day"])  # the training grid (all rows without a finer test grid)
+    days = np.sort(lab.loc[on_grid, "as_of_day"].unique())
     if len(days) < 2:
         msg = f"backtest_data: the labelled snapshots cover {len(days)} as-of day(s); an out-of-time test needs at least 2"
         raise EmptyResultError(msg)
-    test_start = int(days[min(len(days) - 1, max(1, int(np.floor(len(days) * (1 - test_fraction)))))])
+    test_start = holdout_start_day(days, test_fraction=test_fraction)
+    if snapshots.test_every_days and snapshots.test_from_day is not None and test_start < snapshots.test_from_day:
+        msg = (
+            f"backtest_data: test_fraction={test_fraction} starts the test period on {_day_text(test_start)}, before the "
+            f"snapshots' {snapshots.test_every_days}-day test grid (from {_day_text(snapshots.test_from_day)}); build the "
+            "snapshots with the same test_fraction (or give backtest_data a smaller one)"
+        )
+        raise ValueError(msg)
     h = snapshots.horizon_days
     rng = np.random.default_rng(random_state)
-    customers = np.sort(lab["customer_id"].unique())
+    customers = np.sort(lab.loc[on_grid, "customer_id"].unique())
     test_customers = set(rng.choice(customers, size=max(1, round(len(customers) * test_customer_fraction)), replace=False))
-    is_test_c = lab["customer_id"].isin(test_customers).to_numpy()
-    train_m = (~is_test_c) & (lab["as_of_day"].to_numpy() + 1 + h <= test_start)
+    grid_only = set(lab["customer_id"].unique()) - set(customers)  # seen only on the finer test grid: never trainable
+    is_test_c = lab["customer_id"].isin(test_customers | grid_only).to_numpy()
+    train_m = (~is_test_c) & on_grid & (lab["as_of_day"].to_numpy() + 1 + h <= test_start)
     test_m = is_test_c & (lab["as_of_day"].to_numpy() >= test_start)
     train, test = lab[train_m].reset_index(drop=True), lab[test_m].reset_index(drop=True)
     for name, part in (("training", train), ("test", test)):
@@ -706,8 +734,11 @@ def backtest_data(
         "train_snapshots": len(train), "train_customers": int(train["customer_id"].nunique()),
         "train_churned": int(train["churned"].sum()), "test_snapshots": len(test),
         "test_customers": int(test["customer_id"].nunique()), "test_churned": int(test["churned"].sum()),
-        "left_out_gap": int(((~is_test_c) & ~train_m).sum()), "left_out_before_test": int((is_test_c & ~test_m).sum()),
-        "censored": snapshots.n_excluded("censored"),
+        "left_out_gap": int(((~is_test_c) & ~train_m & on_grid).sum()), "left_out_before_test": int((is_test_c & ~test_m).sum()),
+        "censored": snapshots.n_excluded("censored"), "every_days": snapshots.every_days or 7,
+        "test_every_days": snapshots.test_every_days or snapshots.every_days or 7,
+        "left_out_test_grid_training_customers": int(((~is_test_c) & ~on_grid).sum()),
+        "test_grid_only_customers": int(test[test["customer_id"].isin(grid_only)]["customer_id"].nunique()),
     }
     use = dict(models) if models is not None else default_models(random_state)
     fitted: dict[str, Any] = {}
@@ -724,6 +755,7 @@ def backtest_data(
     return Backtest(
         metrics=metrics, calibration=calib, lift=lift, predictions=pred, split=split, models=fitted, features=feats,
         train_keys=train[["customer_id", "as_of_day"]].copy(), horizon_days=h, every_days=snapshots.every_days or 7, alpha=alpha,
+        test_every_days=snapshots.test_every_days,
     )
 
 
@@ -828,7 +860,8 @@ def lead_time_data(
     lookback_days : float, optional
         The lead time a churner must be able to show to count as having a
         full look-back (e.g. a planted decline's length). Default: the
-        horizon minus one grid step.
+        horizon minus one step of the test snapshots' grid
+        (:attr:`Backtest.test_step_days`).
 
     Returns
     -------
@@ -837,14 +870,15 @@ def lead_time_data(
         ``first_snapshot_as_of`` (its first labelled-churned test snapshot),
         ``max_lead_days`` (churn minus that snapshot: the largest lead time
         the test period can show), ``truncated`` (the test period began less
-        than the horizon minus one grid step before the churn, so the lead
+        than the horizon minus one step of the test grid before the churn, so the lead
         time is capped), ``full_lookback`` (``max_lead_days`` is at least
         ``lookback_days``: the test period could show that lead), ``alerted``, ``alert_as_of`` (NaT if never),
         ``lead_days`` (NaN if never alerted), ``threshold``, ``model``.
     """
     pred = backtest.predictions
     thr = _threshold(pred, model, threshold, alert_share)
-    lookback = float(backtest.horizon_days - backtest.every_days) if lookback_days is None else float(lookback_days)
+    step = backtest.test_step_days
+    lookback = float(backtest.horizon_days - step) if lookback_days is None else float(lookback_days)
     if not 0 <= lookback <= backtest.horizon_days:
         msg = f"lead_time_data: lookback_days must be between 0 and the horizon ({backtest.horizon_days}); got {lookback_days!r}"
         raise ValueError(msg)
@@ -858,7 +892,7 @@ def lead_time_data(
         alert = hit["as_of"].iloc[0] if len(hit) else pd.NaT
         rows.append({
             "customer_id": cid, "churn_at": churn_at, "first_snapshot_as_of": first, "max_lead_days": float(max_lead),
-            "truncated": bool(max_lead < backtest.horizon_days - backtest.every_days),
+            "truncated": bool(max_lead < backtest.horizon_days - step),
             "full_lookback": bool(max_lead >= lookback), "alerted": bool(len(hit)),
             "alert_as_of": alert, "lead_days": float((churn_at - alert) / pd.Timedelta(days=1)) if len(hit) else np.nan,
             "threshold": thr, "model": model,
@@ -867,16 +901,30 @@ def lead_time_data(
                                        "full_lookback", "alerted", "alert_as_of", "lead_days", "threshold", "model"])
 
 
-def _alert_volume(pred: pd.DataFrame, col: str, thr: float, every_days: int) -> tuple[float, float, float, int]:
-    """Precision, alerts and new alerts per 100 customers per week, and alerted snapshots."""
-    p = pred.sort_values(["customer_id", "as_of_day"])
-    alert = p[col].to_numpy(dtype=float) >= thr
-    prev = p.groupby("customer_id")[col].shift(1).to_numpy(dtype=float)
-    new = alert & ~(prev >= thr)
-    n = len(p)
-    per_week = 7.0 / every_days
-    precision = float(p["churned"].to_numpy()[alert].mean()) if alert.any() else float("nan")
-    return precision, 100.0 * alert.sum() / n * per_week, 100.0 * new.sum() / n * per_week, int(alert.sum())
+def _alert_volume(pred: pd.DataFrame, col: str, thr: float, step_days: int) -> tuple[float, float, float, int]:
+    """Precision, alerts and new alerts per 100 customers per week, and alerted snapshots.
+
+    Volumes count customer-periods, not snapshots: the grid is cut into
+    periods of ``max(7, step_days)`` days counted back from the latest as-of
+    day, a customer is alerted in a period when any of its snapshots in it
+    is, and newly alerted when its previous period with a snapshot was not
+    (or it has none). On a weekly grid each period holds one snapshot, so
+    this is alerted snapshots per snapshot; on a daily grid a customer
+    alerted on all 7 days of a week is one alert, not 7. Coarser grids are
+    scaled by ``7 / step_days``.
+    """
+    alert = pred[col].to_numpy(dtype=float) >= thr
+    precision = float(pred["churned"].to_numpy()[alert].mean()) if alert.any() else float("nan")
+    span = max(7, int(step_days))
+    day = pred["as_of_day"].to_numpy(dtype="int64")
+    periods = pd.DataFrame({"customer_id": pred["customer_id"].to_numpy(), "period": (day.max() - day) // span, "alert": alert})
+    per = periods.groupby(["customer_id", "period"], sort=False)["alert"].any().reset_index()
+    per = per.sort_values(["customer_id", "period"], ascending=[True, False], kind="mergesort")  # each customer's periods in time order
+    prev = per.groupby("customer_id", sort=False)["alert"].shift(1).astype("boolean").fillna(False).to_numpy(dtype=bool)
+    on = per["alert"].to_numpy(dtype=bool)
+    n = len(per)
+    per_week = 7.0 / span
+    return precision, 100.0 * on.sum() / n * per_week, 100.0 * (on & ~prev).sum() / n * per_week, int(alert.sum())
 
 
 def lead_time_summary(lead: pd.DataFrame, backtest: Backtest, *, alpha: float = 0.05) -> pd.DataFrame:
@@ -903,10 +951,14 @@ def lead_time_summary(lead: pd.DataFrame, backtest: Backtest, *, alpha: float = 
         and ``_high`` (over alerted churners with ``full_lookback``),
         ``full_lookback_churners``, ``full_lookback_alerted``,
         ``left_out_lookback`` (churners without a full look-back), ``precision`` (churned
-        share of alerted snapshots), ``alerts_per_100_per_week`` (alerted
-        snapshots per 100 customer snapshots, per week of grid),
-        ``new_alerts_per_100_per_week`` (alerts whose previous snapshot was
-        below the threshold), ``alerted_snapshots``.
+        share of alerted snapshots), ``alerts_per_100_per_week`` (customers
+        alerted at least once in a week, per 100 customers with a test
+        snapshot that week — the size of a weekly review list; on a weekly
+        grid, alerted snapshots per 100 snapshots; on a daily grid a
+        customer alerted all week counts once; grids coarser than a week are
+        scaled by ``7 / step``), ``new_alerts_per_100_per_week`` (of those,
+        customers not alerted in their previous week with a snapshot),
+        ``alerted_snapshots`` (snapshots at or above the threshold).
     """
     model, thr = str(lead["model"].iloc[0]), float(lead["threshold"].iloc[0])
     lt = lead["lead_days"].dropna().to_numpy()
@@ -915,7 +967,7 @@ def lead_time_summary(lead: pd.DataFrame, backtest: Backtest, *, alpha: float = 
     fl = lead[lead["full_lookback"]] if "full_lookback" in lead.columns else lead.iloc[:0]
     fl_lt = fl["lead_days"].dropna().to_numpy()
     fmed, flo, fhi = median_interval(fl_lt, alpha=alpha) if len(fl_lt) else (np.nan, np.nan, np.nan)
-    precision, per100, new100, n_alert = _alert_volume(backtest.predictions, f"risk_{model}", thr, backtest.every_days)
+    precision, per100, new100, n_alert = _alert_volume(backtest.predictions, f"risk_{model}", thr, backtest.test_step_days)
     return pd.DataFrame([{
         "model": model, "threshold": thr, "churners": len(lead), "alerted": int(lead["alerted"].sum()),
         "recall": float(lead["alerted"].mean()) if len(lead) else np.nan, "median_lead_days": med,
@@ -1075,6 +1127,14 @@ def model_card(backtest: Backtest, *, snapshots: Snapshots, lead: pd.DataFrame |
     }
 
 
+def _grid_words(split: Mapping[str, Any]) -> str:
+    """``; as-of every N days (training every M)`` when the test grid is finer than the training grid, else empty."""
+    test_step, step = split.get("test_every_days"), split.get("every_days")
+    if test_step is None or step is None or test_step == step:
+        return ""
+    return f"; as-of every {test_step} day{'s' if test_step != 1 else ''} (training every {step})"
+
+
 def model_card_markdown(card: Mapping[str, Any]) -> str:
     """Render a :func:`model_card` as Markdown.
 
@@ -1094,7 +1154,8 @@ def model_card_markdown(card: Mapping[str, Any]) -> str:
         f"**Predicts:** churn within {card['horizon_days']} days of an as-of day, for the {card['population']} population.", "",
         f"**Data end:** {card['data_end']}. **Train:** {s['train_from']} – {s['train_to']} ({s['train_snapshots']} snapshots, "
         f"{s['train_customers']} customers, {s['train_churned']} churned). **Test:** {s['test_from']} – {s['test_to']} "
-        f"({s['test_snapshots']} snapshots, {s['test_customers']} other customers, {s['test_churned']} churned).", "",
+        f"({s['test_snapshots']} snapshots, {s['test_customers']} other customers, {s['test_churned']} churned"
+        f"{_grid_words(s)}).", "",
         f"**Calibration:** {card['calibration']}.", "", "## Metrics (test period, 95% customer-bootstrap intervals)", "",
         "| model | ROC-AUC | PR-AUC | Brier | calibration error |", "|---|---|---|---|---|",
     ]

@@ -65,6 +65,7 @@ from journeylib.store.dialect import sql_cast, sql_epoch_microseconds, sql_quote
 
 __all__ = [
     "DEFAULT_HORIZON_DAYS",
+    "DEFAULT_TEST_FRACTION",
     "DEFAULT_WINDOWS",
     "DROP_WINDOWS",
     "Snapshots",
@@ -73,10 +74,13 @@ __all__ = [
     "build_snapshots",
     "day_end",
     "day_number",
+    "holdout_start_day",
 ]
 
 #: Follow-up after the as-of day within which a churn counts (days).
 DEFAULT_HORIZON_DAYS = 60
+#: Share of the labelled as-of days of the grid that form an out-of-time test period (the latest ones).
+DEFAULT_TEST_FRACTION = 0.3
 #: Recent windows (days up to the as-of day) of the activity, ticket and e-mail counts.
 DEFAULT_WINDOWS: tuple[int, ...] = (7, 14, 30)
 #: The customer's own baseline: activity in days ``d - BASELINE_FROM + 1 .. d - BASELINE_TO`` (90 days ending 30 days ago).
@@ -218,6 +222,46 @@ def asof_days(first: Any, last: Any, *, every_days: int = 7) -> list[int]:
     return list(range(hi, lo - 1, -int(every_days)))[::-1]
 
 
+def holdout_start_day(days: Any, *, test_fraction: float = DEFAULT_TEST_FRACTION) -> int:
+    """Return the first as-of day of the out-of-time test period: the latest *test_fraction* of the labelled days.
+
+    The rule :func:`journeylib.customers.risk.backtest_data` splits time by,
+    shared with :func:`build_snapshots` so that a finer test grid starts
+    where the backtest's test period starts. At least one day is left
+    before the test period.
+
+    Parameters
+    ----------
+    days : array-like of int
+        The labelled as-of days of the training grid (repeats allowed).
+    test_fraction : float, default 0.3
+        Share of the distinct days in the test period (strictly between 0 and 1).
+
+    Returns
+    -------
+    int
+        The day number.
+
+    Raises
+    ------
+    ValueError
+        If *days* is empty or *test_fraction* is not strictly between 0 and 1.
+
+    Examples
+    --------
+    >>> holdout_start_day([0, 7, 14, 21, 28, 35, 42, 49, 56, 63], test_fraction=0.3)
+    49
+    """
+    if not 0 < test_fraction < 1:
+        msg = f"holdout_start_day: test_fraction must be strictly between 0 and 1; got {test_fraction!r}"
+        raise ValueError(msg)
+    d = np.unique(np.asarray(days, dtype="int64"))
+    if not len(d):
+        msg = "holdout_start_day: no labelled as-of day to split in time"
+        raise ValueError(msg)
+    return int(d[min(len(d) - 1, max(1, int(np.floor(len(d) * (1 - test_fraction)))))])
+
+
 @dataclass(frozen=True)
 class Snapshots:
     """As-of snapshots with their labels, and how they were made.
@@ -246,9 +290,19 @@ class Snapshots:
     population : str
         ``converted`` or ``all``.
     every_days : int
-        Spacing of the as-of grid (0 when the days were given).
+        Spacing of the as-of grid (0 when the days were given): the grid
+        training uses.
     scope : Scope
         The customers and data end.
+    grid_days : tuple of int
+        The as-of days of that grid (or the days given); empty when not
+        recorded (then every snapshot is on it).
+    test_every_days : int
+        Spacing of the finer test grid (``build_snapshots(...,
+        test_every_days=...)``), 0 when there is none.
+    test_from_day : int or None
+        First day of the finer test grid (the test period's start by
+        :func:`holdout_start_day`), None when there is none.
     """
 
     data: pd.DataFrame
@@ -260,6 +314,9 @@ class Snapshots:
     population: str
     every_days: int
     scope: Scope = field(repr=False)
+    grid_days: tuple[int, ...] = field(repr=False, default=())
+    test_every_days: int = 0
+    test_from_day: int | None = None
 
     @property
     def feature_columns(self) -> list[str]:
@@ -275,6 +332,24 @@ class Snapshots:
     def labelled(self) -> pd.DataFrame:
         """The snapshots with a label (not censored): what training and evaluation use."""
         return self.data[self.data["churned"].notna()].reset_index(drop=True)
+
+    def on_grid(self, as_of_day: Any) -> np.ndarray:
+        """Return whether each as-of day is on the training grid (``grid_days``), not only on the finer test grid.
+
+        Parameters
+        ----------
+        as_of_day : array-like of int
+            Day numbers, e.g. ``data["as_of_day"]``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Booleans; all True when no finer test grid was built.
+        """
+        d = np.asarray(as_of_day, dtype="int64")
+        if not self.test_every_days or not self.grid_days:
+            return np.ones(len(d), dtype=bool)
+        return np.isin(d, np.asarray(self.grid_days, dtype="int64"))
 
     def n_excluded(self, reason: str) -> int:
         """Return how many snapshots (or customer × day pairs) were set aside for *reason*."""
@@ -335,6 +410,8 @@ def build_snapshots(
     definition: JourneyDefinition,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     every_days: int = 7,
+    test_every_days: int | None = None,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
     as_of_dates: Sequence[Any] | None = None,
     first_as_of: Any = None,
     last_as_of: Any = None,
@@ -367,6 +444,19 @@ def build_snapshots(
         90 ...).
     every_days : int, default 7
         Spacing of the grid (weekly by default), anchored on the last day.
+    test_every_days : int, optional
+        A finer grid for the out-of-time test period (e.g. 1: daily), added
+        to the ``every_days`` grid; it must divide ``every_days``. It covers
+        the labelled days of the test period :func:`holdout_start_day` finds on
+        the ``every_days`` grid with ``test_fraction``: from its start to the
+        last labelled day of that grid (so the test window is the weekly
+        one). Training (:func:`journeylib.customers.risk.backtest_data`)
+        still uses only the ``every_days`` grid (:meth:`Snapshots.on_grid`).
+        Default (or equal to ``every_days``): no finer grid. The extra days
+        count in ``already_churned`` and ``not_converted`` like grid days.
+    test_fraction : float, default 0.3
+        With ``test_every_days``: the share of labelled ``every_days`` days
+        in the test period; give ``backtest_data`` the same or a smaller one.
     as_of_dates : sequence of date-like, optional
         Explicit as-of days instead of the grid (e.g. one day, to score);
         each on or before the day of the data's end (that day may be
@@ -458,8 +548,10 @@ def build_snapshots(
     Raises
     ------
     ValueError
-        If ``horizon_days``, ``every_days`` or ``windows`` are not positive
-        whole numbers, ``population`` is unknown, the outcome is not in the
+        If ``horizon_days``, ``every_days``, ``test_every_days`` or
+        ``windows`` are not positive whole numbers, ``test_every_days`` does
+        not divide ``every_days`` or comes with ``as_of_dates``,
+        ``test_fraction`` is not strictly between 0 and 1, ``population`` is unknown, the outcome is not in the
         definition, the definition uses ``occurrence: last``, or
         ``ticket_scores`` lacks ``ticket_id`` / ``compound`` / ``polarity``.
     EmptyResultError
@@ -473,6 +565,22 @@ def build_snapshots(
     function = "build_snapshots"
     horizon = _check_positive_int(horizon_days, "horizon_days")
     step = _check_positive_int(every_days, "every_days")
+    test_step = 0 if test_every_days is None else _check_positive_int(test_every_days, "test_every_days")
+    if test_step == step:
+        test_step = 0  # the same grid: nothing to add
+    if test_step:
+        if as_of_dates is not None:
+            msg = f"{function}: test_every_days={test_step} needs the every_days grid; it cannot refine given as_of_dates"
+            raise ValueError(msg)
+        if step % test_step:
+            msg = (
+                f"{function}: test_every_days must divide every_days (so the test grid holds the training grid's days); "
+                f"got test_every_days={test_step}, every_days={step}"
+            )
+            raise ValueError(msg)
+        if not 0 < test_fraction < 1:
+            msg = f"{function}: test_fraction must be strictly between 0 and 1; got {test_fraction!r}"
+            raise ValueError(msg)
     wins = tuple(sorted({_check_positive_int(w, "windows") for w in windows} | {14, 30}))
     if population not in ("auto", "converted", "all"):
         msg = f"{function}: population must be 'auto', 'converted' or 'all'; got {population!r}"
@@ -526,6 +634,7 @@ def build_snapshots(
     if not days:
         msg = f"{function}: no as-of day between the first signup and the data's end ({data_end})"
         raise EmptyResultError(msg)
+    grid_days = tuple(int(d) for d in days)
 
     def dayf(s: pd.Series) -> np.ndarray:
         t = pd.to_datetime(s, utc=True)
@@ -540,14 +649,39 @@ def build_snapshots(
         }
     )
     need_conv = "TRUE" if pop == "all" else "o.convert_dayf < g.as_of_day + 1"
-    pairs = store.query(
-        f"""SELECT o.customer_id, g.as_of_day,
-                   o.churn_dayf < g.as_of_day + 1 AS churned_before,
-                   {need_conv} AS in_population
-            FROM _jl_out o JOIN ({sql_values([str(d) for d in days], "as_of_day")}) g
-              ON o.signup_dayf < g.as_of_day + 1""",
-        _jl_out=out_frame,
-    )
+
+    def grid_pairs(on_days: Sequence[int]) -> pd.DataFrame:
+        return store.query(
+            f"""SELECT o.customer_id, g.as_of_day,
+                       o.churn_dayf < g.as_of_day + 1 AS churned_before,
+                       {need_conv} AS in_population
+                FROM _jl_out o JOIN ({sql_values([str(d) for d in on_days], "as_of_day")}) g
+                  ON o.signup_dayf < g.as_of_day + 1""",
+            _jl_out=out_frame,
+        )
+
+    pairs = grid_pairs(days)
+    test_from: int | None = None
+    if test_step:
+        # the backtest's rule on the grid days that hold a snapshot with a label (the censoring rule below)
+        end_day_f = float((data_end - _EPOCH) / pd.Timedelta(days=1))
+        held = pairs.loc[~pairs["churned_before"].fillna(False).astype(bool) & pairs["in_population"].fillna(False).astype(bool),
+                         "as_of_day"].astype("int64")
+        lab_days = sorted({int(d) for d in held if d + 1 + horizon <= end_day_f + 1e-9})
+        if lab_days:
+            test_from = holdout_start_day(lab_days, test_fraction=test_fraction)
+            # anchored on a grid day, so the finer grid holds the grid's own days; only the days it adds are queried
+            extra = sorted(set(range(max(lab_days), test_from - 1, -test_step)) - set(days))
+            if extra:
+                pairs = pd.concat([pairs, grid_pairs(extra)], ignore_index=True)
+                days = sorted(set(days) | set(extra))
+        else:
+            msg = (
+                f"{function}: no snapshot of the {step}-day grid has its {horizon}-day horizon closed by the data's end "
+                f"({data_end:%Y-%m-%d}), so there is no test period; the test_every_days={test_step} grid is not built"
+            )
+            warnings.warn(msg, StatisticalWarning, stacklevel=2)
+            test_step = 0
     churned_before = pairs["churned_before"].fillna(False).astype(bool)
     in_pop = pairs["in_population"].fillna(False).astype(bool)
     keep = ~churned_before & in_pop
@@ -603,7 +737,8 @@ def build_snapshots(
         warnings.warn(msg, StatisticalWarning, stacklevel=2)
     return Snapshots(
         data=data.reset_index(drop=True), catalog=cat, exclusions=exclusions, horizon_days=horizon, data_end=data_end,
-        outcome=outcome, population=pop, every_days=step_used, scope=scope,
+        outcome=outcome, population=pop, every_days=step_used, scope=scope, grid_days=grid_days,
+        test_every_days=test_step, test_from_day=test_from,
     )
 
 
