@@ -43,6 +43,7 @@ settings.load_profile("journeylib")
 
 _state: dict[str, Path] = {}
 _saved_env: dict[str, str | None] = {}
+_results_dir: list[Path] = []  # the session's persistent-result folder (JOURNEYLIB_RESULTS_DIR)
 
 
 def _build() -> dict[str, Path]:
@@ -76,6 +77,11 @@ def _build() -> dict[str, Path]:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     _saved_env["JOURNEYLIB_DB"] = os.environ.pop("JOURNEYLIB_DB", None)
+    # Persistent results (journeylib.cache.PersistentResults) of this session, its notebook kernels and report
+    # runs go to a folder of the session, never to the developer's ~/.cache/journeylib/results.
+    _saved_env["JOURNEYLIB_RESULTS_DIR"] = os.environ.get("JOURNEYLIB_RESULTS_DIR")
+    _results_dir.append(Path(tempfile.mkdtemp(prefix="journeylib-results-")))
+    os.environ["JOURNEYLIB_RESULTS_DIR"] = str(_results_dir[0])
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -87,6 +93,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _results_dir:
+        shutil.rmtree(_results_dir.pop(), ignore_errors=True)
+        saved_results = _saved_env.pop("JOURNEYLIB_RESULTS_DIR", None)
+        if saved_results is None:
+            os.environ.pop("JOURNEYLIB_RESULTS_DIR", None)
+        else:
+            os.environ["JOURNEYLIB_RESULTS_DIR"] = saved_results
     root = _state.get("root")
     if root is not None:
         shutil.rmtree(root, ignore_errors=True)

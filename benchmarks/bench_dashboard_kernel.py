@@ -7,7 +7,9 @@ For each dashboard notebook it starts a fresh IPython kernel the way Voila does 
 its environment, the notebooks folder as working directory, the store named by ``JOURNEYLIB_DB``) and runs the
 notebook's code cells in order up to and including the first ``dashboard-only`` cell, as Voila with progressive
 rendering shows them. It records the kernel start, the import cell, the configuration cell (``open_journey``,
-``setup_altair``), the cells between, the widget cell and the total (kernel start to widget cell done). The browser side (page, widget JavaScript) is not included:
+``setup_altair``), the cells between, the widget cell, the total (kernel start to widget cell done) and the kernel's
+resident memory (RSS, MiB) after the widget cell. The kernels inherit ``JOURNEYLIB_RESULTS_DIR``: run once after a
+report run of the same store (warm) and once with ``JOURNEYLIB_RESULTS_DIR`` naming an empty folder (cold). The browser side (page, widget JavaScript) is not included:
 ``tests/test_browser.py`` records that end to end in ``benchmarks/results/dashboard_ttu.json``.
 The JSON file keeps one entry per label, so a "before" and an "after" run can be compared in the Markdown table
 written beside it. Not a test.
@@ -31,22 +33,36 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
 
-def dashboard_cells(path: Path) -> list[str]:
-    """Return the code cells of *path* up to and including its first ``dashboard-only`` cell."""
+def dashboard_cells(path: Path, *, rest: bool = False) -> list[str]:
+    """Return the code cells of *path* up to and including its first ``dashboard-only`` cell (with *rest*: the others after it)."""
     nb = nbformat.read(path, as_version=4)
     cells: list[str] = []
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    for i, cell in enumerate(code):
         cells.append(cell.source)
         if "dashboard-only" in cell.metadata.get("tags", []):
-            return cells
+            return [c.source for c in code[i + 1 :]] if rest else cells
     msg = f"{path}: no code cell tagged 'dashboard-only'; cannot tell where the widget is"
     raise ValueError(msg)
 
 
-def run_once(path: Path, db: Path) -> dict[str, Any]:
-    """Start a kernel, run the dashboard cells of *path* and return the phase times in seconds."""
+def kernel_rss_mib(pid: int) -> float | None:
+    """Return the resident memory of process *pid* in MiB (Linux ``/proc``), or None where it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def run_once(path: Path, db: Path, *, full: bool = False) -> dict[str, Any]:
+    """Start a kernel, run the dashboard cells of *path* and return the phase times in seconds.
+
+    With *full*, the cells after the widget run too (Voila runs them before the kernel answers the widget's
+    controls) and ``rest`` is their time.
+    """
     env = dict(os.environ, SERVER_SOFTWARE="voila/bench", JOURNEYLIB_DB=str(db), QUERY_STRING="")
     env.pop("REPORT_CHART_MODE", None)
     cells = dashboard_cells(path)
@@ -71,6 +87,15 @@ def run_once(path: Path, db: Path) -> dict[str, Any]:
         times["between"] = sum(cell_times[1:config]) + sum(cell_times[config + 1 : -1])
         times["widget"] = cell_times[-1]
         times["total"] = time.perf_counter() - t0
+        pid = getattr(km.provisioner, "pid", None)
+        times["rss_mib"] = kernel_rss_mib(pid) if pid else None
+        if full:
+            t = time.perf_counter()
+            for source in dashboard_cells(path, rest=True):
+                reply = kc.execute_interactive(source, timeout=600, output_hook=lambda msg: None)  # outputs are not measured
+                if reply["content"]["status"] != "ok":
+                    errors.append(f"after the widget: {reply['content'].get('ename')}")
+            times["rest"] = time.perf_counter() - t
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
@@ -85,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--notebooks", nargs="*", default=None, help="notebook prefixes such as 00 05 (default: 00-07)")
     parser.add_argument("--label", default="after")
+    parser.add_argument("--full", action="store_true", help="also run the cells after the widget and record their time")
+    parser.add_argument("--note", default="", help="how this label was measured (kept with it and shown under its heading)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dashboard_kernel.json"))
     args = parser.parse_args(argv)
     db = Path(args.db).resolve()
@@ -100,11 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "db": str(db),
         "load_average": round(os.getloadavg()[0], 2),
+        "results_dir": os.environ.get("JOURNEYLIB_RESULTS_DIR", "(default ~/.cache/journeylib/results)"),
         "repeat": args.repeat,
+        "note": args.note,
         "notebooks": {},
     }
     for path in paths:
-        runs = [run_once(path, db) for _ in range(args.repeat)]
+        runs = [run_once(path, db, full=args.full) for _ in range(args.repeat)]
         phases = ["kernel_start", "imports", "open_journey", "between", "widget", "total"]
         entry["notebooks"][path.stem] = {
             **{k: round(statistics.median(r[k] for r in runs), 2) for k in phases},
@@ -112,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
             "total_min": round(min(r["total"] for r in runs), 2),
             "total_max": round(max(r["total"] for r in runs), 2),
             "errors": sorted({e for r in runs for e in r["errors"]}),
+            "rss_mib": max((r["rss_mib"] for r in runs if r.get("rss_mib") is not None), default=None),
+            **({"rest": round(statistics.median(r["rest"] for r in runs), 2)} if args.full else {}),
+            "load_average": round(os.getloadavg()[0], 2),
         }
         print(path.stem, entry["notebooks"][path.stem], flush=True)
     entry["load_average_end"] = round(os.getloadavg()[0], 2)
@@ -130,7 +162,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Written by `benchmarks/bench_dashboard_kernel.py`: a fresh kernel per run with Voila's environment, the",
         "notebook's code cells up to and including its first `dashboard-only` cell; median of the runs, seconds.",
-        "Browser-side time (page, widget JavaScript) is not included.",
+        "Browser-side time (page, widget JavaScript) is not included. *Cells after the widget* (`--full`): the",
+        "report cells below it, which Voila runs before the kernel answers the widget's controls.",
         "",
     ]
     for label, entry in results.items():
@@ -138,15 +171,20 @@ def markdown(results: dict[str, Any]) -> str:
             f"## {label}",
             "",
             f"Measured {entry.get('measured_at')}, store `{entry.get('db')}`, load average "
-            f"{entry.get('load_average')} → {entry.get('load_average_end')} (last run of this label).",
+            f"{entry.get('load_average')} → {entry.get('load_average_end')} (last run of this label)"
+            + (f", persistent results `{entry['results_dir']}`" if entry.get("results_dir") else "")
+            + ".",
+            *([entry["note"]] if entry.get("note") else []),
             "",
-            "| notebook | runs | kernel start | import cell | configuration cell | cells between | widget cell | total (min–max) | errors |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| notebook | runs | kernel start | import cell | configuration cell | cells between | widget cell | total (min–max) "
+            "| kernel RSS after the widget (MiB) | cells after the widget | load average after | errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, r in entry.get("notebooks", {}).items():
             lines.append(
                 f"| {name} | {r.get('runs', 1)} | {r['kernel_start']} | {r['imports']} | {r['open_journey']} | {r['between']} | "
-                f"{r['widget']} | {r['total']} ({r['total_min']}–{r['total_max']}) | {', '.join(r['errors']) or '—'} |"
+                f"{r['widget']} | {r['total']} ({r['total_min']}–{r['total_max']}) | {r.get('rss_mib') or '—'} | {r.get('rest', '—')} | "
+                f"{r.get('load_average', '—')} | {', '.join(r['errors']) or '—'} |"
             )
         lines.append("")
     return "\n".join(lines)

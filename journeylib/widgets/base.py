@@ -41,20 +41,35 @@ above the widget already computed. A picker that changes a scope filter
 which shares the cache: a scope seen before costs no new pass.
 :class:`ContextRunner` does this for every widget; :func:`scope_filters` and
 :func:`journey_options` build the arguments of ``from_journey``.
+
+Heavy dashboards read the report run's results
+----------------------------------------------
+The churn-risk, voice-of-the-customer and alerts widgets need results that
+take tens of seconds (snapshots, backtests, scores, topic models, alert
+runs). Their computations go through the context's persistent result store
+(:meth:`journeylib.context.Journey.persisted`; a widget with ``PERSIST = True``
+makes its :class:`ContextRunner` use it), under the same keys as the report
+cells of the same notebook, so a dashboard opened after a report run of the
+same data, definition, scope and parameters reads them from disk. When the
+store does not have them, :func:`first_view_notice` says so at the top of the
+page while the first view computes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import inspect
+import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Self, cast
 
 import altair as alt
 import ipywidgets as widgets
 import pandas as pd
 import traitlets
+from IPython.display import HTML, display
 
 from journeylib.charts.common import placeholder_chart
 from journeylib.context import Journey
@@ -67,6 +82,7 @@ __all__ = [
     "ERROR_STYLE",
     "LABEL_STYLE",
     "NOTES_STYLE",
+    "NOTICE_STYLE",
     "SCOPE_FILTERS",
     "SUPPORT_CHOICES",
     "WINDOW_CHOICES",
@@ -75,6 +91,8 @@ __all__ = [
     "LiveComputationWidget",
     "date_text",
     "error_html",
+    "first_view_notice",
+    "first_view_notice_html",
     "journey_options",
     "live_chart",
     "picker_options",
@@ -311,16 +329,26 @@ class ContextRunner:
     initial : mapping, optional
         The widget's scope filters when it was built, as its computations
         get them (``data_parameters()``); they stand for the context's scope.
+    persist : bool, default False
+        Run the computations through the context's persistent result store
+        (:meth:`journeylib.context.Journey.persisted`) instead of
+        :meth:`~journeylib.context.Journey.run`: for heavy computations that
+        a report run or another dashboard kernel may have done already.
 
     Attributes
     ----------
     journey : Journey or None
         The context.
+    persist : bool
+        Whether computations on the context are persisted.
     """
 
-    def __init__(self, store: Store, journey: Journey | None = None, initial: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, store: Store, journey: Journey | None = None, initial: Mapping[str, Any] | None = None, *, persist: bool = False
+    ) -> None:
         self.store = store
         self.journey = journey
+        self.persist = persist
         self._initial = {k: v for k, v in (initial or {}).items() if k in SCOPE_FILTERS}
         self._contexts: dict[tuple[tuple[str, Any], ...], Journey] = {}
 
@@ -363,7 +391,79 @@ class ContextRunner:
         if self.journey is None:
             return func(self.store, **params)
         rest = {k: v for k, v in params.items() if k not in SCOPE_FILTERS and k not in ("scope", "cache")}
-        return self.context(params).run(func, **rest)
+        context = self.context(params)
+        return context.persisted(func, **rest) if self.persist else context.run(func, **rest)
+
+
+#: Inline style of the notice shown while a dashboard's first view computes.
+NOTICE_STYLE = "color:#0b3d66;background:#eef6fc;border:1px solid #a9cbe8;padding:6px 10px;border-radius:4px"
+
+
+def first_view_notice_html(what: str, seconds: float | None) -> str:
+    """Return the HTML of the notice shown while a dashboard's first view computes.
+
+    Parameters
+    ----------
+    what : str
+        What is being prepared (``"the churn-risk dashboard"``).
+    seconds : float or None
+        How long the last first view took on this machine, if known.
+
+    Returns
+    -------
+    str
+        A ``<div class="journeylib-computing">`` with the escaped sentence.
+
+    Examples
+    --------
+    >>> "about 30 s" in first_view_notice_html("the risk page", 28.4)
+    True
+    """
+    if seconds is None:
+        how_long = "It has not been measured on this machine yet; it can take a minute or more."
+    else:
+        how_long = f"Last time this took about {max(5, round(seconds / 5) * 5):.0f} s on this machine."
+    text = (
+        f"Computing {what}: its results for this data and these settings are not saved yet. {how_long} "
+        "Later views of the same data read the saved results (a report run of the same data saves them too)."
+    )
+    return f'<div class="journeylib-computing" style="{NOTICE_STYLE}">{html.escape(text)}</div>'
+
+
+@contextlib.contextmanager
+def first_view_notice(journey: Journey, what: str) -> Iterator[None]:
+    """Show a notice while the block computes results the persistent result store does not have.
+
+    Nothing is shown when every persisted result of the block is read from
+    disk. On the first computation (a miss of
+    :meth:`journeylib.context.Journey.persisted`), a notice saying that the
+    first view computes, and roughly how long it took last time on this
+    machine, is displayed (in the cell's output, so at the top of a
+    dashboard whose widget cell follows the configuration cell); when the
+    block ends it is removed, and the time it took is recorded for the next
+    estimate.
+
+    Parameters
+    ----------
+    journey : Journey
+        The analysis context whose :attr:`~journeylib.context.Journey.results` are watched.
+    what : str
+        What is being prepared, in words (``"the churn-risk dashboard"``).
+    """
+    label = f"first view: {what}"
+    handle: Any = None
+    start = time.perf_counter()
+
+    def on_miss(_: str) -> None:
+        nonlocal handle
+        if handle is None:
+            handle = display(HTML(first_view_notice_html(what, journey.results.last_seconds(label))), display_id=True)
+
+    with journey.results.listen(on_miss):
+        yield
+    if handle is not None:
+        journey.results.record_seconds(label, time.perf_counter() - start)
+        handle.update(HTML(""))
 
 
 class LiveChart(widgets.Box):
@@ -461,6 +561,8 @@ class LiveComputationWidget(widgets.VBox):
 
     compute: ClassVar[Any]
     DATA_PARAMETERS: ClassVar[tuple[str, ...]] = ()
+    #: Whether the computations on a context go through its persistent result store (heavy ones do).
+    PERSIST: ClassVar[bool] = False
     error = traitlets.Unicode("", help="Message of the last failure; empty when the chart is current.")
 
     @classmethod
@@ -510,7 +612,7 @@ class LiveComputationWidget(widgets.VBox):
         self.store = store
         self.fixed = fixed
         self.journey = journey
-        self._runner = ContextRunner(store, journey, self.data_parameters() if journey is not None else None)
+        self._runner = ContextRunner(store, journey, self.data_parameters() if journey is not None else None, persist=self.PERSIST)
         self.data: pd.DataFrame | None = None
         self.errors = widgets.HTML("")
         self.notes = widgets.HTML("")

@@ -102,9 +102,14 @@ class RiskWidget(LiveComputationWidget):
 
     Build it with :meth:`from_journey` in a notebook
     (``RiskWidget.from_journey(journey, horizon_days=60, backtest=backtest, scores=scores, ticket_scores=tickets)``):
-    the computations run on the context (its scope and cache), and a given
-    backtest and scores fill the first horizon's entry, so the first view
-    reuses what the notebook computed.
+    the computations run on the context (its scope and cache) through its
+    persistent result store (:meth:`journeylib.context.Journey.persisted`,
+    :meth:`~journeylib.context.Journey.persisted_call`), so the snapshots,
+    backtest and scores of a horizon that a report run of the same data and
+    parameters computed (``build_snapshots`` with the same arguments,
+    ``backtest_data(snapshots, n_boot=n_boot)``, ``score_customers``) are
+    read from disk, and each horizon picked is computed once for every
+    kernel. A given backtest and scores fill the first horizon's entry.
 
     Parameters
     ----------
@@ -170,6 +175,7 @@ class RiskWidget(LiveComputationWidget):
 
     compute = staticmethod(build_snapshots)
     DATA_PARAMETERS: ClassVar[tuple[str, ...]] = ("definition", "horizon_days", "every_days", "ticket_scores")
+    PERSIST: ClassVar[bool] = True
 
     horizon_days = traitlets.Int(60, help="Risk of churn within this many days after an as-of day.")
     segment = traitlets.Unicode(health.ALL_SEGMENTS, help="'all' or a customers.segment value; filters the rows shown.")
@@ -268,13 +274,18 @@ class RiskWidget(LiveComputationWidget):
         """
         if horizon_days in self.fits:
             return self.fits[horizon_days]
+        if self.live is not None:  # a picked horizon: say that it computes (on a cold store, tens of seconds)
+            self.point.value = (f'<div class="journeylib-computing">Computing the {horizon_days}-day horizon: snapshots, '
+                                "backtest and scores (read from the saved results when a run computed them)…</div>")
         params = {**self.data_parameters(), "horizon_days": horizon_days}
         given = self._given.pop(horizon_days, {})
         snapshots = given.get("snapshots")
         if snapshots is None:
             snapshots = self._runner.run(build_snapshots, params)
         backtest = given.get("backtest")
-        if backtest is None:
+        if backtest is None and self.journey is not None:
+            backtest = self.journey.persisted_call(backtest_data, snapshots, n_boot=self.n_boot)
+        elif backtest is None:
             backtest = backtest_data(snapshots, n_boot=self.n_boot)
         scores = given.get("scores")
         if scores is None:

@@ -19,6 +19,7 @@ from journeylib.scope import ALL
 from journeylib.voice import stages as voice_stages
 from journeylib.voice import tickets
 from journeylib.voice.sentiment import UNSCORED
+from journeylib.voice.topics import TopicModel
 from journeylib.widgets.base import NOTES_STYLE, LiveChart, error_html, journey_options
 
 __all__ = ["NO_TICKETS", "VoiceOfCustomerWidget"]
@@ -179,7 +180,17 @@ class VoiceOfCustomerWidget(widgets.VBox):
         ]
 
     @classmethod
-    def from_journey(cls, journey: Journey, *, voice: pd.DataFrame | None = None, **options: Any) -> Self:
+    def from_journey(
+        cls,
+        journey: Journey,
+        *,
+        voice: pd.DataFrame | None = None,
+        scorer: str = "vader",
+        mask_pii: bool = True,
+        n_topics: int | None = None,
+        topic_stop_words: str | tuple[str, ...] = (),
+        **options: Any,
+    ) -> Self:
         """Build the widget on the tickets of an analysis context.
 
         ``emotion_by_stage_data`` reads a frame of scored tickets, not the
@@ -194,10 +205,26 @@ class VoiceOfCustomerWidget(widgets.VBox):
             The analysis context (``journeylib.notebook.open_journey``).
         voice : pandas.DataFrame, optional
             The scored tickets with stages (and topics, for the topic
-            picker) that the notebook prepared. Default:
-            ``journey.ticket_voice_data()`` with stages from the context's
-            cached milestones (``assign_stages(..., journey.stage_intervals_data())``),
-            without topics.
+            picker) that the notebook prepared. Default: the context's
+            tickets scored by ``ticket_voice_data(scorer=scorer,
+            mask_pii=mask_pii)`` through its persistent result store
+            (:meth:`journeylib.context.Journey.persisted`), with stages from
+            the context's cached milestones (``assign_stages(...,
+            journey.stage_intervals_data())``), and topics when *n_topics*
+            is given.
+        scorer : str, default "vader"
+            The sentiment scorer of the default tickets.
+        mask_pii : bool, default True
+            Mask e-mails, phone numbers and names in the default tickets' text.
+        n_topics : int, optional
+            Give the default tickets topics: a
+            :class:`~journeylib.voice.topics.TopicModel` with this many
+            topics (0 means chosen automatically) fitted to their text
+            through :meth:`~journeylib.context.Journey.persisted_call`, as
+            notebook 05 fits it, so a model a report run fitted on the same
+            data is read from disk. None (default): no topics.
+        topic_stop_words : str or tuple of str, default ()
+            Extra stop words of that topic model.
         **options
             ``segment``, ``stage``, ``topic``, ``period``, ``as_of`` and
             display options passed to :class:`ipywidgets.VBox`.
@@ -214,7 +241,11 @@ class VoiceOfCustomerWidget(widgets.VBox):
         """
         given = journey_options(f"{cls.__name__}.from_journey", journey, options, forbidden=("journey",))
         if voice is None:
-            voice = tickets.assign_stages(journey.ticket_voice_data(), journey.stage_intervals_data())
+            scored = journey.persisted(tickets.ticket_voice_data, scorer=scorer, mask_pii=mask_pii)
+            voice = tickets.assign_stages(scored, journey.stage_intervals_data())
+            if n_topics is not None:
+                model = TopicModel(n_topics=n_topics or "auto", extra_stop_words=topic_stop_words)
+                voice = tickets.add_topics(voice, journey.persisted_call(model.fit, voice["text"]))
         return cls(voice, journey=journey, **given)
 
     def data_parameters(self) -> dict[str, Any]:

@@ -181,7 +181,12 @@ class WorklistWidget(widgets.VBox):
     ) -> Self:
         """Build the widget on a dry run of *rules* as of the context's ``as_of``, on its store, definition and cache.
 
-        Nothing is written. The rules are evaluated on every customer of the
+        Nothing is written. The run goes through the context's persistent
+        result store (:meth:`journeylib.context.Journey.persisted_call`), so
+        a dry run that a report run of the same data, rules and ``as_of``
+        made (``journey.persisted_call(raise_alerts, journey.store, rules,
+        raised_at=as_of, as_of=as_of, dry_run=True, definition=journey.definition)``,
+        as notebook 06 does) is read from disk, run id included. The rules are evaluated on every customer of the
         store, as ``journeylib alerts`` does: the context's segment (when it
         has one) is the first value of the Segment filter, with every other
         customer's alerts one pick away, and its plan, signup window and
@@ -215,9 +220,10 @@ class WorklistWidget(widgets.VBox):
             forbidden=("as_of", "segment", "plan", "signup_from", "signup_to", "sample_n", "random_state", "definition", "scope", "cache"),
         )  # fmt: skip
         as_of = journey.scope.as_of
-        run = raise_alerts(
-            journey.store, rules, raised_at=as_of, as_of=as_of, dry_run=True, definition=journey.definition, risk=risk, cache=journey.cache
-        )
+        run = journey.persisted_call(
+            raise_alerts, journey.store, rules, raised_at=as_of, as_of=as_of, dry_run=True, definition=journey.definition, risk=risk,
+            cache=journey.cache,
+        )  # fmt: skip
         return cls.from_run(run, segment=journey.scope.segment_label, **given)
 
     def _choices(self, name: str) -> list[str]:
