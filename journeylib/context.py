@@ -370,7 +370,12 @@ class Journey:
         """
         call = self._call_arguments(func, kwargs)
         data_version = self._checked_data_version()
-        parts = {"function": function_name(func), "data_version": data_version, "arguments": call}
+        # Keyed by the arguments with the defaults filled in, so that a call spelling a default out and one
+        # leaving it out (a report cell and a widget) share an entry; the store stands for the data version.
+        bound = inspect.signature(func).bind(self._store, **call)
+        bound.apply_defaults()
+        arguments = {name: value for name, value in list(bound.arguments.items())[1:] if not isinstance(value, ResultCache)}
+        parts = {"function": function_name(func), "data_version": data_version, "arguments": arguments}
         key = self.results.key(parts)
 
         def compute() -> Any:

@@ -128,6 +128,10 @@ class RiskWidget(LiveComputationWidget):
         strictly between 0 and 1.
     every_days : int, default 7
         Spacing of the snapshots.
+    test_every_days : int, optional
+        Spacing of the as-of days scored in the backtest's test period
+        (``build_snapshots``'s ``test_every_days``; 1 = daily); None for
+        ``every_days``.
     ticket_scores : pandas.DataFrame, optional
         Ticket sentiment (``journey.scored_tickets()``) for the snapshot
         features; None for none.
@@ -174,7 +178,7 @@ class RiskWidget(LiveComputationWidget):
     """
 
     compute = staticmethod(build_snapshots)
-    DATA_PARAMETERS: ClassVar[tuple[str, ...]] = ("definition", "horizon_days", "every_days", "ticket_scores")
+    DATA_PARAMETERS: ClassVar[tuple[str, ...]] = ("definition", "horizon_days", "every_days", "test_every_days", "ticket_scores")
     PERSIST: ClassVar[bool] = True
 
     horizon_days = traitlets.Int(60, help="Risk of churn within this many days after an as-of day.")
@@ -192,6 +196,7 @@ class RiskWidget(LiveComputationWidget):
         threshold_by: str = "share",
         threshold: float = 0.1,
         every_days: int = 7,
+        test_every_days: int | None = None,
         ticket_scores: pd.DataFrame | None = None,
         model: str = "boosted",
         n_boot: int = 200,
@@ -230,7 +235,8 @@ class RiskWidget(LiveComputationWidget):
         self.threshold_slider.observe(lambda c: setattr(self, "threshold", float(c["new"])), names="value")
         self.point = widgets.HTML("")
         self.riskiest = widgets.HTML("")
-        fixed = {"definition": definition, "every_days": int(every_days), "ticket_scores": ticket_scores}
+        fixed = {"definition": definition, "every_days": int(every_days), "test_every_days": test_every_days,
+                 "ticket_scores": ticket_scores}
         self._seed(snapshots, backtest, scores)
         self._setup(store, fixed, [self.horizon_picker, self.segment_picker, self.threshold_kind_picker, self.threshold_slider],
                     [self.point, self.riskiest], journey=journey)
