@@ -77,6 +77,16 @@ def second_world_store(folder: Path, n: int, seed: int) -> tuple[Path, Path, dic
     return db, world.definition_path, world.truth
 
 
+def world_inputs(world: str, folder: Path, n: int, seed: int) -> tuple[Path, dict[str, object], JourneyDefinition]:
+    """Build the store of *world* (``demo`` or ``second``) in *folder*; return it with the world's truth and journey definition."""
+    if world == "demo":
+        db = world_store(folder / "demo", n, seed)
+        truth = json.loads((folder / "demo" / "world" / "truth.json").read_text())
+        return db, truth, JourneyDefinition.load(ROOT / "parameters" / "journeys" / "saas.yaml")
+    db, definition_path, truth = second_world_store(folder / "second", n, seed)
+    return db, truth, JourneyDefinition.load(definition_path)
+
+
 def _planted_decline(truth: dict[str, object]) -> object:
     """The days before churn at which the world plants an activity decline, or a sentence saying it plants none."""
     planted = truth.get("planted", {})
@@ -245,13 +255,7 @@ def main() -> None:
                               "load_average_start": [round(x, 2) for x in os.getloadavg()]}
     dense = args.test_every_days != 7
     with tempfile.TemporaryDirectory() as tmp:
-        if args.world == "demo":
-            db = world_store(Path(tmp) / "demo", n, seed)
-            truth = json.loads((Path(tmp) / "demo" / "world" / "truth.json").read_text())
-            definition = JourneyDefinition.load(ROOT / "parameters" / "journeys" / "saas.yaml")
-        else:
-            db, definition_path, truth = second_world_store(Path(tmp) / "second", n, seed)
-            definition = JourneyDefinition.load(definition_path)
+        db, truth, definition = world_inputs(args.world, Path(tmp), n, seed)
         with Store(db, read_only=True) as store:
             t = time.perf_counter()
             scores = score_tickets(store.table("tickets"))

@@ -29,9 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_risk import ROOT, detection_delay, observable_onset, second_world_store, world_store
+from bench_risk import detection_delay, observable_onset, world_inputs
 
-from journeylib.config import JourneyDefinition
 from journeylib.customers.risk import backtest_data, lead_time_data, lead_time_summary
 from journeylib.customers.snapshots import Snapshots, build_snapshots
 from journeylib.exceptions import StatisticalWarning
@@ -84,13 +83,7 @@ def main() -> None:
     n, seed = (2000, 42) if args.world == "demo" else (5000, 0)
     out: dict[str, object] = {"world": args.world, "customers": n, "seed": seed, "horizon_days": 60, "test_every_days": 1}
     with tempfile.TemporaryDirectory() as tmp:
-        if args.world == "demo":
-            db = world_store(Path(tmp) / "demo", n, seed)
-            truth = json.loads((Path(tmp) / "demo" / "world" / "truth.json").read_text())
-            definition = JourneyDefinition.load(ROOT / "parameters" / "journeys" / "saas.yaml")
-        else:
-            db, path, truth = second_world_store(Path(tmp) / "second", n, seed)
-            definition = JourneyDefinition.load(path)
+        db, truth, definition = world_inputs(args.world, Path(tmp), n, seed)
         with Store(db, read_only=True) as store:
             snap = build_snapshots(store, definition=definition, horizon_days=60, ticket_scores=score_tickets(store.table("tickets")),
                                    test_every_days=1)
