@@ -311,10 +311,15 @@ def open_journey(
     1. Under Voila, the parameters named in *url* are overridden from the page's
        query string (:func:`query_parameters`) and written back into
        *namespace*, so the rest of the notebook sees the values it runs with.
-    2. The store named by ``db`` is opened read-only (empty: ``JOURNEYLIB_DB``
-       or ``data/journeylib.duckdb``), the journey definition named by
-       ``definition`` is loaded (when the notebook has one), and the
-       parameters named in *scope* make the :class:`~journeylib.scope.Scope`.
+    2. The store is opened: with an ``engine`` parameter naming an
+       ``engine.yaml`` (:class:`journeylib.config.engine.EngineConfig`), the
+       store it describes (``engine: spark`` runs every query of the notebook
+       on Spark, ``engine: duckdb`` opens its ``db`` read-only); otherwise
+       (no ``engine`` parameter, or empty) the DuckDB store named by ``db``,
+       read-only (empty: ``JOURNEYLIB_DB`` or ``data/journeylib.duckdb``).
+       The journey definition named by ``definition`` is loaded (when the
+       notebook has one), and the parameters named in *scope* make the
+       :class:`~journeylib.scope.Scope`.
     3. The notes of an earlier run in the same kernel are forgotten (:func:`clear_notes`).
 
     Parameters
@@ -322,7 +327,7 @@ def open_journey(
     namespace : MutableMapping
         The notebook's parameters: pass ``globals()``.
     url : sequence of str
-        Parameters a dashboard URL may override (never ``db`` or ``output_dir``).
+        Parameters a dashboard URL may override (never ``db``, ``engine`` or ``output_dir``).
     scope : sequence of str, default :data:`SCOPE_PARAMETERS`
         Parameters that make the scope; those the notebook lacks are left at
         their defaults. A notebook whose ``segment`` only filters a view (not
@@ -336,23 +341,40 @@ def open_journey(
     Raises
     ------
     TypeError
-        If *url* names ``db`` or ``output_dir``.
+        If *url* names ``db``, ``engine`` or ``output_dir``, or both ``db`` and
+        ``engine`` are given (an ``engine.yaml`` with ``engine: duckdb`` names
+        its own ``db``).
     ValueError
         If a URL value cannot be converted to its parameter's type.
+    journeylib.exceptions.ConfigError
+        If the ``engine`` file is missing or not a valid engine configuration.
     """
     from journeylib.config.journey import JourneyDefinition
     from journeylib.context import Journey
     from journeylib.scope import Scope
     from journeylib.store import Store, resolve_db_path
 
-    unsafe = sorted(set(url) & {"db", "output_dir"})
+    unsafe = sorted(set(url) & {"db", "engine", "output_dir"})
     if unsafe:
         msg = f"open_journey: {', '.join(unsafe)} cannot come from a URL (they choose files)"
         raise TypeError(msg)
     namespace.update(query_parameters({name: namespace[name] for name in url}))
     clear_notes()  # a notebook run starts here: the notes of an earlier run in this kernel no longer apply
     capture_warnings()
-    store = Store(resolve_db_path(namespace.get("db") or None), read_only=True)
+    engine = namespace.get("engine") or None
+    if engine is not None and namespace.get("db"):
+        msg = (
+            f"open_journey: give db (a DuckDB store file) or engine (an engine.yaml), not both; got db={namespace['db']!r} "
+            f"and engine={engine!r}. An engine.yaml with engine: duckdb names its store in its own db key."
+        )
+        raise TypeError(msg)
+    if engine is not None:
+        from journeylib.config.engine import EngineConfig
+        from journeylib.store.database import open_store
+
+        store = open_store(EngineConfig.from_yaml(engine), read_only=True)
+    else:
+        store = Store(resolve_db_path(namespace.get("db") or None), read_only=True)
     definition = JourneyDefinition.load(namespace["definition"]) if namespace.get("definition") else None
     filters = {name: namespace[name] for name in scope if name in namespace}
     if definition is not None:  # the segment parameter is a value of the definition's segment_field

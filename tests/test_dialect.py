@@ -161,3 +161,49 @@ def test_temp_tables_are_dropped_after_the_block_also_on_error(store: Store) -> 
         fail()
     left = store.query("SELECT table_name FROM information_schema.tables WHERE table_name LIKE '_jl_t%'")
     assert left.empty
+
+
+# -- the Spark spelling of the week calendar (translation only; tests/test_spark_parity.py runs it on Spark) ----
+def test_week_calendar_translates_to_spark() -> None:
+    pytest.importorskip("sqlglot", reason="the spark extra is not installed")
+    from journeylib.store.dialect import SparkTranslationError, to_spark_sql
+
+    def spark(sql: str) -> str:
+        return to_spark_sql(sql, columns_of=lambda name: None)
+
+    assert spark(f"SELECT {sql_week_start('ts')} AS w FROM t") == (
+        "SELECT CAST(DATE_TRUNC('WEEK', CAST(`ts` AS TIMESTAMP_NTZ)) AS TIMESTAMP_NTZ) AS `w` FROM `t`"  # stays naive
+    )
+    assert spark(f"SELECT {sql_iso_week('d')} AS k FROM t") == (
+        "SELECT CONCAT(CAST(DATE_PART('YEAROFWEEK', `d`) AS STRING), '-W', LPAD(CAST(WEEKOFYEAR(`d`) AS STRING), 2, '0')) AS `k` FROM `t`"
+    )
+    assert spark(f"SELECT {sql_cast(sql_date_range('lo', 'hi', step_days=7), 'date')} AS w FROM b") == (
+        "SELECT EXPLODE(TRANSFORM(CASE WHEN CAST(`lo` AS TIMESTAMP_NTZ) <= CAST(`hi` AS TIMESTAMP_NTZ) "
+        "THEN SEQUENCE(CAST(`lo` AS TIMESTAMP_NTZ), CAST(`hi` AS TIMESTAMP_NTZ), INTERVAL '7' DAY) END, "
+        "`_jl_v` -> CAST(`_jl_v` AS DATE))) AS `w` FROM `b`"
+    )
+    # without a cast the series stays DuckDB's naive timestamps: no transform
+    assert spark(f"SELECT {sql_date_range('lo', 'hi', step_days=1)} AS d FROM b").startswith(
+        "SELECT EXPLODE(CASE WHEN CAST(`lo` AS TIMESTAMP_NTZ) <= CAST(`hi` AS TIMESTAMP_NTZ) THEN SEQUENCE("
+    )
+    assert spark(f"SELECT {sql_weeks_between('lo', 'hi')} AS n FROM b") == "SELECT DATEDIFF(WEEK, `lo`, `hi`) AS `n` FROM `b`"
+    assert spark("SELECT strftime(d, '%Y-%m-%d %H:%M:%S 100%%') AS s FROM t") == (
+        "SELECT CONCAT(CAST(YEAR(`d`) AS STRING), '-', LPAD(CAST(MONTH(`d`) AS STRING), 2, '0'), '-', "
+        "LPAD(CAST(DAY(`d`) AS STRING), 2, '0'), ' ', LPAD(CAST(HOUR(`d`) AS STRING), 2, '0'), ':', "
+        "LPAD(CAST(MINUTE(`d`) AS STRING), 2, '0'), ':', LPAD(CAST(SECOND(`d`) AS STRING), 2, '0'), ' 100%') AS `s` FROM `t`"
+    )
+    assert spark("SELECT column_name FROM information_schema.columns c WHERE table_name = 'x'") == (
+        "SELECT `column_name` FROM `_jl_information_schema_columns` AS `c` WHERE `table_name` = 'x'"
+    )
+    # a whole-row hash of a table alias (the store's fingerprints); a column's hash stays as it is
+    row_hash = "SELECT bit_xor(hash(t)) AS h FROM customers AS t"
+    assert to_spark_sql(row_hash, columns_of={"customers": ["customer_id", "name"]}.get) == (
+        "SELECT BIT_XOR(XXHASH64(STRUCT(`t`.*))) AS `h` FROM `customers` AS `t`"
+    )
+    assert to_spark_sql("SELECT hash(t) AS h FROM ev", columns_of={"ev": ["t"]}.get) == "SELECT HASH(`t`) AS `h` FROM `ev`"
+    with pytest.raises(SparkTranslationError, match=r"strftime directive %A \(format '%A'\).*engine: duckdb"):
+        spark("SELECT strftime(d, '%A') AS s FROM t")
+    with pytest.raises(SparkTranslationError, match=r"series outside unnest\(generate_series.*sql_date_range.*engine: duckdb"):
+        spark("SELECT * FROM generate_series(1, 3)")
+    with pytest.raises(SparkTranslationError, match=r"end-exclusive series \(range\(\.\.\.\)\).*engine: duckdb"):
+        spark("SELECT unnest(range(1, 5)) AS i")

@@ -4,7 +4,10 @@ One SparkSession for the module (``local[2]``, loopback, temporary warehouse);
 the session's 200-customer world is exported from its DuckDB store as Parquet
 and read by a :class:`~journeylib.store.spark.SparkStore`. Each operation runs
 on both stores and the frames are compared after sorting rows and normalising
-dtypes. Run them alone with ``pytest -m spark``.
+dtypes; analyses of the whole world share one result cache per engine (the
+milestone frame is computed once on each). The week calendar is also checked
+against Python's ISO calendar at week 53 and the turn of the year. Run them
+alone with ``pytest -m spark``.
 """
 
 from __future__ import annotations
@@ -21,16 +24,36 @@ import pytest
 from journeylib.cache import ResultCache
 from journeylib.config.engine import EngineConfig, TableSource
 from journeylib.config.journey import JourneyDefinition
+from journeylib.context import Journey
+from journeylib.customers.cohorts import cohort_metrics_data
 from journeylib.customers.features import build_features
+from journeylib.customers.snapshots import build_snapshots
 from journeylib.exceptions import ConfigError, JourneyLibError, SchemaError, StoreError
+from journeylib.health import ingest_reconciliation_data, source_volume_data
+from journeylib.journey.friction import friction_data
+from journeylib.journey.loops import loop_events_data
+from journeylib.journey.paths import conformance_data, customer_paths_data, variants_data
 from journeylib.journey.sessions import sessions_data
 from journeylib.journey.stages import funnel_data, milestones_data, time_to_convert_data
 from journeylib.journey.transitions import event_transitions_data, stage_transitions_data
+from journeylib.notebook import open_journey
 from journeylib.scope import Scope
 from journeylib.store import Store
 from journeylib.store.database import open_store
-from journeylib.store.dialect import SparkTranslationError, to_spark_sql
+from journeylib.store.dialect import (
+    SparkTranslationError,
+    sql_cast,
+    sql_date_range,
+    sql_iso_week,
+    sql_utc_clock,
+    sql_week_start,
+    sql_weeks_between,
+    to_spark_sql,
+)
+from journeylib.store.fingerprint import table_fingerprints
 from journeylib.store.staging import vendor_tables_exist
+from journeylib.voice.tickets import ticket_voice_data
+from journeylib.voice.trends import voc_by_week_data
 
 pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install -e '.[spark]')")
 
@@ -50,15 +73,37 @@ def spark() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def stores(demo_store: Path, spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, SparkStore]]:
-    duck = Store(demo_store, read_only=True)
-    paths = write_parquet_tables(duck, tmp_path_factory.mktemp("parquet"))
-    sstore = SparkStore(session=spark, tables={name: TableSource(path=str(p)) for name, p in paths.items()})
+def parquet(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The session world's canonical tables as Parquet files: table name → file."""
+    with Store(demo_store, read_only=True) as duck:
+        return write_parquet_tables(duck, tmp_path_factory.mktemp("parquet"))
+
+
+def cache_in_memory(spark: Any) -> None:
     for name in ("events", "customers"):  # the world is small: keep what every query reads in memory
         spark.catalog.cacheTable(name)
+
+
+@pytest.fixture(scope="module")
+def stores(demo_store: Path, spark: Any, parquet: dict[str, Path]) -> Iterator[tuple[Store, SparkStore]]:
+    duck = Store(demo_store, read_only=True)
+    sstore = SparkStore(session=spark, tables={name: TableSource(path=str(p)) for name, p in parquet.items()})
+    cache_in_memory(spark)
     yield duck, sstore
     sstore.close()
     duck.close()
+
+
+@pytest.fixture(scope="module")
+def whole(stores: tuple[Store, SparkStore]) -> tuple[Scope, Callable[[Store], ResultCache]]:
+    """The whole world's scope, and one result cache per engine shared by the module's tests.
+
+    The milestone frame of each engine is computed once (by the first test that needs it) and
+    reused by transitions, paths, friction, cohorts and snapshots, as a Journey does.
+    """
+    duck, _ = stores
+    caches: dict[int, ResultCache] = {}
+    return Scope.build(duck, segment_field=DEFINITION.segment_field), lambda store: caches.setdefault(id(store), ResultCache())
 
 
 def normalised(frame: pd.DataFrame) -> pd.DataFrame:
@@ -88,14 +133,9 @@ def same(duck: Store, sstore: SparkStore, op: Callable[[Store], pd.DataFrame]) -
     return got
 
 
-def test_milestones_and_stage_transitions(stores: tuple[Store, SparkStore]) -> None:
+def test_milestones_and_stage_transitions(stores: tuple[Store, SparkStore], whole: tuple[Scope, Callable[[Store], ResultCache]]) -> None:
     duck, sstore = stores
-    scope = Scope.build(duck, segment_field=DEFINITION.segment_field)
-    caches: dict[int, ResultCache] = {}
-
-    def cache_of(store: Store) -> ResultCache:
-        return caches.setdefault(id(store), ResultCache())
-
+    scope, cache_of = whole
     got = same(duck, sstore, lambda s: milestones_data(s, definition=DEFINITION, scope=scope, cache=cache_of(s)))
     assert got["entered_at"].notna().sum() > len(got) // len(DEFINITION.stages)  # beyond signup: conditions held
     # from the cached milestone frame of each engine
@@ -134,8 +174,127 @@ def test_windowed_features(stores: tuple[Store, SparkStore]) -> None:
 
 def test_unsupported_construct_names_the_engine(stores: tuple[Store, SparkStore]) -> None:
     _, sstore = stores
-    with pytest.raises(SparkTranslationError, match=r"week series \(sql_date_range\).*engine: duckdb"):
-        sstore.query("SELECT CAST(unnest(generate_series(DATE '2024-01-01', DATE '2024-02-01', INTERVAL 7 DAY)) AS DATE) AS w")
+    # a series as a table (not journeylib's sql_date_range spelling) and a strftime directive without a Spark spelling
+    with pytest.raises(SparkTranslationError, match=r"series outside unnest\(generate_series.*\(sql_date_range\).*engine: duckdb"):
+        sstore.query("SELECT * FROM generate_series(DATE '2024-01-01', DATE '2024-02-01', INTERVAL 7 DAY)")
+    with pytest.raises(SparkTranslationError, match=r"strftime directive %b .*engine: duckdb"):
+        sstore.query("SELECT strftime(DATE '2024-01-01', '%d %b') AS label")
+
+
+# -- the week calendar ----------------------------------------------------------------------------
+#: Instants around ISO week 53 and the turn of the year, UTC; their ISO week by Python's calendar.
+WEEK_EDGES = {
+    "2020-12-31T12:00:00Z": "2020-W53",  # a Thursday in week 53
+    "2021-01-03T23:59:59.999999Z": "2020-W53",  # the last microsecond of that week (a Sunday)
+    "2021-01-04T00:00:00Z": "2021-W01",  # the Monday after: calendar and ISO year agree again
+    "2024-12-30T05:00:00Z": "2025-W01",  # ISO year ahead of the calendar year
+    "2016-01-01T00:00:00Z": "2015-W53",
+    "2027-01-01T00:00:00Z": "2026-W53",
+}
+
+
+def test_week_calendar_matches_duckdb(stores: tuple[Store, SparkStore]) -> None:
+    duck, sstore = stores
+    assert sstore.spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    instants = pd.Series(pd.to_datetime(list(WEEK_EDGES), utc=True, format="ISO8601")).astype("datetime64[us, UTC]")
+    frame = pd.DataFrame({"t": instants})
+    expected = [f"{d.isocalendar().year}-W{d.isocalendar().week:02d}" for d in instants]
+    assert expected == list(WEEK_EDGES.values())  # the oracle agrees with the table above
+    week = sql_week_start("t")
+    sql = f"""
+        SELECT t, {week} AS week_start, {sql_cast(week, "date")} AS week_date,
+               {sql_iso_week(sql_cast(sql_utc_clock("t"), "date"))} AS iso_week,
+               {sql_iso_week(sql_cast(week, "date"))} AS iso_week_of_start,
+               {sql_weeks_between(sql_week_start("min(t) OVER ()"), week)} AS weeks_since_first
+        FROM _jl_t"""
+    got = same(duck, sstore, lambda s: s.query(sql, _jl_t=frame))
+    assert got.sort_values("t")["iso_week"].tolist() == sorted(WEEK_EDGES.values(), key=lambda w: (w[:4], w))
+    assert (got["iso_week"] == got["iso_week_of_start"]).all()
+    assert got["week_start"].dt.tz is None
+    assert (got["week_start"].dt.dayofweek == 0).all()
+    series = f"""
+        SELECT {sql_cast(sql_date_range("lo", "hi", step_days=7), "date")} AS week_start
+        FROM (SELECT {sql_cast("min(" + week + ")", "date")} AS lo, {sql_cast("max(" + week + ")", "date")} AS hi FROM _jl_t
+              WHERE t >= TIMESTAMPTZ '2020-12-01 00:00:00+00:00' AND t < TIMESTAMPTZ '2021-02-01 00:00:00+00:00')"""
+    weeks = same(duck, sstore, lambda s: s.query(series, _jl_t=frame))
+    assert [str(d)[:10] for d in weeks["week_start"]] == ["2020-12-28", "2021-01-04"]
+    naive = f"SELECT {sql_date_range('lo', 'hi', step_days=1)} AS day FROM (SELECT DATE '2021-01-02' AS lo, DATE '2021-01-04' AS hi)"
+    days = same(duck, sstore, lambda s: s.query(naive))
+    assert len(days) == 3
+    assert days["day"].dt.tz is None
+    empty = f"SELECT {sql_cast(sql_date_range('lo', 'hi', step_days=7), 'date')} AS w FROM (SELECT DATE '2021-01-11' AS lo, DATE '2021-01-04' AS hi)"
+    assert duck.query(empty).empty
+    assert sstore.query(empty).empty
+
+
+def test_data_health_weekly_volumes_and_reconciliation(stores: tuple[Store, SparkStore]) -> None:
+    duck, sstore = stores
+    got = same(duck, sstore, lambda s: source_volume_data(s))
+    assert got["iso_week"].str.fullmatch(r"\d{4}-W\d{2}").all()
+    assert got["events"].sum() > 0
+    # reads information_schema.columns (whether the ingest log has notes_count): the Spark store's stand-in view
+    recon = same(duck, sstore, lambda s: ingest_reconciliation_data(s))
+    assert recon["reconciles"].all()
+
+
+# -- analyses on the milestone frame, and the other event-level analyses ---------------------------
+def test_paths_variants_and_conformance(stores: tuple[Store, SparkStore], whole: tuple[Scope, Callable[[Store], ResultCache]]) -> None:
+    duck, sstore = stores
+    scope, cache_of = whole
+    paths = same(duck, sstore, lambda s: customer_paths_data(s, definition=DEFINITION, scope=scope, cache=cache_of(s)))
+    assert paths["customer_id"].is_unique  # one path per customer
+    same(duck, sstore, lambda s: variants_data(s, definition=DEFINITION, scope=scope, cache=cache_of(s)))
+    same(duck, sstore, lambda s: conformance_data(s, definition=DEFINITION, scope=scope, cache=cache_of(s)))
+
+
+def test_loops_and_friction(stores: tuple[Store, SparkStore], whole: tuple[Scope, Callable[[Store], ResultCache]]) -> None:
+    duck, sstore = stores
+    scope, cache_of = whole
+    loops = same(duck, sstore, lambda s: loop_events_data(s, scope=scope))
+    assert loops["customer_id"].nunique() > 1
+    # the bootstrap is seeded and runs in pandas on the engine's frames: equal frames give equal intervals
+    same(duck, sstore, lambda s: friction_data(s, definition=DEFINITION, scope=scope, cache=cache_of(s), n_boot=100))
+
+
+def test_cohort_metrics(stores: tuple[Store, SparkStore], whole: tuple[Scope, Callable[[Store], ResultCache]]) -> None:
+    duck, sstore = stores
+    scope, cache_of = whole
+    got = same(duck, sstore, lambda s: cohort_metrics_data(s, definition=DEFINITION, scope=scope, cache=cache_of(s)))
+    assert got["cohort"].nunique() > 1
+
+
+def test_as_of_snapshots(stores: tuple[Store, SparkStore], whole: tuple[Scope, Callable[[Store], ResultCache]]) -> None:
+    duck, sstore = stores
+    scope, cache_of = whole
+    horizon = 30
+    # three as-of days, two weeks apart, whose labels the data can still see (as_of + horizon <= data end)
+    days = [(scope.as_of - pd.Timedelta(days=horizon + 14 * k)).date() for k in range(3)]
+    built: dict[int, Any] = {}
+
+    def snapshots(store: Store) -> Any:
+        if id(store) not in built:
+            built[id(store)] = build_snapshots(
+                store, definition=DEFINITION, horizon_days=horizon, as_of_dates=days, scope=scope, cache=cache_of(store)
+            )
+        return built[id(store)]
+
+    data = same(duck, sstore, lambda s: snapshots(s).data)
+    assert data["as_of"].nunique() == len(days)
+    same(duck, sstore, lambda s: snapshots(s).catalog)
+    pd.testing.assert_frame_equal(normalised(snapshots(sstore).exclusions), normalised(snapshots(duck).exclusions), check_dtype=False)
+
+
+def test_voice_weekly_trends(stores: tuple[Store, SparkStore], whole: tuple[Scope, Callable[[Store], ResultCache]]) -> None:
+    duck, sstore = stores
+    scope, _ = whole
+    voices: dict[int, pd.DataFrame] = {}
+
+    def voice(store: Store) -> pd.DataFrame:
+        return voices.setdefault(id(store), ticket_voice_data(store, scope=scope))
+
+    same(duck, sstore, voice)  # the tickets read by SQL, scored in pandas
+    weekly = same(duck, sstore, lambda s: voc_by_week_data(voice(s)))
+    assert weekly["iso_week"].str.fullmatch(r"\d{4}-W\d{2}").all()
 
 
 def test_spark_store_is_read_only(stores: tuple[Store, SparkStore]) -> None:
@@ -155,6 +314,48 @@ def test_query_frames_and_parameters(stores: tuple[Store, SparkStore]) -> None:
     same(duck, sstore, lambda s: s.query(sql, {"lo": 2}, _jl_t=frame))
     got = sstore.query(sql, {"lo": 2}, _jl_t=frame)
     assert got["customer_id"].isna().iloc[-1]  # NULLs last, as DuckDB orders them
+
+
+# -- a report notebook's context on Spark ----------------------------------------------------------
+def test_open_journey_with_an_engine_config(
+    stores: tuple[Store, SparkStore], spark: Any, parquet: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    duck, _ = stores
+    monkeypatch.setenv("JOURNEYLIB_RESULTS_DIR", str(tmp_path / "results"))
+    engine = tmp_path / "engine.yaml"
+    engine.write_text(
+        "engine: spark\nmaster: local[2]\ntables:\n" + "".join(f"  {name}: {{path: '{path}'}}\n" for name, path in parquet.items())
+    )
+    definition = str(Path(__file__).resolve().parents[1] / "parameters" / "journeys" / "saas.yaml")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")  # a session left in another zone is put back to UTC
+    try:
+        journey = open_journey({"engine": str(engine), "db": "", "definition": definition, "sample_n": 60})
+        assert isinstance(journey.store, SparkStore)
+        assert journey.store.spark is spark
+        assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+        local = Journey(duck, DEFINITION, Scope.build(duck, sample_n=60, segment_field=DEFINITION.segment_field))
+        got, expected = journey.funnel_data(), local.funnel_data()
+        assert int(got["eligible"].iloc[0]) == 60
+        pd.testing.assert_frame_equal(normalised(got), normalised(expected), check_dtype=False, rtol=1e-9)
+        # results kept on disk are keyed by the data's fingerprint: whole-row hashes, translated for Spark
+        fingerprints = table_fingerprints(journey.store)
+        duck_fingerprints = table_fingerprints(duck)
+        for name, table in duck_fingerprints["tables"].items():
+            assert fingerprints["tables"][name]["rows"] == table["rows"]
+            assert fingerprints["tables"][name]["max_time"] == table["max_time"]
+        assert table_fingerprints(journey.store)["content_hash"] == fingerprints["content_hash"]  # stable
+        voice = journey.persisted(ticket_voice_data)
+        assert any((tmp_path / "results").rglob("*")), "the result was not kept on disk"
+        pd.testing.assert_frame_equal(journey.persisted(ticket_voice_data), voice)  # read back under the same key
+        pd.testing.assert_frame_equal(normalised(voice), normalised(local.run(ticket_voice_data)), check_dtype=False)
+        journey.store.close()
+        assert not spark.sparkContext._jsc.sc().isStopped()  # a store on a session it did not start leaves it running
+    finally:
+        cache_in_memory(spark)  # the views were registered anew from the same files
+    with pytest.raises(TypeError, match=r"give db .* or engine .*, not both"):
+        open_journey({"engine": str(engine), "db": str(tmp_path / "x.duckdb"), "definition": definition})
+    with pytest.raises(TypeError, match="engine cannot come from a URL"):
+        open_journey({"engine": str(engine), "definition": definition}, url=["engine"])
 
 
 # -- translation and configuration, without Spark ------------------------------------------------

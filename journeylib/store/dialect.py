@@ -24,6 +24,8 @@ from journeylib.exceptions import JourneyLibError
 
 __all__ = [
     "CAST_TYPES",
+    "SPARK_CATALOG_VIEWS",
+    "SPARK_STRFTIME",
     "SPARK_TYPES",
     "SPARK_UNSUPPORTED",
     "SQL_TYPES",
@@ -673,11 +675,38 @@ SPARK_TYPES: dict[str, str] = {
     "json": "STRING",
 }
 
-#: DuckDB constructs that have no Spark spelling yet: the name sqlglot gives them → what journeylib uses them for.
+#: DuckDB constructs that have no Spark spelling (yet): the name sqlglot gives them → what they are.
+#: A series is translated only as :func:`sql_date_range` writes it, ``unnest(generate_series(...))``
+#: in a SELECT list (optionally cast); a series used as a table (``FROM generate_series(...)``) is not.
 SPARK_UNSUPPORTED: dict[str, str] = {
-    "GenerateSeries": "week series (sql_date_range)",
-    "ExplodingGenerateSeries": "week series (sql_date_range)",
-    "TimeToStr": "ISO week labels (sql_iso_week)",
+    "GenerateSeries": "series outside unnest(generate_series(...)) in a SELECT list (sql_date_range)",
+    "ExplodingGenerateSeries": "series outside unnest(generate_series(...)) in a SELECT list (sql_date_range)",
+}
+
+#: DuckDB's catalog views a statement may read (``information_schema.<key>``) → the temporary view a
+#: Spark store registers in their place, from the session's temporary views (journeylib's tables):
+#: ``columns`` (``table_name``, ``column_name``, ``ordinal_position``, ``data_type``) and ``tables``
+#: (``table_name``, ``table_type``).
+SPARK_CATALOG_VIEWS: dict[str, str] = {
+    "columns": "_jl_information_schema_columns",
+    "tables": "_jl_information_schema_tables",
+}
+
+#: strftime directives :func:`to_spark_sql` translates: directive → (Spark function, its field argument or
+#: None, zero-padded width). ``%G`` / ``%V`` are the ISO 8601 week-numbering year and week (Spark's datetime
+#: patterns have no week-based year, so the label is built from ``date_part`` and ``weekofyear``); ``%u``
+#: is the ISO day of the week (Monday 1).
+SPARK_STRFTIME: dict[str, tuple[str, str | None, int]] = {
+    "Y": ("year", None, 0),
+    "G": ("date_part", "YEAROFWEEK", 0),
+    "m": ("month", None, 2),
+    "d": ("day", None, 2),
+    "V": ("weekofyear", None, 2),
+    "u": ("date_part", "DAYOFWEEK_ISO", 0),
+    "j": ("dayofyear", None, 3),
+    "H": ("hour", None, 2),
+    "M": ("minute", None, 2),
+    "S": ("second", None, 2),
 }
 
 
@@ -710,6 +739,24 @@ def to_spark_sql(
       listed, from *columns_of*;
     * :func:`sql_utc_clock` (``timezone('UTC', x)``) → ``CAST(x AS TIMESTAMP_NTZ)``
       (the session's time zone is UTC on a Spark store);
+    * :func:`sql_week_start` (``date_trunc('week', <naive timestamp>)``) → Spark's
+      ``date_trunc('WEEK', ...)`` (Monday, as DuckDB's) cast back to ``TIMESTAMP_NTZ``
+      (Spark's returns a time-zone-aware ``TIMESTAMP``);
+    * :func:`sql_date_range` (``unnest(generate_series(a, b, step))``, optionally
+      cast) → ``explode(CASE WHEN a <= b THEN sequence(a, b, step) END)``, a series
+      of days over ``TIMESTAMP_NTZ`` bounds and the cast applied inside
+      ``transform(...)`` (Spark refuses a generator nested in a cast, and a
+      sequence running away from its end, where DuckDB gives no rows);
+    * :func:`sql_iso_week` (``strftime(x, '%G-W%V')``) and other ``strftime``
+      formats made of the directives of :data:`SPARK_STRFTIME` → ``concat`` of
+      ``date_part('YEAROFWEEK', x)``, ``weekofyear(x)``, ... (zero-padded as
+      strftime pads; Spark's datetime patterns have no ISO week-based year);
+    * ``information_schema.columns`` / ``.tables`` → the stand-in views of
+      :data:`SPARK_CATALOG_VIEWS`, which a Spark store registers when a statement reads them;
+    * ``hash(t)`` of a table alias (a hash of the whole row: the store's data
+      fingerprints) → ``xxhash64(struct(t.*))``: a content hash too, with other
+      values than DuckDB's (a fingerprint of a Spark store differs from the same
+      data's on DuckDB);
     * casts to ``JSON`` → ``STRING``; literals with a fraction (``86400.0``) →
       ``DOUBLE``, as DuckDB computes them (Spark would keep a DECIMAL);
     * prepared-statement parameters (``?``, ``$1``, ``$name``) → the literals
@@ -734,8 +781,9 @@ def to_spark_sql(
     ------
     SparkTranslationError
         If sqlglot cannot parse the statement, or it uses a construct listed
-        in :data:`SPARK_UNSUPPORTED`, or a ``* REPLACE`` over a source whose
-        columns are unknown, or a parameter has no value in *params*.
+        in :data:`SPARK_UNSUPPORTED`, a ``strftime`` directive not in
+        :data:`SPARK_STRFTIME`, a ``* REPLACE`` over a source whose columns
+        are unknown, or a parameter has no value in *params*.
 
     Examples
     --------
@@ -750,15 +798,6 @@ def to_spark_sql(
     except sqlglot.errors.ParseError as exc:
         msg = f"to_spark_sql: sqlglot cannot parse this DuckDB statement ({exc}); statement starts {sql.strip()[:200]!r}"
         raise SparkTranslationError(msg) from exc
-    for node in tree.walk():
-        name = type(node).__name__
-        if name in SPARK_UNSUPPORTED:
-            msg = (
-                f"to_spark_sql: {SPARK_UNSUPPORTED[name]} ({name}) have no Spark SQL spelling in journeylib yet; "
-                f"run this analysis with engine: duckdb. Statement starts {sql.strip()[:200]!r}"
-            )
-            raise SparkTranslationError(msg)
-
     def anonymous(name: str, *args: exp.Expression) -> exp.Expression:
         return exp.Anonymous(this=name, expressions=list(args))
 
@@ -844,9 +883,119 @@ def to_spark_sql(
         msg = f"to_spark_sql: parameter {node.sql(dialect='duckdb')} has no value in params={params!r}; statement starts {sql.strip()[:200]!r}"
         raise SparkTranslationError(msg)
 
+    ntz = exp.DataType.build("TIMESTAMP_NTZ", dialect="spark")
+
+    def is_naive(arg: exp.Expression) -> bool:
+        """Whether *arg* is a timestamp without time zone: the UTC wall clock or a cast to DuckDB's TIMESTAMP."""
+        if isinstance(arg, exp.Anonymous):
+            return str(arg.this).lower() == "timezone" and len(arg.expressions) == 2 and arg.expressions[0].name.upper() == "UTC"
+        return isinstance(arg, exp.Cast) and (arg.to.this == exp.DataType.Type.TIMESTAMP or arg.to.sql(dialect="spark") == "TIMESTAMP_NTZ")
+
+    def negative(step: exp.Expression) -> bool:
+        value = step.this if isinstance(step, exp.Interval) else step
+        return isinstance(value, exp.Neg) or (isinstance(value, exp.Literal) and str(value.this).strip().startswith("-"))
+
+    def series(node: exp.GenerateSeries, to: exp.DataType | None) -> exp.Expression:
+        # unnest(generate_series(a, b, step)) → explode(sequence(...)); Spark refuses a sequence that runs
+        # away from its end (DuckDB gives no rows), and a generator nested in a cast, so the guard is a CASE
+        # and the cast moves into transform(...). A series of days gives DuckDB's naive timestamps.
+        if node.args.get("is_end_exclusive"):
+            msg = (
+                "to_spark_sql: an end-exclusive series (range(...)) has no Spark SQL spelling in journeylib; "
+                f"sql_date_range writes generate_series. Run this analysis with engine: duckdb. Statement starts {sql.strip()[:200]!r}"
+            )
+            raise SparkTranslationError(msg)
+        start, end = node.args["start"].copy(), node.args["end"].copy()
+        step = node.args.get("step")
+        by_interval = isinstance(step, exp.Interval)
+        if by_interval:
+            start, end = exp.cast(start, ntz), exp.cast(end, ntz)
+        args = [start, end] + ([step.copy()] if step is not None else [])
+        backwards = step is not None and negative(step)
+        runs = exp.GTE(this=start.copy(), expression=end.copy()) if backwards else exp.LTE(this=start.copy(), expression=end.copy())
+        values: exp.Expression = exp.Case(ifs=[exp.If(this=runs, true=anonymous("sequence", *args))])
+        if to is not None:
+            var = exp.to_identifier("_jl_v")
+            values = anonymous("transform", values, exp.Lambda(this=exp.cast(exp.column(var), to.copy()), expressions=[var.copy()]))
+        return exp.Explode(this=values)
+
+    def strftime(node: exp.TimeToStr) -> exp.Expression:
+        fmt = node.args.get("format")
+        if not (isinstance(fmt, exp.Literal) and fmt.is_string):
+            msg = f"to_spark_sql: strftime with a format that is not a text literal has no Spark spelling; statement starts {sql.strip()[:200]!r}"
+            raise SparkTranslationError(msg)
+        text, i = str(fmt.this), 0
+        parts: list[exp.Expression] = []
+        plain = ""
+        while i < len(text):
+            if text[i] != "%" or i + 1 >= len(text):
+                plain += text[i]
+                i += 1
+                continue
+            directive = text[i + 1]
+            i += 2
+            if directive == "%":
+                plain += "%"
+                continue
+            if directive not in SPARK_STRFTIME:
+                msg = (
+                    f"to_spark_sql: strftime directive %{directive} (format {text!r}) has no Spark spelling in journeylib; "
+                    f"translated are %{', %'.join(SPARK_STRFTIME)} and %%; run this analysis with engine: duckdb. "
+                    f"Statement starts {sql.strip()[:200]!r}"
+                )
+                raise SparkTranslationError(msg)
+            if plain:
+                parts.append(exp.Literal.string(plain))
+                plain = ""
+            func, field, width = SPARK_STRFTIME[directive]
+            value = anonymous(func, *([exp.Literal.string(field)] if field else []), node.this.copy())
+            piece: exp.Expression = exp.cast(value, exp.DataType.build("STRING"))
+            if width:
+                piece = anonymous("lpad", piece, exp.Literal.number(width), exp.Literal.string("0"))
+            parts.append(piece)
+        if plain:
+            parts.append(exp.Literal.string(plain))
+        if not parts:
+            return exp.Literal.string("")
+        return parts[0] if len(parts) == 1 else anonymous("concat", *parts)
+
+    def row_hash(node: exp.Anonymous) -> exp.Expression | None:
+        # DuckDB's hash(t) of a table alias hashes the whole row (the store's data fingerprints);
+        # Spark's xxhash64 of the row as a struct is the same kind of order-free content hash, not the same value
+        arg = node.expressions[0] if len(node.expressions) == 1 else None
+        select = node.find_ancestor(exp.Select)
+        if not isinstance(arg, exp.Column) or arg.table or select is None:
+            return None
+        for table in select.find_all(exp.Table):
+            if table.alias_or_name == arg.name and arg.name.lower() not in [c.lower() for c in (columns_of(table.name) or [])]:
+                row = exp.Column(this=exp.Star(), table=exp.to_identifier(arg.name))
+                return anonymous("xxhash64", anonymous("struct", row))
+        return None
+
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Placeholder):
             return parameter(node)
+        if isinstance(node, exp.Anonymous) and str(node.this).lower() == "hash":
+            hashed = row_hash(node)
+            if hashed is not None:
+                return hashed
+        if isinstance(node, exp.Cast) and isinstance(node.this, exp.Explode) and isinstance(node.this.this, exp.GenerateSeries):
+            return series(node.this.this, node.to)
+        if isinstance(node, exp.Explode) and isinstance(node.this, exp.GenerateSeries):
+            return series(node.this, None)
+        if isinstance(node, exp.TimeToStr):
+            return strftime(node)
+        if isinstance(node, exp.Table) and node.db.lower() == "information_schema" and node.name.lower() in SPARK_CATALOG_VIEWS:
+            alias = node.args.get("alias")
+            view = exp.Table(this=exp.to_identifier(SPARK_CATALOG_VIEWS[node.name.lower()]))
+            if alias is not None:
+                view.set("alias", alias.copy())
+            return view
+        if isinstance(node, exp.TimestampTrunc | exp.DateTrunc) and is_naive(node.this):
+            # Spark's date_trunc gives a TIMESTAMP (with the session's zone); DuckDB's keeps a naive input naive
+            wrapped = isinstance(node.parent, exp.Cast) and node.parent.to.sql(dialect="spark") == "TIMESTAMP_NTZ"
+            if not wrapped:
+                return exp.cast(node.copy(), ntz)
         if isinstance(node, exp.Bracket):
             replaced = top_n(node)
             if replaced is not None:
@@ -888,4 +1037,12 @@ def to_spark_sql(
         tree = tree.transform(rewrite)
         if tree.sql(dialect="duckdb") == before:
             break
+    for node in tree.walk():
+        name = type(node).__name__
+        if name in SPARK_UNSUPPORTED:
+            msg = (
+                f"to_spark_sql: {SPARK_UNSUPPORTED[name]} ({name}) has no Spark SQL spelling in journeylib; "
+                f"run this analysis with engine: duckdb. Statement starts {sql.strip()[:200]!r}"
+            )
+            raise SparkTranslationError(msg)
     return tree.sql(dialect="spark", identify=True)

@@ -38,7 +38,7 @@ import pandas as pd
 
 from journeylib.exceptions import JourneyLibError, SchemaError, StoreError
 from journeylib.store.database import Store, table_columns
-from journeylib.store.dialect import SPARK_TYPES, SparkTranslationError, sql_quote, to_spark_sql
+from journeylib.store.dialect import SPARK_CATALOG_VIEWS, SPARK_TYPES, SparkTranslationError, sql_quote, to_spark_sql
 from journeylib.store.schema import ALL_TABLES, get_table
 
 if TYPE_CHECKING:
@@ -167,8 +167,9 @@ class SparkStore(Store):
     ----------
     session : pyspark.sql.SparkSession, optional
         A session to use (e.g. Databricks' ``spark``); it is left running by
-        :meth:`close`. Default: one built by :func:`spark_session` from
-        *master*, *app_name* and *conf*, stopped by :meth:`close`.
+        :meth:`close`. Default: the active session if there is one (left
+        running too), else one built by :func:`spark_session` from *master*,
+        *app_name* and *conf*, stopped by :meth:`close`.
     master, app_name, conf
         As in :func:`spark_session`, when no *session* is given.
     tables : mapping of str to TableSource, optional
@@ -220,7 +221,9 @@ class SparkStore(Store):
         if unknown:
             msg = f"SparkStore: tables names {unknown}, which are not canonical tables; allowed are {sorted(ALL_TABLES)}"
             raise JourneyLibError(msg)
-        self._owns = session is None
+        # a session this store starts is stopped by close(); one that was running already (a notebook's,
+        # another store's) is reused by getOrCreate and left running
+        self._owns = session is None and _require_pyspark().SparkSession.getActiveSession() is None
         self.spark = session if session is not None else spark_session(master=master, app_name=app_name, conf=conf)
         for key, value in REQUIRED_CONF.items():
             self.spark.conf.set(key, value)
@@ -318,6 +321,8 @@ class SparkStore(Store):
             self._closed = True
             for name in list(self._temps):
                 self._drop(name)
+            for view in SPARK_CATALOG_VIEWS.values():
+                self.spark.catalog.dropTempView(view)
             if self._owns:
                 self.spark.stop()
 
@@ -345,8 +350,26 @@ class SparkStore(Store):
         yield self  # pragma: no cover
 
     # -- reading ---------------------------------------------------------------------------
+    def _register_catalog_views(self) -> None:
+        """Register the stand-ins of DuckDB's ``information_schema.columns`` / ``.tables``: the session's temporary views."""
+        catalog = SPARK_CATALOG_VIEWS.values()
+        tables: list[tuple[str, str]] = []
+        columns: list[tuple[str, str, int, str]] = []
+        for table in self.spark.catalog.listTables():
+            if not table.isTemporary or table.name in catalog:
+                continue
+            tables.append((table.name, "LOCAL TEMPORARY"))
+            fields = self.spark.table(f"`{table.name}`").schema.fields
+            columns.extend((table.name, f.name, i, f.dataType.simpleString().upper()) for i, f in enumerate(fields, start=1))
+        schema_tables = "table_name STRING, table_type STRING"
+        schema_columns = "table_name STRING, column_name STRING, ordinal_position BIGINT, data_type STRING"
+        self.spark.createDataFrame(tables, schema_tables).createOrReplaceTempView(SPARK_CATALOG_VIEWS["tables"])
+        self.spark.createDataFrame(columns, schema_columns).createOrReplaceTempView(SPARK_CATALOG_VIEWS["columns"])
+
     def _run(self, sql: str, params: Any = None) -> tuple[Any, str]:
         spark_sql = to_spark_sql(sql, columns_of=self._columns_of, params=params)
+        if any(view in spark_sql for view in SPARK_CATALOG_VIEWS.values()):
+            self._register_catalog_views()
         try:
             return self.spark.sql(spark_sql), spark_sql
         except Exception as exc:
@@ -379,6 +402,8 @@ class SparkStore(Store):
                     s = s.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
                 else:
                     s = s.astype("datetime64[us]")
+            elif pa.types.is_date(field.type):
+                s = pd.Series(col.cast(pa.timestamp("us")).to_pandas()).astype("datetime64[us]")  # as DuckDB gives a DATE
             elif pa.types.is_integer(field.type) and col.null_count:
                 s = pd.Series(col.to_pandas(types_mapper={field.type: pd.Int64Dtype()}.get)).astype("Int64")
             elif pa.types.is_boolean(field.type) and col.null_count:
@@ -409,8 +434,9 @@ class SparkStore(Store):
         -------
         pandas.DataFrame
             The result, with DuckDB's pandas types: timestamps UTC with
-            microseconds, integers and booleans with NULLs as ``Int64`` /
-            ``boolean``, decimals as ``float64``.
+            microseconds, dates as ``datetime64[us]`` (midnight), integers
+            and booleans with NULLs as ``Int64`` / ``boolean``, decimals as
+            ``float64``.
 
         Raises
         ------
