@@ -11,6 +11,10 @@ rendering shows them. It records the kernel start, the import cell, the configur
 resident memory (RSS, MiB) after the widget cell. The kernels inherit ``JOURNEYLIB_RESULTS_DIR``: run once after a
 report run of the same store (warm) and once with ``JOURNEYLIB_RESULTS_DIR`` naming an empty folder (cold). The browser side (page, widget JavaScript) is not included:
 ``tests/test_browser.py`` records that end to end in ``benchmarks/results/dashboard_ttu.json``.
+With ``--kernel-memory 2GiB`` the kernels start through the dashboards' bounded kernelspec
+(:mod:`journeylib.reports.kernel_launcher`, ``RLIMIT_DATA``) and DuckDB gets the dashboards' share of the bound, as
+under ``journeylib dashboard``; the kernel's ``VmRSS``, ``VmHWM`` (peak resident), ``VmData`` (what the bound counts)
+and ``VmSize`` are recorded after the widget cell (and, with ``--full``, after the last cell).
 The JSON file keeps one entry per label, so a "before" and an "after" run can be compared in the Markdown table
 written beside it. Not a test.
 """
@@ -22,6 +26,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +62,19 @@ def kernel_rss_mib(pid: int) -> float | None:
     return None
 
 
+MEMORY_FIELDS = ("VmRSS", "VmHWM", "VmData", "VmSize")
+
+
+def kernel_memory_mib(pid: int) -> dict[str, float]:
+    """Return the :data:`MEMORY_FIELDS` of process *pid* from ``/proc/<pid>/status``, in MiB (empty where unreadable)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = (line.split(":", 1) for line in lines if ":" in line)
+    return {k: round(int(v.split()[0]) / 1024, 1) for k, v in fields if k in MEMORY_FIELDS}
+
+
 def run_once(path: Path, db: Path, *, full: bool = False) -> dict[str, Any]:
     """Start a kernel, run the dashboard cells of *path* and return the phase times in seconds.
 
@@ -89,6 +107,7 @@ def run_once(path: Path, db: Path, *, full: bool = False) -> dict[str, Any]:
         times["total"] = time.perf_counter() - t0
         pid = getattr(km.provisioner, "pid", None)
         times["rss_mib"] = kernel_rss_mib(pid) if pid else None
+        times["memory"] = kernel_memory_mib(pid) if pid else {}
         if full:
             t = time.perf_counter()
             for source in dashboard_cells(path, rest=True):
@@ -96,6 +115,7 @@ def run_once(path: Path, db: Path, *, full: bool = False) -> dict[str, Any]:
                 if reply["content"]["status"] != "ok":
                     errors.append(f"after the widget: {reply['content'].get('ename')}")
             times["rest"] = time.perf_counter() - t
+            times["memory_full"] = kernel_memory_mib(pid) if pid else {}
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
@@ -112,12 +132,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="after")
     parser.add_argument("--full", action="store_true", help="also run the cells after the widget and record their time")
     parser.add_argument("--note", default="", help="how this label was measured (kept with it and shown under its heading)")
+    parser.add_argument("--kernel-memory", default=None, help="start the kernels under this bound, as the dashboards do (e.g. 2GiB)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dashboard_kernel.json"))
     args = parser.parse_args(argv)
     db = Path(args.db).resolve()
     if not db.is_file():
         print(f"store {db} does not exist; build it with `journeylib demo` or pass --db", file=sys.stderr)
         return 2
+    if args.kernel_memory:
+        from journeylib.reports.dashboard import duckdb_memory_limit
+        from journeylib.reports.kernel_launcher import parse_memory, write_kernelspec
+
+        bound = parse_memory(args.kernel_memory)
+        if bound:
+            spec_folder = tempfile.mkdtemp(prefix="bench-kernels-")
+            write_kernelspec(spec_folder, bound)
+            os.environ["JUPYTER_PATH"] = os.pathsep.join([spec_folder, *filter(None, [os.environ.get("JUPYTER_PATH")])])
+            os.environ.setdefault("JOURNEYLIB_MEMORY_LIMIT", duckdb_memory_limit(bound) or "")
     paths = sorted(NOTEBOOKS.glob("0[0-7]_*.ipynb"))
     if args.notebooks:
         paths = [p for p in paths if p.name[:2] in set(args.notebooks)]
@@ -130,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "results_dir": os.environ.get("JOURNEYLIB_RESULTS_DIR", "(default ~/.cache/journeylib/results)"),
         "repeat": args.repeat,
         "note": args.note,
+        "kernel_memory": args.kernel_memory or "none",
         "notebooks": {},
     }
     for path in paths:
@@ -143,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             "errors": sorted({e for r in runs for e in r["errors"]}),
             "rss_mib": max((r["rss_mib"] for r in runs if r.get("rss_mib") is not None), default=None),
             **({"rest": round(statistics.median(r["rest"] for r in runs), 2)} if args.full else {}),
+            "memory": {k: max(r.get("memory", {}).get(k, 0.0) for r in runs) for k in MEMORY_FIELDS},
+            **({"memory_full": {k: max(r.get("memory_full", {}).get(k, 0.0) for r in runs) for k in MEMORY_FIELDS}} if args.full else {}),
             "load_average": round(os.getloadavg()[0], 2),
         }
         print(path.stem, entry["notebooks"][path.stem], flush=True)
@@ -187,6 +221,20 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{r.get('load_average', '—')} | {', '.join(r['errors']) or '—'} |"
             )
         lines.append("")
+        measured = {n: r for n, r in entry.get("notebooks", {}).items() if r.get("memory")}
+        if measured:
+            lines += [
+                f"Kernel memory, MiB (bound: {entry.get('kernel_memory', 'none')}; VmHWM is the peak resident size so far; "
+                "VmData is what `RLIMIT_DATA` counts; largest over the runs):",
+                "",
+                "| notebook | VmRSS after the widget | VmHWM | VmData | VmSize | VmRSS after the last cell | VmHWM | VmData | VmSize |",
+                "|---|---|---|---|---|---|---|---|---|",
+            ]
+            for name, r in measured.items():
+                after, full = r["memory"], r.get("memory_full", {})
+                cells = [after.get(k, "—") for k in MEMORY_FIELDS] + [full.get(k, "—") for k in MEMORY_FIELDS]
+                lines.append(f"| {name} | " + " | ".join(str(c) for c in cells) + " |")
+            lines.append("")
     return "\n".join(lines)
 
 

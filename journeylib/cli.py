@@ -223,6 +223,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             ip=args.ip,
             token=True if args.token else None,
             idle_timeout=args.idle_timeout,
+            kernel_memory=args.kernel_memory,
+            max_kernels=args.max_kernels,
         )
         or 0
     )
@@ -473,6 +475,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=600,
         help="seconds before an idle kernel (even with its page open) is shut down (default %(default)s)",
+    )
+    p.add_argument(
+        "--kernel-memory",
+        default="2GiB",
+        help="bound on each page's kernel's private memory, e.g. 2GiB or 1500MB; 'none' or 0: no bound "
+        "(default %(default)s; a cell that needs more fails with an error on its page)",
+    )
+    p.add_argument(
+        "--max-kernels",
+        type=int,
+        default=None,
+        help="most kernels (open pages) at once; more get 'too many pages open' (HTTP 503); 0: no bound "
+        "(default: as many bounded kernels as fit in 75%% of the machine's memory)",
     )
     p.set_defaults(func=cmd_dashboard)
 

@@ -32,6 +32,8 @@ import pytest
 
 from journeylib.reports.dashboard import (
     CELL_ERROR_MESSAGE,
+    DEFAULT_KERNEL_MEMORY,
+    KERNEL_MANAGER_CLASS,
     REMOTE_SECURITY_CONFIG_DIR,
     SECURITY_CONFIG_DIR,
     TOKEN_ENV,
@@ -42,8 +44,11 @@ from journeylib.reports.dashboard import (
     dashboard_env,
     dashboard_processes,
     dashboard_url,
+    default_max_kernels,
+    duckdb_memory_limit,
     find_free_port,
     is_loopback,
+    kernelspec_dir,
     resolve_token,
     security_config_dir,
     start_dashboard,
@@ -172,6 +177,9 @@ def folder(tmp_path: Path) -> Path:
 
 
 def _start(folder: Path, **options: object) -> Served:
+    # the default bound on the number of kernels follows the machine's memory; tests of other features open
+    # several pages and must not depend on it (the bound has tests of its own)
+    options.setdefault("max_kernels", 0)
     port = find_free_port()
     log = folder.parent / f"voila-{port}.log"
     process = start_dashboard(folder, port=port, db=folder / "store.duckdb", log=log, **options)  # type: ignore[arg-type]
@@ -451,3 +459,122 @@ def test_the_root_is_the_landing_page_with_the_latest_headlines(served: Served) 
     assert "From report run run-1" in answer.body
     assert "<script" not in answer.body  # nothing to load, nothing to run
     assert _get(served.port, "/voila/tree").status == 200  # Voila's file list is still there
+
+
+# -- kernel memory and the number of kernels (issue 16, part 6; docs/adr/0007-dashboard-serving.md) ----------
+
+
+def _write(folder: Path, name: str, *sources: str, kernel: str = "python3") -> None:
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {**KERNELSPEC, "name": kernel}})
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+def test_command_bounds_the_number_of_kernels(folder: Path) -> None:
+    argv = dashboard_command(folder, max_kernels=3)
+    assert f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER_CLASS}" in argv
+    assert "--BoundedKernelManager.max_kernels=3" in argv
+    # by default: as many kernels at the bound as fit in 75% of the machine's memory
+    expected = default_max_kernels(2 * 1024**3)
+    assert expected >= 1
+    assert f"--BoundedKernelManager.max_kernels={expected}" in dashboard_command(folder)
+    assert "--BoundedKernelManager.max_kernels=0" in dashboard_command(folder, kernel_memory="none")
+    # 24 GiB: 18 GiB for kernels of 2 GiB -> 9; of 5 GiB -> 3; a machine smaller than one bound still gets 1
+    assert default_max_kernels(2 * 1024**3, physical_memory=24 * 1024**3) == 9
+    assert default_max_kernels(5 * 1024**3, physical_memory=24 * 1024**3) == 3
+    assert default_max_kernels(8 * 1024**3, physical_memory=4 * 1024**3) == 1
+    with pytest.raises(ValueError, match=r"max_kernels \(--max-kernels\) must be a whole number >= 0 \(0: no bound\), got -1"):
+        dashboard_command(folder, max_kernels=-1)
+    with pytest.raises(DashboardError, match=r"kernel_memory \(--kernel-memory\) must be a size such as 2GiB.*got 'lots'"):
+        dashboard_command(folder, kernel_memory="lots")
+
+
+def test_a_notebook_the_memory_bound_cannot_reach_is_refused(folder: Path) -> None:
+    _write(folder, "r_notebook", "x <- 1", kernel="ir")
+    with pytest.raises(DashboardError, match=r"--kernel-memory bounds only 'python3' kernels.*r_notebook.ipynb \(kernelspec 'ir'\)"):
+        dashboard_command(folder)
+    assert dashboard_command(folder, notebook="ok")  # one python3 notebook served alone is fine
+    assert dashboard_command(folder, kernel_memory="none")  # and so is no bound
+
+
+def test_the_kernels_environment_caps_duckdb_and_finds_the_bounded_kernelspec_first(tmp_path: Path) -> None:
+    store = tmp_path / "store.duckdb"
+    store.touch()
+    env = dashboard_env(store, base={"JUPYTER_PATH": "/elsewhere"}, kernel_memory="2GiB", kernelspec_folder=tmp_path / "k")
+    assert env["JOURNEYLIB_MEMORY_LIMIT"] == "512MiB"  # a quarter of 2 GiB, below the read-only default of 600MB
+    assert env["JUPYTER_PATH"].split(os.pathsep) == [str((tmp_path / "k").resolve()), "/elsewhere"]
+    kept = dashboard_env(store, base={"JOURNEYLIB_MEMORY_LIMIT": "300MB"}, kernel_memory="2GiB")
+    assert kept["JOURNEYLIB_MEMORY_LIMIT"] == "300MB"  # the operator's own setting wins
+    assert "JOURNEYLIB_MEMORY_LIMIT" not in dashboard_env(store, base={}, kernel_memory="none")
+    assert duckdb_memory_limit(1024**3) == "256MiB"
+    assert duckdb_memory_limit(8 * 1024**3) == "572MiB"  # capped at the read-only default, 600 MB
+
+
+def test_journeylib_dashboard_passes_the_kernel_bounds(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import journeylib.reports.dashboard as dashboard
+    from journeylib.cli import build_parser, main
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(dashboard, "serve_dashboard", lambda *args, **kwargs: seen.update(kwargs) or 0)
+    store = str(folder / "store.duckdb")
+    assert main(["dashboard", "--notebooks", str(folder), "--db", store, "--kernel-memory", "1GiB", "--max-kernels", "3"]) == 0
+    assert (seen["kernel_memory"], seen["max_kernels"]) == ("1GiB", 3)
+    assert main(["dashboard", "--notebooks", str(folder), "--db", store]) == 0
+    assert (seen["kernel_memory"], seen["max_kernels"]) == (DEFAULT_KERNEL_MEMORY, None)
+    assert build_parser().parse_args(["dashboard"]).kernel_memory == DEFAULT_KERNEL_MEMORY
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_kernels_start_from_the_bounded_kernelspec_which_is_removed_at_stop(folder: Path) -> None:
+    server = _start(folder, kernel_memory="512MiB")
+    try:
+        spec = kernelspec_dir(server.process)
+        assert spec is not None
+        assert spec.name.startswith("journeylib-dashboard-kernels-")
+        assert oct(spec.stat().st_mode & 0o777) == "0o700"  # private to the user who runs the server
+        kernel_json = json.loads((spec / "kernels" / "python3" / "kernel.json").read_text())
+        assert kernel_json["argv"][1:5] == ["-m", "journeylib.reports.kernel_launcher", "--max-bytes", str(512 * 1024**2)]
+        assert _get(server.port, "/voila/render/ok.ipynb").status == 200
+        kernels = [pid for pid, _ in dashboard_processes(server.process.pid)]
+        assert kernels, "the page started no kernel"
+        limits = [Path(f"/proc/{pid}/limits").read_text() for pid in kernels]
+        assert any(f"Max data size             {512 * 1024**2}" in text for text in limits), limits
+    finally:
+        stop_dashboard(server.process)
+    assert not spec.exists()
+    assert kernelspec_dir(server.process) is None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_page_beyond_the_most_kernels_is_refused_with_a_message(folder: Path) -> None:
+    server = _start(folder, max_kernels=1)
+    try:
+        assert _get(server.port, "/voila/render/ok.ipynb").status == 200  # its kernel stays until the page idles out
+        refused = _get(server.port, "/voila/render/ok.ipynb")
+        assert refused.status == 503
+        assert "Too many dashboard pages are open: the server runs at most 1 at once" in refused.body
+        assert "Traceback" not in refused.body
+        assert len(dashboard_processes(server.process.pid)) == 1  # no second kernel was started
+        assert server.process.poll() is None
+        assert "refused to start a kernel" in server.log.read_text(errors="replace")
+    finally:
+        stop_dashboard(server.process)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_cell_beyond_the_memory_bound_fails_on_its_page_and_the_server_serves_on(folder: Path) -> None:
+    _write(folder, "hog", "print('before')", f"hog = bytearray({2 * 1024**3})", "print('after the failed cell')")
+    server = _start(folder, kernel_memory="512MiB")
+    try:
+        answer = _render(server.port, "/voila/render/hog.ipynb")
+        assert answer.status == 200
+        assert "There was an error when executing cell" in answer.body
+        assert json.dumps(CELL_ERROR_MESSAGE)[1:-1] in answer.body
+        assert "MemoryError" in server.log.read_text(errors="replace")  # the server's log says what failed
+        assert server.process.poll() is None
+        assert "hello from the dashboard" in _render(server.port, "/voila/render/ok.ipynb").body
+    finally:
+        stop_dashboard(server.process)

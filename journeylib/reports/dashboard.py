@@ -18,6 +18,14 @@ cannot weaken it (``docs/adr/0007-dashboard-serving.md``):
 - a failing cell shows :data:`CELL_ERROR_MESSAGE`, never a traceback;
 - a Content-Security-Policy lets pages load nothing but from the server;
 - kernels idle for :data:`DEFAULT_IDLE_TIMEOUT` seconds are shut down;
+- each kernel's private memory is bounded (``--kernel-memory``, default
+  :data:`DEFAULT_KERNEL_MEMORY`): the kernels start through
+  :mod:`journeylib.reports.kernel_launcher`, from a kernelspec written into a
+  private folder put first on ``JUPYTER_PATH`` and removed at stop; DuckDB in
+  the kernel gets a quarter of the bound (at most the read-only default);
+- at most ``--max-kernels`` kernels run at once
+  (:class:`journeylib.reports.kernel_manager.BoundedKernelManager`; default
+  :func:`default_max_kernels`); a page asked for beyond it gets HTTP 503;
 - :func:`stop_dashboard` stops Voila's whole process group and any kernel
   left behind.
 
@@ -31,12 +39,15 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -47,16 +58,27 @@ from types import FrameType
 from typing import IO, Any
 
 from journeylib.exceptions import JourneyLibError
+from journeylib.reports.kernel_launcher import (
+    DEFAULT_KERNEL_MEMORY,
+    KERNEL_NAME,
+    format_bytes,
+    parse_memory,
+    write_kernelspec,
+)
 from journeylib.reports.landing import REPORTS_ENV, resolve_reports_dir
 from journeylib.store import resolve_db_path
+from journeylib.store.database import DEFAULT_READ_MEMORY_LIMIT
 
 __all__ = [
     "CELL_ERROR_MESSAGE",
     "CULL_INTERVAL",
     "DEFAULT_EXECUTION_TIMEOUT",
     "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_KERNEL_MEMORY",
     "DEFAULT_PORT",
     "FILE_ALLOWLIST",
+    "KERNEL_MANAGER_CLASS",
+    "KERNEL_MEMORY_SHARE",
     "LOOPBACK",
     "READY_PATH",
     "REMOTE_SECURITY_CONFIG_DIR",
@@ -69,8 +91,11 @@ __all__ = [
     "dashboard_env",
     "dashboard_processes",
     "dashboard_url",
+    "default_max_kernels",
+    "duckdb_memory_limit",
     "find_free_port",
     "is_loopback",
+    "kernelspec_dir",
     "resolve_token",
     "security_config_dir",
     "serve_dashboard",
@@ -108,6 +133,12 @@ SECURITY_CONFIG_DIR = Path(__file__).resolve().parents[1] / "templates" / "voila
 #: Voila settings for a server that listens beyond the loopback: the same policy, no Host check (a token instead).
 REMOTE_SECURITY_CONFIG_DIR = SECURITY_CONFIG_DIR / "remote"
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})  # the names of "every interface"
+#: Voila's kernel manager: jupyter_server's, with a bound on the number of kernels.
+KERNEL_MANAGER_CLASS = "journeylib.reports.kernel_manager.BoundedKernelManager"
+#: Share of the machine's physical memory the dashboard kernels may hold together (see :func:`default_max_kernels`).
+KERNEL_MEMORY_SHARE = 0.75
+#: The bounded kernelspec folder of each server started by :func:`start_dashboard`, by Voila's pid.
+_KERNELSPEC_DIRS: dict[int, Path] = {}
 
 
 class DashboardError(JourneyLibError):
@@ -200,6 +231,102 @@ def cull_interval(idle_timeout: int) -> int:
     (60, 2)
     """
     return min(CULL_INTERVAL, max(1, idle_timeout // 2))
+
+
+def _physical_memory() -> int | None:
+    """Return the machine's physical memory in bytes, or None where the platform does not say."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def default_max_kernels(kernel_memory: int | None, *, physical_memory: int | None = None) -> int:
+    """Return how many bounded kernels fit in :data:`KERNEL_MEMORY_SHARE` of the machine's memory.
+
+    Parameters
+    ----------
+    kernel_memory : int or None
+        The per-kernel bound in bytes; None (no bound) gives 0.
+    physical_memory : int, optional
+        Bytes of memory of the machine (default: read from the system).
+
+    Returns
+    -------
+    int
+        ``floor(0.75 × physical memory / kernel_memory)``, at least 1; 0 (no
+        bound on the number of kernels) without a per-kernel bound or where
+        the machine's memory cannot be read.
+
+    Examples
+    --------
+    >>> default_max_kernels(2 * 1024**3, physical_memory=24 * 1024**3)
+    9
+    >>> default_max_kernels(None, physical_memory=24 * 1024**3)
+    0
+    """
+    total = physical_memory if physical_memory is not None else _physical_memory()
+    if not kernel_memory or not total:
+        return 0
+    return max(1, int(KERNEL_MEMORY_SHARE * total // kernel_memory))
+
+
+def duckdb_memory_limit(kernel_memory: int | None) -> str | None:
+    """Return the DuckDB ``memory_limit`` for a kernel bounded to *kernel_memory* bytes.
+
+    A quarter of the bound, at most the read-only store's default
+    (:data:`journeylib.store.database.DEFAULT_READ_MEMORY_LIMIT`): the rest of
+    the bound is for the interpreter, pandas and the charts (on the demo,
+    421–860 MiB of ``VmData`` after a dashboard's widget cell, up to 1,556 MiB
+    after its last cell).
+
+    Parameters
+    ----------
+    kernel_memory : int or None
+        The per-kernel bound in bytes; None for no bound.
+
+    Returns
+    -------
+    str or None
+        E.g. ``"512MiB"``; None without a bound (the store's default applies).
+
+    Examples
+    --------
+    >>> duckdb_memory_limit(2 * 1024**3), duckdb_memory_limit(1024**3), duckdb_memory_limit(None)
+    ('512MiB', '256MiB', None)
+    """
+    if not kernel_memory:
+        return None
+    default = parse_memory(DEFAULT_READ_MEMORY_LIMIT, name="DEFAULT_READ_MEMORY_LIMIT") or kernel_memory
+    return f"{min(kernel_memory // 4, default) // 1024**2}MiB"
+
+
+def _resolve_kernel_memory(kernel_memory: str | int | None) -> int | None:
+    try:
+        return parse_memory(kernel_memory, name="kernel_memory (--kernel-memory)")
+    except ValueError as exc:
+        raise DashboardError(str(exc)) from exc
+
+
+def _check_max_kernels(max_kernels: int | None) -> int | None:
+    if max_kernels is not None and (isinstance(max_kernels, bool) or not isinstance(max_kernels, int) or max_kernels < 0):
+        msg = f"max_kernels (--max-kernels) must be a whole number >= 0 (0: no bound), got {max_kernels!r}"
+        raise ValueError(msg)
+    return max_kernels
+
+
+def _unbounded_notebooks(target: Path) -> list[str]:
+    """Return the notebooks under *target* whose kernelspec is not :data:`KERNEL_NAME` (the bound would not reach them)."""
+    paths = [target] if target.is_file() else sorted(target.glob("*.ipynb"))
+    found = []
+    for path in paths:
+        try:
+            name = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("kernelspec", {}).get("name")
+        except (OSError, ValueError, AttributeError):
+            continue  # Voila reports an unreadable notebook itself
+        if name not in (None, KERNEL_NAME):
+            found.append(f"{path.name} (kernelspec {name!r})")
+    return found
 
 
 def resolve_token(ip: str = LOOPBACK, token: str | bool | None = None) -> str | None:
@@ -309,6 +436,8 @@ def dashboard_command(
     ip: str = LOOPBACK,
     token: str | None = None,
     idle_timeout: int = DEFAULT_IDLE_TIMEOUT,
+    kernel_memory: str | int | None = DEFAULT_KERNEL_MEMORY,
+    max_kernels: int | None = None,
 ) -> list[str]:
     """Build the ``voila`` command line that serves the notebooks.
 
@@ -325,6 +454,9 @@ def dashboard_command(
       ``cull_interval`` (:func:`cull_interval`), ``cull_connected=True``
       (an open but idle page does not keep its kernel) and
       ``cull_busy=False`` (a computing kernel is left alone);
+    - ``VoilaConfiguration.multi_kernel_manager_class`` =
+      :data:`KERNEL_MANAGER_CLASS` and ``BoundedKernelManager.max_kernels``:
+      at most that many kernels (page views) at once;
     - with a *token*, ``Voila.auto_token=True``: Voila then takes the token
       from ``JUPYTER_TOKEN`` (see :func:`dashboard_env`); the token itself is
       never on the command line.
@@ -365,6 +497,16 @@ def dashboard_command(
         one shapes the command.
     idle_timeout : int, default 600
         Seconds a kernel may stay idle before it is shut down.
+    kernel_memory : str, int or None, default "2GiB"
+        The bound on each kernel's private memory (see
+        :func:`journeylib.reports.kernel_launcher.parse_memory`; ``"none"``,
+        0 or None: no bound). It is applied by the kernelspec
+        :func:`start_dashboard` writes, not by this command line; here it
+        sets the default of *max_kernels* and every served notebook must ask
+        for the ``python3`` kernel, which the bound reaches.
+    max_kernels : int, optional
+        The most kernels at once; default :func:`default_max_kernels` of
+        *kernel_memory*; 0 for no bound.
 
     Returns
     -------
@@ -376,10 +518,13 @@ def dashboard_command(
     Raises
     ------
     DashboardError
-        If the folder, the notebook or an explicit *db* does not exist, or
-        *ip* is beyond the loopback without a *token*.
+        If the folder, the notebook or an explicit *db* does not exist, *ip*
+        is beyond the loopback without a *token*, *kernel_memory* is not a
+        size, a served notebook asks for another kernel than ``python3``
+        while memory is bounded, or memory is bounded on another system than
+        Linux (where ``RLIMIT_DATA`` would not hold).
     ValueError
-        If *port*, *execution_timeout* or *idle_timeout* is out of range.
+        If *port*, *execution_timeout*, *idle_timeout* or *max_kernels* is out of range.
 
     Examples
     --------
@@ -390,6 +535,9 @@ def dashboard_command(
     _check_port(port)
     _check_seconds("execution_timeout", execution_timeout)
     _check_seconds("idle_timeout", idle_timeout)
+    _check_max_kernels(max_kernels)
+    bound = _resolve_kernel_memory(kernel_memory)
+    kernels = default_max_kernels(bound) if max_kernels is None else max_kernels
     if not token and not is_loopback(ip):
         msg = (
             f"a dashboard that listens on {ip!r} (beyond 127.0.0.1) must require a token; "
@@ -405,6 +553,20 @@ def dashboard_command(
                 f"`journeylib ingest --db {store} TABLE FILE...`, or pass the right --db."
             )
             raise DashboardError(msg)
+    if bound and not sys.platform.startswith("linux"):
+        # RLIMIT_DATA counts mmap'd memory only on Linux (4.7+); elsewhere the bound would silently not hold
+        msg = (
+            f"--kernel-memory {kernel_memory!r}: the per-kernel memory bound needs Linux (RLIMIT_DATA), "
+            f"this is {sys.platform}; serve with --kernel-memory none and bound memory outside (container, cgroup)"
+        )
+        raise DashboardError(msg)
+    unbounded = _unbounded_notebooks(target) if bound else []
+    if unbounded:
+        msg = (
+            f"--kernel-memory bounds only {KERNEL_NAME!r} kernels, but these notebooks in {folder} ask for another: "
+            f"{', '.join(unbounded)}; set their kernelspec to {KERNEL_NAME!r}, or serve with --kernel-memory none"
+        )
+        raise DashboardError(msg)
     allow = "[" + ", ".join(repr(p) for p in FILE_ALLOWLIST) + "]"
     argv = [
         sys.executable,
@@ -426,6 +588,8 @@ def dashboard_command(
         f"--MappingKernelManager.cull_interval={cull_interval(idle_timeout)}",
         "--MappingKernelManager.cull_connected=True",
         "--MappingKernelManager.cull_busy=False",
+        f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER_CLASS}",
+        f"--BoundedKernelManager.max_kernels={kernels}",
         # journeylib's security settings first (they win), then the notebooks' voila.json.
         f"--Voila.config_file_paths=[{str(security_config_dir(ip))!r}, {str(folder)!r}]",
     ]
@@ -442,6 +606,8 @@ def dashboard_env(
     base: dict[str, str] | None = None,
     token: str | None = None,
     reports_dir: str | os.PathLike[str] | None = None,
+    kernel_memory: str | int | None = None,
+    kernelspec_folder: str | os.PathLike[str] | None = None,
 ) -> dict[str, str]:
     """Return the environment for the Voila server and its kernels.
 
@@ -459,18 +625,27 @@ def dashboard_env(
     reports_dir : str or os.PathLike, optional
         The report runs the landing page and the customer 360 read (see
         :func:`journeylib.reports.landing.resolve_reports_dir`).
+    kernel_memory : str, int or None
+        The per-kernel memory bound; with one, and no
+        ``JOURNEYLIB_MEMORY_LIMIT`` in *base*, DuckDB in the kernels gets
+        :func:`duckdb_memory_limit` of it.
+    kernelspec_folder : str or os.PathLike, optional
+        The folder holding the bounded kernelspec, put first on ``JUPYTER_PATH``.
 
     Returns
     -------
     dict of str to str
         *base* plus ``JOURNEYLIB_DB`` (absolute path),
         ``REPORT_CHART_MODE=dashboard`` (live charts, whatever the shell
-        says), ``JOURNEYLIB_REPORTS`` (absolute path) and the token, if any.
+        says), ``JOURNEYLIB_REPORTS`` (absolute path), the token, if any,
+        and with a bound ``JOURNEYLIB_MEMORY_LIMIT`` and ``JUPYTER_PATH``.
 
     Raises
     ------
     JourneyLibError
         If no store is found; the message lists where it looked.
+    DashboardError
+        If *kernel_memory* is not a size.
     """
     env = dict(os.environ if base is None else base)
     env["JOURNEYLIB_DB"] = str(resolve_db_path(None if db is None else Path(db)))
@@ -480,6 +655,12 @@ def dashboard_env(
     env.pop("JUPYTER_TOKEN_FILE", None)
     if token:
         env[TOKEN_ENV] = token
+    duckdb_limit = duckdb_memory_limit(_resolve_kernel_memory(kernel_memory))
+    if duckdb_limit and not env.get("JOURNEYLIB_MEMORY_LIMIT"):
+        env["JOURNEYLIB_MEMORY_LIMIT"] = duckdb_limit
+    if kernelspec_folder is not None:
+        rest = env.get("JUPYTER_PATH")
+        env["JUPYTER_PATH"] = os.pathsep.join([str(Path(kernelspec_folder).resolve()), *([rest] if rest else [])])
     return env
 
 
@@ -524,6 +705,8 @@ def start_dashboard(
     token: str | None = None,
     idle_timeout: int = DEFAULT_IDLE_TIMEOUT,
     reports_dir: str | os.PathLike[str] | None = None,
+    kernel_memory: str | int | None = DEFAULT_KERNEL_MEMORY,
+    max_kernels: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start Voila in the background and return its process (not waiting for it to be ready).
 
@@ -531,9 +714,15 @@ def start_dashboard(
     terminal reaches only this process, which stops it with
     :func:`stop_dashboard`.
 
+    With a *kernel_memory* bound, the bounded kernelspec
+    (:func:`journeylib.reports.kernel_launcher.write_kernelspec`) is written
+    into a new private folder (``journeylib-dashboard-kernels-*`` in the
+    temporary directory, mode 0700) put first on Voila's ``JUPYTER_PATH``;
+    :func:`kernelspec_dir` names it and :func:`stop_dashboard` removes it.
+
     Parameters
     ----------
-    notebooks_dir, port, db, notebook, execution_timeout, open_browser, ip, token, idle_timeout
+    notebooks_dir, port, db, notebook, execution_timeout, open_browser, ip, token, idle_timeout, kernel_memory, max_kernels
         As in :func:`dashboard_command`; *token* reaches Voila as
         ``JUPYTER_TOKEN`` (:func:`dashboard_env`).
     log : file object, str or os.PathLike, optional
@@ -567,6 +756,8 @@ def start_dashboard(
         ip=ip,
         token=token,
         idle_timeout=idle_timeout,
+        kernel_memory=kernel_memory,
+        max_kernels=max_kernels,
     )
     if _port_in_use(port, ip):
         msg = (
@@ -574,23 +765,59 @@ def start_dashboard(
             "or stop the server that holds it"
         )
         raise DashboardError(msg)
-    env = dashboard_env(db, token=token, reports_dir=resolve_reports_dir(reports_dir, notebooks_dir=notebooks_dir))
-    folder = Path(notebooks_dir).expanduser().resolve()
-    out: IO[Any] | None
-    if log is None or hasattr(log, "write"):
-        out = log  # type: ignore[assignment]
-        return subprocess.Popen(
-            argv,
-            cwd=folder,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT if out else None,
-            start_new_session=True,
+    bound = _resolve_kernel_memory(kernel_memory)
+    spec_folder = Path(tempfile.mkdtemp(prefix="journeylib-dashboard-kernels-")) if bound else None
+    try:
+        if spec_folder is not None and bound is not None:
+            write_kernelspec(spec_folder, bound)
+        env = dashboard_env(
+            db,
+            token=token,
+            reports_dir=resolve_reports_dir(reports_dir, notebooks_dir=notebooks_dir),
+            kernel_memory=bound,
+            kernelspec_folder=spec_folder,
         )
-    with open(log, "ab") as handle:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            argv, cwd=folder, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        folder = Path(notebooks_dir).expanduser().resolve()
+        out: IO[Any] | None
+        if log is None or hasattr(log, "write"):
+            out = log  # type: ignore[assignment]
+            process = subprocess.Popen(
+                argv,
+                cwd=folder,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+                start_new_session=True,
+            )
+        else:
+            with open(log, "ab") as handle:  # the child keeps its own copy of the descriptor
+                process = subprocess.Popen(
+                    argv, cwd=folder, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+                )
+    except BaseException:
+        if spec_folder is not None:
+            shutil.rmtree(spec_folder, ignore_errors=True)
+        raise
+    if spec_folder is not None:
+        _KERNELSPEC_DIRS[process.pid] = spec_folder
+    return process
+
+
+def kernelspec_dir(process: subprocess.Popen[Any]) -> Path | None:
+    """Return the private ``JUPYTER_PATH`` folder of a server from :func:`start_dashboard`, while it runs.
+
+    Parameters
+    ----------
+    process : subprocess.Popen
+        The server.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The folder holding ``kernels/python3/kernel.json`` (the bounded
+        kernelspec); None without a memory bound or after :func:`stop_dashboard`.
+    """
+    return _KERNELSPEC_DIRS.get(process.pid)
 
 
 def wait_until_ready(
@@ -727,7 +954,8 @@ def stop_dashboard(process: subprocess.Popen[Any], timeout: float = 15.0) -> int
 
     Sends SIGTERM to Voila's process group (Voila then shuts its kernels
     down), SIGKILL after *timeout*, and finally SIGKILL to any process that
-    descended from Voila (:func:`dashboard_processes`) and still runs.
+    descended from Voila (:func:`dashboard_processes`) and still runs. Then
+    removes the server's bounded kernelspec folder (:func:`kernelspec_dir`).
 
     Parameters
     ----------
@@ -741,6 +969,15 @@ def stop_dashboard(process: subprocess.Popen[Any], timeout: float = 15.0) -> int
     int
         Voila's exit code.
     """
+    try:
+        return _stop(process, timeout)
+    finally:
+        spec_folder = _KERNELSPEC_DIRS.pop(process.pid, None)
+        if spec_folder is not None:
+            shutil.rmtree(spec_folder, ignore_errors=True)
+
+
+def _stop(process: subprocess.Popen[Any], timeout: float) -> int:
     if process.poll() is not None:
         return int(process.returncode)
     left = dashboard_processes(process.pid)
@@ -758,6 +995,16 @@ def stop_dashboard(process: subprocess.Popen[Any], timeout: float = 15.0) -> int
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     return int(process.returncode)
+
+
+def _bounds_text(kernel_memory: str | int | None, max_kernels: int | None, idle_timeout: int) -> str:
+    """Say in one line what bounds the kernels (for the operator, at start)."""
+    bound = _resolve_kernel_memory(kernel_memory)
+    kernels = default_max_kernels(bound) if max_kernels is None else max_kernels
+    memory = f"at most {format_bytes(bound)} of private memory each" if bound else "no memory bound (--kernel-memory none)"
+    count = f"at most {kernels} at once" if kernels else "no bound on their number"
+    total = f", {format_bytes(kernels * bound)} in all" if bound and kernels else ""
+    return f"one kernel per open page, {count}, {memory}{total}; idle kernels are shut down after {idle_timeout} s"
 
 
 @contextlib.contextmanager
@@ -791,6 +1038,8 @@ def serve_dashboard(
     ip: str = LOOPBACK,
     token: str | bool | None = None,
     idle_timeout: int = DEFAULT_IDLE_TIMEOUT,
+    kernel_memory: str | int | None = DEFAULT_KERNEL_MEMORY,
+    max_kernels: int | None = None,
 ) -> int:
     """Serve the dashboards until interrupted; what ``journeylib dashboard`` runs.
 
@@ -800,9 +1049,9 @@ def serve_dashboard(
 
     Parameters
     ----------
-    notebooks_dir, port, db, notebook, open_browser, execution_timeout, ip, idle_timeout
+    notebooks_dir, port, db, notebook, open_browser, execution_timeout, ip, idle_timeout, kernel_memory, max_kernels
         As in :func:`dashboard_command`; *db* defaults to ``JOURNEYLIB_DB``
-        or ``data/journeylib.duckdb``.
+        or ``data/journeylib.duckdb``. The bounds are printed with the address.
     ready_timeout : float, default 60
         Seconds to wait for the server to answer.
     token : str, bool or None
@@ -837,6 +1086,8 @@ def serve_dashboard(
             ip=ip,
             token=resolved,
             idle_timeout=idle_timeout,
+            kernel_memory=kernel_memory,
+            max_kernels=max_kernels,
         )
         try:
             wait_until_ready(port, ready_timeout, process=process, ip=ip)
@@ -845,6 +1096,7 @@ def serve_dashboard(
             where = "" if is_loopback(ip) else f"; listening on {ip}:{port}, a token is required"
             hint = " (add ?token=<your token>)" if resolved and not generated else ""
             print(f"journeylib dashboard: serving {what} at {url}{hint}{where}  (Ctrl-C stops it)")  # noqa: T201 -- a server's job
+            print(f"journeylib dashboard: {_bounds_text(kernel_memory, max_kernels, idle_timeout)}")  # noqa: T201
             return process.wait()
         except KeyboardInterrupt:
             stop_dashboard(process)
