@@ -478,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--kernel-memory",
-        default="2GiB",
+        default="3GiB",
         help="bound on each page's kernel's private memory, e.g. 2GiB or 1500MB; 'none' or 0: no bound "
         "(default %(default)s; a cell that needs more fails with an error on its page)",
     )

@@ -244,6 +244,7 @@ def suite_server(store_db: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     port = find_free_port()
     process = start_dashboard(
         TARGET.notebooks_dir, port=port, db=store_db, execution_timeout=120, log=folder / "voila.log", reports_dir=run.parent,
+        max_kernels=0,  # the pages are visited one after another; the kernel count bound is tested in test_dashboard.py
     )
     try:
         url = wait_until_ready(port, 60, process=process)

@@ -55,6 +55,7 @@ from journeylib.reports.dashboard import (
     stop_dashboard,
     wait_until_ready,
 )
+from journeylib.reports.kernel_launcher import parse_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -475,7 +476,7 @@ def test_command_bounds_the_number_of_kernels(folder: Path) -> None:
     assert f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER_CLASS}" in argv
     assert "--BoundedKernelManager.max_kernels=3" in argv
     # by default: as many kernels at the bound as fit in 75% of the machine's memory
-    expected = default_max_kernels(2 * 1024**3)
+    expected = default_max_kernels(parse_memory(DEFAULT_KERNEL_MEMORY))
     assert expected >= 1
     assert f"--BoundedKernelManager.max_kernels={expected}" in dashboard_command(folder)
     assert "--BoundedKernelManager.max_kernels=0" in dashboard_command(folder, kernel_memory="none")

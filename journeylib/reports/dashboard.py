@@ -497,7 +497,7 @@ def dashboard_command(
         one shapes the command.
     idle_timeout : int, default 600
         Seconds a kernel may stay idle before it is shut down.
-    kernel_memory : str, int or None, default "2GiB"
+    kernel_memory : str, int or None, default "3GiB"
         The bound on each kernel's private memory (see
         :func:`journeylib.reports.kernel_launcher.parse_memory`; ``"none"``,
         0 or None: no bound). It is applied by the kernelspec

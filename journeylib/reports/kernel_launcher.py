@@ -53,7 +53,8 @@ __all__ = [
 #: The bound on one dashboard kernel's private writable memory (``VmData``) unless ``--kernel-memory`` says otherwise.
 #: Measured on the 2,000-customer demo, cold: 421–860 MiB of ``VmData`` after a dashboard's widget cell, 1,086–1,556 MiB
 #: after its last cell (≈ 560 MiB of it reserved, not resident, by the V8 engine of the SVG charts).
-DEFAULT_KERNEL_MEMORY = "2GiB"
+#: 3 GiB leaves ≈ 1.5 GiB (about twice the resident size of the heaviest page) for stores larger than the demo.
+DEFAULT_KERNEL_MEMORY = "3GiB"
 #: The kernelspec name the dashboard notebooks ask for (their ``metadata.kernelspec.name``), bounded by the spec written here.
 KERNEL_NAME = "python3"
 
