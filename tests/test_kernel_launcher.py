@@ -95,6 +95,23 @@ def test_the_launcher_sets_the_limit_and_becomes_the_module_in_the_same_process(
     assert out.split() == [str(process.pid), str(BOUND), str(BOUND), "-f", "x"]
 
 
+def test_the_launched_module_runs_without_the_skipped_imports_and_altair_still_validates(tmp_path: Path) -> None:
+    (tmp_path / "probe_imports.py").write_text(
+        "import sys\nimport altair as alt\nimport pandas as pd\n"
+        "print(sys.modules.get('rfc3987_syntax', 'not marked'), __name__)\n"
+        "alt.Chart(pd.DataFrame({'x': [1.0]})).mark_point().encode(x='x:Q').to_dict()\n"
+        "try:\n    alt.Chart(pd.DataFrame({'x': [1.0]})).mark_point(size='big').to_dict()\n"
+        "except Exception as exc:\n    print(type(exc).__name__)\n"
+    )
+    argv = [sys.executable, "-m", "journeylib.reports.kernel_launcher", "--max-bytes", str(8 * BOUND), "-m", "probe_imports"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    assert lines[0] == "None __main__"  # marked absent; run as "python -m" runs a module
+    assert lines[1] == "SchemaValidationError"  # Altair's schema validation still refuses a bad spec
+
+
 @pytest.fixture
 def bounded_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
     """An IPython kernel started from the bounded kernelspec, found on JUPYTER_PATH as Voila finds it."""

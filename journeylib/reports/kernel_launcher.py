@@ -9,7 +9,9 @@ notebook runs::
 
 :func:`main` sets ``RLIMIT_DATA`` (soft and hard) to *N* bytes and then
 replaces itself (``os.execv``, same pid) with the rest of the command line,
-which inherits the limit.
+which inherits the limit; the module runs as ``python -m`` would run it, with
+the modules of :data:`SKIPPED_IMPORTS` marked absent (they cost import time
+and nothing a dashboard uses).
 
 Why ``RLIMIT_DATA`` (Linux 4.7 or later): it bounds the process's private
 writable memory (``VmData`` in ``/proc/<pid>/status``: the heap, anonymous
@@ -279,8 +281,25 @@ def main(argv: list[str] | None = None) -> int:
     if ns.max_bytes <= 0:
         parser.error(f"--max-bytes must be a positive number of bytes, got {ns.max_bytes}")
     apply_memory_limit(ns.max_bytes)
-    os.execv(sys.executable, [sys.executable, "-m", module, *rest])
+    os.execv(sys.executable, [sys.executable, "-c", _bootstrap(module), *rest])
     return 0  # pragma: no cover -- execv does not return
+
+
+#: Modules a dashboard kernel does without: jsonschema imports ``rfc3987_syntax`` when it is installed (it comes
+#: with jupyter's ``jsonschema[format-nongpl]``) and builds its Lark grammar, 0.95 s of a kernel's ~3 s of imports,
+#: only to check the ``iri`` and ``iri-reference`` formats, which the Vega-Lite schema Altair validates against does
+#: not use (it has ``uri``, ``uri-reference`` and ``color-hex``). Marked absent, jsonschema skips those two checks.
+SKIPPED_IMPORTS: tuple[str, ...] = ("rfc3987_syntax",)
+
+
+def _bootstrap(module: str) -> str:
+    """Return the ``python -c`` program that marks :data:`SKIPPED_IMPORTS` absent and runs *module* as ``-m`` would."""
+    return (
+        "import runpy, sys\n"
+        f"for name in {SKIPPED_IMPORTS!r}:\n"
+        "    sys.modules.setdefault(name, None)\n"
+        f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)\n"
+    )
 
 
 if __name__ == "__main__":
