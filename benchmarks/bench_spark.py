@@ -36,7 +36,7 @@ from journeylib.journey.stages import funnel_data, milestones_data
 from journeylib.journey.transitions import event_transitions_data
 from journeylib.scope import Scope
 from journeylib.store import Store
-from journeylib.store.spark import SparkStore, spark_session
+from journeylib.store.spark import SparkStore, comparable_frame, spark_session
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -57,22 +57,9 @@ def load_duckdb(world: Path, db: Path) -> float:
     return time.perf_counter() - started
 
 
-def normalised(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for col in out.columns:
-        dtype = out[col].dtype
-        if isinstance(dtype, pd.CategoricalDtype):
-            out[col] = out[col].astype(str)
-        elif isinstance(dtype, pd.DatetimeTZDtype):
-            out[col] = out[col].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-        elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-            out[col] = out[col].astype("float64")
-    return out.sort_values(list(out.columns), key=lambda s: s.astype(str)).reset_index(drop=True)
-
-
 def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     try:
-        pd.testing.assert_frame_equal(normalised(a), normalised(b), check_dtype=False, rtol=1e-9)
+        pd.testing.assert_frame_equal(comparable_frame(a), comparable_frame(b), check_dtype=False, rtol=1e-9)
     except AssertionError:
         return False
     return True

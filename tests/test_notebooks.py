@@ -14,6 +14,7 @@ import json
 import re
 import tokenize
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import papermill as pm
@@ -261,31 +262,32 @@ def no_conversion_db(notebook_db: Path, tmp_path_factory: pytest.TempPathFactory
     return db
 
 
-@pytest.mark.notebooks
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(NO_CONVERSION_NOTES))
-def test_notebook_without_conversions_runs_and_lists_what_it_could_not_compute(
-    name: str, no_conversion_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _run_smoke_on(name: str, db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """Run notebook *name* with its smoke parameters on *db* (static charts, no Voila); return it and its artifacts."""
     from journeylib.reports.artifacts import read_artifacts
 
     monkeypatch.setenv("REPORT_CHART_MODE", "static")
     monkeypatch.delenv("SERVER_SOFTWARE", raising=False)
     nb_path = NOTEBOOKS_DIR / f"{name}.ipynb"
     params = dict(read_yaml_file(str(PARAMETERS_DIR / name / "smoke.yaml")) or {})
-    params.update(db=str(no_conversion_db), output_dir=str(tmp_path / "out"))
+    params.update(db=str(db), output_dir=str(tmp_path / "out"))
     out = pm.execute_notebook(
-        str(nb_path),
-        str(tmp_path / nb_path.name),
-        parameters=params,
-        kernel_name="python3",
-        cwd=str(NOTEBOOKS_DIR),
-        execution_timeout=CELL_TIMEOUT_S,
-        progress_bar=False,
+        str(nb_path), str(tmp_path / nb_path.name), parameters=params, kernel_name="python3", cwd=str(NOTEBOOKS_DIR),
+        execution_timeout=CELL_TIMEOUT_S, progress_bar=False,
     )
     errors = [o for c in _code_cells(out) for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
-    summary = read_artifacts(tmp_path / "out").summary
+    assert not errors, f"{name}: {[(e.get('ename'), e.get('evalue')) for e in errors]}"
+    return out, read_artifacts(tmp_path / "out")
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(NO_CONVERSION_NOTES))
+def test_notebook_without_conversions_runs_and_lists_what_it_could_not_compute(
+    name: str, no_conversion_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, art = _run_smoke_on(name, no_conversion_db, tmp_path, monkeypatch)
+    summary = art.summary
     got = {(n["section"], n["status"]) for n in summary["section_notes"]}
     assert got == NO_CONVERSION_NOTES[name]
     shown = json.dumps(out)
@@ -348,26 +350,7 @@ def few_churners_db(notebook_db: Path, tmp_path_factory: pytest.TempPathFactory)
 def test_notebook_04_with_too_few_churners_skips_the_backtest_and_still_scores(
     few_churners_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from journeylib.reports.artifacts import read_artifacts
-
-    monkeypatch.setenv("REPORT_CHART_MODE", "static")
-    monkeypatch.delenv("SERVER_SOFTWARE", raising=False)
-    name = "04_churn_risk"
-    nb_path = NOTEBOOKS_DIR / f"{name}.ipynb"
-    params = dict(read_yaml_file(str(PARAMETERS_DIR / name / "smoke.yaml")) or {})
-    params.update(db=str(few_churners_db), output_dir=str(tmp_path / "out"))
-    out = pm.execute_notebook(
-        str(nb_path),
-        str(tmp_path / nb_path.name),
-        parameters=params,
-        kernel_name="python3",
-        cwd=str(NOTEBOOKS_DIR),
-        execution_timeout=CELL_TIMEOUT_S,
-        progress_bar=False,
-    )
-    errors = [o for c in _code_cells(out) for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
-    art = read_artifacts(tmp_path / "out")
+    out, art = _run_smoke_on("04_churn_risk", few_churners_db, tmp_path, monkeypatch)
     notes = {n["section"]: n for n in art.summary["section_notes"]}
     assert set(notes) == RISK_BACKTEST_SECTIONS
     assert {n["status"] for n in notes.values()} == {"skipped"}

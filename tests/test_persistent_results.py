@@ -401,6 +401,16 @@ def test_frames_and_dataclasses_are_keyed_by_content(tmp_path: Path) -> None:
     assert results.key({"pair": Pair(frame, 2)}) != key
     with_lists = pd.DataFrame({"reasons": [["a"], ["b", "c"]]})
     assert results.key({"f": with_lists}) == results.key({"f": with_lists.copy()})
+    assert results.key({"f": with_lists.assign(reasons=[["a"], ["b", "d"]])}) != results.key({"f": with_lists})
+    # long arrays in cells print abbreviated ("[   0    1 ... 4998 4999]"); pandas cannot hash them, and the
+    # frame is then keyed by joblib (its pickle), never by that text
+    import numpy as np
+
+    first, second = np.arange(5000), np.arange(5000)
+    second[2500] = -1
+    assert str(first) == str(second)
+    assert results.key({"f": pd.DataFrame({"v": [first]})}) != results.key({"f": pd.DataFrame({"v": [second]})})
+    assert results.key({"f": pd.Series([first])}) != results.key({"f": pd.Series([second])})
 
 
 def test_a_store_file_written_while_a_context_is_open_gets_a_new_data_version(tmp_path: Path, results_dir: Path) -> None:

@@ -57,7 +57,7 @@ from journeylib.voice.trends import voc_by_week_data
 
 pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install -e '.[spark]')")
 
-from journeylib.store.spark import SparkStore, spark_session, write_parquet_tables
+from journeylib.store.spark import SparkStore, comparable_frame, spark_session, write_parquet_tables
 
 pytestmark = pytest.mark.spark
 
@@ -106,20 +106,6 @@ def whole(stores: tuple[Store, SparkStore]) -> tuple[Scope, Callable[[Store], Re
     return Scope.build(duck, segment_field=DEFINITION.segment_field), lambda store: caches.setdefault(id(store), ResultCache())
 
 
-def normalised(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows sorted by every column, categories as text, times as UTC microseconds, numbers as float."""
-    out = frame.copy()
-    for col in out.columns:
-        dtype = out[col].dtype
-        if isinstance(dtype, pd.CategoricalDtype):
-            out[col] = out[col].astype(str)
-        elif isinstance(dtype, pd.DatetimeTZDtype):
-            out[col] = out[col].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
-        elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-            out[col] = out[col].astype("float64")
-    return out.sort_values(list(out.columns), key=lambda s: s.astype(str)).reset_index(drop=True)
-
-
 def same(duck: Store, sstore: SparkStore, op: Callable[[Store], pd.DataFrame]) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each engine warns the same (tested elsewhere)
@@ -128,7 +114,7 @@ def same(duck: Store, sstore: SparkStore, op: Callable[[Store], pd.DataFrame]) -
         got = op(sstore)
     assert list(got.columns) == list(expected.columns)
     assert len(got) == len(expected) > 0
-    pd.testing.assert_frame_equal(normalised(got), normalised(expected), check_dtype=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(comparable_frame(got), comparable_frame(expected), check_dtype=False, rtol=1e-9)
     print(f"spark {time.perf_counter() - started:.1f}s for {len(got)} rows")
     return got
 
@@ -281,7 +267,7 @@ def test_as_of_snapshots(stores: tuple[Store, SparkStore], whole: tuple[Scope, C
     data = same(duck, sstore, lambda s: snapshots(s).data)
     assert data["as_of"].nunique() == len(days)
     same(duck, sstore, lambda s: snapshots(s).catalog)
-    pd.testing.assert_frame_equal(normalised(snapshots(sstore).exclusions), normalised(snapshots(duck).exclusions), check_dtype=False)
+    pd.testing.assert_frame_equal(comparable_frame(snapshots(sstore).exclusions), comparable_frame(snapshots(duck).exclusions), check_dtype=False)
 
 
 def test_voice_weekly_trends(stores: tuple[Store, SparkStore], whole: tuple[Scope, Callable[[Store], ResultCache]]) -> None:
@@ -336,7 +322,7 @@ def test_open_journey_with_an_engine_config(
         local = Journey(duck, DEFINITION, Scope.build(duck, sample_n=60, segment_field=DEFINITION.segment_field))
         got, expected = journey.funnel_data(), local.funnel_data()
         assert int(got["eligible"].iloc[0]) == 60
-        pd.testing.assert_frame_equal(normalised(got), normalised(expected), check_dtype=False, rtol=1e-9)
+        pd.testing.assert_frame_equal(comparable_frame(got), comparable_frame(expected), check_dtype=False, rtol=1e-9)
         # results kept on disk are keyed by the data's fingerprint: whole-row hashes, translated for Spark
         fingerprints = table_fingerprints(journey.store)
         duck_fingerprints = table_fingerprints(duck)
@@ -347,7 +333,7 @@ def test_open_journey_with_an_engine_config(
         voice = journey.persisted(ticket_voice_data)
         assert any((tmp_path / "results").rglob("*")), "the result was not kept on disk"
         pd.testing.assert_frame_equal(journey.persisted(ticket_voice_data), voice)  # read back under the same key
-        pd.testing.assert_frame_equal(normalised(voice), normalised(local.run(ticket_voice_data)), check_dtype=False)
+        pd.testing.assert_frame_equal(comparable_frame(voice), comparable_frame(local.run(ticket_voice_data)), check_dtype=False)
         journey.store.close()
         assert not spark.sparkContext._jsc.sc().isStopped()  # a store on a session it did not start leaves it running
     finally:

@@ -345,11 +345,15 @@ def build_features(
             activity_sources = activity_source_names(store)
 
         def build() -> CustomerFeatures:
-            return _build_features(
-                store, definition=definition, window_days=window_days, subs=subs, scope=scope, cache=cache,
-                event_types=event_types, activity_sources=activity_sources, exclude_sources=exclude_sources,
-                property_keys=property_keys, ticket_scores=ticket_scores,
-            )
+            # The complete-window customers go into a temporary table with an integer row number ``k``
+            # (customer_id order), which the statements over the events group, sort and join on instead of
+            # the text ``customer_id``; the session above keeps one warm connection for every statement.
+            with store.temp_tables(_WINDOWS, _EVENT_CODES):
+                return _build_features(
+                    store, definition=definition, window_days=window_days, subs=subs, scope=scope, cache=cache,
+                    event_types=event_types, activity_sources=activity_sources, exclude_sources=exclude_sources,
+                    property_keys=property_keys, ticket_scores=ticket_scores,
+                )
 
         if cache is None:
             return build()
@@ -379,32 +383,6 @@ def _days_since(us: str, start_us: str) -> str:
 
 
 def _build_features(
-    store: Store,
-    *,
-    definition: JourneyDefinition | None,
-    window_days: int,
-    subs: tuple[int, ...],
-    scope: Scope,
-    cache: ResultCache | None,
-    event_types: Sequence[str] | None,
-    activity_sources: Sequence[str],
-    exclude_sources: Sequence[str],
-    property_keys: Sequence[str],
-    ticket_scores: pd.DataFrame | None,
-) -> CustomerFeatures:
-    # One connection for every statement (a read-only store otherwise opens one per statement, each
-    # with a cold buffer), and the complete-window customers computed once into a temporary table
-    # with an integer row number ``k`` (customer_id order), which the statements over the events
-    # group, sort and join on instead of the text ``customer_id``.
-    with store.session(), store.temp_tables(_WINDOWS, _EVENT_CODES):
-        return _build_features_in_session(
-            store, definition=definition, window_days=window_days, subs=subs, scope=scope, cache=cache,
-            event_types=event_types, activity_sources=activity_sources, exclude_sources=exclude_sources,
-            property_keys=property_keys, ticket_scores=ticket_scores,
-        )
-
-
-def _build_features_in_session(
     store: Store,
     *,
     definition: JourneyDefinition | None,

@@ -50,6 +50,7 @@ __all__ = [
     "SparkQueryError",
     "SparkStore",
     "SparkTranslationError",
+    "comparable_frame",
     "spark_session",
     "write_parquet_tables",
 ]
@@ -615,3 +616,40 @@ def spark_store_from_config(config: EngineConfig, *, session: Any = None) -> Spa
         session=session, master=config.master, app_name=config.app_name, conf=config.conf,
         tables=config.tables, database=config.database,
     )
+
+
+def comparable_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return *frame* in a form in which a DuckDB result and a Spark result of the same query compare equal.
+
+    The engines agree on values but not on how they hand them over: Spark
+    returns categories as text, other integer widths and zone names ("UTC"
+    against "Etc/UTC"), and neither guarantees a row order without ORDER BY.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A result of either engine.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same columns: categories as text, time-zone-aware times in UTC
+        at microsecond resolution, numbers (not booleans) as float64; rows
+        sorted by every column (compared as text), index reset.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"n": [2, 1], "c": pd.Categorical(["y", "x"])})
+    >>> comparable_frame(a).equals(pd.DataFrame({"n": [1.0, 2.0], "c": ["x", "y"]}))
+    True
+    """
+    out = frame.copy()
+    for col in out.columns:
+        dtype = out[col].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype(str)
+        elif isinstance(dtype, pd.DatetimeTZDtype):
+            out[col] = out[col].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+        elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+            out[col] = out[col].astype("float64")
+    return out.sort_values(list(out.columns), key=lambda s: s.astype(str)).reset_index(drop=True)
