@@ -245,6 +245,7 @@ def suite_server(store_db: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     process = start_dashboard(
         TARGET.notebooks_dir, port=port, db=store_db, execution_timeout=120, log=folder / "voila.log", reports_dir=run.parent,
         max_kernels=0,  # the pages are visited one after another; the kernel count bound is tested in test_dashboard.py
+        kernel_pool=1,  # as journeylib dashboard serves them: a page takes the warm kernel when it is ready
     )
     try:
         url = wait_until_ready(port, 60, process=process)
@@ -286,7 +287,7 @@ def test_landing_page_lists_every_dashboard_with_headlines(browser: Any, suite_s
     assert headlines, "no headline number on the landing page"
     assert guard.blocked == []
     assert console_errors(console) == []
-    assert _kernels_rss(suite_server) == [], "the landing page started a kernel"
+    assert len(_kernels_rss(suite_server)) <= 1, "the landing page started a kernel (beyond the one warm kernel)"
     page.close()
 
 

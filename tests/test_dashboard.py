@@ -56,6 +56,7 @@ from journeylib.reports.dashboard import (
     wait_until_ready,
 )
 from journeylib.reports.kernel_launcher import parse_memory
+from journeylib.reports.kernel_manager import handover_code, warmup_code, warmup_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -181,6 +182,7 @@ def _start(folder: Path, **options: object) -> Served:
     # the default bound on the number of kernels follows the machine's memory; tests of other features open
     # several pages and must not depend on it (the bound has tests of its own)
     options.setdefault("max_kernels", 0)
+    options.setdefault("kernel_pool", 0)  # warm kernels have tests of their own; others count the kernels pages start
     port = find_free_port()
     log = folder.parent / f"voila-{port}.log"
     process = start_dashboard(folder, port=port, db=folder / "store.duckdb", log=log, **options)  # type: ignore[arg-type]
@@ -577,5 +579,79 @@ def test_a_cell_beyond_the_memory_bound_fails_on_its_page_and_the_server_serves_
         assert "MemoryError" in server.log.read_text(errors="replace")  # the server's log says what failed
         assert server.process.poll() is None
         assert "hello from the dashboard" in _render(server.port, "/voila/render/ok.ipynb").body
+    finally:
+        stop_dashboard(server.process)
+
+
+# -- warm kernels ------------------------------------------------------------------------------------
+
+
+def test_warm_kernels_import_what_the_notebooks_import_and_bind_no_name(folder: Path) -> None:
+    _write(folder, "imports", "import colorsys\nfrom xml.dom import minidom\nimport os.path as p", "%matplotlib inline\nimport wave")
+    _write(folder, "relative", "from . import nothing\nimport colorsys")
+    # notebooks in name order (imports, ok, relative, url_error); a cell with a magic and a relative import are skipped
+    assert warmup_modules(folder) == ["colorsys", "xml.dom", "os.path", "journeylib.notebook"]
+    namespace: dict[str, object] = {}
+    exec(warmup_code(["colorsys", "no.such.module"]), namespace)  # a failing import is left to the notebook's own cell
+    assert [k for k in namespace if not k.startswith("__")] == []
+    namespace = {}
+    exec(handover_code({"QUERY_STRING": "segment=SMB"}, str(folder)), namespace)
+    assert os.environ.pop("QUERY_STRING") == "segment=SMB"
+    assert [k for k in namespace if not k.startswith("__")] == []
+    os.chdir(ROOT)
+
+
+def test_the_command_keeps_warm_kernels(folder: Path) -> None:
+    assert "--BoundedKernelManager.pool_size=1" in dashboard_command(folder)
+    assert "--BoundedKernelManager.pool_size=0" in dashboard_command(folder, kernel_pool=0)
+    with pytest.raises(ValueError, match=r"kernel_pool \(--kernel-pool\) must be a whole number >= 0 \(0: no warm kernels\), got -1"):
+        dashboard_command(folder, kernel_pool=-1)
+
+
+def _warm_kernels_ready(server: Served, count: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while server.log.read_text(errors="replace").count("warm kernel ") < count:
+        assert time.monotonic() < deadline, f"fewer than {count} warm kernels in {timeout} s:\n{server.log.read_text(errors='replace')[-2000:]}"
+        time.sleep(0.3)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_warm_kernel_serves_the_next_page_with_its_url_and_folder_and_is_never_culled_while_it_waits(folder: Path) -> None:
+    _write(
+        folder, "warm",
+        "import os, sys\nprint('preloaded', 'colorsys' in sys.modules, 'colorsys' in dir(), '_journeylib_warmup' in dir())",
+        "import colorsys\nprint('query', os.environ.get('QUERY_STRING'), 'cwd', os.getcwd(), 'pid', os.getpid())",
+    )
+    server = _start(folder, kernel_pool=1, idle_timeout=4)
+    try:
+        _warm_kernels_ready(server, 1)
+        [(warm_pid, _)] = dashboard_processes(server.process.pid)
+        time.sleep(8)  # two looks of the idle culler (every 2 s at a 4 s timeout): a waiting warm kernel stays
+        assert _alive(warm_pid)
+        answer = _render(server.port, "/voila/render/warm.ipynb?segment=SMB&sample_n=50")
+        assert answer.status == 200
+        assert "preloaded True False False" in answer.body  # imported ahead of the page, and no name left behind
+        assert f"query segment=SMB&sample_n=50 cwd {folder} pid {warm_pid}" in answer.body
+        _warm_kernels_ready(server, 2)  # the next one is started in the background
+        assert len(dashboard_processes(server.process.pid)) >= 2
+        again = _render(server.port, "/voila/render/warm.ipynb?segment=Enterprise")
+        assert "query segment=Enterprise" in again.body
+        assert f"pid {warm_pid}" not in again.body  # a warm kernel serves one page only
+    finally:
+        stop_dashboard(server.process)
+    assert [pid for pid, _ in dashboard_processes(server.process.pid) if _alive(pid)] == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_warm_kernel_counts_towards_the_most_kernels(folder: Path) -> None:
+    server = _start(folder, kernel_pool=1, max_kernels=1)
+    try:
+        _warm_kernels_ready(server, 1)
+        assert _get(server.port, "/voila/render/ok.ipynb").status == 200  # takes the warm kernel
+        time.sleep(3)
+        assert len(dashboard_processes(server.process.pid)) == 1  # no warm kernel is started past the bound
+        assert _get(server.port, "/voila/render/ok.ipynb").status == 503
     finally:
         stop_dashboard(server.process)

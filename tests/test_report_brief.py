@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from journeylib.reports.display import (
+    HEADLINE_PENDING,
     NO_FINDINGS,
     BriefTable,
     brief_table,
@@ -30,6 +31,7 @@ from journeylib.reports.display import (
     format_p_value,
     format_percent,
     headline_cards,
+    headline_slot,
     notes_section,
     plain_p_values,
     readable_header,
@@ -208,6 +210,31 @@ def test_headline_cards_need_full_sentences() -> None:
     with pytest.raises(ValueError, match="must be full sentences"):
         headline_cards(["Mid-market customers, Trial Started → Onboardi…"])
     assert headline_cards(["", " "]).findings == (NO_FINDINGS,)  # nothing to state: the page says so
+
+
+def test_a_dashboard_headline_slot_shows_the_first_cards_at_the_top_and_later_cards_in_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import IPython.display
+
+    shown: list[dict[str, str]] = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
+    first = headline_cards(["42% of 1,204 trials converted (95% CI 39%–45%)."], title="Headline findings")
+    second = headline_cards(["Churn was 4.2× as common (n = 300)."], title="Friction points")
+    first._ipython_display_()  # no slot open (a report run, JupyterLab): the cards show in place
+    assert "42% of 1,204" in shown[-1]["text/html"]
+    assert 'class="jl-card">' in shown[-1]["text/html"]  # the report template styles them
+    slot = headline_slot()
+    assert HEADLINE_PENDING in slot.value
+    assert "journeylib-headline-slot" in slot._dom_classes
+    first._ipython_display_()
+    assert "42% of 1,204" in slot.value
+    assert "border-left" in slot.value  # styled inline: a Voila page has no report stylesheet
+    assert "42% of 1,204" not in shown[-1]["text/html"]
+    assert "Headline findings: at the top of the page." in shown[-1]["text/plain"]
+    second._ipython_display_()  # the slot took the first cards only
+    assert "4.2×" in shown[-1]["text/html"]
+    assert "4.2×" not in slot.value
 
 
 def test_notes_section_lists_skipped_sections_and_warnings_and_saves_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,9 @@ cannot weaken it (``docs/adr/0007-dashboard-serving.md``):
   :mod:`journeylib.reports.kernel_launcher`, from a kernelspec written into a
   private folder put first on ``JUPYTER_PATH`` and removed at stop; DuckDB in
   the kernel gets a quarter of the bound (at most the read-only default);
+- ``--kernel-pool`` kernels (default :data:`DEFAULT_KERNEL_POOL`) are kept
+  started, with the notebooks' modules imported, so a page view does not
+  wait for a kernel to start and import them;
 - at most ``--max-kernels`` kernels run at once
   (:class:`journeylib.reports.kernel_manager.BoundedKernelManager`; default
   :func:`default_max_kernels`); a page asked for beyond it gets HTTP 503;
@@ -75,6 +78,7 @@ __all__ = [
     "DEFAULT_EXECUTION_TIMEOUT",
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_KERNEL_MEMORY",
+    "DEFAULT_KERNEL_POOL",
     "DEFAULT_PORT",
     "FILE_ALLOWLIST",
     "KERNEL_MANAGER_CLASS",
@@ -135,6 +139,8 @@ REMOTE_SECURITY_CONFIG_DIR = SECURITY_CONFIG_DIR / "remote"
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})  # the names of "every interface"
 #: Voila's kernel manager: jupyter_server's, with a bound on the number of kernels.
 KERNEL_MANAGER_CLASS = "journeylib.reports.kernel_manager.BoundedKernelManager"
+#: Warm kernels kept started ahead of page views (:class:`journeylib.reports.kernel_manager.BoundedKernelManager`).
+DEFAULT_KERNEL_POOL = 1
 #: Share of the machine's physical memory the dashboard kernels may hold together (see :func:`default_max_kernels`).
 KERNEL_MEMORY_SHARE = 0.75
 #: The bounded kernelspec folder of each server started by :func:`start_dashboard`, by Voila's pid.
@@ -438,6 +444,7 @@ def dashboard_command(
     idle_timeout: int = DEFAULT_IDLE_TIMEOUT,
     kernel_memory: str | int | None = DEFAULT_KERNEL_MEMORY,
     max_kernels: int | None = None,
+    kernel_pool: int = DEFAULT_KERNEL_POOL,
 ) -> list[str]:
     """Build the ``voila`` command line that serves the notebooks.
 
@@ -507,6 +514,10 @@ def dashboard_command(
     max_kernels : int, optional
         The most kernels at once; default :func:`default_max_kernels` of
         *kernel_memory*; 0 for no bound.
+    kernel_pool : int, default 1
+        Warm kernels kept started ahead of page views, with the notebooks'
+        modules imported (``BoundedKernelManager.pool_size``, see
+        :mod:`journeylib.reports.kernel_manager`); 0 for none.
 
     Returns
     -------
@@ -536,6 +547,9 @@ def dashboard_command(
     _check_seconds("execution_timeout", execution_timeout)
     _check_seconds("idle_timeout", idle_timeout)
     _check_max_kernels(max_kernels)
+    if isinstance(kernel_pool, bool) or not isinstance(kernel_pool, int) or kernel_pool < 0:
+        msg = f"kernel_pool (--kernel-pool) must be a whole number >= 0 (0: no warm kernels), got {kernel_pool!r}"
+        raise ValueError(msg)
     bound = _resolve_kernel_memory(kernel_memory)
     kernels = default_max_kernels(bound) if max_kernels is None else max_kernels
     if not token and not is_loopback(ip):
@@ -590,6 +604,7 @@ def dashboard_command(
         "--MappingKernelManager.cull_busy=False",
         f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER_CLASS}",
         f"--BoundedKernelManager.max_kernels={kernels}",
+        f"--BoundedKernelManager.pool_size={kernel_pool}",
         # journeylib's security settings first (they win), then the notebooks' voila.json.
         f"--Voila.config_file_paths=[{str(security_config_dir(ip))!r}, {str(folder)!r}]",
     ]
@@ -707,6 +722,7 @@ def start_dashboard(
     reports_dir: str | os.PathLike[str] | None = None,
     kernel_memory: str | int | None = DEFAULT_KERNEL_MEMORY,
     max_kernels: int | None = None,
+    kernel_pool: int = DEFAULT_KERNEL_POOL,
 ) -> subprocess.Popen[bytes]:
     """Start Voila in the background and return its process (not waiting for it to be ready).
 
@@ -722,7 +738,7 @@ def start_dashboard(
 
     Parameters
     ----------
-    notebooks_dir, port, db, notebook, execution_timeout, open_browser, ip, token, idle_timeout, kernel_memory, max_kernels
+    notebooks_dir, port, db, notebook, execution_timeout, open_browser, ip, token, idle_timeout, kernel_memory, max_kernels, kernel_pool
         As in :func:`dashboard_command`; *token* reaches Voila as
         ``JUPYTER_TOKEN`` (:func:`dashboard_env`).
     log : file object, str or os.PathLike, optional
@@ -758,6 +774,7 @@ def start_dashboard(
         idle_timeout=idle_timeout,
         kernel_memory=kernel_memory,
         max_kernels=max_kernels,
+        kernel_pool=kernel_pool,
     )
     if _port_in_use(port, ip):
         msg = (
@@ -1040,6 +1057,7 @@ def serve_dashboard(
     idle_timeout: int = DEFAULT_IDLE_TIMEOUT,
     kernel_memory: str | int | None = DEFAULT_KERNEL_MEMORY,
     max_kernels: int | None = None,
+    kernel_pool: int = DEFAULT_KERNEL_POOL,
 ) -> int:
     """Serve the dashboards until interrupted; what ``journeylib dashboard`` runs.
 
@@ -1049,7 +1067,7 @@ def serve_dashboard(
 
     Parameters
     ----------
-    notebooks_dir, port, db, notebook, open_browser, execution_timeout, ip, idle_timeout, kernel_memory, max_kernels
+    notebooks_dir, port, db, notebook, open_browser, execution_timeout, ip, idle_timeout, kernel_memory, max_kernels, kernel_pool
         As in :func:`dashboard_command`; *db* defaults to ``JOURNEYLIB_DB``
         or ``data/journeylib.duckdb``. The bounds are printed with the address.
     ready_timeout : float, default 60
@@ -1088,6 +1106,7 @@ def serve_dashboard(
             idle_timeout=idle_timeout,
             kernel_memory=kernel_memory,
             max_kernels=max_kernels,
+            kernel_pool=kernel_pool,
         )
         try:
             wait_until_ready(port, ready_timeout, process=process, ip=ip)

@@ -40,6 +40,7 @@ from journeylib.voice.pii import mask_pii
 
 __all__ = [
     "FORMAT_KINDS",
+    "HEADLINE_PENDING",
     "NOTES_TITLE",
     "NO_FINDINGS",
     "TABLES_DIR",
@@ -53,6 +54,7 @@ __all__ = [
     "format_percent",
     "format_value",
     "headline_cards",
+    "headline_slot",
     "notes_section",
     "paragraphs",
     "plain_p_values",
@@ -62,6 +64,17 @@ __all__ = [
 
 #: The value formats :func:`brief_table` knows (``formats={"column": kind}``).
 FORMAT_KINDS: tuple[str, ...] = ("percent", "p", "number", "integer", "interval", "date", "text", "bool", "path")
+#: What a dashboard's headline slot (:func:`headline_slot`) says until the page's headline cell has run.
+HEADLINE_PENDING = "The headline findings of this page appear here once the sections below are computed."
+#: Inline styles of the headline cards on a Voila page (the report template's CSS is not loaded there).
+_CARDS_STYLE = "display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:10px"
+_CARD_STYLE = (
+    "border:1px solid #dde1e6;border-left:4px solid #0b5cad;border-radius:6px;padding:10px 12px;"
+    "background:#f9fafb;font-size:14px;line-height:1.45"
+)
+_PENDING_STYLE = "color:#555;font-style:italic;margin:4px 0 10px"
+#: The open headline slot of this kernel (a dashboard kernel serves one page), filled by the next headline cards.
+_OPEN_SLOT: list[Any] = []
 #: Folder, inside the report's folder, that receives the full tables as CSV.
 TABLES_DIR = "tables"
 #: Title of the notes section.
@@ -682,13 +695,35 @@ class HeadlineCards:
     findings: tuple[str, ...]
     title: str = "Headline findings"
 
-    def to_html(self) -> str:
-        """Return the cards as an HTML fragment (``<section class="jl-headline">``)."""
-        cards = "".join(f'<div class="jl-card">{html.escape(f)}</div>' for f in self.findings)
-        return f'<section class="jl-headline"><h2>{html.escape(self.title)}</h2><div class="jl-cards">{cards}</div></section>'
+    def to_html(self, *, inline: bool = False) -> str:
+        """Return the cards as an HTML fragment (``<section class="jl-headline">``).
+
+        With *inline*, the cards carry their styles (a Voila page does not load
+        the report template's stylesheet).
+        """
+        card_style = f' style="{_CARD_STYLE}"' if inline else ""
+        cards_style = f' style="{_CARDS_STYLE}"' if inline else ""
+        cards = "".join(f'<div class="jl-card"{card_style}>{html.escape(f)}</div>' for f in self.findings)
+        return (
+            f'<section class="jl-headline"><h2>{html.escape(self.title)}</h2>'
+            f'<div class="jl-cards"{cards_style}>{cards}</div></section>'
+        )
 
     def _repr_html_(self) -> str:
         return self.to_html()
+
+    def _ipython_display_(self) -> None:
+        # On a dashboard whose top holds a headline slot (headline_slot), the first cards fill it and the
+        # cell shows one line pointing up; everywhere else (reports, JupyterLab) the cards show in place.
+        from IPython.display import display
+
+        if _OPEN_SLOT:
+            slot = _OPEN_SLOT.pop()
+            slot.value = self.to_html(inline=True)
+            note = f"{self.title}: at the top of the page."
+            display({"text/html": f'<p style="{_PENDING_STYLE}">{html.escape(note)}</p>', "text/plain": note}, raw=True)
+            return
+        display({"text/html": self.to_html(), "text/markdown": self._repr_markdown_(), "text/plain": repr(self)}, raw=True)
 
     def _repr_markdown_(self) -> str:
         return f"**{self.title}**\n\n" + "\n".join(f"- {f}" for f in self.findings)
@@ -738,6 +773,43 @@ def headline_cards(findings: Sequence[str], *, title: str = "Headline findings",
         msg = f"headline_cards: findings must be full sentences ending with '.', got {cut[:3]}"
         raise ValueError(msg)
     return HeadlineCards(findings=tuple(kept[: int(max_cards)]), title=title)
+
+
+def headline_slot(*, pending: str = HEADLINE_PENDING) -> Any:
+    """Return the place at the top of a dashboard page where the page's headline cards will show.
+
+    A dashboard page shows its controls first and computes its report
+    sections below them; the headline cards are computed last, from those
+    sections. Displayed at the top of the page (in the ``dashboard-only``
+    cell), the slot says *pending* until the next :class:`HeadlineCards`
+    displayed in this kernel fills it with the cards (which then leave one
+    line in their own cell). One slot is open at a time: a new slot replaces
+    an open one, and later cards show in place as usual. Report runs and
+    notebooks without a slot are unchanged.
+
+    Parameters
+    ----------
+    pending : str, default :data:`HEADLINE_PENDING`
+        What the slot says until it is filled.
+
+    Returns
+    -------
+    ipywidgets.HTML
+        The slot (class ``journeylib-headline-slot``).
+
+    Examples
+    --------
+    >>> slot = headline_slot()
+    >>> headline_cards(["42% of 1,204 trials converted (95% CI 39%–45%)."])._ipython_display_()  # doctest: +SKIP
+    >>> "42% of 1,204" in slot.value  # doctest: +SKIP
+    True
+    """
+    import ipywidgets as widgets
+
+    slot = widgets.HTML(value=f'<p style="{_PENDING_STYLE}">{html.escape(pending)}</p>')
+    slot.add_class("journeylib-headline-slot")
+    _OPEN_SLOT[:] = [slot]
+    return slot
 
 
 @dataclass(frozen=True)
