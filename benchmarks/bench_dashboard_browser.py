@@ -114,7 +114,7 @@ def measure_page(browser: Any, url: str, notebook: Path, timeout_ms: int) -> dic
         if errors:
             row["console_error_texts"] = errors[:3]
     finally:
-        page.close()
+        page.close(run_before_unload=True)  # as a viewer leaving the page: Voila shuts its kernel down
     return row
 
 
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", default=None, help="report runs for the landing page (default: reports next to the notebooks)")
     parser.add_argument("--pages", nargs="*", default=None, help="notebook names (default: every notebook of the folder)")
     parser.add_argument("--kernel-pool", type=int, default=1)
+    parser.add_argument("--max-kernels", type=int, default=0, help="as journeylib dashboard --max-kernels (0: no bound)")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds between pages (a warm kernel gets ready)")
     parser.add_argument("--label", default="after")
     parser.add_argument("--note", default="")
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     pages = args.pages or sorted(p.stem for p in folder.glob("*.ipynb"))
     port = find_free_port()
     log = Path(tempfile.mkdtemp(prefix="bench-dashboard-")) / "voila.log"
-    process = start_dashboard(folder, port=port, db=args.db, log=log, reports_dir=args.reports, kernel_pool=args.kernel_pool)
+    process = start_dashboard(folder, port=port, db=args.db, log=log, reports_dir=args.reports, kernel_pool=args.kernel_pool,
+                              max_kernels=args.max_kernels)
     rows: dict[str, Any] = {}
     try:
         wait_until_ready(port, 120, process=process)

@@ -55,6 +55,7 @@ from journeylib.reports.dashboard import (
     stop_dashboard,
     wait_until_ready,
 )
+from journeylib.reports.dashboard import JUPYTER_DATA_DIR, VOILA_TEMPLATE
 from journeylib.reports.kernel_launcher import parse_memory
 from journeylib.reports.kernel_manager import handover_code, warmup_code, warmup_modules
 
@@ -363,6 +364,15 @@ def test_a_failing_cell_shows_a_short_message_without_traceback_or_server_path(s
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
+def test_pages_link_nothing_beyond_the_server(served: Served) -> None:
+    # Voila's lab template links Font Awesome from jsdelivr; journeylib's template drops the links (the bundle has the icons)
+    assert f"--VoilaConfiguration.template={VOILA_TEMPLATE}" in dashboard_command(served.folder)
+    page = _get(served.port, "/voila/render/ok.ipynb")
+    assert page.status == 200
+    assert "fontawesome" not in page.body
+    assert re.findall(r'(?:href|src)="(https?://[^"]+)"', page.body) == []
+
+
 def test_pages_carry_the_content_security_policy(served: Served) -> None:
     answer = _get(served.port, "/voila/render/ok.ipynb")
     assert answer.headers["content-security-policy"] == _csp(SECURITY_CONFIG_DIR)
@@ -505,7 +515,7 @@ def test_the_kernels_environment_caps_duckdb_and_finds_the_bounded_kernelspec_fi
     store.touch()
     env = dashboard_env(store, base={"JUPYTER_PATH": "/elsewhere"}, kernel_memory="2GiB", kernelspec_folder=tmp_path / "k")
     assert env["JOURNEYLIB_MEMORY_LIMIT"] == "512MiB"  # a quarter of 2 GiB, below the read-only default of 600MB
-    assert env["JUPYTER_PATH"].split(os.pathsep) == [str((tmp_path / "k").resolve()), "/elsewhere"]
+    assert env["JUPYTER_PATH"].split(os.pathsep) == [str((tmp_path / "k").resolve()), str(JUPYTER_DATA_DIR), "/elsewhere"]
     kept = dashboard_env(store, base={"JOURNEYLIB_MEMORY_LIMIT": "300MB"}, kernel_memory="2GiB")
     assert kept["JOURNEYLIB_MEMORY_LIMIT"] == "300MB"  # the operator's own setting wins
     assert "JOURNEYLIB_MEMORY_LIMIT" not in dashboard_env(store, base={}, kernel_memory="none")

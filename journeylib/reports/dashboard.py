@@ -81,6 +81,7 @@ __all__ = [
     "DEFAULT_KERNEL_POOL",
     "DEFAULT_PORT",
     "FILE_ALLOWLIST",
+    "JUPYTER_DATA_DIR",
     "KERNEL_MANAGER_CLASS",
     "KERNEL_MEMORY_SHARE",
     "LOOPBACK",
@@ -89,6 +90,7 @@ __all__ = [
     "SECURITY_CONFIG_DIR",
     "TOKEN_ENV",
     "TOKEN_SOURCE_ENV",
+    "VOILA_TEMPLATE",
     "DashboardError",
     "cull_interval",
     "dashboard_command",
@@ -139,6 +141,10 @@ REMOTE_SECURITY_CONFIG_DIR = SECURITY_CONFIG_DIR / "remote"
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})  # the names of "every interface"
 #: Voila's kernel manager: jupyter_server's, with a bound on the number of kernels.
 KERNEL_MANAGER_CLASS = "journeylib.reports.kernel_manager.BoundedKernelManager"
+#: journeylib's Jupyter data folder, put on the server's ``JUPYTER_PATH``: it holds the Voila template :data:`VOILA_TEMPLATE`.
+JUPYTER_DATA_DIR = Path(__file__).resolve().parents[1] / "templates" / "jupyter"
+#: The Voila page template: Voila's ``lab`` without its links to a CDN (``templates/jupyter/voila/templates/journeylib``).
+VOILA_TEMPLATE = "journeylib"
 #: Warm kernels kept started ahead of page views (:class:`journeylib.reports.kernel_manager.BoundedKernelManager`).
 DEFAULT_KERNEL_POOL = 1
 #: Share of the machine's physical memory the dashboard kernels may hold together (see :func:`default_max_kernels`).
@@ -603,6 +609,7 @@ def dashboard_command(
         "--MappingKernelManager.cull_connected=True",
         "--MappingKernelManager.cull_busy=False",
         f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER_CLASS}",
+        f"--VoilaConfiguration.template={VOILA_TEMPLATE}",
         f"--BoundedKernelManager.max_kernels={kernels}",
         f"--BoundedKernelManager.pool_size={kernel_pool}",
         # journeylib's security settings first (they win), then the notebooks' voila.json.
@@ -653,7 +660,9 @@ def dashboard_env(
         *base* plus ``JOURNEYLIB_DB`` (absolute path),
         ``REPORT_CHART_MODE=dashboard`` (live charts, whatever the shell
         says), ``JOURNEYLIB_REPORTS`` (absolute path), the token, if any,
-        and with a bound ``JOURNEYLIB_MEMORY_LIMIT`` and ``JUPYTER_PATH``.
+        ``JUPYTER_PATH`` with the bounded kernelspec's folder (if any) and
+        :data:`JUPYTER_DATA_DIR` (the page template) first, and with a bound
+        ``JOURNEYLIB_MEMORY_LIMIT``.
 
     Raises
     ------
@@ -673,9 +682,9 @@ def dashboard_env(
     duckdb_limit = duckdb_memory_limit(_resolve_kernel_memory(kernel_memory))
     if duckdb_limit and not env.get("JOURNEYLIB_MEMORY_LIMIT"):
         env["JOURNEYLIB_MEMORY_LIMIT"] = duckdb_limit
-    if kernelspec_folder is not None:
-        rest = env.get("JUPYTER_PATH")
-        env["JUPYTER_PATH"] = os.pathsep.join([str(Path(kernelspec_folder).resolve()), *([rest] if rest else [])])
+    rest = env.get("JUPYTER_PATH")
+    first = [str(Path(kernelspec_folder).resolve())] if kernelspec_folder is not None else []
+    env["JUPYTER_PATH"] = os.pathsep.join([*first, str(JUPYTER_DATA_DIR), *([rest] if rest else [])])
     return env
 
 
