@@ -87,7 +87,7 @@ def test_plain_p_values_rewrites_scientific_notation_in_sentences() -> None:
     assert plain_p_values("beyond chance (q = 1.97e-18).") == "beyond chance (q < 0.001)."
     assert plain_p_values("p=3e-07; q = 2e-3") == "p < 0.001; q = 0.002"
     assert plain_p_values("about 1.5e+04 tickets") == "about 15,000 tickets"
-    assert plain_p_values("(q=<0.001)") == "(q=<0.001)"
+    assert plain_p_values("(q=<0.001)") == "(q < 0.001)"  # a bound written after "=" reads as one
     assert plain_p_values("Hedges' g 0.32; q = 0.000235: beyond chance; mean 0.9732089235516016") == (
         "Hedges' g 0.32; q < 0.001: beyond chance; mean 0.973"
     )

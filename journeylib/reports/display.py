@@ -279,6 +279,7 @@ def format_interval(low: Any, high: Any, *, kind: str = "number") -> str:
 
 
 _P_IN_TEXT = re.compile(r"\b([pq])\s*(=)\s*(\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?![\w.])")
+_P_EQUALS_BOUND = re.compile(r"\b([pq])\s*=\s*([<>])\s*")  # "q=<0.001" (a formatted bound after "="): "q < 0.001"
 _SCI = re.compile(r"(?<![\w.])(\d(?:\.\d+)?[eE][-+]?\d+)(?![\w.])")
 _LONG_DECIMAL = re.compile(r"(?<![\w.])(\d+\.\d{5,})(?![\w.])")
 
@@ -305,6 +306,8 @@ def plain_p_values(text: str) -> str:
     --------
     >>> plain_p_values("a difference (q = 1.97e-18).")
     'a difference (q < 0.001).'
+    >>> plain_p_values("ratio 4.0 (q=<0.001).")
+    'ratio 4.0 (q < 0.001).'
     """
     def p_text(m: re.Match[str]) -> str:
         value = float(m.group(3))
@@ -313,6 +316,7 @@ def plain_p_values(text: str) -> str:
         return f"{m.group(1)} < 0.001" if value < _P_FLOOR else f"{m.group(1)} = {format_p_value(value)}"
 
     text = _P_IN_TEXT.sub(p_text, str(text))
+    text = _P_EQUALS_BOUND.sub(lambda m: f"{m.group(1)} {m.group(2)} ", text)
     text = _SCI.sub(lambda m: format_number(float(m.group(1))), text)
     return _LONG_DECIMAL.sub(lambda m: format_number(float(m.group(1))), text)
 
