@@ -27,25 +27,22 @@ in ``docs/journey-definition.md``:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from journeylib.cache import ResultCache
 from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition
 from journeylib.exceptions import DataQualityWarning, EmptyResultError
 from journeylib.scope import Scope
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
 from journeylib.store.dialect import (
-    sql_add_days,
     sql_cast,
     sql_epoch_microseconds,
     sql_filtered,
@@ -54,6 +51,9 @@ from journeylib.store.dialect import (
     sql_quote,
     sql_timestamp,
 )
+
+if TYPE_CHECKING:  # annotations only: the cache module (pydantic models) is not imported to compute stages
+    from journeylib.cache import ResultCache
 
 __all__ = [
     "absent_events_data",
@@ -76,12 +76,16 @@ GROUPABLE = ("segment", "plan", "cohort")
 
 # -- SQL for rules ---------------------------------------------------------------
 # A rule's conditions are aggregates over the events of a customer at or after a
-# reference time (signup, or entry into the previous stage), up to as_of. All the
-# conditions that share a reference are evaluated in one grouped scan of
-# ``events`` (one FILTER-ed aggregate each; the n-th qualifying time is a bounded
-# top-n aggregate, not a window numbering every event), and a rule combines its
-# conditions' times as expressions: all of → the latest, if every one holds;
-# any of → the earliest that holds. No narrowed copy of the events is kept.
+# reference time (signup, or entry into the previous stage), up to as_of. The
+# events any rule names are read from ``events`` once, into a narrow table of
+# integers (``_jl_e``: customer number, event-name code, one flag per property
+# filter, epoch microseconds); every time below is in epoch microseconds, so the
+# engine joins, groups and compares integers, with no time-zone arithmetic per
+# event. All the conditions that share a reference are evaluated in one grouped
+# scan of that table (one FILTER-ed aggregate each; the n-th qualifying time is a
+# bounded top-n aggregate, not a window numbering every event), and a rule
+# combines its conditions' times as expressions: all of → the latest, if every
+# one holds; any of → the earliest that holds.
 def _conditions(rule: Any) -> list[Condition]:
     if isinstance(rule, Condition):
         return [rule]
@@ -90,33 +94,75 @@ def _conditions(rule: Any) -> list[Condition]:
     return []
 
 
-def _condition_filter(cond: Condition) -> str:
-    names = ", ".join(sql_quote(n) for n in cond.names)
-    where = [f"e.event IN ({names})"]
-    if cond.within_days is not None:
-        where.append(f"e.timestamp < {sql_add_days('r.ref', cond.within_days)}")
+def _window_micros(cond: Condition) -> int | None:
+    """Return a condition's window in whole microseconds (``within_days`` rounded to the microsecond), or None."""
+    return None if cond.within_days is None else round(cond.within_days * 86_400_000_000)
+
+
+def _property_filter(cond: Condition) -> str | None:
+    """Return the condition's ``where`` as SQL over ``events`` (alias ``e``), or None."""
+    where = []
     for key, val in (cond.where or {}).items():
         vals = val if isinstance(val, list) else [val]
         texts = ", ".join(sql_quote(str(v).lower() if isinstance(v, bool) else v) for v in vals)
         where.append(f"{sql_json_text('e.properties', key)} IN ({texts})")
-    return " AND ".join(where)
+    return " AND ".join(where) if where else None
 
 
-def _condition_agg(cond: Condition, occurrence: str) -> str:
+class _EventCodes:
+    """The integer codes of the narrow event table: one per event name the rules use, one flag column per property filter."""
+
+    def __init__(self, conds: list[Condition]) -> None:
+        self.names = sorted({n for c in conds for n in c.names})
+        self.code = {n: j for j, n in enumerate(self.names)}
+        filters = sorted({f for f in (_property_filter(c) for c in conds) if f is not None})
+        self.flag = {f: f"_jl_p{i}" for i, f in enumerate(filters)}
+
+    def select_sql(self, asof_sql: str) -> str:
+        """Return the SELECT of the narrow table: ``k``, ``j``, flags, ``t`` for the named events of the scoped customers, signup ≤ t ≤ as_of."""
+        # the codes as a small table joined to the events (cheaper for the engine than an IN list and a CASE per event)
+        codes = " UNION ALL ".join(f"SELECT {sql_quote(n)} AS event, {code} AS j" for n, code in self.code.items())
+        flags = "".join(f", {f} AS {col}" for f, col in self.flag.items())
+        return (
+            f"SELECT c._jl_k AS k, v.j{flags}, {sql_epoch_microseconds('e.timestamp')} AS t "
+            f"FROM events e JOIN ({codes}) v ON e.event = v.event JOIN {_CUSTOMERS} c ON e.customer_id = c.customer_id "
+            f"WHERE e.timestamp <= {asof_sql} AND e.timestamp >= c.signup_at"
+        )
+
+    def condition_filter(self, cond: Condition) -> str:
+        """Return SQL over the narrow table (alias ``e``, reference ``r``) selecting the events *cond* counts."""
+        codes = ", ".join(str(self.code[n]) for n in cond.names)
+        where = [f"e.j IN ({codes})"]
+        prop = _property_filter(cond)
+        if prop is not None:
+            where.append(f"e.{self.flag[prop]}")
+        micros = _window_micros(cond)
+        if micros is not None:
+            where.append(f"e.t < r._jl_w{micros}")
+        return " AND ".join(where)
+
+
+def _condition_agg(cond: Condition, occurrence: str, codes: _EventCodes) -> str:
     """Aggregate giving the time *cond* holds within its customer's group, NULL if it does not."""
-    filt, n = _condition_filter(cond), cond.min_count
+    filt, n = codes.condition_filter(cond), cond.min_count
     if occurrence == "last":
-        return f"CASE WHEN {sql_filtered('count', '*', filt)} >= {n} THEN {sql_filtered('max', 'e.timestamp', filt)} END"
-    return sql_nth_smallest("e.timestamp", n, where=filt)
+        return f"CASE WHEN {sql_filtered('count', '*', filt)} >= {n} THEN {sql_filtered('max', 'e.t', filt)} END"
+    return sql_nth_smallest("e.t", n, where=filt)
 
 
-def _conditions_sql(conds: list[Condition], cols: list[str], ref_sql: str, occurrence: str, asof_sql: str) -> str:
-    """One grouped scan of ``events``: per customer of *ref_sql*, the time each condition holds (columns *cols*)."""
-    names = ", ".join(sql_quote(n) for n in sorted({n for c in conds for n in c.names}))
-    aggs = ", ".join(f"{_condition_agg(c, occurrence)} AS {col}" for c, col in zip(conds, cols, strict=True))
+def _conditions_sql(conds: list[Condition], cols: list[str], ref_sql: str, occurrence: str, codes: _EventCodes) -> str:
+    """One grouped scan of the narrow events: per customer ``k`` of *ref_sql* (``k``, ``ref``), the time each condition holds.
+
+    Each window's end (``ref`` + ``within_days``) is computed once per
+    customer in the reference subquery, not once per event.
+    """
+    j = ", ".join(str(codes.code[n]) for n in sorted({n for c in conds for n in c.names}))
+    aggs = ", ".join(f"{_condition_agg(c, occurrence, codes)} AS {col}" for c, col in zip(conds, cols, strict=True))
+    windows = sorted({m for m in (_window_micros(c) for c in conds) if m is not None})
+    ends = "".join(f", ref + {m} AS _jl_w{m}" for m in windows)
     return (
-        f"SELECT e.customer_id, {aggs} FROM events e JOIN ({ref_sql}) r ON e.customer_id = r.customer_id "
-        f"WHERE e.event IN ({names}) AND e.timestamp <= {asof_sql} AND e.timestamp >= r.ref GROUP BY e.customer_id"
+        f"SELECT e.k, {aggs} FROM {_EVENTS} e JOIN (SELECT k, ref{ends} FROM ({ref_sql}) x) r ON e.k = r.k "
+        f"WHERE e.j IN ({j}) AND e.t >= r.ref GROUP BY e.k"
     )
 
 
@@ -131,66 +177,116 @@ def _rule_expr(rule: Any, col_of: dict[int, str]) -> str:
     return f"CASE WHEN {held} THEN greatest({', '.join(parts)}) END"
 
 
-#: Temporary tables of one stage computation: the scoped customers, the times of the
-#: conditions referring to signup, and one table per stage.
+#: Temporary tables of one stage computation: the scoped customers (numbered ``_jl_k``, with
+#: ``_jl_signup_us``), the narrow events, the times of the conditions referring to signup, and
+#: one table per run of stages (:func:`_runs`).
 _CUSTOMERS = "_jl_c"
+#: The columns of the scoped customers the stage computations read (``properties`` too when a
+#: drop outcome reads a customer property).
+_CUSTOMER_COLUMNS = ("customer_id", "segment", "plan", "signup_at", "converted_at", "churned_at", "renewal_at")
+_EVENTS = "_jl_e"
 _SIGNUP_CONDITIONS = "_jl_sig"
 
 
-def _stage_table(k: int) -> str:
-    return f"_jl_s{k}"
+def _runs(definition: JourneyDefinition) -> list[range]:
+    """Group the stages into runs: a run starts at the first stage and at every stage with a condition ``of: previous_stage``.
+
+    One statement computes a run's stages (one temporary table each run): only
+    a previous-stage condition needs a grouped scan that waits for the
+    previous stage's table.
+    """
+    starts = [k for k, stage in enumerate(definition.stages) if k == 0 or any(c.of == "previous_stage" for c in _conditions(stage.rule))]
+    return [range(a, b) for a, b in zip(starts, [*starts[1:], len(definition.stages)], strict=True)]
+
+
+def _stage_table(run: range) -> str:
+    return f"_jl_s{run.start}"
+
+
+def _stage_column(definition: JourneyDefinition, k: int, which: str) -> str:
+    """Return SQL naming stage *k*'s ``met`` or ``entered`` time in the run tables joined by :func:`_stage_joins`."""
+    run = next(r for r in _runs(definition) if k in r)
+    return f"s{run.start}.{which}_{k}"
 
 
 @contextmanager
 def _stage_tables(store: Store, definition: JourneyDefinition, scope: Scope) -> Iterator[int]:
     """Build the stage tables in the engine; yield the number of customers in scope; drop them after.
 
-    ``_jl_c`` holds the scoped customers (:meth:`Scope.customers_sql`),
-    ``_jl_sig`` the time each signup-referenced condition holds, and
-    ``_jl_s<k>`` one row per customer with ``met_at`` and ``entered_at`` of
-    stage *k*. Per-customer tables only, never a copy of the events.
+    ``_jl_c`` holds the scoped customers (:meth:`Scope.customers_sql`; the
+    columns the stage computations read) with ``_jl_k`` (their number in
+    ``customer_id`` order) and ``_jl_signup_us``;
+    ``_jl_e`` the events the rules name, as integers (``k``, ``j``, property
+    flags, ``t``); ``_jl_sig`` the time each signup-referenced condition
+    holds; and ``_jl_s<a>`` one row per customer (``k``) with ``met_<i>``
+    and ``entered_<i>`` of every stage *i* of the run starting at stage *a*
+    (:func:`_runs`). Times are epoch microseconds. The names the
+    definition uses are looked up in the whole store
+    (:func:`absent_events_data`, with a warning) unless every one of them
+    occurs among the scoped events.
     """
     _trace(definition, scope)
-    _warn_absent_events(store, definition)
     asof_sql = sql_timestamp(scope.as_of)
     occurrence = definition.conventions.occurrence
-    tables = [_CUSTOMERS, _SIGNUP_CONDITIONS] + [_stage_table(k) for k in range(len(definition.stages))]
+    tables = [_CUSTOMERS, _EVENTS, _SIGNUP_CONDITIONS] + [_stage_table(run) for run in _runs(definition)]
     rules = [s.rule for s in definition.stages]
     conds = [_conditions(rule) for rule in rules]
+    codes = _EventCodes([c for cs in conds for c in cs])
     col_of = {id(c): f"_jl_c{k}_{i}" for k, cs in enumerate(conds) for i, c in enumerate(cs)}
     signup = [c for cs in conds for c in cs if c.of == "signup"]
-    with store.temp_tables(*tables):
-        store.create_temp_table(_CUSTOMERS, scope.customers_sql())
-        ref = f"SELECT customer_id, signup_at AS ref FROM {_CUSTOMERS}"
-        sig = _conditions_sql(signup, [col_of[id(c)] for c in signup], ref, occurrence, asof_sql) if signup else f"SELECT customer_id FROM {_CUSTOMERS} WHERE false"
-        store.create_temp_table(_SIGNUP_CONDITIONS, sig)
-        for k, rule in enumerate(rules):
-            prev_conds = [c for c in conds[k] if c.of == "previous_stage"]
-            joins = f"LEFT JOIN {_SIGNUP_CONDITIONS} g ON g.customer_id = c.customer_id"
-            if prev_conds:
-                ref = f"SELECT customer_id, entered_at AS ref FROM {_stage_table(k - 1)} WHERE entered_at IS NOT NULL"
-                agg = _conditions_sql(prev_conds, [col_of[id(c)] for c in prev_conds], ref, occurrence, asof_sql)
-                joins += f" LEFT JOIN ({agg}) q ON q.customer_id = c.customer_id"
-            met = "c.signup_at" if rule == "signup" else _rule_expr(rule, col_of)
-            if k == 0 or definition.stages[k].free_order:
-                prev = "c.signup_at"  # the first stage and free-order stages wait for signup only
-            else:
-                prev = "p.entered_at"
-                joins += f" LEFT JOIN {_stage_table(k - 1)} p ON p.customer_id = c.customer_id"
-            store.create_temp_table(
-                _stage_table(k),
-                f"""SELECT customer_id, met_at, CASE WHEN met_at IS NOT NULL AND prev IS NOT NULL THEN greatest(met_at, prev) END AS entered_at
-                FROM (SELECT c.customer_id, {met} AS met_at, {prev} AS prev FROM {_CUSTOMERS} c {joins})""",
-            )
+    with store.temp_tables(*tables):  # one connection for the whole computation
+        kept = list(_CUSTOMER_COLUMNS)
+        if any(o.customer_property is not None for o in definition.drop_outcomes.values()):
+            kept.append("properties")  # read by _end_times
+        store.create_temp_table(
+            _CUSTOMERS,
+            f"SELECT {', '.join(f's.{col}' for col in kept)}, "
+            f"{sql_cast('row_number() OVER (ORDER BY s.customer_id) - 1', 'int32')} AS _jl_k, "
+            f"{sql_epoch_microseconds('s.signup_at')} AS _jl_signup_us FROM ({scope.customers_sql()}) s",
+        )
         n_customers = int(store.query(f"SELECT count(*) AS n FROM {_CUSTOMERS}")["n"].iloc[0])
         if n_customers == 0:
+            _warn_absent_events(store, definition)
             msg = f"no customers in scope ({scope.describe()}); widen the filters."
             raise EmptyResultError(msg)
+        seen: set[str] = set()
+        if codes.names:
+            store.create_temp_table(_EVENTS, codes.select_sql(asof_sql))
+            seen = {codes.names[int(j)] for j in store.query(f"SELECT DISTINCT j FROM {_EVENTS}")["j"]}
+        if not set(definition.event_references()) <= seen:  # a name not seen in scope: look in the whole store
+            _warn_absent_events(store, definition)
+        ref = f"SELECT _jl_k AS k, _jl_signup_us AS ref FROM {_CUSTOMERS}"
+        sig = _conditions_sql(signup, [col_of[id(c)] for c in signup], ref, occurrence, codes) if signup else f"SELECT _jl_k AS k FROM {_CUSTOMERS} WHERE false"
+        store.create_temp_table(_SIGNUP_CONDITIONS, sig)
+        for run in _runs(definition):
+            joins = f"LEFT JOIN {_SIGNUP_CONDITIONS} g ON g.k = c._jl_k"
+            cols = [col_of[id(c)] for k in run for c in conds[k] if c.of == "signup"]
+            prev_conds = [c for c in conds[run.start] if c.of == "previous_stage"]
+            if run.start > 0:  # the previous stage's entry time, from the previous run's table
+                before = next(r for r in _runs(definition) if run.start - 1 in r)
+                joins += f" LEFT JOIN {_stage_table(before)} p ON p.k = c._jl_k"
+                cols.append(f"p.entered_{run.start - 1}")
+            if prev_conds:
+                ref = f"SELECT k, entered_{run.start - 1} AS ref FROM {_stage_table(before)} WHERE entered_{run.start - 1} IS NOT NULL"
+                agg = _conditions_sql(prev_conds, [col_of[id(c)] for c in prev_conds], ref, occurrence, codes)
+                joins += f" LEFT JOIN ({agg}) q ON q.k = c._jl_k"
+                cols += [f"q.{col_of[id(c)]}" for c in prev_conds]
+            level = f"SELECT c._jl_k AS k, c._jl_signup_us AS _jl_su{''.join(', ' + col for col in cols)} FROM {_CUSTOMERS} c {joins}"
+            for k in run:  # one nesting level per stage: its met time, then its entry time
+                met = "_jl_su" if rules[k] == "signup" else _rule_expr(rules[k], col_of)
+                # the first stage and free-order stages wait for signup only
+                prev = "_jl_su" if _waits_from_signup(definition, k) else f"entered_{k - 1}"
+                level = (
+                    f"SELECT x{k}.*, CASE WHEN met_{k} IS NOT NULL AND {prev} IS NOT NULL THEN greatest(met_{k}, {prev}) END AS entered_{k} "
+                    f"FROM (SELECT y{k}.*, {met} AS met_{k} FROM ({level}) y{k}) x{k}"
+                )
+            times = ", ".join(f"met_{k}, entered_{k}" for k in run)
+            store.create_temp_table(_stage_table(run), f"SELECT k, {times} FROM ({level}) z")
         yield n_customers
 
 
-def _stage_joins(n_stages: int) -> str:
-    return " ".join(f"JOIN {_stage_table(k)} s{k} ON s{k}.customer_id = c.customer_id" for k in range(n_stages))
+def _stage_joins(definition: JourneyDefinition) -> str:
+    return " ".join(f"JOIN {_stage_table(run)} s{run.start} ON s{run.start}.k = c._jl_k" for run in _runs(definition))
 
 
 def _waits_from_signup(definition: JourneyDefinition, k: int) -> bool:
@@ -239,8 +335,11 @@ def _end_times(store: Store, definition: JourneyDefinition, scope: Scope) -> pd.
         t = t[t["t"] <= scope.as_of]
         if outcome.unless_stage is not None:
             k = definition.stage_names.index(outcome.unless_stage)
-            got = store.query(f"SELECT customer_id, entered_at FROM {_stage_table(k)} WHERE entered_at IS NOT NULL")
-            reached = pd.to_datetime(got.set_index("customer_id")["entered_at"], utc=True)
+            got = store.query(
+                f"SELECT c.customer_id, {_stage_column(definition, k, 'entered')} AS entered_at FROM {_CUSTOMERS} c {_stage_joins(definition)} "
+                f"WHERE {_stage_column(definition, k, 'entered')} IS NOT NULL"
+            )
+            reached = pd.to_datetime(got.set_index("customer_id")["entered_at"].astype("int64"), unit="us", utc=True)
             before = t["customer_id"].map(reached)
             t = t[~(before.notna() & (before <= t["t"]))]
         times.append(t[["customer_id", "t"]])
@@ -308,6 +407,8 @@ def _trace(definition: JourneyDefinition, scope: Scope) -> None:
     path = os.environ.get(TRACE_ENV)
     if not path:
         return
+    import hashlib  # only when tracing
+
     digest = hashlib.sha256(definition.model_dump_json().encode()).hexdigest()[:16]
     line = json.dumps({"definition": digest, "scope": repr(scope)})
     with open(path, "a", encoding="utf-8") as fh:
@@ -343,24 +444,23 @@ def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) ->
         If no customer is in scope.
     """
     n_stages = len(definition.stages)
-    stage_cols = ", ".join(f"s{k}.met_at AS met_{k}, s{k}.entered_at AS entered_{k}" for k in range(n_stages))
+    stage_cols = ", ".join(f"{_stage_column(definition, k, 'met')} AS met_{k}, {_stage_column(definition, k, 'entered')} AS entered_{k}" for k in range(n_stages))
     with _stage_tables(store, definition, scope):
         # one row per customer from the engine (the long table repeats each customer's
         # strings once per stage); it is unfolded below without copying those strings
         wide = store.query(
             f"""SELECT c.customer_id, c.segment, c.plan, c.signup_at, c.converted_at, c.churned_at, {stage_cols}
-                FROM {_CUSTOMERS} c {_stage_joins(n_stages)} ORDER BY c.customer_id"""
+                FROM {_CUSTOMERS} c {_stage_joins(definition)} ORDER BY c._jl_k"""
         )
         ended = _end_times(store, definition, scope).set_index("customer_id")["ended_at"]
     wide["ended_at"] = pd.to_datetime(wide["customer_id"].map(ended), utc=True)
     n = len(wide)
     per_customer = np.repeat(np.arange(n), n_stages)  # row i*n_stages + k is customer i, stage k
-    stage_major = np.arange(n * n_stages).reshape(n_stages, n).T.ravel()  # stage-by-stage stack → customer order
     time_dtype = wide["signup_at"].dtype
 
-    def stacked(prefix: str) -> pd.Series:
-        cols = [wide[f"{prefix}_{k}"].astype(time_dtype) for k in range(n_stages)]
-        return pd.concat(cols, ignore_index=True).take(stage_major).reset_index(drop=True)
+    def stacked(prefix: str) -> pd.Series:  # customer i's stages side by side, then row by row: customer order
+        micros = np.stack([_micros(wide[f"{prefix}_{k}"]) for k in range(n_stages)], axis=1).ravel()
+        return _times_from_micros(micros, time_dtype)
 
     codes = np.tile(np.arange(n_stages), n)
     out = pd.DataFrame(
@@ -375,6 +475,20 @@ def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) ->
     for col in ("segment", "plan", "signup_at", "converted_at", "churned_at", "ended_at"):
         out[col] = wide[col].take(per_customer).reset_index(drop=True)
     return out
+
+
+def _micros(col: pd.Series) -> np.ndarray:
+    """Epoch microseconds as float64 (NaN where NULL; exact: every timestamp before the year 2255 is below 2**53 µs)."""
+    return col.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _times_from_micros(micros: np.ndarray, dtype: Any) -> pd.Series:
+    """Timestamps of the engine's time-zone-aware *dtype* from epoch microseconds (NaN → NaT)."""
+    missing = np.isnan(micros)
+    naive = np.where(missing, 0, micros).astype("int64").astype("datetime64[us]")
+    naive[missing] = np.datetime64("NaT")
+    tz = getattr(dtype, "tz", "UTC")
+    return pd.Series(naive).dt.tz_localize("UTC").dt.tz_convert(tz)
 
 
 def stage_milestones(store: Store, definition: JourneyDefinition, scope: Scope, *, cache: ResultCache | None = None) -> pd.DataFrame:
@@ -633,17 +747,17 @@ def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by
     cols = []
     for k in range(n_stages):
         from_signup = _waits_from_signup(definition, k)
-        waiting = "TRUE" if from_signup else f"s{k - 1}.entered_at IS NOT NULL"
-        since = "c.signup_at" if from_signup else f"s{k - 1}.entered_at"
+        since = "c._jl_signup_us" if from_signup else _stage_column(definition, k - 1, "entered")  # epoch microseconds
+        waiting = "TRUE" if from_signup else f"{since} IS NOT NULL"
         # days waited as add_stage_exits computes days: exact microseconds, then seconds, then days
         stale = (
             "FALSE"
             if drop_days is None
-            else f"CAST({sql_epoch_microseconds(asof_sql)} - {sql_epoch_microseconds(since)} AS DOUBLE) / 1000000 / 86400 "
+            else f"CAST({sql_epoch_microseconds(asof_sql)} - {since} AS DOUBLE) / 1000000 / 86400 "
             f"> CAST({float(drop_days)!r} AS DOUBLE)"
         )
-        gone = f"(c.churned_at IS NOT NULL OR (x.ended_at IS NOT NULL AND {since} <= x.ended_at) OR {stale})"
-        reached = f"s{k}.entered_at IS NOT NULL"
+        gone = f"(c.churned_at IS NOT NULL OR (x.ended_us IS NOT NULL AND {since} <= x.ended_us) OR {stale})"
+        reached = f"{_stage_column(definition, k, 'entered')} IS NOT NULL"
         cols += [
             f"sum(CASE WHEN {waiting} THEN 1 ELSE 0 END) AS e{k}",
             f"sum(CASE WHEN {reached} THEN 1 ELSE 0 END) AS r{k}",
@@ -651,12 +765,16 @@ def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by
         ]
     with _stage_tables(store, definition, scope):
         ended = _end_times(store, definition, scope)
-        frames: dict[str, pd.DataFrame] = {"_jl_end": ended} if len(ended) else {}
+        ended_us = pd.DataFrame({
+            "customer_id": ended["customer_id"].to_numpy(),
+            "ended_us": ended["ended_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]").astype("int64"),
+        })
+        frames: dict[str, pd.DataFrame] = {"_jl_end": ended_us} if len(ended) else {}
         source = "_jl_end" if len(ended) else f"{_CUSTOMERS} WHERE false"  # no journey ended: an empty, typed table
         wide = store.query(
             f"""SELECT {grp} AS grp, {", ".join(cols)}
-                FROM {_CUSTOMERS} c {_stage_joins(n_stages)}
-                LEFT JOIN (SELECT customer_id, {sql_cast("NULL" if not len(ended) else "ended_at", "timestamp")} AS ended_at FROM {source}) x
+                FROM {_CUSTOMERS} c {_stage_joins(definition)}
+                LEFT JOIN (SELECT customer_id, {sql_cast("NULL" if not len(ended) else "ended_us", "integer")} AS ended_us FROM {source}) x
                   ON x.customer_id = c.customer_id
                 GROUP BY 1 ORDER BY 1""",
             None,
