@@ -33,11 +33,13 @@ import pytest
 from journeylib.reports.dashboard import (
     CELL_ERROR_MESSAGE,
     DEFAULT_KERNEL_MEMORY,
+    JUPYTER_DATA_DIR,
     KERNEL_MANAGER_CLASS,
     REMOTE_SECURITY_CONFIG_DIR,
     SECURITY_CONFIG_DIR,
     TOKEN_ENV,
     TOKEN_SOURCE_ENV,
+    VOILA_TEMPLATE,
     DashboardError,
     cull_interval,
     dashboard_command,
@@ -55,7 +57,6 @@ from journeylib.reports.dashboard import (
     stop_dashboard,
     wait_until_ready,
 )
-from journeylib.reports.dashboard import JUPYTER_DATA_DIR, VOILA_TEMPLATE
 from journeylib.reports.kernel_launcher import parse_memory
 from journeylib.reports.kernel_manager import handover_code, warmup_code, warmup_modules
 

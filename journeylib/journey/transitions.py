@@ -3,7 +3,7 @@
 Every path starts at ``start`` and ends in an end node (``churned``,
 ``dropped`` or ``still active``; see :mod:`journeylib.journey.paths`). Stage
 transitions and the flow are built from the milestone paths; event transitions
-run in the engine with ``lead``.
+run in the engine, one window over integer-coded events.
 """
 
 from __future__ import annotations
@@ -30,14 +30,7 @@ from journeylib.journey.stages import stage_frames
 from journeylib.scope import Scope
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
-from journeylib.store.dialect import (
-    sql_add_microseconds,
-    sql_anti_join,
-    sql_days_between,
-    sql_quantiles,
-    sql_quote,
-    sql_timestamp,
-)
+from journeylib.store.dialect import sql_epoch_microseconds, sql_quantiles, sql_quote, sql_semi_join, sql_timestamp
 
 __all__ = ["OTHER", "START", "event_transitions_data", "flow_data", "stage_transitions_data"]
 
@@ -189,14 +182,15 @@ def event_transitions_data(
     inactive_days: float | None = None,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Return the event-level transition matrix, computed in the engine with ``lead``.
+    """Return the event-level transition matrix, computed in the engine.
 
     Each customer's events, ordered by timestamp (ties by node name: events
     with the same timestamp and node are interchangeable, so the sequence
     does not depend on row order), become transitions ``start → e1 → e2 →
     … → end node``. Events outside the ``top_n`` most frequent become
-    ``other``. The window runs in the engine (``lead``); only the per-pair
-    statistics come back.
+    ``other``. The window runs in the engine (``lag`` over customer numbers,
+    epoch microseconds and node codes, with one end row per customer); only
+    the per-pair statistics come back.
 
     Parameters
     ----------
@@ -249,59 +243,8 @@ def event_transitions_data(
                           signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
     if inactive_days is None and definition is not None:
         inactive_days = definition.conventions.drop_after_days
-    asof = sql_timestamp(scope.as_of)
-    keep = f"WHERE event IN ({', '.join(sql_quote(e) for e in events)})" if events else ""
-    collapse = (
-        "nodes2 AS (SELECT customer_id, timestamp, node FROM (SELECT *, lag(node) OVER (PARTITION BY customer_id ORDER BY timestamp, node) AS prev FROM nodes) "
-        "WHERE prev IS NULL OR prev <> node)"
-        if collapse_repeats
-        else "nodes2 AS (SELECT * FROM nodes)"
-    )
-    dropped = (
-        f"WHEN s.last_ts IS NULL OR s.last_ts < {sql_add_microseconds(asof, -round(inactive_days * 86_400_000_000))} THEN {sql_quote(DROPPED)} "
-        if inactive_days is not None
-        else ""
-    )
-    days = sql_days_between("ts", "nxt_ts")
-    # Memory matters at 10M events: the window sorts on (timestamp, node) only and carries the
-    # node, not the event's other columns; the three quantiles share one aggregate state.
-    sql = f"""
-        WITH cust AS (SELECT customer_id, churned_at FROM ({scope.customers_sql()})),
-        ev AS (SELECT customer_id, timestamp, event FROM ({scope.events_sql()}) {keep}),
-        top AS (SELECT event FROM ev GROUP BY event ORDER BY count(*) DESC, event LIMIT {int(top_n)}),
-        nodes AS (
-            SELECT ev.customer_id, ev.timestamp,
-                   CASE WHEN t.event IS NULL THEN {sql_quote(OTHER)} ELSE ev.event END AS node
-            FROM ev LEFT JOIN top t ON ev.event = t.event
-        ),
-        {collapse},
-        seq AS (
-            SELECT customer_id, node, timestamp AS ts,
-                   lead(node) OVER w AS nxt, lead(timestamp) OVER w AS nxt_ts, row_number() OVER w AS rn
-            FROM nodes2 WINDOW w AS (PARTITION BY customer_id ORDER BY timestamp, node)
-        ),
-        stats AS (SELECT customer_id, max(ts) AS last_ts FROM seq GROUP BY customer_id),
-        ends AS (
-            SELECT c.customer_id, c.churned_at,
-                   CASE WHEN c.churned_at IS NOT NULL THEN {sql_quote(CHURNED)} {dropped}ELSE {sql_quote(STILL_ACTIVE)} END AS end_node
-            FROM cust c LEFT JOIN stats s ON s.customer_id = c.customer_id
-        ),
-        pairs AS (
-            SELECT customer_id, {sql_quote(START)} AS from_node, node AS to_node, CAST(NULL AS DOUBLE) AS days FROM seq WHERE rn = 1
-            UNION ALL
-            SELECT customer_id, node, nxt, {days} FROM seq WHERE nxt IS NOT NULL
-            UNION ALL
-            SELECT s.customer_id, s.node, e.end_node,
-                   CASE WHEN e.end_node = {sql_quote(CHURNED)} THEN {sql_days_between("s.ts", "e.churned_at")} END
-            FROM seq s JOIN ends e ON e.customer_id = s.customer_id WHERE s.nxt IS NULL
-            UNION ALL
-            SELECT e.customer_id, {sql_quote(START)}, e.end_node, NULL FROM {sql_anti_join('ends e', 'stats s', 's.customer_id = e.customer_id')}
-        )
-        SELECT from_node, to_node, count(*) AS transitions, count(DISTINCT customer_id) AS customers,
-               {sql_quantiles('days', [0.25, 0.5, 0.75])} AS q
-        FROM pairs GROUP BY from_node, to_node
-    """
-    out = store.query(sql)
+    out = store.query(_event_transitions_sql(scope, top_n=top_n, events=events, collapse_repeats=collapse_repeats,
+                                             inactive_days=inactive_days))
     if out.empty:
         msg = f"no customers in scope ({scope.describe()}); widen the filters."
         raise EmptyResultError(msg)
@@ -322,6 +265,92 @@ def event_transitions_data(
     cols = ["from_node", "to_node", "kind", "transitions", "customers", "from_total", "probability", "ci_low", "ci_high",
             "median_days", "p25_days", "p75_days", "median_hours", "segment"]
     return out[cols].reset_index(drop=True)
+
+
+def _days(from_us: str, to_us: str) -> str:
+    """Return SQL for the days between two epoch-microsecond integers, the same doubles as :func:`sql_days_between`.
+
+    ``sql_days_between(a, b)`` is ``(epoch(b) - epoch(a)) / 86400.0`` and ``epoch(t)`` is
+    ``epoch_us(t) / 1e6`` exactly (on DuckDB and as :func:`~journeylib.store.dialect.to_spark_sql`
+    spells it for Spark).
+    """
+    return f"({to_us} / 1000000.0 - {from_us} / 1000000.0) / 86400.0"
+
+
+def _event_transitions_sql(
+    scope: Scope, *, top_n: int, events: Sequence[str] | None, collapse_repeats: bool, inactive_days: float | None
+) -> str:
+    """Return the statement of :func:`event_transitions_data`: one row per (from_node, to_node) with its counts and quantiles.
+
+    Customers are numbered (``k``, in ``customer_id`` order), timestamps are epoch microseconds and
+    nodes are integer codes numbered in node-name order (``start``, the end nodes, ``other`` and the
+    top events share one numbering, so equal names are one node and ordering by code orders by
+    name), so the window sorts three integers per event. Each customer's sequence gets one extra
+    row after its last event (code 0): ``lag`` over it gives every transition, ``start`` into the
+    first node (no previous row) and the last node into the end node, in one window and one pass.
+    """
+    asof = sql_timestamp(scope.as_of)
+    us = sql_epoch_microseconds
+    keep = f" AND e.event IN ({', '.join(sql_quote(e) for e in events)})" if events else ""
+    special = " UNION ".join(f"SELECT {sql_quote(n)}" for n in (OTHER, START, *END_NODES))
+    nc = ", ".join(
+        f"max(CASE WHEN node = {sql_quote(n)} THEN code END) AS c_{i}" for i, n in enumerate((OTHER, START, CHURNED, DROPPED, STILL_ACTIVE))
+    )
+    if collapse_repeats:
+        nodes = (
+            "SELECT k, us, code FROM (SELECT k, us, code, lag(code) OVER (PARTITION BY k ORDER BY us, code) AS prev FROM nodes0) x "
+            "WHERE prev IS NULL OR prev <> code"
+        )
+    else:
+        nodes = "SELECT k, us, code FROM nodes0"
+    dropped = (
+        f"WHEN s.pus IS NULL OR s.pus < {us(asof)} - {round(inactive_days * 86_400_000_000)} THEN nc.c_3 "
+        if inactive_days is not None
+        else ""
+    )
+    # Memory matters at 10M events: the window sorts (k, us, code) integers only; the event names
+    # are replaced by codes before it and come back only on the aggregated pairs. ``top`` reads
+    # events on its own rather than from ``ev``, so that ``ev`` is used once and not materialised.
+    return f"""
+        WITH cust AS (
+            SELECT customer_id, CAST(row_number() OVER (ORDER BY customer_id) AS INTEGER) AS k, {us('churned_at')} AS churned_us
+            FROM ({scope.customers_sql()}) c0
+        ),
+        ev AS (
+            SELECT c.k, {us('e.timestamp')} AS us, e.event
+            FROM events e JOIN cust c ON e.customer_id = c.customer_id
+            WHERE {scope.events_time_sql('e')}{keep}
+        ),
+        top AS (
+            SELECT e.event FROM {sql_semi_join('events e', 'cust c', 'e.customer_id = c.customer_id')}
+            WHERE {scope.events_time_sql('e')}{keep} GROUP BY e.event ORDER BY count(*) DESC, e.event LIMIT {int(top_n)}
+        ),
+        names AS (
+            SELECT node, CAST(row_number() OVER (ORDER BY node) AS INTEGER) AS code
+            FROM (SELECT event AS node FROM top UNION {special}) x
+        ),
+        nc AS (SELECT {nc} FROM names),
+        codes AS (SELECT t.event, n.code FROM top t JOIN names n ON n.node = t.event),
+        nodes0 AS (SELECT ev.k, ev.us, coalesce(cd.code, nc.c_0) AS code FROM ev LEFT JOIN codes cd ON cd.event = ev.event CROSS JOIN nc),
+        nodes AS ({nodes}),
+        seq AS (
+            SELECT k, code, us, lag(code) OVER w AS pc, lag(us) OVER w AS pus
+            FROM (SELECT k, us, code FROM nodes UNION ALL SELECT k, {us(asof)} + 1, 0 FROM cust) r
+            WINDOW w AS (PARTITION BY k ORDER BY us, code)
+        ),
+        pairs AS (
+            SELECT s.k, coalesce(s.pc, nc.c_1) AS f,
+                   CASE WHEN s.code > 0 THEN s.code WHEN c.churned_us IS NOT NULL THEN nc.c_2 {dropped}ELSE nc.c_4 END AS t,
+                   CASE WHEN s.code > 0 THEN {_days('s.pus', 's.us')} WHEN c.churned_us IS NOT NULL THEN {_days('s.pus', 'c.churned_us')} END AS days
+            FROM seq s JOIN cust c ON c.k = s.k CROSS JOIN nc
+        ),
+        agg AS (
+            SELECT f, t, count(*) AS transitions, count(DISTINCT k) AS customers, {sql_quantiles('days', [0.25, 0.5, 0.75])} AS q
+            FROM pairs GROUP BY f, t
+        )
+        SELECT a.node AS from_node, b.node AS to_node, agg.transitions, agg.customers, agg.q
+        FROM agg JOIN names a ON a.code = agg.f JOIN names b ON b.code = agg.t
+    """
 
 
 # -- flow (Sankey) --------------------------------------------------------------------------------

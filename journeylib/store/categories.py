@@ -30,37 +30,55 @@ same rule at query time.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 
-from journeylib.io.registry import CATEGORIES, reader_categories
 from journeylib.store.database import Store
 from journeylib.store.dialect import sql_quote
 from journeylib.store.schema import SOURCE_KINDS, SOURCE_KINDS_TABLE
-from journeylib.store.staging import vendor_tables_exist
 
 __all__ = [
     "CATEGORIES",
     "DEFAULT_KIND",
-    "READER_CATEGORY",
     "SourceKindChoice",
     "activity_source_names",
     "check_source_kinds",
     "events_of",
     "events_of_kinds",
     "parse_source_kind",
+    "reader_category",
     "record_source_kinds",
     "source_categories",
     "source_kinds_table",
     "sources_of",
 ]
 
-#: Category of each vendor reader, as the readers declare it (:mod:`journeylib.io.registry`).
-#: The categories (:data:`CATEGORIES`) are also the canonical source labels.
-READER_CATEGORY: dict[str, str] = reader_categories()
+#: The categories of systems a vendor reader can read (``journeylib.io.registry.CATEGORIES``), which
+#: are also the canonical source labels and the kinds of :data:`journeylib.store.schema.SOURCE_KINDS`.
+CATEGORIES: tuple[str, ...] = SOURCE_KINDS
+
+
+def reader_category() -> dict[str, str]:
+    """Return the category of each vendor reader, as the readers declare it.
+
+    The vendor readers (:mod:`journeylib.io`) are imported on the first call
+    (:func:`journeylib.io.registry.reader_categories`), not when this module
+    is: analyses whose sources all have a recorded kind never import them.
+
+    Returns
+    -------
+    dict of str to str
+        Reader name → one of :data:`CATEGORIES`, in listing order.
+    """
+    from journeylib.io.registry import reader_categories  # the readers, imported when first needed
+
+    return reader_categories()
+
 
 #: The kind of a source whose name journeylib does not know and that nobody declared: product activity.
 DEFAULT_KIND = "product"
@@ -71,17 +89,22 @@ KIND_COLUMNS: tuple[str, ...] = ("source", "kind", "origin", "recorded", "events
 
 def _derived(source: str, reader: str | None) -> tuple[str, str]:
     """Return (kind, origin) of a source nobody declared: from its reader, else its name, else the default."""
-    if reader is not None and reader in READER_CATEGORY:
-        return READER_CATEGORY[reader], f"reader {reader}"
+    if source in CATEGORIES and reader is None:
+        return source, "name"
+    readers = reader_category()
+    if reader is not None and reader in readers:
+        return readers[reader], f"reader {reader}"
     if source in CATEGORIES:
         return source, "name"
-    if source in READER_CATEGORY:
-        return READER_CATEGORY[source], "name"
+    if source in readers:
+        return readers[source], "name"
     return DEFAULT_KIND, "default"
 
 
 def _readers(store: Store) -> dict[str, str]:
     """Return the vendor reader of every source a vendor export loaded (empty for a canonical-only store)."""
+    from journeylib.store.staging import vendor_tables_exist  # the vendor bookkeeping, only for sources without a kind
+
     if not vendor_tables_exist(store):
         return {}
     rows = store.query("SELECT source, min(reader) AS reader FROM source_identities GROUP BY source")
@@ -99,8 +122,35 @@ def _event_sources(store: Store) -> pd.DataFrame:
     return store.query("SELECT source, count(*) AS events FROM events WHERE source IS NOT NULL GROUP BY source ORDER BY source")
 
 
+#: :func:`source_kinds_table` of a read-only DuckDB store, by the connection it was read on. A
+#: read-only connection's data cannot change while it is open (a writer cannot open the file
+#: then), so the table is read once per store session: a feature build asking for the activity
+#: sources and two source lists scans ``events`` once. The entry goes with the connection.
+_KINDS_BY_CONNECTION: weakref.WeakKeyDictionary[Any, pd.DataFrame] = weakref.WeakKeyDictionary()
+
+
+def _kinds_table(store: Store) -> pd.DataFrame:
+    with store.session():
+        counts = _event_sources(store)
+        events = dict(zip(counts["source"].astype(str), counts["events"].astype(int), strict=True))
+        recorded = _recorded(store)
+        stored = {str(r.source): (str(r.kind), str(r.origin)) for r in recorded.itertuples(index=False)}
+        readers = _readers(store) if set(events) - set(stored) else {}
+    rows = []
+    for name in sorted(set(events) | set(stored)):
+        kind, origin = stored.get(name) or _derived(name, readers.get(name))
+        rows.append({"source": name, "kind": kind, "origin": origin, "recorded": name in stored, "events": events.get(name, 0)})
+    out = pd.DataFrame(rows, columns=list(KIND_COLUMNS))
+    return out.astype({"recorded": bool, "events": "int64"})
+
+
 def source_kinds_table(store: Store) -> pd.DataFrame:
     """Return the kind of every event source, with how it was chosen.
+
+    On a read-only DuckDB store the table is read once per connection: the
+    calls inside one ``store.session()`` share one scan of ``events`` (its
+    data cannot change while the session holds the file). A writable store
+    and a Spark store are read on every call.
 
     Parameters
     ----------
@@ -128,18 +178,15 @@ def source_kinds_table(store: Store) -> pd.DataFrame:
             Events of the source in the store (0 for a kind declared before
             any of its events arrived).
     """
+    if store.engine != "duckdb" or not store.read_only or store.path is None:
+        return _kinds_table(store)
     with store.session():
-        counts = _event_sources(store)
-        events = dict(zip(counts["source"].astype(str), counts["events"].astype(int), strict=True))
-        recorded = _recorded(store)
-        stored = {str(r.source): (str(r.kind), str(r.origin)) for r in recorded.itertuples(index=False)}
-        readers = _readers(store) if set(events) - set(stored) else {}
-    rows = []
-    for name in sorted(set(events) | set(stored)):
-        kind, origin = stored.get(name) or _derived(name, readers.get(name))
-        rows.append({"source": name, "kind": kind, "origin": origin, "recorded": name in stored, "events": events.get(name, 0)})
-    out = pd.DataFrame(rows, columns=list(KIND_COLUMNS))
-    return out.astype({"recorded": bool, "events": "int64"})
+        con = store.con
+        table = _KINDS_BY_CONNECTION.get(con)
+        if table is None:
+            table = _kinds_table(store)
+            _KINDS_BY_CONNECTION[con] = table
+    return table.copy()
 
 
 def source_categories(store: Store) -> dict[str, str]:
