@@ -10,8 +10,17 @@ loaded into a journeylib store; both are cached under ``--cache`` (default
 Every measurement is a child process of its own, timed from its start to the
 moment its result is in memory (so interpreter start-up and imports count;
 the digest printed afterwards does not), with its own peak RSS
-(``os.wait4`` of that child). Each runs ``--runs`` times (default 3):
-the median and the spread (max - min) are reported. Beside each journeylib
+(``os.wait4`` of that child) and its peak DuckDB spill: each child gets a
+private DuckDB ``temp_directory`` (``$JOURNEYLIB_TEMP_DIRECTORY``; the
+baselines set the same), whose size is sampled while it runs. Each runs
+``--runs`` times (default 3), sizes above 12M events ``--runs-large`` times:
+the median and the spread (max - min) are reported. A child that fails (out
+of memory, say) does not stop the run: its row keeps the failure
+(``journeylib_error``, with how long it ran and its peak RSS and spill), and
+``--resume`` measures only what an earlier run in ``--out`` lacks. The
+baselines' memory limit can be set apart (``--baseline-memory-limit``: a
+100M-event baseline under DuckDB's default of 80% of the RAM can take most of
+a shared machine). Beside each journeylib
 operation, in the same run and on the same store file, a hand-written DuckDB
 SQL baseline runs the same way; both print a digest (row count and a checksum
 of the key figures), and ``same_result`` says whether they agree.
@@ -55,15 +64,18 @@ baseline, and the cost per event from one size to the next (linearity).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,8 +97,12 @@ RESULT_COLUMNS = (
     "journeylib_s", "journeylib_spread_s", "journeylib_rss_mib",
     "baseline_s", "baseline_spread_s", "baseline_rss_mib", "ratio_vs_baseline", "same_result",
     "retentioneering_s", "retentioneering_rss_mib", "ratio_vs_retentioneering",
-    "journeylib_ns_per_event", "load_average",
+    "journeylib_ns_per_event", "journeylib_spill_mib", "baseline_spill_mib", "load_average", "journeylib_error",
 )
+#: Sizes above this many events are "large": they run ``--runs-large`` times (a 100M-event run takes minutes).
+LARGE_EVENTS = 12_000_000
+#: How often (seconds) a child's private DuckDB temp directory is measured for spilled bytes.
+SPILL_POLL_SECONDS = 0.1
 
 # -- the features baseline: every figure of the feature table, hand-written --------------------------
 # Two statements, as a DuckDB user would write them: events per customer, event and sub-window with the
@@ -262,15 +278,66 @@ def label(size: int) -> str:
     return f"{size // 1_000_000}M" if size % 1_000_000 == 0 else f"{size // 1_000}k" if size % 1_000 == 0 else str(size)
 
 
+def directory_bytes(path: Path) -> int:
+    """Bytes of the files under *path* now (0 if it is gone); files removed while walking are skipped."""
+    total = 0
+    for dirpath, _, names in os.walk(path):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+class ChildFailed(RuntimeError):
+    """A benchmark child exited with an error: what it printed last, and how long and how large it ran until then."""
+
+    def __init__(self, message: str, *, error: str, seconds: float, rss_mib: float, spill_mib: float) -> None:
+        super().__init__(message)
+        self.error, self.seconds, self.rss_mib, self.spill_mib = error, seconds, rss_mib, spill_mib
+
+
+class SpillWatch:
+    """The largest size a DuckDB temp directory reaches while a child runs (sampled every ``SPILL_POLL_SECONDS``).
+
+    DuckDB writes what does not fit in its ``memory_limit`` to its ``temp_directory``;
+    each child gets a private one (``$JOURNEYLIB_TEMP_DIRECTORY`` for journeylib, the
+    same variable set by the baselines), so what is seen there is that child's spill.
+    A spill shorter than one poll can be missed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.peak = path, 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.peak = max(self.peak, directory_bytes(self.path))
+            self.stop.wait(SPILL_POLL_SECONDS)
+
+    def __enter__(self) -> SpillWatch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.peak = max(self.peak, directory_bytes(self.path))
+
+
 def measure(argv: list[str], stdin: str | None = None) -> dict[str, Any]:
-    """Run a child process; return its whole-process seconds, peak RSS (MiB) and stdout.
+    """Run a child process; return its whole-process seconds, peak RSS (MiB), peak DuckDB spill (MiB) and stdout.
 
     The child may print ``@@DONE <time.time()>`` when its result is in memory; the
-    time is then start → that moment (its digest after it is not timed).
+    time is then start → that moment (its digest after it is not timed). The child's
+    ``$JOURNEYLIB_TEMP_DIRECTORY`` is a new directory (under the one set in the
+    environment, if any), watched by :class:`SpillWatch` and removed afterwards.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    spill_dir = Path(tempfile.mkdtemp(prefix="jl-bench-spill-", dir=os.environ.get("JOURNEYLIB_TEMP_DIRECTORY") or None))
+    env = {**os.environ, "JOURNEYLIB_TEMP_DIRECTORY": str(spill_dir)}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, SpillWatch(spill_dir) as spill:
         start = time.time()
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else None, stdout=out, stderr=err, cwd=ROOT)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else None, stdout=out, stderr=err, cwd=ROOT, env=env)
         if stdin is not None and proc.stdin is not None:
             proc.stdin.write(stdin.encode())
             proc.stdin.close()
@@ -280,15 +347,23 @@ def measure(argv: list[str], stdin: str | None = None) -> dict[str, Any]:
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    shutil.rmtree(spill_dir, ignore_errors=True)
     if proc.returncode != 0:
         msg = f"benchmark child {argv[:3]} failed with exit code {proc.returncode}:\n{(stdin or '')[:3000]}\n--- stderr ---\n{stderr[-4000:]}"
-        raise RuntimeError(msg)
+        last = [line for line in stderr.splitlines() if line.strip()]
+        raise ChildFailed(
+            msg, error=(last[-1] if last else f"exit code {proc.returncode}")[:400], seconds=end - start,
+            rss_mib=usage.ru_maxrss / 1024, spill_mib=spill.peak / 2**20,
+        )
     done = end
     for line in stdout.splitlines():
         if line.startswith("@@DONE "):
             done = float(line.split()[1])
     body = "\n".join(line for line in stdout.splitlines() if not line.startswith("@@DONE "))
-    return {"seconds": done - start, "rss_mib": usage.ru_maxrss / 1024, "stdout": body, "load": os.getloadavg()[0]}
+    return {
+        "seconds": done - start, "rss_mib": usage.ru_maxrss / 1024, "spill_mib": spill.peak / 2**20, "stdout": body,
+        "load": os.getloadavg()[0],
+    }
 
 
 def python_child(python: str, code: str) -> dict[str, Any]:
@@ -328,8 +403,10 @@ def baseline_code(name: str, db: Path, as_of: str, limit: str) -> str:
     statements = [sqls] if isinstance(sqls, str) else list(sqls)
     code = f"""
         import duckdb
+        import os
         con = duckdb.connect({str(db)!r}, read_only=True)
         con.execute("SET enable_progress_bar = false")
+        con.execute("SET temp_directory = $d", {{"d": os.environ["JOURNEYLIB_TEMP_DIRECTORY"]}})
         {limit_line(limit, "con")}
         outs = [con.execute(sql, {{"asof": {as_of!r}}}).df() for sql in {statements!r}]
         out = outs[0]
@@ -344,13 +421,23 @@ def limit_line(limit: str, obj: str) -> str:
 
 
 def repeat(runs: int, fn: Any) -> dict[str, Any]:
-    """Run a measurement *runs* times: median seconds, spread, largest peak RSS, the last stdout."""
+    """Run a measurement *runs* times: median seconds, spread, largest peak RSS and spill, the last stdout."""
     res = [fn() for _ in range(max(1, runs))]
     secs = [r["seconds"] for r in res]
     return {
         "seconds": statistics.median(secs), "spread": max(secs) - min(secs), "rss_mib": max(r["rss_mib"] for r in res),
+        "spill_mib": max(r["spill_mib"] for r in res),
         "stdout": res[-1]["stdout"], "load": round(statistics.mean(r["load"] for r in res), 2), "all_seconds": [round(s, 3) for s in secs],
     }
+
+
+def attempt(runs: int, fn: Any) -> dict[str, Any]:
+    """:func:`repeat`, or when a run fails the failure: ``error`` (the child's last stderr line), its seconds, RSS and spill."""
+    try:
+        return {**repeat(runs, fn), "error": None}
+    except ChildFailed as exc:
+        return {"seconds": None, "spread": None, "rss_mib": exc.rss_mib, "spill_mib": exc.spill_mib, "stdout": "",
+                "load": round(os.getloadavg()[0], 2), "error": f"failed after {exc.seconds:.1f} s: {exc.error}"}
 
 
 def digest_of(stdout: str) -> tuple[int, Any]:
@@ -402,23 +489,33 @@ def run_size(size: int, args: argparse.Namespace, rete: str | None, log: Any, wr
     """Every operation at one size: rows of the results table, each passed to *write* when measured."""
     db, info = build_store(size, args.cache, args.seed)
     as_of, n_events = info["as_of"], info["events"]
+    runs = args.runs_large if n_events > LARGE_EVENTS else args.runs
     rows: list[dict[str, Any]] = []
-    five_base = {"seconds": 0.0, "spread": 0.0, "rss_mib": 0.0}
+    five_base: dict[str, Any] = {"seconds": 0.0, "spread": 0.0, "rss_mib": 0.0, "spill_mib": 0.0}
     for name in args.operations:
+        kept = args.resumed.get((label(size), name))
+        if kept is not None:  # measured by the run being resumed
+            if name in FIVE:
+                five_base = add_baseline(five_base, {"seconds": kept["baseline_s"], "spread": kept["baseline_spread_s"],
+                                                     "rss_mib": kept["baseline_rss_mib"], "spill_mib": kept["baseline_spill_mib"]})
+            log(f"{label(size):>5} {name:<14} kept from {args.out.with_suffix('.json')}")
+            continue
         jl: dict[str, Any]
         base: dict[str, Any] | None = None
         rt: dict[str, Any] | None = None
         same: bool | None = None
         if name in JOURNEYLIB_CALLS:
-            jl = repeat(args.runs, lambda n=name: python_child(sys.executable, journeylib_code(n, db, as_of, args.memory_limit)))
-            base = repeat(args.runs, lambda n=name: python_child(sys.executable, baseline_code(n, db, as_of, args.memory_limit)))
-            same = same_result(name, jl["stdout"], base["stdout"])
-            if not same:
-                log(f"  DIFFERENT RESULT {name}: journeylib {digest_of(jl['stdout'])} vs baseline {digest_of(base['stdout'])}")
+            jl = attempt(runs, lambda n=name: python_child(sys.executable, journeylib_code(n, db, as_of, args.memory_limit)))
+            base = attempt(runs, lambda n=name: python_child(sys.executable, baseline_code(n, db, as_of, args.baseline_memory_limit)))
+            if jl["error"] is None and base["error"] is None:
+                same = same_result(name, jl["stdout"], base["stdout"])
+                if not same:
+                    log(f"  DIFFERENT RESULT {name}: journeylib {digest_of(jl['stdout'])} vs baseline {digest_of(base['stdout'])}")
+            for who, r in (("journeylib", jl), ("baseline", base)):
+                if r["error"]:
+                    log(f"  {who} {name} FAILED: {r['error']}")
             if name in FIVE:
-                five_base["seconds"] += base["seconds"]
-                five_base["spread"] += base["spread"]
-                five_base["rss_mib"] = max(five_base["rss_mib"], base["rss_mib"])
+                five_base = add_baseline(five_base, base)
             if rete and name in RETENTIONEERING and n_events <= args.retentioneering_max_events:
                 code = RETE_PRELUDE.format(db=str(db), as_of=as_of) + RETENTIONEERING[name].replace("\ndig", "\nDONE = time.time()\ndig")
                 try:
@@ -427,35 +524,57 @@ def run_size(size: int, args: argparse.Namespace, rete: str | None, log: Any, wr
                     log(f"  retentioneering {name} failed: {str(exc)[-600:]}")
         elif name == "five_together":
             code = FIVE_TOGETHER.format(db=str(db), definition=str(DEFINITION), as_of=as_of)
-            jl = repeat(args.runs, lambda c=code: python_child(sys.executable, c))
+            jl = attempt(runs, lambda c=code: python_child(sys.executable, c))
             base = five_base if all(o in args.operations for o in FIVE) else None
         elif name == "report_01":
             code = REPORT_01.format(db=str(db), definition=str(DEFINITION), as_of=as_of)
-            jl = repeat(args.runs, lambda c=code: python_child(sys.executable, c))
+            jl = attempt(runs, lambda c=code: python_child(sys.executable, c))
         elif name == "score":
             with tempfile.TemporaryDirectory() as tmp:
                 argv = [str(Path(sys.executable).parent / "journeylib"), "score", "--db", str(db), "--out", f"{tmp}/scores.csv"]
-                jl = repeat(args.runs, lambda a=argv: measure(a))
+                jl = attempt(runs, lambda a=argv: measure(a))
         else:
             msg = f"--operations: unknown operation {name!r}; allowed: {', '.join(OPERATIONS)}"
             raise SystemExit(msg)
+        secs, base_secs = jl["seconds"], base["seconds"] if base else None
         row = {
-            "size": label(size), "events": n_events, "customers": info["customers"], "operation": name, "runs": args.runs,
-            "journeylib_s": round(jl["seconds"], 3), "journeylib_spread_s": round(jl["spread"], 3), "journeylib_rss_mib": round(jl["rss_mib"], 1),
-            "baseline_s": round(base["seconds"], 3) if base else None, "baseline_spread_s": round(base["spread"], 3) if base else None,
-            "baseline_rss_mib": round(base["rss_mib"], 1) if base else None,
-            "ratio_vs_baseline": round(jl["seconds"] / base["seconds"], 2) if base and base["seconds"] else None,
+            "size": label(size), "events": n_events, "customers": info["customers"], "operation": name, "runs": runs,
+            "journeylib_s": rounded(secs, 3), "journeylib_spread_s": rounded(jl["spread"], 3), "journeylib_rss_mib": rounded(jl["rss_mib"], 1),
+            "baseline_s": rounded(base_secs, 3), "baseline_spread_s": rounded(base["spread"], 3) if base else None,
+            "baseline_rss_mib": rounded(base["rss_mib"], 1) if base else None,
+            "ratio_vs_baseline": round(secs / base_secs, 2) if secs is not None and base_secs else None,
             "same_result": same,
             "retentioneering_s": round(rt["seconds"], 3) if rt else None, "retentioneering_rss_mib": round(rt["rss_mib"], 1) if rt else None,
-            "ratio_vs_retentioneering": round(jl["seconds"] / rt["seconds"], 3) if rt else None,
-            "journeylib_ns_per_event": round(jl["seconds"] / n_events * 1e9, 1),
+            "ratio_vs_retentioneering": round(secs / rt["seconds"], 3) if rt and secs is not None else None,
+            "journeylib_ns_per_event": round(secs / n_events * 1e9, 1) if secs is not None else None,
+            "journeylib_spill_mib": rounded(jl["spill_mib"], 1), "baseline_spill_mib": rounded(base["spill_mib"], 1) if base else None,
             "load_average": jl.get("load"),
+            "journeylib_error": jl["error"] or (f"baseline {base['error']}" if base and base.get("error") else None),
         }
         rows.append(row)
         write(row)
-        log(f"{label(size):>5} {name:<14} jl {row['journeylib_s']:>8.2f}s {row['journeylib_rss_mib']:>7.0f}MiB  "
-            f"base {row['baseline_s'] or 0:>8.2f}s  ratio {row['ratio_vs_baseline']}  same {same}  load {row['load_average']}")
+        log(f"{label(size):>5} {name:<14} jl {row['journeylib_s'] or 0:>8.2f}s {row['journeylib_rss_mib']:>7.0f}MiB  "
+            f"base {row['baseline_s'] or 0:>8.2f}s  ratio {row['ratio_vs_baseline']}  same {same}  "
+            f"spill {row['journeylib_spill_mib']}/{row['baseline_spill_mib']} MiB  load {row['load_average']}")
     return rows
+
+
+def rounded(value: float | None, digits: int) -> float | None:
+    """*value* rounded, or None (a failed measurement)."""
+    return None if value is None else round(value, digits)
+
+
+def add_baseline(total: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The sum of the five baselines so far plus *base* (seconds and spread add, RSS and spill are the largest).
+
+    A failed or missing baseline (seconds None) makes the sum None: no ratio is shown against a partial sum.
+    """
+    if total["seconds"] is None or base.get("seconds") is None:
+        return {**total, "seconds": None, "spread": None}
+    return {
+        "seconds": total["seconds"] + base["seconds"], "spread": total["spread"] + (base["spread"] or 0.0),
+        "rss_mib": max(total["rss_mib"], base["rss_mib"] or 0.0), "spill_mib": max(total["spill_mib"], base["spill_mib"] or 0.0),
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -482,7 +601,7 @@ def linearity(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         by_op.setdefault(r["operation"], []).append(r)
     for op, rs in by_op.items():
-        rs = sorted(rs, key=lambda r: r["events"])
+        rs = sorted((r for r in rs if r["journeylib_ns_per_event"] is not None), key=lambda r: r["events"])
         for a, b in itertools.pairwise(rs):
             out.append({"operation": op, "from": a["size"], "to": b["size"],
                         "ns_per_event_ratio": round(b["journeylib_ns_per_event"] / a["journeylib_ns_per_event"], 2)})
@@ -506,10 +625,10 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({"target": "the five together <= 0.7x the sum of the five baselines", "size": at["five_together"]["size"],
                     "value": r, "met": r <= 0.7})
     for op, r in at.items():
-        if r["retentioneering_s"]:
+        if r["retentioneering_s"] and r["journeylib_s"]:
             ratio = r["retentioneering_s"] / r["journeylib_s"]
             out.append({"target": f"{op} >= 10x faster than retentioneering", "size": r["size"], "value": round(ratio, 2), "met": ratio >= 10})
-    peak = max(r["journeylib_rss_mib"] for r in at.values())
+    peak = max(r["journeylib_rss_mib"] or 0.0 for r in at.values())
     out.append({"target": "peak RSS <= 800 MiB (every operation)", "size": next(iter(at.values()))["size"], "value": peak, "met": peak <= 800})
     return out
 
@@ -530,11 +649,17 @@ def write_markdown(path: Path, record: dict[str, Any]) -> None:
         f"Written by `benchmarks/bench_scale.py` on {record['when']}: {m['cores']} cores, {m['ram_mib']} MiB RAM, {m['platform']}, "
         f"Python {m['python']}, DuckDB {m['duckdb']}; load average at start {m['load_average']} "
         "(a shared machine: compare ratios within one run). Whole processes (start-up and imports count), "
-        f"median of {record['runs']} runs, spread = max - min; retentioneering: {record['retentioneering'] or 'not measured'}.",
+        f"median of {record['runs']} runs ({record.get('runs_large', record['runs'])} above {LARGE_EVENTS:,} events), spread = max - min; "
+        f"DuckDB memory_limit: journeylib {record.get('memory_limit')}, baselines {record.get('baseline_memory_limit')}; "
+        "spill = the largest size of the child's private DuckDB temp directory (sampled); "
+        f"retentioneering: {record['retentioneering'] or 'not measured'}.",
         "",
         "| " + " | ".join(RESULT_COLUMNS) + " |",
         "|" + "---|" * len(RESULT_COLUMNS),
     ]
+    if record.get("resumed_from"):
+        earlier = ", ".join(f"{x['when']} (load average at start {x['machine']['load_average']})" for x in record["resumed_from"])
+        lines[-2:-2] = [f"Resumed (`--resume`): the rows measured by the run(s) of {earlier} are kept; the others are from this run.", ""]
     for r in record["rows"]:
         lines.append("| " + " | ".join("" if r[c] is None else str(r[c]) for c in RESULT_COLUMNS) + " |")
     if record["linearity"]:
@@ -554,13 +679,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--operations", default=",".join(OPERATIONS), help=f"comma-separated subset of {', '.join(OPERATIONS)}")
     parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="where generated worlds and stores are kept")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--runs-large", type=int, default=None,
+                        help=f"runs per measurement at sizes above {LARGE_EVENTS:,} events (default: --runs)")
     parser.add_argument("--memory-limit", default="", help="DuckDB memory_limit for journeylib and the baselines (default: journeylib's)")
+    parser.add_argument("--baseline-memory-limit", default=None,
+                        help="DuckDB memory_limit for the baselines only (default: --memory-limit, else DuckDB's own)")
     parser.add_argument("--retentioneering-python", default=None, help="a Python interpreter that can import retentioneering 5")
     parser.add_argument("--retentioneering-max-events", type=parse_size, default=10_000_000,
                         help="measure retentioneering (one run each) only up to this many events (it holds the log in pandas)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "scale", help="results path without suffix (.json and .md)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows of an earlier run in --out (.json) and measure only the size × operation pairs it lacks")
     args = parser.parse_args(argv)
     args.operations = [o.strip() for o in args.operations.split(",") if o.strip()]
+    args.runs_large = args.runs if args.runs_large is None else args.runs_large
+    args.baseline_memory_limit = args.memory_limit if args.baseline_memory_limit is None else args.baseline_memory_limit
     args.cache.mkdir(parents=True, exist_ok=True)
     rete = rete_available(args.retentioneering_python)
     if args.retentioneering_python and not rete:
@@ -572,9 +705,19 @@ def main(argv: list[str] | None = None) -> int:
 
     record: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), "runs": args.runs,
-        "definition": str(DEFINITION.relative_to(ROOT)), "memory_limit": args.memory_limit or "journeylib default",
+        "runs_large": args.runs_large,
+        "definition": str(DEFINITION.relative_to(ROOT)),
+        "memory_limit": args.memory_limit or f"default ({bench_journey.default_memory_limit()})",
+        "baseline_memory_limit": args.baseline_memory_limit or "DuckDB default (80% of RAM)",
         "retentioneering": f"retentioneering {rete}" if rete else None, "columns": list(RESULT_COLUMNS), "rows": [],
     }
+    args.resumed = {}
+    if args.resume and args.out.with_suffix(".json").exists():
+        earlier = json.loads(args.out.with_suffix(".json").read_text())
+        kept_rows = [{c: r.get(c) for c in RESULT_COLUMNS} for r in earlier["rows"] if r.get("journeylib_s") is not None]
+        record["rows"] = kept_rows
+        record["resumed_from"] = [*earlier.get("resumed_from", []), {"when": earlier["when"], "machine": earlier["machine"]}]
+        args.resumed = {(r["size"], r["operation"]): r for r in kept_rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def write(row: dict[str, Any] | None = None) -> None:
