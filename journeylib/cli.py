@@ -194,9 +194,17 @@ def cmd_report(args: argparse.Namespace) -> int:
             msg = f"--set expects KEY=VALUE, got {item!r}."
             raise JourneyLibError(msg)
         overrides[key] = value
+    if args.db is not None and args.engine is not None:
+        msg = (
+            f"--db {args.db} and --engine {args.engine} are both given; give one: a DuckDB store file (--db) or an "
+            "engine.yaml (--engine; an engine.yaml with engine: duckdb names its store in its own db key)."
+        )
+        raise JourneyLibError(msg)
     run_dir = run_report(
         args.suite,
-        db=_store_path(args.db),
+        # without --db, the suite's db (else JOURNEYLIB_DB, else data/journeylib.duckdb) or its engine applies
+        db=_store_path(args.db) if args.db is not None else None,
+        engine=args.engine.expanduser().resolve() if args.engine is not None else None,
         out=args.out,
         run_id=args.run_id,
         overrides=overrides or None,
@@ -429,6 +437,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="run a report suite with Papermill into reports/<run-id>/")
     _db_arg(p)
+    p.add_argument(
+        "--engine",
+        type=Path,
+        default=None,
+        metavar="ENGINE_YAML",
+        help="run every notebook on the store an engine.yaml describes (engine: spark with its tables, or engine: duckdb); not with --db (docs/spark.md)",
+    )
     p.add_argument("--suite", type=Path, default=Path("parameters/demo.yaml"), help="suite file (default %(default)s)")
     p.add_argument("--out", type=Path, default=Path("reports"), help="reports folder (default %(default)s)")
     p.add_argument("--run-id", default=None, help="run id (default: UTC time and suite name)")

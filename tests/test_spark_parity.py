@@ -158,6 +158,14 @@ def test_windowed_features(stores: tuple[Store, SparkStore]) -> None:
     assert got.shape[1] > 10
 
 
+def test_windowed_features_of_every_customer(stores: tuple[Store, SparkStore]) -> None:
+    # without a sample the event-code table joins the events it was computed from (notebooks 02, 03, 10 on Spark):
+    # a temporary table must not carry its source's column identities into that join
+    duck, sstore = stores
+    got = same(duck, sstore, lambda s: build_features(s, definition=DEFINITION, window_days=14).data)
+    assert len(got) > 80
+
+
 def test_unsupported_construct_names_the_engine(stores: tuple[Store, SparkStore]) -> None:
     _, sstore = stores
     # a series as a table (not journeylib's sql_date_range spelling) and a strftime directive without a Spark spelling

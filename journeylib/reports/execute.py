@@ -231,7 +231,9 @@ def execute_notebook(
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    env = {"REPORT_CHART_MODE": CHART_MODE, "JOURNEYLIB_DB": str(item.db)}
+    env = {"REPORT_CHART_MODE": CHART_MODE}
+    if item.db is not None:  # None: the notebook reads through engine: spark
+        env["JOURNEYLIB_DB"] = str(item.db)
 
     failure: NotebookFailure | None = None
     t0 = time.perf_counter()

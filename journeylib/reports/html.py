@@ -44,7 +44,7 @@ _NBCONVERT_TEMPLATE = "journeylib_report"
 #: File name of the glossary page written beside the notebooks of a run (in the run folder).
 GLOSSARY_FILE = "glossary.html"
 # Runner parameters that are file paths on the machine that ran the report: in the manifest, not on the page.
-_PATH_PARAMETERS = ("db", "output_dir")
+_PATH_PARAMETERS = ("db", "engine", "output_dir")
 
 _XML_PROLOG = re.compile(r"^\s*(<\?xml[^>]*\?>\s*)?(<!DOCTYPE[^>]*>\s*)?", re.IGNORECASE)
 _SCRIPT = re.compile(r"<script\b.*?</script\s*>", re.IGNORECASE | re.DOTALL)
@@ -180,7 +180,7 @@ def report_header(manifest: Mapping[str, Any], record: Mapping[str, Any]) -> dic
         "Run": manifest["run_id"],
         "Notebook": f"{record['notebook']}.ipynb"
         + (f" (parameter set {record['parameter_set']})" if record["parameter_set"] else ""),
-        "Data": f"{Path(str(record['db'])).name} (fingerprint {record['fingerprint']}; full path in manifest.json)",
+        "Data": f"{Path(str(record.get('engine') or record['db'])).name} (fingerprint {record['fingerprint']}; full path in manifest.json)",
         "Executed": f"{record['started_at']} UTC, {record['timings'].get('execute', 0):.1f} s",
         "journeylib": str(manifest["versions"].get("journeylib")),
     }

@@ -217,7 +217,7 @@ def new_manifest(
         per notebook (parameters, their sources, the defaults left, store,
         ``timings``, ``files``, ``summary`` and ``error``).
     """
-    first_db = plan.notebooks[0].db
+    first = plan.notebooks[0]
     versions = data_versions or {}
     return {
         "manifest_version": 2,
@@ -231,8 +231,12 @@ def new_manifest(
         "finished_at": None,
         "seconds": None,
         "host": socket.gethostname(),
-        "data": {"db": str(first_db), "fingerprint": fingerprints[first_db]},
-        "data_version": [dict(versions[store]) for store in dict.fromkeys(item.db for item in plan.notebooks) if store in versions],
+        "data": {
+            "db": str(first.db) if first.db is not None else None,
+            "fingerprint": fingerprints[first.data_key],
+            **({"engine": first.engine_kind, "engine_file": str(first.engine)} if first.engine is not None else {}),
+        },
+        "data_version": [dict(versions[key]) for key in dict.fromkeys(item.data_key for item in plan.notebooks) if key in versions],
         "sample": dict(sample) if sample else None,
         "retention": {"keep_runs": keep_runs, "removed": []},
         "timings": {},
@@ -264,8 +268,9 @@ def new_manifest(
                     for name, info in item.declared.items()
                     if name not in item.parameters and not (name == "output_dir" and item.writes_artifacts)
                 },
-                "db": str(item.db),
-                "fingerprint": fingerprints[item.db],
+                "db": str(item.db) if item.db is not None else None,
+                **({"engine": str(item.engine)} if item.engine is not None else {}),
+                "fingerprint": fingerprints[item.data_key],
                 "status": "pending",
                 "started_at": None,
                 "finished_at": None,

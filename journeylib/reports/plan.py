@@ -7,9 +7,11 @@ and resolves what each notebook gets, without running anything.
 
 Parameter precedence, lowest to highest: the notebook's own defaults <
 ``shared`` < the parameter set < the suite entry's ``parameters`` < the
-command-line ``overrides`` (``db=`` included). The runner itself sets
-``output_dir`` (the notebook's folder) and ``db`` (the absolute store path)
-for the notebooks that declare them.
+command-line ``overrides`` (``db=`` and ``engine=`` included). The runner
+itself sets ``output_dir`` (the notebook's folder) and ``db`` (the absolute
+store path) for the notebooks that declare them; with an ``engine`` (an
+``engine.yaml``, :mod:`journeylib.reports.engine`) it sets ``engine`` (the
+absolute file path) and an empty ``db`` instead.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 from journeylib.config.loader import read_yaml
 from journeylib.config.suite import SuiteConfig, SuiteNotebook, clean_parameter_value
 from journeylib.exceptions import ConfigError
+from journeylib.reports.engine import check_engine_file
 from journeylib.store import resolve_db_path
 
 __all__ = [
@@ -42,7 +45,7 @@ __all__ = [
 ]
 
 #: Parameters the runner sets itself in every notebook that declares them.
-RUNNER_PARAMETERS = ("db", "output_dir")
+RUNNER_PARAMETERS = ("db", "engine", "output_dir")
 
 
 class NotebookParameterWarning(UserWarning):
@@ -73,9 +76,16 @@ class PlannedNotebook:
     declared : dict
         Every parameter the notebook declares: name -> Papermill's
         ``{name, inferred_type_name, default, help}``.
-    db : pathlib.Path
-        Absolute path of the store the notebook reads (also given to the
-        kernel as ``JOURNEYLIB_DB``).
+    db : pathlib.Path or None
+        Absolute path of the DuckDB store the notebook reads (also given to
+        the kernel as ``JOURNEYLIB_DB``): the ``db`` parameter's, or the
+        ``db`` of an ``engine: duckdb`` configuration; None when it reads
+        through ``engine: spark``.
+    engine : pathlib.Path or None
+        Absolute path of the engine configuration (``engine.yaml``) the
+        notebook opens its store from; None when it reads *db* directly.
+    engine_kind : str or None
+        That configuration's ``engine``: ``"duckdb"`` or ``"spark"``.
     """
 
     name: str
@@ -86,12 +96,24 @@ class PlannedNotebook:
     parameters: dict[str, Any]
     sources: dict[str, str]
     declared: dict[str, dict[str, Any]]
-    db: Path
+    db: Path | None
+    engine: Path | None = None
+    engine_kind: str | None = None
 
     @property
     def writes_artifacts(self) -> bool:
         """Whether the notebook declares ``output_dir`` (so it can save artifacts)."""
         return "output_dir" in self.declared
+
+    @property
+    def data_key(self) -> Path:
+        """The file that names the notebook's data: its engine configuration, else its DuckDB store."""
+        if self.engine is not None:
+            return self.engine
+        if self.db is None:  # plan_report gives every notebook one or the other
+            msg = f"planned notebook {self.name!r} has neither a store (db) nor an engine configuration"
+            raise ValueError(msg)
+        return self.db
 
 
 @dataclasses.dataclass(frozen=True)
@@ -345,6 +367,7 @@ def plan_report(
     suite: str | os.PathLike[str] | SuiteConfig | Mapping[str, Any],
     *,
     db: str | os.PathLike[str] | None = None,
+    engine: str | os.PathLike[str] | None = None,
     notebooks_dir: str | os.PathLike[str] = "notebooks",
     parameters_dir: str | os.PathLike[str] = "parameters",
     overrides: Mapping[str, Any] | None = None,
@@ -364,6 +387,16 @@ def plan_report(
         Default: a ``db`` parameter of the suite, else ``JOURNEYLIB_DB``,
         else ``data/journeylib.duckdb`` in the working directory or a parent.
         Relative paths are relative to the working directory.
+    engine : str or os.PathLike, optional
+        An engine configuration (``engine.yaml``,
+        :class:`journeylib.config.engine.EngineConfig`) the notebooks open
+        their store from, e.g. ``engine: spark``; highest precedence (like a
+        command-line ``--engine``); a suite or parameter set may also give
+        ``engine``. A notebook with an engine gets ``engine`` (the absolute
+        path; relative to the working directory) and an empty ``db``; each
+        must declare ``engine``. The file is validated here
+        (:func:`journeylib.reports.engine.check_engine_file`). ``db`` and
+        ``engine`` together are refused.
     notebooks_dir : str or os.PathLike, default "notebooks"
         Where ``<notebook>.ipynb`` files are.
     parameters_dir : str or os.PathLike, default "parameters"
@@ -384,7 +417,10 @@ def plan_report(
     ConfigError
         Listing every problem at once: a missing suite, notebook or parameter
         set (with what is available), an unknown parameter (with the
-        notebook's declared parameters), a value of the wrong type.
+        notebook's declared parameters), a value of the wrong type, both
+        ``db`` and ``engine``, an invalid engine configuration (naming the
+        file, key and line), or an engine for a notebook that does not
+        declare ``engine``.
     JourneyLibError
         If no store can be found.
     """
@@ -405,6 +441,14 @@ def plan_report(
         problems.extend(override_problems)
     if db is not None and str(db) != "":
         clean_overrides["db"] = os.fspath(db)
+    if engine is not None and str(engine) != "":
+        if "db" in clean_overrides:
+            msg = (
+                f"db {os.fspath(clean_overrides['db'])!r} and engine {os.fspath(engine)!r} are both given; give one: a DuckDB "
+                "store file (--db) or an engine.yaml (--engine; an engine.yaml with engine: duckdb names its store in its own db key)"
+            )
+            raise ConfigError([msg], where)
+        clean_overrides["engine"] = os.fspath(engine)
 
     # Read every notebook's declared parameters and every parameter set first.
     inspected: list[tuple[SuiteNotebook, Path, dict[str, dict[str, Any]] | None, Path | None, dict[str, Any]]] = []
@@ -454,19 +498,20 @@ def plan_report(
     if all(d is not None for _, _, d, _, _ in inspected):
         for scope, values in (("shared", config.shared), ("overrides", clean_overrides)):
             for key in values:
-                if key not in all_declared and key != "db":  # db is also the runner's store
+                if key not in all_declared and key not in ("db", "engine"):  # the runner's store: checked per notebook below
                     problems.append(
                         f"{scope}.{key}: not a parameter of any notebook of the suite; declared are: "
                         f"{', '.join(sorted(all_declared)) or 'none'}"
                     )
 
-    planned: list[tuple[PlannedNotebook, tuple[str, str] | None]] = []
+    planned: list[tuple[PlannedNotebook, tuple[str, str] | None, tuple[str, str] | None]] = []
     for i, (entry, nb_path, declared, set_file, set_values) in enumerate(inspected):
         if declared is None:
             continue
         params: dict[str, Any] = {}
         sources: dict[str, str] = {}
         db_choice: tuple[str, str] | None = None  # the highest-precedence non-empty `db`, and where it came from
+        engine_choice: tuple[str, str] | None = None  # the same for `engine`
         layers: list[tuple[str, str, Mapping[str, Any], bool]] = [
             ("shared", "shared", config.shared, False),
             (f"set:{entry.parameter_set}", str(set_file), set_values, True),
@@ -480,6 +525,11 @@ def plan_report(
                         db_choice = (source, value)
                     else:
                         problems.append(f"{label}: db must be a path (a string), got {value!r}")
+                if key == "engine" and value not in ("", None):
+                    if isinstance(value, str):
+                        engine_choice = (source, value)
+                    else:
+                        problems.append(f"{label}: engine must be the path of an engine.yaml (a string), got {value!r}")
                 if key not in declared:
                     if strict:
                         problems.append(
@@ -503,25 +553,71 @@ def plan_report(
             parameters=params,
             sources=sources,
             declared=declared,
-            db=Path(),  # resolved below, once the configuration is known to be valid
+            db=None,  # resolved below, once the configuration is known to be valid
         )
-        planned.append((item, db_choice))
+        where_nb = f"notebooks[{i}] ({entry.notebook})"
+        if db_choice and engine_choice:
+            problems.append(
+                f"{where_nb}: db {db_choice[1]!r} (from {db_choice[0]}) and engine {engine_choice[1]!r} (from "
+                f"{engine_choice[0]}) are both given; give one: a DuckDB store file (db, --db) or an engine.yaml "
+                "(engine, --engine; an engine.yaml with engine: duckdb names its store in its own db key)"
+            )
+        if engine_choice and "engine" not in declared:
+            problems.append(
+                f"{where_nb}: engine {engine_choice[1]!r} (from {engine_choice[0]}) is given but notebook "
+                f"{nb_path} declares no `engine` parameter, so it would read the DuckDB store instead; add "
+                '`engine: str = ""  # engine.yaml (DuckDB file or Spark); empty means db` to its parameters cell '
+                "or leave it out of the suite"
+            )
+        planned.append((item, db_choice, engine_choice))
     if problems:
         raise ConfigError(problems, where)
 
     # Journey definitions and alert rules are loaded now, so a broken one stops the run before any kernel starts.
     seen: dict[tuple[str, str], int | None] = {}
-    for i, (item, _) in enumerate(planned):
+    for i, (item, _, _) in enumerate(planned):
         problems.extend(_check_config_files(i, item, nb_dir, seen))
+    # Engine configurations are validated now too, each once, as the kernels will read them.
+    engines: dict[Path, Any] = {}
+    for _, _, engine_choice in planned:
+        if engine_choice is None:
+            continue
+        engine_path = Path(engine_choice[1]).expanduser().resolve()
+        if engine_path in engines:
+            continue
+        if not engine_path.is_file():
+            problems.append(
+                f"engine {engine_choice[1]!r} (from {engine_choice[0]}): no such file {engine_path}; give an "
+                "engine.yaml (engine: duckdb | spark, see docs/spark.md)"
+            )
+            engines[engine_path] = None
+            continue
+        engines[engine_path], engine_problems = check_engine_file(engine_path, notebooks_dir=nb_dir)
+        problems.extend(engine_problems)
     if problems:
         raise ConfigError(problems, where)
 
     resolved: list[PlannedNotebook] = []
-    for item, db_choice in planned:
-        # Relative store paths are relative to the working directory of the caller, not of the kernel.
-        store = resolve_db_path(db_choice[1] if db_choice else None)
+    for item, db_choice, engine_choice in planned:
         params = dict(item.parameters)
         sources = dict(item.sources)
+        if engine_choice is not None:
+            # Relative paths are relative to the working directory of the caller, not of the kernel.
+            engine_path = Path(engine_choice[1]).expanduser().resolve()
+            engine_config = engines[engine_path]
+            store = resolve_db_path(engine_config.db) if engine_config.engine == "duckdb" else None
+            params["engine"] = str(engine_path)
+            sources["engine"] = engine_choice[0]
+            if "db" in item.declared:
+                params["db"] = ""
+                sources["db"] = "runner"
+            resolved.append(
+                dataclasses.replace(
+                    item, db=store, engine=engine_path, engine_kind=engine_config.engine, parameters=params, sources=sources
+                )
+            )
+            continue
+        store = resolve_db_path(db_choice[1] if db_choice else None)
         if "db" in item.declared:
             params["db"] = str(store)
             sources["db"] = db_choice[0] if db_choice else "runner"

@@ -41,6 +41,7 @@ from typing import Any
 
 from journeylib.config.suite import SuiteConfig
 from journeylib.exceptions import ConfigError, JourneyLibError
+from journeylib.reports.engine import engine_data_version
 from journeylib.reports.execute import NotebookFailure, execute_notebook
 from journeylib.reports.html import report_header, write_report_html
 from journeylib.reports.index import (
@@ -57,7 +58,7 @@ from journeylib.reports.index import (
     write_run_index,
     write_runs_index,
 )
-from journeylib.reports.plan import PlannedNotebook, apply_sample, plan_report, resolve_sample
+from journeylib.reports.plan import PlannedNotebook, ReportPlan, apply_sample, plan_report, resolve_sample
 from journeylib.store import Store
 from journeylib.store.progress import progress_bar
 
@@ -176,15 +177,42 @@ def _run_one(
     return failure
 
 
-def _customers(db: Path) -> int:
-    with Store(db, read_only=True) as store:
-        return store.count("customers")
+def _customers(item: PlannedNotebook) -> int | None:
+    """How many customers the notebook's data has; None when that needs Spark (not listed locally)."""
+    if item.db is not None:
+        with Store(item.db, read_only=True) as store:
+            return store.count("customers")
+    rows = engine_data_version(item.data_key)["tables"]["customers"].get("rows")
+    return int(rows) if rows is not None else None
+
+
+def _sample_plan(plan: ReportPlan, sample: float | int) -> tuple[ReportPlan, dict[str, Any]]:
+    """Apply ``--sample`` to a plan whose notebooks read one store or engine."""
+    customers = _customers(plan.notebooks[0])
+    if customers is not None:
+        return apply_sample(plan, sample, customers=customers)
+    source = engine_data_version(plan.notebooks[0].data_key)["tables"]["customers"]["source"]
+    if isinstance(sample, float):
+        msg = (
+            f"--sample {sample} (a share of the customers) needs the number of customers before the run, which is "
+            f"known only when customers is read from Parquet files on this machine; here it is read from {source}. "
+            "Give a number of customers instead (e.g. --sample 5000)"
+        )
+        raise ConfigError([msg], str(plan.notebooks[0].data_key))
+    sampled, record = apply_sample(plan, sample, customers=int(sample))
+    record["of_customers"] = None
+    record["note"] = (
+        f"a sample of {int(sample):,} customers was asked for; the number of customers (read from {source}) is not "
+        "known before the run, so every customer is analysed if there are fewer"
+    )
+    return sampled, record
 
 
 def run_report(
     suite: str | os.PathLike[str] | SuiteConfig | Mapping[str, Any],
     *,
     db: str | os.PathLike[str] | None = None,
+    engine: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] = "reports",
     run_id: str | None = None,
     notebooks_dir: str | os.PathLike[str] = "notebooks",
@@ -205,7 +233,11 @@ def run_report(
     and the store. Each notebook then runs in a fresh ``python3`` kernel of
     this interpreter, with the notebooks folder as working directory and the
     environment variables ``REPORT_CHART_MODE=static`` (charts as inline
-    SVG) and ``JOURNEYLIB_DB`` (the absolute store path). Notebooks that
+    SVG) and ``JOURNEYLIB_DB`` (the absolute DuckDB store path, when there
+    is one). With *engine* every notebook gets ``engine`` (the engine
+    configuration's absolute path) and an empty ``db``, and opens the store
+    that file describes (Spark, or a DuckDB file); the manifest records the
+    engine and its data version (:func:`journeylib.reports.engine.engine_data_version`). Notebooks that
     declare ``output_dir`` get their own report folder there, to save
     artifacts with :func:`journeylib.reports.artifacts.write_artifacts`. A
     failing notebook does not stop the others: every failure is reported at
@@ -225,7 +257,13 @@ def run_report(
     db : str or os.PathLike, optional
         The store (highest precedence); default: the suite's ``db``, else
         ``JOURNEYLIB_DB``, else ``data/journeylib.duckdb`` found from the
-        working directory.
+        working directory. Refused together with *engine*.
+    engine : str or os.PathLike, optional
+        An engine configuration (``engine.yaml``: ``engine: spark`` with its
+        tables, or ``engine: duckdb`` with its ``db``) every notebook opens
+        its store from; highest precedence (a suite or parameter set may also
+        give ``engine``). Validated before any notebook starts; its local
+        paths must be absolute (the kernels run in *notebooks_dir*).
     out : str or os.PathLike, default "reports"
         Folder that receives ``<run-id>/``, ``latest`` and ``index.html``.
     run_id : str, optional
@@ -260,9 +298,10 @@ def run_report(
     Raises
     ------
     ConfigError
-        If the suite, a parameter set, a parameter, a journey definition or
-        an alert-rule file is invalid, or *sample* cannot apply (nothing
-        runs, nothing is written).
+        If the suite, a parameter set, a parameter, a journey definition,
+        an alert-rule file or the engine configuration is invalid, *db* and
+        *engine* are both given, or *sample* cannot apply (nothing runs,
+        nothing is written).
     JourneyLibError
         If the store cannot be opened (nothing runs), or the run folder exists.
     ReportError
@@ -286,18 +325,25 @@ def run_report(
         raise ValueError(msg)
     if sample is not None:
         resolve_sample(sample, 1)  # the request's form, before anything is read
-    plan = plan_report(suite, db=db, notebooks_dir=notebooks_dir, parameters_dir=parameters_dir, overrides=overrides)
-    stores = list(dict.fromkeys(item.db for item in plan.notebooks))
+    plan = plan_report(
+        suite, db=db, engine=engine, notebooks_dir=notebooks_dir, parameters_dir=parameters_dir, overrides=overrides
+    )
+    stores = list(dict.fromkeys(item.data_key for item in plan.notebooks))
     sample_record: dict[str, Any] | None = None
     if sample is not None:
         if len(stores) > 1:
             msg = f"--sample needs one store for the whole suite; the notebooks of suite {plan.suite.name!r} read {len(stores)}: {', '.join(map(str, stores))}"
             raise ConfigError([msg], str(plan.suite_file) if plan.suite_file else None)
-        plan, sample_record = apply_sample(plan, sample, customers=_customers(stores[0]))
+        plan, sample_record = _sample_plan(plan, sample)
         if sample_record["note"]:
             logger.warning("report: %s", sample_record["note"])
     t_preflight = time.perf_counter()
-    versions = {store: data_version(store) for store in stores}
+    versions: dict[Path, dict[str, Any]] = {}
+    for item in plan.notebooks:
+        if item.data_key not in versions:
+            versions[item.data_key] = data_version(item.data_key) if item.engine is None else engine_data_version(item.data_key)
+            if versions[item.data_key].get("note"):
+                logger.warning("report: engine %s: %s", item.data_key, versions[item.data_key]["note"])
     fingerprints = {store: str(v["fingerprint"]) for store, v in versions.items()}
     t_data = time.perf_counter()
     keep = keep_runs if keep_runs is not None else plan.suite.keep_runs

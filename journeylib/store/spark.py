@@ -492,6 +492,9 @@ class SparkStore(Store):
                 kept = df.localCheckpoint(eager=True)  # computed now; later plans start from its rows, not its lineage
             except Exception as exc:
                 raise self._failure(exc, spark_sql) from exc
+            # fresh column identities: a checkpoint keeps those of the tables it was computed from, and a later join of
+            # this table with one of them (the event codes with the events) could not tell the two `event` columns apart
+            kept = kept.toDF(*kept.columns)
             self._drop(name)
             kept.createOrReplaceTempView(name)
             self._temps[name] = kept
