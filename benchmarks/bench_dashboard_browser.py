@@ -19,8 +19,10 @@ each page (``--pages``, default every notebook):
 * ``answered_at_s``: ``usable_s`` plus ``answer_s``, i.e. seconds from
   navigation to the first answer.
 
-Between two pages it waits ``--settle`` seconds, so a warm kernel is ready
-again (a viewer arriving sooner gets a kernel of its own, as without a pool).
+With ``--kernel-pool`` above 0, each page is opened once the server has a
+warm kernel ready for it (``warm_kernel``; a viewer arriving sooner gets a
+kernel of its own, as without a pool); between two pages it also waits
+``--settle`` seconds.
 Results: ``benchmarks/results/dashboard_browser.json`` (by ``--label``) and
 ``.md``. Not a test: nothing is asserted; the figures depend on the machine's
 load, recorded with each page.
@@ -118,6 +120,16 @@ def measure_page(browser: Any, url: str, notebook: Path, timeout_ms: int) -> dic
     return row
 
 
+def wait_for_warm_kernels(log: Path, count: int, *, timeout: float) -> bool:
+    """Wait until the server's log says *count* warm kernels have been ready; return whether it did in *timeout* s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.is_file() and log.read_text(errors="replace").count("warm kernel ") >= count:
+            return True
+        time.sleep(0.25)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", required=True, help="the store the dashboards read")
@@ -141,11 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, Any] = {}
     try:
         wait_until_ready(port, 120, process=process)
-        time.sleep(args.settle)  # the first warm kernel
+        time.sleep(args.settle)
         with chromium() as browser:
-            for name in pages:
+            for i, name in enumerate(pages):
+                # with a pool: the (i+1)-th warm kernel is ready (the server logs each), as for a viewer who is not the
+                # second one within seconds; without one, the page starts its own kernel
+                warm = args.kernel_pool > 0 and wait_for_warm_kernels(log, i + 1, timeout=120)
                 url = f"http://127.0.0.1:{port}/voila/render/{name}.ipynb"
                 rows[name] = measure_page(browser, url, folder / f"{name}.ipynb", int(args.timeout * 1000))
+                rows[name]["warm_kernel"] = warm
                 sys.stdout.write(f"{name}: {rows[name]}\n")
                 sys.stdout.flush()
                 time.sleep(args.settle)
@@ -170,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
 def markdown(record: dict[str, Any]) -> str:
     """Render the results as Markdown tables, one per label."""
     lines = ["# Dashboards in a browser: time to usable and to the first answer", "", (__doc__ or "").split("\n\n")[1], ""]
-    columns = ["usable_s", "answer_s", "answered_at_s", "headline_s", "load_average", "outside_requests", "console_errors"]
+    columns = ["usable_s", "answer_s", "answered_at_s", "headline_s", "warm_kernel", "load_average", "outside_requests",
+               "console_errors"]
     for label, run in record.items():
         lines += [f"## {label}", "", f"Measured {run['when']}, store `{run['db']}`, kernel pool {run['kernel_pool']}, "
                   f"persistent results `{run['results_dir']}`. {run['note']}".rstrip(), ""]
