@@ -161,6 +161,25 @@ def test_result_does_not_depend_on_row_order() -> None:
     pd.testing.assert_frame_equal(one, two)
 
 
+def test_build_drops_its_temporary_tables_and_columns_share_no_memory() -> None:
+    store = make_store()
+    before = set(store.query("SELECT table_name FROM information_schema.tables")["table_name"])
+    with pytest.warns(StatisticalWarning):
+        feats = build_features(store, window_days=14, windows=(7, 14), as_of=AS_OF)
+    after = set(store.query("SELECT table_name FROM information_schema.tables")["table_name"])
+    assert after == before  # the per-customer parts and the window/event tables are gone
+    data = feats.data
+    event_cols = [c for c in data.columns if c.startswith(("n_", "first_"))]
+    assert len(event_cols) > 4
+    arrays = {c: data[c].to_numpy() for c in event_cols}
+    for i, c in enumerate(event_cols):  # each event column is its own memory: writing one changes no other
+        assert not any(np.shares_memory(arrays[c], arrays[o]) for o in event_cols[i + 1:]), c
+    expected = data.copy()
+    data.loc[data.index[0], "n_login_7d"] = 99
+    changed = [c for c in data.columns if not data[c].equals(expected[c])]
+    assert changed == ["n_login_7d"]
+
+
 def test_errors() -> None:
     store = make_store()
     with pytest.raises(ValueError, match="window_days must be a positive whole number"):
