@@ -15,12 +15,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from journeylib.journey import transitions as transitions_module
 from journeylib.journey.paths import CHURNED, DROPPED, STILL_ACTIVE
 from journeylib.journey.transitions import OTHER, START, event_transitions_data
 from journeylib.store import Store
@@ -222,3 +223,52 @@ def test_categories_are_the_reader_categories() -> None:
     from journeylib.io.registry import CATEGORIES as READER_CATEGORIES
 
     assert CATEGORIES == READER_CATEGORIES
+
+
+# -- quartiles from a window sort: the same bits as the quantile aggregate ----------------------------
+def _microsecond_world(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The oracle's world with every timestamp moved by a random number of microseconds (ties kept).
+
+    Days between events are then arbitrary doubles, so interpolated quartiles exercise the last
+    bit of DuckDB's arithmetic (its interpolation is one fused multiply-add).
+    """
+    customers, events = _world(seed)
+    rng = np.random.default_rng(seed + 100)
+    keys = events[["customer_id", "timestamp"]].drop_duplicates()
+    shift = pd.to_timedelta(rng.integers(0, 3_600_000_000, size=len(keys)), unit="us")
+    keys = keys.assign(moved=keys["timestamp"] + shift)
+    events = events.merge(keys, on=["customer_id", "timestamp"]).drop(columns="timestamp").rename(columns={"moved": "timestamp"})
+    churn = pd.to_timedelta(rng.integers(0, 86_400_000_000, size=len(customers)), unit="us")
+    return customers.assign(churned_at=customers["churned_at"] + churn), events
+
+
+@pytest.mark.parametrize("seed", [3, 8, 21])
+def test_sorted_quartiles_are_the_aggregate_bits(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    customers, events = _microsecond_world(seed)
+    seen = []
+    with Store(":memory:") as s:
+        s.insert("customers", customers)
+        s.insert("events", events)
+        for case_ in CASES:
+            case = cast("dict[str, Any]", case_)
+            kwargs = {"as_of": AS_OF, "top_n": case["top_n"], "events": case["keep"], "collapse_repeats": case["collapse"],
+                      "inactive_days": case["inactive_days"], "segment": case.get("segment")}
+            monkeypatch.setattr(transitions_module, "SORTED_QUANTILES_FROM_EVENTS", 10**12)
+            aggregate = event_transitions_data(s, **kwargs)
+            monkeypatch.setattr(transitions_module, "SORTED_QUANTILES_FROM_EVENTS", 0)
+            ranked = event_transitions_data(s, **kwargs)
+            pd.testing.assert_frame_equal(ranked, aggregate, check_exact=True)
+            seen.append(aggregate)
+        # the cases cover pairs with only NULL days (end nodes), with one transition and with an even number
+        both = pd.concat(seen)
+        assert both["median_days"].isna().any()
+        assert (both["transitions"] == 1).any()
+        assert (both["transitions"] % 2 == 0).any()
+        assert (both["median_days"] != both["p25_days"]).any()  # interpolated values, not only ties
+        # the sort form against the oracle too
+        want = _oracle(customers, events, as_of=AS_OF, top_n=4, keep=None, collapse=True, inactive_days=20.0)
+        got = event_transitions_data(s, as_of=AS_OF, top_n=4, collapse_repeats=True, inactive_days=20.0)
+        got = got.sort_values(["from_node", "to_node"]).reset_index(drop=True)
+        assert got["transitions"].tolist() == want["transitions"].tolist()
+        for col in ("p25_days", "median_days", "p75_days"):
+            np.testing.assert_allclose(got[col].to_numpy(dtype=float), want[col].to_numpy(dtype=float), rtol=1e-9, atol=1e-9)

@@ -9,6 +9,7 @@ run in the engine, one window over integer-coded events.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
@@ -30,9 +31,17 @@ from journeylib.journey.stages import stage_frames
 from journeylib.scope import Scope
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
-from journeylib.store.dialect import sql_epoch_microseconds, sql_quantiles, sql_quote, sql_semi_join, sql_timestamp
+from journeylib.store.dialect import (
+    sql_epoch_microseconds,
+    sql_quantiles,
+    sql_quote,
+    sql_rank_columns,
+    sql_ranked_quantile_bounds,
+    sql_semi_join,
+    sql_timestamp,
+)
 
-__all__ = ["OTHER", "START", "event_transitions_data", "flow_data", "stage_transitions_data"]
+__all__ = ["OTHER", "SORTED_QUANTILES_FROM_EVENTS", "START", "event_transitions_data", "flow_data", "stage_transitions_data"]
 
 #: Start node of transition matrices and flows.
 START = "start"
@@ -190,7 +199,10 @@ def event_transitions_data(
     … → end node``. Events outside the ``top_n`` most frequent become
     ``other``. The window runs in the engine (``lag`` over customer numbers,
     epoch microseconds and node codes, with one end row per customer); only
-    the per-pair statistics come back.
+    the per-pair statistics come back. From :data:`SORTED_QUANTILES_FROM_EVENTS`
+    events in scope the day quartiles are taken from a window sort, which
+    DuckDB spills, instead of an exact quantile aggregate, which it does not;
+    both give the same bits.
 
     Parameters
     ----------
@@ -243,13 +255,20 @@ def event_transitions_data(
                           signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
     if inactive_days is None and definition is not None:
         inactive_days = definition.conventions.drop_after_days
+    keep = f" WHERE event IN ({', '.join(sql_quote(e) for e in events)})" if events else ""
+    n_events = int(store.query(f"SELECT count(*) AS n FROM ({scope.events_sql()}) x{keep}")["n"].iloc[0])
+    sorted_quantiles = n_events >= SORTED_QUANTILES_FROM_EVENTS
     out = store.query(_event_transitions_sql(scope, top_n=top_n, events=events, collapse_repeats=collapse_repeats,
-                                             inactive_days=inactive_days))
+                                             inactive_days=inactive_days, sorted_quantiles=sorted_quantiles))
     if out.empty:
         msg = f"no customers in scope ({scope.describe()}); widen the filters."
         raise EmptyResultError(msg)
-    q = [v if isinstance(v, (list, np.ndarray)) and len(v) == 3 else [np.nan] * 3 for v in out.pop("q")]
-    out["p25_days"], out["median_days"], out["p75_days"] = (np.asarray([r[i] for r in q], dtype=float) for i in range(3))
+    if sorted_quantiles:
+        for name, col in (("p25", "p25_days"), ("p50", "median_days"), ("p75", "p75_days")):
+            out[col] = _interpolate_like_duckdb(out.pop(f"{name}_lo"), out.pop(f"{name}_hi"), out.pop(f"{name}_frac"))
+    else:
+        q = [v if isinstance(v, (list, np.ndarray)) and len(v) == 3 else [np.nan] * 3 for v in out.pop("q")]
+        out["p25_days"], out["median_days"], out["p75_days"] = (np.asarray([r[i] for r in q], dtype=float) for i in range(3))
     out["from_total"] = out.groupby("from_node")["transitions"].transform("sum")
     out["probability"] = out["transitions"] / out["from_total"]
     out["ci_low"], out["ci_high"] = wilson_interval(out["transitions"], out["from_total"], alpha=alpha)
@@ -267,6 +286,52 @@ def event_transitions_data(
     return out[cols].reset_index(drop=True)
 
 
+#: Events in scope (after the ``events`` filter) from which :func:`event_transitions_data` takes its day
+#: quartiles from a window sort rather than an exact quantile aggregate; both give the same bits. The
+#: aggregate keeps every value of a (from, to) pair in memory and DuckDB does not spill it: at 100M events
+#: it failed under the 600MB read-only limit and under 2GB. The sort spills, but at 10M events (where the
+#: aggregate completes under 600MB) it took 4.7 s against 2.7 s. Set for the default 600MB limit: a
+#: lower ``JOURNEYLIB_MEMORY_LIMIT`` may need a lower threshold.
+SORTED_QUANTILES_FROM_EVENTS = 20_000_000
+
+#: The quantiles of the days between the two events of a pair, and the columns the statement returns for them.
+_QUARTILES = (0.25, 0.5, 0.75)
+_QUANTILE_BOUND_COLUMNS = tuple(f"{n}_{part}" for n in ("p25", "p50", "p75") for part in ("lo", "hi", "frac"))
+
+
+def _interpolate_like_duckdb(lo: pd.Series, hi: pd.Series, frac: pd.Series) -> np.ndarray:
+    """Return ``lo × (1 - frac) + hi × frac`` rounded as DuckDB's ``quantile_cont`` rounds it.
+
+    DuckDB interpolates two DOUBLE values as ``lo * (1.0 - d) + hi * d`` and the
+    compiled library evaluates it as one fused multiply-add,
+    ``fma(lo, 1 - d, round(hi * d))``: a single rounding of the exact sum. This
+    function computes that sum exactly (``fractions.Fraction``) and rounds it once,
+    so the quantiles taken from a sort (:func:`~journeylib.store.dialect.sql_ranked_quantile_bounds`)
+    are bit for bit the aggregate's. ``frac`` = 0 gives ``lo`` itself; NULL ``lo``
+    gives NaN.
+
+    Parameters
+    ----------
+    lo, hi : pandas.Series
+        The values at positions ``floor(r)`` and ``ceil(r)`` (float; NaN or None where the group has no value).
+    frac : pandas.Series
+        ``r - floor(r)``, in [0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        The interpolated quantiles (float64).
+    """
+    lo_a = pd.to_numeric(lo, errors="raise").to_numpy(dtype=float, na_value=np.nan)
+    hi_a = pd.to_numeric(hi, errors="raise").to_numpy(dtype=float, na_value=np.nan)
+    fr_a = pd.to_numeric(frac, errors="raise").to_numpy(dtype=float, na_value=np.nan)
+    out = lo_a.copy()
+    for i in np.flatnonzero((fr_a > 0) & np.isfinite(lo_a) & np.isfinite(hi_a)):
+        a, b, d = float(lo_a[i]), float(hi_a[i]), float(fr_a[i])
+        out[i] = float(Fraction(a) * Fraction(1.0 - d) + Fraction(b * d))
+    return out
+
+
 def _days(from_us: str, to_us: str) -> str:
     """Return SQL for the days between two epoch-microsecond integers, the same doubles as :func:`sql_days_between`.
 
@@ -278,7 +343,8 @@ def _days(from_us: str, to_us: str) -> str:
 
 
 def _event_transitions_sql(
-    scope: Scope, *, top_n: int, events: Sequence[str] | None, collapse_repeats: bool, inactive_days: float | None
+    scope: Scope, *, top_n: int, events: Sequence[str] | None, collapse_repeats: bool, inactive_days: float | None,
+    sorted_quantiles: bool,
 ) -> str:
     """Return the statement of :func:`event_transitions_data`: one row per (from_node, to_node) with its counts and quantiles.
 
@@ -308,6 +374,18 @@ def _event_transitions_sql(
         if inactive_days is not None
         else ""
     )
+    if sorted_quantiles:
+        quantiles = ", ".join(f"agg.{c}" for c in _QUANTILE_BOUND_COLUMNS)
+        ranked = f"SELECT f, t, k, days, {sql_rank_columns('days', partition_by='f, t', name='d')} FROM pairs"
+    else:
+        quantiles = "agg.q"
+        ranked = "SELECT f, t, k, days FROM pairs"
+    bounds = ", ".join(
+        f"{sql} AS {col}"
+        for q, name in zip(_QUARTILES, ("p25", "p50", "p75"), strict=True)
+        for sql, col in zip(sql_ranked_quantile_bounds("days", name="d", probability=q),
+                            (f"{name}_lo", f"{name}_hi", f"{name}_frac"), strict=True)
+    ) if sorted_quantiles else f"{sql_quantiles('days', list(_QUARTILES))} AS q"
     # Memory matters at 10M events: the window sorts (k, us, code) integers only; the event names
     # are replaced by codes before it and come back only on the aggregated pairs. ``top`` reads
     # events on its own rather than from ``ev``, so that ``ev`` is used once and not materialised.
@@ -344,11 +422,12 @@ def _event_transitions_sql(
                    CASE WHEN s.code > 0 THEN {_days('s.pus', 's.us')} WHEN c.churned_us IS NOT NULL THEN {_days('s.pus', 'c.churned_us')} END AS days
             FROM seq s JOIN cust c ON c.k = s.k CROSS JOIN nc
         ),
+        ranked AS ({ranked}),
         agg AS (
-            SELECT f, t, count(*) AS transitions, count(DISTINCT k) AS customers, {sql_quantiles('days', [0.25, 0.5, 0.75])} AS q
-            FROM pairs GROUP BY f, t
+            SELECT f, t, count(*) AS transitions, count(DISTINCT k) AS customers, {bounds}
+            FROM ranked GROUP BY f, t
         )
-        SELECT a.node AS from_node, b.node AS to_node, agg.transitions, agg.customers, agg.q
+        SELECT a.node AS from_node, b.node AS to_node, agg.transitions, agg.customers, {quantiles}
         FROM agg JOIN names a ON a.code = agg.f JOIN names b ON b.code = agg.t
     """
 

@@ -44,6 +44,9 @@ __all__ = [
     "sql_nth_smallest",
     "sql_quantiles",
     "sql_quote",
+    "sql_rank_columns",
+    "sql_ranked_quantile",
+    "sql_ranked_quantile_bounds",
     "sql_regexp_replace_all",
     "sql_replace_columns",
     "sql_seconds_between",
@@ -527,6 +530,118 @@ def sql_quantiles(expr: str, probabilities: list[float]) -> str:
     'quantile_cont(days, [0.25, 0.5, 0.75])'
     """
     return f"quantile_cont({expr}, [{', '.join(repr(float(q)) for q in probabilities)}])"
+
+
+def sql_rank_columns(expr: str, *, partition_by: str, name: str) -> str:
+    """Return window columns that rank *expr* within each partition, for exact quantiles from a sort.
+
+    An exact quantile aggregate (``quantile_cont``, ``median``) keeps every value of
+    a group in its state, and DuckDB does not spill aggregate states; a window
+    sort does spill. These two columns, selected beside the rows, let
+    :func:`sql_ranked_quantile_bounds` pick the values a quantile interpolates
+    between in an ordinary ``GROUP BY`` over the same partition.
+
+    Parameters
+    ----------
+    expr : str
+        SQL expression ranked (NULLs rank last and are not counted).
+    partition_by : str
+        SQL of the ``PARTITION BY`` list (the groups of the later ``GROUP BY``).
+    name : str
+        Prefix of the two column names.
+
+    Returns
+    -------
+    str
+        Two select-list items: ``{name}_i``, the 0-based position of the row
+        in its partition ordered by *expr* (NULLs last; equal values in any
+        order), and ``{name}_n``, the number of non-NULL values of *expr* in
+        the partition.
+
+    Examples
+    --------
+    >>> sql_rank_columns("days", partition_by="f, t", name="d")
+    'row_number() OVER (PARTITION BY f, t ORDER BY days NULLS LAST) - 1 AS d_i, count(days) OVER (PARTITION BY f, t) AS d_n'
+    """
+    return (
+        f"row_number() OVER (PARTITION BY {partition_by} ORDER BY {expr} NULLS LAST) - 1 AS {name}_i, "
+        f"count({expr}) OVER (PARTITION BY {partition_by}) AS {name}_n"
+    )
+
+
+def sql_ranked_quantile_bounds(expr: str, *, name: str, probability: float) -> tuple[str, str, str]:
+    """Return aggregate SQL for the two values a quantile interpolates between, and the weight.
+
+    Over rows carrying the columns of :func:`sql_rank_columns` (same *expr* and
+    *name*), grouped by its partition. With ``n`` non-NULL values and
+    ``r = (n - 1) × probability`` (a DOUBLE), ``lo`` is the value at position
+    ``floor(r)``, ``hi`` the value at ``ceil(r)`` and ``frac = r - floor(r)``:
+    the positions and weight of DuckDB's ``quantile_cont``.
+
+    Parameters
+    ----------
+    expr : str
+        The ranked SQL expression (a column of the ranked rows).
+    name : str
+        Prefix given to :func:`sql_rank_columns`.
+    probability : float
+        The quantile wanted, in [0, 1].
+
+    Returns
+    -------
+    tuple of str
+        Aggregate SQL expressions ``(lo, hi, frac)``, DOUBLE; ``lo`` and ``hi``
+        are NULL when the group has no non-NULL value.
+
+    Raises
+    ------
+    ValueError
+        If *probability* is outside [0, 1].
+    """
+    q = float(probability)
+    if not 0.0 <= q <= 1.0:
+        msg = f"sql_ranked_quantile_bounds: probability must be in [0, 1]; got {probability!r}"
+        raise ValueError(msg)
+    row_rank = f"(CAST({name}_n - 1 AS DOUBLE) * CAST({q!r} AS DOUBLE))"
+    group_rank = f"(CAST(max({name}_n) - 1 AS DOUBLE) * CAST({q!r} AS DOUBLE))"
+    lo = f"max(CASE WHEN {name}_i = floor({row_rank}) THEN CAST({expr} AS DOUBLE) END)"
+    hi = f"max(CASE WHEN {name}_i = ceil({row_rank}) THEN CAST({expr} AS DOUBLE) END)"
+    return lo, hi, f"({group_rank} - floor({group_rank}))"
+
+
+def sql_ranked_quantile(expr: str, *, name: str, probability: float) -> str:
+    """Return an aggregate SQL expression for an interpolated quantile from ranked rows.
+
+    The value is ``lo`` when ``frac`` is 0, else ``lo × (1 - frac) + hi × frac``
+    (``lo``, ``hi``, ``frac`` of :func:`sql_ranked_quantile_bounds`). That is
+    bit for bit DuckDB's ``quantile_cont`` (and ``median``) whenever ``frac`` is
+    0 or 0.5, which covers every median: both products are then exact, so the
+    sum is rounded once, as DuckDB's fused multiply-add rounds it. For other
+    fractions DuckDB's fused multiply-add can differ from this SQL in the
+    last bit; compute those from the bounds.
+
+    Parameters
+    ----------
+    expr : str
+        The ranked SQL expression (a column of the ranked rows).
+    name : str
+        Prefix given to :func:`sql_rank_columns`.
+    probability : float
+        The quantile wanted, in [0, 1].
+
+    Returns
+    -------
+    str
+        The aggregate SQL expression (DOUBLE; NULL when the group has no
+        non-NULL value).
+
+    Examples
+    --------
+    >>> sql_ranked_quantile("x", name="x", probability=0.5).startswith("CASE WHEN")
+    True
+    """
+    lo, hi, frac = sql_ranked_quantile_bounds(expr, name=name, probability=probability)
+    return f"CASE WHEN {frac} = 0 THEN {lo} ELSE {lo} * (1.0 - {frac}) + {hi} * {frac} END"
 
 
 def sql_nth_smallest(expr: str, n: int, *, where: str | None = None) -> str:
