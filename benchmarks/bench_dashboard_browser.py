@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def markdown(record: dict[str, Any]) -> str:
     """Render the results as Markdown tables, one per label."""
-    lines = ["# Dashboards in a browser: time to usable and to the first answer", "", (__doc__ or "").split("\n\n")[1], ""]
+    intro = "\n\n".join((__doc__ or "").split("\n\n")[1:4])  # how to run it, what each figure is, the pool
+    lines = ["# Dashboards in a browser: time to usable and to the first answer", "", intro, ""]
     columns = ["usable_s", "answer_s", "answered_at_s", "headline_s", "warm_kernel", "load_average", "outside_requests",
                "console_errors"]
     for label, run in record.items():
