@@ -43,18 +43,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _browser import NetworkGuard, chromium, new_page  # noqa: E402
+from _browser import SHOWN, USABLE, NetworkGuard, chromium, new_page  # noqa: E402
 
 from journeylib.reports.dashboard import find_free_port, start_dashboard, stop_dashboard, wait_until_ready  # noqa: E402
 
-#: The controls and live charts show (as in tests/test_browser.py).
-USABLE = """() => {
-  const controls = [...document.querySelectorAll('.widget-dropdown select, .widget-text input, .widget-button')]
-    .filter(e => e.getBoundingClientRect().width > 0);
-  const areas = [...document.querySelectorAll('.journeylib-live')];
-  return controls.length > 0 && areas.every(a => a.querySelectorAll('svg text').length > 0);
-}"""
-SHOWN = "() => document.querySelectorAll('.jp-OutputArea-output').length > 0"
 #: The outermost widget box around the first dropdown, and what it shows (text and SVG text).
 WIDGET_TEXT = """() => {
   const select = [...document.querySelectorAll('.widget-dropdown select')].find(e => e.getBoundingClientRect().width > 0);

@@ -174,6 +174,17 @@ def record_time_to_usable(test_id: str, seconds: float, *, results: Path = TTU_R
     os.replace(tmp, results)
 
 
+#: True when a dashboard's controls are on screen and every live chart area already draws text ("usable").
+USABLE = """() => {
+  const controls = [...document.querySelectorAll('.widget-dropdown select, .widget-text input, .widget-button')]
+    .filter(e => e.getBoundingClientRect().width > 0);
+  const areas = [...document.querySelectorAll('.journeylib-live')];
+  return controls.length > 0 && areas.every(a => a.querySelectorAll('svg text').length > 0);
+}"""
+#: True when a notebook without a dashboard widget shows its first cell output.
+SHOWN = "() => document.querySelectorAll('.jp-OutputArea-output').length > 0"
+
+
 def console_errors(console: list[tuple[str, str]]) -> list[str]:
     """Return the console errors and page errors of *console* (every one: the pages link nothing beyond the server)."""
     return [text for kind, text in console if kind in ("error", "pageerror")]

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_harness() -> ModuleType:
-    """Import benchmarks/bench_scale.py (a script, not a package module)."""
-    path = ROOT / "benchmarks" / "bench_scale.py"
-    spec = importlib.util.spec_from_file_location("bench_scale", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_scale"] = module
-    spec.loader.exec_module(module)
-    return module
+from test_bench_scale import load_harness  # the harness is a script: one loader for both test files
 
 
 def test_a_childs_spill_is_measured_in_its_own_temp_directory() -> None:
