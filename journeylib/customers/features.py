@@ -42,7 +42,6 @@ import pandas as pd
 from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
 from journeylib.exceptions import EmptyResultError, SchemaError, StatisticalWarning
-from journeylib.io.generic import SEND_ID
 from journeylib.journey.stages import milestones_data
 from journeylib.scope import Scope
 from journeylib.store import Store
@@ -57,7 +56,7 @@ from journeylib.store.dialect import (
     sql_quote,
     sql_timestamp,
 )
-from journeylib.store.schema import CUSTOMERS
+from journeylib.store.schema import CUSTOMERS, SEND_ID
 
 __all__ = [
     "AUTO_ATTRIBUTE_MAX_LEVELS",

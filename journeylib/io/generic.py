@@ -54,7 +54,7 @@ import pandas as pd
 
 from journeylib.exceptions import SourceFormatError
 from journeylib.store.notes import NOTE_COLUMNS, empty_notes
-from journeylib.store.schema import MESSAGE_STATUSES, Table
+from journeylib.store.schema import MESSAGE_STATUSES, SEND_ID, Table
 
 #: File endings the generic reader accepts, by format.
 SUPPORTED_SUFFIXES: dict[str, str] = {
@@ -172,8 +172,6 @@ def score_scale(values: Any) -> ScaleChoice:
     )
 
 
-#: The ``properties`` key naming the e-mail a ``messages`` row belongs to: the rows of one e-mail share it.
-SEND_ID = "send_id"
 #: Statuses each ``messages`` status implies for the same e-mail.
 IMPLIED_STATUSES: dict[str, tuple[str, ...]] = {"opened": ("delivered",), "clicked": ("opened", "delivered")}
 #: Notes counting e-mails whose statuses are implied, by implied status, and rows without a send id.

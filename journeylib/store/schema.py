@@ -37,6 +37,8 @@ MESSAGE_STATUSES: tuple[str, ...] = (
     "bounced",
     "unsubscribed",
 )
+#: The ``properties`` key naming the e-mail a ``messages`` row belongs to: the rows of one e-mail share it.
+SEND_ID = "send_id"
 
 
 @dataclass(frozen=True)
