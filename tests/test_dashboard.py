@@ -597,7 +597,7 @@ def test_a_cell_beyond_the_memory_bound_fails_on_its_page_and_the_server_serves_
 # -- warm kernels ------------------------------------------------------------------------------------
 
 
-def test_warm_kernels_import_what_the_notebooks_import_and_bind_no_name(folder: Path) -> None:
+def test_warm_kernels_import_what_the_notebooks_import_and_bind_no_name(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write(folder, "imports", "import colorsys\nfrom xml.dom import minidom\nimport os.path as p", "%matplotlib inline\nimport wave")
     _write(folder, "relative", "from . import nothing\nimport colorsys")
     # notebooks in name order (imports, ok, relative, url_error); a cell with a magic and a relative import are skipped
@@ -605,11 +605,13 @@ def test_warm_kernels_import_what_the_notebooks_import_and_bind_no_name(folder: 
     namespace: dict[str, object] = {}
     exec(warmup_code(["colorsys", "no.such.module"]), namespace)  # a failing import is left to the notebook's own cell
     assert [k for k in namespace if not k.startswith("__")] == []
+    monkeypatch.setenv("QUERY_STRING", "")  # the working folder and environment come back after the test
+    monkeypatch.chdir(ROOT)
     namespace = {}
     exec(handover_code({"QUERY_STRING": "segment=SMB"}, str(folder)), namespace)
-    assert os.environ.pop("QUERY_STRING") == "segment=SMB"
+    assert os.environ["QUERY_STRING"] == "segment=SMB"
+    assert Path.cwd() == folder.resolve()
     assert [k for k in namespace if not k.startswith("__")] == []
-    os.chdir(ROOT)
 
 
 def test_the_command_keeps_warm_kernels(folder: Path) -> None:
