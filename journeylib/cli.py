@@ -212,6 +212,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         keep_runs=args.keep,
         sample=args.sample,
         progress=args.progress,
+        jobs=args.jobs,
     )
     _out(f"report written to {run_dir}")
     _out(f"open {Path(args.out).resolve() / 'latest' / 'index.html'}")
@@ -468,6 +469,13 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="draw a progress bar over the notebooks on stderr (default: only when stderr is a terminal)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="run N notebooks side by side, each in its own kernel (default: the CPUs, at most 4; 1 runs them in turn)",
     )
     p.set_defaults(func=cmd_report)
 

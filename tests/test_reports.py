@@ -622,3 +622,107 @@ def test_failing_run_still_writes_manifest_index_and_other_notebooks(
     runs = (reports_out / "index.html").read_text()
     assert run_dir.name in runs
     assert "fixture" in runs
+
+
+# -- notebooks side by side ------------------------------------------------------------------------
+
+
+def _sleepy_suite(name: str, *seconds: float) -> dict[str, object]:
+    """A suite of sleepy_report entries (one per waiting time), named n0, n1, ..."""
+    return {
+        "name": name,
+        "notebooks": [
+            {"notebook": "sleepy_report", "output_name": f"n{i}", "parameters": {"seconds": s}} for i, s in enumerate(seconds)
+        ],
+    }
+
+
+def _timings(run_dir: Path, n: int) -> list[dict[str, object]]:
+    return [json.loads((run_dir / f"n{i}" / "timing.json").read_text()) for i in range(n)]
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_jobs_run_notebooks_side_by_side_or_in_turn(tmp_path: Path, store_db: Path, jobs: int) -> None:
+    cwd = os.getcwd()
+    run_dir = run_report(
+        _sleepy_suite("sleepy", 2.0, 2.0),
+        db=store_db,
+        out=tmp_path,
+        notebooks_dir=FIXTURES,
+        parameters_dir=FIXTURE_PARAMETERS,
+        execution_timeout=EXECUTION_TIMEOUT,
+        jobs=jobs,
+    )
+    a, b = _timings(run_dir, 2)
+    overlap = a["started"] < b["ended"] and b["started"] < a["ended"]  # type: ignore[operator]
+    assert overlap is (jobs == 2)
+    assert a["pid"] != b["pid"]  # a kernel each
+    assert a["cwd"] == b["cwd"] == str(FIXTURES)  # the kernel's folder, not the process's
+    assert os.getcwd() == cwd
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["execution"]["jobs"] == jobs
+    assert [r["name"] for r in manifest["notebooks"]] == ["n0", "n1"]  # suite order, whatever ran first
+    assert [r["status"] for r in manifest["notebooks"]] == ["succeeded", "succeeded"]
+    assert list(manifest["timings"]["notebooks"]) == ["n0", "n1"]
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_longest_notebooks_of_the_last_run_start_first(tmp_path: Path, store_db: Path) -> None:
+    kwargs = {
+        "db": store_db,
+        "out": tmp_path,
+        "notebooks_dir": FIXTURES,
+        "parameters_dir": FIXTURE_PARAMETERS,
+        "execution_timeout": EXECUTION_TIMEOUT,
+        "jobs": 2,
+    }
+    first = run_report(_sleepy_suite("order", 0.0, 0.0, 2.5), **kwargs)  # type: ignore[arg-type]
+    order = json.loads((first / "manifest.json").read_text())["execution"]["start_order"]
+    assert order["notebooks"] == ["n0", "n1", "n2"]
+    assert "no earlier run" in order["by"]
+    second = run_report(_sleepy_suite("order", 0.0, 0.0, 2.5), **kwargs)  # type: ignore[arg-type]
+    order = json.loads((second / "manifest.json").read_text())["execution"]["start_order"]
+    assert order["notebooks"][0] == "n2"
+    assert first.name in order["by"]
+    n0, n1, n2 = _timings(second, 3)
+    assert n2["started"] < min(n0["started"], n1["started"])  # type: ignore[type-var]
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_an_interrupted_run_stops_its_kernels(tmp_path: Path, store_db: Path) -> None:
+    import _thread
+    import threading
+    import time
+
+    import psutil
+
+    def kernels() -> list[psutil.Process]:
+        return [p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+
+    timer = threading.Timer(6.0, _thread.interrupt_main)
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_report(
+                _sleepy_suite("stopped", 120.0, 120.0, 120.0),
+                db=store_db,
+                out=tmp_path,
+                notebooks_dir=FIXTURES,
+                parameters_dir=FIXTURE_PARAMETERS,
+                execution_timeout=EXECUTION_TIMEOUT,
+                jobs=2,
+            )
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 60  # not the 120 s the notebooks wait
+    assert kernels() == []
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert not (tmp_path / "latest").exists()
+    assert not any((run_dir / f"n{i}" / "timing.json").exists() for i in range(3))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 from journeylib.reports.plan import PlannedNotebook, papermill_path
 
-__all__ = ["CHART_MODE", "KERNEL_NAME", "NotebookFailure", "execute_notebook"]
+__all__ = ["CHART_MODE", "KERNEL_NAME", "NotebookFailure", "execute_notebook", "kill_report_kernels"]
 
 #: Kernel every report notebook runs in: ``python3`` of the running interpreter.
 KERNEL_NAME = "python3"
@@ -102,8 +103,44 @@ class NotebookFailure:
         }
 
 
-def _kernel_manager_class(extra_env: Mapping[str, str]) -> type:
-    """Return a kernel manager class starting ``python3`` of *this* interpreter with extra environment."""
+#: The report kernels running now (their kernel managers), so that an interrupted run can stop them.
+_RUNNING: set[Any] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def kill_report_kernels() -> int:
+    """Kill the kernel of every notebook this process is running now (an interrupted report run).
+
+    A notebook whose kernel is killed fails at once with a dead-kernel error,
+    so the threads running them end instead of running their notebooks to
+    the end.
+
+    Returns
+    -------
+    int
+        How many kernel processes were sent the kill signal.
+    """
+    with _RUNNING_LOCK:
+        managers = list(_RUNNING)
+    killed = 0
+    for km in managers:
+        process = getattr(getattr(km, "provisioner", None), "process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
+            killed += 1
+        if process is not None:
+            with _RUNNING_LOCK:  # a dead kernel's manager is not cleaned up by nbclient: forget it here
+                _RUNNING.discard(km)
+    return killed
+
+
+def _kernel_manager_class(extra_env: Mapping[str, str], cwd: Path) -> type:
+    """Return a kernel manager class starting ``python3`` of *this* interpreter in *cwd* with extra environment.
+
+    The working directory is the kernel's own (not the process's: Papermill's
+    ``cwd`` changes the whole process's directory, which notebooks running
+    side by side in threads cannot share).
+    """
     from ipykernel.kernelspec import RESOURCES, get_kernel_dict
     from jupyter_client.kernelspec import KernelSpec
     from jupyter_client.manager import AsyncKernelManager
@@ -122,7 +159,18 @@ def _kernel_manager_class(extra_env: Mapping[str, str]) -> type:
                 env.pop(name, None)
             env.update(env_update)
             kw["env"] = env
+            kw["cwd"] = str(cwd)
             return await super()._async_pre_start_kernel(**kw)
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> Any:
+            with _RUNNING_LOCK:
+                _RUNNING.add(self)
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(self)
+            await super()._async_cleanup_resources(restart=restart)
 
     return ReportKernelManager
 
@@ -239,16 +287,15 @@ def execute_notebook(
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(
-            papermill_path(item.path),
-            papermill_path(executed),
+            papermill_path(item.path.resolve()),
+            papermill_path(executed.resolve()),
             parameters=parameters,
             kernel_name=KERNEL_NAME,
-            cwd=str(notebooks_dir),
             execution_timeout=execution_timeout,
             start_timeout=120,
             progress_bar=False,
             log_output=False,
-            kernel_manager_class=_kernel_manager_class(env),
+            kernel_manager_class=_kernel_manager_class(env, notebooks_dir.resolve()),
         )
     except PapermillExecutionError as exc:
         failure = _failure_from_notebook(executed, name=item.name, source=item.path, ename=exc.ename, evalue=exc.evalue)

@@ -32,17 +32,21 @@ a report runs.
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from journeylib.config.suite import SuiteConfig
 from journeylib.exceptions import ConfigError, JourneyLibError
 from journeylib.reports.engine import engine_data_version
-from journeylib.reports.execute import NotebookFailure, execute_notebook
+from journeylib.reports.execute import NotebookFailure, execute_notebook, kill_report_kernels
 from journeylib.reports.html import report_header, write_report_html
 from journeylib.reports.index import (
     data_version,
@@ -62,7 +66,7 @@ from journeylib.reports.plan import PlannedNotebook, ReportPlan, apply_sample, p
 from journeylib.store import Store
 from journeylib.store.progress import progress_bar
 
-__all__ = ["ReportError", "run_report"]
+__all__ = ["ReportError", "default_jobs", "run_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +124,15 @@ def _run_one(
     manifest: dict[str, Any],
     notebooks_dir: Path,
     execution_timeout: int,
-) -> NotebookFailure | None:
-    """Run notebook *index* of the run, write its HTML and list its artifacts in its manifest record."""
-    record = manifest["notebooks"][index]
+    publish: Callable[[int, dict[str, Any]], None],
+) -> tuple[NotebookFailure | None, dict[str, Any]]:
+    """Run notebook *index* of the run, write its HTML and list its artifacts; return its manifest record.
+
+    The record is a copy of the manifest's, which other threads may be writing
+    out: *publish* puts it back into the manifest (and writes the manifest)
+    once it says the notebook is running; the caller publishes the final one.
+    """
+    record = copy.deepcopy(manifest["notebooks"][index])
     folder = run_dir / item.name
     folder.mkdir(parents=True, exist_ok=True)
     out_nb = folder / f"{item.name}.ipynb"
@@ -135,6 +145,7 @@ def _run_one(
     record["status"] = "running"
     started = utc_now()
     record["started_at"] = iso_seconds(started)
+    publish(index, record)
     failure, execute_seconds = execute_notebook(
         item, out_nb, parameters=params, notebooks_dir=notebooks_dir, execution_timeout=execution_timeout
     )
@@ -174,7 +185,7 @@ def _run_one(
     finished = utc_now()
     record["finished_at"] = iso_seconds(finished)
     record["seconds"] = round((finished - started).total_seconds(), 3)
-    return failure
+    return failure, record
 
 
 def _customers(item: PlannedNotebook) -> int | None:
@@ -208,6 +219,49 @@ def _sample_plan(plan: ReportPlan, sample: float | int) -> tuple[ReportPlan, dic
     return sampled, record
 
 
+#: Most notebooks run side by side by default (each kernel holds a few hundred MiB).
+MAX_DEFAULT_JOBS = 4
+
+
+def default_jobs() -> int:
+    """Return how many notebooks a report run executes side by side by default.
+
+    Returns
+    -------
+    int
+        The CPUs this process may use (``os.sched_getaffinity``, else
+        ``os.cpu_count()``), at most :data:`MAX_DEFAULT_JOBS`, at least 1.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_DEFAULT_JOBS, cpus))
+
+
+def _start_order(plan: ReportPlan, out_dir: Path) -> tuple[list[int], str]:
+    """Return the order notebooks start in: longest first, by their seconds in the suite's last good run.
+
+    With several jobs, starting the longest notebooks first makes the run end
+    sooner (the short ones fill in at the end). Notebooks the last run did not
+    have start first, in suite order; without a last run of this suite, the
+    suite order is kept. Returns the indexes and where the order came from.
+    """
+    order = list(range(len(plan.notebooks)))
+    last = out_dir / "latest" / "manifest.json"
+    try:
+        previous = json.loads(last.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return order, "the suite's order (no earlier run in this reports folder)"
+    if previous.get("suite") != plan.suite.name:
+        return order, f"the suite's order (the last good run in {out_dir} is of suite {previous.get('suite')!r})"
+    seconds = {
+        r.get("name"): r.get("seconds") for r in previous.get("notebooks", []) if isinstance(r.get("seconds"), (int, float))
+    }
+    order.sort(key=lambda i: -seconds.get(plan.notebooks[i].name, float("inf")))
+    return order, f"longest first, by the seconds of run {previous.get('run_id')}"
+
+
 def run_report(
     suite: str | os.PathLike[str] | SuiteConfig | Mapping[str, Any],
     *,
@@ -222,6 +276,7 @@ def run_report(
     keep_runs: int | None = None,
     sample: float | int | None = None,
     progress: bool | None = None,
+    jobs: int | None = None,
 ) -> Path:
     """Run a report suite: execute its notebooks with Papermill and write the report folder.
 
@@ -289,6 +344,13 @@ def run_report(
     progress : bool, optional
         Draw a progress bar over the notebooks on stderr; None (default):
         only when stderr is a terminal.
+    jobs : int, optional
+        How many notebooks run side by side, each in its own kernel; default
+        :func:`default_jobs` (the CPUs, at most 4). Notebooks share nothing
+        but the store (read-only) and the persistent result store, whose
+        entries are written atomically. With more than one job the longest
+        notebooks (by the suite's last good run in *out*) start first; the
+        manifest and index list them in suite order either way.
 
     Returns
     -------
@@ -322,6 +384,11 @@ def run_report(
         raise ValueError(msg)
     if keep_runs is not None and (not isinstance(keep_runs, int) or isinstance(keep_runs, bool) or keep_runs < 1):
         msg = f"keep_runs must be a positive number of runs, got {keep_runs!r}"
+        raise ValueError(msg)
+    if jobs is None:
+        jobs = default_jobs()
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        msg = f"jobs must be a positive number of notebooks to run side by side, got {jobs!r}"
         raise ValueError(msg)
     if sample is not None:
         resolve_sample(sample, 1)  # the request's form, before anything is read
@@ -371,37 +438,77 @@ def run_report(
     write_json(manifest_path, manifest)
     write_run_index(run_dir, manifest)
 
-    failures: list[NotebookFailure] = []
+    failures: list[NotebookFailure | None] = [None] * len(plan.notebooks)
     total = len(plan.notebooks)
-    bar = progress_bar(total=total, desc=f"report {plan.suite.name}", unit="notebook", progress=progress)
-    try:
-        for i, item in enumerate(plan.notebooks):
-            logger.info("report %s: running %s (%d/%d)", run_dir.name, item.name, i + 1, total)
-            bar.set_postfix_str(f"{item.name} running", refresh=True)
-            failure = _run_one(
-                item,
-                index=i,
-                run_dir=run_dir,
-                manifest=manifest,
-                notebooks_dir=plan.notebooks_dir,
-                execution_timeout=execution_timeout,
-            )
-            record = manifest["notebooks"][i]
-            manifest["timings"]["notebooks"][item.name] = record["seconds"]
-            bar.set_postfix_str(f"{item.name} {record['status']} in {record['seconds']:.1f} s", refresh=False)
-            bar.update(1)
-            if failure is not None:
-                failures.append(failure)
-                logger.warning("report %s: %s", run_dir.name, failure.describe())
+    jobs = min(jobs, total) if total else 1
+    order, order_note = _start_order(plan, out_dir) if jobs > 1 else (list(range(total)), "the suite's order")
+    manifest["execution"]["jobs"] = jobs
+    manifest["execution"]["start_order"] = {"notebooks": [plan.notebooks[i].name for i in order], "by": order_note}
+    lock = threading.Lock()
+
+    def publish(index: int, record: dict[str, Any]) -> None:
+        with lock:
+            manifest["notebooks"][index] = copy.deepcopy(record)
             write_json(manifest_path, manifest)
             write_run_index(run_dir, manifest)
-        manifest["status"] = "failed" if failures else "succeeded"
-        manifest["exit_status"] = 1 if failures else 0
+
+    def run(index: int) -> tuple[NotebookFailure | None, dict[str, Any]]:
+        item = plan.notebooks[index]
+        logger.info("report %s: running %s (%d/%d)", run_dir.name, item.name, index + 1, total)
+        return _run_one(
+            item,
+            index=index,
+            run_dir=run_dir,
+            manifest=manifest,
+            notebooks_dir=plan.notebooks_dir,
+            execution_timeout=execution_timeout,
+            publish=publish,
+        )
+
+    bar = progress_bar(total=total, desc=f"report {plan.suite.name}", unit="notebook", progress=progress)
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="journeylib-report")
+    futures: dict[Future[tuple[NotebookFailure | None, dict[str, Any]]], int] = {}
+    try:
+        futures.update((pool.submit(run, i), i) for i in order)
+        pending = set(futures)
+        while pending:
+            # a timeout, so that an interrupt (Ctrl-C) is handled within a fraction of a second
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                i = futures[future]
+                failure, record = future.result()
+                publish(i, record)
+                with lock:
+                    manifest["timings"]["notebooks"][record["name"]] = record["seconds"]
+                bar.set_postfix_str(f"{record['name']} {record['status']} in {record['seconds']:.1f} s", refresh=False)
+                bar.update(1)
+                if failure is not None:
+                    failures[i] = failure
+                    logger.warning("report %s: %s", run_dir.name, failure.describe())
+        manifest["timings"]["notebooks"] = {
+            item.name: manifest["timings"]["notebooks"][item.name]
+            for item in plan.notebooks
+            if item.name in manifest["timings"]["notebooks"]
+        }
+        failed = [f for f in failures if f is not None]
+        manifest["status"] = "failed" if failed else "succeeded"
+        manifest["exit_status"] = 1 if failed else 0
     except BaseException:
         manifest["status"] = "interrupted"
         manifest["exit_status"] = 130
+        pool.shutdown(wait=False, cancel_futures=True)
+        # The running notebooks fail at once instead of running to their end; a kernel still starting is killed
+        # on the next round, so no notebook outlives the run.
+        killed = 0
+        running = [f for f in futures if not f.done()]
+        while running:
+            killed += kill_report_kernels()
+            running = list(wait(running, timeout=0.2).not_done)
+        if killed:
+            logger.warning("report %s: interrupted; stopped %d running notebook kernel(s)", run_dir.name, killed)
         raise
     finally:
+        pool.shutdown(wait=True)
         bar.close()
         finished = utc_now()
         manifest["finished_at"] = iso_seconds(finished)
@@ -420,6 +527,7 @@ def run_report(
         write_run_index(run_dir, manifest)
         write_runs_index(out_dir)
     logger.info("report %s: %s in %.1f s -> %s", run_dir.name, manifest["status"], manifest["seconds"], run_dir)
-    if failures:
-        raise ReportError(failures, suite=plan.suite.name, run_dir=run_dir, total=total, latest=manifest["latest"])
+    failed = [f for f in failures if f is not None]
+    if failed:
+        raise ReportError(failed, suite=plan.suite.name, run_dir=run_dir, total=total, latest=manifest["latest"])
     return run_dir
