@@ -4,10 +4,12 @@ Fast tests check the plan and the pre-flight checks without starting a kernel:
 ``engine`` injected with an empty ``db``, ``db`` and ``engine`` refused
 together, the engine file validated (file, key and line named) before anything
 is written, and the Spark data version recorded for the manifest. The test
-marked ``spark`` runs ``00_data_health`` with its ``smoke`` parameter set
-through the runner twice in one suite, once on Spark local mode over the
-session world's Parquet files and once on its DuckDB store, and checks that
-the two ``summary.json`` are equal.
+marked ``spark`` run a notebook with its ``smoke`` parameter set through the
+runner twice in one suite, once on Spark local mode over the session world's
+Parquet files and once on its DuckDB store: ``00_data_health`` (the two
+``summary.json`` equal) and ``03_churn_drivers`` (the feature table, the
+drivers and the success indicators: ``summary.json`` and every artifact
+table equal).
 """
 
 from __future__ import annotations
@@ -210,32 +212,43 @@ def test_a_share_sample_needs_the_number_of_customers(tmp_path: Path, parquet_fi
     assert not (tmp_path / "r").exists()
 
 
-# -- one notebook on Spark local mode, through the runner ----------------------------------------
-@pytest.mark.spark
-@pytest.mark.slow
-@pytest.mark.notebooks
-def test_data_health_on_spark_gives_the_duckdb_summary(demo_store: Path, tmp_path: Path) -> None:
+# -- notebooks on Spark local mode, through the runner ---------------------------------------
+def _on_both_engines(entry: dict[str, str], demo_store: Path, tmp_path: Path) -> tuple[Path, Path, dict]:
+    """Run one notebook entry through the runner on Spark (the store exported as Parquet) and on DuckDB, one suite.
+
+    Returns the run folder (outputs ``spark`` and ``duckdb``), the engine file and the manifest; asserts the run succeeded.
+    """
     pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install -e '.[spark]')")
     from journeylib.store.spark import write_parquet_tables
 
     with Store(demo_store, read_only=True) as duck:
         tables = write_parquet_tables(duck, tmp_path / "parquet")
-        customers = duck.count("customers")
-        events = duck.count("events")
     engine = _spark_engine(tmp_path / "engine.yaml", tables)
     suite = {
         "name": "engines",
         "notebooks": [
-            {**SMOKE, "output_name": "spark", "parameters": {"engine": str(engine)}},
-            {**SMOKE, "output_name": "duckdb", "parameters": {"db": str(demo_store)}},
+            {**entry, "output_name": "spark", "parameters": {"engine": str(engine)}},
+            {**entry, "output_name": "duckdb", "parameters": {"db": str(demo_store)}},
         ],
     }
     started = time.perf_counter()
     run = run_report(suite, out=tmp_path / "reports", notebooks_dir=NOTEBOOKS, parameters_dir=PARAMETERS, execution_timeout=600)
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     spark_nb, duck_nb = manifest["notebooks"]
-    print(f"spark {spark_nb['seconds']} s, duckdb {duck_nb['seconds']} s, run {time.perf_counter() - started:.1f} s")
+    print(f"{entry['notebook']}: spark {spark_nb['seconds']} s, duckdb {duck_nb['seconds']} s, run {time.perf_counter() - started:.1f} s")
     assert manifest["status"] == "succeeded"
+    return run, engine, manifest
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_data_health_on_spark_gives_the_duckdb_summary(demo_store: Path, tmp_path: Path) -> None:
+    run, engine, manifest = _on_both_engines(SMOKE, demo_store, tmp_path)
+    with Store(demo_store, read_only=True) as duck:
+        customers = duck.count("customers")
+        events = duck.count("events")
+    spark_nb, duck_nb = manifest["notebooks"]
     assert spark_nb["engine"] == str(engine.resolve())
     assert spark_nb["db"] is None
     assert spark_nb["parameters"]["db"] == ""
@@ -255,3 +268,25 @@ def test_data_health_on_spark_gives_the_duckdb_summary(demo_store: Path, tmp_pat
     page = (run / "spark" / "spark.html").read_text(encoding="utf-8")
     assert "engine.yaml (fingerprint" in page
     assert os.fspath(engine) not in page  # machine paths stay in the manifest
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_churn_drivers_on_spark_give_the_duckdb_tables(demo_store: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    entry = {"notebook": "03_churn_drivers", "parameter_set": "smoke"}
+    run, _, _ = _on_both_engines(entry, demo_store, tmp_path)
+    spark_dir, duck_dir = run / "spark" / "artifacts", run / "duckdb" / "artifacts"
+    summary_spark = json.loads((spark_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary_spark == json.loads((duck_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary_spark["population"] > 0
+    assert summary_spark["candidates"] > 0  # the feature table ran (it failed on Spark before fresh column identities)
+    assert summary_spark["sample"]["n"] == 150  # the smoke set's seeded sample, drawn by the same md5 order
+    tables = sorted(p.name for p in spark_dir.glob("*.parquet"))
+    assert tables == sorted(p.name for p in duck_dir.glob("*.parquet"))
+    assert "drivers.parquet" in tables
+    for name in tables:
+        spark_table, duck_table = pd.read_parquet(spark_dir / name), pd.read_parquet(duck_dir / name)
+        pd.testing.assert_frame_equal(spark_table, duck_table, check_exact=True, obj=name)
