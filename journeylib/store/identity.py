@@ -776,6 +776,24 @@ FROM r GROUP BY ALL
 """
 
 
+def _warn_without_bookkeeping(store: Store, what: str) -> None:
+    """Warn (with the count of identity_map's ids) that *what* is empty because the store is not the ingest's DuckDB file."""
+    import warnings
+
+    from journeylib.exceptions import DataQualityWarning
+
+    if store.engine == "duckdb":
+        return
+    n = int(store.query("SELECT count(*) AS n FROM identity_map")["n"].iloc[0])
+    if n:
+        msg = (
+            f"{what}: identity_map has {n:,} ids, but the ingest's bookkeeping tables (source_identities, source_refs) "
+            f"are kept only in the DuckDB store an ingest writes and are not read on engine {store.engine!r}; this table "
+            "is therefore empty here, not a finding. Run it on the DuckDB store for the identity-resolution figures."
+        )
+        warnings.warn(msg, DataQualityWarning, stacklevel=3)
+
+
 def identity_report_data(store: Store, *, empty_ok: bool = False) -> pd.DataFrame:
     """Count, per source and resolution method, the ids and the rows they carry.
 
@@ -824,6 +842,7 @@ def identity_report_data(store: Store, *, empty_ok: bool = False) -> pd.DataFram
     columns = ["source", "method", "matched", "ids", "ids_share", "events", "tickets", "messages", "rows_share"]
     ids = store.query("SELECT source, method, count(*) AS ids FROM identity_map GROUP BY ALL")
     if ids.empty or not vendor_tables_exist(store):
+        _warn_without_bookkeeping(store, "identity_report_data")
         if empty_ok:
             return pd.DataFrame({c: pd.Series(dtype="object" if c in ("source", "method") else "float64") for c in columns})
         msg = "identity_report_data: identity_map is empty. Ingest vendor exports (journeylib ingest --config sources.yaml) first."
@@ -909,6 +928,7 @@ def unmatched_ids_data(store: Store, *, n: int = 10) -> pd.DataFrame:
         msg = f"unmatched_ids_data: n must be at least 1, got {n}"
         raise ValueError(msg)
     if not vendor_tables_exist(store):
+        _warn_without_bookkeeping(store, "unmatched_ids_data")
         return pd.DataFrame(columns=["source", "source_id", "method", "email", "rows", "rank"])
     return store.query(
         """WITH u AS (SELECT source, source_id, method FROM identity_map WHERE method IN ('ambiguous', 'unmatched')),
