@@ -70,3 +70,24 @@ def test_vendor_ingest_restores_insertion_order(tmp_path: Path) -> None:
     with Store(":memory:") as s:
         ingest_vendor_file(s, f, reader="mixpanel")
         assert setting(s, "preserve_insertion_order") == "True"
+
+
+def test_instants_and_days_are_utc_whatever_the_machine_time_zone() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json\n"
+        "from journeylib.store import Store\n"
+        "s = Store(':memory:')\n"
+        "r = s.query(\"SELECT TIMESTAMPTZ '2024-03-31 23:30:00+00' AS t, "
+        "CAST(TIMESTAMPTZ '2024-03-31 23:30:00+00' AS DATE) AS d, date_trunc('day', TIMESTAMPTZ '2024-03-31 23:30:00+00') AS day\")\n"
+        "print(json.dumps({'tz': str(r['t'].dt.tz), 't': str(r['t'][0]), 'd': str(r['d'][0].date()), 'day': str(r['day'][0])}))\n"
+    )
+    env = {**os.environ, "TZ": "Europe/Berlin"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, timeout=120)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    # Berlin is two hours ahead on that night: its day would already be 1 April
+    assert got == {"tz": "UTC", "t": "2024-03-31 23:30:00+00:00", "d": "2024-03-31", "day": "2024-03-31 00:00:00+00:00"}

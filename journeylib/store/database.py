@@ -284,6 +284,9 @@ class Store:
             if isinstance(err, (StoreLockedError, StoreFullError, OutOfMemoryError)):
                 raise err from exc
             raise JourneyLibError(msg) from exc
+        # Instants are UTC in the store and in every frame it returns, and day boundaries (date_trunc, casts to
+        # DATE) are UTC days: DuckDB would otherwise take the machine's time zone (TZ) for both.
+        con.execute("SET TimeZone = 'UTC'")
         for name, value in self.settings.items():
             try:
                 con.execute(f"SET {name} = {sql_quote(value)}")
