@@ -129,3 +129,13 @@ def test_labelled_set_validation_trains_tfidf_on_0_1_labels() -> None:
 def test_labelled_set_validation_refuses_too_few_per_class() -> None:
     with pytest.raises(ValueError, match="at least 5 texts per class"):
         evaluation.labelled_set_validation_data(["good", "bad"] * 2, [1, 0] * 2)
+
+
+@needs_corpora
+def test_fold_threads_do_not_change_the_validation_table() -> None:
+    """The cross-validation folds are fitted in threads: one thread or several, the same table to the last bit."""
+    one = evaluation.scorer_validation_data(corpora=["hutto_tweets"], sample_n=600, n_jobs=1)
+    three = evaluation.scorer_validation_data(corpora=["hutto_tweets"], sample_n=600, n_jobs=3)
+    pd.testing.assert_frame_equal(one, three, check_exact=True)
+    with pytest.raises(ValueError, match="n_jobs must be 0"):
+        evaluation.scorer_validation_data(corpora=["hutto_tweets"], sample_n=100, n_jobs=-1)

@@ -180,3 +180,26 @@ def test_planted_decline_gives_a_measured_lead_time(planted_backtest: tuple[obje
     fs = lead_time_summary(full, bt).iloc[0]
     assert fs["full_lookback_churners"] + fs["left_out_lookback"] == fs["churners"]
     assert fs["median_lead_days_full_lookback"] == pytest.approx(full.loc[full["full_lookback"], "lead_days"].median())
+
+
+@pytest.mark.parametrize("decimals", [1, 3, None])
+def test_bootstrap_metrics_from_draw_counts_equal_the_resampled_arrays(decimals: int | None) -> None:
+    """The backtest's bootstrap reads ROC-AUC and average precision from how often each row is drawn, without sorting
+    each sample: the values equal roc_auc and average_precision of the resampled arrays exactly, ties included."""
+    from journeylib.customers import risk
+
+    rng = np.random.default_rng(7)
+    n = 400
+    y = (rng.random(n) < 0.2).astype(int)
+    p = rng.random(n) if decimals is None else np.round(rng.random(n), decimals)  # coarse scores: many ties
+    ranked = risk._ResampledRanks(y, p)
+    checked = 0
+    for _ in range(40):
+        idx = rng.integers(0, n, n)
+        if y[idx].min() == y[idx].max():
+            continue
+        auc, ap = ranked.metrics(np.bincount(idx, minlength=n))
+        assert auc == risk.roc_auc(y[idx], p[idx])
+        assert ap == risk.average_precision(y[idx], p[idx])
+        checked += 1
+    assert checked >= 30

@@ -146,6 +146,30 @@ def test_reasons_do_not_depend_on_the_block_size() -> None:
     assert drop == ["activity_trend", "activity_trend"]
 
 
+def test_contributions_equal_every_background_row_swapped_by_hand() -> None:
+    """Background rows sharing a factor's values are scored once: the contributions are still exactly the mean over all rows."""
+    frame = _planted_frame(n=300)
+    model = ChurnClassifier("boosting").fit(frame[FEATURES], frame["churned"])
+    rows = frame.iloc[:6]
+    m = 20  # many background rows share a segment, a users count or a ticket count
+    res = risk_reasons_data(model, rows, features=FEATURES, reference=frame, n_background=m, min_contribution=0.0, top_n=20)
+    bg = frame[FEATURES].iloc[np.sort(np.random.default_rng(0).choice(len(frame), size=m, replace=False))]
+    factors = reason_factors_data(FEATURES).groupby("factor", sort=False)["feature"].agg(list)
+    assert any(len(bg[cols].drop_duplicates()) < m for cols in factors)  # the shortcut is exercised
+    for cid in rows["customer_id"]:
+        x = rows[rows["customer_id"] == cid][FEATURES]
+        risk = model.predict_proba(x)[0, 1]
+        got = res[res["customer_id"] == cid].drop_duplicates("factor").set_index("factor")["contribution"]
+        for factor, cols in factors.items():
+            swapped = pd.concat([x] * m, ignore_index=True)
+            swapped[cols] = bg[cols].to_numpy()
+            expected = risk - model.predict_proba(swapped)[:, 1].mean()
+            if factor in got.index:
+                assert got[factor] == expected  # exact: the same numbers averaged in the same order
+            else:
+                assert expected == 0.0
+
+
 def test_reasons_errors() -> None:
     X = pd.DataFrame({"customer_id": ["a"], "activity_7d": [1]})
     with pytest.raises(ValueError, match=r"rows lack the columns \['users'\]"):

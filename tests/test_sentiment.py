@@ -726,3 +726,43 @@ def test_training_labels_three_class_numbers_and_aliases() -> None:
     assert sentiment.training_labels(["NEG", "Neutral", "pos"]).tolist() == ["negative", "neutral", "positive"]
     with pytest.raises(ValueError, match=r"unknown label\(s\) \['great'\] \(first at position 1\)"):
         sentiment.training_labels(["positive", "great"])
+
+
+def test_score_tickets_again_reads_the_same_result_back_without_sharing_it() -> None:
+    tickets = pd.DataFrame({
+        "ticket_id": ["t1", "t2", "t3"],
+        "subject": ["Re: Export broken", "Invoice", None],
+        "body": ["Hi,\n\nStill broken!!\n\nThanks,\nMaya", "Please send the March invoice.", "Works great now :)"],
+    })
+    first = sentiment.score_tickets(tickets)
+    again = sentiment.score_tickets(tickets.assign(priority="high"))  # other columns do not matter
+    pd.testing.assert_frame_equal(again.drop(columns="priority"), first, check_exact=True)
+    first.loc[0, "compound"] = 99.0  # the caller's copy is its own
+    assert sentiment.score_tickets(tickets)["compound"].iloc[0] != 99.0
+    # another text is scored afresh
+    changed = tickets.assign(subject=["Fixed", *tickets["subject"].iloc[1:]],
+                             body=["Everything works, thank you!", *tickets["body"].iloc[1:]])
+    assert sentiment.score_tickets(changed)["polarity"].iloc[0] == "positive"
+
+
+def test_score_frame_with_the_cleaning_given_equals_cleaning_inside() -> None:
+    from journeylib.voice import textclean
+
+    texts = ["Hi Tom,\n\nThe export is broken AGAIN.\n\nThanks,\nMaya", "10/10 would buy again", "", "La exportación no funciona"]
+    vader = VaderScorer().fit()
+    cleaned = textclean.clean_texts(texts)
+    pd.testing.assert_frame_equal(vader.score_frame(texts, cleaned=cleaned), vader.score_frame(texts), check_exact=True)
+    with pytest.raises(ValueError, match="cleaned must be the clean_texts frame of the 4 texts"):
+        vader.score_frame(texts, cleaned=cleaned.iloc[:2])
+    with pytest.raises(ValueError, match="clean=False"):
+        VaderScorer(clean=False).fit().score_frame(texts, cleaned=cleaned)
+
+
+def test_vader_scores_kept_by_text_are_not_used_with_an_edited_lexicon() -> None:
+    text = "The sync is flaky."
+    default = VaderScorer(clean=False).fit()
+    before = default.score_frame([text])["compound"].iloc[0]
+    edited = VaderScorer(clean=False).fit()
+    edited.analyzer_.lexicon["flaky"] = -3.0  # a team's own word
+    assert edited.score_frame([text])["compound"].iloc[0] < before
+    assert default.score_frame([text])["compound"].iloc[0] == before

@@ -327,32 +327,62 @@ def _occlusion(model: Any, X: pd.DataFrame, groups: Mapping[str, list[str]], bac
                *, chunk_rows: int, progress: bool | None) -> tuple[np.ndarray, np.ndarray]:
     """Risk of each row, and per group the risk minus the mean risk with the group's values of each background row.
 
-    Each block of customers is repeated once (customer × background row) and
+    Background rows that share a group's values give the same swapped row, so
+    each group's distinct value combinations are scored once per customer
+    and their risks spread back to every background row before the mean
+    (the same numbers, in the same order, as scoring every background row).
+    Each block of customers is repeated once per distinct combination and
     stacked for every group with that group's columns swapped, so one
-    ``predict_proba`` call scores a block's customers × factors × background.
+    ``predict_proba`` call scores a block's customers × factors × combinations.
     """
     p = np.asarray(model.predict_proba(X))[:, 1]
     n, m, n_groups = len(X), len(background), len(groups)
     out = np.zeros((n, n_groups))
-    per = max(1, chunk_rows // (m * n_groups))
     cols = list(X.columns)
     pos = {c: i for i, c in enumerate(cols)}
     xv = X.to_numpy(dtype=object) if any(X[c].dtype == object for c in cols) else X.to_numpy()
     bv = background[cols].to_numpy(dtype=xv.dtype)
     dtypes = X.dtypes
+    # Per group: the background rows of its distinct value combinations, and each background row's combination.
+    # Values are told apart by type and repr, so NaN and None, or 0.0 and -0.0, are never merged.
+    firsts: list[np.ndarray] = []
+    inverses: list[np.ndarray] = []
+    for gcols in groups.values():
+        seen: dict[tuple[Any, ...], int] = {}
+        first: list[int] = []
+        inverse: list[int] = []
+        for b, values in enumerate(bv[:, [pos[c] for c in gcols]].tolist()):
+            key = tuple((type(v), repr(v)) for v in values)
+            if key not in seen:
+                seen[key] = len(first)
+                first.append(b)
+            inverse.append(seen[key])
+        firsts.append(np.asarray(first, dtype=np.int64))
+        inverses.append(np.asarray(inverse, dtype=np.int64))
+    sizes = [len(f) for f in firsts]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    width = int(offsets[-1])  # swapped rows per customer
+    per = max(1, chunk_rows // max(width, 1))
     total = n * m * n_groups
     show = progress if progress is not None else (None if total >= PROGRESS_MIN_ROWS else False)
     with progress_bar(total=n, desc="risk reasons", unit="customer", progress=show) as bar:
         for start in range(0, n, per):
             k = min(per, n - start)
-            rep = np.repeat(xv[start:start + k], m, axis=0)
-            take = np.tile(np.arange(m), k)
-            stacked = np.tile(rep, (n_groups, 1))
+            block = xv[start:start + k]
+            parts = []
             for g, gcols in enumerate(groups.values()):
+                u = sizes[g]
+                part = np.repeat(block, u, axis=0)
                 idx = [pos[c] for c in gcols]
-                stacked[g * k * m:(g + 1) * k * m][:, idx] = bv[take][:, idx]
-            frame = pd.DataFrame(stacked, columns=cols).astype(dtypes.to_dict())
-            q = np.asarray(model.predict_proba(frame))[:, 1].reshape(n_groups, k, m).mean(axis=2)
+                part[:, idx] = np.tile(bv[firsts[g]][:, idx], (k, 1))
+                parts.append(part)
+            frame = pd.DataFrame(np.concatenate(parts), columns=cols).astype(dtypes.to_dict())
+            risk = np.asarray(model.predict_proba(frame))[:, 1]
+            full = np.empty((n_groups, k, m))
+            for g in range(n_groups):
+                distinct = risk[offsets[g] * k:offsets[g + 1] * k].reshape(k, sizes[g])
+                full[g] = distinct[:, inverses[g]]
+            q = full.mean(axis=2)
             out[start:start + k] = p[start:start + k, None] - q.T
             bar.update(k)
     return p, out

