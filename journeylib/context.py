@@ -5,8 +5,10 @@ the funnel, the transitions, the flow, the friction points, the drivers. Each
 ``*_data`` function of journeylib can answer one of them on its own (they are
 the documented, testable API), but on its own each would recompute what they
 share — above all the stage frames (milestones and intervals per customer),
-the engine's most expensive step. :class:`Journey` is the front door that
-shares it::
+the engine's most expensive step, and the scope's event counts by name that
+event transitions and sessions branch on
+(:mod:`journeylib.journey.scoped_events`). :class:`Journey` is the front
+door that shares them::
 
     j = journeylib.Journey.open("data/journeylib.duckdb", definition="parameters/journeys/saas.yaml", segment="SMB")
     j.funnel_data()

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from journeylib.cache import ResultCache
+from journeylib.journey.scoped_events import scoped_event_count
 from journeylib.scope import Scope
 from journeylib.store import Store
 from journeylib.store.dialect import (
@@ -39,6 +41,7 @@ def sessions_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
+    cache: ResultCache | None = None,
     gap_minutes: float = 30.0,
     sources: Sequence[str] | None = None,
     level: Literal["customer", "session"] = "customer",
@@ -55,6 +58,9 @@ def sessions_data(
         The canonical store.
     as_of, segment, plan, signup_from, signup_to, sample_n, scope
         Scope, as in :func:`journeylib.journey.stages.milestones_data`.
+    cache : ResultCache, optional
+        Shares the count of the scope's events with the other analyses of a
+        context (:func:`journeylib.journey.scoped_events.scoped_event_counts`).
     gap_minutes : float, default 30
         Inactivity that ends a session.
     sources : list of str, optional
@@ -88,29 +94,50 @@ def sessions_data(
         raise ValueError(msg)
     scope = Scope.resolve(store, scope, function="sessions_data", as_of=as_of, segment=segment, plan=plan,
                           signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
-    keep = f"WHERE source IN ({', '.join(sql_quote(s) for s in sources)})" if sources else ""
+    keep = f" AND e.source IN ({', '.join(sql_quote(s) for s in sources)})" if sources else ""
     gap_us = round(gap_minutes * 60_000_000)
-    # Ordering by timestamp alone is enough: events with equal timestamps are never split by a gap, and
-    # the running count of session starts is a RANGE frame, so tied events (peers) all get the count
-    # including their group's start, whatever order an engine puts peers in (a ROWS frame could leave
-    # a tied event in the previous session when the two windows order peers differently). The windows
-    # order and compare integer epoch microseconds: the same order and the same gaps as the
-    # time-zone-aware timestamps, about 1.5x faster to sort at 10M events.
+    us = sql_epoch_microseconds
+    # One window sort over (customer number, epoch microseconds) marks each event that starts a session
+    # (no previous event, or more than gap_us since it) or ends one (no next event, or more than gap_us
+    # until it); a second window over the marked rows only (about two per session) pairs each start
+    # with the end that follows it. Ordering by timestamp alone is enough: events with equal timestamps
+    # are never split by a gap (the gap between them is 0), so whatever order the sort puts peers in,
+    # only the first of them can start a session and only the last can end one, and the session's
+    # first and last timestamps and its number of events (a difference of row numbers) are the same.
+    # Customers are numbered and timestamps are integer epoch microseconds, so the sort compares
+    # integers (faster and smaller than customer ids and time-zone-aware timestamps at 10M events).
+    # The end test is spelt `us - lead(us) OVER w >= -gap`: Spark's parser reads `OVER w - us` as a window name.
     sessions = f"""
-        WITH ev AS (SELECT customer_id, timestamp, {sql_epoch_microseconds("timestamp")} AS us FROM ({scope.events_sql()}) {keep}),
-        marked AS (
-            SELECT customer_id, timestamp, us,
-                   CASE WHEN us - lag(us) OVER w <= {gap_us} THEN 0 ELSE 1 END AS new_session
-            FROM ev WINDOW w AS (PARTITION BY customer_id ORDER BY us)
+        WITH cust AS (
+            SELECT customer_id, CAST(row_number() OVER (ORDER BY customer_id) AS INTEGER) AS k FROM ({scope.customers_sql()}) c0
         ),
-        numbered AS (
-            SELECT customer_id, timestamp, us,
-                   sum(new_session) OVER (PARTITION BY customer_id ORDER BY us RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session
-            FROM marked
+        ev AS (
+            SELECT c.k, e.timestamp, {us("e.timestamp")} AS us
+            FROM events e JOIN cust c ON e.customer_id = c.customer_id
+            WHERE {scope.events_time_sql("e")}{keep}
+        ),
+        marked AS (
+            SELECT k, timestamp, us, row_number() OVER w AS rn,
+                   CASE WHEN us - lag(us) OVER w <= {gap_us} THEN 0 ELSE 1 END AS starts,
+                   CASE WHEN us - lead(us) OVER w >= {-gap_us} THEN 0 ELSE 1 END AS ends
+            FROM ev WINDOW w AS (PARTITION BY k ORDER BY us)
+        ),
+        bounds AS (
+            SELECT k, timestamp, us, rn, starts, ends,
+                   lead(timestamp) OVER w AS next_timestamp, lead(us) OVER w AS next_us, lead(rn) OVER w AS next_rn,
+                   sum(starts) OVER (PARTITION BY k ORDER BY rn ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session
+            FROM marked WHERE starts = 1 OR ends = 1 WINDOW w AS (PARTITION BY k ORDER BY rn)
+        ),
+        spans AS (
+            SELECT k, session, timestamp AS started_at, us AS start_us,
+                   CASE WHEN ends = 1 THEN timestamp ELSE next_timestamp END AS ended_at,
+                   CASE WHEN ends = 1 THEN us ELSE next_us END AS end_us,
+                   CASE WHEN ends = 1 THEN rn ELSE next_rn END - rn + 1 AS events
+            FROM bounds WHERE starts = 1
         )
-        SELECT customer_id, CAST(session AS BIGINT) AS session, min(timestamp) AS started_at, max(timestamp) AS ended_at,
-               count(*) AS events, (max(us) / 1000000.0 - min(us) / 1000000.0) / 60.0 AS duration_minutes
-        FROM numbered GROUP BY customer_id, session
+        SELECT c.customer_id, CAST(s.session AS BIGINT) AS session, s.started_at, s.ended_at, CAST(s.events AS BIGINT) AS events,
+               (s.end_us / 1000000.0 - s.start_us / 1000000.0) / 60.0 AS duration_minutes
+        FROM spans s JOIN cust c ON c.k = s.k
     """
     if level == "session":
         return store.query(f"SELECT customer_id, session, started_at, ended_at, events, duration_minutes FROM ({sessions}) ORDER BY customer_id, session")
@@ -118,7 +145,7 @@ def sessions_data(
     # At SORTED_MEDIANS_FROM_EVENTS events and above the medians come from two window sorts per customer
     # (positions and counts) and a plain GROUP BY, which spill; the result is bit for bit DuckDB's median
     # (see sql_ranked_quantile). Below it the median aggregates are faster and fit in memory.
-    n_events = int(store.query(f"SELECT count(*) AS n FROM ({scope.events_sql()}) x {keep}")["n"].iloc[0])
+    n_events = scoped_event_count(store, scope, sources=sources, cache=cache)
     if n_events >= SORTED_MEDIANS_FROM_EVENTS:
         ranked = (
             f"SELECT *, {sql_rank_columns('duration_minutes', partition_by='customer_id', name='dm')}, "

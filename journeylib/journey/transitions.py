@@ -27,6 +27,7 @@ from journeylib.journey.paths import (
     milestones_in_order,
     segment_label,
 )
+from journeylib.journey.scoped_events import scoped_event_count, top_events
 from journeylib.journey.stages import stage_frames
 from journeylib.scope import Scope
 from journeylib.stats import wilson_interval
@@ -185,6 +186,7 @@ def event_transitions_data(
     signup_to: Any = None,
     sample_n: int = 0,
     scope: Scope | None = None,
+    cache: ResultCache | None = None,
     top_n: int = 10,
     events: Sequence[str] | None = None,
     collapse_repeats: bool = False,
@@ -212,8 +214,13 @@ def event_transitions_data(
         Supplies the default ``inactive_days`` (``conventions.drop_after_days``).
     as_of, segment, plan, signup_from, signup_to, sample_n, scope
         Scope, as in :func:`journeylib.journey.stages.milestones_data`.
+    cache : ResultCache, optional
+        Shares the scope's event counts (the number of events and the
+        ``top_n`` names) with the other analyses of a context
+        (:func:`journeylib.journey.scoped_events.scoped_event_counts`).
     top_n : int, default 10
-        Events kept as their own node (by number of events in scope).
+        Events kept as their own node (by number of events in scope; ties
+        by name).
     events : list of str, optional
         Keep only these events (the others are removed from the sequence,
         not lumped into ``other``).
@@ -255,10 +262,12 @@ def event_transitions_data(
                           signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
     if inactive_days is None and definition is not None:
         inactive_days = definition.conventions.drop_after_days
-    keep = f" WHERE event IN ({', '.join(sql_quote(e) for e in events)})" if events else ""
-    n_events = int(store.query(f"SELECT count(*) AS n FROM ({scope.events_sql()}) x{keep}")["n"].iloc[0])
+    n_events = scoped_event_count(store, scope, events=events, cache=cache)
     sorted_quantiles = n_events >= SORTED_QUANTILES_FROM_EVENTS
-    out = store.query(_event_transitions_sql(scope, top_n=top_n, events=events, collapse_repeats=collapse_repeats,
+    # With a cache the top events come from the scope's shared counts by name; without one the
+    # statement ranks them itself (one scan fewer than counting by name first).
+    top = top_events(store, scope, n=top_n, events=events, cache=cache) if cache is not None else None
+    out = store.query(_event_transitions_sql(scope, top_n=top_n, top=top, events=events, collapse_repeats=collapse_repeats,
                                              inactive_days=inactive_days, sorted_quantiles=sorted_quantiles))
     if out.empty:
         msg = f"no customers in scope ({scope.describe()}); widen the filters."
@@ -343,15 +352,17 @@ def _days(from_us: str, to_us: str) -> str:
 
 
 def _event_transitions_sql(
-    scope: Scope, *, top_n: int, events: Sequence[str] | None, collapse_repeats: bool, inactive_days: float | None,
-    sorted_quantiles: bool,
+    scope: Scope, *, top_n: int, top: Sequence[str] | None, events: Sequence[str] | None, collapse_repeats: bool,
+    inactive_days: float | None, sorted_quantiles: bool,
 ) -> str:
     """Return the statement of :func:`event_transitions_data`: one row per (from_node, to_node) with its counts and quantiles.
 
     Customers are numbered (``k``, in ``customer_id`` order), timestamps are epoch microseconds and
     nodes are integer codes numbered in node-name order (``start``, the end nodes, ``other`` and the
     top events share one numbering, so equal names are one node and ordering by code orders by
-    name), so the window sorts three integers per event. Each customer's sequence gets one extra
+    name), so the window sorts three integers per event. *top* are the ``top_n`` event names kept
+    as nodes (:func:`~journeylib.journey.scoped_events.top_events`); None ranks them in the statement
+    (``ORDER BY count(*) DESC, event``, the order ``top_events`` returns). Each customer's sequence gets one extra
     row after its last event (code 0): ``lag`` over it gives every transition, ``start`` into the
     first node (no previous row) and the last node into the end node, in one window and one pass.
     """
@@ -387,8 +398,16 @@ def _event_transitions_sql(
                             (f"{name}_lo", f"{name}_hi", f"{name}_frac"), strict=True)
     ) if sorted_quantiles else f"{sql_quantiles('days', list(_QUARTILES))} AS q"
     # Memory matters at 10M events: the window sorts (k, us, code) integers only; the event names
-    # are replaced by codes before it and come back only on the aggregated pairs. ``top`` reads
-    # events on its own rather than from ``ev``, so that ``ev`` is used once and not materialised.
+    # are replaced by codes before it and come back only on the aggregated pairs. ``top`` is the
+    # list of names counted beforehand or reads events on its own rather than from ``ev``, so that
+    # ``ev`` is used once and not materialised.
+    if top is not None:
+        top_sql = " UNION ALL ".join(f"SELECT {sql_quote(e)} AS event" for e in top) or "SELECT event FROM events WHERE 1 = 0"
+    else:
+        top_sql = (
+            f"SELECT e.event FROM {sql_semi_join('events e', 'cust c', 'e.customer_id = c.customer_id')} "
+            f"WHERE {scope.events_time_sql('e')}{keep} GROUP BY e.event ORDER BY count(*) DESC, e.event LIMIT {int(top_n)}"
+        )
     return f"""
         WITH cust AS (
             SELECT customer_id, CAST(row_number() OVER (ORDER BY customer_id) AS INTEGER) AS k, {us('churned_at')} AS churned_us
@@ -399,10 +418,7 @@ def _event_transitions_sql(
             FROM events e JOIN cust c ON e.customer_id = c.customer_id
             WHERE {scope.events_time_sql('e')}{keep}
         ),
-        top AS (
-            SELECT e.event FROM {sql_semi_join('events e', 'cust c', 'e.customer_id = c.customer_id')}
-            WHERE {scope.events_time_sql('e')}{keep} GROUP BY e.event ORDER BY count(*) DESC, e.event LIMIT {int(top_n)}
-        ),
+        top AS ({top_sql}),
         names AS (
             SELECT node, CAST(row_number() OVER (ORDER BY node) AS INTEGER) AS code
             FROM (SELECT event AS node FROM top UNION {special}) x
