@@ -210,9 +210,37 @@ t = j.event_transitions_data(top_n=10)
 s = j.sessions_data()
 x = j.features(window_days=30, windows=(7, 14, 30))
 DONE = time.time()
-dig = [len(m), len(f), len(t), len(s), len(x.data)]
-out = m
 """
+
+
+def five_together_code(db: Path, as_of: str) -> str:
+    """The child script of the five operations through one analysis context, with each operation's digest.
+
+    ``dig`` maps each operation to ``[rows, digest]`` as its own child prints them, so that the five
+    results are checked against the five baselines (:func:`five_same_result`).
+    """
+    digests = {name: DIGEST_JOURNEYLIB[name] for name in FIVE}
+    tail = (
+        f"_DIGESTS = {digests!r}\n"
+        "_digs = {}\n"
+        "for _name, _out in (('milestones', m), ('funnel', f), ('transitions', t), ('sessions', s), ('features', x)):\n"
+        "    out = _out\n"
+        "    exec(_DIGESTS[_name])\n"
+        "    _digs[_name] = [len(out), dig]\n"
+        "dig = _digs\n"
+        "out = m\n"
+    )
+    return FIVE_TOGETHER.format(db=str(db), definition=str(DEFINITION), as_of=as_of) + tail
+
+
+def five_same_result(journeylib_stdout: str, baseline_stdouts: dict[str, str]) -> bool | None:
+    """Whether each of the five results of the analysis context agrees with its baseline's (None without all five)."""
+    if any(name not in baseline_stdouts for name in FIVE):
+        return None
+    _, per = digest_of(journeylib_stdout)
+    return all(
+        same_result(name, f"{per[name][0]}\n{json.dumps(per[name][1], default=str)}", baseline_stdouts[name]) for name in FIVE
+    )
 
 REPORT_01 = """
 import journeylib.journey.stages as stages
@@ -492,6 +520,7 @@ def run_size(size: int, args: argparse.Namespace, rete: str | None, log: Any, wr
     runs = args.runs_large if n_events > LARGE_EVENTS else args.runs
     rows: list[dict[str, Any]] = []
     five_base: dict[str, Any] = {"seconds": 0.0, "spread": 0.0, "rss_mib": 0.0, "spill_mib": 0.0}
+    base_stdouts: dict[str, str] = {}  # each operation's baseline output, for the five together's check
     for name in args.operations:
         kept = args.resumed.get((label(size), name))
         if kept is not None:  # measured by the run being resumed
@@ -516,6 +545,8 @@ def run_size(size: int, args: argparse.Namespace, rete: str | None, log: Any, wr
                     log(f"  {who} {name} FAILED: {r['error']}")
             if name in FIVE:
                 five_base = add_baseline(five_base, base)
+                if base["error"] is None:
+                    base_stdouts[name] = base["stdout"]
             if rete and name in RETENTIONEERING and n_events <= args.retentioneering_max_events:
                 code = RETE_PRELUDE.format(db=str(db), as_of=as_of) + RETENTIONEERING[name].replace("\ndig", "\nDONE = time.time()\ndig")
                 try:
@@ -523,9 +554,13 @@ def run_size(size: int, args: argparse.Namespace, rete: str | None, log: Any, wr
                 except RuntimeError as exc:
                     log(f"  retentioneering {name} failed: {str(exc)[-600:]}")
         elif name == "five_together":
-            code = FIVE_TOGETHER.format(db=str(db), definition=str(DEFINITION), as_of=as_of)
+            code = five_together_code(db, as_of)
             jl = attempt(runs, lambda c=code: python_child(sys.executable, c))
             base = five_base if all(o in args.operations for o in FIVE) else None
+            if jl["error"] is None:
+                same = five_same_result(jl["stdout"], base_stdouts)
+                if same is False:
+                    log(f"  DIFFERENT RESULT five_together: journeylib {digest_of(jl['stdout'])}")
         elif name == "report_01":
             code = REPORT_01.format(db=str(db), definition=str(DEFINITION), as_of=as_of)
             jl = attempt(runs, lambda c=code: python_child(sys.executable, c))
