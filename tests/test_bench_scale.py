@@ -64,6 +64,7 @@ def test_every_baseline_computes_journeylibs_result(results: tuple[ModuleType, d
     # the five together are compared with the sum of the five baselines
     five = sum(rows[n]["baseline_s"] for n in ("milestones", "funnel", "transitions", "sessions", "features"))
     assert rows["five_together"]["baseline_s"] == pytest.approx(five, abs=0.01)
+    assert rows["five_together"]["same_result"] is True  # each of the five results against its baseline
 
 
 def test_results_carry_every_column_and_the_machine(results: tuple[ModuleType, dict, str]) -> None:
@@ -94,3 +95,9 @@ def test_a_different_result_is_reported_not_hidden() -> None:
     assert not harness.same_result("funnel", "6\n[[1, 2]]", "6\n[[1, 3]]")
     assert not harness.same_result("sessions", "6\n[1]", "5\n[1]")  # the same digest, fewer rows
     assert harness.same_result("milestones", "30\n[[5, 7]]", "6\n[[5, 7]]")  # long against wide: digests only
+    # the five together: each operation's [rows, digest] against its own baseline's output
+    five = {n: [6, [[1, 2]]] for n in harness.FIVE}
+    bases = {n: "6\n[[1, 2]]" for n in harness.FIVE}
+    assert harness.five_same_result(f"1\n{json.dumps(five)}", bases) is True
+    assert harness.five_same_result(f"1\n{json.dumps({**five, 'sessions': [6, [[1, 3]]]})}", bases) is False
+    assert harness.five_same_result(f"1\n{json.dumps(five)}", {n: bases[n] for n in harness.FIVE[:4]}) is None
