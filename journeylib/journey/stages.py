@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # annotations only: the cache module (pydantic models) is not
     from journeylib.cache import ResultCache
 
 __all__ = [
+    "INLINE_STAGES_MAX_EVENTS",
     "absent_events_data",
     "add_stage_exits",
     "compute_stages",
@@ -156,13 +157,16 @@ def _conditions_sql(conds: list[Condition], cols: list[str], ref_sql: str, occur
     Each window's end (``ref`` + ``within_days``) is computed once per
     customer in the reference subquery, not once per event.
     """
-    j = ", ".join(str(codes.code[n]) for n in sorted({n for c in conds for n in c.names}))
+    used = sorted({codes.code[n] for c in conds for n in c.names})
+    # events of other names are left out first; when the conditions name every event of the narrow
+    # table there are none (and the engine would run the long IN list as a join)
+    names = f"e.j IN ({', '.join(map(str, used))}) AND " if len(used) < len(codes.names) else ""
     aggs = ", ".join(f"{_condition_agg(c, occurrence, codes)} AS {col}" for c, col in zip(conds, cols, strict=True))
     windows = sorted({m for m in (_window_micros(c) for c in conds) if m is not None})
     ends = "".join(f", ref + {m} AS _jl_w{m}" for m in windows)
     return (
         f"SELECT e.k, {aggs} FROM {_EVENTS} e JOIN (SELECT k, ref{ends} FROM ({ref_sql}) x) r ON e.k = r.k "
-        f"WHERE e.j IN ({j}) AND e.t >= r.ref GROUP BY e.k"
+        f"WHERE {names}e.t >= r.ref GROUP BY e.k"
     )
 
 
@@ -177,7 +181,8 @@ def _rule_expr(rule: Any, col_of: dict[int, str]) -> str:
     return f"CASE WHEN {held} THEN greatest({', '.join(parts)}) END"
 
 
-#: Temporary tables of one stage computation: the scoped customers (numbered ``_jl_k``, with
+#: Tables of one stage computation (temporary tables, or common table expressions of one
+#: statement: :func:`_stage_tables`): the scoped customers (numbered ``_jl_k``, with
 #: ``_jl_signup_us``), the narrow events, the times of the conditions referring to signup, and
 #: one table per run of stages (:func:`_runs`).
 _CUSTOMERS = "_jl_c"
@@ -186,14 +191,20 @@ _CUSTOMERS = "_jl_c"
 _CUSTOMER_COLUMNS = ("customer_id", "segment", "plan", "signup_at", "converted_at", "churned_at", "renewal_at")
 _EVENTS = "_jl_e"
 _SIGNUP_CONDITIONS = "_jl_sig"
+#: Up to this many events in the store, a stage computation on DuckDB without drop outcomes is one
+#: statement whose narrow events stay in memory (:func:`_stage_tables`). Measured under the read-only
+#: store's default 600MB memory limit: at 10M events (3.7M narrow rows) one statement is faster than
+#: temporary tables; at 100M (37M narrow rows) it took 1.5x as long as temporary tables (it fits only
+#: with a larger limit). Sizes in between were not measured.
+INLINE_STAGES_MAX_EVENTS = 20_000_000
 
 
 def _runs(definition: JourneyDefinition) -> list[range]:
     """Group the stages into runs: a run starts at the first stage and at every stage with a condition ``of: previous_stage``.
 
-    One statement computes a run's stages (one temporary table each run): only
-    a previous-stage condition needs a grouped scan that waits for the
-    previous stage's table.
+    One query computes a run's stages (one table each run): only a
+    previous-stage condition needs a grouped scan that waits for the previous
+    stage's table.
     """
     starts = [k for k, stage in enumerate(definition.stages) if k == 0 or any(c.of == "previous_stage" for c in _conditions(stage.rule))]
     return [range(a, b) for a, b in zip(starts, [*starts[1:], len(definition.stages)], strict=True)]
@@ -209,9 +220,49 @@ def _stage_column(definition: JourneyDefinition, k: int, which: str) -> str:
     return f"s{run.start}.{which}_{k}"
 
 
+class _StageSql:
+    """The stage tables of one computation, as :func:`_stage_tables` yields them.
+
+    ``prefix`` is ``""`` when the tables were created in the engine (and the
+    scope was checked), else a ``WITH`` clause defining them as common table
+    expressions for the one statement that reads them: that statement selects
+    :attr:`seen_sql` and hands it to :meth:`check` with its count of customers.
+    """
+
+    def __init__(self, prefix: str, codes: _EventCodes) -> None:
+        self.prefix = prefix
+        self.codes = codes
+
+    @property
+    def seen_sql(self) -> str:
+        """SQL: how many of the event names the rules use occur among the scoped events."""
+        return f"(SELECT count(DISTINCT j) FROM {_EVENTS})" if self.codes.names else "0"
+
+    def check(self, store: Store, definition: JourneyDefinition, scope: Scope, n_customers: int, n_seen: int) -> None:
+        """Raise when no customer is in scope; warn about names the definition uses that no scoped event has.
+
+        *n_seen* is :attr:`seen_sql`'s value: every name the rules use occurs
+        when it equals their number (the outcomes' names are then checked as
+        in :func:`_check_scope`); otherwise some name does not, and the store is
+        searched for the absent ones.
+        """
+        seen = set(self.codes.names) if n_seen == len(self.codes.names) else set()
+        _check_scope(store, definition, scope, n_customers, seen)
+
+
+def _check_scope(store: Store, definition: JourneyDefinition, scope: Scope, n_customers: int, seen: set[str]) -> None:
+    """Raise :class:`EmptyResultError` for an empty scope; look up the names not *seen* among the scoped events in the whole store."""
+    if n_customers == 0:
+        _warn_absent_events(store, definition)
+        msg = f"no customers in scope ({scope.describe()}); widen the filters."
+        raise EmptyResultError(msg)
+    if not set(definition.event_references()) <= seen:  # a name not seen in scope: look in the whole store
+        _warn_absent_events(store, definition)
+
+
 @contextmanager
-def _stage_tables(store: Store, definition: JourneyDefinition, scope: Scope) -> Iterator[int]:
-    """Build the stage tables in the engine; yield the number of customers in scope; drop them after.
+def _stage_tables(store: Store, definition: JourneyDefinition, scope: Scope) -> Iterator[_StageSql]:
+    """Define the stage tables; yield them as :class:`_StageSql`; drop the ones created after.
 
     ``_jl_c`` holds the scoped customers (:meth:`Scope.customers_sql`; the
     columns the stage computations read) with ``_jl_k`` (their number in
@@ -220,69 +271,85 @@ def _stage_tables(store: Store, definition: JourneyDefinition, scope: Scope) -> 
     flags, ``t``); ``_jl_sig`` the time each signup-referenced condition
     holds; and ``_jl_s<a>`` one row per customer (``k``) with ``met_<i>``
     and ``entered_<i>`` of every stage *i* of the run starting at stage *a*
-    (:func:`_runs`). Times are epoch microseconds. The names the
-    definition uses are looked up in the whole store
-    (:func:`absent_events_data`, with a warning) unless every one of them
-    occurs among the scoped events.
+    (:func:`_runs`). Times are epoch microseconds.
+
+    On DuckDB, for a definition without outcomes of ``kind: drop`` and a
+    store of at most :data:`INLINE_STAGES_MAX_EVENTS` events, they are common
+    table expressions of the one statement that reads them (the engine keeps
+    ``_jl_e`` in memory instead of writing a table, and nothing else reads
+    them); otherwise (drop outcomes read them again; larger stores, whose
+    narrow events would crowd the memory limit; Spark) temporary tables,
+    created here. The names the definition uses are looked
+    up in the whole store (:func:`absent_events_data`, with a warning) unless
+    every one of them occurs among the scoped events, and a scope without
+    customers raises :class:`EmptyResultError`: here for tables, in
+    :meth:`_StageSql.check` (from the statement's result) for expressions.
     """
     _trace(definition, scope)
     asof_sql = sql_timestamp(scope.as_of)
     occurrence = definition.conventions.occurrence
-    tables = [_CUSTOMERS, _EVENTS, _SIGNUP_CONDITIONS] + [_stage_table(run) for run in _runs(definition)]
+    runs = _runs(definition)
+    tables = [_CUSTOMERS, _EVENTS, _SIGNUP_CONDITIONS] + [_stage_table(run) for run in runs]
     rules = [s.rule for s in definition.stages]
     conds = [_conditions(rule) for rule in rules]
     codes = _EventCodes([c for cs in conds for c in cs])
     col_of = {id(c): f"_jl_c{k}_{i}" for k, cs in enumerate(conds) for i, c in enumerate(cs)}
     signup = [c for cs in conds for c in cs if c.of == "signup"]
-    with store.temp_tables(*tables):  # one connection for the whole computation
-        kept = list(_CUSTOMER_COLUMNS)
-        if any(o.customer_property is not None for o in definition.drop_outcomes.values()):
-            kept.append("properties")  # read by _end_times
-        store.create_temp_table(
-            _CUSTOMERS,
-            f"SELECT {', '.join(f's.{col}' for col in kept)}, "
-            f"{sql_cast('row_number() OVER (ORDER BY s.customer_id) - 1', 'int32')} AS _jl_k, "
-            f"{sql_epoch_microseconds('s.signup_at')} AS _jl_signup_us FROM ({scope.customers_sql()}) s",
-        )
-        n_customers = int(store.query(f"SELECT count(*) AS n FROM {_CUSTOMERS}")["n"].iloc[0])
-        if n_customers == 0:
-            _warn_absent_events(store, definition)
-            msg = f"no customers in scope ({scope.describe()}); widen the filters."
-            raise EmptyResultError(msg)
-        seen: set[str] = set()
-        if codes.names:
-            store.create_temp_table(_EVENTS, codes.select_sql(asof_sql))
-            seen = {codes.names[int(j)] for j in store.query(f"SELECT DISTINCT j FROM {_EVENTS}")["j"]}
-        if not set(definition.event_references()) <= seen:  # a name not seen in scope: look in the whole store
-            _warn_absent_events(store, definition)
-        ref = f"SELECT _jl_k AS k, _jl_signup_us AS ref FROM {_CUSTOMERS}"
-        sig = _conditions_sql(signup, [col_of[id(c)] for c in signup], ref, occurrence, codes) if signup else f"SELECT _jl_k AS k FROM {_CUSTOMERS} WHERE false"
-        store.create_temp_table(_SIGNUP_CONDITIONS, sig)
-        for run in _runs(definition):
-            joins = f"LEFT JOIN {_SIGNUP_CONDITIONS} g ON g.k = c._jl_k"
-            cols = [col_of[id(c)] for k in run for c in conds[k] if c.of == "signup"]
-            prev_conds = [c for c in conds[run.start] if c.of == "previous_stage"]
-            if run.start > 0:  # the previous stage's entry time, from the previous run's table
-                before = next(r for r in _runs(definition) if run.start - 1 in r)
-                joins += f" LEFT JOIN {_stage_table(before)} p ON p.k = c._jl_k"
-                cols.append(f"p.entered_{run.start - 1}")
-            if prev_conds:
-                ref = f"SELECT k, entered_{run.start - 1} AS ref FROM {_stage_table(before)} WHERE entered_{run.start - 1} IS NOT NULL"
-                agg = _conditions_sql(prev_conds, [col_of[id(c)] for c in prev_conds], ref, occurrence, codes)
-                joins += f" LEFT JOIN ({agg}) q ON q.k = c._jl_k"
-                cols += [f"q.{col_of[id(c)]}" for c in prev_conds]
-            level = f"SELECT c._jl_k AS k, c._jl_signup_us AS _jl_su{''.join(', ' + col for col in cols)} FROM {_CUSTOMERS} c {joins}"
-            for k in run:  # one nesting level per stage: its met time, then its entry time
-                met = "_jl_su" if rules[k] == "signup" else _rule_expr(rules[k], col_of)
-                # the first stage and free-order stages wait for signup only
-                prev = "_jl_su" if _waits_from_signup(definition, k) else f"entered_{k - 1}"
-                level = (
-                    f"SELECT x{k}.*, CASE WHEN met_{k} IS NOT NULL AND {prev} IS NOT NULL THEN greatest(met_{k}, {prev}) END AS entered_{k} "
-                    f"FROM (SELECT y{k}.*, {met} AS met_{k} FROM ({level}) y{k}) x{k}"
-                )
-            times = ", ".join(f"met_{k}, entered_{k}" for k in run)
-            store.create_temp_table(_stage_table(run), f"SELECT k, {times} FROM ({level}) z")
-        yield n_customers
+    kept = list(_CUSTOMER_COLUMNS)
+    if any(o.customer_property is not None for o in definition.drop_outcomes.values()):
+        kept.append("properties")  # read by _end_times
+    steps = [(
+        _CUSTOMERS,
+        f"SELECT {', '.join(f's.{col}' for col in kept)}, "
+        f"{sql_cast('row_number() OVER (ORDER BY s.customer_id) - 1', 'int32')} AS _jl_k, "
+        f"{sql_epoch_microseconds('s.signup_at')} AS _jl_signup_us FROM ({scope.customers_sql()}) s",
+    )]
+    if codes.names:
+        steps.append((_EVENTS, codes.select_sql(asof_sql)))
+    ref = f"SELECT _jl_k AS k, _jl_signup_us AS ref FROM {_CUSTOMERS}"
+    sig = _conditions_sql(signup, [col_of[id(c)] for c in signup], ref, occurrence, codes) if signup else f"SELECT _jl_k AS k FROM {_CUSTOMERS} WHERE false"
+    steps.append((_SIGNUP_CONDITIONS, sig))
+    for run in runs:
+        joins = f"LEFT JOIN {_SIGNUP_CONDITIONS} g ON g.k = c._jl_k"
+        cols = [col_of[id(c)] for k in run for c in conds[k] if c.of == "signup"]
+        prev_conds = [c for c in conds[run.start] if c.of == "previous_stage"]
+        if run.start > 0:  # the previous stage's entry time, from the previous run's table
+            before = next(r for r in runs if run.start - 1 in r)
+            joins += f" LEFT JOIN {_stage_table(before)} p ON p.k = c._jl_k"
+            cols.append(f"p.entered_{run.start - 1}")
+        if prev_conds:
+            ref = f"SELECT k, entered_{run.start - 1} AS ref FROM {_stage_table(before)} WHERE entered_{run.start - 1} IS NOT NULL"
+            agg = _conditions_sql(prev_conds, [col_of[id(c)] for c in prev_conds], ref, occurrence, codes)
+            joins += f" LEFT JOIN ({agg}) q ON q.k = c._jl_k"
+            cols += [f"q.{col_of[id(c)]}" for c in prev_conds]
+        level = f"SELECT c._jl_k AS k, c._jl_signup_us AS _jl_su{''.join(', ' + col for col in cols)} FROM {_CUSTOMERS} c {joins}"
+        for k in run:  # one nesting level per stage: its met time, then its entry time
+            met = "_jl_su" if rules[k] == "signup" else _rule_expr(rules[k], col_of)
+            # the first stage and free-order stages wait for signup only
+            prev = "_jl_su" if _waits_from_signup(definition, k) else f"entered_{k - 1}"
+            level = (
+                f"SELECT x{k}.*, CASE WHEN met_{k} IS NOT NULL AND {prev} IS NOT NULL THEN greatest(met_{k}, {prev}) END AS entered_{k} "
+                f"FROM (SELECT y{k}.*, {met} AS met_{k} FROM ({level}) y{k}) x{k}"
+            )
+        times = ", ".join(f"met_{k}, entered_{k}" for k in run)
+        steps.append((_stage_table(run), f"SELECT k, {times} FROM ({level}) z"))
+    with store.session():  # one connection for the whole computation
+        if store.engine == "duckdb" and not definition.drop_outcomes and store.count("events") <= INLINE_STAGES_MAX_EVENTS:
+            yield _StageSql("WITH " + ", ".join(f"{name} AS ({sql})" for name, sql in steps) + " ", codes)
+            return
+        with store.temp_tables(*tables):
+            store.create_temp_table(*steps[0])
+            n_customers = int(store.query(f"SELECT count(*) AS n FROM {_CUSTOMERS}")["n"].iloc[0])
+            if n_customers == 0:
+                _check_scope(store, definition, scope, 0, set())
+            seen: set[str] = set()
+            if codes.names:
+                store.create_temp_table(*steps[1])
+                seen = {codes.names[int(j)] for j in store.query(f"SELECT DISTINCT j FROM {_EVENTS}")["j"]}
+            _check_scope(store, definition, scope, n_customers, seen)
+            for name, sql in steps[2 if codes.names else 1:]:
+                store.create_temp_table(name, sql)
+            yield _StageSql("", codes)
 
 
 def _stage_joins(definition: JourneyDefinition) -> str:
@@ -445,13 +512,17 @@ def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) ->
     """
     n_stages = len(definition.stages)
     stage_cols = ", ".join(f"{_stage_column(definition, k, 'met')} AS met_{k}, {_stage_column(definition, k, 'entered')} AS entered_{k}" for k in range(n_stages))
-    with _stage_tables(store, definition, scope):
+    with _stage_tables(store, definition, scope) as st:
         # one row per customer from the engine (the long table repeats each customer's
         # strings once per stage); it is unfolded below without copying those strings
+        seen = f", {st.seen_sql} AS _jl_seen" if st.prefix else ""
         wide = store.query(
-            f"""SELECT c.customer_id, c.segment, c.plan, c.signup_at, c.converted_at, c.churned_at, {stage_cols}
+            f"""{st.prefix}SELECT c.customer_id, c.segment, c.plan, c.signup_at, c.converted_at, c.churned_at, {stage_cols}{seen}
                 FROM {_CUSTOMERS} c {_stage_joins(definition)} ORDER BY c._jl_k"""
         )
+        if st.prefix:
+            seen_codes = wide.pop("_jl_seen")
+            st.check(store, definition, scope, len(wide), int(seen_codes.iloc[0]) if len(wide) else 0)
         ended = _end_times(store, definition, scope).set_index("customer_id")["ended_at"]
     wide["ended_at"] = pd.to_datetime(wide["customer_id"].map(ended), utc=True)
     n = len(wide)
@@ -763,7 +834,7 @@ def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by
             f"sum(CASE WHEN {reached} THEN 1 ELSE 0 END) AS r{k}",
             f"sum(CASE WHEN {waiting} AND NOT ({reached}) AND {gone} THEN 1 ELSE 0 END) AS d{k}",
         ]
-    with _stage_tables(store, definition, scope):
+    with _stage_tables(store, definition, scope) as st:
         ended = _end_times(store, definition, scope)
         ended_us = pd.DataFrame({
             "customer_id": ended["customer_id"].to_numpy(),
@@ -771,8 +842,10 @@ def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by
         })
         frames: dict[str, pd.DataFrame] = {"_jl_end": ended_us} if len(ended) else {}
         source = "_jl_end" if len(ended) else f"{_CUSTOMERS} WHERE false"  # no journey ended: an empty, typed table
+        # with the stage tables as expressions: the customers counted and the event codes seen, for st.check
+        seen = f", count(*) AS _jl_n, max({st.seen_sql}) AS _jl_seen" if st.prefix else ""
         wide = store.query(
-            f"""SELECT {grp} AS grp, {", ".join(cols)}
+            f"""{st.prefix}SELECT {grp} AS grp, {", ".join(cols)}{seen}
                 FROM {_CUSTOMERS} c {_stage_joins(definition)}
                 LEFT JOIN (SELECT customer_id, {sql_cast("NULL" if not len(ended) else "ended_us", "integer")} AS ended_us FROM {source}) x
                   ON x.customer_id = c.customer_id
@@ -780,6 +853,8 @@ def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by
             None,
             **frames,
         )
+        if st.prefix:
+            st.check(store, definition, scope, int(wide["_jl_n"].sum()), int(wide["_jl_seen"].max()) if len(wide) else 0)
     return _long_counts(wide, n_stages)
 
 
