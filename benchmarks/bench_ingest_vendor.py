@@ -23,8 +23,9 @@ child processes, so that each peak memory (max RSS) is its own:
 Speed is events per second of wall time of the load itself (the child's
 imports are timed apart, in ``seconds_with_imports``); the ratio to the baseline measured
 in the same run is what to compare across machines. Results are appended to
-``benchmarks/results/vendor_ingest.json`` and written to
-``benchmarks/results/vendor_ingest.md``.
+``benchmarks/results/vendor_ingest.json`` and written at the top of
+``benchmarks/results/vendor_ingest.md`` (earlier runs and their notes stay below),
+with the load average (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -195,10 +196,14 @@ def main() -> int:
     history = json.loads(log.read_text()) if log.exists() else []
     history.append(record)
     log.write_text(json.dumps(history, indent=2) + "\n")
+    load = os.getloadavg()
     lines = [
-        "# Vendor ingest benchmark (latest run)",
+        "# Vendor ingest benchmark (latest run first)",
         "",
-        f"{record['when']}, Python {record['python']}, {record['machine']}. Written by `benchmarks/bench_ingest_vendor.py`.",
+        f"## Run of {record['when']}",
+        "",
+        f"{record['when']}, Python {record['python']}, {record['machine']}, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
+        "(1 / 5 / 15 min) at the end. Written by `benchmarks/bench_ingest_vendor.py`.",
         "",
         "| reader | events | file MiB | baseline ev/s (RSS MiB) | journeylib ev/s (RSS MiB) | vs baseline | memory-limited ev/s (RSS MiB) |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -218,7 +223,9 @@ def main() -> int:
         "baseline: DuckDB `read_json` of the same file into a table, no validation. journeylib: "
         "`ingest_vendor_file` (SQL parsing, quarantine, de-duplication, source refs, identity observations, one transaction).",
     ]
-    (RESULTS / "vendor_ingest.md").write_text("\n".join(lines) + "\n")
+    md = RESULTS / "vendor_ingest.md"
+    earlier = md.read_text().split("\n", 1)[1].lstrip("\n") if md.exists() else ""  # earlier runs and their notes stay below
+    md.write_text("\n".join(lines) + "\n" + ("\n" + earlier if earlier else ""))
     return 0
 
 

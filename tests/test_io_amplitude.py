@@ -186,3 +186,88 @@ def test_gzip_member_nested_in_zip_is_capped_too(store: Store, tmp_path: Path) -
     with pytest.raises(SourceFormatError, match=r"#0\.json\.gz: inflates to more than 500,000 bytes \(options\.max_decompressed_bytes"):
         ingest_source_files(store, "amplitude", [archive], options=ReaderOptions(max_decompressed_bytes=500_000))
     assert ingest_source_files(store, "amplitude", [archive]).files[0].loaded == 20_000
+
+
+#: ``event_properties`` and device fields whose merge the reader may build as text or leave to ``json_merge_patch``.
+MERGE_PROPERTIES: list[object] = [
+    {"a": 1},
+    {},
+    None,  # key absent (see below) or JSON null
+    [],
+    "text",
+    {"amplitude_id": 5, "q": 1},  # a device key already there: it moves to the end with the new value
+    {"a": {"b": None}, "c": 1.10},
+    {"x": "é\u00e9\"\\/\n", "country": None},
+    {"a": 1, "nested": {"country": "x"}},
+    {"device_id": {"k": 1}},
+    {"n": 12345678901234567890123, "f": 1e300},
+]
+MERGE_EXTRAS: list[dict[str, object]] = [
+    {"amplitude_id": 1, "device_id": "d1", "platform": "Web", "session_id": 10, "country": "US"},
+    {"amplitude_id": None, "device_id": "d{1}", "platform": None},
+    {},
+    {"amplitude_id": "str-id", "device_id": ["a", None], "platform": {"os": "ios", "v": None}, "session_id": 1.5, "country": "Ünïcode"},
+    {"device_id": "", "country": {"a": 1}},
+]
+
+
+def test_properties_are_event_properties_merge_patched_with_the_device_fields(store: Store, tmp_path: Path) -> None:
+    import duckdb
+
+    lines = []
+    for i, (props, extras) in enumerate((p, e) for p in MERGE_PROPERTIES for e in MERGE_EXTRAS):
+        rec: dict[str, object] = {"event_type": "e", "event_time": "2024-01-01 00:00:00.000000", "user_id": "u", "$insert_id": f"m{i}", **extras}
+        if props is not None or i % 2:
+            rec["event_properties"] = props
+        lines.append(json.dumps(rec, ensure_ascii=i % 3 == 0))
+    lines.append('{"event_type":"e","event_time":"2024-01-01 00:00:00.000000","user_id":"u","$insert_id":"dup","event_properties":{"a":1,"a":2},"amplitude_id":3}')
+    lines.append('{"event_type":"e","event_time":"2024-01-01 00:00:00.000000","user_id":"u","$insert_id":"esc","event_properties":{"amplitude\\u005fid":1},"amplitude_id":3}')
+    f = tmp_path / "events.json"
+    f.write_text("\n".join(lines) + "\n")
+    assert ingest_vendor_file(store, f, reader="amplitude")[0].loaded == len(lines)
+    got = store.table("events").set_index("event_id")["properties"]
+    # the definition: RFC 7396 merge of the event properties with the device fields, as DuckDB writes it
+    con = duckdb.connect()
+    fields = ", ".join(f"'{k}', json_extract(l, '$.{k}')" for k in ("amplitude_id", "device_id", "platform", "session_id", "country"))
+    want = dict(
+        con.execute(
+            f"SELECT 'amplitude:' || json_extract_string(l, '$.\"$insert_id\"'), "
+            f"CAST(json_merge_patch(coalesce(json_extract(l, '$.event_properties'), '{{}}'::JSON), json_object({fields})) AS VARCHAR) "
+            "FROM unnest(?) AS t(l)",
+            [lines],
+        ).fetchall()
+    )
+    con.close()
+    assert {k: got[k] for k in want} == want
+    assert got["amplitude:dup"] == '{"a":1,"a":2,"amplitude_id":3}'  # members kept as exported, then the device fields
+    assert got["amplitude:esc"] == '{"amplitude_id":3}'  # the escaped key is the same key: replaced, not repeated
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("2024-01-01 00:00:00.000000", "2024-01-01T00:00:00+00:00"),
+        ("2024-01-01 00:00:00.5", "2024-01-01T00:00:00.500000+00:00"),  # a short fraction is tenths, not microseconds
+        ("2024-01-01 00:00:00", "2024-01-01T00:00:00+00:00"),
+        ("2024-1-1 1:2:3.000000", "2024-01-01T01:02:03+00:00"),
+        (" 2024-01-01 00:00:00.000000 ", "2024-01-01T00:00:00+00:00"),
+        ("2024-01-01 10:00:00.000000+02:00", "2024-01-01T08:00:00+00:00"),
+        ("2024-01-01 10:00:00.000000Z", "2024-01-01T10:00:00+00:00"),
+        ("2024-01-01T10:00:00Z", "2024-01-01T10:00:00+00:00"),
+        ("2024-01-01 00:00:00.1234567", "2024-01-01T00:00:00.123456+00:00"),
+        ("2024-01-01 24:00:00.000000", "2024-01-02T00:00:00+00:00"),
+    ],
+)
+def test_event_time_forms(store: Store, tmp_path: Path, text: str, iso: str) -> None:
+    f = tmp_path / "events.json"
+    f.write_text(json.dumps({"event_type": "a", "event_time": text, "user_id": "u", "uuid": "1"}) + "\n")
+    ingest_vendor_file(store, f, reader="amplitude")
+    assert store.table("events")["timestamp"].iloc[0].isoformat() == iso
+
+
+def test_impossible_event_time_is_quarantined(store: Store, tmp_path: Path) -> None:
+    f = tmp_path / "events.json"
+    f.write_text(json.dumps({"event_type": "a", "event_time": "2024-02-30 00:00:00.000000", "user_id": "u", "uuid": "1"}) + "\n")
+    r = ingest_vendor_file(store, f, reader="amplitude")[0]
+    assert (r.loaded, r.quarantined) == (0, 1)
+    assert "event_time: expected a timestamp" in store.table("quarantine")["reason"].iloc[0]

@@ -76,6 +76,8 @@ KIND_TABLES: dict[str, str] = {"events": "events"}
 USER_ID_PREFIXES: tuple[str, ...] = ("user_id:",)
 #: Source-id prefixes of anonymous devices (events without ``user_id``).
 ANONYMOUS_ID_PREFIXES: tuple[str, ...] = ("device_id:",)
+#: The format of ``event_time`` in the Export API (``2015-08-10 12:00:00.000000``, UTC).
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 #: How one event joins an anonymous device to its user: an event with both ``user_id`` and
 #: ``device_id`` (kept in ``properties.device_id``) maps ``device_id:<device_id>`` to the user,
 #: as Amplitude's own device-to-user mapping does.
@@ -120,6 +122,7 @@ def spec(source: str, options: dict[str, Any] | None = None) -> JsonLinesSpec:
         event_field="event_type",
         time_field="event_time",
         time_kind="text",
+        time_format=TIME_FORMAT,
         id_prefix=f"{source}:",
         id_fields=("insert_id", "uuid"),
         person_refs=(("user_id:", "user_id"), ("device_id:", "device_id")),

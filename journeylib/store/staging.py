@@ -31,6 +31,7 @@ that reads them runs here.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -285,6 +286,12 @@ class JsonLinesSpec:
         Observation column (``email``, ``link_id``, ``name``) → field name.
     timezone : str, optional
         IANA zone in which epoch values are local wall-clock times.
+    time_format : str, optional
+        For ``time_kind="text"``: the vendor's documented ``strptime``
+        format (no offset), tried first; a time it does not read whole goes
+        through the general reading. Where the format reads a text, the
+        general reading gives the same instant, so the result does not
+        depend on it; it only spares that work on most lines.
     max_line_bytes : int, optional
         A longer line is quarantined (the reader's field cap: one line is
         one event).
@@ -311,6 +318,7 @@ class JsonLinesSpec:
     extras: tuple[tuple[str, str], ...] = ()
     identity: dict[str, str] = field(default_factory=dict)
     timezone: str | None = None
+    time_format: str | None = None
     max_line_bytes: int | None = None
     max_depth: int | None = None
     check_line: Callable[[bytes], str | None] | None = None
@@ -320,6 +328,45 @@ class JsonLinesSpec:
 _SCAN_BATCH_ROWS = 32_768
 #: The engine's mark of a line for :attr:`JsonLinesSpec.check_line` (never a stored reason).
 SUSPECT_LINE = "(to be checked by the reader)"
+
+
+#: Extras keys the text form of :func:`_merged_properties_sql` may append (written by the JSON writer as they are).
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_$]+")
+
+
+def _merged_properties_sql(extras: tuple[tuple[str, str], ...], *, keys_at: int | None) -> tuple[str, str]:
+    """Return the SQL of ``properties``: ``_p0`` (the properties object) merged with the extras ``_jv[2..]``.
+
+    The result is ``json_merge_patch(coalesce(_p0, '{}'), json_object(key, value, ...))``
+    (RFC 7396: an extra that is NULL removes its key, one that is an object is merged
+    into the property of that name), as text. On the lines where that merge only
+    appends — ``_p0`` missing or an object holding none of the keys (``_jv[keys_at..]``,
+    the values at those keys inside the properties object, are all NULL), and no extra
+    value holds a ``{`` — the same text is built by string concatenation from the
+    JSON texts the engine's writer produced (``_p0`` and the values are both its
+    output, so the text is what the merge writes: the object's members in order, then
+    the non-null extras in order); the other lines are merged. Without *keys_at*
+    every line is merged. The caller labels the text JSON without parsing it again
+    (:func:`_json_properties`).
+
+    Returns the helper columns (``_pt``, ``_body``: a select-list fragment computed
+    where ``_p0`` and ``_jv`` are) and the expression that uses them.
+    """
+    obj = ", ".join(f"{sql_quote(k)}, _jv[{i}]" for i, (k, _) in enumerate(extras, start=2))
+    merge = f"CAST(json_merge_patch(coalesce(_p0, '{{}}'::JSON), json_object({obj})) AS VARCHAR)"
+    if keys_at is None:
+        return "NULL AS _pt, NULL AS _body", f"CASE WHEN v IS NOT NULL THEN {merge} END"
+    # a JSON null removes a key: no member ('"key":' || NULL is NULL, which concat_ws leaves out)
+    members = ", ".join(f"{sql_quote(chr(34) + k + chr(34) + ':')} || nullif(CAST(_jv[{i}] AS VARCHAR), 'null')" for i, (k, _) in enumerate(extras, start=2))
+    cols = f"CAST(_jv[1] AS VARCHAR) AS _pt, concat_ws(',', {members}) AS _body"
+    appends = " AND ".join(
+        ["(_pt IS NULL OR prefix(_pt, '{'))", "NOT contains(_body, '{')"] + [f"_jv[{keys_at + j}] IS NULL" for j in range(len(extras))]
+    )
+    text = (
+        "CASE WHEN _body = '' THEN coalesce(_pt, '{}') WHEN _pt IS NULL OR _pt = '{}' THEN concat('{', _body, '}') "
+        "ELSE concat(substr(_pt, 1, strlen(_pt) - 1), ',', _body, '}') END"
+    )
+    return cols, f"CASE WHEN v IS NULL THEN NULL WHEN {appends} THEN {text} ELSE {merge} END"
 
 
 def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, guarded: bool = True) -> str:
@@ -364,17 +411,24 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, gua
             f"AND regexp_matches({tt}, '([zZ]|[+-]\\d\\d(:?\\d\\d)?)$') THEN TRY_CAST({tt} AS TIMESTAMPTZ) "
             f"ELSE timezone('UTC', TRY_CAST({tt} AS TIMESTAMP)) END"
         )
+        if spec.time_format:  # coalesce() evaluates the general reading only on the lines the format leaves NULL
+            ts = f"coalesce(timezone('UTC', try_strptime({t}, {sql_quote(spec.time_format)})), {ts})"
         expect = "a timestamp such as 2025-03-01 09:30:00"
     person = " ".join(f"WHEN {val(f)} IS NOT NULL AND {val(f)} <> '' THEN {sql_quote(pref)} || {val(f)}" for pref, f in spec.person_refs)
     person_sql = f"CASE {person} END" if person else "NULL"
     # the properties object and the extras' typed JSON values (json_extract, not _string): one parse for all
     typed = [spec.properties_path or "$.__journeylib_none__", *(spec.fields[f][0] for _, f in spec.extras)]
+    # where the extras' keys would be inside the properties object: absent from it, the merge only appends
+    keys_at = None
+    if spec.properties_path and spec.extras and all(_PLAIN_KEY.fullmatch(k) for k, _ in spec.extras):
+        keys_at = len(typed) + 1
+        typed += [f'{spec.properties_path}."{k}"' for k, _ in spec.extras]
     props = "_jv[1]" if spec.properties_path else "NULL::JSON"
     extras_sql = "json_extract(s, [" + ", ".join(sql_quote(x) for x in typed) + "])" if spec.extras or spec.properties_path else "NULL::JSON[]"
-    merged = "_p0"
+    merged, merge_cols = "_p0", ""
     if spec.extras:
-        obj = ", ".join(f"{sql_quote(k)}, _jv[{i}]" for i, (k, _) in enumerate(spec.extras, start=2))
-        merged = f"CASE WHEN v IS NOT NULL THEN json_merge_patch(coalesce(_p0, '{{}}'::JSON), json_object({obj})) END"
+        cols, merged = _merged_properties_sql(spec.extras, keys_at=keys_at)
+        merge_cols = f", {cols}"
     ids = [f"nullif({val(f)}, '')" for f in spec.id_fields]
     fallback = f"md5(concat_ws(chr(31), {val(spec.event_field)}, {t}, {person_sql}, CAST(_props AS VARCHAR)))"
     given = f"coalesce({', '.join(ids)})" if len(ids) > 1 else ids[0]
@@ -422,7 +476,7 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, gua
                WHERE octet_length(raw) > 8 OR coalesce(trim(try(decode(raw)), ' ' || chr(9) || chr(10) || chr(13)) <> '', true)),
     p AS (SELECT line, s, raw, {extract} AS v FROM d),
     q0 AS (SELECT *, CASE WHEN v IS NOT NULL THEN {extras_sql} END AS _jv FROM p),
-    q AS (SELECT *, {props} AS _p0 FROM q0),
+    q AS (SELECT *, {props} AS _p0{merge_cols} FROM q0),
     r AS (SELECT *, {ts} AS _ts, {merged} AS _props, {jt} AS jt FROM q)
     {head}
            {reason},
@@ -509,14 +563,14 @@ def _parse_lines(cur: duckdb.DuckDBPyConnection, lines: Any, select: Callable[..
     try:
         _hold("_jl_lines", lines)
         try:
-            parsed = cur.sql(select(lean=True, guarded=False)).to_arrow_table()
+            parsed = _json_properties(cur.sql(select(lean=True, guarded=False)).to_arrow_table())
         except (duckdb.InvalidInputException, duckdb.ConversionException):
-            parsed = cur.sql(select(lean=True, guarded=True)).to_arrow_table()
+            parsed = _json_properties(cur.sql(select(lean=True, guarded=True)).to_arrow_table())
         if parsed.column("_reason").null_count == parsed.num_rows:
             return parsed
         bad = pc.is_valid(parsed.column("_reason"))
         _hold("_jl_lines", lines.filter(pc.is_in(lines.column("line"), value_set=parsed.column("_line").filter(bad))))
-        explained = cur.sql(select(lean=False, guarded=True)).to_arrow_table().cast(parsed.schema)
+        explained = _json_properties(cur.sql(select(lean=False, guarded=True)).to_arrow_table()).cast(parsed.schema)
     except duckdb.Error as exc:
         if lines.num_rows <= 1:
             return _refused_lines(cur, lines, select, parsed_error=exc)
@@ -525,6 +579,23 @@ def _parse_lines(cur: duckdb.DuckDBPyConnection, lines: Any, select: Callable[..
         return pa.concat_tables([head, tail.cast(head.schema)])
     explained = _checked_lines(explained, lines, spec)
     return pa.concat_tables([parsed.filter(pc.invert(bad)), explained.cast(parsed.schema)])
+
+
+def _json_properties(parsed: Any) -> Any:
+    """Label the ``properties`` column of *parsed* JSON when the parse wrote it as text.
+
+    The text is JSON by construction (:func:`_merged_properties_sql`); the label
+    spares parsing it again when the stage is read.
+    """
+    import pyarrow as pa
+
+    i = parsed.schema.get_field_index("properties")
+    col = parsed.column(i)
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return parsed
+    kind = pa.json_(col.type)
+    labelled = pa.chunked_array([pa.ExtensionArray.from_storage(kind, chunk) for chunk in col.chunks], type=kind)
+    return parsed.set_column(i, pa.field("properties", kind), labelled)
 
 
 def _checked_lines(explained: Any, lines: Any, spec: JsonLinesSpec) -> Any:
@@ -554,7 +625,7 @@ def _refused_lines(cur: duckdb.DuckDBPyConnection, lines: Any, select: Callable[
 
     text = bytes(lines.column("raw")[0].as_py() or b"").decode("utf-8", "replace").rstrip("\r\n")
     _hold("_jl_lines", pa.table({"line": lines.column("line"), "raw": pa.array([b"0"], lines.schema.field("raw").type)}))
-    row = cur.sql(select(lean=False, guarded=True)).to_arrow_table()  # a placeholder line: "expected a JSON object"
+    row = _json_properties(cur.sql(select(lean=False, guarded=True)).to_arrow_table())  # a placeholder line: "expected a JSON object"
     first = str(parsed_error).strip().splitlines()[0] if str(parsed_error).strip() else type(parsed_error).__name__
     reason = f"the engine could not read the line ({first[:300]}); nothing of it was loaded"
     schema = row.schema
