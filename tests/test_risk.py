@@ -203,3 +203,16 @@ def test_bootstrap_metrics_from_draw_counts_equal_the_resampled_arrays(decimals:
         assert ap == risk.average_precision(y[idx], p[idx])
         checked += 1
     assert checked >= 30
+
+
+def test_fit_does_not_modify_the_frame_it_is_given() -> None:
+    """Categories are turned into text on the classifier's own copy; the caller's frame keeps its values and types."""
+    rng = np.random.default_rng(0)
+    n = 200
+    X = pd.DataFrame({"a": rng.normal(size=n), "seg": pd.Series(rng.choice(["A", "B", None], n), dtype=object),
+                      "n": rng.integers(0, 5, n)}, index=np.arange(n) * 3)
+    y = (X["a"] + rng.normal(size=n) > 0).astype(int).to_numpy()
+    before = X.copy()
+    ChurnClassifier("boosting", max_iter=5).fit(X, y)
+    pd.testing.assert_frame_equal(X, before, check_exact=True)
+    assert X["seg"].isna().sum() == before["seg"].isna().sum() > 0

@@ -242,3 +242,34 @@ def test_score_on_a_store_without_churn_is_one_paragraph(demo_world: Path, tmp_p
     assert "holds 0 churned of" in err
     assert "Check that the store records churn" in err
     assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.parametrize("kind", ["boosting", "logistic"])
+def test_rows_unchanged_by_a_swap_are_not_rescored_and_the_contributions_stay_exact(kind: str) -> None:
+    """A swap that leaves a customer's row as it was takes the customer's own risk; NaN, -0.0 and categories included."""
+    frame = _planted_frame(n=300)
+    frame.loc[::7, "usual_gap_days"] = np.nan
+    frame.loc[::5, "days_since_product"] = -0.0
+    model = ChurnClassifier(kind).fit(frame[FEATURES], frame["churned"])
+    m = 12
+    pick = np.sort(np.random.default_rng(0).choice(len(frame), size=m, replace=False))
+    bg = frame[FEATURES].iloc[pick]
+    rows = pd.concat([frame.iloc[pick[:4]], frame.iloc[:8]], ignore_index=True)  # four customers are background rows
+    res = risk_reasons_data(model, rows, features=FEATURES, reference=frame, n_background=m, min_contribution=0.0, top_n=20)
+    factors = reason_factors_data(FEATURES).groupby("factor", sort=False)["feature"].agg(list)
+    unchanged = 0
+    for cid in rows["customer_id"].unique():
+        x = rows[rows["customer_id"] == cid][FEATURES].iloc[[0]]
+        risk = model.predict_proba(x)[0, 1]
+        got = res[res["customer_id"] == cid].drop_duplicates("factor").set_index("factor")["contribution"]
+        for factor, cols in factors.items():
+            swapped = pd.concat([x] * m, ignore_index=True)
+            swapped[cols] = bg[cols].to_numpy()
+            same = swapped[cols].eq(x[cols].to_numpy()) | (swapped[cols].isna() & x[cols].isna().to_numpy())
+            unchanged += int(same.all(axis=1).sum())
+            expected = risk - model.predict_proba(swapped)[:, 1].mean()
+            if factor in got.index:
+                assert got[factor] == expected
+            else:
+                assert expected == 0.0
+    assert unchanged > 20  # the shortcut is exercised (the background's own rows, shared segments and counts)

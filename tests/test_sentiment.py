@@ -766,3 +766,18 @@ def test_vader_scores_kept_by_text_are_not_used_with_an_edited_lexicon() -> None
     edited.analyzer_.lexicon["flaky"] = -3.0  # a team's own word
     assert edited.score_frame([text])["compound"].iloc[0] < before
     assert default.score_frame([text])["compound"].iloc[0] == before
+
+
+def test_explain_repeated_texts_each_read_with_its_own_compound() -> None:
+    """Cues are matched once per distinct text; each row still gets its own compound and the same result as alone."""
+    clf = sentiment.EmotionClassifier().fit()
+    texts = ["Still broken after 3 days!! Unacceptable.", "Works great, thanks!", "How do I add a guest??",
+             "THIS IS STILL NOT FIXED", "Not great, not happy with it", ""]
+    frame = sentiment.VaderScorer().fit().score_frame(texts)
+    repeated = pd.concat([frame, frame.iloc[::-1], frame], ignore_index=True)
+    repeated["compound"] = np.linspace(-0.9, 0.9, len(repeated))  # one text, different compounds
+    got = clf.explain(repeated["text_scored"].tolist(), scores=repeated)
+    for i in range(len(repeated)):
+        alone = clf.explain([repeated.at[i, "text_scored"]], scores=repeated.iloc[[i]].reset_index(drop=True))
+        pd.testing.assert_frame_equal(got.iloc[[i]].reset_index(drop=True), alone, check_exact=True)
+    assert got["cues"].iloc[0] == got["cues"].iloc[12] != ""

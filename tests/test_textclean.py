@@ -290,3 +290,68 @@ def test_short_english_text_is_english(text: str) -> None:
 @pytest.mark.parametrize(("text", "language"), [("Merci beaucoup", "und"), ("Muy bien", "und"), ("Danke schön", "und")])
 def test_short_text_with_another_languages_function_word_is_not_english(text: str, language: str) -> None:
     assert detect_language(text)[0] == language
+
+
+# -- many texts at once ---------------------------------------------------------------
+
+TRICKY_TEXTS = [
+    "Hi Tom,\n\nThe export is broken AGAIN.\n\nThanks,\nMaya",
+    ":) <3",
+    "10/10 would buy again",
+    "★★★★☆",
+    "See https://status.acme.io/incidents/42?x=1 and write to ops@acme.io please, it still fails",
+    "La exportación no funciona y la necesito para la reunión",
+    "Спасибо, всё работает",
+    "The export works now. Pero el informe no funciona todavía para nosotros.",
+    "",
+    "   \n\t ",
+    None,
+    float("nan"),
+    b"bytes body: it is broken",
+    42,
+    "<p>Hi&nbsp;team</p><p>It <b>broke</b></p><blockquote>old</blockquote>",
+    "Great 👍",
+    "Thanks!",
+    "It broke again.\n\nOn Mon, 3 Mar 2025 at 10:14, Tom <t@x.io> wrote:\n> Fixed!",
+]
+
+
+def test_clean_texts_equals_clean_text_one_by_one_with_repeats() -> None:
+    """Repeated texts are cleaned once: every row still equals clean_text of its own input."""
+    texts = TRICKY_TEXTS + TRICKY_TEXTS[::-1] + TRICKY_TEXTS[:3]
+    for max_chars, greeting in ((textclean.DEFAULT_MAX_CHARS, True), (20, False)):
+        got = clean_texts(texts, max_chars=max_chars, strip_greeting=greeting)
+        rows = [clean_text(t, max_chars=max_chars, strip_greeting=greeting) for t in texts]
+        expected = pd.DataFrame({
+            "text_clean": [r.text_clean for r in rows], "text_scored": [r.text_scored for r in rows],
+            "language": [r.language for r in rows], "n_chars_raw": [r.n_chars_raw for r in rows],
+            "n_chars_clean": [r.n_chars_clean for r in rows], "was_html": [r.was_html for r in rows],
+            "quoted_removed": [r.quoted_removed for r in rows], "signature_removed": [r.signature_removed for r in rows],
+            "has_emoji": [r.has_emoji for r in rows], "truncated": [r.truncated for r in rows],
+            "unscored_reason": pd.Series([r.unscored_reason for r in rows], dtype=object),
+            "notes": ["; ".join(r.notes) for r in rows],
+        })
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    reasons = clean_texts(TRICKY_TEXTS)["unscored_reason"].tolist()
+    assert reasons[8:12] == [textclean.REASON_EMPTY, textclean.REASON_EMPTY, textclean.REASON_EMPTY, textclean.REASON_EMPTY]
+    assert reasons[13] == textclean.REASON_NOT_TEXT
+    assert clean_texts([":) <3"])["text_scored"].tolist() == [":) <3"]  # emoticons only: kept and scored
+
+
+def test_language_hits_count_words_listed_by_several_languages() -> None:
+    """'la' is a function word of es, fr and it: each counts it (the detail names every count)."""
+    assert detect_language("la la la the the") == ("es", "es=3, fr=3, it=3, en=2")
+    assert detect_language("de het een en niet, la de le") == ("nl", "nl=6, es=5, fr=4, pt=2, it=2")
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("great :) <3 :-( :D xD ;) 8) 10/10 :P", [":)", "<3", ":-(", ":D", ";)", "8)", ":P"]),
+        ("thanks :). sad :(!", [":)", ":("]),
+        ("no emoticons here, just words and 3 numbers", []),
+        ("", []),
+    ],
+)
+def test_find_emoticons(text: str, found: list[str]) -> None:
+    assert textclean.find_emoticons(text) == found

@@ -247,8 +247,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(msg)
         self.classes_ = np.unique(y_arr)
         cats = _categorical(Xv)
-        if frame:
-            Xv = Xv.copy()
+        if frame:  # Xv is already a copy (reset_index): X is not modified
             for c in cats:
                 Xv[c] = Xv[c].astype(object).where(Xv[c].notna(), None).astype(str).where(Xv[c].notna(), np.nan)
         nums = [c for c in (Xv.columns if frame else range(Xv.shape[1])) if c not in cats]

@@ -323,6 +323,11 @@ def _phrase(factor: str, members: Sequence[str], row: Mapping[str, Any], med: Ma
 PROGRESS_MIN_ROWS = 200_000
 
 
+def _numpy_number(dtype: Any) -> bool:
+    """Whether *dtype* is a NumPy float, integer or bool type (not an extension type)."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "fiub"
+
+
 def _occlusion(model: Any, X: pd.DataFrame, groups: Mapping[str, list[str]], background: pd.DataFrame,
                *, chunk_rows: int, progress: bool | None) -> tuple[np.ndarray, np.ndarray]:
     """Risk of each row, and per group the risk minus the mean risk with the group's values of each background row.
@@ -331,20 +336,53 @@ def _occlusion(model: Any, X: pd.DataFrame, groups: Mapping[str, list[str]], bac
     each group's distinct value combinations are scored once per customer
     and their risks spread back to every background row before the mean
     (the same numbers, in the same order, as scoring every background row).
-    Each block of customers is repeated once per distinct combination and
-    stacked for every group with that group's columns swapped, so one
-    ``predict_proba`` call scores a block's customers × factors × combinations.
+    A swapped row whose group values equal the customer's own (numbers: equal
+    with the same sign bit, or both NaN; other values: same type and repr)
+    is the customer's row itself: its risk is the customer's risk and it is
+    not scored again (the model scores each row on its own). The other
+    swapped rows of a block of customers, for every group, are built column
+    by column in the columns' own types and scored in one ``predict_proba``
+    call.
     """
     p = np.asarray(model.predict_proba(X))[:, 1]
     n, m, n_groups = len(X), len(background), len(groups)
     out = np.zeros((n, n_groups))
     cols = list(X.columns)
-    pos = {c: i for i, c in enumerate(cols)}
-    xv = X.to_numpy(dtype=object) if any(X[c].dtype == object for c in cols) else X.to_numpy()
-    bv = background[cols].to_numpy(dtype=xv.dtype)
     dtypes = X.dtypes
+    # Each column's values as they enter the swapped frame: the customers' in their own type, the background's
+    # cast to the customers' type; columns of other types (text, categories) as objects, cast when the frame is built.
+    xcol: list[np.ndarray] = []
+    bcol: list[np.ndarray] = []
+    codes_x: list[np.ndarray | None] = []
+    codes_b: list[np.ndarray | None] = []
+    for c in cols:
+        if _numpy_number(dtypes[c]):
+            xcol.append(X[c].to_numpy())
+            bcol.append(pd.Series(background[c].to_numpy(dtype=object)).astype(dtypes[c]).to_numpy())
+            codes_x.append(None)
+            codes_b.append(None)
+        else:
+            xa, ba = X[c].to_numpy(dtype=object), background[c].to_numpy(dtype=object)
+            codes: dict[tuple[type, str], int] = {}
+            codes_x.append(np.asarray([codes.setdefault((type(v), repr(v)), len(codes)) for v in xa.tolist()], dtype=np.int64))
+            codes_b.append(np.asarray([codes.setdefault((type(v), repr(v)), len(codes)) for v in ba.tolist()], dtype=np.int64))
+            xcol.append(xa)
+            bcol.append(ba)
+
+    def same(j: int, start: int, k: int, rows: np.ndarray) -> np.ndarray:
+        """(k, len(rows)) bool: column j of customers start..start+k equals that of background *rows*."""
+        cx, cb = codes_x[j], codes_b[j]
+        if cx is not None and cb is not None:
+            return np.asarray(cx[start:start + k, None] == cb[rows][None, :])
+        a, b = xcol[j][start:start + k, None], bcol[j][rows][None, :]
+        if a.dtype.kind == "f" or b.dtype.kind == "f":
+            return np.asarray(((a == b) & (np.signbit(a) == np.signbit(b))) | (np.isnan(a) & np.isnan(b)))
+        return np.asarray(a == b)
+
     # Per group: the background rows of its distinct value combinations, and each background row's combination.
     # Values are told apart by type and repr, so NaN and None, or 0.0 and -0.0, are never merged.
+    bv = background[cols].to_numpy(dtype=object)
+    pos = {c: i for i, c in enumerate(cols)}
     firsts: list[np.ndarray] = []
     inverses: list[np.ndarray] = []
     for gcols in groups.values():
@@ -360,27 +398,45 @@ def _occlusion(model: Any, X: pd.DataFrame, groups: Mapping[str, list[str]], bac
         firsts.append(np.asarray(first, dtype=np.int64))
         inverses.append(np.asarray(inverse, dtype=np.int64))
     sizes = [len(f) for f in firsts]
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
-    width = int(offsets[-1])  # swapped rows per customer
+    width = sum(sizes)  # swapped rows per customer
+    in_group = [{pos[c] for c in gcols} for gcols in groups.values()]
     per = max(1, chunk_rows // max(width, 1))
     total = n * m * n_groups
     show = progress if progress is not None else (None if total >= PROGRESS_MIN_ROWS else False)
     with progress_bar(total=n, desc="risk reasons", unit="customer", progress=show) as bar:
         for start in range(0, n, per):
             k = min(per, n - start)
-            block = xv[start:start + k]
-            parts = []
+            needs: list[np.ndarray] = []
+            who: list[np.ndarray] = []
+            which: list[np.ndarray] = []
             for g, gcols in enumerate(groups.values()):
                 u = sizes[g]
-                part = np.repeat(block, u, axis=0)
-                idx = [pos[c] for c in gcols]
-                part[:, idx] = np.tile(bv[firsts[g]][:, idx], (k, 1))
-                parts.append(part)
-            frame = pd.DataFrame(np.concatenate(parts), columns=cols).astype(dtypes.to_dict())
-            risk = np.asarray(model.predict_proba(frame))[:, 1]
+                equal = np.ones((k, u), dtype=bool)
+                for c in gcols:
+                    equal &= same(pos[c], start, k, firsts[g])
+                need = ~equal
+                needs.append(need)
+                cust, comb = np.nonzero(need)  # row-major: customer, then combination
+                who.append(start + cust)
+                which.append(firsts[g][comb])
+            n_rows = sum(len(w) for w in who)
+            if n_rows:
+                data = {}
+                for j, c in enumerate(cols):
+                    data[c] = np.concatenate([
+                        bcol[j][which[g]] if j in in_group[g] else xcol[j][who[g]] for g in range(n_groups)
+                    ])
+                frame = pd.DataFrame(data, columns=cols).astype(dtypes.to_dict())
+                risk = np.asarray(model.predict_proba(frame))[:, 1]
+            else:
+                risk = np.empty(0)
             full = np.empty((n_groups, k, m))
+            done = 0
             for g in range(n_groups):
-                distinct = risk[offsets[g] * k:offsets[g + 1] * k].reshape(k, sizes[g])
+                distinct = np.repeat(p[start:start + k, None], sizes[g], axis=1)
+                count = len(who[g])
+                distinct[needs[g]] = risk[done:done + count]
+                done += count
                 full[g] = distinct[:, inverses[g]]
             q = full.mean(axis=2)
             out[start:start + k] = p[start:start + k, None] - q.T
@@ -399,7 +455,7 @@ def risk_reasons_data(
     n_background: int = 30,
     min_contribution: float = 0.005,
     random_state: int = 0,
-    chunk_rows: int = 200_000,
+    chunk_rows: int = 50_000,
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Return the top journey factors raising and lowering each customer's churn risk, in words.
@@ -435,7 +491,7 @@ def risk_reasons_data(
         Smallest absolute contribution that is a reason (half a point).
     random_state : int, default 0
         Seed of the background sample.
-    chunk_rows : int, default 200000
+    chunk_rows : int, default 50000
         Rows per ``predict_proba`` call (bounds memory); each call scores a
         block of customers × factors × background rows.
     progress : bool or None, default None
@@ -727,6 +783,7 @@ def score_customers(
     plan: str | None = None,
     scope: Scope | None = None,
     cache: ResultCache | None = None,
+    progress: bool | None = None,
 ) -> RiskScores:
     """Train the churn model on the store's history and score every active paying customer on the as-of day.
 
@@ -768,6 +825,12 @@ def score_customers(
         Which customers (the scope's ``as_of`` is the day scored).
     cache : ResultCache, optional
         Shares the milestone frame.
+    progress : bool or None, default None
+        A progress bar on stderr over the steps (ticket sentiment,
+        snapshots, model, risk reasons, next stage), the step named at its
+        right; risk reasons draw their own bar per customer. None: drawn
+        when stderr is a terminal
+        (:func:`journeylib.store.progress.progress_bar`).
 
     Returns
     -------
@@ -802,14 +865,44 @@ def score_customers(
     scope = Scope.resolve(store, scope, function=function, as_of=as_of, segment=segment, plan=plan)
     data_end = pd.Timestamp(scope.as_of)
     score_day = day_number(data_end - pd.Timedelta(microseconds=1))
+    if isinstance(ticket_scores, str) and ticket_scores != "vader":
+        msg = f"{function}: ticket_scores must be a frame, 'vader' or None; got {ticket_scores!r}"
+        raise ValueError(msg)
+    with progress_bar(total=5, desc="score", unit="step", progress=progress) as bar:
+        return _score_customers(
+            store, definition=definition, scope=scope, score_day=score_day, horizon_days=horizon_days,
+            every_days=every_days, ticket_scores=ticket_scores, band_cuts=band_cuts, top_reasons=top_reasons,
+            n_background=n_background, model=model, cache=cache, bar=bar, progress=progress,
+        )
+
+
+def _score_customers(
+    store: Store,
+    *,
+    definition: JourneyDefinition,
+    scope: Scope,
+    score_day: int,
+    horizon_days: int,
+    every_days: int,
+    ticket_scores: pd.DataFrame | str | None,
+    band_cuts: Sequence[float],
+    top_reasons: int,
+    n_background: int,
+    model: ChurnClassifier | None,
+    cache: ResultCache | None,
+    bar: Any,
+    progress: bool | None,
+) -> RiskScores:
+    """Do the work of :func:`score_customers` once its arguments are checked, one step of *bar* at a time."""
+    function = "score_customers"
+    bar.set_postfix_str("ticket sentiment")
     if isinstance(ticket_scores, str):
-        if ticket_scores != "vader":
-            msg = f"{function}: ticket_scores must be a frame, 'vader' or None; got {ticket_scores!r}"
-            raise ValueError(msg)
         from journeylib.voice.sentiment import score_tickets
 
         tickets = store.table("tickets")
         ticket_scores = score_tickets(tickets) if len(tickets) else None
+    bar.update(1)
+    bar.set_postfix_str("snapshots")
     first = store.query(f"SELECT min(signup_at) AS s FROM ({scope.customers_sql()}) c")["s"].iloc[0]
     days = asof_days(first if pd.notna(first) else day_end(score_day), day_end(score_day) - pd.Timedelta(days=1), every_days=every_days)
     with warnings.catch_warnings():
@@ -818,6 +911,8 @@ def score_customers(
             store, definition=definition, horizon_days=horizon_days, as_of_dates=[day_end(d) - pd.Timedelta(days=1) for d in days],
             ticket_scores=ticket_scores, scope=scope, cache=cache,
         )
+    bar.update(1)
+    bar.set_postfix_str("model")
     feats = snap.feature_columns
     train = snap.labelled
     n_pos = int(train["churned"].sum()) if len(train) else 0
@@ -841,8 +936,12 @@ def score_customers(
         raise EmptyResultError(msg)
     before = snap.data[snap.data["as_of_day"] == score_day - 7]
     prev = pd.Series(np.asarray(est.predict_proba(before[feats]))[:, 1], index=before["customer_id"].astype(str)) if len(before) else pd.Series(dtype=float)
+    bar.update(1)
+    bar.set_postfix_str("risk reasons")
     reasons = risk_reasons_data(est, now, features=feats, reference=now, catalog=snap.catalog, top_n=top_reasons,
-                                n_background=n_background)
+                                n_background=n_background, progress=progress)
+    bar.update(1)
+    bar.set_postfix_str("next stage")
     risk = np.asarray(est.predict_proba(now[feats]))[:, 1]
     nxt = next_stage_data(store, definition=definition, snapshots=snap, cache=cache)
     ms = stage_milestones(store, definition, snap.scope.replace(sample_n=0, random_state=0), cache=cache)
@@ -879,6 +978,7 @@ def score_customers(
         "base_rate": n_pos / len(train), "censored": snap.n_excluded("censored"),
         "calibration": getattr(est, "calibration_basis_", ""),
     }
+    bar.update(1)
     return RiskScores(scores=scores, reasons=reasons, next_stage=nxt, model=est, training=training, as_of=day_end(score_day),
                       horizon_days=int(horizon_days), model_version=version, snapshots=snap)
 

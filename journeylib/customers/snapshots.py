@@ -700,16 +700,16 @@ def build_snapshots(
     def add(feature: str, family: str, description: str, kind: str = "numeric") -> None:
         catalog.append({"feature": feature, "family": family, "kind": kind, "description": description})
 
-    base = _customer_family(store, grid, out_frame, scope, add)
-    parts = [
-        _activity_family(store, grid, scope, wins, activity_sources, exclude_sources, add),
-        _ticket_family(store, grid, scope, wins, ticket_scores, add),
-        _email_family(store, grid, scope, add),
-        _stage_family(store, grid, definition, scope, cache, add),
-    ]
-    data = base
-    for part in parts:
-        data = data.merge(part, on=["customer_id", "as_of_day"], how="left")
+    # Each family is merged as soon as it is built, so only one family's frame is held beside the table.
+    data = _customer_family(store, grid, out_frame, scope, add)
+    families = (
+        lambda: _activity_family(store, grid, scope, wins, activity_sources, exclude_sources, add),
+        lambda: _ticket_family(store, grid, scope, wins, ticket_scores, add),
+        lambda: _email_family(store, grid, scope, add),
+        lambda: _stage_family(store, grid, definition, scope, cache, add),
+    )
+    for family in families:
+        data = data.merge(family(), on=["customer_id", "as_of_day"], how="left")
 
     # labels
     as_of_end = data["as_of_day"].to_numpy(dtype=float) + 1.0
@@ -724,7 +724,9 @@ def build_snapshots(
     data["as_of"] = _EPOCH + pd.to_timedelta(data["as_of_day"] + 1, unit="D")
     front = ["customer_id", "as_of_day", "as_of", "churned", "censored", "churn_at", "days_to_churn"]
     cat = pd.DataFrame(catalog, columns=["feature", "family", "kind", "description"])
-    data = data[front + cat["feature"].tolist()].sort_values(["as_of_day", "customer_id"], kind="mergesort")
+    # One step at a time, so that at most two copies of the table are alive (the table is the peak of memory).
+    data = data[front + cat["feature"].tolist()]
+    data = data.sort_values(["as_of_day", "customer_id"], kind="mergesort", ignore_index=True)
     n_cens = int(censored.sum())
     exclusions = pd.DataFrame(
         {"reason": ["censored", "already_churned", "not_converted"], "snapshots": [n_cens, n_already, n_not_conv]}
@@ -736,7 +738,7 @@ def build_snapshots(
         )
         warnings.warn(msg, StatisticalWarning, stacklevel=2)
     return Snapshots(
-        data=data.reset_index(drop=True), catalog=cat, exclusions=exclusions, horizon_days=horizon, data_end=data_end,
+        data=data, catalog=cat, exclusions=exclusions, horizon_days=horizon, data_end=data_end,
         outcome=outcome, population=pop, every_days=step_used, scope=scope, grid_days=grid_days,
         test_every_days=test_step, test_from_day=test_from,
     )

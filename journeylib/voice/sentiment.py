@@ -940,6 +940,22 @@ def _matches(pattern: re.Pattern[str], text: str, *, negatable: bool) -> bool:
     return False
 
 
+def _cue_scores(text: str) -> tuple[dict[str, float], list[str], bool]:
+    """Sum of the weights of the cue groups of each emotion that match *text* (in order), their names, and shouting."""
+    sums = dict.fromkeys(EMOTIONS[:3], 0.0)
+    fired: list[str] = []
+    for emotion, groups in EMOTION_CUES.items():
+        for name, weight, pattern in groups:
+            if _matches(pattern, text, negatable=emotion == "satisfaction"):
+                sums[emotion] += weight
+                fired.append(f"{emotion}: {name}")
+    if len(_SHOUT_WORD.findall(text)) >= 2:
+        return sums, fired, True
+    letters = "".join(filter(str.isalpha, text))
+    caps_share = sum(map(str.isupper, letters)) / len(letters) if len(letters) >= 12 else 0.0
+    return sums, fired, caps_share > 0.6
+
+
 class EmotionClassifier(BaseEstimator, ClassifierMixin):
     """Label support text ``frustration``, ``confusion``, ``satisfaction`` or ``neutral``.
 
@@ -1048,25 +1064,27 @@ class EmotionClassifier(BaseEstimator, ClassifierMixin):
         n = len(texts)
         result = {e: np.zeros(n) for e in EMOTIONS[:3]}
         cues_out: list[str] = []
+        # The cues read the text only: each distinct text is matched once (tickets repeat); the compound,
+        # which may differ between rows of one text, is added per row in the same order as the cues.
+        seen: dict[str, tuple[dict[str, float], list[str], bool]] = {}
         for i, text in enumerate(texts):
             if not readable[i]:
                 cues_out.append("")
                 continue
-            fired: list[str] = []
-            for emotion, groups in EMOTION_CUES.items():
-                for name, weight, pattern in groups:
-                    if _matches(pattern, text, negatable=emotion == "satisfaction"):
-                        result[emotion][i] += weight
-                        fired.append(f"{emotion}: {name}")
+            known = seen.get(text)
+            if known is None:
+                known = seen[text] = _cue_scores(text)
+            cue_scores, cue_names, shouting = known
+            fired = list(cue_names)
+            for emotion, value in cue_scores.items():
+                result[emotion][i] = value
             c = compound[i]
             if c == c:  # not NaN
                 if c <= POLARITY_THRESHOLDS[0]:
                     result["frustration"][i] += 2 * abs(c)
                 elif c >= POLARITY_THRESHOLDS[1] and result["frustration"][i] == 0:
                     result["satisfaction"][i] += 2 * c
-            letters = [ch for ch in text if ch.isalpha()]
-            caps_share = sum(ch.isupper() for ch in letters) / len(letters) if len(letters) >= 12 else 0.0
-            if len(_SHOUT_WORD.findall(text)) >= 2 or caps_share > 0.6:
+            if shouting:
                 result["frustration"][i] += 1.0
                 fired.append("frustration: shouting")
             if "!!" in text:

@@ -47,6 +47,7 @@ import html
 import importlib.resources
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -346,6 +347,10 @@ _STOPWORDS: dict[str, frozenset[str]] = {
     )),
 }
 # fmt: on
+# Each function word and the languages that list it.
+_LANGUAGES_OF: dict[str, tuple[str, ...]] = {
+    w: tuple(lang for lang, stop in _STOPWORDS.items() if w in stop) for w in frozenset().union(*_STOPWORDS.values())
+}
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*|\n", re.UNICODE)
 _NON_LATIN = ("CYRILLIC", "GREEK", "ARABIC", "HEBREW", "CJK", "HIRAGANA", "KATAKANA", "HANGUL", "THAI", "DEVANAGARI")
@@ -398,8 +403,8 @@ def detect_language(text: str) -> tuple[str, str]:
 
 
 def _detect(text: str, *, allow_mixed: bool) -> tuple[str, str]:
-    letters = [ch for ch in text if ch.isalpha()]
-    if letters and not text.isascii():
+    letters = [ch for ch in text if ch.isalpha()] if not text.isascii() else []
+    if letters:
         scripts: dict[str, int] = {}
         for ch in letters:
             s = _script_of(ch)
@@ -409,7 +414,10 @@ def _detect(text: str, *, allow_mixed: bool) -> tuple[str, str]:
             main = max(non_latin, key=lambda s: non_latin[s])
             return "other", f"{main.lower()} script"
     words = [w.lower() for w in _WORD.findall(text)]
-    hits = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
+    hits = dict.fromkeys(_STOPWORDS, 0)
+    for w, n in Counter(words).items():
+        for lang in _LANGUAGES_OF.get(w, ()):
+            hits[lang] += n
     total = sum(hits.values())
     best = max(hits, key=lambda lang: (hits[lang], lang == "en"))
     if hits[best] < 2:
@@ -471,6 +479,7 @@ def _english_lexicon() -> frozenset[str]:
 
 # -- emoticons and ratings --------------------------------------------------------
 _TOKEN_EDGE = ".,!?;"
+_LETTER_RUN = re.compile(r"[^\W\d_]{2,}")
 
 
 def find_emoticons(text: str) -> list[str]:
@@ -500,7 +509,8 @@ def find_emoticons(text: str) -> list[str]:
     out = []
     for token in text.split():
         for t in (token, token.rstrip(_TOKEN_EDGE)):
-            if t and not re.search(r"[^\W\d_]{2,}", t) and (t in lexicon or t.lower() in lexicon):
+            # The lexicon look-ups are cheaper than the letter-run search and rarely succeed: they go first.
+            if t and (t in lexicon or t.lower() in lexicon) and not _LETTER_RUN.search(t):
                 out.append(t)
                 break
     return out
@@ -769,8 +779,8 @@ def clean_text(value: Any, *, max_chars: int = DEFAULT_MAX_CHARS, strip_greeting
     text = re.sub(r"[ \t]+", " ", text)
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     emoji = has_emoji(text)
-    symbols = bool(find_emoticons(text) or find_ratings(text))
-    if not text or (not _WORD.search(text) and not emoji and not symbols):
+    # Emoticons and ratings only matter to a text without words or emoji.
+    if not text or (not _WORD.search(text) and not emoji and not (find_emoticons(text) or find_ratings(text))):
         return CleanText(
             "", "", "und", n_raw, 0, was_html, quoted, signed, emoji,
             unscored_reason=REASON_NO_WORDS, notes=tuple(notes),
@@ -858,7 +868,17 @@ def clean_texts(
     [None, 'empty text']
     """
     index = texts.index if isinstance(texts, pd.Series) else None
-    rows = [clean_text(t, max_chars=max_chars, strip_greeting=strip_greeting) for t in texts]
+    # clean_text depends on the text only: each distinct string is cleaned once (tickets repeat).
+    done: dict[str, CleanText] = {}
+    rows = []
+    for t in texts:
+        if type(t) is str:
+            r = done.get(t)
+            if r is None:
+                r = done[t] = clean_text(t, max_chars=max_chars, strip_greeting=strip_greeting)
+        else:
+            r = clean_text(t, max_chars=max_chars, strip_greeting=strip_greeting)
+        rows.append(r)
     frame = pd.DataFrame(
         {
             "text_clean": [r.text_clean for r in rows],
