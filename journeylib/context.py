@@ -432,6 +432,55 @@ class Journey:
         key = self.results.key(parts)
         return self.cache.get("persisted", key, lambda: self.results.get(key, compute, label=function_name(func)))
 
+    def persisted_without_data(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Return ``func(*args, **kwargs)``, kept on disk under the code version and the arguments only.
+
+        For computations that read nothing of the store, such as the sentiment
+        scorers validated on fixed human-rated corpora
+        (:func:`journeylib.voice.evaluation.scorer_validation_data`): their
+        result is the same for every store and every report, so it is computed
+        once per version of journeylib and read back by every later run,
+        whatever data it analyses. The key is made as in
+        :meth:`persisted_call`, without the data version.
+
+        Parameters
+        ----------
+        func : callable
+            A pure function of its arguments that does not read the store.
+        *args, **kwargs
+            Its arguments.
+
+        Returns
+        -------
+        object
+            What *func* returns.
+
+        Raises
+        ------
+        TypeError
+            If an argument is a :class:`~journeylib.store.Store` or this
+            context (the result would depend on the data: use
+            :meth:`persisted_call`), or the arguments do not fit *func*'s
+            signature.
+        """
+        bound = inspect.signature(func).bind(*args, **kwargs)
+        bound.apply_defaults()
+        for name, value in bound.arguments.items():
+            if isinstance(value, (Store, Journey)):
+                msg = (
+                    f"persisted_without_data({function_name(func)}): argument {name!r} is a {type(value).__name__}, so "
+                    "the result depends on the store's data; use persisted_call, which keys it by the data version"
+                )
+                raise TypeError(msg)
+        parts: dict[str, Any] = {"function": function_name(func), "data_version": None, "arguments": dict(bound.arguments)}
+        owner = getattr(func, "__self__", None)
+        if owner is not None:
+            parts["bound_to"] = owner
+        key = self.results.key(parts)
+        return self.cache.get(
+            "persisted", key, lambda: self.results.get(key, lambda: func(*args, **kwargs), label=function_name(func))
+        )
+
     def _checked_data_version(self) -> str:
         """Return :meth:`data_version`; empty the in-process cache first if the store's data changed since it was filled.
 

@@ -428,3 +428,27 @@ def test_a_store_file_written_while_a_context_is_open_gets_a_new_data_version(tm
             writer.insert("events", event_rows([("d", 1, "setup")]).assign(event_id="late-1"))  # before the scope's as_of
         assert j.data_version() != before
         assert j.persisted(stages.funnel_data)["reached"].tolist() == [4, 4, 1]
+
+
+def test_a_result_without_data_is_shared_by_every_store(store: Store, results_dir: Path) -> None:
+    other = Store(":memory:")
+    try:
+        for name, frame in _tables().items():
+            other.insert(name, frame.head(2))  # other data: another data version
+        j, k = Journey(store, DEF, Scope.build(store)), Journey(other, DEF, Scope.build(other))
+        assert j.data_version() != k.data_version()
+        first = j.persisted_without_data(_share_reached, pd.DataFrame({"reached": [4, 2, 1]}))
+        again = k.persisted_without_data(_share_reached, pd.DataFrame({"reached": [4, 2, 1]}), digits=2)
+        pd.testing.assert_series_equal(first, again)
+        assert k.results.hits[f"{__name__}._share_reached"] == 1  # read from disk, though the store differs
+        assert k.results.misses[f"{__name__}._share_reached"] == 0
+        k.persisted_without_data(_share_reached, pd.DataFrame({"reached": [4, 2, 2]}))  # other arguments: computed
+        assert k.results.misses[f"{__name__}._share_reached"] == 1
+        with pytest.raises(TypeError, match="depends on the store's data; use persisted_call"):
+            k.persisted_without_data(_count_customers, other)
+    finally:
+        other.close()
+
+
+def _count_customers(store: Store) -> int:
+    return store.count("customers")
