@@ -421,16 +421,22 @@ class Journey:
         bound.apply_defaults()
         data_version = self._checked_data_version()
         arguments = {name: data_version if isinstance(value, Store) else value for name, value in bound.arguments.items()}
+        # no session held: a function that reads the store opens its own
+        return self._kept_call(func, args, kwargs, data_version=data_version, arguments=arguments)
+
+    def _kept_call(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, data_version: str | None,
+        arguments: dict[str, Any],
+    ) -> Any:
+        """``func(*args, **kwargs)`` through the persistent result store, keyed by *data_version* and *arguments*."""
         parts: dict[str, Any] = {"function": function_name(func), "data_version": data_version, "arguments": arguments}
         owner = getattr(func, "__self__", None)
         if owner is not None:
             parts["bound_to"] = owner
-
-        def compute() -> Any:
-            return func(*args, **kwargs)  # no session held: a function that reads the store opens its own
-
         key = self.results.key(parts)
-        return self.cache.get("persisted", key, lambda: self.results.get(key, compute, label=function_name(func)))
+        return self.cache.get(
+            "persisted", key, lambda: self.results.get(key, lambda: func(*args, **kwargs), label=function_name(func))
+        )
 
     def persisted_without_data(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Return ``func(*args, **kwargs)``, kept on disk under the code version and the arguments only.
@@ -472,14 +478,7 @@ class Journey:
                     "the result depends on the store's data; use persisted_call, which keys it by the data version"
                 )
                 raise TypeError(msg)
-        parts: dict[str, Any] = {"function": function_name(func), "data_version": None, "arguments": dict(bound.arguments)}
-        owner = getattr(func, "__self__", None)
-        if owner is not None:
-            parts["bound_to"] = owner
-        key = self.results.key(parts)
-        return self.cache.get(
-            "persisted", key, lambda: self.results.get(key, lambda: func(*args, **kwargs), label=function_name(func))
-        )
+        return self._kept_call(func, args, kwargs, data_version=None, arguments=dict(bound.arguments))
 
     def _checked_data_version(self) -> str:
         """Return :meth:`data_version`; empty the in-process cache first if the store's data changed since it was filled.
