@@ -10,9 +10,18 @@ The curated public API is re-exported here and imported lazily, so that
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from journeylib.lazy import export_names, load_export
+
+# jsonschema, imported by altair, imports rfc3987_syntax when it is installed (jupyter-events' extra
+# ``jsonschema[format-nongpl]`` installs it), only to check the "iri" and "iri-reference" string formats;
+# building that package's grammar takes 0.8-1.5 s of every kernel that draws a chart (more than altair itself),
+# and no journeylib process checks those formats. A module set to None makes its import fail, so jsonschema
+# goes without those two checkers in a process that imports journeylib first; one that imported it before is
+# left alone.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 __version__ = "0.1.0"
 

@@ -195,3 +195,18 @@ def test_static_svg_carries_the_title_text(store: Store) -> None:
 def test_theme_is_registered_and_enabled() -> None:
     assert theme.THEME_NAME in alt.theme.names()
     assert alt.theme.active == theme.THEME_NAME
+
+
+def test_charts_do_not_pay_for_jsonschemas_iri_grammar() -> None:
+    """altair's jsonschema would build rfc3987_syntax's grammar (about 1 s of every kernel); journeylib keeps it out."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, altair as alt, pandas as pd\n"
+        "import journeylib.charts.journey\n"  # a chart module, as a notebook's import cell has it
+        "spec = alt.Chart(pd.DataFrame({'a': [1]})).mark_bar().encode(x='a:Q').to_dict()\n"  # validated against the schema
+        "print(sys.modules.get('rfc3987_syntax') is None, spec['mark']['type'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", "import journeylib\n" + code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["True", "bar"]
