@@ -491,3 +491,30 @@ def test_cli_alerts_delivers_once_dead_letters_and_redelivers(
         assert "--redeliver sends the dead letters again" in capsys.readouterr().err
     finally:
         server.shutdown()
+
+
+def test_rules_on_one_context_score_the_tickets_once(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import journeylib.voice.sentiment as sentiment
+    from journeylib.actions.rules import tickets_for_rules
+    from journeylib.cache import ResultCache
+
+    calls: list[int] = []
+    real = sentiment.score_tickets
+
+    def counted(tickets: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
+        calls.append(len(tickets))
+        return real(tickets, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sentiment, "score_tickets", counted)
+    tone = _rules([{"name": "tone", "when": {"ticket_sentiment": {"lt": 0}}}])
+    cache = ResultCache()
+    with Store(demo_store, read_only=True) as store:
+        first = tickets_for_rules(store, tone, None, cache=cache)  # the dry run
+        again = tickets_for_rules(store, tone, None, cache=cache)  # the backtest, on the same context
+        assert first is not None
+        assert again is not None
+        pd.testing.assert_frame_equal(first, again)
+        assert len(calls) == 1
+        tickets_for_rules(store, tone, None)  # no cache: scored again
+        assert len(calls) == 2
+        assert tickets_for_rules(store, _rules([{"name": "quiet", "when": {"tickets": {"gte": 3}}}]), None, cache=cache) is None

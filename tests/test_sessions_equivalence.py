@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import memory_store
 
 from journeylib.journey import sessions as sessions_module
 from journeylib.journey.sessions import sessions_data
@@ -89,9 +90,7 @@ def world() -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def store(world: tuple[pd.DataFrame, pd.DataFrame]) -> Iterator[Store]:
     customers, events = world
-    s = Store(":memory:")
-    s.insert("customers", customers)
-    s.insert("events", events)
+    s = memory_store(customers=customers, events=events)
     yield s
     s.close()
 

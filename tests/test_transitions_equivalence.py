@@ -20,6 +20,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import memory_store
 
 from journeylib.journey import transitions as transitions_module
 from journeylib.journey.paths import CHURNED, DROPPED, STILL_ACTIVE
@@ -114,9 +115,7 @@ def world() -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def store(world: tuple[pd.DataFrame, pd.DataFrame]) -> Iterator[Store]:
     customers, events = world
-    s = Store(":memory:")
-    s.insert("customers", customers)
-    s.insert("events", events)
+    s = memory_store(customers=customers, events=events)
     yield s
     s.close()
 

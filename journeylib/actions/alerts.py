@@ -387,7 +387,7 @@ def raise_alerts(
     raised = pd.Timestamp(raised_utc)
     rid = run_id or raised.isoformat()
     days = _days(as_of, store)
-    scores = tickets_for_rules(store, loaded, ticket_scores)
+    scores = tickets_for_rules(store, loaded, ticket_scores, cache=cache)
     notes: list[str] = []
     features = alert_features_data(
         store, definition=definition_obj, as_of_dates=[day_end(d) - pd.Timedelta(days=1) for d in days], risk=risk,

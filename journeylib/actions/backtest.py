@@ -224,7 +224,7 @@ def rule_backtest_data(
             risk_used = None
     features = alert_features_data(
         store, definition=definition_obj, as_of_dates=[day_end(d) - pd.Timedelta(days=1) for d in days], risk=risk_used,
-        ticket_scores=tickets_for_rules(store, loaded, ticket_scores), activity_sources=activity_sources, cache=cache,
+        ticket_scores=tickets_for_rules(store, loaded, ticket_scores, cache=cache), activity_sources=activity_sources, cache=cache,
     )  # fmt: skip
     if risk_used is not None and not isinstance(risk_used, pd.DataFrame) and not features.data["risk"].notna().any():
         notes.append("no risk score was found for any grid day (a risk file without as_of scores is not used on past days).")

@@ -148,7 +148,9 @@ def _reasons_text(value: Any) -> str:
     return str(value)
 
 
-def tickets_for_rules(store: Store, rules: AlertRules, ticket_scores: pd.DataFrame | None) -> pd.DataFrame | None:
+def tickets_for_rules(
+    store: Store, rules: AlertRules, ticket_scores: pd.DataFrame | None, *, cache: ResultCache | None = None
+) -> pd.DataFrame | None:
     """Return the scored tickets the rules need: *ticket_scores* if given, else the store's tickets scored when a rule reads sentiment.
 
     Parameters
@@ -156,9 +158,14 @@ def tickets_for_rules(store: Store, rules: AlertRules, ticket_scores: pd.DataFra
     store : Store
         The canonical store.
     rules : AlertRules
-        The rules.
+        The loaded rules.
     ticket_scores : pandas.DataFrame, optional
         Already scored tickets (returned as they are).
+    cache : ResultCache, optional
+        The analysis context's cache: the store's tickets are scored once
+        per store in it, in the entry :meth:`journeylib.context.Journey.scored_tickets`
+        fills (a dry run of the rules and their backtest on one context
+        score them once).
 
     Returns
     -------
@@ -172,7 +179,10 @@ def tickets_for_rules(store: Store, rules: AlertRules, ticket_scores: pd.DataFra
         return None
     from journeylib.voice.sentiment import score_tickets
 
-    return score_tickets(store.table("tickets"))
+    def compute() -> pd.DataFrame:
+        return score_tickets(store.table("tickets"))
+
+    return compute() if cache is None else cache.get("scored_tickets", (id(store), "vader"), compute)
 
 
 def alert_features_data(

@@ -49,7 +49,6 @@ transparent rule set, not a learned model; its accuracy is measured in
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -1239,39 +1238,12 @@ def score_tickets(
     if "subject" not in tickets.columns and "body" not in tickets.columns:
         msg = "score_tickets: the tickets frame needs a subject or body column"
         raise ValueError(msg)
-    # With the default scorer and emotion rules the result is a function of the subjects and bodies only:
-    # the same tickets scored again in this process (a worklist and a backtest of one store) are read back.
-    default = scorer is None or (isinstance(scorer, str) and scorer.strip().lower() == "vader")
-    key = _ticket_texts_key(tickets, max_chars) if default and emotions is None else None
-    columns = _SCORED_TICKETS.get(key) if key is not None else None
-    if columns is None:
-        columns = _score_ticket_texts(tickets, scorer=scorer, emotions=emotions, max_chars=max_chars)
-        if key is not None:
-            _SCORED_TICKETS[key] = columns
-            while len(_SCORED_TICKETS) > _SCORED_TICKETS_KEPT:
-                _SCORED_TICKETS.pop(next(iter(_SCORED_TICKETS)))
+    columns = _score_ticket_texts(tickets, scorer=scorer, emotions=emotions, max_chars=max_chars)
     out = tickets.reset_index(drop=True).copy()
     for col, values in columns.items():
-        out[col] = values.copy()
+        out[col] = values
     out.index = tickets.index
     return out
-
-
-#: Scored columns of the latest tickets frames scored with the default scorer, by :func:`_ticket_texts_key`.
-_SCORED_TICKETS: dict[str, dict[str, np.ndarray]] = {}
-_SCORED_TICKETS_KEPT = 2
-
-
-def _ticket_texts_key(tickets: pd.DataFrame, max_chars: int) -> str | None:
-    """Return a hash of the subjects and bodies of *tickets* (in order) and *max_chars*; None if they cannot be hashed."""
-    cols = [c for c in ("subject", "body") if c in tickets.columns]
-    h = hashlib.sha256(f"{cols}|{len(tickets)}|{int(max_chars)}".encode())
-    try:
-        for c in cols:
-            h.update(pd.util.hash_pandas_object(tickets[c], index=False).to_numpy().tobytes())
-    except TypeError:  # values pandas cannot hash (lists, dicts): score without keeping
-        return None
-    return h.hexdigest()
 
 
 def _score_ticket_texts(
