@@ -353,3 +353,43 @@ def test_absent_events_warn_with_the_closest_names_present() -> None:
     assert f["reached"].tolist() == [1, 0, 0]
     present = journey_definition({"Trial": "signup", "Team": {"event": "employee_added"}})
     assert absent_events_data(store, definition=present).empty
+
+
+def test_milestones_come_in_customer_then_stage_order_whatever_order_the_engine_returns() -> None:
+    """Many customers stored in shuffled order, on several threads: rows in customer_id order, each with its own times.
+
+    The engine returns one row per customer in no particular order (with
+    20,000 customers and several threads, not in customer order); the frame
+    is put in customer order afterwards. Every customer's times are
+    distinct, so a row given another customer's times, or a customer out of
+    place, fails.
+    """
+    from _builders import journey_definition
+
+    rng = np.random.default_rng(3)
+    n = 20_000
+    ids = [f"c{i:05d}" for i in range(n)]
+    signup = day(0) + pd.to_timedelta(np.arange(n) * 10, unit="s")  # customer i signs up 10*i seconds after T0
+    # every other customer logs in i + 1 seconds after signup; the others never do
+    login = pd.Series(signup + pd.to_timedelta(np.arange(n) + 1, unit="s")).where(np.arange(n) % 2 == 0)
+    logged = np.flatnonzero(login.notna())
+    events = pd.DataFrame({"event_id": [f"e{i}" for i in logged], "customer_id": [ids[i] for i in logged],
+                           "timestamp": login.iloc[logged].to_numpy(), "event": "login", "source": "product"})
+    s = Store(":memory:", threads=4)
+    try:
+        s.insert("customers", pd.DataFrame({"customer_id": ids, "segment": "SMB", "signup_at": signup}).iloc[rng.permutation(n)])
+        s.insert("events", events.iloc[rng.permutation(len(events))])
+        d = journey_definition({"Trial": "signup", "Active": {"event": "login"}})
+        ms = milestones_data(s, definition=d, as_of=day(30))
+    finally:
+        s.close()
+    assert ms["customer_id"].tolist() == [c for c in ids for _ in range(2)]
+    assert ms["stage_order"].tolist() == [0, 1] * n
+    trial, active = ms[ms["stage_order"] == 0].reset_index(drop=True), ms[ms["stage_order"] == 1].reset_index(drop=True)
+    expected_signup = pd.Series(signup).astype(ms["signup_at"].dtype)
+    pd.testing.assert_series_equal(trial["signup_at"], expected_signup, check_names=False)
+    pd.testing.assert_series_equal(trial["entered_at"], expected_signup, check_names=False)
+    expected_login = login.astype(ms["met_at"].dtype)
+    pd.testing.assert_series_equal(active["met_at"], expected_login, check_names=False)
+    pd.testing.assert_series_equal(active["entered_at"], expected_login, check_names=False)
+    assert ms["ended_at"].isna().all()

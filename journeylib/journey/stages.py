@@ -514,52 +514,64 @@ def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) ->
     stage_cols = ", ".join(f"{_stage_column(definition, k, 'met')} AS met_{k}, {_stage_column(definition, k, 'entered')} AS entered_{k}" for k in range(n_stages))
     with _stage_tables(store, definition, scope) as st:
         # one row per customer from the engine (the long table repeats each customer's
-        # strings once per stage); it is unfolded below without copying those strings
+        # strings once per stage); it is unfolded below without copying those strings, and put
+        # in customer order there by the customers' numbers (cheaper than sorting the wide rows
+        # in the engine)
         seen = f", {st.seen_sql} AS _jl_seen" if st.prefix else ""
         wide = store.query(
-            f"""{st.prefix}SELECT c.customer_id, c.segment, c.plan, c.signup_at, c.converted_at, c.churned_at, {stage_cols}{seen}
-                FROM {_CUSTOMERS} c {_stage_joins(definition)} ORDER BY c._jl_k"""
+            f"""{st.prefix}SELECT c._jl_k, c.customer_id, c.segment, c.plan, c.signup_at, c.converted_at, c.churned_at, {stage_cols}{seen}
+                FROM {_CUSTOMERS} c {_stage_joins(definition)}"""
         )
         if st.prefix:
             seen_codes = wide.pop("_jl_seen")
             st.check(store, definition, scope, len(wide), int(seen_codes.iloc[0]) if len(wide) else 0)
         ended = _end_times(store, definition, scope).set_index("customer_id")["ended_at"]
-    wide["ended_at"] = pd.to_datetime(wide["customer_id"].map(ended), utc=True)
-    n = len(wide)
-    per_customer = np.repeat(np.arange(n), n_stages)  # row i*n_stages + k is customer i, stage k
-    time_dtype = wide["signup_at"].dtype
+    # no journey ended by a drop outcome: every ended_at is NaT, of the type the lookup would give
+    ended_at = wide["customer_id"].map(ended) if len(ended) else pd.Series(pd.NaT, index=wide.index, dtype=ended.dtype)
+    wide["ended_at"] = pd.to_datetime(ended_at, utc=True)
+    return _long_stage_frame(wide, definition.stage_names)
 
-    def stacked(prefix: str) -> pd.Series:  # customer i's stages side by side, then row by row: customer order
-        micros = np.stack([_micros(wide[f"{prefix}_{k}"]) for k in range(n_stages)], axis=1).ravel()
-        return _times_from_micros(micros, time_dtype)
+
+#: ``NaT`` as an integer: a NULL stage time read as integers becomes ``NaT`` once viewed as ``datetime64``.
+_NAT_MICROS = np.iinfo(np.int64).min
+
+
+def _long_stage_frame(wide: pd.DataFrame, stage_names: list[str]) -> pd.DataFrame:
+    """Unfold the engine's one row per customer into rows customer × stage (customer order, then stage order).
+
+    *wide* has ``_jl_k`` (the customer's number in ``customer_id`` order;
+    its rows may come in any order), ``customer_id``, ``segment``, ``plan``, ``signup_at``,
+    ``converted_at``, ``churned_at``, ``ended_at`` and, per stage *k*,
+    ``met_<k>`` and ``entered_<k>`` in epoch microseconds (NULL where the
+    stage was not met or entered). Every column is gathered once, by
+    position, and the frame is built in one step: the customers' strings are
+    not copied, and the times are read as integers (NULL as ``NaT``'s
+    integer), so they are exact whatever their size.
+    """
+    n_stages, n = len(stage_names), len(wide)
+    order = np.argsort(wide["_jl_k"].to_numpy(), kind="stable")  # the rows of wide in customer order
+    per_customer = np.repeat(order, n_stages)  # row i*n_stages + k is the i-th customer, stage k
+    tz = getattr(wide["signup_at"].dtype, "tz", "UTC")
+
+    def stacked(prefix: str) -> pd.DatetimeIndex:  # customer i's stages side by side, then row by row: customer order
+        micros = np.empty((n, n_stages), dtype="int64")
+        for k in range(n_stages):
+            micros[:, k] = wide[f"{prefix}_{k}"].to_numpy(dtype="int64", na_value=_NAT_MICROS)[order]
+        return pd.DatetimeIndex(micros.ravel().view("datetime64[us]")).tz_localize("UTC").tz_convert(tz)
 
     codes = np.tile(np.arange(n_stages), n)
-    out = pd.DataFrame(
-        {
-            "customer_id": wide["customer_id"].to_numpy()[per_customer],
-            "stage": pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(definition.stage_names, ordered=True)),
-            "stage_order": codes.astype(np.int32),
-            "met_at": stacked("met"),
-            "entered_at": stacked("entered"),
-        }
-    )
+    columns: dict[str, Any] = {
+        "customer_id": wide["customer_id"].to_numpy()[per_customer],
+        "stage": pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(stage_names, ordered=True)),
+        "stage_order": codes.astype(np.int32),
+        "met_at": stacked("met").array,
+        "entered_at": stacked("entered").array,
+    }
     for col in ("segment", "plan", "signup_at", "converted_at", "churned_at", "ended_at"):
-        out[col] = wide[col].take(per_customer).reset_index(drop=True)
-    return out
-
-
-def _micros(col: pd.Series) -> np.ndarray:
-    """Epoch microseconds as float64 (NaN where NULL; exact: every timestamp before the year 2255 is below 2**53 µs)."""
-    return col.to_numpy(dtype="float64", na_value=np.nan)
-
-
-def _times_from_micros(micros: np.ndarray, dtype: Any) -> pd.Series:
-    """Timestamps of the engine's time-zone-aware *dtype* from epoch microseconds (NaN → NaT)."""
-    missing = np.isnan(micros)
-    naive = np.where(missing, 0, micros).astype("int64").astype("datetime64[us]")
-    naive[missing] = np.datetime64("NaT")
-    tz = getattr(dtype, "tz", "UTC")
-    return pd.Series(naive).dt.tz_localize("UTC").dt.tz_convert(tz)
+        # a NumPy column as a NumPy array (pandas would scan a wrapped object array for missing values)
+        values = wide[col].to_numpy() if isinstance(wide[col].dtype, np.dtype) else wide[col].array
+        columns[col] = values.take(per_customer)
+    return pd.DataFrame(columns, copy=False)
 
 
 def stage_milestones(store: Store, definition: JourneyDefinition, scope: Scope, *, cache: ResultCache | None = None) -> pd.DataFrame:
@@ -836,11 +848,12 @@ def _funnel_counts(store: Store, definition: JourneyDefinition, scope: Scope, by
         ]
     with _stage_tables(store, definition, scope) as st:
         ended = _end_times(store, definition, scope)
-        ended_us = pd.DataFrame({
-            "customer_id": ended["customer_id"].to_numpy(),
-            "ended_us": ended["ended_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]").astype("int64"),
-        })
-        frames: dict[str, pd.DataFrame] = {"_jl_end": ended_us} if len(ended) else {}
+        frames: dict[str, pd.DataFrame] = {}
+        if len(ended):  # the journeys ended by a drop outcome, in epoch microseconds
+            frames["_jl_end"] = pd.DataFrame({
+                "customer_id": ended["customer_id"].to_numpy(),
+                "ended_us": ended["ended_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]").astype("int64"),
+            })
         source = "_jl_end" if len(ended) else f"{_CUSTOMERS} WHERE false"  # no journey ended: an empty, typed table
         # with the stage tables as expressions: the customers counted and the event codes seen, for st.check
         seen = f", count(*) AS _jl_n, max({st.seen_sql}) AS _jl_seen" if st.prefix else ""
