@@ -46,18 +46,19 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
 
-def child(code: str) -> tuple[float, float, str]:
-    """Run Python code in a child; return (seconds, peak RSS in MiB, stdout)."""
+def child(code: str) -> tuple[float, float, str, float]:
+    """Run Python code in a child; return (seconds, peak RSS in MiB, stdout, CPU seconds of the whole child)."""
     script = (
         "import resource, sys, time\n"
         "t0 = time.perf_counter()\n"
         f"{code}\n"
-        "sys.stdout.write('\\n@@%f %d' % (time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+        "ru = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "sys.stdout.write('\\n@@%f %d %f' % (time.perf_counter() - t0, ru.ru_maxrss, ru.ru_utime + ru.ru_stime))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     body, _, tail = out.rpartition("@@")
-    secs, rss_kb = tail.split()
-    return float(secs), int(rss_kb) / 1024, body.strip()
+    secs, rss_kb, cpu = tail.split()
+    return float(secs), int(rss_kb) / 1024, body.strip(), float(cpu)
 
 
 def write_mixpanel(path: Path, n: int) -> None:
@@ -121,7 +122,7 @@ def measure(kind: str, n: int, tmp: Path, memory_limit: str) -> dict[str, object
     else:
         base_glob = str(write_amplitude(src, n) / "*.json.gz")
     gen = time.perf_counter() - t0
-    base_s, base_rss, _ = child(
+    base_s, base_rss, _, base_cpu = child(
         "import duckdb\n"
         f"con = duckdb.connect({str(tmp / f'base-{kind}.duckdb')!r})\n"
         f"con.execute(\"CREATE TABLE t AS SELECT * FROM read_json('{base_glob}', format='newline_delimited')\")\n"
@@ -131,14 +132,14 @@ def measure(kind: str, n: int, tmp: Path, memory_limit: str) -> dict[str, object
         "events": n,
         "file_mib": round(src.stat().st_size / 2**20, 1),
         "generate_seconds": round(gen, 1),
-        "baseline": {"seconds": round(base_s, 2), "events_per_second": round(n / base_s), "peak_rss_mib": round(base_rss)},
+        "baseline": {"seconds": round(base_s, 2), "cpu_seconds": round(base_cpu, 2), "events_per_second": round(n / base_s), "peak_rss_mib": round(base_rss)},
     }
     from journeylib.store.database import DEFAULT_MEMORY_LIMIT
 
     default_limit = os.environ.get("JOURNEYLIB_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
     for label, limit in (("journeylib", default_limit), ("journeylib_memory_limited", memory_limit)):
         db = tmp / f"jl-{kind}-{label}.duckdb"
-        secs, rss, text = child(
+        secs, rss, text, cpu = child(
             "import json\n"
             "from journeylib.store import Store\n"
             "from journeylib.store.sources import ingest_vendor_file\n"
@@ -152,6 +153,7 @@ def measure(kind: str, n: int, tmp: Path, memory_limit: str) -> dict[str, object
         out[label] = {
             "seconds": round(ingest_s, 2),
             "seconds_with_imports": round(secs, 2),
+            "cpu_seconds_with_imports": round(cpu, 2),
             "events_per_second": round(n / ingest_s),
             "peak_rss_mib": round(rss),
             "memory_limit": limit,
@@ -172,10 +174,15 @@ def main() -> int:
     parser.add_argument("--kind", choices=["mixpanel", "amplitude"], action="append", help="which readers (default both)")
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit of the bounded run (default %(default)s)")
     parser.add_argument("--tmp", type=Path, default=None, help="scratch folder (default: a temporary folder)")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="folder of vendor_ingest.json / .md (default benchmarks/results; pass a scratch folder for trial runs)"
+    )
     args = parser.parse_args()
+    out_dir: Path = args.out
     sizes = args.events or [1_000_000]
     kinds = args.kind or ["mixpanel", "amplitude"]
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
     record: dict[str, object] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
@@ -192,7 +199,8 @@ def main() -> int:
                 sys.stdout.write(json.dumps(r) + "\n")
                 sys.stdout.flush()
     record["runs"] = runs
-    log = RESULTS / "vendor_ingest.json"
+    record["load_average"] = {"start": [round(x, 2) for x in load_before], "end": [round(x, 2) for x in os.getloadavg()]}
+    log = out_dir / "vendor_ingest.json"
     history = json.loads(log.read_text()) if log.exists() else []
     history.append(record)
     log.write_text(json.dumps(history, indent=2) + "\n")
@@ -202,8 +210,9 @@ def main() -> int:
         "",
         f"## Run of {record['when']}",
         "",
-        f"{record['when']}, Python {record['python']}, {record['machine']}, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
-        "(1 / 5 / 15 min) at the end. Written by `benchmarks/bench_ingest_vendor.py`.",
+        f"{record['when']}, Python {record['python']}, {record['machine']}, load average {load_before[0]:.2f} / {load_before[1]:.2f} / "
+        f"{load_before[2]:.2f} at the start, {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} at the end (1 / 5 / 15 min). "
+        "Written by `benchmarks/bench_ingest_vendor.py`.",
         "",
         "| reader | events | file MiB | baseline ev/s (RSS MiB) | journeylib ev/s (RSS MiB) | vs baseline | memory-limited ev/s (RSS MiB) |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -223,7 +232,7 @@ def main() -> int:
         "baseline: DuckDB `read_json` of the same file into a table, no validation. journeylib: "
         "`ingest_vendor_file` (SQL parsing, quarantine, de-duplication, source refs, identity observations, one transaction).",
     ]
-    md = RESULTS / "vendor_ingest.md"
+    md = out_dir / "vendor_ingest.md"
     earlier = md.read_text().split("\n", 1)[1].lstrip("\n") if md.exists() else ""  # earlier runs and their notes stay below
     md.write_text("\n".join(lines) + "\n" + ("\n" + earlier if earlier else ""))
     return 0

@@ -201,6 +201,10 @@ MERGE_PROPERTIES: list[object] = [
     {"a": 1, "nested": {"country": "x"}},
     {"device_id": {"k": 1}},
     {"n": 12345678901234567890123, "f": 1e300},
+    {"s": '"country"', "t": '"platform":1'},  # a device key's text inside a value, not a key
+    {"a": [1, {"device_id": 2}]},  # a device key nested in an array
+    {"PLATFORM": 1, "Country": "x"},  # keys differing only in case are other keys
+    {"session_id": None},  # a device key present with a JSON null
 ]
 MERGE_EXTRAS: list[dict[str, object]] = [
     {"amplitude_id": 1, "device_id": "d1", "platform": "Web", "session_id": 10, "country": "US"},
@@ -208,6 +212,8 @@ MERGE_EXTRAS: list[dict[str, object]] = [
     {},
     {"amplitude_id": "str-id", "device_id": ["a", None], "platform": {"os": "ios", "v": None}, "session_id": 1.5, "country": "Ünïcode"},
     {"device_id": "", "country": {"a": 1}},
+    {"amplitude_id": "null", "device_id": 'x"y', "platform": "a\\b", "session_id": -1, "country": "}"},
+    {"amplitude_id": True, "device_id": False, "platform": "[", "session_id": 0, "country": None},
 ]
 
 

@@ -271,6 +271,7 @@ def iter_line_blocks(
     skipping = False  # the unfinished line in `rest` was cut: drop what follows up to its newline
     line = 1
     first = True
+    newline = np.empty(0, dtype=bool)
     while True:
         buf = bytearray(len(rest) + size)
         size = full
@@ -311,7 +312,9 @@ def iter_line_blocks(
                 filled += 1
         data = view[:filled]
         arr_bytes = np.frombuffer(data, dtype=np.uint8)
-        nl = np.flatnonzero(arr_bytes == 10)
+        if len(newline) < filled:  # one mask for every block: a fresh one would fault in its pages each time
+            newline = np.empty(filled, dtype=bool)
+        nl = np.flatnonzero(np.equal(arr_bytes, 10, out=newline[:filled]))
         if not len(nl):
             if max_line_bytes is not None and filled > max_line_bytes + 1:
                 rest = bytes(data[: max_line_bytes + 1])

@@ -334,37 +334,42 @@ SUSPECT_LINE = "(to be checked by the reader)"
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_$]+")
 
 
-def _merged_properties_sql(extras: tuple[tuple[str, str], ...], *, keys_at: int | None) -> tuple[str, str]:
+def _merged_properties_sql(extras: tuple[tuple[str, str], ...], *, as_text: bool) -> tuple[str, str]:
     """Return the SQL of ``properties``: ``_p0`` (the properties object) merged with the extras ``_jv[2..]``.
 
     The result is ``json_merge_patch(coalesce(_p0, '{}'), json_object(key, value, ...))``
     (RFC 7396: an extra that is NULL removes its key, one that is an object is merged
-    into the property of that name), as text. On the lines where that merge only
-    appends — ``_p0`` missing or an object holding none of the keys (``_jv[keys_at..]``,
-    the values at those keys inside the properties object, are all NULL), and no extra
-    value holds a ``{`` — the same text is built by string concatenation from the
-    JSON texts the engine's writer produced (``_p0`` and the values are both its
-    output, so the text is what the merge writes: the object's members in order, then
-    the non-null extras in order); the other lines are merged. Without *keys_at*
-    every line is merged. The caller labels the text JSON without parsing it again
-    (:func:`_json_properties`).
+    into the property of that name), as text. With *as_text*, on the lines where that
+    merge only appends -- ``_p0`` missing or an object whose text ``_pt`` holds none of
+    the keys as a quoted string anywhere (the writer writes a plain key as it is, so a
+    key of the object always shows; a key nested deeper or inside a value only sends
+    the line to the merge, which gives the same result), and no extra value holds a
+    ``{`` -- the same text is built by string concatenation from the JSON texts the
+    engine's writer produced (``_p0`` and the values are both its output, so the text
+    is what the merge writes: the object's members in order, then the non-null extras
+    in order); the other lines are merged. Without *as_text* every line is merged. The
+    caller labels the text JSON without parsing it again (:func:`_json_properties`).
 
     Returns the helper columns (``_pt``, ``_body``: a select-list fragment computed
     where ``_p0`` and ``_jv`` are) and the expression that uses them.
     """
     obj = ", ".join(f"{sql_quote(k)}, _jv[{i}]" for i, (k, _) in enumerate(extras, start=2))
     merge = f"CAST(json_merge_patch(coalesce(_p0, '{{}}'::JSON), json_object({obj})) AS VARCHAR)"
-    if keys_at is None:
+    if not as_text:
         return "NULL AS _pt, NULL AS _body", f"CASE WHEN v IS NOT NULL THEN {merge} END"
-    # a JSON null removes a key: no member ('"key":' || NULL is NULL, which concat_ws leaves out)
-    members = ", ".join(f"{sql_quote(chr(34) + k + chr(34) + ':')} || nullif(CAST(_jv[{i}] AS VARCHAR), 'null')" for i, (k, _) in enumerate(extras, start=2))
-    cols = f"CAST(_jv[1] AS VARCHAR) AS _pt, concat_ws(',', {members}) AS _body"
-    appends = " AND ".join(
-        ["(_pt IS NULL OR prefix(_pt, '{'))", "NOT contains(_body, '{')"] + [f"_jv[{keys_at + j}] IS NULL" for j in range(len(extras))]
-    )
+    # ``_body``: the members to append, each with its leading comma. Where every extra has a value
+    # (the usual line) one concat() writes them; otherwise a JSON null removes its key: no member
+    # (',"key":' || NULL is NULL, which concat() leaves out)
+    values = [f"CAST(_jv[{i}] AS VARCHAR)" for i in range(2, len(extras) + 2)]
+    every = " AND ".join(f"{v} <> 'null'" for v in values)  # NULL (a missing extra) is not true either
+    whole = ", ".join(f"{sql_quote(',' + chr(34) + k + chr(34) + ':')}, {v}" for (k, _), v in zip(extras, values, strict=True))
+    some = ", ".join(f"{sql_quote(',' + chr(34) + k + chr(34) + ':')} || nullif({v}, 'null')" for (k, _), v in zip(extras, values, strict=True))
+    cols = f"CAST(_jv[1] AS VARCHAR) AS _pt, CASE WHEN {every} THEN concat({whole}) ELSE concat({some}) END AS _body"
+    absent = " OR ".join(f"contains(_pt, {sql_quote(chr(34) + k + chr(34))})" for k, _ in extras)
+    appends = f"(_pt IS NULL OR (prefix(_pt, '{{') AND NOT ({absent}))) AND NOT contains(_body, '{{')"
     text = (
-        "CASE WHEN _body = '' THEN coalesce(_pt, '{}') WHEN _pt IS NULL OR _pt = '{}' THEN concat('{', _body, '}') "
-        "ELSE concat(substr(_pt, 1, strlen(_pt) - 1), ',', _body, '}') END"
+        "CASE WHEN _body = '' THEN coalesce(_pt, '{}') WHEN _pt IS NULL OR _pt = '{}' THEN concat('{', substr(_body, 2), '}') "
+        "ELSE concat(substr(_pt, 1, strlen(_pt) - 1), _body, '}') END"
     )
     return cols, f"CASE WHEN v IS NULL THEN NULL WHEN {appends} THEN {text} ELSE {merge} END"
 
@@ -380,7 +385,9 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, gua
     instead of giving NULL (``try()`` costs about 10% of the parse even when
     nothing fails): for a first attempt, retried guarded on error.
     """
-    names = list(spec.fields)
+    # the fields read as text (a field named only by an extra is read as its typed JSON value alone)
+    as_text = {spec.event_field, spec.time_field, *spec.required, *spec.id_fields, *(f for _, f in spec.person_refs), *spec.identity.values()}
+    names = [name for name in spec.fields if name in as_text]
     paths: list[str] = []
     index: dict[str, list[int]] = {}
     for name in names:
@@ -418,16 +425,13 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, gua
     person_sql = f"CASE {person} END" if person else "NULL"
     # the properties object and the extras' typed JSON values (json_extract, not _string): one parse for all
     typed = [spec.properties_path or "$.__journeylib_none__", *(spec.fields[f][0] for _, f in spec.extras)]
-    # where the extras' keys would be inside the properties object: absent from it, the merge only appends
-    keys_at = None
-    if spec.properties_path and spec.extras and all(_PLAIN_KEY.fullmatch(k) for k, _ in spec.extras):
-        keys_at = len(typed) + 1
-        typed += [f'{spec.properties_path}."{k}"' for k, _ in spec.extras]
+    # the merge is built as text where it only appends (the keys are looked for in the object's text)
+    text_merge = bool(spec.properties_path and spec.extras and all(_PLAIN_KEY.fullmatch(k) for k, _ in spec.extras))
     props = "_jv[1]" if spec.properties_path else "NULL::JSON"
     extras_sql = "json_extract(s, [" + ", ".join(sql_quote(x) for x in typed) + "])" if spec.extras or spec.properties_path else "NULL::JSON[]"
     merged, merge_cols = "_p0", ""
     if spec.extras:
-        cols, merged = _merged_properties_sql(spec.extras, keys_at=keys_at)
+        cols, merged = _merged_properties_sql(spec.extras, as_text=text_merge)
         merge_cols = f", {cols}"
     ids = [f"nullif({val(f)}, '')" for f in spec.id_fields]
     fallback = f"md5(concat_ws(chr(31), {val(spec.event_field)}, {t}, {person_sql}, CAST(_props AS VARCHAR)))"
