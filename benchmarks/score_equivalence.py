@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/score_equivalence.py run STORE OUT.pkl`` (with ``PYTHONPATH=<tree>`` to run
 another copy of the code, e.g. the tree before a change), then
 ``.venv/bin/python benchmarks/score_equivalence.py compare OLD.pkl NEW.pkl``. ``run`` prints the wall time and the
-peak RSS; ``compare`` checks ``scores``, ``reasons``, ``next_stage``, the snapshot frame and its catalog with
+peak RSS of scoring (taken before the frames are pickled); ``compare`` checks ``scores``, ``reasons``, ``next_stage``, the snapshot frame and its catalog with
 ``pandas.testing.assert_frame_equal(check_exact=True)`` and ``training`` and ``model_version`` for equality, and
 exits non-zero on the first difference. Used for ``benchmarks/results/scale_score.md``.
 """
@@ -32,10 +32,10 @@ def run(store_path: str, out: str, definition: str = "parameters/journeys/saas.y
     with Store(store_path, read_only=True) as store:
         res = score_customers(store, definition=JourneyDefinition.load(definition))
     seconds = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # of scoring, before the frames are pickled
     kept = {"scores": res.scores, "reasons": res.reasons, "next_stage": res.next_stage, "snapshots": res.snapshots.data,
             "catalog": res.snapshots.catalog, "training": res.training, "model_version": res.model_version}
     Path(out).write_bytes(pickle.dumps(kept))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sys.stdout.write(f"{journeylib.__file__}: {len(res.scores):,} customers scored in {seconds:.1f} s; peak RSS {rss:.0f} MiB\n")
 
 

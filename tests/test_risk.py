@@ -216,3 +216,51 @@ def test_fit_does_not_modify_the_frame_it_is_given() -> None:
     ChurnClassifier("boosting", max_iter=5).fit(X, y)
     pd.testing.assert_frame_equal(X, before, check_exact=True)
     assert X["seg"].isna().sum() == before["seg"].isna().sum() > 0
+
+
+def _frame_with_time(n: int = 600, seed: int = 4) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Snapshot-like rows on 8 weekly days: a text column with missing values, counts and a float; a shuffled index."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({
+        "seg": pd.Series(rng.choice(["A", "B", "C", None], n), dtype=object),
+        "n": rng.integers(0, 6, n),
+        "a": rng.normal(size=n),
+    }, index=rng.permutation(n) * 2)
+    y = ((X["a"] + 0.4 * X["n"] + rng.normal(size=n) > 1.2) | (X["seg"] == "C").to_numpy()).astype(int).to_numpy()
+    time = np.repeat(np.arange(8) * 7, n // 8)
+    return X, y, time
+
+
+def _as_text(X: pd.DataFrame) -> pd.DataFrame:
+    out = X.reset_index(drop=True)
+    out["seg"] = out["seg"].astype(object).where(out["seg"].notna(), None).astype(str).where(out["seg"].notna(), np.nan)
+    return out
+
+
+@pytest.mark.parametrize("model", ["boosting", "logistic"])
+def test_step_by_step_fit_equals_fitting_the_pipeline(model: str) -> None:
+    """The base pipeline is fitted one step at a time (its input let go early): the same model as ``Pipeline.fit``.
+
+    The reference refits an unfitted clone of the base pipeline with ``fit`` on
+    the earlier rows and calibrates it on the latest quarter of the days, by
+    hand; the probabilities must be equal bit for bit.
+    """
+    from sklearn.base import clone
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    X, y, time = _frame_with_time()
+    before = X.copy()
+    est = ChurnClassifier(model, max_iter=30).fit(X, y, time=time)
+    pd.testing.assert_frame_equal(X, before, check_exact=True)  # the caller's frame is not modified
+    days = np.unique(time)
+    cut = days[int(np.floor(len(days) * 0.75))]
+    early, late = time < cut, time >= cut
+    Xt = _as_text(X)
+    base = clone(est.base_estimator_).fit(Xt[early].reset_index(drop=True), y[early])
+    ref = CalibratedClassifierCV(FrozenEstimator(base), method="sigmoid").fit(Xt[late].reset_index(drop=True), y[late])
+    np.testing.assert_array_equal(est.base_estimator_.predict_proba(Xt), base.predict_proba(Xt))
+    np.testing.assert_array_equal(est.predict_proba(X), ref.predict_proba(Xt))
+    uncalibrated = ChurnClassifier(model, max_iter=30, calibration="none").fit(X, y)
+    np.testing.assert_array_equal(uncalibrated.predict_proba(X), clone(uncalibrated.base_estimator_).fit(Xt, y).predict_proba(Xt))
+    pd.testing.assert_frame_equal(X, before, check_exact=True)

@@ -232,7 +232,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(msg)
         frame = isinstance(X, pd.DataFrame)
         if frame:
-            Xv = X.reset_index(drop=True)
+            Xv = X  # not modified: rows are copied (_text_rows) before their text columns are converted
             self.feature_names_in_ = np.asarray(Xv.columns, dtype=object)
             self.n_features_in_ = Xv.shape[1]
             y_arr = np.asarray(y)
@@ -247,14 +247,11 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(msg)
         self.classes_ = np.unique(y_arr)
         cats = _categorical(Xv)
-        if frame:  # Xv is already a copy (reset_index): X is not modified
-            for c in cats:
-                Xv[c] = Xv[c].astype(object).where(Xv[c].notna(), None).astype(str).where(Xv[c].notna(), np.nan)
         nums = [c for c in (Xv.columns if frame else range(Xv.shape[1])) if c not in cats]
         self.categorical_features_ = cats
         base = self._pipeline(cats, nums)
         if self.calibration == "none":
-            self.base_estimator_ = base.fit(Xv, y_arr)
+            self.base_estimator_ = _fit_steps(base, lambda: _text_rows(Xv, None, cats), y_arr)
             self.estimator_ = self.base_estimator_
             self.calibration_basis_ = "not calibrated"
             return self
@@ -265,9 +262,9 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             early, late = t < cut, t >= cut
             y_late, y_early = y_arr[late], y_arr[early]
             if len(np.unique(y_late)) == 2 and len(np.unique(y_early)) == 2:
-                fitted = base.fit(_rows(Xv, early), y_early)
+                fitted = _fit_steps(base, lambda: _text_rows(Xv, early, cats), y_early)
                 cal = CalibratedClassifierCV(FrozenEstimator(fitted), method=self.calibration)
-                self.estimator_ = cal.fit(_rows(Xv, late), y_late)
+                self.estimator_ = cal.fit(_text_rows(Xv, late, cats), y_late)
                 self.base_estimator_ = fitted
                 self.calibration_basis_ = (
                     f"{self.calibration} map fitted on the latest {int(late.sum())} training rows "
@@ -275,7 +272,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
                 )
                 return self
         cal = CalibratedClassifierCV(base, method=self.calibration, cv=3)
-        self.estimator_ = cal.fit(Xv, y_arr)
+        self.estimator_ = cal.fit(_text_rows(Xv, None, cats), y_arr)
         self.base_estimator_ = self.estimator_.calibrated_classifiers_[0].estimator
         self.calibration_basis_ = f"{self.calibration} map by 3-fold cross-validation (no times given or one class in a fold)"
         return self
@@ -289,7 +286,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(msg)
             Xv = X[list(self.feature_names_in_)].reset_index(drop=True).copy()
             for c in self.categorical_features_:
-                Xv[c] = Xv[c].astype(object).where(Xv[c].notna(), None).astype(str).where(Xv[c].notna(), np.nan)
+                Xv[c] = _as_text(Xv[c])
             return Xv
         return validate_data(self, X, ensure_all_finite="allow-nan", reset=False)
 
@@ -316,8 +313,39 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         return np.asarray(self.classes_[np.argmax(proba, axis=1)])
 
 
-def _rows(X: Any, mask: np.ndarray) -> Any:
-    return X.loc[mask].reset_index(drop=True) if isinstance(X, pd.DataFrame) else X[mask]
+def _as_text(col: pd.Series) -> pd.Series:
+    """Return a category column as the model reads it: each value's text (``str``), missing values NaN."""
+    return col.astype(object).where(col.notna(), None).astype(str).where(col.notna(), np.nan)
+
+
+def _text_rows(X: Any, mask: np.ndarray | None, cats: Sequence[Any]) -> Any:
+    """Return rows *mask* of *X* (all when None) as the model reads them: a new frame, index 0..n-1, *cats* as text.
+
+    The rows are copied once (``X.take``, or ``X.copy()``), the new frame is given a fresh
+    index in place, and its category columns are converted; *X* is not modified.
+    """
+    if not isinstance(X, pd.DataFrame):
+        return X if mask is None else X[mask]
+    out = X.copy() if mask is None else X.take(np.flatnonzero(mask))
+    out.index = pd.RangeIndex(len(out))
+    for c in cats:
+        out[c] = _as_text(out[c])
+    return out
+
+
+def _fit_steps(pipeline: Pipeline, rows: Any, y: np.ndarray) -> Pipeline:
+    """Fit *pipeline* on ``rows()`` step by step; return it.
+
+    ``pipeline[:-1]`` (the preparing steps, sharing their estimators with
+    *pipeline*) is fitted and transforms the rows, then the last step is
+    fitted on the transformed array — what ``pipeline.fit`` does, except
+    that the frame ``rows()`` returns is let go before the last step is
+    fitted (``pipeline.fit`` holds its input until it returns; on 10M-event
+    stores the training frame is a few hundred MB).
+    """
+    Xt = pipeline[:-1].fit_transform(rows(), y)
+    pipeline[-1].fit(Xt, y)
+    return pipeline
 
 
 @dataclass(frozen=True)

@@ -626,6 +626,10 @@ def _ordered_next(definition: JourneyDefinition) -> dict[int, int | None]:
     return out
 
 
+#: Snapshots joined with their customers' milestones at a time when the next stage is found (bounds memory).
+NEXT_STAGE_BLOCK_ROWS = 100_000
+
+
 def _next_stage_rows(snapshots: Snapshots, milestones: pd.DataFrame, definition: JourneyDefinition) -> pd.DataFrame:
     """Each snapshot's next stage (order and name) and the day it was entered (NaN if not by the data's end)."""
     free = definition.free_stages
@@ -640,9 +644,14 @@ def _next_stage_rows(snapshots: Snapshots, milestones: pd.DataFrame, definition:
     ms = ms[~ms["stage_order"].map(lambda k: names[int(k)] in free)]
     keys = snapshots.data[["customer_id", "as_of_day"]].copy()
     keys["customer_id"] = keys["customer_id"].astype(str)
-    j = keys.merge(ms, on="customer_id", how="left")
-    j = j[j["entered_dayf"] < j["as_of_day"] + 1]
-    top = j.groupby(["customer_id", "as_of_day"], sort=False)["stage_order"].max()
+    # the furthest ordered stage entered by each snapshot's day, for blocks of snapshots (each snapshot is joined
+    # with its customer's milestones: at 10M events one join of all of them is a few million rows)
+    tops = []
+    for start in range(0, max(len(keys), 1), NEXT_STAGE_BLOCK_ROWS):
+        j = keys.iloc[start:start + NEXT_STAGE_BLOCK_ROWS].merge(ms, on="customer_id", how="left")
+        j = j[j["entered_dayf"] < j["as_of_day"] + 1]
+        tops.append(j.groupby(["customer_id", "as_of_day"], sort=False)["stage_order"].max())
+    top = tops[0] if len(tops) == 1 else pd.concat(tops)
     nxt = _ordered_next(definition)
     cur = keys.merge(top.rename("ordered_stage").reset_index(), on=["customer_id", "as_of_day"], how="left")
     cur["next_order"] = [nxt.get(int(k) if pd.notna(k) else -1) for k in cur["ordered_stage"]]
@@ -757,9 +766,27 @@ class RiskScores:
     snapshots: Snapshots = field(repr=False)
 
 
-def _model_version(train: pd.DataFrame, feats: list[str], model: ChurnClassifier, horizon: int) -> str:
+def _row_frame(data: pd.DataFrame, rows: np.ndarray, cols: list[str]) -> pd.DataFrame:
+    """Return rows *rows* (a boolean mask) and columns *cols* of *data* as a frame, without copying *data* when it can.
+
+    When the rows are one run (the labelled snapshots of a table sorted by
+    as-of day are), each column is a slice of *data*'s column (a view) and
+    the frame is built around them with ``copy=False`` (its columns are not
+    consolidated into one block): nothing is copied. Otherwise each column
+    is taken (one copy). The index is *data*'s index of those rows. The
+    frame shares memory with *data*: read it, do not modify it.
+    """
+    idx = np.flatnonzero(rows)
+    if len(idx) and idx[-1] - idx[0] + 1 == len(idx):
+        run = slice(int(idx[0]), int(idx[-1]) + 1)
+        return pd.DataFrame({c: data[c].iloc[run] for c in cols}, columns=cols, copy=False)
+    return pd.DataFrame({c: data[c].take(idx) for c in cols}, columns=cols, copy=False)
+
+
+def _model_version(data: pd.DataFrame, rows: np.ndarray, feats: list[str], model: ChurnClassifier, horizon: int) -> str:
+    """Return ``churn-risk-<n>-<12 hex>``: sha256 of the training rows (*rows* of *data*), the parameters and the features."""
     h = hashlib.sha256()
-    frame = train[["customer_id", "as_of_day", "churned", *feats]]
+    frame = _row_frame(data, rows, ["customer_id", "as_of_day", "churned", *feats])
     h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     params = {k: (v if isinstance(v, (int, float, str, bool)) or v is None else repr(v)) for k, v in model.get_params().items()}
     h.update(json.dumps({"params": params, "features": feats, "horizon_days": horizon, "journeylib": __version__,
@@ -901,6 +928,10 @@ def _score_customers(
 
         tickets = store.table("tickets")
         ticket_scores = score_tickets(tickets) if len(tickets) else None
+        del tickets  # the ticket text is not read again (at 10M events a few hundred MB with its scores)
+    sentiment_cols = ["ticket_id", "compound", "polarity"]  # what the snapshots read of the ticket scores
+    if isinstance(ticket_scores, pd.DataFrame) and set(sentiment_cols) <= set(ticket_scores.columns):
+        ticket_scores = ticket_scores[sentiment_cols]
     bar.update(1)
     bar.set_postfix_str("snapshots")
     first = store.query(f"SELECT min(signup_at) AS s FROM ({scope.customers_sql()}) c")["s"].iloc[0]
@@ -911,14 +942,19 @@ def _score_customers(
             store, definition=definition, horizon_days=horizon_days, as_of_dates=[day_end(d) - pd.Timedelta(days=1) for d in days],
             ticket_scores=ticket_scores, scope=scope, cache=cache,
         )
+    ticket_scores = None
     bar.update(1)
     bar.set_postfix_str("model")
     feats = snap.feature_columns
-    train = snap.labelled
-    n_pos = int(train["churned"].sum()) if len(train) else 0
-    if n_pos < MIN_TRAIN_CHURNED or len(train) - n_pos < MIN_TRAIN_CHURNED:
+    # The labelled snapshots (snap.labelled) are read in place: a copy of them is the size of the table.
+    lab = snap.data["churned"].notna().to_numpy()
+    n_train = int(lab.sum())
+    churned = snap.data["churned"].to_numpy()[lab]
+    train_days = snap.data["as_of_day"].to_numpy()[lab]
+    n_pos = int(churned.sum()) if n_train else 0
+    if n_pos < MIN_TRAIN_CHURNED or n_train - n_pos < MIN_TRAIN_CHURNED:
         msg = (
-            f"{function}: the history up to {day_end(score_day) - pd.Timedelta(days=1):%Y-%m-%d} holds {n_pos} churned of {len(train)} labelled snapshots "
+            f"{function}: the history up to {day_end(score_day) - pd.Timedelta(days=1):%Y-%m-%d} holds {n_pos} churned of {n_train} labelled snapshots "
             f"(customers who churned within {horizon_days} days of a snapshot day, every {every_days} days, in scope "
             f"{scope.describe()}); training needs at least {MIN_TRAIN_CHURNED} churned and {MIN_TRAIN_CHURNED} not churned. "
             f"Check that the store records churn (the definition {definition.name!r} reads it from its churn outcome), "
@@ -928,8 +964,8 @@ def _score_customers(
     est = ChurnClassifier("boosting") if model is None else model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticalWarning)
-        est.fit(train[feats], train["churned"].to_numpy(dtype=int), time=train["as_of_day"].to_numpy())
-    version = _model_version(train, feats, est, horizon_days)
+        est.fit(_row_frame(snap.data, lab, feats), churned.astype(int), time=train_days)
+    version = _model_version(snap.data, lab, feats, est, horizon_days)
     now = snap.data[snap.data["as_of_day"] == score_day].reset_index(drop=True)
     if now.empty:
         msg = f"{function}: no active paying customer on {day_end(score_day) - pd.Timedelta(days=1):%Y-%m-%d} in scope {scope.describe()}"
@@ -972,10 +1008,10 @@ def _score_customers(
         "model_version": version,
     }).sort_values(["risk", "customer_id"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
     training = {
-        "from": f"{day_end(int(train['as_of_day'].min())) - pd.Timedelta(days=1):%Y-%m-%d}",
-        "to": f"{day_end(int(train['as_of_day'].max())) - pd.Timedelta(days=1):%Y-%m-%d}",
-        "snapshots": len(train), "customers": int(train["customer_id"].nunique()), "churned": n_pos,
-        "base_rate": n_pos / len(train), "censored": snap.n_excluded("censored"),
+        "from": f"{day_end(int(train_days.min())) - pd.Timedelta(days=1):%Y-%m-%d}",
+        "to": f"{day_end(int(train_days.max())) - pd.Timedelta(days=1):%Y-%m-%d}",
+        "snapshots": n_train, "customers": int(snap.data.loc[lab, "customer_id"].nunique()), "churned": n_pos,
+        "base_rate": n_pos / n_train, "censored": snap.n_excluded("censored"),
         "calibration": getattr(est, "calibration_basis_", ""),
     }
     bar.update(1)

@@ -686,8 +686,11 @@ def build_snapshots(
     in_pop = pairs["in_population"].fillna(False).astype(bool)
     keep = ~churned_before & in_pop
     n_already, n_not_conv = int(churned_before.sum()), int((~churned_before & ~in_pop).sum())
-    grid = pairs.loc[keep, ["customer_id", "as_of_day"]].reset_index(drop=True)
-    grid["as_of_day"] = grid["as_of_day"].astype("int64")
+    # The grid in the table's order (as-of day, then customer): each family comes back in this order, so its
+    # columns are placed in the table without a merge. One text object per customer id (_shared_text).
+    grid = pairs.loc[keep, ["customer_id", "as_of_day"]]
+    grid = grid.assign(customer_id=_shared_text(grid["customer_id"]), as_of_day=grid["as_of_day"].astype("int64"))
+    grid = grid.sort_values(["as_of_day", "customer_id"], kind="mergesort", ignore_index=True)
     if grid.empty:
         msg = (
             f"{function}: no snapshots: {len(days)} as-of day(s), {len(outs)} customers in scope ({scope.describe()}), "
@@ -700,8 +703,16 @@ def build_snapshots(
     def add(feature: str, family: str, description: str, kind: str = "numeric") -> None:
         catalog.append({"feature": feature, "family": family, "kind": kind, "description": description})
 
-    # Each family is merged as soon as it is built, so only one family's frame is held beside the table.
-    data = _customer_family(store, grid, out_frame, scope, add)
+    # Each family's columns are kept as they are built (one family's frame at a time beside them) and the table is
+    # built once from those columns, in the grid's order, without copying them (copy=False: one block per column).
+    keys = ["customer_id", "as_of_day"]
+    customer = _customer_family(store, grid, out_frame, scope, add)
+    customer_dtypes = customer.dtypes.drop(keys)
+    customers = grid.merge(customer, on=keys, how="left", indicator=True)
+    del customer
+    present = (customers["_merge"] == "both").to_numpy()  # grid rows of customers in scope: the table's rows
+    columns: dict[str, pd.Series] = {c: customers[c] for c in customers.columns if c not in (*keys, "_merge")}
+    del customers
     families = (
         lambda: _activity_family(store, grid, scope, wins, activity_sources, exclude_sources, add),
         lambda: _ticket_family(store, grid, scope, wins, ticket_scores, add),
@@ -709,24 +720,31 @@ def build_snapshots(
         lambda: _stage_family(store, grid, definition, scope, cache, add),
     )
     for family in families:
-        data = data.merge(family(), on=["customer_id", "as_of_day"], how="left")
+        columns.update(_grid_columns(family(), grid, keys))
+    cat = pd.DataFrame(catalog, columns=["feature", "family", "kind", "description"])
 
     # labels
-    as_of_end = data["as_of_day"].to_numpy(dtype=float) + 1.0
-    churn = data["customer_id"].map(out_frame.set_index("customer_id")["churn_dayf"]).to_numpy(dtype=float)
+    ids, day = grid["customer_id"], grid["as_of_day"]
+    as_of_end = day.to_numpy(dtype=float) + 1.0
+    churn = ids.map(out_frame.set_index("customer_id")["churn_dayf"]).to_numpy(dtype=float)
     end_f = float((data_end - _EPOCH) / pd.Timedelta(days=1))
     censored = as_of_end + horizon > end_f + 1e-9
     within = np.isfinite(churn) & (churn - as_of_end <= horizon)
-    data["churned"] = np.where(censored, np.nan, within.astype(float))
-    data["censored"] = censored
-    data["churn_at"] = pd.to_datetime(data["customer_id"].map(outs.set_index(outs["customer_id"].astype(str))[col]), utc=True)
-    data["days_to_churn"] = churn - as_of_end
-    data["as_of"] = _EPOCH + pd.to_timedelta(data["as_of_day"] + 1, unit="D")
+    columns.update({
+        "customer_id": ids,
+        "as_of_day": day,
+        "as_of": _EPOCH + pd.to_timedelta(day + 1, unit="D"),
+        "churned": pd.Series(np.where(censored, np.nan, within.astype(float))),
+        "censored": pd.Series(censored),
+        "churn_at": pd.to_datetime(ids.map(outs.set_index(outs["customer_id"].astype(str))[col]), utc=True),
+        "days_to_churn": pd.Series(churn - as_of_end),
+    })
     front = ["customer_id", "as_of_day", "as_of", "churned", "censored", "churn_at", "days_to_churn"]
-    cat = pd.DataFrame(catalog, columns=["feature", "family", "kind", "description"])
-    # One step at a time, so that at most two copies of the table are alive (the table is the peak of memory).
-    data = data[front + cat["feature"].tolist()]
-    data = data.sort_values(["as_of_day", "customer_id"], kind="mergesort", ignore_index=True)
+    order = front + cat["feature"].tolist()
+    data = pd.DataFrame({c: columns.pop(c) for c in order}, columns=order, copy=False)
+    if not present.all():  # the customer family's columns back to their types (the left join made them nullable)
+        data = data[present].reset_index(drop=True).astype(customer_dtypes.to_dict())
+        censored = censored[present]
     n_cens = int(censored.sum())
     exclusions = pd.DataFrame(
         {"reason": ["censored", "already_churned", "not_converted"], "snapshots": [n_cens, n_already, n_not_conv]}
@@ -745,6 +763,67 @@ def build_snapshots(
 
 
 # -- families --------------------------------------------------------------------------------
+def _on_grid(grid: pd.DataFrame, raw: pd.DataFrame, *, day: str) -> pd.DataFrame:
+    """Return *raw* on *grid*'s rows, in *grid*'s order: the left join of *grid* with *raw* on customer and day.
+
+    *raw* has ``customer_id`` and the day column *day* (at most one row per
+    pair); its other columns but ``is_grid`` are taken, one at a time, at
+    the grid rows' positions, beside *grid*'s ``customer_id`` and
+    ``as_of_day``; index 0..n-1. A grid row that *raw* lacks gets missing
+    values (whole numbers become floats, as in a merge). Unlike renaming,
+    dropping and merging *raw*, no whole copy of *raw* is made besides the
+    result.
+    """
+    pos = pd.MultiIndex.from_arrays([raw["customer_id"].to_numpy(), raw[day].to_numpy()]).get_indexer(
+        pd.MultiIndex.from_arrays([grid["customer_id"].to_numpy(), grid["as_of_day"].to_numpy()])
+    )
+    fill = bool((pos < 0).any())
+    cols: dict[str, Any] = {"customer_id": grid["customer_id"].to_numpy(), "as_of_day": grid["as_of_day"].to_numpy()}
+    for c in raw.columns:
+        if c not in ("customer_id", day, "is_grid"):
+            values = raw[c].to_numpy() if isinstance(raw[c].dtype, np.dtype) else raw[c].array
+            cols[c] = pd.api.extensions.take(values, pos, allow_fill=fill)
+    return pd.DataFrame(cols, copy=False)
+
+
+def _grid_columns(frame: pd.DataFrame, grid: pd.DataFrame, keys: list[str]) -> dict[str, pd.Series]:
+    """Return the columns of a family's *frame* (all but *keys*) in the order of *grid*'s rows, index 0..n-1.
+
+    A family builds its frame from *grid* in *grid*'s order; its columns are
+    then used as they are. A frame in any other order (or with other rows)
+    is merged onto *grid* (a left join on *keys*, NaN where it has no row).
+    """
+    aligned = (
+        len(frame) == len(grid)
+        and frame.index.equals(grid.index)
+        and all(np.array_equal(frame[k].to_numpy(), grid[k].to_numpy()) for k in keys)
+    )
+    if not aligned:
+        frame = grid.merge(frame, on=keys, how="left")
+    return {c: frame[c] for c in frame.columns if c not in keys}
+
+
+def _shared_text(col: pd.Series) -> pd.Series:
+    """Return *col* with one object per distinct text: the same values, each repeated string held once.
+
+    A column of text read from DuckDB holds a new string object per row; at
+    10M events the snapshot table's ``customer_id``, ``segment`` and ``plan``
+    were about a third of its memory. Columns of another dtype than object,
+    or holding anything but text and missing values, are returned
+    unchanged; missing values keep their object (None or NaN).
+    """
+    if col.dtype != object:
+        return col
+    values = col.to_numpy()
+    if pd.api.types.infer_dtype(values, skipna=True) != "string":
+        return col
+    codes, uniques = pd.factorize(values)
+    shared = np.asarray(uniques, dtype=object)[codes]
+    missing = codes < 0
+    shared[missing] = values[missing]
+    return pd.Series(shared, index=col.index, name=col.name, dtype=object)
+
+
 def _customer_family(store: Store, grid: pd.DataFrame, out_frame: pd.DataFrame, scope: Scope, add: Any) -> pd.DataFrame:
     sql = f"""
         WITH us AS (
@@ -768,6 +847,8 @@ def _customer_family(store: Store, grid: pd.DataFrame, out_frame: pd.DataFrame, 
     add("users", "customer", "users of the account created by the as-of day")
     for c in ("segment", "plan"):
         out[c] = out[c].astype(object).where(out[c].notna(), None)
+    for c in ("customer_id", "segment", "plan"):  # one text object per customer or category, not one per snapshot
+        out[c] = _shared_text(out[c])
     out["users"] = out["users"].astype("int64")
     for c in ("tenure_days", "paying_days"):
         out[c] = out[c].astype("float64")
@@ -810,7 +891,8 @@ def _activity_family(
         slug = f"k_{feature_slug(kind)}"
         selects.append(f"{_over(f'max(CASE WHEN {slug} > 0 THEN day END)', None)} AS last_{feature_slug(kind)}")
     raw = store.query(_timeline(daily, cols, selects), _jl_grid=grid)
-    out = grid.merge(raw.rename(columns={"day": "as_of_day"}).drop(columns=["is_grid"]), on=["customer_id", "as_of_day"], how="left")
+    out = _on_grid(grid, raw, day="day")
+    del raw
     # baseline: the days of d-119 .. d-30 on or after the signup day
     signup = out["as_of_day"] + 1 - _tenure(store, out, scope)
     lo = np.maximum(out["as_of_day"] - (BASELINE_FROM - 1), np.floor(signup))
@@ -913,7 +995,8 @@ def _ticket_family(
         f"{_over('sum(sat_n)', 89)} AS sat_n_90d",
     ]
     raw = store.query(_timeline(daily, cols, selects), None, **frames)
-    out = grid.merge(raw.rename(columns={"day": "as_of_day"}).drop(columns=["is_grid"]), on=["customer_id", "as_of_day"], how="left")
+    out = _on_grid(grid, raw, day="day")
+    del raw
     res = pd.DataFrame({"customer_id": out["customer_id"], "as_of_day": out["as_of_day"]})
     for w in wins:
         res[f"tickets_{w}d"] = out[f"tickets_{w}d"].fillna(0).astype("int64")
@@ -958,7 +1041,8 @@ def _email_family(store: Store, grid: pd.DataFrame, scope: Scope, add: Any) -> p
         f"{_over('sum(n_unsubscribed)', None)} AS unsub",
     ]
     raw = store.query(_timeline(daily, cols, selects), _jl_grid=grid)
-    out = grid.merge(raw.rename(columns={"day": "as_of_day"}).drop(columns=["is_grid"]), on=["customer_id", "as_of_day"], how="left")
+    out = _on_grid(grid, raw, day="day")
+    del raw
     res = pd.DataFrame({"customer_id": out["customer_id"], "as_of_day": out["as_of_day"]})
     for s in ("delivered", "opened", "clicked"):
         res[f"emails_{s}_30d"] = out[f"{s}_30d"].fillna(0).astype("int64")
@@ -1021,7 +1105,8 @@ def _stage_family(
         SELECT p.customer_id, p.as_of_day, p.stage_order, p.stages_reached, p.days_in_stage, p.peer_median, v.moved_median
         FROM peers p LEFT JOIN moved v ON v.as_of_day = p.as_of_day AND v.stage_order = p.stage_order"""
     raw = store.query(sql, _jl_grid=grid, _jl_ms=frame_ms, _jl_iv=frame_iv)
-    out = grid.merge(raw, on=["customer_id", "as_of_day"], how="left")
+    out = _on_grid(grid, raw, day="as_of_day")
+    del raw
     names = np.asarray(definition.stage_names, dtype=object)
     order = out["stage_order"]
     res = pd.DataFrame({"customer_id": out["customer_id"], "as_of_day": out["as_of_day"]})
