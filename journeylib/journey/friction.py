@@ -242,7 +242,7 @@ def _evidence(
     sentiment = _negative_flags(ticket_sentiment) if ticket_sentiment is not None else None
     tk = _tickets_in_stage(store, scope, iv, sentiment)
     loop_rows = loops_by_stage(store, scope, iv.assign(exited_at=iv["exposure_end"]), attempt_events, gap_days, 0.8,
-                               identity_keys=identity_keys)
+                               identity_keys=identity_keys, cache=cache)
     lp = (
         loop_rows.groupby(["customer_id", "stage_order"], as_index=False)["loops"].sum()
         if len(loop_rows)

@@ -39,24 +39,40 @@ from typing import Any
 
 import pandas as pd
 
+from journeylib.cache import ResultCache
 from journeylib.scope import Scope
 from journeylib.store import Store
 from journeylib.store.categories import sources_of
-from journeylib.store.dialect import sql_cast, sql_days_between, sql_json_text, sql_quote, sql_semi_join
+from journeylib.store.dialect import (
+    sql_cast,
+    sql_days_between,
+    sql_epoch_microseconds,
+    sql_json_text,
+    sql_nth_smallest,
+    sql_quote,
+    sql_semi_join,
+)
 
-__all__ = ["COMPANY_SOURCES", "VOLATILE_KEY_PATTERN", "attempt_keys_data", "loop_events_data", "loops_by_stage"]
+__all__ = ["COMPANY_SOURCES", "VOLATILE_KEY_PATTERN", "attempt_keys_data", "loop_events_data", "loop_events_frame", "loops_by_stage"]
 
 #: Source categories (:mod:`journeylib.store.categories`) whose events the company sends, not the customer does
 #: (they do not break inactivity gaps): the canonical ``email`` and ``crm`` sources and every
 #: SendGrid, Mailchimp, Salesforce or HubSpot source.
 COMPANY_SOURCES: tuple[str, ...] = ("email", "crm")
 
-#: Property keys (lower case) that describe one attempt, not the object attempted: times, attempt ids, outcomes.
+#: Property keys (lower case) that describe one attempt, not the object attempted: times, attempt ids, outcomes,
+#: and what analytics SDKs add to every event: Mixpanel's reserved and default properties (``$insert_id``, unique
+#: per event, ``$browser``, ``$os``, ``$email``, ...: a leading ``$``) and library properties (``mp_lib``, ...),
+#: de-duplication and device ids (``insert_id``, ``device_id``); and who did it rather than what was attempted:
+#: person and account ids (``distinct_id``, ``user_id``, ``amplitude_id``, ``email``, ...), whose values differ
+#: between customers, so that no action would be shared by enough customers to count as an attempt type.
 VOLATILE_KEY_PATTERN = re.compile(
     r"^(?:ts|time|timestamp|date|datetime|id|uuid|guid|nonce|status|result|outcome|success|failure|failed|reason)$"
     r"|(?:_at|_time|_ts|_date|_datetime|_timestamp|_ms|_seconds|_secs)$"
     r"|^(?:duration|elapsed|latency|attempt|retry|retries|error)"
-    r"|^(?:request|session|event|trace|span|message|correlation|idempotency)_?(?:id|key|uuid)$"
+    r"|^(?:request|session|event|trace|span|message|correlation|idempotency|insert|device)_?(?:id|key|uuid)$"
+    r"|^\$|^mp_"
+    r"|^(?:distinct|user|amplitude|person|contact|visitor|anonymous|customer|account)_?id$|^(?:email|e_mail|user|username)$"
 )
 #: Rows per event read to find its property keys and recognise timestamp-like values.
 KEY_SAMPLE_ROWS = 200
@@ -77,11 +93,19 @@ def _timestamp_like(values: list[Any]) -> bool:
 def _key_roles(store: Store, scope: Scope, identity_keys: Sequence[str] | Mapping[str, Sequence[str]] | None) -> pd.DataFrame:
     """Return ``event``, ``key``, ``identifies``, ``reason``, ``rows_sampled`` for every property key seen."""
     cols = ["event", "key", "identifies", "reason", "rows_sampled"]
+    # The sample is each event's first rows in (customer_id, timestamp, event_id) order. A bounded top-n
+    # aggregate finds the customer of its last row; numbering only the rows up to that customer avoids
+    # sorting every event of the scope. (The rows are read twice rather than kept: keeping every event's
+    # properties costs more than reading them again.)
+    with_props = f"SELECT event, customer_id, timestamp, event_id, properties FROM ({scope.events_sql()}) e WHERE properties IS NOT NULL"
     sample = store.query(
         f"""SELECT event, p FROM (
-                SELECT event, {sql_cast('properties', 'text')} AS p,
-                       row_number() OVER (PARTITION BY event ORDER BY customer_id, timestamp, event_id) AS rn
-                FROM ({scope.events_sql()}) WHERE properties IS NOT NULL
+                SELECT w.event, {sql_cast('w.properties', 'text')} AS p,
+                       row_number() OVER (PARTITION BY w.event ORDER BY w.customer_id, w.timestamp, w.event_id) AS rn
+                FROM ({with_props}) w
+                JOIN (SELECT event, {sql_nth_smallest('customer_id', KEY_SAMPLE_ROWS)} AS last_customer
+                      FROM ({with_props}) f GROUP BY event) b ON w.event = b.event
+                WHERE b.last_customer IS NULL OR w.customer_id <= b.last_customer
             ) WHERE rn <= {KEY_SAMPLE_ROWS} ORDER BY event, rn"""
     )
     values: dict[tuple[str, str], list[Any]] = {}
@@ -172,51 +196,157 @@ def attempt_keys_data(
     return _key_roles(store, scope, identity_keys)
 
 
-def _loop_events_sql(
+def _identity_keys_key(identity_keys: Sequence[str] | Mapping[str, Sequence[str]] | None) -> Any:
+    """Return a hashable stand-in for *identity_keys* (a cache key)."""
+    if identity_keys is None:
+        return None
+    if isinstance(identity_keys, Mapping):
+        return ("per event", tuple(sorted((str(e), tuple(str(k) for k in ks)) for e, ks in identity_keys.items())))
+    return ("every event", tuple(str(k) for k in identity_keys))
+
+
+def _attempt_types(store: Store, scope: Scope, ident: str, attempt_once_share: float) -> pd.DataFrame:
+    """Return the actions (``event``, ``p``: identifying properties) that most customers doing them do exactly once."""
+    return store.query(
+        f"""WITH ev AS (SELECT customer_id, event, coalesce({ident}, '') AS p FROM ({scope.events_sql()})),
+            per_customer AS (SELECT event, p, count(*) AS n FROM ev GROUP BY customer_id, event, p)
+            SELECT event, p FROM per_customer GROUP BY event, p
+            HAVING avg(CASE WHEN n = 1 THEN 1.0 ELSE 0.0 END) >= {float(attempt_once_share)} AND count(*) >= 5"""
+    )
+
+
+def _compute_loop_events(
     store: Store,
     scope: Scope,
     attempt_events: Sequence[str] | None,
     gap_days: float,
     attempt_once_share: float,
+    identity_keys: Sequence[str] | Mapping[str, Sequence[str]] | None,
+) -> pd.DataFrame:
+    """Return the loop events (``customer_id``, ``timestamp``, ``kind``, ``event``, ``object``), unsorted.
+
+    Two statements: the actions counted as attempts (skipped when
+    ``attempt_events`` names them), then the repeated attempts (identifying
+    properties extracted only from the events of those actions) and the
+    returns after a gap. A return is the first activity event (in the order
+    ``timestamp``, ``source``, ``event``, ``event_id``) at a moment of activity
+    that follows the customer's previous moment of activity by ``gap_days``
+    or more; events at the same moment as an earlier one follow no gap.
+    """
+    company = ", ".join(sql_quote(s) for s in sources_of(store, COMPANY_SOURCES))
+    ident = _identity_sql(_key_roles(store, scope, identity_keys), identity_keys)
+    types: pd.DataFrame | None = None
+    if attempt_events is not None:
+        names = sorted({str(n) for n in attempt_events})  # every action of these events is an attempt
+    else:
+        types = _attempt_types(store, scope, ident, attempt_once_share).astype({"event": str, "p": str})
+        names = sorted(set(types["event"]))  # properties are read only from the events of those actions
+    parts: list[str] = []
+    ctes: list[str] = []
+    if names:
+        attempts = f"""SELECT customer_id, timestamp, event, event_id, coalesce({ident}, '') AS p
+                       FROM ({scope.events_sql()}) e WHERE event IN ({", ".join(sql_quote(n) for n in names)})"""
+        if types is not None:
+            attempts = f"SELECT t.* FROM {sql_semi_join(f'({attempts}) t', '_jl_attempt_types a', 't.event = a.event AND t.p = a.p')}"
+        # only the actions a customer did twice or more are numbered (most are done once)
+        repeated = f"SELECT customer_id, event, p FROM ({attempts}) t GROUP BY customer_id, event, p HAVING count(*) >= 2"
+        twice = sql_semi_join(f"({attempts}) t", f"({repeated}) r", "t.customer_id = r.customer_id AND t.event = r.event AND t.p = r.p")
+        ctes.append(
+            f"""numbered AS (
+                SELECT t.customer_id, t.timestamp, t.event, t.p,
+                       row_number() OVER (PARTITION BY t.customer_id, t.event, t.p ORDER BY t.timestamp, t.event_id) AS rn
+                FROM {twice}
+            )"""
+        )
+        parts.append("SELECT customer_id, timestamp, 'repeated attempt' AS kind, event, p AS object FROM numbered WHERE rn >= 2")
+    activity = f"""SELECT customer_id, timestamp, event, event_id, coalesce(source, '') AS source
+                   FROM ({scope.events_sql()}) e WHERE coalesce(source, '') NOT IN ({company})"""
+    # Ordered by time alone, exactly one event of each moment (customer, timestamp) can follow the gap: the
+    # first of the moment's events in the arbitrary order of the ties; the others follow it by 0 days. The
+    # sort compares integers (customer numbers, epoch microseconds), not customer ids and time-zone-aware
+    # timestamps; the gap itself is measured on the timestamps.
+    ctes.append(
+        f"""cust AS (
+            SELECT customer_id, CAST(row_number() OVER (ORDER BY customer_id) AS INTEGER) AS k FROM ({scope.customers_sql()}) c0
+        ),
+        gaps AS (
+            SELECT c.k, a.timestamp, lag(a.timestamp) OVER (PARTITION BY c.k ORDER BY {sql_epoch_microseconds("a.timestamp")}) AS prev_ts
+            FROM ({activity}) a JOIN cust c ON a.customer_id = c.customer_id
+        ),
+        returns AS (
+            SELECT c.customer_id, g.timestamp FROM gaps g JOIN cust c ON g.k = c.k
+            WHERE g.prev_ts IS NOT NULL AND {sql_days_between("g.prev_ts", "g.timestamp")} >= {float(gap_days)}
+        ),
+        first_after AS (
+            SELECT a.customer_id, a.timestamp, a.event,
+                   row_number() OVER (PARTITION BY a.customer_id, a.timestamp ORDER BY a.source, a.event, a.event_id) AS k
+            FROM ({activity}) a JOIN returns r ON a.customer_id = r.customer_id AND a.timestamp = r.timestamp
+        )"""
+    )
+    parts.append("SELECT customer_id, timestamp, 'return after gap' AS kind, event, '' AS object FROM first_after WHERE k = 1")
+    sql = f"WITH {', '.join(ctes)} {' UNION ALL '.join(parts)}"
+    return store.query(sql) if types is None or not names else store.query(sql, _jl_attempt_types=types)
+
+
+def loop_events_frame(
+    store: Store,
+    scope: Scope,
+    *,
+    attempt_events: Sequence[str] | None = None,
+    gap_days: float = 14.0,
+    attempt_once_share: float = 0.8,
     identity_keys: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
-) -> str:
-    """Return SQL of loop events: repeated attempts and returns after a gap (customer_id, timestamp, kind, event, object)."""
+    cache: ResultCache | None = None,
+) -> pd.DataFrame:
+    """Return the loop events of a scope (see :func:`loop_events_data`), unsorted, computed once per cache.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    scope : Scope
+        Customers and censoring date.
+    attempt_events, gap_days, attempt_once_share, identity_keys
+        As in :func:`loop_events_data`.
+    cache : ResultCache, optional
+        Shares the result between the analyses of one context (paths,
+        conformance and friction read the same loop events).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per loop event, in no particular order: ``customer_id``,
+        ``timestamp`` (UTC), ``kind`` (``repeated attempt`` or ``return after
+        gap``), ``event``, ``object``.
+
+    Raises
+    ------
+    TypeError
+        If ``identity_keys`` is a text instead of a list or a dict, or
+        ``attempt_events`` a text instead of a list.
+    ValueError
+        If ``gap_days`` is not a positive number of days.
+    """
     if isinstance(identity_keys, str):
         msg = f"loops: identity_keys must be a list of property keys or a dict of event to keys; got the text {identity_keys!r}"
         raise TypeError(msg)
-    company = ", ".join(sql_quote(s) for s in sources_of(store, COMPANY_SOURCES))
-    ident = _identity_sql(_key_roles(store, scope, identity_keys), identity_keys)
-    if attempt_events is not None:
-        names = ", ".join(sql_quote(n) for n in attempt_events) or "NULL"
-        attempt_types = f"SELECT DISTINCT event, p FROM per_customer WHERE event IN ({names})"
-    else:
-        attempt_types = (
-            "SELECT event, p FROM per_customer GROUP BY event, p "
-            f"HAVING avg(CASE WHEN n = 1 THEN 1.0 ELSE 0.0 END) >= {float(attempt_once_share)} AND count(*) >= 5"
-        )
-    return f"""
-        WITH ev AS (
-            SELECT customer_id, timestamp, event, event_id, coalesce(source, '') AS source,
-                   coalesce({ident}, '') AS p
-            FROM ({scope.events_sql()})
-        ),
-        per_customer AS (SELECT customer_id, event, p, count(*) AS n FROM ev GROUP BY customer_id, event, p),
-        attempt_types AS ({attempt_types}),
-        numbered AS (
-            SELECT ev.customer_id, ev.timestamp, ev.event, ev.p,
-                   row_number() OVER (PARTITION BY ev.customer_id, ev.event, ev.p ORDER BY ev.timestamp, ev.event_id) AS rn
-            FROM {sql_semi_join('ev', 'attempt_types a', 'ev.event = a.event AND ev.p = a.p')}
-        ),
-        activity AS (
-            SELECT customer_id, timestamp, event,
-                   lag(timestamp) OVER (PARTITION BY customer_id ORDER BY timestamp, source, event, event_id) AS prev_ts
-            FROM ev WHERE source NOT IN ({company})
-        )
-        SELECT customer_id, timestamp, 'repeated attempt' AS kind, event, p AS object FROM numbered WHERE rn >= 2
-        UNION ALL
-        SELECT customer_id, timestamp, 'return after gap' AS kind, event, '' AS object FROM activity
-        WHERE prev_ts IS NOT NULL AND {sql_days_between("prev_ts", "timestamp")} >= {float(gap_days)}
-    """
+    if not float(gap_days) > 0:
+        msg = f"loops: gap_days must be a positive number of days (the inactivity before a return); got {gap_days!r}"
+        raise ValueError(msg)
+    if isinstance(attempt_events, str):
+        msg = f"loops: attempt_events must be a list of event names; got the text {attempt_events!r}"
+        raise TypeError(msg)
+
+    def compute() -> pd.DataFrame:
+        return _compute_loop_events(store, scope, attempt_events, gap_days, attempt_once_share, identity_keys)
+
+    if cache is None:
+        return compute()
+    key = (
+        id(store), scope, None if attempt_events is None else tuple(sorted({str(n) for n in attempt_events})),
+        float(gap_days), float(attempt_once_share), _identity_keys_key(identity_keys),
+    )
+    return cache.get("loop_events", key, compute)
 
 
 def loops_by_stage(
@@ -228,6 +358,7 @@ def loops_by_stage(
     attempt_once_share: float,
     *,
     identity_keys: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+    cache: ResultCache | None = None,
 ) -> pd.DataFrame:
     """Count loop events (see :func:`loop_events_data`) per customer, stage interval and kind.
 
@@ -242,22 +373,29 @@ def loops_by_stage(
         ``exited_at``; NaT exit = still in the stage at as_of).
     attempt_events, gap_days, attempt_once_share, identity_keys
         As in :func:`loop_events_data`.
+    cache : ResultCache, optional
+        Computes the loop events once per context (:func:`loop_events_frame`).
 
     Returns
     -------
     pandas.DataFrame
         ``customer_id``, ``stage_order``, ``kind`` (``repeated attempt`` or
         ``return after gap``), ``loops`` (events of that kind while in the
-        stage).
+        stage), in no particular order.
     """
+    loops = loop_events_frame(store, scope, attempt_events=attempt_events, gap_days=gap_days,
+                              attempt_once_share=attempt_once_share, identity_keys=identity_keys, cache=cache)
     intervals = iv[["customer_id", "stage_order", "entered_at", "exited_at"]].copy()
+    if loops.empty or intervals.empty:
+        return pd.DataFrame({"customer_id": pd.Series(dtype=object), "stage_order": pd.Series(dtype=intervals["stage_order"].dtype),
+                             "kind": pd.Series(dtype=object), "loops": pd.Series(dtype="int64")})
     intervals["exited_at"] = intervals["exited_at"].fillna(scope.as_of + pd.Timedelta(seconds=1))
-    sql = f"""
+    sql = """
         SELECT i.customer_id, i.stage_order, l.kind, count(*) AS loops
-        FROM ({_loop_events_sql(store, scope, attempt_events, gap_days, attempt_once_share, identity_keys)}) l
+        FROM _jl_loops l
         JOIN _jl_intervals i ON l.customer_id = i.customer_id AND l.timestamp >= i.entered_at AND l.timestamp < i.exited_at
         GROUP BY i.customer_id, i.stage_order, l.kind"""
-    return store.query(sql, _jl_intervals=intervals)
+    return store.query(sql, _jl_loops=loops[["customer_id", "timestamp", "kind"]], _jl_intervals=intervals)
 
 
 def loop_events_data(
@@ -274,6 +412,7 @@ def loop_events_data(
     gap_days: float = 14.0,
     attempt_once_share: float = 0.8,
     identity_keys: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+    cache: ResultCache | None = None,
 ) -> pd.DataFrame:
     """Return every loop event: repeated attempts and returns after a gap.
 
@@ -299,6 +438,8 @@ def loop_events_data(
         events. Default: every key except the volatile ones (times, attempt
         ids, outcomes; see the module docstring and
         :func:`attempt_keys_data`).
+    cache : ResultCache, optional
+        Shares the loop events with the other analyses of a context.
 
     Returns
     -------
@@ -309,17 +450,18 @@ def loop_events_data(
         (the identifying properties of a repeated attempt as
         ``key=value`` pairs joined by ``; ``, keys in alphabetical order; empty
         for returns and for events without identifying properties). Sorted
-        by customer and time.
+        by customer, time, kind, event and object.
 
     Raises
     ------
     TypeError
-        If ``identity_keys`` is a text instead of a list or a dict.
+        If ``identity_keys`` is a text instead of a list or a dict, or
+        ``attempt_events`` a text instead of a list.
+    ValueError
+        If ``gap_days`` is not a positive number of days.
     """
     scope = Scope.resolve(store, scope, function="loop_events_data", as_of=as_of, segment=segment, plan=plan,
                           signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
-    sql = (
-        f"SELECT * FROM ({_loop_events_sql(store, scope, attempt_events, gap_days, attempt_once_share, identity_keys)}) "
-        "ORDER BY customer_id, timestamp, kind, event"
-    )
-    return store.query(sql)
+    loops = loop_events_frame(store, scope, attempt_events=attempt_events, gap_days=gap_days,
+                              attempt_once_share=attempt_once_share, identity_keys=identity_keys, cache=cache)
+    return loops.sort_values(["customer_id", "timestamp", "kind", "event", "object"], kind="mergesort").reset_index(drop=True)

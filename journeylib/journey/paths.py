@@ -79,6 +79,25 @@ _STATUS_END = {"churned": CHURNED, "dropped": DROPPED, "in_progress": STILL_ACTI
 
 
 # -- shared building blocks ------------------------------------------------------------------------
+def _joined_per_customer(customer_ids: pd.Series, values: pd.Series, sep: str) -> pd.Series:
+    """Return the texts *values* joined by *sep* per customer, in row order within each customer.
+
+    The result of ``groupby(customer_ids)[values].agg(sep.join)`` (indexed by
+    the sorted customer ids; rows without a customer are left out) without a
+    Python call per group.
+    """
+    codes, uniques = pd.factorize(customer_ids, sort=True)
+    keep = codes >= 0
+    codes, texts = codes[keep], values.to_numpy(dtype=object)[keep]
+    order = np.argsort(codes, kind="stable")
+    codes, texts = codes[order], texts[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.array([], dtype=int)
+    ends = np.r_[starts[1:], len(codes)]
+    joined = [sep.join(texts[a:b].tolist()) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    index = pd.Index(uniques.take(codes[starts]) if len(codes) else uniques[:0], name=customer_ids.name)
+    return pd.Series(joined, index=index, name=values.name, dtype=object)
+
+
 def customer_status_frame(ms: pd.DataFrame, iv: pd.DataFrame, definition: JourneyDefinition, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per customer: attributes, furthest stage, status and end node.
 
@@ -230,7 +249,7 @@ def _paths(
     ms, iv = stage_frames(store, definition, scope, cache=cache)
     cust = customer_status_frame(ms, iv, definition, scope.as_of)
     met = milestones_in_order(ms)
-    path = met.groupby("customer_id")["stage"].agg(ARROW.join)
+    path = _joined_per_customer(met["customer_id"], met["stage"], ARROW)
     cust["path"] = path.reindex(cust.index).fillna("")
     cust["n_milestones"] = met.groupby("customer_id").size().reindex(cust.index).fillna(0).astype(int)
     cust["first_met_at"] = met.groupby("customer_id")["met_at"].min().reindex(cust.index)
@@ -259,18 +278,15 @@ def _paths(
         earliest_later = earliest_later.where(earliest_later.notna() & (col.isna() | (earliest_later <= col)), col)
     stage_loops = pd.DataFrame(columns=["customer_id", "stage_order", "kind", "loops"])
     if loops:
-        stage_loops = loops_by_stage(store, scope, iv, attempt_events, gap_days, attempt_once_share)
+        stage_loops = loops_by_stage(store, scope, iv, attempt_events, gap_days, attempt_once_share, cache=cache)
     n_loops = stage_loops.groupby("customer_id")["loops"].sum() if len(stage_loops) else pd.Series(dtype=float)
     names = definition.stage_names
-    looped_stages = (
+    looped = (
         stage_loops.assign(stage=[names[int(k)] for k in stage_loops["stage_order"]])
         .drop_duplicates(["customer_id", "stage_order"])
         .sort_values(["customer_id", "stage_order"])
-        .groupby("customer_id")["stage"]
-        .agg("; ".join)
-        if len(stage_loops)
-        else pd.Series(dtype=str)
     )
+    looped_stages = _joined_per_customer(looped["customer_id"], looped["stage"], "; ") if len(stage_loops) else pd.Series(dtype=str)
 
     def joined(flags: pd.DataFrame) -> pd.Series:
         # melt keeps the happy-path order of the columns within each customer
@@ -278,7 +294,7 @@ def _paths(
         frame = frame[frame["flag"].astype(bool)]
         if frame.empty:
             return pd.Series("", index=cust.index)
-        return frame.groupby("customer_id", sort=False)["stage"].agg("; ".join).reindex(cust.index).fillna("")
+        return _joined_per_customer(frame["customer_id"], frame["stage"], "; ").reindex(cust.index).fillna("")
 
     cust["skipped"] = joined(skipped)
     cust["reordered"] = joined(reordered)
