@@ -230,3 +230,25 @@ def test_gap_days_and_attempt_events_are_checked() -> None:
             loop_events_data(s, as_of=AS_OF, gap_days=0)
         with pytest.raises(TypeError, match="attempt_events must be a list of event names"):
             loop_events_data(s, as_of=AS_OF, attempt_events="x")
+
+
+def test_analytics_sdk_and_person_keys_do_not_hide_repeated_attempts() -> None:
+    """Mixpanel-shaped events: a unique ``$insert_id`` per event and a per-person ``distinct_id`` on every event.
+
+    Were either identifying, no two events would be the same action (``$insert_id``) and no action
+    would be shared by five customers (``distinct_id``), so c0's second set-up of the bank step
+    would not be found.
+    """
+    n = iter(range(1000))
+
+    def props(step: str, customer: str) -> dict:
+        return {"step": step, "$insert_id": f"ins-{next(n)}", "distinct_id": f"user-{customer}", "mp_lib": "web"}
+
+    rows = [("c0", 1.0, "setup_step", props("bank", "c0")), ("c0", 1.5, "setup_step", props("bank", "c0"))]
+    rows += [(f"c{i}", 1.0, "setup_step", props("bank", f"c{i}")) for i in range(1, 6)]
+    with _store(rows) as s:
+        rep = loop_events_data(s, as_of=AS_OF)
+        rep = rep[rep["kind"] == "repeated attempt"]
+        assert [(r.customer_id, r.object) for r in rep.itertuples()] == [("c0", "step=bank")]
+        keys = attempt_keys_data(s, as_of=AS_OF).set_index("key")
+        assert keys["identifies"].to_dict() == {"$insert_id": False, "distinct_id": False, "mp_lib": False, "step": True}
