@@ -405,7 +405,11 @@ def python_child(python: str, code: str) -> dict[str, Any]:
 
 
 def journeylib_code(name: str, db: Path, as_of: str, limit: str) -> str:
-    """The child script of one journeylib operation."""
+    """The child script of one journeylib operation (*limit*: the store's DuckDB memory_limit, '' for its default).
+
+    The limit is the store's setting, so that every connection the operation opens has it (a ``SET`` on
+    a read-only store would last only for that statement's connection).
+    """
     imp, call = JOURNEYLIB_CALLS[name]
     # the definition is read only by the operations that take it (the baselines read none)
     definition = (
@@ -415,8 +419,7 @@ def journeylib_code(name: str, db: Path, as_of: str, limit: str) -> str:
     code = f"""
         {imp}
         from journeylib.store import Store
-        store = Store({str(db)!r}, read_only=True)
-        {limit_line(limit, "store")}
+        store = Store({str(db)!r}, read_only=True, memory_limit={limit or None!r})
         {definition}
         AS_OF = {as_of!r}
         out = {call}
@@ -444,7 +447,7 @@ def baseline_code(name: str, db: Path, as_of: str, limit: str) -> str:
 
 
 def limit_line(limit: str, obj: str) -> str:
-    """A statement setting DuckDB's memory limit on a store or connection ('' for journeylib's default)."""
+    """A statement setting DuckDB's memory limit on a baseline's connection ('' for DuckDB's default)."""
     return f"{obj}.execute(\"SET memory_limit = '{limit}'\")" if limit else "pass"
 
 
@@ -746,6 +749,8 @@ def main(argv: list[str] | None = None) -> int:
     args.baseline_memory_limit = args.memory_limit if args.baseline_memory_limit is None else args.baseline_memory_limit
     args.cache.mkdir(parents=True, exist_ok=True)
     byte_compile_journeylib()
+    if args.memory_limit:  # the analysis context, the 01 report and `journeylib score` read it from the environment
+        os.environ["JOURNEYLIB_MEMORY_LIMIT"] = args.memory_limit
     rete = rete_available(args.retentioneering_python)
     if args.retentioneering_python and not rete:
         sys.stdout.write(f"retentioneering is not importable by {args.retentioneering_python}; not measured\n")
