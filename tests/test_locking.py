@@ -281,3 +281,32 @@ def test_a_read_only_store_from_an_older_version_reads_its_missing_tables_as_emp
     writable = Store(path)
     assert "assignments" in writable.tables()
     writable.close()
+
+
+def test_a_read_only_store_looks_for_missing_tables_until_it_has_found_them_all(tmp_path):
+    """The stand-ins are made on every connection while a table is missing; a complete store is looked at once."""
+    import duckdb
+
+    from journeylib.exceptions import DataQualityWarning
+    from journeylib.store import Store
+
+    path = tmp_path / "old.duckdb"
+    Store(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("DROP TABLE assignments")
+    con.close()
+    with pytest.warns(DataQualityWarning):
+        old = Store(path, read_only=True)
+    try:
+        for _ in range(3):  # each query is a connection of its own: each gets the stand-in again
+            assert old.count("assignments") == 0
+        assert not old._all_tables_present
+    finally:
+        old.close()
+    Store(path).close()  # opened for writing: the table is added
+    complete = Store(path, read_only=True)
+    try:
+        assert complete._all_tables_present
+        assert complete.count("assignments") == 0
+    finally:
+        complete.close()
