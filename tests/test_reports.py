@@ -679,11 +679,13 @@ def test_longest_notebooks_of_the_last_run_start_first(tmp_path: Path, store_db:
         "execution_timeout": EXECUTION_TIMEOUT,
         "jobs": 2,
     }
-    first = run_report(_sleepy_suite("order", 0.0, 0.0, 2.5), **kwargs)  # type: ignore[arg-type]
+    # n2 is longer than the others by more than a kernel's start-up varies on a loaded machine, and n0 and n1
+    # last long enough that the third notebook cannot start before n2's kernel has
+    first = run_report(_sleepy_suite("order", 3.0, 3.0, 7.0), **kwargs)  # type: ignore[arg-type]
     order = json.loads((first / "manifest.json").read_text())["execution"]["start_order"]
     assert order["notebooks"] == ["n0", "n1", "n2"]
     assert "no earlier run" in order["by"]
-    second = run_report(_sleepy_suite("order", 0.0, 0.0, 2.5), **kwargs)  # type: ignore[arg-type]
+    second = run_report(_sleepy_suite("order", 3.0, 3.0, 7.0), **kwargs)  # type: ignore[arg-type]
     order = json.loads((second / "manifest.json").read_text())["execution"]["start_order"]
     assert order["notebooks"][0] == "n2"
     assert first.name in order["by"]
@@ -705,7 +707,19 @@ def test_an_interrupted_run_stops_its_kernels(tmp_path: Path, store_db: Path) ->
     def kernels() -> list[psutil.Process]:
         return [p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
 
-    timer = threading.Timer(6.0, _thread.interrupt_main)
+    started = threading.Event()
+    stop = threading.Event()
+
+    def interrupt_once_running() -> None:  # the interrupt comes while the notebooks run, not while the run is planned
+        while not stop.is_set():
+            if len(kernels()) >= 2:
+                time.sleep(1.0)
+                started.set()
+                _thread.interrupt_main()
+                return
+            time.sleep(0.1)
+
+    timer = threading.Thread(target=interrupt_once_running, daemon=True)
     t0 = time.perf_counter()
     timer.start()
     try:
@@ -720,7 +734,8 @@ def test_an_interrupted_run_stops_its_kernels(tmp_path: Path, store_db: Path) ->
                 jobs=2,
             )
     finally:
-        timer.cancel()
+        stop.set()
+    assert started.is_set()
     assert time.perf_counter() - t0 < 60  # not the 120 s the notebooks wait
     assert kernels() == []
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
