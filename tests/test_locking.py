@@ -261,11 +261,10 @@ def test_an_ingest_runs_while_a_dashboard_page_a_report_and_an_analysis_are_open
         assert store.count("events") == events_before + 3
 
 
-def test_a_read_only_store_from_an_older_version_reads_its_missing_tables_as_empty_and_says_so(tmp_path):
-    """A store made before a canonical table existed opens read-only with that table empty and a warning naming it."""
+def _store_without_assignments(tmp_path):
+    """A store file as an older journeylib made it: without the ``assignments`` table."""
     import duckdb
 
-    from journeylib.exceptions import DataQualityWarning
     from journeylib.store import Store
 
     path = tmp_path / "old.duckdb"
@@ -273,6 +272,15 @@ def test_a_read_only_store_from_an_older_version_reads_its_missing_tables_as_emp
     con = duckdb.connect(str(path))
     con.execute("DROP TABLE assignments")
     con.close()
+    return path
+
+
+def test_a_read_only_store_from_an_older_version_reads_its_missing_tables_as_empty_and_says_so(tmp_path):
+    """A store made before a canonical table existed opens read-only with that table empty and a warning naming it."""
+    from journeylib.exceptions import DataQualityWarning
+    from journeylib.store import Store
+
+    path = _store_without_assignments(tmp_path)
     with pytest.warns(DataQualityWarning, match=r"no assignments table .*read as empty"):
         store = Store(path, read_only=True)
     assert store.count("assignments") == 0
@@ -285,16 +293,10 @@ def test_a_read_only_store_from_an_older_version_reads_its_missing_tables_as_emp
 
 def test_a_read_only_store_looks_for_missing_tables_until_it_has_found_them_all(tmp_path):
     """The stand-ins are made on every connection while a table is missing; a complete store is looked at once."""
-    import duckdb
-
     from journeylib.exceptions import DataQualityWarning
     from journeylib.store import Store
 
-    path = tmp_path / "old.duckdb"
-    Store(path).close()
-    con = duckdb.connect(str(path))
-    con.execute("DROP TABLE assignments")
-    con.close()
+    path = _store_without_assignments(tmp_path)
     with pytest.warns(DataQualityWarning):
         old = Store(path, read_only=True)
     try:
