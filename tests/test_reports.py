@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -705,19 +706,30 @@ def test_an_interrupted_run_stops_its_kernels(tmp_path: Path, store_db: Path) ->
     import psutil
 
     def kernels() -> list[psutil.Process]:
-        return [p for p in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+        found = []
+        for p in psutil.Process().children(recursive=True):
+            try:  # a child may exit (or be a zombie) between the listing and the look at its command line
+                if "ipykernel" in " ".join(p.cmdline()):
+                    found.append(p)
+            except psutil.Error:
+                continue
+        return found
 
     started = threading.Event()
     stop = threading.Event()
 
     def interrupt_once_running() -> None:  # the interrupt comes while the notebooks run, not while the run is planned
+        deadline = time.perf_counter() + 30.0  # kernels not seen by then: interrupt anyway (the test then says why)
         while not stop.is_set():
-            if len(kernels()) >= 2:
+            if time.perf_counter() > deadline or len(kernels()) >= 2:
                 time.sleep(1.0)
                 started.set()
                 _thread.interrupt_main()
                 return
             time.sleep(0.1)
+
+    # Ctrl-C as Python handles it by default, whatever an earlier test of the session left installed
+    previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     timer = threading.Thread(target=interrupt_once_running, daemon=True)
     t0 = time.perf_counter()
@@ -735,6 +747,7 @@ def test_an_interrupted_run_stops_its_kernels(tmp_path: Path, store_db: Path) ->
             )
     finally:
         stop.set()
+        signal.signal(signal.SIGINT, previous_handler)
     assert started.is_set()
     assert time.perf_counter() - t0 < 60  # not the 120 s the notebooks wait
     assert kernels() == []
