@@ -947,7 +947,7 @@ def _score_customers(
     bar.set_postfix_str("model")
     feats = snap.feature_columns
     # The labelled snapshots (snap.labelled) are read in place: a copy of them is the size of the table.
-    lab = snap.data["churned"].notna().to_numpy()
+    lab = snap.labelled_rows
     n_train = int(lab.sum())
     churned = snap.data["churned"].to_numpy()[lab]
     train_days = snap.data["as_of_day"].to_numpy()[lab]

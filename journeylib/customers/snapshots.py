@@ -331,7 +331,12 @@ class Snapshots:
     @property
     def labelled(self) -> pd.DataFrame:
         """The snapshots with a label (not censored): what training and evaluation use."""
-        return self.data[self.data["churned"].notna()].reset_index(drop=True)
+        return self.data[self.labelled_rows].reset_index(drop=True)
+
+    @property
+    def labelled_rows(self) -> np.ndarray:
+        """Whether each row of ``data`` has a label (not censored): the rows of :attr:`labelled`, as a boolean mask."""
+        return self.data["churned"].notna().to_numpy()
 
     def on_grid(self, as_of_day: Any) -> np.ndarray:
         """Return whether each as-of day is on the training grid (``grid_days``), not only on the finer test grid.
