@@ -508,6 +508,30 @@ def build_store(size: int, cache: Path, seed: int) -> tuple[Path, dict[str, Any]
     return db, info
 
 
+def store_default_memory_limit(db: Path) -> str:
+    """The DuckDB ``memory_limit`` a read-only journeylib store on *db* sets by default: 600MB, more for a large file.
+
+    Resolved as a :class:`journeylib.store.Store` resolves it (``$JOURNEYLIB_MEMORY_LIMIT`` first, then the
+    size of the file: :func:`journeylib.store.database.read_memory_limit`); DuckDB's own (80% of the RAM)
+    if it sets none.
+    """
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from journeylib.store.database import engine_settings
+
+    return engine_settings(read_only=True, path=db).get("memory_limit", "80%")
+
+
+def journeylib_limits(record: dict[str, Any]) -> str:
+    """The header's words for journeylib's DuckDB ``memory_limit``: the one given, or the default resolved per store."""
+    if record.get("memory_limit_given"):
+        return str(record["memory_limit_given"])
+    per_size = record.get("memory_limit_by_size") or {}
+    if not per_size:
+        return "default"
+    return "default, resolved per store (" + ", ".join(f"{size}: {limit}" for size, limit in per_size.items()) + ")"
+
+
 def rete_available(python: str | None) -> str | None:
     """The retentioneering version importable by *python*, or None."""
     if not python:
@@ -520,6 +544,10 @@ def run_size(size: int, args: argparse.Namespace, rete: str | None, log: Any, wr
     """Every operation at one size: rows of the results table, each passed to *write* when measured."""
     db, info = build_store(size, args.cache, args.seed)
     as_of, n_events = info["as_of"], info["events"]
+    limit = args.memory_limit or store_default_memory_limit(db)
+    args.limits[label(size)] = limit
+    log(f"{label(size):>5} journeylib's DuckDB memory_limit: {limit}"
+        f"{'' if args.memory_limit else f' (its default for this store, a file of {db.stat().st_size / 1e6:,.0f} MB)'}")
     runs = args.runs_large if n_events > LARGE_EVENTS else args.runs
     rows: list[dict[str, Any]] = []
     five_base: dict[str, Any] = {"seconds": 0.0, "spread": 0.0, "rss_mib": 0.0, "spill_mib": 0.0}
@@ -763,11 +791,13 @@ def main(argv: list[str] | None = None) -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), "runs": args.runs,
         "runs_large": args.runs_large,
         "definition": str(DEFINITION.relative_to(ROOT)),
-        "memory_limit": args.memory_limit or f"default ({bench_journey.default_memory_limit()})",
+        "memory_limit": args.memory_limit or "default", "memory_limit_given": args.memory_limit or None,
+        "memory_limit_by_size": {},
         "baseline_memory_limit": args.baseline_memory_limit or "DuckDB default (80% of RAM)",
         "retentioneering": f"retentioneering {rete}" if rete else None, "columns": list(RESULT_COLUMNS), "rows": [],
     }
     args.resumed = {}
+    args.limits = record["memory_limit_by_size"]  # filled per size by run_size
     if args.resume and args.out.with_suffix(".json").exists():
         earlier = json.loads(args.out.with_suffix(".json").read_text())
         kept_rows = [{c: r.get(c) for c in RESULT_COLUMNS} for r in earlier["rows"] if r.get("journeylib_s") is not None]
@@ -780,6 +810,7 @@ def main(argv: list[str] | None = None) -> int:
         # after every operation, so that an interrupted run keeps what it measured
         if row is not None:
             record["rows"].append(row)
+        record["memory_limit"] = journeylib_limits(record)
         record["linearity"] = linearity(record["rows"])
         record["targets"] = targets(record["rows"])
         args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")

@@ -49,10 +49,15 @@ __all__ = [
     "DEFAULT_DB",
     "DEFAULT_MEMORY_LIMIT",
     "DEFAULT_READ_MEMORY_LIMIT",
+    "READ_MEMORY_PER_STORE_BYTE",
+    "READ_MEMORY_SHARE",
     "Store",
+    "cgroup_memory_limit",
     "default_db_path",
     "engine_settings",
+    "memory_bound",
     "open_store",
+    "read_memory_limit",
     "resolve_db_path",
     "table_ddl",
 ]
@@ -75,10 +80,143 @@ def default_db_path() -> Path:
 
 #: DuckDB ``memory_limit`` of a writable store (ingest) unless ``memory_limit=`` or ``$JOURNEYLIB_MEMORY_LIMIT`` say otherwise.
 DEFAULT_MEMORY_LIMIT = "2GB"
-#: DuckDB ``memory_limit`` of a read-only store (reports, dashboards, analysis; one per dashboard kernel)
-#: unless ``memory_limit=`` or ``$JOURNEYLIB_MEMORY_LIMIT`` say otherwise. With it the journey map's
-#: operations on 12.4M events peak under 1 GB of RSS (``benchmarks/results/journey.md``).
+#: DuckDB ``memory_limit`` of a read-only store (reports, dashboards, analysis) whose file is up to 400 MB
+#: (about 15M events of the benchmark's log), and the floor of a larger one's (:func:`read_memory_limit`), unless
+#: ``memory_limit=`` or ``$JOURNEYLIB_MEMORY_LIMIT`` say otherwise. With it the journey map's operations on 10M
+#: events peak under 0.8 GB of RSS (``benchmarks/results/scale.md``). A dashboard kernel with a memory bound gets its own limit, at most this
+#: (:func:`journeylib.reports.dashboard.duckdb_memory_limit`, through ``$JOURNEYLIB_MEMORY_LIMIT``).
 DEFAULT_READ_MEMORY_LIMIT = "600MB"
+#: A read-only store's default ``memory_limit`` is this many times its file's size, when that is more than
+#: :data:`DEFAULT_READ_MEMORY_LIMIT`: at 100M events (a 2.66 GB file) under 600MB the event transitions and
+#: sessions spill GBs and cost 2.85x and 3.45x per event what they cost at 10M; under 4GB (1.5 times the file: spilling 0 and 61 MiB)
+#: 1.65x and 1.50x (``docs/adr/0014-read-memory-limit-by-store-size.md``).
+READ_MEMORY_PER_STORE_BYTE = 1.5
+#: ... but at most this share of the memory the process may use (:func:`memory_bound`), leaving the rest to
+#: pandas, to a second report job and to the other processes of the machine.
+READ_MEMORY_SHARE = 0.25
+
+_MB = 10**6  # DuckDB's "MB" (its "MiB" is 2**20 bytes)
+#: :data:`DEFAULT_READ_MEMORY_LIMIT` in bytes.
+_READ_FLOOR = 600 * _MB
+#: Where the cgroup file systems are mounted, and where this process's cgroups are listed (Linux).
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
+
+
+def _cgroup_limit_file(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except (OSError, ValueError):
+        return None
+    if not text.isdigit():  # "max" (cgroup v2): no limit
+        return None
+    value = int(text)
+    return value if 0 < value < 2**60 else None  # cgroup v1 writes "no limit" as about 2**63
+
+
+def cgroup_memory_limit(*, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> int | None:
+    """Return the memory limit of this process's cgroup (v2 ``memory.max``, v1 ``memory.limit_in_bytes``), if any.
+
+    The lowest limit set on the process's cgroup or any cgroup above it
+    (a container's own cgroup may be mounted as the root of *root*).
+
+    Parameters
+    ----------
+    root : pathlib.Path, default ``/sys/fs/cgroup``
+        Where the cgroup file systems are mounted (v1 controllers in folders, e.g. ``memory/``).
+    proc_cgroup : pathlib.Path, default ``/proc/self/cgroup``
+        The process's cgroup list (``hierarchy:controllers:path`` lines; ``0::path`` for v2).
+
+    Returns
+    -------
+    int or None
+        Bytes; None where no limit is set or the files cannot be read (not Linux).
+    """
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except (OSError, ValueError):
+        return None
+    found: list[int] = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        controllers, where = parts[1], Path(parts[2].strip().lstrip("/"))
+        if controllers == "":
+            folder, name = root, "memory.max"
+        elif "memory" in controllers.split(","):
+            folder, name = root / "memory", "memory.limit_in_bytes"
+        else:
+            continue
+        for part in (where, *where.parents):
+            limit = _cgroup_limit_file(folder / part / name)
+            if limit is not None:
+                found.append(limit)
+    return min(found) if found else None
+
+
+def memory_bound() -> int | None:
+    """Return the memory this process may use: the physical memory, or less if a cgroup or ``RLIMIT_DATA`` says so.
+
+    Returns
+    -------
+    int or None
+        Bytes; None where none of the three can be read.
+    """
+    bounds: list[int] = []
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        bounds.append(int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE")))
+    cgroup = cgroup_memory_limit()
+    if cgroup is not None:
+        bounds.append(cgroup)
+    with contextlib.suppress(ImportError, AttributeError, ValueError, OSError):
+        import resource  # not on Windows
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_DATA)
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            bounds.append(int(soft))
+    bounds = [b for b in bounds if b > 0]
+    return min(bounds) if bounds else None
+
+
+def read_memory_limit(store_bytes: int, *, memory: int | None = None) -> str:
+    """Return the default DuckDB ``memory_limit`` of a read-only store whose file has *store_bytes*.
+
+    :data:`READ_MEMORY_PER_STORE_BYTE` times the file's size, rounded up to
+    100 MB; at most :data:`READ_MEMORY_SHARE` of *memory*, rounded down to
+    100 MB; never less than :data:`DEFAULT_READ_MEMORY_LIMIT`, which a file
+    of up to 400 MB keeps. See ``docs/adr/0014-read-memory-limit-by-store-size.md``.
+
+    Parameters
+    ----------
+    store_bytes : int
+        The size of the store's file.
+    memory : int, optional
+        Bytes of memory the process may use (default: :func:`memory_bound`,
+        read only when the file is above 400 MB).
+
+    Returns
+    -------
+    str
+        :data:`DEFAULT_READ_MEMORY_LIMIT` (``"600MB"``), or e.g. ``"4000MB"``.
+
+    Examples
+    --------
+    The benchmark's 10M- and 100M-event stores (267 MB and 2.66 GB), and a larger one:
+
+    >>> read_memory_limit(266_874_880), read_memory_limit(2_660_000_000, memory=24 * 1024**3)
+    ('600MB', '4000MB')
+    >>> read_memory_limit(40_000_000_000, memory=24 * 1024**3)  # a quarter of 24 GiB
+    '6400MB'
+    """
+    step = 100 * _MB
+    want = -(-int(READ_MEMORY_PER_STORE_BYTE * max(0, store_bytes)) // step) * step  # rounded up
+    if want <= _READ_FLOOR:
+        return DEFAULT_READ_MEMORY_LIMIT
+    bound = memory if memory is not None else memory_bound()
+    if bound:
+        want = min(want, int(READ_MEMORY_SHARE * bound) // step * step)
+    return DEFAULT_READ_MEMORY_LIMIT if want <= _READ_FLOOR else f"{want // _MB}MB"
 
 
 def engine_settings(
@@ -87,6 +225,7 @@ def engine_settings(
     threads: int | None = None,
     temp_directory: str | Path | None = None,
     read_only: bool = False,
+    path: str | Path | None = None,
 ) -> dict[str, str]:
     """Return the DuckDB settings a :class:`Store` applies, from arguments, environment and defaults.
 
@@ -94,15 +233,19 @@ def engine_settings(
     ----------
     memory_limit : str, optional
         E.g. ``"2GB"`` or ``"60%"``; default ``$JOURNEYLIB_MEMORY_LIMIT``, else
-        :data:`DEFAULT_READ_MEMORY_LIMIT` for a read-only store and
-        :data:`DEFAULT_MEMORY_LIMIT` for a writable one; ``"none"`` (or
-        empty) leaves DuckDB's default.
+        for a read-only store :func:`read_memory_limit` of the size of *path*
+        (:data:`DEFAULT_READ_MEMORY_LIMIT` for a file up to 400 MB, more for
+        a larger one), and :data:`DEFAULT_MEMORY_LIMIT` for a writable
+        one; ``"none"`` (or empty) leaves DuckDB's default.
     threads : int, optional
         Default ``$JOURNEYLIB_THREADS``, else DuckDB's.
     temp_directory : str or pathlib.Path, optional
         Default ``$JOURNEYLIB_TEMP_DIRECTORY``, else DuckDB's.
     read_only : bool, default False
         Whether the store is opened read-only (picks the default memory limit).
+    path : str or pathlib.Path, optional
+        The store's file, whose size sets a read-only store's default memory
+        limit (none, or a file that cannot be read: :data:`DEFAULT_READ_MEMORY_LIMIT`).
 
     Returns
     -------
@@ -115,8 +258,9 @@ def engine_settings(
     {'memory_limit': '1GB', 'threads': '2'}
     """
     out: dict[str, str] = {}
-    default = DEFAULT_READ_MEMORY_LIMIT if read_only else DEFAULT_MEMORY_LIMIT
-    mem = memory_limit if memory_limit is not None else os.environ.get("JOURNEYLIB_MEMORY_LIMIT", default)
+    mem = memory_limit if memory_limit is not None else os.environ.get("JOURNEYLIB_MEMORY_LIMIT")
+    if mem is None:
+        mem = _read_only_default(path) if read_only else DEFAULT_MEMORY_LIMIT
     if mem.strip() and mem.strip().lower() != "none":
         out["memory_limit"] = mem.strip()
     thr = threads if threads is not None else os.environ.get("JOURNEYLIB_THREADS")
@@ -126,6 +270,17 @@ def engine_settings(
     if tmp is not None and str(tmp).strip():
         out["temp_directory"] = str(tmp)
     return out
+
+
+def _read_only_default(path: str | Path | None) -> str:
+    # the size of a file not there (yet), of ":memory:" or of no path at all gives no reason to leave the floor
+    if path is None or str(path) == ":memory:":
+        return DEFAULT_READ_MEMORY_LIMIT
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return DEFAULT_READ_MEMORY_LIMIT
+    return read_memory_limit(size)
 
 
 def table_ddl(table: Table) -> str:
@@ -189,8 +344,11 @@ class Store:
         DuckDB's ``memory_limit`` (e.g. ``"2GB"``, ``"60%"`` of the RAM). Above
         it DuckDB spills to *temp_directory*, so a 10M-event ingest runs in
         bounded memory. Default: ``$JOURNEYLIB_MEMORY_LIMIT``, else
-        :data:`DEFAULT_MEMORY_LIMIT`. ``"none"`` keeps DuckDB's own default
-        (80% of the RAM).
+        :data:`DEFAULT_MEMORY_LIMIT` (writable) or, read-only,
+        :func:`read_memory_limit` of the file's size (600MB for a file up to
+        400 MB, 1.5 times the file above, at most a quarter of the memory).
+        ``"none"`` keeps DuckDB's own default (80% of the RAM). The limit set
+        is in :attr:`settings`.
     threads : int, optional
         DuckDB worker threads. Default: ``$JOURNEYLIB_THREADS``, else DuckDB's
         (the number of cores).
@@ -268,7 +426,9 @@ class Store:
                 )
                 raise JourneyLibError(msg)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.settings = engine_settings(memory_limit=memory_limit, threads=threads, temp_directory=temp_directory, read_only=read_only)
+        self.settings = engine_settings(
+            memory_limit=memory_limit, threads=threads, temp_directory=temp_directory, read_only=read_only, path=self.path
+        )
         with self.session():  # opens (and checks) the file; a read-only store lets go of it again at the end
             if not read_only:
                 with translated_errors(self.path, self.settings):

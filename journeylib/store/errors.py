@@ -163,12 +163,20 @@ def _memory_limit(settings: Mapping[str, str] | None) -> str:
         limit = settings.get("memory_limit")
         return limit if limit else "DuckDB's default (80% of the RAM)"
     # imported here: journeylib.store.database imports this module
-    from journeylib.store.database import DEFAULT_MEMORY_LIMIT, DEFAULT_READ_MEMORY_LIMIT
+    from journeylib.store.database import (
+        DEFAULT_MEMORY_LIMIT,
+        DEFAULT_READ_MEMORY_LIMIT,
+        READ_MEMORY_PER_STORE_BYTE,
+        READ_MEMORY_SHARE,
+    )
 
     env = os.environ.get("JOURNEYLIB_MEMORY_LIMIT", "").strip()
     if env:
         return f"{env} (JOURNEYLIB_MEMORY_LIMIT)"
-    return f"journeylib's default ({DEFAULT_MEMORY_LIMIT} for an ingest, {DEFAULT_READ_MEMORY_LIMIT} for reports and dashboards)"
+    return (
+        f"journeylib's default ({DEFAULT_MEMORY_LIMIT} for an ingest; for reports and dashboards {DEFAULT_READ_MEMORY_LIMIT}, "
+        f"or {READ_MEMORY_PER_STORE_BYTE:g} times the store file's size when that is more, at most {READ_MEMORY_SHARE:.0%} of the memory)"
+    )
 
 
 def _is_temp_file(file: str, temp_directory: str) -> bool:
