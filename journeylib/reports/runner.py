@@ -32,16 +32,22 @@ a report runs.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
+import dataclasses
+import functools
 import json
 import logging
 import os
+import shutil
+import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from journeylib.config.suite import SuiteConfig
 from journeylib.exceptions import ConfigError, JourneyLibError
@@ -64,6 +70,7 @@ from journeylib.reports.index import (
 )
 from journeylib.reports.plan import PlannedNotebook, ReportPlan, apply_sample, plan_report, resolve_sample
 from journeylib.store import Store
+from journeylib.store.interrupts import interrupt_queries
 from journeylib.store.progress import progress_bar
 
 __all__ = ["ReportError", "default_jobs", "run_report"]
@@ -262,6 +269,86 @@ def _start_order(plan: ReportPlan, out_dir: Path) -> tuple[list[int], str]:
     return order, f"longest first, by the seconds of run {previous.get('run_id')}"
 
 
+#: Seconds an interrupted planning step is given to end once its DuckDB statements are interrupted.
+PLANNING_STOP_WAIT = 10.0
+
+_T = TypeVar("_T")
+
+
+def _interruptible(step: Callable[[], _T]) -> _T:
+    """Run the planning *step* in a helper thread while this one waits, so that Ctrl-C or SIGTERM ends it at once.
+
+    DuckDB's Python client notices Ctrl-C only when a statement ends (an 11-s
+    statement runs its 11 s, then raises ``RuntimeError("Query
+    interrupted")``), while a thread that waits gets Python's
+    ``KeyboardInterrupt`` at once. On one, the DuckDB statements of the
+    helper thread are interrupted (:func:`journeylib.store.interrupts.interrupt_queries`,
+    again every 0.1 s, so that a statement it starts meanwhile stops too),
+    it is given :data:`PLANNING_STOP_WAIT` seconds to end, and the
+    ``KeyboardInterrupt`` goes on (whatever the step raised meanwhile); a
+    step that does not end by then (one waiting on Spark, say) is left to
+    finish alone in a daemon thread: planning only reads, and its result is
+    dropped. Whatever *step* returns or raises otherwise is returned or
+    raised here. The step runs in a copy of this thread's context
+    (:mod:`contextvars`).
+
+    The end of the step is told by an event, not by joining the thread: on
+    Python 3.11 a ``KeyboardInterrupt`` that lands in ``Thread.join`` marks
+    the thread as ended while it still runs.
+    """
+    outcome: dict[str, Any] = {}
+    ended = threading.Event()
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            outcome["value"] = context.run(step)
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            outcome["error"] = exc
+        finally:
+            ended.set()
+
+    thread = threading.Thread(target=target, name="journeylib-report-plan", daemon=True)
+    thread.start()
+    try:
+        while not ended.wait(0.5):  # a wait with a timeout: Python runs the signal handlers between two (also on Windows)
+            pass
+    except BaseException:
+        deadline = time.monotonic() + PLANNING_STOP_WAIT
+        while True:
+            interrupt_queries(thread)
+            if ended.wait(0.1) or time.monotonic() >= deadline:
+                break
+        raise
+    if "error" in outcome:
+        error: BaseException = outcome.pop("error")
+        raise error
+    value: _T = outcome["value"]
+    return value
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into ``KeyboardInterrupt`` while a report runs, so that it stops the run as Ctrl-C does.
+
+    Only in the main thread, and only while SIGTERM has its default action
+    (ending the process at once, leaving the manifest ``running`` and the
+    kernels orphaned); a handler installed by the application is left alone.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def run_report(
     suite: str | os.PathLike[str] | SuiteConfig | Mapping[str, Any],
     *,
@@ -303,6 +390,14 @@ def run_report(
     good run. With *keep_runs* (or the suite's ``keep_runs``), the oldest
     runs of the suite beyond that number are deleted when the run ends
     (never the run ``latest`` points at, nor this one).
+
+    Ctrl-C (``KeyboardInterrupt``) stops a run at any time, and so does
+    SIGTERM when ``run_report`` runs in the main thread and SIGTERM has its
+    default action; the ``KeyboardInterrupt`` goes on to the caller. While
+    the run is planned (the data versions of a large store take seconds) its
+    DuckDB statements are interrupted and nothing is written; once the
+    notebooks run, their kernels are killed and the manifest says
+    ``interrupted``.
 
     Parameters
     ----------
@@ -392,6 +487,56 @@ def run_report(
         raise ValueError(msg)
     if sample is not None:
         resolve_sample(sample, 1)  # the request's form, before anything is read
+    with _terminate_as_interrupt():
+        prepared = _interruptible(
+            functools.partial(
+                _prepare,
+                suite,
+                db=db,
+                engine=engine,
+                notebooks_dir=notebooks_dir,
+                parameters_dir=parameters_dir,
+                overrides=overrides,
+                sample=sample,
+                out=out,
+                jobs=jobs,
+                keep_runs=keep_runs,
+                t_start=t_start,
+            )
+        )
+        return _run(prepared, run_id=run_id, execution_timeout=execution_timeout, progress=progress, t_start=t_start)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Prepared:
+    """What a run needs before its folder is made: the plan, its data versions, where it goes and in which order."""
+
+    plan: ReportPlan
+    sample: dict[str, Any] | None
+    versions: dict[Path, dict[str, Any]]
+    timings: dict[str, float]
+    out_dir: Path
+    keep: int | None
+    jobs: int
+    order: list[int]
+    order_note: str
+
+
+def _prepare(
+    suite: str | os.PathLike[str] | SuiteConfig | Mapping[str, Any],
+    *,
+    db: str | os.PathLike[str] | None,
+    engine: str | os.PathLike[str] | None,
+    notebooks_dir: str | os.PathLike[str],
+    parameters_dir: str | os.PathLike[str],
+    overrides: Mapping[str, Any] | None,
+    sample: float | int | None,
+    out: str | os.PathLike[str],
+    jobs: int,
+    keep_runs: int | None,
+    t_start: float,
+) -> _Prepared:
+    """Plan the run: validate the suite, apply ``--sample``, read the data versions and the start order; write nothing."""
     plan = plan_report(
         suite, db=db, engine=engine, notebooks_dir=notebooks_dir, parameters_dir=parameters_dir, overrides=overrides
     )
@@ -411,39 +556,53 @@ def run_report(
             versions[item.data_key] = data_version(item.data_key) if item.engine is None else engine_data_version(item.data_key)
             if versions[item.data_key].get("note"):
                 logger.warning("report: engine %s: %s", item.data_key, versions[item.data_key]["note"])
-    fingerprints = {store: str(v["fingerprint"]) for store, v in versions.items()}
     t_data = time.perf_counter()
-    keep = keep_runs if keep_runs is not None else plan.suite.keep_runs
-
     out_dir = Path(out).expanduser().resolve()
-    run_dir = new_run_dir(out_dir, run_id, plan.suite.name)
-    started = utc_now()
-    manifest = new_manifest(
-        plan,
-        run_dir=run_dir,
-        started=started,
-        fingerprints=fingerprints,
-        execution_timeout=execution_timeout,
-        data_versions=versions,
-        sample=sample_record,
-        keep_runs=keep,
-    )
-    manifest["timings"] = {
-        "preflight": round(t_preflight - t_start, 3),
-        "data_version": round(t_data - t_preflight, 3),
-        "notebooks": {},
-        "total": None,
-    }
-    manifest_path = run_dir / "manifest.json"
-    write_json(manifest_path, manifest)
-    write_run_index(run_dir, manifest)
-
-    failures: list[NotebookFailure | None] = [None] * len(plan.notebooks)
     total = len(plan.notebooks)
     jobs = min(jobs, total) if total else 1
     order, order_note = _start_order(plan, out_dir) if jobs > 1 else (list(range(total)), "the suite's order")
-    manifest["execution"]["jobs"] = jobs
-    manifest["execution"]["start_order"] = {"notebooks": [plan.notebooks[i].name for i in order], "by": order_note}
+    return _Prepared(
+        plan=plan,
+        sample=sample_record,
+        versions=versions,
+        timings={"preflight": round(t_preflight - t_start, 3), "data_version": round(t_data - t_preflight, 3)},
+        out_dir=out_dir,
+        keep=keep_runs if keep_runs is not None else plan.suite.keep_runs,
+        jobs=jobs,
+        order=order,
+        order_note=order_note,
+    )
+
+
+def _run(
+    prepared: _Prepared, *, run_id: str | None, execution_timeout: int, progress: bool | None, t_start: float
+) -> Path:
+    """Make the run's folder and manifest, run the notebooks, and finish the manifest, the index pages and ``latest``."""
+    plan, out_dir, keep, jobs, order = prepared.plan, prepared.out_dir, prepared.keep, prepared.jobs, prepared.order
+    fingerprints = {store: str(v["fingerprint"]) for store, v in prepared.versions.items()}
+    run_dir = new_run_dir(out_dir, run_id, plan.suite.name)
+    started = utc_now()
+    try:
+        manifest = new_manifest(
+            plan,
+            run_dir=run_dir,
+            started=started,
+            fingerprints=fingerprints,
+            execution_timeout=execution_timeout,
+            data_versions=prepared.versions,
+            sample=prepared.sample,
+            keep_runs=keep,
+        )
+        manifest["timings"] = {**prepared.timings, "notebooks": {}, "total": None}
+        manifest["execution"]["jobs"] = jobs
+        manifest["execution"]["start_order"] = {"notebooks": [plan.notebooks[i].name for i in order], "by": prepared.order_note}
+    except BaseException:  # interrupted (or failing) before anything of the run was written: leave no empty folder
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    manifest_path = run_dir / "manifest.json"
+
+    failures: list[NotebookFailure | None] = [None] * len(plan.notebooks)
+    total = len(plan.notebooks)
     lock = threading.Lock()
 
     def publish(index: int, record: dict[str, Any]) -> None:
@@ -469,6 +628,8 @@ def run_report(
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="journeylib-report")
     futures: dict[Future[tuple[NotebookFailure | None, dict[str, Any]]], int] = {}
     try:
+        write_json(manifest_path, manifest)
+        write_run_index(run_dir, manifest)
         futures.update((pool.submit(run, i), i) for i in order)
         pending = set(futures)
         while pending:

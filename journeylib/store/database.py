@@ -40,6 +40,7 @@ from journeylib.exceptions import (
 )
 from journeylib.store.dialect import SQL_TYPES, sql_quote
 from journeylib.store.errors import cleanup, lock_wait_seconds, translate_error, translated_errors, wait_for_lock
+from journeylib.store.interrupts import track_connection
 from journeylib.store.schema import ALL_TABLES, Table, get_table
 
 if TYPE_CHECKING:
@@ -445,6 +446,7 @@ class Store:
             if isinstance(err, (StoreLockedError, StoreFullError, OutOfMemoryError)):
                 raise err from exc
             raise JourneyLibError(msg) from exc
+        track_connection(con)  # so that an interrupted report run can stop its statements (journeylib.store.interrupts)
         # Instants are UTC in the store and in every frame it returns, and day boundaries (date_trunc, casts to
         # DATE) are UTC days: DuckDB would otherwise take the machine's time zone (TZ) for both.
         con.execute("SET TimeZone = 'UTC'")
