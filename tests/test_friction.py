@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from _builders import day, journey_definition, memory_store
 from journeylib.config.journey import JourneyDefinition
 from journeylib.datasets import load_ticket_labels
 from journeylib.journey.friction import EVIDENCE, MAX_CONTRIBUTION, friction_data, friction_tests_data
+from journeylib.scope import Scope
 from journeylib.stats import clustered_rate_ratio
 from journeylib.store import Store
 
@@ -39,7 +41,7 @@ def _world() -> tuple[list[dict], list[dict], list[dict]]:
 
 
 @pytest.fixture(scope="module")
-def store() -> Store:
+def store() -> Iterator[Store]:
     customers, events, tickets = _world()
     s = memory_store(customers=customers, events=events, tickets=tickets)
     yield s
@@ -213,3 +215,80 @@ def test_time_in_stage_kaplan_meier_counts_those_who_never_progressed() -> None:
     assert everyone["time_km_ci_low"] <= everyone["time_km_value"] <= everyone["time_km_ci_high"]
     assert (everyone["time_completers"], everyone["time_censored"]) == (40, 20)
     assert np.isnan(everyone["time_km_reference"])
+
+
+# -- the exit rules' conditions: one frame for the conditions of signup ---------------------------
+def _mixed_definition() -> JourneyDefinition:
+    """saas.yaml with every kind of exit rule friction times condition by condition.
+
+    First Value Achieved is free-order, its any-of repeats a condition of Onboarding Completed (window
+    of signup), twice; Routine Usage Established mixes a condition of the previous stage with one of
+    signup; a drop outcome spares customers who reached the last stage (a stage the conditions' frames
+    do not have).
+    """
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "parameters" / "journeys" / "saas.yaml").read_text())
+    stages = spec["stages"]
+    stages[2]["order"] = "any"
+    stages[2]["rule"] = {"any": [{"event": "project_created", "min_count": 2}, {"event": "setup_completed", "within_days": 30},
+                                 {"event": "integration_connected"}, {"event": "setup_completed", "within_days": 30}]}
+    stages[3]["rule"] = {"all": [{"event": "login", "min_count": 10, "within_days": 30, "of": "previous_stage"},
+                                 {"event": "feature_used", "min_count": 3, "where": {"feature": "gantt"}}]}
+    spec["outcomes"]["cancelled"] = {"event": "subscription_cancelled", "kind": "drop", "unless_stage": "Renewal"}
+    return JourneyDefinition.from_dict(spec)
+
+
+def _one_frame_per_condition(store: Store, definition: JourneyDefinition, scope: Scope, k: int) -> dict[str, pd.Series]:
+    """Days from entering stage k to each condition of stage k+1, each condition after stages 0..k in a frame of its own."""
+    from journeylib.config.journey import Stage
+    from journeylib.journey.friction import _leaf_label, _leaves
+    from journeylib.journey.stages import stage_milestones
+
+    leaves = _leaves(definition.stages[k + 1].rule)
+    out: dict[str, pd.Series] = {}
+    for cond in leaves if len(leaves) >= 2 else []:
+        stages = [*definition.stages[: k + 1], Stage(name="__step__", rule=cond)]
+        ms = stage_milestones(store, definition.model_copy(update={"stages": stages, "happy_path": None, "value_stage": None, "outcomes": {}}), scope)
+        since = "signup_at" if definition.stages[k + 1].free_order else "entered_at"
+        prev = ms[ms["stage_order"] == k].set_index("customer_id")[since]
+        step = ms[ms["stage_order"] == k + 1].set_index("customer_id")["met_at"]
+        days = ((step - prev.reindex(step.index)).dt.total_seconds() / 86400.0).clip(lower=0.0).dropna()
+        label = _leaf_label(cond)
+        out[label if label not in out else f"{label} ({len(out)})"] = days
+    return out
+
+
+def test_step_times_equal_one_frame_per_condition(demo_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The conditions of signup of every exit rule are timed in one milestone frame: the same days, to the bit, as a frame each."""
+    from journeylib.journey.friction import _signup_step_times, _step_times
+    from journeylib.journey.stages import TRACE_ENV, stage_frames
+
+    definition = _mixed_definition()
+    with Store(demo_store, read_only=True) as s:
+        scope = Scope.build(s, function="test_friction")
+        ms, _ = stage_frames(s, definition, scope)
+        trace = tmp_path / "passes.jsonl"
+        monkeypatch.setenv(TRACE_ENV, str(trace))
+        signup_steps = _signup_step_times(s, definition, scope, None)
+        got = {k: _step_times(s, definition, scope, k, ms, signup_steps, None) for k in range(len(definition.stages) - 1)}
+        monkeypatch.delenv(TRACE_ENV)
+        # one pass for the 7 distinct conditions of signup, one per condition of the previous stage (2)
+        assert len(trace.read_text().splitlines()) == 3
+        for k, steps in got.items():
+            expected = _one_frame_per_condition(s, definition, scope, k)
+            assert list(steps) == list(expected), k
+            for label, days in expected.items():
+                pd.testing.assert_series_equal(steps[label], days, check_exact=True)
+    assert [len(got[k]) for k in sorted(got)] == [3, 4, 2, 2, 0]
+    assert list(got[1]) == ["project created ×2", "setup completed", "integration connected", "setup completed (3)"]
+    assert all(len(days) > 0 for steps in got.values() for days in steps.values())
+
+
+def test_friction_with_a_drop_outcome_spared_by_a_later_stage(demo_store: Path) -> None:
+    """A drop outcome's unless_stage names a stage after the exit rules: the conditions are still timed (they used to raise)."""
+    with Store(demo_store, read_only=True) as s:
+        tests = friction_tests_data(s, definition=_mixed_definition(), n_boot=50, min_customers=5)
+    steps = tests[tests["step"] != ""]
+    assert set(steps["stage"]) >= {"Trial Started", "First Value Achieved"}
+    assert np.isfinite(steps["step_p"]).all()

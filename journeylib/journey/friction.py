@@ -114,21 +114,64 @@ def _leaf_label(cond: Condition) -> str:
     return label
 
 
-def _step_times(store: Store, definition: JourneyDefinition, scope: Any, k: int, cache: ResultCache | None) -> dict[str, pd.Series]:
-    """Days from entering stage k to each condition of stage k+1's rule (customers who met it)."""
+def _condition_definition(definition: JourneyDefinition, stages: list[Stage]) -> JourneyDefinition:
+    """*definition* with *stages* only: the frame in which friction times an exit rule's conditions.
+
+    Only the stages' ``met_at`` and ``entered_at`` are read from it, which
+    outcomes do not change, so the outcomes of ``kind: drop`` are left out
+    (an ``unless_stage`` may name a stage the frame does not have), and so
+    are the happy path and the value stage, which name the definition's
+    stages.
+    """
+    outcomes = {name: o for name, o in definition.outcomes.items() if name not in definition.drop_outcomes}
+    return definition.model_copy(update={"stages": stages, "happy_path": None, "value_stage": None, "outcomes": outcomes})
+
+
+def _signup_step_times(store: Store, definition: JourneyDefinition, scope: Any, cache: ResultCache | None) -> dict[str, pd.Series]:
+    """When each condition measured from signup of every exit rule with several conditions first held (by JSON).
+
+    Such a condition holds at the same time whatever the stages around it
+    (its window starts at signup; ``met_at`` is the rule alone), so all of
+    them are the stages of one milestone frame, one stage each, instead of
+    a frame per condition that repeats the stages before it.
+    """
+    conds: dict[str, Condition] = {}
+    for k in range(len(definition.stages) - 1):
+        leaves = _leaves(definition.stages[k + 1].rule)
+        if len(leaves) >= 2:
+            conds.update((c.model_dump_json(), c) for c in leaves if c.of == "signup")
+    if not conds:
+        return {}
+    stages = [Stage(name=f"__step_{i}__", rule=c) for i, c in enumerate(conds.values())]
+    ms = stage_milestones(store, _condition_definition(definition, stages), scope, cache=cache)
+    return {key: ms[ms["stage_order"] == i].set_index("customer_id")["met_at"] for i, key in enumerate(conds)}
+
+
+def _step_times(
+    store: Store, definition: JourneyDefinition, scope: Any, k: int, ms: pd.DataFrame, signup_steps: Mapping[str, pd.Series],
+    cache: ResultCache | None,
+) -> dict[str, pd.Series]:
+    """Days from entering stage k to each condition of stage k+1's rule (customers who met it).
+
+    *ms* is the definition's milestone frame (stage k's entry and the
+    signups), *signup_steps* :func:`_signup_step_times`. A condition
+    measured from the previous stage needs stage k before it: its frame is
+    stages 0..k and the condition.
+    """
     leaves = _leaves(definition.stages[k + 1].rule)
     if len(leaves) < 2:
         return {}
+    # a free-order stage (order: any) waits for signup only, not for stage k
+    since = "signup_at" if definition.stages[k + 1].free_order else "entered_at"
+    prev = ms[ms["stage_order"] == k].set_index("customer_id")[since]
     out: dict[str, pd.Series] = {}
-    for cond in leaves:  # a handful of conditions, each one SQL pass
-        sub = definition.model_copy(
-            update={"stages": [*definition.stages[: k + 1], Stage(name="__step__", rule=cond)], "happy_path": None}
-        )
-        ms = stage_milestones(store, sub, scope, cache=cache)
-        # a free-order stage (order: any) waits for signup only, not for stage k
-        since = "signup_at" if definition.stages[k + 1].free_order else "entered_at"
-        prev = ms[ms["stage_order"] == k].set_index("customer_id")[since]
-        step = ms[ms["stage_order"] == k + 1].set_index("customer_id")["met_at"]
+    for cond in leaves:  # a handful of conditions
+        if cond.of == "signup":
+            step = signup_steps[cond.model_dump_json()]
+        else:
+            sub = _condition_definition(definition, [*definition.stages[: k + 1], Stage(name="__step__", rule=cond)])
+            sub_ms = stage_milestones(store, sub, scope, cache=cache)
+            step = sub_ms[sub_ms["stage_order"] == k + 1].set_index("customer_id")["met_at"]
         days = ((step - prev.reindex(step.index)).dt.total_seconds() / 86400.0).clip(lower=0.0).dropna()
         label = _leaf_label(cond)
         out[label if label not in out else f"{label} ({len(out)})"] = days
@@ -236,7 +279,8 @@ def _evidence(
     # Peers are the other segments, so the computation covers every segment; `segment` picks the groups reported.
     chosen = chosen_scope.segment
     scope = chosen_scope.replace(segment=None)
-    _, iv = stage_frames(store, definition, scope, cache=cache)
+    ms, iv = stage_frames(store, definition, scope, cache=cache)
+    signup_steps = _signup_step_times(store, definition, scope, cache)
     iv = _exposure(iv, definition, scope.as_of)
     iv["segment"] = iv["segment"].astype(object).where(iv["segment"].notna(), "(none)").astype(str)
     sentiment = _negative_flags(ticket_sentiment) if ticket_sentiment is not None else None
@@ -260,7 +304,7 @@ def _evidence(
     rows: list[dict[str, Any]] = []
     for k in range(len(names) - 1):  # stages, not events
         here = iv[iv["stage_order"] == k]
-        steps = _step_times(store, definition, scope, k, cache)
+        steps = _step_times(store, definition, scope, k, ms, signup_steps, cache)
         for group in groups:
             is_g = np.ones(len(here), dtype=bool) if group == "all" else (here["segment"] == group).to_numpy()
             row: dict[str, Any] = {
