@@ -205,7 +205,8 @@ def test_journey_map_computes_each_stage_frame_once(smoke_runs) -> None:
     # One 01 run asks for the funnel (twice), time to convert, progress, transitions, flow,
     # variants, conformance, friction, suggestions and the definition comparison: through the
     # notebook's Journey context the milestone SQL runs once per (definition, scope) —
-    # the journey's own, the suggested one, and friction's per-condition step definitions.
+    # the journey's own, the suggested one, and friction's step definitions (one for the
+    # conditions measured from signup, one per condition measured from the stage before).
     nb_path = NOTEBOOKS_DIR / "01_journey_map.ipynb"
     _, output_dir = smoke_runs(nb_path)
     passes = [json.loads(line) for line in (output_dir.parent / "stage-passes.jsonl").read_text().splitlines()]
