@@ -424,6 +424,36 @@ class _CleanedTexts:
         return self._frames[max_chars]
 
 
+class _Ngrams:
+    """The n-grams of each text of a corpus, made once by a TF-IDF analyser (an ``analyzer`` callable).
+
+    Texts outside the corpus are analysed when asked for. Read-only once made, so fold threads share it.
+    """
+
+    def __init__(self, analyse: Any, texts: Sequence[Any]) -> None:
+        self.analyse = analyse
+        self.table: dict[str, list[str]] = {t: analyse(t) for t in set(texts) if isinstance(t, str)}
+
+    def __call__(self, text: str) -> list[str]:
+        found = self.table.get(text)
+        return found if found is not None else self.analyse(text)
+
+
+class _SharedNgramsScorer(sentiment.TfidfLogisticScorer):
+    """:class:`~journeylib.voice.sentiment.TfidfLogisticScorer` reading n-grams from a shared :class:`_Ngrams`.
+
+    The vectoriser gets the very n-grams its own analyser would make, so its vocabulary, matrix and model
+    are the same as the parent's; only the analysis is shared between the cross-validation folds.
+    """
+
+    ngrams: _Ngrams
+
+    def _new_vectorizer(self) -> Any:
+        own = super()._new_vectorizer()
+        # ngram_range, strip_accents and token_pattern are part of the analysis; the rest is unchanged.
+        return type(own)(analyzer=self.ngrams, min_df=own.min_df, sublinear_tf=own.sublinear_tf, token_pattern=None)
+
+
 def _fold_threads(n_jobs: int, n_folds: int) -> int:
     """Threads for *n_folds* folds: *n_jobs*, or with 0 one per core this process may use; at most one per fold."""
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 0:
@@ -467,10 +497,14 @@ def _predict(
     prep = cleaned.get(int(params["max_chars"])) if scorer.clean else None
     ready = prep["text_scored"].tolist() if prep is not None else texts
     idx = np.arange(len(texts))
+    # Each text is split into n-grams once, not once per fold (a text is in four training sets and one test set).
+    ngrams = _Ngrams(sentiment.TfidfLogisticScorer(**params)._new_vectorizer().build_analyzer(), ready)
 
     def fold(split: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
         train, test = split
-        est = sentiment.TfidfLogisticScorer(**params).fit([ready[i] for i in train], labels[train])
+        est = _SharedNgramsScorer(**params)
+        est.ngrams = ngrams
+        est = est.fit([ready[i] for i in train], labels[train])
         part = est.score_frame([ready[i] for i in test])
         part.index = test
         return part

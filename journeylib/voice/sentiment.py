@@ -323,21 +323,34 @@ class _TextScorer(BaseEstimator, TransformerMixin):
         scores = np.full((n, 4), np.nan)
         hits = np.full(n, -1, dtype=np.int64)
         reasons = prep["unscored_reason"].astype(object).tolist()
-        todo = [i for i in range(n) if reasons[i] is None]
         scored_texts = prep["text_scored"].astype(str).tolist()
+        languages = prep["language"].tolist()
+        notes = prep["notes"].astype(str).tolist()
+        todo = [i for i in range(n) if reasons[i] is None]
         if todo:
-            raw, raw_hits = self._raw_scores([scored_texts[i] for i in todo])
-            scores[todo] = raw
-            hits[todo] = raw_hits
-            for j, i in enumerate(todo):
-                ratings = textclean.find_ratings(scored_texts[i])
+            # A text's scores, lexicon hits and ratings depend on the text only (scorers score each text on its
+            # own): each distinct text is scored once and its results are copied to its rows.
+            position: dict[str, int] = {}
+            codes = np.fromiter(
+                (position.setdefault(scored_texts[i], len(position)) for i in todo), np.int64, len(todo)
+            )
+            distinct = list(position)
+            raw, raw_hits = self._raw_scores(distinct)
+            final, final_hits = np.array(raw, dtype=float), np.array(raw_hits, dtype=np.int64)
+            rating_notes: dict[int, str] = {}
+            for k, text in enumerate(distinct):
+                ratings = textclean.find_ratings(text)
                 if ratings:
-                    hits[i] = max(int(raw_hits[j]), 0) + len(ratings)
-                    scores[i] = _with_ratings(scores[i], int(raw_hits[j]), scored_texts[i], ratings)
-                    prep.at[i, "notes"] = "; ".join(
-                        x for x in (str(prep.at[i, "notes"]), _rating_note(ratings)) if x
-                    )
-                elif raw_hits[j] == 0 and prep.at[i, "language"] == "und":
+                    final_hits[k] = max(int(raw_hits[k]), 0) + len(ratings)
+                    final[k] = _with_ratings(final[k], int(raw_hits[k]), text, ratings)
+                    rating_notes[k] = _rating_note(ratings)
+            rows = np.asarray(todo, dtype=np.int64)
+            scores[rows] = final[codes]
+            hits[rows] = final_hits[codes]
+            for i, k in zip(todo, codes.tolist(), strict=True):
+                if k in rating_notes:
+                    notes[i] = "; ".join(x for x in (notes[i], rating_notes[k]) if x)
+                elif raw_hits[k] == 0 and languages[i] == "und":
                     reasons[i] = REASON_NO_LEXICON
                     scores[i] = np.nan
         out = pd.DataFrame(scores, columns=list(SCORE_COLUMNS))
@@ -350,11 +363,12 @@ class _TextScorer(BaseEstimator, TransformerMixin):
         out["language"] = prep["language"].to_numpy()
         out["text_clean"] = prep["text_clean"].to_numpy()
         out["text_scored"] = prep["text_scored"].to_numpy()
-        notes = prep["notes"].astype(str).tolist()
-        for i in range(n):
-            if out.at[i, "scored"] and hits[i] == 0:
-                notes[i] = "; ".join(x for x in (notes[i], "no sentiment-bearing word found: neutral by absence") if x)
-        out["notes"] = notes
+        absent = "no sentiment-bearing word found: neutral by absence"
+        scored = out["scored"].to_numpy()
+        out["notes"] = [
+            "; ".join(x for x in (note, absent) if x) if ok and h == 0 else note
+            for note, ok, h in zip(notes, scored.tolist(), hits.tolist(), strict=True)
+        ]
         return out
 
     def transform(self, X: Any) -> np.ndarray:
@@ -479,12 +493,16 @@ class VaderScorer(_TextScorer):
         # The scores of a text depend on the text and the lexicons only: with VADER's own lexicons they are
         # kept by text for the process (the same sentences scored raw and cleaned, or by several scorers).
         cached = _has_default_lexicons(analyzer)
+        counter: _HitCounter | None = None  # made when a text is not in the cache (it reads the lexicons)
         out = np.empty((len(texts), 4))
         hits = np.zeros(len(texts), dtype=np.int64)
         for i, text in enumerate(texts):
-            *scores, n_hits = (
-                _default_vader_scores(text) if cached and len(text) <= _CACHED_TEXT_CHARS else _vader_scores(analyzer, text)
-            )
+            if cached and len(text) <= _CACHED_TEXT_CHARS:
+                *scores, n_hits = _default_vader_scores(text)
+            else:
+                if counter is None:
+                    counter = _default_counter() if analyzer is _default_analyzer() else _HitCounter(analyzer)
+                *scores, n_hits = _vader_scores(text, counter)
             out[i] = scores
             hits[i] = n_hits
         return out, hits
@@ -493,25 +511,58 @@ class VaderScorer(_TextScorer):
 #: Texts up to this length have their VADER scores kept by text (:func:`_default_vader_scores`), at most
 #: ``maxsize`` of them: sentences and short tickets, a few tens of megabytes at most.
 _CACHED_TEXT_CHARS = 500
+#: Tokens whose lexicon answer a :class:`_HitCounter` keeps (a few megabytes).
+_KNOWN_TOKENS = 50_000
 
 
-def _vader_scores(analyzer: Any, text: str) -> tuple[float, float, float, float, int]:
+class _HitCounter:
+    """Counts the sentiment-bearing tokens (words, emoticons, emoji) of texts for one VADER analyzer.
+
+    A whitespace token counts when it, its lower case, it without trailing ``.,!?;``, or its lower case
+    without surrounding punctuation is a lexicon entry (emoticons are entries only before punctuation is
+    stripped); an emoji character counts, once per occurrence, when a word of its description is. The
+    answer per token is kept (tokens repeat across texts; at most :data:`_KNOWN_TOKENS`, then forgotten)
+    and the emoji that count are listed once.
+    """
+
+    def __init__(self, analyzer: Any) -> None:
+        self.analyzer = analyzer
+        self.lexicon = analyzer.lexicon
+        self.tokens: dict[str, bool] = {}
+        # Only one-character keys can match a character of the text.
+        self.emoji = frozenset(
+            ch for ch, desc in analyzer.emojis.items() if desc and any(part in self.lexicon for part in desc.split())
+        )
+
+    def _is_hit(self, token: str) -> bool:
+        lexicon = self.lexicon
+        lower = token.lower()
+        return (
+            token in lexicon
+            or lower in lexicon
+            or token.rstrip(".,!?;") in lexicon
+            or lower.strip(".,!?;:\"'()[]") in lexicon
+        )
+
+    def count(self, text: str) -> int:
+        """Return the number of sentiment-bearing tokens and emoji of *text*."""
+        known = self.tokens
+        if len(known) > _KNOWN_TOKENS:
+            known.clear()  # the process-wide counter must not grow with every token ever scored
+        n_words = 0
+        for token in text.split():
+            hit = known.get(token)
+            if hit is None:
+                hit = known[token] = self._is_hit(token)
+            n_words += hit
+        n_emoji = sum(text.count(ch) for ch in self.emoji.intersection(text))
+        return n_words + n_emoji
+
+
+def _vader_scores(text: str, counter: _HitCounter) -> tuple[float, float, float, float, int]:
     """VADER's ``neg``, ``neu``, ``pos``, ``compound`` of *text* and its sentiment-bearing tokens (words and emoji)."""
-    lexicon = analyzer.lexicon
-    emojis = analyzer.emojis
-    s = analyzer.polarity_scores(text)
-    # Emoticons (":)", "<3") are lexicon tokens only before punctuation is stripped.
-    n_words = 0
-    for token in text.split():
-        word = token.lower().strip(".,!?;:\"'()[]")
-        if token in lexicon or token.lower() in lexicon or token.rstrip(".,!?;") in lexicon or word in lexicon:
-            n_words += 1
-    n_emoji = 0
-    for ch in text:
-        desc = emojis.get(ch)
-        if desc and any(part in lexicon for part in desc.split()):
-            n_emoji += 1
-    return s["neg"], s["neu"], s["pos"], s["compound"], n_words + n_emoji
+    s = counter.analyzer.polarity_scores(text)
+    return s["neg"], s["neu"], s["pos"], s["compound"], counter.count(text)
 
 
 @functools.lru_cache(maxsize=1)
@@ -519,6 +570,11 @@ def _default_analyzer() -> Any:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()
+
+
+@functools.lru_cache(maxsize=1)
+def _default_counter() -> _HitCounter:
+    return _HitCounter(_default_analyzer())
 
 
 def _has_default_lexicons(analyzer: Any) -> bool:
@@ -531,7 +587,7 @@ def _has_default_lexicons(analyzer: Any) -> bool:
 
 @functools.lru_cache(maxsize=65_536)
 def _default_vader_scores(text: str) -> tuple[float, float, float, float, int]:
-    return _vader_scores(_default_analyzer(), text)
+    return _vader_scores(text, _default_counter())
 
 
 class TfidfLogisticScorer(_TextScorer):
@@ -631,13 +687,7 @@ class TfidfLogisticScorer(_TextScorer):
         if len(set(labels[keep])) < 2:
             msg = "TfidfLogisticScorer.fit: need at least two polarity classes among the scoreable texts"
             raise ValueError(msg)
-        self.vectorizer_ = TfidfVectorizer(
-            ngram_range=(1, int(self.ngram_max)),
-            min_df=int(self.min_df),
-            sublinear_tf=True,
-            strip_accents="unicode",
-            token_pattern=TOKEN_PATTERN,
-        )
+        self.vectorizer_ = self._new_vectorizer()
         matrix = self.vectorizer_.fit_transform(prep.loc[keep, "text_scored"].tolist())
         # liblinear (one-vs-rest) is fast on sparse text; probabilities are normalised across classes.
         self.model_ = OneVsRestClassifier(
@@ -646,6 +696,16 @@ class TfidfLogisticScorer(_TextScorer):
         self.model_.fit(matrix, labels[keep].astype(str))
         self.classes_ = self.model_.classes_
         return self
+
+    def _new_vectorizer(self) -> TfidfVectorizer:
+        """Return the unfitted TF-IDF vectoriser of ``fit``."""
+        return TfidfVectorizer(
+            ngram_range=(1, int(self.ngram_max)),
+            min_df=int(self.min_df),
+            sublinear_tf=True,
+            strip_accents="unicode",
+            token_pattern=TOKEN_PATTERN,
+        )
 
     def _raw_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         proba = self.model_.predict_proba(self.vectorizer_.transform(texts))
@@ -1059,37 +1119,39 @@ class EmotionClassifier(BaseEstimator, ClassifierMixin):
         frame = scores if scores is not None else self._scorer.score_frame(X)
         texts = frame["text_scored"].tolist()
         compound = frame["compound"].to_numpy(dtype=float)
-        readable = np.array([bool(t and t.strip()) for t in texts])
         n = len(texts)
-        result = {e: np.zeros(n) for e in EMOTIONS[:3]}
-        cues_out: list[str] = []
-        # The cues read the text only: each distinct text is matched once (tickets repeat); the compound,
-        # which may differ between rows of one text, is added per row in the same order as the cues.
-        seen: dict[str, tuple[dict[str, float], list[str], bool]] = {}
+        # The cues read the text only: each distinct text is matched once (tickets repeat) and its cue
+        # scores are copied to its rows; the compound, which may differ between rows of one text, is added
+        # per row, in the order the rules state (a row's sum is the same whatever the other rows hold).
+        position: dict[str, int] = {}
+        codes = np.full(n, -1, dtype=np.int64)
         for i, text in enumerate(texts):
-            if not readable[i]:
-                cues_out.append("")
-                continue
-            known = seen.get(text)
-            if known is None:
-                known = seen[text] = _cue_scores(text)
-            cue_scores, cue_names, shouting = known
-            fired = list(cue_names)
-            for emotion, value in cue_scores.items():
-                result[emotion][i] = value
-            c = compound[i]
-            if c == c:  # not NaN
-                if c <= POLARITY_THRESHOLDS[0]:
-                    result["frustration"][i] += 2 * abs(c)
-                elif c >= POLARITY_THRESHOLDS[1] and result["frustration"][i] == 0:
-                    result["satisfaction"][i] += 2 * c
-            if shouting:
-                result["frustration"][i] += 1.0
-                fired.append("frustration: shouting")
-            if "!!" in text:
-                result["frustration"][i] += 0.5
-            result["confusion"][i] += min(1.0, 0.5 * text.count("?"))
-            cues_out.append("; ".join(fired))
+            if text and text.strip():
+                codes[i] = position.setdefault(text, len(position))
+        readable = codes >= 0
+        m = len(position)
+        cue_table = np.zeros((m + 1, 3))  # the last row stands for the unreadable texts (code -1)
+        shouting = np.zeros(m + 1, dtype=bool)
+        bangs = np.zeros(m + 1, dtype=bool)
+        questions = np.zeros(m + 1)
+        cue_text = [""] * (m + 1)
+        for k, text in enumerate(position):
+            cue_scores, cue_names, shouting[k] = _cue_scores(text)
+            cue_table[k] = [cue_scores[e] for e in EMOTIONS[:3]]
+            bangs[k] = "!!" in text
+            questions[k] = min(1.0, 0.5 * text.count("?"))
+            cue_text[k] = "; ".join([*cue_names, "frustration: shouting"] if shouting[k] else cue_names)
+        frustration, confusion, satisfaction = (cue_table[codes, j] for j in range(3))
+        scored = readable & ~np.isnan(compound)
+        negative = scored & (compound <= POLARITY_THRESHOLDS[0])
+        positive = scored & ~negative & (compound >= POLARITY_THRESHOLDS[1]) & (frustration == 0)
+        frustration = np.where(negative, frustration + 2 * np.abs(compound), frustration)
+        satisfaction = np.where(positive, satisfaction + 2 * compound, satisfaction)
+        frustration = np.where(readable & shouting[codes], frustration + 1.0, frustration)
+        frustration = np.where(readable & bangs[codes], frustration + 0.5, frustration)
+        confusion = np.where(readable, confusion + questions[codes], confusion)
+        result = {"frustration": frustration, "confusion": confusion, "satisfaction": satisfaction}
+        cues_out = [cue_text[k] for k in codes.tolist()]
         table = np.column_stack([result[e] for e in EMOTIONS[:3]])
         best = table.argmax(axis=1)  # argmax takes the first maximum: frustration, confusion, satisfaction
         labels = np.where(
@@ -1146,34 +1208,53 @@ def _ticket_texts(tickets: pd.DataFrame) -> tuple[list[str | None], list[str]]:
     bodies = tickets["body"] if "body" in tickets.columns else pd.Series([None] * len(tickets), index=tickets.index)
     out: list[str | None] = []
     notes: list[str] = []
+    # Subjects and bodies are cleaned once per distinct string: exports repeat them (a handful of subject
+    # lines, macro replies, auto-responses), and the cleaning depends on the string only.
+    subject_done: dict[str, str] = {}
+    body_done: dict[str, tuple[str, tuple[str, ...]]] = {}
     for subject, body in zip(subjects.tolist(), bodies.tolist(), strict=True):
         body_text = body if isinstance(body, str) else ""
-        subject_text = _SUBJECT_PREFIX.sub("", subject).strip() if isinstance(subject, str) else ""
+        if isinstance(subject, str):
+            subject_text = subject_done.get(subject)
+            if subject_text is None:
+                subject_text = subject_done[subject] = _SUBJECT_PREFIX.sub("", subject).strip()
+        else:
+            subject_text = ""
         if not body_text.strip() and not subject_text:
             out.append(None)
             notes.append("")
             continue
         # The body is cleaned first (its greeting and signature are at its edges);
         # the subject is then a sentence of its own in front of it.
-        found: list[str] = []
-        cleaned = ""
         if body_text.strip():
-            result = textclean.clean_text(body_text, max_chars=0)
-            cleaned = result.text_clean
-            found += [n for n in result.notes if n.startswith("HTML")]
-            if result.quoted_removed:
-                found.append("quoted reply removed")
-            if result.signature_removed:
-                found.append("signature removed")
-            if not cleaned:
-                found.append(f"body: {result.unscored_reason}; subject only")
+            known = body_done.get(body_text)
+            if known is None:
+                known = body_done[body_text] = _clean_body(body_text)
+            cleaned, found = known
         else:
-            found.append("empty body; subject only")
+            cleaned, found = "", ("empty body; subject only",)
         if subject_text and subject_text[-1] not in ".!?":
             subject_text += "."
         out.append("\n".join(p for p in (subject_text, cleaned) if p))
         notes.append("; ".join(found))
     return out, notes
+
+
+def _clean_body(body_text: str) -> tuple[str, tuple[str, ...]]:
+    """Return a ticket body's own words and the notes of cleaning it (the body holds more than whitespace).
+
+    Only the stripping of :func:`journeylib.voice.textclean.clean_text` is needed here (no length limit):
+    the language is checked once, on the subject and body together, by the scorer's cleaning.
+    """
+    result = textclean.strip_message(body_text)
+    found = [n for n in result.notes if n.startswith("HTML")]
+    if result.quoted_removed:
+        found.append("quoted reply removed")
+    if result.signature_removed:
+        found.append("signature removed")
+    if not result.text:
+        found.append(f"body: {result.unscored_reason}; subject only")
+    return result.text, tuple(found)
 
 
 def _check_columns(frame: pd.DataFrame, needed: Sequence[str], *, function: str) -> None:

@@ -61,6 +61,7 @@ __all__ = [
     "CleanText",
     "MessagePart",
     "Rating",
+    "StrippedText",
     "clean_text",
     "clean_texts",
     "detect_language",
@@ -69,6 +70,7 @@ __all__ = [
     "has_emoji",
     "html_to_text",
     "split_messages",
+    "strip_message",
     "strip_quoted",
     "strip_signature",
     "truncate_text",
@@ -716,6 +718,91 @@ def _as_text(value: Any) -> str | None:
     return value
 
 
+@dataclass(frozen=True)
+class StrippedText:
+    """The result of :func:`strip_message`: a message without HTML, quotes, signature and boilerplate.
+
+    Attributes
+    ----------
+    text : str
+        The customer's own words, whitespace collapsed (not truncated; its
+        language not checked); empty when ``unscored_reason`` is set.
+    was_html, quoted_removed, signature_removed, has_emoji : bool
+        As in :class:`CleanText`.
+    unscored_reason : str or None
+        ``REASON_EMPTY`` or ``REASON_NO_WORDS`` (nothing left to read), else ``None``.
+    notes : tuple of str
+        ``"HTML converted to text"`` and ``"message is only a sign-off; kept as content"`` when they apply.
+    """
+
+    text: str
+    was_html: bool = False
+    quoted_removed: bool = False
+    signature_removed: bool = False
+    has_emoji: bool = False
+    unscored_reason: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def strip_message(text: str, *, strip_greeting: bool = True) -> StrippedText:
+    r"""Remove HTML, quoted replies, signature and boilerplate from one message: :func:`clean_text` before language and length.
+
+    :func:`clean_text` is this, then truncation and the language check. A
+    caller that only needs the customer's words (a ticket body that will be
+    read again with its subject) can stop here and skip the language check.
+
+    Parameters
+    ----------
+    text : str
+        The raw text.
+    strip_greeting : bool, default True
+        Remove a greeting line at the top (``Good morning,``).
+
+    Returns
+    -------
+    StrippedText
+        The stripped text, what was removed, and ``unscored_reason`` when
+        nothing is left.
+
+    Examples
+    --------
+    >>> s = strip_message("<p>Hi Tom,</p><p>The export is broken AGAIN.</p><p>Thanks,<br>Maya</p>")
+    >>> s.text, s.signature_removed, s.notes
+    ('The export is broken AGAIN.', True, ('HTML converted to text',))
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        return StrippedText("", unscored_reason=REASON_EMPTY)
+    notes: list[str] = []
+    was_html = bool(_HTML_HINT.search(text))
+    quote_in_html = False
+    if was_html:
+        text, quote_in_html = html_to_text(text)
+        notes.append("HTML converted to text")
+    text, quoted = strip_quoted(text)
+    quoted = quoted or quote_in_html
+    before_signature = text
+    text, signed = strip_signature(text)
+    if signed and not _WORD.search(text):
+        # The whole message is a sign-off ("Thanks!"): that is its content.
+        text, signed = before_signature, False
+        notes.append("message is only a sign-off; kept as content")
+    before_greeting = text
+    if strip_greeting:
+        text, _ = _strip_boilerplate(text)
+    else:
+        text = _BOILERPLATE.sub("", text).strip()
+    if not _WORD.search(text) and _WORD.search(before_greeting):
+        text = before_greeting
+    text = re.sub(r"[ \t]+", " ", text)
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    emoji = has_emoji(text)
+    # Emoticons and ratings only matter to a text without words or emoji.
+    if not text or (not _WORD.search(text) and not emoji and not (find_emoticons(text) or find_ratings(text))):
+        return StrippedText("", was_html, quoted, signed, emoji, unscored_reason=REASON_NO_WORDS, notes=tuple(notes))
+    return StrippedText(text, was_html, quoted, signed, emoji, notes=tuple(notes))
+
+
 def clean_text(value: Any, *, max_chars: int = DEFAULT_MAX_CHARS, strip_greeting: bool = True) -> CleanText:
     r"""Clean one support text and decide whether it can be scored.
 
@@ -752,39 +839,18 @@ def clean_text(value: Any, *, max_chars: int = DEFAULT_MAX_CHARS, strip_greeting
         )
         return CleanText("", "", "und", 0, 0, unscored_reason=why)
     n_raw = len(text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
+    stripped = strip_message(text, strip_greeting=strip_greeting)
+    if stripped.unscored_reason == REASON_EMPTY:
         return CleanText("", "", "und", n_raw, 0, unscored_reason=REASON_EMPTY)
-    notes: list[str] = []
-    was_html = bool(_HTML_HINT.search(text))
-    quote_in_html = False
-    if was_html:
-        text, quote_in_html = html_to_text(text)
-        notes.append("HTML converted to text")
-    text, quoted = strip_quoted(text)
-    quoted = quoted or quote_in_html
-    before_signature = text
-    text, signed = strip_signature(text)
-    if signed and not _WORD.search(text):
-        # The whole message is a sign-off ("Thanks!"): that is its content.
-        text, signed = before_signature, False
-        notes.append("message is only a sign-off; kept as content")
-    before_greeting = text
-    if strip_greeting:
-        text, _ = _strip_boilerplate(text)
-    else:
-        text = _BOILERPLATE.sub("", text).strip()
-    if not _WORD.search(text) and _WORD.search(before_greeting):
-        text = before_greeting
-    text = re.sub(r"[ \t]+", " ", text)
-    text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    emoji = has_emoji(text)
-    # Emoticons and ratings only matter to a text without words or emoji.
-    if not text or (not _WORD.search(text) and not emoji and not (find_emoticons(text) or find_ratings(text))):
+    notes = list(stripped.notes)
+    was_html, quoted, signed = stripped.was_html, stripped.quoted_removed, stripped.signature_removed
+    emoji = stripped.has_emoji
+    if stripped.unscored_reason is not None:
         return CleanText(
             "", "", "und", n_raw, 0, was_html, quoted, signed, emoji,
-            unscored_reason=REASON_NO_WORDS, notes=tuple(notes),
+            unscored_reason=stripped.unscored_reason, notes=tuple(notes),
         )  # fmt: skip
+    text = stripped.text
     text, truncated = truncate_text(text, max_chars)
     if truncated:
         notes.append(f"truncated from {n_raw:,} to {len(text):,} characters (max_chars={max_chars:,})")
