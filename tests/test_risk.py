@@ -264,3 +264,117 @@ def test_step_by_step_fit_equals_fitting_the_pipeline(model: str) -> None:
     uncalibrated = ChurnClassifier(model, max_iter=30, calibration="none").fit(X, y)
     np.testing.assert_array_equal(uncalibrated.predict_proba(X), clone(uncalibrated.base_estimator_).fit(Xt, y).predict_proba(Xt))
     pd.testing.assert_frame_equal(X, before, check_exact=True)
+
+
+def _large_frame(n: int = 16_000, seed: int = 5) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Rows enough that the boosted model stops early on a validation split (its base fold > 10,000 rows)."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({
+        "seg": pd.Series(rng.choice(["A", "B", "C", None], n), dtype=object),
+        "plan": pd.Series(rng.choice(["x", "y"], n), dtype=object),
+        "n": rng.integers(0, 6, n),
+        "a": rng.normal(size=n),
+    })
+    y = ((X["a"] + 0.4 * X["n"] + rng.normal(size=n) > 1.6) | ((X["seg"] == "C") & (rng.random(n) < 0.3))).astype(int).to_numpy()
+    return X, y, np.repeat(np.arange(8) * 7, n // 8)
+
+
+@pytest.mark.parametrize("rare_in_validation", [False, True])
+def test_early_stopping_split_done_before_the_fit_gives_the_same_model(rare_in_validation: bool) -> None:
+    """Above 10,000 rows the base fold is split for early stopping before the boosted model copies it: same model.
+
+    The reference fits an unfitted clone of the base pipeline with ``Pipeline.fit`` (the model splits its own
+    copy) on the earlier rows and calibrates it by hand; the probabilities must be equal bit for bit. With a
+    category that occurs only among the validation rows the split is not made beforehand (the model's
+    category encoding would differ), and the model is still the same.
+    """
+    from sklearn.base import clone
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    from journeylib.customers.risk import _validation_split
+
+    X, y, time = _large_frame()
+    days = np.unique(time)
+    early = time < days[int(np.floor(len(days) * 0.75))]
+    est = ChurnClassifier("boosting", max_iter=40, learning_rate=0.3)
+    Xt = _as_text(X)
+    pre = est._pipeline(["seg", "plan"], ["n", "a"])
+    arr = pre[:-1].fit_transform(Xt[early].reset_index(drop=True), y[early])
+    split = _validation_split(pre[-1], arr, y[early])
+    assert split is not None
+    if rare_in_validation:  # a plan seen only in one validation row
+        val_row = int(np.flatnonzero(early)[np.flatnonzero((arr[:, None, :] == split[1][None, :, :]).all(axis=2).any(axis=1))[0]])
+        X.loc[val_row, "plan"] = "z"
+        Xt = _as_text(X)
+        arr = pre[:-1].fit_transform(Xt[early].reset_index(drop=True), y[early])
+        assert _validation_split(pre[-1], arr, y[early]) is None
+    est.fit(X, y, time=time)
+    assert est.base_estimator_.named_steps["model"].do_early_stopping_
+    base = clone(est.base_estimator_).fit(Xt[early].reset_index(drop=True), y[early])
+    ref = CalibratedClassifierCV(FrozenEstimator(base), method="sigmoid").fit(Xt[~early].reset_index(drop=True), y[~early])
+    assert est.n_iter_ == base.named_steps["model"].n_iter_
+    np.testing.assert_array_equal(est.base_estimator_.predict_proba(Xt), base.predict_proba(Xt))
+    np.testing.assert_array_equal(est.predict_proba(X), ref.predict_proba(Xt))
+
+
+def _split_data(n: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """A float array as the boosted pipeline's preparing step gives it: two ordinal categories (-1 missing), two numbers."""
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.integers(-1, 4, n), rng.integers(0, 3, n), rng.normal(size=n), rng.integers(0, 9, n)]).astype(float)
+    y = (X[:, 2] + 0.3 * X[:, 0] + rng.normal(size=n) > 0.8).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize(("n", "params"), [
+    (12_000, {}),  # "auto": stops early above 10,000 rows
+    (3_000, {"early_stopping": True}),
+    (3_000, {"early_stopping": True, "validation_fraction": 0.3, "random_state": 11}),
+    (12_000, {"categorical_features": None, "random_state": np.int64(4)}),
+])
+def test_validation_split_is_the_one_the_boosted_model_makes(n: int, params: dict) -> None:
+    """The installed scikit-learn's ``fit(X, y)`` and ``fit(X_train, y_train, X_val=, y_val=)`` on the split: same model."""
+    from sklearn.base import clone
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from journeylib.customers.risk import _validation_split
+
+    X, y = _split_data(n)
+    model = HistGradientBoostingClassifier(**{"max_iter": 60, "learning_rate": 0.3, "categorical_features": [0, 1],
+                                              "random_state": 0, **params})
+    split = _validation_split(model, X, y)
+    assert split is not None
+    X_train, X_val, y_train, y_val = split
+    assert len(X_val) == pytest.approx(n * model.validation_fraction, abs=1)
+    whole = clone(model).fit(X, y)
+    parts = clone(model).fit(X_train, y_train, X_val=X_val, y_val=y_val)
+    assert whole.do_early_stopping_
+    assert parts.do_early_stopping_
+    assert whole.n_iter_ < 60  # it stopped early: the validation rows mattered
+    assert parts.n_iter_ == whole.n_iter_
+    np.testing.assert_array_equal(parts.validation_score_, whole.validation_score_)
+    np.testing.assert_array_equal(parts.train_score_, whole.train_score_)
+    np.testing.assert_array_equal(parts.predict_proba(X), whole.predict_proba(X))
+
+
+@pytest.mark.parametrize(("n", "params"), [
+    (11_000, {"early_stopping": "auto"}),  # "auto" on the 9,900 training rows would not stop early
+    (12_000, {"early_stopping": False}),
+    (12_000, {"validation_fraction": None}),
+    (12_000, {"scoring": "accuracy"}),
+    (12_000, {"class_weight": "balanced"}),
+    (12_000, {"warm_start": True}),
+    (12_000, {"random_state": None}),
+    (12_000, {"random_state": np.random.RandomState(0)}),
+    (12_000, {"categorical_features": [True, True, False, False]}),
+])
+def test_validation_split_is_left_to_the_model_when_the_model_could_differ(n: int, params: dict) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from journeylib.customers.risk import _validation_split
+
+    X, y = _split_data(n)
+    base = {"categorical_features": [0, 1], "random_state": 0, "early_stopping": True}
+    assert _validation_split(HistGradientBoostingClassifier(**base), X, y) is not None
+    assert _validation_split(HistGradientBoostingClassifier(**{**base, **params}), X, y) is None
+    assert _validation_split(HistGradientBoostingClassifier(**base), pd.DataFrame(X), y) is None
