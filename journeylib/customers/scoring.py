@@ -58,6 +58,7 @@ from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.journey.stages import stage_milestones
 from journeylib.scope import Scope
 from journeylib.store import Store
+from journeylib.store.dialect import sql_quote
 from journeylib.store.progress import progress_bar
 from journeylib.words import percent, plural, ratio
 
@@ -84,6 +85,10 @@ DEFAULT_BAND_CUTS: tuple[float, ...] = (0.10, 0.25, 0.50)
 MIN_TRAIN_CHURNED = 10
 
 _ACTIVITY_RECENCY = ("days_since_activity", "days_since_product")
+#: What the snapshots read of the ticket scores.
+SENTIMENT_COLUMNS: tuple[str, ...] = ("ticket_id", "compound", "polarity")
+#: About this many tickets are read and scored at a time by :func:`score_customers` (whole customers per block).
+TICKET_BLOCK_ROWS = 50_000
 
 
 # -- journey factors ---------------------------------------------------------------------------
@@ -766,6 +771,59 @@ class RiskScores:
     snapshots: Snapshots = field(repr=False)
 
 
+def _ticket_sentiment(store: Store, *, block_rows: int = TICKET_BLOCK_ROWS) -> pd.DataFrame | None:
+    """Return ``ticket_id``, ``compound`` and ``polarity`` of every ticket of *store* in the tickets' order (None if none).
+
+    The values of :func:`journeylib.voice.sentiment.score_tickets` (VADER) on
+    ``store.table("tickets")``, scored block by block: each block holds the
+    tickets of consecutive customers (about *block_rows* of them; a
+    customer's tickets are never split), read in the table's order (by
+    customer, then creation time and id) with only the columns scoring reads.
+    A ticket's score depends on its own text alone, so the blocks give the
+    values scoring all of them at once gives; only one block's text and
+    29-column scores are held at a time (at 10M events all the tickets'
+    are a few hundred MB, much of it kept by the allocator after it is freed).
+    Tickets without a customer (ingest does not write them) are read in one
+    block with the others.
+
+    Parameters
+    ----------
+    store : Store
+        The canonical store.
+    block_rows : int, default TICKET_BLOCK_ROWS
+        About how many tickets are read and scored at a time.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        One row per ticket, index 0..n-1; None when the store has no ticket.
+    """
+    from journeylib.voice.sentiment import score_tickets
+
+    columns = ["ticket_id", "subject", "body"]
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in SENTIMENT_COLUMNS}
+    with store.session():  # one connection for the blocks (a read-only store would connect per query)
+        counts = store.query("SELECT customer_id, count(*) AS n FROM tickets GROUP BY customer_id ORDER BY customer_id")
+        if counts.empty:
+            return None
+        blocks: list[str | None] = [None]  # one block of every ticket
+        if not counts["customer_id"].isna().any():
+            ids = counts["customer_id"].tolist()
+            ends = np.cumsum(counts["n"].to_numpy())
+            blocks, lo = [], 0
+            while lo < len(ids):
+                start = int(ends[lo - 1]) if lo else 0
+                hi = min(int(np.searchsorted(ends, start + max(int(block_rows), 1), side="left")), len(ids) - 1)
+                blocks.append(f"customer_id >= {sql_quote(ids[lo])} AND customer_id <= {sql_quote(ids[hi])}")
+                lo = hi + 1
+        for where in blocks:
+            scored = score_tickets(store.table("tickets", columns=columns, where=where))
+            for c in SENTIMENT_COLUMNS:
+                parts[c].append(scored[c].to_numpy())
+            del scored
+    return pd.DataFrame({c: np.concatenate(v) for c, v in parts.items()}, columns=list(SENTIMENT_COLUMNS))
+
+
 def _row_frame(data: pd.DataFrame, rows: np.ndarray, cols: list[str]) -> pd.DataFrame:
     """Return rows *rows* (a boolean mask) and columns *cols* of *data* as a frame, without copying *data* when it can.
 
@@ -924,14 +982,9 @@ def _score_customers(
     function = "score_customers"
     bar.set_postfix_str("ticket sentiment")
     if isinstance(ticket_scores, str):
-        from journeylib.voice.sentiment import score_tickets
-
-        tickets = store.table("tickets")
-        ticket_scores = score_tickets(tickets) if len(tickets) else None
-        del tickets  # the ticket text is not read again (at 10M events a few hundred MB with its scores)
-    sentiment_cols = ["ticket_id", "compound", "polarity"]  # what the snapshots read of the ticket scores
-    if isinstance(ticket_scores, pd.DataFrame) and set(sentiment_cols) <= set(ticket_scores.columns):
-        ticket_scores = ticket_scores[sentiment_cols]
+        ticket_scores = _ticket_sentiment(store)
+    if isinstance(ticket_scores, pd.DataFrame) and set(SENTIMENT_COLUMNS) <= set(ticket_scores.columns):
+        ticket_scores = ticket_scores[list(SENTIMENT_COLUMNS)]
     bar.update(1)
     bar.set_postfix_str("snapshots")
     first = store.query(f"SELECT min(signup_at) AS s FROM ({scope.customers_sql()}) c")["s"].iloc[0]
