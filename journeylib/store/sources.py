@@ -67,7 +67,7 @@ from journeylib.io.common import BackgroundDigest, LinesBlock, Part, ReadContext
 from journeylib.io.registry import get_vendor_reader, reader_names
 from journeylib.store.categories import SourceKindChoice, check_source_kinds, record_source_kinds
 from journeylib.store.database import Store
-from journeylib.store.errors import loading_file
+from journeylib.store.errors import cleanup, loading_file
 from journeylib.store.eventmap import apply_event_map
 from journeylib.store.identity import IdentityOptions, ResolutionSummary, resolve_identities
 from journeylib.store.ingest import FileResult, IngestIncompleteError, new_run_id
@@ -77,6 +77,7 @@ from journeylib.store.schema import get_table
 from journeylib.store.staging import (
     close_json_lines,
     ensure_vendor_tables,
+    forget_vendor_keys,
     merge_vendor_identities,
     merge_vendor_stage,
     quarantine_vendor_rejects,
@@ -254,7 +255,8 @@ def ingest_vendor_file(
                 acc[t].update(merge_vendor_stage(store, get_table(t), run=run, source=source))
 
     try:
-        with loading_file(p), unordered_inserts(store), store.transaction():
+        # the merged-key bookkeeping reset_vendor_stage starts ends with the file, loaded or not
+        with loading_file(p), unordered_inserts(store), store.transaction(), cleanup(forget_vendor_keys, store):
             reset_vendor_stage(store)
             # a file already loaded is given up as soon as its digest is known, and always before
             # anything is written (only staging happens before the first flush)

@@ -54,6 +54,7 @@ __all__ = [
     "apply_identity_map",
     "close_json_lines",
     "ensure_vendor_tables",
+    "forget_vendor_keys",
     "identity_observations",
     "merge_vendor_identities",
     "merge_vendor_stage",
@@ -151,7 +152,17 @@ def _reject_sql_cols() -> str:
 
 
 def reset_vendor_stage(store: Store) -> None:
-    """Drop every vendor staging table of the connection (start of a file)."""
+    """Drop every vendor staging table of the connection (start of a file, inside its transaction).
+
+    It also starts the file's bookkeeping of merged keys (see
+    :func:`_stored_hits`), valid in the connection's open transaction only;
+    :func:`forget_vendor_keys` ends it.
+
+    Parameters
+    ----------
+    store : Store
+        The store, inside the file's transaction.
+    """
     con = store.con
     for name in list(_ARROW_STAGES.get(id(con), {})):
         _drop(con, name)
@@ -159,6 +170,33 @@ def reset_vendor_stage(store: Store) -> None:
     for name in ("events", "tickets", "messages", "identities", "rejects", "jsonl"):
         con.execute(f"DROP TABLE IF EXISTS {_stage_name(name)}")
     _STAGES[id(con)] = set()
+    _FILE_KEYS[id(con)] = (_transaction_id(con), {})  # no key merged yet for this file (see _stored_hits)
+
+
+def forget_vendor_keys(store: Store) -> None:
+    """Drop the file's bookkeeping of merged keys, which :func:`reset_vendor_stage` started.
+
+    Called when the file ends, loaded or not: the hashes it holds (8 bytes a
+    key) are freed, and no later transaction of the connection can use them.
+
+    Parameters
+    ----------
+    store : Store
+        The store the file was read into.
+    """
+    _FILE_KEYS.pop(id(store.con), None)
+
+
+def _transaction_id(con: duckdb.DuckDBPyConnection) -> int:
+    return _count(con, "SELECT txid_current()")
+
+
+def _file_keys(con: duckdb.DuckDBPyConnection) -> dict[str, list[Any]] | None:
+    """Return the file's merged-key hashes per table, or None outside the transaction :func:`reset_vendor_stage` ran in."""
+    held = _FILE_KEYS.get(id(con))
+    if held is None or held[0] != _transaction_id(con):
+        return None
+    return held[1]
 
 
 def _row_hash_sql(table: Table, alias: str = "") -> str:
@@ -736,11 +774,13 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
     it refers to, and every loaded row's references are written to
     ``source_refs``.
 
-    The work is set-based and proportional to what needs it: one aggregate of
-    the staged keys finds the repeated ones, one semi join finds the ones
-    already stored, and row contents are hashed only for those keys. When no
-    key repeats and none is stored (the usual case) the stage is inserted as
-    it is.
+    The work is set-based and proportional to what needs it: the sorted
+    hashes of the staged keys find the repeated ones, the keys stored before
+    the file and those its earlier flushes wrote are found apart
+    (:func:`_stored_hits`: a flush does not read the keys the file wrote
+    unless its hashes say it repeats one), and row contents are hashed only
+    for those keys. When no key repeats and none is stored (the usual case)
+    the stage is inserted as it is.
 
     Parameters
     ----------
@@ -771,16 +811,26 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
     raw = "coalesce(s._raw, left(CAST(to_json(struct_pack(" + ", ".join(f'"{c}" := s."{c}"' for c in table.names) + ")) AS VARCHAR), 4000))"
     h_stage = _row_hash_sql(table, "s")
     h_stored = _row_hash_sql(table, "t").replace("t._person_ref", "r.person_ref").replace("t._account_ref", "r.account_ref")
+    # the staged keys' hashes, sorted: repeated keys and keys merged by earlier flushes of the file are
+    # looked for among them first (a hash shared by two keys only costs the exact check of those keys)
+    hashes = _key_hashes(con, stage, key)
     # keys staged more than once, with how many different contents they carry
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _jlv_rep AS
-        SELECT s."{key}" AS k, count(*) AS n, count(DISTINCT {h_stage}) AS nh
-        FROM {stage} s SEMI JOIN (SELECT "{key}" AS k FROM {stage} GROUP BY ALL HAVING count(*) > 1) d ON s."{key}" = d.k
-        GROUP BY ALL"""
-    )
-    # staged keys already stored: a scan of the stored keys only; whole rows are read and hashed
-    # only for the keys found (none when a file brings only new events)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _jlv_hit AS SELECT t."{key}" AS k FROM "{table.name}" t SEMI JOIN {stage} s ON s."{key}" = t."{key}" """)
+    repeated = _repeated(hashes)
+    if repeated.size:
+        _hold("_jlv_hk", _hash_table(repeated))
+        with cleanup(_release, "_jlv_hk"):
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _jlv_rep AS
+                SELECT s."{key}" AS k, count(*) AS n, count(DISTINCT {h_stage}) AS nh
+                FROM {stage} s SEMI JOIN (SELECT "{key}" AS k FROM {stage} SEMI JOIN _jlv_hk c ON {_key_hash_sql(key)} = c.h
+                                          GROUP BY ALL HAVING count(*) > 1) d ON s."{key}" = d.k
+                GROUP BY ALL"""
+            )
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _jlv_rep (k {_key_type(table)}, n BIGINT, nh BIGINT)")
+    # staged keys already stored (whole rows are read and hashed only for the keys found: none when
+    # a file brings only new events)
+    _stored_hits(con, table, stage, hashes)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jlv_old AS
         WITH o AS (SELECT t.*, {h_stored} AS sh FROM "{table.name}" t
@@ -851,7 +901,142 @@ def merge_vendor_stage(store: Store, table: Table, *, run: str, source: str) -> 
     duplicate = total - quarantined - loaded
     for tmp in (stage, "_jlv_rep", "_jlv_hit", "_jlv_old"):
         _drop(con, tmp)
+    file_keys = _file_keys(con)
+    if file_keys is not None:  # later flushes of the file find these keys without reading the store
+        _remember(file_keys.setdefault(table.name, []), hashes)
     return MergeCounts(loaded=loaded, updated=updated, duplicate=duplicate, quarantined=quarantined, stale=n_stale)
+
+
+def _key_type(table: Table) -> str:
+    (key,) = table.key
+    return SQL_TYPES[next(c.type for c in table.columns if c.name == key)]
+
+
+def _key_hash_sql(key: str) -> str:
+    """Return the SQL hash of the key column *key* (``UBIGINT``): the one value both the NumPy and the SQL side compare."""
+    return f'hash("{key}")'
+
+
+def _key_hashes(con: duckdb.DuckDBPyConnection, stage: str, key: str) -> Any:
+    """Return the engine's ``hash()`` of every staged key, sorted (a NumPy ``uint64`` array)."""
+    import numpy as np
+
+    hashes = np.asarray(con.execute(f"SELECT {_key_hash_sql(key)} AS h FROM {stage}").fetchnumpy()["h"], dtype=np.uint64)
+    hashes.sort()
+    return hashes
+
+
+def _repeated(hashes: Any) -> Any:
+    """Return the distinct values found more than once in the sorted array *hashes*."""
+    import numpy as np
+
+    return np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+
+
+def _hash_table(hashes: Any) -> Any:
+    """Return *hashes* as an Arrow table with one ``UBIGINT`` column ``h``."""
+    import pyarrow as pa
+
+    return pa.table({"h": pa.array(hashes, type=pa.uint64())})
+
+
+def _remember(runs: list[Any], hashes: Any) -> None:
+    """Add the sorted *hashes* to *runs*, sorted arrays kept in sizes that at least double from last to first.
+
+    Two neighbours are merged while the later is at least half the size of the
+    earlier one, so a file of *n* keys is held in at most log2(n) arrays and
+    every key is copied at most log2(n) times: the look-ups of
+    :func:`_seen` stay cheap however many flushes the file has.
+    """
+    import numpy as np
+
+    if not hashes.size:
+        return
+    runs.append(hashes)
+    while len(runs) > 1 and 2 * runs[-1].size >= runs[-2].size:
+        last, before = runs.pop(), runs.pop()
+        both = np.concatenate([before, last])
+        both.sort(kind="stable")  # two sorted runs: merged in one pass
+        runs.append(both)
+
+
+def _seen(runs: list[Any], hashes: Any) -> Any:
+    """Return the distinct values of the sorted array *hashes* that are in one of the sorted arrays *runs*."""
+    import numpy as np
+
+    found = np.zeros(hashes.size, dtype=bool)
+    for run in runs:
+        at = np.minimum(np.searchsorted(run, hashes), run.size - 1)
+        found |= run[at] == hashes
+    return np.unique(hashes[found])
+
+
+def _stored_hits(con: duckdb.DuckDBPyConnection, table: Table, stage: str, hashes: Any) -> None:
+    """Create ``_jlv_hit`` (``k``): the staged keys of *stage* that may be stored in *table*.
+
+    It holds every staged key that is stored, and may hold a few that are
+    not: the merge reads it only to pick the stored rows (a semi join with
+    *table*, which is the exact check) and for whether it is empty.
+
+    Without the file's bookkeeping (:func:`reset_vendor_stage` not called in
+    the connection's open transaction) it is the staged keys found among
+    every stored key. With it, the stored keys are those committed before the
+    file's transaction and those the file's earlier merges wrote (the only
+    writes of that transaction to the table):
+
+    * the committed ones are read on a connection of their own (outside the
+      transaction, so it sees only them): the keys the file wrote are never
+      read;
+    * the file's own ones are the staged keys whose hash is among the hashes
+      of the keys its earlier merges staged (:func:`_remember`); a hash
+      shared by two keys only adds a key the semi join does not find.
+
+    Reading the whole table each flush instead made a file's cost grow with
+    the square of its length (flush *k* of 1M lines read the *k* - 1 million
+    keys the file had written).
+    """
+    (key,) = table.key
+    file_keys = _file_keys(con)
+    if file_keys is None:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _jlv_hit AS SELECT t."{key}" AS k FROM "{table.name}" t SEMI JOIN {stage} s ON s."{key}" = t."{key}" """)
+        return
+    with cleanup(_release, "_jlv_hc"), cleanup(_release, "_jlv_hk"):
+        parts = []
+        committed = _committed_hits(con, table, stage)
+        if committed is not None:
+            _hold("_jlv_hc", committed)
+            parts.append("SELECT k FROM _jlv_hc")
+        again = _seen(file_keys.get(table.name, []), hashes)
+        if again.size:
+            _hold("_jlv_hk", _hash_table(again))
+            parts.append(f'SELECT "{key}" AS k FROM {stage} SEMI JOIN _jlv_hk c ON {_key_hash_sql(key)} = c.h')
+        if parts:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _jlv_hit AS {' UNION '.join(parts)}")
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _jlv_hit (k {_key_type(table)})")
+
+
+def _committed_hits(con: duckdb.DuckDBPyConnection, table: Table, stage: str) -> Any:
+    """Return the staged keys of *stage* that *table* held when the file's transaction began (Arrow), or None if none.
+
+    Read on a cursor: a connection of its own, which sees the committed
+    store, not the rows the open transaction added.
+    """
+    (key,) = table.key
+    cur = con.cursor()
+    with cleanup(cur.close), cleanup(_release, "_jlv_keys"):
+        try:
+            if not _count(cur, f'SELECT count(*) FROM (SELECT 1 FROM "{table.name}" LIMIT 1)'):
+                return None
+        except duckdb.CatalogException:  # the table was created by the open transaction: nothing committed
+            return None
+        if stage in _ARROW_STAGES.get(id(con), {}):
+            keys = stage  # held by name: readable from the cursor too
+        else:  # an engine table of this connection: its keys handed over
+            _hold("_jlv_keys", con.sql(f'SELECT DISTINCT "{key}" AS k FROM {stage}').to_arrow_table())
+            keys = f'(SELECT k AS "{key}" FROM _jlv_keys)'
+        hits = cur.sql(f"""SELECT DISTINCT t."{key}" AS k FROM "{table.name}" t SEMI JOIN {keys} s ON s."{key}" = t."{key}" """).to_arrow_table()
+    return hits if hits.num_rows else None
 
 
 #: DuckDB compression of the string columns written by a vendor load (see :func:`_write_rows`).
@@ -1053,6 +1238,8 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
 _STAGES: dict[int, set[str]] = {}
 #: Staging tables held as Arrow tables readable by name (see :func:`close_json_lines`).
 _ARROW_STAGES: dict[int, dict[str, Any]] = {}
+#: Per connection (from :func:`reset_vendor_stage`) and table: sorted hashes of the keys merged for the file (see :func:`_stored_hits`).
+_FILE_KEYS: dict[int, tuple[int, dict[str, list[Any]]]] = {}
 #: Parsed JSON Lines blocks not yet split by :func:`close_json_lines`, per connection.
 _PENDING_LINES: dict[int, list[Any]] = {}
 
