@@ -708,8 +708,14 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if r["retentioneering_s"] and r["journeylib_s"]:
             ratio = r["retentioneering_s"] / r["journeylib_s"]
             out.append({"target": f"{op} >= 10x faster than retentioneering", "size": r["size"], "value": round(ratio, 2), "met": ratio >= 10})
-    peak = max(r["journeylib_rss_mib"] or 0.0 for r in at.values())
-    out.append({"target": "peak RSS <= 800 MiB (every operation)", "size": next(iter(at.values()))["size"], "value": peak, "met": peak <= 800})
+    size = next(iter(at.values()))["size"]
+    event_level = [op for op in (*FIVE, "five_together") if op in at]
+    for ops, what in ((event_level, "the event-level operations and the five together"), (list(at), "every operation")):
+        if not ops:
+            continue
+        largest = max(ops, key=lambda op: at[op]["journeylib_rss_mib"] or 0.0)
+        peak = at[largest]["journeylib_rss_mib"] or 0.0
+        out.append({"target": f"peak RSS <= 800 MiB ({what}; largest: {largest})", "size": size, "value": peak, "met": peak <= 800})
     return out
 
 

@@ -101,3 +101,21 @@ def test_a_different_result_is_reported_not_hidden() -> None:
     assert harness.five_same_result(f"1\n{json.dumps(five)}", bases) is True
     assert harness.five_same_result(f"1\n{json.dumps({**five, 'sessions': [6, [[1, 3]]]})}", bases) is False
     assert harness.five_same_result(f"1\n{json.dumps(five)}", {n: bases[n] for n in harness.FIVE[:4]}) is None
+
+
+def test_the_memory_targets_name_the_largest_process_and_keep_the_event_level_ones_apart() -> None:
+    harness = load_harness()
+
+    def row(op: str, rss: float, size: str = "10M", events: int = 10_000_000) -> dict:
+        return {"operation": op, "size": size, "events": events, "journeylib_rss_mib": rss, "ratio_vs_baseline": None,
+                "retentioneering_s": None, "journeylib_s": 1.0}
+
+    rows = [row("milestones", 500.0), row("five_together", 790.0), row("report_01", 1233.0), row("score", 1172.0),
+            row("sessions", 9000.0, "100M", 100_000_000)]  # above 12M events: not read by the 10M targets
+    memory = {t["target"]: (t["value"], t["met"]) for t in harness.targets(rows) if t["target"].startswith("peak RSS")}
+    assert memory == {
+        "peak RSS <= 800 MiB (the event-level operations and the five together; largest: five_together)": (790.0, True),
+        "peak RSS <= 800 MiB (every operation; largest: report_01)": (1233.0, False),
+    }
+    only_reports = {t["target"] for t in harness.targets([row("score", 700.0)]) if t["target"].startswith("peak RSS")}
+    assert only_reports == {"peak RSS <= 800 MiB (every operation; largest: score)"}
