@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +57,7 @@ if TYPE_CHECKING:  # annotations only: the cache module (pydantic models) is not
     from journeylib.cache import ResultCache
 
 __all__ = [
+    "INLINE_STAGES_BYTES_PER_EVENT",
     "INLINE_STAGES_MAX_EVENTS",
     "absent_events_data",
     "add_stage_exits",
@@ -197,6 +199,39 @@ _SIGNUP_CONDITIONS = "_jl_sig"
 #: temporary tables; at 100M (37M narrow rows) it took 1.5x as long as temporary tables (it fits only
 #: with a larger limit). Sizes in between were not measured.
 INLINE_STAGES_MAX_EVENTS = 20_000_000
+#: Above :data:`INLINE_STAGES_MAX_EVENTS`, a stage computation is one statement all the same when
+#: DuckDB's memory limit gives at least this many bytes per event of the store. Measured at 100M events
+#: (37M narrow rows) under the 4000MB limit a read-only store of that size gets by default (DuckDB
+#: reports it as 3.7 GiB, 39.7 bytes per event): one statement against the temporary tables in three
+#: alternating pairs (load 3-4) 16.8/18.8, 9.1/13.1 and 12.8/14.5 s, the same CPU time (9.3-10.3 s), peak
+#: RSS (2.6-2.7 GB) and no spill; under 600MB (6 bytes per event) the temporary tables won.
+INLINE_STAGES_BYTES_PER_EVENT = 32
+#: DuckDB's spelling of a memory size (``current_setting('memory_limit')``): ``"3.7 GiB"``, ``"572.2 MiB"``.
+_MEMORY_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(bytes?|[KMGTP]i?B)\s*$")
+_MEMORY_UNITS = {
+    "byte": 1, "bytes": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15,
+    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50,
+}
+
+
+def _memory_limit_bytes(store: Store) -> int | None:
+    """Return the DuckDB memory limit of the store's connection in bytes (None if it cannot be read)."""
+    text = str(store.query("SELECT current_setting('memory_limit') AS m")["m"].iloc[0])
+    match = _MEMORY_SIZE.match(text)
+    if match is None:
+        return None
+    return int(float(match[1]) * _MEMORY_UNITS[match[2]])
+
+
+def _inline_stages(store: Store, definition: JourneyDefinition) -> bool:
+    """Whether :func:`_stage_tables` gives its tables as common table expressions of one statement (see there)."""
+    if store.engine != "duckdb" or definition.drop_outcomes:
+        return False
+    n_events = store.count("events")
+    if n_events <= INLINE_STAGES_MAX_EVENTS:
+        return True
+    limit = _memory_limit_bytes(store)
+    return limit is not None and limit >= INLINE_STAGES_BYTES_PER_EVENT * n_events
 
 
 def _runs(definition: JourneyDefinition) -> list[range]:
@@ -274,7 +309,9 @@ def _stage_tables(store: Store, definition: JourneyDefinition, scope: Scope) -> 
     (:func:`_runs`). Times are epoch microseconds.
 
     On DuckDB, for a definition without outcomes of ``kind: drop`` and a
-    store of at most :data:`INLINE_STAGES_MAX_EVENTS` events, they are common
+    store of at most :data:`INLINE_STAGES_MAX_EVENTS` events, or of more
+    under a memory limit of at least :data:`INLINE_STAGES_BYTES_PER_EVENT`
+    bytes per event, they are common
     table expressions of the one statement that reads them (the engine keeps
     ``_jl_e`` in memory instead of writing a table, and nothing else reads
     them); otherwise (drop outcomes read them again; larger stores, whose
@@ -334,7 +371,7 @@ def _stage_tables(store: Store, definition: JourneyDefinition, scope: Scope) -> 
         times = ", ".join(f"met_{k}, entered_{k}" for k in run)
         steps.append((_stage_table(run), f"SELECT k, {times} FROM ({level}) z"))
     with store.session():  # one connection for the whole computation
-        if store.engine == "duckdb" and not definition.drop_outcomes and store.count("events") <= INLINE_STAGES_MAX_EVENTS:
+        if _inline_stages(store, definition):
             yield _StageSql("WITH " + ", ".join(f"{name} AS ({sql})" for name, sql in steps) + " ", codes)
             return
         with store.temp_tables(*tables):
