@@ -77,6 +77,10 @@ def test_results_carry_every_column_and_the_machine(results: tuple[ModuleType, d
         assert row["journeylib_s"] > 0.1  # a whole process: interpreter start-up and imports count
         assert row["journeylib_rss_mib"] > 20
         assert row["load_average"] is not None
+        if row["operation"] in OPERATIONS[:5]:  # the imports end before the work starts, inside the whole process
+            assert 0 < row["journeylib_after_imports_s"] < row["journeylib_s"]
+        else:
+            assert row["journeylib_after_imports_s"] is None
     machine = record["machine"]
     assert machine["cores"] >= 1
     assert machine["ram_mib"] > 0
@@ -119,3 +123,16 @@ def test_the_memory_targets_name_the_largest_process_and_keep_the_event_level_on
     }
     only_reports = {t["target"] for t in harness.targets([row("score", 700.0)]) if t["target"].startswith("peak RSS")}
     assert only_reports == {"peak RSS <= 800 MiB (every operation; largest: score)"}
+
+
+def test_the_time_after_imports_runs_from_ready_to_done() -> None:
+    harness = load_harness()
+    r = harness.python_child(sys.executable, "import json\nREADY = time.time()\ntime.sleep(0.3)\nDONE = time.time()\nout = []\ndig = []")
+    assert 0.3 <= r["after_imports"] < r["seconds"]
+    assert "@@READY" not in r["stdout"]
+    plain = harness.python_child(sys.executable, "DONE = time.time()\nout = []\ndig = []")
+    assert plain["after_imports"] is None
+    runs = iter([{**r, "after_imports": 0.5}, {**r, "after_imports": 0.7}, {**r, "after_imports": 0.9}])
+    assert harness.repeat(3, lambda: next(runs))["after_imports"] == 0.7  # the median
+    mixed = iter([{**r, "after_imports": 0.5}, {**plain}])
+    assert harness.repeat(2, lambda: next(mixed))["after_imports"] is None  # not a median of some runs
