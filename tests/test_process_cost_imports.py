@@ -21,6 +21,7 @@ from journeylib.config.journey import JourneyDefinition
 from journeylib.journey import stages
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
+from journeylib.store.database import memory_size_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFINITION = ROOT / "parameters" / "journeys" / "saas.yaml"
@@ -50,12 +51,11 @@ def test_the_critical_value_is_imported_when_an_interval_is_computed() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("3.7 GiB", int(3.7 * 2**30)), ("572.2 MiB", int(572.2 * 2**20)), ("97.6 KiB", int(97.6 * 2**10)),
-     ("2.0 GB", 2 * 10**9), ("0 bytes", 0), ("1 byte", 1)],
+     ("2.0 GB", 2 * 10**9), ("0 bytes", 0), ("1 byte", 1), ("600MB", 600 * 10**6), ("512mib", 512 * 2**20),
+     ("1.5 PiB", int(1.5 * 2**50)), ("4096", 4096), ("60%", None), ("none", None), ("", None), ("2 GB extra", None)],
 )
-def test_duckdbs_spelling_of_a_memory_size_is_read(text: str, expected: int) -> None:
-    match = stages._MEMORY_SIZE.match(text)
-    assert match is not None
-    assert int(float(match[1]) * stages._MEMORY_UNITS[match[2]]) == expected
+def test_duckdbs_spelling_of_a_memory_size_is_read(text: str, expected: int | None) -> None:
+    assert memory_size_bytes(text) == expected
 
 
 def _store_with_events(n_events: int, memory_limit: str) -> Store:

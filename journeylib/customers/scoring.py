@@ -28,14 +28,16 @@ signs, not causes, and acting on one is not shown to prevent churn.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
 import json
 import math
+import os
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +47,7 @@ import pandas as pd
 from journeylib import __version__
 from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
-from journeylib.customers.risk import MODEL_VERSION, ChurnClassifier
+from journeylib.customers.risk import MODEL_VERSION, ChurnClassifier, _give_back_freed_memory
 from journeylib.customers.snapshots import (
     DEFAULT_HORIZON_DAYS,
     Snapshots,
@@ -58,6 +60,7 @@ from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.journey.stages import stage_milestones
 from journeylib.scope import Scope
 from journeylib.store import Store
+from journeylib.store.database import engine_settings, memory_size_bytes
 from journeylib.store.dialect import sql_quote
 from journeylib.store.progress import progress_bar
 from journeylib.words import percent, plural, ratio
@@ -65,6 +68,7 @@ from journeylib.words import percent, plural, ratio
 __all__ = [
     "DEFAULT_BAND_CUTS",
     "RISK_BANDS",
+    "SCORING_MEMORY_LIMIT",
     "RiskScores",
     "cox_table_data",
     "landmark_durations_data",
@@ -75,6 +79,7 @@ __all__ = [
     "risk_reasons_data",
     "score_customers",
     "score_customers_data",
+    "scoring_memory_limit",
 ]
 
 #: Risk bands, lowest first; a risk below the first cut is ``low``.
@@ -89,6 +94,10 @@ _ACTIVITY_RECENCY = ("days_since_activity", "days_since_product")
 SENTIMENT_COLUMNS: tuple[str, ...] = ("ticket_id", "compound", "polarity")
 #: About this many tickets are read and scored at a time by :func:`score_customers` (whole customers per block).
 TICKET_BLOCK_ROWS = 50_000
+#: DuckDB ``memory_limit`` of the statements :func:`score_customers` runs on a store whose own limit is its
+#: default (no ``memory_limit=`` given, ``$JOURNEYLIB_MEMORY_LIMIT`` not set), when lower than that default. Above
+#: it DuckDB spills to disk: the results are the same. Measured at 10M events: see ``benchmarks/results/scale_score.md``.
+SCORING_MEMORY_LIMIT = "250MB"
 
 
 # -- journey factors ---------------------------------------------------------------------------
@@ -449,6 +458,24 @@ def _occlusion(model: Any, X: pd.DataFrame, groups: Mapping[str, list[str]], bac
     return p, out
 
 
+#: Rows of :func:`risk_reasons_data` turned into Python values at a time (at 10M events all 22,273 scored rows'
+#: 56 values as Python objects were about 80 MB).
+RECORD_BLOCK_ROWS = 1_000
+
+
+def _records(frame: pd.DataFrame, *, block_rows: int | None = None) -> Iterator[dict[str, Any]]:
+    """Yield each row of *frame* as ``to_dict(orient="records")`` gives it (keys as text), a block of rows at a time.
+
+    Each block is a slice of the rows with the frame's column types, so its
+    rows' values are those of converting the whole frame at once.
+    """
+    frame = frame.reset_index(drop=True)
+    step = max(int(block_rows if block_rows is not None else RECORD_BLOCK_ROWS), 1)
+    for start in range(0, len(frame), step):
+        for r in frame.iloc[start:start + step].to_dict(orient="records"):
+            yield {str(k): v for k, v in r.items()}
+
+
 def risk_reasons_data(
     model: Any,
     rows: pd.DataFrame,
@@ -556,10 +583,9 @@ def risk_reasons_data(
     med = {c: float(num[c].median()) if num[c].notna().any() else float("nan") for c in num.columns}
     desc = {} if catalog is None else {str(f): str(t) for f, t in zip(catalog["feature"], catalog["description"], strict=False)}
     ids = rows["customer_id"].astype(str).to_numpy()
-    records: list[dict[str, Any]] = [{str(k): v for k, v in r.items()} for r in rows.reset_index(drop=True).to_dict(orient="records")]
     names = list(groups)
     out = []
-    for i, row in enumerate(records):
+    for i, row in enumerate(_records(rows)):
         c = contrib[i]
         for direction, order in (("raises", np.argsort(-c, kind="stable")), ("lowers", np.argsort(c, kind="stable"))):
             for rank, g in enumerate(order[:top_n], start=1):
@@ -824,6 +850,79 @@ def _ticket_sentiment(store: Store, *, block_rows: int = TICKET_BLOCK_ROWS) -> p
     return pd.DataFrame({c: np.concatenate(v) for c, v in parts.items()}, columns=list(SENTIMENT_COLUMNS))
 
 
+def scoring_memory_limit(store: Store, memory_limit: str | None = None) -> str | None:
+    """Return the DuckDB ``memory_limit`` :func:`score_customers` runs its statements under (None: the store's own).
+
+    Parameters
+    ----------
+    store : Store
+        The store scored.
+    memory_limit : str, optional
+        The caller's choice (e.g. ``"1GB"``): returned as it is.
+
+    Returns
+    -------
+    str or None
+        *memory_limit* when given. Otherwise :data:`SCORING_MEMORY_LIMIT`
+        when the store runs on DuckDB under its default limit (no
+        ``memory_limit=`` given to :class:`~journeylib.store.Store`,
+        ``$JOURNEYLIB_MEMORY_LIMIT`` not set: see
+        :func:`journeylib.store.database.engine_settings`) and that default
+        is larger; None (the store's limit applies) for a limit set by the
+        user, a smaller default, or another engine. A limit given to the
+        store that equals its default cannot be told from the default.
+
+    Examples
+    --------
+    >>> scoring_memory_limit(Store(":memory:"))  # a store without a file: 2GB by default
+    '250MB'
+    >>> scoring_memory_limit(Store(":memory:", memory_limit="1GB")) is None
+    True
+    """
+    if memory_limit is not None:
+        return memory_limit
+    settings = getattr(store, "settings", None)
+    if store.engine != "duckdb" or not isinstance(settings, dict) or os.environ.get("JOURNEYLIB_MEMORY_LIMIT") is not None:
+        return None
+    own = settings.get("memory_limit")
+    default = engine_settings(read_only=store.read_only, path=store.path).get("memory_limit")
+    if own != default:
+        return None  # the user's own limit
+    own_bytes, want = memory_size_bytes(own), memory_size_bytes(SCORING_MEMORY_LIMIT)
+    if own is not None and (own_bytes is None or want is None or own_bytes <= want):
+        return None
+    return SCORING_MEMORY_LIMIT
+
+
+@contextlib.contextmanager
+def _duckdb_memory_limit(store: Store, limit: str | None) -> Iterator[None]:
+    """Run a block with DuckDB's ``memory_limit`` at *limit* on the store's connections; restore the store's after.
+
+    The store's :attr:`~journeylib.store.Store.settings` (which every
+    connection it opens applies: a read-only store opens one per operation)
+    and the connection open now, if any, get *limit*; both are set back
+    when the block ends, also on an error. Nothing is changed when *limit*
+    is None or the store does not run on DuckDB.
+    """
+    settings = getattr(store, "settings", None)
+    if limit is None or store.engine != "duckdb" or not isinstance(settings, dict):
+        yield
+        return
+    had, old = "memory_limit" in settings, settings.get("memory_limit")
+    settings["memory_limit"] = limit
+    try:
+        with store.session():  # the connection open now (a read-only store's new one is closed again)
+            store.execute(f"SET memory_limit = {sql_quote(limit)}")
+        yield
+    finally:
+        if had:
+            settings["memory_limit"] = old
+        else:
+            settings.pop("memory_limit", None)
+        with store.session():
+            store.execute(f"SET memory_limit = {sql_quote(str(old))}" if had else "RESET memory_limit")
+
+
 def _row_frame(data: pd.DataFrame, rows: np.ndarray, cols: list[str]) -> pd.DataFrame:
     """Return rows *rows* (a boolean mask) and columns *cols* of *data* as a frame, without copying *data* when it can.
 
@@ -869,6 +968,7 @@ def score_customers(
     scope: Scope | None = None,
     cache: ResultCache | None = None,
     progress: bool | None = None,
+    memory_limit: str | None = None,
 ) -> RiskScores:
     """Train the churn model on the store's history and score every active paying customer on the as-of day.
 
@@ -916,6 +1016,17 @@ def score_customers(
         right; risk reasons draw their own bar per customer. None: drawn
         when stderr is a terminal
         (:func:`journeylib.store.progress.progress_bar`).
+    memory_limit : str, optional
+        DuckDB's ``memory_limit`` for the statements scoring runs (e.g.
+        ``"1GB"``); above it DuckDB spills to disk, with the same results.
+        Default (:func:`scoring_memory_limit`): :data:`SCORING_MEMORY_LIMIT`
+        (250MB) when the store has its default limit and that is larger
+        (600MB for a read-only store of up to 400 MB), else the store's own
+        limit: a limit the user set (``memory_limit=`` of the store,
+        ``$JOURNEYLIB_MEMORY_LIMIT``) is kept. It is applied to the store's
+        settings and connection while scoring runs and set back after.
+        Between steps, memory the C heap freed is given back to the system
+        (glibc's ``malloc_trim``, on Linux with glibc).
 
     Returns
     -------
@@ -953,7 +1064,8 @@ def score_customers(
     if isinstance(ticket_scores, str) and ticket_scores != "vader":
         msg = f"{function}: ticket_scores must be a frame, 'vader' or None; got {ticket_scores!r}"
         raise ValueError(msg)
-    with progress_bar(total=5, desc="score", unit="step", progress=progress) as bar:
+    with _duckdb_memory_limit(store, scoring_memory_limit(store, memory_limit)), \
+            progress_bar(total=5, desc="score", unit="step", progress=progress) as bar:
         return _score_customers(
             store, definition=definition, scope=scope, score_day=score_day, horizon_days=horizon_days,
             every_days=every_days, ticket_scores=ticket_scores, band_cuts=band_cuts, top_reasons=top_reasons,
@@ -985,6 +1097,7 @@ def _score_customers(
         ticket_scores = _ticket_sentiment(store)
     if isinstance(ticket_scores, pd.DataFrame) and set(SENTIMENT_COLUMNS) <= set(ticket_scores.columns):
         ticket_scores = ticket_scores[list(SENTIMENT_COLUMNS)]
+    _give_back_freed_memory()
     bar.update(1)
     bar.set_postfix_str("snapshots")
     first = store.query(f"SELECT min(signup_at) AS s FROM ({scope.customers_sql()}) c")["s"].iloc[0]
@@ -996,6 +1109,7 @@ def _score_customers(
             ticket_scores=ticket_scores, scope=scope, cache=cache,
         )
     ticket_scores = None
+    _give_back_freed_memory()  # the families' frames, freed: the model's arrays are allocated next
     bar.update(1)
     bar.set_postfix_str("model")
     feats = snap.feature_columns
@@ -1018,6 +1132,7 @@ def _score_customers(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticalWarning)
         est.fit(_row_frame(snap.data, lab, feats), churned.astype(int), time=train_days)
+    _give_back_freed_memory()
     version = _model_version(snap.data, lab, feats, est, horizon_days)
     now = snap.data[snap.data["as_of_day"] == score_day].reset_index(drop=True)
     if now.empty:

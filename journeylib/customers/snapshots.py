@@ -654,15 +654,19 @@ def build_snapshots(
         }
     )
     need_conv = "TRUE" if pop == "all" else "o.convert_dayf < g.as_of_day + 1"
+    # The customer × day pairs name the customer by its row of out_frame (_k), not by its id: at 10M events they
+    # are ~2M pairs, and an id per pair was ~2M text objects (~130 MB) held while the families were built.
+    out_ids = out_frame["customer_id"].to_numpy(dtype=object)
+    keyed = out_frame.assign(_k=np.arange(len(out_frame), dtype="int64"))
 
     def grid_pairs(on_days: Sequence[int]) -> pd.DataFrame:
         return store.query(
-            f"""SELECT o.customer_id, g.as_of_day,
-                       o.churn_dayf < g.as_of_day + 1 AS churned_before,
-                       {need_conv} AS in_population
+            f"""SELECT o._k, g.as_of_day,
+                       coalesce(o.churn_dayf < g.as_of_day + 1, FALSE) AS churned_before,
+                       coalesce({need_conv}, FALSE) AS in_population
                 FROM _jl_out o JOIN ({sql_values([str(d) for d in on_days], "as_of_day")}) g
                   ON o.signup_dayf < g.as_of_day + 1""",
-            _jl_out=out_frame,
+            _jl_out=keyed,
         )
 
     pairs = grid_pairs(days)
@@ -693,8 +697,12 @@ def build_snapshots(
     n_already, n_not_conv = int(churned_before.sum()), int((~churned_before & ~in_pop).sum())
     # The grid in the table's order (as-of day, then customer): each family comes back in this order, so its
     # columns are placed in the table without a merge. One text object per customer id (_shared_text).
-    grid = pairs.loc[keep, ["customer_id", "as_of_day"]]
-    grid = grid.assign(customer_id=_shared_text(grid["customer_id"]), as_of_day=grid["as_of_day"].astype("int64"))
+    kept = pairs.loc[keep]
+    grid = pd.DataFrame({
+        "customer_id": out_ids[kept["_k"].to_numpy(dtype="int64")],  # one text object per customer (out_frame's)
+        "as_of_day": kept["as_of_day"].to_numpy().astype("int64"),
+    })
+    del pairs, kept
     grid = grid.sort_values(["as_of_day", "customer_id"], kind="mergesort", ignore_index=True)
     if grid.empty:
         msg = (

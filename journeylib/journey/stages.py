@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from journeylib.exceptions import DataQualityWarning, EmptyResultError
 from journeylib.scope import Scope
 from journeylib.stats import wilson_interval
 from journeylib.store import Store
+from journeylib.store.database import memory_size_bytes
 from journeylib.store.dialect import (
     sql_cast,
     sql_epoch_microseconds,
@@ -206,21 +206,9 @@ INLINE_STAGES_MAX_EVENTS = 20_000_000
 #: alternating pairs (load 3-4) 16.8/18.8, 9.1/13.1 and 12.8/14.5 s, the same CPU time (9.3-10.3 s), peak
 #: RSS (2.6-2.7 GB) and no spill; under 600MB (6 bytes per event) the temporary tables won.
 INLINE_STAGES_BYTES_PER_EVENT = 32
-#: DuckDB's spelling of a memory size (``current_setting('memory_limit')``): ``"3.7 GiB"``, ``"572.2 MiB"``.
-_MEMORY_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(bytes?|[KMGTP]i?B)\s*$")
-_MEMORY_UNITS = {
-    "byte": 1, "bytes": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15,
-    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50,
-}
-
-
 def _memory_limit_bytes(store: Store) -> int | None:
     """Return the DuckDB memory limit of the store's connection in bytes (None if it cannot be read)."""
-    text = str(store.query("SELECT current_setting('memory_limit') AS m")["m"].iloc[0])
-    match = _MEMORY_SIZE.match(text)
-    if match is None:
-        return None
-    return int(float(match[1]) * _MEMORY_UNITS[match[2]])
+    return memory_size_bytes(str(store.query("SELECT current_setting('memory_limit') AS m")["m"].iloc[0]))
 
 
 def _inline_stages(store: Store, definition: JourneyDefinition) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import threading
 import warnings
 from collections.abc import Iterator, Mapping
@@ -57,6 +58,7 @@ __all__ = [
     "default_db_path",
     "engine_settings",
     "memory_bound",
+    "memory_size_bytes",
     "open_store",
     "read_memory_limit",
     "resolve_db_path",
@@ -85,6 +87,42 @@ def _wait_for_closing(key: str) -> None:
                 _CLOSING[key] = left
             else:
                 _CLOSING.pop(key, None)
+
+
+#: A DuckDB memory size, as a user writes it (``"600MB"``, ``"2GB"``, ``"512MiB"``) or DuckDB shows it
+#: (``current_setting('memory_limit')``: ``"3.7 GiB"``, ``"572.2 MiB"``, ``"0 bytes"``).
+_MEMORY_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTP]i?B|B|bytes?)?\s*", re.IGNORECASE)
+_MEMORY_UNITS = {
+    "b": 1, "byte": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50,
+}
+
+
+def memory_size_bytes(text: str | None) -> int | None:
+    """Return a DuckDB memory size in bytes, or None for what is not one (a share such as ``"60%"``, None).
+
+    Parameters
+    ----------
+    text : str or None
+        As a user writes it (``"600MB"``, ``"2GB"``, ``"512MiB"``; a bare
+        number is bytes) or as DuckDB shows it (``"3.7 GiB"``, ``"0 bytes"``);
+        units are case-insensitive, KB/MB/GB/TB/PB powers of 1000 and
+        KiB/MiB/GiB/TiB/PiB powers of 1024.
+
+    Returns
+    -------
+    int or None
+        The size in bytes.
+
+    Examples
+    --------
+    >>> memory_size_bytes("600MB"), memory_size_bytes("3.7 GiB"), memory_size_bytes("60%")
+    (600000000, 3972844748, None)
+    """
+    match = _MEMORY_SIZE.fullmatch(text or "")
+    if match is None:
+        return None
+    return int(float(match[1]) * _MEMORY_UNITS[(match[2] or "B").lower()])
 
 
 def default_db_path() -> Path:
