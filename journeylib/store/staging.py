@@ -449,15 +449,20 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, gua
         expect = "epoch seconds"
     else:
         # the regular expression runs only when the last 6 characters could hold an offset or a Z
-        # (a naive '2025-03-01 09:30:00.000000' never can): same result, a fraction of the work
+        # (a naive '2025-03-01 09:30:00.000000' never can): same result, a fraction of the work.
+        # A date alone ('2024-03-01', 10 characters at most) ends in '-01' but has no offset: it is
+        # midnight UTC like any zoneless time, not midnight in the session's (the machine's) zone.
+        # The time is a TIMESTAMP holding the UTC wall-clock time, which is the instant's own value:
+        # the caller labels the Arrow column UTC (_arrow_rows) instead of converting every line
+        # with timezone('UTC', ...) (ICU: a few % of the Amplitude parse); only a text with an offset is converted
         tt = f"trim({t})"
         ts = (
-            f"CASE WHEN (right({tt}, 1) IN ('z', 'Z') OR contains(right({tt}, 6), '+') OR contains(right({tt}, 6), '-')) "
-            f"AND regexp_matches({tt}, '([zZ]|[+-]\\d\\d(:?\\d\\d)?)$') THEN TRY_CAST({tt} AS TIMESTAMPTZ) "
-            f"ELSE timezone('UTC', TRY_CAST({tt} AS TIMESTAMP)) END"
+            f"CASE WHEN (right({tt}, 1) IN ('z', 'Z') OR (length({tt}) > 10 AND (contains(right({tt}, 6), '+') OR contains(right({tt}, 6), '-')))) "
+            f"AND regexp_matches({tt}, '([zZ]|[+-]\\d\\d(:?\\d\\d)?)$') THEN timezone('UTC', TRY_CAST({tt} AS TIMESTAMPTZ)) "
+            f"ELSE TRY_CAST({tt} AS TIMESTAMP) END"
         )
         if spec.time_format:  # coalesce() evaluates the general reading only on the lines the format leaves NULL
-            ts = f"coalesce(timezone('UTC', try_strptime({t}, {sql_quote(spec.time_format)})), {ts})"
+            ts = f"coalesce(try_strptime({t}, {sql_quote(spec.time_format)}), {ts})"
         expect = "a timestamp such as 2025-03-01 09:30:00"
     person = " ".join(f"WHEN {val(f)} IS NOT NULL AND {val(f)} <> '' THEN {sql_quote(pref)} || {val(f)}" for pref, f in spec.person_refs)
     person_sql = f"CASE {person} END" if person else "NULL"
@@ -474,7 +479,8 @@ def _json_lines_sql(spec: JsonLinesSpec, source: str, *, lean: bool = False, gua
     ids = [f"nullif({val(f)}, '')" for f in spec.id_fields]
     fallback = f"md5(concat_ws(chr(31), {val(spec.event_field)}, {t}, {person_sql}, CAST(_props AS VARCHAR)))"
     given = f"coalesce({', '.join(ids)})" if len(ids) > 1 else ids[0]
-    event_id = f"{sql_quote(spec.id_prefix)} || CASE WHEN {given} IS NOT NULL THEN {given} ELSE {fallback} END"
+    # coalesce(): the vendor's key is evaluated once, the md5 only on the lines without one
+    event_id = f"{sql_quote(spec.id_prefix)} || coalesce({given}, {fallback})"
     missing = " ".join(
         f"WHEN {val(f)} IS NULL OR trim({val(f)}) = '' THEN {sql_quote('missing required field ' + spec.fields[f][0].removeprefix('$.') + ' (expected by the reader)')}"
         for f in spec.required
@@ -605,14 +611,14 @@ def _parse_lines(cur: duckdb.DuckDBPyConnection, lines: Any, select: Callable[..
     try:
         _hold("_jl_lines", lines)
         try:
-            parsed = _json_properties(cur.sql(select(lean=True, guarded=False)).to_arrow_table())
+            parsed = _arrow_rows(cur, select(lean=True, guarded=False))
         except (duckdb.InvalidInputException, duckdb.ConversionException):
-            parsed = _json_properties(cur.sql(select(lean=True, guarded=True)).to_arrow_table())
+            parsed = _arrow_rows(cur, select(lean=True, guarded=True))
         if parsed.column("_reason").null_count == parsed.num_rows:
             return parsed
         bad = pc.is_valid(parsed.column("_reason"))
         _hold("_jl_lines", lines.filter(pc.is_in(lines.column("line"), value_set=parsed.column("_line").filter(bad))))
-        explained = _json_properties(cur.sql(select(lean=False, guarded=True)).to_arrow_table()).cast(parsed.schema)
+        explained = _arrow_rows(cur, select(lean=False, guarded=True)).cast(parsed.schema)
     except duckdb.Error as exc:
         if lines.num_rows <= 1:
             return _refused_lines(cur, lines, select, parsed_error=exc)
@@ -621,6 +627,29 @@ def _parse_lines(cur: duckdb.DuckDBPyConnection, lines: Any, select: Callable[..
         return pa.concat_tables([head, tail.cast(head.schema)])
     explained = _checked_lines(explained, lines, spec)
     return pa.concat_tables([parsed.filter(pc.invert(bad)), explained.cast(parsed.schema)])
+
+
+def _arrow_rows(cur: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    """Run the parse statement *sql* on *cur* and return its rows as Arrow, labelled (:func:`_json_properties`, :func:`_utc_times`)."""
+    return _utc_times(cur, _json_properties(cur.sql(sql).to_arrow_table()))
+
+
+def _utc_times(cur: duckdb.DuckDBPyConnection, parsed: Any) -> Any:
+    """Label the ``timestamp`` column of *parsed* UTC when the parse wrote it as a TIMESTAMP (the UTC wall-clock time).
+
+    A TIMESTAMP's value in UTC wall-clock time is the value of the instant
+    (microseconds since 1970 UTC), so the label alone makes it the
+    TIMESTAMPTZ the engine's ``timezone('UTC', ...)`` would have computed line
+    by line; the zone written is the connection's, as for a TIMESTAMPTZ.
+    """
+    import pyarrow as pa
+
+    i = parsed.schema.get_field_index("timestamp")
+    if i < 0 or parsed.schema.field(i).type.tz is not None:
+        return parsed
+    rows = cur.execute("SELECT current_setting('TimeZone')").fetchall()
+    kind = pa.timestamp(parsed.schema.field(i).type.unit, tz=str(rows[0][0]) if rows and rows[0][0] else "UTC")
+    return parsed.set_column(i, pa.field("timestamp", kind), parsed.column(i).cast(kind))
 
 
 def _json_properties(parsed: Any) -> Any:
@@ -667,7 +696,7 @@ def _refused_lines(cur: duckdb.DuckDBPyConnection, lines: Any, select: Callable[
 
     text = bytes(lines.column("raw")[0].as_py() or b"").decode("utf-8", "replace").rstrip("\r\n")
     _hold("_jl_lines", pa.table({"line": lines.column("line"), "raw": pa.array([b"0"], lines.schema.field("raw").type)}))
-    row = _json_properties(cur.sql(select(lean=False, guarded=True)).to_arrow_table())  # a placeholder line: "expected a JSON object"
+    row = _arrow_rows(cur, select(lean=False, guarded=True))  # a placeholder line: "expected a JSON object"
     first = str(parsed_error).strip().splitlines()[0] if str(parsed_error).strip() else type(parsed_error).__name__
     reason = f"the engine could not read the line ({first[:300]}); nothing of it was loaded"
     schema = row.schema
