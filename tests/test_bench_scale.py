@@ -136,3 +136,28 @@ def test_the_time_after_imports_runs_from_ready_to_done() -> None:
     assert harness.repeat(3, lambda: next(runs))["after_imports"] == 0.7  # the median
     mixed = iter([{**r, "after_imports": 0.5}, {**plain}])
     assert harness.repeat(2, lambda: next(mixed))["after_imports"] is None  # not a median of some runs
+
+
+def test_the_store_file_is_read_whole_before_measuring(tmp_path: Path) -> None:
+    harness = load_harness()
+    path = tmp_path / "store.duckdb"
+    path.write_bytes(b"x" * (3 * 2**20 + 5))
+    read: list[int] = []
+    real_open = Path.open
+
+    def counting_open(self: Path, *args: object, **kwargs: object) -> object:
+        f = real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+        real_read = f.read
+
+        def read_counted(n: int = -1) -> bytes:
+            data = real_read(n)
+            read.append(len(data))
+            return data
+
+        f.read = read_counted
+        return f
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(Path, "open", counting_open)
+        assert harness.warm_page_cache(path, chunk=2**20) >= 0
+    assert sum(read) == path.stat().st_size
