@@ -153,18 +153,18 @@ def test_the_results_are_those_without_the_scoring_limit_and_the_trims(
     """Scoring under 250MB with the heap trimmed between steps gives every frame of scoring under 600MB without trims."""
     monkeypatch.delenv("JOURNEYLIB_MEMORY_LIMIT", raising=False)
     trims: list[int] = []
-    trim = scoring._give_back_freed_memory
+    trim = scoring.give_back_freed_memory
 
     def counting() -> bool:
         trims.append(1)
         return trim()
 
-    monkeypatch.setattr(scoring, "_give_back_freed_memory", counting)
+    monkeypatch.setattr(scoring, "give_back_freed_memory", counting)
     with Store(demo_store, read_only=True) as store:
         new = score_customers(store, definition=_definition(), progress=False)
     assert len(trims) == 3  # after the tickets, after the snapshots, after the fit
-    monkeypatch.setattr(scoring, "_give_back_freed_memory", lambda: False)
-    monkeypatch.setattr(risk, "_give_back_freed_memory", lambda: False)
+    monkeypatch.setattr(scoring, "give_back_freed_memory", lambda: False)
+    monkeypatch.setattr(risk, "give_back_freed_memory", lambda: False)
     with Store(demo_store, read_only=True) as store:
         old = score_customers(store, definition=_definition(), progress=False, memory_limit="600MB")
     assert len(new.scores) > 20
@@ -188,7 +188,7 @@ def test_freed_memory_is_given_back_with_glibc_and_nothing_happens_elsewhere(mon
     calls: list[int] = []
     with monkeypatch.context() as m:
         m.setattr(risk, "_malloc_trim", lambda: calls.append)
-        assert risk._give_back_freed_memory() is True
+        assert risk.give_back_freed_memory() is True
     assert calls == [0]
     # the real one: free pages between blocks still in use go back to the system
     proc = psutil.Process()
@@ -198,14 +198,14 @@ def test_freed_memory_is_given_back_with_glibc_and_nothing_happens_elsewhere(mon
     kept = blocks[::10]
     del blocks
     before = proc.memory_info().rss
-    assert risk._give_back_freed_memory() is True
+    assert risk.give_back_freed_memory() is True
     assert before - proc.memory_info().rss > 50 * 2**20
     del kept
     monkeypatch.setattr(sys, "platform", "darwin")
     risk._malloc_trim.cache_clear()
     try:
         assert risk._malloc_trim() is None
-        assert risk._give_back_freed_memory() is False
+        assert risk.give_back_freed_memory() is False
     finally:
         monkeypatch.undo()
         risk._malloc_trim.cache_clear()

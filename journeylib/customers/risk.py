@@ -69,6 +69,7 @@ __all__ = [
     "average_precision",
     "backtest_data",
     "default_models",
+    "give_back_freed_memory",
     "lead_time_data",
     "lead_time_onset_data",
     "lead_time_summary",
@@ -355,11 +356,17 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
-def _give_back_freed_memory() -> bool:
+def give_back_freed_memory() -> bool:
     """Return the C heap's free pages to the system (glibc's ``malloc_trim(0)``); False where it cannot be done.
 
     Frames freed between the steps of scoring leave free pages in the heap
     that count in the process's memory until the allocator reuses them.
+
+    Returns
+    -------
+    bool
+        True when the pages were given back (Linux with glibc), False
+        elsewhere (nothing is done).
     """
     trim = _malloc_trim()
     if trim is None:
@@ -396,7 +403,7 @@ def _fit_steps(pipeline: Pipeline, X: Any, mask: np.ndarray | None, cats: Sequen
     del Xt  # its two parts are copies, and the boosted model copies them again
     X_train, X_val, y_train, y_val = split
     del split
-    _give_back_freed_memory()  # the blocks' frames, freed: the boosted model's copies are allocated next
+    give_back_freed_memory()  # the blocks' frames, freed: the boosted model's copies are allocated next
     pipeline[-1].fit(X_train, y_train, X_val=X_val, y_val=y_val)
     return pipeline
 

@@ -47,7 +47,7 @@ import pandas as pd
 from journeylib import __version__
 from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
-from journeylib.customers.risk import MODEL_VERSION, ChurnClassifier, _give_back_freed_memory
+from journeylib.customers.risk import MODEL_VERSION, ChurnClassifier, give_back_freed_memory
 from journeylib.customers.snapshots import (
     DEFAULT_HORIZON_DAYS,
     Snapshots,
@@ -1097,7 +1097,7 @@ def _score_customers(
         ticket_scores = _ticket_sentiment(store)
     if isinstance(ticket_scores, pd.DataFrame) and set(SENTIMENT_COLUMNS) <= set(ticket_scores.columns):
         ticket_scores = ticket_scores[list(SENTIMENT_COLUMNS)]
-    _give_back_freed_memory()
+    give_back_freed_memory()
     bar.update(1)
     bar.set_postfix_str("snapshots")
     first = store.query(f"SELECT min(signup_at) AS s FROM ({scope.customers_sql()}) c")["s"].iloc[0]
@@ -1109,7 +1109,7 @@ def _score_customers(
             ticket_scores=ticket_scores, scope=scope, cache=cache,
         )
     ticket_scores = None
-    _give_back_freed_memory()  # the families' frames, freed: the model's arrays are allocated next
+    give_back_freed_memory()  # the families' frames, freed: the model's arrays are allocated next
     bar.update(1)
     bar.set_postfix_str("model")
     feats = snap.feature_columns
@@ -1132,7 +1132,7 @@ def _score_customers(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticalWarning)
         est.fit(_row_frame(snap.data, lab, feats), churned.astype(int), time=train_days)
-    _give_back_freed_memory()
+    give_back_freed_memory()
     version = _model_version(snap.data, lab, feats, est, horizon_days)
     now = snap.data[snap.data["as_of_day"] == score_day].reset_index(drop=True)
     if now.empty:
