@@ -20,6 +20,7 @@ from journeylib.store.database import (
     cgroup_memory_limit,
     engine_settings,
     memory_bound,
+    memory_size_bytes,
     read_memory_limit,
 )
 from journeylib.store.errors import translate_error
@@ -196,3 +197,25 @@ def test_the_scale_benchmark_states_the_limit_each_store_got(tmp_path: Path, mon
     record = {"memory_limit_given": None, "memory_limit_by_size": {"10M": "600MB", "100M": "4000MB"}}
     assert harness.journeylib_limits(record) == "default, resolved per store (10M: 600MB, 100M: 4000MB)"
     assert harness.journeylib_limits({**record, "memory_limit_given": "2GB"}) == "2GB"
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_memory_limit_for_a_block_is_set_back_after_it_also_on_an_error(tmp_path: Path, read_only: bool) -> None:
+    db = tmp_path / "s.duckdb"
+    Store(db).close()
+
+    def applied(store: Store) -> str:
+        return str(store.query("SELECT current_setting('memory_limit') AS m")["m"].iloc[0])
+
+    with Store(db, read_only=read_only, memory_limit="700MB") as store:
+        before = applied(store)
+        with store.memory_limit_for("250MB"):
+            assert store.settings["memory_limit"] == "250MB"
+            assert applied(store) != before
+            assert memory_size_bytes(applied(store)) == pytest.approx(250 * 10**6, rel=0.05)
+        assert store.settings["memory_limit"] == "700MB"
+        assert applied(store) == before
+        with pytest.raises(RuntimeError, match="inside"), store.memory_limit_for("300MB"):
+            raise RuntimeError("inside")
+        assert store.settings["memory_limit"] == "700MB"
+        assert applied(store) == before

@@ -894,35 +894,6 @@ def scoring_memory_limit(store: Store, memory_limit: str | None = None) -> str |
     return SCORING_MEMORY_LIMIT
 
 
-@contextlib.contextmanager
-def _duckdb_memory_limit(store: Store, limit: str | None) -> Iterator[None]:
-    """Run a block with DuckDB's ``memory_limit`` at *limit* on the store's connections; restore the store's after.
-
-    The store's :attr:`~journeylib.store.Store.settings` (which every
-    connection it opens applies: a read-only store opens one per operation)
-    and the connection open now, if any, get *limit*; both are set back
-    when the block ends, also on an error. Nothing is changed when *limit*
-    is None or the store does not run on DuckDB.
-    """
-    settings = getattr(store, "settings", None)
-    if limit is None or store.engine != "duckdb" or not isinstance(settings, dict):
-        yield
-        return
-    had, old = "memory_limit" in settings, settings.get("memory_limit")
-    settings["memory_limit"] = limit
-    try:
-        with store.session():  # the connection open now (a read-only store's new one is closed again)
-            store.execute(f"SET memory_limit = {sql_quote(limit)}")
-        yield
-    finally:
-        if had:
-            settings["memory_limit"] = old
-        else:
-            settings.pop("memory_limit", None)
-        with store.session():
-            store.execute(f"SET memory_limit = {sql_quote(str(old))}" if had else "RESET memory_limit")
-
-
 def _row_frame(data: pd.DataFrame, rows: np.ndarray, cols: list[str]) -> pd.DataFrame:
     """Return rows *rows* (a boolean mask) and columns *cols* of *data* as a frame, without copying *data* when it can.
 
@@ -1064,7 +1035,9 @@ def score_customers(
     if isinstance(ticket_scores, str) and ticket_scores != "vader":
         msg = f"{function}: ticket_scores must be a frame, 'vader' or None; got {ticket_scores!r}"
         raise ValueError(msg)
-    with _duckdb_memory_limit(store, scoring_memory_limit(store, memory_limit)), \
+    limit = scoring_memory_limit(store, memory_limit)
+    bounded = store.memory_limit_for(limit) if limit is not None and store.engine == "duckdb" else contextlib.nullcontext()
+    with bounded, \
             progress_bar(total=5, desc="score", unit="step", progress=progress) as bar:
         return _score_customers(
             store, definition=definition, scope=scope, score_day=score_day, horizon_days=horizon_days,

@@ -577,6 +577,40 @@ class Store:
         return self._con
 
     @contextlib.contextmanager
+    def memory_limit_for(self, limit: str) -> Iterator[Store]:
+        """Run a block with DuckDB's ``memory_limit`` at *limit*; the store's own limit is set back after.
+
+        The store's :attr:`settings` (applied by every connection it opens: a
+        read-only store opens one per operation) and the connection open now,
+        if any, get *limit*; both are set back when the block ends, also on an
+        error. The setting is the store's, so another thread using the store
+        during the block gets *limit* too.
+
+        Parameters
+        ----------
+        limit : str
+            A DuckDB memory size, e.g. ``"250MB"``.
+
+        Yields
+        ------
+        Store
+            This store.
+        """
+        old = self.settings.get("memory_limit")
+        self.settings["memory_limit"] = limit
+        try:
+            with self.session():  # the connection open now (a read-only store's new one is closed again)
+                self.execute(f"SET memory_limit = {sql_quote(limit)}")
+            yield self
+        finally:
+            if old is not None:
+                self.settings["memory_limit"] = old
+            else:
+                self.settings.pop("memory_limit", None)
+            with self.session():
+                self.execute(f"SET memory_limit = {sql_quote(old)}" if old is not None else "RESET memory_limit")
+
+    @contextlib.contextmanager
     def session(self) -> Iterator[Store]:
         """Keep one connection open for a block of operations; a read-only store closes it when the block ends.
 
