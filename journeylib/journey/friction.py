@@ -127,6 +127,25 @@ def _condition_definition(definition: JourneyDefinition, stages: list[Stage]) ->
     return definition.model_copy(update={"stages": stages, "happy_path": None, "value_stage": None, "outcomes": outcomes})
 
 
+def _met_at(
+    store: Store, definition: JourneyDefinition, scope: Any, orders: Sequence[int], cache: ResultCache | None
+) -> list[pd.Series]:
+    """Return ``met_at`` by ``customer_id`` of the stages *orders* of a condition frame, as its milestone frame has them.
+
+    Only friction reads these frames, and only these columns: the cache keeps
+    the columns (a few per call) rather than each frame (every stage and
+    customer attribute), which would stay in memory for the whole context.
+    """
+
+    def compute() -> list[pd.Series]:
+        ms = stage_milestones(store, definition, scope)
+        return [ms[ms["stage_order"] == k].set_index("customer_id")["met_at"] for k in orders]
+
+    if cache is None:
+        return compute()
+    return cache.get("condition_times", (id(store), definition.model_dump_json(), scope, tuple(orders)), compute)
+
+
 def _signup_step_times(store: Store, definition: JourneyDefinition, scope: Any, cache: ResultCache | None) -> dict[str, pd.Series]:
     """When each condition measured from signup of every exit rule with several conditions first held (by JSON).
 
@@ -143,8 +162,8 @@ def _signup_step_times(store: Store, definition: JourneyDefinition, scope: Any, 
     if not conds:
         return {}
     stages = [Stage(name=f"__step_{i}__", rule=c) for i, c in enumerate(conds.values())]
-    ms = stage_milestones(store, _condition_definition(definition, stages), scope, cache=cache)
-    return {key: ms[ms["stage_order"] == i].set_index("customer_id")["met_at"] for i, key in enumerate(conds)}
+    met = _met_at(store, _condition_definition(definition, stages), scope, range(len(conds)), cache)
+    return dict(zip(conds, met, strict=True))
 
 
 def _step_times(
@@ -170,8 +189,7 @@ def _step_times(
             step = signup_steps[cond.model_dump_json()]
         else:
             sub = _condition_definition(definition, [*definition.stages[: k + 1], Stage(name="__step__", rule=cond)])
-            sub_ms = stage_milestones(store, sub, scope, cache=cache)
-            step = sub_ms[sub_ms["stage_order"] == k + 1].set_index("customer_id")["met_at"]
+            step = _met_at(store, sub, scope, [k + 1], cache)[0]
         days = ((step - prev.reindex(step.index)).dt.total_seconds() / 86400.0).clip(lower=0.0).dropna()
         label = _leaf_label(cond)
         out[label if label not in out else f"{label} ({len(out)})"] = days
@@ -296,6 +314,9 @@ def _evidence(
     for col in ("tickets", "negative", "scored", "loops"):
         iv[col] = pd.to_numeric(iv[col], errors="coerce").fillna(0.0).astype(float)
     iv["known"] = iv["status"].isin(["progressed", "churned", "dropped"])
+    # the clusters of the rate ratios: customers as integers in the order of their ids (the same groups, in the
+    # same order, as the ids, which would be hashed again at each of the few hundred tests)
+    iv["cluster"] = pd.factorize(iv["customer_id"], sort=True)[0]
     iv["lost"] = iv["status"].isin(["churned", "dropped"]).astype(float)
     rng = np.random.default_rng(random_state)
     names = definition.stage_names
@@ -362,7 +383,7 @@ def _evidence(
             _put(row, "step", best[1])
             row["_step_other_p"] = [p for i, p in enumerate(step_ps) if i != best_i]
             known = here["known"].to_numpy()
-            cl = here["customer_id"].to_numpy()
+            cl = here["cluster"].to_numpy()
             ones = np.ones(len(here))
             # drop-off vs peers
             if with_peers:
@@ -382,10 +403,10 @@ def _evidence(
             in_k = (mine["stage_order"] == k).to_numpy()
             if enough and in_k.any() and (~in_k).any():
                 kn = mine["known"].to_numpy()
-                _put(row, "dropoff_stages", clustered_rate_ratio(mine["lost"].to_numpy()[kn], np.ones(int(kn.sum())), in_k[kn], mine["customer_id"].to_numpy()[kn], alpha=alpha))
+                _put(row, "dropoff_stages", clustered_rate_ratio(mine["lost"].to_numpy()[kn], np.ones(int(kn.sum())), in_k[kn], mine["cluster"].to_numpy()[kn], alpha=alpha))
                 allst = iv if group == "all" else iv[iv["segment"] == group]
                 in_k2 = (allst["stage_order"] == k).to_numpy()
-                _put(row, "tickets_baseline", clustered_rate_ratio(allst["tickets"].to_numpy(), allst["weeks"].to_numpy(), in_k2, allst["customer_id"].to_numpy(), alpha=alpha))
+                _put(row, "tickets_baseline", clustered_rate_ratio(allst["tickets"].to_numpy(), allst["weeks"].to_numpy(), in_k2, allst["cluster"].to_numpy(), alpha=alpha))
             else:
                 _put(row, "dropoff_stages", RatioEstimate())
                 _put(row, "tickets_baseline", RatioEstimate())

@@ -205,13 +205,22 @@ def _identity_keys_key(identity_keys: Sequence[str] | Mapping[str, Sequence[str]
     return ("every event", tuple(str(k) for k in identity_keys))
 
 
-def _attempt_types(store: Store, scope: Scope, ident: str, attempt_once_share: float) -> pd.DataFrame:
-    """Return the actions (``event``, ``p``: identifying properties) that most customers doing them do exactly once."""
+def _repeated_actions(store: Store, scope: Scope, ident: str, attempt_once_share: float) -> pd.DataFrame:
+    """Return the customers' actions done twice or more (``customer_id``, ``event``, ``p``) among the attempt types.
+
+    An attempt type is an action (``event``, ``p``: identifying properties) that most customers doing it
+    do exactly once (and at least 5 do). The types and the repeated actions come from one count per
+    customer and action, so the properties of every event are read once.
+    """
     return store.query(
         f"""WITH ev AS (SELECT customer_id, event, coalesce({ident}, '') AS p FROM ({scope.events_sql()})),
-            per_customer AS (SELECT event, p, count(*) AS n FROM ev GROUP BY customer_id, event, p)
-            SELECT event, p FROM per_customer GROUP BY event, p
-            HAVING avg(CASE WHEN n = 1 THEN 1.0 ELSE 0.0 END) >= {float(attempt_once_share)} AND count(*) >= 5"""
+            per_customer AS (SELECT customer_id, event, p, count(*) AS n FROM ev GROUP BY customer_id, event, p),
+            types AS (
+                SELECT event, p FROM per_customer GROUP BY event, p
+                HAVING avg(CASE WHEN n = 1 THEN 1.0 ELSE 0.0 END) >= {float(attempt_once_share)} AND count(*) >= 5
+            )
+            SELECT pc.customer_id, pc.event, pc.p
+            FROM {sql_semi_join("per_customer pc", "types t", "pc.event = t.event AND pc.p = t.p")} WHERE pc.n >= 2"""
     )
 
 
@@ -225,31 +234,37 @@ def _compute_loop_events(
 ) -> pd.DataFrame:
     """Return the loop events (``customer_id``, ``timestamp``, ``kind``, ``event``, ``object``), unsorted.
 
-    Two statements: the actions counted as attempts (skipped when
-    ``attempt_events`` names them), then the repeated attempts (identifying
-    properties extracted only from the events of those actions) and the
-    returns after a gap. A return is the first activity event (in the order
-    ``timestamp``, ``source``, ``event``, ``event_id``) at a moment of activity
-    that follows the customer's previous moment of activity by ``gap_days``
-    or more; events at the same moment as an earlier one follow no gap.
+    Two statements: the customers' actions done twice or more among those
+    counted as attempts (skipped when ``attempt_events`` names them), then
+    the repeated attempts (identifying properties extracted again only from
+    those customers' events of those names) and the returns after a gap. A
+    return is the first activity event (in the order ``timestamp``,
+    ``source``, ``event``, ``event_id``) at a moment of activity that follows
+    the customer's previous moment of activity by ``gap_days`` or more;
+    events at the same moment as an earlier one follow no gap.
     """
     company = ", ".join(sql_quote(s) for s in sources_of(store, COMPANY_SOURCES))
     ident = _identity_sql(_key_roles(store, scope, identity_keys), identity_keys)
-    types: pd.DataFrame | None = None
+    repeated_actions: pd.DataFrame | None = None
     if attempt_events is not None:
         names = sorted({str(n) for n in attempt_events})  # every action of these events is an attempt
     else:
-        types = _attempt_types(store, scope, ident, attempt_once_share).astype({"event": str, "p": str})
-        names = sorted(set(types["event"]))  # properties are read only from the events of those actions
+        # only the customers' actions done twice or more are read again (most are done once)
+        repeated_actions = _repeated_actions(store, scope, ident, attempt_once_share)
+        names = sorted(set(repeated_actions["event"].astype(str)))
     parts: list[str] = []
     ctes: list[str] = []
     if names:
-        attempts = f"""SELECT customer_id, timestamp, event, event_id, coalesce({ident}, '') AS p
-                       FROM ({scope.events_sql()}) e WHERE event IN ({", ".join(sql_quote(n) for n in names)})"""
-        if types is not None:
-            attempts = f"SELECT t.* FROM {sql_semi_join(f'({attempts}) t', '_jl_attempt_types a', 't.event = a.event AND t.p = a.p')}"
-        # only the actions a customer did twice or more are numbered (most are done once)
-        repeated = f"SELECT customer_id, event, p FROM ({attempts}) t GROUP BY customer_id, event, p HAVING count(*) >= 2"
+        if repeated_actions is None:
+            attempts = f"""SELECT customer_id, timestamp, event, event_id, coalesce({ident}, '') AS p
+                           FROM ({scope.events_sql()}) e WHERE event IN ({", ".join(sql_quote(n) for n in names)})"""
+            repeated = f"SELECT customer_id, event, p FROM ({attempts}) t GROUP BY customer_id, event, p HAVING count(*) >= 2"
+        else:  # the properties of a customer's events of the repeated actions' names only
+            pairs = "SELECT DISTINCT customer_id, event FROM _jl_repeated"
+            attempts = f"""SELECT customer_id, timestamp, event, event_id, coalesce({ident}, '') AS p
+                           FROM {sql_semi_join(f"({scope.events_sql()}) e", f"({pairs}) r", "e.customer_id = r.customer_id AND e.event = r.event")}"""
+            repeated = "SELECT customer_id, event, p FROM _jl_repeated"
+        # only the actions a customer did twice or more are numbered
         twice = sql_semi_join(f"({attempts}) t", f"({repeated}) r", "t.customer_id = r.customer_id AND t.event = r.event AND t.p = r.p")
         ctes.append(
             f"""numbered AS (
@@ -285,7 +300,7 @@ def _compute_loop_events(
     )
     parts.append("SELECT customer_id, timestamp, 'return after gap' AS kind, event, '' AS object FROM first_after WHERE k = 1")
     sql = f"WITH {', '.join(ctes)} {' UNION ALL '.join(parts)}"
-    return store.query(sql) if types is None or not names else store.query(sql, _jl_attempt_types=types)
+    return store.query(sql) if repeated_actions is None or not names else store.query(sql, _jl_repeated=repeated_actions)
 
 
 def loop_events_frame(

@@ -992,20 +992,62 @@ _NEGATED = re.compile(
 )
 
 
-def _matches(pattern: re.Pattern[str], text: str, *, negatable: bool) -> bool:
-    for m in pattern.finditer(text):
+def _matches(pattern: re.Pattern[str], text: str, *, negatable: bool, searched: str | None = None) -> bool:
+    """Whether *pattern* matches *text* (a praise cue not negated); *searched* is what it searches instead, same positions."""
+    for m in pattern.finditer(text if searched is None else searched):
         if not negatable or not _NEGATED.search(text[max(0, m.start() - 30) : m.start()]):
             return True
     return False
+
+
+def _ascii_lower_case_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    r"""Return *pattern* without ``re.IGNORECASE``, to search the lower case of an ASCII text; None if it would differ.
+
+    On an ASCII character, a case-insensitive pattern's letter matches what
+    the same lower-case letter matches case-sensitively in the lower-cased
+    character (Unicode's other case variants of ASCII letters, such as the
+    Kelvin sign or the long s, are not ASCII), and ``\w``, ``\s``, ``\b`` and
+    classes without letters do not depend on case; ``str.lower`` keeps an
+    ASCII text's length, so the matches are at the same positions. A
+    pattern with an upper-case ASCII letter outside an escape (which the
+    lower case would never match), a non-ASCII character that has a case
+    (U+212A, the Kelvin sign, matches ``k``), an escape that can name one
+    (``\u``, ``\U``, ``\x``, ``\N``, octal) or a back reference, or inline
+    flags (a case-sensitive group) gets None.
+    """
+    source = pattern.pattern
+    if (
+        not pattern.flags & re.IGNORECASE
+        or re.search(r"(?:^|[^\\])(?:\\\\)*(?:[A-Z]|\\[uUxN0-9])|\(\?[-aiLmsux]", source)
+        or any(not ch.isascii() and (ch.lower() != ch or ch.upper() != ch) for ch in source)
+    ):
+        return None
+    return re.compile(source, pattern.flags & ~re.IGNORECASE)
+
+
+#: The cue patterns without ``re.IGNORECASE``, for the lower case of ASCII texts (twice as fast; see
+#: :func:`_ascii_lower_case_pattern`): the same matches.
+_ASCII_CUES: dict[re.Pattern[str], re.Pattern[str]] = {
+    pattern: fast
+    for groups in EMOTION_CUES.values()
+    for _, _, pattern in groups
+    if (fast := _ascii_lower_case_pattern(pattern)) is not None
+}
 
 
 def _cue_scores(text: str) -> tuple[dict[str, float], list[str], bool]:
     """Sum of the weights of the cue groups of each emotion that match *text* (in order), their names, and shouting."""
     sums = dict.fromkeys(EMOTIONS[:3], 0.0)
     fired: list[str] = []
+    lowered = text.lower() if text.isascii() else None
     for emotion, groups in EMOTION_CUES.items():
         for name, weight, pattern in groups:
-            if _matches(pattern, text, negatable=emotion == "satisfaction"):
+            fast = _ASCII_CUES.get(pattern) if lowered is not None else None
+            if (
+                _matches(fast, text, negatable=emotion == "satisfaction", searched=lowered)
+                if fast is not None
+                else _matches(pattern, text, negatable=emotion == "satisfaction")
+            ):
                 sums[emotion] += weight
                 fired.append(f"{emotion}: {name}")
     if len(_SHOUT_WORD.findall(text)) >= 2:
