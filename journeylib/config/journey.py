@@ -32,7 +32,6 @@ from ``conventions.drop_after_days``.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -402,6 +401,8 @@ class JourneyDefinition(_Frozen):
         for event, where in self.event_references().items():
             if event in lowered.get(event.lower(), []):
                 continue
+            import difflib  # only when a name is absent: not a cost of every process that reads a definition
+
             close = difflib.get_close_matches(event.lower(), list(lowered), n=n_closest, cutoff=0.6)
             out.append(AbsentEvent(event=event, used_by=tuple(where), closest=[n for c in close for n in lowered[c]][:n_closest]))
         return out

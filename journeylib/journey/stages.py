@@ -31,7 +31,7 @@ import json
 import os
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -548,7 +548,7 @@ def compute_stages(store: Store, definition: JourneyDefinition, scope: Scope) ->
                 FROM {_CUSTOMERS} c {_stage_joins(definition)}"""
         )
         if st.prefix:
-            seen_codes = wide.pop("_jl_seen")
+            seen_codes = wide["_jl_seen"]  # left in the frame (removing a column copies its neighbours); not unfolded
             st.check(store, definition, scope, len(wide), int(seen_codes.iloc[0]) if len(wide) else 0)
         ended = _end_times(store, definition, scope).set_index("customer_id")["ended_at"]
     # no journey ended by a drop outcome: every ended_at is NaT, of the type the lookup would give
@@ -648,6 +648,18 @@ def stage_frames(
     return ms, iv
 
 
+def _one_connection(store: Store, cache: ResultCache | None) -> AbstractContextManager[object]:
+    """Return the session a ``*_data`` call on *store* runs in (docs/adr/0008), or none when a cache may answer it.
+
+    A call that computes (its scope, its statement and the frame built from
+    its rows) does it in one connection, which a read-only store lets go of
+    after the result is built, not before (its memory is given back while the
+    caller goes on). With a *cache*, the result may be there already: the
+    store is then opened only if the computation runs.
+    """
+    return store.session() if cache is None else nullcontext()
+
+
 def milestones_data(
     store: Store,
     *,
@@ -701,9 +713,10 @@ def milestones_data(
     EmptyResultError
         If no customer is in scope.
     """
-    scope = Scope.resolve(store, scope, function="milestones_data", segment_field=definition.segment_field, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
-                          signup_to=signup_to, sample_n=sample_n)
-    return stage_milestones(store, definition, scope, cache=cache)
+    with _one_connection(store, cache):
+        scope = Scope.resolve(store, scope, function="milestones_data", segment_field=definition.segment_field, as_of=as_of, segment=segment, plan=plan,
+                              signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
+        return stage_milestones(store, definition, scope, cache=cache)
 
 
 def add_stage_exits(ms: pd.DataFrame, definition: JourneyDefinition, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -791,10 +804,11 @@ def stage_intervals_data(
         ``signup_at``. Rows are per customer in the order the stages were
         entered.
     """
-    scope = Scope.resolve(store, scope, function="stage_intervals_data", segment_field=definition.segment_field, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
-                          signup_to=signup_to, sample_n=sample_n)
-    ms = stage_milestones(store, definition, scope, cache=cache)
-    iv = add_stage_exits(ms, definition, scope.as_of)
+    with _one_connection(store, cache):
+        scope = Scope.resolve(store, scope, function="stage_intervals_data", segment_field=definition.segment_field, as_of=as_of, segment=segment, plan=plan,
+                              signup_from=signup_from, signup_to=signup_to, sample_n=sample_n)
+        ms = stage_milestones(store, definition, scope, cache=cache)
+        iv = add_stage_exits(ms, definition, scope.as_of)
     cols = ["customer_id", "stage", "stage_order", "entered_at", "exited_at", "days_in_stage", "status", "segment", "plan", "signup_at"]
     return iv[cols].reset_index(drop=True)
 
@@ -998,31 +1012,32 @@ def funnel_data(
     if by is not None and by not in GROUPABLE:
         msg = f"by must be one of {', '.join(GROUPABLE)} or None; got {by!r}"
         raise ValueError(msg)
-    scope = Scope.resolve(store, scope, function="funnel_data", segment_field=definition.segment_field, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
-                          signup_to=signup_to, sample_n=sample_n)
-    stage_names = definition.stage_names
-    counts = _funnel_counts(store, definition, scope, by) if cache is None else _funnel_counts_of(store, definition, scope, by, cache)
-    if by == "cohort":
-        counts = _with_cohort(counts.rename(columns={"grp": "signup_at"}), cohort_freq)
-        counts = counts.groupby(["cohort", "k"])[["eligible", "reached", "dropped"]].sum().reset_index().rename(columns={"cohort": "grp"})
-    rows = []
-    for g in sorted(counts["grp"].dropna().unique()):
-        part = counts[counts["grp"] == g].set_index("k")
-        start = int(part.loc[0, "reached"])
-        for k, name in enumerate(stage_names):
-            reached, eligible, dropped = (int(part.loc[k, col]) for col in ("reached", "eligible", "dropped"))
-            rows.append(
-                {"group": str(g), "stage": name, "stage_order": k, "reached": reached, "eligible": eligible,
-                 "converted": reached, "dropped": dropped, "censored": eligible - reached - dropped, "start": start}
-            )
-    out = pd.DataFrame(rows)
-    known = out["converted"] + out["dropped"]
-    out["conversion_rate"] = np.where(known > 0, out["converted"] / known.where(known > 0, 1), np.nan)
-    out["ci_low"], out["ci_high"] = wilson_interval(out["converted"], known, alpha=alpha)
-    out["reached_share"] = np.where(out["eligible"] > 0, out["converted"] / out["eligible"].where(out["eligible"] > 0, 1), np.nan)
-    out["share_of_start"] = np.where(out["start"] > 0, out["reached"] / out["start"].where(out["start"] > 0, 1), np.nan)
-    out["stage"] = pd.Categorical(out["stage"], categories=stage_names, ordered=True)
-    return out.drop(columns=["start"])
+    with _one_connection(store, cache):
+        scope = Scope.resolve(store, scope, function="funnel_data", segment_field=definition.segment_field, as_of=as_of, segment=segment, plan=plan, signup_from=signup_from,
+                              signup_to=signup_to, sample_n=sample_n)
+        stage_names = definition.stage_names
+        counts = _funnel_counts(store, definition, scope, by) if cache is None else _funnel_counts_of(store, definition, scope, by, cache)
+        if by == "cohort":
+            counts = _with_cohort(counts.rename(columns={"grp": "signup_at"}), cohort_freq)
+            counts = counts.groupby(["cohort", "k"])[["eligible", "reached", "dropped"]].sum().reset_index().rename(columns={"cohort": "grp"})
+        rows = []
+        for g in sorted(counts["grp"].dropna().unique()):
+            part = counts[counts["grp"] == g].set_index("k")
+            start = int(part.loc[0, "reached"])
+            for k, name in enumerate(stage_names):
+                reached, eligible, dropped = (int(part.loc[k, col]) for col in ("reached", "eligible", "dropped"))
+                rows.append(
+                    {"group": str(g), "stage": name, "stage_order": k, "reached": reached, "eligible": eligible,
+                     "converted": reached, "dropped": dropped, "censored": eligible - reached - dropped, "start": start}
+                )
+        out = pd.DataFrame(rows)
+        known = out["converted"] + out["dropped"]
+        out["conversion_rate"] = np.where(known > 0, out["converted"] / known.where(known > 0, 1), np.nan)
+        out["ci_low"], out["ci_high"] = wilson_interval(out["converted"], known, alpha=alpha)
+        out["reached_share"] = np.where(out["eligible"] > 0, out["converted"] / out["eligible"].where(out["eligible"] > 0, 1), np.nan)
+        out["share_of_start"] = np.where(out["start"] > 0, out["reached"] / out["start"].where(out["start"] > 0, 1), np.nan)
+        out["stage"] = pd.Categorical(out["stage"], categories=stage_names, ordered=True)
+        return out.drop(columns=["start"])
 
 
 def time_to_convert_data(
