@@ -1,6 +1,7 @@
 """Run ``score_customers`` on a store and keep its frames, or compare two such runs exactly.
 
-Run: ``.venv/bin/python benchmarks/score_equivalence.py run STORE OUT.pkl`` (with ``PYTHONPATH=<tree>`` to run
+Run: ``.venv/bin/python benchmarks/score_equivalence.py run STORE OUT.pkl [DEFINITION]`` (default definition
+``parameters/journeys/saas.yaml``; with ``PYTHONPATH=<tree>`` to run
 another copy of the code, e.g. the tree before a change), then
 ``.venv/bin/python benchmarks/score_equivalence.py compare OLD.pkl NEW.pkl``. ``run`` prints the wall time and the
 peak RSS of scoring (taken before the frames are pickled); ``compare`` checks ``scores``, ``reasons``, ``next_stage``, the snapshot frame and its catalog with
@@ -53,10 +54,10 @@ def compare(old: str, new: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "run":
-        run(sys.argv[2], sys.argv[3])
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "run":
+        run(sys.argv[2], sys.argv[3], *sys.argv[4:])
     elif len(sys.argv) == 4 and sys.argv[1] == "compare":
         compare(sys.argv[2], sys.argv[3])
     else:
-        sys.stderr.write("usage: score_equivalence.py run STORE OUT.pkl | compare OLD.pkl NEW.pkl\n")
+        sys.stderr.write("usage: score_equivalence.py run STORE OUT.pkl [DEFINITION] | compare OLD.pkl NEW.pkl\n")
         sys.exit(2)

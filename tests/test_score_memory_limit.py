@@ -162,7 +162,7 @@ def test_the_results_are_those_without_the_scoring_limit_and_the_trims(
     monkeypatch.setattr(scoring, "give_back_freed_memory", counting)
     with Store(demo_store, read_only=True) as store:
         new = score_customers(store, definition=_definition(), progress=False)
-    assert len(trims) == 3  # after the tickets, after the snapshots, after the fit
+    assert len(trims) == 4  # after the tickets, after the snapshots, after the fit, before the next stage's milestones
     monkeypatch.setattr(scoring, "give_back_freed_memory", lambda: False)
     monkeypatch.setattr(risk, "give_back_freed_memory", lambda: False)
     with Store(demo_store, read_only=True) as store:

@@ -55,7 +55,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from journeylib.customers.snapshots import Snapshots, holdout_start_day
+from journeylib.customers.snapshots import Snapshots, expand_columns, holdout_start_day
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.stats import median_interval
 
@@ -206,7 +206,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         pre = ColumnTransformer([("cat", cat, cats), ("num", num, nums)])
         return Pipeline([("prepare", pre), ("model", LogisticRegression(C=self.C, max_iter=2000))])
 
-    def fit(self, X: Any, y: Any, *, time: Any = None) -> ChurnClassifier:
+    def fit(self, X: Any, y: Any, *, time: Any = None, coded: Sequence[str] = ()) -> ChurnClassifier:
         """Fit the base model and its calibration.
 
         Parameters
@@ -218,6 +218,13 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
         time : array-like, optional
             Each row's as-of time (numbers); the latest
             ``calibration_fraction`` of the distinct times calibrate.
+        coded : sequence of str, default ()
+            Columns of the frame *X* held as codes of their numeric values
+            (:func:`journeylib.customers.snapshots.compact_columns`): they
+            are read as those numbers (not as categories), the rows of each
+            fold or block expanded when they are copied, so the model is the
+            one fitted on the expanded frame while the numbers of all the
+            rows are never held at once.
 
         Returns
         -------
@@ -225,11 +232,11 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             self.
         """
         with threadpool_limits(limits=self.n_threads, user_api="openmp"):
-            self._fit(X, y, time=time)
+            self._fit(X, y, time=time, coded=coded)
         self.n_iter_ = np.asarray(self.base_estimator_.named_steps["model"].n_iter_).max()
         return self
 
-    def _fit(self, X: Any, y: Any, *, time: Any = None) -> ChurnClassifier:
+    def _fit(self, X: Any, y: Any, *, time: Any = None, coded: Sequence[str] = ()) -> ChurnClassifier:
         """Fit the base model and its calibration (the work of :meth:`fit`, inside its thread limit)."""
         if self.model not in ("boosting", "logistic"):
             msg = f"ChurnClassifier: model must be 'boosting' or 'logistic'; got {self.model!r}"
@@ -253,12 +260,13 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             msg = f"Only binary classification is supported. The type of the target is {y_type}."
             raise ValueError(msg)
         self.classes_ = np.unique(y_arr)
-        cats = _categorical(Xv)
+        coded = [c for c in coded if c in Xv.columns] if frame else []
+        cats = [c for c in _categorical(Xv) if c not in coded]
         nums = [c for c in (Xv.columns if frame else range(Xv.shape[1])) if c not in cats]
         self.categorical_features_ = cats
         base = self._pipeline(cats, nums)
         if self.calibration == "none":
-            self.base_estimator_ = _fit_steps(base, Xv, None, cats, y_arr)
+            self.base_estimator_ = _fit_steps(base, Xv, None, cats, y_arr, coded)
             self.estimator_ = self.base_estimator_
             self.calibration_basis_ = "not calibrated"
             return self
@@ -269,9 +277,9 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
             early, late = t < cut, t >= cut
             y_late, y_early = y_arr[late], y_arr[early]
             if len(np.unique(y_late)) == 2 and len(np.unique(y_early)) == 2:
-                fitted = _fit_steps(base, Xv, early, cats, y_early)
+                fitted = _fit_steps(base, Xv, early, cats, y_early, coded)
                 cal = CalibratedClassifierCV(FrozenEstimator(fitted), method=self.calibration)
-                self.estimator_ = cal.fit(_text_rows(Xv, late, cats), y_late)
+                self.estimator_ = cal.fit(_text_rows(Xv, late, cats, coded), y_late)
                 self.base_estimator_ = fitted
                 self.calibration_basis_ = (
                     f"{self.calibration} map fitted on the latest {int(late.sum())} training rows "
@@ -279,7 +287,7 @@ class ChurnClassifier(ClassifierMixin, BaseEstimator):
                 )
                 return self
         cal = CalibratedClassifierCV(base, method=self.calibration, cv=3)
-        self.estimator_ = cal.fit(_text_rows(Xv, None, cats), y_arr)
+        self.estimator_ = cal.fit(_text_rows(Xv, None, cats, coded), y_arr)
         self.base_estimator_ = self.estimator_.calibrated_classifiers_[0].estimator
         self.calibration_basis_ = f"{self.calibration} map by 3-fold cross-validation (no times given or one class in a fold)"
         return self
@@ -325,16 +333,20 @@ def _as_text(col: pd.Series) -> pd.Series:
     return col.astype(object).where(col.notna(), None).astype(str).where(col.notna(), np.nan)
 
 
-def _text_rows(X: Any, mask: np.ndarray | None, cats: Sequence[Any]) -> Any:
+def _text_rows(X: Any, mask: np.ndarray | None, cats: Sequence[Any], coded: Sequence[str] = ()) -> Any:
     """Return rows *mask* of *X* (all when None) as the model reads them: a new frame, index 0..n-1, *cats* as text.
 
     The rows are copied once (``X.take``, or ``X.copy()``), the new frame is given a fresh
-    index in place, and its category columns are converted; *X* is not modified.
+    index in place, its columns *coded* are expanded to their numbers
+    (:func:`journeylib.customers.snapshots.expand_columns`) and its category
+    columns are converted; *X* is not modified.
     """
     if not isinstance(X, pd.DataFrame):
         return X if mask is None else X[mask]
     out = X.copy() if mask is None else X.take(np.flatnonzero(mask))
     out.index = pd.RangeIndex(len(out))
+    if coded:
+        out = expand_columns(out, coded)
     for c in cats:
         out[c] = _as_text(out[c])
     return out
@@ -379,7 +391,9 @@ def give_back_freed_memory() -> bool:
 PREPARE_BLOCK_ROWS = 50_000
 
 
-def _fit_steps(pipeline: Pipeline, X: Any, mask: np.ndarray | None, cats: Sequence[Any], y: np.ndarray) -> Pipeline:
+def _fit_steps(
+    pipeline: Pipeline, X: Any, mask: np.ndarray | None, cats: Sequence[Any], y: np.ndarray, coded: Sequence[str] = ()
+) -> Pipeline:
     """Fit *pipeline* on rows *mask* of *X* (all when None; :func:`_text_rows`) step by step; return it.
 
     ``pipeline[:-1]`` (the preparing steps, sharing their estimators with
@@ -393,9 +407,9 @@ def _fit_steps(pipeline: Pipeline, X: Any, mask: np.ndarray | None, cats: Sequen
     that stops early is given its training and validation rows already split
     (:func:`_validation_split`), so the transformed array is let go too.
     """
-    Xt = _prepare_in_blocks(pipeline[:-1], X, mask, cats, y)
+    Xt = _prepare_in_blocks(pipeline[:-1], X, mask, cats, y, coded)
     if Xt is None:
-        Xt = pipeline[:-1].fit_transform(_text_rows(X, mask, cats), y)
+        Xt = pipeline[:-1].fit_transform(_text_rows(X, mask, cats, coded), y)
     split = _validation_split(pipeline[-1], Xt, y)
     if split is None:
         pipeline[-1].fit(Xt, y)
@@ -408,7 +422,9 @@ def _fit_steps(pipeline: Pipeline, X: Any, mask: np.ndarray | None, cats: Sequen
     return pipeline
 
 
-def _prepare_in_blocks(prepare: Pipeline, X: Any, mask: np.ndarray | None, cats: Sequence[Any], y: np.ndarray) -> Any:
+def _prepare_in_blocks(
+    prepare: Pipeline, X: Any, mask: np.ndarray | None, cats: Sequence[Any], y: np.ndarray, coded: Sequence[str] = ()
+) -> Any:
     """Fit the boosted model's preparing step and return its transform of rows *mask* of *X*, block by block; or None.
 
     ``prepare`` (``pipeline[:-1]`` of the boosted model: one
@@ -452,10 +468,10 @@ def _prepare_in_blocks(prepare: Pipeline, X: Any, mask: np.ndarray | None, cats:
         codes = pd.factorize(values, use_na_sentinel=False)[0]
         picks.update(np.unique(codes, return_index=True)[1].tolist())
     first = np.asarray(sorted(picks), dtype=np.int64)
-    ct.fit(_text_rows(X.take(rows[first]), None, cats), y_arr[first] if y_arr.ndim else y_arr)
+    ct.fit(_text_rows(X.take(rows[first]), None, cats, coded), y_arr[first] if y_arr.ndim else y_arr)
     out: np.ndarray | None = None
     for start in range(0, len(rows), PREPARE_BLOCK_ROWS):
-        part = np.asarray(ct.transform(_text_rows(X.take(rows[start:start + PREPARE_BLOCK_ROWS]), None, cats)))
+        part = np.asarray(ct.transform(_text_rows(X.take(rows[start:start + PREPARE_BLOCK_ROWS]), None, cats, coded)))
         if out is None:
             out = np.empty((len(rows), part.shape[1]), dtype=part.dtype)
         out[start:start + len(part)] = part

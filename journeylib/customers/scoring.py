@@ -55,6 +55,7 @@ from journeylib.customers.snapshots import (
     build_snapshots,
     day_end,
     day_number,
+    expand_columns,
 )
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.journey.stages import stage_milestones
@@ -731,7 +732,15 @@ def next_stage_data(
         snapshots or next stage), ``horizon_days``.
     """
     ms = stage_milestones(store, definition, snapshots.scope.replace(sample_n=0, random_state=0), cache=cache)
-    rows = _next_stage_rows(snapshots, ms, definition)
+    return _next_stage_table(snapshots, ms, definition)
+
+
+def _next_stage_table(snapshots: Snapshots, milestones: pd.DataFrame, definition: JourneyDefinition) -> pd.DataFrame:
+    """Return :func:`next_stage_data` of *snapshots* from their scope's *milestones* (``stage_milestones``).
+
+    *snapshots*' ``data`` needs only ``customer_id``, ``as_of_day``, ``stage`` and ``churned``.
+    """
+    rows = _next_stage_rows(snapshots, milestones, definition)
     data = snapshots.data
     rows["stage"] = data["stage"].where(data["stage"].notna(), "(none)").to_numpy()
     rows["labelled"] = data["churned"].notna().to_numpy()
@@ -911,11 +920,28 @@ def _row_frame(data: pd.DataFrame, rows: np.ndarray, cols: list[str]) -> pd.Data
     return pd.DataFrame({c: data[c].take(idx) for c in cols}, columns=cols, copy=False)
 
 
-def _model_version(data: pd.DataFrame, rows: np.ndarray, feats: list[str], model: ChurnClassifier, horizon: int) -> str:
-    """Return ``churn-risk-<n>-<12 hex>``: sha256 of the training rows (*rows* of *data*), the parameters and the features."""
+#: Training rows hashed at a time by :func:`_model_version` (their coded columns expanded a block at a time).
+HASH_BLOCK_ROWS = 50_000
+
+
+def _model_version(
+    data: pd.DataFrame, rows: np.ndarray, feats: list[str], model: ChurnClassifier, horizon: int, coded: Sequence[str] = ()
+) -> str:
+    """Return ``churn-risk-<n>-<12 hex>``: sha256 of the training rows (*rows* of *data*), the parameters and the features.
+
+    The rows' hashes (``pandas.util.hash_pandas_object``, one per row, from
+    that row's values alone) are computed ``HASH_BLOCK_ROWS`` rows at a time
+    with the columns *coded* (:func:`journeylib.customers.snapshots.compact_columns`)
+    expanded, and hashed together: the digest of hashing all the expanded
+    rows at once.
+    """
     h = hashlib.sha256()
     frame = _row_frame(data, rows, ["customer_id", "as_of_day", "churned", *feats])
-    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    parts = [
+        pd.util.hash_pandas_object(expand_columns(frame.iloc[start:start + HASH_BLOCK_ROWS], coded), index=False).to_numpy()
+        for start in range(0, len(frame), HASH_BLOCK_ROWS)
+    ]
+    h.update(np.concatenate(parts).tobytes() if parts else pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     params = {k: (v if isinstance(v, (int, float, str, bool)) or v is None else repr(v)) for k, v in model.get_params().items()}
     h.update(json.dumps({"params": params, "features": feats, "horizon_days": horizon, "journeylib": __version__,
                          "model": MODEL_VERSION}, sort_keys=True).encode())
@@ -1079,8 +1105,11 @@ def _score_customers(
         warnings.simplefilter("ignore", StatisticalWarning)  # censored snapshots: the ones scored, by design
         snap = build_snapshots(
             store, definition=definition, horizon_days=horizon_days, as_of_dates=[day_end(d) - pd.Timedelta(days=1) for d in days],
-            ticket_scores=ticket_scores, scope=scope, cache=cache,
+            ticket_scores=ticket_scores, scope=scope, cache=cache, compact=True,
         )
+    # Until the scores are made, the table's numeric features of few distinct values are held as codes (242 -> ~100
+    # MiB at 10M events): the model expands them a block of rows at a time; the table is expanded back at the end.
+    coded = list(snap.coded)
     ticket_scores = None
     give_back_freed_memory()  # the families' frames, freed: the model's arrays are allocated next
     bar.update(1)
@@ -1104,14 +1133,14 @@ def _score_customers(
     est = ChurnClassifier("boosting") if model is None else model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticalWarning)
-        est.fit(_row_frame(snap.data, lab, feats), churned.astype(int), time=train_days)
+        est.fit(_row_frame(snap.data, lab, feats), churned.astype(int), time=train_days, coded=coded)
     give_back_freed_memory()
-    version = _model_version(snap.data, lab, feats, est, horizon_days)
-    now = snap.data[snap.data["as_of_day"] == score_day].reset_index(drop=True)
+    version = _model_version(snap.data, lab, feats, est, horizon_days, coded)
+    now = expand_columns(snap.data[snap.data["as_of_day"] == score_day].reset_index(drop=True), coded)
     if now.empty:
         msg = f"{function}: no active paying customer on {day_end(score_day) - pd.Timedelta(days=1):%Y-%m-%d} in scope {scope.describe()}"
         raise EmptyResultError(msg)
-    before = snap.data[snap.data["as_of_day"] == score_day - 7]
+    before = expand_columns(snap.data[snap.data["as_of_day"] == score_day - 7], coded)
     prev = pd.Series(np.asarray(est.predict_proba(before[feats]))[:, 1], index=before["customer_id"].astype(str)) if len(before) else pd.Series(dtype=float)
     bar.update(1)
     bar.set_postfix_str("risk reasons")
@@ -1120,8 +1149,12 @@ def _score_customers(
     bar.update(1)
     bar.set_postfix_str("next stage")
     risk = np.asarray(est.predict_proba(now[feats]))[:, 1]
-    nxt = next_stage_data(store, definition=definition, snapshots=snap, cache=cache)
+    # next_stage_data, with the milestones read once for the history and the scored day
+    give_back_freed_memory()  # the reasons' blocks, freed: DuckDB allocates next
     ms = stage_milestones(store, definition, snap.scope.replace(sample_n=0, random_state=0), cache=cache)
+    keys = expand_columns(snap.data[["customer_id", "as_of_day", "stage", "churned"]], coded)
+    nxt = _next_stage_table(dataclasses.replace(snap, data=keys), ms, definition)
+    del keys
     now_next = _next_stage_rows(dataclasses.replace(snap, data=now), ms, definition)
     stage_key = now["stage"].where(now["stage"].notna(), "(none)")
     prob = nxt.set_index(["stage", "next_stage"])
@@ -1155,6 +1188,8 @@ def _score_customers(
         "base_rate": n_pos / n_train, "censored": snap.n_excluded("censored"),
         "calibration": getattr(est, "calibration_basis_", ""),
     }
+    del ms
+    snap = snap.expanded()  # the table of build_snapshots(compact=False)
     bar.update(1)
     return RiskScores(scores=scores, reasons=reasons, next_stage=nxt, model=est, training=training, as_of=day_end(score_day),
                       horizon_days=int(horizon_days), model_version=version, snapshots=snap)
