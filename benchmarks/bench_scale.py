@@ -467,7 +467,11 @@ def limit_line(limit: str, obj: str) -> str:
 
 def repeat(runs: int, fn: Any) -> dict[str, Any]:
     """Run a measurement *runs* times: median seconds, spread, largest peak RSS and spill, the last stdout."""
-    res = [fn() for _ in range(max(1, runs))]
+    return summary([fn() for _ in range(max(1, runs))])
+
+
+def summary(res: list[Any]) -> dict[str, Any]:
+    """The runs *res* of one measurement as :func:`repeat` gives them (median, spread, largest RSS and spill)."""
     secs = [r["seconds"] for r in res]
     after = [r.get("after_imports") for r in res]
     return {
@@ -483,8 +487,38 @@ def attempt(runs: int, fn: Any) -> dict[str, Any]:
     try:
         return {**repeat(runs, fn), "error": None}
     except ChildFailed as exc:
-        return {"seconds": None, "spread": None, "rss_mib": exc.rss_mib, "spill_mib": exc.spill_mib, "stdout": "",
-                "load": round(os.getloadavg()[0], 2), "error": f"failed after {exc.seconds:.1f} s: {exc.error}"}
+        return failure(exc)
+
+
+def failure(exc: ChildFailed) -> dict[str, Any]:
+    """A failed measurement: ``error`` (the child's last stderr line), the seconds, RSS and spill until it failed."""
+    return {"seconds": None, "spread": None, "rss_mib": exc.rss_mib, "spill_mib": exc.spill_mib, "stdout": "",
+            "load": round(os.getloadavg()[0], 2), "error": f"failed after {exc.seconds:.1f} s: {exc.error}"}
+
+
+def attempt_pair(runs: int, first: Any, second: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`attempt` of two measurements with their runs interleaved: A B, B A, A B, ...
+
+    journeylib and its baseline are compared by the ratio of their medians. Run
+    one after the other (all of A's runs, then all of B's), a change in the
+    machine between the two blocks (another job, the page cache, the CPU's
+    clock) lands on one side only: on this 2-core machine the same code gave
+    1.0x to 1.3x from one invocation to the next that way. Interleaved, each
+    round measures both under the same conditions, and which goes first
+    alternates. A side whose run fails is not run again; the other goes on.
+    """
+    fns = (first, second)
+    res: tuple[list[Any], list[Any]] = ([], [])
+    failed: list[dict[str, Any] | None] = [None, None]
+    for i in range(max(1, runs)):
+        for side in ((0, 1) if i % 2 == 0 else (1, 0)):
+            if failed[side] is None:
+                try:
+                    res[side].append(fns[side]())
+                except ChildFailed as exc:
+                    failed[side] = failure(exc)
+    a, b = (failed[side] or {**summary(res[side]), "error": None} for side in (0, 1))
+    return a, b
 
 
 def digest_of(stdout: str) -> tuple[int, Any]:
@@ -597,8 +631,11 @@ def run_size(size: int, args: argparse.Namespace, rete: str | None, log: Any, wr
         rt: dict[str, Any] | None = None
         same: bool | None = None
         if name in JOURNEYLIB_CALLS:
-            jl = attempt(runs, lambda n=name: python_child(sys.executable, journeylib_code(n, db, as_of, args.memory_limit)))
-            base = attempt(runs, lambda n=name: python_child(sys.executable, baseline_code(n, db, as_of, args.baseline_memory_limit)))
+            jl, base = attempt_pair(
+                runs,
+                lambda n=name: python_child(sys.executable, journeylib_code(n, db, as_of, args.memory_limit)),
+                lambda n=name: python_child(sys.executable, baseline_code(n, db, as_of, args.baseline_memory_limit)),
+            )
             if jl["error"] is None and base["error"] is None:
                 same = same_result(name, jl["stdout"], base["stdout"])
                 if not same:

@@ -161,3 +161,34 @@ def test_the_store_file_is_read_whole_before_measuring(tmp_path: Path) -> None:
         m.setattr(Path, "open", counting_open)
         assert harness.warm_page_cache(path, chunk=2**20) >= 0
     assert sum(read) == path.stat().st_size
+
+
+def test_journeylib_and_its_baseline_run_interleaved_and_a_failure_stops_only_its_side() -> None:
+    harness = load_harness()
+    calls: list[str] = []
+
+    def run(side: str, seconds: list[float]) -> object:
+        it = iter(seconds)
+
+        def fn() -> dict[str, object]:
+            calls.append(side)
+            return {"seconds": next(it), "rss_mib": 10.0, "spill_mib": 0.0, "stdout": side, "load": 1.0}
+
+        return fn
+
+    a, b = harness.attempt_pair(4, run("jl", [1.0, 3.0, 2.0, 9.0]), run("base", [5.0, 4.0, 6.0, 7.0]))
+    assert calls == ["jl", "base", "base", "jl", "jl", "base", "base", "jl"]  # each round both, the first alternating
+    assert (a["seconds"], a["spread"], a["error"]) == (2.5, 8.0, None)  # medians of each side's own runs
+    assert (b["seconds"], b["spread"], b["stdout"]) == (5.5, 3.0, "base")
+
+    calls.clear()
+
+    def broken() -> dict[str, object]:
+        calls.append("jl")
+        raise harness.ChildFailed("x", error="MemoryError", seconds=1.5, rss_mib=99.0, spill_mib=0.0)
+
+    a, b = harness.attempt_pair(3, broken, run("base", [5.0, 4.0, 6.0]))
+    assert calls == ["jl", "base", "base", "base"]  # the failed side is not run again
+    assert (a["seconds"], a["rss_mib"]) == (None, 99.0)
+    assert "MemoryError" in a["error"]
+    assert (b["seconds"], b["error"]) == (5.0, None)
