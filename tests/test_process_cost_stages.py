@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -80,10 +81,11 @@ def reader(store_file: Path) -> Iterator[Store]:
     store.close()
 
 
-@pytest.mark.parametrize("compute", ["milestones", "funnel", "intervals"])
-def test_a_call_on_a_read_only_store_opens_the_file_once_and_lets_go_after(
-    store_file: Path, reader: Store, monkeypatch: pytest.MonkeyPatch, compute: str
-) -> None:
+CALLS: dict[str, Any] = {"milestones": stages.milestones_data, "funnel": stages.funnel_data, "intervals": stages.stage_intervals_data}
+
+
+def _count_opens(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the store's connections from now on: one item per open."""
     opens: list[int] = []
     connect = database.Store._connect
 
@@ -92,7 +94,15 @@ def test_a_call_on_a_read_only_store_opens_the_file_once_and_lets_go_after(
         return connect(store)
 
     monkeypatch.setattr(database.Store, "_connect", counted)
-    call = {"milestones": stages.milestones_data, "funnel": stages.funnel_data, "intervals": stages.stage_intervals_data}[compute]
+    return opens
+
+
+@pytest.mark.parametrize("compute", ["milestones", "funnel", "intervals"])
+def test_a_call_on_a_read_only_store_opens_the_file_once_and_lets_go_after(
+    store_file: Path, reader: Store, monkeypatch: pytest.MonkeyPatch, compute: str
+) -> None:
+    opens = _count_opens(monkeypatch)
+    call = CALLS[compute]
     # as_of=None: the scope reads the latest event, in the call's one connection
     out = call(reader, definition=DEF, as_of=None)
     assert len(out) > 0
@@ -103,17 +113,10 @@ def test_a_call_on_a_read_only_store_opens_the_file_once_and_lets_go_after(
 
 @pytest.mark.parametrize("compute", ["milestones", "funnel", "intervals"])
 def test_a_call_a_cache_answers_does_not_open_the_store(reader: Store, monkeypatch: pytest.MonkeyPatch, compute: str) -> None:
-    call = {"milestones": stages.milestones_data, "funnel": stages.funnel_data, "intervals": stages.stage_intervals_data}[compute]
+    call = CALLS[compute]
     cache = ResultCache()
     first = call(reader, definition=DEF, as_of=AS_OF, cache=cache)
-    opens: list[int] = []
-    connect = database.Store._connect
-
-    def counted(store: Store) -> object:
-        opens.append(1)
-        return connect(store)
-
-    monkeypatch.setattr(database.Store, "_connect", counted)
+    opens = _count_opens(monkeypatch)
     again = call(reader, definition=DEF, as_of=AS_OF, cache=cache)
     pd.testing.assert_frame_equal(again, first)
     assert opens == [], f"{compute} opened the store for a result the cache held"
