@@ -420,6 +420,11 @@ def _expanded(packed: pd.Categorical) -> np.ndarray:
     return cats.take(codes)
 
 
+def _expanded_series(col: pd.Series) -> pd.Series:
+    """Return the coded column *col* (:func:`_compact`) as a Series of its numbers, same index and name."""
+    return pd.Series(_expanded(col.array), index=col.index, name=col.name, copy=False)
+
+
 def compact_columns(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Return *frame* with its numeric columns of few distinct values held as codes, and those columns' names.
 
@@ -489,8 +494,7 @@ def expand_columns(frame: pd.DataFrame, coded: Sequence[str]) -> pd.DataFrame:
         return frame
     out = {c: frame[c] for c in frame.columns}
     for c in todo:
-        col = frame[c]
-        out[c] = pd.Series(_expanded(col.array), index=col.index, name=col.name, copy=False)
+        out[c] = _expanded_series(frame[c])
     return pd.DataFrame(out, index=frame.index, columns=frame.columns, copy=False)
 
 
@@ -914,7 +918,7 @@ def build_snapshots(
         values = columns.pop(c)
         if compact or c not in coded or not present.all():
             return values
-        return pd.Series(_expanded(values.array), index=values.index, name=values.name, copy=False)
+        return _expanded_series(values)
 
     data = pd.DataFrame({c: column(c) for c in order}, columns=order, copy=False)
     if not present.all():  # the customer family's columns back to their types (the left join made them nullable)
@@ -955,35 +959,24 @@ def _on_grid(grid: pd.DataFrame, raw: pd.DataFrame | list[pd.DataFrame], *, day:
     besides the result. *raw* may be a list of frames naming grid rows by
     ``_g`` (results for blocks of the grid): their rows are stacked.
     """
-    if isinstance(raw, list):
-        if len(raw) == 1:
-            return _on_grid(grid, raw[0], day=day)
-        parts = raw
+    parts = raw if isinstance(raw, list) else [raw]
+    if "_g" in parts[0].columns:
         g = np.concatenate([r["_g"].to_numpy(dtype=np.intp) for r in parts])
         pos = np.full(len(grid), -1, dtype=np.intp)
         pos[g] = np.arange(len(g), dtype=np.intp)
-        fill = bool((pos < 0).any())
-        stacked: dict[str, Any] = {"customer_id": grid["customer_id"].to_numpy(), "as_of_day": grid["as_of_day"].to_numpy()}
-        for c in parts[0].columns:
-            if c not in ("customer_id", day, "is_grid", "_g"):
-                col = pd.concat([r[c] for r in parts], ignore_index=True)  # one column of every block at a time
-                values = col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array
-                stacked[c] = pd.api.extensions.take(values, pos, allow_fill=fill)
-                del col, values
-        return pd.DataFrame(stacked, copy=False)
-    if "_g" in raw.columns:
-        pos = np.full(len(grid), -1, dtype=np.intp)
-        pos[raw["_g"].to_numpy(dtype=np.intp)] = np.arange(len(raw), dtype=np.intp)
-    else:
-        pos = pd.MultiIndex.from_arrays([raw["customer_id"].to_numpy(), raw[day].to_numpy()]).get_indexer(
+    else:  # one frame naming its rows by customer and day
+        (only,) = parts
+        pos = pd.MultiIndex.from_arrays([only["customer_id"].to_numpy(), only[day].to_numpy()]).get_indexer(
             pd.MultiIndex.from_arrays([grid["customer_id"].to_numpy(), grid["as_of_day"].to_numpy()])
         )
     fill = bool((pos < 0).any())
     cols: dict[str, Any] = {"customer_id": grid["customer_id"].to_numpy(), "as_of_day": grid["as_of_day"].to_numpy()}
-    for c in raw.columns:
+    for c in parts[0].columns:
         if c not in ("customer_id", day, "is_grid", "_g"):
-            values = raw[c].to_numpy() if isinstance(raw[c].dtype, np.dtype) else raw[c].array
+            col = parts[0][c] if len(parts) == 1 else pd.concat([r[c] for r in parts], ignore_index=True)  # a column at a time
+            values = col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array
             cols[c] = pd.api.extensions.take(values, pos, allow_fill=fill)
+            del col, values
     return pd.DataFrame(cols, copy=False)
 
 
