@@ -25,9 +25,11 @@ built, so importing it costs nothing without them.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import inspect
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -124,8 +126,12 @@ def spark_session(
     if local:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     settings: dict[str, str] = dict(LOCAL_DEFAULTS) if local else {}
-    settings["spark.sql.warehouse.dir"] = tempfile.mkdtemp(prefix="journeylib-spark-warehouse-")
     settings.update({str(k): str(v) for k, v in (conf or {}).items()})
+    if "spark.sql.warehouse.dir" not in settings and sql.SparkSession.getActiveSession() is None:
+        # a static setting: an active session reused by getOrCreate keeps its own, so none is made for it
+        warehouse = tempfile.mkdtemp(prefix="journeylib-spark-warehouse-")
+        atexit.register(shutil.rmtree, warehouse, ignore_errors=True)
+        settings["spark.sql.warehouse.dir"] = warehouse
     settings.update(REQUIRED_CONF)
     builder = sql.SparkSession.builder.master(master).appName(app_name)
     for key, value in settings.items():
