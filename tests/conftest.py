@@ -72,6 +72,23 @@ def planted_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pa
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def spark_local() -> Iterator[Any]:
+    """One Spark local-mode session (``local[2]``, two shuffle partitions, loopback, temporary warehouse) for the whole run.
+
+    Shared by every test module that queries Spark in this process (a JVM start costs seconds); stopped at the end
+    of the session. Skipped without the spark extra. Tests may register and replace temporary views and cached
+    tables on it, but must not stop it or change its settings.
+    """
+    pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install -e '.[spark]')")
+    from journeylib.store.spark import spark_session
+
+    session = spark_session(master="local[2]", app_name="journeylib-tests", conf={"spark.sql.shuffle.partitions": "2"})
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium under Playwright, one per test module (skipped without it, a failure under ``CI``)."""

@@ -143,20 +143,17 @@ def test_sorted_session_medians_are_the_median_bits(seed: int, monkeypatch: pyte
 # -- Spark: the sort forms of the session medians and the transition quartiles -------------------------
 @pytest.mark.spark
 def test_sorted_session_medians_and_transition_quartiles_on_spark(store: Store, tmp_path_factory: pytest.TempPathFactory,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install -e '.[spark]')")
+                                                                  monkeypatch: pytest.MonkeyPatch, spark_local: Any) -> None:
     from journeylib.config.engine import TableSource
     from journeylib.journey import transitions as transitions_module
     from journeylib.journey.transitions import event_transitions_data
-    from journeylib.store.spark import SparkStore, comparable_frame, spark_session, write_parquet_tables
+    from journeylib.store.spark import SparkStore, comparable_frame, write_parquet_tables
 
     monkeypatch.setattr(sessions_module, "SORTED_MEDIANS_FROM_EVENTS", 0)
     monkeypatch.setattr(transitions_module, "SORTED_QUANTILES_FROM_EVENTS", 0)
     parquet = write_parquet_tables(store, tmp_path_factory.mktemp("sessions_parquet"))
-    session = spark_session(master="local[2]", app_name="journeylib-sorted-quantiles", conf={"spark.sql.shuffle.partitions": "2"})
-    session.sparkContext.setLogLevel("ERROR")
+    sstore = SparkStore(session=spark_local, tables={name: TableSource(path=str(p)) for name, p in parquet.items()})
     try:
-        sstore = SparkStore(session=session, tables={name: TableSource(path=str(p)) for name, p in parquet.items()})
         ops = [
             (lambda s: sessions_data(s, as_of=AS_OF, gap_minutes=7.5), ["median_session_minutes", "median_events_per_session"]),
             (lambda s: event_transitions_data(s, as_of=AS_OF, top_n=2, inactive_days=10.0), ["p25_days", "median_days", "p75_days"]),
@@ -167,6 +164,5 @@ def test_sorted_session_medians_and_transition_quartiles_on_spark(store: Store, 
             # the other columns (e.g. sessions per week) differ between the engines in the last bits
             pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-9)
             pd.testing.assert_frame_equal(got[quantiles], expected[quantiles], check_dtype=False, check_exact=True)
-        sstore.close()
     finally:
-        session.stop()
+        sstore.close()

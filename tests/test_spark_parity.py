@@ -1,6 +1,6 @@
 """The event-level operations on Spark (local mode) give DuckDB's results, frame for frame.
 
-One SparkSession for the module (``local[2]``, loopback, temporary warehouse);
+One SparkSession for the run (``local[2]``, loopback, temporary warehouse; tests/conftest.py);
 the session's 200-customer world is exported from its DuckDB store as Parquet
 and read by a :class:`~journeylib.store.spark.SparkStore`. Each operation runs
 on both stores and the frames are compared after sorting rows and normalising
@@ -57,7 +57,7 @@ from journeylib.voice.trends import voc_by_week_data
 
 pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install -e '.[spark]')")
 
-from journeylib.store.spark import SparkStore, comparable_frame, spark_session, write_parquet_tables
+from journeylib.store.spark import SparkStore, comparable_frame, write_parquet_tables
 
 pytestmark = pytest.mark.spark
 
@@ -65,11 +65,9 @@ DEFINITION = JourneyDefinition.load(Path(__file__).resolve().parents[1] / "param
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    session = spark_session(master="local[2]", app_name="journeylib-parity", conf={"spark.sql.shuffle.partitions": "2"})
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+def spark(spark_local: Any) -> Any:
+    """The run's shared Spark local-mode session (tests/conftest.py): ``local[2]``, two shuffle partitions."""
+    return spark_local
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +88,7 @@ def stores(demo_store: Path, spark: Any, parquet: dict[str, Path]) -> Iterator[t
     sstore = SparkStore(session=spark, tables={name: TableSource(path=str(p)) for name, p in parquet.items()})
     cache_in_memory(spark)
     yield duck, sstore
+    spark.catalog.clearCache()  # the session outlives the module: leave no cached world behind
     sstore.close()
     duck.close()
 

@@ -4,9 +4,10 @@ Fast tests check the plan and the pre-flight checks without starting a kernel:
 ``engine`` injected with an empty ``db``, ``db`` and ``engine`` refused
 together, the engine file validated (file, key and line named) before anything
 is written, and the Spark data version recorded for the manifest. The test
-marked ``spark`` run a notebook with its ``smoke`` parameter set through the
-runner twice in one suite, once on Spark local mode over the session world's
-Parquet files and once on its DuckDB store: ``00_data_health`` (the two
+marked ``spark`` share one run of the runner (a module fixture): each notebook
+with its ``smoke`` parameter set, once on Spark local mode over the session
+world's Parquet files and once on its DuckDB store, all in one suite so that
+the two Spark kernels run side by side; they check ``00_data_health`` (the two
 ``summary.json`` equal) and ``03_churn_drivers`` (the feature table, the
 drivers and the success indicators: ``summary.json`` and every artifact
 table equal).
@@ -213,42 +214,56 @@ def test_a_share_sample_needs_the_number_of_customers(tmp_path: Path, parquet_fi
 
 
 # -- notebooks on Spark local mode, through the runner ---------------------------------------
-def _on_both_engines(entry: dict[str, str], demo_store: Path, tmp_path: Path) -> tuple[Path, Path, dict]:
-    """Run one notebook entry through the runner on Spark (the store exported as Parquet) and on DuckDB, one suite.
+#: The notebooks run on both engines, each with its ``smoke`` parameter set, and the output name prefix of each.
+ON_BOTH = {"health": SMOKE, "drivers": {"notebook": "03_churn_drivers", "parameter_set": "smoke"}}
 
-    Returns the run folder (outputs ``spark`` and ``duckdb``), the engine file and the manifest; asserts the run succeeded.
+
+@pytest.fixture(scope="module")
+def on_both_engines(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """Run every notebook of :data:`ON_BOTH` through the runner on Spark (the store exported as Parquet) and on DuckDB.
+
+    One suite, so that the two Spark kernels run side by side (the runner's jobs): the Spark entries first, each
+    output named ``<prefix>_spark`` or ``<prefix>_duckdb``. Returns the run folder, the engine file and the
+    manifest; asserts the run succeeded.
     """
     pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install -e '.[spark]')")
     from journeylib.store.spark import write_parquet_tables
 
+    tmp_path = tmp_path_factory.mktemp("on-both-engines")
     with Store(demo_store, read_only=True) as duck:
         tables = write_parquet_tables(duck, tmp_path / "parquet")
     engine = _spark_engine(tmp_path / "engine.yaml", tables)
     suite = {
         "name": "engines",
         "notebooks": [
-            {**entry, "output_name": "spark", "parameters": {"engine": str(engine)}},
-            {**entry, "output_name": "duckdb", "parameters": {"db": str(demo_store)}},
+            *({**entry, "output_name": f"{prefix}_spark", "parameters": {"engine": str(engine)}} for prefix, entry in ON_BOTH.items()),
+            *({**entry, "output_name": f"{prefix}_duckdb", "parameters": {"db": str(demo_store)}} for prefix, entry in ON_BOTH.items()),
         ],
     }
     started = time.perf_counter()
     run = run_report(suite, out=tmp_path / "reports", notebooks_dir=NOTEBOOKS, parameters_dir=PARAMETERS, execution_timeout=600)
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    spark_nb, duck_nb = manifest["notebooks"]
-    print(f"{entry['notebook']}: spark {spark_nb['seconds']} s, duckdb {duck_nb['seconds']} s, run {time.perf_counter() - started:.1f} s")
+    seconds = {nb["name"]: nb["seconds"] for nb in manifest["notebooks"]}
+    print(f"{seconds}, run {time.perf_counter() - started:.1f} s")
     assert manifest["status"] == "succeeded"
     return run, engine, manifest
+
+
+def _pair(manifest: dict, prefix: str) -> tuple[dict, dict]:
+    """The manifest entries of the notebook run on Spark and on DuckDB under output name *prefix*."""
+    by_name = {nb["name"]: nb for nb in manifest["notebooks"]}
+    return by_name[f"{prefix}_spark"], by_name[f"{prefix}_duckdb"]
 
 
 @pytest.mark.spark
 @pytest.mark.slow
 @pytest.mark.notebooks
-def test_data_health_on_spark_gives_the_duckdb_summary(demo_store: Path, tmp_path: Path) -> None:
-    run, engine, manifest = _on_both_engines(SMOKE, demo_store, tmp_path)
+def test_data_health_on_spark_gives_the_duckdb_summary(demo_store: Path, on_both_engines: tuple[Path, Path, dict]) -> None:
+    run, engine, manifest = on_both_engines
     with Store(demo_store, read_only=True) as duck:
         customers = duck.count("customers")
         events = duck.count("events")
-    spark_nb, duck_nb = manifest["notebooks"]
+    spark_nb, duck_nb = _pair(manifest, "health")
     assert spark_nb["engine"] == str(engine.resolve())
     assert spark_nb["db"] is None
     assert spark_nb["parameters"]["db"] == ""
@@ -260,12 +275,12 @@ def test_data_health_on_spark_gives_the_duckdb_summary(demo_store: Path, tmp_pat
     assert spark_version["tables"]["events"]["rows"] == events
     assert spark_version["tables"]["customers"]["rows"] == customers
     assert duck_version["db"] == str(demo_store.resolve())
-    summary_spark = json.loads((run / "spark" / "artifacts" / "summary.json").read_text(encoding="utf-8"))
-    summary_duck = json.loads((run / "duckdb" / "artifacts" / "summary.json").read_text(encoding="utf-8"))
+    summary_spark = json.loads((run / "health_spark" / "artifacts" / "summary.json").read_text(encoding="utf-8"))
+    summary_duck = json.loads((run / "health_duckdb" / "artifacts" / "summary.json").read_text(encoding="utf-8"))
     assert summary_spark["customers"] == 50  # the smoke set's seeded sample, drawn by the same md5 order
     assert summary_spark["table_rows"]["events"] == events
     assert summary_spark == summary_duck
-    page = (run / "spark" / "spark.html").read_text(encoding="utf-8")
+    page = (run / "health_spark" / "health_spark.html").read_text(encoding="utf-8")
     assert "engine.yaml (fingerprint" in page
     assert os.fspath(engine) not in page  # machine paths stay in the manifest
 
@@ -273,12 +288,11 @@ def test_data_health_on_spark_gives_the_duckdb_summary(demo_store: Path, tmp_pat
 @pytest.mark.spark
 @pytest.mark.slow
 @pytest.mark.notebooks
-def test_churn_drivers_on_spark_give_the_duckdb_tables(demo_store: Path, tmp_path: Path) -> None:
+def test_churn_drivers_on_spark_give_the_duckdb_tables(on_both_engines: tuple[Path, Path, dict]) -> None:
     import pandas as pd
 
-    entry = {"notebook": "03_churn_drivers", "parameter_set": "smoke"}
-    run, _, _ = _on_both_engines(entry, demo_store, tmp_path)
-    spark_dir, duck_dir = run / "spark" / "artifacts", run / "duckdb" / "artifacts"
+    run = on_both_engines[0]
+    spark_dir, duck_dir = run / "drivers_spark" / "artifacts", run / "drivers_duckdb" / "artifacts"
     summary_spark = json.loads((spark_dir / "summary.json").read_text(encoding="utf-8"))
     assert summary_spark == json.loads((duck_dir / "summary.json").read_text(encoding="utf-8"))
     assert summary_spark["population"] > 0
