@@ -18,7 +18,7 @@ from journeylib.config.journey import JourneyDefinition
 from journeylib.customers import risk, scoring, snapshots
 from journeylib.customers.risk import ChurnClassifier
 from journeylib.customers.scoring import SCORING_MEMORY_LIMIT, score_customers, scoring_memory_limit
-from journeylib.store import Store
+from journeylib.store import Store, memory
 from journeylib.store.database import memory_size_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,20 +44,20 @@ def _current(store: Store) -> str:
 
 
 def _record_limits(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str | None]]:
-    """Record (step, DuckDB's limit, the store's setting) when the snapshots and the next stage's milestones are built."""
+    """Record (step, DuckDB's limit, the store's setting) when the snapshots and the milestones (the largest statement) are built."""
     seen: list[tuple[str, str, str | None]] = []
-    build, milestones = scoring.build_snapshots, scoring.stage_milestones
+    build, milestones = scoring.build_snapshots, snapshots.stage_milestones
 
     def recording_build(store: Store, **kwargs: Any) -> Any:
         seen.append(("snapshots", _current(store), store.settings.get("memory_limit")))
         return build(store, **kwargs)
 
     def recording_milestones(store: Store, *args: Any, **kwargs: Any) -> Any:
-        seen.append(("next stage", _current(store), store.settings.get("memory_limit")))
+        seen.append(("milestones", _current(store), store.settings.get("memory_limit")))
         return milestones(store, *args, **kwargs)
 
     monkeypatch.setattr(scoring, "build_snapshots", recording_build)
-    monkeypatch.setattr(scoring, "stage_milestones", recording_milestones)
+    monkeypatch.setattr(snapshots, "stage_milestones", recording_milestones)  # read once, by the snapshots' stage family
     return seen
 
 
@@ -73,7 +73,7 @@ def test_the_scoring_limit_applies_while_scoring_and_the_store_s_comes_back(
         score_customers(store, definition=_definition(), progress=False)
         assert store.settings == before
         assert _current(store) == _shown("600MB")
-    assert {step for step, _, _ in seen} == {"snapshots", "next stage"}
+    assert [step for step, _, _ in seen] == ["snapshots", "milestones"]
     assert all(limit == _shown(SCORING_MEMORY_LIMIT) and setting == SCORING_MEMORY_LIMIT for _, limit, setting in seen)
 
 
@@ -162,7 +162,7 @@ def test_the_results_are_those_without_the_scoring_limit_and_the_trims(
     monkeypatch.setattr(scoring, "give_back_freed_memory", counting)
     with Store(demo_store, read_only=True) as store:
         new = score_customers(store, definition=_definition(), progress=False)
-    assert len(trims) == 4  # after the tickets, after the snapshots, after the fit, before the next stage's milestones
+    assert len(trims) == 4  # after the tickets, after the snapshots, after the fit, before the next stage
     monkeypatch.setattr(scoring, "give_back_freed_memory", lambda: False)
     monkeypatch.setattr(risk, "give_back_freed_memory", lambda: False)
     with Store(demo_store, read_only=True) as store:
@@ -183,12 +183,12 @@ def test_freed_memory_is_given_back_with_glibc_and_nothing_happens_elsewhere(mon
         ctypes.CDLL(None).gnu_get_libc_version  # noqa: B018
     except AttributeError:
         pytest.skip("not glibc")
-    risk._malloc_trim.cache_clear()
-    assert risk._malloc_trim() is not None
+    memory._malloc_trim.cache_clear()
+    assert memory._malloc_trim() is not None
     calls: list[int] = []
     with monkeypatch.context() as m:
-        m.setattr(risk, "_malloc_trim", lambda: calls.append)
-        assert risk.give_back_freed_memory() is True
+        m.setattr(memory, "_malloc_trim", lambda: calls.append)
+        assert memory.give_back_freed_memory() is True
     assert calls == [0]
     # the real one: free pages between blocks still in use go back to the system
     proc = psutil.Process()
@@ -198,17 +198,17 @@ def test_freed_memory_is_given_back_with_glibc_and_nothing_happens_elsewhere(mon
     kept = blocks[::10]
     del blocks
     before = proc.memory_info().rss
-    assert risk.give_back_freed_memory() is True
+    assert memory.give_back_freed_memory() is True
     assert before - proc.memory_info().rss > 50 * 2**20
     del kept
     monkeypatch.setattr(sys, "platform", "darwin")
-    risk._malloc_trim.cache_clear()
+    memory._malloc_trim.cache_clear()
     try:
-        assert risk._malloc_trim() is None
-        assert risk.give_back_freed_memory() is False
+        assert memory._malloc_trim() is None
+        assert memory.give_back_freed_memory() is False
     finally:
         monkeypatch.undo()
-        risk._malloc_trim.cache_clear()
+        memory._malloc_trim.cache_clear()
 
 
 @pytest.mark.filterwarnings("ignore::journeylib.exceptions.StatisticalWarning")
@@ -292,8 +292,8 @@ def test_the_churn_model_is_the_same_with_blocks(demo_store: Path, monkeypatch: 
     calls: list[int] = []
     blocks = risk._prepare_in_blocks
 
-    def counting(*args: Any) -> Any:
-        out = blocks(*args)
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        out = blocks(*args, **kwargs)
         calls.append(out is not None)
         return out
 

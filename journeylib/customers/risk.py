@@ -27,12 +27,9 @@ only: a feature that predicts churn is not shown to cause it.
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import inspect
-import sys
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +55,7 @@ from threadpoolctl import threadpool_limits
 from journeylib.customers.snapshots import Snapshots, expand_columns, holdout_start_day
 from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.stats import median_interval
+from journeylib.store.memory import give_back_freed_memory
 
 __all__ = [
     "DEFAULT_RULES",
@@ -69,7 +67,6 @@ __all__ = [
     "average_precision",
     "backtest_data",
     "default_models",
-    "give_back_freed_memory",
     "lead_time_data",
     "lead_time_onset_data",
     "lead_time_summary",
@@ -352,41 +349,6 @@ def _text_rows(X: Any, mask: np.ndarray | None, cats: Sequence[Any], coded: Sequ
     return out
 
 
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """Return glibc's ``malloc_trim`` (None on another C library or platform)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # noqa: B018 - glibc only (musl has no malloc_trim)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
-
-
-def give_back_freed_memory() -> bool:
-    """Return the C heap's free pages to the system (glibc's ``malloc_trim(0)``); False where it cannot be done.
-
-    Frames freed between the steps of scoring leave free pages in the heap
-    that count in the process's memory until the allocator reuses them.
-
-    Returns
-    -------
-    bool
-        True when the pages were given back (Linux with glibc), False
-        elsewhere (nothing is done).
-    """
-    trim = _malloc_trim()
-    if trim is None:
-        return False
-    trim(0)
-    return True
-
-
 #: Rows the boosted model's preparing step transforms at a time when it is fitted (:func:`_prepare_in_blocks`).
 PREPARE_BLOCK_ROWS = 50_000
 
@@ -403,14 +365,33 @@ def _fit_steps(
     fitted (``pipeline.fit`` holds its input until it returns; on 10M-event
     stores the training frame is a few hundred MB), that the boosted model's
     preparing step transforms the rows in blocks (:func:`_prepare_in_blocks`),
-    and that a boosted model
-    that stops early is given its training and validation rows already split
-    (:func:`_validation_split`), so the transformed array is let go too.
+    and that a boosted model that stops early is given its training and
+    validation rows already split (:func:`_validation_indices`): the
+    preparing step then writes the two parts directly, so the transformed
+    array of all the rows is never made (when a category of the validation
+    part is missing from the training part, the array is put back together
+    from the parts and the model splits it itself, as ``pipeline.fit`` does).
     """
+    y_arr = np.asarray(y)
+    planned = _validation_indices(pipeline[-1], y_arr)
+    if planned is not None:
+        parts = _prepare_in_blocks(pipeline[:-1], X, mask, cats, y, coded, parts=planned)
+        if parts is not None:
+            (X_train, X_val), (train, val) = parts, planned
+            del parts
+            if _validation_covered(pipeline[-1], X_train, X_val):
+                give_back_freed_memory()  # the blocks' frames, freed: the boosted model's copies are allocated next
+                pipeline[-1].fit(X_train, y_arr[train], X_val=X_val, y_val=y_arr[val])
+                return pipeline
+            Xt = np.empty((len(train) + len(val), X_train.shape[1]), dtype=X_train.dtype)
+            Xt[train], Xt[val] = X_train, X_val
+            del X_train, X_val
+            pipeline[-1].fit(Xt, y)
+            return pipeline
     Xt = _prepare_in_blocks(pipeline[:-1], X, mask, cats, y, coded)
     if Xt is None:
         Xt = pipeline[:-1].fit_transform(_text_rows(X, mask, cats, coded), y)
-    split = _validation_split(pipeline[-1], Xt, y)
+    split = _validation_split(pipeline[-1], Xt, y) if planned is not None else None
     if split is None:
         pipeline[-1].fit(Xt, y)
         return pipeline
@@ -423,7 +404,8 @@ def _fit_steps(
 
 
 def _prepare_in_blocks(
-    prepare: Pipeline, X: Any, mask: np.ndarray | None, cats: Sequence[Any], y: np.ndarray, coded: Sequence[str] = ()
+    prepare: Pipeline, X: Any, mask: np.ndarray | None, cats: Sequence[Any], y: np.ndarray, coded: Sequence[str] = (),
+    *, parts: Sequence[np.ndarray] | None = None,
 ) -> Any:
     """Fit the boosted model's preparing step and return its transform of rows *mask* of *X*, block by block; or None.
 
@@ -441,6 +423,11 @@ def _prepare_in_blocks(
     of all the rows holds the training frame, its numeric columns as a frame,
     that frame as an array and the stacked result at once (at 10M events
     about 350 MB above the table); in blocks, the result and one block.
+
+    With *parts* (arrays of positions among the rows *mask*, e.g. the
+    training and validation rows of :func:`_validation_indices`), a list of
+    one array per part is returned instead: the transformed rows of each
+    part, in its order (the rows of the whole array at those positions).
 
     Returns None (fit as usual) for any other preparing step, a frame
     that is not a ``pandas.DataFrame``, no category column, or no more rows
@@ -469,13 +456,21 @@ def _prepare_in_blocks(
         picks.update(np.unique(codes, return_index=True)[1].tolist())
     first = np.asarray(sorted(picks), dtype=np.int64)
     ct.fit(_text_rows(X.take(rows[first]), None, cats, coded), y_arr[first] if y_arr.ndim else y_arr)
-    out: np.ndarray | None = None
-    for start in range(0, len(rows), PREPARE_BLOCK_ROWS):
-        part = np.asarray(ct.transform(_text_rows(X.take(rows[start:start + PREPARE_BLOCK_ROWS]), None, cats, coded)))
-        if out is None:
-            out = np.empty((len(rows), part.shape[1]), dtype=part.dtype)
-        out[start:start + len(part)] = part
-    return out
+    outs: list[np.ndarray] = []
+    for order in [np.arange(len(rows))] if parts is None else parts:
+        chosen = rows[np.asarray(order, dtype=np.int64)]
+        if not len(chosen):
+            return None
+        out: np.ndarray | None = None
+        for start in range(0, len(chosen), PREPARE_BLOCK_ROWS):
+            part = np.asarray(ct.transform(_text_rows(X.take(chosen[start:start + PREPARE_BLOCK_ROWS]), None, cats, coded)))
+            if out is None:
+                out = np.empty((len(chosen), part.shape[1]), dtype=part.dtype)
+            out[start:start + len(part)] = part
+            del part
+        assert out is not None
+        outs.append(out)
+    return outs[0] if parts is None else outs
 
 
 def _validation_split(model: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
@@ -485,25 +480,16 @@ def _validation_split(model: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarra
     200,000 rows of 49 features) and splits the copy into a training and a
     validation part (a second copy) while the caller still holds ``X``:
     three copies alive while the trees grow. Splitting ``X`` here the same
-    way — ``train_test_split`` stratified by the labels, ``test_size`` the
-    model's ``validation_fraction``, ``random_state`` the first number the
-    model draws from ``check_random_state(random_state)`` in ``fit`` (so
-    in scikit-learn 1.9.1's source; tests check it against the installed
-    version) — and fitting the model on the training part
-    with the validation part as ``X_val``, ``y_val`` lets ``X`` go: two
+    way (:func:`_validation_indices`) and fitting the model on the training
+    part with the validation part as ``X_val``, ``y_val`` lets ``X`` go: two
     copies. The model is the same, bit for bit (a test checks it), when the
     model would encode the same categories and labels from the training part
     as from all the rows and would stop early in both fits.
 
-    So this returns None (fit as usual) unless: *model* is a
-    ``HistGradientBoostingClassifier`` whose ``fit`` takes ``X_val``, with an
-    integer ``random_state``, no ``class_weight`` (its weights would be
-    computed from the training part's labels only), no ``warm_start``, a
-    ``validation_fraction``, early stopping on the loss (``early_stopping``
-    True, or "auto" with more than 10,000 rows in *X* and in the training
-    part) and categorical features given by position; *X* is a 2-D numeric
-    array and *y* one label per row; the training part holds every label and
-    every category value of the validation part.
+    So this returns None (fit as usual) unless :func:`_validation_indices`
+    gives the split, *X* is a 2-D numeric array of one row per label, and
+    the training part holds every category value of the validation part
+    (:func:`_validation_covered`).
 
     Parameters
     ----------
@@ -520,9 +506,40 @@ def _validation_split(model: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarra
         ``X_train``, ``X_val``, ``y_train``, ``y_val``; None when the model
         must split the rows itself.
     """
-    if not isinstance(model, HistGradientBoostingClassifier) or not isinstance(X, np.ndarray) or X.ndim != 2:
+    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype.kind not in "biuf":
         return None
-    if X.dtype.kind not in "biuf":
+    y_arr = np.asarray(y)
+    if y_arr.ndim != 1 or len(y_arr) != len(X):
+        return None
+    planned = _validation_indices(model, y_arr)
+    if planned is None:
+        return None
+    train, val = planned
+    X_train, X_val = X[train], X[val]
+    if not _validation_covered(model, X_train, X_val):
+        return None
+    return X_train, X_val, y_arr[train], y_arr[val]
+
+
+def _validation_indices(model: Any, y: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return the positions of the training and validation rows ``HistGradientBoostingClassifier.fit`` would split, or None.
+
+    The split ``fit`` makes when it stops early: ``train_test_split``
+    stratified by the labels, ``test_size`` the model's
+    ``validation_fraction``, ``random_state`` the first number the model
+    draws from ``check_random_state(random_state)`` (so in scikit-learn
+    1.9.1's source; tests check it against the installed version). It
+    depends only on the labels and their number, so it is made on the rows'
+    positions. None (the model must split the rows itself) unless *model*
+    is a ``HistGradientBoostingClassifier`` whose ``fit`` takes ``X_val``,
+    with an integer ``random_state``, no ``class_weight`` (its weights would
+    be computed from the training part's labels only), no ``warm_start``, a
+    ``validation_fraction``, early stopping on the loss (``early_stopping``
+    True, or "auto" with more than 10,000 rows and training rows) and
+    categorical features given by position; *y* one label per row; the
+    training part holding every label.
+    """
+    if not isinstance(model, HistGradientBoostingClassifier):
         return None
     if "X_val" not in inspect.signature(model.fit).parameters:
         return None  # scikit-learn before 1.7
@@ -533,32 +550,48 @@ def _validation_split(model: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarra
         return None
     if model.scoring != "loss" or model.early_stopping is False:
         return None
-    cats = model.categorical_features
-    if cats is None:
-        cat_idx: list[int] = []
-    elif isinstance(cats, (list, tuple)) and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in cats):
-        cat_idx = [int(c) for c in cats]
-    else:
+    if _categorical_positions(model) is None:
         return None
     y_arr = np.asarray(y)
-    if y_arr.ndim != 1 or len(y_arr) != len(X):
+    if y_arr.ndim != 1:
         return None
     try:
         # HistGradientBoostingClassifier.fit: the first draw of check_random_state(random_state) seeds its split
         split_seed = check_random_state(seed).randint(np.iinfo(np.uint32).max, dtype="u8")
-        X_train, X_val, y_train, y_val = train_test_split(
-            X, y_arr, test_size=model.validation_fraction, stratify=y_arr, random_state=split_seed
+        train, val = train_test_split(
+            np.arange(len(y_arr)), test_size=model.validation_fraction, stratify=y_arr, random_state=split_seed
         )
     except ValueError:
         return None  # e.g. too few rows of a class: the model's own fit raises the error
-    if model.early_stopping == "auto" and not (len(X) > 10_000 and len(X_train) > 10_000):
+    if model.early_stopping == "auto" and not (len(y_arr) > 10_000 and len(train) > 10_000):
         return None  # "auto" stops early above 10,000 rows (of X; of X_train when the validation rows are given)
-    if not np.array_equal(np.unique(y_train), np.unique(y_arr)):
+    if not np.array_equal(np.unique(y_arr[train]), np.unique(y_arr)):
         return None
-    for j in cat_idx:
-        if not np.isin(np.unique(X_val[:, j]), np.unique(X_train[:, j])).all():
-            return None  # a category seen only in the validation rows (or a missing one): the encoding would differ
-    return X_train, X_val, y_train, y_val
+    return np.asarray(train), np.asarray(val)
+
+
+def _categorical_positions(model: Any) -> list[int] | None:
+    """Return the positions of *model*'s categorical features (empty: none), or None when they are not given by position."""
+    cats = model.categorical_features
+    if cats is None:
+        return []
+    if isinstance(cats, (list, tuple)) and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in cats):
+        return [int(c) for c in cats]
+    return None
+
+
+def _validation_covered(model: Any, X_train: Any, X_val: Any) -> bool:
+    """Whether the training part holds every value of the validation part in each of *model*'s categorical features.
+
+    A category seen only in the validation rows (or a missing one) would be
+    encoded otherwise by the model fitted on the training part alone. The
+    parts must be 2-D numeric arrays.
+    """
+    arrays = all(isinstance(a, np.ndarray) and a.ndim == 2 and a.dtype.kind in "biuf" for a in (X_train, X_val))
+    positions = _categorical_positions(model) if arrays else None
+    if positions is None:
+        return False
+    return all(np.isin(np.unique(X_val[:, j]), np.unique(X_train[:, j])).all() for j in positions)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -47,7 +46,7 @@ import pandas as pd
 from journeylib import __version__
 from journeylib.cache import ResultCache
 from journeylib.config.journey import JourneyDefinition
-from journeylib.customers.risk import MODEL_VERSION, ChurnClassifier, give_back_freed_memory
+from journeylib.customers.risk import MODEL_VERSION, ChurnClassifier
 from journeylib.customers.snapshots import (
     DEFAULT_HORIZON_DAYS,
     Snapshots,
@@ -61,8 +60,8 @@ from journeylib.exceptions import EmptyResultError, StatisticalWarning
 from journeylib.journey.stages import stage_milestones
 from journeylib.scope import Scope
 from journeylib.store import Store
-from journeylib.store.database import engine_settings, memory_size_bytes
 from journeylib.store.dialect import sql_quote
+from journeylib.store.memory import BOUNDED_MEMORY_LIMIT, bounded_memory_limit, give_back_freed_memory
 from journeylib.store.progress import progress_bar
 from journeylib.words import percent, plural, ratio
 
@@ -98,7 +97,7 @@ TICKET_BLOCK_ROWS = 50_000
 #: DuckDB ``memory_limit`` of the statements :func:`score_customers` runs on a store whose own limit is its
 #: default (no ``memory_limit=`` given, ``$JOURNEYLIB_MEMORY_LIMIT`` not set), when lower than that default. Above
 #: it DuckDB spills to disk: the results are the same. Measured at 10M events: see ``benchmarks/results/scale_score.md``.
-SCORING_MEMORY_LIMIT = "250MB"
+SCORING_MEMORY_LIMIT = BOUNDED_MEMORY_LIMIT
 
 
 # -- journey factors ---------------------------------------------------------------------------
@@ -585,7 +584,9 @@ def risk_reasons_data(
     desc = {} if catalog is None else {str(f): str(t) for f, t in zip(catalog["feature"], catalog["description"], strict=False)}
     ids = rows["customer_id"].astype(str).to_numpy()
     names = list(groups)
-    out = []
+    cols = ["customer_id", "risk", "rank", "direction", "factor", "feature", "value", "reference", "reference_basis",
+            "contribution", "text"]
+    out: dict[str, list[Any]] = {c: [] for c in cols}  # a list per column (a dict per reason was ~1 KB each)
     for i, row in enumerate(_records(rows)):
         c = contrib[i]
         for direction, order in (("raises", np.argsort(-c, kind="stable")), ("lowers", np.argsort(c, kind="stable"))):
@@ -594,14 +595,10 @@ def risk_reasons_data(
                 if (direction == "raises" and val < min_contribution) or (direction == "lowers" and val > -min_contribution):
                     break
                 key, value, refv, basis, text = _phrase(names[g], groups[names[g]], row, med, desc)
-                out.append({
-                    "customer_id": ids[i], "risk": float(risk[i]), "rank": rank, "direction": direction, "factor": names[g],
-                    "feature": key, "value": value, "reference": refv, "reference_basis": basis, "contribution": val,
-                    "text": text,
-                })
-    cols = ["customer_id", "risk", "rank", "direction", "factor", "feature", "value", "reference", "reference_basis",
-            "contribution", "text"]
-    res = pd.DataFrame(out, columns=cols)
+                for name, v in zip(cols, (ids[i], float(risk[i]), rank, direction, names[g], key, value, refv, basis, val, text),
+                                   strict=True):
+                    out[name].append(v)
+    res = pd.DataFrame(out if out["customer_id"] else [], columns=cols)  # (no reason: columns of objects, as rows give)
     res["value"] = res["value"].astype(float)
     res["reference"] = res["reference"].astype(float)
     res["_d"] = (res["direction"] == "lowers").astype(int)
@@ -658,12 +655,18 @@ def _ordered_next(definition: JourneyDefinition) -> dict[int, int | None]:
     return out
 
 
-#: Snapshots joined with their customers' milestones at a time when the next stage is found (bounds memory).
+#: Snapshot rows whose next stage is looked up at a time (:func:`_next_stage_rows`).
 NEXT_STAGE_BLOCK_ROWS = 100_000
 
 
-def _next_stage_rows(snapshots: Snapshots, milestones: pd.DataFrame, definition: JourneyDefinition) -> pd.DataFrame:
-    """Each snapshot's next stage (order and name) and the day it was entered (NaN if not by the data's end)."""
+def _entered_stages(milestones: pd.DataFrame, definition: JourneyDefinition) -> pd.DataFrame:
+    """Return the entries into ordered stages of a milestone frame: ``customer_id``, ``stage_order``, ``entered_dayf``.
+
+    One row per customer × stage entered (free-order milestones are not
+    steps of the sequence: left out); ``entered_dayf`` is the entry time in
+    days since 1970-01-01 (UTC). All :func:`_next_stage_rows` reads of the
+    milestones (``stage_milestones``), a few bytes a row.
+    """
     free = definition.free_stages
     names = definition.stage_names
     ms = milestones[milestones["entered_at"].notna()]
@@ -673,25 +676,86 @@ def _next_stage_rows(snapshots: Snapshots, milestones: pd.DataFrame, definition:
         "entered_dayf": ((pd.to_datetime(ms["entered_at"], utc=True) - pd.Timestamp("1970-01-01", tz="UTC"))
                          / pd.Timedelta(days=1)).to_numpy(dtype=float),
     })
-    ms = ms[~ms["stage_order"].map(lambda k: names[int(k)] in free)]
-    keys = snapshots.data[["customer_id", "as_of_day"]].copy()
-    keys["customer_id"] = keys["customer_id"].astype(str)
-    # the furthest ordered stage entered by each snapshot's day, for blocks of snapshots (each snapshot is joined
-    # with its customer's milestones: at 10M events one join of all of them is a few million rows)
-    tops = []
-    for start in range(0, max(len(keys), 1), NEXT_STAGE_BLOCK_ROWS):
-        j = keys.iloc[start:start + NEXT_STAGE_BLOCK_ROWS].merge(ms, on="customer_id", how="left")
-        j = j[j["entered_dayf"] < j["as_of_day"] + 1]
-        tops.append(j.groupby(["customer_id", "as_of_day"], sort=False)["stage_order"].max())
-    top = tops[0] if len(tops) == 1 else pd.concat(tops)
+    return ms[~ms["stage_order"].map(lambda k: names[int(k)] in free)].reset_index(drop=True)
+
+
+class _MilestoneTap(ResultCache):
+    """A cache that keeps nothing but what :func:`score_customers` needs of the milestone frame it passes on.
+
+    Given to :func:`build_snapshots` (its stage family reads the milestone
+    frame through its cache), it hands each result out as computed (no copy
+    is kept) and keeps :func:`_entered_stages` of the milestone frame, so
+    the next-stage step does not run the milestone statement again. Only
+    one milestone frame is expected; after a second one ``entered`` is None.
+    """
+
+    def __init__(self, definition: JourneyDefinition) -> None:
+        super().__init__()
+        self.definition = definition
+        self.entered: pd.DataFrame | None = None
+
+    def get(self, kind: str, key: Any, compute: Any) -> Any:
+        value = compute()
+        self.computed[kind] += 1
+        if kind == "milestones":
+            first = self.computed[kind] == 1 and isinstance(value, pd.DataFrame)
+            self.entered = _entered_stages(value, self.definition) if first else None
+        return value
+
+
+def _next_stage_rows(snapshots: Snapshots, entered: pd.DataFrame, definition: JourneyDefinition) -> pd.DataFrame:
+    """Each snapshot's next stage and the day it was entered (NaN if not by the data's end).
+
+    *entered* is :func:`_entered_stages` of the scope's milestones. For each
+    snapshot the furthest ordered stage its customer entered before the end
+    of its as-of day is found (the largest stage order whose entry time is
+    below ``as_of_day + 1``), then the stage after it
+    (:func:`_ordered_next`) and that stage's entry time. Each customer's
+    entry times are held in one array per stage, read by the snapshots'
+    customer numbers, ``NEXT_STAGE_BLOCK_ROWS`` snapshots at a time: no
+    join of snapshots with milestones (a few million rows at 10M events).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``customer_id`` (as text), ``as_of_day``, ``next_stage`` (its name, None
+        after the last stage), ``next_entered_dayf``; one row per snapshot, in
+        the snapshots' order.
+    """
+    names = definition.stage_names
     nxt = _ordered_next(definition)
-    cur = keys.merge(top.rename("ordered_stage").reset_index(), on=["customer_id", "as_of_day"], how="left")
-    cur["next_order"] = [nxt.get(int(k) if pd.notna(k) else -1) for k in cur["ordered_stage"]]
-    entered = ms.set_index(["customer_id", "stage_order"])["entered_dayf"]
-    idx = pd.MultiIndex.from_arrays([cur["customer_id"], cur["next_order"].fillna(-1).astype("int64")])
-    cur["next_entered_dayf"] = entered.reindex(idx).to_numpy()
-    cur["next_stage"] = [names[int(k)] if pd.notna(k) else None for k in cur["next_order"]]
-    return cur
+    ids = snapshots.data["customer_id"].astype(str).to_numpy()
+    day = snapshots.data["as_of_day"].to_numpy()
+    codes, customers = pd.factorize(ids)
+    who = pd.Index(customers).get_indexer(pd.Index(entered["customer_id"].to_numpy()))
+    orders = entered["stage_order"].to_numpy(dtype="int64")
+    dayf = entered["entered_dayf"].to_numpy(dtype=float)
+    stages = [int(k) for k in np.unique(orders[who >= 0])]  # ascending
+    at = np.full((len(stages), len(customers)), np.inf)  # each customer's entry into each stage (inf: not entered)
+    for i, k in enumerate(stages):
+        sel = (orders == k) & (who >= 0)
+        np.minimum.at(at[i], who[sel], dayf[sel])
+    row_of = {k: i for i, k in enumerate(stages)}
+    # the next ordered stage after stage order k, at position k + 1 (-1 before the first): -1 when there is none
+    following = np.asarray([-1 if nxt.get(k) is None else nxt[k] for k in range(-1, len(names))], dtype=np.int64)
+    label = np.asarray([*names, None], dtype=object)  # label[-1]: None
+    next_order = np.empty(len(ids), dtype=np.int64)
+    next_dayf = np.full(len(ids), np.nan)
+    for start in range(0, len(ids), max(int(NEXT_STAGE_BLOCK_ROWS), 1)):
+        rows = slice(start, start + max(int(NEXT_STAGE_BLOCK_ROWS), 1))
+        c, end = codes[rows], day[rows] + 1
+        top = np.full(len(c), -1, dtype=np.int64)  # the furthest ordered stage entered by the as-of day
+        for i, k in enumerate(stages):
+            top[at[i][c] < end] = k
+        order = following[top + 1]
+        for k in np.unique(order[order >= 0]):
+            if int(k) in row_of:
+                hit = order == k
+                when = at[row_of[int(k)]][c[hit]]
+                next_dayf[start + np.flatnonzero(hit)] = np.where(np.isfinite(when), when, np.nan)
+        next_order[rows] = order
+    return pd.DataFrame({"customer_id": ids, "as_of_day": day, "next_stage": label[next_order],
+                         "next_entered_dayf": next_dayf})
 
 
 def next_stage_data(
@@ -732,15 +796,15 @@ def next_stage_data(
         snapshots or next stage), ``horizon_days``.
     """
     ms = stage_milestones(store, definition, snapshots.scope.replace(sample_n=0, random_state=0), cache=cache)
-    return _next_stage_table(snapshots, ms, definition)
+    return _next_stage_table(snapshots, _entered_stages(ms, definition), definition)
 
 
-def _next_stage_table(snapshots: Snapshots, milestones: pd.DataFrame, definition: JourneyDefinition) -> pd.DataFrame:
-    """Return :func:`next_stage_data` of *snapshots* from their scope's *milestones* (``stage_milestones``).
+def _next_stage_table(snapshots: Snapshots, entered: pd.DataFrame, definition: JourneyDefinition) -> pd.DataFrame:
+    """Return :func:`next_stage_data` of *snapshots* from their scope's entries into stages (:func:`_entered_stages`).
 
     *snapshots*' ``data`` needs only ``customer_id``, ``as_of_day``, ``stage`` and ``churned``.
     """
-    rows = _next_stage_rows(snapshots, milestones, definition)
+    rows = _next_stage_rows(snapshots, entered, definition)
     data = snapshots.data
     rows["stage"] = data["stage"].where(data["stage"].notna(), "(none)").to_numpy()
     rows["labelled"] = data["churned"].notna().to_numpy()
@@ -862,6 +926,9 @@ def _ticket_sentiment(store: Store, *, block_rows: int = TICKET_BLOCK_ROWS) -> p
 def scoring_memory_limit(store: Store, memory_limit: str | None = None) -> str | None:
     """Return the DuckDB ``memory_limit`` :func:`score_customers` runs its statements under (None: the store's own).
 
+    :func:`journeylib.store.memory.bounded_memory_limit` with scoring's bound,
+    :data:`SCORING_MEMORY_LIMIT`.
+
     Parameters
     ----------
     store : Store
@@ -873,13 +940,9 @@ def scoring_memory_limit(store: Store, memory_limit: str | None = None) -> str |
     -------
     str or None
         *memory_limit* when given. Otherwise :data:`SCORING_MEMORY_LIMIT`
-        when the store runs on DuckDB under its default limit (no
-        ``memory_limit=`` given to :class:`~journeylib.store.Store`,
-        ``$JOURNEYLIB_MEMORY_LIMIT`` not set: see
-        :func:`journeylib.store.database.engine_settings`) and that default
-        is larger; None (the store's limit applies) for a limit set by the
-        user, a smaller default, or another engine. A limit given to the
-        store that equals its default cannot be told from the default.
+        when the store runs on DuckDB under its default limit and that
+        default is larger; None (the store's limit applies) for a limit set
+        by the user, a smaller default, or another engine.
 
     Examples
     --------
@@ -888,19 +951,7 @@ def scoring_memory_limit(store: Store, memory_limit: str | None = None) -> str |
     >>> scoring_memory_limit(Store(":memory:", memory_limit="1GB")) is None
     True
     """
-    if memory_limit is not None:
-        return memory_limit
-    settings = getattr(store, "settings", None)
-    if store.engine != "duckdb" or not isinstance(settings, dict) or os.environ.get("JOURNEYLIB_MEMORY_LIMIT") is not None:
-        return None
-    own = settings.get("memory_limit")
-    default = engine_settings(read_only=store.read_only, path=store.path).get("memory_limit")
-    if own != default:
-        return None  # the user's own limit
-    own_bytes, want = memory_size_bytes(own), memory_size_bytes(SCORING_MEMORY_LIMIT)
-    if own is not None and (own_bytes is None or want is None or own_bytes <= want):
-        return None
-    return SCORING_MEMORY_LIMIT
+    return bounded_memory_limit(store, memory_limit, bound=SCORING_MEMORY_LIMIT)
 
 
 def _row_frame(data: pd.DataFrame, rows: np.ndarray, cols: list[str]) -> pd.DataFrame:
@@ -1101,11 +1152,14 @@ def _score_customers(
     bar.set_postfix_str("snapshots")
     first = store.query(f"SELECT min(signup_at) AS s FROM ({scope.customers_sql()}) c")["s"].iloc[0]
     days = asof_days(first if pd.notna(first) else day_end(score_day), day_end(score_day) - pd.Timedelta(days=1), every_days=every_days)
+    # Without a cache, the entries into stages the next-stage step reads are kept from the milestone frame the
+    # snapshots' stage family reads (its statement is not run twice; the frame itself is not kept).
+    tap = _MilestoneTap(definition) if cache is None else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatisticalWarning)  # censored snapshots: the ones scored, by design
         snap = build_snapshots(
             store, definition=definition, horizon_days=horizon_days, as_of_dates=[day_end(d) - pd.Timedelta(days=1) for d in days],
-            ticket_scores=ticket_scores, scope=scope, cache=cache, compact=True,
+            ticket_scores=ticket_scores, scope=scope, cache=cache if tap is None else tap, compact=True,
         )
     # Until the scores are made, the table's numeric features of few distinct values are held as codes (242 -> ~100
     # MiB at 10M events): the model expands them a block of rows at a time; the table is expanded back at the end.
@@ -1150,12 +1204,14 @@ def _score_customers(
     bar.set_postfix_str("next stage")
     risk = np.asarray(est.predict_proba(now[feats]))[:, 1]
     # next_stage_data, with the milestones read once for the history and the scored day
-    give_back_freed_memory()  # the reasons' blocks, freed: DuckDB allocates next
-    ms = stage_milestones(store, definition, snap.scope.replace(sample_n=0, random_state=0), cache=cache)
+    give_back_freed_memory()  # the reasons' blocks, freed
+    entered = tap.entered if tap is not None else None
+    if entered is None:
+        entered = _entered_stages(stage_milestones(store, definition, snap.scope.replace(sample_n=0, random_state=0), cache=cache), definition)
     keys = expand_columns(snap.data[["customer_id", "as_of_day", "stage", "churned"]], coded)
-    nxt = _next_stage_table(dataclasses.replace(snap, data=keys), ms, definition)
+    nxt = _next_stage_table(dataclasses.replace(snap, data=keys), entered, definition)
     del keys
-    now_next = _next_stage_rows(dataclasses.replace(snap, data=now), ms, definition)
+    now_next = _next_stage_rows(dataclasses.replace(snap, data=now), entered, definition)
     stage_key = now["stage"].where(now["stage"].notna(), "(none)")
     prob = nxt.set_index(["stage", "next_stage"])
     idx = pd.MultiIndex.from_arrays([stage_key.to_numpy(), now_next["next_stage"].to_numpy()])
@@ -1188,8 +1244,16 @@ def _score_customers(
         "base_rate": n_pos / n_train, "censored": snap.n_excluded("censored"),
         "calibration": getattr(est, "calibration_basis_", ""),
     }
-    del ms
-    snap = snap.expanded()  # the table of build_snapshots(compact=False)
+    del entered, tap
+    # The table of build_snapshots(compact=False) (Snapshots.expanded), built one column at a time while this
+    # function holds the only reference to the coded table, each coded column let go once expanded.
+    table, coded_set = snap.data, set(snap.coded)
+    snap = dataclasses.replace(snap, data=table.iloc[:0].copy(), coded=())
+    parts, index, order = {c: table[c] for c in table.columns}, table.index, table.columns
+    del table
+    plain = {c: (expand_columns(parts.pop(c).to_frame(), [c])[c] if c in coded_set else parts.pop(c)) for c in order}
+    snap = dataclasses.replace(snap, data=pd.DataFrame(plain, index=index, columns=order, copy=False))
+    del plain
     bar.update(1)
     return RiskScores(scores=scores, reasons=reasons, next_stage=nxt, model=est, training=training, as_of=day_end(score_day),
                       horizon_days=int(horizon_days), model_version=version, snapshots=snap)

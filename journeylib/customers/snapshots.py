@@ -44,7 +44,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -874,17 +874,28 @@ def build_snapshots(
     # built once from those columns, in the grid's order, without copying them (copy=False: one block per column).
     keys = ["customer_id", "as_of_day"]
     customer = _customer_family(store, grid, out_frame, scope, add)
-    customer_dtypes = customer.dtypes.drop(keys)
-    customers = grid.merge(customer, on=keys, how="left", indicator=True)
+    customer_dtypes = customer.dtypes.drop("_g")
+    present = np.zeros(len(grid), dtype=bool)  # grid rows of customers in scope: the table's rows
+    present[customer["_g"].to_numpy(dtype=np.intp)] = True
+    customers = _on_grid(grid, customer, day="as_of_day")  # (a grid row without its customer: missing values)
     del customer
-    present = (customers["_merge"] == "both").to_numpy()  # grid rows of customers in scope: the table's rows
-    columns: dict[str, pd.Series] = {c: customers[c] for c in customers.columns if c not in (*keys, "_merge", "_g")}
+    columns: dict[str, pd.Series] = {c: customers[c] for c in customers.columns if c not in keys}
     del customers
+    # The stage family runs first: its milestone statement and window medians (the largest statements) then run
+    # beside the customer family's columns only. Each family's catalog entries are kept apart and put in the
+    # families' order: customer, activity, tickets, e-mail, stages.
+    entries: dict[str, list[dict[str, str]]] = {f: [] for f in ("activity", "tickets", "email", "stages")}
+
+    def adding(to: list[dict[str, str]]) -> Any:
+        def add_to(feature: str, family: str, description: str, kind: str = "numeric") -> None:
+            to.append({"feature": feature, "family": family, "kind": kind, "description": description})
+        return add_to
+
     families = (
-        lambda: _activity_family(store, grid, scope, wins, activity_sources, exclude_sources, add),
-        lambda: _ticket_family(store, grid, scope, wins, ticket_scores, add),
-        lambda: _email_family(store, grid, scope, add),
-        lambda: _stage_family(store, grid, definition, scope, cache, add),
+        lambda: _stage_family(store, grid, definition, scope, cache, adding(entries["stages"])),
+        lambda: _activity_family(store, grid, scope, wins, activity_sources, exclude_sources, adding(entries["activity"])),
+        lambda: _ticket_family(store, grid, scope, wins, ticket_scores, adding(entries["tickets"])),
+        lambda: _email_family(store, grid, scope, adding(entries["email"])),
     )
     coded: list[str] = []
     for family in families:
@@ -894,7 +905,10 @@ def build_snapshots(
             if small is not None:
                 coded.append(c)
             del values, small
+    for f in ("activity", "tickets", "email", "stages"):
+        catalog.extend(entries[f])
     cat = pd.DataFrame(catalog, columns=["feature", "family", "kind", "description"])
+    coded = [c for c in cat["feature"] if c in set(coded)]  # in the table's order
 
     # labels
     ids, day = grid["customer_id"], grid["as_of_day"]
@@ -982,12 +996,13 @@ def _on_grid(grid: pd.DataFrame, raw: pd.DataFrame | list[pd.DataFrame], *, day:
 
 #: About how many grid rows (customer × as-of day pairs) a family's window statement reads at a time
 #: (:func:`_timeline_on_grid`; whole customers per block).
-FAMILY_BLOCK_ROWS = 200_000
+FAMILY_BLOCK_ROWS = 50_000
 
 
 def _timeline_on_grid(
     store: Store, grid: pd.DataFrame, daily: str, cols: Sequence[str], selects: Sequence[str],
     frames: dict[str, pd.DataFrame] | None = None, *, in_blocks: bool = True,
+    derive: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Return the family statement :func:`_timeline` evaluated at *grid*'s rows, on the grid (:func:`_on_grid`).
 
@@ -1003,6 +1018,16 @@ def _timeline_on_grid(
     window can differ in its last bits when the rows are split otherwise
     (measured at 10M events: the ticket family's mean sentiment in 0.007% of
     the rows); *in_blocks* False runs one statement over the whole grid.
+
+    With *derive* (a function of the statement's values on some grid rows,
+    returning columns computed row by row from them, in those rows' order),
+    each block's values are derived as soon as the block's statement has
+    run, and only the derived columns are kept, written at the block's rows:
+    the statement's results of all blocks are never held at once (at 10M
+    events the activity family's were ~120 MB beside its derived columns).
+    The result is then *grid*'s ``customer_id`` and ``as_of_day`` and the
+    derived columns (the derived columns' own ``customer_id`` and
+    ``as_of_day``, if any, are not kept).
     """
     sql = _timeline(daily, cols, selects)
     others = dict(frames or {})
@@ -1012,9 +1037,37 @@ def _timeline_on_grid(
     block = np.unique((first // max(int(FAMILY_BLOCK_ROWS), 1))[codes], return_inverse=True)[1] if len(codes) else codes
     n_blocks = int(block.max()) + 1 if len(block) else 1  # (a customer longer than a block leaves no block empty)
     if n_blocks == 1 or not in_blocks:
-        return _on_grid(grid, store.query(sql, None, _jl_grid=grid, **others), day="day")
-    raws = [store.query(sql, None, _jl_grid=grid[block == b], **others) for b in range(n_blocks)]
-    return _on_grid(grid, raws, day="day")
+        out = _on_grid(grid, store.query(sql, None, _jl_grid=grid, **others), day="day")
+        return out if derive is None else _keyed(grid, derive(out))
+    if derive is None:
+        raws = [store.query(sql, None, _jl_grid=grid[block == b], **others) for b in range(n_blocks)]
+        return _on_grid(grid, raws, day="day")
+    derived: dict[str, np.ndarray] = {}
+    for b in range(n_blocks):
+        at = np.flatnonzero(block == b)
+        part = grid.iloc[at][["customer_id", "as_of_day"]].reset_index(drop=True)
+        part["_g"] = np.arange(len(part), dtype="int64")  # the block's rows named by their place in it
+        values = derive(_on_grid(part, store.query(sql, None, _jl_grid=part, **others), day="day"))
+        del part
+        for c in values.columns:
+            if c in ("customer_id", "as_of_day"):
+                continue
+            v = values[c].to_numpy()
+            full = derived.get(c)
+            if full is None:
+                full = derived[c] = np.empty(len(grid), dtype=v.dtype)
+            elif full.dtype != v.dtype:  # (the families derive columns of one type)
+                full = derived[c] = full.astype(np.result_type(full.dtype, v.dtype))
+            full[at] = v
+        del values
+    return _keyed(grid, pd.DataFrame(derived, copy=False))
+
+
+def _keyed(grid: pd.DataFrame, derived: pd.DataFrame) -> pd.DataFrame:
+    """Return *grid*'s ``customer_id`` and ``as_of_day`` beside the columns of *derived* (in *grid*'s order), index 0..n-1."""
+    cols: dict[str, Any] = {"customer_id": grid["customer_id"].to_numpy(), "as_of_day": grid["as_of_day"].to_numpy()}
+    cols.update({c: derived[c].to_numpy() for c in derived.columns if c not in cols})
+    return pd.DataFrame(cols, copy=False)
 
 
 def _grid_columns(frame: pd.DataFrame, grid: pd.DataFrame, keys: list[str]) -> dict[str, pd.Series]:
@@ -1056,34 +1109,46 @@ def _shared_text(col: pd.Series) -> pd.Series:
 
 
 def _customer_family(store: Store, grid: pd.DataFrame, out_frame: pd.DataFrame, scope: Scope, add: Any) -> pd.DataFrame:
+    """Return the customer family: one row per grid row of a customer in scope, named by its grid row (``_g``).
+
+    The per-row values (tenure, paying days, users) come from one statement;
+    ``segment`` and ``plan`` are read once per customer and placed on the
+    rows by the customers' positions, so the rows hold one text object per
+    customer id, segment and plan value (the statement's text per row was
+    three objects per grid row: about 1.7 million at 10M events).
+    """
     sql = f"""
         WITH us AS (
-            SELECT g.customer_id, g.as_of_day, count(u.user_id) AS users
+            SELECT g._g, count(u.user_id) AS users
             FROM _jl_grid g JOIN users u ON u.customer_id = g.customer_id
             WHERE u.created_at IS NULL OR {_day_sql("u.created_at")} <= g.as_of_day
-            GROUP BY g.customer_id, g.as_of_day)
-        SELECT g.customer_id, g.as_of_day, c.segment, c.plan,
+            GROUP BY g._g)
+        SELECT g._g,
                g.as_of_day + 1 - o.signup_dayf AS tenure_days,
                CASE WHEN o.convert_dayf < g.as_of_day + 1 THEN g.as_of_day + 1 - o.convert_dayf END AS paying_days,
                coalesce(us.users, 0) AS users
         FROM _jl_grid g
         JOIN ({scope.customers_sql()}) c ON c.customer_id = g.customer_id
         JOIN _jl_out o ON o.customer_id = g.customer_id
-        LEFT JOIN us ON us.customer_id = g.customer_id AND us.as_of_day = g.as_of_day"""
+        LEFT JOIN us ON us._g = g._g"""
     out = store.query(sql, _jl_grid=grid, _jl_out=out_frame)
+    people = store.query(f"SELECT customer_id, segment, plan FROM ({scope.customers_sql()}) c")
     add("segment", "customer", "customer segment (as exported)", "category")
     add("plan", "customer", "plan (as exported: the current or last plan)", "category")
     add("tenure_days", "customer", "days from signup to the as-of day")
     add("paying_days", "customer", "days from conversion to the as-of day (NaN if not converted)")
     add("users", "customer", "users of the account created by the as-of day")
-    for c in ("segment", "plan"):
-        out[c] = out[c].astype(object).where(out[c].notna(), None)
-    for c in ("customer_id", "segment", "plan"):  # one text object per customer or category, not one per snapshot
-        out[c] = _shared_text(out[c])
-    out["users"] = out["users"].astype("int64")
-    for c in ("tenure_days", "paying_days"):
-        out[c] = out[c].astype("float64")
-    return out
+    g = out["_g"].to_numpy(dtype=np.intp)
+    # each result row's customer: its position among the customers read (every row's customer is among them)
+    at = pd.Index(people["customer_id"].astype(str).to_numpy()).get_indexer(pd.Index(grid["customer_id"].to_numpy()[g]))
+    res = pd.DataFrame({"_g": out["_g"]})
+    for c in ("segment", "plan"):  # one text object per category, not one per snapshot
+        values = _shared_text(people[c].astype(object).where(people[c].notna(), None)).to_numpy()
+        res[c] = pd.api.extensions.take(values, at, allow_fill=True)
+    res["tenure_days"] = out["tenure_days"].astype("float64")
+    res["paying_days"] = out["paying_days"].astype("float64")
+    res["users"] = out["users"].astype("int64")
+    return res
 
 
 def _activity_family(
@@ -1122,39 +1187,48 @@ def _activity_family(
     for kind in kinds:
         slug = f"k_{feature_slug(kind)}"
         selects.append(f"{_over(f'max(CASE WHEN {slug} > 0 THEN day END)', None)} AS last_{feature_slug(kind)}")
-    out = _timeline_on_grid(store, grid, daily, cols, selects)
-    # baseline: the days of d-119 .. d-30 on or after the signup day
-    signup = out["as_of_day"] + 1 - _tenure(store, out, scope)
-    lo = np.maximum(out["as_of_day"] - (BASELINE_FROM - 1), np.floor(signup))
-    base_days = np.clip(out["as_of_day"] - BASELINE_TO - lo + 1, 0, BASELINE_FROM - BASELINE_TO)
-    res = pd.DataFrame({"customer_id": out["customer_id"], "as_of_day": out["as_of_day"]})
+    signups = _signups(store, scope)
+
+    def derive(out: pd.DataFrame) -> pd.DataFrame:  # row by row from the statement's values: the same in blocks
+        # baseline: the days of d-119 .. d-30 on or after the signup day
+        signup = out["as_of_day"] + 1 - (out["as_of_day"] + 1 - out["customer_id"].map(signups).astype(float))
+        lo = np.maximum(out["as_of_day"] - (BASELINE_FROM - 1), np.floor(signup))
+        base_days = np.clip(out["as_of_day"] - BASELINE_TO - lo + 1, 0, BASELINE_FROM - BASELINE_TO)
+        res = pd.DataFrame({"customer_id": out["customer_id"], "as_of_day": out["as_of_day"]})
+        for w in wins:
+            res[f"activity_{w}d"] = out[f"activity_{w}d"].fillna(0).astype("int64")
+            res[f"active_days_{w}d"] = out[f"active_days_{w}d"].fillna(0).astype("int64")
+        be = out["base_events"].fillna(0).to_numpy(dtype=float)
+        ba = out["base_active"].fillna(0).to_numpy(dtype=float)
+        bd = base_days.to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_day = np.where(bd > 0, be / bd, np.nan)
+            res["baseline_days"] = bd
+            res["baseline_per_day"] = per_day
+            res["baseline_active_share"] = np.where(bd > 0, ba / bd, np.nan)
+            ok = (bd >= MIN_BASELINE_DAYS) & (per_day > 0)
+            for w in (14, 30):
+                res[f"activity_ratio_{w}d"] = np.where(ok, res[f"activity_{w}d"].to_numpy(dtype=float) / w / per_day, np.nan)
+            weeks = np.column_stack([out[f"wk{k}"].fillna(0).to_numpy(dtype=float) for k in range(SLOPE_WEEKS)])[:, ::-1]
+            x = np.arange(SLOPE_WEEKS, dtype=float) - (SLOPE_WEEKS - 1) / 2.0  # oldest week first, centred
+            slope = (weeks * x).sum(axis=1) / (x**2).sum()
+            mean = weeks.mean(axis=1)
+            res["activity_slope_8w"] = np.where(mean > 0, slope / mean, np.nan)
+            res["usual_gap_days"] = np.where(ba > 0, bd / ba, np.nan)
+            for w in DROP_WINDOWS:
+                recent = out[f"drop_active_{w}"].fillna(0).to_numpy(dtype=float)
+                ratio, score = active_day_drop(recent, w, ba, bd)
+                res[f"active_share_ratio_{w}d"] = np.where(bd >= MIN_BASELINE_DAYS, ratio, np.nan)
+                res[f"activity_drop_score_{w}d"] = np.where(bd >= MIN_BASELINE_DAYS, score, np.nan)
+        for kind in kinds:
+            last = out[f"last_{feature_slug(kind)}"].astype("float64")
+            res[f"days_since_{feature_slug(kind)}"] = out["as_of_day"] - last
+        return res
+
+    res = _timeline_on_grid(store, grid, daily, cols, selects, derive=derive)
     for w in wins:
-        res[f"activity_{w}d"] = out[f"activity_{w}d"].fillna(0).astype("int64")
-        res[f"active_days_{w}d"] = out[f"active_days_{w}d"].fillna(0).astype("int64")
         add(f"activity_{w}d", "activity", f"activity events in the last {w} days")
         add(f"active_days_{w}d", "activity", f"days with activity in the last {w} days")
-    be = out["base_events"].fillna(0).to_numpy(dtype=float)
-    ba = out["base_active"].fillna(0).to_numpy(dtype=float)
-    bd = base_days.to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_day = np.where(bd > 0, be / bd, np.nan)
-        res["baseline_days"] = bd
-        res["baseline_per_day"] = per_day
-        res["baseline_active_share"] = np.where(bd > 0, ba / bd, np.nan)
-        ok = (bd >= MIN_BASELINE_DAYS) & (per_day > 0)
-        for w in (14, 30):
-            res[f"activity_ratio_{w}d"] = np.where(ok, res[f"activity_{w}d"].to_numpy(dtype=float) / w / per_day, np.nan)
-        weeks = np.column_stack([out[f"wk{k}"].fillna(0).to_numpy(dtype=float) for k in range(SLOPE_WEEKS)])[:, ::-1]
-        x = np.arange(SLOPE_WEEKS, dtype=float) - (SLOPE_WEEKS - 1) / 2.0  # oldest week first, centred
-        slope = (weeks * x).sum(axis=1) / (x**2).sum()
-        mean = weeks.mean(axis=1)
-        res["activity_slope_8w"] = np.where(mean > 0, slope / mean, np.nan)
-        res["usual_gap_days"] = np.where(ba > 0, bd / ba, np.nan)
-        for w in DROP_WINDOWS:
-            recent = out[f"drop_active_{w}"].fillna(0).to_numpy(dtype=float)
-            ratio, score = active_day_drop(recent, w, ba, bd)
-            res[f"active_share_ratio_{w}d"] = np.where(bd >= MIN_BASELINE_DAYS, ratio, np.nan)
-            res[f"activity_drop_score_{w}d"] = np.where(bd >= MIN_BASELINE_DAYS, score, np.nan)
     add("baseline_days", "activity", f"days of the customer's own baseline (days {BASELINE_FROM}..{BASELINE_TO + 1} before, after signup)")
     add("baseline_per_day", "activity", "activity events per baseline day")
     add("baseline_active_share", "activity", "share of baseline days with activity")
@@ -1167,8 +1241,6 @@ def _activity_family(
         add(f"activity_drop_score_{w}d", "activity",
             f"-log10 of the one-sided exact p-value that the last {w} days hold so few active days, given the baseline")
     for kind in kinds:
-        last = out[f"last_{feature_slug(kind)}"].astype("float64")
-        res[f"days_since_{feature_slug(kind)}"] = out["as_of_day"] - last
         add(f"days_since_{feature_slug(kind)}", "recency", f"whole days since the last {kind} event (NaN if none)")
     return res
 
@@ -1177,11 +1249,10 @@ def _ts(scope: Scope) -> str:
     return sql_timestamp(scope.as_of)
 
 
-def _tenure(store: Store, frame: pd.DataFrame, scope: Scope) -> pd.Series:
-    """Tenure (days) of the rows of *frame*, from the customers' signups."""
+def _signups(store: Store, scope: Scope) -> pd.Series:
+    """Return the signup time (fractional day number) of each customer of *scope*, by customer id."""
     signups = store.query(f"SELECT customer_id, {_dayf_sql('signup_at')} AS s FROM ({scope.customers_sql()})")
-    s = frame["customer_id"].map(signups.set_index("customer_id")["s"]).astype(float)
-    return frame["as_of_day"] + 1 - s
+    return signups.set_index("customer_id")["s"]
 
 
 def _ticket_family(
@@ -1319,6 +1390,7 @@ def _stage_family(
             "days": done["days_in_stage"].to_numpy(dtype=float),
         }
     )
+    del ms, entered, iv, done  # the statement reads the two small frames only
     sql = """
         WITH s AS (
             SELECT g._g, g.customer_id, g.as_of_day, m.stage_order, m.entered_dayf,

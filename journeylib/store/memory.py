@@ -1,0 +1,144 @@
+"""Process memory of the heavy steps: a bounded DuckDB limit for their statements, and freed heap pages given back.
+
+Two mechanisms shared by churn-risk scoring (:func:`journeylib.customers.scoring.score_customers`)
+and the journey map's heaviest statements (the suggested milestones, the loop events), so that a
+whole report or scoring process at 10M events stays under its memory target:
+
+* :func:`bounded_memory_limit` / :func:`bounded_memory`: a statement that numbers or orders every
+  event of the scope takes whatever DuckDB's limit allows (most of a read-only store's 600 MB
+  default at 10M events). Under a lower limit DuckDB spills to disk and gives the same results.
+  The lower limit applies only when the store runs on DuckDB under its *default* limit; a limit
+  the user set (``Store(memory_limit=)``, ``$JOURNEYLIB_MEMORY_LIMIT``) is kept.
+* :func:`give_back_freed_memory`: frames freed between steps leave free pages in the C heap that
+  count in the process's memory until the allocator reuses them; glibc's ``malloc_trim(0)``
+  returns them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from journeylib.store.database import engine_settings, memory_size_bytes
+
+if TYPE_CHECKING:
+    from journeylib.store.database import Store
+
+__all__ = ["BOUNDED_MEMORY_LIMIT", "bounded_memory", "bounded_memory_limit", "give_back_freed_memory"]
+
+#: DuckDB ``memory_limit`` of the heavy statements on a store whose own limit is its default, when lower than
+#: that default. Above it DuckDB spills to disk: the results are the same. Measured at 10M events: see
+#: ``benchmarks/results/scale_score.md`` and ``benchmarks/results/scale.md``.
+BOUNDED_MEMORY_LIMIT = "250MB"
+
+
+def bounded_memory_limit(store: Store, memory_limit: str | None = None, *, bound: str = BOUNDED_MEMORY_LIMIT) -> str | None:
+    """Return the DuckDB ``memory_limit`` a heavy step runs its statements under (None: the store's own).
+
+    Parameters
+    ----------
+    store : Store
+        The store the statements run on.
+    memory_limit : str, optional
+        The caller's choice (e.g. ``"1GB"``): returned as it is.
+    bound : str, default :data:`BOUNDED_MEMORY_LIMIT`
+        The lower limit applied when the store is on its default one.
+
+    Returns
+    -------
+    str or None
+        *memory_limit* when given. Otherwise *bound* when the store runs on
+        DuckDB under its default limit (no ``memory_limit=`` given to
+        :class:`~journeylib.store.Store`, ``$JOURNEYLIB_MEMORY_LIMIT`` not
+        set: see :func:`journeylib.store.database.engine_settings`) and that
+        default is larger; None (the store's limit applies) for a limit set
+        by the user, a smaller default, or another engine. A limit given to
+        the store that equals its default cannot be told from the default.
+
+    Examples
+    --------
+    >>> from journeylib.store import Store
+    >>> bounded_memory_limit(Store(":memory:"))  # a store without a file: 2GB by default
+    '250MB'
+    >>> bounded_memory_limit(Store(":memory:", memory_limit="1GB")) is None
+    True
+    """
+    if memory_limit is not None:
+        return memory_limit
+    settings = getattr(store, "settings", None)
+    if store.engine != "duckdb" or not isinstance(settings, dict) or os.environ.get("JOURNEYLIB_MEMORY_LIMIT") is not None:
+        return None
+    own = settings.get("memory_limit")
+    default = engine_settings(read_only=store.read_only, path=store.path).get("memory_limit")
+    if own != default:
+        return None  # the user's own limit
+    own_bytes, want = memory_size_bytes(own), memory_size_bytes(bound)
+    if own is not None and (own_bytes is None or want is None or own_bytes <= want):
+        return None
+    return bound
+
+
+def bounded_memory(store: Store, *, bound: str = BOUNDED_MEMORY_LIMIT) -> contextlib.AbstractContextManager[object]:
+    """Return a block that runs under :func:`bounded_memory_limit`'s limit when one applies.
+
+    For the statements that number or order every event of the scope (the
+    k-th events of :func:`journeylib.journey.suggest.suggest_milestones_data`,
+    the gaps before returns of :func:`journeylib.journey.loops.loop_events_data`).
+    The limit is set for the block by :meth:`journeylib.store.Store.memory_limit_for`
+    and set back after.
+
+    Parameters
+    ----------
+    store : Store
+        The store the block's statements run on.
+    bound : str, default :data:`BOUNDED_MEMORY_LIMIT`
+        As in :func:`bounded_memory_limit`.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        The block's context (nothing is changed when no limit applies).
+    """
+    limit = bounded_memory_limit(store, bound=bound)
+    return store.memory_limit_for(limit) if limit is not None else contextlib.nullcontext()
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """Return glibc's ``malloc_trim`` (None on another C library or platform)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018 - glibc only (musl has no malloc_trim)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+def give_back_freed_memory() -> bool:
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim(0)``); False where it cannot be done.
+
+    Frames freed between the steps of scoring (or after scoring tickets) leave
+    free pages in the heap that count in the process's memory until the
+    allocator reuses them.
+
+    Returns
+    -------
+    bool
+        True when the pages were given back (Linux with glibc), False
+        elsewhere (nothing is done).
+    """
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
