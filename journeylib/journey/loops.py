@@ -52,6 +52,7 @@ from journeylib.store.dialect import (
     sql_quote,
     sql_semi_join,
 )
+from journeylib.store.memory import bounded_memory
 
 __all__ = ["COMPANY_SOURCES", "VOLATILE_KEY_PATTERN", "attempt_keys_data", "loop_events_data", "loop_events_frame", "loops_by_stage"]
 
@@ -353,7 +354,8 @@ def loop_events_frame(
         raise TypeError(msg)
 
     def compute() -> pd.DataFrame:
-        return _compute_loop_events(store, scope, attempt_events, gap_days, attempt_once_share, identity_keys)
+        with bounded_memory(store):
+            return _compute_loop_events(store, scope, attempt_events, gap_days, attempt_once_share, identity_keys)
 
     if cache is None:
         return compute()

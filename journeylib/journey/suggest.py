@@ -52,6 +52,7 @@ from journeylib.stats import bh_qvalues, risk_ratio_interval, wilson_interval
 from journeylib.store import Store
 from journeylib.store.categories import sources_of
 from journeylib.store.dialect import sql_add_days, sql_days_between, sql_quote, sql_values
+from journeylib.store.memory import bounded_memory
 from journeylib.words import event_label, percent, plural, ratio, with_article
 
 __all__ = [
@@ -324,23 +325,27 @@ def suggest_milestones_data(
         where.append(f"e.event NOT IN ({', '.join(sql_quote(x) for x in sorted(excluded))})")
     if events is not None:
         where.append(f"e.event IN ({', '.join(sql_quote(x) for x in events) or 'NULL'})")
+    # The k-th event of a customer and name in time order: its day is the same whichever of the events at
+    # one instant is numbered first, so the order is the time alone (a tie-break would be one more column for
+    # the engine to sort and hold). Each row carries its customer's outcome, so counting successes needs no
+    # second join with the population.
     kth_sql = f"""
-        SELECT customer_id, event, CAST(rn AS INTEGER) AS k, days FROM (
-            SELECT e.customer_id, e.event, {sql_days_between("p.signup_at", "e.timestamp")} AS days,
-                   row_number() OVER (PARTITION BY e.customer_id, e.event ORDER BY e.timestamp, e.event_id) AS rn
+        SELECT customer_id, event, CAST(rn AS INTEGER) AS k, days, success FROM (
+            SELECT e.customer_id, e.event, {sql_days_between("p.signup_at", "e.timestamp")} AS days, p.success,
+                   row_number() OVER (PARTITION BY e.customer_id, e.event ORDER BY e.timestamp) AS rn
             FROM ({scope.events_sql()}) e JOIN _jl_pop p ON p.customer_id = e.customer_id
             WHERE {" AND ".join(where)}
         ) WHERE rn IN ({", ".join(str(k) for k in counts)})"""
     grid = sql_values([repr(d) for d in windows], "d")
     sql = f"""
         WITH kth AS ({kth_sql}),
-        grid AS ({grid}),
-        hit AS (SELECT k.customer_id, k.event, k.k, g.d, k.days FROM kth k JOIN grid g ON k.days < g.d)
-        SELECT h.event, h.k AS min_count, h.d AS within_days, count(*) AS reached, sum(p.success) AS reached_success,
+        grid AS ({grid})
+        SELECT h.event, h.k AS min_count, g.d AS within_days, count(*) AS reached, sum(h.success) AS reached_success,
                median(h.days) AS median_days
-        FROM hit h JOIN _jl_pop p ON p.customer_id = h.customer_id
-        GROUP BY h.event, h.k, h.d"""
-    cand = store.query(sql, _jl_pop=pop)
+        FROM kth h JOIN grid g ON h.days < g.d
+        GROUP BY h.event, h.k, g.d"""
+    with bounded_memory(store):
+        cand = store.query(sql, _jl_pop=pop)
     if cand.empty:
         msg = f"no candidate milestone is reached by any of the {n} customers with a complete outcome window; widen the scope."
         raise EmptyResultError(msg)
@@ -357,7 +362,8 @@ def suggest_milestones_data(
     ok = (cand["q_value"] <= alpha) & (cand["lift"] > 1) & cand["support"].between(min_support, max_support)
     shortlist = cand[ok].drop_duplicates("event").head(max(4 * n_stages, 12))
     if len(shortlist):
-        reached_sets = _reached_sets(store, scope, pop, shortlist, kth_sql)
+        with bounded_memory(store):
+            reached_sets = _reached_sets(store, scope, pop, shortlist, kth_sql)
         picked: list[int] = []
         for i, row in shortlist.iterrows():  # a dozen candidates, not events
             mine = reached_sets[(row["event"], int(row["min_count"]), float(row["within_days"]))]
