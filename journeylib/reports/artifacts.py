@@ -26,6 +26,7 @@ import math
 import os
 import re
 import sys
+import uuid
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any
@@ -41,6 +42,7 @@ __all__ = [
     "Artifacts",
     "SavedArtifacts",
     "artifacts_path",
+    "atomic_write",
     "read_artifacts",
     "to_jsonable",
     "write_artifacts",
@@ -218,10 +220,36 @@ def to_jsonable(value: Any, *, where: str = "value") -> Any:
     raise TypeError(msg)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> Path:
+    """Write *data* to *path* all at once: a reader sees the old file or the new one, never a part.
+
+    The data go to a temporary file beside *path*, named for this writer
+    alone (process id and a random part: two threads of one process, e.g.
+    two notebook jobs of a report run writing the run's glossary, do not
+    share it), which then replaces *path*. The temporary file is removed if
+    the write fails.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    data : str or bytes
+        The content; text is written as UTF-8.
+
+    Returns
+    -------
+    pathlib.Path
+        *path*.
+    """
+    out = Path(path)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
 
 
 def _check_tables(tables: Mapping[str, Any]) -> None:
@@ -362,7 +390,7 @@ def write_artifacts(
             merged.update(previous)
     merged.update(json_summary)
     text = json.dumps(merged, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    _atomic_write_bytes(summary_path, text.encode("utf-8"))
+    atomic_write(summary_path, text)
     written.append(summary_path)
     return written
 

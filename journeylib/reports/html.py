@@ -21,6 +21,8 @@ from typing import Any
 
 import jinja2
 
+from journeylib.reports.artifacts import atomic_write
+
 __all__ = [
     "GLOSSARY_FILE",
     "HEADLINE_TAG",
@@ -148,9 +150,7 @@ def write_report_html(
     if header:
         resources["journeylib"] = dict(header)
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write(out, body)
     if header and header.get("nav"):  # a page of a run: its glossary link leads to the run folder
         write_glossary(out.parent.parent)
     return out
@@ -224,10 +224,7 @@ def write_glossary(folder: str | os.PathLike[str]) -> Path:
     """
     out = Path(folder) / GLOSSARY_FILE
     page = jinja_environment().get_template("glossary.html.j2").render()
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return atomic_write(out, page)
 
 
 def jinja_environment() -> jinja2.Environment:

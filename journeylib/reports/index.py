@@ -29,7 +29,7 @@ from typing import Any
 
 from journeylib.config.suite import NAME_PATTERN
 from journeylib.exceptions import JourneyLibError
-from journeylib.reports.artifacts import ARTIFACTS_DIR, SUMMARY_FILE
+from journeylib.reports.artifacts import ARTIFACTS_DIR, SUMMARY_FILE, atomic_write
 from journeylib.reports.execute import CHART_MODE, KERNEL_NAME
 from journeylib.reports.html import jinja_environment
 from journeylib.reports.plan import ReportPlan
@@ -295,9 +295,7 @@ def write_json(path: Path, data: Any) -> None:
     data : object
         JSON-serialisable data.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def list_artifacts(folder: Path, run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None, str | None]:
@@ -564,10 +562,7 @@ def write_run_index(run_dir: Path, manifest: Mapping[str, Any]) -> Path:
     """
     page = jinja_environment().get_template("report_index.html.j2").render(m=manifest)
     path = run_dir / "index.html"
-    tmp = path.with_name(f".index.html.{os.getpid()}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, page)
 
 
 def write_runs_index(out: Path) -> Path:
@@ -598,7 +593,4 @@ def write_runs_index(out: Path) -> Path:
     runs.sort(key=lambda m: str(m.get("started_at") or ""), reverse=True)
     page = jinja_environment().get_template("reports_index.html.j2").render(runs=runs)
     path = out / "index.html"
-    tmp = path.with_name(f".index.html.{os.getpid()}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, page)
