@@ -1245,15 +1245,7 @@ def _score_customers(
         "calibration": getattr(est, "calibration_basis_", ""),
     }
     del entered, tap
-    # The table of build_snapshots(compact=False) (Snapshots.expanded), built one column at a time while this
-    # function holds the only reference to the coded table, each coded column let go once expanded.
-    table, coded_set = snap.data, set(snap.coded)
-    snap = dataclasses.replace(snap, data=table.iloc[:0].copy(), coded=())
-    parts, index, order = {c: table[c] for c in table.columns}, table.index, table.columns
-    del table
-    plain = {c: (expand_columns(parts.pop(c).to_frame(), [c])[c] if c in coded_set else parts.pop(c)) for c in order}
-    snap = dataclasses.replace(snap, data=pd.DataFrame(plain, index=index, columns=order, copy=False))
-    del plain
+    snap = snap.expanded()  # the table of build_snapshots(compact=False)
     bar.update(1)
     return RiskScores(scores=scores, reasons=reasons, next_stage=nxt, model=est, training=training, as_of=day_end(score_day),
                       horizon_days=int(horizon_days), model_version=version, snapshots=snap)

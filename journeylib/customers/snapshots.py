@@ -62,6 +62,7 @@ from journeylib.scope import Scope, to_utc
 from journeylib.store import Store
 from journeylib.store.categories import source_categories, sources_of
 from journeylib.store.dialect import sql_cast, sql_epoch_microseconds, sql_quote, sql_timestamp, sql_values
+from journeylib.store.memory import shared_strings
 
 __all__ = [
     "DEFAULT_HORIZON_DAYS",
@@ -849,7 +850,7 @@ def build_snapshots(
     keep = ~churned_before & in_pop
     n_already, n_not_conv = int(churned_before.sum()), int((~churned_before & ~in_pop).sum())
     # The grid in the table's order (as-of day, then customer): each family comes back in this order, so its
-    # columns are placed in the table without a merge. One text object per customer id (_shared_text).
+    # columns are placed in the table without a merge. One text object per customer id (shared_strings).
     kept = pairs.loc[keep]
     grid = pd.DataFrame({
         "customer_id": out_ids[kept["_k"].to_numpy(dtype="int64")],  # one text object per customer (out_frame's)
@@ -1087,27 +1088,6 @@ def _grid_columns(frame: pd.DataFrame, grid: pd.DataFrame, keys: list[str]) -> d
     return {c: frame[c] for c in frame.columns if c not in keys and c != "_g"}
 
 
-def _shared_text(col: pd.Series) -> pd.Series:
-    """Return *col* with one object per distinct text: the same values, each repeated string held once.
-
-    A column of text read from DuckDB holds a new string object per row; at
-    10M events the snapshot table's ``customer_id``, ``segment`` and ``plan``
-    were about a third of its memory. Columns of another dtype than object,
-    or holding anything but text and missing values, are returned
-    unchanged; missing values keep their object (None or NaN).
-    """
-    if col.dtype != object:
-        return col
-    values = col.to_numpy()
-    if pd.api.types.infer_dtype(values, skipna=True) != "string":
-        return col
-    codes, uniques = pd.factorize(values)
-    shared = np.asarray(uniques, dtype=object)[codes]
-    missing = codes < 0
-    shared[missing] = values[missing]
-    return pd.Series(shared, index=col.index, name=col.name, dtype=object)
-
-
 def _customer_family(store: Store, grid: pd.DataFrame, out_frame: pd.DataFrame, scope: Scope, add: Any) -> pd.DataFrame:
     """Return the customer family: one row per grid row of a customer in scope, named by its grid row (``_g``).
 
@@ -1143,7 +1123,7 @@ def _customer_family(store: Store, grid: pd.DataFrame, out_frame: pd.DataFrame, 
     at = pd.Index(people["customer_id"].astype(str).to_numpy()).get_indexer(pd.Index(grid["customer_id"].to_numpy()[g]))
     res = pd.DataFrame({"_g": out["_g"]})
     for c in ("segment", "plan"):  # one text object per category, not one per snapshot
-        values = _shared_text(people[c].astype(object).where(people[c].notna(), None)).to_numpy()
+        values = shared_strings(people[c].astype(object).where(people[c].notna(), None)).to_numpy()
         res[c] = pd.api.extensions.take(values, at, allow_fill=True)
     res["tenure_days"] = out["tenure_days"].astype("float64")
     res["paying_days"] = out["paying_days"].astype("float64")

@@ -9,6 +9,8 @@ whole report or scoring process at 10M events stays under its memory target:
   default at 10M events). Under a lower limit DuckDB spills to disk and gives the same results.
   The lower limit applies only when the store runs on DuckDB under its *default* limit; a limit
   the user set (``Store(memory_limit=)``, ``$JOURNEYLIB_MEMORY_LIMIT``) is kept.
+* :func:`shared_strings`: a text column read from DuckDB holds a new string object per row, even
+  for a few distinct values; holding each distinct string once keeps the values and the dtype.
 * :func:`give_back_freed_memory`: frames freed between steps leave free pages in the C heap that
   count in the process's memory until the allocator reuses them; glibc's ``malloc_trim(0)``
   returns them.
@@ -24,12 +26,15 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
+
 from journeylib.store.database import engine_settings, memory_size_bytes
 
 if TYPE_CHECKING:
     from journeylib.store.database import Store
 
-__all__ = ["BOUNDED_MEMORY_LIMIT", "bounded_memory", "bounded_memory_limit", "give_back_freed_memory"]
+__all__ = ["BOUNDED_MEMORY_LIMIT", "bounded_memory", "bounded_memory_limit", "give_back_freed_memory", "shared_strings"]
 
 #: DuckDB ``memory_limit`` of the heavy statements on a store whose own limit is its default, when lower than
 #: that default. Above it DuckDB spills to disk: the results are the same. Measured at 10M events: see
@@ -142,3 +147,43 @@ def give_back_freed_memory() -> bool:
         return False
     trim(0)
     return True
+
+
+def shared_strings(col: pd.Series) -> pd.Series:
+    """Return *col* with one object per distinct string: the same values, each repeated string held once.
+
+    A column of text read from the store holds a string object per row, even
+    in a column of a few distinct values (a snapshot's customer id, segment
+    and plan; a ticket's channel, status or emotion); a column whose equal
+    strings are one object holds a pointer per row instead. Columns of
+    another dtype than object, or holding anything but strings and missing
+    values, are returned unchanged; missing values keep their object (None
+    or NaN).
+
+    Parameters
+    ----------
+    col : pandas.Series
+        The column.
+
+    Returns
+    -------
+    pandas.Series
+        A column equal to *col* element by element, same index, name and
+        dtype (or *col* itself when it is not a column of strings).
+
+    Examples
+    --------
+    >>> out = shared_strings(pd.Series(["".join(["o", "pen"]), "closed", "".join(["op", "en"]), None]))
+    >>> out.tolist(), out[0] is out[2]
+    (['open', 'closed', 'open', None], True)
+    """
+    if col.dtype != object:
+        return col
+    values = col.to_numpy()
+    if pd.api.types.infer_dtype(values, skipna=True) != "string":
+        return col
+    codes, uniques = pd.factorize(values)
+    shared = np.asarray(uniques, dtype=object)[codes]
+    missing = codes < 0
+    shared[missing] = values[missing]
+    return pd.Series(shared, index=col.index, name=col.name, dtype=object)

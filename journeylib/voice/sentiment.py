@@ -1368,47 +1368,11 @@ def score_tickets(
     out = tickets.reset_index(drop=True).copy()
     for col, values in columns.items():
         out[col] = values
+    from journeylib.store.memory import shared_strings  # on first use: this module reads no store
+
     for col in [c for c in out.columns if pd.api.types.is_object_dtype(out[c].dtype)]:
-        out[col] = _shared_strings(out[col].to_numpy())
+        out[col] = shared_strings(out[col])
     out.index = tickets.index
-    return out
-
-
-def _shared_strings(values: np.ndarray) -> np.ndarray:
-    """Return *values* with each distinct string held once: equal strings become the same object.
-
-    A frame read from the store holds a string object per row, even in a
-    column of a few distinct values (a ticket's channel, status, polarity or
-    emotion cues); an object array whose equal strings are one object holds
-    a pointer per row instead. The values, their order and the dtype are
-    unchanged. An array that holds anything other than strings and missing
-    values (None, NaN) is returned as it is; missing values are kept as they
-    were.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        A one-dimensional array.
-
-    Returns
-    -------
-    numpy.ndarray
-        An object array equal to *values* element by element, or *values*
-        itself when it is not an object array of strings.
-
-    Examples
-    --------
-    >>> out = _shared_strings(np.array(["".join(["o", "pen"]), "closed", "".join(["op", "en"]), None], dtype=object))
-    >>> out.tolist(), out[0] is out[2]
-    (['open', 'closed', 'open', None], True)
-    """
-    if values.dtype != object or values.ndim != 1 or pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
-        return values
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    out = np.asarray(uniques, dtype=object).take(np.maximum(codes, 0)) if len(uniques) else values.copy()
-    missing = codes < 0
-    if missing.any():
-        out[missing] = values[missing]
     return out
 
 
