@@ -74,3 +74,69 @@ def test_a_warehouse_the_caller_names_is_kept(monkeypatch: pytest.MonkeyPatch, t
     assert builder.settings["spark.sql.warehouse.dir"] == str(tmp_path)
     assert registered == []
     assert builder.settings["spark.sql.session.timeZone"] == "UTC"
+
+
+def _ended_pid() -> int:
+    """The id of a process that has ended (and was reaped)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_the_warehouse_name_carries_the_process_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    builder, _ = _fake_pyspark(monkeypatch, active=None)
+    spark.spark_session(master="local[1]")
+    warehouse = Path(builder.settings["spark.sql.warehouse.dir"])
+    assert warehouse.name.startswith(f"{spark.WAREHOUSE_PREFIX}{spark.os.getpid()}-")
+    shutil.rmtree(warehouse)
+
+
+def test_warehouses_of_ended_processes_are_removed_and_no_other(tmp_path: Path) -> None:
+    ended = tmp_path / f"{spark.WAREHOUSE_PREFIX}{_ended_pid()}-abc_12"
+    (ended / "default.db").mkdir(parents=True)  # a managed table's folder inside it goes too
+    running = tmp_path / f"{spark.WAREHOUSE_PREFIX}{spark.os.getpid()}-def_34"
+    running.mkdir()
+    unnamed = tmp_path / f"{spark.WAREHOUSE_PREFIX}161zg0n4"  # made before the id was in the name
+    unnamed.mkdir()
+    not_a_pid = tmp_path / f"{spark.WAREHOUSE_PREFIX}x12-ghi"
+    not_a_pid.mkdir()
+    a_file = tmp_path / f"{spark.WAREHOUSE_PREFIX}{_ended_pid()}-jkl"
+    a_file.write_text("not a warehouse")
+    other = tmp_path / "spark-warehouse"
+    other.mkdir()
+    assert spark.remove_ended_warehouses(tmp_path) == [ended]
+    assert not ended.exists()
+    assert [path.exists() for path in (running, unnamed, not_a_pid, a_file, other)] == [True] * 5
+    assert spark.remove_ended_warehouses(tmp_path) == []
+
+
+def test_building_a_session_removes_the_warehouses_of_ended_processes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(spark.tempfile, "tempdir", str(tmp_path))
+    ended = tmp_path / f"{spark.WAREHOUSE_PREFIX}{_ended_pid()}-abc"
+    ended.mkdir()
+    builder, _ = _fake_pyspark(monkeypatch, active=None)
+    spark.spark_session(master="local[1]")
+    assert not ended.exists()
+    assert Path(builder.settings["spark.sql.warehouse.dir"]).parent == tmp_path
+
+
+def test_a_kernel_stopped_after_building_a_session_leaves_no_warehouse_for_long(tmp_path: Path) -> None:
+    """The folder of a process that never ran its exit handlers goes with the next session built."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, tempfile\n"
+        f"tempfile.tempdir = {str(tmp_path)!r}\n"
+        "import journeylib.store.spark as s\n"
+        "print(tempfile.mkdtemp(prefix=f'{s.WAREHOUSE_PREFIX}{os.getpid()}-'), flush=True)\n"
+        "os._exit(0)\n"  # no exit handlers, as a kernel killed during Spark's shutdown
+    )
+    made = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(made).is_dir()
+    assert spark.remove_ended_warehouses(tmp_path) == [Path(made)]

@@ -49,10 +49,12 @@ if TYPE_CHECKING:
     from journeylib.config.engine import EngineConfig, TableSource
 
 __all__ = [
+    "WAREHOUSE_PREFIX",
     "SparkQueryError",
     "SparkStore",
     "SparkTranslationError",
     "comparable_frame",
+    "remove_ended_warehouses",
     "spark_session",
     "write_parquet_tables",
 ]
@@ -90,6 +92,56 @@ def _require_pyspark() -> Any:
     return pyspark.sql
 
 
+#: Name prefix of the temporary warehouse folders :func:`spark_session` makes; the
+#: process id follows it (``journeylib-spark-warehouse-<pid>-<random>``).
+WAREHOUSE_PREFIX = "journeylib-spark-warehouse-"
+
+
+def _process_is_running(pid: int) -> bool:
+    """Whether a process with this id exists (one of another user counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_ended_warehouses(folder: str | Path | None = None) -> list[Path]:
+    """Remove the temporary warehouse folders of journeylib processes that have ended.
+
+    A process removes its own folder at exit, but a notebook kernel stopped
+    while Spark shuts down never runs its exit handlers. A folder is removed
+    only when it is this user's, carries a process id (folders named before
+    the id was part of the name are left alone) and no process with that id
+    is running.
+
+    Parameters
+    ----------
+    folder : str or Path, optional
+        Where to look; the system's temporary folder by default.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    removed: list[Path] = []
+    base = Path(folder) if folder is not None else Path(tempfile.gettempdir())
+    for path in base.glob(f"{WAREHOUSE_PREFIX}*-*"):
+        pid = path.name[len(WAREHOUSE_PREFIX):].split("-", 1)[0]
+        try:
+            owner = path.stat().st_uid
+        except OSError:
+            continue
+        if not pid.isdigit() or owner != os.getuid() or not path.is_dir() or _process_is_running(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def spark_session(
     *, master: str = "local[2]", app_name: str = "journeylib", conf: Mapping[str, str] | None = None
 ) -> Any:
@@ -99,7 +151,10 @@ def spark_session(
     (``SPARK_LOCAL_IP=127.0.0.1`` unless set, :data:`LOCAL_DEFAULTS`); every
     session gets :data:`REQUIRED_CONF` and a fresh temporary
     ``spark.sql.warehouse.dir`` unless *conf* names one (a second run in the
-    same folder would otherwise fail with ``LOCATION_ALREADY_EXISTS``).
+    same folder would otherwise fail with ``LOCATION_ALREADY_EXISTS``). That
+    folder is removed when the process exits; the folders of processes that
+    ended without their exit handlers (a notebook kernel killed at shutdown)
+    are removed by the next session built (:func:`remove_ended_warehouses`).
 
     Parameters
     ----------
@@ -129,7 +184,8 @@ def spark_session(
     settings.update({str(k): str(v) for k, v in (conf or {}).items()})
     if "spark.sql.warehouse.dir" not in settings and sql.SparkSession.getActiveSession() is None:
         # a static setting: an active session reused by getOrCreate keeps its own, so none is made for it
-        warehouse = tempfile.mkdtemp(prefix="journeylib-spark-warehouse-")
+        remove_ended_warehouses()
+        warehouse = tempfile.mkdtemp(prefix=f"{WAREHOUSE_PREFIX}{os.getpid()}-")
         atexit.register(shutil.rmtree, warehouse, ignore_errors=True)
         settings["spark.sql.warehouse.dir"] = warehouse
     settings.update(REQUIRED_CONF)
