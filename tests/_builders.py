@@ -110,3 +110,17 @@ def journey_definition(
     if outcomes:
         spec["outcomes"] = {outcome: OUTCOMES[outcome] for outcome in outcomes}
     return JourneyDefinition.from_dict({**spec, **sections})
+
+
+def memory_limits_seen(monkeypatch: Any, marker: str) -> list[str | None]:
+    """Spy on ``Store.query``: the store's ``memory_limit`` setting at each query whose SQL contains *marker*."""
+    seen: list[str | None] = []
+    query = Store.query
+
+    def spy(self: Store, sql: str, params: Any = None, **frames: pd.DataFrame) -> pd.DataFrame:
+        if marker in sql:
+            seen.append(self.settings.get("memory_limit"))
+        return query(self, sql, params, **frames)
+
+    monkeypatch.setattr(Store, "query", spy)
+    return seen

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from _builders import day, event_rows, memory_store
+from _builders import day, event_rows, memory_limits_seen, memory_store
 
 import journeylib.context as context_module
 from journeylib.context import Journey
 from journeylib.journey.loops import loop_events_data
-from journeylib.journey.suggest import suggest_milestones_data
+from journeylib.journey.suggest import SUGGEST_MEMORY_LIMIT, suggest_milestones_data
 from journeylib.scope import Scope
 from journeylib.store import Store
 from journeylib.store.memory import BOUNDED_MEMORY_LIMIT
@@ -145,20 +145,6 @@ def test_suggested_candidates_count_the_kth_event_in_time_order_whatever_the_tie
 
 
 # -- the bounded memory limit of the heavy statements ------------------------------------------------
-def _limits_seen(monkeypatch: pytest.MonkeyPatch, marker: str) -> list[str | None]:
-    """The store's memory_limit setting at each query whose SQL contains *marker*."""
-    seen: list[str | None] = []
-    query = Store.query
-
-    def spy(self: Store, sql: str, params: Any = None, **frames: pd.DataFrame) -> pd.DataFrame:
-        if marker in sql:
-            seen.append(self.settings.get("memory_limit"))
-        return query(self, sql, params, **frames)
-
-    monkeypatch.setattr(Store, "query", spy)
-    return seen
-
-
 @pytest.mark.parametrize("given", [None, "1GB"])
 def test_suggestion_statements_run_under_the_bounded_limit_unless_the_user_set_one(
     monkeypatch: pytest.MonkeyPatch, given: str | None
@@ -169,10 +155,10 @@ def test_suggestion_statements_run_under_the_bounded_limit_unless_the_user_set_o
     store.insert("events", events)
     with store:
         own = store.settings.get("memory_limit")
-        seen = _limits_seen(monkeypatch, "row_number() OVER (PARTITION BY e.customer_id, e.event")
+        seen = memory_limits_seen(monkeypatch, "row_number() OVER (PARTITION BY e.customer_id, e.event")
         suggest_milestones_data(store, as_of=AS_OF, outcome="conversion", outcome_window_days=90.0)
         assert len(seen) == 2  # the candidates and the customers of the shortlist
-        assert seen == [BOUNDED_MEMORY_LIMIT if given is None else "1GB"] * 2
+        assert seen == [SUGGEST_MEMORY_LIMIT if given is None else "1GB"] * 2
         assert store.settings.get("memory_limit") == own  # set back after
 
 
@@ -180,7 +166,7 @@ def test_loop_events_run_under_the_bounded_limit(monkeypatch: pytest.MonkeyPatch
     customers, events = _tied_world()
     with memory_store(customers=customers, events=events) as store:
         own = store.settings.get("memory_limit")
-        seen = _limits_seen(monkeypatch, "first_after")
+        seen = memory_limits_seen(monkeypatch, "first_after")
         loop_events_data(store, as_of=AS_OF)
         assert seen == [BOUNDED_MEMORY_LIMIT]
         assert store.settings.get("memory_limit") == own

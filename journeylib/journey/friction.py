@@ -74,11 +74,12 @@ from journeylib.cache import ResultCache
 from journeylib.config.journey import AllOf, AnyOf, Condition, JourneyDefinition, Stage
 from journeylib.exceptions import EmptyResultError
 from journeylib.journey.loops import loops_by_stage
-from journeylib.journey.stages import stage_frames, stage_milestones
+from journeylib.journey.stages import stage_frames, stage_milestones, statement_memory_bound
 from journeylib.scope import Scope
 from journeylib.stats import RatioEstimate, bh_qvalues, clustered_rate_ratio, median_ratio_bootstrap
 from journeylib.store import Store
 from journeylib.store.dialect import sql_filtered, sql_semi_join, sql_timestamp
+from journeylib.store.memory import give_back_engine_memory, give_back_freed_memory, run_bounded
 from journeylib.words import event_label, percent
 
 __all__ = ["EVIDENCE", "friction_data", "friction_tests_data"]
@@ -166,6 +167,48 @@ def _signup_step_times(store: Store, definition: JourneyDefinition, scope: Any, 
     return dict(zip(conds, met, strict=True))
 
 
+def _condition_met(
+    store: Store, definition: JourneyDefinition, scope: Any, k: int, signup_steps: Mapping[str, pd.Series], cache: ResultCache | None
+) -> list[tuple[Condition, pd.Series]]:
+    """When each condition of stage k+1's rule first held (``met_at`` by ``customer_id``); empty for a rule of one condition.
+
+    *signup_steps* is :func:`_signup_step_times`. A condition measured from
+    the previous stage needs stage k before it: its frame is stages 0..k and
+    the condition.
+    """
+    leaves = _leaves(definition.stages[k + 1].rule)
+    if len(leaves) < 2:
+        return []
+    met: list[tuple[Condition, pd.Series]] = []
+    for cond in leaves:  # a handful of conditions
+        if cond.of == "signup":
+            step = signup_steps[cond.model_dump_json()]
+        else:
+            sub = _condition_definition(definition, [*definition.stages[: k + 1], Stage(name="__step__", rule=cond)])
+            step = _met_at(store, sub, scope, [k + 1], cache)[0]
+        met.append((cond, step))
+    return met
+
+
+def _days_to_conditions(definition: JourneyDefinition, k: int, ms: pd.DataFrame, met: Sequence[tuple[Condition, pd.Series]]) -> dict[str, pd.Series]:
+    """Days from entering stage k to each condition of stage k+1's rule (customers who met it), by label.
+
+    *ms* is the definition's milestone frame (stage k's entry and the
+    signups), *met* :func:`_condition_met` for stage k.
+    """
+    if not met:
+        return {}
+    # a free-order stage (order: any) waits for signup only, not for stage k
+    since = "signup_at" if definition.stages[k + 1].free_order else "entered_at"
+    prev = ms[ms["stage_order"] == k].set_index("customer_id")[since]
+    out: dict[str, pd.Series] = {}
+    for cond, step in met:
+        days = ((step - prev.reindex(step.index)).dt.total_seconds() / 86400.0).clip(lower=0.0).dropna()
+        label = _leaf_label(cond)
+        out[label if label not in out else f"{label} ({len(out)})"] = days
+    return out
+
+
 def _step_times(
     store: Store, definition: JourneyDefinition, scope: Any, k: int, ms: pd.DataFrame, signup_steps: Mapping[str, pd.Series],
     cache: ResultCache | None,
@@ -173,27 +216,10 @@ def _step_times(
     """Days from entering stage k to each condition of stage k+1's rule (customers who met it).
 
     *ms* is the definition's milestone frame (stage k's entry and the
-    signups), *signup_steps* :func:`_signup_step_times`. A condition
-    measured from the previous stage needs stage k before it: its frame is
-    stages 0..k and the condition.
+    signups), *signup_steps* :func:`_signup_step_times`
+    (:func:`_condition_met`, then :func:`_days_to_conditions`).
     """
-    leaves = _leaves(definition.stages[k + 1].rule)
-    if len(leaves) < 2:
-        return {}
-    # a free-order stage (order: any) waits for signup only, not for stage k
-    since = "signup_at" if definition.stages[k + 1].free_order else "entered_at"
-    prev = ms[ms["stage_order"] == k].set_index("customer_id")[since]
-    out: dict[str, pd.Series] = {}
-    for cond in leaves:  # a handful of conditions
-        if cond.of == "signup":
-            step = signup_steps[cond.model_dump_json()]
-        else:
-            sub = _condition_definition(definition, [*definition.stages[: k + 1], Stage(name="__step__", rule=cond)])
-            step = _met_at(store, sub, scope, [k + 1], cache)[0]
-        days = ((step - prev.reindex(step.index)).dt.total_seconds() / 86400.0).clip(lower=0.0).dropna()
-        label = _leaf_label(cond)
-        out[label if label not in out else f"{label} ({len(out)})"] = days
-    return out
+    return _days_to_conditions(definition, k, ms, _condition_met(store, definition, scope, k, signup_steps, cache))
 
 
 # -- the evidence table ---------------------------------------------------------------------------
@@ -239,7 +265,9 @@ def _negative_flags(ticket_sentiment: pd.DataFrame) -> pd.DataFrame:
             f"(as journeylib.voice.sentiment returns); got columns {list(ticket_sentiment.columns)}"
         )
         raise ValueError(msg)
-    frame = ticket_sentiment.drop_duplicates("ticket_id")
+    # the columns read, not the scored tickets' texts (a copy of every column at 10M events: about 30 MB)
+    read = [c for c in ("ticket_id", label_col, "compound", "scored") if c is not None and c in ticket_sentiment.columns]
+    frame = ticket_sentiment[read].drop_duplicates("ticket_id")
     if "scored" in frame.columns:  # tickets the scorer could not read are not in the denominator
         frame = frame[frame["scored"].fillna(False).astype(bool)]
     neg = pd.Series(False, index=frame.index)
@@ -297,8 +325,24 @@ def _evidence(
     # Peers are the other segments, so the computation covers every segment; `segment` picks the groups reported.
     chosen = chosen_scope.segment
     scope = chosen_scope.replace(segment=None)
-    ms, iv = stage_frames(store, definition, scope, cache=cache)
-    signup_steps = _signup_step_times(store, definition, scope, cache)
+    # The engine's statements over every event first (the exit rules' condition frames, the milestones when no
+    # cache has them), then DuckDB lets go of what they used, before the frames of the evidence are built.
+    def condition_times() -> dict[int, list[tuple[Condition, pd.Series]]]:
+        signup_steps = _signup_step_times(store, definition, scope, cache)
+        return {k: _condition_met(store, definition, scope, k, signup_steps, cache) for k in range(len(definition.stages) - 1)}
+
+    # the definition's milestones first: their checks (an empty scope, names absent from the store) come before
+    # the condition frames'. A cache keeps the frame (its copy is taken again below); without one it is held here
+    read = stage_milestones(store, definition, scope, cache=cache)
+    held = read if cache is None else None
+    del read
+    give_back_freed_memory()
+    condition_met = run_bounded(store, condition_times, bound=statement_memory_bound(store))
+    ms, iv = stage_frames(store, definition, scope, cache=cache, milestones=held)
+    del held
+    steps_of = {k: _days_to_conditions(definition, k, ms, met) for k, met in condition_met.items()}
+    del ms, condition_met  # the milestones' copy is not read after the days to the conditions
+    give_back_engine_memory(store)
     iv = _exposure(iv, definition, scope.as_of)
     iv["segment"] = iv["segment"].astype(object).where(iv["segment"].notna(), "(none)").astype(str)
     sentiment = _negative_flags(ticket_sentiment) if ticket_sentiment is not None else None
@@ -310,6 +354,8 @@ def _evidence(
         if len(loop_rows)
         else pd.DataFrame(columns=["customer_id", "stage_order", "loops"])
     )
+    # the columns the tests read: the intervals' times and the other customer attributes are not read from here on
+    iv = iv[["customer_id", "stage_order", "segment", "status", "days_in_stage", "weeks"]]
     iv = iv.merge(tk, on=["customer_id", "stage_order"], how="left").merge(lp, on=["customer_id", "stage_order"], how="left")
     for col in ("tickets", "negative", "scored", "loops"):
         iv[col] = pd.to_numeric(iv[col], errors="coerce").fillna(0.0).astype(float)
@@ -325,7 +371,7 @@ def _evidence(
     rows: list[dict[str, Any]] = []
     for k in range(len(names) - 1):  # stages, not events
         here = iv[iv["stage_order"] == k]
-        steps = _step_times(store, definition, scope, k, ms, signup_steps, cache)
+        steps = steps_of[k]
         for group in groups:
             is_g = np.ones(len(here), dtype=bool) if group == "all" else (here["segment"] == group).to_numpy()
             row: dict[str, Any] = {

@@ -52,6 +52,7 @@ from journeylib.store.dialect import (
     sql_quote,
     sql_timestamp,
 )
+from journeylib.store.memory import MILESTONE_MEMORY_LIMIT, shared_strings
 
 if TYPE_CHECKING:  # annotations only: the cache module (pydantic models) is not imported to compute stages
     from journeylib.cache import ResultCache
@@ -70,6 +71,7 @@ __all__ = [
     "stage_frames",
     "stage_intervals_data",
     "stage_milestones",
+    "statement_memory_bound",
     "time_to_convert_data",
 ]
 
@@ -206,6 +208,37 @@ INLINE_STAGES_MAX_EVENTS = 20_000_000
 #: alternating pairs (load 3-4) 16.8/18.8, 9.1/13.1 and 12.8/14.5 s, the same CPU time (9.3-10.3 s), peak
 #: RSS (2.6-2.7 GB) and no spill; under 600MB (6 bytes per event) the temporary tables won.
 INLINE_STAGES_BYTES_PER_EVENT = 32
+
+
+def statement_memory_bound(store: Store, bound: str = MILESTONE_MEMORY_LIMIT) -> str | None:
+    """Return the lower DuckDB limit to run a statement over every event under while an analysis holds frames (None: the store's).
+
+    *bound* on a DuckDB store of at most :data:`INLINE_STAGES_MAX_EVENTS`
+    events, where a milestone statement is one statement whatever the limit
+    (:func:`_inline_stages`) and the statements were measured under their
+    bounds (10M events); None on a larger store, whose statements' form
+    depends on the limit. For :func:`journeylib.store.memory.run_bounded`,
+    which runs the work again under the store's limit if DuckDB runs out of
+    memory under the bound.
+
+    Parameters
+    ----------
+    store : Store
+        The store.
+    bound : str, default :data:`journeylib.store.memory.MILESTONE_MEMORY_LIMIT`
+        The lower limit.
+
+    Returns
+    -------
+    str or None
+        *bound*, or None.
+    """
+    if store.engine != "duckdb":
+        return None
+    n_events = int(store.query("SELECT count(*) AS n FROM events")["n"].iloc[0])
+    return bound if n_events <= INLINE_STAGES_MAX_EVENTS else None
+
+
 def _memory_limit_bytes(store: Store) -> int | None:
     """Return the DuckDB memory limit of the store's connection in bytes (None if it cannot be read)."""
     return memory_size_bytes(str(store.query("SELECT current_setting('memory_limit') AS m")["m"].iloc[0]))
@@ -593,8 +626,9 @@ def _long_stage_frame(wide: pd.DataFrame, stage_names: list[str]) -> pd.DataFram
         "entered_at": stacked("entered").array,
     }
     for col in ("segment", "plan", "signup_at", "converted_at", "churned_at", "ended_at"):
-        # a NumPy column as a NumPy array (pandas would scan a wrapped object array for missing values)
-        values = wide[col].to_numpy() if isinstance(wide[col].dtype, np.dtype) else wide[col].array
+        # a NumPy column as a NumPy array (pandas would scan a wrapped object array for missing values); the few
+        # segments and plans as one string each, not one per customer (the frame is kept for the whole context)
+        values = shared_strings(wide[col]).to_numpy() if isinstance(wide[col].dtype, np.dtype) else wide[col].array
         columns[col] = values.take(per_customer)
     return pd.DataFrame(columns, copy=False)
 
@@ -621,7 +655,7 @@ def stage_milestones(store: Store, definition: JourneyDefinition, scope: Scope, 
 
 
 def stage_frames(
-    store: Store, definition: JourneyDefinition, scope: Scope, *, cache: ResultCache | None = None
+    store: Store, definition: JourneyDefinition, scope: Scope, *, cache: ResultCache | None = None, milestones: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return the milestones (customer × stage) and the stage intervals of a scope.
 
@@ -633,6 +667,10 @@ def stage_frames(
         As in :func:`compute_stages`.
     cache : ResultCache, optional
         Reuse the milestone frame there.
+    milestones : pandas.DataFrame, optional
+        The milestone frame of *definition* and *scope* (:func:`stage_milestones`)
+        when the caller has read it already: used (and changed) instead of
+        reading it again.
 
     Returns
     -------
@@ -641,7 +679,7 @@ def stage_frames(
         datetimes (a column that is all NULL comes back from the engine
         without a datetime dtype), and :func:`add_stage_exits` of it.
     """
-    ms = stage_milestones(store, definition, scope, cache=cache)
+    ms = stage_milestones(store, definition, scope, cache=cache) if milestones is None else milestones
     for col in ("met_at", "entered_at", "signup_at", "converted_at", "churned_at", "ended_at"):
         ms[col] = pd.to_datetime(ms[col], utc=True)
     iv = add_stage_exits(ms, definition, scope.as_of)

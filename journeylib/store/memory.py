@@ -1,19 +1,26 @@
 """Process memory of the heavy steps: a bounded DuckDB limit for their statements, and freed heap pages given back.
 
-Two mechanisms shared by churn-risk scoring (:func:`journeylib.customers.scoring.score_customers`)
-and the journey map's heaviest statements (the suggested milestones, the loop events), so that a
-whole report or scoring process at 10M events stays under its memory target:
+Mechanisms shared by churn-risk scoring (:func:`journeylib.customers.scoring.score_customers`)
+and the journey map's heaviest statements (the suggested milestones, the loop events, the
+milestone frames friction and the comparison of definitions compute), so that a whole report or
+scoring process at 10M events stays under its memory target:
 
 * :func:`bounded_memory_limit` / :func:`bounded_memory`: a statement that numbers or orders every
   event of the scope takes whatever DuckDB's limit allows (most of a read-only store's 600 MB
   default at 10M events). Under a lower limit DuckDB spills to disk and gives the same results.
   The lower limit applies only when the store runs on DuckDB under its *default* limit; a limit
   the user set (``Store(memory_limit=)``, ``$JOURNEYLIB_MEMORY_LIMIT``) is kept.
+  :func:`run_bounded` runs work under such a limit, and again under the store's own when DuckDB
+  runs out of memory under it (some operators cannot spill).
 * :func:`shared_strings`: a text column read from DuckDB holds a new string object per row, even
   for a few distinct values; holding each distinct string once keeps the values and the dtype.
 * :func:`give_back_freed_memory`: frames freed between steps leave free pages in the C heap that
   count in the process's memory until the allocator reuses them; glibc's ``malloc_trim(0)``
   returns them.
+* :func:`give_back_engine_memory`: within a session, DuckDB keeps what a large statement used (the
+  blocks of the file it read, its freed buffers: about 200 MB after a 10M-event milestone
+  statement) until the connection closes or its limit forces it out; a step that goes on with
+  other work after such a statement lowers the limit for an instant so that DuckDB lets go of it.
 """
 
 from __future__ import annotations
@@ -24,22 +31,42 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+import duckdb
 import numpy as np
 import pandas as pd
 
+from journeylib.exceptions import OutOfMemoryError, StoreError
 from journeylib.store.database import engine_settings, memory_size_bytes
 
 if TYPE_CHECKING:
     from journeylib.store.database import Store
 
-__all__ = ["BOUNDED_MEMORY_LIMIT", "bounded_memory", "bounded_memory_limit", "give_back_freed_memory", "shared_strings"]
+__all__ = [
+    "BOUNDED_MEMORY_LIMIT",
+    "MILESTONE_MEMORY_LIMIT",
+    "RELEASE_MEMORY_LIMIT",
+    "bounded_memory",
+    "bounded_memory_limit",
+    "give_back_engine_memory",
+    "give_back_freed_memory",
+    "run_bounded",
+    "shared_strings",
+]
 
 #: DuckDB ``memory_limit`` of the heavy statements on a store whose own limit is its default, when lower than
 #: that default. Above it DuckDB spills to disk: the results are the same. Measured at 10M events: see
 #: ``benchmarks/results/scale_score.md`` and ``benchmarks/results/scale.md``.
 BOUNDED_MEMORY_LIMIT = "250MB"
+#: DuckDB ``memory_limit`` of the milestone statements an analysis runs while it holds frames of its own (friction's
+#: exit-rule condition frames, the suggested definition's frame of the comparison), when lower than the store's
+#: default: at 10M events such a statement takes about 280 MB of the default limit, 150 MB under this one, for
+#: the same frame (DuckDB spills what does not fit; about 0.1-0.4 s more CPU).
+MILESTONE_MEMORY_LIMIT = "100MB"
+#: DuckDB ``memory_limit`` set for an instant by :func:`give_back_engine_memory`: DuckDB evicts what it keeps
+#: above it (cached blocks of the file, freed buffers) and frees it.
+RELEASE_MEMORY_LIMIT = "32MB"
 
 
 def bounded_memory_limit(store: Store, memory_limit: str | None = None, *, bound: str = BOUNDED_MEMORY_LIMIT) -> str | None:
@@ -113,6 +140,44 @@ def bounded_memory(store: Store, *, bound: str = BOUNDED_MEMORY_LIMIT) -> contex
     return store.memory_limit_for(limit) if limit is not None else contextlib.nullcontext()
 
 
+T = TypeVar("T")
+
+
+def run_bounded(store: Store, compute: Callable[[], T], *, bound: str | None) -> T:
+    """Return ``compute()`` run under a lower DuckDB limit when one applies; under the store's own if it runs out of memory.
+
+    For statements that DuckDB can usually spill under *bound* but not
+    always (a statement's operators that cannot spill, a larger store): when
+    DuckDB runs out of memory under *bound*, ``compute()`` runs again under
+    the store's limit, as it would have without a bound. ``compute`` must
+    only read (it may run twice).
+
+    Parameters
+    ----------
+    store : Store
+        The store its statements run on.
+    compute : callable
+        The work; its statements run under the lower limit.
+    bound : str or None
+        The lower limit (:func:`bounded_memory_limit` decides whether it
+        applies); None: ``compute()`` as it is.
+
+    Returns
+    -------
+    object
+        What ``compute()`` returns.
+    """
+    limit = None if bound is None else bounded_memory_limit(store, bound=bound)
+    if limit is None:
+        return compute()
+    try:
+        with store.memory_limit_for(limit):
+            return compute()
+    except (OutOfMemoryError, duckdb.OutOfMemoryException):
+        pass  # run again below, under the store's own limit (out of the except: its traceback is not this one's)
+    return compute()
+
+
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     """Return glibc's ``malloc_trim`` (None on another C library or platform)."""
@@ -146,6 +211,46 @@ def give_back_freed_memory() -> bool:
     if trim is None:
         return False
     trim(0)
+    return True
+
+
+def give_back_engine_memory(store: Store) -> bool:
+    """Make DuckDB let go of the memory it keeps after its statements, and give it back to the system.
+
+    Within a :meth:`~journeylib.store.Store.session`, DuckDB keeps the blocks of
+    the file a statement read and the buffers it freed, up to its
+    ``memory_limit``, until the connection closes: after a statement over every
+    event of the scope (a milestone frame at 10M events) that is about 200 MB
+    that the work after it, in the same session, would hold on top of its own.
+    Setting the limit to :data:`RELEASE_MEMORY_LIMIT` for an instant (then back:
+    :meth:`~journeylib.store.Store.memory_limit_for`) makes DuckDB evict and
+    free them; :func:`give_back_freed_memory` then returns the freed pages.
+    Results do not change: a later statement reads the blocks it needs again.
+    Only a read-only store file is concerned: what DuckDB keeps of it are
+    copies of the file's blocks, while the data of an in-memory or writable
+    store would be written to temporary files instead.
+
+    Parameters
+    ----------
+    store : Store
+        The store whose open connection keeps the memory (call it inside a
+        session: outside one a read-only store keeps no connection open).
+
+    Returns
+    -------
+    bool
+        True when the limit was lowered and set back (a read-only DuckDB store
+        file), False for another store or engine, or when DuckDB could not
+        lower it (nothing is freed; the store's limit is as before).
+    """
+    if store.engine != "duckdb" or not store.read_only or store.path is None:
+        return False
+    try:
+        with store.memory_limit_for(RELEASE_MEMORY_LIMIT):
+            pass
+    except (StoreError, duckdb.Error):  # memory DuckDB cannot evict: it keeps it, and the analysis goes on
+        return False
+    give_back_freed_memory()
     return True
 
 

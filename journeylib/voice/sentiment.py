@@ -75,6 +75,7 @@ __all__ = [
     "TfidfLogisticScorer",
     "VaderScorer",
     "emotion_labels_from_tones",
+    "forget_kept_scores",
     "make_scorer",
     "polarity_labels",
     "score_messages",
@@ -588,6 +589,19 @@ def _has_default_lexicons(analyzer: Any) -> bool:
 @functools.lru_cache(maxsize=65_536)
 def _default_vader_scores(text: str) -> tuple[float, float, float, float, int]:
     return _vader_scores(text, _default_counter())
+
+
+def forget_kept_scores() -> None:
+    """Forget the VADER scores kept by text for the process (texts of up to :data:`_CACHED_TEXT_CHARS` characters).
+
+    The scores of a text are kept while tickets are scored, so that the same
+    sentence scored raw and cleaned, or by several scorers, is scored once;
+    after a whole store's tickets are scored they hold tens of thousands of
+    texts (about 20 MB at 10M events) that nothing reads again when the
+    scored tickets are kept instead (:meth:`journeylib.Journey.scored_tickets`).
+    Scores do not change: a text scored again is scored anew.
+    """
+    _default_vader_scores.cache_clear()
 
 
 class TfidfLogisticScorer(_TextScorer):
