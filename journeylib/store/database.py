@@ -57,6 +57,7 @@ __all__ = [
     "cgroup_memory_limit",
     "default_db_path",
     "engine_settings",
+    "first_row",
     "memory_bound",
     "memory_size_bytes",
     "open_store",
@@ -96,6 +97,28 @@ _MEMORY_UNITS = {
     "b": 1, "byte": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15,
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50,
 }
+
+
+def first_row(result: Any) -> tuple[Any, ...] | None:
+    """Return the first row of a DuckDB result, reading the result to its end (None when it has no row).
+
+    ``fetchone()`` leaves a result unfinished even when it has one row, and
+    DuckDB 2 then refuses other work on the connection (registering a frame
+    raises ``ResourceInUseException``) until it is read to its end; a
+    statement of one row (a count, a setting) is read with this instead.
+
+    Parameters
+    ----------
+    result : duckdb.DuckDBPyConnection
+        The connection a statement was just executed on (``con.execute(sql)``).
+
+    Returns
+    -------
+    tuple or None
+        The first row.
+    """
+    rows = result.fetchall()
+    return tuple(rows[0]) if rows else None
 
 
 def memory_size_bytes(text: str | None) -> int | None:
@@ -878,7 +901,7 @@ class Store:
         """Return the number of rows of a canonical table."""
         get_table(name)
         with self.session():
-            row = self.con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+            row = first_row(self.con.execute(f'SELECT count(*) FROM "{name}"'))
         return int(row[0]) if row else 0
 
     def fingerprint(self) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from journeylib.store.database import Store
+from journeylib.store.database import Store, first_row
 from journeylib.store.dialect import SQL_TYPES
 from journeylib.store.errors import cleanup
 from journeylib.store.schema import ENTITY_TABLES, SNAPSHOT_TIME, Table, get_table
@@ -250,7 +250,7 @@ def merge_stage(
         SELECT "{key}" AS k, min(_hash) <> max(_hash) AS conflict, count(*) AS n, min(_line) AS first_line
         FROM _jl_stage GROUP BY "{key}" """
     )
-    stats = con.execute("SELECT count(*) FILTER (WHERE conflict), coalesce(max(n), 0) FROM _jl_keys").fetchone()
+    stats = first_row(con.execute("SELECT count(*) FILTER (WHERE conflict), coalesce(max(n), 0) FROM _jl_keys"))
     any_conflict, max_rows = (int(stats[0]), int(stats[1])) if stats else (0, 0)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _jl_conflict AS

@@ -26,7 +26,7 @@ from collections import Counter
 import pandas as pd
 
 from journeylib.io.generic import IMPLIED_NOTES, SEND_ID, score_scale
-from journeylib.store.database import Store
+from journeylib.store.database import Store, first_row
 from journeylib.store.dialect import sql_json_text
 from journeylib.store.merge import staged_select
 from journeylib.store.notes import NOTE_COLUMNS, empty_notes
@@ -119,12 +119,12 @@ def _number_text(value: float) -> str:
 
 def _implied_statuses(store: Store, notes: Counter[str]) -> None:
     sid = sql_json_text("properties", SEND_ID)
-    row = store.con.execute(
+    row = first_row(store.con.execute(
         f"""SELECT count(*) FILTER (WHERE (o OR c) AND NOT d), count(*) FILTER (WHERE c AND NOT o)
         FROM (SELECT bool_or(status = 'delivered') AS d, bool_or(status = 'opened') AS o, bool_or(status = 'clicked') AS c
               FROM (SELECT {sid} AS sid, status FROM {STAGE}) WHERE sid IS NOT NULL GROUP BY sid)"""
-    ).fetchone()
-    loose = store.con.execute(f"SELECT count(*) FROM {STAGE} WHERE {sid} IS NULL AND status IN ('opened', 'clicked')").fetchone()
+    ))
+    loose = first_row(store.con.execute(f"SELECT count(*) FROM {STAGE} WHERE {sid} IS NULL AND status IN ('opened', 'clicked')"))
     no_delivered, no_opened = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
     if no_delivered:
         notes[IMPLIED_NOTES["delivered"]] += no_delivered
