@@ -51,7 +51,7 @@ from journeylib.io.generic import (
     csv_raw_text,
     validated_chunk,
 )
-from journeylib.store.database import Store
+from journeylib.store.database import Store, first_row
 from journeylib.store.dialect import SQL_TYPES, sql_quote
 from journeylib.store.merge import staged_select
 
@@ -167,7 +167,7 @@ class BulkFile:
                 continue
             else:
                 cond = f"{v} IS NOT NULL"
-            row = con.execute(f"SELECT count(*) FROM {RAW} WHERE _ok AND {cond}").fetchone()
+            row = first_row(con.execute(f"SELECT count(*) FROM {RAW} WHERE _ok AND {cond}"))
             k = int(row[0]) if row else 0
             if k:
                 self.reader.notes[f"{c.name}: naive timestamps taken as UTC"] += k
@@ -299,7 +299,7 @@ def _scan(reader: FileReader) -> tuple[str | None, int, bool]:
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
+    row = first_row(con.execute(sql))
     return int(row[0]) if row and row[0] is not None else 0
 
 

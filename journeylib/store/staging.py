@@ -39,7 +39,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from journeylib.store.database import Store
+from journeylib.store.database import Store, first_row
 from journeylib.store.dialect import SQL_TYPES, sql_quote
 from journeylib.store.errors import cleanup
 from journeylib.store.merge import MergeCounts, ensure_snapshot_columns, stale_sql
@@ -109,7 +109,7 @@ def unordered_inserts(store: Store) -> Iterator[None]:
     all its threads and keeps less in memory. The previous setting is
     restored afterwards.
     """
-    row = store.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    row = first_row(store.con.execute("SELECT current_setting('preserve_insertion_order')"))
     before = bool(row[0]) if row else True
     store.con.execute("SET preserve_insertion_order = false")
     with cleanup(store.con.execute, f"SET preserve_insertion_order = {'true' if before else 'false'}"):
@@ -1085,7 +1085,7 @@ def _write_rows(con: duckdb.DuckDBPyConnection, table: Table, select: str, sourc
     """
     (key,) = table.key
     cols = ", ".join(f'"{c}"' for c in table.names)
-    row = con.execute("SELECT current_setting('force_compression')").fetchone()
+    row = first_row(con.execute("SELECT current_setting('force_compression')"))
     before = str(row[0]) if row and row[0] else "auto"
     con.execute(f"SET force_compression = {sql_quote(VENDOR_STRING_COMPRESSION)}")
     with cleanup(con.execute, f"SET force_compression = {sql_quote(before)}"):
