@@ -124,3 +124,12 @@ def memory_limits_seen(monkeypatch: Any, marker: str) -> list[str | None]:
 
     monkeypatch.setattr(Store, "query", spy)
     return seen
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process *pid* exists and is not a zombie (Linux: ``/proc/<pid>/stat``)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

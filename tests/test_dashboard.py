@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from _builders import process_alive
 
 from journeylib.reports.dashboard import (
     CELL_ERROR_MESSAGE,
@@ -210,14 +211,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     server = _start(notebooks)
     yield server
     stop_dashboard(server.process)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _csp(config_dir: Path) -> str:
@@ -410,9 +403,9 @@ def test_an_idle_kernel_is_shut_down(folder: Path) -> None:
         kernels = dashboard_processes(server.process.pid)
         assert kernels, "the page started no kernel"
         deadline = time.monotonic() + 30
-        while any(_alive(pid) for pid, _ in kernels) and time.monotonic() < deadline:
+        while any(process_alive(pid) for pid, _ in kernels) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert not any(_alive(pid) for pid, _ in kernels), "the idle kernel was not culled within 30 s"
+        assert not any(process_alive(pid) for pid, _ in kernels), "the idle kernel was not culled within 30 s"
         assert "Culling 'idle' kernel" in server.log.read_text(errors="replace")
         assert server.process.poll() is None  # the server itself keeps running
     finally:
@@ -430,8 +423,8 @@ def test_stopping_leaves_no_voila_or_kernel_process(folder: Path) -> None:
     assert len(started) >= 2, started
     stop_dashboard(server.process)
     assert server.process.poll() is not None
-    assert not _alive(server.process.pid)
-    assert [pid for pid, _ in started if _alive(pid)] == []
+    assert not process_alive(server.process.pid)
+    assert [pid for pid, _ in started if process_alive(pid)] == []
 
 
 @pytest.mark.slow
@@ -451,7 +444,7 @@ def test_stopping_journeylib_dashboard_stops_voila(folder: Path) -> None:
         assert len(started) >= 2, started
         cli.send_signal(signal.SIGTERM)
         assert cli.wait(timeout=60) == 0
-        assert [pid for pid, _ in started if _alive(pid)] == []
+        assert [pid for pid, _ in started if process_alive(pid)] == []
         assert f"serving the notebooks of {folder} at http://127.0.0.1:{port}/" in log.read_text(errors="replace")
     finally:
         if cli.poll() is None:
@@ -641,7 +634,7 @@ def test_a_warm_kernel_serves_the_next_page_with_its_url_and_folder_and_is_never
         _warm_kernels_ready(server, 1)
         [(warm_pid, _)] = dashboard_processes(server.process.pid)
         time.sleep(8)  # two looks of the idle culler (every 2 s at a 4 s timeout): a waiting warm kernel stays
-        assert _alive(warm_pid)
+        assert process_alive(warm_pid)
         answer = _render(server.port, "/voila/render/warm.ipynb?segment=SMB&sample_n=50")
         assert answer.status == 200
         assert "preloaded True False False" in answer.body  # imported ahead of the page, and no name left behind
@@ -653,7 +646,7 @@ def test_a_warm_kernel_serves_the_next_page_with_its_url_and_folder_and_is_never
         assert f"pid {warm_pid}" not in again.body  # a warm kernel serves one page only
     finally:
         stop_dashboard(server.process)
-    assert [pid for pid, _ in dashboard_processes(server.process.pid) if _alive(pid)] == []
+    assert [pid for pid, _ in dashboard_processes(server.process.pid) if process_alive(pid)] == []
 
 
 @pytest.mark.slow

@@ -36,6 +36,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from _builders import process_alive
 
 from journeylib.reports.dashboard import (
     SECURITY_CONFIG_DIR,
@@ -91,13 +92,16 @@ def _serve(process: subprocess.Popen[bytes], port: int, log: Path) -> Served:
     return Served(process, port, log)
 
 
+def _server_files(factory: pytest.TempPathFactory, name: str) -> tuple[Path, Path, int, Path]:
+    """A served folder of the tests' notebooks: the folder, its store, a free port and the server's log."""
+    folder = factory.mktemp(name) / "notebooks"
+    return folder, _notebooks(folder), find_free_port(), folder.parent / "voila.log"
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """``journeylib dashboard``'s server as it is started for users (no warm kernel: the tests count the pages' own)."""
-    folder = tmp_path_factory.mktemp("leave") / "notebooks"
-    store = _notebooks(folder)
-    port = find_free_port()
-    log = folder.parent / "voila.log"
+    folder, store, port, log = _server_files(tmp_path_factory, "leave")
     server = _serve(start_dashboard(folder, port=port, db=store, log=log, max_kernels=0, kernel_pool=0), port, log)
     yield server
     stop_dashboard(server.process)
@@ -106,10 +110,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.fixture(scope="module")
 def short_keepalive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The same server with jupyter_server's websocket keep-alive shortened: a ping a second, closed after 3 s without a pong."""
-    folder = tmp_path_factory.mktemp("keepalive") / "notebooks"
-    store = _notebooks(folder)
-    port = find_free_port()
-    log = folder.parent / "voila.log"
+    folder, store, port, log = _server_files(tmp_path_factory, "keepalive")
     # journeylib's voila.json with the keep-alive added, in a folder put before it (the first folder wins)
     config = json.loads((SECURITY_CONFIG_DIR / "voila.json").read_text())
     config["Voila"]["tornado_settings"].update(ws_ping_interval=1000, ws_ping_timeout=3000)  # milliseconds
@@ -146,14 +147,6 @@ def _open(server: Served, name: str) -> tuple[str, int]:
         if f"kernel-{kernel_id}.json" in argv:
             return kernel_id, pid
     raise AssertionError(f"no kernel process for {kernel_id} among {dashboard_processes(server.process.pid)}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _execution(server: Served, kernel_id: str, *, results: int | None, leave: str = "close", ask: bool = True) -> list[dict]:
@@ -202,9 +195,9 @@ def _outputs(result: dict) -> str:
 
 def _gone_within(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
-    while _alive(pid) and time.monotonic() < deadline:
+    while process_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.25)
-    return not _alive(pid)
+    return not process_alive(pid)
 
 
 @pytest.mark.timeout(240)
@@ -219,7 +212,7 @@ def test_a_page_left_while_a_cell_computes_has_its_kernel_shut_down(served: Serv
     # the server serves on: a new page runs all its cells and keeps its kernel
     kernel_id, pid = _open(served, "quick")
     assert [_outputs(r) for r in _execution(served, kernel_id, results=None)] == ["hello\n", "goodbye\n"]
-    assert _alive(pid)
+    assert process_alive(pid)
     assert served.process.poll() is None
 
 
@@ -237,7 +230,7 @@ def test_a_page_whose_cells_all_ran_keeps_its_kernel_after_closing_its_socket(se
     assert len(_execution(served, kernel_id, results=None)) == 2
     # the page's widgets talk to this kernel: it stays until the page's beacon or the idle culler ends it
     time.sleep(3)  # a shutdown would have begun by now (see the tests above)
-    assert _alive(pid)
+    assert process_alive(pid)
     assert f"the page of kernel {kernel_id} was left" not in served.log.read_text(errors="replace")
 
 
@@ -246,7 +239,7 @@ def test_a_page_whose_cells_run_longer_than_the_keepalive_gets_every_output(shor
     kernel_id, pid = _open(short_keepalive, "slow")
     results = _execution(short_keepalive, kernel_id, results=None)  # the 10 s cell outlasts the 3 s keep-alive timeout
     assert [_outputs(r) for r in results] == ["first cell\n", "slept\n", "last cell\n"]
-    assert _alive(pid)
+    assert process_alive(pid)
     log = short_keepalive.log.read_text(errors="replace")
     assert "WebSocket ping timeout" not in log
     assert f"the page of kernel {kernel_id} was left" not in log
