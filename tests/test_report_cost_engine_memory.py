@@ -155,6 +155,27 @@ def test_run_bounded_runs_under_the_bound_then_under_the_stores_own_limit_when_o
         assert store.settings.get("memory_limit") == own
 
 
+#: A temporary table DuckDB cannot build in 2MB (one aggregate string of ~30 MB: it cannot spill).
+TOO_BIG = "SELECT string_agg(repeat('x', 100), ',') AS s FROM range(300000)"
+
+
+def test_a_temporary_table_out_of_memory_is_the_stores_error_and_run_bounded_runs_it_again() -> None:
+    with Store(":memory:", memory_limit="2MB") as small, pytest.raises(OutOfMemoryError, match="memory limit of 2MB"):
+        small.create_temp_table("_jl_big", TOO_BIG)
+    with memory_store() as store:
+        own = store.settings.get("memory_limit")
+        seen: list[str | None] = []
+
+        def build() -> int:
+            seen.append(store.settings.get("memory_limit"))
+            with store.temp_tables("_jl_big"):
+                store.create_temp_table("_jl_big", TOO_BIG)
+                return int(store.query("SELECT length(s) AS n FROM _jl_big")["n"].iloc[0])
+
+        assert run_bounded(store, build, bound="2MB") == 300_000 * 101 - 1
+        assert seen == ["2MB", own]
+
+
 def test_run_bounded_keeps_a_limit_the_user_set() -> None:
     store = Store(":memory:", memory_limit="1GB")
     with store:

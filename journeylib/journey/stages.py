@@ -235,8 +235,7 @@ def statement_memory_bound(store: Store, bound: str = MILESTONE_MEMORY_LIMIT) ->
     """
     if store.engine != "duckdb":
         return None
-    n_events = int(store.query("SELECT count(*) AS n FROM events")["n"].iloc[0])
-    return bound if n_events <= INLINE_STAGES_MAX_EVENTS else None
+    return bound if store.count("events") <= INLINE_STAGES_MAX_EVENTS else None
 
 
 def _memory_limit_bytes(store: Store) -> int | None:

@@ -842,7 +842,7 @@ class Store:
         ...     int(store.query("SELECT n FROM _jl_x")["n"].iloc[0])
         1
         """
-        with self.session():
+        with self.session(), translated_errors(self.path, self.settings):
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
 
     @contextlib.contextmanager
